@@ -1,0 +1,1 @@
+//! Arkivo: a private, Rekor-compatible transparency log.

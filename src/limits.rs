@@ -1,0 +1,45 @@
+//! Every bound Arkivo puts on its input, in one place.
+//!
+//! A transparency log accepts bytes from anyone who may write, and it must never be taken down or
+//! made to do unbounded work by them. Each constant below caps one dimension of one input; the
+//! handlers and parsers cite these constants rather than literals, so that this file is the
+//! complete list an operator or reviewer has to read.
+
+/// Largest HTTP request body accepted on any route (32 MiB, the size upstream Rekor's own test
+/// deployment uses). DSSE envelopes carry whole attestations (SBOMs can be megabytes), but only
+/// their hashes are stored, so the cost of a large body is transient.
+pub const MAX_REQUEST_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// Deepest JSON nesting accepted in a request. serde_json refuses more than 128 levels on its own;
+/// the entry shapes we accept nest at most 6 deep, so anything deeper is hostile.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// Largest decoded PEM document given as a public key or verifier: a chain of
+/// [`MAX_CERT_CHAIN_LEN`] certificates of a few KiB each.
+pub const MAX_PUBLIC_KEY_BYTES: usize = 64 * 1024;
+
+/// Most certificates in a chain given as a verifier (rekor-v1-api.md §5.1: "chain, max 10").
+pub const MAX_CERT_CHAIN_LEN: usize = 10;
+
+/// Largest signature accepted: an RSA-8192 signature is 1,024 bytes; ECDSA P-521 DER is at most
+/// 139 bytes.
+pub const MAX_SIGNATURE_BYTES: usize = 2048;
+
+/// Most signatures in one DSSE envelope. Every signature costs a verification; rekor-tiles capped
+/// signatures × verifiers to close an amplification attack (STYLE.md §4), and real envelopes carry one.
+pub const MAX_DSSE_SIGNATURES: usize = 8;
+
+/// Most verifiers in one `dsse` proposed entry (same reasoning as [`MAX_DSSE_SIGNATURES`]).
+pub const MAX_DSSE_VERIFIERS: usize = 8;
+
+/// Largest decoded DSSE envelope (the `envelope` string of a `dsse` proposed entry).
+pub const MAX_DSSE_ENVELOPE_BYTES: usize = MAX_REQUEST_BODY_BYTES;
+
+/// Most items across `entryUUIDs`, `logIndexes` and `entries` of one retrieve request
+/// (rekor-v1-api.md §3.4).
+pub const MAX_RETRIEVE_ITEMS: usize = 10;
+
+/// Largest signed note (checkpoint) accepted from outside, and most signature lines in it
+/// (tiles-checkpoints-v2.md §1.1: accept at least 16; Go caps at 100).
+pub const MAX_NOTE_BYTES: usize = 1024 * 1024;
+pub const MAX_NOTE_SIGNATURES: usize = 100;
