@@ -1,1 +1,23 @@
-//! Arkivo: a private, Rekor-compatible transparency log.
+//! Arkivo: a private, Rekor-compatible transparency log in one binary with an embedded RocksDB.
+//!
+//! Pure core: [`merkle`] (RFC 6962 trees and proofs), [`note`] and [`checkpoint`] (signed notes,
+//! Rekor v1 and C2SP checkpoints), [`signer`] (the log's keys), [`entries`] (validation and
+//! canonical bodies of `hashedrekord` and `dsse`), [`wire`] (Rekor v1 JSON shapes). I/O around
+//! it: [`storage`] (RocksDB), [`sequencer`] (the single writer), [`api`] (HTTP), [`log`]
+//! (creating and opening a data directory) and [`cli`].
+//!
+//! Specifications: `../shared/spec/rekor-v1-api.md`, `../shared/spec/tiles-checkpoints-v2.md`.
+
+pub mod api;
+pub mod checkpoint;
+pub mod cli;
+pub mod config;
+pub mod entries;
+pub mod limits;
+pub mod log;
+pub mod merkle;
+pub mod note;
+pub mod sequencer;
+pub mod signer;
+pub mod storage;
+pub mod wire;

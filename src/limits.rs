@@ -43,3 +43,7 @@ pub const MAX_RETRIEVE_ITEMS: usize = 10;
 /// (tiles-checkpoints-v2.md §1.1: accept at least 16; Go caps at 100).
 pub const MAX_NOTE_BYTES: usize = 1024 * 1024;
 pub const MAX_NOTE_SIGNATURES: usize = 100;
+
+/// Most log indexes one search-index key returns (`POST /api/v1/index/retrieve`), oldest first.
+/// A CI key that signs every build can match millions of entries; 10,000 entry IDs is ~0.9 MB.
+pub const MAX_SEARCH_RESULTS: usize = 10_000;

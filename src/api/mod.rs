@@ -1,0 +1,121 @@
+//! The HTTP surface: the Rekor v1 REST API (rekor-v1-api.md §3) and operational routes.
+//!
+//! Handlers parse and bound the request, do CPU-bound work (signature verification, proofs,
+//! signing) on the blocking pool so the async threads keep serving, and reach storage only
+//! through [`LogStore`] reads and the sequencer handle.
+
+mod error;
+mod v1;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower::Layer;
+use tower_http::cors::CorsLayer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::ApiError;
+
+use crate::limits::MAX_REQUEST_BODY_BYTES;
+use crate::log::LogIdentity;
+use crate::sequencer::SequencerHandle;
+use crate::storage::LogStore;
+
+/// Longest a request may take end to end, including waiting for its batch to be durable.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn LogStore>,
+    pub identity: Arc<LogIdentity>,
+    pub sequencer: SequencerHandle,
+    /// The URL clients reach the log at (the trusted root's `baseUrl`).
+    pub public_url: String,
+}
+
+/// The whole HTTP service: [`router`] behind trailing-slash normalization, which has to run
+/// before routing (§1.1: sigstore-python posts to `/api/v1/log/entries/retrieve/`).
+pub fn service(state: AppState) -> NormalizePath<Router> {
+    NormalizePathLayer::trim_trailing_slash().layer(router(state))
+}
+
+/// Every route, with body limit, CORS and timeouts.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/log/entries",
+            post(v1::create_entry).get(v1::get_entry_by_index),
+        )
+        .route("/api/v1/log/entries/retrieve", post(v1::retrieve_entries))
+        .route("/api/v1/log/entries/{entry_uuid}", get(v1::get_entry_by_uuid))
+        .route("/api/v1/log", get(v1::log_info))
+        .route("/api/v1/log/publicKey", get(v1::public_key))
+        .route("/api/v1/log/proof", get(v1::log_proof))
+        .route("/api/v1/log/trustedRoot", get(v1::trusted_root))
+        .route("/api/v1/index/retrieve", post(v1::search_index))
+        .route("/ping", get(|| async { ([(header::CONTENT_TYPE, "text/plain")], ".") }))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(CorsLayer::permissive())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
+
+/// Ready only while the sequencer can commit.
+async fn readyz(axum::extract::State(st): axum::extract::State<AppState>) -> Response {
+    match st.sequencer.published().stopped() {
+        None => "ready\n".into_response(),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// The `NoCache` headers upstream puts on its GET routes (§1.5).
+fn no_cache(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private, max-age=0"),
+    );
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::EXPIRES,
+        HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 UTC"),
+    );
+    h.insert("x-accel-expires", HeaderValue::from_static("0"));
+    res
+}
+
+/// A JSON answer in upstream's byte layout (compact, one trailing newline).
+fn json_line(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}
+
+/// Runs CPU-bound or blocking storage work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(&e)))
+}

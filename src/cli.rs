@@ -1,0 +1,205 @@
+//! The `arkivo` command line.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::log::{self, LogPaths};
+
+#[derive(Debug, Parser)]
+#[command(name = "arkivo", version, about = "A private, Rekor-compatible transparency log")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the log (creating it on first start in an empty data directory).
+    Serve(ServerArgs),
+    /// Create a log without serving it.
+    Init(ServerArgs),
+}
+
+/// Flags shared by `serve` and `init`; each overrides the config file.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// TOML config file (see deploy/config.example.toml).
+    #[arg(long, env = "ARKIVO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./arkivo-data].
+    #[arg(long, env = "ARKIVO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Listen address [default: 127.0.0.1:3000].
+    #[arg(long, env = "ARKIVO_LISTEN")]
+    pub listen: Option<String>,
+    /// Name of the log in its checkpoints; fixed at creation [default: the listen address].
+    #[arg(long, env = "ARKIVO_HOSTNAME")]
+    pub hostname: Option<String>,
+    /// URL clients reach the log at [default: derived from the hostname].
+    #[arg(long, env = "ARKIVO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// ECDSA P-256 log key (PKCS#8 PEM) [default: <data-dir>/keys/log-ecdsa-p256.pem].
+    #[arg(long, env = "ARKIVO_ECDSA_KEY_FILE")]
+    pub ecdsa_key_file: Option<PathBuf>,
+    /// Ed25519 checkpoint key (PKCS#8 PEM) [default: <data-dir>/keys/log-ed25519.pem].
+    #[arg(long, env = "ARKIVO_ED25519_KEY_FILE")]
+    pub ed25519_key_file: Option<PathBuf>,
+    /// Most entries per commit [default: 1024].
+    #[arg(long, env = "ARKIVO_MAX_BATCH")]
+    pub max_batch: Option<usize>,
+    /// Longest an entry waits for its batch, in ms [default: 5].
+    #[arg(long, env = "ARKIVO_MAX_BATCH_AGE_MS")]
+    pub max_batch_age_ms: Option<u64>,
+    /// Most entries waiting to be sequenced [default: 8192].
+    #[arg(long, env = "ARKIVO_INBOX_CAPACITY")]
+    pub inbox_capacity: Option<usize>,
+}
+
+impl ServerArgs {
+    /// Defaults, then the config file, then environment and flags.
+    pub fn resolve(&self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(v) = &self.data_dir {
+            c.data_dir.clone_from(v);
+        }
+        if let Some(v) = &self.listen {
+            c.listen.clone_from(v);
+        }
+        if self.hostname.is_some() {
+            c.hostname.clone_from(&self.hostname);
+        }
+        if self.public_url.is_some() {
+            c.public_url.clone_from(&self.public_url);
+        }
+        if self.ecdsa_key_file.is_some() {
+            c.ecdsa_key_file.clone_from(&self.ecdsa_key_file);
+        }
+        if self.ed25519_key_file.is_some() {
+            c.ed25519_key_file.clone_from(&self.ed25519_key_file);
+        }
+        c.max_batch = self.max_batch.unwrap_or(c.max_batch);
+        c.max_batch_age_ms = self.max_batch_age_ms.unwrap_or(c.max_batch_age_ms);
+        c.inbox_capacity = self.inbox_capacity.unwrap_or(c.inbox_capacity);
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.resolve()?;
+            tokio::runtime::Runtime::new()
+                .context("starting the async runtime")?
+                .block_on(serve(config))
+        }
+        Command::Init(args) => {
+            let config = args.resolve()?;
+            let opened = open_log(&config, true)?;
+            if !opened.created {
+                anyhow::bail!(
+                    "a log already exists in {}; nothing was changed",
+                    config.data_dir.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn open_log(config: &Config, create: bool) -> anyhow::Result<log::OpenedLog> {
+    let paths = LogPaths::new(
+        &config.data_dir,
+        config.ecdsa_key_file.as_deref(),
+        config.ed25519_key_file.as_deref(),
+    );
+    let is_new = !paths.data_dir.join("db").exists();
+    // A new log is named by its listen address unless told otherwise (DESIGN.md).
+    let hostname = match (&config.hostname, is_new) {
+        (Some(h), _) => Some(h.clone()),
+        (None, true) => Some(config.listen.clone()),
+        (None, false) => None,
+    };
+    let opened = log::open(&paths, hostname.as_deref(), create)?;
+    let id = &opened.identity;
+    if opened.created {
+        eprintln!(
+            "created a new log in {}: tree ID {}, hostname {}",
+            config.data_dir.display(),
+            id.meta.tree_id,
+            id.meta.hostname
+        );
+    }
+    eprintln!(
+        "log ID {}\nlog public key (ECDSA P-256; checkpoints and SETs):\n{}",
+        id.keys.log_id_hex(),
+        id.keys.ecdsa_public_pem()
+    );
+    Ok(opened)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let opened = open_log(&config, true)?;
+    let (sequencer, thread) = crate::sequencer::start(
+        opened.store.clone(),
+        opened.identity.clone(),
+        config.sequencer(),
+    )
+    .context("starting the sequencer")?;
+    let public_url = config.public_url_for(&opened.identity.meta.hostname);
+    let state = crate::api::AppState {
+        store: opened.store.clone(),
+        identity: opened.identity.clone(),
+        sequencer,
+        public_url: public_url.clone(),
+    };
+    let app = crate::api::service(state);
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    tracing::warn!("writes are open to anyone who can reach {}", config.listen);
+    eprintln!(
+        "serving {public_url} on {} (tree size {})",
+        listener.local_addr()?,
+        opened.store_head_size()
+    );
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")?;
+    // Every handle is gone with the server: the sequencer drains its inbox and ends.
+    drop(opened);
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .context("waiting for the sequencer")?
+        .map_err(|_| anyhow::anyhow!("the sequencer thread panicked"))?;
+    eprintln!("shut down cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("shutting down: finishing the requests in flight");
+}
+
+impl log::OpenedLog {
+    fn store_head_size(&self) -> u64 {
+        use crate::storage::LogStore;
+        self.store.head().map_or(0, |h| h.size)
+    }
+}
+

@@ -1,0 +1,99 @@
+//! Server configuration: built-in defaults, overridden by a TOML file (`--config`), overridden
+//! by `ARKIVO_*` environment variables and command-line flags. The doc comments of [`Config`]
+//! are the reference for every field.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::sequencer::SequencerConfig;
+
+/// Every setting of `arkivo serve` / `arkivo init`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding the log database (`db/`) and, by default, its keys (`keys/`).
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: String,
+    /// Name of the log in its checkpoints, fixed when the log is created. Defaults to the listen
+    /// address, since sigstore-js requires it to appear inside the URL clients use.
+    pub hostname: Option<String>,
+    /// URL clients use to reach the log (the trusted root's `baseUrl`). Defaults to
+    /// `http://<hostname>` for an address with a port or a loopback name, else `https://<hostname>`.
+    pub public_url: Option<String>,
+    /// PKCS#8 PEM file of the ECDSA P-256 key that signs v1 checkpoints and SETs (mode 0600).
+    /// Default `<data_dir>/keys/log-ecdsa-p256.pem`, generated when the log is created.
+    pub ecdsa_key_file: Option<PathBuf>,
+    /// PKCS#8 PEM file of the Ed25519 key that signs C2SP checkpoints (mode 0600).
+    /// Default `<data_dir>/keys/log-ed25519.pem`, generated when the log is created.
+    pub ed25519_key_file: Option<PathBuf>,
+    /// Most entries committed in one batch.
+    pub max_batch: usize,
+    /// Longest, in milliseconds, an entry waits for its batch to fill before it is committed.
+    pub max_batch_age_ms: u64,
+    /// Most entries waiting to be sequenced; further writes get 503 with `Retry-After`.
+    pub inbox_capacity: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let seq = SequencerConfig::default();
+        Config {
+            data_dir: PathBuf::from("./arkivo-data"),
+            listen: "127.0.0.1:3000".into(),
+            hostname: None,
+            public_url: None,
+            ecdsa_key_file: None,
+            ed25519_key_file: None,
+            max_batch: seq.max_batch,
+            max_batch_age_ms: u64::try_from(seq.max_batch_age.as_millis()).unwrap_or(u64::MAX),
+            inbox_capacity: seq.inbox_capacity,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML config file; unknown fields are errors (a typo must not go unnoticed).
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.max_batch >= 1, "max_batch must be at least 1");
+        anyhow::ensure!(self.inbox_capacity >= 1, "inbox_capacity must be at least 1");
+        anyhow::ensure!(
+            self.max_batch_age_ms <= 10_000,
+            "max_batch_age_ms must be at most 10000 (writers wait that long for durability)"
+        );
+        Ok(())
+    }
+
+    pub fn sequencer(&self) -> SequencerConfig {
+        SequencerConfig {
+            max_batch: self.max_batch,
+            max_batch_age: Duration::from_millis(self.max_batch_age_ms),
+            inbox_capacity: self.inbox_capacity,
+        }
+    }
+
+    /// The public URL for a log named `hostname`.
+    pub fn public_url_for(&self, hostname: &str) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let host = hostname.rsplit_once(':').map_or(hostname, |(h, _)| h);
+        let local = hostname.contains(':')
+            || host == "localhost"
+            || host.parse::<std::net::IpAddr>().is_ok();
+        if local {
+            format!("http://{hostname}")
+        } else {
+            format!("https://{hostname}")
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The RocksDB store: one database, the column families of DESIGN.md "Storage".
+//!
+//! | column family | key | value |
+//! | --- | --- | --- |
+//! | `meta` | `"meta"`, `"head"` | [`LogMeta`], [`TreeHead`] (JSON) |
+//! | `entries` | log index (u64 BE) | integrated time (i64 BE) ‖ canonical body |
+//! | `hashes` | stored-hash index (u64 BE) | 32-byte hash |
+//! | `by_leaf` | leaf hash (32 bytes) | log index (u64 BE) |
+//! | `search` | index key ‖ 0x00 ‖ log index (u64 BE) | empty |
+//!
+//! Opening reads only `meta`; the sequencer then reads the right border (O(log n) hashes), so
+//! start-up time does not grow with the log.
+
+use std::path::Path;
+
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
+    WriteBatch, WriteOptions,
+};
+
+use super::codec;
+use super::{
+    CommitBatch, FORMAT_VERSION, LogMeta, LogStore, StorageError, StoredEntry, TreeHead,
+};
+use crate::limits::MAX_SEARCH_RESULTS;
+use crate::merkle::Hash;
+
+const CF_META: &str = "meta";
+const CF_ENTRIES: &str = "entries";
+const CF_HASHES: &str = "hashes";
+const CF_BY_LEAF: &str = "by_leaf";
+const CF_SEARCH: &str = "search";
+const COLUMN_FAMILIES: [&str; 5] = [CF_META, CF_ENTRIES, CF_HASHES, CF_BY_LEAF, CF_SEARCH];
+
+const KEY_META: &[u8] = b"meta";
+const KEY_HEAD: &[u8] = b"head";
+
+pub struct RocksStore {
+    db: DB,
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore")
+            .field("path", &self.db.path())
+            .finish()
+    }
+}
+
+fn storage_error(e: rocksdb::Error) -> StorageError {
+    let message = e.into_string();
+    // RocksDB reports ENOSPC as an IO error whose text carries strerror's wording.
+    if message.contains("No space left on device") {
+        StorageError::NoSpace(message)
+    } else {
+        StorageError::Io(message)
+    }
+}
+
+impl RocksStore {
+    /// Opens (creating if missing) the database at `path`, and refuses data of another format.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let cfs = COLUMN_FAMILIES.map(|name| {
+            let mut cf = Options::default();
+            // Bodies are base64-heavy JSON; LZ4 is cheap enough for the write path.
+            if name == CF_ENTRIES {
+                cf.set_compression_type(DBCompressionType::Lz4);
+            } else {
+                // Hashes and leaf hashes are random bytes: compression would only cost CPU.
+                cf.set_compression_type(DBCompressionType::None);
+            }
+            ColumnFamilyDescriptor::new(name, cf)
+        });
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(storage_error)?;
+        let store = RocksStore { db };
+        if let Some(meta) = store.meta()?
+            && meta.format_version != FORMAT_VERSION
+        {
+            return Err(StorageError::Incompatible(format!(
+                "{} holds a log of format version {}, but this arkivo reads format version {}; \
+                 it was not modified",
+                path.display(),
+                meta.format_version,
+                FORMAT_VERSION
+            )));
+        }
+        Ok(store)
+    }
+
+    fn cf(&self, name: &str) -> &ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("every column family is created at open")
+    }
+
+    fn write_synced(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo).map_err(storage_error)
+    }
+
+    /// A consistent copy of the whole database at `dir` (RocksDB checkpoint: hard links where
+    /// possible), taken while serving.
+    pub fn checkpoint_to(&self, dir: &Path) -> Result<(), StorageError> {
+        rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .and_then(|c| c.create_checkpoint(dir))
+            .map_err(storage_error)
+    }
+}
+
+impl LogStore for RocksStore {
+    fn meta(&self) -> Result<Option<LogMeta>, StorageError> {
+        self.db
+            .get_pinned_cf(self.cf(CF_META), KEY_META)
+            .map_err(storage_error)?
+            .map(|v| codec::decode_meta(&v))
+            .transpose()
+    }
+
+    fn create(&self, meta: &LogMeta, head: &TreeHead) -> Result<(), StorageError> {
+        if self.meta()?.is_some() {
+            return Err(StorageError::Incompatible(
+                "a log already exists in this data directory".into(),
+            ));
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META), KEY_META, codec::encode_meta(meta));
+        batch.put_cf(self.cf(CF_META), KEY_HEAD, codec::encode_head(head));
+        self.write_synced(batch)
+    }
+
+    fn head(&self) -> Result<TreeHead, StorageError> {
+        let v = self
+            .db
+            .get_pinned_cf(self.cf(CF_META), KEY_HEAD)
+            .map_err(storage_error)?
+            .ok_or_else(|| StorageError::Corrupt("the tree head is missing".into()))?;
+        codec::decode_head(&v)
+    }
+
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StorageError> {
+        let cf = self.cf(CF_HASHES);
+        let keys: Vec<[u8; 8]> = indexes.iter().map(|&i| codec::index_key(i)).collect();
+        self.db
+            .batched_multi_get_cf(cf, &keys, false)
+            .into_iter()
+            .zip(indexes)
+            .map(|(r, i)| {
+                let v = r
+                    .map_err(storage_error)?
+                    .ok_or_else(|| StorageError::Corrupt(format!("stored hash {i} is missing")))?;
+                codec::decode_hash(&format!("stored hash {i}"), &v)
+            })
+            .collect()
+    }
+
+    fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StorageError> {
+        self.db
+            .get_pinned_cf(self.cf(CF_ENTRIES), codec::index_key(index))
+            .map_err(storage_error)?
+            .map(|v| codec::decode_entry(index, &v))
+            .transpose()
+    }
+
+    fn indexes_of(&self, leaves: &[Hash]) -> Result<Vec<Option<u64>>, StorageError> {
+        let keys: Vec<&[u8; 32]> = leaves.iter().map(Hash::as_bytes).collect();
+        self.db
+            .batched_multi_get_cf(self.cf(CF_BY_LEAF), keys, false)
+            .into_iter()
+            .map(|r| {
+                r.map_err(storage_error)?
+                    .map(|v| codec::decode_u64("leaf index", &v))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    fn search(&self, key: &str) -> Result<Vec<u64>, StorageError> {
+        let prefix = codec::search_prefix(key);
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_SEARCH),
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        for item in iter {
+            let (k, _) = item.map_err(storage_error)?;
+            let Some(rest) = k.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            out.push(codec::decode_u64("search row index", rest)?);
+            if out.len() == MAX_SEARCH_RESULTS {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn commit(&self, b: &CommitBatch<'_>) -> Result<(), StorageError> {
+        let (entries, hashes, by_leaf, search, meta) = (
+            self.cf(CF_ENTRIES),
+            self.cf(CF_HASHES),
+            self.cf(CF_BY_LEAF),
+            self.cf(CF_SEARCH),
+            self.cf(CF_META),
+        );
+        let mut batch = WriteBatch::default();
+        for (index, e) in (b.first_index..).zip(b.entries) {
+            batch.put_cf(
+                entries,
+                codec::index_key(index),
+                codec::entry_value(&e.body, b.integrated_time),
+            );
+            batch.put_cf(by_leaf, e.leaf_hash.as_bytes(), codec::index_key(index));
+            for key in &e.index_keys {
+                batch.put_cf(search, codec::search_row(key, index), []);
+            }
+        }
+        for (i, h) in b.hashes {
+            batch.put_cf(hashes, codec::index_key(*i), h.as_bytes());
+        }
+        batch.put_cf(meta, KEY_HEAD, codec::encode_head(b.head));
+        self.write_synced(batch)
+    }
+}

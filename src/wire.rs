@@ -1,0 +1,124 @@
+//! Rekor v1 JSON shapes (rekor-v1-api.md §3–4), shared by the server and the client. Data only.
+//!
+//! Members are declared in alphabetical order because upstream emits Go structs whose fields
+//! are alphabetical, and sigstore-rs slices responses at fixed offsets (§1.3): the byte layout
+//! is part of the API. [`to_json_line`] writes the compact form with the single trailing `\n`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `{"<80-hex entry ID>": LogEntryBody}` — exactly one member (§4).
+pub type LogEntry = BTreeMap<String, LogEntryBody>;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogEntryBody {
+    /// Base64 of the canonical body (the leaf bytes).
+    pub body: String,
+    pub integrated_time: i64,
+    #[serde(rename = "logID")]
+    pub log_id: String,
+    /// The virtual (cross-shard) index; equals the shard index while there is one shard.
+    pub log_index: u64,
+    pub verification: Verification,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    pub inclusion_proof: InclusionProof,
+    /// Base64 DER ECDSA signature over the JCS of {body, integratedTime, logID, logIndex}.
+    pub signed_entry_timestamp: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InclusionProof {
+    pub checkpoint: String,
+    /// Audit path, leaf to root, lowercase hex.
+    pub hashes: Vec<String>,
+    pub log_index: u64,
+    pub root_hash: String,
+    pub tree_size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogInfo {
+    /// `null` when there are no inactive shards — not omitted, not `[]` (§3.5).
+    pub inactive_shards: Option<Vec<InactiveShard>>,
+    pub root_hash: String,
+    pub signed_tree_head: String,
+    /// Decimal, as a string so JavaScript does not round it.
+    #[serde(rename = "treeID")]
+    pub tree_id: String,
+    pub tree_size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InactiveShard {
+    pub root_hash: String,
+    pub signed_tree_head: String,
+    #[serde(rename = "treeID")]
+    pub tree_id: String,
+    pub tree_size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsistencyProof {
+    pub hashes: Vec<String>,
+    pub root_hash: String,
+}
+
+/// The error body of every failed call (§1.4).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: u16,
+    pub message: String,
+}
+
+/// `POST /api/v1/log/entries/retrieve` request (§3.4); every member optional.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchLogQuery {
+    #[serde(rename = "entryUUIDs", default, skip_serializing_if = "Option::is_none")]
+    pub entry_uuids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_indexes: Option<Vec<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<Vec<serde_json::Value>>,
+}
+
+/// `POST /api/v1/index/retrieve` request (§3.8).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchIndex {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<SearchPublicKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct SearchPublicKey {
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+/// Compact JSON followed by exactly one `\n`, as Go's `json.Encoder` writes it (§1.3).
+pub fn to_json_line<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = serde_json::to_vec(value).expect("wire types always serialize");
+    out.push(b'\n');
+    out
+}

@@ -1,0 +1,427 @@
+//! The Rekor v1 HTTP API through the real router (no socket), over the in-memory store:
+//! status codes, headers, byte layout (rekor-v1-api.md §12) and that bad input writes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+use p256::pkcs8::{EncodePublicKey, LineEnding};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+
+use arkivo::api::{AppState, service};
+use arkivo::log::create_log;
+use arkivo::merkle::{self, Hash};
+use arkivo::sequencer::{self, SequencerConfig};
+use arkivo::signer::LogKeys;
+use arkivo::storage::memory::MemoryStore;
+use arkivo::wire::{ConsistencyProof, LogEntry, LogInfo};
+
+struct Api {
+    state: AppState,
+    store: Arc<MemoryStore>,
+}
+
+fn api() -> Api {
+    let store = Arc::new(MemoryStore::new());
+    let identity =
+        Arc::new(create_log(store.as_ref(), "127.0.0.1:3000", LogKeys::generate()).unwrap());
+    let (sequencer, _thread) = sequencer::start(
+        store.clone(),
+        identity.clone(),
+        SequencerConfig {
+            max_batch: 64,
+            max_batch_age: Duration::from_millis(1),
+            inbox_capacity: 256,
+        },
+    )
+    .unwrap();
+    Api {
+        state: AppState {
+            store: store.clone(),
+            identity,
+            sequencer,
+            public_url: "http://127.0.0.1:3000".into(),
+        },
+        store,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+    /// Rekor's error body: `{"code":N,"message":"..."}` + "\n".
+    fn error(&self) -> (u64, String) {
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        assert!(self.body.ends_with(b"}\n"));
+        let j = self.json();
+        (j["code"].as_u64().unwrap(), j["message"].as_str().unwrap().to_owned())
+    }
+}
+
+impl Api {
+    async fn call(&self, method: &str, uri: &str, body: impl Into<Body>) -> Answer {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.into())
+            .unwrap();
+        let res = service(self.state.clone()).oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap().to_vec();
+        Answer { status, headers, body }
+    }
+    async fn get(&self, uri: &str) -> Answer {
+        self.call("GET", uri, Body::empty()).await
+    }
+    async fn post(&self, uri: &str, json: &serde_json::Value) -> Answer {
+        self.call("POST", uri, serde_json::to_vec(json).unwrap()).await
+    }
+}
+
+/// A signer with a fresh P-256 key, as cosign makes them.
+struct Signer {
+    key: p256::ecdsa::SigningKey,
+}
+
+impl Signer {
+    fn new() -> Self {
+        Signer { key: p256::ecdsa::SigningKey::random(&mut rand_core::OsRng) }
+    }
+    fn public_pem(&self) -> String {
+        self.key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap()
+    }
+    /// A hashedrekord v0.0.1 proposed entry for `artifact`.
+    fn hashedrekord(&self, artifact: &[u8]) -> serde_json::Value {
+        let digest = Sha256::digest(artifact);
+        let sig: p256::ecdsa::Signature = self.key.sign_prehash(&digest).unwrap();
+        serde_json::json!({
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
+                "signature": {
+                    "content": B64.encode(sig.to_der().as_bytes()),
+                    "publicKey": {"content": B64.encode(self.public_pem())},
+                },
+            },
+        })
+    }
+}
+
+/// Checks a LogEntry answer against the log's key and returns (entry ID, index, body bytes).
+fn check_log_entry(api: &Api, a: &Answer) -> (String, u64, Vec<u8>) {
+    let text = std::str::from_utf8(&a.body).unwrap();
+    // sigstore-rs slices the raw text: `{"<80 hex>":{` ... `}}\n` (§1.3).
+    assert!(text.starts_with("{\""), "{text}");
+    assert_eq!(&text[82..85], "\":{");
+    assert!(text.ends_with("}}\n") && !text.ends_with("\n\n"));
+    assert!(!text[..text.len() - 1].contains('\n') || text.contains("\\n"));
+    let entry: LogEntry = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(entry.len(), 1);
+    let (id, e) = entry.into_iter().next().unwrap();
+    assert_eq!(id, text[2..82]);
+    let body = B64.decode(&e.body).unwrap();
+    let leaf = merkle::record_hash(&body);
+    assert_eq!(id, api.state.identity.entry_id(&leaf));
+    let keys = &api.state.identity.keys;
+    assert_eq!(e.log_id, keys.log_id_hex());
+    // SET over {body, integratedTime, logID, logIndex} (§4).
+    let set = B64.decode(&e.verification.signed_entry_timestamp).unwrap();
+    assert!(arkivo::signer::verify_set(
+        keys.ecdsa_verifying_key(),
+        &e.body,
+        e.integrated_time,
+        &e.log_id,
+        e.log_index,
+        &set
+    ));
+    // Inclusion proof against the checkpoint, which verifies with the log key.
+    let p = &e.verification.inclusion_proof;
+    let cp = arkivo::checkpoint::verify_v1(
+        &p.checkpoint,
+        keys.ecdsa_verifying_key(),
+        &api.state.identity.meta.hostname,
+    )
+    .unwrap();
+    assert_eq!((cp.size, cp.root.to_hex()), (p.tree_size, p.root_hash.clone()));
+    let proof: Vec<Hash> = p.hashes.iter().map(|h| Hash::from_hex(h).unwrap()).collect();
+    merkle::verify_inclusion(p.log_index, p.tree_size, &leaf, &proof, &cp.root).unwrap();
+    assert_eq!(p.log_index, e.log_index);
+    (id, e.log_index, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_answers_201_with_etag_location_proof_and_set() {
+    let api = api();
+    let signer = Signer::new();
+    let a = api.post("/api/v1/log/entries", &signer.hashedrekord(b"hello")).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(a.header("content-type"), Some("application/json"));
+    let (id, index, body) = check_log_entry(&api, &a);
+    assert_eq!(index, 0);
+    assert_eq!(a.header("etag"), Some(id.as_str()));
+    assert_eq!(a.header("location"), Some(format!("/api/v1/log/entries/{id}").as_str()));
+    assert!(a.header("cache-control").is_none(), "POST routes get no NoCache headers");
+    let canonical: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(canonical["kind"], "hashedrekord");
+
+    // The same entry again: 409, the same ID in the message and Location, no ETag.
+    let dup = api.post("/api/v1/log/entries", &signer.hashedrekord(b"hello")).await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    let (code, message) = dup.error();
+    assert_eq!(code, 409);
+    assert_eq!(
+        message,
+        format!("an equivalent entry already exists in the transparency log with UUID {id}")
+    );
+    assert_eq!(dup.header("location"), Some(format!("/api/v1/log/entries/{id}").as_str()));
+    assert!(dup.header("etag").is_none());
+    assert_eq!(api.store.entry_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_are_found_by_index_uuid_and_retrieve() {
+    let api = api();
+    let signer = Signer::new();
+    let mut ids = Vec::new();
+    for n in 0..5u8 {
+        let a = api.post("/api/v1/log/entries", &signer.hashedrekord(&[n])).await;
+        assert_eq!(a.status, StatusCode::CREATED);
+        ids.push(check_log_entry(&api, &a).0);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let a = api.get(&format!("/api/v1/log/entries?logIndex={i}")).await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert_eq!(a.header("cache-control"), Some("no-cache, private, max-age=0"));
+        assert_eq!(a.header("pragma"), Some("no-cache"));
+        let (got, index, _) = check_log_entry(&api, &a);
+        assert_eq!((&got, index), (id, i as u64));
+        // Proofs are against the current head.
+        assert!(a.json()[id]["verification"]["inclusionProof"]["treeSize"] == 5);
+        for uuid in [id.clone(), id[16..].to_owned(), id.to_uppercase()] {
+            let a = api.get(&format!("/api/v1/log/entries/{uuid}")).await;
+            assert_eq!(a.status, StatusCode::OK, "{uuid}");
+            assert_eq!(&check_log_entry(&api, &a).0, id, "always the lowercase 80-hex ID");
+        }
+    }
+    // Not found: 404 with no body and no content type (§3.2, §3.3).
+    for uri in [
+        "/api/v1/log/entries?logIndex=5".to_owned(),
+        format!("/api/v1/log/entries/{}", "ab".repeat(32)),
+        format!("/api/v1/log/entries/0000000000000001{}", &ids[0][16..]),
+    ] {
+        let a = api.get(&uri).await;
+        assert_eq!(a.status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(a.body.is_empty() && a.header("content-type").is_none(), "{uri}");
+    }
+    // Parameter validation (§1.4 (b)).
+    for (uri, code) in [
+        ("/api/v1/log/entries?logIndex=abc", 601),
+        ("/api/v1/log/entries?logIndex=-1", 609),
+        ("/api/v1/log/entries", 602),
+        ("/api/v1/log/entries/xyz", 605),
+        ("/api/v1/log/entries/abcd", 605),
+    ] {
+        let a = api.get(uri).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{uri}");
+        assert_eq!(a.error().0, code, "{uri}");
+    }
+
+    // Retrieve, also with the trailing slash sigstore-python uses: an array of one-key maps.
+    for path in ["/api/v1/log/entries/retrieve", "/api/v1/log/entries/retrieve/"] {
+        let a = api
+            .post(
+                path,
+                &serde_json::json!({
+                    "entryUUIDs": [ids[0], &ids[1][16..]],
+                    "logIndexes": [2, 99],
+                    "entries": [signer.hashedrekord(&[3])],
+                }),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{path}");
+        let arr = a.json();
+        let found: Vec<&String> = arr
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_object().unwrap().keys().next().unwrap())
+            .collect();
+        assert_eq!(found, [&ids[0], &ids[1], &ids[3], &ids[2]]);
+        assert!(a.body.ends_with(b"]\n"));
+    }
+    let a = api.post("/api/v1/log/entries/retrieve", &serde_json::json!({})).await;
+    assert_eq!((a.status, a.body.as_slice()), (StatusCode::OK, &b"[]\n"[..]));
+    let too_many: Vec<u64> = (0..11).collect();
+    let a = api
+        .post("/api/v1/log/entries/retrieve", &serde_json::json!({"logIndexes": too_many}))
+        .await;
+    assert_eq!((a.status, a.error().0), (StatusCode::UNPROCESSABLE_ENTITY, 611));
+    let a = api
+        .post(
+            "/api/v1/log/entries/retrieve",
+            &serde_json::json!({"logIndexes": [0,1,2,3,4,5], "entryUUIDs": [&ids[0],&ids[1],&ids[2],&ids[3],&ids[4]]}),
+        )
+        .await;
+    assert_eq!(a.error(), (422, "more than max allowed 10 entries in request".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_info_public_key_proof_and_trusted_root() {
+    let api = api();
+    let empty = api.get("/api/v1/log").await;
+    let info: LogInfo = serde_json::from_slice(&empty.body).unwrap();
+    assert_eq!(info.tree_size, 0);
+    assert_eq!(
+        info.root_hash,
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    assert!(std::str::from_utf8(&empty.body).unwrap().starts_with("{\"inactiveShards\":null,\"rootHash\":"));
+    assert_eq!(info.tree_id, api.state.identity.meta.tree_id.to_string());
+
+    let signer = Signer::new();
+    let mut roots = vec![merkle::empty_root()];
+    for n in 0..7u8 {
+        assert_eq!(api.post("/api/v1/log/entries", &signer.hashedrekord(&[n])).await.status, StatusCode::CREATED);
+        let info: LogInfo = serde_json::from_slice(&api.get("/api/v1/log").await.body).unwrap();
+        let cp = arkivo::checkpoint::verify_v1(
+            &info.signed_tree_head,
+            api.state.identity.keys.ecdsa_verifying_key(),
+            "127.0.0.1:3000",
+        )
+        .unwrap();
+        assert_eq!(cp.origin, format!("127.0.0.1:3000 - {}", info.tree_id));
+        assert_eq!((cp.size, cp.root.to_hex()), (info.tree_size, info.root_hash));
+        roots.push(cp.root);
+    }
+    for m in 1..=7u64 {
+        for n in m..=7u64 {
+            let a = api.get(&format!("/api/v1/log/proof?firstSize={m}&lastSize={n}")).await;
+            assert_eq!(a.status, StatusCode::OK);
+            let p: ConsistencyProof = serde_json::from_slice(&a.body).unwrap();
+            let proof: Vec<Hash> = p.hashes.iter().map(|h| Hash::from_hex(h).unwrap()).collect();
+            merkle::verify_consistency(m, n, &proof, &roots[m as usize], &roots[n as usize]).unwrap();
+            assert_eq!(p.root_hash, roots[n as usize].to_hex());
+        }
+    }
+    assert_eq!(api.get("/api/v1/log/proof?firstSize=1&lastSize=1").await.body, format!("{{\"hashes\":[],\"rootHash\":\"{}\"}}\n", roots[1].to_hex()).into_bytes());
+    for (uri, status, code) in [
+        ("/api/v1/log/proof?firstSize=3&lastSize=2", 400, 400),
+        ("/api/v1/log/proof?firstSize=1&lastSize=8", 400, 400),
+        ("/api/v1/log/proof?firstSize=0&lastSize=2", 422, 609),
+        ("/api/v1/log/proof?firstSize=1", 422, 602),
+        ("/api/v1/log/proof?lastSize=2&treeID=12", 400, 400),
+    ] {
+        let a = api.get(uri).await;
+        assert_eq!((a.status.as_u16(), a.error().0), (status, code), "{uri}");
+    }
+
+    let pk = api.get("/api/v1/log/publicKey").await;
+    assert_eq!(pk.header("content-type"), Some("application/x-pem-file"));
+    assert_eq!(String::from_utf8(pk.body).unwrap(), api.state.identity.keys.ecdsa_public_pem());
+    let tree = api.state.identity.meta.tree_id;
+    assert_eq!(api.get(&format!("/api/v1/log/publicKey?treeID={tree}")).await.status, StatusCode::OK);
+    assert_eq!(api.get("/api/v1/log/publicKey?treeID=5").await.error(), (400, "Bad Request".into()));
+    assert_eq!(api.get("/api/v1/log/publicKey?treeID=x").await.error().0, 605);
+
+    let root = api.get("/api/v1/log/trustedRoot").await.json();
+    let tlog = &root["tlogs"][0];
+    assert_eq!(tlog["baseUrl"], "http://127.0.0.1:3000");
+    assert_eq!(
+        B64.decode(tlog["publicKey"]["rawBytes"].as_str().unwrap()).unwrap(),
+        api.state.identity.keys.ecdsa_spki_der()
+    );
+    assert_eq!(
+        B64.decode(tlog["logId"]["keyId"].as_str().unwrap()).unwrap(),
+        api.state.identity.keys.log_id()
+    );
+    assert_eq!(api.get("/ping").await.body, b".");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_index_finds_entries_by_hash_and_key() {
+    let api = api();
+    let (a, b) = (Signer::new(), Signer::new());
+    let mut ids = Vec::new();
+    for (signer, artifact) in [(&a, &b"one"[..]), (&a, b"two"), (&b, b"one")] {
+        let r = api.post("/api/v1/log/entries", &signer.hashedrekord(artifact)).await;
+        ids.push(check_log_entry(&api, &r).0);
+    }
+    let search = |q: serde_json::Value| {
+        let api = &api;
+        async move {
+            let r = api.post("/api/v1/index/retrieve", &q).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+            let mut v: Vec<String> = serde_json::from_slice(&r.body).unwrap();
+            v.sort();
+            v
+        }
+    };
+    let sorted = |mut v: Vec<&String>| { v.sort(); v.into_iter().cloned().collect::<Vec<_>>() };
+    let one = hex::encode(Sha256::digest(b"one"));
+    assert_eq!(search(serde_json::json!({"hash": one})).await, sorted(vec![&ids[0], &ids[2]]));
+    assert_eq!(search(serde_json::json!({"hash": format!("sha256:{}", one.to_uppercase())})).await, sorted(vec![&ids[0], &ids[2]]));
+    let key_a = serde_json::json!({"format": "x509", "content": B64.encode(a.public_pem())});
+    assert_eq!(search(serde_json::json!({"publicKey": key_a})).await, sorted(vec![&ids[0], &ids[1]]));
+    assert_eq!(search(serde_json::json!({"publicKey": key_a, "hash": one, "operator": "and"})).await, vec![ids[0].clone()]);
+    assert_eq!(search(serde_json::json!({"publicKey": key_a, "hash": one})).await, sorted(vec![&ids[0], &ids[1], &ids[2]]));
+    assert!(search(serde_json::json!({})).await.is_empty());
+    let bad = api.post("/api/v1/index/retrieve", &serde_json::json!({"hash": "sha256:zz"})).await;
+    assert_eq!(bad.error().0, 605);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_entries_answer_4xx_with_a_message_and_write_nothing() {
+    let api = api();
+    let signer = Signer::new();
+    let good = signer.hashedrekord(b"artifact");
+    let mut wrong_sig = good.clone();
+    wrong_sig["spec"]["data"]["hash"]["value"] = hex::encode(Sha256::digest(b"other")).into();
+    let mut rekord = good.clone();
+    rekord["kind"] = "rekord".into();
+    let mut unknown = good.clone();
+    unknown["kind"] = "foo".into();
+    let mut no_kind = good.clone();
+    no_kind.as_object_mut().unwrap().remove("kind");
+    let cases: Vec<(Body, u16, u64, &str)> = vec![
+        (Body::from("{not json"), 400, 400, ""),
+        (Body::from("[]"), 400, 400, ""),
+        (Body::from(vec![0xff, 0xfe]), 400, 400, ""),
+        (Body::from(serde_json::to_vec(&no_kind).unwrap()), 422, 602, "kind in body is required"),
+        (Body::from(serde_json::to_vec(&unknown).unwrap()), 422, 422, "invalid kind value: \"foo\""),
+        (Body::from(serde_json::to_vec(&rekord).unwrap()), 400, 400, "error processing entry: entry kind 'rekord' is not enabled for submission on this server"),
+        (Body::from(serde_json::to_vec(&wrong_sig).unwrap()), 400, 400, "error processing entry: "),
+        (Body::from("[".repeat(10_000)), 400, 400, ""),
+        (Body::from(vec![b' '; arkivo::limits::MAX_REQUEST_BODY_BYTES + 1]), 413, 413, "Request Entity Too Large. Limit set to"),
+    ];
+    for (body, status, code, message) in cases {
+        let a = api.call("POST", "/api/v1/log/entries", body).await;
+        assert_eq!(a.status.as_u16(), status, "{}", String::from_utf8_lossy(&a.body));
+        let (got_code, got_message) = a.error();
+        assert_eq!(got_code, code, "{got_message}");
+        assert!(got_message.starts_with(message), "{got_message:?} should start with {message:?}");
+        assert!(!got_message.is_empty());
+    }
+    assert_eq!(api.store.entry_count(), 0);
+    assert_eq!(api.post("/api/v1/log/entries", &good).await.status, StatusCode::CREATED);
+    assert_eq!(api.store.entry_count(), 1);
+}
