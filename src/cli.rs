@@ -9,7 +9,11 @@ use crate::config::Config;
 use crate::log::{self, LogPaths};
 
 #[derive(Debug, Parser)]
-#[command(name = "arkivo", version, about = "A private, Rekor-compatible transparency log")]
+#[command(
+    name = "arkivo",
+    version,
+    about = "A private, Rekor-compatible transparency log"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -202,4 +206,3 @@ impl log::OpenedLog {
         self.store.head().map_or(0, |h| h.size)
     }
 }
-

@@ -65,7 +65,10 @@ impl Config {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.max_batch >= 1, "max_batch must be at least 1");
-        anyhow::ensure!(self.inbox_capacity >= 1, "inbox_capacity must be at least 1");
+        anyhow::ensure!(
+            self.inbox_capacity >= 1,
+            "inbox_capacity must be at least 1"
+        );
         anyhow::ensure!(
             self.max_batch_age_ms <= 10_000,
             "max_batch_age_ms must be at most 10000 (writers wait that long for durability)"

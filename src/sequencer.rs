@@ -96,7 +96,10 @@ impl Published {
 
     /// Why writes are stopped, if they are.
     pub fn stopped(&self) -> Option<String> {
-        self.stopped.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.stopped
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn stop(&self, reason: String) {
@@ -250,8 +253,9 @@ impl<S: LogStore> Sequencer<S> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
             let timestamp = now.max(old_head.timestamp);
-            let (checkpoint_v1, checkpoint_c2sp) =
-                self.identity.sign_checkpoints(border.size(), &border.root());
+            let (checkpoint_v1, checkpoint_c2sp) = self
+                .identity
+                .sign_checkpoints(border.size(), &border.root());
             let head = TreeHead {
                 size: border.size(),
                 root: border.root(),
@@ -284,7 +288,11 @@ impl<S: LogStore> Sequencer<S> {
             // Durable. From here on the new head may be shown to anyone.
             self.border = border;
             let head = Arc::new(head);
-            *self.published.head.write().unwrap_or_else(|p| p.into_inner()) = head.clone();
+            *self
+                .published
+                .head
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = head.clone();
             head
         };
 

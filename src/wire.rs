@@ -84,7 +84,11 @@ pub struct ErrorBody {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchLogQuery {
-    #[serde(rename = "entryUUIDs", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "entryUUIDs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub entry_uuids: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_indexes: Option<Vec<i64>>,

@@ -59,9 +59,8 @@ struct Answer {
 
 impl Answer {
     fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(|v| v.to_str().unwrap())
@@ -71,7 +70,10 @@ impl Answer {
         assert_eq!(self.header("content-type"), Some("application/json"));
         assert!(self.body.ends_with(b"}\n"));
         let j = self.json();
-        (j["code"].as_u64().unwrap(), j["message"].as_str().unwrap().to_owned())
+        (
+            j["code"].as_u64().unwrap(),
+            j["message"].as_str().unwrap().to_owned(),
+        )
     }
 }
 
@@ -86,14 +88,22 @@ impl Api {
         let res = service(self.state.clone()).oneshot(req).await.unwrap();
         let status = res.status();
         let headers = res.headers().clone();
-        let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap().to_vec();
-        Answer { status, headers, body }
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec();
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
     async fn get(&self, uri: &str) -> Answer {
         self.call("GET", uri, Body::empty()).await
     }
     async fn post(&self, uri: &str, json: &serde_json::Value) -> Answer {
-        self.call("POST", uri, serde_json::to_vec(json).unwrap()).await
+        self.call("POST", uri, serde_json::to_vec(json).unwrap())
+            .await
     }
 }
 
@@ -104,10 +114,15 @@ struct Signer {
 
 impl Signer {
     fn new() -> Self {
-        Signer { key: p256::ecdsa::SigningKey::random(&mut rand_core::OsRng) }
+        Signer {
+            key: p256::ecdsa::SigningKey::random(&mut rand_core::OsRng),
+        }
     }
     fn public_pem(&self) -> String {
-        self.key.verifying_key().to_public_key_pem(LineEnding::LF).unwrap()
+        self.key
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap()
     }
     /// A hashedrekord v0.0.1 proposed entry for `artifact`.
     fn hashedrekord(&self, artifact: &[u8]) -> serde_json::Value {
@@ -162,8 +177,15 @@ fn check_log_entry(api: &Api, a: &Answer) -> (String, u64, Vec<u8>) {
         &api.state.identity.meta.hostname,
     )
     .unwrap();
-    assert_eq!((cp.size, cp.root.to_hex()), (p.tree_size, p.root_hash.clone()));
-    let proof: Vec<Hash> = p.hashes.iter().map(|h| Hash::from_hex(h).unwrap()).collect();
+    assert_eq!(
+        (cp.size, cp.root.to_hex()),
+        (p.tree_size, p.root_hash.clone())
+    );
+    let proof: Vec<Hash> = p
+        .hashes
+        .iter()
+        .map(|h| Hash::from_hex(h).unwrap())
+        .collect();
     merkle::verify_inclusion(p.log_index, p.tree_size, &leaf, &proof, &cp.root).unwrap();
     assert_eq!(p.log_index, e.log_index);
     (id, e.log_index, body)
@@ -173,19 +195,34 @@ fn check_log_entry(api: &Api, a: &Answer) -> (String, u64, Vec<u8>) {
 async fn create_answers_201_with_etag_location_proof_and_set() {
     let api = api();
     let signer = Signer::new();
-    let a = api.post("/api/v1/log/entries", &signer.hashedrekord(b"hello")).await;
-    assert_eq!(a.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&a.body));
+    let a = api
+        .post("/api/v1/log/entries", &signer.hashedrekord(b"hello"))
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
     assert_eq!(a.header("content-type"), Some("application/json"));
     let (id, index, body) = check_log_entry(&api, &a);
     assert_eq!(index, 0);
     assert_eq!(a.header("etag"), Some(id.as_str()));
-    assert_eq!(a.header("location"), Some(format!("/api/v1/log/entries/{id}").as_str()));
-    assert!(a.header("cache-control").is_none(), "POST routes get no NoCache headers");
+    assert_eq!(
+        a.header("location"),
+        Some(format!("/api/v1/log/entries/{id}").as_str())
+    );
+    assert!(
+        a.header("cache-control").is_none(),
+        "POST routes get no NoCache headers"
+    );
     let canonical: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(canonical["kind"], "hashedrekord");
 
     // The same entry again: 409, the same ID in the message and Location, no ETag.
-    let dup = api.post("/api/v1/log/entries", &signer.hashedrekord(b"hello")).await;
+    let dup = api
+        .post("/api/v1/log/entries", &signer.hashedrekord(b"hello"))
+        .await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
     let (code, message) = dup.error();
     assert_eq!(code, 409);
@@ -193,7 +230,10 @@ async fn create_answers_201_with_etag_location_proof_and_set() {
         message,
         format!("an equivalent entry already exists in the transparency log with UUID {id}")
     );
-    assert_eq!(dup.header("location"), Some(format!("/api/v1/log/entries/{id}").as_str()));
+    assert_eq!(
+        dup.header("location"),
+        Some(format!("/api/v1/log/entries/{id}").as_str())
+    );
     assert!(dup.header("etag").is_none());
     assert_eq!(api.store.entry_count(), 1);
 }
@@ -204,14 +244,19 @@ async fn entries_are_found_by_index_uuid_and_retrieve() {
     let signer = Signer::new();
     let mut ids = Vec::new();
     for n in 0..5u8 {
-        let a = api.post("/api/v1/log/entries", &signer.hashedrekord(&[n])).await;
+        let a = api
+            .post("/api/v1/log/entries", &signer.hashedrekord(&[n]))
+            .await;
         assert_eq!(a.status, StatusCode::CREATED);
         ids.push(check_log_entry(&api, &a).0);
     }
     for (i, id) in ids.iter().enumerate() {
         let a = api.get(&format!("/api/v1/log/entries?logIndex={i}")).await;
         assert_eq!(a.status, StatusCode::OK);
-        assert_eq!(a.header("cache-control"), Some("no-cache, private, max-age=0"));
+        assert_eq!(
+            a.header("cache-control"),
+            Some("no-cache, private, max-age=0")
+        );
         assert_eq!(a.header("pragma"), Some("no-cache"));
         let (got, index, _) = check_log_entry(&api, &a);
         assert_eq!((&got, index), (id, i as u64));
@@ -220,7 +265,11 @@ async fn entries_are_found_by_index_uuid_and_retrieve() {
         for uuid in [id.clone(), id[16..].to_owned(), id.to_uppercase()] {
             let a = api.get(&format!("/api/v1/log/entries/{uuid}")).await;
             assert_eq!(a.status, StatusCode::OK, "{uuid}");
-            assert_eq!(&check_log_entry(&api, &a).0, id, "always the lowercase 80-hex ID");
+            assert_eq!(
+                &check_log_entry(&api, &a).0,
+                id,
+                "always the lowercase 80-hex ID"
+            );
         }
     }
     // Not found: 404 with no body and no content type (§3.2, §3.3).
@@ -231,7 +280,10 @@ async fn entries_are_found_by_index_uuid_and_retrieve() {
     ] {
         let a = api.get(&uri).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{uri}");
-        assert!(a.body.is_empty() && a.header("content-type").is_none(), "{uri}");
+        assert!(
+            a.body.is_empty() && a.header("content-type").is_none(),
+            "{uri}"
+        );
     }
     // Parameter validation (§1.4 (b)).
     for (uri, code) in [
@@ -247,7 +299,10 @@ async fn entries_are_found_by_index_uuid_and_retrieve() {
     }
 
     // Retrieve, also with the trailing slash sigstore-python uses: an array of one-key maps.
-    for path in ["/api/v1/log/entries/retrieve", "/api/v1/log/entries/retrieve/"] {
+    for path in [
+        "/api/v1/log/entries/retrieve",
+        "/api/v1/log/entries/retrieve/",
+    ] {
         let a = api
             .post(
                 path,
@@ -269,20 +324,37 @@ async fn entries_are_found_by_index_uuid_and_retrieve() {
         assert_eq!(found, [&ids[0], &ids[1], &ids[3], &ids[2]]);
         assert!(a.body.ends_with(b"]\n"));
     }
-    let a = api.post("/api/v1/log/entries/retrieve", &serde_json::json!({})).await;
-    assert_eq!((a.status, a.body.as_slice()), (StatusCode::OK, &b"[]\n"[..]));
+    let a = api
+        .post("/api/v1/log/entries/retrieve", &serde_json::json!({}))
+        .await;
+    assert_eq!(
+        (a.status, a.body.as_slice()),
+        (StatusCode::OK, &b"[]\n"[..])
+    );
     let too_many: Vec<u64> = (0..11).collect();
     let a = api
-        .post("/api/v1/log/entries/retrieve", &serde_json::json!({"logIndexes": too_many}))
+        .post(
+            "/api/v1/log/entries/retrieve",
+            &serde_json::json!({"logIndexes": too_many}),
+        )
         .await;
-    assert_eq!((a.status, a.error().0), (StatusCode::UNPROCESSABLE_ENTITY, 611));
+    assert_eq!(
+        (a.status, a.error().0),
+        (StatusCode::UNPROCESSABLE_ENTITY, 611)
+    );
     let a = api
         .post(
             "/api/v1/log/entries/retrieve",
             &serde_json::json!({"logIndexes": [0,1,2,3,4,5], "entryUUIDs": [&ids[0],&ids[1],&ids[2],&ids[3],&ids[4]]}),
         )
         .await;
-    assert_eq!(a.error(), (422, "more than max allowed 10 entries in request".to_owned()));
+    assert_eq!(
+        a.error(),
+        (
+            422,
+            "more than max allowed 10 entries in request".to_owned()
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -295,13 +367,22 @@ async fn log_info_public_key_proof_and_trusted_root() {
         info.root_hash,
         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     );
-    assert!(std::str::from_utf8(&empty.body).unwrap().starts_with("{\"inactiveShards\":null,\"rootHash\":"));
+    assert!(
+        std::str::from_utf8(&empty.body)
+            .unwrap()
+            .starts_with("{\"inactiveShards\":null,\"rootHash\":")
+    );
     assert_eq!(info.tree_id, api.state.identity.meta.tree_id.to_string());
 
     let signer = Signer::new();
     let mut roots = vec![merkle::empty_root()];
     for n in 0..7u8 {
-        assert_eq!(api.post("/api/v1/log/entries", &signer.hashedrekord(&[n])).await.status, StatusCode::CREATED);
+        assert_eq!(
+            api.post("/api/v1/log/entries", &signer.hashedrekord(&[n]))
+                .await
+                .status,
+            StatusCode::CREATED
+        );
         let info: LogInfo = serde_json::from_slice(&api.get("/api/v1/log").await.body).unwrap();
         let cp = arkivo::checkpoint::verify_v1(
             &info.signed_tree_head,
@@ -310,20 +391,35 @@ async fn log_info_public_key_proof_and_trusted_root() {
         )
         .unwrap();
         assert_eq!(cp.origin, format!("127.0.0.1:3000 - {}", info.tree_id));
-        assert_eq!((cp.size, cp.root.to_hex()), (info.tree_size, info.root_hash));
+        assert_eq!(
+            (cp.size, cp.root.to_hex()),
+            (info.tree_size, info.root_hash)
+        );
         roots.push(cp.root);
     }
     for m in 1..=7u64 {
         for n in m..=7u64 {
-            let a = api.get(&format!("/api/v1/log/proof?firstSize={m}&lastSize={n}")).await;
+            let a = api
+                .get(&format!("/api/v1/log/proof?firstSize={m}&lastSize={n}"))
+                .await;
             assert_eq!(a.status, StatusCode::OK);
             let p: ConsistencyProof = serde_json::from_slice(&a.body).unwrap();
-            let proof: Vec<Hash> = p.hashes.iter().map(|h| Hash::from_hex(h).unwrap()).collect();
-            merkle::verify_consistency(m, n, &proof, &roots[m as usize], &roots[n as usize]).unwrap();
+            let proof: Vec<Hash> = p
+                .hashes
+                .iter()
+                .map(|h| Hash::from_hex(h).unwrap())
+                .collect();
+            merkle::verify_consistency(m, n, &proof, &roots[m as usize], &roots[n as usize])
+                .unwrap();
             assert_eq!(p.root_hash, roots[n as usize].to_hex());
         }
     }
-    assert_eq!(api.get("/api/v1/log/proof?firstSize=1&lastSize=1").await.body, format!("{{\"hashes\":[],\"rootHash\":\"{}\"}}\n", roots[1].to_hex()).into_bytes());
+    assert_eq!(
+        api.get("/api/v1/log/proof?firstSize=1&lastSize=1")
+            .await
+            .body,
+        format!("{{\"hashes\":[],\"rootHash\":\"{}\"}}\n", roots[1].to_hex()).into_bytes()
+    );
     for (uri, status, code) in [
         ("/api/v1/log/proof?firstSize=3&lastSize=2", 400, 400),
         ("/api/v1/log/proof?firstSize=1&lastSize=8", 400, 400),
@@ -337,21 +433,37 @@ async fn log_info_public_key_proof_and_trusted_root() {
 
     let pk = api.get("/api/v1/log/publicKey").await;
     assert_eq!(pk.header("content-type"), Some("application/x-pem-file"));
-    assert_eq!(String::from_utf8(pk.body).unwrap(), api.state.identity.keys.ecdsa_public_pem());
+    assert_eq!(
+        String::from_utf8(pk.body).unwrap(),
+        api.state.identity.keys.ecdsa_public_pem()
+    );
     let tree = api.state.identity.meta.tree_id;
-    assert_eq!(api.get(&format!("/api/v1/log/publicKey?treeID={tree}")).await.status, StatusCode::OK);
-    assert_eq!(api.get("/api/v1/log/publicKey?treeID=5").await.error(), (400, "Bad Request".into()));
-    assert_eq!(api.get("/api/v1/log/publicKey?treeID=x").await.error().0, 605);
+    assert_eq!(
+        api.get(&format!("/api/v1/log/publicKey?treeID={tree}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.get("/api/v1/log/publicKey?treeID=5").await.error(),
+        (400, "Bad Request".into())
+    );
+    assert_eq!(
+        api.get("/api/v1/log/publicKey?treeID=x").await.error().0,
+        605
+    );
 
     let root = api.get("/api/v1/log/trustedRoot").await.json();
     let tlog = &root["tlogs"][0];
     assert_eq!(tlog["baseUrl"], "http://127.0.0.1:3000");
     assert_eq!(
-        B64.decode(tlog["publicKey"]["rawBytes"].as_str().unwrap()).unwrap(),
+        B64.decode(tlog["publicKey"]["rawBytes"].as_str().unwrap())
+            .unwrap(),
         api.state.identity.keys.ecdsa_spki_der()
     );
     assert_eq!(
-        B64.decode(tlog["logId"]["keyId"].as_str().unwrap()).unwrap(),
+        B64.decode(tlog["logId"]["keyId"].as_str().unwrap())
+            .unwrap(),
         api.state.identity.keys.log_id()
     );
     assert_eq!(api.get("/ping").await.body, b".");
@@ -363,29 +475,59 @@ async fn search_index_finds_entries_by_hash_and_key() {
     let (a, b) = (Signer::new(), Signer::new());
     let mut ids = Vec::new();
     for (signer, artifact) in [(&a, &b"one"[..]), (&a, b"two"), (&b, b"one")] {
-        let r = api.post("/api/v1/log/entries", &signer.hashedrekord(artifact)).await;
+        let r = api
+            .post("/api/v1/log/entries", &signer.hashedrekord(artifact))
+            .await;
         ids.push(check_log_entry(&api, &r).0);
     }
     let search = |q: serde_json::Value| {
         let api = &api;
         async move {
             let r = api.post("/api/v1/index/retrieve", &q).await;
-            assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+            assert_eq!(
+                r.status,
+                StatusCode::OK,
+                "{}",
+                String::from_utf8_lossy(&r.body)
+            );
             let mut v: Vec<String> = serde_json::from_slice(&r.body).unwrap();
             v.sort();
             v
         }
     };
-    let sorted = |mut v: Vec<&String>| { v.sort(); v.into_iter().cloned().collect::<Vec<_>>() };
+    let sorted = |mut v: Vec<&String>| {
+        v.sort();
+        v.into_iter().cloned().collect::<Vec<_>>()
+    };
     let one = hex::encode(Sha256::digest(b"one"));
-    assert_eq!(search(serde_json::json!({"hash": one})).await, sorted(vec![&ids[0], &ids[2]]));
-    assert_eq!(search(serde_json::json!({"hash": format!("sha256:{}", one.to_uppercase())})).await, sorted(vec![&ids[0], &ids[2]]));
+    assert_eq!(
+        search(serde_json::json!({"hash": one})).await,
+        sorted(vec![&ids[0], &ids[2]])
+    );
+    assert_eq!(
+        search(serde_json::json!({"hash": format!("sha256:{}", one.to_uppercase())})).await,
+        sorted(vec![&ids[0], &ids[2]])
+    );
     let key_a = serde_json::json!({"format": "x509", "content": B64.encode(a.public_pem())});
-    assert_eq!(search(serde_json::json!({"publicKey": key_a})).await, sorted(vec![&ids[0], &ids[1]]));
-    assert_eq!(search(serde_json::json!({"publicKey": key_a, "hash": one, "operator": "and"})).await, vec![ids[0].clone()]);
-    assert_eq!(search(serde_json::json!({"publicKey": key_a, "hash": one})).await, sorted(vec![&ids[0], &ids[1], &ids[2]]));
+    assert_eq!(
+        search(serde_json::json!({"publicKey": key_a})).await,
+        sorted(vec![&ids[0], &ids[1]])
+    );
+    assert_eq!(
+        search(serde_json::json!({"publicKey": key_a, "hash": one, "operator": "and"})).await,
+        vec![ids[0].clone()]
+    );
+    assert_eq!(
+        search(serde_json::json!({"publicKey": key_a, "hash": one})).await,
+        sorted(vec![&ids[0], &ids[1], &ids[2]])
+    );
     assert!(search(serde_json::json!({})).await.is_empty());
-    let bad = api.post("/api/v1/index/retrieve", &serde_json::json!({"hash": "sha256:zz"})).await;
+    let bad = api
+        .post(
+            "/api/v1/index/retrieve",
+            &serde_json::json!({"hash": "sha256:zz"}),
+        )
+        .await;
     assert_eq!(bad.error().0, 605);
 }
 
@@ -406,22 +548,58 @@ async fn bad_entries_answer_4xx_with_a_message_and_write_nothing() {
         (Body::from("{not json"), 400, 400, ""),
         (Body::from("[]"), 400, 400, ""),
         (Body::from(vec![0xff, 0xfe]), 400, 400, ""),
-        (Body::from(serde_json::to_vec(&no_kind).unwrap()), 422, 602, "kind in body is required"),
-        (Body::from(serde_json::to_vec(&unknown).unwrap()), 422, 422, "invalid kind value: \"foo\""),
-        (Body::from(serde_json::to_vec(&rekord).unwrap()), 400, 400, "error processing entry: entry kind 'rekord' is not enabled for submission on this server"),
-        (Body::from(serde_json::to_vec(&wrong_sig).unwrap()), 400, 400, "error processing entry: "),
+        (
+            Body::from(serde_json::to_vec(&no_kind).unwrap()),
+            422,
+            602,
+            "kind in body is required",
+        ),
+        (
+            Body::from(serde_json::to_vec(&unknown).unwrap()),
+            422,
+            422,
+            "invalid kind value: \"foo\"",
+        ),
+        (
+            Body::from(serde_json::to_vec(&rekord).unwrap()),
+            400,
+            400,
+            "error processing entry: entry kind 'rekord' is not enabled for submission on this server",
+        ),
+        (
+            Body::from(serde_json::to_vec(&wrong_sig).unwrap()),
+            400,
+            400,
+            "error processing entry: ",
+        ),
         (Body::from("[".repeat(10_000)), 400, 400, ""),
-        (Body::from(vec![b' '; arkivo::limits::MAX_REQUEST_BODY_BYTES + 1]), 413, 413, "Request Entity Too Large. Limit set to"),
+        (
+            Body::from(vec![b' '; arkivo::limits::MAX_REQUEST_BODY_BYTES + 1]),
+            413,
+            413,
+            "Request Entity Too Large. Limit set to",
+        ),
     ];
     for (body, status, code, message) in cases {
         let a = api.call("POST", "/api/v1/log/entries", body).await;
-        assert_eq!(a.status.as_u16(), status, "{}", String::from_utf8_lossy(&a.body));
+        assert_eq!(
+            a.status.as_u16(),
+            status,
+            "{}",
+            String::from_utf8_lossy(&a.body)
+        );
         let (got_code, got_message) = a.error();
         assert_eq!(got_code, code, "{got_message}");
-        assert!(got_message.starts_with(message), "{got_message:?} should start with {message:?}");
+        assert!(
+            got_message.starts_with(message),
+            "{got_message:?} should start with {message:?}"
+        );
         assert!(!got_message.is_empty());
     }
     assert_eq!(api.store.entry_count(), 0);
-    assert_eq!(api.post("/api/v1/log/entries", &good).await.status, StatusCode::CREATED);
+    assert_eq!(
+        api.post("/api/v1/log/entries", &good).await.status,
+        StatusCode::CREATED
+    );
     assert_eq!(api.store.entry_count(), 1);
 }

@@ -38,7 +38,8 @@ fn config() -> SequencerConfig {
 
 fn new_log(config: SequencerConfig) -> Log {
     let store = Arc::new(MemoryStore::new());
-    let identity = Arc::new(create_log(store.as_ref(), "log.test:3000", LogKeys::generate()).unwrap());
+    let identity =
+        Arc::new(create_log(store.as_ref(), "log.test:3000", LogKeys::generate()).unwrap());
     start(store, identity, config)
 }
 
@@ -55,7 +56,11 @@ fn start(store: Arc<MemoryStore>, identity: Arc<LogIdentity>, config: SequencerC
 impl Log {
     /// Stops the sequencer (drains it) and starts a new one over the same store: a restart.
     fn restart(mut self, config: SequencerConfig) -> Log {
-        let (store, identity, thread) = (self.store.clone(), self.identity.clone(), self.thread.take());
+        let (store, identity, thread) = (
+            self.store.clone(),
+            self.identity.clone(),
+            self.thread.take(),
+        );
         drop(self);
         thread.unwrap().join().unwrap();
         start(store, identity, config)
@@ -90,12 +95,20 @@ fn check_log(log: &Log, expect_size: u64) {
         &log.identity.meta.hostname,
     )
     .unwrap();
-    assert_eq!((v1.origin.as_str(), v1.size, v1.root), (log.identity.v1_origin().as_str(), head.size, head.root));
-    let c2sp = arkivo::checkpoint::verify_c2sp(&head.checkpoint_c2sp, keys, &log.identity.meta.origin).unwrap();
+    assert_eq!(
+        (v1.origin.as_str(), v1.size, v1.root),
+        (log.identity.v1_origin().as_str(), head.size, head.root)
+    );
+    let c2sp =
+        arkivo::checkpoint::verify_c2sp(&head.checkpoint_c2sp, keys, &log.identity.meta.origin)
+            .unwrap();
     assert_eq!((c2sp.size, c2sp.root), (head.size, head.root));
 }
 
-async fn submit_all(h: &SequencerHandle, range: std::ops::Range<u64>) -> Vec<Result<u64, SequenceError>> {
+async fn submit_all(
+    h: &SequencerHandle,
+    range: std::ops::Range<u64>,
+) -> Vec<Result<u64, SequenceError>> {
     let futs = range.map(|n| {
         let h = h.clone();
         tokio::spawn(async move { h.submit(entry(n)).await.map(|s| s.index) })
@@ -114,11 +127,24 @@ async fn sequences_concurrent_writers_into_one_consistent_tree() {
     let results = submit_all(&log.handle, 0..200).await;
     let mut indexes: Vec<u64> = results.into_iter().map(Result::unwrap).collect();
     indexes.sort_unstable();
-    assert_eq!(indexes, (0..200).collect::<Vec<_>>(), "every index given exactly once");
+    assert_eq!(
+        indexes,
+        (0..200).collect::<Vec<_>>(),
+        "every index given exactly once"
+    );
     check_log(&log, 200);
     // Search rows were written with the batch.
-    assert_eq!(log.store.search("shared-key").unwrap(), (0..200).collect::<Vec<_>>());
-    assert_eq!(log.store.search(&format!("sha256:{:064x}", 7)).unwrap().len(), 1);
+    assert_eq!(
+        log.store.search("shared-key").unwrap(),
+        (0..200).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        log.store
+            .search(&format!("sha256:{:064x}", 7))
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -129,8 +155,16 @@ async fn answers_only_with_a_head_that_includes_the_entry() {
         assert!(s.head.size > s.index);
         // The head handed back is durable: it is (or precedes) the stored head.
         assert!(log.store.head().unwrap().size >= s.head.size);
-        let proof = merkle::inclusion_proof(s.head.size, s.index, &StoreHashes(log.store.as_ref())).unwrap();
-        merkle::verify_inclusion(s.index, s.head.size, &entry(n).leaf_hash, &proof, &s.head.root).unwrap();
+        let proof = merkle::inclusion_proof(s.head.size, s.index, &StoreHashes(log.store.as_ref()))
+            .unwrap();
+        merkle::verify_inclusion(
+            s.index,
+            s.head.size,
+            &entry(n).leaf_hash,
+            &proof,
+            &s.head.root,
+        )
+        .unwrap();
     }
     check_log(&log, 20);
 }
@@ -167,7 +201,10 @@ async fn duplicates_get_the_existing_index_within_and_across_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_commit_stops_writes_but_not_reads_and_writes_nothing() {
     let log = new_log(config());
-    submit_all(&log.handle, 0..10).await.into_iter().for_each(|r| drop(r.unwrap()));
+    submit_all(&log.handle, 0..10)
+        .await
+        .into_iter()
+        .for_each(|r| assert!(r.is_ok(), "{r:?}"));
     log.store.faults.fail_commits.store(true, Ordering::SeqCst);
     match log.handle.submit(entry(100)).await {
         Err(SequenceError::Stopped(m)) => assert!(m.contains("injected commit failure"), "{m}"),
@@ -175,7 +212,10 @@ async fn a_failed_commit_stops_writes_but_not_reads_and_writes_nothing() {
     }
     // Even with storage healthy again, this process refuses writes: the tree was uncertain.
     log.store.faults.fail_commits.store(false, Ordering::SeqCst);
-    assert!(matches!(log.handle.submit(entry(101)).await, Err(SequenceError::Stopped(_))));
+    assert!(matches!(
+        log.handle.submit(entry(101)).await,
+        Err(SequenceError::Stopped(_))
+    ));
     assert!(log.handle.published().stopped().is_some());
     check_log(&log, 10);
     assert_eq!(log.store.entry_count(), 10);
@@ -188,10 +228,19 @@ async fn a_failed_commit_stops_writes_but_not_reads_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_commit_that_landed_but_reported_failure_is_recovered_after_restart() {
     let log = new_log(config());
-    submit_all(&log.handle, 0..5).await.into_iter().for_each(|r| drop(r.unwrap()));
+    submit_all(&log.handle, 0..5)
+        .await
+        .into_iter()
+        .for_each(|r| assert!(r.is_ok(), "{r:?}"));
     log.store.faults.fail_commits.store(true, Ordering::SeqCst);
-    log.store.faults.commit_applies_then_fails.store(true, Ordering::SeqCst);
-    assert!(log.handle.submit(entry(5)).await.is_err(), "not acknowledged");
+    log.store
+        .faults
+        .commit_applies_then_fails
+        .store(true, Ordering::SeqCst);
+    assert!(
+        log.handle.submit(entry(5)).await.is_err(),
+        "not acknowledged"
+    );
     log.store.faults.fail_commits.store(false, Ordering::SeqCst);
     // The published head never moved past what was acknowledged...
     assert_eq!(log.handle.published().head().size, 5);
@@ -199,7 +248,10 @@ async fn a_commit_that_landed_but_reported_failure_is_recovered_after_restart() 
     // and no second tree of size 6 is ever signed.
     let log = log.restart(config());
     check_log(&log, 6);
-    assert!(matches!(log.handle.submit(entry(5)).await, Err(SequenceError::Duplicate(5))));
+    assert!(matches!(
+        log.handle.submit(entry(5)).await,
+        Err(SequenceError::Duplicate(5))
+    ));
     assert_eq!(log.handle.submit(entry(6)).await.unwrap().index, 6);
     check_log(&log, 7);
 }
@@ -209,7 +261,10 @@ async fn a_full_disk_answers_no_space() {
     let log = new_log(config());
     log.store.faults.no_space.store(true, Ordering::SeqCst);
     log.store.faults.fail_commits.store(true, Ordering::SeqCst);
-    assert!(matches!(log.handle.submit(entry(0)).await, Err(SequenceError::NoSpace(_))));
+    assert!(matches!(
+        log.handle.submit(entry(0)).await,
+        Err(SequenceError::NoSpace(_))
+    ));
     check_log(&log, 0);
 }
 
@@ -225,10 +280,16 @@ async fn a_full_inbox_pushes_back_instead_of_queueing() {
     let pending = tokio::spawn(async move { submit_all(&h, 0..40).await });
     // With commits stalled at most 1 + 4 entries are accepted; the rest are pushed back.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    log.store.faults.stall_commits.store(false, Ordering::SeqCst);
+    log.store
+        .faults
+        .stall_commits
+        .store(false, Ordering::SeqCst);
     let results = pending.await.unwrap();
     let accepted = results.iter().filter(|r| r.is_ok()).count();
-    let pushed_back = results.iter().filter(|r| matches!(r, Err(SequenceError::Pushback))).count();
+    let pushed_back = results
+        .iter()
+        .filter(|r| matches!(r, Err(SequenceError::Pushback)))
+        .count();
     assert_eq!(accepted + pushed_back, 40, "{results:?}");
     assert!((1..=5).contains(&accepted), "accepted {accepted}");
     check_log(&log, accepted as u64);
@@ -237,12 +298,25 @@ async fn a_full_inbox_pushes_back_instead_of_queueing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_restart_continues_the_same_tree() {
     let log = new_log(config());
-    submit_all(&log.handle, 0..37).await.into_iter().for_each(|r| drop(r.unwrap()));
+    submit_all(&log.handle, 0..37)
+        .await
+        .into_iter()
+        .for_each(|r| assert!(r.is_ok(), "{r:?}"));
     let before = log.handle.published().head();
     let log = log.restart(config());
     assert_eq!(*log.handle.published().head(), *before);
-    submit_all(&log.handle, 37..64).await.into_iter().for_each(|r| drop(r.unwrap()));
+    submit_all(&log.handle, 37..64)
+        .await
+        .into_iter()
+        .for_each(|r| assert!(r.is_ok(), "{r:?}"));
     check_log(&log, 64);
     let proof = merkle::consistency_proof(37, 64, &StoreHashes(log.store.as_ref())).unwrap();
-    merkle::verify_consistency(37, 64, &proof, &before.root, &log.store.head().unwrap().root).unwrap();
+    merkle::verify_consistency(
+        37,
+        64,
+        &proof,
+        &before.root,
+        &log.store.head().unwrap().root,
+    )
+    .unwrap();
 }

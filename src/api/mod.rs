@@ -54,13 +54,19 @@ pub fn router(state: AppState) -> Router {
             post(v1::create_entry).get(v1::get_entry_by_index),
         )
         .route("/api/v1/log/entries/retrieve", post(v1::retrieve_entries))
-        .route("/api/v1/log/entries/{entry_uuid}", get(v1::get_entry_by_uuid))
+        .route(
+            "/api/v1/log/entries/{entry_uuid}",
+            get(v1::get_entry_by_uuid),
+        )
         .route("/api/v1/log", get(v1::log_info))
         .route("/api/v1/log/publicKey", get(v1::public_key))
         .route("/api/v1/log/proof", get(v1::log_proof))
         .route("/api/v1/log/trustedRoot", get(v1::trusted_root))
         .route("/api/v1/index/retrieve", post(v1::search_index))
-        .route("/ping", get(|| async { ([(header::CONTENT_TYPE, "text/plain")], ".") }))
+        .route(
+            "/ping",
+            get(|| async { ([(header::CONTENT_TYPE, "text/plain")], ".") }),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
@@ -105,7 +111,10 @@ fn no_cache(mut res: Response) -> Response {
 fn json_line(status: StatusCode, body: Vec<u8>) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response()

@@ -17,8 +17,8 @@ use crate::merkle::{self, Hash};
 use crate::sequencer::SequenceError;
 use crate::storage::{NewEntry, StoreHashes, TreeHead};
 use crate::wire::{
-    ConsistencyProof, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex,
-    SearchLogQuery, Verification, to_json_line,
+    ConsistencyProof, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex, SearchLogQuery,
+    Verification, to_json_line,
 };
 
 type Params = Query<Vec<(String, String)>>;
@@ -111,8 +111,8 @@ pub async fn create_entry(
 ) -> Result<Response, ApiError> {
     let body = body_bytes(body)?;
     // Verification is the most expensive step of a write: keep it off the async threads.
-    let entry = blocking(move || entries::canonicalize_bytes(&body).map_err(|e| entry_error(&e)))
-        .await?;
+    let entry =
+        blocking(move || entries::canonicalize_bytes(&body).map_err(|e| entry_error(&e))).await?;
     let leaf = entry.leaf_hash;
     let sequenced = st
         .sequencer
@@ -161,9 +161,10 @@ pub async fn create_entry(
             retry_after: Some(30),
             ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
         }),
-        Err(e @ SequenceError::NoSpace(_)) => {
-            Err(ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string()))
-        }
+        Err(e @ SequenceError::NoSpace(_)) => Err(ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            e.to_string(),
+        )),
     }
 }
 
@@ -177,7 +178,10 @@ fn int_param(params: &[(String, String)], name: &str, min: i64) -> Result<Option
         return Ok(None);
     };
     let v: i64 = raw.parse().map_err(|_| {
-        ApiError::validation(601, format!("{name} in query must be of type int64: {raw:?}"))
+        ApiError::validation(
+            601,
+            format!("{name} in query must be of type int64: {raw:?}"),
+        )
     })?;
     if v < min {
         return Err(ApiError::validation(
@@ -210,9 +214,8 @@ const UUID_PATTERN: &str = "^([0-9a-fA-F]{64}|[0-9a-fA-F]{80})$";
 /// A 64-hex UUID or an 80-hex entry ID → the leaf hash, if the ID names this log's tree.
 /// `Ok(None)` for a well-formed ID of another tree.
 fn parse_entry_uuid(st: &AppState, uuid: &str, what: &str) -> Result<Option<Hash>, ApiError> {
-    let pattern_error = || {
-        ApiError::validation(605, format!("{what} should match '{UUID_PATTERN}'"))
-    };
+    let pattern_error =
+        || ApiError::validation(605, format!("{what} should match '{UUID_PATTERN}'"));
     if !uuid.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(pattern_error());
     }
@@ -351,7 +354,11 @@ pub async fn log_info(State(st): State<AppState>) -> Response {
 }
 
 /// Checks an optional `treeID` query parameter names this log (§3.6, §3.7).
-fn check_tree_id(st: &AppState, params: &[(String, String)], unknown: ApiError) -> Result<(), ApiError> {
+fn check_tree_id(
+    st: &AppState,
+    params: &[(String, String)],
+    unknown: ApiError,
+) -> Result<(), ApiError> {
     let Some((_, raw)) = params.iter().find(|(k, _)| k == "treeID") else {
         return Ok(());
     };

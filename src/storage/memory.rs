@@ -56,13 +56,21 @@ impl MemoryStore {
 
     /// Number of committed entries (for tests checking that nothing was written).
     pub fn entry_count(&self) -> usize {
-        self.rows.lock().unwrap_or_else(|p| p.into_inner()).entries.len()
+        self.rows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entries
+            .len()
     }
 }
 
 impl LogStore for MemoryStore {
     fn meta(&self) -> Result<Option<LogMeta>, StorageError> {
-        self.rows()?.meta.as_deref().map(codec::decode_meta).transpose()
+        self.rows()?
+            .meta
+            .as_deref()
+            .map(codec::decode_meta)
+            .transpose()
     }
 
     fn create(&self, meta: &LogMeta, head: &TreeHead) -> Result<(), StorageError> {
@@ -109,7 +117,10 @@ impl LogStore for MemoryStore {
 
     fn indexes_of(&self, leaves: &[Hash]) -> Result<Vec<Option<u64>>, StorageError> {
         let rows = self.rows()?;
-        Ok(leaves.iter().map(|l| rows.by_leaf.get(l).copied()).collect())
+        Ok(leaves
+            .iter()
+            .map(|l| rows.by_leaf.get(l).copied())
+            .collect())
     }
 
     fn search(&self, key: &str) -> Result<Vec<u64>, StorageError> {

@@ -200,8 +200,7 @@ pub(crate) mod codec {
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| bad("logId"))?;
         Ok(LogMeta {
-            format_version: u32::try_from(i("formatVersion")?)
-                .map_err(|_| bad("formatVersion"))?,
+            format_version: u32::try_from(i("formatVersion")?).map_err(|_| bad("formatVersion"))?,
             tree_id: i("treeId")?,
             hostname: s("hostname")?,
             origin: s("origin")?,

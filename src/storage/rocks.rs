@@ -19,9 +19,7 @@ use rocksdb::{
 };
 
 use super::codec;
-use super::{
-    CommitBatch, FORMAT_VERSION, LogMeta, LogStore, StorageError, StoredEntry, TreeHead,
-};
+use super::{CommitBatch, FORMAT_VERSION, LogMeta, LogStore, StorageError, StoredEntry, TreeHead};
 use crate::limits::MAX_SEARCH_RESULTS;
 use crate::merkle::Hash;
 
