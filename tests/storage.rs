@@ -1,0 +1,158 @@
+//! The RocksDB store and the opening rules of a data directory, on a real RocksDB in a
+//! temporary directory.
+
+use std::os::unix::fs::PermissionsExt;
+
+use arkivo::log::{self, LogPaths};
+use arkivo::merkle::{self, Hash, RightBorder};
+use arkivo::storage::rocks::RocksStore;
+use arkivo::storage::{CommitBatch, LogStore, NewEntry, StoreHashes, TreeHead};
+
+fn paths(dir: &std::path::Path) -> LogPaths {
+    LogPaths::new(dir, None, None)
+}
+
+/// Appends `bodies` as one batch the way the sequencer does (minus signing) and returns the head.
+fn append(store: &RocksStore, border: &mut RightBorder, bodies: &[String], time: i64) -> TreeHead {
+    let first = border.size();
+    let mut hashes = Vec::new();
+    let entries: Vec<NewEntry> = bodies
+        .iter()
+        .map(|b| {
+            let leaf = merkle::record_hash(b.as_bytes());
+            hashes.extend(border.append(leaf));
+            NewEntry {
+                body: b.clone().into_bytes(),
+                leaf_hash: leaf,
+                index_keys: vec![format!("key-{}", b.len() % 3)],
+            }
+        })
+        .collect();
+    let head = TreeHead {
+        size: border.size(),
+        root: border.root(),
+        timestamp: time,
+        checkpoint_v1: format!("v1 {}", border.size()),
+        checkpoint_c2sp: format!("c2sp {}", border.size()),
+    };
+    store
+        .commit(&CommitBatch {
+            first_index: first,
+            integrated_time: time,
+            entries: &entries,
+            hashes: &hashes,
+            head: &head,
+        })
+        .unwrap();
+    head
+}
+
+#[test]
+fn commits_survive_reopening_and_serve_proofs() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = log::open(&paths(dir.path()), Some("log.test"), true).unwrap();
+    assert!(opened.created);
+    let meta = opened.identity.meta.clone();
+    let store = opened.store;
+    let mut border = RightBorder::empty();
+    let mut heads = vec![store.head().unwrap()];
+    for batch in 0..10 {
+        let bodies: Vec<String> = (0..(batch * 7 + 1)).map(|i| format!("entry {batch}/{i}")).collect();
+        heads.push(append(&store, &mut border, &bodies, 1000 + batch as i64));
+    }
+    let size = border.size();
+    drop(store);
+
+    // Reopen: the same log, the same head, the same tree.
+    let reopened = log::open(&paths(dir.path()), None, false).unwrap();
+    assert!(!reopened.created);
+    assert_eq!(reopened.identity.meta, meta);
+    let store = reopened.store;
+    let head = store.head().unwrap();
+    assert_eq!(&head, heads.last().unwrap());
+    let reader = StoreHashes(store.as_ref());
+    assert_eq!(merkle::tree_hash(size, &reader).unwrap(), head.root);
+    let stored = store.read_hashes(&RightBorder::stored_indexes(size)).unwrap();
+    assert_eq!(RightBorder::from_stored(size, &stored).unwrap(), border);
+    // Every older head is still provable: consistency from each to the last.
+    for old in &heads[1..] {
+        let proof = merkle::consistency_proof(old.size, size, &reader).unwrap();
+        merkle::verify_consistency(old.size, size, &proof, &old.root, &head.root).unwrap();
+    }
+    for i in [0, 1, size / 2, size - 1] {
+        let e = store.entry(i).unwrap().unwrap();
+        let leaf = merkle::record_hash(&e.body);
+        assert_eq!(store.indexes_of(&[leaf]).unwrap(), vec![Some(i)]);
+        let proof = merkle::inclusion_proof(size, i, &reader).unwrap();
+        merkle::verify_inclusion(i, size, &leaf, &proof, &head.root).unwrap();
+    }
+    assert!(store.entry(size).unwrap().is_none());
+    assert_eq!(store.indexes_of(&[Hash([7; 32])]).unwrap(), vec![None]);
+    let found = store.search("key-0").unwrap();
+    assert!(!found.is_empty() && found.windows(2).all(|w| w[0] < w[1]), "ascending: {found:?}");
+    for i in found {
+        assert_eq!(store.entry(i).unwrap().unwrap().body.len() % 3, 0);
+    }
+    assert!(store.search("key").unwrap().is_empty(), "a prefix of a key is not the key");
+}
+
+#[test]
+fn opening_refuses_what_does_not_belong() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = paths(dir.path());
+    // No log yet, and not asked to create one.
+    let err = log::open(&p, None, false).err().unwrap().to_string();
+    assert!(err.contains("no log in"), "{err}");
+    let opened = log::open(&p, Some("log.test"), true).unwrap();
+    drop(opened);
+
+    // Another hostname: the origin of a log never changes.
+    let err = log::open(&p, Some("other.test"), false).err().unwrap().to_string();
+    assert!(err.contains("created with hostname \"log.test\""), "{err}");
+    assert!(log::open(&p, Some("log.test"), false).is_ok());
+
+    // A key file readable by others.
+    std::fs::set_permissions(&p.ecdsa_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = log::open(&p, None, false).err().unwrap().to_string();
+    assert!(err.contains("mode 0600"), "{err}");
+    std::fs::set_permissions(&p.ecdsa_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // Keys of another log.
+    let other = tempfile::tempdir().unwrap();
+    drop(log::open(&paths(other.path()), Some("log.test"), true).unwrap());
+    let foreign = LogPaths::new(
+        dir.path(),
+        Some(&other.path().join("keys/log-ecdsa-p256.pem")),
+        Some(&other.path().join("keys/log-ed25519.pem")),
+    );
+    let err = log::open(&foreign, None, false).err().unwrap().to_string();
+    assert!(err.contains("does not belong to the log"), "{err}");
+
+    // Invalid hostnames are refused before anything is created.
+    let fresh = tempfile::tempdir().unwrap();
+    for bad in ["", "has space", "a+b", "a/b"] {
+        assert!(log::open(&paths(fresh.path()), Some(bad), true).is_err(), "{bad:?}");
+    }
+    assert!(!fresh.path().join("db").exists());
+}
+
+#[test]
+fn opening_refuses_another_format_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = paths(dir.path());
+    drop(log::open(&p, Some("log.test"), true).unwrap());
+    // Rewrite the stored format version as a future arkivo would.
+    {
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path().join("db"), [
+            "meta", "entries", "hashes", "by_leaf", "search",
+        ])
+        .unwrap();
+        let cf = db.cf_handle("meta").unwrap();
+        let meta = db.get_cf(cf, b"meta").unwrap().unwrap();
+        let mut j: serde_json::Value = serde_json::from_slice(&meta).unwrap();
+        j["formatVersion"] = 99.into();
+        db.put_cf(cf, b"meta", serde_json::to_vec(&j).unwrap()).unwrap();
+    }
+    let err = format!("{:#}", log::open(&p, None, false).err().unwrap());
+    assert!(err.contains("format version 99"), "{err}");
+}
