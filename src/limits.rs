@@ -47,3 +47,13 @@ pub const MAX_NOTE_SIGNATURES: usize = 100;
 /// Most log indexes one search-index key returns (`POST /api/v1/index/retrieve`), oldest first.
 /// A CI key that signs every build can match millions of entries; 10,000 entry IDs is ~0.9 MB.
 pub const MAX_SEARCH_RESULTS: usize = 10_000;
+
+/// Largest RSA modulus, in bits, of any key Arkivo verifies with (hashedrekord's algorithm policy
+/// then only allows 2048, 3072 and 4096 bits; DSSE verifiers have no policy, so this is their
+/// cap). RSA-8192 is also the largest aws-lc-rs verifies.
+pub const MAX_RSA_KEY_BITS: usize = 8192;
+
+/// Most `<alg>:<digest>` search-index keys taken from the in-toto statement of one DSSE entry
+/// (subjects, then SLSA materials; rekor-v1-api.md §10.1). Upstream has no cap; further digests
+/// are left unindexed (the entry is still accepted), so one statement cannot flood the index.
+pub const MAX_INTOTO_INDEX_KEYS: usize = 1024;

@@ -1,0 +1,456 @@
+//! `dsse` v0.0.1 (rekor-v1-api.md §6): a DSSE envelope and the keys that verify it.
+//!
+//! Pipeline: schema checks → envelope (bounded size, depth and signature count; strict standard
+//! base64 signatures) → PAE → verifiers in the given order, each accounting for at most one
+//! signature, until every signature is verified (§6.2) → canonical body (§6.3) and index keys
+//! (§10.1). The envelope itself is not stored.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::b64::{self, Alphabet};
+use super::jcs::{self, Node};
+use super::pki::Verifier;
+use super::{EntryError, check_depth, get_obj, get_str};
+use crate::limits::{
+    MAX_DSSE_ENVELOPE_BYTES, MAX_DSSE_SIGNATURES, MAX_DSSE_VERIFIERS, MAX_INTOTO_INDEX_KEYS,
+    MAX_JSON_DEPTH, MAX_PUBLIC_KEY_BYTES,
+};
+
+/// The in-toto payload type whose statements contribute index keys.
+pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+
+/// A DSSE envelope as Go's `encoding/json` reads it into go-securesystemslib's `Envelope`:
+/// member names matched case-insensitively (last one wins), unknown members ignored, `null`
+/// leaves a member empty.
+#[derive(Default, Debug)]
+pub struct Envelope {
+    pub payload_type: String,
+    pub payload: String,
+    pub signatures: Vec<EnvelopeSignature>,
+}
+
+/// One entry of an envelope's `signatures`; `keyid` is read but never used (§6.2).
+#[derive(Default, Debug)]
+pub struct EnvelopeSignature {
+    pub keyid: String,
+    pub sig: String,
+}
+
+/// Go's `strings.EqualFold` against an ASCII lower-case `target`: ASCII case folding plus the two
+/// non-ASCII letters that fold to ASCII ones (KELVIN SIGN → k, LONG S → s).
+fn fold_eq(key: &str, target: &str) -> bool {
+    let mut k = key.chars().map(|c| match c {
+        '\u{212A}' => 'k',
+        '\u{17F}' => 's',
+        c => c.to_ascii_lowercase(),
+    });
+    let mut t = target.chars();
+    loop {
+        match (k.next(), t.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Envelope {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Envelope;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a DSSE envelope object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
+                let mut env = Envelope::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if fold_eq(&key, "payloadtype") {
+                        if let Some(v) = map.next_value::<Option<String>>()? {
+                            env.payload_type = v;
+                        }
+                    } else if fold_eq(&key, "payload") {
+                        if let Some(v) = map.next_value::<Option<String>>()? {
+                            env.payload = v;
+                        }
+                    } else if fold_eq(&key, "signatures") {
+                        if let Some(v) =
+                            map.next_value::<Option<Vec<Option<EnvelopeSignature>>>>()?
+                        {
+                            env.signatures = v.into_iter().map(Option::unwrap_or_default).collect();
+                        }
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(env)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for EnvelopeSignature {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EnvelopeSignature;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a DSSE signature object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<EnvelopeSignature, A::Error> {
+                let mut s = EnvelopeSignature::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if fold_eq(&key, "keyid") {
+                        if let Some(v) = map.next_value::<Option<String>>()? {
+                            s.keyid = v;
+                        }
+                    } else if fold_eq(&key, "sig") {
+                        if let Some(v) = map.next_value::<Option<String>>()? {
+                            s.sig = v;
+                        }
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(s)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// DSSE v1 pre-authentication encoding.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload_type.len() + payload.len() + 32);
+    out.extend_from_slice(b"DSSEv1 ");
+    out.extend_from_slice(payload_type.len().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload_type.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload.len().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload);
+    out
+}
+
+const BOTH: &str = "either proposedContent or envelopeHash, payloadHash, and signatures must be present but not both";
+
+fn envelope_error(detail: impl fmt::Display) -> EntryError {
+    EntryError::invalid(format!("could not verify envelope: {detail}"))
+}
+
+/// Validates a dsse `spec` and returns the canonical body and the (raw) index keys.
+pub(crate) fn canonicalize_spec(spec: &Value) -> Result<(Vec<u8>, Vec<String>), EntryError> {
+    let Value::Object(spec) = spec else {
+        return Err(EntryError::invalid("spec in body must be of type object"));
+    };
+    let proposed = get_obj(spec, "proposedContent", "proposedContent")?;
+    let has_canonical_fields = ["envelopeHash", "payloadHash"]
+        .iter()
+        .any(|k| !matches!(spec.get(*k), None | Some(Value::Null)))
+        || matches!(spec.get("signatures"), Some(Value::Array(a)) if !a.is_empty());
+    let Some(proposed) = proposed else {
+        return Err(EntryError::invalid(if has_canonical_fields {
+            "proposedContent is required to insert a dsse entry"
+        } else {
+            "either proposedContent or envelopeHash, payloadHash, and signatures must be present"
+        }));
+    };
+    if has_canonical_fields {
+        return Err(EntryError::invalid(BOTH));
+    }
+    let envelope = get_str(proposed, "envelope", "proposedContent.envelope")?
+        .ok_or_else(|| EntryError::invalid("proposedContent.envelope in body is required"))?;
+    let verifiers = match proposed.get("verifiers") {
+        None | Some(Value::Null) => {
+            return Err(EntryError::invalid(
+                "proposedContent.verifiers in body is required",
+            ));
+        }
+        Some(Value::Array(v)) => v,
+        Some(_) => {
+            return Err(EntryError::invalid(
+                "proposedContent.verifiers in body must be of type array",
+            ));
+        }
+    };
+    if verifiers.is_empty() {
+        return Err(EntryError::invalid(
+            "proposedContent.verifiers in body should have at least 1 items",
+        ));
+    }
+    if verifiers.len() > MAX_DSSE_VERIFIERS {
+        return Err(EntryError::invalid(format!(
+            "proposedContent.verifiers in body should have at most {MAX_DSSE_VERIFIERS} items"
+        )));
+    }
+    // Decode every verifier's base64 up front (as upstream's DecodeEntry does); parse lazily.
+    let mut verifier_pems = Vec::with_capacity(verifiers.len());
+    for (i, v) in verifiers.iter().enumerate() {
+        let s = v.as_str().ok_or_else(|| {
+            EntryError::invalid(format!(
+                "proposedContent.verifiers.{i} in body must be of type string"
+            ))
+        })?;
+        if s.len() > MAX_PUBLIC_KEY_BYTES.div_ceil(3) * 8 + 16 {
+            return Err(EntryError::invalid(format!(
+                "verifier {i} is larger than {MAX_PUBLIC_KEY_BYTES} bytes"
+            )));
+        }
+        let pem = b64::decode_go(s.as_bytes(), Alphabet::Standard).map_err(|e| {
+            EntryError::invalid(format!("failed parsing base64 data for verifier: {e}"))
+        })?;
+        verifier_pems.push(pem);
+    }
+
+    if envelope.len() > MAX_DSSE_ENVELOPE_BYTES {
+        return Err(EntryError::invalid(format!(
+            "envelope is larger than {MAX_DSSE_ENVELOPE_BYTES} bytes"
+        )));
+    }
+    check_depth(envelope.as_bytes(), MAX_JSON_DEPTH).map_err(EntryError::invalid)?;
+    let env: Envelope =
+        serde_json::from_str(envelope).map_err(|e| EntryError::invalid(e.to_string()))?;
+    if env.signatures.is_empty() {
+        return Err(envelope_error("no signature found"));
+    }
+    if env.signatures.len() > MAX_DSSE_SIGNATURES {
+        return Err(EntryError::invalid(format!(
+            "envelope has {} signatures, more than the {MAX_DSSE_SIGNATURES} accepted",
+            env.signatures.len()
+        )));
+    }
+    let payload = b64::decode_go(env.payload.as_bytes(), Alphabet::Standard)
+        .or_else(|_| b64::decode_go(env.payload.as_bytes(), Alphabet::UrlSafe))
+        .map_err(|_| {
+            envelope_error("unable to base64 decode payload (is payload in the right format?)")
+        })?;
+    // Distinct signature strings in envelope order; each must be canonical standard base64
+    // (§6.3: anything else would make the stored body unparseable by Go clients).
+    let mut pending: Vec<(&str, Vec<u8>)> = Vec::with_capacity(env.signatures.len());
+    for s in &env.signatures {
+        if pending.iter().any(|(p, _)| *p == s.sig) {
+            continue;
+        }
+        if !b64::is_canonical_standard(&s.sig) {
+            return Err(EntryError::invalid(
+                "envelope signature is not standard base64 with padding",
+            ));
+        }
+        let bytes = b64::decode_go(s.sig.as_bytes(), Alphabet::Standard)
+            .map_err(|e| EntryError::invalid(e.to_string()))?;
+        pending.push((&s.sig, bytes));
+    }
+
+    let pae = pae(&env.payload_type, &payload);
+    let pae_sha256: [u8; 32] = Sha256::digest(&pae).into();
+    let mut verified: Vec<(String, Verifier)> = Vec::with_capacity(pending.len());
+    for pem in &verifier_pems {
+        if pending.is_empty() {
+            break;
+        }
+        let verifier = Verifier::from_pem(pem)
+            .and_then(|v| v.verify_chain().map(|()| v))
+            .map_err(|e| EntryError::invalid(format!("could not parse public key as x509: {e}")))?;
+        let hit = pending
+            .iter()
+            .position(|(_, sig)| verifier.key().verify_dsse(&pae, &pae_sha256, sig).is_ok());
+        let Some(hit) = hit else {
+            return Err(envelope_error(
+                "accepted signatures do not match threshold, Found: 0, Expected 1",
+            ));
+        };
+        let (sig, _) = pending.remove(hit);
+        verified.push((sig.to_owned(), verifier));
+    }
+    if !pending.is_empty() {
+        return Err(EntryError::invalid(
+            "all signatures must have a key that verifies it",
+        ));
+    }
+
+    let envelope_hash = hex::encode(Sha256::digest(envelope.as_bytes()));
+    let payload_hash = hex::encode(Sha256::digest(&payload));
+    let (body, mut keys) = build(&envelope_hash, &payload_hash, verified);
+    if env.payload_type == IN_TOTO_PAYLOAD_TYPE {
+        keys.extend(in_toto_keys(&payload));
+    }
+    Ok((body, keys))
+}
+
+/// The canonical body (§6.3) and the index keys derivable from it (§10.1 items 1–4).
+fn build(
+    envelope_hash: &str,
+    payload_hash: &str,
+    mut signatures: Vec<(String, Verifier)>,
+) -> (Vec<u8>, Vec<String>) {
+    signatures.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let hash = |v: &str| Node::obj([("algorithm", Node::s("sha256")), ("value", Node::s(v))]);
+    let sigs = signatures
+        .iter()
+        .map(|(sig, v)| {
+            Node::obj([
+                ("signature", Node::s(sig.as_str())),
+                (
+                    "verifier",
+                    Node::s(b64::encode(v.canonical_pem().as_bytes())),
+                ),
+            ])
+        })
+        .collect();
+    let body = Node::obj([
+        ("apiVersion", Node::s("0.0.1")),
+        ("kind", Node::s("dsse")),
+        (
+            "spec",
+            Node::obj([
+                ("envelopeHash", hash(envelope_hash)),
+                ("payloadHash", hash(payload_hash)),
+                ("signatures", Node::Arr(sigs)),
+            ]),
+        ),
+    ]);
+    let mut keys = Vec::new();
+    for (_, v) in &signatures {
+        keys.push(format!("sha256:{}", v.pem_sha256_hex()));
+        keys.extend(v.subjects().iter().cloned());
+    }
+    keys.push(format!("sha256:{payload_hash}"));
+    keys.push(format!("sha256:{envelope_hash}"));
+    (jcs::to_vec(&body), keys)
+}
+
+/// A member of an object, matched as Go's `encoding/json` matches struct fields.
+fn member<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    let obj = v.as_object()?;
+    obj.get(name).or_else(|| {
+        let lower = name.to_ascii_lowercase();
+        obj.iter().find(|(k, _)| fold_eq(k, &lower)).map(|(_, v)| v)
+    })
+}
+
+/// `<alg>:<digest>` for every `subject[].digest` and `predicate.materials[].digest` entry of an
+/// in-toto statement (§10.1 item 5), at most [`MAX_INTOTO_INDEX_KEYS`]. Not a statement → none.
+pub fn in_toto_keys(payload: &[u8]) -> Vec<String> {
+    if check_depth(payload, MAX_JSON_DEPTH).is_err() {
+        return Vec::new();
+    }
+    let Ok(statement) = serde_json::from_slice::<Value>(payload) else {
+        return Vec::new();
+    };
+    let digests = |items: Option<&Value>| -> Vec<String> {
+        let mut out = Vec::new();
+        for item in items.and_then(Value::as_array).into_iter().flatten() {
+            if let Some(Value::Object(digest)) = member(item, "digest") {
+                for (alg, d) in digest {
+                    if let Value::String(d) = d {
+                        out.push(format!("{alg}:{d}"));
+                    }
+                }
+            }
+        }
+        out
+    };
+    let mut keys = digests(member(&statement, "subject"));
+    keys.extend(digests(
+        member(&statement, "predicate").and_then(|p| member(p, "materials")),
+    ));
+    keys.truncate(MAX_INTOTO_INDEX_KEYS);
+    keys
+}
+
+/// Re-reads a stored body: returns what [`build`] makes of its fields (for the caller to compare
+/// with the stored bytes) and the index keys it determines. No signature verification.
+pub(crate) fn reparse_body(body: &Value) -> Result<(Vec<u8>, Vec<String>), EntryError> {
+    let bad = |what: &str| EntryError::invalid(format!("stored dsse body: {what}"));
+    if body.get("apiVersion").and_then(Value::as_str) != Some("0.0.1") {
+        return Err(bad("apiVersion is not 0.0.1"));
+    }
+    let spec = &body["spec"];
+    let hash_of = |name: &str| -> Result<String, EntryError> {
+        let h = &spec[name];
+        if h["algorithm"].as_str() != Some("sha256") {
+            return Err(bad("hash algorithm is not sha256"));
+        }
+        match h["value"].as_str() {
+            Some(v)
+                if v.len() == 64 && v.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) =>
+            {
+                Ok(v.to_owned())
+            }
+            _ => Err(bad("invalid hash value")),
+        }
+    };
+    let envelope_hash = hash_of("envelopeHash")?;
+    let payload_hash = hash_of("payloadHash")?;
+    let sigs = spec["signatures"]
+        .as_array()
+        .ok_or_else(|| bad("no signatures"))?;
+    if sigs.is_empty() || sigs.len() > MAX_DSSE_SIGNATURES {
+        return Err(bad("wrong number of signatures"));
+    }
+    let mut signatures = Vec::with_capacity(sigs.len());
+    for s in sigs {
+        let sig = s["signature"].as_str().ok_or_else(|| bad("no signature"))?;
+        if !b64::is_canonical_standard(sig) {
+            return Err(bad("signature is not standard base64"));
+        }
+        let pem = s["verifier"].as_str().ok_or_else(|| bad("no verifier"))?;
+        let pem = b64::decode_go(pem.as_bytes(), Alphabet::Standard)
+            .map_err(|e| bad(&format!("verifier: {e}")))?;
+        let verifier = Verifier::from_pem(&pem).map_err(EntryError::Invalid)?;
+        signatures.push((sig.to_owned(), verifier));
+    }
+    Ok(build(&envelope_hash, &payload_hash, signatures))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_matches_the_dsse_spec_example() {
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+        );
+        assert_eq!(pae("", b""), b"DSSEv1 0  0 ");
+    }
+
+    #[test]
+    fn envelope_members_fold_like_go() {
+        let env: Envelope = serde_json::from_str(
+            r#"{"PAYLOADTYPE":"t","payload":"x","payload":"cA==","extra":[1,{"a":2}],
+                "\u017Fignatures":[null,{"\u212Aeyid":"k","SIG":"c2ln"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(env.payload_type, "t");
+        assert_eq!(env.payload, "cA==");
+        assert_eq!(env.signatures.len(), 2);
+        assert_eq!(env.signatures[0].sig, "");
+        assert_eq!(env.signatures[1].keyid, "k");
+        assert_eq!(env.signatures[1].sig, "c2ln");
+        assert!(serde_json::from_str::<Envelope>("[]").is_err());
+        assert!(serde_json::from_str::<Envelope>(r#"{"payload":1}"#).is_err());
+    }
+
+    #[test]
+    fn in_toto_subjects_and_materials() {
+        let st = br#"{"_type":"https://in-toto.io/Statement/v0.1",
+            "subject":[{"name":"a","digest":{"sha256":"AA","sha512":"bb"}},{"name":"b"}],
+            "predicate":{"materials":[{"uri":"git+x","digest":{"sha1":"cc"}}]}}"#;
+        let mut keys = in_toto_keys(st);
+        keys.sort();
+        assert_eq!(keys, ["sha1:cc", "sha256:AA", "sha512:bb"]);
+        assert!(in_toto_keys(b"not json").is_empty());
+    }
+}

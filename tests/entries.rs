@@ -1,0 +1,1686 @@
+//! Tests of `arkivo::entries` (rekor-v1-api.md §3.1, §5, §6, §7, §10.1, §13): the worked
+//! examples byte for byte, every key type signed here with RustCrypto, certificates and chains
+//! from `tests/fixtures/entries/` (see its README), every refusal with its variant and message,
+//! and property tests that no input panics.
+
+use arkivo::entries::{self, CanonicalEntry, EntryError, Kind};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE, URL_SAFE_NO_PAD};
+use p256::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
+use rand_core::OsRng;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+// ------------------------------------------------------------------------------------------------
+// Helpers
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/entries/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+const ARTIFACT: &[u8] = b"hello, rekor\n";
+
+fn digest(alg: &str, data: &[u8]) -> Vec<u8> {
+    match alg {
+        "sha256" => Sha256::digest(data).to_vec(),
+        "sha384" => Sha384::digest(data).to_vec(),
+        "sha512" => Sha512::digest(data).to_vec(),
+        _ => unreachable!(),
+    }
+}
+
+/// A signing key of any type Rekor verifies.
+enum Signer {
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+    P521(p521::ecdsa::SigningKey),
+    Rsa(Box<rsa::RsaPrivateKey>),
+    Ed25519(ed25519_dalek::SigningKey),
+}
+
+impl Signer {
+    fn p256() -> Signer {
+        Signer::P256(p256::ecdsa::SigningKey::random(&mut OsRng))
+    }
+    fn p384() -> Signer {
+        Signer::P384(p384::ecdsa::SigningKey::random(&mut OsRng))
+    }
+    fn p521() -> Signer {
+        Signer::P521(p521::ecdsa::SigningKey::random(&mut OsRng))
+    }
+    /// RSA keys come from fixtures: generating them in a debug build takes too long.
+    fn rsa(bits: usize) -> Signer {
+        let pem = fixture(&format!("rsa{bits}.key"));
+        Signer::Rsa(Box::new(rsa::RsaPrivateKey::from_pkcs8_pem(&pem).unwrap()))
+    }
+    fn ed25519() -> Signer {
+        Signer::Ed25519(ed25519_dalek::SigningKey::generate(&mut OsRng))
+    }
+
+    fn public_pem(&self) -> String {
+        let lf = LineEnding::LF;
+        match self {
+            Signer::P256(k) => k.verifying_key().to_public_key_pem(lf).unwrap(),
+            Signer::P384(k) => k.verifying_key().to_public_key_pem(lf).unwrap(),
+            Signer::P521(k) => {
+                let point = p521::ecdsa::VerifyingKey::from(k).to_encoded_point(false);
+                p521::PublicKey::from_sec1_bytes(point.as_bytes())
+                    .unwrap()
+                    .to_public_key_pem(lf)
+                    .unwrap()
+            }
+            Signer::Rsa(k) => k.to_public_key().to_public_key_pem(lf).unwrap(),
+            Signer::Ed25519(k) => k.verifying_key().to_public_key_pem(lf).unwrap(),
+        }
+    }
+
+    /// Signs a given digest as hashedrekord clients do (ECDSA DER, RSA PKCS#1 v1.5, Ed25519ph).
+    fn sign_digest(&self, alg: &str, d: &[u8]) -> Vec<u8> {
+        self.sign_digest_fmt(alg, d, false)
+    }
+
+    /// ECDSA as raw IEEE P1363 `r ‖ s`.
+    fn sign_digest_raw(&self, alg: &str, d: &[u8]) -> Vec<u8> {
+        self.sign_digest_fmt(alg, d, true)
+    }
+
+    fn sign_digest_fmt(&self, alg: &str, d: &[u8], raw: bool) -> Vec<u8> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        macro_rules! ecdsa {
+            ($k:expr, $sig:ty, $d:expr) => {{
+                let s: $sig = $k.sign_prehash($d).unwrap();
+                if raw {
+                    s.to_bytes().to_vec()
+                } else {
+                    s.to_der().as_bytes().to_vec()
+                }
+            }};
+        }
+        match self {
+            Signer::P256(k) => ecdsa!(k, p256::ecdsa::Signature, d),
+            Signer::P384(k) => ecdsa!(k, p384::ecdsa::Signature, d),
+            Signer::P521(k) => {
+                // RustCrypto wants at least 33 bytes of prehash for P-521; a left-padded digest
+                // is the same integer, which is what ECDSA signs.
+                let mut padded = vec![0u8; 66usize.saturating_sub(d.len())];
+                padded.extend_from_slice(d);
+                ecdsa!(
+                    k,
+                    p521::ecdsa::Signature,
+                    if d.len() < 33 { &padded } else { d }
+                )
+            }
+            Signer::Rsa(k) => {
+                let scheme = match alg {
+                    "sha256" => rsa::Pkcs1v15Sign::new::<Sha256>(),
+                    "sha384" => rsa::Pkcs1v15Sign::new::<Sha384>(),
+                    _ => rsa::Pkcs1v15Sign::new::<Sha512>(),
+                };
+                k.sign(scheme, d).unwrap()
+            }
+            Signer::Ed25519(_) => panic!("Ed25519ph signs a message: use sign_ed25519ph"),
+        }
+    }
+
+    /// Ed25519ph over `msg` (RFC 8032, empty context); the client sends SHA-512(msg).
+    fn sign_ed25519ph(&self, msg: &[u8]) -> Vec<u8> {
+        let Signer::Ed25519(k) = self else {
+            panic!("not Ed25519")
+        };
+        k.sign_prehashed(Sha512::new_with_prefix(msg), None)
+            .unwrap()
+            .to_bytes()
+            .to_vec()
+    }
+
+    /// A DSSE signature over PAE bytes: SHA-256 for ECDSA and RSA, pure Ed25519.
+    fn sign_dsse(&self, pae: &[u8]) -> Vec<u8> {
+        match self {
+            Signer::Ed25519(k) => ed25519_dalek::Signer::sign(k, pae).to_bytes().to_vec(),
+            other => other.sign_digest("sha256", &Sha256::digest(pae)),
+        }
+    }
+}
+
+fn hashedrekord(alg: &str, value: &str, sig_b64: &str, pem_b64: &str) -> Value {
+    json!({
+        "apiVersion": "0.0.1",
+        "kind": "hashedrekord",
+        "spec": {
+            "data": {"hash": {"algorithm": alg, "value": value}},
+            "signature": {"content": sig_b64, "publicKey": {"content": pem_b64}}
+        }
+    })
+}
+
+/// A valid hashedrekord request for ARTIFACT signed by `signer` with digest `alg`.
+fn signed(signer: &Signer, alg: &str) -> Value {
+    let d = digest(alg, ARTIFACT);
+    let sig = match signer {
+        Signer::Ed25519(_) => signer.sign_ed25519ph(ARTIFACT),
+        _ => signer.sign_digest(alg, &d),
+    };
+    hashedrekord(
+        alg,
+        &hex::encode(&d),
+        &B64.encode(sig),
+        &B64.encode(signer.public_pem()),
+    )
+}
+
+fn invalid(result: Result<CanonicalEntry, EntryError>) -> String {
+    match result {
+        Err(e @ EntryError::Invalid(_)) => {
+            assert_eq!((e.status(), e.code()), (400, 400));
+            e.to_string()
+        }
+        other => panic!("expected EntryError::Invalid, got {other:?}"),
+    }
+}
+
+const SIG_INVALID_ECDSA: &str = "error processing entry: verifying signature: invalid signature when validating ASN.1 encoded signature";
+const SIG_INVALID_RSA: &str =
+    "error processing entry: verifying signature: crypto/rsa: verification error";
+const SIG_INVALID_ED25519PH: &str = "error processing entry: verifying signature: failed to verify signature: ed25519: invalid signature";
+const NOT_ALLOWED: &str = "error processing entry: entry algorithms are not allowed";
+
+/// RFC 8785 canonical form of a JSON value without numbers (an independent implementation).
+fn jcs(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut members: Vec<(&String, &Value)> = m.iter().collect();
+            members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            let inner: Vec<String> = members
+                .into_iter()
+                .map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), jcs(v)))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(jcs).collect::<Vec<_>>().join(",")),
+        Value::String(s) => serde_json::to_string(s).unwrap(),
+        other => panic!("canonical bodies carry no {other}"),
+    }
+}
+
+/// Every invariant of an accepted entry: JCS body, leaf hash, keys normalised and re-derivable.
+fn check_entry(e: &CanonicalEntry) {
+    let parsed: Value = serde_json::from_slice(&e.body).unwrap();
+    assert_eq!(
+        jcs(&parsed).as_bytes(),
+        e.body.as_slice(),
+        "body is not JCS"
+    );
+    let mut leaf = Sha256::new();
+    leaf.update([0u8]);
+    leaf.update(&e.body);
+    assert_eq!(e.leaf_hash.0, <[u8; 32]>::from(leaf.finalize()));
+    let mut sorted = e.index_keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, e.index_keys);
+    assert!(e.index_keys.iter().all(|k| k.to_lowercase() == *k));
+    let rederived = entries::index_keys_of_body(&e.body).unwrap();
+    if e.kind == Kind::HashedRekord {
+        assert_eq!(rederived, e.index_keys);
+    } else {
+        assert!(rederived.iter().all(|k| e.index_keys.contains(k)));
+    }
+    assert_eq!(entries::kind_of_body(&e.body).unwrap(), e.kind);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Worked examples (§13, §13.1)
+
+const EXAMPLE_PEM_B64: &str = "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KTUZrd0V3WUhLb1pJemowQ0FRWUlLb1pJemowREFRY0RRZ0FFY2E1N1FaUVhqNEQzakRoUHBjWGtvT0xvbE5OUApia0dPSC9FOVhVZWpReE80SGJnNEEvaUFGKzlBYXhPQnBXMTE2NjdNU0djT3ZKdUw0bisyUUpSTkhRPT0KLS0tLS1FTkQgUFVCTElDIEtFWS0tLS0tCg==";
+const EXAMPLE_SIG_B64: &str = "MEYCIQCxy8AHhKkZvhdU1T575U6TcmvYxg74a72+fk8cL6GX5QIhAMhta3BBd5uehVI7o02cb3wm1AAm8Znkp5d0VibzKFRf";
+const EXAMPLE_DIGEST: &str = "a41f5afedda3e826aa8d0c08f2f1ebdda16893a0370b1df2cebfc87d68e1ea91";
+
+const EXAMPLE_REQUEST: &str = r#"{
+  "apiVersion": "0.0.1",
+  "kind": "hashedrekord",
+  "spec": {
+    "data": {"hash": {"algorithm": "sha256",
+                      "value": "a41f5afedda3e826aa8d0c08f2f1ebdda16893a0370b1df2cebfc87d68e1ea91"}},
+    "signature": {
+      "content": "MEYCIQCxy8AHhKkZvhdU1T575U6TcmvYxg74a72+fk8cL6GX5QIhAMhta3BBd5uehVI7o02cb3wm1AAm8Znkp5d0VibzKFRf",
+      "publicKey": {"content": "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KTUZrd0V3WUhLb1pJemowQ0FRWUlLb1pJemowREFRY0RRZ0FFY2E1N1FaUVhqNEQzakRoUHBjWGtvT0xvbE5OUApia0dPSC9FOVhVZWpReE80SGJnNEEvaUFGKzlBYXhPQnBXMTE2NjdNU0djT3ZKdUw0bisyUUpSTkhRPT0KLS0tLS1FTkQgUFVCTElDIEtFWS0tLS0tCg=="}
+    }
+  }
+}"#;
+
+const EXAMPLE_BODY: &str = r#"{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha256","value":"a41f5afedda3e826aa8d0c08f2f1ebdda16893a0370b1df2cebfc87d68e1ea91"}},"signature":{"content":"MEYCIQCxy8AHhKkZvhdU1T575U6TcmvYxg74a72+fk8cL6GX5QIhAMhta3BBd5uehVI7o02cb3wm1AAm8Znkp5d0VibzKFRf","publicKey":{"content":"LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KTUZrd0V3WUhLb1pJemowQ0FRWUlLb1pJemowREFRY0RRZ0FFY2E1N1FaUVhqNEQzakRoUHBjWGtvT0xvbE5OUApia0dPSC9FOVhVZWpReE80SGJnNEEvaUFGKzlBYXhPQnBXMTE2NjdNU0djT3ZKdUw0bisyUUpSTkhRPT0KLS0tLS1FTkQgUFVCTElDIEtFWS0tLS0tCg=="}}}}"#;
+
+#[test]
+fn worked_example_hashedrekord() {
+    let e = entries::canonicalize_bytes(EXAMPLE_REQUEST.as_bytes()).unwrap();
+    assert_eq!(e.kind, Kind::HashedRekord);
+    assert_eq!(e.kind.as_str(), "hashedrekord");
+    assert_eq!(e.body.len(), 557);
+    assert_eq!(std::str::from_utf8(&e.body).unwrap(), EXAMPLE_BODY);
+    assert_eq!(
+        hex::encode(e.leaf_hash.0),
+        "7c830c08cf173c28109c7fb9caa2814d1978fd06b9813d47a51096fa5f12ec09"
+    );
+    assert_eq!(
+        e.index_keys,
+        [
+            "cd9c0ceb045142a7579892b4b5dd7d6ca5fa836534a1aaf92aed6ab5eb04d3b6",
+            "sha256:a41f5afedda3e826aa8d0c08f2f1ebdda16893a0370b1df2cebfc87d68e1ea91",
+        ]
+    );
+    // The parsed-value entry point agrees; the search key of §10.2 is the first key.
+    let v: Value = serde_json::from_str(EXAMPLE_REQUEST).unwrap();
+    assert_eq!(entries::canonicalize(&v).unwrap(), e);
+    let pem = B64.decode(EXAMPLE_PEM_B64).unwrap();
+    assert_eq!(
+        entries::public_key_index_key(&pem).unwrap(),
+        e.index_keys[0]
+    );
+    check_entry(&e);
+    // The stored body is itself a valid request, giving the same entry.
+    assert_eq!(entries::canonicalize_bytes(&e.body).unwrap(), e);
+}
+
+#[test]
+fn worked_example_member_order_and_unknown_members_do_not_matter() {
+    let v = json!({
+        "spec": {
+            "signature": {"publicKey": {"content": EXAMPLE_PEM_B64, "extra": 1},
+                          "content": EXAMPLE_SIG_B64, "format": "x509"},
+            "data": {"content": "aGVsbG8=", "hash": {"value": EXAMPLE_DIGEST, "algorithm": "sha256"}},
+            "other": [1, 2]
+        },
+        "kind": "hashedrekord",
+        "apiVersion": "0.0.1",
+        "unknownTopLevel": true
+    });
+    let e = entries::canonicalize(&v).unwrap();
+    assert_eq!(std::str::from_utf8(&e.body).unwrap(), EXAMPLE_BODY);
+}
+
+const DSSE_ENVELOPE: &str = r#"{"payloadType":"application/vnd.in-toto+json","payload":"eyJfdHlwZSI6Imh0dHBzOi8vaW4tdG90by5pby9TdGF0ZW1lbnQvdjEiLCJzdWJqZWN0IjpbeyJuYW1lIjoiYS50eHQiLCJkaWdlc3QiOnsic2hhMjU2IjoiYTQxZjVhZmVkZGEzZTgyNmFhOGQwYzA4ZjJmMWViZGRhMTY4OTNhMDM3MGIxZGYyY2ViZmM4N2Q2OGUxZWE5MSJ9fV0sInByZWRpY2F0ZVR5cGUiOiJodHRwczovL2V4YW1wbGUuY29tL3AvdjEiLCJwcmVkaWNhdGUiOnt9fQ==","signatures":[{"keyid":"","sig":"MEQCIDnqlYDTcgOJmfxemh+AZA3uxJ/vT19VxGv8wtFPz8EWAiB3yzvX9zl0v7Pg09CfTL4q7kFFJxry+1OfBbwiQkmIgA=="}]}"#;
+const DSSE_VERIFIER: &str = "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KTUZrd0V3WUhLb1pJemowQ0FRWUlLb1pJemowREFRY0RRZ0FFeVFvWU1nL0V0T0NKVmZ6c250WXJSTlB5c2VoOApTbW1Wc1lEMUhRRkVEZ2JnZzdiL2JJUWIyVkJhdFpobWxjUElaNlR0NWJiOVVBNUlqZmhkbUFHWFN3PT0KLS0tLS1FTkQgUFVCTElDIEtFWS0tLS0tCg==";
+const DSSE_BODY: &str = r#"{"apiVersion":"0.0.1","kind":"dsse","spec":{"envelopeHash":{"algorithm":"sha256","value":"1ef43385ea8017e8c73a43ad89f3993f8c41e726f3ae5ae46761e9b82f7fb99b"},"payloadHash":{"algorithm":"sha256","value":"a5e35191bd2a941575037223e313721b51c1e219c38ef3f8d3c2bb87ae5bd5a2"},"signatures":[{"signature":"MEQCIDnqlYDTcgOJmfxemh+AZA3uxJ/vT19VxGv8wtFPz8EWAiB3yzvX9zl0v7Pg09CfTL4q7kFFJxry+1OfBbwiQkmIgA==","verifier":"LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KTUZrd0V3WUhLb1pJemowQ0FRWUlLb1pJemowREFRY0RRZ0FFeVFvWU1nL0V0T0NKVmZ6c250WXJSTlB5c2VoOApTbW1Wc1lEMUhRRkVEZ2JnZzdiL2JJUWIyVkJhdFpobWxjUElaNlR0NWJiOVVBNUlqZmhkbUFHWFN3PT0KLS0tLS1FTkQgUFVCTElDIEtFWS0tLS0tCg=="}]}}"#;
+
+fn dsse(envelope: &str, verifiers: &[String]) -> Value {
+    json!({
+        "apiVersion": "0.0.1",
+        "kind": "dsse",
+        "spec": {"proposedContent": {"envelope": envelope, "verifiers": verifiers}}
+    })
+}
+
+#[test]
+fn worked_example_dsse() {
+    let e = entries::canonicalize(&dsse(DSSE_ENVELOPE, &[DSSE_VERIFIER.into()])).unwrap();
+    assert_eq!(e.kind, Kind::Dsse);
+    assert_eq!(e.kind.as_str(), "dsse");
+    assert_eq!(std::str::from_utf8(&e.body).unwrap(), DSSE_BODY);
+    assert_eq!(
+        hex::encode(e.leaf_hash.0),
+        "38019e93efb2b5f00b10f94caab8342a10e739c2d79ea797fd75f14013f8200a"
+    );
+    assert_eq!(
+        e.index_keys,
+        [
+            "sha256:1ef43385ea8017e8c73a43ad89f3993f8c41e726f3ae5ae46761e9b82f7fb99b",
+            "sha256:a41f5afedda3e826aa8d0c08f2f1ebdda16893a0370b1df2cebfc87d68e1ea91",
+            "sha256:a5e35191bd2a941575037223e313721b51c1e219c38ef3f8d3c2bb87ae5bd5a2",
+            "sha256:fb870f7cd776d9e740126fcd35a28701d507642c26d6b7f79b4a24d64650940d",
+        ]
+    );
+    check_entry(&e);
+    // Without the envelope, the in-toto subject key cannot be re-derived from the body.
+    assert_eq!(entries::index_keys_of_body(&e.body).unwrap().len(), 3);
+}
+
+#[test]
+fn dsse_envelope_hash_covers_the_exact_envelope_bytes() {
+    let spaced = DSSE_ENVELOPE.replacen("{\"payloadType\"", "{ \"payloadType\"", 1);
+    let a = entries::canonicalize(&dsse(DSSE_ENVELOPE, &[DSSE_VERIFIER.into()])).unwrap();
+    let b = entries::canonicalize(&dsse(&spaced, &[DSSE_VERIFIER.into()])).unwrap();
+    assert_ne!(a.leaf_hash, b.leaf_hash);
+    let hash = hex::encode(Sha256::digest(spaced.as_bytes()));
+    assert!(b.index_keys.contains(&format!("sha256:{hash}")));
+}
+
+// ------------------------------------------------------------------------------------------------
+// hashedrekord: every key type
+
+#[test]
+fn every_key_type_is_accepted() {
+    let cases: Vec<(&str, Signer, &str)> = vec![
+        ("P-256", Signer::p256(), "sha256"),
+        ("P-384", Signer::p384(), "sha384"),
+        ("P-521", Signer::p521(), "sha512"),
+        ("RSA-2048", Signer::rsa(2048), "sha256"),
+        ("RSA-3072", Signer::rsa(3072), "sha256"),
+        ("RSA-4096", Signer::rsa(4096), "sha256"),
+        ("Ed25519ph", Signer::ed25519(), "sha512"),
+    ];
+    for (name, signer, alg) in cases {
+        let request = signed(&signer, alg);
+        let e = entries::canonicalize(&request).unwrap_or_else(|err| panic!("{name}: {err}"));
+        check_entry(&e);
+        let body: Value = serde_json::from_slice(&e.body).unwrap();
+        assert_eq!(
+            body["spec"]["signature"], request["spec"]["signature"],
+            "{name}"
+        );
+        assert_eq!(body["spec"]["data"], request["spec"]["data"], "{name}");
+        let key_hash = hex::encode(Sha256::digest(signer.public_pem().as_bytes()));
+        let hash_key = format!("{alg}:{}", hex::encode(digest(alg, ARTIFACT)));
+        assert_eq!(e.index_keys, [key_hash, hash_key], "{name}");
+    }
+}
+
+#[test]
+fn ecdsa_raw_signatures_are_accepted_and_stored_as_given() {
+    for (signer, alg) in [
+        (Signer::p256(), "sha256"),
+        (Signer::p384(), "sha384"),
+        (Signer::p521(), "sha512"),
+    ] {
+        let d = digest(alg, ARTIFACT);
+        let raw = signer.sign_digest_raw(alg, &d);
+        let request = hashedrekord(
+            alg,
+            &hex::encode(&d),
+            &B64.encode(&raw),
+            &B64.encode(signer.public_pem()),
+        );
+        let e = entries::canonicalize(&request).unwrap();
+        let body: Value = serde_json::from_slice(&e.body).unwrap();
+        assert_eq!(body["spec"]["signature"]["content"], B64.encode(&raw));
+        // Odd lengths and bit flips in raw form fail.
+        let mut flipped = raw.clone();
+        flipped[5] ^= 1;
+        for bad in [flipped, raw[..raw.len() - 1].to_vec()] {
+            let request = hashedrekord(
+                alg,
+                &hex::encode(&d),
+                &B64.encode(&bad),
+                &B64.encode(signer.public_pem()),
+            );
+            assert_eq!(invalid(entries::canonicalize(&request)), SIG_INVALID_ECDSA);
+        }
+    }
+}
+
+#[test]
+fn policy_rejects_disallowed_pairs_after_a_valid_signature() {
+    let cases: Vec<(&str, Signer, &str)> = vec![
+        ("P-384+sha256", Signer::p384(), "sha256"),
+        ("P-384+sha512", Signer::p384(), "sha512"),
+        ("P-256+sha384", Signer::p256(), "sha384"),
+        ("P-256+sha512", Signer::p256(), "sha512"),
+        ("P-521+sha256", Signer::p521(), "sha256"),
+        ("RSA-2048+sha512", Signer::rsa(2048), "sha512"),
+        ("RSA-2048+sha384", Signer::rsa(2048), "sha384"),
+        ("RSA-1024+sha256", Signer::rsa(1024), "sha256"),
+    ];
+    for (name, signer, alg) in cases {
+        let request = signed(&signer, alg);
+        assert_eq!(
+            invalid(entries::canonicalize(&request)),
+            NOT_ALLOWED,
+            "{name}"
+        );
+        // The signature check comes first: with a wrong digest the error is the signature's.
+        let mut wrong = request.clone();
+        let other = hex::encode(digest(alg, b"something else"));
+        wrong["spec"]["data"]["hash"]["value"] = other.into();
+        let msg = invalid(entries::canonicalize(&wrong));
+        assert!(
+            msg.starts_with("error processing entry: verifying signature: "),
+            "{name}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn ed25519_requires_sha512() {
+    let signer = Signer::ed25519();
+    for (alg, go) in [("sha256", "SHA-256"), ("sha384", "SHA-384")] {
+        let d = digest(alg, ARTIFACT);
+        let request = hashedrekord(
+            alg,
+            &hex::encode(&d),
+            &B64.encode([7u8; 64]),
+            &B64.encode(signer.public_pem()),
+        );
+        assert_eq!(
+            invalid(entries::canonicalize(&request)),
+            format!(
+                "error processing entry: verifying signature: unsupported hash algorithm: \"{go}\" not in [SHA-512]"
+            )
+        );
+    }
+    // Pure Ed25519 over the artifact is not Ed25519ph.
+    let Signer::Ed25519(k) = &signer else {
+        unreachable!()
+    };
+    let pure = ed25519_dalek::Signer::sign(k, ARTIFACT).to_bytes();
+    let d = digest("sha512", ARTIFACT);
+    let request = hashedrekord(
+        "sha512",
+        &hex::encode(&d),
+        &B64.encode(pure),
+        &B64.encode(signer.public_pem()),
+    );
+    assert_eq!(
+        invalid(entries::canonicalize(&request)),
+        SIG_INVALID_ED25519PH
+    );
+}
+
+#[test]
+fn wrong_signatures_and_digests_are_rejected() {
+    let cases: Vec<(&str, Signer, &str, &str)> = vec![
+        ("P-256", Signer::p256(), "sha256", SIG_INVALID_ECDSA),
+        ("P-384", Signer::p384(), "sha384", SIG_INVALID_ECDSA),
+        ("P-521", Signer::p521(), "sha512", SIG_INVALID_ECDSA),
+        ("RSA-2048", Signer::rsa(2048), "sha256", SIG_INVALID_RSA),
+        ("RSA-4096", Signer::rsa(4096), "sha256", SIG_INVALID_RSA),
+        (
+            "Ed25519ph",
+            Signer::ed25519(),
+            "sha512",
+            SIG_INVALID_ED25519PH,
+        ),
+    ];
+    for (name, signer, alg, expected) in cases {
+        let good = signed(&signer, alg);
+        assert!(entries::canonicalize(&good).is_ok(), "{name}");
+        let sig = B64
+            .decode(good["spec"]["signature"]["content"].as_str().unwrap())
+            .unwrap();
+        let value = good["spec"]["data"]["hash"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+
+        // Every single-bit flip of the signature's first, middle and last bytes.
+        for pos in [0, sig.len() / 2, sig.len() - 1] {
+            for bit in 0..8 {
+                let mut bad = sig.clone();
+                bad[pos] ^= 1 << bit;
+                let mut r = good.clone();
+                r["spec"]["signature"]["content"] = B64.encode(&bad).into();
+                assert_eq!(
+                    invalid(entries::canonicalize(&r)),
+                    expected,
+                    "{name} byte {pos} bit {bit}"
+                );
+            }
+        }
+        // A digest off by one bit.
+        let mut d = hex::decode(&value).unwrap();
+        d[0] ^= 0x80;
+        let mut r = good.clone();
+        r["spec"]["data"]["hash"]["value"] = hex::encode(&d).into();
+        assert_eq!(
+            invalid(entries::canonicalize(&r)),
+            expected,
+            "{name} digest"
+        );
+        // Someone else's key.
+        let other = match &signer {
+            Signer::P256(_) => Signer::p256(),
+            Signer::P384(_) => Signer::p384(),
+            Signer::P521(_) => Signer::p521(),
+            Signer::Rsa(_) => Signer::rsa(3072),
+            Signer::Ed25519(_) => Signer::ed25519(),
+        };
+        let mut r = good.clone();
+        r["spec"]["signature"]["publicKey"]["content"] = B64.encode(other.public_pem()).into();
+        assert_eq!(
+            invalid(entries::canonicalize(&r)),
+            expected,
+            "{name} other key"
+        );
+        // An empty or truncated signature.
+        let mut r = good.clone();
+        r["spec"]["signature"]["content"] = B64.encode(&sig[..sig.len() - 1]).into();
+        assert_eq!(
+            invalid(entries::canonicalize(&r)),
+            expected,
+            "{name} truncated"
+        );
+    }
+}
+
+#[test]
+fn rsa_pss_signatures_are_rejected() {
+    let Signer::Rsa(key) = Signer::rsa(2048) else {
+        unreachable!()
+    };
+    let d = digest("sha256", ARTIFACT);
+    let pss = key
+        .sign_with_rng(&mut OsRng, rsa::Pss::new::<Sha256>(), &d)
+        .unwrap();
+    let pem = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let request = hashedrekord(
+        "sha256",
+        &hex::encode(&d),
+        &B64.encode(pss),
+        &B64.encode(pem),
+    );
+    assert_eq!(invalid(entries::canonicalize(&request)), SIG_INVALID_RSA);
+}
+
+#[test]
+fn hash_values_are_checked_and_preserved() {
+    let signer = Signer::p256();
+    let good = signed(&signer, "sha256");
+    let value = good["spec"]["data"]["hash"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for bad in [&value[..62], &format!("{value}00"), ""] {
+        let mut r = good.clone();
+        r["spec"]["data"]["hash"]["value"] = bad.into();
+        assert_eq!(
+            invalid(entries::canonicalize(&r)),
+            "error processing entry: invalid value for hash"
+        );
+    }
+    let mut r = good.clone();
+    r["spec"]["data"]["hash"]["value"] = format!("g{}", &value[1..]).into();
+    assert_eq!(
+        invalid(entries::canonicalize(&r)),
+        "error processing entry: encoding/hex: invalid byte: U+0067 'g'"
+    );
+    // A sha384-long value declared as sha256 is the wrong length.
+    let mut r = good.clone();
+    r["spec"]["data"]["hash"]["value"] = hex::encode(digest("sha384", ARTIFACT)).into();
+    assert_eq!(
+        invalid(entries::canonicalize(&r)),
+        "error processing entry: invalid value for hash"
+    );
+    // Upper case is accepted, kept in the body, and lower-cased in the index key.
+    let mut r = good.clone();
+    r["spec"]["data"]["hash"]["value"] = value.to_uppercase().into();
+    let e = entries::canonicalize(&r).unwrap();
+    let body: Value = serde_json::from_slice(&e.body).unwrap();
+    assert_eq!(body["spec"]["data"]["hash"]["value"], value.to_uppercase());
+    assert!(e.index_keys.contains(&format!("sha256:{value}")));
+    check_entry(&e);
+    // Unknown algorithm.
+    let mut r = good.clone();
+    r["spec"]["data"]["hash"]["algorithm"] = "sha1".into();
+    assert_eq!(
+        invalid(entries::canonicalize(&r)),
+        "error processing entry: data.hash.algorithm in body should be one of [sha256 sha384 sha512]"
+    );
+    let mut r = good.clone();
+    r["spec"]["data"]["hash"]["algorithm"] = "SHA256".into();
+    assert!(invalid(entries::canonicalize(&r)).contains("should be one of"));
+}
+
+#[test]
+fn missing_spec_members_are_rejected() {
+    let good = signed(&Signer::p256(), "sha256");
+    type Mutation = fn(&mut Value);
+    let cases: [(&str, Mutation); 8] = [
+        ("signature in body is required", |v| {
+            v["spec"].as_object_mut().unwrap().remove("signature");
+        }),
+        ("data in body is required", |v| {
+            v["spec"].as_object_mut().unwrap().remove("data");
+        }),
+        ("missing hash", |v| {
+            v["spec"]["data"].as_object_mut().unwrap().remove("hash");
+        }),
+        ("data.hash.algorithm in body is required", |v| {
+            v["spec"]["data"]["hash"]
+                .as_object_mut()
+                .unwrap()
+                .remove("algorithm");
+        }),
+        ("data.hash.value in body is required", |v| {
+            v["spec"]["data"]["hash"]
+                .as_object_mut()
+                .unwrap()
+                .remove("value");
+        }),
+        ("missing public key", |v| {
+            v["spec"]["signature"]
+                .as_object_mut()
+                .unwrap()
+                .remove("publicKey");
+        }),
+        (
+            "verifying signature: X509 signature has not been initialized",
+            |v| {
+                v["spec"]["signature"]["content"] = "".into();
+            },
+        ),
+        ("spec in body must be of type object", |v| {
+            v["spec"] = json!([1]);
+        }),
+    ];
+    for (msg, mutate) in cases {
+        let mut r = good.clone();
+        mutate(&mut r);
+        assert_eq!(
+            invalid(entries::canonicalize(&r)),
+            format!("error processing entry: {msg}")
+        );
+    }
+    let mut r = good.clone();
+    r["spec"]["signature"]["publicKey"]["content"] = "".into();
+    assert_eq!(
+        invalid(entries::canonicalize(&r)),
+        "error processing entry: invalid public key: failure decoding PEM"
+    );
+    let mut r = good.clone();
+    r["spec"]["signature"]["content"] = json!(12);
+    assert!(invalid(entries::canonicalize(&r)).contains("must be of type string"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Top level: JSON, kind, apiVersion
+
+#[test]
+fn malformed_json_is_malformed() {
+    for bad in [
+        &b""[..],
+        b"{",
+        b"not json",
+        b"{\"kind\":\"hashedrekord\",}",
+        b"\xff\xfe",
+        b"{} {}",
+    ] {
+        let e = entries::canonicalize_bytes(bad).unwrap_err();
+        assert!(matches!(e, EntryError::Malformed(_)), "{bad:?}: {e:?}");
+        assert_eq!((e.status(), e.code()), (400, 400));
+        assert!(
+            e.to_string()
+                .starts_with("parsing proposedEntry body from \"\" failed, because ")
+        );
+    }
+    for not_object in ["[]", "1", "\"hashedrekord\"", "null", "true"] {
+        let e = entries::canonicalize_bytes(not_object.as_bytes()).unwrap_err();
+        assert!(matches!(e, EntryError::Malformed(_)), "{not_object}: {e:?}");
+    }
+    let e =
+        entries::canonicalize_bytes(br#"{"kind":5,"apiVersion":"0.0.1","spec":{}}"#).unwrap_err();
+    assert!(matches!(e, EntryError::Malformed(_)));
+}
+
+#[test]
+fn nesting_is_bounded() {
+    let deep = |n: usize| {
+        format!(
+            r#"{{"kind":"hashedrekord","x":{}1{}}}"#,
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    let limit = arkivo::limits::MAX_JSON_DEPTH;
+    let e = entries::canonicalize_bytes(deep(limit).as_bytes()).unwrap_err();
+    assert!(matches!(e, EntryError::Malformed(_)));
+    assert!(e.to_string().contains("nested deeper"), "{e}");
+    // Just inside the limit, the document parses (and then fails for its missing apiVersion).
+    let e = entries::canonicalize_bytes(deep(limit - 1).as_bytes()).unwrap_err();
+    assert_eq!(e, EntryError::MissingApiVersion);
+    // Far beyond any parser's recursion limit: still a clean error.
+    let e = entries::canonicalize_bytes(deep(1_000_000).as_bytes()).unwrap_err();
+    assert!(matches!(e, EntryError::Malformed(_)));
+}
+
+#[test]
+fn kind_and_api_version_errors() {
+    let spec = json!({});
+    let e = entries::canonicalize(&json!({"apiVersion": "0.0.1", "spec": spec})).unwrap_err();
+    assert_eq!(e, EntryError::MissingKind);
+    assert_eq!(
+        (e.status(), e.code(), e.to_string().as_str()),
+        (422, 602, "kind in body is required")
+    );
+    assert_eq!(
+        entries::canonicalize(&json!({"kind": "", "spec": {}})).unwrap_err(),
+        EntryError::MissingKind
+    );
+    assert_eq!(
+        entries::canonicalize(&json!({"kind": null})).unwrap_err(),
+        EntryError::MissingKind
+    );
+
+    let e = entries::canonicalize(&json!({"kind": "foo", "apiVersion": "0.0.1", "spec": {}}))
+        .unwrap_err();
+    assert_eq!(e, EntryError::UnknownKind("foo".into()));
+    assert_eq!((e.status(), e.code()), (422, 422));
+    assert_eq!(e.to_string(), "invalid kind value: \"foo\"");
+    // Kinds are case-sensitive.
+    assert!(matches!(
+        entries::canonicalize(&json!({"kind": "HashedRekord", "apiVersion": "0.0.1", "spec": {}})),
+        Err(EntryError::UnknownKind(_))
+    ));
+
+    for other in [
+        "alpine", "cose", "helm", "intoto", "jar", "rekord", "rfc3161", "rpm", "tuf",
+    ] {
+        let e = entries::canonicalize(&json!({"kind": other, "apiVersion": "0.0.1", "spec": {}}))
+            .unwrap_err();
+        assert_eq!(e, EntryError::KindNotEnabled(other.into()));
+        assert_eq!((e.status(), e.code()), (400, 400));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "error processing entry: entry kind '{other}' is not enabled for submission on this server"
+            )
+        );
+    }
+
+    let e = entries::canonicalize(&json!({"kind": "hashedrekord", "spec": {}})).unwrap_err();
+    assert_eq!(e, EntryError::MissingApiVersion);
+    assert_eq!(
+        (e.status(), e.code(), e.to_string().as_str()),
+        (422, 602, "apiVersion in body is required")
+    );
+
+    let e = entries::canonicalize(&json!({"kind": "hashedrekord", "apiVersion": "v1", "spec": {}}))
+        .unwrap_err();
+    assert!(matches!(e, EntryError::InvalidApiVersion(_)));
+    assert_eq!((e.status(), e.code()), (422, 605));
+    assert!(
+        e.to_string()
+            .starts_with("apiVersion in body should match '^(0|[1-9]")
+    );
+
+    let e =
+        entries::canonicalize(&json!({"kind": "hashedrekord", "apiVersion": "0.0.1"})).unwrap_err();
+    assert_eq!(e, EntryError::MissingSpec);
+    assert_eq!((e.status(), e.code()), (422, 602));
+
+    for kind in ["hashedrekord", "dsse"] {
+        let e = entries::canonicalize(&json!({"kind": kind, "apiVersion": "0.0.2", "spec": {}}))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            EntryError::UnsupportedVersion {
+                kind: kind.into(),
+                version: "0.0.2".into()
+            }
+        );
+        assert_eq!((e.status(), e.code()), (400, 400));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "error processing entry: {kind} implementation for version '0.0.2' not found: unable to locate entry for version 0.0.2"
+            )
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Base64 and PEM input rules (§5.1)
+
+#[test]
+fn base64_input_rules() {
+    let signer = Signer::p256();
+    let good = signed(&signer, "sha256");
+    let reference = entries::canonicalize(&good).unwrap();
+    let sig_b64 = good["spec"]["signature"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pem_b64 = good["spec"]["signature"]["publicKey"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // CR/LF anywhere are ignored, and vanish from the canonical body.
+    let wrapped = |s: &str| {
+        s.as_bytes()
+            .chunks(10)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\r\n")
+            + "\n"
+    };
+    let mut r = good.clone();
+    r["spec"]["signature"]["content"] = wrapped(&sig_b64).into();
+    r["spec"]["signature"]["publicKey"]["content"] = wrapped(&pem_b64).into();
+    assert_eq!(entries::canonicalize(&r).unwrap(), reference);
+
+    // URL-safe and unpadded input is refused, with Go's byte offset.
+    let sig = B64.decode(&sig_b64).unwrap();
+    let url = URL_SAFE.encode(&sig);
+    let expected_at = url.find(['-', '_']);
+    let mut r = good.clone();
+    r["spec"]["signature"]["content"] = url.clone().into();
+    if let Some(at) = expected_at {
+        assert_eq!(
+            invalid(entries::canonicalize(&r)),
+            format!(
+                "error processing entry: failed parsing base64 data for signature content: illegal base64 data at input byte {at}"
+            )
+        );
+    }
+    let mut r = good.clone();
+    r["spec"]["signature"]["content"] = "MEUCIQ-_".into();
+    assert_eq!(
+        invalid(entries::canonicalize(&r)),
+        "error processing entry: failed parsing base64 data for signature content: illegal base64 data at input byte 6"
+    );
+    let unpadded = URL_SAFE_NO_PAD.encode(b"12345");
+    let mut r = good.clone();
+    r["spec"]["signature"]["content"] = unpadded.into();
+    assert_eq!(
+        invalid(entries::canonicalize(&r)),
+        "error processing entry: failed parsing base64 data for signature content: illegal base64 data at input byte 4"
+    );
+    let mut r = good.clone();
+    r["spec"]["signature"]["publicKey"]["content"] = format!("{pem_b64}=").into();
+    assert!(invalid(entries::canonicalize(&r)).starts_with(
+        "error processing entry: failed parsing base64 data for public key content: illegal base64 data at input byte"
+    ));
+    let mut r = good.clone();
+    r["spec"]["signature"]["publicKey"]["content"] = pem_b64.replace('=', "").into();
+    assert!(
+        invalid(entries::canonicalize(&r))
+            .contains("failed parsing base64 data for public key content")
+    );
+
+    // Oversized signatures are refused before verification.
+    let mut r = good.clone();
+    r["spec"]["signature"]["content"] = B64
+        .encode(vec![1u8; arkivo::limits::MAX_SIGNATURE_BYTES + 1])
+        .into();
+    assert!(invalid(entries::canonicalize(&r)).contains("larger than"));
+}
+
+fn with_pem(good: &Value, pem: &str) -> Value {
+    let mut r = good.clone();
+    r["spec"]["signature"]["publicKey"]["content"] = B64.encode(pem).into();
+    r
+}
+
+#[test]
+fn pem_input_rules() {
+    let signer = Signer::p256();
+    let good = signed(&signer, "sha256");
+    let reference = entries::canonicalize(&good).unwrap();
+    let pem = signer.public_pem();
+
+    // Whitespace around the block, CRLF line ends and non-64 line wrapping are accepted and
+    // re-encoded canonically.
+    let der_b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let rewrapped = format!(
+        "-----BEGIN PUBLIC KEY-----\r\n{}\r\n{}\r\n-----END PUBLIC KEY-----\r\n",
+        &der_b64[..76],
+        &der_b64[76..]
+    );
+    for variant in [
+        format!("\n\n  {pem}\n\n"),
+        pem.replace('\n', "\r\n"),
+        rewrapped,
+        pem.trim_end().to_owned(),
+    ] {
+        assert_eq!(
+            entries::canonicalize(&with_pem(&good, &variant)).unwrap(),
+            reference,
+            "{variant:?}"
+        );
+    }
+
+    let garbage = invalid(entries::canonicalize(&with_pem(&good, "garbage")));
+    assert_eq!(
+        garbage,
+        "error processing entry: invalid public key: failure decoding PEM"
+    );
+    for broken in [
+        pem.replace("-----END PUBLIC KEY-----", ""),
+        pem.replace("MFkw", "M!kw"),
+        format!("junk {pem}"),
+        format!("{pem}junk"),
+        pem.replacen(
+            "-----BEGIN PUBLIC KEY-----\n",
+            "-----BEGIN PUBLIC KEY-----\nProc-Type: 4,ENCRYPTED\n\n",
+            1,
+        ),
+    ] {
+        assert_eq!(
+            invalid(entries::canonicalize(&with_pem(&good, &broken))),
+            "error processing entry: invalid public key: failure decoding PEM",
+            "{broken:?}"
+        );
+    }
+
+    // Two keys are not a certificate chain.
+    let two = format!("{pem}{}", Signer::p256().public_pem());
+    assert_eq!(
+        invalid(entries::canonicalize(&with_pem(&good, &two))),
+        "error processing entry: invalid public key: cannot handle type PUBLIC KEY in a certificate chain"
+    );
+    // A private key is refused.
+    assert_eq!(
+        invalid(entries::canonicalize(&with_pem(
+            &good,
+            &fixture("leaf.key")
+        ))),
+        "error processing entry: invalid public key: cannot handle type PRIVATE KEY"
+    );
+    // A PUBLIC KEY block whose DER is not a key.
+    let not_a_key = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+    assert!(
+        invalid(entries::canonicalize(&with_pem(&good, not_a_key)))
+            .contains("x509: failed to parse public key")
+    );
+    // A certificate where a key was labelled.
+    let cert_der: String = fixture("selfsigned.pem")
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let mislabelled = format!("-----BEGIN PUBLIC KEY-----\n{cert_der}\n-----END PUBLIC KEY-----\n");
+    assert!(
+        invalid(entries::canonicalize(&with_pem(&good, &mislabelled)))
+            .contains("x509: failed to parse public key")
+    );
+    // Oversized PEM documents.
+    let huge = "A".repeat(arkivo::limits::MAX_PUBLIC_KEY_BYTES + 1);
+    assert!(invalid(entries::canonicalize(&with_pem(&good, &huge))).contains("larger than"));
+}
+
+#[test]
+fn unsupported_keys_are_rejected() {
+    // An X25519 key (OID 1.3.101.110) and a P-224 key, as SPKI PEM.
+    let x25519 = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEAHBlzbdfXzJqtGkpTV9lJ4sIvd6tdUhSvv7Bs+5xXkyk=\n-----END PUBLIC KEY-----\n";
+    let p224 = "-----BEGIN PUBLIC KEY-----\nME4wEAYHKoZIzj0CAQYFK4EEACEDOgAEAe2NqH4ZX3fHdI8Hpnmo3Bdh/NgtEcWoh0wi/4zZU3bYq4U1g6Gxs7XeRzZT4WGNaGM/BxvGJAY=\n-----END PUBLIC KEY-----\n";
+    let good = signed(&Signer::p256(), "sha256");
+    assert!(
+        invalid(entries::canonicalize(&with_pem(&good, x25519)))
+            .contains("unknown public key algorithm")
+    );
+    assert!(
+        invalid(entries::canonicalize(&with_pem(&good, p224)))
+            .contains("unsupported elliptic curve")
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Certificates and chains
+
+fn p256_from_fixture(name: &str) -> Signer {
+    Signer::P256(p256::ecdsa::SigningKey::from_pkcs8_pem(&fixture(name)).unwrap())
+}
+
+fn signed_with_pem(signer: &Signer, pem: &str) -> Value {
+    let mut r = signed(signer, "sha256");
+    r["spec"]["signature"]["publicKey"]["content"] = B64.encode(pem).into();
+    r
+}
+
+#[test]
+fn self_signed_certificate_and_its_sans() {
+    let signer = p256_from_fixture("selfsigned.key");
+    let cert = fixture("selfsigned.pem");
+    let e = entries::canonicalize(&signed_with_pem(&signer, &cert)).unwrap();
+    check_entry(&e);
+    let body: Value = serde_json::from_slice(&e.body).unwrap();
+    let stored = B64
+        .decode(
+            body["spec"]["signature"]["publicKey"]["content"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(stored).unwrap(),
+        cert,
+        "OpenSSL's PEM layout is already canonical"
+    );
+    let mut expected = vec![
+        hex::encode(Sha256::digest(cert.as_bytes())),
+        "build.example.com".to_owned(),
+        "alice@example.com".to_owned(),
+        "192.0.2.7".to_owned(),
+        "2001:db8::1".to_owned(),
+        "https://github.com/example/repo/.github/workflows/ci.yml@refs/heads/main".to_owned(),
+        "bob!oidc.example".to_owned(),
+        format!("sha256:{}", hex::encode(digest("sha256", ARTIFACT))),
+    ];
+    expected.sort();
+    assert_eq!(e.index_keys, expected);
+    // The search key of a certificate is the hash of its canonical PEM.
+    assert_eq!(
+        entries::public_key_index_key(format!("\n{cert}\n").as_bytes()).unwrap(),
+        hex::encode(Sha256::digest(cert.as_bytes()))
+    );
+    // Another key's signature does not verify against the certificate.
+    assert_eq!(
+        invalid(entries::canonicalize(&signed_with_pem(
+            &Signer::p256(),
+            &cert
+        ))),
+        SIG_INVALID_ECDSA
+    );
+}
+
+#[test]
+fn ed25519_certificate() {
+    let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&fixture("ed25519.key")).unwrap();
+    let signer = Signer::Ed25519(key);
+    let mut r = signed(&signer, "sha512");
+    r["spec"]["signature"]["publicKey"]["content"] = B64.encode(fixture("ed25519.pem")).into();
+    let e = entries::canonicalize(&r).unwrap();
+    assert!(e.index_keys.contains(&"dave@example.net".to_owned()));
+    check_entry(&e);
+}
+
+#[test]
+fn certificate_chains() {
+    let signer = p256_from_fixture("leaf.key");
+    let (leaf, inter, root, other) = (
+        fixture("leaf.pem"),
+        fixture("intermediate.pem"),
+        fixture("root.pem"),
+        fixture("otherroot.pem"),
+    );
+    let chain = format!("{leaf}{inter}{root}");
+    let e = entries::canonicalize(&signed_with_pem(&signer, &chain)).unwrap();
+    check_entry(&e);
+    assert!(e.index_keys.contains(&"carol@example.org".to_owned()));
+    assert!(
+        e.index_keys
+            .contains(&hex::encode(Sha256::digest(chain.as_bytes())))
+    );
+    // The leaf alone is not checked against anything.
+    assert!(entries::canonicalize(&signed_with_pem(&signer, &leaf)).is_ok());
+    // Leaf and intermediate: the intermediate is then the root.
+    assert!(entries::canonicalize(&signed_with_pem(&signer, &format!("{leaf}{inter}"))).is_ok());
+
+    let unknown = "error processing entry: verifying signature: x509: certificate signed by unknown authority";
+    // A root with the right name but the wrong key.
+    let msg = invalid(entries::canonicalize(&signed_with_pem(
+        &signer,
+        &format!("{leaf}{inter}{other}"),
+    )));
+    assert!(msg.starts_with(unknown), "{msg}");
+    // A missing intermediate: the names do not chain.
+    let msg = invalid(entries::canonicalize(&signed_with_pem(
+        &signer,
+        &format!("{leaf}{root}"),
+    )));
+    assert_eq!(msg, unknown);
+    // A reversed chain, a foreign certificate in the middle.
+    for bad in [
+        format!("{root}{inter}{leaf}"),
+        format!("{leaf}{inter}{leaf}{root}"),
+    ] {
+        let msg = invalid(entries::canonicalize(&signed_with_pem(&signer, &bad)));
+        assert!(
+            msg.starts_with("error processing entry: verifying signature: x509: "),
+            "{msg}"
+        );
+    }
+    // An issuer that is not a CA, and an issuer that had expired when the leaf was issued.
+    let prefix = "error processing entry: verifying signature: x509: ";
+    for (certs, why) in [
+        (
+            ["leaf-of-noca.pem", "noca.pem", "root.pem"],
+            "certificate is not authorized to sign other certificates",
+        ),
+        (
+            ["leaf-of-expired.pem", "expired.pem", "root.pem"],
+            "certificate has expired or is not yet valid",
+        ),
+    ] {
+        let pem: String = certs.iter().map(|c| fixture(c)).collect();
+        let msg = invalid(entries::canonicalize(&signed_with_pem(&signer, &pem)));
+        assert_eq!(msg, format!("{prefix}{why}"));
+        // The same leaf alone is accepted: single certificates are not checked.
+        assert!(entries::canonicalize(&signed_with_pem(&signer, &fixture(certs[0]))).is_ok());
+    }
+    // A chain's signature is still checked against the leaf key.
+    assert_eq!(
+        invalid(entries::canonicalize(&signed_with_pem(
+            &Signer::p256(),
+            &chain
+        ))),
+        SIG_INVALID_ECDSA
+    );
+    // At most 10 certificates.
+    let eleven = format!("{leaf}{}", inter.repeat(9)) + &root;
+    assert_eq!(
+        invalid(entries::canonicalize(&signed_with_pem(&signer, &eleven))),
+        "error processing entry: invalid public key: more than 10 certificates in chain"
+    );
+    // A certificate chain mixed with a key.
+    let mixed = format!("{leaf}{}", Signer::p256().public_pem());
+    assert!(
+        invalid(entries::canonicalize(&signed_with_pem(&signer, &mixed)))
+            .contains("cannot handle type PUBLIC KEY")
+    );
+    // A non-CA certificate cannot issue.
+    let self_signed = fixture("selfsigned.pem");
+    let msg = invalid(entries::canonicalize(&signed_with_pem(
+        &signer,
+        &format!("{leaf}{self_signed}"),
+    )));
+    assert!(msg.contains("x509: "), "{msg}");
+}
+
+// ------------------------------------------------------------------------------------------------
+// dsse
+
+struct Dsse {
+    payload_type: String,
+    payload: Vec<u8>,
+}
+
+impl Dsse {
+    fn statement() -> Dsse {
+        let payload = json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "a.txt", "digest": {"sha256": EXAMPLE_DIGEST, "SHA512": "ABCD"}}],
+            "predicateType": "https://slsa.dev/provenance/v0.2",
+            "predicate": {"materials": [{"uri": "git+https://x", "digest": {"sha1": "0123456789abcdef0123456789abcdef01234567"}}]}
+        });
+        Dsse {
+            payload_type: "application/vnd.in-toto+json".into(),
+            payload: payload.to_string().into_bytes(),
+        }
+    }
+
+    fn pae(&self) -> Vec<u8> {
+        entries::dsse::pae(&self.payload_type, &self.payload)
+    }
+
+    fn envelope(&self, sigs: &[String]) -> String {
+        json!({
+            "payloadType": self.payload_type,
+            "payload": B64.encode(&self.payload),
+            "signatures": sigs.iter().map(|s| json!({"keyid": "", "sig": s})).collect::<Vec<_>>(),
+        })
+        .to_string()
+    }
+}
+
+fn verifier(s: &Signer) -> String {
+    B64.encode(s.public_pem())
+}
+
+#[test]
+fn dsse_every_key_type() {
+    let d = Dsse::statement();
+    for (name, s) in [
+        ("P-256", Signer::p256()),
+        ("P-384", Signer::p384()),
+        ("P-521", Signer::p521()),
+        ("RSA-2048", Signer::rsa(2048)),
+        ("RSA-4096", Signer::rsa(4096)),
+        ("Ed25519", Signer::ed25519()),
+    ] {
+        let sig = B64.encode(s.sign_dsse(&d.pae()));
+        let e = entries::canonicalize(&dsse(
+            &d.envelope(std::slice::from_ref(&sig)),
+            &[verifier(&s)],
+        ))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        check_entry(&e);
+        let body: Value = serde_json::from_slice(&e.body).unwrap();
+        assert_eq!(body["spec"]["signatures"][0]["signature"], sig.as_str());
+        assert_eq!(
+            body["spec"]["signatures"][0]["verifier"],
+            B64.encode(s.public_pem())
+        );
+        assert_eq!(
+            body["spec"]["payloadHash"]["value"],
+            hex::encode(Sha256::digest(&d.payload)),
+        );
+        for key in [
+            format!(
+                "sha256:{}",
+                hex::encode(Sha256::digest(s.public_pem().as_bytes()))
+            ),
+            format!("sha256:{EXAMPLE_DIGEST}"),
+            "sha512:abcd".to_owned(),
+            "sha1:0123456789abcdef0123456789abcdef01234567".to_owned(),
+        ] {
+            assert!(
+                e.index_keys.contains(&key),
+                "{name}: {key} not in {:?}",
+                e.index_keys
+            );
+        }
+        // A bit flip in the signature, or another payload, fails.
+        let mut bad = B64.decode(&sig).unwrap();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 4;
+        let msg = invalid(entries::canonicalize(&dsse(
+            &d.envelope(&[B64.encode(bad)]),
+            &[verifier(&s)],
+        )));
+        assert_eq!(
+            msg,
+            "error processing entry: could not verify envelope: accepted signatures do not match threshold, Found: 0, Expected 1",
+            "{name}"
+        );
+        // Hashedrekord-style prehash signatures with the curve's own hash do not verify (DSSE
+        // uses SHA-256 whatever the curve), except for P-256 where they coincide.
+        if let Signer::P384(_) = s {
+            let own = s.sign_digest("sha384", &Sha384::digest(d.pae()));
+            let r = dsse(&d.envelope(&[B64.encode(own)]), &[verifier(&s)]);
+            assert!(entries::canonicalize(&r).is_err());
+        }
+    }
+}
+
+#[test]
+fn dsse_two_signatures_two_verifiers() {
+    let d = Dsse::statement();
+    let (a, b) = (Signer::p256(), Signer::ed25519());
+    let (sa, sb) = (
+        B64.encode(a.sign_dsse(&d.pae())),
+        B64.encode(b.sign_dsse(&d.pae())),
+    );
+    let env = d.envelope(&[sa.clone(), sb.clone()]);
+    let e1 = entries::canonicalize(&dsse(&env, &[verifier(&a), verifier(&b)])).unwrap();
+    let e2 = entries::canonicalize(&dsse(&env, &[verifier(&b), verifier(&a)])).unwrap();
+    assert_eq!(e1, e2, "verifier order does not change the entry");
+    check_entry(&e1);
+    let body: Value = serde_json::from_slice(&e1.body).unwrap();
+    let sigs = body["spec"]["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 2);
+    let mut expected = vec![(sa.clone(), verifier(&a)), (sb.clone(), verifier(&b))];
+    expected.sort();
+    for (got, (sig, ver)) in sigs.iter().zip(&expected) {
+        assert_eq!(got["signature"], sig.as_str());
+        assert_eq!(got["verifier"], ver.as_str());
+    }
+    // Envelope signature order does not matter either (the envelope hash does).
+    let swapped = d.envelope(&[sb.clone(), sa.clone()]);
+    let e3 = entries::canonicalize(&dsse(&swapped, &[verifier(&a), verifier(&b)])).unwrap();
+    let body3: Value = serde_json::from_slice(&e3.body).unwrap();
+    assert_eq!(body3["spec"]["signatures"], body["spec"]["signatures"]);
+    // A duplicated signature string counts once.
+    let dup = d.envelope(&[sa.clone(), sa.clone()]);
+    let e4 = entries::canonicalize(&dsse(&dup, &[verifier(&a)])).unwrap();
+    let body4: Value = serde_json::from_slice(&e4.body).unwrap();
+    assert_eq!(body4["spec"]["signatures"].as_array().unwrap().len(), 1);
+    // One key, two signatures (the DER and the raw form of one ECDSA signature): the same
+    // verifier twice accounts for both.
+    let sa2 = B64.encode(a.sign_digest_raw("sha256", &Sha256::digest(d.pae())));
+    assert_ne!(sa, sa2);
+    let env = d.envelope(&[sa.clone(), sa2.clone()]);
+    let same = entries::canonicalize(&dsse(&env, &[verifier(&a), verifier(&a)])).unwrap();
+    check_entry(&same);
+    let key = format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(a.public_pem().as_bytes()))
+    );
+    assert_eq!(same.index_keys.iter().filter(|k| **k == key).count(), 1);
+    assert_eq!(
+        invalid(entries::canonicalize(&dsse(&env, &[verifier(&a)]))),
+        "error processing entry: all signatures must have a key that verifies it"
+    );
+}
+
+#[test]
+fn dsse_verifier_rules() {
+    let d = Dsse::statement();
+    let (a, b, c) = (Signer::p256(), Signer::ed25519(), Signer::p384());
+    let (sa, sb) = (
+        B64.encode(a.sign_dsse(&d.pae())),
+        B64.encode(b.sign_dsse(&d.pae())),
+    );
+    let env = d.envelope(&[sa.clone(), sb.clone()]);
+    let found0 = "error processing entry: could not verify envelope: accepted signatures do not match threshold, Found: 0, Expected 1";
+    // A processed verifier that verifies nothing fails the request.
+    assert_eq!(
+        invalid(entries::canonicalize(&dsse(
+            &env,
+            &[verifier(&a), verifier(&c), verifier(&b)]
+        ))),
+        found0
+    );
+    // Verifiers after the last needed one are not even parsed.
+    assert!(
+        entries::canonicalize(&dsse(&env, &[verifier(&a), verifier(&b), verifier(&c)])).is_ok()
+    );
+    assert!(
+        entries::canonicalize(&dsse(
+            &env,
+            &[verifier(&a), verifier(&b), B64.encode("garbage")]
+        ))
+        .is_ok()
+    );
+    // ... but a processed garbage verifier fails.
+    assert_eq!(
+        invalid(entries::canonicalize(&dsse(
+            &env,
+            &[B64.encode("garbage"), verifier(&a)]
+        ))),
+        "error processing entry: could not parse public key as x509: invalid public key: failure decoding PEM"
+    );
+    // An unverified signature.
+    assert_eq!(
+        invalid(entries::canonicalize(&dsse(&env, &[verifier(&a)]))),
+        "error processing entry: all signatures must have a key that verifies it"
+    );
+    // Bad verifier base64.
+    assert!(
+        invalid(entries::canonicalize(&dsse(&env, &["!!!!".into()])))
+            .contains("failed parsing base64")
+    );
+    // No verifiers / too many.
+    assert!(invalid(entries::canonicalize(&dsse(&env, &[]))).contains("at least 1 items"));
+    let many = vec![verifier(&a); arkivo::limits::MAX_DSSE_VERIFIERS + 1];
+    assert!(invalid(entries::canonicalize(&dsse(&env, &many))).contains("at most 8 items"));
+    // Certificates and chains as verifiers.
+    let leaf = p256_from_fixture("leaf.key");
+    let chain = format!(
+        "{}{}{}",
+        fixture("leaf.pem"),
+        fixture("intermediate.pem"),
+        fixture("root.pem")
+    );
+    let s = B64.encode(leaf.sign_dsse(&d.pae()));
+    let e = entries::canonicalize(&dsse(
+        &d.envelope(std::slice::from_ref(&s)),
+        &[B64.encode(&chain)],
+    ))
+    .unwrap();
+    assert!(e.index_keys.contains(&"carol@example.org".to_owned()));
+    assert!(e.index_keys.contains(&format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(chain.as_bytes()))
+    )));
+    let broken = format!(
+        "{}{}{}",
+        fixture("leaf.pem"),
+        fixture("intermediate.pem"),
+        fixture("otherroot.pem")
+    );
+    assert!(
+        invalid(entries::canonicalize(&dsse(
+            &d.envelope(&[s]),
+            &[B64.encode(&broken)]
+        )))
+        .contains("certificate signed by unknown authority")
+    );
+}
+
+#[test]
+fn dsse_envelope_rules() {
+    let d = Dsse::statement();
+    let a = Signer::p256();
+    let sig = a.sign_dsse(&d.pae());
+    let v = [verifier(&a)];
+    // Too many signatures.
+    let many: Vec<String> = (0..=arkivo::limits::MAX_DSSE_SIGNATURES)
+        .map(|_| B64.encode(a.sign_dsse(&d.pae())))
+        .collect();
+    assert!(
+        invalid(entries::canonicalize(&dsse(&d.envelope(&many), &v)))
+            .contains("more than the 8 accepted")
+    );
+    // No signature.
+    assert_eq!(
+        invalid(entries::canonicalize(&dsse(&d.envelope(&[]), &v))),
+        "error processing entry: could not verify envelope: no signature found"
+    );
+    // URL-safe, unpadded or line-broken signatures are refused.
+    for bad in [
+        URL_SAFE.encode(&sig),
+        B64.encode(&sig).trim_end_matches('=').to_owned(),
+        {
+            let s = B64.encode(&sig);
+            format!("{}\n{}", &s[..10], &s[10..])
+        },
+    ] {
+        if bad == B64.encode(&sig) {
+            continue;
+        }
+        assert_eq!(
+            invalid(entries::canonicalize(&dsse(&d.envelope(&[bad]), &v))),
+            "error processing entry: envelope signature is not standard base64 with padding"
+        );
+    }
+    // A URL-safe payload is decoded as upstream does.
+    let raw = json!({"payloadType": d.payload_type, "payload": URL_SAFE.encode(&d.payload),
+                     "signatures": [{"sig": B64.encode(&sig)}]})
+    .to_string();
+    assert!(entries::canonicalize(&dsse(&raw, &v)).is_ok());
+    // Member names are matched case-insensitively; unknown members are ignored.
+    let raw =
+        json!({"PayloadType": d.payload_type, "PAYLOAD": B64.encode(&d.payload), "x": {"y": [1]},
+                     "Signatures": [{"KeyId": "k", "Sig": B64.encode(&sig)}]})
+        .to_string();
+    assert!(entries::canonicalize(&dsse(&raw, &v)).is_ok());
+    // Not an envelope.
+    for bad in ["", "[]", "{", "{\"payload\": 3}"] {
+        assert!(entries::canonicalize(&dsse(bad, &v)).is_err(), "{bad:?}");
+    }
+    let raw = json!({"payloadType": d.payload_type, "payload": "%%%", "signatures": [{"sig": B64.encode(&sig)}]}).to_string();
+    assert!(
+        invalid(entries::canonicalize(&dsse(&raw, &v))).contains("unable to base64 decode payload")
+    );
+    // A payload type other than in-toto contributes no statement keys.
+    let other = Dsse {
+        payload_type: "text/plain".into(),
+        payload: d.payload.clone(),
+    };
+    let e = entries::canonicalize(&dsse(
+        &other.envelope(&[B64.encode(a.sign_dsse(&other.pae()))]),
+        &v,
+    ))
+    .unwrap();
+    assert!(!e.index_keys.iter().any(|k| k.starts_with("sha1:")));
+    assert_eq!(e.index_keys.len(), 3);
+    // Server-computed fields may not be proposed.
+    let mut r = dsse(&d.envelope(&[B64.encode(&sig)]), &v);
+    r["spec"]["payloadHash"] = json!({"algorithm": "sha256", "value": "00"});
+    assert_eq!(
+        invalid(entries::canonicalize(&r)),
+        "error processing entry: either proposedContent or envelopeHash, payloadHash, and signatures must be present but not both"
+    );
+    let r = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {}});
+    assert!(invalid(entries::canonicalize(&r)).contains("proposedContent"));
+    let r = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": {"verifiers": v}}});
+    assert!(
+        invalid(entries::canonicalize(&r)).contains("proposedContent.envelope in body is required")
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Stored bodies
+
+#[test]
+fn index_keys_of_body_checks_canonical_form() {
+    assert_eq!(
+        entries::index_keys_of_body(EXAMPLE_BODY.as_bytes()).unwrap(),
+        entries::canonicalize_bytes(EXAMPLE_REQUEST.as_bytes())
+            .unwrap()
+            .index_keys
+    );
+    let v: Value = serde_json::from_str(EXAMPLE_BODY).unwrap();
+    let not_canonical = [
+        format!("{EXAMPLE_BODY}\n"),
+        EXAMPLE_BODY.replacen(
+            "{\"apiVersion\":\"0.0.1\",",
+            "{\"apiVersion\": \"0.0.1\",",
+            1,
+        ),
+        serde_json::to_string_pretty(&v).unwrap(),
+        EXAMPLE_BODY.replacen(
+            "\"kind\":\"hashedrekord\",",
+            "\"kind\":\"hashedrekord\",\"x\":\"y\",",
+            1,
+        ),
+        EXAMPLE_BODY.replacen(
+            "{\"apiVersion\":\"0.0.1\",\"kind\":\"hashedrekord\",",
+            "{\"kind\":\"hashedrekord\",\"apiVersion\":\"0.0.1\",",
+            1,
+        ),
+        // Non-canonical PEM inside (CRLF line ends).
+        EXAMPLE_BODY.replace(
+            EXAMPLE_PEM_B64,
+            &B64.encode(
+                String::from_utf8(B64.decode(EXAMPLE_PEM_B64).unwrap())
+                    .unwrap()
+                    .replace('\n', "\r\n"),
+            ),
+        ),
+        DSSE_BODY.replace("\"apiVersion\":\"0.0.1\"", "\"apiVersion\":\"0.0.2\""),
+        DSSE_BODY.replace("1ef43385", "1EF43385"),
+    ];
+    for body in not_canonical {
+        assert!(
+            entries::index_keys_of_body(body.as_bytes()).is_err(),
+            "{body}"
+        );
+    }
+    assert!(entries::index_keys_of_body(b"{}").is_err());
+    assert!(entries::index_keys_of_body(b"nope").is_err());
+}
+
+#[test]
+fn dsse_bodies_list_signatures_sorted() {
+    let d = Dsse::statement();
+    let signers: Vec<Signer> = (0..5).map(|_| Signer::p256()).collect();
+    let sigs: Vec<String> = signers
+        .iter()
+        .map(|s| B64.encode(s.sign_dsse(&d.pae())))
+        .collect();
+    let verifiers: Vec<String> = signers.iter().rev().map(verifier).collect();
+    let e = entries::canonicalize(&dsse(&d.envelope(&sigs), &verifiers)).unwrap();
+    let body: Value = serde_json::from_slice(&e.body).unwrap();
+    let stored: Vec<&str> = body["spec"]["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["signature"].as_str().unwrap())
+        .collect();
+    let mut sorted = sigs.clone();
+    sorted.sort();
+    assert_eq!(stored, sorted);
+    check_entry(&e);
+    // A stored body with the signatures out of order is not canonical.
+    let mut reordered = body.clone();
+    reordered["spec"]["signatures"]
+        .as_array_mut()
+        .unwrap()
+        .reverse();
+    assert!(entries::index_keys_of_body(jcs(&reordered).as_bytes()).is_err());
+}
+
+// ------------------------------------------------------------------------------------------------
+// Property tests: nothing panics
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_ish() -> impl Strategy<Value = Value> {
+        let keys = prop::sample::select(vec![
+            "apiVersion",
+            "kind",
+            "spec",
+            "data",
+            "hash",
+            "algorithm",
+            "value",
+            "signature",
+            "content",
+            "publicKey",
+            "proposedContent",
+            "envelope",
+            "verifiers",
+            "payloadType",
+            "payload",
+            "signatures",
+            "sig",
+            "keyid",
+            "envelopeHash",
+            "payloadHash",
+            "x",
+        ]);
+        let strings = prop_oneof![
+            Just("hashedrekord".to_owned()),
+            Just("dsse".to_owned()),
+            Just("0.0.1".to_owned()),
+            Just("sha256".to_owned()),
+            Just("sha512".to_owned()),
+            Just(EXAMPLE_PEM_B64.to_owned()),
+            Just(EXAMPLE_SIG_B64.to_owned()),
+            Just(EXAMPLE_DIGEST.to_owned()),
+            Just(DSSE_ENVELOPE.to_owned()),
+            Just(DSSE_VERIFIER.to_owned()),
+            "[A-Za-z0-9+/=\\-_\r\n]{0,80}",
+            ".{0,40}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            strings.prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 8, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..6).prop_map(|members| {
+                    Value::Object(
+                        members
+                            .into_iter()
+                            .map(|(k, v)| (k.to_owned(), v))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn canonicalize_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = entries::canonicalize_bytes(&bytes);
+            let _ = entries::index_keys_of_body(&bytes);
+            let _ = entries::public_key_index_key(&bytes);
+        }
+
+        #[test]
+        fn canonicalize_never_panics(v in json_ish()) {
+            let _ = entries::canonicalize(&v);
+            let _ = entries::canonicalize_bytes(v.to_string().as_bytes());
+        }
+
+        #[test]
+        fn hashedrekord_shaped_values_never_panic(
+            alg in prop::sample::select(vec!["sha256", "sha384", "sha512", "md5", ""]),
+            value in "[0-9a-fA-Fg]{0,130}",
+            sig in "[A-Za-z0-9+/=\r\n_-]{0,120}",
+            pem in prop::sample::select(vec![EXAMPLE_PEM_B64.to_owned(), DSSE_VERIFIER.to_owned(), String::new(), "AAAA".to_owned()]),
+        ) {
+            let _ = entries::canonicalize(&hashedrekord(alg, &value, &sig, &pem));
+        }
+
+        #[test]
+        fn dsse_shaped_values_never_panic(
+            envelope in prop_oneof![Just(DSSE_ENVELOPE.to_owned()), ".{0,200}"],
+            mutate_at in any::<prop::sample::Index>(),
+            byte in any::<char>(),
+        ) {
+            let mut env: Vec<char> = envelope.chars().collect();
+            if !env.is_empty() {
+                let i = mutate_at.index(env.len());
+                env[i] = byte;
+            }
+            let env: String = env.into_iter().collect();
+            let _ = entries::canonicalize(&dsse(&env, &[DSSE_VERIFIER.to_owned()]));
+        }
+    }
+}
