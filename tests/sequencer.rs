@@ -32,7 +32,7 @@ fn config() -> SequencerConfig {
     SequencerConfig {
         max_batch: 16,
         max_batch_age: Duration::from_millis(2),
-        inbox_capacity: 64,
+        inbox_capacity: 256,
     }
 }
 
@@ -99,9 +99,12 @@ fn check_log(log: &Log, expect_size: u64) {
         (v1.origin.as_str(), v1.size, v1.root),
         (log.identity.v1_origin().as_str(), head.size, head.root)
     );
-    let c2sp =
-        arkivo::checkpoint::verify_c2sp(&head.checkpoint_c2sp, keys, &log.identity.meta.origin)
-            .unwrap();
+    let c2sp = arkivo::checkpoint::verify_c2sp(
+        &head.checkpoint_c2sp,
+        &keys.ed25519_verifier(&log.identity.meta.origin),
+        &[],
+    )
+    .unwrap();
     assert_eq!((c2sp.size, c2sp.root), (head.size, head.root));
 }
 

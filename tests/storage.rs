@@ -57,7 +57,9 @@ fn commits_survive_reopening_and_serve_proofs() {
     let mut border = RightBorder::empty();
     let mut heads = vec![store.head().unwrap()];
     for batch in 0..10 {
-        let bodies: Vec<String> = (0..(batch * 7 + 1)).map(|i| format!("entry {batch}/{i}")).collect();
+        let bodies: Vec<String> = (0..(batch * 7 + 1))
+            .map(|i| format!("entry {batch}/{i}"))
+            .collect();
         heads.push(append(&store, &mut border, &bodies, 1000 + batch as i64));
     }
     let size = border.size();
@@ -72,7 +74,9 @@ fn commits_survive_reopening_and_serve_proofs() {
     assert_eq!(&head, heads.last().unwrap());
     let reader = StoreHashes(store.as_ref());
     assert_eq!(merkle::tree_hash(size, &reader).unwrap(), head.root);
-    let stored = store.read_hashes(&RightBorder::stored_indexes(size)).unwrap();
+    let stored = store
+        .read_hashes(&RightBorder::stored_indexes(size))
+        .unwrap();
     assert_eq!(RightBorder::from_stored(size, &stored).unwrap(), border);
     // Every older head is still provable: consistency from each to the last.
     for old in &heads[1..] {
@@ -89,11 +93,17 @@ fn commits_survive_reopening_and_serve_proofs() {
     assert!(store.entry(size).unwrap().is_none());
     assert_eq!(store.indexes_of(&[Hash([7; 32])]).unwrap(), vec![None]);
     let found = store.search("key-0").unwrap();
-    assert!(!found.is_empty() && found.windows(2).all(|w| w[0] < w[1]), "ascending: {found:?}");
+    assert!(
+        !found.is_empty() && found.windows(2).all(|w| w[0] < w[1]),
+        "ascending: {found:?}"
+    );
     for i in found {
         assert_eq!(store.entry(i).unwrap().unwrap().body.len() % 3, 0);
     }
-    assert!(store.search("key").unwrap().is_empty(), "a prefix of a key is not the key");
+    assert!(
+        store.search("key").unwrap().is_empty(),
+        "a prefix of a key is not the key"
+    );
 }
 
 #[test]
@@ -107,7 +117,10 @@ fn opening_refuses_what_does_not_belong() {
     drop(opened);
 
     // Another hostname: the origin of a log never changes.
-    let err = log::open(&p, Some("other.test"), false).err().unwrap().to_string();
+    let err = log::open(&p, Some("other.test"), false)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("created with hostname \"log.test\""), "{err}");
     assert!(log::open(&p, Some("log.test"), false).is_ok());
 
@@ -131,7 +144,10 @@ fn opening_refuses_what_does_not_belong() {
     // Invalid hostnames are refused before anything is created.
     let fresh = tempfile::tempdir().unwrap();
     for bad in ["", "has space", "a+b", "a/b"] {
-        assert!(log::open(&paths(fresh.path()), Some(bad), true).is_err(), "{bad:?}");
+        assert!(
+            log::open(&paths(fresh.path()), Some(bad), true).is_err(),
+            "{bad:?}"
+        );
     }
     assert!(!fresh.path().join("db").exists());
 }
@@ -143,15 +159,18 @@ fn opening_refuses_another_format_version() {
     drop(log::open(&p, Some("log.test"), true).unwrap());
     // Rewrite the stored format version as a future arkivo would.
     {
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path().join("db"), [
-            "meta", "entries", "hashes", "by_leaf", "search",
-        ])
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path().join("db"),
+            ["meta", "entries", "hashes", "by_leaf", "search"],
+        )
         .unwrap();
         let cf = db.cf_handle("meta").unwrap();
         let meta = db.get_cf(cf, b"meta").unwrap().unwrap();
         let mut j: serde_json::Value = serde_json::from_slice(&meta).unwrap();
         j["formatVersion"] = 99.into();
-        db.put_cf(cf, b"meta", serde_json::to_vec(&j).unwrap()).unwrap();
+        db.put_cf(cf, b"meta", serde_json::to_vec(&j).unwrap())
+            .unwrap();
     }
     let err = format!("{:#}", log::open(&p, None, false).err().unwrap());
     assert!(err.contains("format version 99"), "{err}");
