@@ -7,6 +7,7 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match arkivo::cli::run(arkivo::cli::Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
