@@ -175,7 +175,7 @@ async fn sigkill_under_concurrent_writes_loses_nothing_acknowledged() {
     let hostname = format!("127.0.0.1:{port}");
     let info: LogInfo = get_json(&format!("{base}/api/v1/log")).await;
     let head = verify_v1(&info.signed_tree_head, &log_key, &hostname).unwrap();
-    let seen = seen.lock().unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     assert!(
         seen.acked.len() > cycles,
         "too few writes got through: {}",
