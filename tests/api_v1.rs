@@ -603,3 +603,129 @@ async fn bad_entries_answer_4xx_with_a_message_and_write_nothing() {
     );
     assert_eq!(api.store.entry_count(), 1);
 }
+
+impl Signer {
+    /// A dsse v0.0.1 proposed entry: an in-toto statement about `subject`, signed over the PAE.
+    fn dsse(&self, subject: &[u8]) -> serde_json::Value {
+        let payload_type = "application/vnd.in-toto+json";
+        let statement = serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "artifact", "digest": {"sha256": hex::encode(Sha256::digest(subject))}}],
+            "predicateType": "https://example.com/p/v1",
+            "predicate": {},
+        })
+        .to_string();
+        let mut pae = format!(
+            "DSSEv1 {} {payload_type} {} ",
+            payload_type.len(),
+            statement.len()
+        )
+        .into_bytes();
+        pae.extend_from_slice(statement.as_bytes());
+        let sig: p256::ecdsa::Signature = self.key.sign_prehash(&Sha256::digest(&pae)).unwrap();
+        let envelope = serde_json::json!({
+            "payloadType": payload_type,
+            "payload": B64.encode(&statement),
+            "signatures": [{"keyid": "", "sig": B64.encode(sig.to_der().as_bytes())}],
+        })
+        .to_string();
+        serde_json::json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {"proposedContent": {"envelope": envelope, "verifiers": [B64.encode(self.public_pem())]}},
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dsse_entries_are_logged_and_searchable_by_subject() {
+    let api = api();
+    let signer = Signer::new();
+    let a = api
+        .post("/api/v1/log/entries", &signer.dsse(b"image"))
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&a.body)
+    );
+    let (id, _, body) = check_log_entry(&api, &a);
+    let canonical: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(canonical["kind"], "dsse");
+    assert_eq!(canonical["spec"]["signatures"].as_array().unwrap().len(), 1);
+    let by_subject = api
+        .post(
+            "/api/v1/index/retrieve",
+            &serde_json::json!({"hash": format!("sha256:{}", hex::encode(Sha256::digest(b"image")))}),
+        )
+        .await;
+    assert_eq!(
+        serde_json::from_slice::<Vec<String>>(&by_subject.body).unwrap(),
+        vec![id]
+    );
+    // The same envelope again is a duplicate; a tampered one is refused and writes nothing.
+    assert_eq!(
+        api.post("/api/v1/log/entries", &signer.dsse(b"image"))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    let mut tampered = signer.dsse(b"other");
+    let env = tampered["spec"]["proposedContent"]["envelope"]
+        .as_str()
+        .unwrap()
+        .replace("\"sig\":\"M", "\"sig\":\"N");
+    tampered["spec"]["proposedContent"]["envelope"] = env.into();
+    let r = api.post("/api/v1/log/entries", &tampered).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.error().1.starts_with("error processing entry: "));
+    assert_eq!(api.store.entry_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storage_failure_stops_writes_but_reads_go_on() {
+    use std::sync::atomic::Ordering;
+    let api = api();
+    let signer = Signer::new();
+    assert_eq!(
+        api.post("/api/v1/log/entries", &signer.hashedrekord(b"1"))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(api.get("/readyz").await.status, StatusCode::OK);
+    api.store.faults.fail_commits.store(true, Ordering::SeqCst);
+    let r = api
+        .post("/api/v1/log/entries", &signer.hashedrekord(b"2"))
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.header("retry-after").is_some());
+    assert!(r.error().1.contains("writes are stopped"));
+    api.store.faults.fail_commits.store(false, Ordering::SeqCst);
+    assert_eq!(
+        api.post("/api/v1/log/entries", &signer.hashedrekord(b"3"))
+            .await
+            .status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        api.get("/readyz").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(api.get("/healthz").await.status, StatusCode::OK);
+    let e = api.get("/api/v1/log/entries?logIndex=0").await;
+    assert_eq!(e.status, StatusCode::OK);
+    check_log_entry(&api, &e);
+    assert_eq!(api.store.entry_count(), 1);
+
+    // A full disk answers 507 (on a fresh log: this one has stopped writing).
+    let api = self::api();
+    api.store.faults.no_space.store(true, Ordering::SeqCst);
+    api.store.faults.fail_commits.store(true, Ordering::SeqCst);
+    let r = api
+        .post("/api/v1/log/entries", &signer.hashedrekord(b"4"))
+        .await;
+    assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE);
+    assert!(r.error().1.contains("storage is full"));
+}

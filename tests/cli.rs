@@ -1,0 +1,112 @@
+//! The `arkivo` command line: init, serve, config file, environment, and refusals.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+fn arkivo(args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_arkivo"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn init_creates_a_log_once_with_private_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (ok, err) = arkivo(&["init", "--data-dir", d, "--hostname", "log.test"], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("created a new log") && err.contains("hostname log.test"),
+        "{err}"
+    );
+    assert!(
+        err.contains("-----BEGIN PUBLIC KEY-----"),
+        "prints the log key: {err}"
+    );
+    for key in ["log-ecdsa-p256.pem", "log-ed25519.pem"] {
+        let mode = std::fs::metadata(dir.path().join("keys").join(key))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+        let pem = std::fs::read_to_string(dir.path().join("keys").join(key)).unwrap();
+        assert!(
+            !err.contains(pem.lines().nth(1).unwrap()),
+            "a private key was printed"
+        );
+    }
+    let (ok, err) = arkivo(&["init", "--data-dir", d], &[]);
+    assert!(!ok && err.contains("a log already exists"), "{err}");
+    // Another hostname for an existing log is refused with a message saying why.
+    let (ok, err) = arkivo(
+        &[
+            "serve",
+            "--data-dir",
+            d,
+            "--hostname",
+            "other.test",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert!(
+        !ok && err.contains("created with hostname \"log.test\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_file_and_environment_override_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let config = dir.path().join("arkivo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\nmax_batch = 64\n",
+            dir.path().join("data").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    // The environment beats the file: a bad value there must be what is refused.
+    let (ok, err) = arkivo(
+        &["serve", "--config", config.to_str().unwrap()],
+        &[("ARKIVO_MAX_BATCH", "0")],
+    );
+    assert!(!ok && err.contains("max_batch must be at least 1"), "{err}");
+    let (ok, err) = arkivo(&["init"], &[("ARKIVO_CONFIG", config.to_str().unwrap())]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains(&format!("hostname 127.0.0.1:{port}")),
+        "hostname defaults to the listen address: {err}"
+    );
+    assert!(dir.path().join("data/db").exists());
+
+    std::fs::write(&config, "listen = \"127.0.0.1:1\"\nmax_bacth = 3\n").unwrap();
+    let (ok, err) = arkivo(&["init", "--config", config.to_str().unwrap()], &[]);
+    assert!(
+        !ok && err.contains("max_bacth"),
+        "an unknown field is named: {err}"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_with_a_readable_private_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert!(arkivo(&["init", "--data-dir", d, "--hostname", "log.test"], &[]).0);
+    let key = dir.path().join("keys/log-ed25519.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, err) = arkivo(&["serve", "--data-dir", d, "--listen", "127.0.0.1:0"], &[]);
+    assert!(!ok && err.contains("chmod 600"), "{err}");
+}
