@@ -210,47 +210,45 @@ fn subtree_hash(lo: u64, hi: u64, hashes: &mut std::slice::Iter<'_, Hash>) -> Ha
     parts.fold(last, |acc, left| node_hash(&left, &acc))
 }
 
+/// Reads the stored hashes of each `[lo, hi)` range and folds each into its tree hash, with
+/// one call to the reader for all of them.
+fn range_hashes(
+    ranges: &[(u64, u64)],
+    r: &(impl HashReader + ?Sized),
+) -> Result<Vec<Hash>, MerkleError> {
+    let mut need = Vec::new();
+    for &(lo, hi) in ranges {
+        subtree_indexes(lo, hi, &mut need);
+    }
+    let hashes = read(r, &need)?;
+    let mut hashes = hashes.iter();
+    Ok(ranges
+        .iter()
+        .map(|&(lo, hi)| subtree_hash(lo, hi, &mut hashes))
+        .collect())
+}
+
 /// The RFC 6962 tree hash (MTH) of the first `tree_size` records.
 pub fn tree_hash(tree_size: u64, r: &(impl HashReader + ?Sized)) -> Result<Hash, MerkleError> {
     check_size(tree_size)?;
     if tree_size == 0 {
         return Ok(empty_root());
     }
-    let mut need = Vec::new();
-    subtree_indexes(0, tree_size, &mut need);
-    let hashes = read(r, &need)?;
-    Ok(subtree_hash(0, tree_size, &mut hashes.iter()))
+    Ok(range_hashes(&[(0, tree_size)], r)?[0])
 }
 
-/// Indexes for RFC 6962 `PATH(m, D[lo:hi])`.
-fn inclusion_indexes(lo: u64, hi: u64, m: u64, need: &mut Vec<u64>) {
+/// The ranges whose tree hashes make up RFC 6962 `PATH(m, D[lo:hi])`, leaf to root.
+fn inclusion_ranges(lo: u64, hi: u64, m: u64, out: &mut Vec<(u64, u64)>) {
     if lo + 1 == hi {
         return;
     }
     let k = split(hi - lo);
     if m < lo + k {
-        inclusion_indexes(lo, lo + k, m, need);
-        subtree_indexes(lo + k, hi, need);
+        inclusion_ranges(lo, lo + k, m, out);
+        out.push((lo + k, hi));
     } else {
-        subtree_indexes(lo, lo + k, need);
-        inclusion_indexes(lo + k, hi, m, need);
-    }
-}
-
-fn inclusion_path(lo: u64, hi: u64, m: u64, hashes: &mut std::slice::Iter<'_, Hash>) -> Vec<Hash> {
-    if lo + 1 == hi {
-        return Vec::new();
-    }
-    let k = split(hi - lo);
-    if m < lo + k {
-        let mut path = inclusion_path(lo, lo + k, m, hashes);
-        path.push(subtree_hash(lo + k, hi, hashes));
-        path
-    } else {
-        let sibling = subtree_hash(lo, lo + k, hashes);
-        let mut path = inclusion_path(lo + k, hi, m, hashes);
-        path.push(sibling);
-        path
+        inclusion_ranges(lo + k, hi, m, out);
+        out.push((lo, lo + k));
     }
 }
 
@@ -268,53 +266,27 @@ pub fn inclusion_proof(
             size: tree_size,
         });
     }
-    let mut need = Vec::new();
-    inclusion_indexes(0, tree_size, index, &mut need);
-    let hashes = read(r, &need)?;
-    Ok(inclusion_path(0, tree_size, index, &mut hashes.iter()))
+    let mut ranges = Vec::new();
+    inclusion_ranges(0, tree_size, index, &mut ranges);
+    range_hashes(&ranges, r)
 }
 
-/// Indexes for RFC 6962 `SUBPROOF(m, D[lo:hi], lo == 0)`.
-fn consistency_indexes(lo: u64, hi: u64, m: u64, need: &mut Vec<u64>) {
+/// The ranges whose tree hashes make up RFC 6962 `SUBPROOF(m, D[lo:hi], lo == 0)`.
+fn consistency_ranges(lo: u64, hi: u64, m: u64, out: &mut Vec<(u64, u64)>) {
     if m == hi {
+        // The old tree's own hash is known to the verifier only when it is the whole old tree.
         if lo != 0 {
-            subtree_indexes(lo, hi, need);
+            out.push((lo, hi));
         }
         return;
     }
     let k = split(hi - lo);
     if m <= lo + k {
-        consistency_indexes(lo, lo + k, m, need);
-        subtree_indexes(lo + k, hi, need);
+        consistency_ranges(lo, lo + k, m, out);
+        out.push((lo + k, hi));
     } else {
-        subtree_indexes(lo, lo + k, need);
-        consistency_indexes(lo + k, hi, m, need);
-    }
-}
-
-fn consistency_path(
-    lo: u64,
-    hi: u64,
-    m: u64,
-    hashes: &mut std::slice::Iter<'_, Hash>,
-) -> Vec<Hash> {
-    if m == hi {
-        return if lo == 0 {
-            Vec::new()
-        } else {
-            vec![subtree_hash(lo, hi, hashes)]
-        };
-    }
-    let k = split(hi - lo);
-    if m <= lo + k {
-        let mut path = consistency_path(lo, lo + k, m, hashes);
-        path.push(subtree_hash(lo + k, hi, hashes));
-        path
-    } else {
-        let left = subtree_hash(lo, lo + k, hashes);
-        let mut path = consistency_path(lo + k, hi, m, hashes);
-        path.push(left);
-        path
+        consistency_ranges(lo + k, hi, m, out);
+        out.push((lo, lo + k));
     }
 }
 
@@ -335,10 +307,9 @@ pub fn consistency_proof(
     if old_size == 0 {
         return Err(MerkleError::EmptyOldTree);
     }
-    let mut need = Vec::new();
-    consistency_indexes(0, new_size, old_size, &mut need);
-    let hashes = read(r, &need)?;
-    Ok(consistency_path(0, new_size, old_size, &mut hashes.iter()))
+    let mut ranges = Vec::new();
+    consistency_ranges(0, new_size, old_size, &mut ranges);
+    range_hashes(&ranges, r)
 }
 
 /// Number of bits needed to write `x` (0 for 0).
