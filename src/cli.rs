@@ -54,7 +54,7 @@ pub struct ServerArgs {
     /// Most entries per commit [default: 1024].
     #[arg(long, env = "ARKIVO_MAX_BATCH")]
     pub max_batch: Option<usize>,
-    /// Longest an entry waits for its batch, in ms [default: 5].
+    /// Longest an entry waits for its batch, in ms [default: 1].
     #[arg(long, env = "ARKIVO_MAX_BATCH_AGE_MS")]
     pub max_batch_age_ms: Option<u64>,
     /// Most entries waiting to be sequenced [default: 8192].
@@ -157,12 +157,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .context("starting the sequencer")?;
     let public_url = config.public_url_for(&opened.identity.meta.hostname);
-    let state = crate::api::AppState {
-        store: opened.store.clone(),
-        identity: opened.identity.clone(),
+    let state = crate::api::AppState::new(
+        opened.store.clone(),
+        opened.identity.clone(),
         sequencer,
-        public_url: public_url.clone(),
-    };
+        public_url.clone(),
+    );
     let app = crate::api::service(state);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await

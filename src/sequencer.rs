@@ -46,7 +46,7 @@ impl Default for SequencerConfig {
     fn default() -> Self {
         SequencerConfig {
             max_batch: 1024,
-            max_batch_age: Duration::from_millis(5),
+            max_batch_age: Duration::from_millis(1),
             inbox_capacity: 8192,
         }
     }
@@ -56,6 +56,8 @@ impl Default for SequencerConfig {
 #[derive(Clone, Debug)]
 pub struct Sequenced {
     pub index: u64,
+    /// When the entry's batch was integrated (Unix seconds).
+    pub integrated_time: i64,
     /// The head right after the entry's batch; it includes the entry.
     pub head: Arc<TreeHead>,
 }
@@ -300,6 +302,7 @@ impl<S: LogStore> Sequencer<S> {
             let answer = match outcome {
                 Outcome::Appended(index) => Ok(Sequenced {
                     index,
+                    integrated_time: head.timestamp,
                     head: head.clone(),
                 }),
                 Outcome::Duplicate(index) => Err(SequenceError::Duplicate(index)),

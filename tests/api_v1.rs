@@ -41,12 +41,12 @@ fn api() -> Api {
     )
     .unwrap();
     Api {
-        state: AppState {
-            store: store.clone(),
+        state: AppState::new(
+            store.clone(),
             identity,
             sequencer,
-            public_url: "http://127.0.0.1:3000".into(),
-        },
+            "http://127.0.0.1:3000".into(),
+        ),
         store,
     }
 }

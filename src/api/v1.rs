@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::{ApiError, AppState, blocking, json_line, no_cache};
+use super::{ApiError, AppState, json_line, no_cache};
 use crate::entries::{self, EntryError};
 use crate::limits::MAX_RETRIEVE_ITEMS;
 use crate::merkle::{self, Hash};
@@ -111,9 +111,12 @@ pub async fn create_entry(
 ) -> Result<Response, ApiError> {
     let body = body_bytes(body)?;
     // Verification is the most expensive step of a write: keep it off the async threads.
-    let entry =
-        blocking(move || entries::canonicalize_bytes(&body).map_err(|e| entry_error(&e))).await?;
+    let entry = st
+        .cpu(move || entries::canonicalize_bytes(&body).map_err(|e| entry_error(&e)))
+        .await?;
     let leaf = entry.leaf_hash;
+    // The answer is built from the body in hand: no read after the commit.
+    let canonical = entry.body.clone();
     let sequenced = st
         .sequencer
         .submit(NewEntry {
@@ -125,15 +128,9 @@ pub async fn create_entry(
     match sequenced {
         Ok(s) => {
             let st2 = st.clone();
-            let (id, json) = blocking(move || {
-                let e = st2
-                    .store
-                    .entry(s.index)
-                    .map_err(|e| storage_error(&e))?
-                    .ok_or_else(|| storage_error(&"a sequenced entry is missing"))?;
-                log_entry(&st2, s.index, &e.body, e.integrated_time, &s.head)
-            })
-            .await?;
+            let (id, json) = st
+                .cpu(move || log_entry(&st2, s.index, &canonical, s.integrated_time, &s.head))
+                .await?;
             let mut res = json_line(StatusCode::CREATED, json);
             let h = res.headers_mut();
             // ETag is the bare entry ID, no quotes: sigstore-go looks the entry up by it.
@@ -203,7 +200,7 @@ pub async fn get_entry_by_index(
 ) -> Result<Response, ApiError> {
     let index = int_param(&params, "logIndex", 0)?.ok_or_else(|| required("logIndex"))?;
     let index = u64::try_from(index).map_err(|e| ApiError::internal(&e))?;
-    match blocking(move || stored_log_entry(&st, index)).await? {
+    match st.clone().cpu(move || stored_log_entry(&st, index)).await? {
         Some((_, json)) => Ok(no_cache(json_line(StatusCode::OK, json))),
         None => Err(ApiError::not_found()),
     }
@@ -253,7 +250,7 @@ pub async fn get_entry_by_uuid(
     let Some(leaf) = parse_entry_uuid(&st, &uuid, "entryUUID in path")? else {
         return Err(ApiError::not_found());
     };
-    match blocking(move || lookup_leaf(&st, &leaf)).await? {
+    match st.clone().cpu(move || lookup_leaf(&st, &leaf)).await? {
         Some((_, json)) => Ok(no_cache(json_line(StatusCode::OK, json))),
         None => Err(ApiError::not_found()),
     }
@@ -307,27 +304,28 @@ pub async fn retrieve_entries(
         }
     }
     let st2 = st.clone();
-    let items = blocking(move || {
-        // Proposed entries are fully validated again, signatures included (§3.4).
-        for p in &proposed {
-            let e = entries::canonicalize(p).map_err(|e| entry_error(&e))?;
-            leaves.push(e.leaf_hash);
-        }
-        let mut items = Vec::new();
-        for leaf in &leaves {
-            if let Some((_, json)) = lookup_leaf(&st2, leaf)? {
-                items.push(json);
+    let items = st
+        .cpu(move || {
+            // Proposed entries are fully validated again, signatures included (§3.4).
+            for p in &proposed {
+                let e = entries::canonicalize(p).map_err(|e| entry_error(&e))?;
+                leaves.push(e.leaf_hash);
             }
-        }
-        for &index in &indexes {
-            let index = u64::try_from(index).map_err(|e| ApiError::internal(&e))?;
-            if let Some((_, json)) = stored_log_entry(&st2, index)? {
-                items.push(json);
+            let mut items = Vec::new();
+            for leaf in &leaves {
+                if let Some((_, json)) = lookup_leaf(&st2, leaf)? {
+                    items.push(json);
+                }
             }
-        }
-        Ok(items)
-    })
-    .await?;
+            for &index in &indexes {
+                let index = u64::try_from(index).map_err(|e| ApiError::internal(&e))?;
+                if let Some((_, json)) = stored_log_entry(&st2, index)? {
+                    items.push(json);
+                }
+            }
+            Ok(items)
+        })
+        .await?;
     // Each item is one compact JSON object + "\n"; the array joins them without the newlines.
     let mut out = Vec::from(*b"[");
     for (i, item) in items.iter().enumerate() {
@@ -419,20 +417,22 @@ pub async fn log_proof(
             head.size
         )));
     }
-    let json = blocking(move || {
-        let reader = StoreHashes(st.store.as_ref());
-        let proof = if first == last {
-            Vec::new()
-        } else {
-            merkle::consistency_proof(first, last, &reader).map_err(|e| storage_error(&e))?
-        };
-        let root = merkle::tree_hash(last, &reader).map_err(|e| storage_error(&e))?;
-        Ok(to_json_line(&ConsistencyProof {
-            hashes: proof.iter().map(Hash::to_hex).collect(),
-            root_hash: root.to_hex(),
-        }))
-    })
-    .await?;
+    let json = st
+        .clone()
+        .cpu(move || {
+            let reader = StoreHashes(st.store.as_ref());
+            let proof = if first == last {
+                Vec::new()
+            } else {
+                merkle::consistency_proof(first, last, &reader).map_err(|e| storage_error(&e))?
+            };
+            let root = merkle::tree_hash(last, &reader).map_err(|e| storage_error(&e))?;
+            Ok(to_json_line(&ConsistencyProof {
+                hashes: proof.iter().map(Hash::to_hex).collect(),
+                root_hash: root.to_hex(),
+            }))
+        })
+        .await?;
     Ok(no_cache(json_line(StatusCode::OK, json)))
 }
 
@@ -474,34 +474,36 @@ pub async fn search_index(
     if let Some(pk) = &q.public_key {
         keys.push(public_key_key(pk)?);
     }
-    let json = blocking(move || {
-        let mut result: Option<Vec<u64>> = None;
-        for key in &keys {
-            let found = st.store.search(key).map_err(|e| storage_error(&e))?;
-            result = Some(match result {
-                None => found,
-                Some(acc) if and => acc.into_iter().filter(|i| found.contains(i)).collect(),
-                Some(mut acc) => {
-                    acc.extend(found);
-                    acc
-                }
-            });
-        }
-        let mut indexes = result.unwrap_or_default();
-        indexes.sort_unstable();
-        indexes.dedup();
-        let mut ids = Vec::with_capacity(indexes.len());
-        for i in indexes {
-            let e = st
-                .store
-                .entry(i)
-                .map_err(|e| storage_error(&e))?
-                .ok_or_else(|| storage_error(&format!("indexed entry {i} is missing")))?;
-            ids.push(st.identity.entry_id(&merkle::record_hash(&e.body)));
-        }
-        Ok(to_json_line(&ids))
-    })
-    .await?;
+    let json = st
+        .clone()
+        .cpu(move || {
+            let mut result: Option<Vec<u64>> = None;
+            for key in &keys {
+                let found = st.store.search(key).map_err(|e| storage_error(&e))?;
+                result = Some(match result {
+                    None => found,
+                    Some(acc) if and => acc.into_iter().filter(|i| found.contains(i)).collect(),
+                    Some(mut acc) => {
+                        acc.extend(found);
+                        acc
+                    }
+                });
+            }
+            let mut indexes = result.unwrap_or_default();
+            indexes.sort_unstable();
+            indexes.dedup();
+            let mut ids = Vec::with_capacity(indexes.len());
+            for i in indexes {
+                let e = st
+                    .store
+                    .entry(i)
+                    .map_err(|e| storage_error(&e))?
+                    .ok_or_else(|| storage_error(&format!("indexed entry {i} is missing")))?;
+                ids.push(st.identity.entry_id(&merkle::record_hash(&e.body)));
+            }
+            Ok(to_json_line(&ids))
+        })
+        .await?;
     Ok(json_line(StatusCode::OK, json))
 }
 
