@@ -1,0 +1,172 @@
+//! The cryptographic cost of every write and read: checkpoint signing and verification, SETs,
+//! and validating a `hashedrekord` entry for each key type and a `dsse` entry (parse, verify,
+//! canonicalize — the most expensive step of a write).
+
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use criterion::{Criterion, criterion_group, criterion_main};
+use p256::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+use arkivo::checkpoint::{self, Checkpoint};
+use arkivo::entries;
+use arkivo::merkle;
+use arkivo::signer::{self, LogKeys};
+
+fn hashedrekord(alg: &str, digest: &[u8], sig: &[u8], pem: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "0.0.1", "kind": "hashedrekord",
+        "spec": {
+            "data": {"hash": {"algorithm": alg, "value": hex::encode(digest)}},
+            "signature": {"content": B64.encode(sig), "publicKey": {"content": B64.encode(pem)}},
+        },
+    }))
+    .unwrap()
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/entries")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn entries_by_key_type() -> Vec<(&'static str, Vec<u8>)> {
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    let artifact = b"benchmark artifact";
+    let mut out = Vec::new();
+
+    let k = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let d = Sha256::digest(artifact);
+    let s: p256::ecdsa::Signature = k.sign_prehash(&d).unwrap();
+    let pem = k.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
+    out.push((
+        "hashedrekord ECDSA P-256",
+        hashedrekord("sha256", &d, s.to_der().as_bytes(), &pem),
+    ));
+
+    let k = p384::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let d = Sha384::digest(artifact);
+    let s: p384::ecdsa::Signature = k.sign_prehash(&d).unwrap();
+    let pem = k.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
+    out.push((
+        "hashedrekord ECDSA P-384",
+        hashedrekord("sha384", &d, s.to_der().as_bytes(), &pem),
+    ));
+
+    for bits in [2048, 4096] {
+        let k = rsa::RsaPrivateKey::from_pkcs8_pem(&fixture(&format!("rsa{bits}.key"))).unwrap();
+        let d = Sha256::digest(artifact);
+        let s = k.sign(rsa::Pkcs1v15Sign::new::<Sha256>(), &d).unwrap();
+        let pem = k.to_public_key().to_public_key_pem(LineEnding::LF).unwrap();
+        let name = if bits == 2048 {
+            "hashedrekord RSA-2048"
+        } else {
+            "hashedrekord RSA-4096"
+        };
+        out.push((name, hashedrekord("sha256", &d, &s, &pem)));
+    }
+
+    let k = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    let mut prehash = Sha512::new();
+    prehash.update(artifact);
+    let d = Sha512::digest(artifact);
+    let s = k.sign_prehashed(prehash, None).unwrap();
+    let pem = k.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
+    out.push((
+        "hashedrekord Ed25519ph",
+        hashedrekord("sha512", &d, &s.to_bytes(), &pem),
+    ));
+
+    // dsse: an in-toto statement signed with P-256 over the PAE.
+    let k = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let payload_type = "application/vnd.in-toto+json";
+    let statement = r#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a","digest":{"sha256":"a41f5afedda3e826aa8d0c08f2f1ebdda16893a0370b1df2cebfc87d68e1ea91"}}],"predicateType":"https://example.com/p","predicate":{}}"#;
+    let pae = format!(
+        "DSSEv1 {} {payload_type} {} {statement}",
+        payload_type.len(),
+        statement.len()
+    );
+    let s: p256::ecdsa::Signature = k.sign_prehash(&Sha256::digest(pae.as_bytes())).unwrap();
+    let envelope =
+        serde_json::json!({"payloadType": payload_type, "payload": B64.encode(statement),
+        "signatures": [{"keyid": "", "sig": B64.encode(s.to_der().as_bytes())}]})
+        .to_string();
+    let pem = k.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
+    out.push((
+        "dsse ECDSA P-256",
+        serde_json::to_vec(&serde_json::json!({"apiVersion": "0.0.1", "kind": "dsse",
+            "spec": {"proposedContent": {"envelope": envelope, "verifiers": [B64.encode(pem)]}}}))
+        .unwrap(),
+    ));
+    out
+}
+
+fn validation(c: &mut Criterion) {
+    let mut g = c.benchmark_group("validate entry");
+    for (name, body) in entries_by_key_type() {
+        entries::canonicalize_bytes(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
+        g.bench_function(name, |b| {
+            b.iter(|| entries::canonicalize_bytes(&body).unwrap())
+        });
+    }
+    g.finish();
+}
+
+fn checkpoints_and_sets(c: &mut Criterion) {
+    let keys = LogKeys::generate();
+    let cp = Checkpoint {
+        origin: "rekor.example.internal - 4630381577432197617".into(),
+        size: 123_456_789,
+        root: merkle::record_hash(b"root"),
+    };
+    let c2sp = Checkpoint {
+        origin: "rekor.example.internal".into(),
+        ..cp.clone()
+    };
+    let v1 = checkpoint::sign_v1(&cp, "rekor.example.internal", &keys);
+    let note = checkpoint::sign_c2sp(&c2sp, &keys);
+    let verifier = keys.ed25519_verifier("rekor.example.internal");
+    let body = B64.encode([b'x'; 560]);
+    let log_id = keys.log_id_hex();
+    let set = keys.sign_set(&body, 1_767_225_600, &log_id, 42);
+    let mut g = c.benchmark_group("checkpoints and SETs");
+    g.bench_function("sign v1 checkpoint (ECDSA P-256)", |b| {
+        b.iter(|| checkpoint::sign_v1(&cp, "rekor.example.internal", &keys))
+    });
+    g.bench_function("verify v1 checkpoint", |b| {
+        b.iter(|| {
+            checkpoint::verify_v1(&v1, keys.ecdsa_verifying_key(), "rekor.example.internal")
+                .unwrap()
+        })
+    });
+    g.bench_function("sign C2SP checkpoint (Ed25519)", |b| {
+        b.iter(|| checkpoint::sign_c2sp(&c2sp, &keys))
+    });
+    g.bench_function("verify C2SP checkpoint", |b| {
+        b.iter(|| checkpoint::verify_c2sp(&note, &verifier, &[]).unwrap())
+    });
+    g.bench_function("sign SET", |b| {
+        b.iter(|| keys.sign_set(&body, 1_767_225_600, &log_id, 42))
+    });
+    g.bench_function("verify SET", |b| {
+        b.iter(|| {
+            assert!(signer::verify_set(
+                keys.ecdsa_verifying_key(),
+                &body,
+                1_767_225_600,
+                &log_id,
+                42,
+                &set
+            ))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, validation, checkpoints_and_sets);
+criterion_main!(benches);
