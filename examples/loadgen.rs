@@ -2,12 +2,13 @@
 //!
 //! ```text
 //! cargo run --release --example loadgen -- [--url URL] [--mode write|read-index|read-proof|read-info]
-//!     [--connections 64] [--seconds 10] [--max-batch N] [--max-batch-age-ms N] [--ceiling]
+//!     [--connections 64] [--seconds 10] [--count N] [--max-batch N] [--max-batch-age-ms N] [--ceiling]
 //! ```
 //!
 //! Without `--url` it starts `arkivo serve` itself on a fresh log in a temporary directory (with
 //! the given batch settings) and stops it afterwards. Write mode pre-signs unique hashedrekord
-//! entries (ECDSA P-256, cosign's default) before the clock starts, then drives the server with
+//! entries (ECDSA P-256, cosign's default; `--count` of them, to build a log of a given size)
+//! before the clock starts, then drives the server with
 //! `--connections` keep-alive connections for `--seconds`. It reports accepted entries per
 //! second, latency p50/p95/p99/max and every non-201 answer by status. `--ceiling` also measures
 //! the machine's raw ECDSA P-256 verification rate in the same run (two `openssl speed
@@ -34,6 +35,7 @@ struct Args {
     seconds: u64,
     server_args: Vec<String>,
     fill: usize,
+    count: Option<usize>,
     ceiling: bool,
 }
 
@@ -45,6 +47,7 @@ fn parse_args() -> Args {
         seconds: 10,
         server_args: vec![],
         fill: 10_000,
+        count: None,
         ceiling: false,
     };
     let mut it = std::env::args().skip(1);
@@ -56,6 +59,7 @@ fn parse_args() -> Args {
             "--connections" => a.connections = value().parse().expect("--connections"),
             "--seconds" => a.seconds = value().parse().expect("--seconds"),
             "--fill" => a.fill = value().parse().expect("--fill"),
+            "--count" => a.count = Some(value().parse().expect("--count")),
             "--max-batch" | "--max-batch-age-ms" | "--inbox-capacity" => {
                 a.server_args.push(flag.clone());
                 a.server_args.push(value());
@@ -278,8 +282,8 @@ async fn main() {
     let ok_status = if args.mode == "write" { 201 } else { 200 };
     let mut size = 0;
     let bodies = if args.mode == "write" {
-        // Enough unique entries for 20,000 writes a second.
-        let n = 20_000 * args.seconds as usize;
+        // Exactly --count entries, or enough for 20,000 writes a second.
+        let n = args.count.unwrap_or(20_000 * args.seconds as usize);
         eprintln!("pre-signing {n} entries...");
         Arc::new(presign(n))
     } else {
