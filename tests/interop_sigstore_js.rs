@@ -1,50 +1,230 @@
-//! The official Sigstore JavaScript libraries (@sigstore/sign, @sigstore/verify) against the
-//! real server on a socket: hashedrekord and dsse entries signed with a local key, recorded
-//! through `RekorWitness`, and their bundles verified offline against the server's TrustedRoot
-//! (signature, body, SET, checkpoint, inclusion proof), with tampered bundles and a foreign log
-//! key rejected. See tests/interop/sigstore-js.mjs. Node and npm are required: this test never
-//! skips.
+//! The official Sigstore JavaScript libraries (@sigstore/sign, @sigstore/verify, pinned in
+//! tests/interop/package.json) against the real server on a socket: hashedrekord and dsse entries
+//! signed with a local P-256 key and recorded through `RekorWitness` (Rekor v1 API), their bundles
+//! verified offline against the server's TrustedRoot (SET, checkpoint, inclusion proof), tampered
+//! bundles and a foreign log key rejected, 201/409 and read-back through the raw API, and an
+//! `intoto` entry refused. See tests/interop/sigstore-js.mjs.
+//!
+//! Node.js (>= 20.17) and npm are required: this test never skips. The pinned packages are
+//! installed with `npm ci` when tests/interop/node_modules is missing or stale.
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::TestServer;
 
-/// Installs the pinned npm packages if they are not there yet (`scripts/setup` does the same).
-fn npm_ci(dir: &Path) {
-    if dir.join("node_modules/@sigstore/sign").exists() {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(dir)
-        .status()
-        .expect("npm is required for the interop tests (Debian: apt-get install nodejs npm)");
-    assert!(status.success(), "npm ci failed in {}", dir.display());
+/// The whole JS run (the script has its own 180 s limit and 30 s per request).
+const NODE_TIMEOUT: Duration = Duration::from_secs(300);
+const PACKAGES: [&str; 4] = [
+    "@sigstore/sign",
+    "@sigstore/verify",
+    "@sigstore/bundle",
+    "@sigstore/protobuf-specs",
+];
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
-#[test]
-fn sigstore_js_signs_and_verifies_hashedrekord_and_dsse_bundles() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-    npm_ci(&dir);
-    let server = TestServer::start(&[]);
-    let out = Command::new("node")
-        .arg("sigstore-js.mjs")
-        .arg(server.base_url())
-        .current_dir(&dir)
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Fails the test, with instructions, if `tool --version` cannot run.
+fn require_tool(tool: &str) -> String {
+    match Command::new(tool).arg("--version").output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        Ok(out) => panic!(
+            "`{tool} --version` failed ({}): {}{}\nThe sigstore-js interop test needs Node.js >= 20.17 and npm \
+             (e.g. `apt-get install nodejs npm`); it is mandatory and never skipped.",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!(
+            "`{tool}` is not available ({e}). The sigstore-js interop test needs Node.js >= 20.17 and npm \
+             on PATH (e.g. `apt-get install nodejs npm`); it is mandatory and never skipped."
+        ),
+    }
+}
+
+/// The exact versions package.json pins for `PACKAGES`.
+fn pinned_versions(dir: &Path) -> Vec<(String, String)> {
+    let manifest =
+        read_json(&dir.join("package.json")).expect("reading tests/interop/package.json");
+    PACKAGES
+        .iter()
+        .map(|p| {
+            let v = manifest["dependencies"][*p]
+                .as_str()
+                .unwrap_or_else(|| panic!("tests/interop/package.json does not pin {p}"));
+            (p.to_string(), v.to_owned())
+        })
+        .collect()
+}
+
+/// Runs `npm ci` unless node_modules already holds exactly the pinned versions.
+fn install_packages(dir: &Path) {
+    let pins = pinned_versions(dir);
+    let installed = |p: &str| {
+        read_json(&dir.join("node_modules").join(p).join("package.json"))
+            .and_then(|m| m["version"].as_str().map(str::to_owned))
+    };
+    if pins.iter().all(|(p, v)| installed(p).as_deref() == Some(v)) {
+        return;
+    }
+    require_tool("npm");
+    let out = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
         .output()
-        .expect("node is required for the interop tests");
+        .expect("running npm ci");
     assert!(
         out.status.success(),
-        "sigstore-js: {}{}",
+        "`npm ci --no-audit --no-fund` failed in {} ({}):\n{}{}",
+        dir.display(),
+        out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(result["client"], "sigstore-js");
-    assert_eq!(result["duplicate"]["status"], 409);
-    assert_eq!(result["hashedrekord"]["logIndex"], 0);
-    assert_eq!(result["dsse"]["logIndex"], 1);
+    for (p, v) in &pins {
+        assert_eq!(
+            installed(p).as_deref(),
+            Some(v.as_str()),
+            "{p} after npm ci"
+        );
+    }
+}
+
+/// Runs the script with a time limit; returns (success, stdout, stderr).
+fn run_node(dir: &Path, base_url: &str) -> (bool, String, String) {
+    let mut cmd = Command::new("node");
+    cmd.arg("sigstore-js.mjs")
+        .arg(base_url)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // @sigstore/sign's HTTP client honours proxy variables; the server is on loopback.
+    for var in [
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "PROXY",
+    ] {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd.spawn().expect("starting node");
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + NODE_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for node") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = out_reader.join().unwrap();
+    let mut stderr = err_reader.join().unwrap();
+    if status.is_none() {
+        stderr.push_str(&format!(
+            "\n[test harness: node did not finish within {} s; killed]\n",
+            NODE_TIMEOUT.as_secs()
+        ));
+    }
+    (status.is_some_and(|s| s.success()), stdout, stderr)
+}
+
+fn tree_size(base_url: &str) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let info: serde_json::Value = reqwest::get(format!("{base_url}/api/v1/log"))
+            .await
+            .expect("GET /api/v1/log")
+            .json()
+            .await
+            .expect("GET /api/v1/log: JSON");
+        info["treeSize"].as_u64().expect("treeSize")
+    })
+}
+
+#[test]
+fn sigstore_js_signs_records_and_verifies_hashedrekord_and_dsse_bundles() {
+    let dir = interop_dir();
+    let node = require_tool("node");
+    install_packages(&dir);
+
+    let server = TestServer::start(&[]);
+    let base = server.base_url();
+    let (ok, stdout, stderr) = run_node(&dir, &base);
+    assert!(
+        ok,
+        "sigstore-js interop failed ({node}):\n--- node stderr ---\n{stderr}\n--- node stdout ---\n{stdout}\n\
+         --- arkivo stderr ---\n{}",
+        server.stderr()
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| panic!("sigstore-js printed nothing; stderr:\n{stderr}"));
+    let r: serde_json::Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("sigstore-js output is not one JSON line ({e}): {stdout}"));
+    eprintln!("sigstore-js: {r}");
+
+    assert_eq!(r["client"], "sigstore-js");
+    assert_eq!(r["ok"], true);
+    assert_eq!(r["baseUrl"], base.as_str());
+    for (p, v) in pinned_versions(&dir) {
+        assert_eq!(r["versions"][&p], v.as_str(), "{p} version used by the run");
+    }
+    // A fresh log: the two bundles, then the raw entry; the duplicates add nothing.
+    assert_eq!(r["log"]["treeSizeAtStart"], 0);
+    assert_eq!(r["hashedrekord"]["logIndex"], 0);
+    assert_eq!(r["dsse"]["logIndex"], 1);
+    assert_eq!(r["refetched"]["logIndex"], 0);
+    assert!(r["refetched"]["proofHashes"].as_u64().unwrap() >= 1);
+    assert_eq!(r["raw"]["logIndex"], 2);
+    assert_eq!(r["raw"]["created"], 201);
+    assert_eq!(r["raw"]["duplicate"], 409);
+    let id = r["raw"]["entryId"].as_str().unwrap();
+    assert!(
+        id.len() == 80 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    assert_eq!(r["intoto"]["status"], 400);
+    assert!(r["negativeChecks"].as_u64().unwrap() >= 20, "{r}");
+    assert_eq!(
+        tree_size(&base),
+        3,
+        "the log should hold exactly the three accepted entries"
+    );
+    drop(server);
 }
