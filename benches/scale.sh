@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Scaling figures of the README: builds a log of N entries through the real write path with
+# the load generator, restarts the server, and measures start-up time, reads by index, writes
+# after the restart, peak resident memory and disk bytes.
+#   benches/scale.sh 1000000        (needs: cargo build --release --examples)
+set -euo pipefail
+n=${1:?usage: benches/scale.sh ENTRIES}
+cd "$(dirname "$0")/.."
+bin="${CARGO_TARGET_DIR:-target}/release"
+dir=$(mktemp -d)
+port=$((4100 + RANDOM % 500))
+url="http://127.0.0.1:$port"
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+
+"$bin/arkivo" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" 2>/dev/null &
+sleep 1
+echo "build: $("$bin/examples/loadgen" --url "$url" --count "$n" --seconds 1000000 --connections 128 2>/dev/null)"
+kill -TERM %1
+wait %1 || true
+
+start=$(date +%s.%N)
+"$bin/arkivo" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" 2>/dev/null &
+until curl -s -o /dev/null "$url/api/v1/log"; do sleep 0.005; done
+echo "start-up seconds: $(echo "$(date +%s.%N) - $start" | bc)"
+echo "reads: $("$bin/examples/loadgen" --url "$url" --mode read-index --seconds 8 --connections 64 2>/dev/null)"
+echo "writes after restart: $("$bin/examples/loadgen" --url "$url" --count 100000 --seconds 1000000 --connections 128 2>/dev/null)"
+grep VmHWM "/proc/$(jobs -p %1)/status"
+kill -TERM %1
+wait %1 || true
+echo "disk bytes: $(du -sb "$dir/data/db" | cut -f1) for $((n + 100000)) entries"
