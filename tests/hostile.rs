@@ -1,0 +1,289 @@
+//! Hostile input against the real server on a socket: hundreds of malformed, oversized or
+//! tricky requests. Each must get a 4xx — with a JSON `{code, message}` body wherever the route
+//! answers with one — the server must stay healthy, and nothing may be written.
+
+mod common;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::TestServer;
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+use p256::pkcs8::{EncodePublicKey, LineEnding};
+use sha2::{Digest, Sha256};
+
+fn valid_entry() -> serde_json::Value {
+    let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let digest = Sha256::digest(b"hostile");
+    let sig: p256::ecdsa::Signature = key.sign_prehash(&digest).unwrap();
+    let pem = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    serde_json::json!({
+        "apiVersion": "0.0.1", "kind": "hashedrekord",
+        "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
+            "signature": {"content": B64.encode(sig.to_der().as_bytes()), "publicKey": {"content": B64.encode(pem)}},
+        },
+    })
+}
+
+fn dsse_with(signatures: usize, verifiers: usize) -> serde_json::Value {
+    let sigs: Vec<_> = (0..signatures)
+        .map(|i| serde_json::json!({"keyid": "", "sig": B64.encode([i as u8; 70])}))
+        .collect();
+    let envelope = serde_json::json!({"payloadType": "application/vnd.in-toto+json", "payload": B64.encode("{}"), "signatures": sigs}).to_string();
+    let v: Vec<String> = (0..verifiers).map(|_| B64.encode("not a key")).collect();
+    serde_json::json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": {"envelope": envelope, "verifiers": v}}})
+}
+
+/// Bodies that must all be refused by `POST /api/v1/log/entries`.
+fn hostile_bodies() -> Vec<(String, Vec<u8>)> {
+    let valid = serde_json::to_vec(&valid_entry()).unwrap();
+    let mut out = Vec::new();
+    // Every truncation of a valid entry.
+    for n in (0..valid.len()).step_by(3) {
+        out.push((format!("truncated at {n}"), valid[..n].to_vec()));
+    }
+    // Invalid UTF-8 at several places.
+    for at in [0, 1, 10, valid.len() / 2, valid.len() - 2] {
+        let mut b = valid.clone();
+        b[at] = 0xff;
+        out.push((format!("invalid UTF-8 at {at}"), b));
+    }
+    // Deep nesting, in and out of the entry.
+    for depth in [100, 1_000, 100_000] {
+        out.push((
+            format!("array nesting {depth}"),
+            "[".repeat(depth).into_bytes(),
+        ));
+        let mut nested = String::from(r#"{"apiVersion":"0.0.1","kind":"hashedrekord","spec":"#);
+        nested.push_str(&"{\"a\":".repeat(depth));
+        out.push((format!("object nesting {depth}"), nested.into_bytes()));
+    }
+    // Huge numbers and wrong types everywhere.
+    let mut edits: Vec<(&str, serde_json::Value)> = vec![
+        ("/spec", serde_json::json!(1e300)),
+        ("/apiVersion", serde_json::json!(18446744073709551615u64)),
+        ("/kind", serde_json::json!(["hashedrekord"])),
+        ("/spec/data/hash/value", serde_json::json!("zz".repeat(32))),
+        ("/spec/data/hash/value", serde_json::json!("ab".repeat(31))),
+        ("/spec/data/hash/algorithm", serde_json::json!("md5")),
+        ("/spec/signature/content", serde_json::json!("not base64!")),
+        ("/spec/signature/content", serde_json::json!("AAAA")),
+        (
+            "/spec/signature/content",
+            serde_json::json!(B64.encode(vec![0u8; 100_000])),
+        ),
+        (
+            "/spec/signature/publicKey/content",
+            serde_json::json!(
+                B64.encode("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+            ),
+        ),
+        (
+            "/spec/signature/publicKey/content",
+            serde_json::json!(B64.encode(vec![b'A'; 200_000])),
+        ),
+        ("/spec/signature/publicKey/content", serde_json::json!("")),
+        ("/spec/signature/publicKey", serde_json::json!(null)),
+        ("/spec/data", serde_json::json!({})),
+        ("/spec", serde_json::json!({})),
+        ("/apiVersion", serde_json::json!("0.0.2")),
+        ("/apiVersion", serde_json::json!("")),
+        ("/kind", serde_json::json!("rekord")),
+        ("/kind", serde_json::json!("intoto")),
+        ("/kind", serde_json::json!("x".repeat(10_000))),
+    ];
+    for s in ["\u{0}", "\u{202e}", "\\", "\"", "😀", "\u{fffd}"] {
+        edits.push(("/spec/data/hash/value", serde_json::json!(s.repeat(64))));
+        edits.push(("/kind", serde_json::json!(s)));
+    }
+    for (path, value) in edits {
+        let mut e = valid_entry();
+        *e.pointer_mut(path).unwrap() = value.clone();
+        out.push((
+            format!("{path} = {value:.60}"),
+            serde_json::to_vec(&e).unwrap(),
+        ));
+    }
+    for (sigs, verifiers) in [(0, 1), (1, 0), (2_000, 1), (1, 2_000), (200, 200)] {
+        out.push((
+            format!("dsse {sigs} signatures {verifiers} verifiers"),
+            serde_json::to_vec(&dsse_with(sigs, verifiers)).unwrap(),
+        ));
+    }
+    for junk in [
+        "",
+        " ",
+        "null",
+        "0",
+        "\"string\"",
+        "[]",
+        "{}",
+        "{\"kind\":null}",
+        "{\"kind\":\"hashedrekord\"}",
+    ] {
+        out.push((format!("{junk:?}"), junk.as_bytes().to_vec()));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_requests_get_4xx_and_write_nothing() {
+    let server = TestServer::start(&[]);
+    let base = server.base_url();
+    let client = reqwest::Client::new();
+    let mut sent = 0;
+
+    let check = |what: &str,
+                 status: u16,
+                 content_type: Option<String>,
+                 body: &[u8],
+                 json_expected: bool| {
+        assert!(
+            (400..500).contains(&status),
+            "{what}: got {status}: {}",
+            String::from_utf8_lossy(body)
+        );
+        if json_expected {
+            assert_eq!(content_type.as_deref(), Some("application/json"), "{what}");
+            let j: serde_json::Value =
+                serde_json::from_slice(body).unwrap_or_else(|e| panic!("{what}: not JSON ({e})"));
+            assert!(j["code"].as_u64().is_some_and(|c| c >= 400), "{what}: {j}");
+            assert!(
+                j["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{what}: {j}"
+            );
+        }
+    };
+
+    for (what, body) in hostile_bodies() {
+        for path in ["/api/v1/log/entries", "/api/v1/log/entries/retrieve"] {
+            let res = client
+                .post(format!("{base}{path}"))
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let (status, ct) = (
+                res.status().as_u16(),
+                res.headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            );
+            let b = res.bytes().await.unwrap();
+            // retrieve answers [] to a well-formed query that asks for nothing it knows.
+            if path.ends_with("retrieve") && status == 200 {
+                assert_eq!(&b[..], b"[]\n", "{what} on retrieve");
+            } else {
+                check(&format!("{what} on {path}"), status, ct, &b, true);
+            }
+            sent += 1;
+        }
+    }
+
+    // A body over the limit: refused by its announced length, before it is read.
+    let big = vec![b' '; arkivo::limits::MAX_REQUEST_BODY_BYTES + 1];
+    let res = client
+        .post(format!("{base}/api/v1/log/entries"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    sent += 1;
+
+    // Paths and parameters.
+    let paths = [
+        "/api/v1/log/entries/..%2f..%2fetc%2fpasswd",
+        "/api/v1/log/entries/%00",
+        &format!("/api/v1/log/entries/{}", "a".repeat(81)),
+        &format!("/api/v1/log/entries/{}", "a".repeat(10_000)),
+        "/api/v1/log/entries?logIndex=99999999999999999999999",
+        "/api/v1/log/entries?logIndex=-0x1",
+        "/api/v1/log/entries?logIndex=1e3",
+        "/api/v1/log/proof?firstSize=1&lastSize=18446744073709551616",
+        "/api/v1/log/proof?firstSize=-5&lastSize=1",
+        "/api/v1/log/proof?lastSize=9223372036854775807",
+        "/api/v1/log/publicKey?treeID=../../1",
+        "/api/v1/log/publicKey?treeID=99999999999999999999999",
+        "/../../../etc/passwd",
+        "/api/v1/../../etc/passwd",
+        "/api/v2/nothing",
+    ];
+    for p in paths {
+        let res = client.get(format!("{base}{p}")).send().await.unwrap();
+        let (status, ct) = (
+            res.status().as_u16(),
+            res.headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned()),
+        );
+        let b = res.bytes().await.unwrap();
+        // Entry lookups answer 404 with no body, as upstream does.
+        let json_expected = !(status == 404 && b.is_empty());
+        check(p, status, ct, &b, json_expected);
+        sent += 1;
+    }
+    // Index search with bad terms.
+    for q in [
+        serde_json::json!({"hash": "sha256:zz"}),
+        serde_json::json!({"hash": "md5:abcd"}),
+        serde_json::json!({"email": "not-an-email"}),
+        serde_json::json!({"publicKey": {"content": "AAAA"}}),
+        serde_json::json!({"publicKey": {"format": "x509", "content": "!!"}}),
+        serde_json::json!({"publicKey": {"format": "pgp", "content": "AAAA"}}),
+        serde_json::json!({"operator": "xor"}),
+    ] {
+        let res = client
+            .post(format!("{base}/api/v1/index/retrieve"))
+            .json(&q)
+            .send()
+            .await
+            .unwrap();
+        let (status, ct) = (
+            res.status().as_u16(),
+            res.headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned()),
+        );
+        check(
+            &q.to_string(),
+            status,
+            ct,
+            &res.bytes().await.unwrap(),
+            true,
+        );
+        sent += 1;
+    }
+    assert!(sent >= 500, "only {sent} hostile requests");
+
+    // Still healthy, still empty, and still writable.
+    let info: serde_json::Value = client
+        .get(format!("{base}/api/v1/log"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["treeSize"], 0, "a hostile request wrote something");
+    assert_eq!(
+        client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let res = client
+        .post(format!("{base}/api/v1/log/entries"))
+        .json(&valid_entry())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
