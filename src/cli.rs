@@ -25,6 +25,15 @@ pub enum Command {
     Serve(ServerArgs),
     /// Create a log without serving it.
     Init(ServerArgs),
+    /// Write tokens for `serve --write-tokens`.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a fresh token, and the line to add to the write tokens file.
+    New,
 }
 
 /// Flags shared by `serve` and `init`; each overrides the config file.
@@ -51,6 +60,9 @@ pub struct ServerArgs {
     /// Ed25519 checkpoint key (PKCS#8 PEM) [default: <data-dir>/keys/log-ed25519.pem].
     #[arg(long, env = "ARKIVO_ED25519_KEY_FILE")]
     pub ed25519_key_file: Option<PathBuf>,
+    /// File of SHA-256 digests of the tokens allowed to write [default: writes are open].
+    #[arg(long = "write-tokens", env = "ARKIVO_WRITE_TOKENS")]
+    pub write_tokens_file: Option<PathBuf>,
     /// Most entries per commit [default: 1024].
     #[arg(long, env = "ARKIVO_MAX_BATCH")]
     pub max_batch: Option<usize>,
@@ -87,6 +99,9 @@ impl ServerArgs {
         if self.ed25519_key_file.is_some() {
             c.ed25519_key_file.clone_from(&self.ed25519_key_file);
         }
+        if self.write_tokens_file.is_some() {
+            c.write_tokens_file.clone_from(&self.write_tokens_file);
+        }
         c.max_batch = self.max_batch.unwrap_or(c.max_batch);
         c.max_batch_age_ms = self.max_batch_age_ms.unwrap_or(c.max_batch_age_ms);
         c.inbox_capacity = self.inbox_capacity.unwrap_or(c.inbox_capacity);
@@ -102,6 +117,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::runtime::Runtime::new()
                 .context("starting the async runtime")?
                 .block_on(serve(config))
+        }
+        Command::Token(TokenCommand::New) => {
+            let (token, digest) = crate::auth::new_token();
+            println!("token (give it to the writer; it is not stored anywhere): {token}");
+            println!("line for the --write-tokens file: {digest}");
+            Ok(())
         }
         Command::Init(args) => {
             let config = args.resolve()?;
@@ -149,6 +170,12 @@ fn open_log(config: &Config, create: bool) -> anyhow::Result<log::OpenedLog> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // Read before the log is opened (or created): a bad file must change nothing.
+    let write_tokens = config
+        .write_tokens_file
+        .as_deref()
+        .map(crate::auth::WriteTokens::from_file)
+        .transpose()?;
     let opened = open_log(&config, true)?;
     let (sequencer, thread) = crate::sequencer::start(
         opened.store.clone(),
@@ -157,17 +184,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .context("starting the sequencer")?;
     let public_url = config.public_url_for(&opened.identity.meta.hostname);
-    let state = crate::api::AppState::new(
+    let mut state = crate::api::AppState::new(
         opened.store.clone(),
         opened.identity.clone(),
         sequencer,
         public_url.clone(),
     );
+    match write_tokens {
+        Some(tokens) => {
+            eprintln!("writes need a bearer token ({} accepted)", tokens.len());
+            state = state.with_write_tokens(tokens);
+        }
+        None => tracing::warn!(
+            "writes are open to anyone who can reach {}: use --write-tokens to restrict them",
+            config.listen
+        ),
+    }
     let app = crate::api::service(state);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
-    tracing::warn!("writes are open to anyone who can reach {}", config.listen);
     eprintln!(
         "serving {public_url} on {} (tree size {})",
         listener.local_addr()?,

@@ -30,6 +30,9 @@ pub struct Config {
     /// PKCS#8 PEM file of the Ed25519 key that signs C2SP checkpoints (mode 0600).
     /// Default `<data_dir>/keys/log-ed25519.pem`, generated when the log is created.
     pub ed25519_key_file: Option<PathBuf>,
+    /// File of SHA-256 hex digests of the bearer tokens allowed to write, one per line (make
+    /// them with `arkivo token new`). Unset: anyone who can reach the server may write.
+    pub write_tokens_file: Option<PathBuf>,
     /// Most entries committed in one batch.
     pub max_batch: usize,
     /// Longest, in milliseconds, an entry waits for its batch to fill before it is committed.
@@ -48,6 +51,7 @@ impl Default for Config {
             public_url: None,
             ecdsa_key_file: None,
             ed25519_key_file: None,
+            write_tokens_file: None,
             max_batch: seq.max_batch,
             max_batch_age_ms: u64::try_from(seq.max_batch_age.as_millis()).unwrap_or(u64::MAX),
             inbox_capacity: seq.inbox_capacity,

@@ -9,6 +9,7 @@
 //! Specifications: `../shared/spec/rekor-v1-api.md`, `../shared/spec/tiles-checkpoints-v2.md`.
 
 pub mod api;
+pub mod auth;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

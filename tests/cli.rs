@@ -110,3 +110,80 @@ fn serve_refuses_to_start_with_a_readable_private_key() {
     let (ok, err) = arkivo(&["serve", "--data-dir", d, "--listen", "127.0.0.1:0"], &[]);
     assert!(!ok && err.contains("chmod 600"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn write_tokens_guard_writes_but_not_reads() {
+    let out = Command::new(env!("CARGO_BIN_EXE_arkivo"))
+        .args(["token", "new"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let value = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let token = value("token (give it to the writer; it is not stored anywhere): ");
+    let digest = value("line for the --write-tokens file: ");
+    assert_eq!(digest.len(), 64);
+    assert!(!digest.contains(&token));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(&file, format!("# CI runners\n{digest}\n")).unwrap();
+    let server = common::TestServer::start(&["--write-tokens", file.to_str().unwrap()]);
+    let url = format!("{}/api/v1/log/entries", server.base_url());
+    let client = reqwest::Client::new();
+    let entry = serde_json::json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {}});
+    let res = client.post(&url).json(&entry).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], 401);
+    let res = client
+        .post(&url)
+        .bearer_auth("wrong")
+        .json(&entry)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // The right token gets through to validation (this entry is invalid: 400, not 401/403).
+    let res = client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&entry)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    // Reads stay public.
+    assert_eq!(
+        client
+            .get(format!("{}/api/v1/log", server.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // A file holding a plaintext token instead of a digest is refused before anything starts.
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let data = dir.path().join("data");
+    let (ok, err) = arkivo(
+        &[
+            "serve",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--write-tokens",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!ok && err.contains("line 1"), "{err}");
+    assert!(!data.exists(), "nothing was created");
+}

@@ -14,6 +14,8 @@ pub struct ApiError {
     pub message: String,
     pub location: Option<String>,
     pub retry_after: Option<u32>,
+    /// Add `WWW-Authenticate: Bearer` (a 401).
+    pub www_authenticate: bool,
     /// Answer with no body at all (upstream's 404 on entry lookups has none).
     pub empty: bool,
 }
@@ -26,6 +28,7 @@ impl ApiError {
             message: message.into(),
             location: None,
             retry_after: None,
+            www_authenticate: false,
             empty: false,
         }
     }
@@ -89,6 +92,9 @@ impl IntoResponse for ApiError {
         let headers = res.headers_mut();
         if let Some(loc) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             headers.insert(header::LOCATION, loc);
+        }
+        if self.www_authenticate {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -38,6 +38,8 @@ pub struct AppState {
     pub sequencer: SequencerHandle,
     /// The URL clients reach the log at (the trusted root's `baseUrl`).
     pub public_url: String,
+    /// When set, every write needs one of these bearer tokens.
+    pub write_tokens: Option<Arc<crate::auth::WriteTokens>>,
     /// One thread per core for the CPU-bound work of requests (verification, proofs, signing).
     cpu: Arc<rayon::ThreadPool>,
 }
@@ -58,8 +60,39 @@ impl AppState {
             identity,
             sequencer,
             public_url,
+            write_tokens: None,
             cpu: Arc::new(cpu),
         }
+    }
+
+    /// Requires one of `tokens` for every write.
+    #[must_use]
+    pub fn with_write_tokens(mut self, tokens: crate::auth::WriteTokens) -> Self {
+        self.write_tokens = Some(Arc::new(tokens));
+        self
+    }
+
+    /// 401 without a bearer token, 403 with one that is not accepted; Ok when writes are open.
+    fn authorize_write(&self, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+        let Some(tokens) = &self.write_tokens else {
+            return Ok(());
+        };
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        tokens.check(auth).map_err(|e| match e {
+            crate::auth::AuthError::Missing => ApiError {
+                www_authenticate: true,
+                ..ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "writes to this log need an Authorization: Bearer token",
+                )
+            },
+            crate::auth::AuthError::Refused => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "this token may not write to this log",
+            ),
+        })
     }
 
     /// Runs CPU-bound work (and the short storage reads around it) on the CPU pool, so that
