@@ -25,6 +25,9 @@ pub enum Command {
     Serve(ServerArgs),
     /// Create a log without serving it.
     Init(ServerArgs),
+    /// Check a log's consistency (an fsck): recompute every leaf and tree hash from the stored
+    /// entries, check the indexes and the signed checkpoints. Exits non-zero on the first problem.
+    VerifyLog(ServerArgs),
     /// Write tokens for `serve --write-tokens`.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -122,6 +125,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let (token, digest) = crate::auth::new_token();
             println!("token (give it to the writer; it is not stored anywhere): {token}");
             println!("line for the --write-tokens file: {digest}");
+            Ok(())
+        }
+        Command::VerifyLog(args) => {
+            let config = args.resolve()?;
+            let paths = LogPaths::new(
+                &config.data_dir,
+                config.ecdsa_key_file.as_deref(),
+                config.ed25519_key_file.as_deref(),
+            );
+            let opened = log::open(&paths, None, false)?;
+            let report = crate::fsck::verify_log(opened.store.as_ref(), &opened.identity, |n| {
+                if n % 1_000_000 == 0 {
+                    eprintln!("checked {n} entries");
+                }
+            })
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the log in {} is inconsistent: {e}",
+                    config.data_dir.display()
+                )
+            })?;
+            println!(
+                "ok: {} entries, {} stored hashes, root {:?}; both checkpoints verify",
+                report.entries, report.stored_hashes, report.root
+            );
             Ok(())
         }
         Command::Init(args) => {

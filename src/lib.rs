@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod entries;
+pub mod fsck;
 pub mod limits;
 pub mod log;
 pub mod merkle;

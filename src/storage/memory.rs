@@ -134,6 +134,13 @@ impl LogStore for MemoryStore {
             .collect()
     }
 
+    fn search_row_exists(&self, key: &str, index: u64) -> Result<bool, StorageError> {
+        Ok(self
+            .rows()?
+            .search
+            .contains_key(&codec::search_row(key, index)))
+    }
+
     fn commit(&self, b: &CommitBatch<'_>) -> Result<(), StorageError> {
         while self.faults.stall_commits.load(Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(1));

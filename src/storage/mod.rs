@@ -109,6 +109,8 @@ pub trait LogStore: Send + Sync + 'static {
     fn indexes_of(&self, leaves: &[Hash]) -> Result<Vec<Option<u64>>, StorageError>;
     /// Log indexes recorded under one search-index key (rekor-v1-api.md §10), ascending.
     fn search(&self, key: &str) -> Result<Vec<u64>, StorageError>;
+    /// Whether the search row of `key` for the entry at `index` exists.
+    fn search_row_exists(&self, key: &str, index: u64) -> Result<bool, StorageError>;
     /// Appends one batch atomically and durably (see the module doc).
     fn commit(&self, batch: &CommitBatch<'_>) -> Result<(), StorageError>;
 }

@@ -225,6 +225,13 @@ impl LogStore for RocksStore {
         Ok(out)
     }
 
+    fn search_row_exists(&self, key: &str, index: u64) -> Result<bool, StorageError> {
+        self.db
+            .get_pinned_cf(self.cf(CF_SEARCH), codec::search_row(key, index))
+            .map(|v| v.is_some())
+            .map_err(storage_error)
+    }
+
     fn commit(&self, b: &CommitBatch<'_>) -> Result<(), StorageError> {
         let (entries, hashes, by_leaf, search, meta) = (
             self.cf(CF_ENTRIES),
