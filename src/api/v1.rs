@@ -60,10 +60,7 @@ fn log_entry(
         .map_err(|e| storage_error(&e))?;
     let body_b64 = B64.encode(body);
     let log_id = st.identity.keys.log_id_hex();
-    let set = st
-        .identity
-        .keys
-        .sign_set(&body_b64, integrated_time, &log_id, index);
+    let set = st.signed_entry_timestamp(index, &body_b64, integrated_time);
     let entry: LogEntry = BTreeMap::from([(
         id.clone(),
         LogEntryBody {
@@ -79,7 +76,7 @@ fn log_entry(
                     root_hash: head.root.to_hex(),
                     tree_size: head.size,
                 },
-                signed_entry_timestamp: B64.encode(set),
+                signed_entry_timestamp: B64.encode(&set),
             },
         },
     )]);
