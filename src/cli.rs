@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
@@ -66,6 +68,9 @@ pub struct ServerArgs {
     /// File of SHA-256 digests of the tokens allowed to write [default: writes are open].
     #[arg(long = "write-tokens", env = "ARKIVO_WRITE_TOKENS")]
     pub write_tokens_file: Option<PathBuf>,
+    /// Longest a client may take to send its request headers, in ms [default: 10000].
+    #[arg(long, env = "ARKIVO_HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout_ms: Option<u64>,
     /// Most entries per commit [default: 1024].
     #[arg(long, env = "ARKIVO_MAX_BATCH")]
     pub max_batch: Option<usize>,
@@ -105,6 +110,9 @@ impl ServerArgs {
         if self.write_tokens_file.is_some() {
             c.write_tokens_file.clone_from(&self.write_tokens_file);
         }
+        c.header_read_timeout_ms = self
+            .header_read_timeout_ms
+            .unwrap_or(c.header_read_timeout_ms);
         c.max_batch = self.max_batch.unwrap_or(c.max_batch);
         c.max_batch_age_ms = self.max_batch_age_ms.unwrap_or(c.max_batch_age_ms);
         c.inbox_capacity = self.inbox_capacity.unwrap_or(c.inbox_capacity);
@@ -237,13 +245,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         listener.local_addr()?,
         opened.store_head_size()
     );
-    axum::serve(
+    crate::api::server::serve(
         listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        app,
+        Duration::from_millis(config.header_read_timeout_ms),
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving HTTP")?;
+    .await;
     // Every handle is gone with the server: the sequencer drains its inbox and ends.
     drop(opened);
     tokio::task::spawn_blocking(move || thread.join())

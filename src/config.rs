@@ -33,6 +33,9 @@ pub struct Config {
     /// File of SHA-256 hex digests of the bearer tokens allowed to write, one per line (make
     /// them with `arkivo token new`). Unset: anyone who can reach the server may write.
     pub write_tokens_file: Option<PathBuf>,
+    /// Longest, in milliseconds, a client may take to send a request's headers before the
+    /// connection is closed (slow-client defence).
+    pub header_read_timeout_ms: u64,
     /// Most entries committed in one batch.
     pub max_batch: usize,
     /// Longest, in milliseconds, an entry waits for its batch to fill before it is committed.
@@ -52,6 +55,8 @@ impl Default for Config {
             ecdsa_key_file: None,
             ed25519_key_file: None,
             write_tokens_file: None,
+            header_read_timeout_ms: u64::try_from(crate::limits::HEADER_READ_TIMEOUT.as_millis())
+                .unwrap_or(u64::MAX),
             max_batch: seq.max_batch,
             max_batch_age_ms: u64::try_from(seq.max_batch_age.as_millis()).unwrap_or(u64::MAX),
             inbox_capacity: seq.inbox_capacity,
@@ -69,6 +74,10 @@ impl Config {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.max_batch >= 1, "max_batch must be at least 1");
+        anyhow::ensure!(
+            self.header_read_timeout_ms >= 1,
+            "header_read_timeout_ms must be at least 1"
+        );
         anyhow::ensure!(
             self.inbox_capacity >= 1,
             "inbox_capacity must be at least 1"

@@ -57,3 +57,12 @@ pub const MAX_RSA_KEY_BITS: usize = 8192;
 /// (subjects, then SLSA materials; rekor-v1-api.md §10.1). Upstream has no cap; further digests
 /// are left unindexed (the entry is still accepted), so one statement cannot flood the index.
 pub const MAX_INTOTO_INDEX_KEYS: usize = 1024;
+
+/// Most open client connections; further connections are closed at once. Each costs a file
+/// descriptor and a little memory, and 4,096 is far above what the write path needs (64–256
+/// connections saturate it, see the README's "Performance").
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// Longest a client may take to send a request's headers (a slow-loris defence). The body and
+/// the rest of the request are bounded by the request timeout (`api::REQUEST_TIMEOUT`).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

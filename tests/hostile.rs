@@ -287,3 +287,34 @@ async fn hostile_requests_get_4xx_and_write_nothing() {
         .unwrap();
     assert_eq!(res.status(), 201);
 }
+
+/// A client that never finishes its headers is disconnected after the header timeout, and does
+/// not keep others from being served meanwhile.
+#[test]
+fn slow_clients_are_cut_off() {
+    use std::io::{Read, Write};
+    let server = TestServer::start(&["--header-read-timeout-ms", "500"]);
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    slow.write_all(b"POST /api/v1/log/entries HTTP/1.1\r\nHost: x\r\nContent-")
+        .unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    // Others are served while it dawdles.
+    let mut other = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    other
+        .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    other.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The slow one is closed by the server (end of stream or reset), long before our 20 s.
+    let mut buf = [0u8; 512];
+    let started = std::time::Instant::now();
+    let closed = match slow.read(&mut buf) {
+        Ok(n) => n == 0 || String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+        Err(e) => {
+            e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut
+        }
+    };
+    assert!(closed && started.elapsed() < std::time::Duration::from_secs(15));
+}

@@ -5,6 +5,7 @@
 //! through [`LogStore`] reads and the sequencer handle.
 
 mod error;
+pub mod server;
 mod v1;
 
 use std::sync::Arc;
