@@ -68,6 +68,12 @@ pub struct ServerArgs {
     /// File of SHA-256 digests of the tokens allowed to write [default: writes are open].
     #[arg(long = "write-tokens", env = "ARKIVO_WRITE_TOKENS")]
     pub write_tokens_file: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key) [default: plain HTTP].
+    #[arg(long = "tls-cert", env = "ARKIVO_TLS_CERT", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long = "tls-key", env = "ARKIVO_TLS_KEY", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
     /// Longest a client may take to send its request headers, in ms [default: 10000].
     #[arg(long, env = "ARKIVO_HEADER_READ_TIMEOUT_MS")]
     pub header_read_timeout_ms: Option<u64>,
@@ -106,6 +112,10 @@ impl ServerArgs {
         }
         if self.ed25519_key_file.is_some() {
             c.ed25519_key_file.clone_from(&self.ed25519_key_file);
+        }
+        if self.tls_cert_file.is_some() {
+            c.tls_cert_file.clone_from(&self.tls_cert_file);
+            c.tls_key_file.clone_from(&self.tls_key_file);
         }
         if self.write_tokens_file.is_some() {
             c.write_tokens_file.clone_from(&self.write_tokens_file);
@@ -212,6 +222,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .as_deref()
         .map(crate::auth::WriteTokens::from_file)
         .transpose()?;
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(crate::api::server::tls_acceptor(cert, key)?),
+        _ => None,
+    };
     let opened = open_log(&config, true)?;
     let (sequencer, thread) = crate::sequencer::start(
         opened.store.clone(),
@@ -248,6 +262,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     crate::api::server::serve(
         listener,
         app,
+        tls,
         Duration::from_millis(config.header_read_timeout_ms),
         shutdown_signal(),
     )

@@ -33,6 +33,10 @@ pub struct Config {
     /// File of SHA-256 hex digests of the bearer tokens allowed to write, one per line (make
     /// them with `arkivo token new`). Unset: anyone who can reach the server may write.
     pub write_tokens_file: Option<PathBuf>,
+    /// PEM certificate chain to serve HTTPS with (with `tls_key_file`). Unset: plain HTTP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
     /// Longest, in milliseconds, a client may take to send a request's headers before the
     /// connection is closed (slow-client defence).
     pub header_read_timeout_ms: u64,
@@ -55,6 +59,8 @@ impl Default for Config {
             ecdsa_key_file: None,
             ed25519_key_file: None,
             write_tokens_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             header_read_timeout_ms: u64::try_from(crate::limits::HEADER_READ_TIMEOUT.as_millis())
                 .unwrap_or(u64::MAX),
             max_batch: seq.max_batch,
@@ -74,6 +80,10 @@ impl Config {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.max_batch >= 1, "max_batch must be at least 1");
+        anyhow::ensure!(
+            self.tls_cert_file.is_some() == self.tls_key_file.is_some(),
+            "tls_cert_file and tls_key_file go together: set both or neither"
+        );
         anyhow::ensure!(
             self.header_read_timeout_ms >= 1,
             "header_read_timeout_ms must be at least 1"
@@ -106,7 +116,7 @@ impl Config {
         let local = hostname.contains(':')
             || host == "localhost"
             || host.parse::<std::net::IpAddr>().is_ok();
-        if local {
+        if local && self.tls_cert_file.is_none() {
             format!("http://{hostname}")
         } else {
             format!("https://{hostname}")

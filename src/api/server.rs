@@ -1,8 +1,9 @@
-//! The HTTP/1.1 accept loop: [`hyper`] connections with a header read timeout (slow clients),
-//! a cap on open connections, and graceful shutdown that lets requests in flight finish.
-//! (`axum::serve` offers neither a header timeout nor a connection cap.)
+//! The HTTP/1.1 accept loop: [`hyper`] connections, optionally over TLS (rustls), with a header
+//! read timeout (slow clients), a cap on open connections, and graceful shutdown that lets
+//! requests in flight finish. (`axum::serve` offers neither a header timeout nor a cap.)
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,10 +20,36 @@ use crate::limits::MAX_CONNECTIONS;
 /// batch's commit).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves `app` on `listener` until `shutdown` completes, then drains.
+/// A TLS acceptor from a PEM certificate chain and a PEM private key (TLS 1.2 and 1.3).
+pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use anyhow::Context;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .with_context(|| format!("reading the TLS certificate chain {}", cert.display()))?;
+    anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the TLS private key {}", key.display()))?;
+    // The provider is named: with both aws-lc-rs and ring in the build (clients in the tests
+    // bring ring), rustls will not pick one by itself.
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("the TLS certificate and key do not go together")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves `app` on `listener` (over TLS when `tls` is set) until `shutdown` completes, then
+/// drains.
 pub async fn serve(
     listener: TcpListener,
     app: NormalizePath<Router>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -47,13 +74,39 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_read_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let conn = graceful.watch(conn);
+        let builder = {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            b
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let result = match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn).await
+                }
+                Some(acceptor) => {
+                    // The handshake is bounded like the headers: a slow client gets no more.
+                    let stream =
+                        match tokio::time::timeout(header_read_timeout, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn).await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(slot);
