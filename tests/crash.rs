@@ -15,12 +15,8 @@ use std::time::Duration;
 use arkivo::checkpoint::{Checkpoint, verify_v1};
 use arkivo::merkle::{self, Hash};
 use arkivo::wire::{ConsistencyProof, LogEntry, LogInfo};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use common::TestServer;
-use p256::ecdsa::signature::hazmat::PrehashSigner;
-use p256::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
-use sha2::{Digest, Sha256};
+use p256::pkcs8::DecodePublicKey;
 
 #[derive(Default)]
 struct Seen {
@@ -32,44 +28,20 @@ struct Seen {
     proposed: Vec<(u64, serde_json::Value)>,
 }
 
-fn proposed_entry(key: &p256::ecdsa::SigningKey, pem: &str, artifact: &[u8]) -> serde_json::Value {
-    let digest = Sha256::digest(artifact);
-    let sig: p256::ecdsa::Signature = key.sign_prehash(&digest).unwrap();
-    serde_json::json!({
-        "apiVersion": "0.0.1", "kind": "hashedrekord",
-        "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
-            "signature": {"content": B64.encode(sig.to_der().as_bytes()),
-                          "publicKey": {"content": B64.encode(pem)}},
-        },
-    })
-}
-
 /// Writers post unique entries until the server dies; every 201 is recorded.
 async fn write_until_killed(base: String, seen: Arc<Mutex<Seen>>, cycle: usize, writers: usize) {
-    let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-    let pem = key
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+    let signer = Arc::new(common::EntrySigner::new());
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     let mut tasks = Vec::new();
     for w in 0..writers {
-        let (base, seen, key, pem, client) = (
-            base.clone(),
-            seen.clone(),
-            key.clone(),
-            pem.clone(),
-            client.clone(),
-        );
+        let (base, seen, signer, client) =
+            (base.clone(), seen.clone(), signer.clone(), client.clone());
         tasks.push(tokio::spawn(async move {
             for n in 0.. {
-                let entry = proposed_entry(
-                    &key,
-                    &pem,
+                let entry = signer.hashedrekord(
                     format!(
                         "{cycle}/{w}/{n}/{}",
                         rand_core::RngCore::next_u64(&mut rand_core::OsRng)

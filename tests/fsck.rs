@@ -6,12 +6,6 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use p256::ecdsa::signature::hazmat::PrehashSigner;
-use p256::pkcs8::{EncodePublicKey, LineEnding};
-use sha2::{Digest, Sha256};
-
 /// A named way to damage a log, and what verify-log must say about it.
 type Damage = (&'static str, Box<dyn FnOnce(&rocksdb::DB)>, &'static str);
 
@@ -53,19 +47,11 @@ fn key(i: u64) -> [u8; 8] {
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_log_passes_a_clean_log_and_names_every_damage() {
     let mut server = common::TestServer::start(&[]);
-    let signer = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-    let pem = signer
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+    let signer = common::EntrySigner::new();
     let client = reqwest::Client::new();
     const N: u64 = 300;
     for n in 0..N {
-        let digest = Sha256::digest(format!("artifact {n}"));
-        let sig: p256::ecdsa::Signature = signer.sign_prehash(&digest).unwrap();
-        let entry = serde_json::json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
-            "signature": {"content": B64.encode(sig.to_der().as_bytes()), "publicKey": {"content": B64.encode(&pem)}}}});
+        let entry = signer.hashedrekord(format!("artifact {n}").as_bytes());
         let res = client
             .post(format!("{}/api/v1/log/entries", server.base_url()))
             .json(&entry)

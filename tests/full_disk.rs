@@ -6,13 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use p256::ecdsa::signature::hazmat::PrehashSigner;
-use p256::pkcs8::{EncodePublicKey, LineEnding};
-use sha2::{Digest, Sha256};
+use common::EntrySigner;
+use std::process::Command;
 
 /// A tmpfs mounted for the test, unmounted on drop.
 struct Tmpfs {
@@ -44,14 +40,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn entry(key: &p256::ecdsa::SigningKey, pem: &str, n: u64) -> serde_json::Value {
-    let digest = Sha256::digest(format!("full disk {n}"));
-    let sig: p256::ecdsa::Signature = key.sign_prehash(&digest).unwrap();
-    serde_json::json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {
-        "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
-        "signature": {"content": B64.encode(sig.to_der().as_bytes()), "publicKey": {"content": B64.encode(pem)}}}})
-}
-
 fn free_bytes(path: &Path) -> u64 {
     let out = Command::new("df")
         .args(["--output=avail", "-B1"])
@@ -67,6 +55,10 @@ fn free_bytes(path: &Path) -> u64 {
         .unwrap()
 }
 
+fn entry(signer: &EntrySigner, n: u64) -> serde_json::Value {
+    signer.hashedrekord(format!("full disk {n}").as_bytes())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_answers_507_keeps_reads_and_recovers_after_freeing_space() {
     let fs = Tmpfs::mount("256m");
@@ -75,11 +67,7 @@ async fn a_full_disk_answers_507_keeps_reads_and_recovers_after_freeing_space() 
     let mut server = common::TestServer::start_in(&data, port, &[]);
     let base = server.base_url();
     let client = reqwest::Client::new();
-    let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-    let pem = key
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
+    let signer = std::sync::Arc::new(common::EntrySigner::new());
 
     // Leave about 3 MiB free: a filler file takes the rest.
     let filler = fs.path().join("filler");
@@ -95,20 +83,15 @@ async fn a_full_disk_answers_507_keeps_reads_and_recovers_after_freeing_space() 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..32u64 {
-        let (client, base, key, pem, stop) = (
-            client.clone(),
-            base.clone(),
-            key.clone(),
-            pem.clone(),
-            stop.clone(),
-        );
+        let (client, base, signer, stop) =
+            (client.clone(), base.clone(), signer.clone(), stop.clone());
         writers.push(tokio::spawn(async move {
             let (mut acked, mut refusal) = (Vec::new(), None);
             for n in 0..10_000u64 {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
                     break;
                 }
-                let e = entry(&key, &pem, w * 1_000_000 + n);
+                let e = entry(&signer, w * 1_000_000 + n);
                 let res = client
                     .post(format!("{base}/api/v1/log/entries"))
                     .json(&e)
@@ -149,7 +132,7 @@ async fn a_full_disk_answers_507_keeps_reads_and_recovers_after_freeing_space() 
     // Further writes are refused at once; reads keep working.
     let res = client
         .post(format!("{base}/api/v1/log/entries"))
-        .json(&entry(&key, &pem, 999_999))
+        .json(&entry(&signer, 999_999))
         .send()
         .await
         .unwrap();
@@ -197,7 +180,7 @@ async fn a_full_disk_answers_507_keeps_reads_and_recovers_after_freeing_space() 
     let server = common::TestServer::start_in(&data, port, &[]);
     let res = client
         .post(format!("{base}/api/v1/log/entries"))
-        .json(&entry(&key, &pem, 999_999))
+        .json(&entry(&signer, 999_999))
         .send()
         .await
         .unwrap();

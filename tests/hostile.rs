@@ -7,25 +7,9 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::TestServer;
-use p256::ecdsa::signature::hazmat::PrehashSigner;
-use p256::pkcs8::{EncodePublicKey, LineEnding};
-use sha2::{Digest, Sha256};
 
 fn valid_entry() -> serde_json::Value {
-    let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
-    let digest = Sha256::digest(b"hostile");
-    let sig: p256::ecdsa::Signature = key.sign_prehash(&digest).unwrap();
-    let pem = key
-        .verifying_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
-    serde_json::json!({
-        "apiVersion": "0.0.1", "kind": "hashedrekord",
-        "spec": {
-            "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
-            "signature": {"content": B64.encode(sig.to_der().as_bytes()), "publicKey": {"content": B64.encode(pem)}},
-        },
-    })
+    common::EntrySigner::new().hashedrekord(b"hostile")
 }
 
 fn dsse_with(signatures: usize, verifiers: usize) -> serde_json::Value {

@@ -254,3 +254,39 @@ pub fn build_interop_package(dir: &str, bin: &str) -> PathBuf {
     assert!(status.success(), "building {dir} failed");
     target.join("release").join(bin)
 }
+
+/// A cosign-style signer: a P-256 key that makes valid hashedrekord v0.0.1 proposed entries.
+pub struct EntrySigner {
+    key: p256::ecdsa::SigningKey,
+    pem: String,
+}
+
+impl EntrySigner {
+    pub fn new() -> EntrySigner {
+        use p256::pkcs8::{EncodePublicKey, LineEnding};
+        let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        let pem = key
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        EntrySigner { key, pem }
+    }
+
+    /// A proposed entry recording this key's signature of `artifact`.
+    pub fn hashedrekord(&self, artifact: &[u8]) -> serde_json::Value {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD as B64;
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(artifact);
+        let sig: p256::ecdsa::Signature = self.key.sign_prehash(&digest).unwrap();
+        serde_json::json!({
+            "apiVersion": "0.0.1", "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
+                "signature": {"content": B64.encode(sig.to_der().as_bytes()),
+                              "publicKey": {"content": B64.encode(&self.pem)}},
+            },
+        })
+    }
+}
