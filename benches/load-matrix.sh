@@ -2,11 +2,12 @@
 # Reproduces the load figures of the README's "Performance" section: write throughput and
 # latency against batch size and batch age, the same-run ratio to the machine's ECDSA P-256
 # verification ceiling, and read throughput. Each line is the load generator's JSON report.
-#   benches/load-matrix.sh            (needs a release build: cargo build --release --examples)
+#   benches/load-matrix.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target="${CARGO_TARGET_DIR:-target}"
-cargo build --release --examples --quiet
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/arkivo-target}"
+target="$CARGO_TARGET_DIR"
+cargo build --release --bins --examples --quiet
 loadgen="$target/release/examples/loadgen"
 
 for batch in 64 256 1024; do

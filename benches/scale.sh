@@ -2,11 +2,13 @@
 # Scaling figures of the README: builds a log of N entries through the real write path with
 # the load generator, restarts the server, and measures start-up time, reads by index, writes
 # after the restart, peak resident memory and disk bytes.
-#   benches/scale.sh 1000000        (needs: cargo build --release --examples)
+#   benches/scale.sh 1000000
 set -euo pipefail
 n=${1:?usage: benches/scale.sh ENTRIES}
 cd "$(dirname "$0")/.."
-bin="${CARGO_TARGET_DIR:-target}/release"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/arkivo-target}"
+cargo build --release --bins --examples --quiet
+bin="$CARGO_TARGET_DIR/release"
 dir=$(mktemp -d)
 port=$((4100 + RANDOM % 500))
 url="http://127.0.0.1:$port"
