@@ -234,6 +234,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .context("starting the sequencer")?;
     let public_url = config.public_url_for(&opened.identity.meta.hostname);
+    let tree_size = sequencer.published().head().size;
     let mut state = crate::api::AppState::new(
         opened.store.clone(),
         opened.identity.clone(),
@@ -257,7 +258,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     eprintln!(
         "serving {public_url} on {} (tree size {})",
         listener.local_addr()?,
-        opened.store_head_size()
+        tree_size
     );
     crate::api::server::serve(
         listener,
@@ -285,11 +286,4 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     eprintln!("shutting down: finishing the requests in flight");
-}
-
-impl log::OpenedLog {
-    fn store_head_size(&self) -> u64 {
-        use crate::storage::LogStore;
-        self.store.head().map_or(0, |h| h.size)
-    }
 }

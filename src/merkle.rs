@@ -425,6 +425,21 @@ pub fn inclusion_proof(
     range_hashes(&inclusion_ranges(index, tree_size), r)
 }
 
+/// The sizes a consistency proof can connect: `0 < old_size <= new_size` (a proof from the
+/// empty tree proves nothing).
+fn check_consistency_sizes(old_size: u64, new_size: u64) -> Result<(), MerkleError> {
+    if old_size > new_size {
+        return Err(MerkleError::SizesOutOfOrder {
+            old: old_size,
+            new: new_size,
+        });
+    }
+    if old_size == 0 {
+        return Err(MerkleError::EmptyOldTree);
+    }
+    Ok(())
+}
+
 /// The consistency proof from the tree of `old_size` records to the tree of `new_size` records:
 /// RFC 6962 §2.1.2 `PROOF(old_size, D[0:new_size])` / RFC 9162 §2.1.4.1 (spec §5.4). Empty when
 /// the sizes are equal (without reading). Reads O(log n) stored hashes in one call.
@@ -438,15 +453,7 @@ pub fn consistency_proof(
     new_size: u64,
     r: &(impl HashReader + ?Sized),
 ) -> Result<Vec<Hash>, MerkleError> {
-    if old_size > new_size {
-        return Err(MerkleError::SizesOutOfOrder {
-            old: old_size,
-            new: new_size,
-        });
-    }
-    if old_size == 0 {
-        return Err(MerkleError::EmptyOldTree);
-    }
+    check_consistency_sizes(old_size, new_size)?;
     check_tree_size(new_size)?;
     range_hashes(&consistency_ranges(old_size, new_size), r)
 }
@@ -533,15 +540,7 @@ pub fn verify_consistency(
     old_root: &Hash,
     new_root: &Hash,
 ) -> Result<(), MerkleError> {
-    if old_size > new_size {
-        return Err(MerkleError::SizesOutOfOrder {
-            old: old_size,
-            new: new_size,
-        });
-    }
-    if old_size == 0 {
-        return Err(MerkleError::EmptyOldTree);
-    }
+    check_consistency_sizes(old_size, new_size)?;
     if old_size == new_size {
         if !proof.is_empty() {
             return Err(MerkleError::WrongProofSize {

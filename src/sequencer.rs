@@ -251,10 +251,7 @@ impl<S: LogStore> Sequencer<S> {
             old_head
         } else {
             // Integrated time never goes backwards in index order, even if the clock does.
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            let timestamp = now.max(old_head.timestamp);
+            let timestamp = crate::log::unix_now().max(old_head.timestamp);
             let (checkpoint_v1, checkpoint_c2sp) = self
                 .identity
                 .sign_checkpoints(border.size(), &border.root());

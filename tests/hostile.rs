@@ -113,6 +113,16 @@ fn hostile_bodies() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Status, content type and body of an answer.
+async fn answer(res: reqwest::Response) -> (u16, Option<String>, Vec<u8>) {
+    let status = res.status().as_u16();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, ct, res.bytes().await.unwrap().to_vec())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_requests_get_4xx_and_write_nothing() {
     let server = TestServer::start(&[]);
@@ -151,13 +161,7 @@ async fn hostile_requests_get_4xx_and_write_nothing() {
                 .send()
                 .await
                 .unwrap();
-            let (status, ct) = (
-                res.status().as_u16(),
-                res.headers()
-                    .get("content-type")
-                    .map(|v| v.to_str().unwrap().to_owned()),
-            );
-            let b = res.bytes().await.unwrap();
+            let (status, ct, b) = answer(res).await;
             // retrieve answers [] to a well-formed query that asks for nothing it knows.
             if path.ends_with("retrieve") && status == 200 {
                 assert_eq!(&b[..], b"[]\n", "{what} on retrieve");
@@ -199,13 +203,7 @@ async fn hostile_requests_get_4xx_and_write_nothing() {
     ];
     for p in paths {
         let res = client.get(format!("{base}{p}")).send().await.unwrap();
-        let (status, ct) = (
-            res.status().as_u16(),
-            res.headers()
-                .get("content-type")
-                .map(|v| v.to_str().unwrap().to_owned()),
-        );
-        let b = res.bytes().await.unwrap();
+        let (status, ct, b) = answer(res).await;
         // Entry lookups answer 404 with no body, as upstream does.
         let json_expected = !(status == 404 && b.is_empty());
         check(p, status, ct, &b, json_expected);
@@ -227,19 +225,8 @@ async fn hostile_requests_get_4xx_and_write_nothing() {
             .send()
             .await
             .unwrap();
-        let (status, ct) = (
-            res.status().as_u16(),
-            res.headers()
-                .get("content-type")
-                .map(|v| v.to_str().unwrap().to_owned()),
-        );
-        check(
-            &q.to_string(),
-            status,
-            ct,
-            &res.bytes().await.unwrap(),
-            true,
-        );
+        let (status, ct, b) = answer(res).await;
+        check(&q.to_string(), status, ct, &b, true);
         sent += 1;
     }
     assert!(sent >= 500, "only {sent} hostile requests");

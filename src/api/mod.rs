@@ -80,6 +80,7 @@ impl AppState {
         index: u64,
         body_b64: &str,
         integrated_time: i64,
+        log_id_hex: &str,
     ) -> Arc<[u8]> {
         if let Some(set) = self.sets.get(&index) {
             return set;
@@ -87,12 +88,7 @@ impl AppState {
         let set: Arc<[u8]> = self
             .identity
             .keys
-            .sign_set(
-                body_b64,
-                integrated_time,
-                &self.identity.keys.log_id_hex(),
-                index,
-            )
+            .sign_set(body_b64, integrated_time, log_id_hex, index)
             .into();
         self.sets.insert(index, set.clone());
         set

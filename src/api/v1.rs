@@ -31,10 +31,6 @@ fn entry_error(e: &EntryError) -> ApiError {
     }
 }
 
-fn storage_error(e: &dyn std::fmt::Display) -> ApiError {
-    ApiError::internal(e)
-}
-
 fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -57,10 +53,10 @@ fn log_entry(
     let leaf = merkle::record_hash(body);
     let id = st.identity.entry_id(&leaf);
     let proof = merkle::inclusion_proof(head.size, index, &StoreHashes(st.store.as_ref()))
-        .map_err(|e| storage_error(&e))?;
+        .map_err(|e| ApiError::internal(&e))?;
     let body_b64 = B64.encode(body);
     let log_id = st.identity.keys.log_id_hex();
-    let set = st.signed_entry_timestamp(index, &body_b64, integrated_time);
+    let set = st.signed_entry_timestamp(index, &body_b64, integrated_time, &log_id);
     let entry: LogEntry = BTreeMap::from([(
         id.clone(),
         LogEntryBody {
@@ -92,8 +88,10 @@ fn stored_log_entry(st: &AppState, index: u64) -> Result<Option<(String, Vec<u8>
     let entry = st
         .store
         .entry(index)
-        .map_err(|e| storage_error(&e))?
-        .ok_or_else(|| storage_error(&format!("entry {index} is missing below the tree size")))?;
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| {
+            ApiError::internal(&format!("entry {index} is missing below the tree size"))
+        })?;
     log_entry(st, index, &entry.body, entry.integrated_time, &head).map(Some)
 }
 
@@ -232,7 +230,7 @@ fn lookup_leaf(st: &AppState, leaf: &Hash) -> Result<Option<(String, Vec<u8>)>, 
     let index = st
         .store
         .indexes_of(std::slice::from_ref(leaf))
-        .map_err(|e| storage_error(&e))?
+        .map_err(|e| ApiError::internal(&e))?
         .pop()
         .flatten();
     match index {
@@ -423,9 +421,10 @@ pub async fn log_proof(
             let proof = if first == last {
                 Vec::new()
             } else {
-                merkle::consistency_proof(first, last, &reader).map_err(|e| storage_error(&e))?
+                merkle::consistency_proof(first, last, &reader)
+                    .map_err(|e| ApiError::internal(&e))?
             };
-            let root = merkle::tree_hash(last, &reader).map_err(|e| storage_error(&e))?;
+            let root = merkle::tree_hash(last, &reader).map_err(|e| ApiError::internal(&e))?;
             Ok(to_json_line(&ConsistencyProof {
                 hashes: proof.iter().map(Hash::to_hex).collect(),
                 root_hash: root.to_hex(),
@@ -478,7 +477,7 @@ pub async fn search_index(
         .cpu(move || {
             let mut result: Option<Vec<u64>> = None;
             for key in &keys {
-                let found = st.store.search(key).map_err(|e| storage_error(&e))?;
+                let found = st.store.search(key).map_err(|e| ApiError::internal(&e))?;
                 result = Some(match result {
                     None => found,
                     Some(acc) if and => acc.into_iter().filter(|i| found.contains(i)).collect(),
@@ -496,8 +495,8 @@ pub async fn search_index(
                 let e = st
                     .store
                     .entry(i)
-                    .map_err(|e| storage_error(&e))?
-                    .ok_or_else(|| storage_error(&format!("indexed entry {i} is missing")))?;
+                    .map_err(|e| ApiError::internal(&e))?
+                    .ok_or_else(|| ApiError::internal(&format!("indexed entry {i} is missing")))?;
                 ids.push(st.identity.entry_id(&merkle::record_hash(&e.body)));
             }
             Ok(to_json_line(&ids))
