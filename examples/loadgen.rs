@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release --example loadgen -- [--url URL] [--mode write|read-index|read-proof|read-info]
-//!     [--connections 64] [--seconds 10] [--count N] [--max-batch N] [--max-batch-age-ms N] [--ceiling]
+//!     [--connections 64] [--seconds 10] [--count N] [--stream] [--rate R] [--report-every S]
+//!     [--server-pid PID] [--max-batch N] [--max-batch-age-ms N] [--ceiling]
 //! ```
 //!
 //! Without `--url` it starts `arkivo serve` itself on a fresh log in a temporary directory (with
@@ -15,12 +16,19 @@
 //! ecdsap256` processes side by side, verify/s summed) and reports the ratio.
 //! Read modes fill the log first (unless `--url` is given) and then fetch entries by index
 //! (with an inclusion proof), consistency proofs, or log info.
+//!
+//! For runs too long to pre-sign (a log of 10^7 entries, a 30-minute soak), `--stream` signs
+//! entries on two background threads while the run goes on: that costs the server CPU, so
+//! throughput figures come from pre-signed runs. `--rate R` paces the run open-loop at R requests
+//! a second in all (latency counted from each request's scheduled time, so a stalled server
+//! cannot hide its queue), and `--report-every S` adds a line per S seconds with that
+//! interval's rate and latencies and, with `--server-pid`, the server's resident memory.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
@@ -37,6 +45,10 @@ struct Args {
     fill: usize,
     count: Option<usize>,
     ceiling: bool,
+    stream: bool,
+    rate: Option<f64>,
+    report_every: Option<u64>,
+    server_pid: Option<u32>,
 }
 
 fn parse_args() -> Args {
@@ -49,6 +61,10 @@ fn parse_args() -> Args {
         fill: 10_000,
         count: None,
         ceiling: false,
+        stream: false,
+        rate: None,
+        report_every: None,
+        server_pid: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -65,6 +81,10 @@ fn parse_args() -> Args {
                 a.server_args.push(value());
             }
             "--ceiling" => a.ceiling = true,
+            "--stream" => a.stream = true,
+            "--rate" => a.rate = Some(value().parse().expect("--rate")),
+            "--report-every" => a.report_every = Some(value().parse().expect("--report-every")),
+            "--server-pid" => a.server_pid = Some(value().parse().expect("--server-pid")),
             "--bench" => {} // passed by `cargo bench`; ignored
             other => panic!("unknown flag {other}"),
         }
@@ -121,28 +141,89 @@ fn start_server(extra: &[String]) -> (OwnServer, String) {
     (server, format!("http://{addr}"))
 }
 
-/// Unique, validly signed hashedrekord entries, serialized, made before the clock starts.
-fn presign(count: usize) -> Vec<Vec<u8>> {
-    let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
-    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
-    let spki = p256::PublicKey::from_sec1_bytes(key.public_key().as_ref()).unwrap();
-    let pem = p256::pkcs8::EncodePublicKey::to_public_key_pem(&spki, p256::pkcs8::LineEnding::LF)
-        .unwrap();
-    let pem_b64 = B64.encode(pem);
-    let nonce: u64 = rand::random();
-    (0..count)
-        .map(|i| {
-            let artifact = format!("loadgen {nonce} {i}");
-            let sig = key.sign(&rng, artifact.as_bytes()).unwrap();
-            format!(
-                r#"{{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{{"data":{{"hash":{{"algorithm":"sha256","value":"{}"}}}},"signature":{{"content":"{}","publicKey":{{"content":"{pem_b64}"}}}}}}}}"#,
-                hex::encode(Sha256::digest(artifact.as_bytes())),
-                B64.encode(sig.as_ref())
-            )
-            .into_bytes()
-        })
-        .collect()
+/// Makes unique, validly signed hashedrekord entries (one key; the artifact names differ).
+struct EntryMaker {
+    key: EcdsaKeyPair,
+    pem_b64: String,
+    nonce: u64,
+    rng: SystemRandom,
+}
+
+impl EntryMaker {
+    fn new() -> EntryMaker {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).unwrap();
+        let spki = p256::PublicKey::from_sec1_bytes(key.public_key().as_ref()).unwrap();
+        let pem =
+            p256::pkcs8::EncodePublicKey::to_public_key_pem(&spki, p256::pkcs8::LineEnding::LF)
+                .unwrap();
+        EntryMaker {
+            key,
+            pem_b64: B64.encode(pem),
+            nonce: rand::random(),
+            rng,
+        }
+    }
+
+    /// The `i`th entry, serialized.
+    fn entry(&self, i: usize) -> Vec<u8> {
+        let artifact = format!("loadgen {} {i}", self.nonce);
+        let sig = self.key.sign(&self.rng, artifact.as_bytes()).unwrap();
+        format!(
+            r#"{{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{{"data":{{"hash":{{"algorithm":"sha256","value":"{}"}}}},"signature":{{"content":"{}","publicKey":{{"content":"{}"}}}}}}}}"#,
+            hex::encode(Sha256::digest(artifact.as_bytes())),
+            B64.encode(sig.as_ref()),
+            self.pem_b64,
+        )
+        .into_bytes()
+    }
+}
+
+/// Where the bodies of writes come from.
+enum Bodies {
+    /// Signed before the clock started (on every core).
+    Presigned(Vec<Vec<u8>>),
+    /// Signed during the run by background threads, `count` in all.
+    Streamed(tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Vec<u8>>>),
+    /// Reads send no body.
+    None,
+}
+
+impl Bodies {
+    fn presigned(count: usize) -> Bodies {
+        use rayon::prelude::*;
+        let maker = EntryMaker::new();
+        Bodies::Presigned((0..count).into_par_iter().map(|i| maker.entry(i)).collect())
+    }
+
+    fn streamed(count: usize) -> Bodies {
+        let (tx, rx) = tokio::sync::mpsc::channel(4096);
+        let maker = Arc::new(EntryMaker::new());
+        let next = Arc::new(AtomicUsize::new(0));
+        for _ in 0..2 {
+            let (tx, maker, next) = (tx.clone(), maker.clone(), next.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count || tx.blocking_send(maker.entry(i)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Bodies::Streamed(tokio::sync::Mutex::new(rx))
+    }
+
+    /// The body of the `n`th write, or None when all have been sent.
+    async fn get(&self, n: usize) -> Option<Vec<u8>> {
+        match self {
+            Bodies::Presigned(all) => all.get(n).cloned(),
+            Bodies::Streamed(rx) => rx.lock().await.recv().await,
+            Bodies::None => None,
+        }
+    }
 }
 
 /// Two `openssl speed ecdsap256` side by side: the machine's raw P-256 verifications per second.
@@ -167,52 +248,75 @@ fn verify_ceiling() -> Option<f64> {
     Some(total)
 }
 
+#[derive(Default)]
 struct Outcome {
+    /// Latency of each answered request, and when (since the start) it was answered.
     latencies_us: Vec<u32>,
+    answered_ms: Vec<u32>,
     statuses: BTreeMap<u16, usize>,
     errors: usize,
 }
 
-async fn drive(
+impl Outcome {
+    fn merge(&mut self, o: Outcome) {
+        self.latencies_us.extend(o.latencies_us);
+        self.answered_ms.extend(o.answered_ms);
+        for (k, v) in o.statuses {
+            *self.statuses.entry(k).or_default() += v;
+        }
+        self.errors += o.errors;
+    }
+}
+
+struct Run {
     base: String,
     mode: String,
     connections: usize,
     seconds: u64,
-    bodies: Arc<Vec<Vec<u8>>>,
+    /// Requests a second in all, paced open-loop; None: as fast as answers come.
+    rate: Option<f64>,
+    /// The tree size read modes pick indexes and sizes below.
     size: u64,
-) -> (Outcome, Duration) {
+}
+
+async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(connections)
+        .pool_max_idle_per_host(run.connections)
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
     let next = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(seconds);
+    let start = tokio::time::Instant::now();
+    let deadline = start + Duration::from_secs(run.seconds);
     let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (client, base, mode, bodies, next) = (
-            client.clone(),
-            base.clone(),
-            mode.clone(),
-            bodies.clone(),
-            next.clone(),
-        );
+    for _ in 0..run.connections {
+        let (client, run, bodies, next) =
+            (client.clone(), run.clone(), bodies.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
-            let mut o = Outcome {
-                latencies_us: Vec::new(),
-                statuses: BTreeMap::new(),
-                errors: 0,
-            };
-            while Instant::now() < deadline {
+            let mut o = Outcome::default();
+            let base = &run.base;
+            loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                let req = match mode.as_str() {
+                // Open loop: the nth request is due at start + n/rate, whatever came before,
+                // and its latency counts from then.
+                let due = match run.rate {
+                    Some(rate) => start + Duration::from_secs_f64(n as f64 / rate),
+                    None => tokio::time::Instant::now(),
+                };
+                if due >= deadline {
+                    break;
+                }
+                tokio::time::sleep_until(due).await;
+                let size = run.size;
+                let req = match run.mode.as_str() {
                     "write" => {
-                        let Some(body) = bodies.get(n) else { break };
+                        let Some(body) = bodies.get(n).await else {
+                            break;
+                        };
                         client
                             .post(format!("{base}/api/v1/log/entries"))
                             .header("content-type", "application/json")
-                            .body(body.clone())
+                            .body(body)
                     }
                     "read-index" => client.get(format!(
                         "{base}/api/v1/log/entries?logIndex={}",
@@ -227,13 +331,15 @@ async fn drive(
                     "read-info" => client.get(format!("{base}/api/v1/log")),
                     other => panic!("unknown mode {other}"),
                 };
-                let t = Instant::now();
                 match req.send().await {
                     Ok(res) => {
                         let status = res.status().as_u16();
                         let ok = res.bytes().await.is_ok();
+                        let now = tokio::time::Instant::now();
                         o.latencies_us
-                            .push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                            .push(u32::try_from((now - due).as_micros()).unwrap_or(u32::MAX));
+                        o.answered_ms
+                            .push(u32::try_from((now - start).as_millis()).unwrap_or(u32::MAX));
                         *o.statuses.entry(status).or_default() += 1;
                         if !ok {
                             o.errors += 1;
@@ -245,20 +351,78 @@ async fn drive(
             o
         }));
     }
-    let mut all = Outcome {
-        latencies_us: Vec::new(),
-        statuses: BTreeMap::new(),
-        errors: 0,
-    };
+    let mut all = Outcome::default();
     for t in tasks {
-        let o = t.await.unwrap();
-        all.latencies_us.extend(o.latencies_us);
-        for (k, v) in o.statuses {
-            *all.statuses.entry(k).or_default() += v;
-        }
-        all.errors += o.errors;
+        all.merge(t.await.unwrap());
     }
     (all, start.elapsed())
+}
+
+/// Resident memory of process `pid`, in MiB.
+fn resident_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
+}
+
+/// The server's resident memory every `every` seconds until `stop`, as (second, MiB).
+fn sample_memory(
+    pid: u32,
+    every: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(u64, f64)>> {
+    std::thread::spawn(move || {
+        let mut samples = Vec::new();
+        let mut second = 0;
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(mib) = resident_mib(pid) {
+                samples.push((second, mib));
+            }
+            std::thread::sleep(Duration::from_secs(every));
+            second += every;
+        }
+        samples
+    })
+}
+
+/// One line per `every` seconds of a run of `seconds`: that interval's answers, rate and
+/// latencies (answers that came after the end count in the last interval).
+fn intervals(
+    o: &Outcome,
+    every: u64,
+    seconds: u64,
+    memory: &[(u64, f64)],
+) -> Vec<serde_json::Value> {
+    let width_ms = every * 1000;
+    let last = (seconds / every).max(1) - 1;
+    let mut buckets: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for (&at, &lat) in o.answered_ms.iter().zip(&o.latencies_us) {
+        let i = (u64::from(at) / width_ms).min(last);
+        buckets.entry(i).or_default().push(lat);
+    }
+    buckets
+        .into_iter()
+        .map(|(i, mut lat)| {
+            lat.sort_unstable();
+            let from = i * every;
+            serde_json::json!({
+                "fromSecond": from,
+                "answers": lat.len(),
+                "perSecond": (lat.len() as f64 / every as f64).round(),
+                "p50Ms": percentile(&lat, 0.50),
+                "p99Ms": percentile(&lat, 0.99),
+                "maxMs": percentile(&lat, 1.0),
+                "serverRssMiB": memory.iter().find(|(s, _)| *s >= from).map(|(_, m)| m),
+            })
+        })
+        .collect()
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -272,25 +436,37 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let args = parse_args();
-    let (_server, base) = match &args.url {
+    let (server, base) = match &args.url {
         Some(u) => (None, u.trim_end_matches('/').to_owned()),
         None => {
             let (s, b) = start_server(&args.server_args);
             (Some(s), b)
         }
     };
+    let server_pid = args.server_pid.or(server.as_ref().map(|s| s.child.id()));
     let ok_status = if args.mode == "write" { 201 } else { 200 };
     let mut size = 0;
     let bodies = if args.mode == "write" {
         // Exactly --count entries, or enough for 20,000 writes a second.
         let n = args.count.unwrap_or(20_000 * args.seconds as usize);
-        eprintln!("pre-signing {n} entries...");
-        Arc::new(presign(n))
+        if args.stream {
+            Bodies::streamed(n)
+        } else {
+            eprintln!("pre-signing {n} entries...");
+            Bodies::presigned(n)
+        }
     } else {
         if args.url.is_none() {
             eprintln!("filling the log with {} entries...", args.fill);
-            let fill = Arc::new(presign(args.fill));
-            let (o, _) = drive(base.clone(), "write".into(), 64, 3600, fill, 0).await;
+            let fill = Run {
+                base: base.clone(),
+                mode: "write".into(),
+                connections: 64,
+                seconds: 3600,
+                rate: None,
+                size: 0,
+            };
+            let (o, _) = drive(Arc::new(fill), Arc::new(Bodies::presigned(args.fill))).await;
             assert_eq!(
                 o.statuses.get(&201),
                 Some(&args.fill),
@@ -306,17 +482,29 @@ async fn main() {
             .unwrap();
         size = info["treeSize"].as_u64().unwrap();
         assert!(size >= 2, "the log needs entries to read");
-        Arc::new(Vec::new())
+        Bodies::None
     };
-    let (mut o, elapsed) = drive(
-        base.clone(),
-        args.mode.clone(),
-        args.connections,
-        args.seconds,
-        bodies,
+    let run = Run {
+        base: base.clone(),
+        mode: args.mode.clone(),
+        connections: args.connections,
+        seconds: args.seconds,
+        rate: args.rate,
         size,
-    )
-    .await;
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let memory = match (args.report_every, server_pid) {
+        (Some(every), Some(pid)) => Some(sample_memory(pid, every, stop.clone())),
+        _ => None,
+    };
+    let (mut o, elapsed) = drive(Arc::new(run), Arc::new(bodies)).await;
+    stop.store(true, Ordering::Relaxed);
+    let memory = memory.map(|m| m.join().unwrap()).unwrap_or_default();
+    if let Some(every) = args.report_every {
+        for line in intervals(&o, every, args.seconds, &memory) {
+            println!("{line}");
+        }
+    }
     let ceiling = if args.ceiling { verify_ceiling() } else { None };
     o.latencies_us.sort_unstable();
     let ok = o.statuses.get(&ok_status).copied().unwrap_or(0);
@@ -331,6 +519,7 @@ async fn main() {
         "connections": args.connections,
         "seconds": elapsed.as_secs_f64(),
         "serverArgs": args.server_args,
+        "targetRate": args.rate,
         "ok": ok,
         "perSecond": rate.round(),
         "latencyMs": {
@@ -341,6 +530,7 @@ async fn main() {
         },
         "otherStatuses": others,
         "transportErrors": o.errors,
+        "serverRssMiB": server_pid.and_then(resident_mib),
         "verifyCeilingPerSecond": ceiling,
         "ratioToCeiling": ceiling.map(|c| (rate / c * 1000.0).round() / 1000.0),
     });

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
-use crate::log::{self, LogPaths};
+use crate::datadir::{self, LogPaths};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +74,15 @@ pub struct ServerArgs {
     /// PEM private key of --tls-cert.
     #[arg(long = "tls-key", env = "ARKIVO_TLS_KEY", requires = "tls_cert_file")]
     pub tls_key_file: Option<PathBuf>,
+    /// Requests a second each client IP may make; 429 beyond [default: 0, no limit].
+    #[arg(long, env = "ARKIVO_RATE_LIMIT_PER_SECOND")]
+    pub rate_limit_per_second: Option<u32>,
+    /// Requests a client may make at once above its rate [default: the rate].
+    #[arg(long, env = "ARKIVO_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+    /// Most requests handled at once; 503 beyond [default: 2048].
+    #[arg(long, env = "ARKIVO_MAX_REQUESTS_IN_FLIGHT")]
+    pub max_requests_in_flight: Option<usize>,
     /// Longest a client may take to send its request headers, in ms [default: 10000].
     #[arg(long, env = "ARKIVO_HEADER_READ_TIMEOUT_MS")]
     pub header_read_timeout_ms: Option<u64>,
@@ -120,6 +129,15 @@ impl ServerArgs {
         if self.write_tokens_file.is_some() {
             c.write_tokens_file.clone_from(&self.write_tokens_file);
         }
+        c.rate_limit_per_second = self
+            .rate_limit_per_second
+            .unwrap_or(c.rate_limit_per_second);
+        if self.rate_limit_burst.is_some() {
+            c.rate_limit_burst = self.rate_limit_burst;
+        }
+        c.max_requests_in_flight = self
+            .max_requests_in_flight
+            .unwrap_or(c.max_requests_in_flight);
         c.header_read_timeout_ms = self
             .header_read_timeout_ms
             .unwrap_or(c.header_read_timeout_ms);
@@ -152,7 +170,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 config.ecdsa_key_file.as_deref(),
                 config.ed25519_key_file.as_deref(),
             );
-            let opened = log::open(&paths, None, false)?;
+            let opened = datadir::open(&paths, None, false)?;
             let report = crate::fsck::verify_log(opened.store.as_ref(), &opened.identity, |n| {
                 if n % 1_000_000 == 0 {
                     eprintln!("checked {n} entries");
@@ -184,7 +202,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn open_log(config: &Config, create: bool) -> anyhow::Result<log::OpenedLog> {
+fn open_log(config: &Config, create: bool) -> anyhow::Result<datadir::OpenedLog> {
     let paths = LogPaths::new(
         &config.data_dir,
         config.ecdsa_key_file.as_deref(),
@@ -197,7 +215,7 @@ fn open_log(config: &Config, create: bool) -> anyhow::Result<log::OpenedLog> {
         (None, true) => Some(config.listen.clone()),
         (None, false) => None,
     };
-    let opened = log::open(&paths, hostname.as_deref(), create)?;
+    let opened = datadir::open(&paths, hostname.as_deref(), create)?;
     let id = &opened.identity;
     if opened.created {
         eprintln!(
@@ -251,7 +269,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.listen
         ),
     }
-    let app = crate::api::service(state);
+    if config.rate_limit_per_second > 0 {
+        let burst = config
+            .rate_limit_burst
+            .unwrap_or(config.rate_limit_per_second);
+        eprintln!(
+            "each client may make {} requests a second (bursts of {burst})",
+            config.rate_limit_per_second
+        );
+        state = state.with_rate_limit(config.rate_limit_per_second, burst);
+    }
+    let app = crate::api::service(state.with_max_requests_in_flight(config.max_requests_in_flight));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

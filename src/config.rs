@@ -37,6 +37,15 @@ pub struct Config {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of `tls_cert_file`.
     pub tls_key_file: Option<PathBuf>,
+    /// Requests a second each client (IP address; IPv6 /64) may make on average; beyond it the
+    /// server answers 429 with `Retry-After`. 0 (the default): no per-client limit. Behind a
+    /// proxy every client has the proxy's address: limit there instead.
+    pub rate_limit_per_second: u32,
+    /// Requests a client may make at once above its rate. Default: `rate_limit_per_second`.
+    pub rate_limit_burst: Option<u32>,
+    /// Most requests handled at once over all clients; further ones get 503 with `Retry-After`
+    /// at once rather than queueing. The health probes are exempt.
+    pub max_requests_in_flight: usize,
     /// Longest, in milliseconds, a client may take to send a request's headers before the
     /// connection is closed (slow-client defence).
     pub header_read_timeout_ms: u64,
@@ -61,6 +70,9 @@ impl Default for Config {
             write_tokens_file: None,
             tls_cert_file: None,
             tls_key_file: None,
+            rate_limit_per_second: 0,
+            rate_limit_burst: None,
+            max_requests_in_flight: crate::limits::MAX_REQUESTS_IN_FLIGHT,
             header_read_timeout_ms: u64::try_from(crate::limits::HEADER_READ_TIMEOUT.as_millis())
                 .unwrap_or(u64::MAX),
             max_batch: seq.max_batch,
@@ -87,6 +99,14 @@ impl Config {
         anyhow::ensure!(
             self.header_read_timeout_ms >= 1,
             "header_read_timeout_ms must be at least 1"
+        );
+        anyhow::ensure!(
+            self.max_requests_in_flight >= 1,
+            "max_requests_in_flight must be at least 1"
+        );
+        anyhow::ensure!(
+            self.rate_limit_burst != Some(0),
+            "rate_limit_burst must be at least 1"
         );
         anyhow::ensure!(
             self.inbox_capacity >= 1,

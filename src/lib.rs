@@ -4,21 +4,29 @@
 //! Rekor v1 and C2SP checkpoints), [`signer`] (the log's keys), [`entries`] (validation and
 //! canonical bodies of `hashedrekord` and `dsse`), [`wire`] (Rekor v1 JSON shapes). I/O around
 //! it: [`storage`] (RocksDB), [`sequencer`] (the single writer), [`api`] (HTTP), [`log`]
-//! (creating and opening a data directory) and [`cli`].
+//! and [`datadir`] (a log's identity; creating and opening a data directory) and [`cli`].
+//!
+//! The `rocksdb` feature (on by default) brings RocksDB and what needs it (the data directory,
+//! the command line); without it the rest builds alone, which the fuzz targets in `fuzz/` use
+//! to avoid RocksDB's C++ build.
 //!
 //! Specifications: `../shared/spec/rekor-v1-api.md`, `../shared/spec/tiles-checkpoints-v2.md`.
 
 pub mod api;
 pub mod auth;
 pub mod checkpoint;
+#[cfg(feature = "rocksdb")]
 pub mod cli;
 pub mod config;
+#[cfg(feature = "rocksdb")]
+pub mod datadir;
 pub mod entries;
 pub mod fsck;
 pub mod limits;
 pub mod log;
 pub mod merkle;
 pub mod note;
+pub mod ratelimit;
 pub mod sequencer;
 pub mod signer;
 pub mod storage;

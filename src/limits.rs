@@ -66,3 +66,13 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// Longest a client may take to send a request's headers (a slow-loris defence). The body and
 /// the rest of the request are bounded by the request timeout (`api::REQUEST_TIMEOUT`).
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Most requests being handled at once, over all connections, by default (`max_requests_in_flight`
+/// in the config); further requests get 503 with `Retry-After` at once instead of queueing
+/// (tower's load shedding). Writes spend most of their
+/// time waiting for a commit, so this is far above what saturates the CPU (see "Performance").
+pub const MAX_REQUESTS_IN_FLIGHT: usize = 2048;
+
+/// Most clients the per-client rate limiter remembers (about 50 bytes each). Clients that have
+/// their whole burst back are forgotten first; see `ratelimit::RateLimiter::check`.
+pub const MAX_RATE_LIMITED_CLIENTS: usize = 100_000;

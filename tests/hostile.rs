@@ -123,6 +123,18 @@ async fn answer(res: reqwest::Response) -> (u16, Option<String>, Vec<u8>) {
     (status, ct, res.bytes().await.unwrap().to_vec())
 }
 
+/// A JSON `{code, message}` error body with a non-empty message.
+fn assert_json_error(what: &str, content_type: Option<&str>, body: &[u8]) {
+    assert_eq!(content_type, Some("application/json"), "{what}");
+    let j: serde_json::Value =
+        serde_json::from_slice(body).unwrap_or_else(|e| panic!("{what}: not JSON ({e})"));
+    assert!(j["code"].as_u64().is_some_and(|c| c >= 400), "{what}: {j}");
+    assert!(
+        j["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{what}: {j}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_requests_get_4xx_and_write_nothing() {
     let server = TestServer::start(&[]);
@@ -141,14 +153,7 @@ async fn hostile_requests_get_4xx_and_write_nothing() {
             String::from_utf8_lossy(body)
         );
         if json_expected {
-            assert_eq!(content_type.as_deref(), Some("application/json"), "{what}");
-            let j: serde_json::Value =
-                serde_json::from_slice(body).unwrap_or_else(|e| panic!("{what}: not JSON ({e})"));
-            assert!(j["code"].as_u64().is_some_and(|c| c >= 400), "{what}: {j}");
-            assert!(
-                j["message"].as_str().is_some_and(|m| !m.is_empty()),
-                "{what}: {j}"
-            );
+            assert_json_error(what, content_type.as_deref(), body);
         }
     };
 
@@ -288,4 +293,101 @@ fn slow_clients_are_cut_off() {
         }
     };
     assert!(closed && started.elapsed() < std::time::Duration::from_secs(15));
+}
+
+/// Per-client rate limit: a burst passes, then 429 with `Retry-After` and a JSON message; the
+/// health probes are not limited; once its interval has passed the client is served again.
+#[tokio::test]
+async fn clients_over_their_rate_get_429() {
+    let server = TestServer::start(&["--rate-limit-per-second", "2", "--rate-limit-burst", "5"]);
+    let base = server.base_url();
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let res = client
+            .get(format!("{base}/api/v1/log"))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        if status == 429 {
+            let retry: u64 = res.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(retry, 1, "Retry-After");
+            let (_, ct, body) = answer(res).await;
+            assert_json_error("over the rate", ct.as_deref(), &body);
+        }
+        statuses.push(status);
+    }
+    // Five at once (the burst), maybe one more if half a second went by; the rest refused.
+    let ok = statuses.iter().filter(|&&s| s == 200).count();
+    assert!((5..=6).contains(&ok), "{statuses:?}");
+    assert!(statuses[..5].iter().all(|&s| s == 200), "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 12 - ok);
+    // Writes count too.
+    let res = client
+        .post(format!("{base}/api/v1/log/entries"))
+        .json(&valid_entry())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    for probe in ["/healthz", "/readyz"] {
+        for _ in 0..10 {
+            let res = client.get(format!("{base}{probe}")).send().await.unwrap();
+            assert_eq!(res.status(), 200, "{probe} was limited");
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let res = client
+        .get(format!("{base}/api/v1/log"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// The global limit on requests in flight: requests beyond it are refused at once with 503 and
+/// `Retry-After` (not queued); the health probes still answer; when the requests in flight end,
+/// others are served again.
+#[tokio::test]
+async fn requests_beyond_the_in_flight_limit_are_shed() {
+    use std::io::Write;
+    let server = TestServer::start(&["--max-requests-in-flight", "3"]);
+    let base = server.base_url();
+    // Three writes whose bodies never finish: each holds its slot while its body is awaited.
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+        s.write_all(
+            b"POST /api/v1/log/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 1000\r\n\r\n{\"apiVersion\":",
+        )
+        .unwrap();
+        stalled.push(s);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let client = reqwest::Client::new();
+    let res = client
+        .get(format!("{base}/api/v1/log"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let (_, ct, body) = answer(res).await;
+    assert_json_error("over the in-flight limit", ct.as_deref(), &body);
+    let res = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    drop(stalled);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let res = client
+        .get(format!("{base}/api/v1/log"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 }

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use arkivo::log::{self, LogPaths};
+use arkivo::datadir::{self, LogPaths};
 use arkivo::merkle::{self, Hash, RightBorder};
 use arkivo::storage::rocks::RocksStore;
 use arkivo::storage::{CommitBatch, LogStore, NewEntry, StoreHashes, TreeHead};
@@ -50,7 +50,7 @@ fn append(store: &RocksStore, border: &mut RightBorder, bodies: &[String], time:
 #[test]
 fn commits_survive_reopening_and_serve_proofs() {
     let dir = tempfile::tempdir().unwrap();
-    let opened = log::open(&paths(dir.path()), Some("log.test"), true).unwrap();
+    let opened = datadir::open(&paths(dir.path()), Some("log.test"), true).unwrap();
     assert!(opened.created);
     let meta = opened.identity.meta.clone();
     let store = opened.store;
@@ -66,7 +66,7 @@ fn commits_survive_reopening_and_serve_proofs() {
     drop(store);
 
     // Reopen: the same log, the same head, the same tree.
-    let reopened = log::open(&paths(dir.path()), None, false).unwrap();
+    let reopened = datadir::open(&paths(dir.path()), None, false).unwrap();
     assert!(!reopened.created);
     assert_eq!(reopened.identity.meta, meta);
     let store = reopened.store;
@@ -111,41 +111,44 @@ fn opening_refuses_what_does_not_belong() {
     let dir = tempfile::tempdir().unwrap();
     let p = paths(dir.path());
     // No log yet, and not asked to create one.
-    let err = log::open(&p, None, false).err().unwrap().to_string();
+    let err = datadir::open(&p, None, false).err().unwrap().to_string();
     assert!(err.contains("no log in"), "{err}");
-    let opened = log::open(&p, Some("log.test"), true).unwrap();
+    let opened = datadir::open(&p, Some("log.test"), true).unwrap();
     drop(opened);
 
     // Another hostname: the origin of a log never changes.
-    let err = log::open(&p, Some("other.test"), false)
+    let err = datadir::open(&p, Some("other.test"), false)
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("created with hostname \"log.test\""), "{err}");
-    assert!(log::open(&p, Some("log.test"), false).is_ok());
+    assert!(datadir::open(&p, Some("log.test"), false).is_ok());
 
     // A key file readable by others.
     std::fs::set_permissions(&p.ecdsa_key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let err = log::open(&p, None, false).err().unwrap().to_string();
+    let err = datadir::open(&p, None, false).err().unwrap().to_string();
     assert!(err.contains("mode 0600"), "{err}");
     std::fs::set_permissions(&p.ecdsa_key, std::fs::Permissions::from_mode(0o600)).unwrap();
 
     // Keys of another log.
     let other = tempfile::tempdir().unwrap();
-    drop(log::open(&paths(other.path()), Some("log.test"), true).unwrap());
+    drop(datadir::open(&paths(other.path()), Some("log.test"), true).unwrap());
     let foreign = LogPaths::new(
         dir.path(),
         Some(&other.path().join("keys/log-ecdsa-p256.pem")),
         Some(&other.path().join("keys/log-ed25519.pem")),
     );
-    let err = log::open(&foreign, None, false).err().unwrap().to_string();
+    let err = datadir::open(&foreign, None, false)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("does not belong to the log"), "{err}");
 
     // Invalid hostnames are refused before anything is created.
     let fresh = tempfile::tempdir().unwrap();
     for bad in ["", "has space", "a+b", "a/b"] {
         assert!(
-            log::open(&paths(fresh.path()), Some(bad), true).is_err(),
+            datadir::open(&paths(fresh.path()), Some(bad), true).is_err(),
             "{bad:?}"
         );
     }
@@ -156,7 +159,7 @@ fn opening_refuses_what_does_not_belong() {
 fn opening_refuses_another_format_version() {
     let dir = tempfile::tempdir().unwrap();
     let p = paths(dir.path());
-    drop(log::open(&p, Some("log.test"), true).unwrap());
+    drop(datadir::open(&p, Some("log.test"), true).unwrap());
     // Rewrite the stored format version as a future arkivo would.
     {
         let db = rocksdb::DB::open_cf(
@@ -172,6 +175,6 @@ fn opening_refuses_another_format_version() {
         db.put_cf(cf, b"meta", serde_json::to_vec(&j).unwrap())
             .unwrap();
     }
-    let err = format!("{:#}", log::open(&p, None, false).err().unwrap());
+    let err = format!("{:#}", datadir::open(&p, None, false).err().unwrap());
     assert!(err.contains("format version 99"), "{err}");
 }

@@ -23,7 +23,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 
-use crate::limits::MAX_REQUEST_BODY_BYTES;
+use crate::limits::{MAX_REQUEST_BODY_BYTES, MAX_REQUESTS_IN_FLIGHT};
 use crate::log::LogIdentity;
 use crate::sequencer::SequencerHandle;
 use crate::storage::LogStore;
@@ -41,6 +41,10 @@ pub struct AppState {
     pub public_url: String,
     /// When set, every write needs one of these bearer tokens.
     pub write_tokens: Option<Arc<crate::auth::WriteTokens>>,
+    /// When set, each client's requests are limited to a rate (429 beyond it).
+    rate_limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
+    /// Most requests handled at once; further ones get 503 at once.
+    max_requests_in_flight: usize,
     /// One thread per core for the CPU-bound work of requests (verification, proofs, signing).
     cpu: Arc<rayon::ThreadPool>,
     /// Signed entry timestamps by log index. A SET covers only what never changes for an
@@ -69,6 +73,8 @@ impl AppState {
             sequencer,
             public_url,
             write_tokens: None,
+            rate_limiter: None,
+            max_requests_in_flight: MAX_REQUESTS_IN_FLIGHT,
             cpu: Arc::new(cpu),
             sets: Arc::new(quick_cache::sync::Cache::new(SET_CACHE_ENTRIES)),
         }
@@ -98,6 +104,23 @@ impl AppState {
     #[must_use]
     pub fn with_write_tokens(mut self, tokens: crate::auth::WriteTokens) -> Self {
         self.write_tokens = Some(Arc::new(tokens));
+        self
+    }
+
+    /// Limits each client (IP address, IPv6 /64) to `per_second` requests a second on average,
+    /// with bursts of up to `burst`.
+    #[must_use]
+    pub fn with_rate_limit(mut self, per_second: u32, burst: u32) -> Self {
+        self.rate_limiter = Some(Arc::new(crate::ratelimit::RateLimiter::new(
+            per_second, burst,
+        )));
+        self
+    }
+
+    /// Handles at most `n` requests at once (default [`MAX_REQUESTS_IN_FLIGHT`]).
+    #[must_use]
+    pub fn with_max_requests_in_flight(mut self, n: usize) -> Self {
+        self.max_requests_in_flight = n;
         self
     }
 
@@ -145,8 +168,10 @@ pub fn service(state: AppState) -> NormalizePath<Router> {
     NormalizePathLayer::trim_trailing_slash().layer(router(state))
 }
 
-/// Every route, with body limit, CORS and timeouts.
+/// Every route, with body limit, CORS, timeouts, the per-client rate limit (not on the health
+/// probes) and the global limit on requests in flight.
 pub fn router(state: AppState) -> Router {
+    let in_flight = state.max_requests_in_flight;
     Router::new()
         .route(
             "/api/v1/log/entries",
@@ -166,6 +191,33 @@ pub fn router(state: AppState) -> Router {
             "/ping",
             get(|| async { ([(header::CONTENT_TYPE, "text/plain")], ".") }),
         )
+        // Health probes are neither rate limited nor shed: an orchestrator must see a busy
+        // server as alive.
+        .route_layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    move |_: tower::BoxError| async move {
+                        ApiError {
+                            retry_after: Some(1),
+                            ..ApiError::new(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                format!(
+                                    "the server is handling its limit of {in_flight} requests; \
+                                     retry shortly"
+                                ),
+                            )
+                        }
+                    },
+                ))
+                .load_shed()
+                // Global: one semaphore for every route (a plain concurrency limit would give
+                // each route its own).
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(in_flight)),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit,
+        ))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
@@ -176,6 +228,36 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .with_state(state)
+}
+
+/// 429 with `Retry-After` for a client over its rate. The client's address is the connection's
+/// peer, which the accept loop puts in every request ([`server::serve`]).
+async fn rate_limit(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+    if let (Some(limiter), Some(peer)) = (&st.rate_limiter, peer)
+        && let Err(crate::ratelimit::RetryAfter(wait)) =
+            limiter.check(peer.0.ip(), std::time::Instant::now())
+    {
+        let secs = u32::try_from(wait.as_secs_f64().ceil() as u64).unwrap_or(u32::MAX);
+        return ApiError {
+            retry_after: Some(secs),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many requests from {}: retry after {secs} s",
+                    peer.0.ip()
+                ),
+            )
+        }
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Ready only while the sequencer can commit.

@@ -80,7 +80,15 @@ pub async fn serve(
                 .header_read_timeout(header_read_timeout);
             b
         };
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers and the rate limiter learn the client's address from the request.
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        ));
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {

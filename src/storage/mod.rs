@@ -14,6 +14,7 @@
 //! - Nothing is kept in memory per entry.
 
 pub mod memory;
+#[cfg(feature = "rocksdb")]
 pub mod rocks;
 
 use crate::merkle::{Hash, HashReader, MerkleError};

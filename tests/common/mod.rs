@@ -151,13 +151,13 @@ impl TestServer {
                     self.stderr()
                 ));
             }
-            if http_get_status(self.port, "/api/v1/log") == Some(200) {
+            if http_get_status(self.port, "/readyz") == Some(200) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 self.stop();
                 return Err(format!(
-                    "arkivo serve on port {} did not answer GET /api/v1/log within {} s; its stderr:\n{}",
+                    "arkivo serve on port {} did not answer GET /readyz within {} s; its stderr:\n{}",
                     self.port,
                     timeout.as_secs(),
                     self.stderr()

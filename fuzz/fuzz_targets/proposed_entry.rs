@@ -1,0 +1,17 @@
+//! A proposed entry as `POST /api/v1/log/entries` receives it: any bytes. Validation must never
+//! panic, and an accepted entry must be self-consistent: its body is canonical JSON whose kind and
+//! search keys can be read back (the fsck and the search index rely on that).
+#![no_main]
+
+use arkivo::entries::{canonicalize_bytes, index_keys_of_body, kind_of_body};
+use arkivo::merkle::record_hash;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(entry) = canonicalize_bytes(data) else {
+        return;
+    };
+    assert_eq!(entry.leaf_hash, record_hash(&entry.body));
+    assert_eq!(kind_of_body(&entry.body), Ok(entry.kind));
+    assert_eq!(index_keys_of_body(&entry.body), Ok(entry.index_keys.clone()));
+});
