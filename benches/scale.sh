@@ -4,23 +4,32 @@
 # after the restart, peak resident memory and disk bytes against the canonical bodies' bytes.
 # The build signs its entries while it runs (--stream: 10^7 pre-signed entries would not fit in
 # memory); the measured writes after the restart are pre-signed.
-#   benches/scale.sh 1000000
+# With a DIR, the log is kept there, and a log already built there is measured again without
+# being rebuilt (so a long build can run apart from the measurements).
+#   benches/scale.sh 1000000 [DIR]
 set -euo pipefail
-n=${1:?usage: benches/scale.sh ENTRIES}
+n=${1:?usage: benches/scale.sh ENTRIES [DIR]}
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/arkivo-target}"
 cargo build --release --bins --examples --quiet
 bin="$CARGO_TARGET_DIR/release"
-dir=$(mktemp -d)
 port=$((4100 + RANDOM % 500))
 url="http://127.0.0.1:$port"
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+if [[ -n ${2:-} ]]; then
+  dir=$2
+  trap 'kill $(jobs -p) 2>/dev/null' EXIT
+else
+  dir=$(mktemp -d)
+  trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
+fi
 
-"$bin/arkivo" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" 2>/dev/null &
-sleep 1
-echo "build: $("$bin/examples/loadgen" --url "$url" --count "$n" --stream --seconds 1000000 --connections 128 2>/dev/null)"
-kill -TERM %1
-wait %1 || true
+if [[ ! -d $dir/data ]]; then
+  "$bin/arkivo" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" 2>/dev/null &
+  until curl -s -o /dev/null "$url/readyz"; do sleep 0.05; done
+  echo "build: $("$bin/examples/loadgen" --url "$url" --count "$n" --stream --seconds 1000000 --connections 128 2>/dev/null)"
+  kill -TERM %1
+  wait %1 || true
+fi
 
 start=$(date +%s.%N)
 "$bin/arkivo" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" 2>/dev/null &
@@ -30,8 +39,12 @@ body=$(curl -s "$url/api/v1/log/entries?logIndex=0" |
   python3 -c 'import base64,json,sys; print(len(base64.b64decode(next(iter(json.load(sys.stdin).values()))["body"])))')
 echo "canonical body bytes: $body"
 echo "reads: $("$bin/examples/loadgen" --url "$url" --mode read-index --seconds 8 --connections 64 2>/dev/null)"
+# Proof latency without queueing: one connection, one request at a time.
+echo "read latency: $("$bin/examples/loadgen" --url "$url" --mode read-index --seconds 5 --connections 1 2>/dev/null)"
 echo "writes after restart: $("$bin/examples/loadgen" --url "$url" --count 100000 --seconds 1000000 --connections 128 2>/dev/null)"
 grep VmHWM "/proc/$(jobs -p %1)/status"
+size=$(curl -s "$url/api/v1/log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["treeSize"])')
 kill -TERM %1
 wait %1 || true
-echo "disk bytes: $(du -sb "$dir/data/db" | cut -f1) for $((n + 100000)) entries"
+bytes=$(du -sb "$dir/data/db" | cut -f1)
+echo "disk bytes: $bytes for $size entries: $((bytes / size)) per entry"
