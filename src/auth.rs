@@ -1,8 +1,9 @@
-//! Who may write: bearer tokens whose SHA-256 digests are listed in a file (`--write-tokens`).
+//! Who may write: bearer tokens whose SHA-256 digests are listed in a file (`--write-tokens`),
+//! and, over TLS, clients presenting a certificate issued by a configured CA (`--tls-client-ca`).
 //!
 //! The file holds digests, never tokens, so that it is no secret: a leaked copy lets nobody
 //! write. A presented token is hashed and its digest compared with each listed one in constant
-//! time. Reads stay public.
+//! time. Reads stay public: a client certificate is asked for but not required.
 
 use std::path::Path;
 
@@ -16,6 +17,11 @@ use sha2::{Digest, Sha256};
 pub struct WriteTokens {
     digests: Vec<[u8; 32]>,
 }
+
+/// Marks a request that came over a TLS connection whose client presented a certificate that
+/// chains to the configured client CA (rustls verified it during the handshake).
+#[derive(Clone, Copy, Debug)]
+pub struct VerifiedClientCertificate;
 
 /// Why a write was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -83,6 +83,9 @@ pub struct ServerArgs {
     /// Most requests handled at once; 503 beyond [default: 2048].
     #[arg(long, env = "ARKIVO_MAX_REQUESTS_IN_FLIGHT")]
     pub max_requests_in_flight: Option<usize>,
+    /// PEM CA certificates: clients with a certificate from them may write (mutual TLS).
+    #[arg(long = "tls-client-ca", env = "ARKIVO_TLS_CLIENT_CA")]
+    pub tls_client_ca_file: Option<PathBuf>,
     /// Longest a client may take to send its request headers, in ms [default: 10000].
     #[arg(long, env = "ARKIVO_HEADER_READ_TIMEOUT_MS")]
     pub header_read_timeout_ms: Option<u64>,
@@ -125,6 +128,9 @@ impl ServerArgs {
         if self.tls_cert_file.is_some() {
             c.tls_cert_file.clone_from(&self.tls_cert_file);
             c.tls_key_file.clone_from(&self.tls_key_file);
+        }
+        if self.tls_client_ca_file.is_some() {
+            c.tls_client_ca_file.clone_from(&self.tls_client_ca_file);
         }
         if self.write_tokens_file.is_some() {
             c.write_tokens_file.clone_from(&self.write_tokens_file);
@@ -241,7 +247,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .map(crate::auth::WriteTokens::from_file)
         .transpose()?;
     let tls = match (&config.tls_cert_file, &config.tls_key_file) {
-        (Some(cert), Some(key)) => Some(crate::api::server::tls_acceptor(cert, key)?),
+        (Some(cert), Some(key)) => Some(crate::api::server::tls_acceptor(
+            cert,
+            key,
+            config.tls_client_ca_file.as_deref(),
+        )?),
         _ => None,
     };
     let opened = open_log(&config, true)?;
@@ -259,11 +269,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         sequencer,
         public_url.clone(),
     );
+    if config.tls_client_ca_file.is_some() {
+        eprintln!("clients with a certificate from the client CA may write (mutual TLS)");
+        state = state.with_client_certificate_writes();
+    }
     match write_tokens {
         Some(tokens) => {
             eprintln!("writes need a bearer token ({} accepted)", tokens.len());
             state = state.with_write_tokens(tokens);
         }
+        None if config.tls_client_ca_file.is_some() => {}
         None => tracing::warn!(
             "writes are open to anyone who can reach {}: use --write-tokens to restrict them",
             config.listen

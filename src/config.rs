@@ -37,6 +37,10 @@ pub struct Config {
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key of `tls_cert_file`.
     pub tls_key_file: Option<PathBuf>,
+    /// PEM CA certificates for mutual TLS: a client presenting a certificate issued by one of
+    /// them may write (as well as holders of write tokens; without `write_tokens_file`, only
+    /// they may). Clients without a certificate can still read. Needs `tls_cert_file`.
+    pub tls_client_ca_file: Option<PathBuf>,
     /// Requests a second each client (IP address; IPv6 /64) may make on average; beyond it the
     /// server answers 429 with `Retry-After`. 0 (the default): no per-client limit. Behind a
     /// proxy every client has the proxy's address: limit there instead.
@@ -70,6 +74,7 @@ impl Default for Config {
             write_tokens_file: None,
             tls_cert_file: None,
             tls_key_file: None,
+            tls_client_ca_file: None,
             rate_limit_per_second: 0,
             rate_limit_burst: None,
             max_requests_in_flight: crate::limits::MAX_REQUESTS_IN_FLIGHT,
@@ -95,6 +100,10 @@ impl Config {
         anyhow::ensure!(
             self.tls_cert_file.is_some() == self.tls_key_file.is_some(),
             "tls_cert_file and tls_key_file go together: set both or neither"
+        );
+        anyhow::ensure!(
+            self.tls_client_ca_file.is_none() || self.tls_cert_file.is_some(),
+            "tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file"
         );
         anyhow::ensure!(
             self.header_read_timeout_ms >= 1,

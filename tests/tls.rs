@@ -92,3 +92,204 @@ async fn serves_https_with_the_given_certificate() {
     // A client that does not trust the certificate is refused.
     assert!(reqwest::get(&url).await.is_err());
 }
+
+/// Runs openssl with `args` in `dir`, failing the test if it fails.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`<name>-ca.pem`) and a client certificate it issued, with its key, in one PEM file
+/// (`<name>-client.pem`), as reqwest's `Identity::from_pem` takes it.
+fn client_ca_and_certificate(dir: &std::path::Path, name: &str) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let (ca_key, ca) = (format!("{name}-ca.key"), format!("{name}-ca.pem"));
+    let mut args = vec!["req", "-x509", "-days", "1", "-subj", "/CN=writers CA"];
+    args.extend(ec);
+    args.extend(["-keyout", &ca_key, "-out", &ca]);
+    openssl(dir, &args);
+    let (key, csr, cert) = (
+        format!("{name}-client.key"),
+        format!("{name}-client.csr"),
+        format!("{name}-client.crt"),
+    );
+    let mut args = vec!["req", "-new", "-subj", "/CN=ci-runner"];
+    args.extend(ec);
+    args.extend(["-keyout", &key, "-out", &csr]);
+    openssl(dir, &args);
+    let ext = dir.join(format!("{name}-ext.cnf"));
+    std::fs::write(
+        &ext,
+        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-days",
+            "1",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-extfile",
+            ext.to_str().unwrap(),
+        ],
+    );
+    let pem = [
+        std::fs::read(dir.join(&cert)).unwrap(),
+        std::fs::read(dir.join(&key)).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join(format!("{name}-client.pem")), pem).unwrap();
+}
+
+/// Mutual TLS (`--tls-client-ca`): a client certificate from the client CA lets a request write;
+/// without one reads are served and writes get 401; a certificate from another CA is refused at
+/// the handshake; with `--write-tokens` as well, a token also lets a request write.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_certificates_from_the_client_ca_may_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+    ];
+    args.extend(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]);
+    args.extend(["-addext", "subjectAltName=IP:127.0.0.1"]);
+    args.extend(["-addext", "basicConstraints=critical,CA:FALSE"]);
+    args.extend(["-keyout", "server.key", "-out", "server.pem"]);
+    openssl(d, &args);
+    client_ca_and_certificate(d, "ours");
+    client_ca_and_certificate(d, "theirs");
+    let (token, digest) = {
+        let out = Command::new(env!("CARGO_BIN_EXE_arkivo"))
+            .args(["token", "new"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let last = |prefix: &str| {
+            text.lines()
+                .find(|l| l.starts_with(prefix))
+                .and_then(|l| l.rsplit(' ').next())
+                .unwrap()
+                .to_owned()
+        };
+        (last("token"), last("line"))
+    };
+    std::fs::write(d.join("tokens"), format!("{digest}\n")).unwrap();
+
+    let path = |f: &str| d.join(f).to_str().unwrap().to_owned();
+    let server_ca =
+        reqwest::Certificate::from_pem(&std::fs::read(d.join("server.pem")).unwrap()).unwrap();
+    let client = |identity: Option<&str>| {
+        let mut b = reqwest::Client::builder().add_root_certificate(server_ca.clone());
+        if let Some(name) = identity {
+            let pem = std::fs::read(d.join(format!("{name}-client.pem"))).unwrap();
+            b = b.identity(reqwest::Identity::from_pem(&pem).unwrap());
+        }
+        b.build().unwrap()
+    };
+    let signer = common::EntrySigner::new();
+
+    for with_tokens in [false, true] {
+        let port = common::free_port();
+        let mut flags = vec![
+            "--tls-cert".to_owned(),
+            path("server.pem"),
+            "--tls-key".to_owned(),
+            path("server.key"),
+            "--tls-client-ca".to_owned(),
+            path("ours-ca.pem"),
+        ];
+        if with_tokens {
+            flags.extend(["--write-tokens".to_owned(), path("tokens")]);
+        }
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let _server =
+            common::TestServer::spawn(&d.join(format!("data-{with_tokens}")), port, &flags);
+        let base = format!("https://127.0.0.1:{port}");
+        let anonymous = client(None);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while anonymous
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "no HTTPS answer");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let write = |c: &reqwest::Client, artifact: &str| {
+            c.post(format!("{base}/api/v1/log/entries"))
+                .json(&signer.hashedrekord(format!("{artifact} {with_tokens}").as_bytes()))
+        };
+        // No certificate: reads are served, writes refused with a message naming what is needed.
+        let res = anonymous
+            .get(format!("{base}/api/v1/log"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let res = write(&anonymous, "anonymous").send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        let msg: serde_json::Value = res.json().await.unwrap();
+        assert!(
+            msg["message"]
+                .as_str()
+                .unwrap()
+                .contains("client certificate"),
+            "{msg}"
+        );
+        // A certificate from the client CA writes.
+        let res = write(&client(Some("ours")), "ours").send().await.unwrap();
+        assert_eq!(res.status(), 201);
+        // One from another CA does not even get a TLS session.
+        assert!(
+            write(&client(Some("theirs")), "theirs")
+                .send()
+                .await
+                .is_err()
+        );
+        // A bearer token writes too when tokens are configured; a wrong one is 403.
+        let res = write(&anonymous, "token")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), if with_tokens { 201 } else { 401 });
+        if with_tokens {
+            let res = write(&anonymous, "wrong")
+                .bearer_auth("not-a-token")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 403);
+        }
+    }
+}

@@ -39,8 +39,10 @@ pub struct AppState {
     pub sequencer: SequencerHandle,
     /// The URL clients reach the log at (the trusted root's `baseUrl`).
     pub public_url: String,
-    /// When set, every write needs one of these bearer tokens.
+    /// When set, every write needs one of these bearer tokens (or a client certificate, below).
     pub write_tokens: Option<Arc<crate::auth::WriteTokens>>,
+    /// Whether a verified TLS client certificate lets a request write (mutual TLS).
+    client_certificates_write: bool,
     /// When set, each client's requests are limited to a rate (429 beyond it).
     rate_limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
     /// Most requests handled at once; further ones get 503 at once.
@@ -73,6 +75,7 @@ impl AppState {
             sequencer,
             public_url,
             write_tokens: None,
+            client_certificates_write: false,
             rate_limiter: None,
             max_requests_in_flight: MAX_REQUESTS_IN_FLIGHT,
             cpu: Arc::new(cpu),
@@ -124,22 +127,47 @@ impl AppState {
         self
     }
 
-    /// 401 without a bearer token, 403 with one that is not accepted; Ok when writes are open.
-    fn authorize_write(&self, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
-        let Some(tokens) = &self.write_tokens else {
+    /// Lets a request whose TLS client certificate was verified against the client CA write;
+    /// without write tokens, only such requests may write.
+    #[must_use]
+    pub fn with_client_certificate_writes(mut self) -> Self {
+        self.client_certificates_write = true;
+        self
+    }
+
+    /// Ok when writes are open, the request's client certificate was verified (with mutual TLS
+    /// configured), or it carries an accepted bearer token; else 401 (no credential) or 403 (a
+    /// token that is not accepted).
+    fn authorize_write(
+        &self,
+        headers: &axum::http::HeaderMap,
+        client_certificate: bool,
+    ) -> Result<(), ApiError> {
+        if self.client_certificates_write && client_certificate {
             return Ok(());
+        }
+        let missing = |what: &str| ApiError {
+            www_authenticate: self.write_tokens.is_some(),
+            ..ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                format!("writes to this log need {what}"),
+            )
+        };
+        let Some(tokens) = &self.write_tokens else {
+            return if self.client_certificates_write {
+                Err(missing("a TLS client certificate from the log's client CA"))
+            } else {
+                Ok(())
+            };
         };
         let auth = headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes);
         tokens.check(auth).map_err(|e| match e {
-            crate::auth::AuthError::Missing => ApiError {
-                www_authenticate: true,
-                ..ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "writes to this log need an Authorization: Bearer token",
-                )
-            },
+            crate::auth::AuthError::Missing if self.client_certificates_write => missing(
+                "an Authorization: Bearer token or a TLS client certificate from the log's client CA",
+            ),
+            crate::auth::AuthError::Missing => missing("an Authorization: Bearer token"),
             crate::auth::AuthError::Refused => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "this token may not write to this log",
@@ -175,7 +203,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/api/v1/log/entries",
-            post(v1::create_entry).get(v1::get_entry_by_index),
+            post(v1::create_entry)
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    require_writer,
+                ))
+                .get(v1::get_entry_by_index),
         )
         .route("/api/v1/log/entries/retrieve", post(v1::retrieve_entries))
         .route(
@@ -228,6 +261,23 @@ pub fn router(state: AppState) -> Router {
             REQUEST_TIMEOUT,
         ))
         .with_state(state)
+}
+
+/// The write routes' gate: [`AppState::authorize_write`] before the handler runs, so a refused
+/// write costs no parsing or verification.
+async fn require_writer(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let client_certificate = req
+        .extensions()
+        .get::<crate::auth::VerifiedClientCertificate>()
+        .is_some();
+    match st.authorize_write(req.headers(), client_certificate) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 /// 429 with `Retry-After` for a client over its rate. The client's address is the connection's

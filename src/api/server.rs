@@ -20,8 +20,15 @@ use crate::limits::MAX_CONNECTIONS;
 /// batch's commit).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A TLS acceptor from a PEM certificate chain and a PEM private key (TLS 1.2 and 1.3).
-pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+/// A TLS acceptor from a PEM certificate chain and a PEM private key (TLS 1.2 and 1.3). With
+/// `client_ca` (PEM certificates), clients are asked for a certificate chaining to one of them:
+/// one that presents another is refused at the handshake, one that presents none is served (reads
+/// are public; see [`crate::auth`] for what a verified certificate allows).
+pub fn tls_acceptor(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
     use anyhow::Context;
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -34,10 +41,35 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<tokio_rustls::Tls
     // The provider is named: with both aws-lc-rs and ring in the build (clients in the tests
     // bring ring), rustls will not pick one by itself.
     let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+    let builder = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_no_client_auth()
+        .context("TLS protocol versions")?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca)
+                .with_context(|| format!("reading the client CA file {}", ca.display()))?
+            {
+                let c =
+                    c.with_context(|| format!("reading the client CA file {}", ca.display()))?;
+                roots
+                    .add(c)
+                    .with_context(|| format!("a certificate in {}", ca.display()))?;
+            }
+            anyhow::ensure!(!roots.is_empty(), "{} holds no certificate", ca.display());
+            let verifier =
+                tokio_rustls::rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .allow_unauthenticated()
+                .build()
+                .context("the client CA certificates")?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
         .with_single_cert(chain, key)
         .context("the TLS certificate and key do not go together")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -80,21 +112,29 @@ pub async fn serve(
                 .header_read_timeout(header_read_timeout);
             b
         };
-        // Handlers and the rate limiter learn the client's address from the request.
-        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
-            app.clone(),
-            move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
-                req
-            },
-        ));
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let app = app.clone();
         tokio::spawn(async move {
+            // Handlers and the rate limiter learn the client's address from the request, and
+            // the write gate whether its TLS client certificate was verified.
+            let service = move |client_certificate: bool| {
+                TowerToHyperService::new(tower::ServiceExt::map_request(
+                    app,
+                    move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                        req.extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                        if client_certificate {
+                            req.extensions_mut()
+                                .insert(crate::auth::VerifiedClientCertificate);
+                        }
+                        req
+                    },
+                ))
+            };
             let result = match tls {
                 None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let conn = builder.serve_connection(TokioIo::new(stream), service(false));
                     watcher.watch(conn).await
                 }
                 Some(acceptor) => {
@@ -110,7 +150,13 @@ pub async fn serve(
                             }
                             Err(_) => return,
                         };
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    // rustls presents peer certificates only once they verified.
+                    let verified = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .is_some_and(|c| !c.is_empty());
+                    let conn = builder.serve_connection(TokioIo::new(stream), service(verified));
                     watcher.watch(conn).await
                 }
             };
