@@ -11,20 +11,28 @@
 //!    signature verifies with the log's key, bundles hold the v1 API's bodies, and partial tiles
 //!    of an earlier size are still served;
 //! 4. status codes and headers: 404 beyond the published tree, 400 for malformed paths, cache
-//!    and content-type headers, the empty tree.
+//!    and content-type headers, the empty tree; and, through the router over the in-memory
+//!    store, that a batch in the store but not published shows in no tile or bundle.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
+use arkivo::api::{AppState, service};
 use arkivo::checkpoint::{self, Checkpoint};
+use arkivo::log::create_log;
 use arkivo::merkle::{self, Hash, RightBorder};
 use arkivo::note;
+use arkivo::sequencer::{self, SequencerConfig};
 use arkivo::signer::LogKeys;
+use arkivo::storage::memory::MemoryStore;
+use arkivo::storage::{LogStore, NewEntry};
 use arkivo::tiles::{self, Tile, TileError, TilePath, TileSet};
 
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/tiles");
@@ -736,5 +744,74 @@ async fn tile_routes_answer_404_beyond_the_tree_and_400_for_bad_paths() {
             .get("access-control-allow-origin")
             .and_then(|v| v.to_str().ok()),
         Some("*")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tiles_show_only_the_published_tree() {
+    use tower::ServiceExt;
+
+    let store = Arc::new(MemoryStore::new());
+    let identity = Arc::new(create_log(store.as_ref(), "log.test", LogKeys::generate()).unwrap());
+    let (sequencer, _thread) =
+        sequencer::start(store.clone(), identity.clone(), SequencerConfig::default()).unwrap();
+    let state = AppState::new(
+        store.clone(),
+        identity.clone(),
+        sequencer.clone(),
+        "http://log.test".into(),
+    );
+    let get = |path: &str| {
+        let req = axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let svc = service(state.clone());
+        async move {
+            let res = svc.oneshot(req).await.unwrap();
+            let status = res.status().as_u16();
+            let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, body.to_vec())
+        }
+    };
+    let entry = |n: u8| {
+        let body = format!("{{\"entry\":{n}}}").into_bytes();
+        NewEntry {
+            leaf_hash: merkle::record_hash(&body),
+            index_keys: vec![],
+            body,
+        }
+    };
+    for n in 0..2 {
+        sequencer.submit(entry(n)).await.unwrap();
+    }
+    // The third batch reaches the store, but its commit reports failure: never published.
+    store.faults.fail_commits.store(true, Ordering::SeqCst);
+    store
+        .faults
+        .commit_applies_then_fails
+        .store(true, Ordering::SeqCst);
+    assert!(sequencer.submit(entry(2)).await.is_err());
+    assert_eq!(store.head().unwrap().size, 3);
+
+    let (status, text) = get("/checkpoint").await;
+    assert_eq!(status, 200);
+    let verifier = identity.keys.ed25519_verifier("log.test");
+    let cp = checkpoint::verify_c2sp(std::str::from_utf8(&text).unwrap(), &verifier, &[]).unwrap();
+    assert_eq!(cp.size, 2);
+    assert_eq!(get("/tile/0/000.p/3").await.0, 404);
+    assert_eq!(get("/tile/entries/000.p/3").await.0, 404);
+    let (status, data) = get("/tile/0/000.p/2").await;
+    assert_eq!(status, 200);
+    let mut set = TileSet::new();
+    set.insert(tile(0, 0, 2), &data).unwrap();
+    assert_eq!(merkle::tree_hash(2, &set), Ok(cp.root));
+    let (status, bundle) = get("/tile/entries/000.p/2").await;
+    assert_eq!(status, 200);
+    let entries = tiles::decode_entry_bundle(&bundle).unwrap();
+    assert_eq!(
+        entries,
+        [entry(0).body.as_slice(), entry(1).body.as_slice()]
     );
 }
