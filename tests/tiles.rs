@@ -8,7 +8,7 @@
 //!    level 1): an independent Python client (`tests/tiles/verify_tiles.py`, stdlib only)
 //!    verifies the tree and inclusion of entries from the served tiles and catches damaged ones;
 //!    on the Rust side the root from tiles equals `/api/v1/log`'s, the checkpoint's Ed25519
-//!    signature verifies with the log's key, bundles hold the v1 API's bodies, and partial tiles
+//!    signature verifies with the vkey the server prints (the log's key), bundles hold the v1 API's bodies, and partial tiles
 //!    of an earlier size are still served;
 //! 4. status codes and headers: 404 beyond the published tree, 400 for malformed paths, cache
 //!    and content-type headers, the empty tree; and, through the router over the in-memory
@@ -429,24 +429,25 @@ async fn post_entries(
     out
 }
 
-/// The server's Ed25519 checkpoint verifier, from the key files in its data directory.
-fn log_keys(server: &common::TestServer) -> LogKeys {
-    let keys = server.data_dir().join("keys");
-    let read = |name: &str| std::fs::read_to_string(keys.join(name)).unwrap();
-    LogKeys::from_pkcs8_pem(&read("log-ecdsa-p256.pem"), &read("log-ed25519.pem")).unwrap()
+/// The C2SP vkey the server printed at start: what its operator hands to mirrors and witnesses.
+fn printed_vkey(server: &common::TestServer) -> String {
+    let stderr = server.stderr();
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("C2SP checkpoint verifier key (Ed25519; /checkpoint): "))
+        .unwrap_or_else(|| panic!("no vkey in the server's output:\n{stderr}"))
+        .to_owned()
 }
 
-/// Fetches `/checkpoint` and verifies it with the log's Ed25519 key, under the origin
-/// `127.0.0.1:<port>` (the test server's hostname).
+/// Fetches `/checkpoint` and verifies it with the printed vkey.
 async fn verified_checkpoint(client: &reqwest::Client, server: &common::TestServer) -> Checkpoint {
     let res = fetch(client, &format!("{}/checkpoint", server.base_url())).await;
     assert_eq!(res.status, 200);
     assert_eq!(res.header("content-type"), "text/plain; charset=utf-8");
     assert_eq!(res.header("cache-control"), "no-store");
     let text = String::from_utf8(res.body).unwrap();
-    let origin = format!("127.0.0.1:{}", server.port());
-    let verifier = log_keys(server).ed25519_verifier(&origin);
-    checkpoint::verify_c2sp(&text, &verifier, &[]).unwrap()
+    let vkey = note::parse_vkey(&printed_vkey(server)).unwrap();
+    checkpoint::verify_c2sp(&text, vkey.verifier(), &[]).unwrap()
 }
 
 fn verify_tiles_py(base: &str, args: &[String]) -> (bool, String) {
@@ -492,6 +493,17 @@ async fn served_tiles_verify_with_an_independent_client() {
     );
     let cp = verified_checkpoint(&client, &server).await;
     assert_eq!(cp.size, 600);
+    // The printed vkey is the log's Ed25519 key under its origin, the test server's hostname.
+    let keys = server.data_dir().join("keys");
+    let read = |name: &str| std::fs::read_to_string(keys.join(name)).unwrap();
+    let log_keys =
+        LogKeys::from_pkcs8_pem(&read("log-ecdsa-p256.pem"), &read("log-ed25519.pem")).unwrap();
+    let origin = format!("127.0.0.1:{}", server.port());
+    assert_eq!(cp.origin, origin);
+    assert_eq!(
+        printed_vkey(&server),
+        log_keys.ed25519_verifier(&origin).vkey()
+    );
     let info: serde_json::Value = client
         .get(format!("{base}/api/v1/log"))
         .send()
