@@ -67,6 +67,8 @@ pub struct Tile {
 }
 
 impl Tile {
+    /// The tile at level `level`, index `index`, of width `width`.
+    ///
     /// # Errors
     /// [`TileError::BadCoordinates`] for a level above [`MAX_TILE_LEVEL`] or a width outside
     /// 1..=256.
@@ -282,9 +284,7 @@ fn parse_index_and_width(s: &str) -> Result<(u64, u16), TileError> {
             return Err(TileError::MalformedPath("the index has a leading x000"));
         }
         first = false;
-        let value: u64 = digits.parse().map_err(|_| {
-            TileError::MalformedPath("an index element is not three decimal digits")
-        })?;
+        let value = digits.bytes().fold(0, |v, b| v * 10 + u64::from(b - b'0'));
         n = n
             .checked_mul(1000)
             .and_then(|n| n.checked_add(value))
@@ -358,12 +358,13 @@ pub fn decode_entry_bundle(data: &[u8]) -> Result<Vec<&[u8]>, TileError> {
         let truncated = TileError::TruncatedBundle {
             entry: entries.len(),
         };
-        let (len, tail) = rest.split_first_chunk::<2>().ok_or(truncated.clone())?;
-        let len = usize::from(u16::from_be_bytes(*len));
-        if tail.len() < len {
+        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
             return Err(truncated);
-        }
-        let (entry, tail) = tail.split_at(len);
+        };
+        let Some((entry, tail)) = tail.split_at_checked(usize::from(u16::from_be_bytes(*len)))
+        else {
+            return Err(truncated);
+        };
         entries.push(entry);
         rest = tail;
     }
