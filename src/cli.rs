@@ -236,6 +236,11 @@ fn open_log(config: &Config, create: bool) -> anyhow::Result<datadir::OpenedLog>
         id.keys.log_id_hex(),
         id.keys.ecdsa_public_pem()
     );
+    // What a tlog-tiles client, mirror or witness needs to verify /checkpoint.
+    eprintln!(
+        "C2SP checkpoint verifier key (Ed25519; /checkpoint): {}",
+        id.keys.ed25519_verifier(&id.meta.origin).vkey()
+    );
     Ok(opened)
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Pure core: [`merkle`] (RFC 6962 trees and proofs), [`note`] and [`checkpoint`] (signed notes,
 //! Rekor v1 and C2SP checkpoints), [`signer`] (the log's keys), [`entries`] (validation and
-//! canonical bodies of `hashedrekord` and `dsse`), [`wire`] (Rekor v1 JSON shapes). I/O around
+//! canonical bodies of `hashedrekord` and `dsse`), [`tiles`] (C2SP tlog-tiles paths, tile
+//! contents, entry bundles), [`wire`] (Rekor v1 JSON shapes). I/O around
 //! it: [`storage`] (RocksDB), [`sequencer`] (the single writer), [`api`] (HTTP), [`log`]
 //! and [`datadir`] (a log's identity; creating and opening a data directory) and [`cli`].
 //!
@@ -30,4 +31,5 @@ pub mod ratelimit;
 pub mod sequencer;
 pub mod signer;
 pub mod storage;
+pub mod tiles;
 pub mod wire;

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use arkivo::datadir::{self, LogPaths};
 use arkivo::merkle::{self, Hash, RightBorder};
 use arkivo::storage::rocks::RocksStore;
-use arkivo::storage::{CommitBatch, LogStore, NewEntry, StoreHashes, TreeHead};
+use arkivo::storage::{CommitBatch, LogStore, NewEntry, StorageError, StoreHashes, TreeHead};
 
 fn paths(dir: &std::path::Path) -> LogPaths {
     LogPaths::new(dir, None, None)
@@ -91,6 +91,18 @@ fn commits_survive_reopening_and_serve_proofs() {
         merkle::verify_inclusion(i, size, &leaf, &proof, &head.root).unwrap();
     }
     assert!(store.entry(size).unwrap().is_none());
+    // One range read (an entry bundle) gives the same entries, in order; a missing one inside
+    // the range is corruption, not a shorter answer.
+    let all = store.entries(0..size).unwrap();
+    assert_eq!(all.len() as u64, size);
+    for i in [0, 1, size / 2, size - 1] {
+        assert_eq!(all[i as usize], store.entry(i).unwrap().unwrap());
+    }
+    assert!(store.entries(size..size).unwrap().is_empty());
+    assert!(matches!(
+        store.entries(size - 1..size + 1),
+        Err(StorageError::Corrupt(_))
+    ));
     assert_eq!(store.indexes_of(&[Hash([7; 32])]).unwrap(), vec![None]);
     let found = store.search("key-0").unwrap();
     assert!(

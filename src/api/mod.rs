@@ -1,4 +1,5 @@
-//! The HTTP surface: the Rekor v1 REST API (rekor-v1-api.md §3) and operational routes.
+//! The HTTP surface: the Rekor v1 REST API (rekor-v1-api.md §3), the C2SP tlog-tiles read API
+//! (tiles-checkpoints-v2.md §4) and operational routes.
 //!
 //! Handlers parse and bound the request, do CPU-bound work (signature verification, proofs,
 //! signing) on the blocking pool so the async threads keep serving, and reach storage only
@@ -6,6 +7,7 @@
 
 mod error;
 pub mod server;
+mod tiles;
 mod v1;
 
 use std::sync::Arc;
@@ -220,6 +222,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/log/proof", get(v1::log_proof))
         .route("/api/v1/log/trustedRoot", get(v1::trusted_root))
         .route("/api/v1/index/retrieve", post(v1::search_index))
+        .route("/checkpoint", get(tiles::checkpoint))
+        .route("/tile/{*path}", get(tiles::tile))
         .route(
             "/ping",
             get(|| async { ([(header::CONTENT_TYPE, "text/plain")], ".") }),

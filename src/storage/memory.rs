@@ -6,6 +6,7 @@
 //! reached the disk — the case that makes the tree uncertain.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -113,6 +114,19 @@ impl LogStore for MemoryStore {
             .get(&index)
             .map(|v| codec::decode_entry(index, v))
             .transpose()
+    }
+
+    fn entries(&self, range: Range<u64>) -> Result<Vec<StoredEntry>, StorageError> {
+        let rows = self.rows()?;
+        range
+            .map(|index| {
+                let v = rows
+                    .entries
+                    .get(&index)
+                    .ok_or_else(|| StorageError::Corrupt(format!("entry {index} is missing")))?;
+                codec::decode_entry(index, v)
+            })
+            .collect()
     }
 
     fn indexes_of(&self, leaves: &[Hash]) -> Result<Vec<Option<u64>>, StorageError> {

@@ -17,6 +17,8 @@ pub mod memory;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
 
+use std::ops::Range;
+
 use crate::merkle::{Hash, HashReader, MerkleError};
 
 /// Version of the on-disk layout. Opening data written with another version is refused with a
@@ -106,6 +108,10 @@ pub trait LogStore: Send + Sync + 'static {
     /// Stored Merkle hashes by stored-hash index (`merkle::stored_hash_index`), in order.
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StorageError>;
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StorageError>;
+    /// The entries at the log indexes of `range`, in order, with one multi-read (an entry
+    /// bundle asks for at most 256). A missing one is [`StorageError::Corrupt`]: callers ask
+    /// only below a published tree size.
+    fn entries(&self, range: Range<u64>) -> Result<Vec<StoredEntry>, StorageError>;
     /// Log indexes of the given leaf hashes (`None` where absent), in order: dedup and UUID lookup.
     fn indexes_of(&self, leaves: &[Hash]) -> Result<Vec<Option<u64>>, StorageError>;
     /// Log indexes recorded under one search-index key (rekor-v1-api.md §10), ascending.

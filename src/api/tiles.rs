@@ -1,0 +1,138 @@
+//! The C2SP tlog-tiles read API (c2sp.org/tlog-tiles; tiles-checkpoints-v2.md §4.2):
+//! `/checkpoint`, hash tiles `/tile/<L>/<N>[.p/<W>]` and entry bundles
+//! `/tile/entries/<N>[.p/<W>]`, for mirrors, caches, monitors and witnesses.
+//!
+//! Everything is answered from the *published* tree head (the one the sequencer made durable and
+//! showed), never from rows of a batch not yet published. Tiles are not stored as such: a tile's
+//! hashes are stored hashes ([`crate::tiles`]), so each request is one multi-read of at most 256
+//! hashes or 256 bodies, on the CPU pool — the same work at any log size.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+use crate::tiles::{self, TileError, TilePath};
+
+/// Full tiles and bundles never change (§4.2: "immutable: long-lived"), so caches may keep them
+/// for a year, as Tessera's and Sunlight's servers let them.
+const CACHE_FULL: &str = "public, max-age=31536000, immutable";
+
+/// The bytes of a partial tile never change either (a tile of width W is a prefix of every wider
+/// one), but only clients at the right edge of the tree ask for one, and a wider one follows
+/// within seconds: a minute of caching absorbs a burst of them without pinning right-edge data
+/// for a year (should an operator ever restore the log from an older backup).
+const CACHE_PARTIAL: &str = "public, max-age=60";
+
+/// The checkpoint changes with every batch (§4.2: "SHOULD prevent caching beyond a few seconds"),
+/// and a 404 for a tile beyond the tree turns into a 200 once the tree grows: neither is stored.
+const NO_STORE: &str = "no-store";
+
+/// `GET /checkpoint`: the C2SP checkpoint of the published head, signed with the log's Ed25519
+/// key (tlog-tiles "Checkpoints": `text/plain; charset=utf-8`).
+pub async fn checkpoint(State(st): State<AppState>) -> Response {
+    let head = st.sequencer.published().head();
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE)),
+        ],
+        head.checkpoint_c2sp.clone(),
+    )
+        .into_response()
+}
+
+/// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]`.
+///
+/// The path is parsed from the raw URI, not a percent-decoded one, so that only the canonical
+/// path of a tile is served (`/tile/0/%30%30%30` is a 400, not a second name for `tile/0/000`).
+///
+/// Partial tiles: tlog-tiles requires serving "partial tiles corresponding to tree sizes for
+/// which a checkpoint was produced" and allows deleting them once the full tile exists. Every
+/// batch publishes a checkpoint, and we keep no list of their sizes, so a partial tile of width
+/// `W` is served whenever the published tree has its `W` hashes, including after its full tile
+/// exists: that covers every size we ever published and shows nothing beyond the published head.
+pub async fn tile(State(st): State<AppState>, uri: Uri) -> Response {
+    match serve_tile(st, uri.path()).await {
+        Ok(res) => res,
+        Err(e) => {
+            let mut res = e.into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+            res
+        }
+    }
+}
+
+async fn serve_tile(st: AppState, path: &str) -> Result<Response, ApiError> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let tile_path = TilePath::parse(path).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let size = st.sequencer.published().head().size;
+    let tile = tile_path.tile();
+    let beyond = |_: TileError| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("{tile_path} is beyond the published tree of size {size}"),
+        )
+    };
+    let body = match tile_path {
+        TilePath::Hashes(_) => {
+            let indexes = tile.stored_hash_indexes(size).map_err(beyond)?;
+            st.clone()
+                .cpu(move || {
+                    let hashes = st
+                        .store
+                        .read_hashes(&indexes)
+                        .map_err(|e| ApiError::internal(&e))?;
+                    Ok(tiles::encode_tile(&hashes))
+                })
+                .await?
+        }
+        TilePath::Entries(_) => {
+            let range = tile.record_range(size).map_err(beyond)?;
+            st.clone()
+                .cpu(move || {
+                    let first = range.start;
+                    let entries = st
+                        .store
+                        .entries(range)
+                        .map_err(|e| ApiError::internal(&e))?;
+                    tiles::encode_entry_bundle(first, entries.iter().map(|e| e.body.as_slice()))
+                        .map_err(|e| bundle_error(&tile_path, &e))
+                })
+                .await?
+        }
+    };
+    let cache = if tile.is_full() {
+        CACHE_FULL
+    } else {
+        CACHE_PARTIAL
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// An entry too long for the bundle's 16-bit length prefix (§4.5) cannot be served in a bundle;
+/// say which one and where else to read it, rather than a generic 500.
+fn bundle_error(path: &TilePath, e: &TileError) -> ApiError {
+    tracing::error!(error = %e, %path, "serving an entry bundle");
+    let mut message = format!("{path} cannot be served: {e}");
+    if let TileError::EntryTooLarge { index, .. } = e {
+        message.push_str(&format!(
+            "; read it with GET /api/v1/log/entries?logIndex={index}"
+        ));
+    }
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+}
