@@ -14,6 +14,11 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// the entry shapes we accept nest at most 6 deep, so anything deeper is hostile.
 pub const MAX_JSON_DEPTH: usize = 64;
 
+/// Largest canonical body of an entry: what a C2SP entry bundle can carry, whose entries have a
+/// 16-bit length (tiles-checkpoints-v2.md §4.5). Real entries are a few KiB at most; a larger
+/// one (a huge certificate, say) is refused when written rather than left unservable as tiles.
+pub const MAX_CANONICAL_BODY_BYTES: usize = crate::tiles::MAX_BUNDLE_ENTRY_BYTES;
+
 /// Largest decoded PEM document given as a public key or verifier: a chain of
 /// [`MAX_CERT_CHAIN_LEN`] certificates of a few KiB each.
 pub const MAX_PUBLIC_KEY_BYTES: usize = 64 * 1024;

@@ -1684,3 +1684,45 @@ mod props {
         }
     }
 }
+
+/// A valid entry whose canonical body would not fit a tile entry bundle (16-bit lengths) is
+/// refused with a message that says so; one just under the limit is accepted.
+#[test]
+fn canonical_bodies_over_64_kib_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry_with_sans = |count: usize| {
+        let sans: Vec<String> = (0..count)
+            .map(|i| format!("DNS:host-{i:05}.build.example.com"))
+            .collect();
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args([
+                "-nodes", "-days", "1", "-subj", "/CN=big", "-keyout", "k.pem",
+            ])
+            .args(["-out", "c.pem", "-addext"])
+            .arg(format!("subjectAltName={}", sans.join(",")))
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let signer = Signer::P256(p256::ecdsa::SigningKey::from_pkcs8_pem(&read("k.pem")).unwrap());
+        signed_with_pem(&signer, &read("c.pem"))
+    };
+    // About 36 bytes a name in the certificate, ×4/3 in base64 PEM, ×4/3 again in the body.
+    let under = entries::canonicalize(&entry_with_sans(600)).unwrap();
+    assert!(under.body.len() < 65_535);
+    let err = invalid(entries::canonicalize(&entry_with_sans(1500)));
+    assert!(
+        err.contains("more than the 65535 a log entry may have"),
+        "{err}"
+    );
+}

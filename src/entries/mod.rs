@@ -18,7 +18,7 @@ pub mod pki;
 
 use serde_json::Value;
 
-use crate::limits::MAX_JSON_DEPTH;
+use crate::limits::{MAX_CANONICAL_BODY_BYTES, MAX_JSON_DEPTH};
 use crate::merkle::{self, Hash};
 
 /// The entry kinds Arkivo accepts.
@@ -240,6 +240,14 @@ pub fn canonicalize(proposed: &Value) -> Result<CanonicalEntry, EntryError> {
         Kind::HashedRekord => hashedrekord::canonicalize_spec(spec)?,
         Kind::Dsse => dsse::canonicalize_spec(spec)?,
     };
+    if body.len() > MAX_CANONICAL_BODY_BYTES {
+        return Err(EntryError::Invalid(format!(
+            "the canonical entry would be {} bytes, more than the {MAX_CANONICAL_BODY_BYTES} a \
+             log entry may have (the tile entry bundles give each entry a 16-bit length); use \
+             a smaller certificate or chain",
+            body.len()
+        )));
+    }
     Ok(CanonicalEntry::new(kind, body, keys))
 }
 
