@@ -4,7 +4,8 @@
 //! Rekor v1 and C2SP checkpoints), [`signer`] (the log's keys), [`entries`] (validation and
 //! canonical bodies of `hashedrekord` and `dsse`), [`wire`] (Rekor v1 JSON shapes). I/O around
 //! it: [`storage`] (RocksDB), [`sequencer`] (the single writer), [`api`] (HTTP), [`log`]
-//! (creating and opening a data directory) and [`cli`].
+//! (creating and opening a data directory), [`witness`] (`arkivo witness`, and the log's client
+//! of its witnesses) and [`cli`].
 //!
 //! Specifications: `../shared/spec/rekor-v1-api.md`, `../shared/spec/tiles-checkpoints-v2.md`.
 
@@ -23,3 +24,4 @@ pub mod sequencer;
 pub mod signer;
 pub mod storage;
 pub mod wire;
+pub mod witness;

@@ -7,6 +7,7 @@
 mod error;
 pub mod server;
 mod v1;
+pub mod witnessed;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ use crate::limits::MAX_REQUEST_BODY_BYTES;
 use crate::log::LogIdentity;
 use crate::sequencer::SequencerHandle;
 use crate::storage::LogStore;
+use crate::witness::client::Cosignatures;
 
 /// Longest a request may take end to end, including waiting for its batch to be durable.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,6 +43,9 @@ pub struct AppState {
     pub public_url: String,
     /// When set, every write needs one of these bearer tokens.
     pub write_tokens: Option<Arc<crate::auth::WriteTokens>>,
+    /// The witnesses' cosignatures, and the checkpoint to serve (`GET /checkpoint`): see
+    /// [`witnessed`].
+    pub cosignatures: Arc<Cosignatures>,
     /// One thread per core for the CPU-bound work of requests (verification, proofs, signing).
     cpu: Arc<rayon::ThreadPool>,
     /// Signed entry timestamps by log index. A SET covers only what never changes for an
@@ -63,12 +68,18 @@ impl AppState {
             .thread_name(|i| format!("arkivo-cpu-{i}"))
             .build()
             .expect("starting the CPU worker threads");
+        let cosignatures = Arc::new(Cosignatures::new(
+            sequencer.published().clone(),
+            Vec::new(),
+            0,
+        ));
         AppState {
             store,
             identity,
             sequencer,
             public_url,
             write_tokens: None,
+            cosignatures,
             cpu: Arc::new(cpu),
             sets: Arc::new(quick_cache::sync::Cache::new(SET_CACHE_ENTRIES)),
         }
@@ -98,6 +109,14 @@ impl AppState {
     #[must_use]
     pub fn with_write_tokens(mut self, tokens: crate::auth::WriteTokens) -> Self {
         self.write_tokens = Some(Arc::new(tokens));
+        self
+    }
+
+    /// Serves the checkpoints with the cosignatures of these witnesses (by default: no
+    /// witnesses, the published checkpoint as it is).
+    #[must_use]
+    pub fn with_cosignatures(mut self, cosignatures: Arc<Cosignatures>) -> Self {
+        self.cosignatures = cosignatures;
         self
     }
 
@@ -162,6 +181,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/log/proof", get(v1::log_proof))
         .route("/api/v1/log/trustedRoot", get(v1::trusted_root))
         .route("/api/v1/index/retrieve", post(v1::search_index))
+        .route("/cosigned-checkpoint", get(witnessed::checkpoint))
         .route(
             "/ping",
             get(|| async { ([(header::CONTENT_TYPE, "text/plain")], ".") }),
