@@ -105,9 +105,8 @@ impl Checkpoint {
 /// `text/x.tlog.size` body) write it: ASCII decimal without sign or leading zeros (`0` for the
 /// empty tree), fitting a u64.
 pub fn parse_tree_size(s: &str) -> Option<u64> {
-    let canonical = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && (s == "0" || !s.starts_with('0'));
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     s.parse::<u64>().ok().filter(|_| canonical)
 }
 

@@ -300,11 +300,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         JoinSet::new()
     } else {
         for e in cosignatures.endpoints() {
-            eprintln!(
-                "witness {} at {}",
-                e.verifier.vkey(),
-                e.add_checkpoint_url
-            );
+            eprintln!("witness {} at {}", e.verifier.vkey(), e.add_checkpoint_url);
         }
         eprintln!(
             "serving checkpoints cosigned by at least {} of {} witnesses",

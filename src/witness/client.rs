@@ -291,7 +291,11 @@ impl SubmitError {
     fn is_inconsistency(&self) -> bool {
         matches!(
             self,
-            SubmitError::WitnessAhead { .. } | SubmitError::Refused { status: 409 | 422, .. }
+            SubmitError::WitnessAhead { .. }
+                | SubmitError::Refused {
+                    status: 409 | 422,
+                    ..
+                }
         )
     }
 }
@@ -346,8 +350,8 @@ impl Submitter {
                 }
                 Err(e) if e.is_inconsistency() => tracing::error!(
                     witness = %name, witness_size, log_size = head.size, error = %e,
-                    "the witness refuses this log's checkpoint as inconsistent with what it \
-                     saw; retrying in {backoff:?}"
+                    "the witness saw a tree of this log that this checkpoint does not extend \
+                     (a fork, or a log that lost entries); retrying in {backoff:?}"
                 ),
                 Err(e) => tracing::warn!(
                     witness = %name, log_size = head.size, error = %e,
@@ -481,7 +485,11 @@ mod tests {
 
     #[test]
     fn a_quorum_serves_the_newest_checkpoint_that_reached_it() {
-        let r = recent(&[&[(3, "a"), (4, "a"), (5, "a")], &[(3, "b"), (4, "b")], &[(3, "c")]]);
+        let r = recent(&[
+            &[(3, "a"), (4, "a"), (5, "a")],
+            &[(3, "b"), (4, "b")],
+            &[(3, "c")],
+        ]);
         assert_eq!(
             select(&head(6), &r, 1).unwrap(),
             "log\n5\nroot\n\n— log sig5\n— a cosig5\n"
@@ -543,14 +551,18 @@ mod tests {
     fn endpoints_are_checked() {
         let w = note::Cosigner::new("w.test", ed25519_dalek::SigningKey::from_bytes(&[1; 32]), 0)
             .unwrap();
-        let log = note::Ed25519Signer::new("w.test", ed25519_dalek::SigningKey::from_bytes(&[1; 32]))
-            .unwrap();
+        let log =
+            note::Ed25519Signer::new("w.test", ed25519_dalek::SigningKey::from_bytes(&[1; 32]))
+                .unwrap();
         let ok = LogWitness {
             vkey: w.vkey(),
             url: "https://w.test/prefix/".into(),
         };
         let e = Endpoint::from_config(std::slice::from_ref(&ok)).unwrap();
-        assert_eq!(e[0].add_checkpoint_url, "https://w.test/prefix/add-checkpoint");
+        assert_eq!(
+            e[0].add_checkpoint_url,
+            "https://w.test/prefix/add-checkpoint"
+        );
         for (bad, why) in [
             (
                 vec![LogWitness {

@@ -22,8 +22,7 @@ use crate::checkpoint::{self, Checkpoint, CheckpointError, parse_tree_size};
 use crate::limits::{MAX_ADD_CHECKPOINT_BYTES, MAX_WITNESS_PROOF_HASHES};
 use crate::merkle::{self, Hash, MerkleError};
 use crate::note::{
-    self, CosignatureVerifier, Cosigner, Ed25519Verifier, NoteError, NoteSigner, NoteVerifier,
-    VKey,
+    self, CosignatureVerifier, Cosigner, Ed25519Verifier, NoteError, NoteSigner, NoteVerifier, VKey,
 };
 
 /// The `Content-Type` of a 409 answer, whose body is the witness's latest cosigned size (§3.2).
@@ -277,10 +276,7 @@ pub struct Witnessed {
 /// # Errors
 ///
 /// [`Refusal::Malformed`], [`Refusal::OldSizeMismatch`], [`Refusal::Inconsistent`].
-pub fn decide(
-    request: &VerifiedRequest,
-    latest: Option<&Witnessed>,
-) -> Result<Witnessed, Refusal> {
+pub fn decide(request: &VerifiedRequest, latest: Option<&Witnessed>) -> Result<Witnessed, Refusal> {
     let (old, new) = (request.old_size, &request.checkpoint);
     if old > new.size {
         return Err(Refusal::Malformed(format!(
@@ -490,12 +486,18 @@ mod tests {
             format!("old 1\n{}\n{cp}", format!("{h}\n").repeat(64)),
         ] {
             assert!(
-                matches!(AddCheckpoint::parse(bad.as_bytes()), Err(Refusal::Malformed(_))),
+                matches!(
+                    AddCheckpoint::parse(bad.as_bytes()),
+                    Err(Refusal::Malformed(_))
+                ),
                 "{bad:?}"
             );
         }
         let max = format!("old 1\n{}\n{cp}", format!("{h}\n").repeat(63));
-        assert_eq!(AddCheckpoint::parse(max.as_bytes()).unwrap().proof.len(), 63);
+        assert_eq!(
+            AddCheckpoint::parse(max.as_bytes()).unwrap().proof.len(),
+            63
+        );
         let mut non_utf8 = b"old 0\n\n".to_vec();
         non_utf8.extend_from_slice(&[0xff, b'\n']);
         assert!(AddCheckpoint::parse(&non_utf8).is_err());
@@ -533,7 +535,9 @@ mod tests {
         .unwrap();
         let body = format!("old 0\n\n{cp}");
         assert_eq!(
-            verify_request(body.as_bytes(), &logs()).unwrap_err().status(),
+            verify_request(body.as_bytes(), &logs())
+                .unwrap_err()
+                .status(),
             404
         );
         // The right origin signed by another key (another key ID): no known signature, 403.
@@ -598,7 +602,10 @@ mod tests {
         assert_eq!(status(0, vec![], 5, root(5), None).unwrap().size, 5);
         assert_eq!(status(0, vec![], 0, root(0), None).unwrap().size, 0);
         // Growth with a good proof; the same checkpoint again.
-        assert_eq!(status(5, proof(5, 9), 9, root(9), Some(&at5)), Ok(stored_with(9)));
+        assert_eq!(
+            status(5, proof(5, 9), 9, root(9), Some(&at5)),
+            Ok(stored_with(9))
+        );
         assert_eq!(status(5, vec![], 5, root(5), Some(&at5)).unwrap().size, 5);
         // 400: old past the new size, checked before the stored size.
         assert_eq!(status(9, vec![], 5, root(5), Some(&at5)), Err(400));
@@ -696,9 +703,7 @@ mod tests {
         let mut sig = 0u64.to_be_bytes().to_vec();
         sig.extend_from_slice(&ed25519_dalek::Signer::sign(&key, &msg).to_bytes());
         let zero = note::signature_line("w.test", w.key_id(), &sig);
-        assert!(
-            verify_cosignature(&cp, zero.as_bytes(), &log.verifier(), &w.verifier()).is_err()
-        );
+        assert!(verify_cosignature(&cp, zero.as_bytes(), &log.verifier(), &w.verifier()).is_err());
     }
 
     /// The constructed vectors of `testdata/signed-note/constructed-checkpoint-and-witness.json`
@@ -724,8 +729,11 @@ mod tests {
             AddCheckpoint::parse(body.as_bytes()).unwrap().to_body(),
             body
         );
-        let at6 = verify_request(format!("old 0\n\n{}", s("checkpointSize6")).as_bytes(), &logs)
-            .unwrap();
+        let at6 = verify_request(
+            format!("old 0\n\n{}", s("checkpointSize6")).as_bytes(),
+            &logs,
+        )
+        .unwrap();
         let state = decide(&at6, None).unwrap();
         assert_eq!(decide(&request, Some(&state)).unwrap().size, 8);
 

@@ -172,7 +172,7 @@ impl Witness {
             if let Refusal::Inconsistent(why) = &refusal {
                 tracing::warn!(
                     origin = %cp.origin, old_size = request.old_size, size = cp.size,
-                    checkpoint = %request.note, reason = %why,
+                    checkpoint = ?request.note, reason = %why,
                     "refused a validly signed checkpoint that is inconsistent with the one \
                      cosigned before (evidence of log misbehaviour)"
                 );
@@ -209,7 +209,11 @@ pub fn router(witness: Arc<Witness>) -> Router {
 }
 
 async fn vkey(State(witness): State<Arc<Witness>>) -> Response {
-    ([(header::CONTENT_TYPE, TEXT)], format!("{}\n", witness.vkey())).into_response()
+    (
+        [(header::CONTENT_TYPE, TEXT)],
+        format!("{}\n", witness.vkey()),
+    )
+        .into_response()
 }
 
 async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Response {

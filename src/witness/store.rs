@@ -102,7 +102,8 @@ impl WitnessStore {
         let Some(v) = self.db.get_pinned(KEY_META).map_err(storage_error)? else {
             return Ok(None);
         };
-        let j: serde_json::Value = serde_json::from_slice(&v).map_err(|e| corrupt(&e.to_string()))?;
+        let j: serde_json::Value =
+            serde_json::from_slice(&v).map_err(|e| corrupt(&e.to_string()))?;
         let public_key = j["publicKey"]
             .as_str()
             .and_then(|k| hex::decode(k).ok())
