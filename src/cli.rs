@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use tokio::task::JoinSet;
 
 use crate::config::{Config, WitnessConfig};
 use crate::log::{self, LogPaths};
 use crate::witness::client::{Cosignatures, Endpoint};
-use tokio::task::JoinSet;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -267,6 +267,10 @@ fn open_log(config: &Config, create: bool) -> anyhow::Result<log::OpenedLog> {
         id.keys.log_id_hex(),
         id.keys.ecdsa_public_pem()
     );
+    eprintln!(
+        "C2SP checkpoint vkey (Ed25519; what witnesses take as --log):\n{}",
+        id.keys.ed25519_verifier(&id.meta.origin).vkey()
+    );
     Ok(opened)
 }
 
@@ -302,11 +306,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         for e in cosignatures.endpoints() {
             eprintln!("witness {} at {}", e.verifier.vkey(), e.add_checkpoint_url);
         }
-        eprintln!(
-            "serving checkpoints cosigned by at least {} of {} witnesses",
-            config.witness_quorum,
-            cosignatures.endpoints().len()
-        );
+        match config.witness_quorum {
+            0 => eprintln!("checkpoints are served with the cosignatures collected for them"),
+            k => eprintln!(
+                "only checkpoints cosigned by at least {k} of the {} witnesses are served",
+                cosignatures.endpoints().len()
+            ),
+        }
         let id = &opened.identity;
         crate::witness::client::start(
             &cosignatures,

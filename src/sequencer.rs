@@ -98,8 +98,9 @@ impl Published {
         self.head.borrow().clone()
     }
 
-    /// A receiver that sees every head published from now on (it starts at the current one,
-    /// marked as seen). It reports the sender gone only when this `Published` is dropped.
+    /// A receiver of the heads published from now on: it starts at the current one, marked as
+    /// seen, and sees the latest head whenever it changes (heads published in between are
+    /// skipped). It reports the sender gone only when this `Published` is dropped.
     pub fn subscribe(&self) -> watch::Receiver<Arc<TreeHead>> {
         self.head.subscribe()
     }

@@ -268,6 +268,10 @@ async fn two_witnesses_cosign_while_a_dead_one_slows_nothing() {
         2,
     );
     let log = start_log(&dir.path().join("log"), port, &keys, &config);
+    assert!(
+        log.stderr().contains(&log_key.vkey()),
+        "serve prints the vkey witnesses need"
+    );
     let known = [&k1, &k2, &dead_key];
 
     // Even the empty tree is witnessed.
