@@ -597,7 +597,11 @@ async fn bad_requests_get_the_spec_status_codes_and_change_nothing() {
         (400, format!("old -0\n\n{cp6}"), "sign"),
         (400, format!("old 0\r\n\n{cp6}"), "CRLF"),
         (400, format!("new 0\n\n{cp6}"), "not an old line"),
-        (400, format!("old 0\n{cp6}"), "no empty line"),
+        (
+            400,
+            format!("old 0\n{cp6}"),
+            "checkpoint lines where proof lines go",
+        ),
         (
             400,
             format!("old 0\n{}\n\n{cp6}", &hash[..40]),
