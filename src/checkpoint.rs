@@ -86,13 +86,7 @@ impl Checkpoint {
         if lines.any(str::is_empty) {
             return Err(malformed("empty extension line"));
         }
-        let canonical = !size.is_empty()
-            && size.bytes().all(|b| b.is_ascii_digit())
-            && (size == "0" || !size.starts_with('0'));
-        let size = size
-            .parse::<u64>()
-            .ok()
-            .filter(|_| canonical)
+        let size = parse_tree_size(size)
             .ok_or_else(|| malformed("tree size is not a decimal u64 without leading zeros"))?;
         let root = B64
             .decode(root)
@@ -105,6 +99,15 @@ impl Checkpoint {
             root,
         })
     }
+}
+
+/// Parses a tree size as checkpoints (§2) and the witness protocol (§3.2: the `old` line, the
+/// `text/x.tlog.size` body) write it: ASCII decimal without sign or leading zeros (`0` for the
+/// empty tree), fitting a u64.
+pub fn parse_tree_size(s: &str) -> Option<u64> {
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    s.parse::<u64>().ok().filter(|_| canonical)
 }
 
 /// The Rekor v1 key hint of an ECDSA P-256 key: the first 4 bytes of SHA-256 of its DER

@@ -1,14 +1,16 @@
 //! The `arkivo` command line.
 
 use std::path::PathBuf;
-
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use tokio::task::JoinSet;
 
-use crate::config::Config;
+use crate::config::{Config, WitnessConfig};
 use crate::datadir::{self, LogPaths};
+use crate::witness::client::{Cosignatures, Endpoint};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +35,53 @@ pub enum Command {
     /// Write tokens for `serve --write-tokens`.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run a witness (c2sp.org/tlog-witness): cosign the checkpoints of the given logs, each only
+    /// if it is consistent with the last one cosigned (creating the witness's key on first
+    /// start).
+    Witness(WitnessArgs),
+}
+
+/// Flags of `arkivo witness`; each overrides the config file (`--log` adds to its `logs`).
+#[derive(Debug, Args)]
+pub struct WitnessArgs {
+    /// TOML config file (fields: data_dir, listen, name, logs).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./arkivo-witness-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Listen address [default: 127.0.0.1:3100].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Name of the witness's cosignatures (in its vkey); fixed at creation [default: the listen
+    /// address].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A log to witness: the vkey of its Ed25519 checkpoint key, whose name is its origin.
+    /// Repeat for several logs.
+    #[arg(long = "log", value_name = "VKEY")]
+    pub logs: Vec<String>,
+}
+
+impl WitnessArgs {
+    /// Defaults, then the config file, then flags.
+    pub fn resolve(&self) -> anyhow::Result<WitnessConfig> {
+        let mut c = match &self.config {
+            Some(path) => WitnessConfig::from_file(path)?,
+            None => WitnessConfig::default(),
+        };
+        if let Some(v) = &self.data_dir {
+            c.data_dir.clone_from(v);
+        }
+        if let Some(v) = &self.listen {
+            c.listen.clone_from(v);
+        }
+        if self.name.is_some() {
+            c.name.clone_from(&self.name);
+        }
+        c.logs.extend(self.logs.iter().cloned());
+        Ok(c)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +212,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("starting the async runtime")?
                 .block_on(serve(config))
         }
+        Command::Witness(args) => {
+            let config = args.resolve()?;
+            tokio::runtime::Runtime::new()
+                .context("starting the async runtime")?
+                .block_on(crate::witness::server::run(config, shutdown_signal()))
+        }
         Command::Token(TokenCommand::New) => {
             let (token, digest) = crate::auth::new_token();
             println!("token (give it to the writer; it is not stored anywhere): {token}");
@@ -236,7 +291,8 @@ fn open_log(config: &Config, create: bool) -> anyhow::Result<datadir::OpenedLog>
         id.keys.log_id_hex(),
         id.keys.ecdsa_public_pem()
     );
-    // What a tlog-tiles client, mirror or witness needs to verify /checkpoint.
+    // What a tlog-tiles client, mirror or witness (`arkivo witness --log`) needs to verify
+    // /checkpoint.
     eprintln!(
         "C2SP checkpoint verifier key (Ed25519; /checkpoint): {}",
         id.keys.ed25519_verifier(&id.meta.origin).vkey()
@@ -268,12 +324,40 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     .context("starting the sequencer")?;
     let public_url = config.public_url_for(&opened.identity.meta.hostname);
     let tree_size = sequencer.published().head().size;
+    let cosignatures = Arc::new(Cosignatures::new(
+        sequencer.published().clone(),
+        Endpoint::from_config(&config.witnesses)?,
+        config.witness_quorum,
+    ));
+    // In the background, off the write path: a witness only ever delays its own cosignature.
+    let mut witnessing = if cosignatures.endpoints().is_empty() {
+        JoinSet::new()
+    } else {
+        for e in cosignatures.endpoints() {
+            eprintln!("witness {} at {}", e.verifier.vkey(), e.add_checkpoint_url);
+        }
+        match config.witness_quorum {
+            0 => eprintln!("checkpoints are served with the cosignatures collected for them"),
+            k => eprintln!(
+                "only checkpoints cosigned by at least {k} of the {} witnesses are served",
+                cosignatures.endpoints().len()
+            ),
+        }
+        let id = &opened.identity;
+        crate::witness::client::start(
+            &cosignatures,
+            opened.store.clone(),
+            id.keys.ed25519_verifier(&id.meta.origin),
+            Duration::from_millis(config.witness_interval_ms),
+        )?
+    };
     let mut state = crate::api::AppState::new(
         opened.store.clone(),
         opened.identity.clone(),
         sequencer,
         public_url.clone(),
-    );
+    )
+    .with_cosignatures(cosignatures);
     if config.tls_client_ca_file.is_some() {
         eprintln!("clients with a certificate from the client CA may write (mutual TLS)");
         state = state.with_client_certificate_writes();
@@ -316,6 +400,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await;
+    // The witness tasks read the store: they end before it is closed.
+    witnessing.shutdown().await;
     // Every handle is gone with the server: the sequencer drains its inbox and ends.
     drop(opened);
     tokio::task::spawn_blocking(move || thread.join())

@@ -59,6 +59,31 @@ pub struct Config {
     pub max_batch_age_ms: u64,
     /// Most entries waiting to be sequenced; further writes get 503 with `Retry-After`.
     pub inbox_capacity: usize,
+    /// Witnesses asked to cosign the log's C2SP checkpoints (`[[witnesses]]` tables, see
+    /// [`LogWitness`]; tiles-checkpoints-v2.md §3). Empty: no witnessing.
+    pub witnesses: Vec<LogWitness>,
+    /// How many witnesses must have cosigned a checkpoint before the log serves it as its
+    /// checkpoint. 0 (the default): serve the newest checkpoint with whatever cosignatures it
+    /// has, so that a dead witness never holds the log back. k > 0: serve only the newest
+    /// checkpoint cosigned by at least k witnesses (the tlog-policy `quorum`), and nothing
+    /// until one is.
+    pub witness_quorum: usize,
+    /// Shortest time, in milliseconds, between two checkpoints sent to the witnesses: at most
+    /// one new checkpoint per interval goes out, the newest, so that all witnesses cosign the
+    /// same ones (which a quorum needs) and no witness gets more than one request per interval
+    /// (the public witness network expects about one per second).
+    pub witness_interval_ms: u64,
+}
+
+/// One witness of the log (`[[witnesses]]` in the config file).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LogWitness {
+    /// The witness's cosigning key as a vkey of type 0x04 (cosignature/v1): `name+hex8+base64`,
+    /// as `arkivo witness` prints at start and serves at `GET /`.
+    pub vkey: String,
+    /// Its submission prefix: the log posts to `<url>/add-checkpoint` (http or https).
+    pub url: String,
 }
 
 impl Default for Config {
@@ -83,6 +108,9 @@ impl Default for Config {
             max_batch: seq.max_batch,
             max_batch_age_ms: u64::try_from(seq.max_batch_age.as_millis()).unwrap_or(u64::MAX),
             inbox_capacity: seq.inbox_capacity,
+            witnesses: Vec::new(),
+            witness_quorum: 0,
+            witness_interval_ms: 1000,
         }
     }
 }
@@ -125,6 +153,17 @@ impl Config {
             self.max_batch_age_ms <= 10_000,
             "max_batch_age_ms must be at most 10000 (writers wait that long for durability)"
         );
+        crate::witness::client::Endpoint::from_config(&self.witnesses)?;
+        anyhow::ensure!(
+            self.witness_quorum <= self.witnesses.len(),
+            "witness_quorum is {} but only {} witnesses are configured",
+            self.witness_quorum,
+            self.witnesses.len()
+        );
+        anyhow::ensure!(
+            self.witness_interval_ms >= 1,
+            "witness_interval_ms must be at least 1"
+        );
         Ok(())
     }
 
@@ -150,5 +189,42 @@ impl Config {
         } else {
             format!("https://{hostname}")
         }
+    }
+}
+
+/// Every setting of `arkivo witness`: defaults, overridden by a TOML file (`--config`), extended
+/// and overridden by flags.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// Directory holding the witness's state (`db/`) and cosigning key (`keys/`).
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: String,
+    /// Name of the witness's cosigning key (the name in its vkey), fixed when the witness is
+    /// created. Defaults to the listen address.
+    pub name: Option<String>,
+    /// The logs to witness, by the vkeys of their Ed25519 checkpoint keys (type 0x01); the
+    /// vkey's name is the log's origin.
+    pub logs: Vec<String>,
+}
+
+impl Default for WitnessConfig {
+    fn default() -> Self {
+        WitnessConfig {
+            data_dir: PathBuf::from("./arkivo-witness-data"),
+            listen: "127.0.0.1:3100".into(),
+            name: None,
+            logs: Vec::new(),
+        }
+    }
+}
+
+impl WitnessConfig {
+    /// Reads a TOML config file; unknown fields are errors.
+    pub fn from_file(path: &Path) -> anyhow::Result<WitnessConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
     }
 }

@@ -5,11 +5,12 @@
 //! canonical bodies of `hashedrekord` and `dsse`), [`tiles`] (C2SP tlog-tiles paths, tile
 //! contents, entry bundles), [`wire`] (Rekor v1 JSON shapes). I/O around
 //! it: [`storage`] (RocksDB), [`sequencer`] (the single writer), [`api`] (HTTP), [`log`]
-//! and [`datadir`] (a log's identity; creating and opening a data directory) and [`cli`].
+//! and [`datadir`] (a log's identity; creating and opening a data directory), [`witness`]
+//! (`arkivo witness`, and the log's client of its witnesses) and [`cli`].
 //!
 //! The `rocksdb` feature (on by default) brings RocksDB and what needs it (the data directory,
-//! the command line); without it the rest builds alone, which the fuzz targets in `fuzz/` use
-//! to avoid RocksDB's C++ build.
+//! the witness server, the command line); without it the rest builds alone, which the fuzz
+//! targets in `fuzz/` use to avoid RocksDB's C++ build.
 //!
 //! Specifications: `../shared/spec/rekor-v1-api.md`, `../shared/spec/tiles-checkpoints-v2.md`.
 
@@ -33,3 +34,4 @@ pub mod signer;
 pub mod storage;
 pub mod tiles;
 pub mod wire;
+pub mod witness;

@@ -81,3 +81,19 @@ pub const MAX_REQUESTS_IN_FLIGHT: usize = 2048;
 /// Most clients the per-client rate limiter remembers (about 50 bytes each). Clients that have
 /// their whole burst back are forgotten first; see `ratelimit::RateLimiter::check`.
 pub const MAX_RATE_LIMITED_CLIENTS: usize = 100_000;
+
+/// Most consistency-proof lines in a tlog-witness `add-checkpoint` request (tiles-checkpoints-v2.md
+/// §3.2: a client "MUST NOT send more than 63"). It is also the longest proof between trees of at
+/// most `merkle::MAX_TREE_SIZE` = 2^62 records: at most one seed hash, plus one hash per level.
+pub const MAX_WITNESS_PROOF_HASHES: usize = 63;
+
+/// Largest `add-checkpoint` request body a witness reads: the old size line (`old ` + at most 20
+/// digits + newline = 25 bytes), [`MAX_WITNESS_PROOF_HASHES`] lines of 44 base64 characters and a
+/// newline, the blank line, and a checkpoint note of at most [`MAX_NOTE_BYTES`]. About 1 MiB.
+pub const MAX_ADD_CHECKPOINT_BYTES: usize = 25 + MAX_WITNESS_PROOF_HASHES * 45 + 1 + MAX_NOTE_BYTES;
+
+/// Largest `add-checkpoint` answer the log reads from a witness (its cosignature lines, or the
+/// size of a 409). An Ed25519 cosignature line is about 150 bytes and an ML-DSA-44 one about
+/// 3.3 kB, so 64 KiB leaves room for many keys while a hostile witness cannot make the log buffer
+/// more.
+pub const MAX_WITNESS_RESPONSE_BYTES: usize = 64 * 1024;

@@ -25,7 +25,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::log::LogIdentity;
 use crate::merkle::{self, Hash, RightBorder};
@@ -86,14 +86,23 @@ struct Pending {
 /// State shared between the sequencer and the readers.
 #[derive(Debug)]
 pub struct Published {
-    head: RwLock<Arc<TreeHead>>,
+    /// A watch rather than a plain lock so that background tasks (the witness client) can wait
+    /// for the next head instead of polling; reads are the same lock-and-clone either way.
+    head: watch::Sender<Arc<TreeHead>>,
     stopped: RwLock<Option<String>>,
 }
 
 impl Published {
     /// The latest durable tree head: what every read is answered against.
     pub fn head(&self) -> Arc<TreeHead> {
-        self.head.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.head.borrow().clone()
+    }
+
+    /// A receiver of the heads published from now on: it starts at the current one, marked as
+    /// seen, and sees the latest head whenever it changes (heads published in between are
+    /// skipped). It reports the sender gone only when this `Published` is dropped.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<TreeHead>> {
+        self.head.subscribe()
     }
 
     /// Why writes are stopped, if they are.
@@ -164,7 +173,7 @@ pub fn start<S: LogStore>(
         )));
     }
     let published = Arc::new(Published {
-        head: RwLock::new(Arc::new(head)),
+        head: watch::Sender::new(Arc::new(head)),
         stopped: RwLock::new(None),
     });
     let (inbox, rx) = std::sync::mpsc::sync_channel(config.inbox_capacity);
@@ -287,11 +296,7 @@ impl<S: LogStore> Sequencer<S> {
             // Durable. From here on the new head may be shown to anyone.
             self.border = border;
             let head = Arc::new(head);
-            *self
-                .published
-                .head
-                .write()
-                .unwrap_or_else(|p| p.into_inner()) = head.clone();
+            self.published.head.send_replace(head.clone());
             head
         };
 

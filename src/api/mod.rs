@@ -29,6 +29,7 @@ use crate::limits::{MAX_REQUEST_BODY_BYTES, MAX_REQUESTS_IN_FLIGHT};
 use crate::log::LogIdentity;
 use crate::sequencer::SequencerHandle;
 use crate::storage::LogStore;
+use crate::witness::client::Cosignatures;
 
 /// Longest a request may take end to end, including waiting for its batch to be durable.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,6 +50,9 @@ pub struct AppState {
     rate_limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
     /// Most requests handled at once; further ones get 503 at once.
     max_requests_in_flight: usize,
+    /// The witnesses' cosignatures, and the checkpoint to serve (`GET /checkpoint`): see
+    /// [`tiles::checkpoint`].
+    pub cosignatures: Arc<Cosignatures>,
     /// One thread per core for the CPU-bound work of requests (verification, proofs, signing).
     cpu: Arc<rayon::ThreadPool>,
     /// Signed entry timestamps by log index. A SET covers only what never changes for an
@@ -71,6 +75,11 @@ impl AppState {
             .thread_name(|i| format!("arkivo-cpu-{i}"))
             .build()
             .expect("starting the CPU worker threads");
+        let cosignatures = Arc::new(Cosignatures::new(
+            sequencer.published().clone(),
+            Vec::new(),
+            0,
+        ));
         AppState {
             store,
             identity,
@@ -80,6 +89,7 @@ impl AppState {
             client_certificates_write: false,
             rate_limiter: None,
             max_requests_in_flight: MAX_REQUESTS_IN_FLIGHT,
+            cosignatures,
             cpu: Arc::new(cpu),
             sets: Arc::new(quick_cache::sync::Cache::new(SET_CACHE_ENTRIES)),
         }
@@ -126,6 +136,14 @@ impl AppState {
     #[must_use]
     pub fn with_max_requests_in_flight(mut self, n: usize) -> Self {
         self.max_requests_in_flight = n;
+        self
+    }
+
+    /// Serves the checkpoints with the cosignatures of these witnesses (by default: no
+    /// witnesses, the published checkpoint as it is).
+    #[must_use]
+    pub fn with_cosignatures(mut self, cosignatures: Arc<Cosignatures>) -> Self {
+        self.cosignatures = cosignatures;
         self
     }
 

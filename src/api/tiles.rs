@@ -28,21 +28,40 @@ const CACHE_PARTIAL: &str = "public, max-age=60";
 /// and a 404 for a tile beyond the tree turns into a 200 once the tree grows: neither is stored.
 const NO_STORE: &str = "no-store";
 
-/// `GET /checkpoint`: the C2SP checkpoint of the published head, signed with the log's Ed25519
-/// key (tlog-tiles "Checkpoints": `text/plain; charset=utf-8`).
+/// `GET /checkpoint`: the log's C2SP checkpoint, signed with its Ed25519 key (tlog-tiles
+/// "Checkpoints": `text/plain; charset=utf-8`), with its witnesses' cosignatures, as
+/// [`Cosignatures::checkpoint`] chooses it — the newest published checkpoint with the
+/// cosignatures collected for exactly it, or, when a `witness_quorum` is set, the newest one that
+/// reached the quorum (§3), and 503 with `Retry-After` while none has.
+///
+/// [`Cosignatures::checkpoint`]: crate::witness::client::Cosignatures::checkpoint
 pub async fn checkpoint(State(st): State<AppState>) -> Response {
-    let head = st.sequencer.published().head();
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
+    let text = HeaderValue::from_static("text/plain; charset=utf-8");
+    let no_store = HeaderValue::from_static(NO_STORE);
+    match st.cosignatures.checkpoint() {
+        Some(note) => (
+            [
+                (header::CONTENT_TYPE, text),
+                (header::CACHE_CONTROL, no_store),
+            ],
+            note,
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONTENT_TYPE, text),
+                (header::CACHE_CONTROL, no_store),
+                (header::RETRY_AFTER, HeaderValue::from_static("1")),
+            ],
+            format!(
+                "no checkpoint has been cosigned by {} of the log's {} witnesses yet\n",
+                st.cosignatures.quorum(),
+                st.cosignatures.endpoints().len()
             ),
-            (header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE)),
-        ],
-        head.checkpoint_c2sp.clone(),
-    )
-        .into_response()
+        )
+            .into_response(),
+    }
 }
 
 /// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]`.

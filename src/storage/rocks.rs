@@ -55,7 +55,8 @@ impl std::fmt::Debug for RocksStore {
     }
 }
 
-fn storage_error(e: rocksdb::Error) -> StorageError {
+/// Maps a RocksDB error, telling a full disk (507 material) from other failures.
+pub(crate) fn storage_error(e: rocksdb::Error) -> StorageError {
     let message = e.into_string();
     // RocksDB reports ENOSPC as an IO error whose text carries strerror's wording.
     if message.contains("No space left on device") {

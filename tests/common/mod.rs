@@ -1,10 +1,11 @@
 //! The real `arkivo` binary as a test server on a free loopback port.
 //!
 //! `TestServer::start(&[])` runs `arkivo serve --data-dir <tempdir> --listen 127.0.0.1:<port>
-//! --hostname 127.0.0.1:<port>` and waits until `GET /api/v1/log` answers. The server's stderr
-//! goes to a temporary file (never a pipe that could fill up and stall it) and is shown when
-//! start-up fails. Dropping a `TestServer` kills the process, so no server outlives a panicking
-//! test.
+//! --hostname 127.0.0.1:<port>` and waits until `GET /api/v1/log` answers;
+//! `TestServer::witness(dir, port, &[...])` runs `arkivo witness` and waits until `GET /` answers.
+//! The server's stderr goes to a temporary file (never a pipe that could fill up and stall it)
+//! and is shown when start-up fails. Dropping a `TestServer` kills the process, so no server
+//! outlives a panicking test.
 #![allow(dead_code)] // each integration test uses a different part of this module
 
 use std::io::{Read, Write};
@@ -20,6 +21,10 @@ pub struct TestServer {
     child: Option<Child>,
     port: u16,
     data_dir: PathBuf,
+    /// `serve` or `witness`.
+    subcommand: &'static str,
+    /// What answers 200 once the server is up.
+    ready_path: &'static str,
     /// The server's stderr (a temporary file, removed on drop).
     stderr_log: tempfile::NamedTempFile,
     /// Keeps the temporary data directory alive (when the server owns it).
@@ -71,6 +76,28 @@ impl TestServer {
     /// Starts a server without waiting for it.
     pub fn spawn(data_dir: &Path, port: u16, extra_args: &[&str]) -> TestServer {
         let addr = format!("127.0.0.1:{port}");
+        let mut args = vec!["--hostname", &addr];
+        args.extend_from_slice(extra_args);
+        TestServer::spawn_subcommand("serve", "/readyz", data_dir, port, &args)
+    }
+
+    /// Starts `arkivo witness` on `data_dir` (created on first start) and waits until it answers
+    /// `GET /` (its vkey).
+    pub fn witness(data_dir: &Path, port: u16, extra_args: &[&str]) -> TestServer {
+        let mut s = TestServer::spawn_subcommand("witness", "/", data_dir, port, extra_args);
+        s.wait_ready();
+        s
+    }
+
+    /// Runs `arkivo <subcommand> --data-dir <data_dir> --listen 127.0.0.1:<port> <args>`.
+    fn spawn_subcommand(
+        subcommand: &'static str,
+        ready_path: &'static str,
+        data_dir: &Path,
+        port: u16,
+        args: &[&str],
+    ) -> TestServer {
+        let addr = format!("127.0.0.1:{port}");
         let stderr_log = tempfile::Builder::new()
             .prefix("arkivo-test-server-")
             .suffix(".stderr")
@@ -81,10 +108,10 @@ impl TestServer {
             .try_clone()
             .expect("opening the server's stderr file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
-        cmd.args(["serve", "--data-dir"])
+        cmd.args([subcommand, "--data-dir"])
             .arg(data_dir)
-            .args(["--listen", &addr, "--hostname", &addr])
-            .args(extra_args)
+            .args(["--listen", &addr])
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -102,6 +129,8 @@ impl TestServer {
             child: Some(child),
             port,
             data_dir: data_dir.to_owned(),
+            subcommand,
+            ready_path,
             stderr_log,
             _tmp: None,
         }
@@ -128,8 +157,8 @@ impl TestServer {
         std::fs::read_to_string(self.stderr_log.path()).unwrap_or_default()
     }
 
-    /// Polls `GET /api/v1/log` until it answers 200; panics with the server's stderr after
-    /// `READY_TIMEOUT` or if the server exits.
+    /// Polls `GET /api/v1/log` (a witness: `GET /`) until it answers 200; panics with the
+    /// server's stderr after `READY_TIMEOUT` or if the server exits.
     pub fn wait_ready(&mut self) {
         if let Err(err) = self.try_wait_ready(READY_TIMEOUT) {
             panic!("{err}");
@@ -146,19 +175,22 @@ impl TestServer {
             {
                 self.child = None;
                 return Err(format!(
-                    "arkivo serve on port {} exited during start-up ({status}); its stderr:\n{}",
+                    "arkivo {} on port {} exited during start-up ({status}); its stderr:\n{}",
+                    self.subcommand,
                     self.port,
                     self.stderr()
                 ));
             }
-            if http_get_status(self.port, "/readyz") == Some(200) {
+            if http_get_status(self.port, self.ready_path) == Some(200) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 self.stop();
                 return Err(format!(
-                    "arkivo serve on port {} did not answer GET /readyz within {} s; its stderr:\n{}",
+                    "arkivo {} on port {} did not answer GET {} within {} s; its stderr:\n{}",
+                    self.subcommand,
                     self.port,
+                    self.ready_path,
                     timeout.as_secs(),
                     self.stderr()
                 ));
