@@ -2,7 +2,8 @@
 //!
 //! Pure core: [`merkle`] (RFC 6962 trees and proofs), [`note`] and [`checkpoint`] (signed notes,
 //! Rekor v1 and C2SP checkpoints), [`signer`] (the log's keys), [`entries`] (validation and
-//! canonical bodies of `hashedrekord` and `dsse`), [`wire`] (Rekor v1 JSON shapes). I/O around
+//! canonical bodies of `hashedrekord` and `dsse`, Rekor v1 and v2), [`wire`] (Rekor v1 JSON shapes),
+//! [`proto`] (the Rekor v2 protobuf types and their JSON). I/O around
 //! it: [`storage`] (RocksDB), [`sequencer`] (the single writer), [`api`] (HTTP), [`log`]
 //! (creating and opening a data directory) and [`cli`].
 //!
@@ -19,6 +20,7 @@ pub mod limits;
 pub mod log;
 pub mod merkle;
 pub mod note;
+pub mod proto;
 pub mod sequencer;
 pub mod signer;
 pub mod storage;
