@@ -86,7 +86,10 @@ pub async fn create_entry(
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    match st.write(&headers, body, entries::canonicalize_bytes).await? {
+    match st
+        .write(&headers, body, entries::canonicalize_bytes)
+        .await?
+    {
         Written::Appended { entry, sequenced } => {
             let st2 = st.clone();
             let (id, json) = st

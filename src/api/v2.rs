@@ -26,10 +26,7 @@ pub async fn create_entry(
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    match st
-        .write(&headers, body, v2::canonicalize_request)
-        .await?
-    {
+    match st.write(&headers, body, v2::canonicalize_request).await? {
         Written::Appended { entry, sequenced } => {
             let st2 = st.clone();
             let json = st
@@ -41,7 +38,9 @@ pub async fn create_entry(
             log_index: Some(index),
             ..ApiError::new(
                 StatusCode::CONFLICT,
-                format!("an equivalent entry already exists in the transparency log at index {index}"),
+                format!(
+                    "an equivalent entry already exists in the transparency log at index {index}"
+                ),
             )
         }),
     }

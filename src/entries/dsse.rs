@@ -261,14 +261,12 @@ pub(crate) fn canonicalize_spec(spec: &Value) -> Result<(Vec<u8>, Vec<String>), 
         let verifier = Verifier::from_pem(pem)
             .and_then(|v| v.verify_chain().map(|()| v))
             .map_err(|e| EntryError::invalid(format!("could not parse public key as x509: {e}")))?;
-        let hit = pending
-            .iter()
-            .position(|(_, sig)| {
-                verifier
-                    .key()
-                    .verify_dsse(&pae, HashAlg::Sha256, &pae_sha256, sig)
-                    .is_ok()
-            });
+        let hit = pending.iter().position(|(_, sig)| {
+            verifier
+                .key()
+                .verify_dsse(&pae, HashAlg::Sha256, &pae_sha256, sig)
+                .is_ok()
+        });
         let Some(hit) = hit else {
             return Err(envelope_error(
                 "accepted signatures do not match threshold, Found: 0, Expected 1",

@@ -21,9 +21,11 @@ impl Node {
     pub(crate) fn from_value(v: &serde_json::Value) -> Option<Node> {
         match v {
             serde_json::Value::String(s) => Some(Node::Str(s.clone())),
-            serde_json::Value::Array(items) => {
-                items.iter().map(Node::from_value).collect::<Option<_>>().map(Node::Arr)
-            }
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(Node::from_value)
+                .collect::<Option<_>>()
+                .map(Node::Arr),
             serde_json::Value::Object(members) => members
                 .iter()
                 .map(|(k, v)| Some((k.clone(), Node::from_value(v)?)))

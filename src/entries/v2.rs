@@ -130,7 +130,9 @@ fn dsse(ds: &DSSERequestV002) -> Result<CanonicalEntry, EntryError> {
         // named a key.
         if parsed
             .iter()
-            .any(|(_, s, _): &(Verifier, rekor_v2::Verifier, HashAlg)| s.verifier == stored.verifier)
+            .any(|(_, s, _): &(Verifier, rekor_v2::Verifier, HashAlg)| {
+                s.verifier == stored.verifier
+            })
         {
             return Err(what("duplicate verifier".into()));
         }
@@ -219,7 +221,11 @@ fn dsse(ds: &DSSERequestV002) -> Result<CanonicalEntry, EntryError> {
             })),
         }),
     };
-    Ok(CanonicalEntry::new(Kind::Dsse, canonical_bytes(&entry), keys))
+    Ok(CanonicalEntry::new(
+        Kind::Dsse,
+        canonical_bytes(&entry),
+        keys,
+    ))
 }
 
 /// Parses a request's verifier (§6.2 step 2; certificates are not chain-validated) and returns
@@ -276,11 +282,21 @@ fn key_details_hash(details: PublicKeyDetails, verifier: &Verifier) -> Result<Ha
     use PublicKeyDetails as D;
     let key = verifier.key();
     // Go sizes RSA keys in whole bytes.
-    let rsa_bits = |bits: usize| matches!(key.key_type(), KeyType::Rsa(b) if b.div_ceil(8) * 8 == bits);
+    let rsa_bits =
+        |bits: usize| matches!(key.key_type(), KeyType::Rsa(b) if b.div_ceil(8) * 8 == bits);
     let (alg, matches) = match details {
-        D::PKIX_ECDSA_P256_SHA_256 => (HashAlg::Sha256, key.key_type() == KeyType::Ecdsa(Curve::P256)),
-        D::PKIX_ECDSA_P384_SHA_384 => (HashAlg::Sha384, key.key_type() == KeyType::Ecdsa(Curve::P384)),
-        D::PKIX_ECDSA_P521_SHA_512 => (HashAlg::Sha512, key.key_type() == KeyType::Ecdsa(Curve::P521)),
+        D::PKIX_ECDSA_P256_SHA_256 => (
+            HashAlg::Sha256,
+            key.key_type() == KeyType::Ecdsa(Curve::P256),
+        ),
+        D::PKIX_ECDSA_P384_SHA_384 => (
+            HashAlg::Sha384,
+            key.key_type() == KeyType::Ecdsa(Curve::P384),
+        ),
+        D::PKIX_ECDSA_P521_SHA_512 => (
+            HashAlg::Sha512,
+            key.key_type() == KeyType::Ecdsa(Curve::P521),
+        ),
         D::PKIX_RSA_PKCS1V15_2048_SHA256 => (HashAlg::Sha256, rsa_bits(2048)),
         D::PKIX_RSA_PKCS1V15_3072_SHA256 => (HashAlg::Sha256, rsa_bits(3072)),
         D::PKIX_RSA_PKCS1V15_4096_SHA256 => (HashAlg::Sha256, rsa_bits(4096)),
@@ -348,7 +364,10 @@ pub(crate) fn reparse_body(body: &[u8]) -> Result<(Vec<u8>, Vec<String>), EntryE
         return Err(bad(format!("apiVersion is not {API_VERSION}")));
     }
     let verifier_of = |s: &Signature| -> Result<Verifier, EntryError> {
-        let v = s.verifier.as_ref().ok_or_else(|| bad("no verifier".into()))?;
+        let v = s
+            .verifier
+            .as_ref()
+            .ok_or_else(|| bad("no verifier".into()))?;
         let (parsed, stored) = parse_verifier(v).map_err(bad)?;
         if &stored != v {
             return Err(bad("a key is stored as a certificate".into()));
@@ -366,14 +385,20 @@ pub(crate) fn reparse_body(body: &[u8]) -> Result<(Vec<u8>, Vec<String>), EntryE
                 _ => return Err(bad("unsupported digest algorithm".into())),
             };
             keys.push(format!("{}:{}", alg.name(), hex::encode(&data.digest)));
-            let signature = hr.signature.as_ref().ok_or_else(|| bad("no signature".into()))?;
+            let signature = hr
+                .signature
+                .as_ref()
+                .ok_or_else(|| bad("no signature".into()))?;
             keys.extend(verifier_keys(&verifier_of(signature)?));
         }
         Some(spec::Spec::DsseV002(ds)) if entry.kind == Kind::Dsse.as_str() => {
             for s in &ds.signatures {
                 keys.extend(verifier_keys(&verifier_of(s)?));
             }
-            let hash = ds.payload_hash.as_ref().ok_or_else(|| bad("no payload hash".into()))?;
+            let hash = ds
+                .payload_hash
+                .as_ref()
+                .ok_or_else(|| bad("no payload hash".into()))?;
             keys.push(format!("sha256:{}", hex::encode(&hash.digest)));
         }
         _ => return Err(bad("kind and spec do not match".into())),

@@ -6,8 +6,8 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use base64::Engine;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use serde::de::{self, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserializer, Serialize, Serializer};
@@ -21,8 +21,11 @@ pub trait Message {
     /// # Errors
     ///
     /// The serializer's.
-    fn write_fields<M: SerializeMap>(&self, m: &mut M, emit_unpopulated: bool)
-    -> Result<(), M::Error>;
+    fn write_fields<M: SerializeMap>(
+        &self,
+        m: &mut M,
+        emit_unpopulated: bool,
+    ) -> Result<(), M::Error>;
 }
 
 /// A message with the choice of [`Message::write_fields`]: `Json(&msg, true)` serializes with
@@ -199,20 +202,40 @@ mod tests {
 
     #[test]
     fn bytes_read_like_protojson() {
-        for ok in [r#""+/8=""#, r#""+/8""#, r#""-_8=""#, r#""-_8""#, r#""+/9=""#] {
+        for ok in [
+            r#""+/8=""#,
+            r#""+/8""#,
+            r#""-_8=""#,
+            r#""-_8""#,
+            r#""+/9=""#,
+        ] {
             assert_eq!(bytes(ok).unwrap()[..2], [0xfb, 0xff], "{ok}");
         }
         assert!(bytes(r#""+/8=x""#).is_err());
         assert!(bytes("12").is_err());
-        assert_eq!(serde_json::to_string(&Bytes(&[0xfb, 0xff])).unwrap(), r#""+/8=""#);
+        assert_eq!(
+            serde_json::to_string(&Bytes(&[0xfb, 0xff])).unwrap(),
+            r#""+/8=""#
+        );
     }
 
     #[test]
     fn int64_reads_strings_and_numbers_and_writes_strings() {
-        for (json, v) in [(r#""-5""#, -5), ("7", 7), (r#""9223372036854775807""#, i64::MAX)] {
+        for (json, v) in [
+            (r#""-5""#, -5),
+            ("7", 7),
+            (r#""9223372036854775807""#, i64::MAX),
+        ] {
             assert_eq!(serde_json::from_str::<Int64>(json).unwrap().0, v);
         }
-        for bad in [r#""1.5""#, "1.5", r#""x""#, "9223372036854775808", "true", r#"" 1""#] {
+        for bad in [
+            r#""1.5""#,
+            "1.5",
+            r#""x""#,
+            "9223372036854775808",
+            "true",
+            r#"" 1""#,
+        ] {
             assert!(serde_json::from_str::<Int64>(bad).is_err(), "{bad}");
         }
         assert_eq!(serde_json::to_string(&Int64(-3)).unwrap(), r#""-3""#);

@@ -7,6 +7,8 @@
 //! test.
 #![allow(dead_code)] // each integration test uses a different part of this module
 
+pub mod router;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
