@@ -7,3 +7,84 @@
 pub mod json;
 
 include!(concat!(env!("OUT_DIR"), "/proto.rs"));
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::common_v1::{HashAlgorithm, HashOutput};
+    use super::json::to_vec_emit_unpopulated;
+    use super::rekor_v1::{InclusionProof, TransparencyLogEntry};
+    use super::rekor_v2::{CreateEntryRequest, Verifier, verifier};
+
+    fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn null_reads_as_the_default_and_defaults_are_omitted() {
+        let h: HashOutput = parse(json!({"algorithm": null, "digest": null})).unwrap();
+        assert_eq!(h, HashOutput::default());
+        assert_eq!(serde_json::to_value(&h).unwrap(), json!({}));
+        let p: InclusionProof = parse(json!({"hashes": null, "checkpoint": null})).unwrap();
+        assert_eq!(p, InclusionProof::default());
+        let r: CreateEntryRequest = parse(json!({"hashedRekordRequestV002": null})).unwrap();
+        assert!(r.spec.is_none());
+    }
+
+    #[test]
+    fn unpopulated_fields_are_emitted_on_request() {
+        let tle = TransparencyLogEntry {
+            inclusion_proof: Some(InclusionProof::default()),
+            ..TransparencyLogEntry::default()
+        };
+        let v: Value = serde_json::from_slice(&to_vec_emit_unpopulated(&tle)).unwrap();
+        assert_eq!(
+            v,
+            json!({"logIndex": "0", "logId": null, "kindVersion": null, "integratedTime": "0",
+                   "inclusionPromise": null, "canonicalizedBody": "",
+                   "inclusionProof": {"logIndex": "0", "rootHash": "", "treeSize": "0",
+                                      "hashes": [], "checkpoint": null}})
+        );
+        assert_eq!(
+            serde_json::to_value(&tle).unwrap(),
+            json!({"inclusionProof": {}})
+        );
+    }
+
+    #[test]
+    fn enums_by_name_or_number_and_oneofs_by_either_name() {
+        let v: Verifier =
+            parse(json!({"key_details": 5, "x509_certificate": {"raw_bytes": "AQ"}})).unwrap();
+        assert_eq!(
+            serde_json::to_value(&v).unwrap(),
+            json!({"x509Certificate": {"rawBytes": "AQ=="}, "keyDetails": "PKIX_ECDSA_P256_SHA_256"})
+        );
+        assert!(matches!(
+            v.verifier,
+            Some(verifier::Verifier::X509Certificate(_))
+        ));
+        let h: HashOutput = parse(json!({"algorithm": "SHA2_512"})).unwrap();
+        assert_eq!(h.algorithm, HashAlgorithm::SHA2_512);
+        for bad in [
+            json!({"algorithm": 99}),
+            json!({"algorithm": "sha256"}),
+            json!({"algorithm": 1.5}),
+            json!({"digest": [1]}),
+            json!([]),
+        ] {
+            assert!(parse::<HashOutput>(bad.clone()).is_err(), "{bad}");
+        }
+        // The same field twice, or under both its names, is a duplicate.
+        for twice in [
+            r#"{"keyDetails": 5, "keyDetails": 5}"#,
+            r#"{"keyDetails": 5, "key_details": 5}"#,
+        ] {
+            let e = serde_json::from_str::<Verifier>(twice).unwrap_err();
+            assert!(e.to_string().contains("duplicate field"), "{e}");
+        }
+        let two =
+            json!({"publicKey": {"rawBytes": "AQ=="}, "x509Certificate": {"rawBytes": "AQ=="}});
+        assert!(parse::<Verifier>(two).unwrap_err().contains("oneof"));
+    }
+}
