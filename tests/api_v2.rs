@@ -19,6 +19,7 @@ use arkivo::entries::{self, dsse::pae};
 use arkivo::merkle;
 use arkivo::proto::json::to_vec_emit_unpopulated;
 use arkivo::proto::rekor_v1::TransparencyLogEntry;
+use common::hashedrekord_v2 as hashedrekord;
 use common::router::{Answer, Api, api, check_log_entry};
 
 const ORIGIN: &str = "127.0.0.1:3000";
@@ -29,55 +30,15 @@ fn fixture(name: &str) -> String {
 }
 
 /// A client of the v2 API with a fresh P-256 key.
-struct Signer {
-    key: p256::ecdsa::SigningKey,
-}
+type Signer = common::EntrySigner;
 
-impl Signer {
-    fn new() -> Self {
-        Signer {
-            key: p256::ecdsa::SigningKey::random(&mut rand_core::OsRng),
-        }
-    }
-
-    fn spki(&self) -> Vec<u8> {
-        self.key
-            .verifying_key()
-            .to_public_key_der()
-            .unwrap()
-            .into_vec()
-    }
-
-    fn sign_digest(&self, digest: &[u8]) -> Vec<u8> {
-        let sig: p256::ecdsa::Signature = self.key.sign_prehash(digest).unwrap();
-        sig.to_der().as_bytes().to_vec()
-    }
-
-    fn verifier(&self) -> Value {
-        json!({"publicKey": {"rawBytes": B64.encode(self.spki())}, "keyDetails": "PKIX_ECDSA_P256_SHA_256"})
-    }
-
-    /// A `hashedRekordRequestV002` for `artifact`.
-    fn hashedrekord(&self, artifact: &[u8]) -> Value {
-        let digest = Sha256::digest(artifact);
-        hashedrekord(&digest, &self.sign_digest(&digest), self.verifier())
-    }
-
-    /// A `dsseRequestV002` of one signature over `payload`.
-    fn dsse(&self, payload_type: &str, payload: &[u8]) -> Value {
-        let sig = self.sign_digest(&Sha256::digest(pae(payload_type, payload)));
-        json!({"dsseRequestV002": {
-            "envelope": {"payload": B64.encode(payload), "payloadType": payload_type,
-                         "signatures": [{"sig": B64.encode(sig), "keyid": ""}]},
-            "verifiers": [self.verifier()],
-        }})
-    }
-}
-
-fn hashedrekord(digest: &[u8], signature: &[u8], verifier: Value) -> Value {
-    json!({"hashedRekordRequestV002": {
-        "digest": B64.encode(digest),
-        "signature": {"content": B64.encode(signature), "verifier": verifier},
+/// A `dsseRequestV002` of one signature by `s` over `payload`, as @sigstore/sign makes it.
+fn dsse_request(s: &Signer, payload_type: &str, payload: &[u8]) -> Value {
+    let sig = s.sign_digest(&Sha256::digest(pae(payload_type, payload)));
+    json!({"dsseRequestV002": {
+        "envelope": {"payload": B64.encode(payload), "payloadType": payload_type,
+                     "signatures": [{"sig": B64.encode(sig), "keyid": ""}]},
+        "verifiers": [s.verifier_v2()],
     }})
 }
 
@@ -180,7 +141,7 @@ async fn hashedrekord_is_logged_with_its_proof_and_c2sp_checkpoint() {
     let s = Signer::new();
     let digest = Sha256::digest(b"first");
     let sig = s.sign_digest(&digest);
-    let a = post(&api, &hashedrekord(&digest, &sig, s.verifier())).await;
+    let a = post(&api, &hashedrekord(&digest, &sig, s.verifier_v2())).await;
     let tle = check_tle(&api, &a, "hashedrekord");
     assert_eq!(tle.log_index, 0);
     assert_eq!(a.json()["inclusionProof"]["hashes"], json!([]));
@@ -197,14 +158,14 @@ async fn hashedrekord_is_logged_with_its_proof_and_c2sp_checkpoint() {
 
     let second = check_tle(
         &api,
-        &post(&api, &s.hashedrekord(b"second")).await,
+        &post(&api, &s.hashedrekord_v2(b"second")).await,
         "hashedrekord",
     );
     assert_eq!(second.log_index, 1);
     assert_eq!(second.inclusion_proof.unwrap().hashes.len(), 1);
 
     // The same request again: 409 naming the existing index, nothing written.
-    let dup = post(&api, &hashedrekord(&digest, &sig, s.verifier())).await;
+    let dup = post(&api, &hashedrekord(&digest, &sig, s.verifier_v2())).await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
     assert_eq!(dup.header("x-log-index"), Some("0"));
     let (code, message) = dup.error();
@@ -228,7 +189,7 @@ async fn hashedrekord_is_logged_with_its_proof_and_c2sp_checkpoint() {
     assert_eq!(
         third.canonicalized_body,
         entries::v2::canonicalize_request(
-            &serde_json::to_vec(&hashedrekord(&digest, &sig, s.verifier())).unwrap()
+            &serde_json::to_vec(&hashedrekord(&digest, &sig, s.verifier_v2())).unwrap()
         )
         .unwrap()
         .body
@@ -252,7 +213,7 @@ async fn v1_and_v2_entries_share_one_tree() {
         } else {
             let tle = check_tle(
                 &api,
-                &post(&api, &s.hashedrekord(artifact.as_bytes())).await,
+                &post(&api, &s.hashedrekord_v2(artifact.as_bytes())).await,
                 "hashedrekord",
             );
             assert_eq!(tle.log_index, i64::try_from(i).unwrap());
@@ -290,15 +251,10 @@ async fn v1_and_v2_entries_share_one_tree() {
         .await
         .json();
     assert_eq!(found, json!([v2_ids[1].1]));
-    let pem = p256::pkcs8::EncodePublicKey::to_public_key_pem(
-        &s.key.verifying_key().clone(),
-        p256::pkcs8::LineEnding::LF,
-    )
-    .unwrap();
     let found = api
         .post(
             "/api/v1/index/retrieve",
-            &json!({"publicKey": {"format": "x509", "content": B64.encode(pem)}}),
+            &json!({"publicKey": {"format": "x509", "content": B64.encode(s.pem())}}),
         )
         .await
         .json();
@@ -334,7 +290,7 @@ async fn dsse_requests_and_dsse_logged_as_hashedrekord() {
     let request = json!({"dsseRequestV002": {
         "envelope": {"payload": B64.encode(statement), "payloadType": t, "signatures": [
             {"sig": B64.encode(&sig_a), "keyid": "a"}, {"sig": B64.encode(&sig_b)}]},
-        "verifiers": [b.verifier(), a.verifier()],
+        "verifiers": [b.verifier_v2(), a.verifier_v2()],
     }});
     let tle = check_tle(&api, &post(&api, &request).await, "dsse");
     let body: Value = serde_json::from_slice(&tle.canonicalized_body).unwrap();
@@ -343,7 +299,7 @@ async fn dsse_requests_and_dsse_logged_as_hashedrekord() {
         spec["payloadHash"],
         json!({"algorithm": "SHA2_256", "digest": B64.encode(Sha256::digest(statement))})
     );
-    let mut want = vec![(sig_a, a.verifier()), (sig_b, b.verifier())];
+    let mut want = vec![(sig_a, a.verifier_v2()), (sig_b, b.verifier_v2())];
     want.sort_by(|x, y| x.0.cmp(&y.0));
     let want: Vec<Value> = want
         .into_iter()
@@ -364,12 +320,16 @@ async fn dsse_requests_and_dsse_logged_as_hashedrekord() {
     let d = Sha256::digest(pae(t, statement));
     let tle = check_tle(
         &api,
-        &post(&api, &hashedrekord(&d, &a.sign_digest(&d), a.verifier())).await,
+        &post(&api, &hashedrekord(&d, &a.sign_digest(&d), a.verifier_v2())).await,
         "hashedrekord",
     );
     assert_eq!(tle.log_index, 1);
     // And a single-signature dsse request as @sigstore/sign 4.1.1 makes it.
-    check_tle(&api, &post(&api, &b.dsse(t, statement)).await, "dsse");
+    check_tle(
+        &api,
+        &post(&api, &dsse_request(&b, t, statement)).await,
+        "dsse",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -424,7 +384,7 @@ async fn certificates_and_other_key_types() {
     let body: Value = serde_json::from_slice(&tle.canonicalized_body).unwrap();
     assert_eq!(
         body["spec"]["hashedRekordV002"]["signature"]["verifier"],
-        s.verifier()
+        s.verifier_v2()
     );
 
     // Ed25519ph over a SHA-512 digest (PKIX_ED25519_PH).
@@ -508,7 +468,7 @@ async fn certificates_and_other_key_types() {
 async fn malformed_requests_answer_400_with_a_message_and_write_nothing() {
     let api = api();
     let s = Signer::new();
-    let good = s.hashedrekord(b"x");
+    let good = s.hashedrekord_v2(b"x");
     let digest = Sha256::digest(b"x");
     let sig = s.sign_digest(&digest);
     let hr = |f: &dyn Fn(&mut Value)| {
@@ -517,7 +477,7 @@ async fn malformed_requests_answer_400_with_a_message_and_write_nothing() {
         v
     };
     let dsse = |f: &dyn Fn(&mut Value)| {
-        let mut v = s.dsse("text/plain", b"hello");
+        let mut v = dsse_request(&s, "text/plain", b"hello");
         f(&mut v["dsseRequestV002"]);
         v
     };
@@ -601,20 +561,20 @@ async fn malformed_requests_answer_400_with_a_message_and_write_nothing() {
             "signature is larger than",
         ),
         (
-            hashedrekord(&digest, &sig, Signer::new().verifier()),
+            hashedrekord(&digest, &sig, Signer::new().verifier_v2()),
             "verifying signature",
         ),
         (
-            json!({"dsseRequestV002": {"verifiers": [s.verifier()]}}),
+            json!({"dsseRequestV002": {"verifiers": [s.verifier_v2()]}}),
             "invalid dsse request: missing envelope",
         ),
         (dsse(&|v| v["verifiers"] = json!([])), "missing verifiers"),
         (
-            dsse(&|v| v["verifiers"] = json!([s.verifier(), s.verifier()])),
+            dsse(&|v| v["verifiers"] = json!([s.verifier_v2(), s.verifier_v2()])),
             "duplicate verifier",
         ),
         (
-            dsse(&|v| v["verifiers"] = json!(vec![s.verifier(); 9])),
+            dsse(&|v| v["verifiers"] = json!(vec![s.verifier_v2(); 9])),
             "too many verifiers: 9",
         ),
         (
@@ -630,7 +590,7 @@ async fn malformed_requests_answer_400_with_a_message_and_write_nothing() {
             "no signature verifies with verifier 0",
         ),
         (
-            dsse(&|v| v["verifiers"] = json!([Signer::new().verifier()])),
+            dsse(&|v| v["verifiers"] = json!([Signer::new().verifier_v2()])),
             "no signature verifies with verifier 0",
         ),
         (
@@ -681,7 +641,7 @@ async fn writes_need_a_token_when_the_log_has_write_tokens() {
         .state
         .clone()
         .with_write_tokens(arkivo::auth::WriteTokens::parse(&digest).unwrap());
-    let request = Signer::new().hashedrekord(b"guarded");
+    let request = Signer::new().hashedrekord_v2(b"guarded");
     let a = post(&api, &request).await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     assert_eq!(tree_size(&api).await, 0);
