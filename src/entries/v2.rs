@@ -21,6 +21,7 @@ use crate::limits::{
 };
 use crate::proto::common_v1::{HashAlgorithm, HashOutput, PublicKeyDetails};
 use crate::proto::intoto::Envelope;
+use crate::proto::json::Enum as _;
 use crate::proto::rekor_v2::{
     self, CreateEntryRequest, DSSELogEntryV002, DSSERequestV002, Entry, HashedRekordLogEntryV002,
     HashedRekordRequestV002, Signature, Spec, create_entry_request, spec, verifier,
@@ -107,7 +108,9 @@ fn hashedrekord(hr: &HashedRekordRequestV002) -> Result<CanonicalEntry, EntryErr
 
 /// `dsse` v0.0.2 (§6.3, as upstream had it before #744): every envelope signature must verify
 /// with one of the verifiers; the entry keeps the payload's SHA-256 and each signature with
-/// the verifier that verified it, sorted by the raw signature bytes.
+/// the verifier that verified it, sorted by the raw signature bytes. Signatures and verifiers
+/// are capped by [`crate::limits`] as for v1 dsse (8 each; upstream allowed 10): each costs a
+/// verification per verifier.
 fn dsse(ds: &DSSERequestV002) -> Result<CanonicalEntry, EntryError> {
     let what = |e: String| invalid(format!("invalid dsse request: {e}"));
     let Some(envelope) = &ds.envelope else {
@@ -236,15 +239,16 @@ fn dsse(ds: &DSSERequestV002) -> Result<CanonicalEntry, EntryError> {
 /// leaves key-based JS signers no way to use Rekor v2, and recording it under its true name keeps
 /// the log's entries parseable by everyone.
 fn parse_verifier(v: &rekor_v2::Verifier) -> Result<(Verifier, rekor_v2::Verifier), String> {
-    let raw = match &v.verifier {
+    let (raw, is_key) = match &v.verifier {
         None => return Err("missing signature public key or X.509 certificate".into()),
-        Some(verifier::Verifier::PublicKey(k)) => &k.raw_bytes,
-        Some(verifier::Verifier::X509Certificate(c)) => &c.raw_bytes,
+        Some(verifier::Verifier::PublicKey(k)) => (&k.raw_bytes, true),
+        Some(verifier::Verifier::X509Certificate(c)) => (&c.raw_bytes, false),
     };
     if raw.is_empty() {
-        return Err(match &v.verifier {
-            Some(verifier::Verifier::PublicKey(_)) => "missing public key raw bytes",
-            _ => "missing X.509 certificate raw bytes",
+        return Err(if is_key {
+            "missing public key raw bytes"
+        } else {
+            "missing X.509 certificate raw bytes"
         }
         .into());
     }
@@ -253,25 +257,24 @@ fn parse_verifier(v: &rekor_v2::Verifier) -> Result<(Verifier, rekor_v2::Verifie
             "verifier is larger than {MAX_PUBLIC_KEY_BYTES} bytes"
         ));
     }
-    match &v.verifier {
-        Some(verifier::Verifier::PublicKey(_)) => Verifier::from_spki_der(raw)
-            .map(|parsed| (parsed, v.clone()))
-            .map_err(|e| format!("parsing public key: {e}")),
-        _ => match Verifier::from_certificate_ders(&[raw]) {
-            Ok(parsed) => Ok((parsed, v.clone())),
-            Err(cert_error) => match Verifier::from_spki_der(raw) {
-                Ok(parsed) => Ok((
-                    parsed,
-                    rekor_v2::Verifier {
-                        verifier: Some(verifier::Verifier::PublicKey(rekor_v2::PublicKey {
-                            raw_bytes: raw.clone(),
-                        })),
-                        key_details: v.key_details,
-                    },
-                )),
-                Err(_) => Err(format!("parsing certificate: {cert_error}")),
-            },
-        },
+    if is_key {
+        let parsed =
+            Verifier::from_spki_der(raw).map_err(|e| format!("parsing public key: {e}"))?;
+        return Ok((parsed, v.clone()));
+    }
+    match Verifier::from_certificate_ders(&[raw]) {
+        Ok(parsed) => Ok((parsed, v.clone())),
+        Err(cert_error) => {
+            let parsed = Verifier::from_spki_der(raw)
+                .map_err(|_| format!("parsing certificate: {cert_error}"))?;
+            let as_key = rekor_v2::Verifier {
+                verifier: Some(verifier::Verifier::PublicKey(rekor_v2::PublicKey {
+                    raw_bytes: raw.clone(),
+                })),
+                key_details: v.key_details,
+            };
+            Ok((parsed, as_key))
+        }
     }
 }
 
@@ -307,14 +310,14 @@ fn key_details_hash(details: PublicKeyDetails, verifier: &Verifier) -> Result<Ha
                  PKIX_ECDSA_P384_SHA_384, PKIX_ECDSA_P521_SHA_512, \
                  PKIX_RSA_PKCS1V15_2048_SHA256, PKIX_RSA_PKCS1V15_3072_SHA256, \
                  PKIX_RSA_PKCS1V15_4096_SHA256 and PKIX_ED25519_PH",
-                crate::proto::json::Enum::as_str_name(other)
+                other.as_str_name()
             ));
         }
     };
     if !matches || !key.policy_allows(alg) {
         return Err(format!(
             "key details {} do not match the {} key",
-            crate::proto::json::Enum::as_str_name(details),
+            details.as_str_name(),
             key_name(key.key_type())
         ));
     }
