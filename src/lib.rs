@@ -2,8 +2,9 @@
 //!
 //! Pure core: [`merkle`] (RFC 6962 trees and proofs), [`note`] and [`checkpoint`] (signed notes,
 //! Rekor v1 and C2SP checkpoints), [`signer`] (the log's keys), [`entries`] (validation and
-//! canonical bodies of `hashedrekord` and `dsse`), [`tiles`] (C2SP tlog-tiles paths, tile
-//! contents, entry bundles), [`wire`] (Rekor v1 JSON shapes). I/O around
+//! canonical bodies of `hashedrekord` and `dsse`, Rekor v1 and v2), [`tiles`] (C2SP tlog-tiles
+//! paths, tile contents, entry bundles), [`wire`] (Rekor v1 JSON shapes), [`proto`] (the Rekor v2
+//! protobuf types and their JSON). I/O around
 //! it: [`storage`] (RocksDB), [`sequencer`] (the single writer), [`api`] (HTTP), [`log`]
 //! and [`datadir`] (a log's identity; creating and opening a data directory), [`witness`]
 //! (`arkivo witness`, and the log's client of its witnesses) and [`cli`].
@@ -28,6 +29,7 @@ pub mod limits;
 pub mod log;
 pub mod merkle;
 pub mod note;
+pub mod proto;
 pub mod ratelimit;
 pub mod sequencer;
 pub mod signer;

@@ -1,111 +1,19 @@
 //! The Rekor v1 HTTP API through the real router (no socket), over the in-memory store:
 //! status codes, headers, byte layout (rekor-v1-api.md §12) and that bad input writes nothing.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::pkcs8::{EncodePublicKey, LineEnding};
 use sha2::{Digest, Sha256};
-use tower::ServiceExt;
 
-use arkivo::api::{AppState, service};
-use arkivo::log::create_log;
 use arkivo::merkle::{self, Hash};
-use arkivo::sequencer::{self, SequencerConfig};
-use arkivo::signer::LogKeys;
-use arkivo::storage::memory::MemoryStore;
-use arkivo::wire::{ConsistencyProof, LogEntry, LogInfo};
-
-struct Api {
-    state: AppState,
-    store: Arc<MemoryStore>,
-}
-
-fn api() -> Api {
-    let store = Arc::new(MemoryStore::new());
-    let identity =
-        Arc::new(create_log(store.as_ref(), "127.0.0.1:3000", LogKeys::generate()).unwrap());
-    let (sequencer, _thread) = sequencer::start(
-        store.clone(),
-        identity.clone(),
-        SequencerConfig {
-            max_batch: 64,
-            max_batch_age: Duration::from_millis(1),
-            inbox_capacity: 256,
-        },
-    )
-    .unwrap();
-    Api {
-        state: AppState::new(
-            store.clone(),
-            identity,
-            sequencer,
-            "http://127.0.0.1:3000".into(),
-        ),
-        store,
-    }
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-    /// Rekor's error body: `{"code":N,"message":"..."}` + "\n".
-    fn error(&self) -> (u64, String) {
-        assert_eq!(self.header("content-type"), Some("application/json"));
-        assert!(self.body.ends_with(b"}\n"));
-        let j = self.json();
-        (
-            j["code"].as_u64().unwrap(),
-            j["message"].as_str().unwrap().to_owned(),
-        )
-    }
-}
-
-impl Api {
-    async fn call(&self, method: &str, uri: &str, body: impl Into<Body>) -> Answer {
-        let req = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body.into())
-            .unwrap();
-        let res = service(self.state.clone()).oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
-            .await
-            .unwrap()
-            .to_vec();
-        Answer {
-            status,
-            headers,
-            body,
-        }
-    }
-    async fn get(&self, uri: &str) -> Answer {
-        self.call("GET", uri, Body::empty()).await
-    }
-    async fn post(&self, uri: &str, json: &serde_json::Value) -> Answer {
-        self.call("POST", uri, serde_json::to_vec(json).unwrap())
-            .await
-    }
-}
+use arkivo::wire::{ConsistencyProof, LogInfo};
+use common::router::{api, check_log_entry};
 
 /// A signer with a fresh P-256 key, as cosign makes them.
 struct Signer {
@@ -140,55 +48,6 @@ impl Signer {
             },
         })
     }
-}
-
-/// Checks a LogEntry answer against the log's key and returns (entry ID, index, body bytes).
-fn check_log_entry(api: &Api, a: &Answer) -> (String, u64, Vec<u8>) {
-    let text = std::str::from_utf8(&a.body).unwrap();
-    // sigstore-rs slices the raw text: `{"<80 hex>":{` ... `}}\n` (§1.3).
-    assert!(text.starts_with("{\""), "{text}");
-    assert_eq!(&text[82..85], "\":{");
-    assert!(text.ends_with("}}\n") && !text.ends_with("\n\n"));
-    assert!(!text[..text.len() - 1].contains('\n') || text.contains("\\n"));
-    let entry: LogEntry = serde_json::from_slice(&a.body).unwrap();
-    assert_eq!(entry.len(), 1);
-    let (id, e) = entry.into_iter().next().unwrap();
-    assert_eq!(id, text[2..82]);
-    let body = B64.decode(&e.body).unwrap();
-    let leaf = merkle::record_hash(&body);
-    assert_eq!(id, api.state.identity.entry_id(&leaf));
-    let keys = &api.state.identity.keys;
-    assert_eq!(e.log_id, keys.log_id_hex());
-    // SET over {body, integratedTime, logID, logIndex} (§4).
-    let set = B64.decode(&e.verification.signed_entry_timestamp).unwrap();
-    assert!(arkivo::signer::verify_set(
-        keys.ecdsa_verifying_key(),
-        &e.body,
-        e.integrated_time,
-        &e.log_id,
-        e.log_index,
-        &set
-    ));
-    // Inclusion proof against the checkpoint, which verifies with the log key.
-    let p = &e.verification.inclusion_proof;
-    let cp = arkivo::checkpoint::verify_v1(
-        &p.checkpoint,
-        keys.ecdsa_verifying_key(),
-        &api.state.identity.meta.hostname,
-    )
-    .unwrap();
-    assert_eq!(
-        (cp.size, cp.root.to_hex()),
-        (p.tree_size, p.root_hash.clone())
-    );
-    let proof: Vec<Hash> = p
-        .hashes
-        .iter()
-        .map(|h| Hash::from_hex(h).unwrap())
-        .collect();
-    merkle::verify_inclusion(p.log_index, p.tree_size, &leaf, &proof, &cp.root).unwrap();
-    assert_eq!(p.log_index, e.log_index);
-    (id, e.log_index, body)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -466,6 +325,27 @@ async fn log_info_public_key_proof_and_trusted_root() {
             .unwrap(),
         api.state.identity.keys.log_id()
     );
+    // The Ed25519 key of the C2SP checkpoints (Rekor v2 answers), named by its full key hash
+    // under the origin both as log ID and as checkpoint key ID (tiles-checkpoints-v2.md §7.4).
+    assert_eq!(
+        root["mediaType"],
+        "application/vnd.dev.sigstore.trustedroot.v0.2+json"
+    );
+    assert_eq!(root["tlogs"].as_array().unwrap().len(), 2);
+    let v2 = &root["tlogs"][1];
+    assert_eq!(v2["baseUrl"], tlog["baseUrl"]);
+    assert_eq!(v2["publicKey"]["keyDetails"], "PKIX_ED25519");
+    assert_eq!(v2["publicKey"]["validFor"], tlog["publicKey"]["validFor"]);
+    let keys = &api.state.identity.keys;
+    assert_eq!(
+        B64.decode(v2["publicKey"]["rawBytes"].as_str().unwrap())
+            .unwrap(),
+        keys.ed25519_spki_der()
+    );
+    let key_hash = B64.encode(keys.checkpoint_key_id("127.0.0.1:3000"));
+    assert_eq!(v2["logId"]["keyId"], key_hash.as_str());
+    assert_eq!(v2["checkpointKeyId"]["keyId"], key_hash.as_str());
+    assert!(tlog.get("checkpointKeyId").is_none());
     assert_eq!(api.get("/ping").await.body, b".");
 }
 

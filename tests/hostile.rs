@@ -1,5 +1,5 @@
 //! Hostile input against the real server on a socket: hundreds of malformed, oversized or
-//! tricky requests. Each must get a 4xx — with a JSON `{code, message}` body wherever the route
+//! tricky requests, to the Rekor v1 and v2 write APIs and the read routes. Each must get a 4xx — with a JSON `{code, message}` body wherever the route
 //! answers with one — the server must stay healthy, and nothing may be written.
 
 mod common;
@@ -113,6 +113,67 @@ fn hostile_bodies() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Bodies that must all be refused by `POST /api/v2/log/entries` (tiles-checkpoints-v2.md §6),
+/// on top of the v1 ones (which are all unknown fields or garbage to it).
+fn hostile_v2_bodies() -> Vec<(String, Vec<u8>)> {
+    let valid = common::EntrySigner::new().hashedrekord_v2(b"hostile v2");
+    let bytes = serde_json::to_vec(&valid).unwrap();
+    let mut out = Vec::new();
+    for n in (0..bytes.len()).step_by(5) {
+        out.push((format!("v2 truncated at {n}"), bytes[..n].to_vec()));
+    }
+    let huge = serde_json::json!(B64.encode(vec![7u8; 1_000_000]));
+    let r = "/hashedRekordRequestV002";
+    for (path, value) in [
+        (format!("{r}/digest"), huge.clone()),
+        (format!("{r}/digest"), serde_json::json!(-1)),
+        (format!("{r}/digest"), serde_json::json!("=")),
+        (format!("{r}/signature/content"), huge.clone()),
+        (format!("{r}/signature/verifier/publicKey/rawBytes"), huge),
+        (
+            format!("{r}/signature/verifier/keyDetails"),
+            serde_json::json!(1e300),
+        ),
+        (
+            format!("{r}/signature/verifier/keyDetails"),
+            serde_json::json!(-1),
+        ),
+        (
+            format!("{r}/signature/verifier/keyDetails"),
+            serde_json::json!("😀"),
+        ),
+        (
+            format!("{r}/signature/verifier/publicKey"),
+            serde_json::json!([]),
+        ),
+        (format!("{r}/signature"), serde_json::json!("x")),
+        (r.to_owned(), serde_json::json!(true)),
+    ] {
+        let mut e = valid.clone();
+        *e.pointer_mut(&path).unwrap() = value.clone();
+        out.push((
+            format!("v2 {path} = {value:.60}"),
+            serde_json::to_vec(&e).unwrap(),
+        ));
+    }
+    let envelope = |sigs: usize| {
+        let sigs: Vec<_> = (0..sigs)
+            .map(|i| serde_json::json!({"sig": B64.encode([i as u8; 70])}))
+            .collect();
+        serde_json::json!({"payload": B64.encode("{}"), "payloadType": "t", "signatures": sigs})
+    };
+    let verifier = valid.pointer(&format!("{r}/signature/verifier")).unwrap();
+    for (sigs, verifiers) in [(1, 1), (2_000, 1), (1, 2_000)] {
+        let body = serde_json::json!({"dsseRequestV002": {
+            "envelope": envelope(sigs), "verifiers": vec![verifier; verifiers]}});
+        out.push((
+            format!("v2 dsse {sigs} signatures {verifiers} verifiers"),
+            serde_json::to_vec(&body).unwrap(),
+        ));
+    }
+    out
+}
+
 /// Status, content type and body of an answer.
 async fn answer(res: reqwest::Response) -> (u16, Option<String>, Vec<u8>) {
     let status = res.status().as_u16();
@@ -158,7 +219,11 @@ async fn hostile_requests_get_4xx_and_write_nothing() {
     };
 
     for (what, body) in hostile_bodies() {
-        for path in ["/api/v1/log/entries", "/api/v1/log/entries/retrieve"] {
+        for path in [
+            "/api/v1/log/entries",
+            "/api/v1/log/entries/retrieve",
+            "/api/v2/log/entries",
+        ] {
             let res = client
                 .post(format!("{base}{path}"))
                 .header("content-type", "application/json")
@@ -175,6 +240,19 @@ async fn hostile_requests_get_4xx_and_write_nothing() {
             }
             sent += 1;
         }
+    }
+
+    for (what, body) in hostile_v2_bodies() {
+        let res = client
+            .post(format!("{base}/api/v2/log/entries"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e:?}\nSERVER STDERR:\n{}", server.stderr()));
+        let (status, ct, b) = answer(res).await;
+        check(&what, status, ct, &b, true);
+        sent += 1;
     }
 
     // A body over the limit: refused by its announced length, before it is read.

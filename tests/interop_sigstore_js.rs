@@ -3,7 +3,10 @@
 //! signed with a local P-256 key and recorded through `RekorWitness` (Rekor v1 API), their bundles
 //! verified offline against the server's TrustedRoot (SET, checkpoint, inclusion proof), tampered
 //! bundles and a foreign log key rejected, 201/409 and read-back through the raw API, and an
-//! `intoto` entry refused. See tests/interop/sigstore-js.mjs.
+//! `intoto` entry refused; then Rekor v2: hashedrekord and dsse bundles made with `majorApiVersion:
+//! 2` interleaved with a v1 entry in the same tree, verified against the TrustedRoot's Ed25519
+//! checkpoint key, tampering rejected, 409 and 400s on the raw v2 API. See
+//! tests/interop/sigstore-js.mjs.
 //!
 //! Node.js (>= 20.17) and npm are required: this test never skips. The pinned packages are
 //! installed with `npm ci` when tests/interop/node_modules is missing or stale.
@@ -176,7 +179,7 @@ fn tree_size(base_url: &str) -> u64 {
 }
 
 #[test]
-fn sigstore_js_signs_records_and_verifies_hashedrekord_and_dsse_bundles() {
+fn sigstore_js_signs_records_and_verifies_v1_and_v2_bundles() {
     let dir = interop_dir();
     let node = require_tool("node");
     install_packages(&dir);
@@ -220,11 +223,18 @@ fn sigstore_js_signs_records_and_verifies_hashedrekord_and_dsse_bundles() {
         "{id}"
     );
     assert_eq!(r["intoto"]["status"], 400);
-    assert!(r["negativeChecks"].as_u64().unwrap() >= 20, "{r}");
+    // Rekor v2 after the v1 entries, a v1 entry between the two v2 ones.
+    assert_eq!(r["v2"]["hashedrekord"]["logIndex"], 3);
+    assert_eq!(r["v2"]["v1Between"], 4);
+    assert_eq!(r["v2"]["dsse"]["logIndex"], 5);
+    assert_eq!(r["v2"]["dsse"]["treeSize"], 6);
+    assert_eq!(r["v2"]["duplicate"], 409);
+    assert_eq!(r["v2"]["refusals"].as_array().unwrap().len(), 3);
+    assert!(r["negativeChecks"].as_u64().unwrap() >= 30, "{r}");
     assert_eq!(
         tree_size(&base),
-        3,
-        "the log should hold exactly the three accepted entries"
+        6,
+        "the log should hold exactly the six accepted entries"
     );
     drop(server);
 }

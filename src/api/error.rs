@@ -13,6 +13,9 @@ pub struct ApiError {
     pub code: u16,
     pub message: String,
     pub location: Option<String>,
+    /// The `x-log-index` header: where the existing entry of a Rekor v2 409 is
+    /// (tiles-checkpoints-v2.md §6.1).
+    pub log_index: Option<u64>,
     pub retry_after: Option<u32>,
     /// Add `WWW-Authenticate: Bearer` (a 401).
     pub www_authenticate: bool,
@@ -27,6 +30,7 @@ impl ApiError {
             code: status.as_u16(),
             message: message.into(),
             location: None,
+            log_index: None,
             retry_after: None,
             www_authenticate: false,
             empty: false,
@@ -92,6 +96,9 @@ impl IntoResponse for ApiError {
         let headers = res.headers_mut();
         if let Some(loc) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             headers.insert(header::LOCATION, loc);
+        }
+        if let Some(index) = self.log_index {
+            headers.insert("x-log-index", HeaderValue::from(index));
         }
         if self.www_authenticate {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -1,5 +1,6 @@
-//! The HTTP surface: the Rekor v1 REST API (rekor-v1-api.md §3), the C2SP tlog-tiles read API
-//! (tiles-checkpoints-v2.md §4) and operational routes.
+//! The HTTP surface: the Rekor v1 REST API (rekor-v1-api.md §3), the Rekor v2 write API
+//! (tiles-checkpoints-v2.md §6), the C2SP tlog-tiles read API (§4) and operational routes. Both
+//! write APIs append to the same tree through the same sequencer ([`AppState::write`]).
 //!
 //! Handlers parse and bound the request, do CPU-bound work (signature verification, proofs,
 //! signing) on the blocking pool so the async threads keep serving, and reach storage only
@@ -9,12 +10,15 @@ mod error;
 pub mod server;
 mod tiles;
 mod v1;
+mod v2;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,10 +29,12 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 
+use crate::entries::{CanonicalEntry, EntryError};
 use crate::limits::{MAX_REQUEST_BODY_BYTES, MAX_REQUESTS_IN_FLIGHT};
 use crate::log::LogIdentity;
-use crate::sequencer::SequencerHandle;
-use crate::storage::LogStore;
+use crate::merkle::Hash;
+use crate::sequencer::{SequenceError, Sequenced, SequencerHandle};
+use crate::storage::{LogStore, NewEntry};
 use crate::witness::client::Cosignatures;
 
 /// Longest a request may take end to end, including waiting for its batch to be durable.
@@ -195,6 +201,45 @@ impl AppState {
         })
     }
 
+    /// The write path of both APIs (DESIGN.md "Life of an entry"), after the route's
+    /// [`require_writer`] gate: reads the bounded body, validates it with `validate` on the CPU pool (verification is the
+    /// most expensive step of a write), and waits until the sequencer has made it durable.
+    async fn write(
+        &self,
+        body: Result<Bytes, BytesRejection>,
+        validate: fn(&[u8]) -> Result<CanonicalEntry, EntryError>,
+    ) -> Result<Written, ApiError> {
+        let body = body_bytes(body)?;
+        let entry = self
+            .cpu(move || validate(&body).map_err(|e| entry_error(&e)))
+            .await?;
+        let new = NewEntry {
+            body: entry.body.clone(),
+            leaf_hash: entry.leaf_hash,
+            index_keys: entry.index_keys.clone(),
+        };
+        match self.sequencer.submit(new).await {
+            // The answer is built from the entry in hand: no read after the commit.
+            Ok(sequenced) => Ok(Written::Appended { entry, sequenced }),
+            Err(SequenceError::Duplicate(index)) => Ok(Written::Duplicate {
+                leaf: entry.leaf_hash,
+                index,
+            }),
+            Err(e @ SequenceError::Pushback) => Err(ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }),
+            Err(e @ SequenceError::Stopped(_)) => Err(ApiError {
+                retry_after: Some(30),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }),
+            Err(e @ SequenceError::NoSpace(_)) => Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                e.to_string(),
+            )),
+        }
+    }
+
     /// Runs CPU-bound work (and the short storage reads around it) on the CPU pool, so that
     /// the async threads keep serving. A bounded pool, unlike `spawn_blocking`'s, keeps the
     /// number of runnable threads at the number of cores: measured, it spends far less time
@@ -208,6 +253,36 @@ impl AppState {
         rx.await
             .unwrap_or_else(|_| Err(ApiError::internal(&"a CPU worker panicked")))
     }
+}
+
+/// What became of a valid entry given to [`AppState::write`].
+enum Written {
+    /// Durable at `sequenced.index`.
+    Appended {
+        entry: CanonicalEntry,
+        sequenced: Sequenced,
+    },
+    /// The same leaf was already in the log at `index` (409).
+    Duplicate { leaf: Hash, index: u64 },
+}
+
+/// An invalid entry: its status and the error body's code (rekor-v1-api.md §3.1).
+fn entry_error(e: &EntryError) -> ApiError {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    ApiError {
+        code: e.code(),
+        ..ApiError::new(status, e.to_string())
+    }
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(MAX_REQUEST_BODY_BYTES)
+        } else {
+            ApiError::bad_request(format!("reading the request body: {}", r.body_text()))
+        }
+    })
 }
 
 /// The whole HTTP service: [`router`] behind trailing-slash normalization, which has to run
@@ -240,6 +315,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/log/proof", get(v1::log_proof))
         .route("/api/v1/log/trustedRoot", get(v1::trusted_root))
         .route("/api/v1/index/retrieve", post(v1::search_index))
+        .route(
+            "/api/v2/log/entries",
+            post(v2::create_entry).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                require_writer,
+            )),
+        )
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
         .route(

@@ -10,36 +10,17 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::{ApiError, AppState, json_line, no_cache};
-use crate::entries::{self, EntryError};
+use super::{ApiError, AppState, Written, body_bytes, entry_error, json_line, no_cache};
+use crate::entries;
 use crate::limits::MAX_RETRIEVE_ITEMS;
 use crate::merkle::{self, Hash};
-use crate::sequencer::SequenceError;
-use crate::storage::{NewEntry, StoreHashes, TreeHead};
+use crate::storage::{StoreHashes, TreeHead};
 use crate::wire::{
     ConsistencyProof, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex, SearchLogQuery,
     Verification, to_json_line,
 };
 
 type Params = Query<Vec<(String, String)>>;
-
-fn entry_error(e: &EntryError) -> ApiError {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    ApiError {
-        code: e.code(),
-        ..ApiError::new(status, e.to_string())
-    }
-}
-
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(crate::limits::MAX_REQUEST_BODY_BYTES)
-        } else {
-            ApiError::bad_request(format!("reading the request body: {}", r.body_text()))
-        }
-    })
-}
 
 /// Builds the `{"<entry ID>": {...}}` answer for the entry at `index`, with an inclusion proof
 /// against `head` and a fresh SET (§4). Blocking: reads hashes, signs.
@@ -104,27 +85,14 @@ pub async fn create_entry(
     State(st): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body_bytes(body)?;
-    // Verification is the most expensive step of a write: keep it off the async threads.
-    let entry = st
-        .cpu(move || entries::canonicalize_bytes(&body).map_err(|e| entry_error(&e)))
-        .await?;
-    let leaf = entry.leaf_hash;
-    // The answer is built from the body in hand: no read after the commit.
-    let canonical = entry.body.clone();
-    let sequenced = st
-        .sequencer
-        .submit(NewEntry {
-            body: entry.body,
-            leaf_hash: entry.leaf_hash,
-            index_keys: entry.index_keys,
-        })
-        .await;
-    match sequenced {
-        Ok(s) => {
+    match st.write(body, entries::canonicalize_bytes).await? {
+        Written::Appended { entry, sequenced } => {
             let st2 = st.clone();
             let (id, json) = st
-                .cpu(move || log_entry(&st2, s.index, &canonical, s.integrated_time, &s.head))
+                .cpu(move || {
+                    let s = sequenced;
+                    log_entry(&st2, s.index, &entry.body, s.integrated_time, &s.head)
+                })
                 .await?;
             let mut res = json_line(StatusCode::CREATED, json);
             let h = res.headers_mut();
@@ -133,7 +101,7 @@ pub async fn create_entry(
             h.insert(header::LOCATION, header_value(&location(&id))?);
             Ok(res)
         }
-        Err(SequenceError::Duplicate(_)) => {
+        Written::Duplicate { leaf, .. } => {
             let id = st.identity.entry_id(&leaf);
             Err(ApiError {
                 location: Some(location(&id)),
@@ -145,18 +113,6 @@ pub async fn create_entry(
                 )
             })
         }
-        Err(e @ SequenceError::Pushback) => Err(ApiError {
-            retry_after: Some(1),
-            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-        }),
-        Err(e @ SequenceError::Stopped(_)) => Err(ApiError {
-            retry_after: Some(30),
-            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-        }),
-        Err(e @ SequenceError::NoSpace(_)) => Err(ApiError::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            e.to_string(),
-        )),
     }
 }
 
@@ -557,22 +513,44 @@ fn public_key_key(pk: &crate::wire::SearchPublicKey) -> Result<String, ApiError>
 }
 
 /// `GET /api/v1/log/trustedRoot`: a Sigstore TrustedRoot (tiles-checkpoints-v2.md §7.4) that
-/// lists this log, so that a client can be configured from it.
+/// lists this log twice, once per key, so that a client can be configured from it: the ECDSA key
+/// that signs Rekor v1 checkpoints and SETs (log ID = SHA-256 of its SPKI), and the Ed25519 key
+/// that signs the C2SP checkpoints of Rekor v2 answers (log ID and `checkpointKeyId` = its full
+/// C2SP key hash under the origin, as Rekor v2 logs set them; a v0.2 field, hence the v0.2
+/// media type). Clients pick the instance by log ID or by checkpoint key ID (§7.4).
 pub async fn trusted_root(State(st): State<AppState>) -> Response {
     let created = std::time::UNIX_EPOCH
         + std::time::Duration::from_secs(st.identity.meta.created.unsigned_abs());
+    let valid_for = serde_json::json!({
+        "start": humantime::format_rfc3339_seconds(created).to_string(),
+    });
+    let keys = &st.identity.keys;
+    let checkpoint_key_id = B64.encode(keys.checkpoint_key_id(&st.identity.meta.origin));
     let root = serde_json::json!({
-        "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-        "tlogs": [{
-            "baseUrl": st.public_url,
-            "hashAlgorithm": "SHA2_256",
-            "publicKey": {
-                "rawBytes": B64.encode(st.identity.keys.ecdsa_spki_der()),
-                "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                "validFor": { "start": humantime::format_rfc3339_seconds(created).to_string() },
+        "mediaType": "application/vnd.dev.sigstore.trustedroot.v0.2+json",
+        "tlogs": [
+            {
+                "baseUrl": st.public_url,
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {
+                    "rawBytes": B64.encode(keys.ecdsa_spki_der()),
+                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                    "validFor": valid_for,
+                },
+                "logId": { "keyId": B64.encode(keys.log_id()) },
             },
-            "logId": { "keyId": B64.encode(st.identity.keys.log_id()) },
-        }],
+            {
+                "baseUrl": st.public_url,
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {
+                    "rawBytes": B64.encode(keys.ed25519_spki_der()),
+                    "keyDetails": "PKIX_ED25519",
+                    "validFor": valid_for,
+                },
+                "logId": { "keyId": checkpoint_key_id },
+                "checkpointKeyId": { "keyId": checkpoint_key_id },
+            },
+        ],
         "certificateAuthorities": [],
         "ctlogs": [],
         "timestampAuthorities": [],

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::b64::{self, Alphabet};
 use super::jcs::{self, Node};
-use super::pki::Verifier;
+use super::pki::{HashAlg, Verifier};
 use super::{EntryError, check_depth, get_obj, get_str};
 use crate::limits::{
     MAX_DSSE_ENVELOPE_BYTES, MAX_DSSE_SIGNATURES, MAX_DSSE_VERIFIERS, MAX_INTOTO_INDEX_KEYS,
@@ -261,9 +261,12 @@ pub(crate) fn canonicalize_spec(spec: &Value) -> Result<(Vec<u8>, Vec<String>), 
         let verifier = Verifier::from_pem(pem)
             .and_then(|v| v.verify_chain().map(|()| v))
             .map_err(|e| EntryError::invalid(format!("could not parse public key as x509: {e}")))?;
-        let hit = pending
-            .iter()
-            .position(|(_, sig)| verifier.key().verify_dsse(&pae, &pae_sha256, sig).is_ok());
+        let hit = pending.iter().position(|(_, sig)| {
+            verifier
+                .key()
+                .verify_dsse(&pae, HashAlg::Sha256, &pae_sha256, sig)
+                .is_ok()
+        });
         let Some(hit) = hit else {
             return Err(envelope_error(
                 "accepted signatures do not match threshold, Found: 0, Expected 1",

@@ -1,6 +1,7 @@
-//! The RFC 8785 (JCS) form of the small JSON trees Arkivo builds: objects of strings, objects and
-//! arrays. Members are sorted here, by UTF-16 code units as RFC 8785 §3.2.3 requires, whatever
-//! order they were built in; strings are escaped as RFC 8785 §3.2.2.2 requires.
+//! The RFC 8785 (JCS) form of the small JSON trees Arkivo builds or reads back: objects of
+//! strings, objects and arrays. Members are sorted here, by UTF-16 code units as RFC 8785 §3.2.3
+//! requires, whatever order they were built in; strings are escaped as RFC 8785 §3.2.2.2
+//! requires.
 
 /// A JSON value without numbers, booleans or null (no canonical body contains them).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +14,25 @@ pub(crate) enum Node {
 impl Node {
     pub(crate) fn s(v: impl Into<String>) -> Node {
         Node::Str(v.into())
+    }
+
+    /// The node of a JSON value made only of strings, arrays and objects, as the proto3 JSON of
+    /// a Rekor v2 entry is (its only scalars are strings, bytes and enums); `None` otherwise.
+    pub(crate) fn from_value(v: &serde_json::Value) -> Option<Node> {
+        match v {
+            serde_json::Value::String(s) => Some(Node::Str(s.clone())),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(Node::from_value)
+                .collect::<Option<_>>()
+                .map(Node::Arr),
+            serde_json::Value::Object(members) => members
+                .iter()
+                .map(|(k, v)| Some((k.clone(), Node::from_value(v)?)))
+                .collect::<Option<_>>()
+                .map(Node::Obj),
+            _ => None,
+        }
     }
 
     pub(crate) fn obj<const N: usize>(members: [(&str, Node); N]) -> Node {

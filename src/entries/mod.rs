@@ -1,5 +1,7 @@
 //! Validation and canonical bodies of Rekor v1 proposed entries: `hashedrekord` and `dsse`
-//! v0.0.1 (rekor-v1-api.md §3.1, §5, §6, §7, §10.1).
+//! v0.0.1 (rekor-v1-api.md §3.1, §5, §6, §7, §10.1); and of Rekor v2 requests, `hashedrekord`
+//! and `dsse` v0.0.2 ([`v2`], tiles-checkpoints-v2.md §6.2–6.3), which share the key,
+//! certificate and signature code of [`pki`] and go into the same tree.
 //!
 //! Pure, as rekor-tiles' `ToLogEntry` (STYLE.md §4): bytes or a parsed JSON value in, a
 //! [`CanonicalEntry`] (the JCS body that is the Merkle leaf, its leaf hash and its search-index
@@ -15,6 +17,7 @@ pub mod dsse;
 pub mod hashedrekord;
 mod jcs;
 pub mod pki;
+pub mod v2;
 
 use serde_json::Value;
 
@@ -37,7 +40,7 @@ impl Kind {
         }
     }
 
-    /// The one `apiVersion` Arkivo implements for this kind.
+    /// The one Rekor v1 `apiVersion` Arkivo implements for this kind (v2: [`v2::API_VERSION`]).
     pub fn api_version(&self) -> &'static str {
         "0.0.1"
     }
@@ -71,14 +74,24 @@ pub struct CanonicalEntry {
 }
 
 impl CanonicalEntry {
-    fn new(kind: Kind, body: Vec<u8>, keys: Vec<String>) -> CanonicalEntry {
+    /// The entry of a canonical body, of either API; refused when the body is larger than a
+    /// tile entry bundle can carry ([`MAX_CANONICAL_BODY_BYTES`]).
+    fn new(kind: Kind, body: Vec<u8>, keys: Vec<String>) -> Result<CanonicalEntry, EntryError> {
+        if body.len() > MAX_CANONICAL_BODY_BYTES {
+            return Err(EntryError::Invalid(format!(
+                "the canonical entry would be {} bytes, more than the {MAX_CANONICAL_BODY_BYTES} \
+                 a log entry may have (the tile entry bundles give each entry a 16-bit length); \
+                 use a smaller certificate or chain",
+                body.len()
+            )));
+        }
         let leaf_hash = merkle::record_hash(&body);
-        CanonicalEntry {
+        Ok(CanonicalEntry {
             kind,
             body,
             leaf_hash,
             index_keys: normalize_keys(keys),
-        }
+        })
     }
 }
 
@@ -117,6 +130,9 @@ pub enum EntryError {
     /// Bad spec, base64, PEM, signature, policy, DSSE problems.
     #[error("error processing entry: {0}")]
     Invalid(String),
+    /// A Rekor v2 request that is not valid, with what is wrong (tiles-checkpoints-v2.md §6.2).
+    #[error("{0}")]
+    InvalidRequest(String),
 }
 
 /// The `apiVersion` pattern of upstream's swagger (semantic versioning 2.0).
@@ -134,7 +150,8 @@ impl EntryError {
             | EntryError::MissingSpec => 422,
             EntryError::KindNotEnabled(_)
             | EntryError::UnsupportedVersion { .. }
-            | EntryError::Invalid(_) => 400,
+            | EntryError::Invalid(_)
+            | EntryError::InvalidRequest(_) => 400,
         }
     }
 
@@ -240,15 +257,7 @@ pub fn canonicalize(proposed: &Value) -> Result<CanonicalEntry, EntryError> {
         Kind::HashedRekord => hashedrekord::canonicalize_spec(spec)?,
         Kind::Dsse => dsse::canonicalize_spec(spec)?,
     };
-    if body.len() > MAX_CANONICAL_BODY_BYTES {
-        return Err(EntryError::Invalid(format!(
-            "the canonical entry would be {} bytes, more than the {MAX_CANONICAL_BODY_BYTES} a \
-             log entry may have (the tile entry bundles give each entry a 16-bit length); use \
-             a smaller certificate or chain",
-            body.len()
-        )));
-    }
-    Ok(CanonicalEntry::new(kind, body, keys))
+    CanonicalEntry::new(kind, body, keys)
 }
 
 /// Same as [`canonicalize`], from raw request bytes (JSON errors → [`EntryError::Malformed`];
@@ -259,7 +268,7 @@ pub fn canonicalize_bytes(json: &[u8]) -> Result<CanonicalEntry, EntryError> {
 }
 
 /// Parses a stored canonical body back and re-derives its search-index keys, checking that the
-/// body is exactly what [`canonicalize`] would have produced (JCS, canonical PEM, canonical
+/// body is exactly what [`canonicalize`] (or [`v2::canonicalize_request`]) would have produced (JCS, canonical PEM, canonical
 /// base64, sorted signatures). Signatures are not re-verified.
 ///
 /// For `dsse`, the keys taken from the in-toto statement (§10.1 item 5) cannot be re-derived:
@@ -270,9 +279,11 @@ pub fn index_keys_of_body(body: &[u8]) -> Result<Vec<String>, EntryError> {
         .as_object()
         .ok_or_else(|| EntryError::invalid("body is not an object"))?;
     let kind = obj.get("kind").and_then(Value::as_str);
-    let (rebuilt, keys) = match kind {
-        Some("hashedrekord") => hashedrekord::reparse_body(&value)?,
-        Some("dsse") => dsse::reparse_body(&value)?,
+    let version = obj.get("apiVersion").and_then(Value::as_str);
+    let (rebuilt, keys) = match (kind, version) {
+        (_, Some(v2::API_VERSION)) => v2::reparse_body(body)?,
+        (Some("hashedrekord"), _) => hashedrekord::reparse_body(&value)?,
+        (Some("dsse"), _) => dsse::reparse_body(&value)?,
         _ => return Err(EntryError::invalid("body has no supported kind")),
     };
     if rebuilt != body {
@@ -281,7 +292,8 @@ pub fn index_keys_of_body(body: &[u8]) -> Result<Vec<String>, EntryError> {
     Ok(normalize_keys(keys))
 }
 
-/// The kind of a stored canonical body (cheap: no verification, no canonical-form check).
+/// The kind of a stored canonical body, v1 or v2 (cheap: no verification, no canonical-form
+/// check).
 pub fn kind_of_body(body: &[u8]) -> Result<Kind, EntryError> {
     let value = parse_json(body)?;
     match value.get("kind").and_then(Value::as_str) {

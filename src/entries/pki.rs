@@ -62,6 +62,20 @@ impl HashAlg {
         }
     }
 
+    /// The name [`HashAlg::from_name`] reads (and search-index keys use).
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlg::Sha256 => "sha256",
+            HashAlg::Sha384 => "sha384",
+            HashAlg::Sha512 => "sha512",
+        }
+    }
+
+    /// The digest of `data`.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        lc_digest::digest(self.lc(), data).as_ref().to_vec()
+    }
+
     /// Digest length in bytes.
     pub fn digest_len(self) -> usize {
         match self {
@@ -254,14 +268,21 @@ impl PublicKey {
         }
     }
 
-    /// Verifies a DSSE signature over `pae` (§6.2): SHA-256 for ECDSA (any curve) and RSA
-    /// PKCS#1 v1.5, pure Ed25519 over the PAE bytes.
-    pub fn verify_dsse(&self, pae: &[u8], pae_sha256: &[u8; 32], sig: &[u8]) -> Result<(), String> {
+    /// Verifies a DSSE signature over `pae` (§6.2): ECDSA and RSA PKCS#1 v1.5 over
+    /// `pae_digest`, the digest of the PAE with `alg` (SHA-256 for Rekor v1; what the key
+    /// details name for Rekor v2), pure Ed25519 over the PAE bytes.
+    pub fn verify_dsse(
+        &self,
+        pae: &[u8],
+        alg: HashAlg,
+        pae_digest: &[u8],
+        sig: &[u8],
+    ) -> Result<(), String> {
         match self.key_type {
             KeyType::Ed25519 => lc::UnparsedPublicKey::new(&lc::ED25519, &self.raw)
                 .verify(pae, sig)
                 .map_err(|_| "failed to verify signature".into()),
-            _ => self.verify_digest(HashAlg::Sha256, pae_sha256, sig),
+            _ => self.verify_digest(alg, pae_digest, sig),
         }
     }
 
@@ -440,49 +461,62 @@ impl Verifier {
         let blocks = pem_blocks(bytes)?;
         match blocks.as_slice() {
             [] => Err("invalid public key: failure decoding PEM".into()),
-            [(label, der)] if label == "PUBLIC KEY" => {
-                let key = PublicKey::from_spki_der(der)?;
-                let canonical_pem = pem_encode("PUBLIC KEY", key.spki_der());
-                Ok(Verifier {
-                    key,
-                    certs: Vec::new(),
-                    canonical_pem,
-                    subjects: Vec::new(),
-                })
-            }
+            [(label, der)] if label == "PUBLIC KEY" => Verifier::from_spki_der(der),
             [(label, _)] if label != "CERTIFICATE" => {
                 Err(format!("invalid public key: cannot handle type {label}"))
             }
             _ => {
-                let mut certs = Vec::with_capacity(blocks.len());
-                let mut canonical_pem = String::new();
+                let mut ders = Vec::with_capacity(blocks.len());
                 for (label, der) in &blocks {
                     if label != "CERTIFICATE" {
                         return Err(format!(
                             "invalid public key: cannot handle type {label} in a certificate chain"
                         ));
                     }
-                    let cert = Certificate::from_der(der)
-                        .map_err(|e| format!("x509: malformed certificate: {e}"))?;
-                    certs.push(cert);
-                    canonical_pem.push_str(&pem_encode("CERTIFICATE", der));
+                    ders.push(der.as_slice());
                 }
-                let leaf = &certs[0];
-                let spki = leaf
-                    .tbs_certificate
-                    .subject_public_key_info
-                    .to_der()
-                    .map_err(|e| format!("x509: malformed certificate: {e}"))?;
-                let key = PublicKey::from_spki_der(&spki)?;
-                let subjects = subject_alt_names(leaf)?;
-                Ok(Verifier {
-                    key,
-                    certs,
-                    canonical_pem,
-                    subjects,
-                })
+                Verifier::from_certificate_ders(&ders)
             }
         }
+    }
+
+    /// A bare key given as DER SubjectPublicKeyInfo (a Rekor v2 `publicKey.rawBytes`).
+    pub fn from_spki_der(der: &[u8]) -> Result<Verifier, String> {
+        let key = PublicKey::from_spki_der(der)?;
+        let canonical_pem = pem_encode("PUBLIC KEY", key.spki_der());
+        Ok(Verifier {
+            key,
+            certs: Vec::new(),
+            canonical_pem,
+            subjects: Vec::new(),
+        })
+    }
+
+    /// A certificate chain given as DER certificates, leaf first (one for a Rekor v2
+    /// `x509Certificate.rawBytes`). The chain is not checked here.
+    pub fn from_certificate_ders(ders: &[&[u8]]) -> Result<Verifier, String> {
+        let mut certs = Vec::with_capacity(ders.len());
+        let mut canonical_pem = String::new();
+        for der in ders {
+            let cert = Certificate::from_der(der)
+                .map_err(|e| format!("x509: malformed certificate: {e}"))?;
+            certs.push(cert);
+            canonical_pem.push_str(&pem_encode("CERTIFICATE", der));
+        }
+        let leaf = certs.first().ok_or("no certificate")?;
+        let spki = leaf
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .map_err(|e| format!("x509: malformed certificate: {e}"))?;
+        let key = PublicKey::from_spki_der(&spki)?;
+        let subjects = subject_alt_names(leaf)?;
+        Ok(Verifier {
+            key,
+            certs,
+            canonical_pem,
+            subjects,
+        })
     }
 
     /// The key that verifies signatures (the leaf's, for certificates).

@@ -8,6 +8,8 @@
 //! outlives a panicking test.
 #![allow(dead_code)] // each integration test uses a different part of this module
 
+pub mod router;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -287,9 +289,10 @@ pub fn build_interop_package(dir: &str, bin: &str) -> PathBuf {
     target.join("release").join(bin)
 }
 
-/// A cosign-style signer: a P-256 key that makes valid hashedrekord v0.0.1 proposed entries.
+/// A cosign-style signer: a P-256 key that makes valid hashedrekord v0.0.1 proposed entries and
+/// Rekor v2 requests.
 pub struct EntrySigner {
-    key: p256::ecdsa::SigningKey,
+    pub key: p256::ecdsa::SigningKey,
     pem: String,
 }
 
@@ -304,21 +307,70 @@ impl EntrySigner {
         EntrySigner { key, pem }
     }
 
+    /// The public key as PEM.
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
+    /// The public key as DER SubjectPublicKeyInfo.
+    pub fn spki(&self) -> Vec<u8> {
+        use p256::pkcs8::EncodePublicKey;
+        self.key
+            .verifying_key()
+            .to_public_key_der()
+            .unwrap()
+            .into_vec()
+    }
+
+    /// A DER ECDSA signature over a given SHA-256 digest.
+    pub fn sign_digest(&self, digest: &[u8]) -> Vec<u8> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let sig: p256::ecdsa::Signature = self.key.sign_prehash(digest).unwrap();
+        sig.to_der().as_bytes().to_vec()
+    }
+
     /// A proposed entry recording this key's signature of `artifact`.
     pub fn hashedrekord(&self, artifact: &[u8]) -> serde_json::Value {
         use base64::Engine;
         use base64::engine::general_purpose::STANDARD as B64;
-        use p256::ecdsa::signature::hazmat::PrehashSigner;
         use sha2::Digest;
         let digest = sha2::Sha256::digest(artifact);
-        let sig: p256::ecdsa::Signature = self.key.sign_prehash(&digest).unwrap();
         serde_json::json!({
             "apiVersion": "0.0.1", "kind": "hashedrekord",
             "spec": {
                 "data": {"hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
-                "signature": {"content": B64.encode(sig.to_der().as_bytes()),
+                "signature": {"content": B64.encode(self.sign_digest(&digest)),
                               "publicKey": {"content": B64.encode(&self.pem)}},
             },
         })
     }
+
+    /// This key as a Rekor v2 verifier (tiles-checkpoints-v2.md §6.2).
+    pub fn verifier_v2(&self) -> serde_json::Value {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD as B64;
+        serde_json::json!({"publicKey": {"rawBytes": B64.encode(self.spki())},
+                           "keyDetails": "PKIX_ECDSA_P256_SHA_256"})
+    }
+
+    /// A Rekor v2 `hashedRekordRequestV002` recording this key's signature of `artifact`.
+    pub fn hashedrekord_v2(&self, artifact: &[u8]) -> serde_json::Value {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(artifact);
+        hashedrekord_v2(&digest, &self.sign_digest(&digest), self.verifier_v2())
+    }
+}
+
+/// A Rekor v2 `hashedRekordRequestV002` of the given parts (tiles-checkpoints-v2.md §6.2).
+pub fn hashedrekord_v2(
+    digest: &[u8],
+    signature: &[u8],
+    verifier: serde_json::Value,
+) -> serde_json::Value {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as B64;
+    serde_json::json!({"hashedRekordRequestV002": {
+        "digest": B64.encode(digest),
+        "signature": {"content": B64.encode(signature), "verifier": verifier},
+    }})
 }
