@@ -36,7 +36,7 @@ impl LogPaths {
         }
     }
 
-    fn db(&self) -> PathBuf {
+    pub(crate) fn db(&self) -> PathBuf {
         self.data_dir.join("db")
     }
 }
@@ -126,7 +126,7 @@ pub fn open(paths: &LogPaths, hostname: Option<&str>, create: bool) -> anyhow::R
 }
 
 /// Reads a private key file, refusing one that others can read.
-fn read_private_key(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn read_private_key(path: &Path) -> anyhow::Result<String> {
     let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     let mode = meta.permissions().mode();
     if mode & 0o077 != 0 {
@@ -172,7 +172,7 @@ fn create_keys(paths: &LogPaths) -> anyhow::Result<LogKeys> {
 }
 
 /// Writes a new private key file with mode 0600 (never overwriting), and syncs it.
-fn write_private_key(path: &Path, pem: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private_key(path: &Path, pem: &[u8]) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))

@@ -3,8 +3,9 @@
 //! Pure core: [`merkle`] (RFC 6962 trees and proofs), [`note`] and [`checkpoint`] (signed notes,
 //! Rekor v1 and C2SP checkpoints), [`signer`] (the log's keys), [`entries`] (validation and
 //! canonical bodies of `hashedrekord` and `dsse`), [`wire`] (Rekor v1 JSON shapes). I/O around
-//! it: [`storage`] (RocksDB), [`sequencer`] (the single writer), [`api`] (HTTP), [`log`]
-//! and [`datadir`] (a log's identity; creating and opening a data directory) and [`cli`].
+//! it: [`storage`] (RocksDB), [`sequencer`] (the single writer), [`api`] (HTTP), [`metrics`]
+//! (what `/metrics` reports), [`log`] and [`datadir`] (a log's identity; creating and opening a
+//! data directory), [`backup`] (backups while serving, restores) and [`cli`].
 //!
 //! The `rocksdb` feature (on by default) brings RocksDB and what needs it (the data directory,
 //! the command line); without it the rest builds alone, which the fuzz targets in `fuzz/` use
@@ -14,6 +15,8 @@
 
 pub mod api;
 pub mod auth;
+#[cfg(feature = "rocksdb")]
+pub mod backup;
 pub mod checkpoint;
 #[cfg(feature = "rocksdb")]
 pub mod cli;
@@ -25,6 +28,7 @@ pub mod fsck;
 pub mod limits;
 pub mod log;
 pub mod merkle;
+pub mod metrics;
 pub mod note;
 pub mod ratelimit;
 pub mod sequencer;
