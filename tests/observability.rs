@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use common::{EntrySigner, TestServer};
 
+type Labels = BTreeMap<String, String>;
+
 /// One sample of the Prometheus text exposition format.
 #[derive(Debug)]
 struct Sample {
     name: String,
-    labels: BTreeMap<String, String>,
+    labels: Labels,
     value: f64,
 }
 
@@ -58,14 +60,15 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
         assert!(types.contains_key(family), "undeclared family: {s:?}");
     }
     for (family, _) in types.iter().filter(|(_, t)| *t == "histogram") {
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        // (le, cumulative count) by the labels other than le.
+        let mut series: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
         for s in samples
             .iter()
             .filter(|s| s.name == format!("{family}_bucket"))
         {
             let le = s.labels["le"].parse::<f64>().expect("a numeric le");
-            let key = s.labels.iter().filter(|(k, _)| *k != "le");
-            let key = key.map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut key = s.labels.clone();
+            key.remove("le");
             series.entry(key).or_default().push((le, s.value));
         }
         for (labels, buckets) in series {
@@ -82,13 +85,7 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
             );
             let count = samples
                 .iter()
-                .find(|s| {
-                    s.name == format!("{family}_count")
-                        && s.labels
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .eq(labels.clone())
-                })
+                .find(|s| s.name == format!("{family}_count") && s.labels == labels)
                 .expect("a _count per bucket series");
             assert_eq!(count.value, last, "{family} {labels:?}");
         }
