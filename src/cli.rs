@@ -389,15 +389,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     crate::metrics::install();
     let opened = open_log(&config, true)?;
-    let admin = crate::backup::serve_admin(opened.store.clone(), log_paths(&config))
-        .inspect_err(|e| {
-            tracing::warn!("no admin socket, so `arkivo backup` needs the server stopped: {e:#}");
-        })
-        .ok();
-    let store = opened.store.clone();
-    let metrics = tokio::spawn(crate::metrics::keep_up(Arc::new(move || {
-        store.disk_bytes()
-    })));
     let (sequencer, thread) = crate::sequencer::start(
         opened.store.clone(),
         opened.identity.clone(),
@@ -436,11 +427,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
-    notice!(
-        "serving {public_url} on {} (tree size {})",
-        listener.local_addr()?,
-        tree_size
-    );
+    let addr = listener.local_addr()?;
+    // Started last, so that nothing is left behind when starting fails.
+    let admin = crate::backup::serve_admin(opened.store.clone(), log_paths(&config))
+        .inspect_err(|e| {
+            tracing::warn!("no admin socket, so `arkivo backup` needs the server stopped: {e:#}");
+        })
+        .ok();
+    let store = opened.store.clone();
+    let metrics = tokio::spawn(crate::metrics::keep_up(Arc::new(move || {
+        store.disk_bytes()
+    })));
+    notice!("serving {public_url} on {addr} (tree size {tree_size})");
     crate::api::server::serve(
         listener,
         app,
@@ -453,6 +451,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         admin.shutdown().await;
     }
     metrics.abort();
+    let _ = metrics.await;
     // Every handle is gone with the server: the sequencer drains its inbox and ends.
     drop(opened);
     tokio::task::spawn_blocking(move || thread.join())
