@@ -183,6 +183,39 @@ async fn backup_under_write_load_restores_to_a_log_that_verifies_and_grows() {
     ]);
     assert!(!ok && err.contains("a log already exists"), "{err}");
 
+    // Keys that exist where the config names them must belong to the log: otherwise the restore
+    // is undone, and the foreign keys are left alone.
+    let other = work.path().join("other");
+    assert!(
+        arkivo(&[
+            "init",
+            "--data-dir",
+            path(&other),
+            "--hostname",
+            "other.test"
+        ])
+        .0
+    );
+    let (ecdsa, ed25519) = (
+        other.join("keys/log-ecdsa-p256.pem"),
+        other.join("keys/log-ed25519.pem"),
+    );
+    let refused = work.path().join("refused");
+    let (ok, _, err) = arkivo(&[
+        "restore",
+        "--from",
+        path(&backup),
+        "--data-dir",
+        path(&refused),
+        "--ecdsa-key-file",
+        path(&ecdsa),
+        "--ed25519-key-file",
+        path(&ed25519),
+    ]);
+    assert!(!ok && err.contains("does not belong to the log"), "{err}");
+    assert!(!refused.join("db").exists());
+    assert!(ecdsa.exists() && ed25519.exists());
+
     // With no server running, `arkivo backup` opens the log itself: all of it.
     let offline = work.path().join("offline");
     let (ok, out, err) = arkivo(&["backup", "--data-dir", path(&data), "--to", path(&offline)]);
