@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -19,9 +20,79 @@ use crate::witness::client::{Cosignatures, Endpoint};
     about = "A private, Rekor-compatible transparency log"
 )]
 pub struct Cli {
+    /// How logs are written to stderr: `text`, or `json` (one JSON object per line, for log
+    /// collectors; start-up notices included).
+    #[arg(
+        long,
+        global = true,
+        env = "ARKIVO_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The log target of notices, which no `RUST_LOG` filter hides.
+pub(crate) const NOTICE_TARGET: &str = "arkivo::notice";
+
+pub(crate) static JSON_LOGS: AtomicBool = AtomicBool::new(false);
+
+/// Sets up logging to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs
+            .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => {
+            JSON_LOGS.store(true, Ordering::Relaxed);
+            let notices = format!("{NOTICE_TARGET}=info")
+                .parse()
+                .expect("a valid filter directive");
+            // Each line carries the fields of the request span it was logged in (its ID).
+            logs.json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_env_filter(filter.add_directive(notices))
+                .init();
+        }
+    }
+}
+
+/// Reports the error that ends the command, in the log format.
+pub fn report_fatal(e: &anyhow::Error) {
+    if JSON_LOGS.load(Ordering::Relaxed) {
+        tracing::error!(target: NOTICE_TARGET, "{e:#}");
+    } else {
+        eprintln!("arkivo: {e:#}");
+    }
+}
+
+/// Tells the operator something whatever the log filter (what was created, where the server
+/// listens, that it stopped): a plain line on stderr, or with JSON logs an event on
+/// [`NOTICE_TARGET`], so that every line is JSON.
+macro_rules! notice {
+    ($($arg:tt)*) => {
+        if $crate::cli::JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!(target: $crate::cli::NOTICE_TARGET, "{}", format_args!($($arg)*));
+        } else {
+            eprintln!($($arg)*);
+        }
+    };
+}
+pub(crate) use notice;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -39,6 +110,11 @@ pub enum Command {
     /// if it is consistent with the last one cosigned (creating the witness's key on first
     /// start).
     Witness(WitnessArgs),
+    /// Copy the log, consistently, into a new directory while it is served (or not): the
+    /// database and its keys, ready for `verify-log` and `restore`.
+    Backup(BackupArgs),
+    /// Make a data directory from a backup; refuses to overwrite an existing log.
+    Restore(RestoreArgs),
 }
 
 /// Flags of `arkivo witness`; each overrides the config file (`--log` adds to its `logs`).
@@ -82,6 +158,24 @@ impl WitnessArgs {
         c.logs.extend(self.logs.iter().cloned());
         Ok(c)
     }
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The new directory to write the backup to. It holds the log's private keys.
+    #[arg(long)]
+    pub to: PathBuf,
+    #[command(flatten)]
+    pub log: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A directory written by `arkivo backup`.
+    #[arg(long)]
+    pub from: PathBuf,
+    #[command(flatten)]
+    pub log: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,15 +320,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::VerifyLog(args) => {
             let config = args.resolve()?;
-            let paths = LogPaths::new(
-                &config.data_dir,
-                config.ecdsa_key_file.as_deref(),
-                config.ed25519_key_file.as_deref(),
-            );
-            let opened = datadir::open(&paths, None, false)?;
+            let opened = datadir::open(&log_paths(&config), None, false)?;
             let report = crate::fsck::verify_log(opened.store.as_ref(), &opened.identity, |n| {
                 if n % 1_000_000 == 0 {
-                    eprintln!("checked {n} entries");
+                    notice!("checked {n} entries");
                 }
             })
             .map_err(|e| {
@@ -246,6 +335,43 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "ok: {} entries, {} stored hashes, root {:?}; both checkpoints verify",
                 report.entries, report.stored_hashes, report.root
+            );
+            Ok(())
+        }
+        Command::Backup(args) => {
+            let config = args.log.resolve()?;
+            let paths = log_paths(&config);
+            // The server resolves the path, so it must not depend on our working directory.
+            let to = std::path::absolute(&args.to)
+                .with_context(|| format!("resolving {}", args.to.display()))?;
+            let snapshot = match crate::backup::ask_server(&paths.data_dir, &to)? {
+                Some(snapshot) => snapshot,
+                None => {
+                    let opened = datadir::open(&paths, None, false).with_context(|| {
+                        format!(
+                            "no server answered on {}, so the log was opened directly",
+                            crate::backup::admin_socket(&paths.data_dir).display()
+                        )
+                    })?;
+                    crate::backup::backup(&opened.store, &paths, &to)?
+                }
+            };
+            println!(
+                "backed up tree size {} (root hash {}) to {}; it holds the log's private keys",
+                snapshot.tree_size,
+                snapshot.root_hash,
+                to.display()
+            );
+            Ok(())
+        }
+        Command::Restore(args) => {
+            let config = args.log.resolve()?;
+            let snapshot = crate::backup::restore(&args.from, &log_paths(&config))?;
+            println!(
+                "restored tree size {} (root hash {}) into {}",
+                snapshot.tree_size,
+                snapshot.root_hash,
+                config.data_dir.display()
             );
             Ok(())
         }
@@ -263,37 +389,55 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn open_log(config: &Config, create: bool) -> anyhow::Result<datadir::OpenedLog> {
-    let paths = LogPaths::new(
+fn log_paths(config: &Config) -> LogPaths {
+    LogPaths::new(
         &config.data_dir,
         config.ecdsa_key_file.as_deref(),
         config.ed25519_key_file.as_deref(),
-    );
+    )
+}
+
+fn open_log(config: &Config, create: bool) -> anyhow::Result<datadir::OpenedLog> {
+    let paths = log_paths(config);
     let is_new = !paths.data_dir.join("db").exists();
     // A new log is named by its listen address unless told otherwise (DESIGN.md).
     let hostname = match (&config.hostname, is_new) {
         (Some(h), _) => Some(h.clone()),
-        (None, true) => Some(config.listen.clone()),
+        (None, true) => {
+            // The name is forever, and 0.0.0.0 (as in a container) names no host clients reach.
+            if config
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| a.ip().is_unspecified())
+            {
+                anyhow::bail!(
+                    "a new log needs a hostname when listening on {}: set hostname (--hostname, \
+                     ARKIVO_HOSTNAME) to the name clients reach it by, e.g. rekor.example.internal",
+                    config.listen
+                );
+            }
+            Some(config.listen.clone())
+        }
         (None, false) => None,
     };
     let opened = datadir::open(&paths, hostname.as_deref(), create)?;
     let id = &opened.identity;
     if opened.created {
-        eprintln!(
+        notice!(
             "created a new log in {}: tree ID {}, hostname {}",
             config.data_dir.display(),
             id.meta.tree_id,
             id.meta.hostname
         );
     }
-    eprintln!(
+    notice!(
         "log ID {}\nlog public key (ECDSA P-256; checkpoints and SETs):\n{}",
         id.keys.log_id_hex(),
         id.keys.ecdsa_public_pem()
     );
     // What a tlog-tiles client, mirror or witness (`arkivo witness --log`) needs to verify
     // /checkpoint.
-    eprintln!(
+    notice!(
         "C2SP checkpoint verifier key (Ed25519; /checkpoint): {}",
         id.keys.ed25519_verifier(&id.meta.origin).vkey()
     );
@@ -315,6 +459,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         )?),
         _ => None,
     };
+    crate::metrics::install();
     let opened = open_log(&config, true)?;
     let (sequencer, thread) = crate::sequencer::start(
         opened.store.clone(),
@@ -334,11 +479,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         JoinSet::new()
     } else {
         for e in cosignatures.endpoints() {
-            eprintln!("witness {} at {}", e.verifier.vkey(), e.add_checkpoint_url);
+            notice!("witness {} at {}", e.verifier.vkey(), e.add_checkpoint_url);
         }
         match config.witness_quorum {
-            0 => eprintln!("checkpoints are served with the cosignatures collected for them"),
-            k => eprintln!(
+            0 => notice!("checkpoints are served with the cosignatures collected for them"),
+            k => notice!(
                 "only checkpoints cosigned by at least {k} of the {} witnesses are served",
                 cosignatures.endpoints().len()
             ),
@@ -359,12 +504,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .with_cosignatures(cosignatures);
     if config.tls_client_ca_file.is_some() {
-        eprintln!("clients with a certificate from the client CA may write (mutual TLS)");
+        notice!("clients with a certificate from the client CA may write (mutual TLS)");
         state = state.with_client_certificate_writes();
     }
     match write_tokens {
         Some(tokens) => {
-            eprintln!("writes need a bearer token ({} accepted)", tokens.len());
+            notice!("writes need a bearer token ({} accepted)", tokens.len());
             state = state.with_write_tokens(tokens);
         }
         None if config.tls_client_ca_file.is_some() => {}
@@ -377,7 +522,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let burst = config
             .rate_limit_burst
             .unwrap_or(config.rate_limit_per_second);
-        eprintln!(
+        notice!(
             "each client may make {} requests a second (bursts of {burst})",
             config.rate_limit_per_second
         );
@@ -387,11 +532,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
-    eprintln!(
-        "serving {public_url} on {} (tree size {})",
-        listener.local_addr()?,
-        tree_size
-    );
+    let addr = listener.local_addr()?;
+    // Started last, so that nothing is left behind when starting fails.
+    let admin = crate::backup::serve_admin(opened.store.clone(), log_paths(&config))
+        .inspect_err(|e| {
+            tracing::warn!("no admin socket, so `arkivo backup` needs the server stopped: {e:#}");
+        })
+        .ok();
+    let store = opened.store.clone();
+    let metrics = tokio::spawn(crate::metrics::keep_up(Arc::new(move || {
+        store.disk_bytes()
+    })));
+    notice!("serving {public_url} on {addr} (tree size {tree_size})");
     crate::api::server::serve(
         listener,
         app,
@@ -402,13 +554,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     .await;
     // The witness tasks read the store: they end before it is closed.
     witnessing.shutdown().await;
+    if let Some(admin) = admin {
+        admin.shutdown().await;
+    }
+    metrics.abort();
+    let _ = metrics.await;
     // Every handle is gone with the server: the sequencer drains its inbox and ends.
     drop(opened);
     tokio::task::spawn_blocking(move || thread.join())
         .await
         .context("waiting for the sequencer")?
         .map_err(|_| anyhow::anyhow!("the sequencer thread panicked"))?;
-    eprintln!("shut down cleanly");
+    notice!("shut down cleanly");
     Ok(())
 }
 
@@ -419,5 +576,5 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    eprintln!("shutting down: finishing the requests in flight");
+    notice!("shutting down: finishing the requests in flight");
 }

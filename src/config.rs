@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sequencer::SequencerConfig;
 
-/// Every setting of `arkivo serve` / `arkivo init`.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+/// Every setting of `arkivo serve` / `arkivo init`. (Serialize: the deploy tests list its fields.)
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Directory holding the log database (`db/`) and, by default, its keys (`keys/`).
@@ -76,7 +76,7 @@ pub struct Config {
 }
 
 /// One witness of the log (`[[witnesses]]` in the config file).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct LogWitness {
     /// The witness's cosigning key as a vkey of type 0x04 (cosignature/v1): `name+hex8+base64`,

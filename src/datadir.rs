@@ -36,7 +36,7 @@ impl LogPaths {
         }
     }
 
-    fn db(&self) -> PathBuf {
+    pub(crate) fn db(&self) -> PathBuf {
         self.data_dir.join("db")
     }
 }

@@ -5,9 +5,10 @@
 //! canonical bodies of `hashedrekord` and `dsse`, Rekor v1 and v2), [`tiles`] (C2SP tlog-tiles
 //! paths, tile contents, entry bundles), [`wire`] (Rekor v1 JSON shapes), [`proto`] (the Rekor v2
 //! protobuf types and their JSON). I/O around
-//! it: [`storage`] (RocksDB), [`sequencer`] (the single writer), [`api`] (HTTP), [`log`]
-//! and [`datadir`] (a log's identity; creating and opening a data directory), [`witness`]
-//! (`arkivo witness`, and the log's client of its witnesses) and [`cli`].
+//! it: [`storage`] (RocksDB), [`sequencer`] (the single writer), [`api`] (HTTP), [`metrics`]
+//! (what `/metrics` reports), [`log`] and [`datadir`] (a log's identity; creating and opening a
+//! data directory), [`backup`] (backups while serving, restores), [`witness`] (`arkivo witness`,
+//! and the log's client of its witnesses) and [`cli`].
 //!
 //! The `rocksdb` feature (on by default) brings RocksDB and what needs it (the data directory,
 //! the witness server, the command line); without it the rest builds alone, which the fuzz
@@ -17,6 +18,8 @@
 
 pub mod api;
 pub mod auth;
+#[cfg(feature = "rocksdb")]
+pub mod backup;
 pub mod checkpoint;
 #[cfg(feature = "rocksdb")]
 pub mod cli;
@@ -28,6 +31,7 @@ pub mod fsck;
 pub mod limits;
 pub mod log;
 pub mod merkle;
+pub mod metrics;
 pub mod note;
 pub mod proto;
 pub mod ratelimit;

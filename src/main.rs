@@ -1,18 +1,12 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match arkivo::cli::run(arkivo::cli::Cli::parse()) {
+    let cli = arkivo::cli::Cli::parse();
+    arkivo::cli::init_logging(cli.log_format);
+    match arkivo::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("arkivo: {e:#}");
+            arkivo::cli::report_fatal(&e);
             std::process::ExitCode::FAILURE
         }
     }

@@ -138,6 +138,7 @@ impl SequencerHandle {
             return Err(SequenceError::Stopped(reason));
         }
         let (reply, answer) = oneshot::channel();
+        let queued = Instant::now();
         match self.inbox.try_send(Pending { entry, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(SequenceError::Pushback),
@@ -145,11 +146,15 @@ impl SequencerHandle {
                 return Err(SequenceError::Stopped("the sequencer has shut down".into()));
             }
         }
-        answer.await.unwrap_or_else(|_| {
+        let result = answer.await.unwrap_or_else(|_| {
             Err(SequenceError::Stopped(
                 "the sequencer ended before answering".into(),
             ))
-        })
+        });
+        if result.is_ok() {
+            crate::metrics::entry_sequenced(queued.elapsed());
+        }
+        result
     }
 }
 
@@ -172,6 +177,7 @@ pub fn start<S: LogStore>(
             head.root.to_hex()
         )));
     }
+    crate::metrics::set_tree_size(head.size);
     let published = Arc::new(Published {
         head: watch::Sender::new(Arc::new(head)),
         stopped: RwLock::new(None),
@@ -279,11 +285,10 @@ impl<S: LogStore> Sequencer<S> {
                 head: &head,
             };
             let last_leaf = fresh.last().map(|e| e.leaf_hash).unwrap_or_default();
-            if let Err(e) = self
-                .store
-                .commit(&commit)
-                .and_then(|()| self.check(&head, &last_leaf))
-            {
+            let started = Instant::now();
+            let committed = self.store.commit(&commit);
+            let commit_time = started.elapsed();
+            if let Err(e) = committed.and_then(|()| self.check(&head, &last_leaf)) {
                 // The batch may or may not be on disk: stop writing rather than risk a fork.
                 tracing::error!(error = %e, "commit failed; writes are stopped until restart");
                 let err = match &e {
@@ -294,6 +299,7 @@ impl<S: LogStore> Sequencer<S> {
                 return fail_all(replies, &err);
             }
             // Durable. From here on the new head may be shown to anyone.
+            crate::metrics::batch_committed(fresh.len(), commit_time, head.size);
             self.border = border;
             let head = Arc::new(head);
             self.published.head.send_replace(head.clone());

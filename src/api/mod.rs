@@ -7,6 +7,7 @@
 //! through [`LogStore`] reads and the sequencer handle.
 
 mod error;
+mod observe;
 pub mod server;
 mod tiles;
 mod v1;
@@ -292,10 +293,10 @@ pub fn service(state: AppState) -> NormalizePath<Router> {
 }
 
 /// Every route, with body limit, CORS, timeouts, the per-client rate limit (not on the health
-/// probes) and the global limit on requests in flight.
+/// probes and metrics), the global limit on requests in flight, request IDs and HTTP metrics.
 pub fn router(state: AppState) -> Router {
     let in_flight = state.max_requests_in_flight;
-    Router::new()
+    let routes = Router::new()
         .route(
             "/api/v1/log/entries",
             post(v1::create_entry)
@@ -328,8 +329,8 @@ pub fn router(state: AppState) -> Router {
             "/ping",
             get(|| async { ([(header::CONTENT_TYPE, "text/plain")], ".") }),
         )
-        // Health probes are neither rate limited nor shed: an orchestrator must see a busy
-        // server as alive.
+        // Health probes and metrics are neither rate limited nor shed: an orchestrator must
+        // see a busy server as alive, and a busy server is when its metrics matter.
         .route_layer(
             tower::ServiceBuilder::new()
                 .layer(axum::error_handling::HandleErrorLayer::new(
@@ -357,14 +358,15 @@ pub fn router(state: AppState) -> Router {
         ))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(observe::metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
         .layer(CorsLayer::permissive())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             REQUEST_TIMEOUT,
-        ))
-        .with_state(state)
+        ));
+    observe::instrument(routes).with_state(state)
 }
 
 /// The write routes' gate: [`AppState::authorize_write`] before the handler runs, so a refused

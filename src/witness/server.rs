@@ -16,6 +16,7 @@
 //! PEM, mode 0600, created on first start; refused if group or others can read it). The
 //! witness's name is fixed when it is created: it is part of its vkey.
 
+use crate::cli::notice;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -128,7 +129,7 @@ impl Witness {
                     name: name.clone(),
                     public_key: key.verifying_key().to_bytes(),
                 })?;
-                eprintln!("created a new witness in {}: name {name}", dir.display());
+                notice!("created a new witness in {}: name {name}", dir.display());
                 (name, key)
             }
         };
@@ -261,23 +262,23 @@ fn internal(cause: &dyn std::fmt::Display) -> Response {
 /// As [`Witness::open`]; the listen address cannot be bound.
 pub async fn run(config: WitnessConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let witness = Arc::new(Witness::open(&config)?);
-    eprintln!(
+    notice!(
         "witness vkey (the `vkey` of this witness in a log's [[witnesses]]):\n{}",
         witness.vkey()
     );
     for log in witness.logs().vkeys() {
-        eprintln!("witnessing log {log}");
+        notice!("witnessing log {log}");
     }
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
-    eprintln!(
+    notice!(
         "serving witness {} on {} (POST /add-checkpoint)",
         witness.name(),
         listener.local_addr()?
     );
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(witness));
     crate::api::server::serve(listener, app, None, HEADER_READ_TIMEOUT, shutdown).await;
-    eprintln!("shut down cleanly");
+    notice!("shut down cleanly");
     Ok(())
 }

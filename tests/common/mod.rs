@@ -45,12 +45,18 @@ impl TestServer {
     /// Starts a server on a new log in a temporary directory, on a free port, and waits until it
     /// answers. Retries with another port if the chosen one was taken in the meantime.
     pub fn start(extra_args: &[&str]) -> TestServer {
+        TestServer::start_with_env(extra_args, &[])
+    }
+
+    /// [`TestServer::start`] with environment variables for the server, set after the harness's
+    /// own (so `RUST_LOG` can be raised).
+    pub fn start_with_env(extra_args: &[&str], envs: &[(&str, &str)]) -> TestServer {
         let mut last_err = String::new();
         for _ in 0..3 {
             // A fresh directory each time: a log remembers the hostname (and so the port) it was
             // created with.
             let tmp = tempfile::tempdir().expect("creating a temporary data directory");
-            let mut s = TestServer::spawn(tmp.path(), free_port(), extra_args);
+            let mut s = TestServer::spawn_with_env(tmp.path(), free_port(), extra_args, envs);
             match s.try_wait_ready(READY_TIMEOUT) {
                 Ok(()) => {
                     s._tmp = Some(tmp);
@@ -77,27 +83,38 @@ impl TestServer {
 
     /// Starts a server without waiting for it.
     pub fn spawn(data_dir: &Path, port: u16, extra_args: &[&str]) -> TestServer {
+        TestServer::spawn_with_env(data_dir, port, extra_args, &[])
+    }
+
+    fn spawn_with_env(
+        data_dir: &Path,
+        port: u16,
+        extra_args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> TestServer {
         let addr = format!("127.0.0.1:{port}");
         let mut args = vec!["--hostname", &addr];
         args.extend_from_slice(extra_args);
-        TestServer::spawn_subcommand("serve", "/readyz", data_dir, port, &args)
+        TestServer::spawn_subcommand("serve", "/readyz", data_dir, port, &args, envs)
     }
 
     /// Starts `arkivo witness` on `data_dir` (created on first start) and waits until it answers
     /// `GET /` (its vkey).
     pub fn witness(data_dir: &Path, port: u16, extra_args: &[&str]) -> TestServer {
-        let mut s = TestServer::spawn_subcommand("witness", "/", data_dir, port, extra_args);
+        let mut s = TestServer::spawn_subcommand("witness", "/", data_dir, port, extra_args, &[]);
         s.wait_ready();
         s
     }
 
-    /// Runs `arkivo <subcommand> --data-dir <data_dir> --listen 127.0.0.1:<port> <args>`.
+    /// Runs `arkivo <subcommand> --data-dir <data_dir> --listen 127.0.0.1:<port> <args>` with
+    /// these environment variables.
     fn spawn_subcommand(
         subcommand: &'static str,
         ready_path: &'static str,
         data_dir: &Path,
         port: u16,
         args: &[&str],
+        envs: &[(&str, &str)],
     ) -> TestServer {
         let addr = format!("127.0.0.1:{port}");
         let stderr_log = tempfile::Builder::new()
@@ -124,6 +141,7 @@ impl TestServer {
                 cmd.env_remove(&key);
             }
         }
+        cmd.envs(envs.iter().copied());
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("starting {} failed: {e}", env!("CARGO_BIN_EXE_arkivo")));

@@ -1,0 +1,257 @@
+//! `arkivo backup` while the real server takes concurrent writes, `arkivo restore`, and what comes
+//! back: a log that `verify-log` accepts, that holds every entry acknowledged before the backup
+//! started, and that takes more writes when served.
+
+mod common;
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{EntrySigner, TestServer};
+
+/// An acknowledged write: its index, its entry ID, and when the answer arrived.
+struct Acked {
+    index: u64,
+    id: String,
+    at: Instant,
+}
+
+/// Runs the arkivo binary; returns success, stdout and stderr.
+fn arkivo(args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
+    cmd.args(args).env("RUST_LOG", "warn");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("ARKIVO_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The tree size in `arkivo backup` / `arkivo restore` output ("... tree size N ...").
+fn tree_size(stdout: &str) -> u64 {
+    stdout
+        .split_once("tree size ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no tree size in {stdout:?}"))
+}
+
+async fn write_until_stopped(
+    base: String,
+    writer: usize,
+    signer: Arc<EntrySigner>,
+    acked: Arc<Mutex<Vec<Acked>>>,
+    stop: Arc<AtomicBool>,
+) {
+    let client = reqwest::Client::new();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let res = client
+            .post(format!("{base}/api/v1/log/entries"))
+            .json(&signer.hashedrekord(format!("backup load {writer} {n}").as_bytes()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: serde_json::Value = res.json().await.unwrap();
+        let (id, entry) = body.as_object().unwrap().iter().next().unwrap();
+        acked.lock().unwrap().push(Acked {
+            index: entry["logIndex"].as_u64().unwrap(),
+            id: id.clone(),
+            at: Instant::now(),
+        });
+        n += 1;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_under_write_load_restores_to_a_log_that_verifies_and_grows() {
+    let mut server = TestServer::start(&[]);
+    let (port, base) = (server.port(), server.base_url());
+    let data = server.data_dir().to_owned();
+    // Only the server's user may ask it for backups.
+    let socket = data.join("admin.sock");
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+
+    let signer = Arc::new(EntrySigner::new());
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            tokio::spawn(write_until_stopped(
+                base.clone(),
+                w,
+                signer.clone(),
+                acked.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 300 {
+        assert!(Instant::now() < deadline, "the writers are too slow");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let work = tempfile::tempdir().unwrap();
+    // Its parent does not exist yet: it is created.
+    let backup = work.path().join("backups").join("first");
+    let started = Instant::now();
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let (data, backup) = (data.clone(), backup.clone());
+        move || arkivo(&["backup", "--data-dir", path(&data), "--to", path(&backup)])
+    })
+    .await
+    .unwrap();
+    let finished = Instant::now();
+    assert!(ok, "{err}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    let in_backup = tree_size(&out);
+    assert!(out.contains("private keys"), "{out}");
+    let before: Vec<&Acked> = acked.iter().filter(|a| a.at < started).collect();
+    assert!(before.len() >= 300);
+    let during = acked
+        .iter()
+        .filter(|a| a.at > started && a.at < finished)
+        .count();
+    eprintln!(
+        "{} entries acknowledged before the backup, {during} during it; it holds {in_backup}",
+        before.len()
+    );
+    assert!(during > 0, "writes went on during the backup");
+    for a in &before {
+        assert!(
+            a.index < in_backup,
+            "entry {} was acknowledged before the backup started, which has tree size {in_backup}",
+            a.index
+        );
+    }
+    for key in ["log-ecdsa-p256.pem", "log-ed25519.pem"] {
+        let mode = std::fs::metadata(backup.join("keys").join(key))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{key}");
+    }
+    let stderr = server.signal("TERM");
+    assert!(stderr.contains("shut down cleanly"), "{stderr}");
+    assert!(!socket.exists(), "the admin socket is removed at shutdown");
+    let total = acked.len() as u64;
+
+    // The backup restores into a log that verifies.
+    let restored = work.path().join("restored");
+    let (ok, out, err) = arkivo(&[
+        "restore",
+        "--from",
+        path(&backup),
+        "--data-dir",
+        path(&restored),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(tree_size(&out), in_backup);
+    let (ok, out, err) = arkivo(&["verify-log", "--data-dir", path(&restored)]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains(&format!("ok: {in_backup} entries")), "{out}");
+    // A restore never overwrites a log.
+    let (ok, _, err) = arkivo(&[
+        "restore",
+        "--from",
+        path(&backup),
+        "--data-dir",
+        path(&restored),
+    ]);
+    assert!(!ok && err.contains("a log already exists"), "{err}");
+
+    // Keys that exist where the config names them must belong to the log: otherwise the restore
+    // is undone, and the foreign keys are left alone.
+    let other = work.path().join("other");
+    assert!(
+        arkivo(&[
+            "init",
+            "--data-dir",
+            path(&other),
+            "--hostname",
+            "other.test"
+        ])
+        .0
+    );
+    let (ecdsa, ed25519) = (
+        other.join("keys/log-ecdsa-p256.pem"),
+        other.join("keys/log-ed25519.pem"),
+    );
+    let refused = work.path().join("refused");
+    let (ok, _, err) = arkivo(&[
+        "restore",
+        "--from",
+        path(&backup),
+        "--data-dir",
+        path(&refused),
+        "--ecdsa-key-file",
+        path(&ecdsa),
+        "--ed25519-key-file",
+        path(&ed25519),
+    ]);
+    assert!(!ok && err.contains("does not belong to the log"), "{err}");
+    assert!(!refused.join("db").exists());
+    assert!(ecdsa.exists() && ed25519.exists());
+
+    // With no server running, `arkivo backup` opens the log itself: all of it.
+    let offline = work.path().join("offline");
+    let (ok, out, err) = arkivo(&["backup", "--data-dir", path(&data), "--to", path(&offline)]);
+    assert!(ok, "{err}");
+    assert_eq!(tree_size(&out), total);
+    let (ok, _, err) = arkivo(&["backup", "--data-dir", path(&data), "--to", path(&offline)]);
+    assert!(
+        !ok && err.contains("a backup goes into a new directory"),
+        "{err}"
+    );
+
+    // Served (under its own name, so on the same port), the restored log holds every entry
+    // acknowledged before the backup started, at its index, and takes more.
+    let restored_server = TestServer::start_in(&restored, port, &[]);
+    let client = reqwest::Client::new();
+    for a in &before {
+        let res = client
+            .get(format!("{base}/api/v1/log/entries?logIndex={}", a.index))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "entry {}", a.index);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert!(body.get(&a.id).is_some(), "entry {} is {body}", a.index);
+    }
+    for n in 0..5u64 {
+        let res = client
+            .post(format!("{base}/api/v1/log/entries"))
+            .json(&signer.hashedrekord(format!("after restore {n}").as_bytes()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: serde_json::Value = res.json().await.unwrap();
+        let entry = body.as_object().unwrap().values().next().unwrap();
+        assert_eq!(entry["logIndex"], in_backup + n);
+    }
+    drop(restored_server);
+}
