@@ -311,3 +311,92 @@ pub fn verify_consistency(
     merkle::verify_consistency(old.size, new.size, &hashes, &old.root, &new.root)
         .map_err(VerifyError::Consistency)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signer::LogKeys;
+    use crate::wire::{InclusionProof, LogEntryBody, Verification};
+
+    /// A one-entry log at `keys`, host `log.test`, tree ID 5.
+    fn logged(keys: &LogKeys, body: &[u8]) -> LogEntry {
+        let leaf = merkle::record_hash(body);
+        let cp = Checkpoint {
+            origin: "log.test - 5".into(),
+            size: 1,
+            root: leaf,
+        };
+        let body_b64 = B64.encode(body);
+        let set = keys.sign_set(&body_b64, 1000, &keys.log_id_hex(), 0);
+        LogEntry {
+            uuid: format!("{:016x}{}", 5, leaf.to_hex()),
+            entry: LogEntryBody {
+                body: body_b64,
+                integrated_time: 1000,
+                log_id: keys.log_id_hex(),
+                log_index: 0,
+                verification: Verification {
+                    inclusion_proof: InclusionProof {
+                        checkpoint: checkpoint::sign_v1(&cp, "log.test", keys),
+                        hashes: vec![],
+                        log_index: 0,
+                        root_hash: leaf.to_hex(),
+                        tree_size: 1,
+                    },
+                    signed_entry_timestamp: B64.encode(set),
+                },
+            },
+        }
+    }
+
+    fn trusted(keys: &LogKeys) -> TrustedLog {
+        TrustedLog::from_public_key_pem(&keys.ecdsa_public_pem(), "log key").unwrap()
+    }
+
+    #[test]
+    fn entry_set_checkpoint_and_proof() {
+        let keys = LogKeys::generate();
+        let entry = logged(&keys, b"{}");
+        let logs = [trusted(&keys)];
+        let v = verify_log_entry(&entry, &logs).unwrap();
+        assert_eq!((v.hostname.as_str(), v.checkpoint.size), ("log.test", 1));
+        verify_rekor_bundle(&entry.rekor_bundle(), &logs).unwrap();
+
+        let other = [trusted(&LogKeys::generate())];
+        assert!(matches!(
+            verify_log_entry(&entry, &other),
+            Err(VerifyError::UnknownLog(_))
+        ));
+        assert!(matches!(
+            verify_rekor_bundle(&entry.rekor_bundle(), &other),
+            Err(VerifyError::UnknownLog(_))
+        ));
+        let mut late = entry.clone();
+        late.entry.integrated_time += 1;
+        assert!(matches!(
+            verify_log_entry(&late, &logs),
+            Err(VerifyError::SignedEntryTimestamp(_))
+        ));
+        let mut bundle = entry.rekor_bundle();
+        bundle.payload.log_index = 1;
+        assert!(verify_rekor_bundle(&bundle, &logs).is_err());
+        let mut wrong_tree = entry.clone();
+        wrong_tree.uuid.replace_range(..16, &format!("{:016x}", 6));
+        assert!(matches!(
+            verify_log_entry(&wrong_tree, &logs),
+            Err(VerifyError::EntryId { .. })
+        ));
+        let mut windowed = trusted(&keys);
+        windowed.valid_from = Some(1001);
+        assert!(matches!(
+            verify_log_entry(&entry, &[windowed.clone()]),
+            Err(VerifyError::OutsideValidity { .. })
+        ));
+        windowed.valid_from = Some(1000);
+        windowed.base_url = Some("https://log.example".into());
+        assert!(matches!(
+            verify_log_entry(&entry, &[windowed]),
+            Err(VerifyError::CheckpointName { .. })
+        ));
+    }
+}
