@@ -14,7 +14,8 @@
 //!    tree of the checkpoint ([`crate::merkle::verify_inclusion`]); the entry ID ends in that
 //!    leaf hash and, when it has one, starts with the checkpoint's tree ID.
 //!
-//! What the entry says is checked separately, against the artifact: [`verify_hashedrekord`].
+//! What the entry says is checked separately, against the artifact: [`verify_hashedrekord`],
+//! [`verify_dsse`].
 //! [`verify_consistency`] checks that a later checkpoint extends an earlier one.
 
 use base64::Engine as _;
@@ -23,8 +24,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use super::rekor::{LogEntry, RekorBundle};
 use super::trust::TrustedLog;
 use crate::checkpoint::{self, Checkpoint, CheckpointError};
-use crate::entries::hashedrekord;
 use crate::entries::pki::{HashAlg, PublicKey};
+use crate::entries::{dsse, hashedrekord};
 use crate::merkle::{self, Hash, MerkleError};
 
 /// Why an entry does not verify. Each message says which check failed.
@@ -289,6 +290,46 @@ pub fn verify_hashedrekord(
         .map_err(VerifyError::Signature)
 }
 
+/// Checks a `dsse` body against a DSSE envelope with one signature (what a bundle or an
+/// attestation carries): the body records the payload's SHA-256 and this signature with the
+/// public key `key`, and the signature verifies over the PAE (rekor-v1-api.md §6.2–6.3, the
+/// checks sigstore-js makes). The envelope hash is not compared: envelopes are re-serialised
+/// between signer and verifier.
+///
+/// # Errors
+///
+/// [`VerifyError::Body`] naming what differs, [`VerifyError::Signature`].
+pub fn verify_dsse(
+    body: &[u8],
+    payload_type: &str,
+    payload: &[u8],
+    signature: &[u8],
+    key: &PublicKey,
+) -> Result<(), VerifyError> {
+    use sha2::{Digest as _, Sha256};
+    let b = dsse::parse_body(body).map_err(|e| VerifyError::Body(e.to_string()))?;
+    if b.payload_hash != hex::encode(Sha256::digest(payload)) {
+        return Err(VerifyError::Body(
+            "the entry records another payload (payload hash mismatch)".into(),
+        ));
+    }
+    let sig_b64 = B64.encode(signature);
+    let recorded = b
+        .signatures
+        .iter()
+        .find(|(s, _)| *s == sig_b64)
+        .ok_or_else(|| VerifyError::Body("the entry records another signature".into()))?;
+    if recorded.1.key().spki_der() != key.spki_der() {
+        return Err(VerifyError::Body(
+            "the entry was signed with another key than the given public key".into(),
+        ));
+    }
+    let pae = dsse::pae(payload_type, payload);
+    let pae_hash: [u8; 32] = Sha256::digest(&pae).into();
+    key.verify_dsse(&pae, &pae_hash, signature)
+        .map_err(VerifyError::Signature)
+}
+
 /// Verifies that checkpoint `new` extends checkpoint `old` (same origin; RFC 6962 consistency
 /// proof `proof`, hex hashes as `GET /api/v1/log/proof` returns them). Both checkpoints must
 /// already be verified.
@@ -398,5 +439,64 @@ mod tests {
             verify_log_entry(&entry, &[windowed]),
             Err(VerifyError::CheckpointName { .. })
         ));
+    }
+
+    #[test]
+    fn bodies_against_artifacts() {
+        use crate::client::keys::{KeyAlgorithm, SigningKey};
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Ed25519] {
+            let key = SigningKey::generate(alg);
+            let other = SigningKey::generate(alg);
+            let public = crate::client::keys::parse_public_key(&key.public_key_pem(), "k").unwrap();
+            let other_public =
+                crate::client::keys::parse_public_key(&other.public_key_pem(), "k").unwrap();
+            let b64 = |b: &[u8]| B64.encode(b);
+
+            // hashedrekord, through the log's own validation.
+            let h = alg.hash_algorithm();
+            let digest = key.digest(b"artifact");
+            let sig = key.sign(b"artifact");
+            let proposed = serde_json::json!({"apiVersion": "0.0.1", "kind": "hashedrekord",
+                "spec": {"data": {"hash": {"algorithm": h.name(), "value": hex::encode(&digest)}},
+                         "signature": {"content": b64(&sig),
+                                       "publicKey": {"content": b64(key.public_key_pem().as_bytes())}}}});
+            let body = crate::entries::canonicalize(&proposed).unwrap().body;
+            verify_hashedrekord(&body, h, &digest, &sig, &public).unwrap();
+            let wrong = key.digest(b"other");
+            assert!(matches!(
+                verify_hashedrekord(&body, h, &wrong, &sig, &public),
+                Err(VerifyError::Body(_))
+            ));
+            assert!(matches!(
+                verify_hashedrekord(&body, h, &digest, &sig, &other_public),
+                Err(VerifyError::Body(_))
+            ));
+            assert!(verify_hashedrekord(&body, h, &digest, &key.sign(b"x"), &public).is_err());
+
+            // dsse.
+            let payload = br#"{"_type":"https://in-toto.io/Statement/v1"}"#;
+            let pae = dsse::pae("application/vnd.in-toto+json", payload);
+            let dsig = key.sign_dsse(&pae);
+            let envelope = serde_json::json!({"payloadType": "application/vnd.in-toto+json",
+                "payload": b64(payload), "signatures": [{"keyid": "", "sig": b64(&dsig)}]});
+            let proposed = serde_json::json!({"apiVersion": "0.0.1", "kind": "dsse",
+                "spec": {"proposedContent": {"envelope": envelope.to_string(),
+                         "verifiers": [b64(key.public_key_pem().as_bytes())]}}});
+            let body = crate::entries::canonicalize(&proposed).unwrap().body;
+            let t = "application/vnd.in-toto+json";
+            verify_dsse(&body, t, payload, &dsig, &public).unwrap();
+            assert!(matches!(
+                verify_dsse(&body, t, b"{}", &dsig, &public),
+                Err(VerifyError::Body(_))
+            ));
+            assert!(matches!(
+                verify_dsse(&body, t, payload, &dsig, &other_public),
+                Err(VerifyError::Body(_))
+            ));
+            assert!(matches!(
+                verify_dsse(&body, "text/plain", payload, &dsig, &public),
+                Err(VerifyError::Signature(_))
+            ));
+        }
     }
 }
