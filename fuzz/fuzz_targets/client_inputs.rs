@@ -22,7 +22,8 @@ fn log() -> &'static [TrustedLog] {
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(bundle) = Bundle::from_json(data) {
-        let again = Bundle::from_json(bundle.to_json().as_bytes()).expect("a written bundle parses");
+        let again =
+            Bundle::from_json(bundle.to_json().as_bytes()).expect("a written bundle parses");
         assert_eq!(again, bundle);
         if let Ok(entry) = bundle.log_entry() {
             let _ = verify::verify_log_entry(&entry, log());
