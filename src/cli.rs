@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio::task::JoinSet;
 
+use crate::client::commands;
 use crate::config::{Config, WitnessConfig};
 use crate::datadir::{self, LogPaths};
 use crate::witness::client::{Cosignatures, Endpoint};
@@ -115,6 +116,18 @@ pub enum Command {
     Backup(BackupArgs),
     /// Make a data directory from a backup; refuses to overwrite an existing log.
     Restore(RestoreArgs),
+    /// Create a signing key pair: <prefix>.key (encrypted PKCS#8 unless the password is empty)
+    /// and <prefix>.pub.
+    Keygen(commands::KeygenArgs),
+    /// Sign a file, record the signature in the log (hashedrekord) and write a Sigstore bundle.
+    SignBlob(commands::SignBlobArgs),
+    /// Verify a file against its bundle offline: signature, entry, SET, checkpoint, inclusion.
+    VerifyBlob(commands::VerifyBlobArgs),
+    /// Query the log; every answer is verified.
+    #[command(subcommand)]
+    Log(commands::LogCommand),
+    /// Print the Sigstore trusted root that points sigstore clients at the log.
+    TrustRoot(commands::TrustRootArgs),
 }
 
 /// Flags of `arkivo witness`; each overrides the config file (`--log` adds to its `logs`).
@@ -375,6 +388,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Keygen(args) => Ok(commands::keygen(&args)?),
+        Command::SignBlob(args) => Ok(commands::run(args.output, async || {
+            commands::sign_blob(&args).await
+        })?),
+        Command::VerifyBlob(args) => Ok(commands::run(args.output, async || {
+            commands::verify_blob(&args).await
+        })?),
+        Command::Log(command) => Ok(commands::run(command.common().output, async || {
+            commands::log(&command).await
+        })?),
+        Command::TrustRoot(args) => Ok(commands::run(commands::Output::Text, async || {
+            commands::trust_root(&args).await
+        })?),
         Command::Init(args) => {
             let config = args.resolve()?;
             let opened = open_log(&config, true)?;

@@ -23,6 +23,7 @@ pub mod backup;
 pub mod checkpoint;
 #[cfg(feature = "rocksdb")]
 pub mod cli;
+pub mod client;
 pub mod config;
 #[cfg(feature = "rocksdb")]
 pub mod datadir;

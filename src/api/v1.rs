@@ -17,7 +17,8 @@ use crate::merkle::{self, Hash};
 use crate::storage::{StoreHashes, TreeHead};
 use crate::wire::{
     ConsistencyProof, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex, SearchLogQuery,
-    Verification, to_json_line,
+    TRUSTED_ROOT_MEDIA_TYPE, TransparencyLogInstance, TrustedLogId, TrustedPublicKey, TrustedRoot,
+    ValidFor, Verification, to_json_line,
 };
 
 type Params = Query<Vec<(String, String)>>;
@@ -521,39 +522,44 @@ fn public_key_key(pk: &crate::wire::SearchPublicKey) -> Result<String, ApiError>
 pub async fn trusted_root(State(st): State<AppState>) -> Response {
     let created = std::time::UNIX_EPOCH
         + std::time::Duration::from_secs(st.identity.meta.created.unsigned_abs());
-    let valid_for = serde_json::json!({
-        "start": humantime::format_rfc3339_seconds(created).to_string(),
-    });
     let keys = &st.identity.keys;
+    let valid_for = ValidFor {
+        start: Some(humantime::format_rfc3339_seconds(created).to_string()),
+        end: None,
+    };
+    let instance = |raw: Vec<u8>, details: &str, log_id: String| TransparencyLogInstance {
+        base_url: st.public_url.clone(),
+        hash_algorithm: "SHA2_256".to_owned(),
+        public_key: TrustedPublicKey {
+            raw_bytes: B64.encode(raw),
+            key_details: details.to_owned(),
+            valid_for: Some(valid_for.clone()),
+        },
+        log_id: TrustedLogId { key_id: log_id },
+        checkpoint_key_id: None,
+    };
+    // The Rekor v1 log (ECDSA: SETs and v1 checkpoints), then the same log as Rekor v2 clients
+    // know it: the Ed25519 key of its C2SP checkpoints, identified by the checkpoint key ID
+    // (tiles-checkpoints-v2.md §7.4; `checkpointKeyId` is a v0.2 field).
     let checkpoint_key_id = B64.encode(keys.checkpoint_key_id(&st.identity.meta.origin));
-    let root = serde_json::json!({
-        "mediaType": "application/vnd.dev.sigstore.trustedroot.v0.2+json",
-        "tlogs": [
-            {
-                "baseUrl": st.public_url,
-                "hashAlgorithm": "SHA2_256",
-                "publicKey": {
-                    "rawBytes": B64.encode(keys.ecdsa_spki_der()),
-                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                    "validFor": valid_for,
-                },
-                "logId": { "keyId": B64.encode(keys.log_id()) },
-            },
-            {
-                "baseUrl": st.public_url,
-                "hashAlgorithm": "SHA2_256",
-                "publicKey": {
-                    "rawBytes": B64.encode(keys.ed25519_spki_der()),
-                    "keyDetails": "PKIX_ED25519",
-                    "validFor": valid_for,
-                },
-                "logId": { "keyId": checkpoint_key_id },
-                "checkpointKeyId": { "keyId": checkpoint_key_id },
+    let root = TrustedRoot {
+        media_type: TRUSTED_ROOT_MEDIA_TYPE.to_owned(),
+        tlogs: vec![
+            instance(
+                keys.ecdsa_spki_der(),
+                "PKIX_ECDSA_P256_SHA_256",
+                B64.encode(keys.log_id()),
+            ),
+            TransparencyLogInstance {
+                checkpoint_key_id: Some(TrustedLogId {
+                    key_id: checkpoint_key_id.clone(),
+                }),
+                ..instance(keys.ed25519_spki_der(), "PKIX_ED25519", checkpoint_key_id)
             },
         ],
-        "certificateAuthorities": [],
-        "ctlogs": [],
-        "timestampAuthorities": [],
-    });
+        certificate_authorities: Vec::new(),
+        ctlogs: Vec::new(),
+        timestamp_authorities: Vec::new(),
+    };
     no_cache(json_line(StatusCode::OK, to_json_line(&root)))
 }
