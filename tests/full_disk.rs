@@ -150,14 +150,7 @@ async fn a_full_disk_answers_507_keeps_reads_and_recovers_after_freeing_space() 
             .status(),
         503
     );
-    let info: serde_json::Value = client
-        .get(format!("{base}/api/v1/log"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: serde_json::Value = common::get_json(&client, format!("{base}/api/v1/log")).await;
     assert_eq!(info["treeSize"].as_u64().unwrap(), acked.len() as u64);
     let (index, id) = acked.last().unwrap();
     let res = client
@@ -186,14 +179,11 @@ async fn a_full_disk_answers_507_keeps_reads_and_recovers_after_freeing_space() 
         .unwrap();
     assert_eq!(res.status(), 201);
     for (index, id) in acked.iter().step_by(7) {
-        let e: serde_json::Value = client
-            .get(format!("{base}/api/v1/log/entries?logIndex={index}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let e: serde_json::Value = common::get_json(
+            &client,
+            format!("{base}/api/v1/log/entries?logIndex={index}"),
+        )
+        .await;
         assert!(e.get(id).is_some(), "entry {index} changed");
     }
     drop(server);

@@ -315,14 +315,7 @@ async fn hostile_requests_get_4xx_and_write_nothing() {
     assert!(sent >= 500, "only {sent} hostile requests");
 
     // Still healthy, still empty, and still writable.
-    let info: serde_json::Value = client
-        .get(format!("{base}/api/v1/log"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: serde_json::Value = common::get_json(&client, format!("{base}/api/v1/log")).await;
     assert_eq!(info["treeSize"], 0, "a hostile request wrote something");
     assert_eq!(
         client

@@ -504,14 +504,7 @@ async fn served_tiles_verify_with_an_independent_client() {
         printed_vkey(&server),
         log_keys.ed25519_verifier(&origin).vkey()
     );
-    let info: serde_json::Value = client
-        .get(format!("{base}/api/v1/log"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: serde_json::Value = common::get_json(&client, format!("{base}/api/v1/log")).await;
     assert_eq!(info["treeSize"], 600);
     assert_eq!(info["rootHash"].as_str(), Some(cp.root.to_hex().as_str()));
 
@@ -577,14 +570,8 @@ async fn served_tiles_verify_with_an_independent_client() {
         let proof = merkle::inclusion_proof(600, i, &set).unwrap();
         let leaf = merkle::record_hash(&bodies[i as usize].1);
         merkle::verify_inclusion(i, 600, &leaf, &proof, &cp.root).unwrap();
-        let v1: serde_json::Value = client
-            .get(format!("{base}/api/v1/log/entries?logIndex={i}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v1: serde_json::Value =
+            common::get_json(&client, format!("{base}/api/v1/log/entries?logIndex={i}")).await;
         let (_, e) = v1.as_object().unwrap().iter().next().unwrap();
         let hashes: Vec<String> = proof.iter().map(Hash::to_hex).collect();
         assert_eq!(

@@ -71,14 +71,11 @@ async fn serves_https_with_the_given_certificate() {
     };
     assert_eq!(info["treeSize"], 0);
     // The trusted root names the https URL.
-    let root: serde_json::Value = client
-        .get(format!("https://127.0.0.1:{port}/api/v1/log/trustedRoot"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let root: serde_json::Value = common::get_json(
+        &client,
+        format!("https://127.0.0.1:{port}/api/v1/log/trustedRoot"),
+    )
+    .await;
     assert_eq!(
         root["tlogs"][0]["baseUrl"],
         format!("https://127.0.0.1:{port}")

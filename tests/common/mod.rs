@@ -1,7 +1,7 @@
 //! The real `arkivo` binary as a test server on a free loopback port.
 //!
 //! `TestServer::start(&[])` runs `arkivo serve --data-dir <tempdir> --listen 127.0.0.1:<port>
-//! --hostname 127.0.0.1:<port>` and waits until `GET /api/v1/log` answers;
+//! --hostname 127.0.0.1:<port>` and waits until `GET /readyz` answers;
 //! `TestServer::witness(dir, port, &[...])` runs `arkivo witness` and waits until `GET /` answers.
 //! The server's stderr goes to a temporary file (never a pipe that could fill up and stall it)
 //! and is shown when start-up fails. Dropping a `TestServer` kills the process, so no server
@@ -391,4 +391,9 @@ pub fn hashedrekord_v2(
         "digest": B64.encode(digest),
         "signature": {"content": B64.encode(signature), "verifier": verifier},
     }})
+}
+
+/// `GET url` with `client`, its body as JSON (panicking on a transport error or non-JSON body).
+pub async fn get_json(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
 }
