@@ -1,17 +1,24 @@
-//! A proposed entry as `POST /api/v1/log/entries` receives it: any bytes. Validation must never
+//! A proposed entry as `POST /api/v1/log/entries` or `POST /api/v2/log/entries` receives it: any
+//! bytes. Validation must never
 //! panic, and an accepted entry must be self-consistent: its body is canonical JSON whose kind and
 //! search keys can be read back (the fsck and the search index rely on that). For `dsse` the keys
 //! from the in-toto statement are not in the body, so those read back are a subset.
 #![no_main]
 
-use arkivo::entries::{Kind, canonicalize_bytes, index_keys_of_body, kind_of_body};
+use arkivo::entries::v2::canonicalize_request;
+use arkivo::entries::{CanonicalEntry, Kind, canonicalize_bytes, index_keys_of_body, kind_of_body};
 use arkivo::merkle::record_hash;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(entry) = canonicalize_bytes(data) else {
-        return;
-    };
+    for entry in [canonicalize_bytes(data), canonicalize_request(data)] {
+        if let Ok(entry) = entry {
+            check(&entry);
+        }
+    }
+});
+
+fn check(entry: &CanonicalEntry) {
     assert_eq!(entry.leaf_hash, record_hash(&entry.body));
     assert_eq!(kind_of_body(&entry.body), Ok(entry.kind));
     let keys = index_keys_of_body(&entry.body).expect("an accepted body reads back");
@@ -19,4 +26,4 @@ fuzz_target!(|data: &[u8]| {
         Kind::HashedRekord => assert_eq!(keys, entry.index_keys),
         Kind::Dsse => assert!(keys.iter().all(|k| entry.index_keys.contains(k))),
     }
-});
+}
