@@ -17,6 +17,7 @@ pub mod auth;
 pub mod checkpoint;
 #[cfg(feature = "rocksdb")]
 pub mod cli;
+pub mod client;
 pub mod config;
 #[cfg(feature = "rocksdb")]
 pub mod datadir;

@@ -157,9 +157,39 @@ fn build(alg: &str, value: &str, sig: &[u8], verifier: &Verifier) -> (Vec<u8>, V
     (jcs::to_vec(&body), keys)
 }
 
-/// Re-reads a stored body: returns what [`build`] makes of its fields (for the caller to compare
-/// with the stored bytes) and the index keys. No signature verification.
-pub(crate) fn reparse_body(body: &Value) -> Result<(Vec<u8>, Vec<String>), EntryError> {
+/// The fields of a stored `hashedrekord` body (§5.3).
+#[derive(Clone, Debug)]
+pub struct HashedRekordBody {
+    pub algorithm: HashAlg,
+    /// The digest as stored: hex, case as submitted.
+    pub value: String,
+    pub signature: Vec<u8>,
+    pub verifier: Verifier,
+}
+
+impl HashedRekordBody {
+    /// The digest's bytes.
+    pub fn digest(&self) -> Vec<u8> {
+        hex::decode(&self.value).unwrap_or_default()
+    }
+}
+
+/// Reads a stored canonical `hashedrekord` body (what a client gets back from the log) into its
+/// fields. Neither the canonical form nor the signature is checked: a verifier compares the
+/// fields with what it expects and verifies the signature itself.
+///
+/// # Errors
+///
+/// [`EntryError::Invalid`] naming the missing or malformed field.
+pub fn parse_body(body: &[u8]) -> Result<HashedRekordBody, EntryError> {
+    let value = super::parse_json(body)?;
+    if value.get("kind").and_then(Value::as_str) != Some("hashedrekord") {
+        return Err(EntryError::invalid("the body is not a hashedrekord entry"));
+    }
+    fields(&value)
+}
+
+fn fields(body: &Value) -> Result<HashedRekordBody, EntryError> {
     let bad = |what: &str| EntryError::invalid(format!("stored hashedrekord body: {what}"));
     if body.get("apiVersion").and_then(Value::as_str) != Some("0.0.1") {
         return Err(bad("apiVersion is not 0.0.1"));
@@ -170,14 +200,14 @@ pub(crate) fn reparse_body(body: &Value) -> Result<(Vec<u8>, Vec<String>), Entry
         .as_str()
         .ok_or_else(|| bad("no hash algorithm"))?;
     let value = hash["value"].as_str().ok_or_else(|| bad("no hash value"))?;
-    let alg = HashAlg::from_name(alg_name).ok_or_else(|| bad("unknown hash algorithm"))?;
-    if value.len() != alg.digest_len() * 2 || !value.bytes().all(|c| c.is_ascii_hexdigit()) {
+    let algorithm = HashAlg::from_name(alg_name).ok_or_else(|| bad("unknown hash algorithm"))?;
+    if value.len() != algorithm.digest_len() * 2 || !value.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(bad("invalid hash value"));
     }
     let sig = spec["signature"]["content"]
         .as_str()
         .ok_or_else(|| bad("no signature"))?;
-    let sig = decode_content(Some(sig), "signature content", MAX_SIGNATURE_BYTES)?
+    let signature = decode_content(Some(sig), "signature content", MAX_SIGNATURE_BYTES)?
         .ok_or_else(|| bad("empty signature"))?;
     let pem = spec["signature"]["publicKey"]["content"]
         .as_str()
@@ -185,5 +215,22 @@ pub(crate) fn reparse_body(body: &Value) -> Result<(Vec<u8>, Vec<String>), Entry
     let pem = decode_content(Some(pem), "public key content", MAX_PUBLIC_KEY_BYTES)?
         .ok_or_else(|| bad("empty public key"))?;
     let verifier = Verifier::from_pem(&pem).map_err(EntryError::Invalid)?;
-    Ok(build(alg_name, value, &sig, &verifier))
+    Ok(HashedRekordBody {
+        algorithm,
+        value: value.to_owned(),
+        signature,
+        verifier,
+    })
+}
+
+/// Re-reads a stored body: returns what [`build`] makes of its fields (for the caller to compare
+/// with the stored bytes) and the index keys. No signature verification.
+pub(crate) fn reparse_body(body: &Value) -> Result<(Vec<u8>, Vec<String>), EntryError> {
+    let f = fields(body)?;
+    Ok(build(
+        f.algorithm.name(),
+        &f.value,
+        &f.signature,
+        &f.verifier,
+    ))
 }

@@ -62,6 +62,15 @@ impl HashAlg {
         }
     }
 
+    /// The `data.hash.algorithm` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlg::Sha256 => "sha256",
+            HashAlg::Sha384 => "sha384",
+            HashAlg::Sha512 => "sha512",
+        }
+    }
+
     /// Digest length in bytes.
     pub fn digest_len(self) -> usize {
         match self {
@@ -384,9 +393,9 @@ fn raw_ecdsa_to_der(sig: &[u8]) -> Vec<u8> {
 
 /// A SHA-512 "hasher" that yields a digest computed elsewhere, so that `ed25519-dalek`'s
 /// prehashed API verifies Ed25519ph over the digest the client gave (§5.2: no re-hashing).
-/// Input fed to it is ignored; it is private to [`verify_ed25519ph`], which feeds none.
+/// Input fed to it is ignored: [`verify_ed25519ph`] and the client's Ed25519ph signer feed none.
 #[derive(Clone)]
-struct GivenSha512([u8; 64]);
+pub(crate) struct GivenSha512(pub(crate) [u8; 64]);
 
 impl Default for GivenSha512 {
     fn default() -> Self {
