@@ -25,7 +25,11 @@
 //! [`crate::checkpoint`], [`crate::signer`]'s SET check) and [`crate::wire`].
 
 pub mod bundle;
+pub mod cosign;
+pub mod dsse;
+pub mod image;
 pub mod keys;
+pub mod oci;
 pub mod rekor;
 pub mod trust;
 pub mod verify;
