@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use crate::client::commands;
 use crate::config::Config;
 use crate::datadir::{self, LogPaths};
 
@@ -33,6 +34,18 @@ pub enum Command {
     /// Write tokens for `serve --write-tokens`.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Create a signing key pair: <prefix>.key (encrypted PKCS#8 unless the password is empty)
+    /// and <prefix>.pub.
+    Keygen(commands::KeygenArgs),
+    /// Sign a file, record the signature in the log (hashedrekord) and write a Sigstore bundle.
+    SignBlob(commands::SignBlobArgs),
+    /// Verify a file against its bundle offline: signature, entry, SET, checkpoint, inclusion.
+    VerifyBlob(commands::VerifyBlobArgs),
+    /// Query the log; every answer is verified.
+    #[command(subcommand)]
+    Log(commands::LogCommand),
+    /// Print the Sigstore trusted root that points sigstore clients at the log.
+    TrustRoot(commands::TrustRootArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +201,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Keygen(args) => Ok(commands::keygen(&args)?),
+        Command::SignBlob(args) => Ok(commands::run(args.output, async || {
+            commands::sign_blob(&args).await
+        })?),
+        Command::VerifyBlob(args) => Ok(commands::run(args.output, async || {
+            commands::verify_blob(&args).await
+        })?),
+        Command::Log(command) => Ok(commands::run(command.common().output, async || {
+            commands::log(&command).await
+        })?),
+        Command::TrustRoot(args) => Ok(commands::run(commands::Output::Text, async || {
+            commands::trust_root(&args).await
+        })?),
         Command::Init(args) => {
             let config = args.resolve()?;
             let opened = open_log(&config, true)?;

@@ -13,7 +13,11 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("arkivo: {e:#}");
-            std::process::ExitCode::FAILURE
+            // The client commands' documented exit codes; 1 for everything else.
+            match e.downcast_ref::<arkivo::client::commands::Failure>() {
+                Some(f) => std::process::ExitCode::from(f.exit_code()),
+                None => std::process::ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -540,6 +540,52 @@ pub fn verify_consistency(
     old_root: &Hash,
     new_root: &Hash,
 ) -> Result<(), MerkleError> {
+    let (h_old, h_new) = consistency_roots(old_size, new_size, proof, old_root)?;
+    if h_old != *old_root || h_new != *new_root {
+        return Err(MerkleError::RootMismatch);
+    }
+    Ok(())
+}
+
+/// The root of the tree of `old_size` records that a consistency `proof` to the tree of
+/// `new_size` records with root `new_root` proves — so a verifier holding only the newer
+/// signed root learns the older one. `None` when `old_size` is a power of two: the proof then
+/// omits the old root (it is the proof's starting node, §5.5), and only [`verify_consistency`]
+/// with a known old root can check it.
+///
+/// # Errors
+/// As [`verify_consistency`]: [`MerkleError::RootMismatch`] when the proof does not lead to
+/// `new_root`.
+pub fn consistency_old_root(
+    old_size: u64,
+    new_size: u64,
+    proof: &[Hash],
+    new_root: &Hash,
+) -> Result<Option<Hash>, MerkleError> {
+    check_consistency_sizes(old_size, new_size)?;
+    if old_size == new_size {
+        return verify_consistency(old_size, new_size, proof, new_root, new_root)
+            .map(|()| Some(*new_root));
+    }
+    if old_size.is_power_of_two() {
+        return Ok(None);
+    }
+    // The seed comes from the proof itself: the given old root is not read.
+    let (h_old, h_new) = consistency_roots(old_size, new_size, proof, new_root)?;
+    if h_new != *new_root {
+        return Err(MerkleError::RootMismatch);
+    }
+    Ok(Some(h_old))
+}
+
+/// The old and new roots a consistency proof leads to (the fold of [`verify_consistency`]).
+/// `old_root` is read only as the starting node when `old_size` is a power of two.
+fn consistency_roots(
+    old_size: u64,
+    new_size: u64,
+    proof: &[Hash],
+    old_root: &Hash,
+) -> Result<(Hash, Hash), MerkleError> {
     check_consistency_sizes(old_size, new_size)?;
     if old_size == new_size {
         if !proof.is_empty() {
@@ -548,10 +594,7 @@ pub fn verify_consistency(
                 want: 0,
             });
         }
-        if old_root != new_root {
-            return Err(MerkleError::RootMismatch);
-        }
-        return Ok(());
+        return Ok((*old_root, *old_root));
     }
     // old_size < new_size from here on, so old_size - 1 and new_size - 1 differ at some bit at
     // or above `shift` (their low `shift` bits are all ones in old_size - 1): inner > 0.
@@ -590,10 +633,7 @@ pub fn verify_consistency(
         h_old = node_hash(p, &h_old);
         h_new = node_hash(p, &h_new);
     }
-    if h_old != *old_root || h_new != *new_root {
-        return Err(MerkleError::RootMismatch);
-    }
-    Ok(())
+    Ok((h_old, h_new))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use arkivo::merkle::{
-    HASH_SIZE, Hash, HashReader, MAX_TREE_SIZE, MerkleError, RightBorder, consistency_proof,
-    empty_root, inclusion_proof, record_hash, split_stored_hash_index, stored_hash_count,
-    stored_hash_index, tree_hash, verify_consistency, verify_inclusion,
+    HASH_SIZE, Hash, HashReader, MAX_TREE_SIZE, MerkleError, RightBorder, consistency_old_root,
+    consistency_proof, empty_root, inclusion_proof, record_hash, split_stored_hash_index,
+    stored_hash_count, stored_hash_index, tree_hash, verify_consistency, verify_inclusion,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -774,6 +774,33 @@ fn every_small_tree_consistency() {
     assert_eq!(t.proofs, 5050);
     assert!(t.still_valid > 0, "{t:?}");
     assert!(t.rejected > 12 * t.proofs, "{t:?}");
+}
+
+/// The old root a client learns from a consistency proof and a newer signed root: the naive
+/// MTH for every non-power-of-two old size, nothing for powers of two (the proof omits it),
+/// and an error once the proof or the new root is wrong.
+#[test]
+fn every_small_tree_old_root_from_consistency() {
+    let naive = Naive::new(REFERENCE_MAX);
+    for n in 1..=REFERENCE_MAX as usize {
+        let new_root = naive.mth(0, n);
+        for m in 1..=n {
+            let proof = naive.proof(m, n);
+            let got = consistency_old_root(m as u64, n as u64, &proof, &new_root).unwrap();
+            if m == n || !m.is_power_of_two() {
+                assert_eq!(got, Some(naive.mth(0, m)), "{m} -> {n}");
+            } else {
+                assert_eq!(got, None, "{m} -> {n}");
+            }
+            if m < n && !m.is_power_of_two() {
+                let other = naive.mth(0, n - 1);
+                assert!(consistency_old_root(m as u64, n as u64, &proof, &other).is_err());
+                let mut bad = proof.clone();
+                bad[0].0[0] ^= 1;
+                assert!(consistency_old_root(m as u64, n as u64, &bad, &new_root).is_err());
+            }
+        }
+    }
 }
 
 /// Every bit of every hash, for every tree up to 100 records (about 10^8 hashes: minutes in

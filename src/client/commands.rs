@@ -1,0 +1,881 @@
+//! The client subcommands: `keygen`, `sign-blob`, `verify-blob`, `log info|get|search|proof`
+//! and `trust-root`.
+//!
+//! Exit codes ([`Failure::exit_code`]), the same for every client command:
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | done; for a verification: everything verified |
+//! | 1 | verification failed (signature, SET, checkpoint, inclusion or consistency proof, artifact ↔ entry) |
+//! | 2 | usage or input error (flags, unreadable or malformed file, wrong password, the log refused the request) |
+//! | 3 | the log could not be reached, failed (5xx, 429) or answered out of spec |
+//!
+//! With `--output json` the result (or `{"ok":false,"exitCode":…,"error":…}`) is one JSON
+//! document on stdout; messages for people go to stderr either way.
+
+use std::fs::OpenOptions;
+use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+use super::bundle::Bundle;
+use super::keys::{self, KeyAlgorithm, SigningKey};
+use super::rekor::{ClientError, LogEntry, RekorClient};
+use super::trust::{self, TrustedLog};
+use super::verify::{self, VerifiedEntry, VerifyError};
+use crate::checkpoint::{self, Checkpoint};
+use crate::entries::pki::HashAlg;
+use crate::merkle::{self, Hash};
+use crate::wire::{SearchIndex, SearchPublicKey};
+
+/// Files at least this large are hashed with a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 64 << 20;
+/// Read size when hashing a file.
+const HASH_CHUNK: usize = 1 << 20;
+/// Largest bundle, trusted root or log key file read.
+const MAX_INPUT_FILE_BYTES: u64 = 16 << 20;
+
+/// A failed command, with its exit code (module doc).
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("verification failed: {0}")]
+    Verification(String),
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Log(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Verification(_) => 1,
+            Failure::Input(_) => 2,
+            Failure::Log(_) => 3,
+        }
+    }
+}
+
+impl From<VerifyError> for Failure {
+    fn from(e: VerifyError) -> Failure {
+        Failure::Verification(e.to_string())
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        if e.is_log_failure() {
+            Failure::Log(e.to_string())
+        } else {
+            Failure::Input(e.to_string())
+        }
+    }
+}
+
+impl From<keys::KeyError> for Failure {
+    fn from(e: keys::KeyError) -> Failure {
+        Failure::Input(e.to_string())
+    }
+}
+
+impl From<trust::TrustError> for Failure {
+    fn from(e: trust::TrustError) -> Failure {
+        Failure::Input(e.to_string())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// `--rekor-url`, also from `ARKIVO_REKOR_URL`.
+#[derive(Debug, Args)]
+pub struct RekorUrl {
+    /// URL of the log, e.g. http://127.0.0.1:3000.
+    #[arg(long = "rekor-url", env = "ARKIVO_REKOR_URL")]
+    pub url: String,
+}
+
+/// The log(s) trusted for verification.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct LogTrust {
+    /// The log's public key (PEM; GET /api/v1/log/publicKey).
+    #[arg(long = "log-key")]
+    pub log_key: Option<PathBuf>,
+    /// A Sigstore trusted root listing the log (arkivo trust-root writes one).
+    #[arg(long = "trusted-root")]
+    pub trusted_root: Option<PathBuf>,
+}
+
+impl LogTrust {
+    /// The trusted logs, `None` when neither flag is given.
+    fn load(&self) -> Result<Option<Vec<TrustedLog>>, Failure> {
+        if let Some(path) = &self.log_key {
+            let pem = read_text(path, "the log key")?;
+            let log = TrustedLog::from_public_key_pem(&pem, &path.display().to_string())?;
+            return Ok(Some(vec![log]));
+        }
+        if let Some(path) = &self.trusted_root {
+            let json = read_file(path, "the trusted root")?;
+            return Ok(Some(trust::logs_from_trusted_root(
+                &json,
+                &path.display().to_string(),
+            )?));
+        }
+        Ok(None)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Signature algorithm.
+    #[arg(long, value_enum, default_value = "ecdsa-p256")]
+    pub algorithm: KeyAlgorithm,
+    /// Writes <PREFIX>.key (private, mode 0600) and <PREFIX>.pub; never overwrites.
+    #[arg(long, default_value = "arkivo")]
+    pub output_prefix: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SignBlobArgs {
+    /// Private key file: arkivo keygen's, cosign's, or PKCS#8/SEC1 PEM.
+    #[arg(long)]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub rekor: RekorUrl,
+    /// Where to write the Sigstore bundle (v0.3 JSON).
+    #[arg(long)]
+    pub bundle: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// The file to sign.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyBlobArgs {
+    /// The signer's public key (PEM).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The Sigstore bundle of the file.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: LogTrust,
+    /// Also fetch the log's current checkpoint and check that it extends the bundle's.
+    #[arg(long = "rekor-url", env = "ARKIVO_REKOR_URL")]
+    pub rekor_url: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// The file to verify.
+    pub file: PathBuf,
+}
+
+/// What every `log` subcommand takes.
+#[derive(Debug, Args)]
+pub struct LogCommon {
+    #[command(flatten)]
+    pub rekor: RekorUrl,
+    #[command(flatten)]
+    pub trust: LogTrust,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// The log's size, root and checkpoint (signature verified).
+    Info(LogCommon),
+    /// One entry, by log index or entry UUID, with its SET and inclusion proof verified.
+    Get {
+        /// A log index, or a 64/80-hex entry UUID.
+        entry: String,
+        #[command(flatten)]
+        common: LogCommon,
+    },
+    /// Entry UUIDs by artifact digest, signer public key or email.
+    Search {
+        #[command(flatten)]
+        by: SearchArgs,
+        #[command(flatten)]
+        common: LogCommon,
+    },
+    /// A consistency proof between two tree sizes, verified against the signed checkpoint.
+    Proof {
+        #[arg(long)]
+        first: u64,
+        #[arg(long)]
+        last: u64,
+        #[command(flatten)]
+        common: LogCommon,
+    },
+}
+
+impl LogCommand {
+    pub fn common(&self) -> &LogCommon {
+        match self {
+            LogCommand::Info(c)
+            | LogCommand::Get { common: c, .. }
+            | LogCommand::Search { common: c, .. }
+            | LogCommand::Proof { common: c, .. } => c,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct SearchArgs {
+    /// SHA-256 of an artifact (hex).
+    #[arg(long)]
+    pub sha256: Option<String>,
+    /// A signer's public key (PEM file).
+    #[arg(long)]
+    pub public_key: Option<PathBuf>,
+    /// An email address in signing certificates.
+    #[arg(long)]
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustRootArgs {
+    #[command(flatten)]
+    pub rekor: RekorUrl,
+    /// Check that the trusted root lists this log key (PEM), e.g. one obtained out of band.
+    #[arg(long = "log-key")]
+    pub log_key: Option<PathBuf>,
+}
+
+/// A command's result: lines for people and the JSON document.
+pub struct Report {
+    text: String,
+    json: Value,
+}
+
+/// Runs a client command and prints its result; the error carries the exit code.
+///
+/// # Errors
+///
+/// [`Failure`], after printing it as JSON on stdout when `output` is JSON.
+pub fn run(
+    output: Output,
+    command: impl AsyncFnOnce() -> Result<Report, Failure>,
+) -> Result<(), Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Input(format!("starting the async runtime: {e}")))?;
+    let result = rt.block_on(command());
+    match (&result, output) {
+        (Ok(r), Output::Text) => print!("{}", r.text),
+        (Ok(r), Output::Json) => println!("{}", pretty(&r.json)),
+        (Err(f), Output::Json) => println!(
+            "{}",
+            pretty(&json!({"ok": false, "exitCode": f.exit_code(), "error": f.to_string()}))
+        ),
+        (Err(_), Output::Text) => {}
+    }
+    result.map(|_| ())
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).expect("JSON values serialize")
+}
+
+pub fn keygen(args: &KeygenArgs) -> Result<(), Failure> {
+    let prefix = args.output_prefix.display().to_string();
+    let key_path = PathBuf::from(format!("{prefix}.key"));
+    let pub_path = PathBuf::from(format!("{prefix}.pub"));
+    for p in [&key_path, &pub_path] {
+        if p.exists() {
+            return Err(Failure::Input(format!(
+                "{} already exists; nothing was written (choose another --output-prefix)",
+                p.display()
+            )));
+        }
+    }
+    let password = keys::password_from_env_or_prompt(
+        keys::ARKIVO_PASSWORD,
+        "Enter a password for the private key (empty for none): ",
+        true,
+    )?;
+    let key = SigningKey::generate(args.algorithm);
+    let pem = key.to_pkcs8_pem(&password)?;
+    write_new(&key_path, pem.as_bytes(), 0o600)?;
+    write_new(&pub_path, key.public_key_pem().as_bytes(), 0o644)?;
+    eprintln!(
+        "wrote {} ({}, {}) and {}",
+        key_path.display(),
+        args.algorithm.name(),
+        if password.is_empty() {
+            "NOT encrypted: set ARKIVO_PASSWORD or type a password to encrypt it"
+        } else {
+            "encrypted"
+        },
+        pub_path.display()
+    );
+    Ok(())
+}
+
+/// Creates `path` (never replacing a file) with `mode`.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| Failure::Input(format!("creating {}: {e}", path.display())))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Failure::Input(format!("writing {}: {e}", path.display())))
+}
+
+fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| Failure::Input(format!("reading {what} {}: {e}", path.display())))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_INPUT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::Input(format!("reading {what} {}: {e}", path.display())))?;
+    if bytes.len() as u64 > MAX_INPUT_FILE_BYTES {
+        return Err(Failure::Input(format!(
+            "{what} {} is larger than {} MiB",
+            path.display(),
+            MAX_INPUT_FILE_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
+    String::from_utf8(read_file(path, what)?)
+        .map_err(|_| Failure::Input(format!("{what} {} is not text", path.display())))
+}
+
+/// Hashes a file while reading it, with a progress bar on a terminal for large files.
+fn digest_file(path: &Path, alg: HashAlg) -> Result<Vec<u8>, Failure> {
+    let io = |e: std::io::Error| Failure::Input(format!("reading {}: {e}", path.display()));
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let bar = (std::io::stderr().is_terminal() && len >= PROGRESS_MIN_BYTES).then(|| {
+        let bar = indicatif::ProgressBar::new(len);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "hashing {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut hasher: Box<dyn sha2::digest::DynDigest> = match alg {
+        HashAlg::Sha256 => Box::new(sha2::Sha256::new()),
+        HashAlg::Sha384 => Box::new(sha2::Sha384::new()),
+        HashAlg::Sha512 => Box::new(sha2::Sha512::new()),
+    };
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        if let Some(b) = &bar {
+            b.inc(n as u64);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(hasher.finalize().to_vec())
+}
+
+pub async fn sign_blob(args: &SignBlobArgs) -> Result<Report, Failure> {
+    let key = SigningKey::load(&args.key)?;
+    let client = RekorClient::new(&args.rekor.url)?;
+    let alg = key.algorithm().hash_algorithm();
+    let digest = digest_file(&args.file, alg)?;
+    let signature = key.sign_digest(&digest)?;
+    let public_pem = key.public_key_pem();
+    let entry = client
+        .create_hashedrekord(alg, &digest, &signature, &public_pem)
+        .await
+        .map_err(|e| match e.is_log_failure() {
+            true => Failure::Log(e.to_string()),
+            false => Failure::Input(format!("the log refused the entry: {e}")),
+        })?;
+    // The log answered with an entry: it must be the one just made.
+    let body = entry.body().map_err(log_out_of_spec)?;
+    let signer = keys::parse_public_key(&public_pem, "the signing key")?;
+    verify::verify_hashedrekord(&body, alg, &digest, &signature, &signer)
+        .map_err(|e| log_out_of_spec(format!("the log returned another entry: {e}")))?;
+    let bundle =
+        Bundle::for_message_signature(alg, &digest, &signature, &key.public_key_der(), &entry)
+            .map_err(|e| log_out_of_spec(e.to_string()))?;
+    std::fs::write(&args.bundle, bundle.to_json())
+        .map_err(|e| Failure::Input(format!("writing {}: {e}", args.bundle.display())))?;
+    let e = &entry.entry;
+    Ok(Report {
+        text: format!(
+            "signed {} ({}:{})\nrecorded in {} at log index {} (entry {})\nbundle written to {}\n",
+            args.file.display(),
+            alg.name(),
+            hex::encode(&digest),
+            client.url(),
+            e.log_index,
+            entry.uuid,
+            args.bundle.display()
+        ),
+        json: json!({
+            "ok": true,
+            "file": args.file,
+            "digest": format!("{}:{}", alg.name(), hex::encode(&digest)),
+            "logIndex": e.log_index,
+            "uuid": entry.uuid,
+            "integratedTime": e.integrated_time,
+            "bundle": args.bundle,
+        }),
+    })
+}
+
+fn log_out_of_spec(m: impl std::fmt::Display) -> Failure {
+    Failure::Log(format!("the log's answer is not usable: {m}"))
+}
+
+fn no_trust() -> Failure {
+    Failure::Input(
+        "verification needs the log's public key: --log-key FILE (the log serves it at \
+         /api/v1/log/publicKey; get it out of band) or --trusted-root FILE (arkivo trust-root)"
+            .into(),
+    )
+}
+
+pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
+    let logs = args.trust.load()?.ok_or_else(no_trust)?;
+    let signer = keys::load_public_key(&args.key)?;
+    let bundle = Bundle::from_json(&read_file(&args.bundle, "the bundle")?)
+        .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
+    let (alg, bundle_digest, signature) = bundle
+        .message_signature()
+        .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
+    let entry = bundle
+        .log_entry()
+        .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
+    let digest = digest_file(&args.file, alg)?;
+    if digest != bundle_digest {
+        return Err(Failure::Verification(format!(
+            "{} has {}:{}, the bundle signs {}:{}: the file was modified or is not the signed one",
+            args.file.display(),
+            alg.name(),
+            hex::encode(&digest),
+            alg.name(),
+            hex::encode(bundle_digest)
+        )));
+    }
+    let verified = verify::verify_log_entry(&entry, &logs)?;
+    let body = entry
+        .body()
+        .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
+    verify::verify_hashedrekord(&body, alg, &digest, signature, signer.key())?;
+
+    let mut text = format!(
+        "verified {} ({}:{})\n  signature: OK with {}\n  log entry: index {}, integrated at {} (Unix), log ID {}\n  \
+         SET: OK; inclusion proof: OK in the signed checkpoint of tree size {} (root {})\n",
+        args.file.display(),
+        alg.name(),
+        hex::encode(&digest),
+        args.key.display(),
+        entry.entry.log_index,
+        entry.entry.integrated_time,
+        hex::encode(verified.log_id),
+        verified.checkpoint.size,
+        verified.checkpoint.root.to_hex()
+    );
+    let mut report = json!({
+        "ok": true,
+        "verified": true,
+        "file": args.file,
+        "digest": format!("{}:{}", alg.name(), hex::encode(&digest)),
+        "logIndex": entry.entry.log_index,
+        "integratedTime": entry.entry.integrated_time,
+        "logID": hex::encode(verified.log_id),
+        "uuid": entry.uuid,
+        "checkpoint": {"origin": verified.checkpoint.origin, "treeSize": verified.checkpoint.size,
+                        "rootHash": verified.checkpoint.root.to_hex()},
+    });
+    if let Some(url) = &args.rekor_url {
+        let client = RekorClient::new(url)?;
+        let log = logs
+            .iter()
+            .find(|l| l.log_id == verified.log_id)
+            .expect("the entry verified with one of the logs");
+        let current = fetch_checkpoint(&client, log, &verified.hostname).await?;
+        check_extends(&client, &verified.checkpoint, &current).await?;
+        text.push_str(&format!(
+            "  consistency: OK, the log's current checkpoint (tree size {}) extends the bundle's\n",
+            current.size
+        ));
+        report["consistency"] =
+            json!({"treeSize": current.size, "rootHash": current.root.to_hex()});
+    }
+    Ok(Report { text, json: report })
+}
+
+/// The log's current checkpoint, its signature verified with `log`'s key.
+async fn fetch_checkpoint(
+    client: &RekorClient,
+    log: &TrustedLog,
+    hostname: &str,
+) -> Result<Checkpoint, Failure> {
+    let info = client.log_info().await?;
+    let cp = checkpoint::verify_v1(&info.signed_tree_head, &log.key, hostname).map_err(|e| {
+        Failure::Verification(format!("the log's current checkpoint does not verify: {e}"))
+    })?;
+    let root = Hash::from_hex(&info.root_hash);
+    if cp.size != info.tree_size || root != Some(cp.root) {
+        return Err(Failure::Verification(
+            "the log's treeSize/rootHash differ from its signed checkpoint".into(),
+        ));
+    }
+    Ok(cp)
+}
+
+/// Fetches and verifies the consistency proof from `old` to `new` (both verified).
+async fn check_extends(
+    client: &RekorClient,
+    old: &Checkpoint,
+    new: &Checkpoint,
+) -> Result<(), Failure> {
+    if new.size < old.size {
+        return Err(Failure::Verification(format!(
+            "the log's current tree size {} is smaller than the bundle's {}: the log was rolled back",
+            new.size, old.size
+        )));
+    }
+    let proof = client.consistency_proof(old.size, new.size).await?;
+    verify::verify_consistency(old, new, &proof.hashes).map_err(|e| {
+        Failure::Verification(format!(
+            "{e}: the log's tree of size {} does not extend the bundle's checkpoint of size {} \
+             (a forked or rewritten log)",
+            new.size, old.size
+        ))
+    })
+}
+
+/// The logs to verify `log` answers with: the flags', else the key the log itself serves (the
+/// report says so: that checks consistency, not authenticity).
+async fn logs_or_served(
+    client: &RekorClient,
+    trust: &LogTrust,
+) -> Result<(Vec<TrustedLog>, bool), Failure> {
+    if let Some(logs) = trust.load()? {
+        return Ok((logs, true));
+    }
+    let pem = client.public_key().await?;
+    let log = TrustedLog::from_public_key_pem(&pem, "the key served by the log")
+        .map_err(|e| log_out_of_spec(e.to_string()))?;
+    eprintln!(
+        "note: verifying with the key the log serves ({}); pass --log-key or --trusted-root to pin it",
+        log.log_id_hex()
+    );
+    Ok((vec![log], false))
+}
+
+/// The signer name of a v1 checkpoint (checked by [`checkpoint::verify_v1`] afterwards).
+fn signer_name(text: &str) -> String {
+    crate::note::parse(text.as_bytes())
+        .ok()
+        .and_then(|n| n.signatures.first().map(|s| s.name.clone()))
+        .unwrap_or_default()
+}
+
+pub async fn log(command: &LogCommand) -> Result<Report, Failure> {
+    let common = command.common();
+    let client = RekorClient::new(&common.rekor.url)?;
+    match command {
+        LogCommand::Info(_) => {
+            let (logs, pinned) = logs_or_served(&client, &common.trust).await?;
+            let info = client.log_info().await?;
+            let name = signer_name(&info.signed_tree_head);
+            let (log, cp) = logs
+                .iter()
+                .find_map(|l| {
+                    checkpoint::verify_v1(&info.signed_tree_head, &l.key, &name)
+                        .ok()
+                        .map(|cp| (l, cp))
+                })
+                .ok_or_else(|| {
+                    Failure::Verification(
+                        "the log's checkpoint is not signed by a trusted log key".into(),
+                    )
+                })?;
+            if cp.size != info.tree_size || Hash::from_hex(&info.root_hash) != Some(cp.root) {
+                return Err(Failure::Verification(
+                    "the log's treeSize/rootHash differ from its signed checkpoint".into(),
+                ));
+            }
+            Ok(Report {
+                text: format!(
+                    "log {}\n  tree ID {}, tree size {}, root {}\n  log ID {}\n  checkpoint signature: OK ({})\n",
+                    client.url(),
+                    info.tree_id,
+                    info.tree_size,
+                    info.root_hash,
+                    log.log_id_hex(),
+                    if pinned {
+                        "trusted key"
+                    } else {
+                        "key served by the log"
+                    }
+                ),
+                json: json!({
+                    "ok": true, "treeID": info.tree_id, "treeSize": info.tree_size,
+                    "rootHash": info.root_hash, "logID": log.log_id_hex(),
+                    "signedTreeHead": info.signed_tree_head, "keyPinned": pinned,
+                }),
+            })
+        }
+        LogCommand::Get { entry, .. } => {
+            let (logs, pinned) = logs_or_served(&client, &common.trust).await?;
+            let fetched = match entry.parse::<u64>() {
+                Ok(index) if entry.len() < 64 => client.get_by_index(index).await,
+                _ => client.get_by_uuid(entry).await,
+            }
+            .map_err(|e| match e.is_not_found() {
+                true => Failure::Input(format!("no entry {entry} in the log at {}", client.url())),
+                false => e.into(),
+            })?;
+            let verified = verify::verify_log_entry(&fetched, &logs)?;
+            Ok(entry_report(&fetched, &verified, pinned))
+        }
+        LogCommand::Search { by, .. } => {
+            let query = search_query(by)?;
+            let ids = client.search_index(&query).await?;
+            Ok(Report {
+                text: ids.iter().map(|id| format!("{id}\n")).collect(),
+                json: json!({"ok": true, "uuids": ids}),
+            })
+        }
+        LogCommand::Proof { first, last, .. } => {
+            let (logs, pinned) = logs_or_served(&client, &common.trust).await?;
+            proof(&client, &logs, pinned, *first, *last).await
+        }
+    }
+}
+
+fn entry_report(entry: &LogEntry, verified: &VerifiedEntry, pinned: bool) -> Report {
+    let body = entry.body().unwrap_or_default();
+    let kind = crate::entries::kind_of_body(&body)
+        .map(|k| k.as_str())
+        .unwrap_or("?");
+    let mut text = format!(
+        "entry {}\n  kind {kind}, log index {}, integrated at {} (Unix)\n  SET: OK; inclusion proof: OK in the signed checkpoint of tree size {} ({})\n",
+        entry.uuid,
+        entry.entry.log_index,
+        entry.entry.integrated_time,
+        verified.checkpoint.size,
+        if pinned {
+            "trusted key"
+        } else {
+            "key served by the log"
+        }
+    );
+    if let Ok(b) = crate::entries::hashedrekord::parse_body(&body) {
+        text.push_str(&format!("  artifact {}:{}\n", b.algorithm.name(), b.value));
+    }
+    text.push_str(&format!("  body {}\n", String::from_utf8_lossy(&body)));
+    Report {
+        text,
+        json: json!({
+            "ok": true,
+            "verified": true,
+            "keyPinned": pinned,
+            "entry": entry.to_map(),
+        }),
+    }
+}
+
+fn search_query(s: &SearchArgs) -> Result<SearchIndex, Failure> {
+    use base64::Engine as _;
+    let mut q = SearchIndex::default();
+    if let Some(h) = &s.sha256 {
+        let h = h.strip_prefix("sha256:").unwrap_or(h);
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Failure::Input(format!(
+                "--sha256 {h:?} is not 64 hex characters"
+            )));
+        }
+        q.hash = Some(format!("sha256:{}", h.to_ascii_lowercase()));
+    }
+    if let Some(path) = &s.public_key {
+        let pem = read_text(path, "the public key")?;
+        q.public_key = Some(SearchPublicKey {
+            format: Some("x509".into()),
+            content: Some(base64::engine::general_purpose::STANDARD.encode(pem)),
+        });
+    }
+    q.email.clone_from(&s.email);
+    Ok(q)
+}
+
+/// `log proof`: the root at `last` comes from the log's signed checkpoint, directly when
+/// `last` is the current size, else through a consistency proof to it; the root at `first` is
+/// learnt the same way from the proof `first → last` (rekor-v1-api.md §3.7 gives no signed
+/// roots for past sizes). The proof then verifies between the two.
+async fn proof(
+    client: &RekorClient,
+    logs: &[TrustedLog],
+    pinned: bool,
+    first: u64,
+    last: u64,
+) -> Result<Report, Failure> {
+    if first == 0 || first > last {
+        return Err(Failure::Input(format!(
+            "--first {first} --last {last}: need 1 <= first <= last"
+        )));
+    }
+    let info = client.log_info().await?;
+    let name = signer_name(&info.signed_tree_head);
+    let current = logs
+        .iter()
+        .find_map(|l| checkpoint::verify_v1(&info.signed_tree_head, &l.key, &name).ok())
+        .ok_or_else(|| {
+            Failure::Verification("the log's checkpoint is not signed by a trusted log key".into())
+        })?;
+    if last > current.size {
+        return Err(Failure::Input(format!(
+            "--last {last} is beyond the log's current tree size {}",
+            current.size
+        )));
+    }
+    let last_root = root_at(client, &current, last).await?;
+    let proof = client.consistency_proof(first, last).await?;
+    let hashes = proof
+        .hashes
+        .iter()
+        .map(|h| Hash::from_hex(h).ok_or_else(|| log_out_of_spec(format!("{h:?} is not 64 hex"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let first_root = match merkle::consistency_old_root(first, last, &hashes, &last_root) {
+        Ok(Some(root)) => Some(root),
+        Ok(None) => None,
+        Err(e) => return Err(VerifyError::Consistency(e).into()),
+    };
+    let first_text = first_root.map_or_else(
+        || "not contained in the proof (a power-of-two size); compare it with a checkpoint you hold".to_owned(),
+        |r| r.to_hex(),
+    );
+    Ok(Report {
+        text: format!(
+            "consistency proof {first} -> {last}: {} hashes, OK against the signed checkpoint of tree size {} ({})\n  \
+             root at {first}: {first_text}\n  root at {last}: {}\n",
+            hashes.len(),
+            current.size,
+            if pinned {
+                "trusted key"
+            } else {
+                "key served by the log"
+            },
+            last_root.to_hex()
+        ),
+        json: json!({
+            "ok": true, "verified": true, "keyPinned": pinned,
+            "firstSize": first, "lastSize": last,
+            "firstRootHash": first_root.map(|r| r.to_hex()),
+            "lastRootHash": last_root.to_hex(),
+            "hashes": proof.hashes,
+            "checkpointTreeSize": current.size,
+        }),
+    })
+}
+
+/// The root of the tree of `size` records, from the verified checkpoint `current`.
+async fn root_at(client: &RekorClient, current: &Checkpoint, size: u64) -> Result<Hash, Failure> {
+    if size == current.size {
+        return Ok(current.root);
+    }
+    let proof = client.consistency_proof(size, current.size).await?;
+    let hashes = proof
+        .hashes
+        .iter()
+        .map(|h| Hash::from_hex(h).ok_or_else(|| log_out_of_spec(format!("{h:?} is not 64 hex"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    match merkle::consistency_old_root(size, current.size, &hashes, &current.root) {
+        Ok(Some(root)) => Ok(root),
+        Ok(None) => Err(Failure::Input(format!(
+            "the root at --last {size} (a power of two) is not in any v1 proof; use --last {}",
+            current.size
+        ))),
+        Err(e) => Err(VerifyError::Consistency(e).into()),
+    }
+}
+
+pub async fn trust_root(args: &TrustRootArgs) -> Result<Report, Failure> {
+    let client = RekorClient::new(&args.rekor.url)?;
+    let root = client.trusted_root().await?;
+    let bytes = serde_json::to_vec(&root).expect("JSON values serialize");
+    let logs = trust::logs_from_trusted_root(&bytes, "the log's trusted root")
+        .map_err(|e| log_out_of_spec(e.to_string()))?;
+    let want = match &args.log_key {
+        Some(path) => {
+            let pem = read_text(path, "the log key")?;
+            TrustedLog::from_public_key_pem(&pem, &path.display().to_string())?.log_id
+        }
+        None => {
+            let pem = client.public_key().await?;
+            eprintln!(
+                "note: not pinned: checked against the key the log serves; pass --log-key to \
+                 check against a key obtained out of band"
+            );
+            TrustedLog::from_public_key_pem(&pem, "the key served by the log")
+                .map_err(|e| log_out_of_spec(e.to_string()))?
+                .log_id
+        }
+    };
+    if !logs.iter().any(|l| l.log_id == want) {
+        return Err(Failure::Verification(format!(
+            "the trusted root the log serves does not list the log key {}",
+            hex::encode(want)
+        )));
+    }
+    let text = format!("{}\n", pretty(&root));
+    Ok(Report { text, json: root })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Failure::Verification(String::new()).exit_code(), 1);
+        assert_eq!(Failure::Input(String::new()).exit_code(), 2);
+        assert_eq!(Failure::Log(String::new()).exit_code(), 3);
+    }
+
+    #[test]
+    fn search_queries() {
+        let q = search_query(&SearchArgs {
+            sha256: Some(format!("sha256:{}", "AB".repeat(32))),
+            public_key: None,
+            email: None,
+        })
+        .unwrap();
+        assert_eq!(q.hash.unwrap(), format!("sha256:{}", "ab".repeat(32)));
+        assert!(
+            search_query(&SearchArgs {
+                sha256: Some("abc".into()),
+                public_key: None,
+                email: None,
+            })
+            .is_err()
+        );
+    }
+}
