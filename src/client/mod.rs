@@ -21,7 +21,8 @@
 //! - [`bundle::Bundle`]: Sigstore bundle v0.3 JSON for key-signed artifacts.
 //!
 //! Container images: [`oci`] (registry access), [`cosign`] (cosign's storage layouts as
-//! values), [`dsse`] (DSSE envelopes), [`image`] (sign, attest and verify images).
+//! values), [`dsse`] (DSSE envelopes), [`image`] (sign, attest and verify images) and
+//! [`image_commands`] (their subcommands).
 //!
 //! [`commands`] implements the `arkivo` subcommands on top (and documents their exit codes).
 //! Nothing here touches the server's
@@ -33,6 +34,7 @@ pub mod commands;
 pub mod cosign;
 pub mod dsse;
 pub mod image;
+pub mod image_commands;
 pub mod keys;
 pub mod oci;
 pub mod rekor;
