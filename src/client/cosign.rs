@@ -188,9 +188,11 @@ impl Statement {
     /// The subject that names the manifest `digest`, if any.
     pub fn subject_for(&self, digest: &str) -> Option<&Subject> {
         let (alg, hex) = digest.split_once(':')?;
-        self.subject
-            .iter()
-            .find(|s| s.digest.get(alg).is_some_and(|h| h.eq_ignore_ascii_case(hex)))
+        self.subject.iter().find(|s| {
+            s.digest
+                .get(alg)
+                .is_some_and(|h| h.eq_ignore_ascii_case(hex))
+        })
     }
 }
 
@@ -238,7 +240,10 @@ pub fn layer(
 /// The layers of a legacy signature (or attestation) image after adding `new` to the `existing`
 /// ones, unless an identical layer (same blob and annotations) is there already, as cosign's
 /// duplicate detector does (§2). `None` when nothing changes.
-pub fn append_layer(existing: Vec<OciDescriptor>, new: OciDescriptor) -> Option<Vec<OciDescriptor>> {
+pub fn append_layer(
+    existing: Vec<OciDescriptor>,
+    new: OciDescriptor,
+) -> Option<Vec<OciDescriptor>> {
     let duplicate = existing
         .iter()
         .any(|l| l.digest == new.digest && l.annotations == new.annotations);
@@ -294,7 +299,10 @@ pub fn bundle_referrer_manifest(
         subject: Some(subject),
         annotations: Some(BTreeMap::from([
             (CREATED_ANNOTATION.to_owned(), created.to_owned()),
-            (BUNDLE_CONTENT_ANNOTATION.to_owned(), DSSE_CONTENT.to_owned()),
+            (
+                BUNDLE_CONTENT_ANNOTATION.to_owned(),
+                DSSE_CONTENT.to_owned(),
+            ),
             (
                 BUNDLE_PREDICATE_TYPE_ANNOTATION.to_owned(),
                 predicate_type.to_owned(),
@@ -328,7 +336,11 @@ pub fn add_referrer(
         artifact_type: None,
         annotations: None,
     });
-    if !index.manifests.iter().any(|m| m.digest == descriptor.digest) {
+    if !index
+        .manifests
+        .iter()
+        .any(|m| m.digest == descriptor.digest)
+    {
         index.manifests.push(ImageIndexEntry {
             media_type: descriptor.media_type.clone(),
             digest: descriptor.digest.clone(),
@@ -373,7 +385,10 @@ mod tests {
         let a = parse_annotations(&["team=a".into(), "env=prod=1".into()]).unwrap();
         let p = SimpleSigning::new("r/x", DIGEST, &a);
         let text = String::from_utf8(p.to_bytes()).unwrap();
-        assert!(text.ends_with(r#""optional":{"env":"prod=1","team":"a"}}"#), "{text}");
+        assert!(
+            text.ends_with(r#""optional":{"env":"prod=1","team":"a"}}"#),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<SimpleSigning>(&text).unwrap(), p);
         assert!(parse_annotations(&["novalue".into()]).is_err());
         assert!(parse_annotations(&["=v".into()]).is_err());
@@ -398,7 +413,13 @@ mod tests {
 
     #[test]
     fn statement_subject() {
-        let s = Statement::new("r/x", DIGEST, &BTreeMap::new(), "https://p", serde_json::json!({}));
+        let s = Statement::new(
+            "r/x",
+            DIGEST,
+            &BTreeMap::new(),
+            "https://p",
+            serde_json::json!({}),
+        );
         assert!(s.subject_for(DIGEST).is_some());
         assert!(s.subject_for(&DIGEST.replace("26d26", "26d27")).is_none());
         let json = serde_json::to_string(&s).unwrap();

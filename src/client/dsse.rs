@@ -94,7 +94,10 @@ struct BodySignature {
 
 impl HashValue {
     fn is_sha256_of(&self, bytes: &[u8]) -> bool {
-        self.algorithm == "sha256" && self.value.eq_ignore_ascii_case(&hex::encode(Sha256::digest(bytes)))
+        self.algorithm == "sha256"
+            && self
+                .value
+                .eq_ignore_ascii_case(&hex::encode(Sha256::digest(bytes)))
     }
 }
 

@@ -51,7 +51,7 @@ pub enum ImageError {
         "no {what} found for {image} ({digest}): looked in the tag {tag} and in the referrers{hint}"
     )]
     NothingFound {
-        what: &'static str,
+        what: String,
         image: String,
         digest: String,
         tag: String,
@@ -59,7 +59,7 @@ pub enum ImageError {
     },
     #[error("no {what} of {image} ({digest}) verifies:\n{}", .reasons.join("\n"))]
     NothingVerified {
-        what: &'static str,
+        what: String,
         image: String,
         digest: String,
         reasons: Vec<String>,
@@ -97,7 +97,10 @@ pub struct Verified {
 }
 
 /// The manifest `image` names and a reference to it by digest in the same repository.
-async fn resolve(registry: &Registry, image: &Reference) -> Result<(Manifest, Reference), ImageError> {
+async fn resolve(
+    registry: &Registry,
+    image: &Reference,
+) -> Result<(Manifest, Reference), ImageError> {
     let manifest = registry.resolve(image).await?;
     let by_digest = Reference::with_digest(
         image.registry().to_owned(),
@@ -158,7 +161,10 @@ pub async fn sign(
                 )
                 .await?;
             let layer_annotations = BTreeMap::from([
-                (cosign::SIGNATURE_ANNOTATION.to_owned(), B64.encode(&signature)),
+                (
+                    cosign::SIGNATURE_ANNOTATION.to_owned(),
+                    B64.encode(&signature),
+                ),
                 (
                     cosign::BUNDLE_ANNOTATION.to_owned(),
                     serde_json::to_string(&entry.rekor_bundle()).expect("a bundle serializes"),
@@ -187,7 +193,10 @@ pub async fn sign(
                 cosign::COSIGN_SIGN_PREDICATE_TYPE,
                 Value::Object(serde_json::Map::new()),
             );
-            sign_statement(registry, &manifest, &by_digest, key, rekor, &statement, layout).await
+            sign_statement(
+                registry, &manifest, &by_digest, key, rekor, &statement, layout,
+            )
+            .await
         }
     }
 }
@@ -215,7 +224,10 @@ pub async fn attest(
         predicate_type,
         predicate,
     );
-    sign_statement(registry, &manifest, &by_digest, key, rekor, &statement, layout).await
+    sign_statement(
+        registry, &manifest, &by_digest, key, rekor, &statement, layout,
+    )
+    .await
 }
 
 async fn sign_statement(
@@ -337,7 +349,11 @@ async fn attach_referrer(
     predicate_type: &str,
 ) -> Result<String, ImageError> {
     registry
-        .put_blob(by_digest, cosign::EMPTY_JSON.to_vec(), cosign::EMPTY_MEDIA_TYPE)
+        .put_blob(
+            by_digest,
+            cosign::EMPTY_JSON.to_vec(),
+            cosign::EMPTY_MEDIA_TYPE,
+        )
         .await?;
     let layer = registry
         .put_blob(by_digest, bundle_json, BUNDLE_V03_MEDIA_TYPE)
@@ -354,9 +370,10 @@ async fn attach_referrer(
 
     let index_tag = tag_ref(by_digest, cosign::digest_tag(&subject.digest, None));
     let existing = match registry.manifest(&index_tag).await? {
-        Some(m) => Some(serde_json::from_slice::<OciImageIndex>(&m.bytes).map_err(|e| {
-            layout_error(format!("the referrers index {index_tag}"), e)
-        })?),
+        Some(m) => Some(
+            serde_json::from_slice::<OciImageIndex>(&m.bytes)
+                .map_err(|e| layout_error(format!("the referrers index {index_tag}"), e))?,
+        ),
         None => None,
     };
     let index = cosign::add_referrer(existing, &referrer_manifest.descriptor(), &referrer);
@@ -376,7 +393,11 @@ fn parse_image_manifest(m: &Manifest, at: &Reference) -> Result<OciImageManifest
     if manifest.layers.len() > cosign::MAX_LAYERS {
         return Err(layout_error(
             format!("the manifest {at}"),
-            format!("{} layers, more than {}", manifest.layers.len(), cosign::MAX_LAYERS),
+            format!(
+                "{} layers, more than {}",
+                manifest.layers.len(),
+                cosign::MAX_LAYERS
+            ),
         ));
     }
     Ok(manifest)
@@ -396,17 +417,36 @@ enum Candidate {
     Unreadable { source: String, reason: String },
 }
 
-/// Everything stored for `by_digest` under the legacy tag with `suffix` and in bundle referrers.
+/// Everything stored for `by_digest` under the legacy tag with `suffix` and in bundle referrers,
+/// except what is labelled with another predicate type than `predicate_type` (the labels are
+/// not signed: they only spare verifying what is not asked for; the statement's own predicate
+/// type is what is checked).
 async fn candidates(
     registry: &Registry,
     by_digest: &Reference,
     suffix: &str,
+    predicate_type: &str,
 ) -> Result<Vec<Candidate>, ImageError> {
+    let other_type = |annotations: Option<&BTreeMap<String, String>>, key: &str| {
+        annotations
+            .and_then(|a| a.get(key))
+            .is_some_and(|t| t != predicate_type)
+    };
     let digest = by_digest.digest().unwrap_or_default();
     let mut out = Vec::new();
     let tag = tag_ref(by_digest, cosign::digest_tag(digest, Some(suffix)));
     if let Some(m) = registry.manifest(&tag).await? {
-        for (i, descriptor) in parse_image_manifest(&m, &tag)?.layers.into_iter().enumerate() {
+        for (i, descriptor) in parse_image_manifest(&m, &tag)?
+            .layers
+            .into_iter()
+            .enumerate()
+        {
+            if other_type(
+                descriptor.annotations.as_ref(),
+                cosign::PREDICATE_TYPE_ANNOTATION,
+            ) {
+                continue;
+            }
             let source = format!("{} layer {i}", tag.whole());
             match registry.blob(by_digest, &descriptor).await {
                 Ok(blob) => out.push(Candidate::Layer {
@@ -423,6 +463,12 @@ async fn candidates(
     }
     let index = registry.referrers(by_digest, BUNDLE_V03_MEDIA_TYPE).await?;
     for entry in index.manifests {
+        if other_type(
+            entry.annotations.as_ref(),
+            cosign::BUNDLE_PREDICATE_TYPE_ANNOTATION,
+        ) {
+            continue;
+        }
         let referrer = by_digest.clone_with_digest(entry.digest.clone());
         let source = referrer.whole();
         match read_bundle(registry, &referrer).await {
@@ -448,8 +494,14 @@ async fn read_bundle(registry: &Registry, referrer: &Reference) -> Result<Bundle
             manifest.layers.len()
         ));
     };
-    if !layer.media_type.starts_with("application/vnd.dev.sigstore.bundle") {
-        return Err(format!("layer media type {:?} is not a bundle", layer.media_type));
+    if !layer
+        .media_type
+        .starts_with("application/vnd.dev.sigstore.bundle")
+    {
+        return Err(format!(
+            "layer media type {:?} is not a bundle",
+            layer.media_type
+        ));
     }
     let blob = registry
         .blob(referrer, layer)
@@ -487,7 +539,13 @@ pub async fn verify(
 ) -> Result<Vec<Verified>, ImageError> {
     let (_, by_digest) = resolve(registry, image).await?;
     let digest = by_digest.digest().unwrap_or_default().to_owned();
-    let found = candidates(registry, &by_digest, cosign::SIGNATURE_SUFFIX).await?;
+    let found = candidates(
+        registry,
+        &by_digest,
+        cosign::SIGNATURE_SUFFIX,
+        cosign::COSIGN_SIGN_PREDICATE_TYPE,
+    )
+    .await?;
     let mut checks = Vec::new();
     for c in found {
         let result = match &c {
@@ -504,7 +562,13 @@ pub async fn verify(
         };
         checks.push((c, result));
     }
-    conclude("signature", image, &digest, cosign::SIGNATURE_SUFFIX, checks)
+    conclude(
+        "signature".into(),
+        image,
+        &digest,
+        cosign::SIGNATURE_SUFFIX,
+        checks,
+    )
 }
 
 /// Verifies the attestations of `image` of `predicate_type`, as [`verify`] does signatures;
@@ -521,7 +585,13 @@ pub async fn verify_attestations(
 ) -> Result<Vec<Verified>, ImageError> {
     let (_, by_digest) = resolve(registry, image).await?;
     let digest = by_digest.digest().unwrap_or_default().to_owned();
-    let found = candidates(registry, &by_digest, cosign::ATTESTATION_SUFFIX).await?;
+    let found = candidates(
+        registry,
+        &by_digest,
+        cosign::ATTESTATION_SUFFIX,
+        predicate_type,
+    )
+    .await?;
     let mut checks = Vec::new();
     for c in found {
         let result = match &c {
@@ -537,12 +607,18 @@ pub async fn verify_attestations(
         });
         checks.push((c, result));
     }
-    conclude("attestation", image, &digest, cosign::ATTESTATION_SUFFIX, checks)
+    conclude(
+        format!("{predicate_type} attestation"),
+        image,
+        &digest,
+        cosign::ATTESTATION_SUFFIX,
+        checks,
+    )
 }
 
 /// The verified ones, or why none verified.
 fn conclude(
-    what: &'static str,
+    what: String,
     image: &Reference,
     digest: &str,
     suffix: &str,
@@ -594,9 +670,8 @@ async fn verified_rekor_bundle(
     descriptor: &OciDescriptor,
     policy: &Policy<'_>,
 ) -> Result<(RekorBundle, Vec<u8>), String> {
-    let json = annotation(descriptor, cosign::BUNDLE_ANNOTATION).ok_or(
-        "not recorded in a transparency log (no dev.sigstore.cosign/bundle annotation)",
-    )?;
+    let json = annotation(descriptor, cosign::BUNDLE_ANNOTATION)
+        .ok_or("not recorded in a transparency log (no dev.sigstore.cosign/bundle annotation)")?;
     let bundle: RekorBundle = serde_json::from_str(json)
         .map_err(|e| format!("the dev.sigstore.cosign/bundle annotation is malformed: {e}"))?;
     verify::verify_rekor_bundle(&bundle, policy.logs).map_err(|e| e.to_string())?;
@@ -714,10 +789,9 @@ async fn verify_attestation_layer(
 fn verify_bundle(bundle: &Bundle, policy: &Policy<'_>) -> Result<Statement, String> {
     let entry = bundle.log_entry().map_err(|e| e.to_string())?;
     verify::verify_log_entry(&entry, policy.logs).map_err(|e| e.to_string())?;
-    let envelope = bundle
-        .dsse_envelope
-        .as_ref()
-        .ok_or("the bundle holds a message signature, not the DSSE envelope cosign writes for images")?;
+    let envelope = bundle.dsse_envelope.as_ref().ok_or(
+        "the bundle holds a message signature, not the DSSE envelope cosign writes for images",
+    )?;
     dsse::verify_signature(envelope, policy.key).map_err(|e| e.to_string())?;
     let body = entry.body().map_err(|e| e.to_string())?;
     dsse::verify_body(&body, envelope, None, policy.key).map_err(|e| e.to_string())?;
@@ -736,7 +810,11 @@ fn statement_of(envelope: &DsseEnvelope) -> Result<Statement, String> {
 }
 
 /// The statement is about this digest and of this predicate type.
-fn check_statement(statement: &Statement, digest: &str, predicate_type: &str) -> Result<(), String> {
+fn check_statement(
+    statement: &Statement,
+    digest: &str,
+    predicate_type: &str,
+) -> Result<(), String> {
     if statement.subject_for(digest).is_none() {
         return Err(format!("the statement is not about this image {digest}"));
     }

@@ -48,8 +48,7 @@ pub struct RegistryArgs {
 
 impl RegistryArgs {
     async fn connect(&self, image: &str) -> Result<(Registry, oci_client::Reference), Failure> {
-        let reference =
-            oci::parse_reference(image).map_err(|e| Failure::Input(e.to_string()))?;
+        let reference = oci::parse_reference(image).map_err(|e| Failure::Input(e.to_string()))?;
         let options = RegistryOptions {
             username: self.registry_username.clone(),
             password: self.registry_password.clone(),
@@ -227,7 +226,11 @@ async fn with_policy<T>(
 ) -> Result<T, Failure> {
     let logs = common.trust.load()?.ok_or_else(no_trust)?;
     let signer = keys::load_public_key(&common.key)?;
-    let rekor = common.rekor_url.as_deref().map(RekorClient::new).transpose()?;
+    let rekor = common
+        .rekor_url
+        .as_deref()
+        .map(RekorClient::new)
+        .transpose()?;
     let (registry, image) = common.registry.connect(&common.image).await?;
     let policy = Policy {
         key: signer.key(),

@@ -183,7 +183,10 @@ impl Registry {
     /// # Errors
     ///
     /// [`OciError::DockerConfig`] for an unreadable Docker config or a failing credential helper.
-    pub async fn connect(image: &Reference, options: &RegistryOptions) -> Result<Registry, OciError> {
+    pub async fn connect(
+        image: &Reference,
+        options: &RegistryOptions,
+    ) -> Result<Registry, OciError> {
         let registry = image.resolve_registry().to_owned();
         let protocol = if options.allow_insecure || is_loopback_registry(&registry) {
             ClientProtocol::HttpsExcept(vec![registry.clone()])
@@ -270,9 +273,11 @@ impl Registry {
     ///
     /// [`OciError::NotFound`] when there is none, else as [`Registry::manifest`].
     pub async fn resolve(&self, image: &Reference) -> Result<Manifest, OciError> {
-        self.manifest(image).await?.ok_or_else(|| OciError::NotFound {
-            image: image.whole(),
-        })
+        self.manifest(image)
+            .await?
+            .ok_or_else(|| OciError::NotFound {
+                image: image.whole(),
+            })
     }
 
     /// Writes a manifest under `target` (a tag, or its own digest) in `target`'s repository.
@@ -529,11 +534,20 @@ fn credentials_from_config(
         .decode(auth)
         .ok()
         .and_then(|d| String::from_utf8(d).ok())
-        .ok_or_else(|| bad(format!("the auth of {registry} is not base64 of user:password")))?;
-    let (user, password) = decoded
-        .split_once(':')
-        .ok_or_else(|| bad(format!("the auth of {registry} is not base64 of user:password")))?;
-    Ok(Some(RegistryAuth::Basic(user.to_owned(), password.to_owned())))
+        .ok_or_else(|| {
+            bad(format!(
+                "the auth of {registry} is not base64 of user:password"
+            ))
+        })?;
+    let (user, password) = decoded.split_once(':').ok_or_else(|| {
+        bad(format!(
+            "the auth of {registry} is not base64 of user:password"
+        ))
+    })?;
+    Ok(Some(RegistryAuth::Basic(
+        user.to_owned(),
+        password.to_owned(),
+    )))
 }
 
 /// Runs `docker-credential-<helper> get` with the registry on stdin. A helper that knows no
@@ -601,7 +615,8 @@ mod tests {
     fn manifest_media_type_from_member_or_shape() {
         let m = Manifest::from_bytes(br#"{"schemaVersion":2,"layers":[]}"#.to_vec(), "t").unwrap();
         assert_eq!(m.media_type, OCI_IMAGE_MEDIA_TYPE);
-        let i = Manifest::from_bytes(br#"{"schemaVersion":2,"manifests":[]}"#.to_vec(), "t").unwrap();
+        let i =
+            Manifest::from_bytes(br#"{"schemaVersion":2,"manifests":[]}"#.to_vec(), "t").unwrap();
         assert_eq!(i.media_type, OCI_IMAGE_INDEX_MEDIA_TYPE);
         let d = Manifest::from_bytes(
             format!(r#"{{"schemaVersion":2,"mediaType":"{IMAGE_MANIFEST_MEDIA_TYPE}"}}"#).into(),
