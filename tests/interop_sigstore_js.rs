@@ -5,6 +5,10 @@
 //! bundles and a foreign log key rejected, 201/409 and read-back through the raw API, and an
 //! `intoto` entry refused. See tests/interop/sigstore-js.mjs.
 //!
+//! A second test crosses the libraries with the `arkivo` client (tests/interop/arkivo-bundles.mjs):
+//! a bundle written by `arkivo sign-blob` is verified by @sigstore/verify, and a bundle made by
+//! @sigstore/sign against Arkivo is verified by `arkivo verify-blob`.
+//!
 //! Node.js (>= 20.17) and npm are required: this test never skips. The pinned packages are
 //! installed with `npm ci` when tests/interop/node_modules is missing or stale.
 
@@ -101,11 +105,11 @@ fn install_packages(dir: &Path) {
     }
 }
 
-/// Runs the script with a time limit; returns (success, stdout, stderr).
-fn run_node(dir: &Path, base_url: &str) -> (bool, String, String) {
+/// Runs a script of tests/interop with a time limit; returns (success, stdout, stderr).
+fn run_node(dir: &Path, script: &str, args: &[&str]) -> (bool, String, String) {
     let mut cmd = Command::new("node");
-    cmd.arg("sigstore-js.mjs")
-        .arg(base_url)
+    cmd.arg(script)
+        .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -183,7 +187,7 @@ fn sigstore_js_signs_records_and_verifies_hashedrekord_and_dsse_bundles() {
 
     let server = TestServer::start(&[]);
     let base = server.base_url();
-    let (ok, stdout, stderr) = run_node(&dir, &base);
+    let (ok, stdout, stderr) = run_node(&dir, "sigstore-js.mjs", &[&base]);
     assert!(
         ok,
         "sigstore-js interop failed ({node}):\n--- node stderr ---\n{stderr}\n--- node stdout ---\n{stdout}\n\
@@ -226,5 +230,130 @@ fn sigstore_js_signs_records_and_verifies_hashedrekord_and_dsse_bundles() {
         3,
         "the log should hold exactly the three accepted entries"
     );
+    drop(server);
+}
+
+/// The last line of a script's stdout, as JSON.
+fn last_json_line(stdout: &str, stderr: &str) -> serde_json::Value {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| panic!("the script printed nothing; stderr:\n{stderr}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON line ({e}): {stdout}"))
+}
+
+fn arkivo(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("ARKIVO_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = cmd
+        .env("ARKIVO_PASSWORD", "")
+        .output()
+        .expect("running arkivo");
+    assert!(
+        out.status.success(),
+        "arkivo {args:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn arkivo_and_sigstore_js_verify_each_others_bundles() {
+    let dir = interop_dir();
+    require_tool("node");
+    install_packages(&dir);
+    let server = TestServer::start(&[]);
+    let base = server.base_url();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let path = |name: &str| w.join(name).display().to_string();
+
+    // arkivo sign-blob -> @sigstore/verify.
+    arkivo(w, &["keygen"]);
+    std::fs::write(w.join("blob"), b"signed by arkivo, verified by sigstore-js").unwrap();
+    arkivo(
+        w,
+        &[
+            "sign-blob",
+            "--key",
+            "arkivo.key",
+            "--rekor-url",
+            &base,
+            "--bundle",
+            "arkivo.bundle",
+            "blob",
+        ],
+    );
+    let (ok, stdout, stderr) = run_node(
+        &dir,
+        "arkivo-bundles.mjs",
+        &[
+            "verify",
+            &base,
+            &path("arkivo.bundle"),
+            &path("blob"),
+            &path("arkivo.pub"),
+        ],
+    );
+    assert!(
+        ok,
+        "@sigstore/verify on an arkivo bundle:\n{stderr}\n{stdout}"
+    );
+    let r = last_json_line(&stdout, &stderr);
+    assert_eq!(
+        r["mediaType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+    assert_eq!(r["logIndex"], "0");
+
+    // @sigstore/sign -> arkivo verify-blob, with the trusted root arkivo fetched.
+    std::fs::write(
+        w.join("js-blob"),
+        b"signed by sigstore-js, verified by arkivo",
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = run_node(
+        &dir,
+        "arkivo-bundles.mjs",
+        &[
+            "sign",
+            &base,
+            &path("js-blob"),
+            &path("js.bundle"),
+            &path("js.pub"),
+        ],
+    );
+    assert!(ok, "@sigstore/sign against arkivo:\n{stderr}\n{stdout}");
+    assert_eq!(last_json_line(&stdout, &stderr)["logIndex"], 1);
+    let root = arkivo(w, &["trust-root", "--rekor-url", &base]);
+    std::fs::write(w.join("trusted_root.json"), &root.stdout).unwrap();
+    let out = arkivo(
+        w,
+        &[
+            "verify-blob",
+            "--key",
+            "js.pub",
+            "--bundle",
+            "js.bundle",
+            "--trusted-root",
+            "trusted_root.json",
+            "--rekor-url",
+            &base,
+            "--output",
+            "json",
+            "js-blob",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["logIndex"], 1);
     drop(server);
 }

@@ -444,3 +444,56 @@ mod b64_list {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// proto3 JSON as other writers emit it: int64 as numbers, an empty `hashes` omitted.
+    #[test]
+    fn reads_numbers_and_omitted_members_writes_strings() {
+        let json = serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.2",
+            "verificationMaterial": {
+                "publicKey": {"hint": "h"},
+                "tlogEntries": [{
+                    "logIndex": 7, "logId": {"keyId": B64.encode([1u8; 32])},
+                    "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+                    "integratedTime": "1700000000",
+                    "inclusionPromise": {"signedEntryTimestamp": "AAAA"},
+                    "inclusionProof": {"logIndex": "7", "rootHash": B64.encode([2u8; 32]),
+                                       "treeSize": 8, "checkpoint": {"envelope": "cp\n"}},
+                    "canonicalizedBody": B64.encode(b"{}"),
+                }],
+                "timestampVerificationData": {},
+            },
+            "messageSignature": {"messageDigest": {"algorithm": "SHA2_256",
+                                 "digest": B64.encode([3u8; 32])}, "signature": "AAAA"},
+        });
+        let b = Bundle::from_json(json.to_string().as_bytes()).unwrap();
+        let entry = b.log_entry().unwrap();
+        assert_eq!(entry.entry.log_index, 7);
+        assert_eq!(entry.entry.integrated_time, 1_700_000_000);
+        assert_eq!(entry.entry.log_id, hex::encode([1u8; 32]));
+        assert!(entry.entry.verification.inclusion_proof.hashes.is_empty());
+        assert_eq!(entry.uuid, crate::merkle::record_hash(b"{}").to_hex());
+        let (alg, digest, _) = b.message_signature().unwrap();
+        assert_eq!((alg, digest), (HashAlg::Sha256, &[3u8; 32][..]));
+        let out: serde_json::Value = serde_json::from_str(&b.to_json()).unwrap();
+        let t = &out["verificationMaterial"]["tlogEntries"][0];
+        assert_eq!(t["logIndex"], "7");
+        assert_eq!(t["inclusionProof"]["treeSize"], "8");
+        assert_eq!(t["inclusionProof"]["hashes"], serde_json::json!([]));
+
+        let mut keyless = json.clone();
+        keyless["verificationMaterial"]["certificate"] = serde_json::json!({"rawBytes": "AAAA"});
+        assert!(matches!(
+            Bundle::from_json(keyless.to_string().as_bytes()),
+            Err(BundleError::Unsupported(_))
+        ));
+        let mut both = json;
+        both["dsseEnvelope"] =
+            serde_json::json!({"payload": "", "payloadType": "t", "signatures": []});
+        assert!(Bundle::from_json(both.to_string().as_bytes()).is_err());
+    }
+}

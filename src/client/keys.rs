@@ -205,10 +205,10 @@ impl SigningKey {
         what: &str,
         password: &mut dyn FnMut(PasswordFor) -> Result<Password, KeyError>,
     ) -> Result<SigningKey, KeyError> {
-        let (label, der) = pkcs8::der::pem::decode_vec(text.trim().as_bytes()).map_err(|e| {
+        let (label, der) = decode_pem(text).ok_or_else(|| {
             format_err(format!(
-                "{what} is not a PEM private key file ({e}); expected arkivo keygen's, cosign's, \
-                 or a PKCS#8/SEC1 PEM key"
+                "{what} is not a PEM private key file; expected arkivo keygen's, cosign's, or a \
+                 PKCS#8/SEC1 PEM key"
             ))
         })?;
         let der = Zeroizing::new(der);
@@ -369,6 +369,21 @@ impl SigningKey {
             Inner::Ed25519(k) => k.sign(pae).to_bytes().to_vec(),
         }
     }
+}
+
+/// The label and contents of the one PEM block in `text`. Lenient on layout (any line length,
+/// CRLF, surrounding text) as key files come from many tools; no encapsulated headers (the
+/// legacy OpenSSL `Proc-Type` encryption is not supported).
+fn decode_pem(text: &str) -> Option<(&str, Vec<u8>)> {
+    let start = text.find("-----BEGIN ")?;
+    let rest = &text[start + "-----BEGIN ".len()..];
+    let (label, rest) = rest.split_once("-----")?;
+    let end = rest.find(&format!("-----END {label}-----"))?;
+    let b64: String = rest[..end]
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    B64.decode(b64).ok().map(|der| (label, der))
 }
 
 /// Refuses encrypted PKCS#8 files whose key derivation would take unbounded memory or time.

@@ -15,7 +15,8 @@
 //!   bundle annotation ([`rekor::RekorBundle`]).
 //! - [`verify::verify_log_entry`]: offline SET, checkpoint and inclusion checks against
 //!   [`trust::TrustedLog`]s (a log key, or a trusted root's logs);
-//!   [`verify::verify_hashedrekord`] ties a body to an artifact;
+//!   [`verify::verify_hashedrekord`] and [`verify::verify_dsse`] tie a body to an artifact or
+//!   an envelope;
 //!   [`verify::verify_rekor_bundle`] checks cosign's annotation (SET only);
 //!   [`verify::verify_consistency`] checks a later checkpoint against an earlier one.
 //! - [`bundle::Bundle`]: Sigstore bundle v0.3 JSON for key-signed artifacts.

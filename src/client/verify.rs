@@ -14,7 +14,8 @@
 //!    tree of the checkpoint ([`crate::merkle::verify_inclusion`]); the entry ID ends in that
 //!    leaf hash and, when it has one, starts with the checkpoint's tree ID.
 //!
-//! What the entry says is checked separately, against the artifact: [`verify_hashedrekord`].
+//! What the entry says is checked separately, against the artifact: [`verify_hashedrekord`],
+//! [`verify_dsse`].
 //! [`verify_consistency`] checks that a later checkpoint extends an earlier one.
 
 use base64::Engine as _;
@@ -23,8 +24,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use super::rekor::{LogEntry, RekorBundle};
 use super::trust::TrustedLog;
 use crate::checkpoint::{self, Checkpoint, CheckpointError};
-use crate::entries::hashedrekord;
 use crate::entries::pki::{HashAlg, PublicKey};
+use crate::entries::{dsse, hashedrekord};
 use crate::merkle::{self, Hash, MerkleError};
 
 /// Why an entry does not verify. Each message says which check failed.
@@ -289,6 +290,46 @@ pub fn verify_hashedrekord(
         .map_err(VerifyError::Signature)
 }
 
+/// Checks a `dsse` body against a DSSE envelope with one signature (what a bundle or an
+/// attestation carries): the body records the payload's SHA-256 and this signature with the
+/// public key `key`, and the signature verifies over the PAE (rekor-v1-api.md §6.2–6.3, the
+/// checks sigstore-js makes). The envelope hash is not compared: envelopes are re-serialised
+/// between signer and verifier.
+///
+/// # Errors
+///
+/// [`VerifyError::Body`] naming what differs, [`VerifyError::Signature`].
+pub fn verify_dsse(
+    body: &[u8],
+    payload_type: &str,
+    payload: &[u8],
+    signature: &[u8],
+    key: &PublicKey,
+) -> Result<(), VerifyError> {
+    use sha2::{Digest as _, Sha256};
+    let b = dsse::parse_body(body).map_err(|e| VerifyError::Body(e.to_string()))?;
+    if b.payload_hash != hex::encode(Sha256::digest(payload)) {
+        return Err(VerifyError::Body(
+            "the entry records another payload (payload hash mismatch)".into(),
+        ));
+    }
+    let sig_b64 = B64.encode(signature);
+    let recorded = b
+        .signatures
+        .iter()
+        .find(|(s, _)| *s == sig_b64)
+        .ok_or_else(|| VerifyError::Body("the entry records another signature".into()))?;
+    if recorded.1.key().spki_der() != key.spki_der() {
+        return Err(VerifyError::Body(
+            "the entry was signed with another key than the given public key".into(),
+        ));
+    }
+    let pae = dsse::pae(payload_type, payload);
+    let pae_hash: [u8; 32] = Sha256::digest(&pae).into();
+    key.verify_dsse(&pae, &pae_hash, signature)
+        .map_err(VerifyError::Signature)
+}
+
 /// Verifies that checkpoint `new` extends checkpoint `old` (same origin; RFC 6962 consistency
 /// proof `proof`, hex hashes as `GET /api/v1/log/proof` returns them). Both checkpoints must
 /// already be verified.
@@ -310,4 +351,152 @@ pub fn verify_consistency(
     let hashes = parse_hashes(proof, "consistency proof")?;
     merkle::verify_consistency(old.size, new.size, &hashes, &old.root, &new.root)
         .map_err(VerifyError::Consistency)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signer::LogKeys;
+    use crate::wire::{InclusionProof, LogEntryBody, Verification};
+
+    /// A one-entry log at `keys`, host `log.test`, tree ID 5.
+    fn logged(keys: &LogKeys, body: &[u8]) -> LogEntry {
+        let leaf = merkle::record_hash(body);
+        let cp = Checkpoint {
+            origin: "log.test - 5".into(),
+            size: 1,
+            root: leaf,
+        };
+        let body_b64 = B64.encode(body);
+        let set = keys.sign_set(&body_b64, 1000, &keys.log_id_hex(), 0);
+        LogEntry {
+            uuid: format!("{:016x}{}", 5, leaf.to_hex()),
+            entry: LogEntryBody {
+                body: body_b64,
+                integrated_time: 1000,
+                log_id: keys.log_id_hex(),
+                log_index: 0,
+                verification: Verification {
+                    inclusion_proof: InclusionProof {
+                        checkpoint: checkpoint::sign_v1(&cp, "log.test", keys),
+                        hashes: vec![],
+                        log_index: 0,
+                        root_hash: leaf.to_hex(),
+                        tree_size: 1,
+                    },
+                    signed_entry_timestamp: B64.encode(set),
+                },
+            },
+        }
+    }
+
+    fn trusted(keys: &LogKeys) -> TrustedLog {
+        TrustedLog::from_public_key_pem(&keys.ecdsa_public_pem(), "log key").unwrap()
+    }
+
+    #[test]
+    fn entry_set_checkpoint_and_proof() {
+        let keys = LogKeys::generate();
+        let entry = logged(&keys, b"{}");
+        let logs = [trusted(&keys)];
+        let v = verify_log_entry(&entry, &logs).unwrap();
+        assert_eq!((v.hostname.as_str(), v.checkpoint.size), ("log.test", 1));
+        verify_rekor_bundle(&entry.rekor_bundle(), &logs).unwrap();
+
+        let other = [trusted(&LogKeys::generate())];
+        assert!(matches!(
+            verify_log_entry(&entry, &other),
+            Err(VerifyError::UnknownLog(_))
+        ));
+        assert!(matches!(
+            verify_rekor_bundle(&entry.rekor_bundle(), &other),
+            Err(VerifyError::UnknownLog(_))
+        ));
+        let mut late = entry.clone();
+        late.entry.integrated_time += 1;
+        assert!(matches!(
+            verify_log_entry(&late, &logs),
+            Err(VerifyError::SignedEntryTimestamp(_))
+        ));
+        let mut bundle = entry.rekor_bundle();
+        bundle.payload.log_index = 1;
+        assert!(verify_rekor_bundle(&bundle, &logs).is_err());
+        let mut wrong_tree = entry.clone();
+        wrong_tree.uuid.replace_range(..16, &format!("{:016x}", 6));
+        assert!(matches!(
+            verify_log_entry(&wrong_tree, &logs),
+            Err(VerifyError::EntryId { .. })
+        ));
+        let mut windowed = trusted(&keys);
+        windowed.valid_from = Some(1001);
+        assert!(matches!(
+            verify_log_entry(&entry, &[windowed.clone()]),
+            Err(VerifyError::OutsideValidity { .. })
+        ));
+        windowed.valid_from = Some(1000);
+        windowed.base_url = Some("https://log.example".into());
+        assert!(matches!(
+            verify_log_entry(&entry, &[windowed]),
+            Err(VerifyError::CheckpointName { .. })
+        ));
+    }
+
+    #[test]
+    fn bodies_against_artifacts() {
+        use crate::client::keys::{KeyAlgorithm, SigningKey};
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Ed25519] {
+            let key = SigningKey::generate(alg);
+            let other = SigningKey::generate(alg);
+            let public = crate::client::keys::parse_public_key(&key.public_key_pem(), "k").unwrap();
+            let other_public =
+                crate::client::keys::parse_public_key(&other.public_key_pem(), "k").unwrap();
+            let b64 = |b: &[u8]| B64.encode(b);
+
+            // hashedrekord, through the log's own validation.
+            let h = alg.hash_algorithm();
+            let digest = key.digest(b"artifact");
+            let sig = key.sign(b"artifact");
+            let proposed = serde_json::json!({"apiVersion": "0.0.1", "kind": "hashedrekord",
+                "spec": {"data": {"hash": {"algorithm": h.name(), "value": hex::encode(&digest)}},
+                         "signature": {"content": b64(&sig),
+                                       "publicKey": {"content": b64(key.public_key_pem().as_bytes())}}}});
+            let body = crate::entries::canonicalize(&proposed).unwrap().body;
+            verify_hashedrekord(&body, h, &digest, &sig, &public).unwrap();
+            let wrong = key.digest(b"other");
+            assert!(matches!(
+                verify_hashedrekord(&body, h, &wrong, &sig, &public),
+                Err(VerifyError::Body(_))
+            ));
+            assert!(matches!(
+                verify_hashedrekord(&body, h, &digest, &sig, &other_public),
+                Err(VerifyError::Body(_))
+            ));
+            assert!(verify_hashedrekord(&body, h, &digest, &key.sign(b"x"), &public).is_err());
+
+            // dsse.
+            let payload = br#"{"_type":"https://in-toto.io/Statement/v1"}"#;
+            let pae = dsse::pae("application/vnd.in-toto+json", payload);
+            let dsig = key.sign_dsse(&pae);
+            let envelope = serde_json::json!({"payloadType": "application/vnd.in-toto+json",
+                "payload": b64(payload), "signatures": [{"keyid": "", "sig": b64(&dsig)}]});
+            let proposed = serde_json::json!({"apiVersion": "0.0.1", "kind": "dsse",
+                "spec": {"proposedContent": {"envelope": envelope.to_string(),
+                         "verifiers": [b64(key.public_key_pem().as_bytes())]}}});
+            let body = crate::entries::canonicalize(&proposed).unwrap().body;
+            let t = "application/vnd.in-toto+json";
+            verify_dsse(&body, t, payload, &dsig, &public).unwrap();
+            assert!(matches!(
+                verify_dsse(&body, t, b"{}", &dsig, &public),
+                Err(VerifyError::Body(_))
+            ));
+            assert!(matches!(
+                verify_dsse(&body, t, payload, &dsig, &other_public),
+                Err(VerifyError::Body(_))
+            ));
+            assert!(matches!(
+                verify_dsse(&body, "text/plain", payload, &dsig, &public),
+                Err(VerifyError::Signature(_))
+            ));
+        }
+    }
 }

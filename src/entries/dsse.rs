@@ -368,9 +368,33 @@ pub fn in_toto_keys(payload: &[u8]) -> Vec<String> {
     keys
 }
 
-/// Re-reads a stored body: returns what [`build`] makes of its fields (for the caller to compare
-/// with the stored bytes) and the index keys it determines. No signature verification.
-pub(crate) fn reparse_body(body: &Value) -> Result<(Vec<u8>, Vec<String>), EntryError> {
+/// The fields of a stored `dsse` body (§6.3).
+#[derive(Clone, Debug)]
+pub struct DsseBody {
+    /// Lower-case hex SHA-256 of the envelope as submitted.
+    pub envelope_hash: String,
+    /// Lower-case hex SHA-256 of the decoded payload.
+    pub payload_hash: String,
+    /// Each envelope signature (its standard base64 string, verbatim) and the key that
+    /// verified it.
+    pub signatures: Vec<(String, Verifier)>,
+}
+
+/// Reads a stored canonical `dsse` body into its fields. Neither the canonical form nor the
+/// signatures are checked: a verifier compares the fields with the envelope it holds.
+///
+/// # Errors
+///
+/// [`EntryError::Invalid`] naming the missing or malformed field.
+pub fn parse_body(body: &[u8]) -> Result<DsseBody, EntryError> {
+    let value = super::parse_json(body)?;
+    if value.get("kind").and_then(Value::as_str) != Some("dsse") {
+        return Err(EntryError::invalid("the body is not a dsse entry"));
+    }
+    fields(&value)
+}
+
+fn fields(body: &Value) -> Result<DsseBody, EntryError> {
     let bad = |what: &str| EntryError::invalid(format!("stored dsse body: {what}"));
     if body.get("apiVersion").and_then(Value::as_str) != Some("0.0.1") {
         return Err(bad("apiVersion is not 0.0.1"));
@@ -410,7 +434,18 @@ pub(crate) fn reparse_body(body: &Value) -> Result<(Vec<u8>, Vec<String>), Entry
         let verifier = Verifier::from_pem(&pem).map_err(EntryError::Invalid)?;
         signatures.push((sig.to_owned(), verifier));
     }
-    Ok(build(&envelope_hash, &payload_hash, signatures))
+    Ok(DsseBody {
+        envelope_hash,
+        payload_hash,
+        signatures,
+    })
+}
+
+/// Re-reads a stored body: returns what [`build`] makes of its fields (for the caller to compare
+/// with the stored bytes) and the index keys it determines. No signature verification.
+pub(crate) fn reparse_body(body: &Value) -> Result<(Vec<u8>, Vec<String>), EntryError> {
+    let f = fields(body)?;
+    Ok(build(&f.envelope_hash, &f.payload_hash, f.signatures))
 }
 
 #[cfg(test)]

@@ -1,0 +1,885 @@
+//! The client commands, as a user runs them: the real `arkivo` binary against real servers on
+//! loopback. keygen → sign-blob → verify-blob round trips (P-256 and Ed25519, encrypted and
+//! plain keys, cosign key files: one built here as cosign builds them and one made by cosign
+//! itself), every failure a verifier must report with its exit code and a message naming the
+//! failed check (modified file, wrong key, another log, tampered SET, proof and checkpoint),
+//! the `--rekor-url` consistency check, and the log queries.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::TestServer;
+use serde_json::Value;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr)
+        })
+    }
+}
+
+/// Runs `arkivo args...` in `dir` with only the given `ARKIVO_*`/`COSIGN_*` variables.
+fn arkivo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .env("RUST_LOG", "warn");
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("ARKIVO_") || k.starts_with("COSIGN_") {
+            cmd.env_remove(&key);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running arkivo");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ok(run: Run, what: &str) -> Run {
+    assert_eq!(
+        run.code, 0,
+        "{what} failed:\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        run.stdout, run.stderr
+    );
+    run
+}
+
+/// Asserts the exit code and that stderr mentions `needle`.
+fn fails(run: Run, code: i32, needle: &str, what: &str) {
+    assert_eq!(
+        run.code, code,
+        "{what}: expected exit {code}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        run.stderr.contains(needle),
+        "{what}: stderr should mention {needle:?}:\n{}",
+        run.stderr
+    );
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    server: TestServer,
+}
+
+impl Env {
+    fn new() -> Env {
+        let server = TestServer::start(&[]);
+        let dir = tempfile::tempdir().unwrap();
+        let log_pub = fetch(&server, "/api/v1/log/publicKey");
+        std::fs::write(dir.path().join("log.pub"), log_pub).unwrap();
+        Env { dir, server }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        arkivo(self.dir.path(), args, env)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) {
+        std::fs::write(self.path(name), bytes).unwrap();
+    }
+
+    fn sign(&self, key: &str, file: &str, bundle: &str, env: &[(&str, &str)]) -> Value {
+        let url = self.server.base_url();
+        ok(
+            self.run(
+                &[
+                    "sign-blob",
+                    "--key",
+                    key,
+                    "--rekor-url",
+                    &url,
+                    "--bundle",
+                    bundle,
+                    "--output",
+                    "json",
+                    file,
+                ],
+                env,
+            ),
+            "sign-blob",
+        )
+        .json()
+    }
+
+    fn verify(&self, public: &str, bundle: &str, file: &str, extra: &[&str]) -> Run {
+        let mut args = vec!["verify-blob", "--key", public, "--bundle", bundle];
+        if !extra
+            .iter()
+            .any(|a| *a == "--trusted-root" || *a == "--log-key")
+        {
+            args.extend(["--log-key", "log.pub"]);
+        }
+        args.extend(extra);
+        args.push(file);
+        self.run(&args, &[])
+    }
+}
+
+fn fetch(server: &TestServer, path: &str) -> Vec<u8> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        reqwest::get(format!("{}{path}", server.base_url()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    })
+}
+
+#[test]
+fn keygen_sign_verify_round_trips() {
+    let env = Env::new();
+    // Something before our entries, so that inclusion proofs are not empty.
+    ok(
+        env.run(
+            &["keygen", "--output-prefix", "first"],
+            &[("ARKIVO_PASSWORD", "")],
+        ),
+        "keygen",
+    );
+    env.write("first.txt", b"first");
+    env.sign("first.key", "first.txt", "first.bundle", &[]);
+
+    for (alg, password) in [
+        ("ecdsa-p256", "correct horse"),
+        ("ed25519", ""),
+        ("ed25519", "pw"),
+    ] {
+        let prefix = format!("{alg}-{}", password.len());
+        let pw = [("ARKIVO_PASSWORD", password)];
+        let run = ok(
+            env.run(
+                &["keygen", "--algorithm", alg, "--output-prefix", &prefix],
+                &pw,
+            ),
+            "keygen",
+        );
+        let key_file = format!("{prefix}.key");
+        let pem = std::fs::read_to_string(env.path(&key_file)).unwrap();
+        let label = if password.is_empty() {
+            "PRIVATE KEY"
+        } else {
+            "ENCRYPTED PRIVATE KEY"
+        };
+        assert!(
+            pem.starts_with(&format!("-----BEGIN {label}-----\n")),
+            "{pem}"
+        );
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(env.path(&key_file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{key_file}");
+        assert!(run.stderr.contains(&key_file), "{}", run.stderr);
+        // Never overwrites.
+        fails(
+            env.run(&["keygen", "--output-prefix", &prefix], &pw),
+            2,
+            "already exists",
+            "keygen over an existing key",
+        );
+        assert_eq!(std::fs::read_to_string(env.path(&key_file)).unwrap(), pem);
+
+        let file = format!("{prefix}.bin");
+        env.write(&file, format!("artifact signed with {prefix}").as_bytes());
+        let bundle = format!("{prefix}.bundle");
+        let signed = env.sign(&key_file, &file, &bundle, &pw);
+        assert!(signed["logIndex"].as_u64().unwrap() >= 1, "{signed}");
+        let b: Value = serde_json::from_slice(&std::fs::read(env.path(&bundle)).unwrap()).unwrap();
+        assert_eq!(
+            b["mediaType"],
+            "application/vnd.dev.sigstore.bundle.v0.3+json"
+        );
+        assert_eq!(
+            b["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"],
+            "hashedrekord"
+        );
+        assert!(b["verificationMaterial"]["tlogEntries"][0]["logIndex"].is_string());
+        let want_alg = if alg == "ed25519" {
+            "SHA2_512"
+        } else {
+            "SHA2_256"
+        };
+        assert_eq!(
+            b["messageSignature"]["messageDigest"]["algorithm"],
+            want_alg
+        );
+
+        let public = format!("{prefix}.pub");
+        let v = ok(
+            env.verify(&public, &bundle, &file, &["--output", "json"]),
+            "verify-blob",
+        )
+        .json();
+        assert_eq!(v["verified"], true);
+        assert_eq!(v["logIndex"], signed["logIndex"]);
+        ok(
+            env.verify(&public, &bundle, &file, &[]),
+            "verify-blob (text)",
+        );
+        // A wrong password is an input error, before anything is sent.
+        if !password.is_empty() {
+            fails(
+                env.run(
+                    &[
+                        "sign-blob",
+                        "--key",
+                        &key_file,
+                        "--rekor-url",
+                        &env.server.base_url(),
+                        "--bundle",
+                        "x.bundle",
+                        &file,
+                    ],
+                    &[("ARKIVO_PASSWORD", "wrong")],
+                ),
+                2,
+                "wrong password",
+                "sign-blob with a wrong password",
+            );
+            fails(
+                env.run(
+                    &[
+                        "sign-blob",
+                        "--key",
+                        &key_file,
+                        "--rekor-url",
+                        &env.server.base_url(),
+                        "--bundle",
+                        "x.bundle",
+                        &file,
+                    ],
+                    &[],
+                ),
+                2,
+                "set ARKIVO_PASSWORD",
+                "sign-blob without a password and no terminal",
+            );
+        }
+    }
+    // Trusted root from the log, checked against the log key; then verification with it and
+    // the consistency check against the current checkpoint.
+    let tr = ok(
+        env.run(
+            &[
+                "trust-root",
+                "--rekor-url",
+                &env.server.base_url(),
+                "--log-key",
+                "log.pub",
+            ],
+            &[],
+        ),
+        "trust-root",
+    );
+    env.write("trusted_root.json", tr.stdout.as_bytes());
+    let v = ok(
+        env.verify(
+            "first.pub",
+            "first.bundle",
+            "first.txt",
+            &[
+                "--trusted-root",
+                "trusted_root.json",
+                "--rekor-url",
+                &env.server.base_url(),
+                "--output",
+                "json",
+            ],
+        ),
+        "verify-blob --trusted-root --rekor-url",
+    )
+    .json();
+    assert_eq!(v["checkpoint"]["treeSize"], 1);
+    assert!(v["consistency"]["treeSize"].as_u64().unwrap() >= 4, "{v}");
+}
+
+/// A cosign key file as cosign writes one (CRATES.md): scrypt(password, salt, N, 8, 1) → key,
+/// NaCl secretbox of the PKCS#8 DER, JSON, PEM.
+fn cosign_key_file(pkcs8_der: &[u8], password: &str, label: &str) -> String {
+    use crypto_secretbox::aead::{Aead as _, KeyInit as _};
+    use rand::RngCore as _;
+    let mut salt = [0u8; 32];
+    let mut nonce = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut salt);
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let mut key = [0u8; 32];
+    scrypt::scrypt(
+        password.as_bytes(),
+        &salt,
+        &scrypt::Params::new(15, 8, 1, 32).unwrap(),
+        &mut key,
+    )
+    .unwrap();
+    let ciphertext = crypto_secretbox::XSalsa20Poly1305::new(&key.into())
+        .encrypt(&nonce.into(), pkcs8_der)
+        .unwrap();
+    let json = serde_json::json!({
+        "kdf": {"name": "scrypt", "params": {"N": 32768, "r": 8, "p": 1}, "salt": B64.encode(salt)},
+        "cipher": {"name": "nacl/secretbox", "nonce": B64.encode(nonce)},
+        "ciphertext": B64.encode(ciphertext),
+    });
+    let body = B64.encode(json.to_string());
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+#[test]
+fn cosign_key_files_sign_and_verify() {
+    use p256::pkcs8::EncodePrivateKey as _;
+    let env = Env::new();
+    let secret = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let der = secret.to_pkcs8_der().unwrap();
+    for (i, label) in [
+        "ENCRYPTED SIGSTORE PRIVATE KEY",
+        "ENCRYPTED COSIGN PRIVATE KEY",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let key_file = format!("cosign{i}.key");
+        env.write(
+            &key_file,
+            cosign_key_file(der.as_bytes(), "cosign pw", label).as_bytes(),
+        );
+        let loaded = arkivo::client::keys::SigningKey::from_pem(
+            &std::fs::read_to_string(env.path(&key_file)).unwrap(),
+            "k",
+            &mut |_| Ok(pkcs8::der::zeroize::Zeroizing::new("cosign pw".into())),
+        )
+        .unwrap();
+        env.write("cosign.pub", loaded.public_key_pem().as_bytes());
+        let file = format!("c{i}.txt");
+        env.write(&file, b"signed with a cosign key");
+        let bundle = format!("c{i}.bundle");
+        env.sign(
+            &key_file,
+            &file,
+            &bundle,
+            &[("COSIGN_PASSWORD", "cosign pw")],
+        );
+        ok(
+            env.verify("cosign.pub", &bundle, &file, &[]),
+            "verify-blob (cosign key)",
+        );
+        // ARKIVO_PASSWORD is not cosign's variable.
+        fails(
+            env.run(
+                &[
+                    "sign-blob",
+                    "--key",
+                    &key_file,
+                    "--rekor-url",
+                    &env.server.base_url(),
+                    "--bundle",
+                    "x",
+                    &file,
+                ],
+                &[
+                    ("ARKIVO_PASSWORD", "cosign pw"),
+                    ("COSIGN_PASSWORD", "nope"),
+                ],
+            ),
+            2,
+            "COSIGN_PASSWORD",
+            "cosign key with the wrong COSIGN_PASSWORD",
+        );
+    }
+    // Refused scrypt work factors: N outside cosign's three values.
+    let too_costly = cosign_key_file(der.as_bytes(), "", "ENCRYPTED SIGSTORE PRIVATE KEY");
+    let json = String::from_utf8(
+        B64.decode(
+            too_costly
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+    .replace("32768", "1048576");
+    let pem = format!(
+        "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n{}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n",
+        B64.encode(json)
+    );
+    let err = arkivo::client::keys::SigningKey::from_pem(&pem, "k", &mut |_| panic!("asked"))
+        .unwrap_err();
+    assert!(err.to_string().contains("N=1048576"), "{err}");
+
+    // A key file written by cosign itself (tests/fixtures/cosign/README.md), empty password.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cosign/cosign-empty-password.key");
+    let real = arkivo::client::keys::SigningKey::from_pem(
+        &std::fs::read_to_string(&fixture).unwrap(),
+        "cosign's key",
+        &mut |_| Ok(pkcs8::der::zeroize::Zeroizing::new(String::new())),
+    )
+    .expect("cosign's own key file opens with the empty password");
+    assert_eq!(
+        real.algorithm(),
+        arkivo::client::keys::KeyAlgorithm::EcdsaP256
+    );
+    env.write("real-cosign.pub", real.public_key_pem().as_bytes());
+    env.write("real.txt", b"signed with cosign's own key file");
+    let fixture = fixture.display().to_string();
+    env.sign(
+        &fixture,
+        "real.txt",
+        "real.bundle",
+        &[("COSIGN_PASSWORD", "")],
+    );
+    ok(
+        env.verify("real-cosign.pub", "real.bundle", "real.txt", &[]),
+        "verify-blob (cosign's key)",
+    );
+    fails(
+        env.run(
+            &[
+                "sign-blob",
+                "--key",
+                &fixture,
+                "--rekor-url",
+                &env.server.base_url(),
+                "--bundle",
+                "x",
+                "real.txt",
+            ],
+            &[("COSIGN_PASSWORD", "not empty")],
+        ),
+        2,
+        "wrong password",
+        "cosign's key with a wrong password",
+    );
+}
+
+fn flip_b64(s: &str, at: usize) -> String {
+    let mut b = B64.decode(s).unwrap();
+    let i = at % b.len();
+    b[i] ^= 1;
+    B64.encode(b)
+}
+
+#[test]
+fn verify_blob_failures_say_what_failed() {
+    let env = Env::new();
+    let other = TestServer::start(&[]);
+    let no_pw = [("ARKIVO_PASSWORD", "")];
+    ok(env.run(&["keygen"], &no_pw), "keygen");
+    ok(
+        env.run(&["keygen", "--output-prefix", "other"], &no_pw),
+        "keygen other",
+    );
+    for i in 0..3 {
+        env.write(&format!("pad{i}"), format!("padding {i}").as_bytes());
+        env.sign("arkivo.key", &format!("pad{i}"), "pad.bundle", &[]);
+    }
+    env.write("a.txt", b"the artifact");
+    env.sign("arkivo.key", "a.txt", "a.bundle", &[]);
+    ok(
+        env.verify("arkivo.pub", "a.bundle", "a.txt", &[]),
+        "the good bundle",
+    );
+
+    env.write("b.txt", b"the artifact, modified");
+    fails(
+        env.verify("arkivo.pub", "a.bundle", "b.txt", &[]),
+        1,
+        "the file was modified",
+        "modified file",
+    );
+    let j = env.verify("arkivo.pub", "a.bundle", "b.txt", &["--output", "json"]);
+    assert_eq!(j.code, 1);
+    assert_eq!(j.json()["ok"], false);
+    assert_eq!(j.json()["exitCode"], 1);
+    fails(
+        env.verify("other.pub", "a.bundle", "a.txt", &[]),
+        1,
+        "another key",
+        "wrong public key",
+    );
+
+    // The same artifact and key, recorded in another log.
+    ok(
+        env.run(
+            &[
+                "sign-blob",
+                "--key",
+                "arkivo.key",
+                "--rekor-url",
+                &other.base_url(),
+                "--bundle",
+                "other-log.bundle",
+                "a.txt",
+            ],
+            &no_pw,
+        ),
+        "sign-blob in the other log",
+    );
+    fails(
+        env.verify("arkivo.pub", "other-log.bundle", "a.txt", &[]),
+        1,
+        "not a trusted log",
+        "bundle from another log",
+    );
+
+    let bundle: Value =
+        serde_json::from_slice(&std::fs::read(env.path("a.bundle")).unwrap()).unwrap();
+    let tamper = |name: &str, f: &dyn Fn(&mut Value)| {
+        let mut b = bundle.clone();
+        f(&mut b["verificationMaterial"]["tlogEntries"][0]);
+        env.write(name, serde_json::to_string(&b).unwrap().as_bytes());
+    };
+    tamper("set.bundle", &|t| {
+        let s = t["inclusionPromise"]["signedEntryTimestamp"]
+            .as_str()
+            .unwrap();
+        t["inclusionPromise"]["signedEntryTimestamp"] = flip_b64(s, 20).into();
+    });
+    fails(
+        env.verify("arkivo.pub", "set.bundle", "a.txt", &[]),
+        1,
+        "signed entry timestamp (SET)",
+        "tampered SET",
+    );
+    tamper("time.bundle", &|t| {
+        let s: u64 = t["integratedTime"].as_str().unwrap().parse().unwrap();
+        t["integratedTime"] = (s + 1).to_string().into();
+    });
+    fails(
+        env.verify("arkivo.pub", "time.bundle", "a.txt", &[]),
+        1,
+        "SET",
+        "tampered integrated time",
+    );
+    tamper("proof.bundle", &|t| {
+        let s = t["inclusionProof"]["hashes"][0].as_str().unwrap();
+        t["inclusionProof"]["hashes"][0] = flip_b64(s, 3).into();
+    });
+    fails(
+        env.verify("arkivo.pub", "proof.bundle", "a.txt", &[]),
+        1,
+        "inclusion proof does not verify",
+        "tampered proof",
+    );
+    tamper("index.bundle", &|t| {
+        t["inclusionProof"]["logIndex"] = "2".into();
+    });
+    fails(
+        env.verify("arkivo.pub", "index.bundle", "a.txt", &[]),
+        1,
+        "inclusion proof",
+        "wrong proof index",
+    );
+    tamper("cpsig.bundle", &|t| {
+        let cp = t["inclusionProof"]["checkpoint"]["envelope"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (head, sig) = cp.trim_end().rsplit_once(' ').unwrap();
+        t["inclusionProof"]["checkpoint"]["envelope"] =
+            format!("{head} {}\n", flip_b64(sig, 30)).into();
+    });
+    fails(
+        env.verify("arkivo.pub", "cpsig.bundle", "a.txt", &[]),
+        1,
+        "checkpoint does not verify",
+        "tampered checkpoint signature",
+    );
+    tamper("cproot.bundle", &|t| {
+        let r = t["inclusionProof"]["rootHash"].as_str().unwrap();
+        t["inclusionProof"]["rootHash"] = flip_b64(r, 0).into();
+    });
+    fails(
+        env.verify("arkivo.pub", "cproot.bundle", "a.txt", &[]),
+        1,
+        "does not match its checkpoint",
+        "proof root differs from the checkpoint's",
+    );
+
+    // Input errors (2) and an unreachable log (3).
+    fails(
+        env.run(
+            &[
+                "verify-blob",
+                "--key",
+                "arkivo.pub",
+                "--bundle",
+                "a.bundle",
+                "a.txt",
+            ],
+            &[],
+        ),
+        2,
+        "--log-key",
+        "no log key",
+    );
+    env.write("garbage.bundle", b"{\"mediaType\":\"x\"}");
+    fails(
+        env.verify("arkivo.pub", "garbage.bundle", "a.txt", &[]),
+        2,
+        "not a Sigstore bundle",
+        "not a bundle",
+    );
+    fails(
+        env.verify("arkivo.pub", "missing.bundle", "a.txt", &[]),
+        2,
+        "missing.bundle",
+        "no bundle file",
+    );
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    fails(
+        env.verify("arkivo.pub", "a.bundle", "a.txt", &["--rekor-url", &dead]),
+        3,
+        "cannot reach the log",
+        "unreachable log for the consistency check",
+    );
+    fails(
+        env.run(
+            &[
+                "sign-blob",
+                "--key",
+                "arkivo.key",
+                "--rekor-url",
+                &dead,
+                "--bundle",
+                "x",
+                "a.txt",
+            ],
+            &no_pw,
+        ),
+        3,
+        "cannot reach the log",
+        "sign-blob to an unreachable log",
+    );
+    // The consistency check against the right log passes; against another log (another key)
+    // its checkpoint does not verify.
+    ok(
+        env.verify(
+            "arkivo.pub",
+            "a.bundle",
+            "a.txt",
+            &["--rekor-url", &env.server.base_url()],
+        ),
+        "consistency",
+    );
+    fails(
+        env.verify(
+            "arkivo.pub",
+            "a.bundle",
+            "a.txt",
+            &["--rekor-url", &other.base_url()],
+        ),
+        1,
+        "current checkpoint does not verify",
+        "consistency against another log",
+    );
+    // trust-root refuses a root that does not list the pinned key.
+    let other_key = fetch(&other, "/api/v1/log/publicKey");
+    env.write("other-log.pub", &other_key);
+    fails(
+        env.run(
+            &[
+                "trust-root",
+                "--rekor-url",
+                &env.server.base_url(),
+                "--log-key",
+                "other-log.pub",
+            ],
+            &[],
+        ),
+        1,
+        "does not list the log key",
+        "trust-root with another log's key",
+    );
+}
+
+#[test]
+fn log_queries_are_verified() {
+    let env = Env::new();
+    let url = env.server.base_url();
+    ok(env.run(&["keygen"], &[("ARKIVO_PASSWORD", "")]), "keygen");
+    let mut digests = Vec::new();
+    for i in 0..7 {
+        let name = format!("f{i}");
+        env.write(&name, format!("file {i}").as_bytes());
+        digests.push(
+            env.sign("arkivo.key", &name, "b.bundle", &[])["digest"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let q = |args: &[&str]| {
+        let mut a = vec!["log"];
+        a.extend(args);
+        a.extend([
+            "--rekor-url",
+            &url,
+            "--log-key",
+            "log.pub",
+            "--output",
+            "json",
+        ]);
+        ok(env.run(&a, &[]), &format!("log {args:?}")).json()
+    };
+    let info = q(&["info"]);
+    assert_eq!(info["treeSize"], 7);
+    assert_eq!(info["keyPinned"], true);
+
+    let by_index = q(&["get", "3"]);
+    let map = by_index["entry"].as_object().unwrap();
+    let (uuid, e) = map.iter().next().unwrap();
+    assert_eq!(e["logIndex"], 3);
+    assert_eq!(uuid.len(), 80);
+    let by_uuid = q(&["get", uuid]);
+    assert_eq!(by_uuid["entry"][uuid]["body"], e["body"]);
+    let text = ok(
+        env.run(
+            &[
+                "log",
+                "get",
+                "3",
+                "--rekor-url",
+                &url,
+                "--log-key",
+                "log.pub",
+            ],
+            &[],
+        ),
+        "log get (text)",
+    );
+    assert!(
+        text.stdout.contains("inclusion proof: OK"),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains(&digests[3]), "{}", text.stdout);
+
+    let found = q(&[
+        "search",
+        "--sha256",
+        digests[3].strip_prefix("sha256:").unwrap(),
+    ]);
+    assert_eq!(found["uuids"], serde_json::json!([uuid]));
+    let by_key = q(&["search", "--public-key", "arkivo.pub"]);
+    assert_eq!(by_key["uuids"].as_array().unwrap().len(), 7);
+
+    let proof = q(&["proof", "--first", "3", "--last", "7"]);
+    assert_eq!(proof["verified"], true);
+    assert_eq!(proof["lastRootHash"], info["rootHash"]);
+    let first_root = proof["firstRootHash"].as_str().unwrap().to_owned();
+    // The root at 3 learnt from 3 -> 7 is the root at 3 learnt from 3 -> 5 -> 7.
+    let via5 = q(&["proof", "--first", "3", "--last", "5"]);
+    assert_eq!(via5["firstRootHash"], first_root.as_str());
+    assert!(q(&["proof", "--first", "4", "--last", "7"])["firstRootHash"].is_null());
+
+    // Without a pinned key the log's own key is used, and the output says so.
+    let unpinned = ok(
+        env.run(&["log", "info", "--rekor-url", &url], &[]),
+        "log info (unpinned)",
+    );
+    assert!(
+        unpinned.stderr.contains("pass --log-key"),
+        "{}",
+        unpinned.stderr
+    );
+    // Errors: an entry that is not there (2), another log's key (1), bad arguments (2).
+    fails(
+        env.run(&["log", "get", "99", "--rekor-url", &url], &[]),
+        2,
+        "no entry 99",
+        "missing entry",
+    );
+    let other = TestServer::start(&[]);
+    env.write("other.pub", &fetch(&other, "/api/v1/log/publicKey"));
+    fails(
+        env.run(
+            &[
+                "log",
+                "get",
+                "1",
+                "--rekor-url",
+                &url,
+                "--log-key",
+                "other.pub",
+            ],
+            &[],
+        ),
+        1,
+        "not a trusted log",
+        "entry checked with another log's key",
+    );
+    fails(
+        env.run(
+            &["log", "info", "--rekor-url", &url, "--log-key", "other.pub"],
+            &[],
+        ),
+        1,
+        "not signed by a trusted log key",
+        "checkpoint checked with another log's key",
+    );
+    fails(
+        env.run(
+            &[
+                "log",
+                "proof",
+                "--first",
+                "5",
+                "--last",
+                "3",
+                "--rekor-url",
+                &url,
+            ],
+            &[],
+        ),
+        2,
+        "first <= last",
+        "proof sizes backwards",
+    );
+    fails(
+        env.run(
+            &["log", "search", "--sha256", "xyz", "--rekor-url", &url],
+            &[],
+        ),
+        2,
+        "64 hex",
+        "bad digest",
+    );
+}
