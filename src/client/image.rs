@@ -22,10 +22,7 @@ use oci_client::Reference;
 use oci_client::manifest::{OciDescriptor, OciImageIndex, OciImageManifest};
 use serde_json::Value;
 
-use super::bundle::{
-    BUNDLE_V03_MEDIA_TYPE, Bundle, BundleError, DsseEnvelope, PublicKeyIdentifier,
-    TransparencyLogEntry, VerificationMaterial, public_key_hint,
-};
+use super::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle, BundleError, DsseEnvelope};
 use super::cosign::{self, SimpleSigning, Statement};
 use super::dsse;
 use super::keys::SigningKey;
@@ -269,20 +266,7 @@ async fn sign_statement(
             .await?
         }
         Layout::Bundle => {
-            let bundle = Bundle {
-                media_type: BUNDLE_V03_MEDIA_TYPE.to_owned(),
-                verification_material: VerificationMaterial {
-                    public_key: Some(PublicKeyIdentifier {
-                        hint: public_key_hint(&key.public_key_der()),
-                    }),
-                    certificate: None,
-                    x509_certificate_chain: None,
-                    tlog_entries: vec![TransparencyLogEntry::from_log_entry(&entry)?],
-                    timestamp_verification_data: None,
-                },
-                message_signature: None,
-                dsse_envelope: Some(envelope),
-            };
+            let bundle = Bundle::for_dsse_envelope(envelope, &key.public_key_der(), &entry)?;
             attach_referrer(
                 registry,
                 manifest,
@@ -764,8 +748,8 @@ async fn verify_signature_layer(
     Ok(output)
 }
 
-/// A legacy attestation layer (§3): a DSSE envelope signed by the key, recorded (SET) as a
-/// `dsse` entry of exactly these envelope bytes; returns its statement.
+/// A legacy attestation layer (§3): a DSSE envelope signed by the key and recorded (SET) as a
+/// `dsse` entry; returns its statement.
 async fn verify_attestation_layer(
     descriptor: &OciDescriptor,
     blob: &[u8],
@@ -778,9 +762,8 @@ async fn verify_attestation_layer(
         ));
     }
     let envelope = dsse::from_json(blob).map_err(|e| e.to_string())?;
-    dsse::verify_signature(&envelope, policy.key).map_err(|e| e.to_string())?;
     let (_, body) = verified_rekor_bundle(descriptor, policy).await?;
-    dsse::verify_body(&body, &envelope, Some(blob), policy.key).map_err(|e| e.to_string())?;
+    dsse::verify_envelope(&body, &envelope, policy.key).map_err(|e| e.to_string())?;
     statement_of(&envelope)
 }
 
@@ -792,9 +775,8 @@ fn verify_bundle(bundle: &Bundle, policy: &Policy<'_>) -> Result<Statement, Stri
     let envelope = bundle.dsse_envelope.as_ref().ok_or(
         "the bundle holds a message signature, not the DSSE envelope cosign writes for images",
     )?;
-    dsse::verify_signature(envelope, policy.key).map_err(|e| e.to_string())?;
     let body = entry.body().map_err(|e| e.to_string())?;
-    dsse::verify_body(&body, envelope, None, policy.key).map_err(|e| e.to_string())?;
+    dsse::verify_envelope(&body, envelope, policy.key).map_err(|e| e.to_string())?;
     statement_of(envelope)
 }
 
