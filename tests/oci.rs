@@ -30,8 +30,17 @@ struct TestRegistry {
     _dir: tempfile::TempDir,
 }
 
+/// How a test registry authenticates.
+enum Auth<'a> {
+    None,
+    /// HTTP basic against an htpasswd file with this user.
+    Htpasswd(&'a str, &'a str),
+    /// Bearer tokens from this token service (its realm, service, issuer and certificate).
+    Token(&'a TokenService),
+}
+
 impl TestRegistry {
-    fn start(user: Option<(&str, &str)>) -> TestRegistry {
+    fn start(auth: Auth<'_>) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -40,14 +49,23 @@ impl TestRegistry {
              http:\n  addr: {addr}\n  secret: arkivo-test\n",
             dir.path().join("storage").display()
         );
-        if let Some((u, p)) = user {
-            let out = run_tool("htpasswd", &["-Bbn", u, p]);
-            let htpasswd = dir.path().join("htpasswd");
-            std::fs::write(&htpasswd, out).unwrap();
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: arkivo-test\n    path: {}\n",
-                htpasswd.display()
-            ));
+        match auth {
+            Auth::None => {}
+            Auth::Htpasswd(u, p) => {
+                let out = run_tool("htpasswd", &["-Bbn", u, p]);
+                let htpasswd = dir.path().join("htpasswd");
+                std::fs::write(&htpasswd, out).unwrap();
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: arkivo-test\n    path: {}\n",
+                    htpasswd.display()
+                ));
+            }
+            Auth::Token(t) => config.push_str(&format!(
+                "auth:\n  token:\n    realm: http://{}/token\n    service: {TOKEN_SERVICE}\n    \
+                 issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+                t.addr,
+                t.cert_path.display()
+            )),
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
@@ -236,19 +254,7 @@ impl Client {
     }
 
     fn save_log_key(&self, log: &TestServer, name: &str) {
-        let out = Command::new("curl")
-            .args(["-sf", &format!("{}/api/v1/log/publicKey", log.base_url())])
-            .output();
-        // curl is not guaranteed: fall back to the key printed by the server at start-up.
-        let pem = match out {
-            Ok(o) if o.status.success() => String::from_utf8(o.stdout).unwrap(),
-            _ => {
-                let err = log.stderr();
-                let start = err.find("-----BEGIN PUBLIC KEY-----").unwrap();
-                let end = err.find("-----END PUBLIC KEY-----").unwrap();
-                format!("{}-----END PUBLIC KEY-----\n", &err[start..end])
-            }
-        };
+        let pem = http_get(log.port(), "/api/v1/log/publicKey");
         std::fs::write(self.dir.path().join(name), pem).unwrap();
     }
 
@@ -320,6 +326,22 @@ impl Client {
     }
 }
 
+/// The body of `GET path` on 127.0.0.1:`port` (HTTP/1.1, `Connection: close`).
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
 fn ok(r: &Run) -> Value {
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
@@ -387,7 +409,7 @@ fn rewrite_signatures(
 #[test]
 fn sign_and_verify_both_layouts() {
     let log = TestServer::start(&[]);
-    let registry = TestRegistry::start(None);
+    let registry = TestRegistry::start(Auth::None);
     let images = Images::build();
     let repo = format!("{}/team/app", registry.addr);
     images.push("a", &format!("{repo}:v1"), None);
@@ -533,7 +555,7 @@ fn sign_and_verify_both_layouts() {
 fn verification_failures_are_clear() {
     let log = TestServer::start(&[]);
     let other_log = TestServer::start(&[]);
-    let registry = TestRegistry::start(None);
+    let registry = TestRegistry::start(Auth::None);
     let images = Images::build();
     let repo = format!("{}/team/app", registry.addr);
     for tag in ["a", "b"] {
@@ -656,7 +678,7 @@ fn verification_failures_are_clear() {
 #[test]
 fn attest_and_verify_attestation() {
     let log = TestServer::start(&[]);
-    let registry = TestRegistry::start(None);
+    let registry = TestRegistry::start(Auth::None);
     let images = Images::build();
     let repo = format!("{}/team/app", registry.addr);
     images.push("a", &format!("{repo}:v1"), None);
@@ -769,7 +791,7 @@ fn attest_and_verify_attestation() {
 #[test]
 fn registry_with_basic_auth() {
     let log = TestServer::start(&[]);
-    let registry = TestRegistry::start(Some(("alice", "s3cret")));
+    let registry = TestRegistry::start(Auth::Htpasswd("alice", "s3cret"));
     let images = Images::build();
     let creds = "alice:s3cret";
     let image = format!("{}/private/app:v1", registry.addr);
@@ -894,4 +916,247 @@ fn registry_with_basic_auth() {
         &[("PATH", &path), ("EXPECTED_SERVER", &registry.addr)],
     );
     assert_eq!(ok(&r).as_array().unwrap().len(), 2);
+}
+
+const TOKEN_SERVICE: &str = "arkivo-test-registry";
+const TOKEN_ISSUER: &str = "arkivo-test-token-issuer";
+
+/// A token service as distribution's `auth.token` expects one (the Docker registry token
+/// protocol): `GET /token?service=…&scope=repository:<name>:<actions>` answers `{"token": JWT}`,
+/// an ES256 JWT whose `x5c` certificate is in the registry's `rootcertbundle`. Anyone may pull;
+/// pushing needs the user `alice` with password `s3cret` (HTTP basic on the token request).
+struct TokenService {
+    addr: String,
+    cert_path: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TokenService {
+    fn start() -> TokenService {
+        use p256::pkcs8::DecodePrivateKey as _;
+        let dir = tempfile::tempdir().unwrap();
+        let key_path = dir.path().join("token.key");
+        let cert_path = dir.path().join("token.pem");
+        run_tool(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=arkivo-test-token-issuer",
+                "-keyout",
+                key_path.to_str().unwrap(),
+                "-out",
+                cert_path.to_str().unwrap(),
+            ],
+        );
+        let key =
+            p256::ecdsa::SigningKey::from_pkcs8_pem(&std::fs::read_to_string(&key_path).unwrap())
+                .unwrap();
+        let cert_pem = std::fs::read_to_string(&cert_path).unwrap();
+        let cert_b64: String = cert_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => answer_token_request(stream, &key, &cert_b64),
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        TokenService {
+            addr,
+            cert_path,
+            stop,
+            thread: Some(thread),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TokenService {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn answer_token_request(
+    mut stream: std::net::TcpStream,
+    key: &p256::ecdsa::SigningKey,
+    cert_b64: &str,
+) {
+    use p256::ecdsa::signature::Signer as _;
+    use std::io::{Read as _, Write as _};
+    let url_b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let request = String::from_utf8_lossy(&request).into_owned();
+    let target = request.split(' ').nth(1).unwrap_or_default();
+    let query = target.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let scopes: Vec<String> = query
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("scope="))
+        .map(percent_decode)
+        .collect();
+    let user = request
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("authorization")
+                .then(|| value.trim().strip_prefix("Basic ").map(str::to_owned))?
+        })
+        .map(|b| String::from_utf8(B64.decode(b).unwrap()).unwrap());
+    let (status, body) = match user.as_deref() {
+        Some(u) if u != "alice:s3cret" => (
+            "401 Unauthorized",
+            r#"{"details":"bad credentials"}"#.to_owned(),
+        ),
+        _ => {
+            let access: Vec<Value> = scopes
+                .iter()
+                .filter_map(|scope| {
+                    let mut parts = scope.splitn(3, ':');
+                    let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                    let granted: Vec<&str> = actions
+                        .split(',')
+                        .filter(|a| *a == "pull" || user.is_some())
+                        .collect();
+                    Some(serde_json::json!({"type": kind, "name": name, "actions": granted}))
+                })
+                .collect();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "x5c": [cert_b64]});
+            let claims = serde_json::json!({
+                "iss": TOKEN_ISSUER, "sub": user.as_deref().unwrap_or("anonymous"),
+                "aud": TOKEN_SERVICE, "exp": now + 300, "nbf": now - 10, "iat": now,
+                "jti": format!("{now}-{}", scopes.len()), "access": access,
+            });
+            let signing_input = format!(
+                "{}.{}",
+                url_b64.encode(serde_json::to_vec(&header).unwrap()),
+                url_b64.encode(serde_json::to_vec(&claims).unwrap())
+            );
+            let sig: p256::ecdsa::Signature = key.sign(signing_input.as_bytes());
+            let jwt = format!("{signing_input}.{}", url_b64.encode(sig.to_bytes()));
+            (
+                "200 OK",
+                serde_json::json!({"token": jwt, "expires_in": 300}).to_string(),
+            )
+        }
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+#[test]
+fn registry_with_bearer_tokens() {
+    let log = TestServer::start(&[]);
+    let tokens = TokenService::start();
+    let registry = TestRegistry::start(Auth::Token(&tokens));
+    let images = Images::build();
+    let creds = "alice:s3cret";
+    let image = format!("{}/private/app:v1", registry.addr);
+    images.push("a", &image, Some(creds));
+    let client = Client::new(&log);
+    let key = client.path("signer.key");
+    let url = log.base_url();
+
+    // Anonymous tokens may pull, not push: signing is refused with what to do.
+    let r = client.run(&["sign", "--key", &key, "--rekor-url", &url, &image]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--registry-username"), "{}", r.stderr);
+    // A wrong password is refused by the token service.
+    let r = client.run(&[
+        "sign",
+        "--key",
+        &key,
+        "--rekor-url",
+        &url,
+        "--registry-username",
+        "alice",
+        "--registry-password",
+        "wrong",
+        &image,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+
+    // With credentials, the token service grants push, in both layouts.
+    for extra in [&[][..], &["--new-bundle-format"][..]] {
+        let mut args = vec![
+            "sign",
+            "--key",
+            &key,
+            "--rekor-url",
+            &url,
+            "--registry-username",
+            "alice",
+            "--registry-password",
+            "s3cret",
+            "--output",
+            "json",
+        ];
+        args.extend(extra);
+        args.push(&image);
+        ok(&client.run(&args));
+    }
+    // Verifying needs only an anonymous pull token.
+    assert_eq!(ok(&client.verify(&image, &[])).as_array().unwrap().len(), 2);
 }

@@ -214,15 +214,13 @@ impl Registry {
     }
 
     fn error(&self, image: &Reference, what: String, e: OciDistributionError) -> OciError {
+        if is_refusal(&e) {
+            return OciError::Unauthorized {
+                registry: self.registry.clone(),
+                repository: image.repository().to_owned(),
+            };
+        }
         match e {
-            OciDistributionError::UnauthorizedError { .. } => OciError::Unauthorized {
-                registry: self.registry.clone(),
-                repository: image.repository().to_owned(),
-            },
-            OciDistributionError::AuthenticationFailure(_) => OciError::Unauthorized {
-                registry: self.registry.clone(),
-                repository: image.repository().to_owned(),
-            },
             OciDistributionError::RequestError(_) => OciError::Registry {
                 what,
                 source: e,
@@ -400,6 +398,22 @@ impl Registry {
             .await
             .map(drop)
             .map_err(|e| self.error(image, format!("authorizing a push to {image}"), e))
+    }
+}
+
+/// Did the registry (or its token service) refuse the credentials or the operation? Pulls
+/// report 401 as such; pushes as a server error with the status, or an error envelope.
+fn is_refusal(e: &OciDistributionError) -> bool {
+    use oci_client::errors::OciErrorCode;
+    match e {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => true,
+        OciDistributionError::ServerError { code, .. } => matches!(code, 401 | 403),
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+        _ => false,
     }
 }
 
