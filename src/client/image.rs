@@ -26,7 +26,7 @@ use super::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle, BundleError, DsseEnvelope};
 use super::cosign::{self, SimpleSigning, Statement};
 use super::dsse;
 use super::keys::SigningKey;
-use super::oci::{MAX_MANIFEST_BYTES, Manifest, OciError, Registry};
+use super::oci::{Manifest, OciError, Registry};
 use super::rekor::{ClientError, LogEntry, RekorBundle, RekorClient};
 use super::trust::TrustedLog;
 use super::verify::{self, VerifyError};
@@ -491,9 +491,6 @@ async fn read_bundle(registry: &Registry, referrer: &Reference) -> Result<Bundle
         .blob(referrer, layer)
         .await
         .map_err(|e| e.to_string())?;
-    if blob.len() > MAX_MANIFEST_BYTES {
-        return Err("the bundle is larger than any real one".into());
-    }
     Bundle::from_json(&blob).map_err(|e| e.to_string())
 }
 
