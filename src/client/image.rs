@@ -93,18 +93,30 @@ pub struct Verified {
     pub output: Value,
 }
 
-/// The manifest `image` names and a reference to it by digest in the same repository.
-async fn resolve(
-    registry: &Registry,
-    image: &Reference,
-) -> Result<(Manifest, Reference), ImageError> {
+/// What is signed: the manifest an image reference names, and a reference to it by digest in
+/// the same repository.
+struct Subject {
+    manifest: Manifest,
+    by_digest: Reference,
+}
+
+impl Subject {
+    fn digest(&self) -> &str {
+        &self.manifest.digest
+    }
+}
+
+async fn resolve(registry: &Registry, image: &Reference) -> Result<Subject, ImageError> {
     let manifest = registry.resolve(image).await?;
     let by_digest = Reference::with_digest(
         image.registry().to_owned(),
         image.repository().to_owned(),
         manifest.digest.clone(),
     );
-    Ok((manifest, by_digest))
+    Ok(Subject {
+        manifest,
+        by_digest,
+    })
 }
 
 /// `registry/repository`: cosign's docker-reference and statement subject name.
@@ -141,11 +153,11 @@ pub async fn sign(
     annotations: &BTreeMap<String, String>,
     layout: Layout,
 ) -> Result<Signed, ImageError> {
-    let (manifest, by_digest) = resolve(registry, image).await?;
+    let subject = resolve(registry, image).await?;
     match layout {
         Layout::Legacy => {
             let payload =
-                SimpleSigning::new(&repository_name(image), &manifest.digest, annotations)
+                SimpleSigning::new(&repository_name(image), subject.digest(), annotations)
                     .to_bytes();
             let algorithm = key.algorithm().hash_algorithm();
             let signature = key.sign(&payload);
@@ -157,27 +169,17 @@ pub async fn sign(
                     &key.public_key_pem(),
                 )
                 .await?;
-            let layer_annotations = BTreeMap::from([
-                (
-                    cosign::SIGNATURE_ANNOTATION.to_owned(),
-                    B64.encode(&signature),
-                ),
-                (
-                    cosign::BUNDLE_ANNOTATION.to_owned(),
-                    serde_json::to_string(&entry.rekor_bundle()).expect("a bundle serializes"),
-                ),
-            ]);
             let stored_at = attach_legacy(
                 registry,
-                &by_digest,
+                &subject,
                 cosign::SIGNATURE_SUFFIX,
                 payload,
                 cosign::SIMPLE_SIGNING_MEDIA_TYPE,
-                layer_annotations,
+                log_annotations(&entry, B64.encode(&signature)),
             )
             .await?;
             Ok(Signed {
-                digest: manifest.digest,
+                digest: subject.manifest.digest,
                 entry,
                 stored_at,
             })
@@ -185,15 +187,12 @@ pub async fn sign(
         Layout::Bundle => {
             let statement = Statement::new(
                 "",
-                &manifest.digest,
+                subject.digest(),
                 annotations,
                 cosign::COSIGN_SIGN_PREDICATE_TYPE,
                 Value::Object(serde_json::Map::new()),
             );
-            sign_statement(
-                registry, &manifest, &by_digest, key, rekor, &statement, layout,
-            )
-            .await
+            sign_statement(registry, &subject, key, rekor, &statement, layout).await
         }
     }
 }
@@ -213,24 +212,32 @@ pub async fn attest(
     predicate: Value,
     layout: Layout,
 ) -> Result<Signed, ImageError> {
-    let (manifest, by_digest) = resolve(registry, image).await?;
+    let subject = resolve(registry, image).await?;
     let statement = Statement::new(
         &repository_name(image),
-        &manifest.digest,
+        subject.digest(),
         &BTreeMap::new(),
         predicate_type,
         predicate,
     );
-    sign_statement(
-        registry, &manifest, &by_digest, key, rekor, &statement, layout,
-    )
-    .await
+    sign_statement(registry, &subject, key, rekor, &statement, layout).await
+}
+
+/// The annotations that tie a legacy layer to its log entry (§2): the signature (empty for
+/// attestations, whose signature is inside the envelope) and cosign's Rekor bundle.
+fn log_annotations(entry: &LogEntry, signature: String) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (cosign::SIGNATURE_ANNOTATION.to_owned(), signature),
+        (
+            cosign::BUNDLE_ANNOTATION.to_owned(),
+            serde_json::to_string(&entry.rekor_bundle()).expect("a bundle serializes"),
+        ),
+    ])
 }
 
 async fn sign_statement(
     registry: &Registry,
-    manifest: &Manifest,
-    by_digest: &Reference,
+    subject: &Subject,
     key: &SigningKey,
     rekor: &RekorClient,
     statement: &Statement,
@@ -244,20 +251,14 @@ async fn sign_statement(
         .await?;
     let stored_at = match layout {
         Layout::Legacy => {
-            let annotations = BTreeMap::from([
-                (
-                    cosign::PREDICATE_TYPE_ANNOTATION.to_owned(),
-                    statement.predicate_type.clone(),
-                ),
-                (cosign::SIGNATURE_ANNOTATION.to_owned(), String::new()),
-                (
-                    cosign::BUNDLE_ANNOTATION.to_owned(),
-                    serde_json::to_string(&entry.rekor_bundle()).expect("a bundle serializes"),
-                ),
-            ]);
+            let mut annotations = log_annotations(&entry, String::new());
+            annotations.insert(
+                cosign::PREDICATE_TYPE_ANNOTATION.to_owned(),
+                statement.predicate_type.clone(),
+            );
             attach_legacy(
                 registry,
-                by_digest,
+                subject,
                 cosign::ATTESTATION_SUFFIX,
                 envelope_json.into_bytes(),
                 cosign::DSSE_ENVELOPE_MEDIA_TYPE,
@@ -269,8 +270,7 @@ async fn sign_statement(
             let bundle = Bundle::for_dsse_envelope(envelope, &key.public_key_der(), &entry)?;
             attach_referrer(
                 registry,
-                manifest,
-                by_digest,
+                subject,
                 bundle.to_json().into_bytes(),
                 &statement.predicate_type,
             )
@@ -278,7 +278,7 @@ async fn sign_statement(
         }
     };
     Ok(Signed {
-        digest: manifest.digest.clone(),
+        digest: subject.digest().to_owned(),
         entry,
         stored_at,
     })
@@ -288,14 +288,14 @@ async fn sign_statement(
 /// there (§2); returns the tag reference.
 async fn attach_legacy(
     registry: &Registry,
-    by_digest: &Reference,
+    subject: &Subject,
     suffix: &str,
     blob: Vec<u8>,
     media_type: &str,
     annotations: BTreeMap<String, String>,
 ) -> Result<String, ImageError> {
-    let digest = by_digest.digest().unwrap_or_default();
-    let tag = tag_ref(by_digest, cosign::digest_tag(digest, Some(suffix)));
+    let repo = &subject.by_digest;
+    let tag = tag_ref(repo, cosign::digest_tag(subject.digest(), Some(suffix)));
     let layer = cosign::layer(&blob, media_type, annotations);
     let existing = match registry.manifest(&tag).await? {
         Some(m) => parse_image_manifest(&m, &tag)?.layers,
@@ -304,10 +304,10 @@ async fn attach_legacy(
     let Some(layers) = cosign::append_layer(existing, layer) else {
         return Ok(tag.whole());
     };
-    registry.put_blob(by_digest, blob, media_type).await?;
+    registry.put_blob(repo, blob, media_type).await?;
     let config = registry
         .put_blob(
-            by_digest,
+            repo,
             cosign::signature_image_config(&layers),
             cosign::IMAGE_CONFIG_MEDIA_TYPE,
         )
@@ -322,37 +322,37 @@ async fn attach_legacy(
     Ok(tag.whole())
 }
 
-/// Pushes a bundle as a referrer of `subject` (by its own digest, no tag) and lists it in the
+/// Pushes a bundle as a referrer of the subject (by its own digest, no tag) and lists it in the
 /// referrers index under `sha256-<hex>`, which registries without the referrers API (such as
 /// distribution 2.8) need (§4); returns the referrer's reference.
 async fn attach_referrer(
     registry: &Registry,
-    subject: &Manifest,
-    by_digest: &Reference,
+    subject: &Subject,
     bundle_json: Vec<u8>,
     predicate_type: &str,
 ) -> Result<String, ImageError> {
+    let repo = &subject.by_digest;
     registry
-        .put_blob(
-            by_digest,
-            cosign::EMPTY_JSON.to_vec(),
-            cosign::EMPTY_MEDIA_TYPE,
-        )
+        .put_blob(repo, cosign::EMPTY_JSON.to_vec(), cosign::EMPTY_MEDIA_TYPE)
         .await?;
     let layer = registry
-        .put_blob(by_digest, bundle_json, BUNDLE_V03_MEDIA_TYPE)
+        .put_blob(repo, bundle_json, BUNDLE_V03_MEDIA_TYPE)
         .await?;
     let created = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let referrer =
-        cosign::bundle_referrer_manifest(subject.descriptor(), layer, predicate_type, &created);
+    let referrer = cosign::bundle_referrer_manifest(
+        subject.manifest.descriptor(),
+        layer,
+        predicate_type,
+        &created,
+    );
     let bytes = serde_json::to_vec(&referrer).expect("a manifest serializes");
     let referrer_manifest = Manifest::from_bytes(bytes.clone(), "the referrer manifest")?;
-    let referrer_ref = by_digest.clone_with_digest(referrer_manifest.digest.clone());
+    let referrer_ref = repo.clone_with_digest(referrer_manifest.digest.clone());
     registry
         .put_manifest(&referrer_ref, bytes, &referrer_manifest.media_type)
         .await?;
 
-    let index_tag = tag_ref(by_digest, cosign::digest_tag(&subject.digest, None));
+    let index_tag = tag_ref(repo, cosign::digest_tag(subject.digest(), None));
     let existing = match registry.manifest(&index_tag).await? {
         Some(m) => Some(
             serde_json::from_slice::<OciImageIndex>(&m.bytes)
@@ -401,13 +401,13 @@ enum Candidate {
     Unreadable { source: String, reason: String },
 }
 
-/// Everything stored for `by_digest` under the legacy tag with `suffix` and in bundle referrers,
+/// Everything stored for the subject under the legacy tag with `suffix` and in bundle referrers,
 /// except what is labelled with another predicate type than `predicate_type` (the labels are
 /// not signed: they only spare verifying what is not asked for; the statement's own predicate
 /// type is what is checked).
 async fn candidates(
     registry: &Registry,
-    by_digest: &Reference,
+    subject: &Subject,
     suffix: &str,
     predicate_type: &str,
 ) -> Result<Vec<Candidate>, ImageError> {
@@ -416,9 +416,12 @@ async fn candidates(
             .and_then(|a| a.get(key))
             .is_some_and(|t| t != predicate_type)
     };
-    let digest = by_digest.digest().unwrap_or_default();
+    let by_digest = &subject.by_digest;
     let mut out = Vec::new();
-    let tag = tag_ref(by_digest, cosign::digest_tag(digest, Some(suffix)));
+    let tag = tag_ref(
+        by_digest,
+        cosign::digest_tag(subject.digest(), Some(suffix)),
+    );
     if let Some(m) = registry.manifest(&tag).await? {
         for (i, descriptor) in parse_image_manifest(&m, &tag)?
             .layers
@@ -518,11 +521,11 @@ pub async fn verify(
     policy: &Policy<'_>,
     annotations: &BTreeMap<String, String>,
 ) -> Result<Vec<Verified>, ImageError> {
-    let (_, by_digest) = resolve(registry, image).await?;
-    let digest = by_digest.digest().unwrap_or_default().to_owned();
+    let subject = resolve(registry, image).await?;
+    let digest = subject.digest();
     let found = candidates(
         registry,
-        &by_digest,
+        &subject,
         cosign::SIGNATURE_SUFFIX,
         cosign::COSIGN_SIGN_PREDICATE_TYPE,
     )
@@ -532,11 +535,11 @@ pub async fn verify(
         let result = match &c {
             Candidate::Layer {
                 descriptor, blob, ..
-            } => verify_signature_layer(descriptor, blob, &digest, policy, annotations).await,
+            } => verify_signature_layer(descriptor, blob, digest, policy, annotations).await,
             Candidate::Bundle { bundle, .. } => {
                 verify_bundle(bundle, policy).and_then(|statement| {
-                    check_statement(&statement, &digest, cosign::COSIGN_SIGN_PREDICATE_TYPE)?;
-                    signature_output_of_statement(&statement, image, &digest, annotations)
+                    check_statement(&statement, digest, cosign::COSIGN_SIGN_PREDICATE_TYPE)?;
+                    signature_output_of_statement(&statement, image, digest, annotations)
                 })
             }
             Candidate::Unreadable { reason, .. } => Err(reason.clone()),
@@ -546,7 +549,7 @@ pub async fn verify(
     conclude(
         "signature".into(),
         image,
-        &digest,
+        digest,
         cosign::SIGNATURE_SUFFIX,
         checks,
     )
@@ -564,11 +567,11 @@ pub async fn verify_attestations(
     policy: &Policy<'_>,
     predicate_type: &str,
 ) -> Result<Vec<Verified>, ImageError> {
-    let (_, by_digest) = resolve(registry, image).await?;
-    let digest = by_digest.digest().unwrap_or_default().to_owned();
+    let subject = resolve(registry, image).await?;
+    let digest = subject.digest();
     let found = candidates(
         registry,
-        &by_digest,
+        &subject,
         cosign::ATTESTATION_SUFFIX,
         predicate_type,
     )
@@ -583,7 +586,7 @@ pub async fn verify_attestations(
             Candidate::Unreadable { reason, .. } => Err(reason.clone()),
         }
         .and_then(|statement| {
-            check_statement(&statement, &digest, predicate_type)?;
+            check_statement(&statement, digest, predicate_type)?;
             serde_json::to_value(&statement).map_err(|e| e.to_string())
         });
         checks.push((c, result));
@@ -591,7 +594,7 @@ pub async fn verify_attestations(
     conclude(
         format!("{predicate_type} attestation"),
         image,
-        &digest,
+        digest,
         cosign::ATTESTATION_SUFFIX,
         checks,
     )
