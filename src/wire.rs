@@ -1,4 +1,5 @@
-//! Rekor v1 JSON shapes (rekor-v1-api.md §3–4), shared by the server and the client. Data only.
+//! Rekor v1 JSON shapes (rekor-v1-api.md §3–4) and the trusted root that points clients at the
+//! log, shared by the server and the client. Data only.
 //!
 //! Members are declared in alphabetical order because upstream emits Go structs whose fields
 //! are alphabetical, and sigstore-rs slices responses at fixed offsets (§1.3): the byte layout
@@ -118,6 +119,66 @@ pub struct SearchPublicKey {
     pub format: Option<String>,
     #[serde(default)]
     pub content: Option<String>,
+}
+
+/// The media type of the trusted root the server serves (the v0.1 form every client reads).
+pub const TRUSTED_ROOT_MEDIA_TYPE: &str =
+    "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
+
+/// A Sigstore TrustedRoot (tiles-checkpoints-v2.md §7.4, proto3 JSON: bytes as base64,
+/// timestamps as RFC 3339): what `GET /api/v1/log/trustedRoot` serves and what the client reads.
+/// Certificate authorities, CT logs and TSAs are carried opaquely; a Rekor log lists none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedRoot {
+    pub media_type: String,
+    #[serde(default)]
+    pub tlogs: Vec<TransparencyLogInstance>,
+    #[serde(default)]
+    pub certificate_authorities: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub ctlogs: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub timestamp_authorities: Vec<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransparencyLogInstance {
+    #[serde(default)]
+    pub base_url: String,
+    /// `SHA2_256`.
+    #[serde(default)]
+    pub hash_algorithm: String,
+    pub public_key: TrustedPublicKey,
+    pub log_id: TrustedLogId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedPublicKey {
+    /// Base64 of the DER SubjectPublicKeyInfo.
+    pub raw_bytes: String,
+    /// `PKIX_ECDSA_P256_SHA_256` for a Rekor v1 log key.
+    #[serde(default)]
+    pub key_details: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_for: Option<ValidFor>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidFor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedLogId {
+    /// Base64 of the log ID's 32 bytes.
+    pub key_id: String,
 }
 
 /// Compact JSON followed by exactly one `\n`, as Go's `json.Encoder` writes it (§1.3).

@@ -18,7 +18,8 @@ use crate::sequencer::SequenceError;
 use crate::storage::{NewEntry, StoreHashes, TreeHead};
 use crate::wire::{
     ConsistencyProof, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex, SearchLogQuery,
-    Verification, to_json_line,
+    TRUSTED_ROOT_MEDIA_TYPE, TransparencyLogInstance, TrustedLogId, TrustedPublicKey, TrustedRoot,
+    ValidFor, Verification, to_json_line,
 };
 
 type Params = Query<Vec<(String, String)>>;
@@ -563,21 +564,26 @@ fn public_key_key(pk: &crate::wire::SearchPublicKey) -> Result<String, ApiError>
 pub async fn trusted_root(State(st): State<AppState>) -> Response {
     let created = std::time::UNIX_EPOCH
         + std::time::Duration::from_secs(st.identity.meta.created.unsigned_abs());
-    let root = serde_json::json!({
-        "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-        "tlogs": [{
-            "baseUrl": st.public_url,
-            "hashAlgorithm": "SHA2_256",
-            "publicKey": {
-                "rawBytes": B64.encode(st.identity.keys.ecdsa_spki_der()),
-                "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                "validFor": { "start": humantime::format_rfc3339_seconds(created).to_string() },
+    let root = TrustedRoot {
+        media_type: TRUSTED_ROOT_MEDIA_TYPE.to_owned(),
+        tlogs: vec![TransparencyLogInstance {
+            base_url: st.public_url.clone(),
+            hash_algorithm: "SHA2_256".to_owned(),
+            public_key: TrustedPublicKey {
+                raw_bytes: B64.encode(st.identity.keys.ecdsa_spki_der()),
+                key_details: "PKIX_ECDSA_P256_SHA_256".to_owned(),
+                valid_for: Some(ValidFor {
+                    start: Some(humantime::format_rfc3339_seconds(created).to_string()),
+                    end: None,
+                }),
             },
-            "logId": { "keyId": B64.encode(st.identity.keys.log_id()) },
+            log_id: TrustedLogId {
+                key_id: B64.encode(st.identity.keys.log_id()),
+            },
         }],
-        "certificateAuthorities": [],
-        "ctlogs": [],
-        "timestampAuthorities": [],
-    });
+        certificate_authorities: Vec::new(),
+        ctlogs: Vec::new(),
+        timestamp_authorities: Vec::new(),
+    };
     no_cache(json_line(StatusCode::OK, to_json_line(&root)))
 }

@@ -8,10 +8,10 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use p256::pkcs8::DecodePublicKey as _;
-use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::signer::EcdsaVerifyingKey;
+use crate::wire::TrustedRoot;
 
 /// A log whose entries a verifier accepts.
 #[derive(Clone, Debug)]
@@ -65,49 +65,6 @@ impl TrustedLog {
     pub fn log_id_hex(&self) -> String {
         hex::encode(self.log_id)
     }
-}
-
-/// The members of a TrustedRoot a Rekor v1 verifier reads (proto3 JSON: bytes as base64,
-/// timestamps as RFC 3339). Certificate authorities, CT logs and TSAs are not used.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TrustedRoot {
-    media_type: String,
-    #[serde(default)]
-    tlogs: Vec<TransparencyLogInstance>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TransparencyLogInstance {
-    #[serde(default)]
-    base_url: String,
-    #[serde(default)]
-    hash_algorithm: String,
-    public_key: TrustedPublicKey,
-    log_id: TrustedLogId,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TrustedPublicKey {
-    raw_bytes: String,
-    #[serde(default)]
-    key_details: String,
-    #[serde(default)]
-    valid_for: Option<ValidFor>,
-}
-
-#[derive(Deserialize)]
-struct ValidFor {
-    start: Option<String>,
-    end: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TrustedLogId {
-    key_id: String,
 }
 
 /// The Rekor v1 logs of a TrustedRoot JSON document: each `tlogs` entry with an ECDSA P-256
