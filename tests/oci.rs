@@ -1160,3 +1160,46 @@ fn registry_with_bearer_tokens() {
     // Verifying needs only an anonymous pull token.
     assert_eq!(ok(&client.verify(&image, &[])).as_array().unwrap().len(), 2);
 }
+
+/// An independent verifier: sigstore-rs's cosign client (a separate package, `tests/interop-rs`)
+/// reads the legacy `.sig` layout written by `arkivo sign`, verifies the SET with the log key
+/// and the signature with the signer's key; with another log's key it finds nothing trusted.
+#[test]
+fn sigstore_rs_verifies_legacy_signatures() {
+    let verifier = common::build_interop_package("tests/interop-rs", "verify-image");
+    let log = TestServer::start(&[]);
+    let other_log = TestServer::start(&[]);
+    let registry = TestRegistry::start(Auth::None);
+    let images = Images::build();
+    let image = format!("{}/team/app:v1", registry.addr);
+    images.push("a", &image, None);
+    let client = Client::new(&log);
+    client.save_log_key(&other_log, "other-log.pub");
+    ok(&client.sign(&log, &image, &["-a", "team=payments"]));
+    ok(&client.sign(&log, &image, &[]));
+    let run = |log_key: &str| {
+        Command::new(&verifier)
+            .args([
+                image.as_str(),
+                &client.path("signer.pub"),
+                &client.path(log_key),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run("log.pub");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+    let out = run("other-log.pub");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no signature layer with a verified Rekor bundle"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
