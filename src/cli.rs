@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio::task::JoinSet;
 
-use crate::client::commands;
+use crate::client::{commands, image_commands};
 use crate::config::{Config, WitnessConfig};
 use crate::datadir::{self, LogPaths};
 use crate::witness::client::{Cosignatures, Endpoint};
@@ -128,6 +128,15 @@ pub enum Command {
     Log(commands::LogCommand),
     /// Print the Sigstore trusted root that points sigstore clients at the log.
     TrustRoot(commands::TrustRootArgs),
+    /// Sign a container image by digest, record the signature in the log and attach it in the
+    /// registry as cosign does.
+    Sign(image_commands::SignArgs),
+    /// Verify an image's signatures: key, log entry, payload ↔ digest, annotations.
+    Verify(image_commands::VerifyArgs),
+    /// Attest a predicate about an image (in-toto statement in DSSE), record and attach it.
+    Attest(image_commands::AttestArgs),
+    /// Verify an image's attestations of one predicate type and print their statements.
+    VerifyAttestation(image_commands::VerifyAttestationArgs),
 }
 
 /// Flags of `arkivo witness`; each overrides the config file (`--log` adds to its `logs`).
@@ -400,6 +409,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         })?),
         Command::TrustRoot(args) => Ok(commands::run(commands::Output::Text, async || {
             commands::trust_root(&args).await
+        })?),
+        Command::Sign(args) => Ok(commands::run(args.output, async || {
+            image_commands::sign(&args).await
+        })?),
+        Command::Verify(args) => Ok(commands::run(args.common.output, async || {
+            image_commands::verify(&args).await
+        })?),
+        Command::Attest(args) => Ok(commands::run(args.output, async || {
+            image_commands::attest(&args).await
+        })?),
+        Command::VerifyAttestation(args) => Ok(commands::run(args.common.output, async || {
+            image_commands::verify_attestation(&args).await
         })?),
         Command::Init(args) => {
             let config = args.resolve()?;

@@ -275,6 +275,24 @@ impl TransparencyLogEntry {
     }
 }
 
+impl VerificationMaterial {
+    /// A self-managed key's material: its hint and the one log entry.
+    fn for_key(
+        public_key_der: &[u8],
+        entry: &LogEntry,
+    ) -> Result<VerificationMaterial, BundleError> {
+        Ok(VerificationMaterial {
+            public_key: Some(PublicKeyIdentifier {
+                hint: public_key_hint(public_key_der),
+            }),
+            certificate: None,
+            x509_certificate_chain: None,
+            tlog_entries: vec![TransparencyLogEntry::from_log_entry(entry)?],
+            timestamp_verification_data: None,
+        })
+    }
+}
+
 impl Bundle {
     /// A v0.3 bundle of a message signature: `digest` of the artifact (algorithm `algorithm`),
     /// the `signature` over it, the key's hint and the log entry that records them.
@@ -291,15 +309,7 @@ impl Bundle {
     ) -> Result<Bundle, BundleError> {
         Ok(Bundle {
             media_type: BUNDLE_V03_MEDIA_TYPE.to_owned(),
-            verification_material: VerificationMaterial {
-                public_key: Some(PublicKeyIdentifier {
-                    hint: public_key_hint(public_key_der),
-                }),
-                certificate: None,
-                x509_certificate_chain: None,
-                tlog_entries: vec![TransparencyLogEntry::from_log_entry(entry)?],
-                timestamp_verification_data: None,
-            },
+            verification_material: VerificationMaterial::for_key(public_key_der, entry)?,
             message_signature: Some(MessageSignature {
                 message_digest: HashOutput {
                     algorithm: hash_algorithm_name(algorithm).to_owned(),
@@ -308,6 +318,25 @@ impl Bundle {
                 signature: signature.to_vec(),
             }),
             dsse_envelope: None,
+        })
+    }
+
+    /// A v0.3 bundle of a DSSE envelope (an attestation, or a cosign v3 image signature), the
+    /// key's hint and the `dsse` log entry that records it.
+    ///
+    /// # Errors
+    ///
+    /// As [`TransparencyLogEntry::from_log_entry`].
+    pub fn for_dsse_envelope(
+        envelope: DsseEnvelope,
+        public_key_der: &[u8],
+        entry: &LogEntry,
+    ) -> Result<Bundle, BundleError> {
+        Ok(Bundle {
+            media_type: BUNDLE_V03_MEDIA_TYPE.to_owned(),
+            verification_material: VerificationMaterial::for_key(public_key_der, entry)?,
+            message_signature: None,
+            dsse_envelope: Some(envelope),
         })
     }
 

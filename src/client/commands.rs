@@ -1,5 +1,5 @@
 //! The client subcommands: `keygen`, `sign-blob`, `verify-blob`, `log info|get|search|proof`
-//! and `trust-root`.
+//! and `trust-root`; the image ones are in [`super::image_commands`].
 //!
 //! Exit codes ([`Failure::exit_code`]), the same for every client command:
 //!
@@ -8,7 +8,7 @@
 //! | 0 | done; for a verification: everything verified |
 //! | 1 | verification failed (signature, SET, checkpoint, inclusion or consistency proof, artifact ↔ entry) |
 //! | 2 | usage or input error (flags, unreadable or malformed file, wrong password, the log refused the request) |
-//! | 3 | the log could not be reached, failed (5xx, 429) or answered out of spec |
+//! | 3 | the log (or, for image commands, the registry) could not be reached, failed (5xx, 429) or answered out of spec |
 //!
 //! With `--output json` the result (or `{"ok":false,"exitCode":…,"error":…}`) is one JSON
 //! document on stdout; messages for people go to stderr either way.
@@ -119,7 +119,7 @@ pub struct LogTrust {
 
 impl LogTrust {
     /// The trusted logs, `None` when neither flag is given.
-    fn load(&self) -> Result<Option<Vec<TrustedLog>>, Failure> {
+    pub(super) fn load(&self) -> Result<Option<Vec<TrustedLog>>, Failure> {
         if let Some(path) = &self.log_key {
             let pem = read_text(path, "the log key")?;
             let log = TrustedLog::from_public_key_pem(&pem, &path.display().to_string())?;
@@ -257,8 +257,8 @@ pub struct TrustRootArgs {
 
 /// A command's result: lines for people and the JSON document.
 pub struct Report {
-    text: String,
-    json: Value,
+    pub(super) text: String,
+    pub(super) json: Value,
 }
 
 /// Runs a client command and prints its result; the error carries the exit code.
@@ -339,7 +339,7 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Failure> {
         .map_err(|e| Failure::Input(format!("writing {}: {e}", path.display())))
 }
 
-fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
+pub(super) fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
     let f = std::fs::File::open(path)
         .map_err(|e| Failure::Input(format!("reading {what} {}: {e}", path.display())))?;
     let mut bytes = Vec::new();
@@ -450,7 +450,7 @@ fn log_out_of_spec(m: impl std::fmt::Display) -> Failure {
     Failure::Log(format!("the log's answer is not usable: {m}"))
 }
 
-fn no_trust() -> Failure {
+pub(super) fn no_trust() -> Failure {
     Failure::Input(
         "verification needs the log's public key: --log-key FILE (the log serves it at \
          /api/v1/log/publicKey; get it out of band) or --trusted-root FILE (arkivo trust-root)"

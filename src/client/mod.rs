@@ -21,6 +21,10 @@
 //!   [`verify::verify_consistency`] checks a later checkpoint against an earlier one.
 //! - [`bundle::Bundle`]: Sigstore bundle v0.3 JSON for key-signed artifacts.
 //!
+//! Container images: [`oci`] (registry access), [`cosign`] (cosign's storage layouts as
+//! values), [`dsse`] (DSSE envelopes), [`image`] (sign, attest and verify images) and
+//! [`image_commands`] (their subcommands).
+//!
 //! [`commands`] implements the `arkivo` subcommands on top (and documents their exit codes).
 //! Nothing here touches the server's
 //! storage: the client uses only the pure modules ([`crate::entries`], [`crate::merkle`],
@@ -28,7 +32,12 @@
 
 pub mod bundle;
 pub mod commands;
+pub mod cosign;
+pub mod dsse;
+pub mod image;
+pub mod image_commands;
 pub mod keys;
+pub mod oci;
 pub mod rekor;
 pub mod trust;
 pub mod verify;

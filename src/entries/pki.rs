@@ -85,6 +85,11 @@ impl HashAlg {
         }
     }
 
+    /// The digest of `data` with this algorithm.
+    pub fn hash(self, data: &[u8]) -> Vec<u8> {
+        lc_digest::digest(self.lc(), data).as_ref().to_vec()
+    }
+
     /// Go's `crypto.Hash.String()`, used in upstream error messages.
     fn go_name(self) -> &'static str {
         match self {
