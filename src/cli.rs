@@ -128,6 +128,10 @@ pub enum Command {
     Log(commands::LogCommand),
     /// Print the Sigstore trusted root that points sigstore clients at the log.
     TrustRoot(commands::TrustRootArgs),
+    /// Follow a Rekor v1 log: verify each new checkpoint and its consistency with the last one
+    /// verified (kept in --state), report new entries of watched emails, keys and digests. Exit
+    /// code 1 when the log misbehaved.
+    Monitor(crate::client::monitor::MonitorArgs),
 }
 
 /// Flags of `arkivo witness`; each overrides the config file (`--log` adds to its `logs`).
@@ -401,6 +405,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TrustRoot(args) => Ok(commands::run(commands::Output::Text, async || {
             commands::trust_root(&args).await
         })?),
+        Command::Monitor(args) => Ok(crate::client::monitor::monitor(&args)?),
         Command::Init(args) => {
             let config = args.resolve()?;
             let opened = open_log(&config, true)?;

@@ -21,7 +21,8 @@
 //!   [`verify::verify_consistency`] checks a later checkpoint against an earlier one.
 //! - [`bundle::Bundle`]: Sigstore bundle v0.3 JSON for key-signed artifacts.
 //!
-//! [`commands`] implements the `arkivo` subcommands on top (and documents their exit codes).
+//! [`commands`] implements the `arkivo` subcommands on top (and documents their exit codes);
+//! [`monitor`] follows a log, checking each checkpoint's consistency with the last one.
 //! Nothing here touches the server's
 //! storage: the client uses only the pure modules ([`crate::entries`], [`crate::merkle`],
 //! [`crate::checkpoint`], [`crate::signer`]'s SET check) and [`crate::wire`].
@@ -29,6 +30,7 @@
 pub mod bundle;
 pub mod commands;
 pub mod keys;
+pub mod monitor;
 pub mod rekor;
 pub mod trust;
 pub mod verify;
