@@ -240,3 +240,81 @@ fn monitor_follows_a_log_and_raises_the_alarm_when_it_is_swapped() {
     assert!(down.stderr.contains("cannot reach"), "{}", down.stderr);
     assert_eq!(state(d), good);
 }
+
+/// Runs `arkivo args...`, which must succeed.
+fn arkivo_ok(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_arkivo"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "arkivo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A fork under the same origin: the log is restored from an old backup and grows another
+/// way. The checkpoints verify and name the same tree; only the roots and the consistency proof
+/// tell the histories apart.
+#[test]
+fn monitor_catches_a_log_restored_from_an_old_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = tempfile::tempdir().unwrap();
+    let (a, b, backup) = (
+        data.path().join("a"),
+        data.path().join("b"),
+        data.path().join("backup"),
+    );
+    let port = common::free_port();
+    let mut server = TestServer::start_in(&a, port, &[]);
+    let url = server.base_url();
+    std::fs::write(d.join("log.pub"), get(&server, "/api/v1/log/publicKey")).unwrap();
+    let signer = EntrySigner::new();
+    add_entries(&server, &signer, &[b"one", b"two"]);
+    arkivo_ok(&[
+        "backup",
+        "--to",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        a.to_str().unwrap(),
+    ]);
+    add_entries(&server, &signer, &[b"three", b"four", b"five"]);
+    expect(
+        &monitor(d, &url, &["--log-key", "log.pub"]),
+        0,
+        "first round",
+    );
+    let good = state(d);
+    assert_eq!(good["treeSize"], 5);
+
+    server.signal("TERM");
+    arkivo_ok(&[
+        "restore",
+        "--from",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        b.to_str().unwrap(),
+    ]);
+    let restored = TestServer::start_in(&b, port, &[]);
+    add_entries(&restored, &signer, &[b"3", b"4", b"5"]);
+    let same_size = monitor(d, &url, &["--log-key", "log.pub"]);
+    expect(&same_size, 1, "another root at the same size");
+    assert!(same_size.stderr.contains("ALERT"), "{}", same_size.stderr);
+    assert!(same_size.stderr.contains("forked"), "{}", same_size.stderr);
+    assert_eq!(state(d), good);
+
+    add_entries(&restored, &signer, &[b"6"]);
+    let larger = monitor(d, &url, &["--log-key", "log.pub"]);
+    expect(&larger, 1, "a larger tree that does not extend the old one");
+    assert!(
+        larger
+            .stderr
+            .contains("does not extend the checkpoint verified last"),
+        "{}",
+        larger.stderr
+    );
+    assert_eq!(state(d), good);
+}
