@@ -137,6 +137,10 @@ pub enum Command {
     Attest(image_commands::AttestArgs),
     /// Verify an image's attestations of one predicate type and print their statements.
     VerifyAttestation(image_commands::VerifyAttestationArgs),
+    /// Follow a Rekor v1 log: verify each new checkpoint and its consistency with the last one
+    /// verified (kept in --state), report new entries of watched emails, keys and digests. Exit
+    /// code 1 when the log misbehaved.
+    Monitor(crate::client::monitor::MonitorArgs),
 }
 
 /// Flags of `arkivo witness`; each overrides the config file (`--log` adds to its `logs`).
@@ -422,6 +426,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::VerifyAttestation(args) => Ok(commands::run(args.common.output, async || {
             image_commands::verify_attestation(&args).await
         })?),
+        Command::Monitor(args) => Ok(crate::client::monitor::monitor(&args)?),
         Command::Init(args) => {
             let config = args.resolve()?;
             let opened = open_log(&config, true)?;

@@ -30,7 +30,7 @@ use super::verify::{self, VerifiedEntry, VerifyError};
 use crate::checkpoint::{self, Checkpoint};
 use crate::entries::pki::HashAlg;
 use crate::merkle::{self, Hash};
-use crate::wire::{SearchIndex, SearchPublicKey};
+use crate::wire::{LogInfo, SearchIndex, SearchPublicKey};
 
 /// Files at least this large are hashed with a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
@@ -275,7 +275,14 @@ pub fn run(
         .build()
         .map_err(|e| Failure::Input(format!("starting the async runtime: {e}")))?;
     let result = rt.block_on(command());
-    match (&result, output) {
+    print_result(output, &result);
+    result.map(|_| ())
+}
+
+/// Prints a command's result on stdout: its text, its JSON document, or (JSON only) the
+/// failure as `{"ok":false,"exitCode":…,"error":…}`; a failure's text goes to stderr elsewhere.
+pub(super) fn print_result(output: Output, result: &Result<Report, Failure>) {
+    match (result, output) {
         (Ok(r), Output::Text) => print!("{}", r.text),
         (Ok(r), Output::Json) => println!("{}", pretty(&r.json)),
         (Err(f), Output::Json) => println!(
@@ -284,7 +291,6 @@ pub fn run(
         ),
         (Err(_), Output::Text) => {}
     }
-    result.map(|_| ())
 }
 
 fn pretty(v: &Value) -> String {
@@ -356,7 +362,7 @@ pub(super) fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
     Ok(bytes)
 }
 
-fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
+pub(super) fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
     String::from_utf8(read_file(path, what)?)
         .map_err(|_| Failure::Input(format!("{what} {} is not text", path.display())))
 }
@@ -518,7 +524,13 @@ pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
             .find(|l| l.log_id == verified.log_id)
             .expect("the entry verified with one of the logs");
         let current = fetch_checkpoint(&client, log, &verified.hostname).await?;
-        check_extends(&client, &verified.checkpoint, &current).await?;
+        check_extends(
+            &client,
+            &verified.checkpoint,
+            &current,
+            "the bundle's checkpoint",
+        )
+        .await?;
         text.push_str(&format!(
             "  consistency: OK, the log's current checkpoint (tree size {}) extends the bundle's\n",
             current.size
@@ -548,26 +560,81 @@ async fn fetch_checkpoint(
     Ok(cp)
 }
 
-/// Fetches and verifies the consistency proof from `old` to `new` (both verified).
-async fn check_extends(
+/// Checks that the log's verified checkpoint `new` extends the verified checkpoint `old`
+/// (`what` names `old` in messages): another origin is another log (or a rotated shard), a
+/// smaller tree a rollback, another root at the same size a fork; otherwise the log's
+/// consistency proof must verify. No request when the sizes are equal or `old` is the empty
+/// tree, which every tree extends.
+pub(super) async fn check_extends(
     client: &RekorClient,
     old: &Checkpoint,
     new: &Checkpoint,
+    what: &str,
 ) -> Result<(), Failure> {
+    if new.origin != old.origin {
+        return Err(Failure::Verification(format!(
+            "the log's checkpoint is of {:?}, {what} of {:?}: another log or tree",
+            new.origin, old.origin
+        )));
+    }
     if new.size < old.size {
         return Err(Failure::Verification(format!(
-            "the log's current tree size {} is smaller than the bundle's {}: the log was rolled back",
+            "the log's tree size {} is smaller than the size {} of {what}: the log was rolled back",
             new.size, old.size
         )));
+    }
+    if new.size == old.size {
+        if new.root != old.root {
+            return Err(Failure::Verification(format!(
+                "the log's checkpoint of tree size {} has root {}, {what} has root {}: a forked \
+                 or rewritten log",
+                new.size,
+                new.root.to_hex(),
+                old.root.to_hex()
+            )));
+        }
+        return Ok(());
+    }
+    if old.size == 0 {
+        return Ok(());
     }
     let proof = client.consistency_proof(old.size, new.size).await?;
     verify::verify_consistency(old, new, &proof.hashes).map_err(|e| {
         Failure::Verification(format!(
-            "{e}: the log's tree of size {} does not extend the bundle's checkpoint of size {} \
+            "{e}: the log's tree of size {} does not extend {what} of size {} \
              (a forked or rewritten log)",
             new.size, old.size
         ))
     })
+}
+
+/// `GET /api/v1/log`, its checkpoint verified with one of `logs` (signer name, key hint,
+/// signature, origin) and its `treeSize`/`rootHash` checked against it.
+pub(super) async fn current_checkpoint<'a>(
+    client: &RekorClient,
+    logs: &'a [TrustedLog],
+) -> Result<(LogInfo, &'a TrustedLog, Checkpoint), Failure> {
+    let info = client.log_info().await?;
+    let name = signer_name(&info.signed_tree_head);
+    let (log, cp) = logs
+        .iter()
+        .find_map(|l| {
+            checkpoint::verify_v1(&info.signed_tree_head, &l.key, &name)
+                .ok()
+                .map(|cp| (l, cp))
+        })
+        .ok_or_else(|| {
+            Failure::Verification(format!(
+                "the checkpoint of the log at {} is not signed by a trusted log key",
+                client.url()
+            ))
+        })?;
+    if cp.size != info.tree_size || Hash::from_hex(&info.root_hash) != Some(cp.root) {
+        return Err(Failure::Verification(
+            "the log's treeSize/rootHash differ from its signed checkpoint".into(),
+        ));
+    }
+    Ok((info, log, cp))
 }
 
 /// The logs to verify `log` answers with: the flags', else the key the log itself serves (the
@@ -590,7 +657,7 @@ async fn logs_or_served(
 }
 
 /// The signer name of a v1 checkpoint (checked by [`checkpoint::verify_v1`] afterwards).
-fn signer_name(text: &str) -> String {
+pub(super) fn signer_name(text: &str) -> String {
     crate::note::parse(text.as_bytes())
         .ok()
         .and_then(|n| n.signatures.first().map(|s| s.name.clone()))
@@ -603,25 +670,7 @@ pub async fn log(command: &LogCommand) -> Result<Report, Failure> {
     match command {
         LogCommand::Info(_) => {
             let (logs, pinned) = logs_or_served(&client, &common.trust).await?;
-            let info = client.log_info().await?;
-            let name = signer_name(&info.signed_tree_head);
-            let (log, cp) = logs
-                .iter()
-                .find_map(|l| {
-                    checkpoint::verify_v1(&info.signed_tree_head, &l.key, &name)
-                        .ok()
-                        .map(|cp| (l, cp))
-                })
-                .ok_or_else(|| {
-                    Failure::Verification(
-                        "the log's checkpoint is not signed by a trusted log key".into(),
-                    )
-                })?;
-            if cp.size != info.tree_size || Hash::from_hex(&info.root_hash) != Some(cp.root) {
-                return Err(Failure::Verification(
-                    "the log's treeSize/rootHash differ from its signed checkpoint".into(),
-                ));
-            }
+            let (info, log, _) = current_checkpoint(&client, &logs).await?;
             Ok(Report {
                 text: format!(
                     "log {}\n  tree ID {}, tree size {}, root {}\n  log ID {}\n  checkpoint signature: OK ({})\n",
@@ -707,13 +756,7 @@ fn search_query(s: &SearchArgs) -> Result<SearchIndex, Failure> {
     use base64::Engine as _;
     let mut q = SearchIndex::default();
     if let Some(h) = &s.sha256 {
-        let h = h.strip_prefix("sha256:").unwrap_or(h);
-        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Failure::Input(format!(
-                "--sha256 {h:?} is not 64 hex characters"
-            )));
-        }
-        q.hash = Some(format!("sha256:{}", h.to_ascii_lowercase()));
+        q.hash = Some(format!("sha256:{}", sha256_hex(h, "--sha256")?));
     }
     if let Some(path) = &s.public_key {
         let pem = read_text(path, "the public key")?;
@@ -724,6 +767,18 @@ fn search_query(s: &SearchArgs) -> Result<SearchIndex, Failure> {
     }
     q.email.clone_from(&s.email);
     Ok(q)
+}
+
+/// A SHA-256 digest given on the command line (`flag`): 64 hex characters, optionally
+/// `sha256:`-prefixed; lower-cased, as the index stores digests (rekor-v1-api.md §10).
+pub(super) fn sha256_hex(arg: &str, flag: &str) -> Result<String, Failure> {
+    let h = arg.strip_prefix("sha256:").unwrap_or(arg);
+    if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Failure::Input(format!(
+            "{flag} {h:?} is not 64 hex characters"
+        )));
+    }
+    Ok(h.to_ascii_lowercase())
 }
 
 /// `log proof`: the root at `last` comes from the log's signed checkpoint, directly when
@@ -742,14 +797,7 @@ async fn proof(
             "--first {first} --last {last}: need 1 <= first <= last"
         )));
     }
-    let info = client.log_info().await?;
-    let name = signer_name(&info.signed_tree_head);
-    let current = logs
-        .iter()
-        .find_map(|l| checkpoint::verify_v1(&info.signed_tree_head, &l.key, &name).ok())
-        .ok_or_else(|| {
-            Failure::Verification("the log's checkpoint is not signed by a trusted log key".into())
-        })?;
+    let (_, _, current) = current_checkpoint(client, logs).await?;
     if last > current.size {
         return Err(Failure::Input(format!(
             "--last {last} is beyond the log's current tree size {}",

@@ -25,7 +25,8 @@
 //! values), [`dsse`] (DSSE envelopes), [`image`] (sign, attest and verify images) and
 //! [`image_commands`] (their subcommands).
 //!
-//! [`commands`] implements the `arkivo` subcommands on top (and documents their exit codes).
+//! [`commands`] implements the `arkivo` subcommands on top (and documents their exit codes);
+//! [`monitor`] follows a log, checking each checkpoint's consistency with the last one.
 //! Nothing here touches the server's
 //! storage: the client uses only the pure modules ([`crate::entries`], [`crate::merkle`],
 //! [`crate::checkpoint`], [`crate::signer`]'s SET check) and [`crate::wire`].
@@ -37,6 +38,7 @@ pub mod dsse;
 pub mod image;
 pub mod image_commands;
 pub mod keys;
+pub mod monitor;
 pub mod oci;
 pub mod rekor;
 pub mod trust;

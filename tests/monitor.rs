@@ -1,0 +1,320 @@
+//! `arkivo monitor` as an operator runs it: the real binary against real servers on loopback.
+//! A first round records the checkpoint; later rounds check consistency and report new entries
+//! signed by a watched key or of a watched digest; then the log at the URL is swapped for
+//! another one signed with the same keys under the same hostname, and the monitor must raise
+//! the alarm (exit 1) and keep the last good checkpoint. A wrong log key is exit 1, an
+//! unreachable log exit 3.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{EntrySigner, TestServer};
+use serde_json::Value;
+use sha2::Digest as _;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr)
+        })
+    }
+}
+
+/// `arkivo monitor --once --output json --rekor-url URL --log-key log.pub --state state.json
+/// extra...` in `dir`.
+fn monitor(dir: &Path, url: &str, extra: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
+    cmd.args(["monitor", "--once", "--output", "json", "--rekor-url", url])
+        .args(["--state", "state.json"])
+        .args(extra)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .env("RUST_LOG", "warn");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("ARKIVO_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = cmd.output().expect("running arkivo monitor");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn expect(run: &Run, code: i32, what: &str) {
+    assert_eq!(
+        run.code, code,
+        "{what}: expected exit {code}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        run.stdout, run.stderr
+    );
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn get(server: &TestServer, path: &str) -> Vec<u8> {
+    block_on(async {
+        let res = reqwest::get(format!("{}{path}", server.base_url()))
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "GET {path}: {}", res.status());
+        res.bytes().await.unwrap().to_vec()
+    })
+}
+
+/// Records `signer`'s signature of each artifact; returns nothing: the monitor finds them.
+fn add_entries(server: &TestServer, signer: &EntrySigner, artifacts: &[&[u8]]) {
+    block_on(async {
+        let http = reqwest::Client::new();
+        for a in artifacts {
+            let res = http
+                .post(format!("{}/api/v1/log/entries", server.base_url()))
+                .json(&signer.hashedrekord(a))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status().as_u16(), 201, "{}", res.text().await.unwrap());
+        }
+    });
+}
+
+fn state(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn monitor_follows_a_log_and_raises_the_alarm_when_it_is_swapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut server = TestServer::start_in(&data.path().join("log"), port, &[]);
+    let url = server.base_url();
+    std::fs::write(d.join("log.pub"), get(&server, "/api/v1/log/publicKey")).unwrap();
+    let watched = EntrySigner::new();
+    std::fs::write(d.join("watched.pub"), watched.pem()).unwrap();
+    let others = EntrySigner::new();
+    add_entries(&server, &others, &[b"one", b"two", b"three"]);
+    let watched_digest = hex::encode(sha2::Sha256::digest(b"release.tar"));
+    let watch: &[&str] = &[
+        "--log-key",
+        "log.pub",
+        "--watch-key",
+        "watched.pub",
+        "--watch-sha256",
+        &watched_digest,
+        "--watch-email",
+        "nobody@example.com",
+    ];
+
+    // First round: the checkpoint is trusted and saved; nothing to watch yet.
+    let first = monitor(d, &url, watch);
+    expect(&first, 0, "first round");
+    let report = first.json();
+    assert_eq!(report["treeSize"], 3, "{report}");
+    assert_eq!(report["previousTreeSize"], Value::Null);
+    assert_eq!(state(d)["treeSize"], 3);
+    assert_eq!(state(d)["nextIndex"], 3);
+
+    // New entries: one by the watched key, one of the watched digest by someone else.
+    add_entries(&server, &others, &[b"four"]);
+    add_entries(&server, &watched, &[b"signed by the watched key"]);
+    add_entries(&server, &others, &[b"release.tar", b"seven"]);
+    let second = monitor(d, &url, watch);
+    expect(&second, 0, "second round");
+    let report = second.json();
+    assert_eq!(
+        (
+            report["treeSize"].as_u64(),
+            report["previousTreeSize"].as_u64()
+        ),
+        (Some(7), Some(3)),
+        "{report}"
+    );
+    let matches = report["matches"].as_array().unwrap();
+    let found: Vec<(u64, String)> = matches
+        .iter()
+        .map(|m| {
+            assert_eq!(m["uuid"].as_str().unwrap().len(), 80, "{m}");
+            (m["logIndex"].as_u64().unwrap(), m["matched"].to_string())
+        })
+        .collect();
+    assert_eq!(found.len(), 2, "{report}");
+    assert_eq!(found[0].0, 4);
+    assert!(found[0].1.contains("key watched.pub"), "{found:?}");
+    assert_eq!(found[1].0, 5);
+    assert!(found[1].1.contains(&watched_digest), "{found:?}");
+    let good = state(d);
+    assert_eq!(
+        (good["treeSize"].as_u64(), good["nextIndex"].as_u64()),
+        (Some(7), Some(7))
+    );
+
+    // Text output, nothing new: still consistent, no match.
+    let mut text = Command::new(env!("CARGO_BIN_EXE_arkivo"));
+    let out = text
+        .args([
+            "monitor",
+            "--once",
+            "--rekor-url",
+            &url,
+            "--state",
+            "state.json",
+        ])
+        .args(watch)
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("consistent with the checkpoint verified last"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("MATCH"), "{stdout}");
+
+    // A wrong log key: exit 1, and the state is untouched.
+    let other = TestServer::start(&[]);
+    std::fs::write(d.join("other.pub"), get(&other, "/api/v1/log/publicKey")).unwrap();
+    let wrong = monitor(d, &url, &["--log-key", "other.pub"]);
+    expect(&wrong, 1, "wrong log key");
+    assert!(
+        wrong.stderr.contains("not signed by a trusted log key"),
+        "{}",
+        wrong.stderr
+    );
+    assert_eq!(wrong.json()["exitCode"], 1);
+    drop(other);
+
+    // The log is swapped: a new log with the same keys and hostname on the same port, with
+    // as many entries, so the checkpoint verifies but holds another tree.
+    let keys = data.path().join("log").join("keys");
+    server.signal("TERM");
+    let ecdsa = keys.join("log-ecdsa-p256.pem");
+    let ed25519 = keys.join("log-ed25519.pem");
+    let swapped = TestServer::start_in(
+        &data.path().join("swapped"),
+        port,
+        &[
+            "--ecdsa-key-file",
+            ecdsa.to_str().unwrap(),
+            "--ed25519-key-file",
+            ed25519.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        get(&swapped, "/api/v1/log/publicKey"),
+        std::fs::read(d.join("log.pub")).unwrap()
+    );
+    add_entries(
+        &swapped,
+        &others,
+        &[b"a", b"b", b"c", b"d", b"e", b"f", b"g", b"h"],
+    );
+    let alarm = monitor(d, &url, watch);
+    expect(&alarm, 1, "swapped log");
+    assert!(alarm.stderr.contains("ALERT"), "{}", alarm.stderr);
+    let error = alarm.json()["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("another log or tree"), "{error}");
+    assert_eq!(state(d), good, "the last good state must be kept");
+
+    // Unreachable: exit 3, state untouched.
+    drop(swapped);
+    let down = monitor(d, &url, watch);
+    expect(&down, 3, "log down");
+    assert!(down.stderr.contains("cannot reach"), "{}", down.stderr);
+    assert_eq!(state(d), good);
+}
+
+/// Runs `arkivo args...`, which must succeed.
+fn arkivo_ok(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_arkivo"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "arkivo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A fork under the same origin: the log is restored from an old backup and grows another
+/// way. The checkpoints verify and name the same tree; only the roots and the consistency proof
+/// tell the histories apart.
+#[test]
+fn monitor_catches_a_log_restored_from_an_old_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = tempfile::tempdir().unwrap();
+    let (a, b, backup) = (
+        data.path().join("a"),
+        data.path().join("b"),
+        data.path().join("backup"),
+    );
+    let port = common::free_port();
+    let mut server = TestServer::start_in(&a, port, &[]);
+    let url = server.base_url();
+    std::fs::write(d.join("log.pub"), get(&server, "/api/v1/log/publicKey")).unwrap();
+    let signer = EntrySigner::new();
+    add_entries(&server, &signer, &[b"one", b"two"]);
+    arkivo_ok(&[
+        "backup",
+        "--to",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        a.to_str().unwrap(),
+    ]);
+    add_entries(&server, &signer, &[b"three", b"four", b"five"]);
+    expect(
+        &monitor(d, &url, &["--log-key", "log.pub"]),
+        0,
+        "first round",
+    );
+    let good = state(d);
+    assert_eq!(good["treeSize"], 5);
+
+    server.signal("TERM");
+    arkivo_ok(&[
+        "restore",
+        "--from",
+        backup.to_str().unwrap(),
+        "--data-dir",
+        b.to_str().unwrap(),
+    ]);
+    let restored = TestServer::start_in(&b, port, &[]);
+    add_entries(&restored, &signer, &[b"3", b"4", b"5"]);
+    let same_size = monitor(d, &url, &["--log-key", "log.pub"]);
+    expect(&same_size, 1, "another root at the same size");
+    assert!(same_size.stderr.contains("ALERT"), "{}", same_size.stderr);
+    assert!(same_size.stderr.contains("forked"), "{}", same_size.stderr);
+    assert_eq!(state(d), good);
+
+    add_entries(&restored, &signer, &[b"6"]);
+    let larger = monitor(d, &url, &["--log-key", "log.pub"]);
+    expect(&larger, 1, "a larger tree that does not extend the old one");
+    assert!(
+        larger
+            .stderr
+            .contains("does not extend the checkpoint verified last"),
+        "{}",
+        larger.stderr
+    );
+    assert_eq!(state(d), good);
+}
