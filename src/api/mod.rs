@@ -296,14 +296,13 @@ pub fn service(state: AppState) -> NormalizePath<Router> {
 /// probes and metrics), the global limit on requests in flight, request IDs and HTTP metrics.
 pub fn router(state: AppState) -> Router {
     let in_flight = state.max_requests_in_flight;
+    // The one gate of both write APIs.
+    let writers = axum::middleware::from_fn_with_state(state.clone(), require_writer);
     let routes = Router::new()
         .route(
             "/api/v1/log/entries",
             post(v1::create_entry)
-                .route_layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    require_writer,
-                ))
+                .route_layer(writers.clone())
                 .get(v1::get_entry_by_index),
         )
         .route("/api/v1/log/entries/retrieve", post(v1::retrieve_entries))
@@ -318,10 +317,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/index/retrieve", post(v1::search_index))
         .route(
             "/api/v2/log/entries",
-            post(v2::create_entry).route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                require_writer,
-            )),
+            post(v2::create_entry).route_layer(writers),
         )
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
