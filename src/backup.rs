@@ -2,7 +2,8 @@
 //! and a new data directory made from one.
 //!
 //! **A backup is a data directory**: `db/`, a RocksDB checkpoint, and `keys/`, copies of the
-//! log's two private keys (mode 0600) wherever the server reads them from. So `arkivo
+//! log's two private keys (mode 0600) wherever the server reads them from; for a rotated log
+//! also every other shard's database and own keys under `shards/`, and the shard list. So `arkivo
 //! verify-log --data-dir BACKUP` checks it as it is, and a backup must be kept as safe as the
 //! keys. A checkpoint is a point-in-time copy of the whole database: hard links to the immutable
 //! table files when the backup is on the same filesystem (taking it costs almost no space or
@@ -19,13 +20,15 @@
 //! over the network, whatever proxy or sidecar sits in front of the HTTP port. `arkivo backup`
 //! asks the server there (`POST /backup` with `{"to": "/absolute/dir"}`); when no server
 //! answers, it opens the log itself (holding RocksDB's lock, so no server can start meanwhile)
-//! and does the same.
+//! and does the same. `arkivo shard rotate` goes the same way (`POST /rotate`), because only
+//! the server's sequencer may switch the shard it appends to; one lock orders backups and
+//! rotations, so a backup never holds half a rotation.
 
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use axum::Json;
@@ -35,7 +38,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::api::ApiError;
-use crate::datadir::{self, LogPaths};
+use crate::datadir::{self, KeyPaths, LogPaths};
+use crate::log::LogIdentity;
+use crate::sequencer::{SequencerHandle, View};
+use crate::shards::Manifest;
 use crate::storage::LogStore;
 use crate::storage::rocks::RocksStore;
 
@@ -50,9 +56,38 @@ pub struct Snapshot {
     pub root_hash: String,
 }
 
-/// Writes a backup of the log open in `store`, whose keys are at `paths`, into the new
-/// directory `to`. On failure nothing is left at `to`.
-pub fn backup(store: &RocksStore, paths: &LogPaths, to: &Path) -> anyhow::Result<Snapshot> {
+/// The open stores of a log's shards and the list that names them (oldest first, as in the
+/// data directory's shard list): what backups copy and rotations extend.
+pub struct DiskShards {
+    pub manifest: Manifest,
+    pub stores: Vec<Arc<RocksStore>>,
+}
+
+impl DiskShards {
+    pub fn new(opened: &datadir::OpenedLog) -> Self {
+        DiskShards {
+            manifest: opened.manifest(),
+            stores: opened.shards.iter().map(|s| s.store.clone()).collect(),
+        }
+    }
+
+    /// Bytes on disk and memory of every shard's database (the block cache is shared).
+    pub fn usage(&self) -> anyhow::Result<crate::metrics::StorageUsage> {
+        let mut usage = crate::metrics::StorageUsage::default();
+        for store in &self.stores {
+            let memory = store.memory()?;
+            usage.disk_bytes += store.disk_bytes()?;
+            usage.memory.memtables += memory.memtables;
+            usage.memory.table_readers += memory.table_readers;
+            usage.memory.block_cache = memory.block_cache;
+        }
+        Ok(usage)
+    }
+}
+
+/// Writes a backup of the log whose shards are `shards` and whose configured keys are at
+/// `paths` into the new directory `to`. On failure nothing is left at `to`.
+pub fn backup(shards: &DiskShards, paths: &LogPaths, to: &Path) -> anyhow::Result<Snapshot> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
@@ -66,34 +101,63 @@ pub fn backup(store: &RocksStore, paths: &LogPaths, to: &Path) -> anyhow::Result
                 to.display()
             )
         })?;
-    let written = write_backup(store, paths, to);
+    let written = write_backup(shards, paths, to);
     if written.is_err() {
         let _ = fs::remove_dir_all(to);
     }
     written
 }
 
-fn write_backup(store: &RocksStore, paths: &LogPaths, to: &Path) -> anyhow::Result<Snapshot> {
+fn write_backup(shards: &DiskShards, paths: &LogPaths, to: &Path) -> anyhow::Result<Snapshot> {
     let copy = LogPaths::new(to, None, None);
-    // The keys first and the database last (RocksDB renames it into place when complete): a
-    // backup directory with a `db/` is a whole backup.
-    copy_key(&paths.ecdsa_key, &copy.ecdsa_key)?;
-    copy_key(&paths.ed25519_key, &copy.ed25519_key)?;
-    store
+    // The keys and the other shards first, the first shard's database last (RocksDB renames a
+    // checkpoint into place when complete): a backup directory with a `db/` is a whole backup.
+    copy_keys(&paths.keys(None), &copy.keys(None))?;
+    let mut first = None;
+    for (record, store) in shards.manifest.shards.iter().zip(&shards.stores) {
+        if let Some(dir) = &record.keys {
+            copy_keys(&paths.keys(Some(dir)), &copy.keys(Some(dir)))?;
+        }
+        if record.db == "db" {
+            first = Some(store);
+            continue;
+        }
+        let db = to.join(&record.db);
+        if let Some(parent) = db.parent() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        store
+            .checkpoint_to(&db)
+            .with_context(|| format!("making a RocksDB checkpoint in {}", db.display()))?;
+    }
+    if shards.manifest.shards.len() > 1 {
+        datadir::write_manifest(to, &shards.manifest)?;
+    }
+    first
+        .context("the log's first shard is not in db/")?
         .checkpoint_to(&copy.db())
         .with_context(|| format!("making a RocksDB checkpoint in {}", copy.db().display()))?;
     // Opening the copy checks that it is a log whose keys belong to it.
     snapshot(&copy)
 }
 
+fn copy_keys(from: &KeyPaths, to: &KeyPaths) -> anyhow::Result<()> {
+    copy_key(&from.ecdsa, &to.ecdsa)?;
+    copy_key(&from.ed25519, &to.ed25519)
+}
+
 fn copy_key(from: &Path, to: &Path) -> anyhow::Result<()> {
     datadir::write_private_key(to, datadir::read_private_key(from)?.as_bytes())
 }
 
-/// Opens the log in `paths` and reads its tree head.
+/// Opens the log in `paths` and reads its active shard's tree head.
 fn snapshot(paths: &LogPaths) -> anyhow::Result<Snapshot> {
     let opened = datadir::open(paths, None, false)?;
-    let head = opened.store.head()?;
+    let head = opened.active().store.head()?;
     Ok(Snapshot {
         tree_size: head.size,
         root_hash: head.root.to_hex(),
@@ -103,6 +167,10 @@ fn snapshot(paths: &LogPaths) -> anyhow::Result<Snapshot> {
 /// Makes the data directory of `paths` from the backup in `from`. Refuses when a log exists
 /// there; keeps key files that exist at `paths` (they must then belong to the backed-up log, as
 /// when the keys come from a secret store) and copies the backup's keys where none exist.
+///
+/// The first shard's database is moved into `db/` last: a log always has it (it is created
+/// first and never removed), so a data directory without it holds no log, only what a restore
+/// that died half-way left, which the next restore replaces.
 pub fn restore(from: &Path, paths: &LogPaths) -> anyhow::Result<Snapshot> {
     let source = LogPaths::new(from, None, None);
     if !source.db().join("CURRENT").is_file() {
@@ -111,6 +179,7 @@ pub fn restore(from: &Path, paths: &LogPaths) -> anyhow::Result<Snapshot> {
             from.display()
         );
     }
+    let manifest = datadir::read_manifest(from)?;
     let db = paths.db();
     if db.exists() {
         bail!(
@@ -120,13 +189,15 @@ pub fn restore(from: &Path, paths: &LogPaths) -> anyhow::Result<Snapshot> {
     }
     fs::create_dir_all(&paths.data_dir)
         .with_context(|| format!("creating {}", paths.data_dir.display()))?;
-    // The database is copied beside its final place and renamed into it: a restore that dies
-    // half-way leaves only this staging directory, which `serve` never opens and the next
-    // restore replaces.
+    // Left by a restore that died half-way (see above).
     let staging = paths.data_dir.join("db.restoring");
-    if staging.exists() {
-        fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    for leftover in [staging.clone(), paths.data_dir.join("shards")] {
+        if leftover.exists() {
+            fs::remove_dir_all(&leftover)
+                .with_context(|| format!("removing {}", leftover.display()))?;
+        }
     }
+    let _ = fs::remove_file(paths.data_dir.join(crate::shards::MANIFEST_FILE));
     copy_files(&source.db(), &staging)?;
     let mut new_keys = Vec::new();
     for (from, to) in [
@@ -135,8 +206,27 @@ pub fn restore(from: &Path, paths: &LogPaths) -> anyhow::Result<Snapshot> {
     ] {
         if !to.exists() {
             copy_key(from, to)?;
-            new_keys.push(to);
+            new_keys.push(to.clone());
         }
+    }
+    if let Some(manifest) = &manifest {
+        for record in &manifest.shards {
+            if let Some(dir) = &record.keys {
+                copy_keys(&source.keys(Some(dir)), &paths.keys(Some(dir)))?;
+            }
+            if record.db != "db" {
+                let to = paths.data_dir.join(&record.db);
+                if let Some(parent) = to.parent() {
+                    fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(parent)
+                        .with_context(|| format!("creating {}", parent.display()))?;
+                }
+                copy_files(&from.join(&record.db), &to)?;
+            }
+        }
+        datadir::write_manifest(&paths.data_dir, manifest)?;
     }
     fs::rename(&staging, &db).with_context(|| format!("moving the copy to {}", db.display()))?;
     sync_dir(&paths.data_dir)?;
@@ -192,8 +282,10 @@ pub struct AdminServer {
 }
 
 struct Admin {
-    store: Arc<RocksStore>,
+    /// Held for a whole backup or rotation: they never overlap.
+    shards: Arc<Mutex<DiskShards>>,
     paths: LogPaths,
+    sequencer: SequencerHandle,
 }
 
 #[derive(Deserialize)]
@@ -201,9 +293,34 @@ struct BackupRequest {
     to: PathBuf,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RotateRequest {
+    new_keys: bool,
+}
+
+/// What a rotation made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rotation {
+    /// The frozen shard and its final size.
+    pub frozen_tree_id: i64,
+    pub frozen_tree_size: u64,
+    /// The new active shard, its C2SP origin and checkpoint verifier key (for witnesses and
+    /// tile clients), and its ECDSA public key (PEM).
+    pub active_tree_id: i64,
+    pub origin: String,
+    pub checkpoint_vkey: String,
+    pub public_key: String,
+}
+
 /// Listens on the admin socket of `paths.data_dir`. Call with the log open: RocksDB's lock
 /// then guarantees that a socket file already there was left by a server that died.
-pub fn serve_admin(store: Arc<RocksStore>, paths: LogPaths) -> anyhow::Result<AdminServer> {
+pub fn serve_admin(
+    shards: Arc<Mutex<DiskShards>>,
+    paths: LogPaths,
+    sequencer: SequencerHandle,
+) -> anyhow::Result<AdminServer> {
     let socket = admin_socket(&paths.data_dir);
     match fs::remove_file(&socket) {
         Ok(()) => {}
@@ -216,7 +333,12 @@ pub fn serve_admin(store: Arc<RocksStore>, paths: LogPaths) -> anyhow::Result<Ad
         .with_context(|| format!("restricting {}", socket.display()))?;
     let app = axum::Router::new()
         .route("/backup", axum::routing::post(backup_handler))
-        .with_state(Arc::new(Admin { store, paths }));
+        .route("/rotate", axum::routing::post(rotate_handler))
+        .with_state(Arc::new(Admin {
+            shards,
+            paths,
+            sequencer,
+        }));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let shutdown = async {
@@ -233,11 +355,27 @@ pub fn serve_admin(store: Arc<RocksStore>, paths: LogPaths) -> anyhow::Result<Ad
 }
 
 impl AdminServer {
-    /// Stops listening, waits for a backup in progress, and removes the socket.
+    /// Stops listening, waits for a backup or rotation in progress, and removes the socket.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
         let _ = fs::remove_file(&self.socket);
+    }
+}
+
+/// Runs `work` on the blocking pool and answers its result as JSON, or its whole error (the
+/// admin socket's clients are the server's operators) as a 500.
+async fn admin_answer<T: Serialize + Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Response {
+    let done = tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("the admin task failed: {e}")));
+    match done {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response()
+        }
     }
 }
 
@@ -249,25 +387,90 @@ async fn backup_handler(
         return ApiError::bad_request("the backup directory must be an absolute path")
             .into_response();
     }
-    let to = req.to.clone();
-    let done = tokio::task::spawn_blocking(move || backup(&admin.store, &admin.paths, &req.to))
-        .await
-        .unwrap_or_else(|e| Err(anyhow::anyhow!("the backup task failed: {e}")));
-    match done {
-        Ok(snapshot) => {
-            tracing::info!(path = %to.display(), tree_size = snapshot.tree_size, "backup written");
-            Json(snapshot).into_response()
+    admin_answer(move || {
+        let shards = admin.shards.lock().unwrap_or_else(|p| p.into_inner());
+        let snapshot = backup(&shards, &admin.paths, &req.to)?;
+        tracing::info!(path = %req.to.display(), tree_size = snapshot.tree_size, "backup written");
+        Ok(snapshot)
+    })
+    .await
+}
+
+async fn rotate_handler(
+    State(admin): State<Arc<Admin>>,
+    Json(req): Json<RotateRequest>,
+) -> Response {
+    admin_answer(move || {
+        let mut shards = admin.shards.lock().unwrap_or_else(|p| p.into_inner());
+        let made = Arc::new(Mutex::new(None));
+        let (paths, manifest, slot) = (admin.paths.clone(), shards.manifest.clone(), made.clone());
+        let view = admin
+            .sequencer
+            .rotate(Box::new(move |active| {
+                let (shard, manifest) =
+                    datadir::create_shard(&paths, &manifest, active, req.new_keys)?;
+                let new = shard.shard();
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some((shard.store, manifest));
+                Ok(new)
+            }))
+            .map_err(|e| anyhow::anyhow!("the log was not rotated: {e}"))?;
+        let (store, manifest) = made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .context("the new shard was not recorded")?;
+        shards.stores.push(store);
+        shards.manifest = manifest;
+        Ok(Rotation::of(&view))
+    })
+    .await
+}
+
+impl Rotation {
+    /// The rotation that froze tree `frozen_tree_id` at `frozen_tree_size` and made `active`.
+    pub fn new(frozen_tree_id: i64, frozen_tree_size: u64, active: &LogIdentity) -> Self {
+        Rotation {
+            frozen_tree_id,
+            frozen_tree_size,
+            active_tree_id: active.meta.tree_id,
+            origin: active.meta.origin.clone(),
+            checkpoint_vkey: active.keys.ed25519_verifier(&active.meta.origin).vkey(),
+            public_key: active.keys.ecdsa_public_pem(),
         }
-        // The admin socket's clients are the server's operators: they get the whole cause.
-        Err(e) => {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response()
-        }
+    }
+
+    /// The rotation that made `view`.
+    fn of(view: &View) -> Self {
+        let frozen = view.frozen.last().expect("a rotation froze a shard");
+        Rotation::new(frozen.tree_id(), frozen.head.size, view.active.identity())
     }
 }
 
 /// Asks the server serving `data_dir` to back it up into `to` (absolute). `None` when no server
 /// listens there.
 pub fn ask_server(data_dir: &Path, to: &Path) -> anyhow::Result<Option<Snapshot>> {
+    let to = to
+        .to_str()
+        .with_context(|| format!("{} is not UTF-8", to.display()))?;
+    ask(data_dir, "/backup", &serde_json::json!({ "to": to }))
+        .map_err(|e| e.context("the server could not back up the log"))
+}
+
+/// Asks the server serving `data_dir` to rotate the log. `None` when no server listens there.
+pub fn ask_rotate(data_dir: &Path, new_keys: bool) -> anyhow::Result<Option<Rotation>> {
+    ask(
+        data_dir,
+        "/rotate",
+        &serde_json::json!({ "newKeys": new_keys }),
+    )
+}
+
+/// Posts `body` to `path` on the admin socket of `data_dir`; `None` when no server listens.
+fn ask<T: serde::de::DeserializeOwned>(
+    data_dir: &Path,
+    path: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<Option<T>> {
     let socket = admin_socket(data_dir);
     let mut stream = match std::os::unix::net::UnixStream::connect(&socket) {
         Ok(s) => s,
@@ -282,20 +485,17 @@ pub fn ask_server(data_dir: &Path, to: &Path) -> anyhow::Result<Option<Snapshot>
         Err(e) => {
             return Err(e).with_context(|| {
                 format!(
-                    "connecting to {} (run arkivo backup as the server's user)",
+                    "connecting to {} (run arkivo as the server's user)",
                     socket.display()
                 )
             });
         }
     };
-    let to = to
-        .to_str()
-        .with_context(|| format!("{} is not UTF-8", to.display()))?;
-    let body = serde_json::json!({ "to": to }).to_string();
+    let body = body.to_string();
     // One request on a connection the server closes after answering: plain HTTP/1.1 suffices.
     write!(
         stream,
-        "POST /backup HTTP/1.1\r\nHost: arkivo\r\nContent-Type: application/json\r\n\
+        "POST {path} HTTP/1.1\r\nHost: arkivo\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
@@ -308,13 +508,12 @@ pub fn ask_server(data_dir: &Path, to: &Path) -> anyhow::Result<Option<Snapshot>
     let (head, body) = answer
         .split_once("\r\n\r\n")
         .with_context(|| format!("the server answered {answer:?}"))?;
-    let ok = head.starts_with("HTTP/1.1 200 ");
-    if !ok {
+    if !head.starts_with("HTTP/1.1 200 ") {
         let message = serde_json::from_str::<serde_json::Value>(body)
             .ok()
             .and_then(|v| v["message"].as_str().map(str::to_owned))
             .unwrap_or_else(|| body.to_owned());
-        bail!("the server could not back up the log: {message}");
+        bail!("{message}");
     }
     serde_json::from_str(body)
         .map(Some)

@@ -116,6 +116,9 @@ pub enum Command {
     Backup(BackupArgs),
     /// Make a data directory from a backup; refuses to overwrite an existing log.
     Restore(RestoreArgs),
+    /// Manage the log's shards (trees).
+    #[command(subcommand)]
+    Shard(ShardCommand),
     /// Create a signing key pair: <prefix>.key (encrypted PKCS#8 unless the password is empty)
     /// and <prefix>.pub.
     Keygen(commands::KeygenArgs),
@@ -184,6 +187,24 @@ impl WitnessArgs {
         c.logs.extend(self.logs.iter().cloned());
         Ok(c)
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShardCommand {
+    /// Freeze the active tree and start a new one, with a new tree ID, while serving (through
+    /// the server's admin socket; directly when the server is stopped). Entries keep their
+    /// index; new entries get the next ones, in the new tree.
+    Rotate(RotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Give the new tree new signing keys (ECDSA and Ed25519, made in its directory) instead of
+    /// the active tree's.
+    #[arg(long)]
+    pub new_key: bool,
+    #[command(flatten)]
+    pub log: ServerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -347,20 +368,67 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::VerifyLog(args) => {
             let config = args.resolve()?;
             let opened = datadir::open(&log_paths(&config), None, false)?;
-            let report = crate::fsck::verify_log(opened.store.as_ref(), &opened.identity, |n| {
-                if n % 1_000_000 == 0 {
-                    notice!("checked {n} entries");
+            for shard in &opened.shards {
+                let tree_id = shard.identity.meta.tree_id;
+                let report = crate::fsck::verify_log(shard.store.as_ref(), &shard.identity, |n| {
+                    if n % 1_000_000 == 0 {
+                        notice!("tree {tree_id}: checked {n} entries");
+                    }
+                })
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "tree {tree_id} of the log in {} is inconsistent: {e}",
+                        config.data_dir.display()
+                    )
+                })?;
+                println!(
+                    "ok: tree {tree_id}: {} entries, {} stored hashes, root {:?}; both \
+                     checkpoints verify",
+                    report.entries, report.stored_hashes, report.root
+                );
+            }
+            Ok(())
+        }
+        Command::Shard(ShardCommand::Rotate(args)) => {
+            let config = args.log.resolve()?;
+            let paths = log_paths(&config);
+            let rotation = match crate::backup::ask_rotate(&paths.data_dir, args.new_key)? {
+                Some(rotation) => rotation,
+                None => {
+                    let opened = datadir::open(&paths, None, false).with_context(|| {
+                        format!(
+                            "no server answered on {}, so the log was opened directly",
+                            crate::backup::admin_socket(&paths.data_dir).display()
+                        )
+                    })?;
+                    let active = opened.active();
+                    let size = crate::storage::LogStore::head(active.store.as_ref())?.size;
+                    crate::shards::check_rotatable(active.identity.meta.tree_id, size)
+                        .map_err(anyhow::Error::msg)?;
+                    let (shard, _) = datadir::create_shard(
+                        &paths,
+                        &opened.manifest(),
+                        &active.identity,
+                        args.new_key,
+                    )?;
+                    crate::backup::Rotation::new(
+                        active.identity.meta.tree_id,
+                        size,
+                        &shard.identity,
+                    )
                 }
-            })
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "the log in {} is inconsistent: {e}",
-                    config.data_dir.display()
-                )
-            })?;
+            };
             println!(
-                "ok: {} entries, {} stored hashes, root {:?}; both checkpoints verify",
-                report.entries, report.stored_hashes, report.root
+                "froze tree {} at size {}; new entries go to tree {}\n\
+                 its C2SP checkpoint origin is {:?}, verifier key (for witnesses and tile \
+                 clients): {}\n\
+                 its public key (Rekor v1 checkpoints and SETs):\n{}",
+                rotation.frozen_tree_id,
+                rotation.frozen_tree_size,
+                rotation.active_tree_id,
+                rotation.origin,
+                rotation.checkpoint_vkey,
+                rotation.public_key
             );
             Ok(())
         }
@@ -379,7 +447,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                             crate::backup::admin_socket(&paths.data_dir).display()
                         )
                     })?;
-                    crate::backup::backup(&opened.store, &paths, &to)?
+                    crate::backup::backup(&crate::backup::DiskShards::new(&opened), &paths, &to)?
                 }
             };
             println!(
@@ -451,7 +519,7 @@ fn log_paths(config: &Config) -> LogPaths {
 
 fn open_log(config: &Config, create: bool) -> anyhow::Result<datadir::OpenedLog> {
     let paths = log_paths(config);
-    let is_new = !paths.data_dir.join("db").exists();
+    let is_new = !paths.db().exists() && datadir::read_manifest(&paths.data_dir)?.is_none();
     // A new log is named by its listen address unless told otherwise (DESIGN.md).
     let hostname = match (&config.hostname, is_new) {
         (Some(h), _) => Some(h.clone()),
@@ -473,13 +541,21 @@ fn open_log(config: &Config, create: bool) -> anyhow::Result<datadir::OpenedLog>
         (None, false) => None,
     };
     let opened = datadir::open(&paths, hostname.as_deref(), create)?;
-    let id = &opened.identity;
+    let id = &opened.active().identity;
     if opened.created {
         notice!(
             "created a new log in {}: tree ID {}, hostname {}",
             config.data_dir.display(),
             id.meta.tree_id,
             id.meta.hostname
+        );
+    }
+    if opened.shards.len() > 1 {
+        notice!(
+            "{} shards; the active one is tree {}, with origin {}",
+            opened.shards.len(),
+            id.meta.tree_id,
+            id.meta.origin
         );
     }
     notice!(
@@ -513,13 +589,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     crate::metrics::install();
     let opened = open_log(&config, true)?;
+    let (frozen, active) = opened.shards.split_at(opened.shards.len() - 1);
     let (sequencer, thread) = crate::sequencer::start(
-        opened.store.clone(),
-        opened.identity.clone(),
+        active[0].shard(),
+        frozen.iter().map(datadir::OpenedShard::shard).collect(),
         config.sequencer(),
     )
     .context("starting the sequencer")?;
-    let public_url = config.public_url_for(&opened.identity.meta.hostname);
+    let public_url = config.public_url_for(&opened.active().identity.meta.hostname);
     let tree_size = sequencer.published().head().size;
     let cosignatures = Arc::new(Cosignatures::new(
         sequencer.published().clone(),
@@ -540,21 +617,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 cosignatures.endpoints().len()
             ),
         }
-        let id = &opened.identity;
         crate::witness::client::start(
             &cosignatures,
-            opened.store.clone(),
-            id.keys.ed25519_verifier(&id.meta.origin),
             Duration::from_millis(config.witness_interval_ms),
         )?
     };
-    let mut state = crate::api::AppState::new(
-        opened.store.clone(),
-        opened.identity.clone(),
-        sequencer,
-        public_url.clone(),
-    )
-    .with_cosignatures(cosignatures);
+    let mut state = crate::api::AppState::new(sequencer.clone(), public_url.clone())
+        .with_cosignatures(cosignatures);
     if config.tls_client_ca_file.is_some() {
         notice!("clients with a certificate from the client CA may write (mutual TLS)");
         state = state.with_client_certificate_writes();
@@ -586,14 +655,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     // Started last, so that nothing is left behind when starting fails.
-    let admin = crate::backup::serve_admin(opened.store.clone(), log_paths(&config))
+    let shards = Arc::new(std::sync::Mutex::new(crate::backup::DiskShards::new(
+        &opened,
+    )));
+    let admin = crate::backup::serve_admin(shards.clone(), log_paths(&config), sequencer)
         .inspect_err(|e| {
-            tracing::warn!("no admin socket, so `arkivo backup` needs the server stopped: {e:#}");
+            tracing::warn!(
+                "no admin socket, so `arkivo backup` and `arkivo shard rotate` need the server \
+                 stopped: {e:#}"
+            );
         })
         .ok();
-    let store = opened.store.clone();
     let metrics = tokio::spawn(crate::metrics::keep_up(Arc::new(move || {
-        store.disk_bytes()
+        // Not while a backup or rotation holds the shards: the next round measures.
+        match shards.try_lock() {
+            Ok(shards) => shards.usage().map(Some),
+            Err(_) => Ok(None),
+        }
     })));
     notice!("serving {public_url} on {addr} (tree size {tree_size})");
     crate::api::server::serve(

@@ -37,6 +37,7 @@ pub mod note;
 pub mod proto;
 pub mod ratelimit;
 pub mod sequencer;
+pub mod shards;
 pub mod signer;
 pub mod storage;
 pub mod tiles;

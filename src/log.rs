@@ -19,13 +19,9 @@ impl LogIdentity {
         format!("{} - {}", self.meta.hostname, self.meta.tree_id)
     }
 
-    /// The 80-hex entry ID: 16-hex tree ID ‖ 64-hex leaf hash (rekor-v1-api.md §2).
+    /// The 80-hex entry ID of `leaf` in this log's tree.
     pub fn entry_id(&self, leaf: &Hash) -> String {
-        format!("{:016x}{}", self.meta.tree_id, leaf.to_hex())
-    }
-
-    pub fn tree_id_hex(&self) -> String {
-        format!("{:016x}", self.meta.tree_id)
+        entry_id(self.meta.tree_id, leaf)
     }
 
     /// Signs both checkpoints of a tree head: the Rekor v1 one (ECDSA P-256, one signature line
@@ -48,18 +44,35 @@ impl LogIdentity {
     }
 }
 
+/// The 80-hex entry ID: 16-hex tree ID ‖ 64-hex leaf hash (rekor-v1-api.md §2).
+pub fn entry_id(tree_id: i64, leaf: &Hash) -> String {
+    format!("{tree_id:016x}{}", leaf.to_hex())
+}
+
 /// Writes a new log — random tree ID, the given name and keys, the signed empty tree head —
-/// into an empty store.
+/// into an empty store. Its C2SP origin is its hostname.
 pub fn create_log(
     store: &dyn LogStore,
     hostname: &str,
     keys: LogKeys,
 ) -> Result<LogIdentity, StorageError> {
+    create_log_with_id(store, new_tree_id(), hostname, hostname, keys)
+}
+
+/// Writes a new shard — the given tree ID (chosen distinct from the other shards'), names and
+/// keys, the signed empty tree head — into an empty store.
+pub fn create_log_with_id(
+    store: &dyn LogStore,
+    tree_id: i64,
+    hostname: &str,
+    origin: &str,
+    keys: LogKeys,
+) -> Result<LogIdentity, StorageError> {
     let meta = LogMeta {
         format_version: FORMAT_VERSION,
-        tree_id: new_tree_id(),
+        tree_id,
         hostname: hostname.to_owned(),
-        origin: hostname.to_owned(),
+        origin: origin.to_owned(),
         log_id: keys.log_id(),
         created: unix_now(),
     };
@@ -85,7 +98,7 @@ pub(crate) fn unix_now() -> i64 {
 }
 
 /// A random positive int64 (rekor-v1-api.md §2: tree ID 0 is invalid).
-fn new_tree_id() -> i64 {
+pub(crate) fn new_tree_id() -> i64 {
     loop {
         let id = rand::random::<i64>() & i64::MAX;
         if id != 0 {

@@ -30,6 +30,8 @@ pub const COMMIT_SECONDS: &str = "arkivo_commit_seconds";
 pub const TREE_SIZE: &str = "arkivo_tree_size";
 /// Bytes of every file in the database directory (tables, write-ahead log, manifest).
 pub const STORAGE_BYTES: &str = "arkivo_storage_bytes";
+/// Memory RocksDB holds, by `use`: `memtables`, `table_readers`, `block_cache`.
+pub const STORAGE_MEMORY_BYTES: &str = "arkivo_storage_memory_bytes";
 /// HTTP requests answered, by `route`, `method` and `status`.
 pub const HTTP_REQUESTS: &str = "arkivo_http_requests_total";
 /// Time to answer an HTTP request, by `route`.
@@ -103,6 +105,11 @@ fn describe() {
         Unit::Bytes,
         "Bytes of every file in the database directory."
     );
+    describe_gauge!(
+        STORAGE_MEMORY_BYTES,
+        Unit::Bytes,
+        "Memory the database holds, by use (memtables, table_readers, block_cache)."
+    );
     describe_counter!(
         HTTP_REQUESTS,
         "HTTP requests answered, by route template, method and status."
@@ -145,8 +152,22 @@ pub fn set_tree_size(size: u64) {
     metrics::gauge!(TREE_SIZE).set(size as f64);
 }
 
-pub fn set_storage_bytes(bytes: u64) {
-    metrics::gauge!(STORAGE_BYTES).set(bytes as f64);
+/// What the store measures of itself: see [`keep_up`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StorageUsage {
+    pub disk_bytes: u64,
+    pub memory: crate::storage::StoreMemory,
+}
+
+fn set_storage_usage(u: &StorageUsage) {
+    metrics::gauge!(STORAGE_BYTES).set(u.disk_bytes as f64);
+    for (kind, bytes) in [
+        ("memtables", u.memory.memtables),
+        ("table_readers", u.memory.table_readers),
+        ("block_cache", u.memory.block_cache),
+    ] {
+        metrics::gauge!(STORAGE_MEMORY_BYTES, "use" => kind).set(bytes as f64);
+    }
 }
 
 /// One HTTP request was answered. `route` must be a route template or [`UNMATCHED_ROUTE`].
@@ -164,16 +185,20 @@ pub fn witness_request(witness: &str, outcome: &'static str) {
         .increment(1);
 }
 
-/// Keeps the metrics current until dropped: every [`UPKEEP_INTERVAL`], measures the database on
-/// disk with `disk_bytes` (on the blocking pool: it lists a directory) and runs [`upkeep`].
-pub async fn keep_up(disk_bytes: std::sync::Arc<dyn Fn() -> std::io::Result<u64> + Send + Sync>) {
+/// Keeps the metrics current until dropped: every [`UPKEEP_INTERVAL`], measures the store with
+/// `measure` (on the blocking pool: it lists directories; `None` skips a round) and runs
+/// [`upkeep`].
+pub async fn keep_up(
+    measure: std::sync::Arc<dyn Fn() -> anyhow::Result<Option<StorageUsage>> + Send + Sync>,
+) {
     let mut every = tokio::time::interval(UPKEEP_INTERVAL);
     loop {
         every.tick().await;
-        let measure = disk_bytes.clone();
+        let measure = measure.clone();
         match tokio::task::spawn_blocking(move || measure()).await {
-            Ok(Ok(bytes)) => set_storage_bytes(bytes),
-            Ok(Err(e)) => tracing::warn!(error = %e, "measuring the database on disk"),
+            Ok(Ok(Some(usage))) => set_storage_usage(&usage),
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "measuring the store"),
             Err(e) => tracing::warn!(error = %e, "the storage measurement failed"),
         }
         upkeep();

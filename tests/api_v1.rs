@@ -231,7 +231,7 @@ async fn log_info_public_key_proof_and_trusted_root() {
             .unwrap()
             .starts_with("{\"inactiveShards\":null,\"rootHash\":")
     );
-    assert_eq!(info.tree_id, api.state.identity.meta.tree_id.to_string());
+    assert_eq!(info.tree_id, api.identity.meta.tree_id.to_string());
 
     let signer = Signer::new();
     let mut roots = vec![merkle::empty_root()];
@@ -245,7 +245,7 @@ async fn log_info_public_key_proof_and_trusted_root() {
         let info: LogInfo = serde_json::from_slice(&api.get("/api/v1/log").await.body).unwrap();
         let cp = arkivo::checkpoint::verify_v1(
             &info.signed_tree_head,
-            api.state.identity.keys.ecdsa_verifying_key(),
+            api.identity.keys.ecdsa_verifying_key(),
             "127.0.0.1:3000",
         )
         .unwrap();
@@ -294,9 +294,9 @@ async fn log_info_public_key_proof_and_trusted_root() {
     assert_eq!(pk.header("content-type"), Some("application/x-pem-file"));
     assert_eq!(
         String::from_utf8(pk.body).unwrap(),
-        api.state.identity.keys.ecdsa_public_pem()
+        api.identity.keys.ecdsa_public_pem()
     );
-    let tree = api.state.identity.meta.tree_id;
+    let tree = api.identity.meta.tree_id;
     assert_eq!(
         api.get(&format!("/api/v1/log/publicKey?treeID={tree}"))
             .await
@@ -318,12 +318,12 @@ async fn log_info_public_key_proof_and_trusted_root() {
     assert_eq!(
         B64.decode(tlog["publicKey"]["rawBytes"].as_str().unwrap())
             .unwrap(),
-        api.state.identity.keys.ecdsa_spki_der()
+        api.identity.keys.ecdsa_spki_der()
     );
     assert_eq!(
         B64.decode(tlog["logId"]["keyId"].as_str().unwrap())
             .unwrap(),
-        api.state.identity.keys.log_id()
+        api.identity.keys.log_id()
     );
     // The Ed25519 key of the C2SP checkpoints (Rekor v2 answers), named by its full key hash
     // under the origin both as log ID and as checkpoint key ID (tiles-checkpoints-v2.md §7.4).
@@ -336,7 +336,7 @@ async fn log_info_public_key_proof_and_trusted_root() {
     assert_eq!(v2["baseUrl"], tlog["baseUrl"]);
     assert_eq!(v2["publicKey"]["keyDetails"], "PKIX_ED25519");
     assert_eq!(v2["publicKey"]["validFor"], tlog["publicKey"]["validFor"]);
-    let keys = &api.state.identity.keys;
+    let keys = &api.identity.keys;
     assert_eq!(
         B64.decode(v2["publicKey"]["rawBytes"].as_str().unwrap())
             .unwrap(),

@@ -91,7 +91,7 @@ fn check_tle(api: &Api, a: &Answer, kind: &str) -> TransparencyLogEntry {
         raw
     );
 
-    let keys = &api.state.identity.keys;
+    let keys = &api.identity.keys;
     assert_eq!(
         tle.log_id.as_ref().unwrap().key_id,
         keys.checkpoint_key_id(ORIGIN)
@@ -218,11 +218,7 @@ async fn v1_and_v2_entries_share_one_tree() {
             );
             assert_eq!(tle.log_index, i64::try_from(i).unwrap());
             let leaf = merkle::record_hash(&tle.canonicalized_body);
-            v2_ids.push((
-                i,
-                api.state.identity.entry_id(&leaf),
-                tle.canonicalized_body,
-            ));
+            v2_ids.push((i, api.identity.entry_id(&leaf), tle.canonicalized_body));
         }
     }
     assert_eq!(tree_size(&api).await, 6);
@@ -266,12 +262,12 @@ async fn v1_and_v2_entries_share_one_tree() {
     let head = api.state.sequencer.published().head();
     let c2sp = checkpoint::verify_c2sp(
         &head.checkpoint_c2sp,
-        &api.state.identity.keys.ed25519_verifier(ORIGIN),
+        &api.identity.keys.ed25519_verifier(ORIGIN),
         &[],
     )
     .unwrap();
     assert_eq!(info["rootHash"], c2sp.root.to_hex());
-    let report = arkivo::fsck::verify_log(api.store.as_ref(), &api.state.identity, |_| {}).unwrap();
+    let report = arkivo::fsck::verify_log(api.store.as_ref(), &api.identity, |_| {}).unwrap();
     assert_eq!(report.entries, 6);
 }
 

@@ -66,7 +66,7 @@ async fn verify_log_passes_a_clean_log_and_names_every_damage() {
 
     let (ok, out) = verify_log(&clean);
     assert!(ok, "{out}");
-    assert!(out.contains(&format!("ok: {N} entries")), "{out}");
+    assert!(out.contains(&format!(": {N} entries,")), "{out}");
 
     let work = tempfile::tempdir().unwrap();
     let cases: Vec<Damage> = vec![

@@ -286,16 +286,27 @@ async fn metrics_follow_writes_batches_requests_and_storage() {
             "{s:?}"
         );
     }
-    // The storage gauge is refreshed in the background, first at start-up.
+    // The storage gauges are refreshed in the background, first at start-up: the database's
+    // files, and its memory by use (the block cache holds at least the pinned index blocks of
+    // the tables written by the appends above, once flushed).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let bytes = value(&scrape(&client, &base).await, "arkivo_storage_bytes", &[]);
-        if bytes.is_some_and(|b| b > 0.0) {
+        let samples = scrape(&client, &base).await;
+        let bytes = value(&samples, "arkivo_storage_bytes", &[]);
+        let memory: Vec<Option<f64>> = ["memtables", "table_readers", "block_cache"]
+            .iter()
+            .map(|kind| value(&samples, "arkivo_storage_memory_bytes", &[("use", kind)]))
+            .collect();
+        if bytes.is_some_and(|b| b > 0.0) && memory.iter().all(Option::is_some) {
+            assert!(
+                memory[0] > Some(0.0),
+                "the memtables hold the appends: {memory:?}"
+            );
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "no storage size reported: {bytes:?}"
+            "no storage size or memory reported: {bytes:?} {memory:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

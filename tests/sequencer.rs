@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arkivo::log::{LogIdentity, create_log};
 use arkivo::merkle::{self, Hash};
-use arkivo::sequencer::{self, SequenceError, SequencerConfig, SequencerHandle};
+use arkivo::sequencer::{self, SequenceError, SequencerConfig, SequencerHandle, Shard};
 use arkivo::signer::LogKeys;
 use arkivo::storage::memory::MemoryStore;
 use arkivo::storage::{LogStore, NewEntry, StoreHashes};
@@ -44,7 +44,11 @@ fn new_log(config: SequencerConfig) -> Log {
 }
 
 fn start(store: Arc<MemoryStore>, identity: Arc<LogIdentity>, config: SequencerConfig) -> Log {
-    let (handle, thread) = sequencer::start(store.clone(), identity.clone(), config).unwrap();
+    let active = Shard {
+        store: store.clone(),
+        identity: identity.clone(),
+    };
+    let (handle, thread) = sequencer::start(active, Vec::new(), config).unwrap();
     Log {
         store,
         identity,
@@ -155,19 +159,14 @@ async fn answers_only_with_a_head_that_includes_the_entry() {
     let log = new_log(config());
     for n in 0..20 {
         let s = log.handle.submit(entry(n)).await.unwrap();
-        assert!(s.head.size > s.index);
+        let head = s.view.head();
+        assert!(head.size > s.index);
         // The head handed back is durable: it is (or precedes) the stored head.
-        assert!(log.store.head().unwrap().size >= s.head.size);
-        let proof = merkle::inclusion_proof(s.head.size, s.index, &StoreHashes(log.store.as_ref()))
+        assert!(log.store.head().unwrap().size >= head.size);
+        let proof =
+            merkle::inclusion_proof(head.size, s.index, &StoreHashes(log.store.as_ref())).unwrap();
+        merkle::verify_inclusion(s.index, head.size, &entry(n).leaf_hash, &proof, &head.root)
             .unwrap();
-        merkle::verify_inclusion(
-            s.index,
-            s.head.size,
-            &entry(n).leaf_hash,
-            &proof,
-            &s.head.root,
-        )
-        .unwrap();
     }
     check_log(&log, 20);
 }
@@ -177,7 +176,7 @@ async fn duplicates_get_the_existing_index_within_and_across_batches() {
     let log = new_log(config());
     let first = log.handle.submit(entry(1)).await.unwrap().index;
     match log.handle.submit(entry(1)).await {
-        Err(SequenceError::Duplicate(i)) => assert_eq!(i, first),
+        Err(SequenceError::Duplicate { index, .. }) => assert_eq!(index, first),
         other => panic!("expected a duplicate, got {other:?}"),
     }
     // Many copies of one new entry at once: exactly one is appended, all others are duplicates.
@@ -192,7 +191,7 @@ async fn duplicates_get_the_existing_index_within_and_across_batches() {
     for f in futs {
         match f.await.unwrap() {
             Ok(i) => appended.push(i),
-            Err(SequenceError::Duplicate(i)) => dups.push(i),
+            Err(SequenceError::Duplicate { index, .. }) => dups.push(index),
             Err(e) => panic!("unexpected {e}"),
         }
     }
@@ -253,7 +252,7 @@ async fn a_commit_that_landed_but_reported_failure_is_recovered_after_restart() 
     check_log(&log, 6);
     assert!(matches!(
         log.handle.submit(entry(5)).await,
-        Err(SequenceError::Duplicate(5))
+        Err(SequenceError::Duplicate { index: 5, .. })
     ));
     assert_eq!(log.handle.submit(entry(6)).await.unwrap().index, 6);
     check_log(&log, 7);

@@ -52,8 +52,8 @@ fn commits_survive_reopening_and_serve_proofs() {
     let dir = tempfile::tempdir().unwrap();
     let opened = datadir::open(&paths(dir.path()), Some("log.test"), true).unwrap();
     assert!(opened.created);
-    let meta = opened.identity.meta.clone();
-    let store = opened.store;
+    let meta = opened.active().identity.meta.clone();
+    let store = opened.active().store.clone();
     let mut border = RightBorder::empty();
     let mut heads = vec![store.head().unwrap()];
     for batch in 0..10 {
@@ -63,13 +63,13 @@ fn commits_survive_reopening_and_serve_proofs() {
         heads.push(append(&store, &mut border, &bodies, 1000 + batch as i64));
     }
     let size = border.size();
-    drop(store);
+    drop((store, opened));
 
     // Reopen: the same log, the same head, the same tree.
     let reopened = datadir::open(&paths(dir.path()), None, false).unwrap();
     assert!(!reopened.created);
-    assert_eq!(reopened.identity.meta, meta);
-    let store = reopened.store;
+    assert_eq!(reopened.active().identity.meta, meta);
+    let store = reopened.active().store.clone();
     let head = store.head().unwrap();
     assert_eq!(&head, heads.last().unwrap());
     let reader = StoreHashes(store.as_ref());

@@ -752,14 +752,13 @@ async fn tiles_show_only_the_published_tree() {
 
     let store = Arc::new(MemoryStore::new());
     let identity = Arc::new(create_log(store.as_ref(), "log.test", LogKeys::generate()).unwrap());
+    let active = sequencer::Shard {
+        store: store.clone(),
+        identity: identity.clone(),
+    };
     let (sequencer, _thread) =
-        sequencer::start(store.clone(), identity.clone(), SequencerConfig::default()).unwrap();
-    let state = AppState::new(
-        store.clone(),
-        identity.clone(),
-        sequencer.clone(),
-        "http://log.test".into(),
-    );
+        sequencer::start(active, Vec::new(), SequencerConfig::default()).unwrap();
+    let state = AppState::new(sequencer.clone(), "http://log.test".into());
     let get = |path: &str| {
         let req = axum::http::Request::get(path)
             .body(axum::body::Body::empty())

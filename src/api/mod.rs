@@ -34,8 +34,8 @@ use crate::entries::{CanonicalEntry, EntryError};
 use crate::limits::{MAX_REQUEST_BODY_BYTES, MAX_REQUESTS_IN_FLIGHT};
 use crate::log::LogIdentity;
 use crate::merkle::Hash;
-use crate::sequencer::{SequenceError, Sequenced, SequencerHandle};
-use crate::storage::{LogStore, NewEntry};
+use crate::sequencer::{SequenceError, Sequenced, SequencerHandle, View};
+use crate::storage::NewEntry;
 use crate::witness::client::Cosignatures;
 
 /// Longest a request may take end to end, including waiting for its batch to be durable.
@@ -44,8 +44,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn LogStore>,
-    pub identity: Arc<LogIdentity>,
+    /// Gives the [`View`] each request is answered against (the shards and the active head).
     pub sequencer: SequencerHandle,
     /// The URL clients reach the log at (the trusted root's `baseUrl`).
     pub public_url: String,
@@ -62,9 +61,10 @@ pub struct AppState {
     pub cosignatures: Arc<Cosignatures>,
     /// One thread per core for the CPU-bound work of requests (verification, proofs, signing).
     cpu: Arc<rayon::ThreadPool>,
-    /// Signed entry timestamps by log index. A SET covers only what never changes for an
-    /// index (body, integrated time, log ID, index), so it can be served again instead of
-    /// signed again (rekor-v1-api.md §4: "caching is fine"); signing was 14 µs of every read.
+    /// Signed entry timestamps by virtual log index. A SET covers only what never changes for
+    /// an index (body, integrated time, the shard's log ID, the virtual index), so it can be
+    /// served again instead of signed again (rekor-v1-api.md §4: "caching is fine"); signing
+    /// was 14 µs of every read.
     sets: Arc<quick_cache::sync::Cache<u64, Arc<[u8]>>>,
 }
 
@@ -72,12 +72,7 @@ pub struct AppState {
 const SET_CACHE_ENTRIES: usize = 100_000;
 
 impl AppState {
-    pub fn new(
-        store: Arc<dyn LogStore>,
-        identity: Arc<LogIdentity>,
-        sequencer: SequencerHandle,
-        public_url: String,
-    ) -> Self {
+    pub fn new(sequencer: SequencerHandle, public_url: String) -> Self {
         let cpu = rayon::ThreadPoolBuilder::new()
             .thread_name(|i| format!("arkivo-cpu-{i}"))
             .build()
@@ -88,8 +83,6 @@ impl AppState {
             0,
         ));
         AppState {
-            store,
-            identity,
             sequencer,
             public_url,
             write_tokens: None,
@@ -102,23 +95,29 @@ impl AppState {
         }
     }
 
-    /// The SET of the entry at `index`, from the cache or freshly signed.
+    /// What this request is answered against: the shards, with the active one's latest head.
+    fn view(&self) -> Arc<View> {
+        self.sequencer.published().view()
+    }
+
+    /// The SET of the entry at virtual index `virtual_index` of `shard`, from the cache or
+    /// freshly signed with the shard's key.
     fn signed_entry_timestamp(
         &self,
-        index: u64,
+        shard: &LogIdentity,
+        virtual_index: u64,
         body_b64: &str,
         integrated_time: i64,
         log_id_hex: &str,
     ) -> Arc<[u8]> {
-        if let Some(set) = self.sets.get(&index) {
+        if let Some(set) = self.sets.get(&virtual_index) {
             return set;
         }
-        let set: Arc<[u8]> = self
-            .identity
+        let set: Arc<[u8]> = shard
             .keys
-            .sign_set(body_b64, integrated_time, log_id_hex, index)
+            .sign_set(body_b64, integrated_time, log_id_hex, virtual_index)
             .into();
-        self.sets.insert(index, set.clone());
+        self.sets.insert(virtual_index, set.clone());
         set
     }
 
@@ -222,9 +221,10 @@ impl AppState {
         match self.sequencer.submit(new).await {
             // The answer is built from the entry in hand: no read after the commit.
             Ok(sequenced) => Ok(Written::Appended { entry, sequenced }),
-            Err(SequenceError::Duplicate(index)) => Ok(Written::Duplicate {
+            Err(SequenceError::Duplicate { index, tree_id }) => Ok(Written::Duplicate {
                 leaf: entry.leaf_hash,
                 index,
+                tree_id,
             }),
             Err(e @ SequenceError::Pushback) => Err(ApiError {
                 retry_after: Some(1),
@@ -263,8 +263,12 @@ enum Written {
         entry: CanonicalEntry,
         sequenced: Sequenced,
     },
-    /// The same leaf was already in the log at `index` (409).
-    Duplicate { leaf: Hash, index: u64 },
+    /// The same leaf was already in the active shard, tree `tree_id`, at `index` (409).
+    Duplicate {
+        leaf: Hash,
+        index: u64,
+        tree_id: i64,
+    },
 }
 
 /// An invalid entry: its status and the error body's code (rekor-v1-api.md §3.1).
@@ -321,6 +325,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
+        .route("/shards/{tree_id}/checkpoint", get(tiles::shard_checkpoint))
+        .route("/shards/{tree_id}/tile/{*path}", get(tiles::shard_tile))
         .route(
             "/ping",
             get(|| async { ([(header::CONTENT_TYPE, "text/plain")], ".") }),

@@ -2,16 +2,22 @@
 //! `/checkpoint`, hash tiles `/tile/<L>/<N>[.p/<W>]` and entry bundles
 //! `/tile/entries/<N>[.p/<W>]`, for mirrors, caches, monitors and witnesses.
 //!
+//! Every shard is a tiled log of its own (its own origin): `/shards/<treeID>/checkpoint` and
+//! `/shards/<treeID>/tile/...` serve any shard, the root paths the log's first shard — whose
+//! origin is the hostname — so that a tile client's URL prefix names one tree forever, also
+//! after a rotation. A frozen shard's checkpoint is its final one.
+//!
 //! Everything is answered from the *published* tree head (the one the sequencer made durable and
 //! showed), never from rows of a batch not yet published. Tiles are not stored as such: a tile's
 //! hashes are stored hashes ([`crate::tiles`]), so each request is one multi-read of at most 256
 //! hashes or 256 bodies, on the CPU pool — the same work at any log size.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
+use crate::sequencer::{ShardView, View};
 use crate::tiles::{self, TileError, TilePath};
 
 /// Full tiles and bundles never change (§4.2: "immutable: long-lived"), so caches may keep them
@@ -36,9 +42,50 @@ const NO_STORE: &str = "no-store";
 ///
 /// [`Cosignatures::checkpoint`]: crate::witness::client::Cosignatures::checkpoint
 pub async fn checkpoint(State(st): State<AppState>) -> Response {
+    let first = first_shard(&st.view());
+    serve_checkpoint(&st, &first)
+}
+
+/// `GET /shards/<treeID>/checkpoint`: [`checkpoint`] of any shard.
+pub async fn shard_checkpoint(State(st): State<AppState>, Path(tree_id): Path<String>) -> Response {
+    match shard(&st.view(), &tree_id) {
+        Ok(shard) => serve_checkpoint(&st, &shard),
+        Err(e) => no_store(e),
+    }
+}
+
+/// The log's first shard: the one at the root paths.
+fn first_shard(view: &View) -> ShardView {
+    view.oldest_first()
+        .next()
+        .expect("a log has at least one shard")
+        .clone()
+}
+
+/// The shard a `/shards/<treeID>/` path names.
+fn shard(view: &View, tree_id: &str) -> Result<ShardView, ApiError> {
+    tree_id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| view.shard(id))
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("this log has no shard with tree ID {tree_id:?}"),
+            )
+        })
+}
+
+fn serve_checkpoint(st: &AppState, shard: &ShardView) -> Response {
     let text = HeaderValue::from_static("text/plain; charset=utf-8");
     let no_store = HeaderValue::from_static(NO_STORE);
-    match st.cosignatures.checkpoint() {
+    let note = if shard.tree_id() == st.view().active.tree_id() {
+        st.cosignatures.checkpoint()
+    } else {
+        Some(shard.head.checkpoint_c2sp.clone())
+    };
+    match note {
         Some(note) => (
             [
                 (header::CONTENT_TYPE, text),
@@ -75,21 +122,43 @@ pub async fn checkpoint(State(st): State<AppState>) -> Response {
 /// `W` is served whenever the published tree has its `W` hashes, including after its full tile
 /// exists: that covers every size we ever published and shows nothing beyond the published head.
 pub async fn tile(State(st): State<AppState>, uri: Uri) -> Response {
-    match serve_tile(st, uri.path()).await {
-        Ok(res) => res,
-        Err(e) => {
-            let mut res = e.into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
-            res
-        }
-    }
+    let first = first_shard(&st.view());
+    serve_tile(st, first, uri.path())
+        .await
+        .unwrap_or_else(no_store)
 }
 
-async fn serve_tile(st: AppState, path: &str) -> Result<Response, ApiError> {
+/// `GET /shards/<treeID>/tile/...`: [`tile`] of any shard.
+pub async fn shard_tile(
+    State(st): State<AppState>,
+    Path((tree_id, _)): Path<(String, String)>,
+    uri: Uri,
+) -> Response {
+    let served = async {
+        let shard = shard(&st.view(), &tree_id)?;
+        // The raw path, as for `tile`; a tree ID spelt otherwise than in decimal names nothing.
+        let path = uri
+            .path()
+            .strip_prefix(&format!("/shards/{tree_id}"))
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such tile"))?;
+        serve_tile(st, shard, path).await
+    };
+    served.await.unwrap_or_else(no_store)
+}
+
+/// An error answer that no cache keeps: the tile may exist soon.
+fn no_store(e: ApiError) -> Response {
+    let mut res = e.into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    res
+}
+
+/// Serves the tile at `path` (`/tile/...`) of `shard`, as of its published head.
+async fn serve_tile(st: AppState, shard: ShardView, path: &str) -> Result<Response, ApiError> {
     let path = path.strip_prefix('/').unwrap_or(path);
     let tile_path = TilePath::parse(path).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let size = st.sequencer.published().head().size;
+    let size = shard.head.size;
     let tile = tile_path.tile();
     let beyond = |_: TileError| {
         ApiError::new(
@@ -100,29 +169,27 @@ async fn serve_tile(st: AppState, path: &str) -> Result<Response, ApiError> {
     let body = match tile_path {
         TilePath::Hashes(_) => {
             let indexes = tile.stored_hash_indexes(size).map_err(beyond)?;
-            st.clone()
-                .cpu(move || {
-                    let hashes = st
-                        .store
-                        .read_hashes(&indexes)
-                        .map_err(|e| ApiError::internal(&e))?;
-                    Ok(tiles::encode_tile(&hashes))
-                })
-                .await?
+            st.cpu(move || {
+                let hashes = shard
+                    .store()
+                    .read_hashes(&indexes)
+                    .map_err(|e| ApiError::internal(&e))?;
+                Ok(tiles::encode_tile(&hashes))
+            })
+            .await?
         }
         TilePath::Entries(_) => {
             let range = tile.record_range(size).map_err(beyond)?;
-            st.clone()
-                .cpu(move || {
-                    let first = range.start;
-                    let entries = st
-                        .store
-                        .entries(range)
-                        .map_err(|e| ApiError::internal(&e))?;
-                    tiles::encode_entry_bundle(first, entries.iter().map(|e| e.body.as_slice()))
-                        .map_err(|e| bundle_error(&tile_path, &e))
-                })
-                .await?
+            st.cpu(move || {
+                let first = range.start;
+                let entries = shard
+                    .store()
+                    .entries(range)
+                    .map_err(|e| ApiError::internal(&e))?;
+                tiles::encode_entry_bundle(first, entries.iter().map(|e| e.body.as_slice()))
+                    .map_err(|e| bundle_error(&tile_path, shard.offset, &e))
+            })
+            .await?
         }
     };
     let cache = if tile.is_full() {
@@ -145,12 +212,13 @@ async fn serve_tile(st: AppState, path: &str) -> Result<Response, ApiError> {
 
 /// An entry too long for the bundle's 16-bit length prefix (§4.5) cannot be served in a bundle;
 /// say which one and where else to read it, rather than a generic 500.
-fn bundle_error(path: &TilePath, e: &TileError) -> ApiError {
+fn bundle_error(path: &TilePath, offset: u64, e: &TileError) -> ApiError {
     tracing::error!(error = %e, %path, "serving an entry bundle");
     let mut message = format!("{path} cannot be served: {e}");
     if let TileError::EntryTooLarge { index, .. } = e {
         message.push_str(&format!(
-            "; read it with GET /api/v1/log/entries?logIndex={index}"
+            "; read it with GET /api/v1/log/entries?logIndex={}",
+            offset + index
         ));
     }
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)

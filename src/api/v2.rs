@@ -27,9 +27,8 @@ pub async fn create_entry(
 ) -> Result<Response, ApiError> {
     match st.write(body, v2::canonicalize_request).await? {
         Written::Appended { entry, sequenced } => {
-            let st2 = st.clone();
             let json = st
-                .cpu(move || transparency_log_entry(&st2, &entry, &sequenced))
+                .cpu(move || transparency_log_entry(&entry, &sequenced))
                 .await?;
             Ok(json_line(StatusCode::CREATED, json))
         }
@@ -45,17 +44,15 @@ pub async fn create_entry(
     }
 }
 
-/// The answer of §6.5 for an entry just sequenced. Its head is the one its batch published, so
+/// The answer of §6.5 for an entry just sequenced: in a Rekor v2 log each shard is a log of its
+/// own, so the index is the one in the active shard, never a virtual one. Its head is the one its batch published, so
 /// the checkpoint covers the entry (size > index) and the proof is for exactly that size; the
 /// proof is verified against the checkpoint's root before it is given out, as rekor-tiles does
 /// (§6.4). Blocking: reads O(log n) hashes.
-fn transparency_log_entry(
-    st: &AppState,
-    entry: &CanonicalEntry,
-    s: &Sequenced,
-) -> Result<Vec<u8>, ApiError> {
-    let head = &s.head;
-    let proof = merkle::inclusion_proof(head.size, s.index, &StoreHashes(st.store.as_ref()))
+fn transparency_log_entry(entry: &CanonicalEntry, s: &Sequenced) -> Result<Vec<u8>, ApiError> {
+    let shard = &s.view.active;
+    let head = &shard.head;
+    let proof = merkle::inclusion_proof(head.size, s.index, &StoreHashes(shard.store()))
         .and_then(|proof| {
             merkle::verify_inclusion(s.index, head.size, &entry.leaf_hash, &proof, &head.root)
                 .map(|()| proof)
@@ -67,10 +64,10 @@ fn transparency_log_entry(
         log_index,
         // The full C2SP key hash of the checkpoint key, not the RFC 6962 log ID (§6.5).
         log_id: Some(LogId {
-            key_id: st
-                .identity
+            key_id: shard
+                .identity()
                 .keys
-                .checkpoint_key_id(&st.identity.meta.origin)
+                .checkpoint_key_id(&shard.identity().meta.origin)
                 .to_vec(),
         }),
         kind_version: Some(KindVersion {

@@ -54,6 +54,17 @@ pub struct TreeHead {
     pub checkpoint_c2sp: String,
 }
 
+/// Memory the store holds, in bytes, by use (reported in `/metrics`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreMemory {
+    /// Write buffers not yet flushed to tables.
+    pub memtables: u64,
+    /// Table readers' own memory (outside the block cache).
+    pub table_readers: u64,
+    /// The block cache: data, index and filter blocks.
+    pub block_cache: u64,
+}
+
 /// One entry as stored: its canonical body (the Merkle leaf) and when it was integrated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEntry {

@@ -27,9 +27,9 @@ use crate::checkpoint::CheckpointError;
 use crate::config::LogWitness;
 use crate::limits::{MAX_NOTE_SIGNATURES, MAX_WITNESS_RESPONSE_BYTES};
 use crate::merkle;
-use crate::note::{self, CosignatureVerifier, Ed25519Verifier, NoteVerifier, VKey};
-use crate::sequencer::Published;
-use crate::storage::{LogStore, StoreHashes, TreeHead};
+use crate::note::{self, CosignatureVerifier, NoteVerifier, VKey};
+use crate::sequencer::{Published, ShardView, View};
+use crate::storage::{StoreHashes, TreeHead};
 
 /// Longest one `add-checkpoint` exchange may take. A healthy witness verifies one signature and
 /// one proof and makes one synced write, well under a second; 10 s lets a loaded one answer,
@@ -181,7 +181,13 @@ fn lines_for<'a>(cp: &TreeHead, recent: &'a [VecDeque<Cosigned>]) -> Vec<&'a str
         .iter()
         .filter_map(|mine| {
             mine.iter()
-                .find(|c| c.head.size == cp.size && c.head.root == cp.root)
+                // The same tree and the same note: after a rotation, a new shard's tree can
+                // equal an old one's (the same entries again) under another origin.
+                .find(|c| {
+                    c.head.size == cp.size
+                        && c.head.root == cp.root
+                        && c.head.checkpoint_c2sp == cp.checkpoint_c2sp
+                })
                 .map(|c| c.line.as_str())
         })
         .collect()
@@ -207,19 +213,16 @@ fn select(head: &TreeHead, recent: &[VecDeque<Cosigned>], quorum: usize) -> Opti
 }
 
 /// Starts witnessing on the current runtime: the pacer and one task per witness of
-/// `cosignatures`. `store` gives the consistency proofs, `log` (the log's Ed25519 checkpoint
-/// key) checks the witnesses' answers. The tasks run until the set is dropped or shut down,
-/// which must happen before the store is closed.
+/// `cosignatures`, for the active shard — after a rotation, the new one, from scratch: it is
+/// another log to the witnesses, under its own origin. Each published view gives the
+/// consistency proofs (its active shard's store) and the key that checks the witnesses'
+/// answers. The tasks run until the set is dropped or shut down, which must happen before the
+/// stores are closed.
 ///
 /// # Errors
 ///
 /// If the HTTP client cannot be built (no TLS roots).
-pub fn start(
-    cosignatures: &Arc<Cosignatures>,
-    store: Arc<dyn LogStore>,
-    log: Ed25519Verifier,
-    interval: Duration,
-) -> anyhow::Result<JoinSet<()>> {
+pub fn start(cosignatures: &Arc<Cosignatures>, interval: Duration) -> anyhow::Result<JoinSet<()>> {
     let http = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
@@ -228,15 +231,13 @@ pub fn start(
         .user_agent(concat!("arkivo/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("building the HTTP client for the witnesses")?;
-    let (target, targets) = watch::channel(cosignatures.published.head());
+    let (target, targets) = watch::channel(cosignatures.published.view());
     let mut tasks = JoinSet::new();
     tasks.spawn(pace(cosignatures.published.subscribe(), target, interval));
     for index in 0..cosignatures.endpoints.len() {
         let submitter = Submitter {
             index,
             http: http.clone(),
-            store: store.clone(),
-            log: log.clone(),
             cosignatures: cosignatures.clone(),
         };
         tasks.spawn(submitter.run(targets.clone()));
@@ -244,16 +245,16 @@ pub fn start(
     Ok(tasks)
 }
 
-/// Moves the witnessing target to the newest published head, at most once per `interval`:
-/// heads published meanwhile are coalesced into the next one.
+/// Moves the witnessing target to the newest published view, at most once per `interval`:
+/// views published meanwhile are coalesced into the next one.
 async fn pace(
-    mut heads: watch::Receiver<Arc<TreeHead>>,
-    target: watch::Sender<Arc<TreeHead>>,
+    mut views: watch::Receiver<Arc<View>>,
+    target: watch::Sender<Arc<View>>,
     interval: Duration,
 ) {
-    while heads.changed().await.is_ok() {
-        let head = heads.borrow_and_update().clone();
-        target.send_replace(head);
+    while views.changed().await.is_ok() {
+        let view = views.borrow_and_update().clone();
+        target.send_replace(view);
         tokio::time::sleep(interval).await;
     }
 }
@@ -308,8 +309,6 @@ struct Submitter {
     /// Index of this witness in `cosignatures.endpoints`.
     index: usize,
     http: reqwest::Client,
-    store: Arc<dyn LogStore>,
-    log: Ed25519Verifier,
     cosignatures: Arc<Cosignatures>,
 }
 
@@ -318,15 +317,22 @@ impl Submitter {
         &self.cosignatures.endpoints[self.index]
     }
 
-    async fn run(self, mut targets: watch::Receiver<Arc<TreeHead>>) {
+    async fn run(self, mut targets: watch::Receiver<Arc<View>>) {
         let name = self.endpoint().verifier.name().to_owned();
         // §3.2: a client without state sends old size 0 and learns the witness's from the 409.
         let mut witness_size = 0;
+        let mut tree_id = None;
         let mut conflicts = 0;
         let mut backoff = MIN_BACKOFF;
         loop {
-            let head = targets.borrow_and_update().clone();
-            match self.submit(witness_size, &head).await {
+            let view = targets.borrow_and_update().clone();
+            let shard = &view.active;
+            if tree_id.replace(shard.tree_id()) != Some(shard.tree_id()) {
+                // A new shard (or the first): what the witness holds of it is unknown.
+                witness_size = 0;
+            }
+            let head = shard.head.clone();
+            match self.submit(witness_size, shard).await {
                 Ok(Answer::Cosigned(line)) => {
                     tracing::debug!(witness = %name, size = head.size, "cosigned");
                     witness_size = head.size;
@@ -364,8 +370,9 @@ impl Submitter {
         }
     }
 
-    /// One `add-checkpoint` exchange for `head`, from the witness's `old` size.
-    async fn submit(&self, old: u64, head: &Arc<TreeHead>) -> Result<Answer, SubmitError> {
+    /// One `add-checkpoint` exchange for the head of `shard`, from the witness's `old` size.
+    async fn submit(&self, old: u64, shard: &ShardView) -> Result<Answer, SubmitError> {
+        let head = &shard.head;
         if old > head.size {
             return Err(SubmitError::WitnessAhead {
                 witness: old,
@@ -376,7 +383,7 @@ impl Submitter {
         let proof = if old == 0 || old == head.size {
             Vec::new()
         } else {
-            let (store, new) = (self.store.clone(), head.size);
+            let (store, new) = (shard.shard.store.clone(), head.size);
             tokio::task::spawn_blocking(move || {
                 merkle::consistency_proof(old, new, &StoreHashes(store.as_ref()))
             })
@@ -417,10 +424,11 @@ impl Submitter {
         }
         match status {
             200 => {
+                let identity = shard.identity();
                 let cosignature = protocol::verify_cosignature(
                     &head.checkpoint_c2sp,
                     &bytes,
-                    &self.log,
+                    &identity.keys.ed25519_verifier(&identity.meta.origin),
                     &self.endpoint().verifier,
                 )?;
                 Ok(Answer::Cosigned(cosignature.line))
@@ -538,9 +546,13 @@ mod tests {
             crate::signer::LogKeys::generate(),
         )
         .unwrap();
-        let (handle, _thread) = crate::sequencer::start(
+        let active = crate::sequencer::Shard {
             store,
-            Arc::new(identity),
+            identity: Arc::new(identity),
+        };
+        let (handle, _thread) = crate::sequencer::start(
+            active,
+            Vec::new(),
             crate::sequencer::SequencerConfig::default(),
         )
         .unwrap();

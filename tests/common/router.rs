@@ -10,9 +10,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use tower::ServiceExt;
 
 use arkivo::api::{AppState, service};
-use arkivo::log::create_log;
+use arkivo::log::{LogIdentity, create_log};
 use arkivo::merkle::{self, Hash};
-use arkivo::sequencer::{self, SequencerConfig};
+use arkivo::sequencer::{self, SequencerConfig, Shard};
 use arkivo::signer::LogKeys;
 use arkivo::storage::memory::MemoryStore;
 use arkivo::wire::LogEntry;
@@ -20,7 +20,9 @@ use arkivo::wire::LogEntry;
 /// A log on the in-memory store behind the real router.
 pub struct Api {
     pub state: AppState,
+    /// The log's first shard.
     pub store: Arc<MemoryStore>,
+    pub identity: Arc<LogIdentity>,
 }
 
 /// A fresh log named `127.0.0.1:3000`, served at `http://127.0.0.1:3000`.
@@ -28,9 +30,13 @@ pub fn api() -> Api {
     let store = Arc::new(MemoryStore::new());
     let identity =
         Arc::new(create_log(store.as_ref(), "127.0.0.1:3000", LogKeys::generate()).unwrap());
+    let active = Shard {
+        store: store.clone(),
+        identity: identity.clone(),
+    };
     let (sequencer, _thread) = sequencer::start(
-        store.clone(),
-        identity.clone(),
+        active,
+        Vec::new(),
         SequencerConfig {
             max_batch: 64,
             max_batch_age: Duration::from_millis(1),
@@ -39,13 +45,9 @@ pub fn api() -> Api {
     )
     .unwrap();
     Api {
-        state: AppState::new(
-            store.clone(),
-            identity,
-            sequencer,
-            "http://127.0.0.1:3000".into(),
-        ),
+        state: AppState::new(sequencer, "http://127.0.0.1:3000".into()),
         store,
+        identity,
     }
 }
 
@@ -134,8 +136,8 @@ pub fn check_log_entry(api: &Api, a: &Answer) -> (String, u64, Vec<u8>) {
     assert_eq!(id, text[2..82]);
     let body = B64.decode(&e.body).unwrap();
     let leaf = merkle::record_hash(&body);
-    assert_eq!(id, api.state.identity.entry_id(&leaf));
-    let keys = &api.state.identity.keys;
+    assert_eq!(id, api.identity.entry_id(&leaf));
+    let keys = &api.identity.keys;
     assert_eq!(e.log_id, keys.log_id_hex());
     // SET over {body, integratedTime, logID, logIndex} (§4).
     let set = B64.decode(&e.verification.signed_entry_timestamp).unwrap();
@@ -152,7 +154,7 @@ pub fn check_log_entry(api: &Api, a: &Answer) -> (String, u64, Vec<u8>) {
     let cp = arkivo::checkpoint::verify_v1(
         &p.checkpoint,
         keys.ecdsa_verifying_key(),
-        &api.state.identity.meta.hostname,
+        &api.identity.meta.hostname,
     )
     .unwrap();
     assert_eq!(
