@@ -200,6 +200,7 @@ pub fn open(paths: &LogPaths, hostname: Option<&str>, create: bool) -> anyhow::R
             record,
         });
     }
+    warn_unlisted_shards(paths, &shards);
     check_hostname(
         OpenedLog {
             shards,
@@ -207,6 +208,28 @@ pub fn open(paths: &LogPaths, hostname: Option<&str>, create: bool) -> anyhow::R
         },
         hostname,
     )
+}
+
+/// Names the shard directories the shard list does not name: left by a rotation that did not
+/// finish (a crash before the list was replaced), never opened. They are left for the operator
+/// to remove, since they may hold keys.
+fn warn_unlisted_shards(paths: &LogPaths, shards: &[OpenedShard]) {
+    let Ok(dirs) = fs::read_dir(paths.data_dir.join("shards")) else {
+        return;
+    };
+    for dir in dirs.flatten() {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        if !shards
+            .iter()
+            .any(|s| s.record.db.starts_with(&format!("shards/{name}/")))
+        {
+            tracing::warn!(
+                "{} is not a shard of this log (left by a rotation that did not finish); it is \
+                 not used and may be removed",
+                dir.path().display()
+            );
+        }
+    }
 }
 
 fn open_store(dir: &Path) -> anyhow::Result<RocksStore> {

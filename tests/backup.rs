@@ -5,41 +5,11 @@
 mod common;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{EntrySigner, TestServer};
-
-/// An acknowledged write: its index, its entry ID, and when the answer arrived.
-struct Acked {
-    index: u64,
-    id: String,
-    at: Instant,
-}
-
-/// Runs the arkivo binary; returns success, stdout and stderr.
-fn arkivo(args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
-    cmd.args(args).env("RUST_LOG", "warn");
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("ARKIVO_") {
-            cmd.env_remove(&key);
-        }
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{Acked, EntrySigner, TestServer, arkivo, path, write_until_stopped};
 
 /// The tree size in `arkivo backup` / `arkivo restore` output ("... tree size N ...").
 fn tree_size(stdout: &str) -> u64 {
@@ -48,34 +18,6 @@ fn tree_size(stdout: &str) -> u64 {
         .and_then(|(_, rest)| rest.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no tree size in {stdout:?}"))
-}
-
-async fn write_until_stopped(
-    base: String,
-    writer: usize,
-    signer: Arc<EntrySigner>,
-    acked: Arc<Mutex<Vec<Acked>>>,
-    stop: Arc<AtomicBool>,
-) {
-    let client = reqwest::Client::new();
-    let mut n = 0;
-    while !stop.load(Ordering::Relaxed) {
-        let res = client
-            .post(format!("{base}/api/v1/log/entries"))
-            .json(&signer.hashedrekord(format!("backup load {writer} {n}").as_bytes()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        let body: serde_json::Value = res.json().await.unwrap();
-        let (id, entry) = body.as_object().unwrap().iter().next().unwrap();
-        acked.lock().unwrap().push(Acked {
-            index: entry["logIndex"].as_u64().unwrap(),
-            id: id.clone(),
-            at: Instant::now(),
-        });
-        n += 1;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -96,6 +38,7 @@ async fn backup_under_write_load_restores_to_a_log_that_verifies_and_grows() {
         .map(|w| {
             tokio::spawn(write_until_stopped(
                 base.clone(),
+                "backup load",
                 w,
                 signer.clone(),
                 acked.clone(),

@@ -14,6 +14,8 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a server may take to answer `GET /api/v1/log` after it was started.
@@ -396,4 +398,62 @@ pub fn hashedrekord_v2(
 /// `GET url` with `client`, its body as JSON (panicking on a transport error or non-JSON body).
 pub async fn get_json(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> serde_json::Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// An acknowledged write: its index, its entry ID, and when the answer arrived.
+pub struct Acked {
+    pub index: u64,
+    pub id: String,
+    pub at: Instant,
+}
+
+/// Runs the arkivo binary; returns success, stdout and stderr.
+pub fn arkivo(args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
+    cmd.args(args).env("RUST_LOG", "warn");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("ARKIVO_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Writes new entries (tagged `tag` and `writer`) until `stop`, recording each acknowledgment.
+pub async fn write_until_stopped(
+    base: String,
+    tag: &'static str,
+    writer: usize,
+    signer: Arc<EntrySigner>,
+    acked: Arc<Mutex<Vec<Acked>>>,
+    stop: Arc<AtomicBool>,
+) {
+    let client = reqwest::Client::new();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let res = client
+            .post(format!("{base}/api/v1/log/entries"))
+            .json(&signer.hashedrekord(format!("{tag} {writer} {n}").as_bytes()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let body: serde_json::Value = res.json().await.unwrap();
+        let (id, entry) = body.as_object().unwrap().iter().next().unwrap();
+        acked.lock().unwrap().push(Acked {
+            index: entry["logIndex"].as_u64().unwrap(),
+            id: id.clone(),
+            at: Instant::now(),
+        });
+        n += 1;
+    }
 }

@@ -124,6 +124,14 @@ impl Api {
 
 /// Checks a LogEntry answer against the log's key and returns (entry ID, index, body bytes).
 pub fn check_log_entry(api: &Api, a: &Answer) -> (String, u64, Vec<u8>) {
+    check_entry_of(&api.identity, 0, a)
+}
+
+/// Checks a LogEntry answer of the shard `shard` whose first entry has virtual index `offset`
+/// (rekor-v1-api.md §9): the entry ID names the shard's tree, the SET and checkpoint verify
+/// with its key, the top-level index is virtual and the proof's is in the shard. Returns (entry
+/// ID, virtual index, body bytes).
+pub fn check_entry_of(shard: &LogIdentity, offset: u64, a: &Answer) -> (String, u64, Vec<u8>) {
     let text = std::str::from_utf8(&a.body).unwrap();
     // sigstore-rs slices the raw text: `{"<80 hex>":{` ... `}}\n` (§1.3).
     assert!(text.starts_with("{\""), "{text}");
@@ -136,8 +144,8 @@ pub fn check_log_entry(api: &Api, a: &Answer) -> (String, u64, Vec<u8>) {
     assert_eq!(id, text[2..82]);
     let body = B64.decode(&e.body).unwrap();
     let leaf = merkle::record_hash(&body);
-    assert_eq!(id, api.identity.entry_id(&leaf));
-    let keys = &api.identity.keys;
+    assert_eq!(id, shard.entry_id(&leaf));
+    let keys = &shard.keys;
     assert_eq!(e.log_id, keys.log_id_hex());
     // SET over {body, integratedTime, logID, logIndex} (§4).
     let set = B64.decode(&e.verification.signed_entry_timestamp).unwrap();
@@ -154,9 +162,10 @@ pub fn check_log_entry(api: &Api, a: &Answer) -> (String, u64, Vec<u8>) {
     let cp = arkivo::checkpoint::verify_v1(
         &p.checkpoint,
         keys.ecdsa_verifying_key(),
-        &api.identity.meta.hostname,
+        &shard.meta.hostname,
     )
     .unwrap();
+    assert_eq!(cp.origin, shard.v1_origin());
     assert_eq!(
         (cp.size, cp.root.to_hex()),
         (p.tree_size, p.root_hash.clone())
@@ -167,6 +176,6 @@ pub fn check_log_entry(api: &Api, a: &Answer) -> (String, u64, Vec<u8>) {
         .map(|h| Hash::from_hex(h).unwrap())
         .collect();
     merkle::verify_inclusion(p.log_index, p.tree_size, &leaf, &proof, &cp.root).unwrap();
-    assert_eq!(p.log_index, e.log_index);
+    assert_eq!(e.log_index, offset + p.log_index);
     (id, e.log_index, body)
 }
