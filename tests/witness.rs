@@ -10,6 +10,9 @@
 //!    other roots at the same size; its identity and key file are checked at start.
 //! 4. Bad `add-checkpoint` requests get the spec's status codes and change nothing, using the
 //!    spec's constructed request/response vectors.
+//! 5. After `arkivo shard rotate`, the new shard is a new log to the witnesses (its own origin):
+//!    they refuse it until told its vkey, then cosign it from scratch; the frozen shard keeps
+//!    its final checkpoint.
 
 mod common;
 
@@ -162,11 +165,23 @@ async fn wait_cosigned(
     size: u64,
     by: &[&CosignatureVerifier],
 ) -> checkpoint::OpenedCheckpoint {
+    wait_cosigned_at(log, "/checkpoint", log_key, known, size, by).await
+}
+
+/// [`wait_cosigned`] for the checkpoint at `path` (a shard's: `/shards/<treeID>/checkpoint`).
+async fn wait_cosigned_at(
+    log: &TestServer,
+    path: &str,
+    log_key: &Ed25519Verifier,
+    known: &[&CosignatureVerifier],
+    size: u64,
+    by: &[&CosignatureVerifier],
+) -> checkpoint::OpenedCheckpoint {
     let deadline = Instant::now() + COSIGN_TIMEOUT;
     let known: Vec<&dyn NoteVerifier> = known.iter().map(|v| *v as _).collect();
     let mut last = String::new();
     loop {
-        let res = reqwest::get(format!("{}/checkpoint", log.base_url()))
+        let res = reqwest::get(format!("{}{path}", log.base_url()))
             .await
             .unwrap();
         if res.status() == 200 {
@@ -703,4 +718,73 @@ async fn bad_requests_get_the_spec_status_codes_and_change_nothing() {
     let (status, _, _) = add_checkpoint(&w, v.get("addCheckpointRequestBody")).await;
     assert_eq!(status, 200);
     assert_witness_size(&w, &cp8, 8).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_rotation_witnesses_cosign_the_new_shard_once_told_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = LogKeyFiles::new();
+    let port = free_port();
+    let log_key = keys.verifier(port);
+    let witness_dir = dir.path().join("w");
+    let w = start_witness(&witness_dir, "w.test/witness", &log_key.vkey());
+    let (vkey, k) = witness_key(&w).await;
+    let witness_port = w.port();
+    let log = start_log(
+        &dir.path().join("log"),
+        port,
+        &keys,
+        &witness_config(&[(vkey, w.base_url())], 1),
+    );
+    write_entries(&log, 3).await;
+    let frozen = wait_cosigned(&log, &log_key, &[&k], 3, &[&k]).await;
+
+    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_arkivo"))
+        .args(["shard", "rotate", "--data-dir"])
+        .arg(dir.path().join("log"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8(rotated.stdout).unwrap();
+    assert!(rotated.status.success(), "{out}");
+    let new_vkey = out
+        .split("verifier key (for witnesses and tile clients): ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap()
+        .to_owned();
+    let VKey::Ed25519(new_key) = note::parse_vkey(&new_vkey).unwrap() else {
+        panic!("{new_vkey} is not an Ed25519 vkey");
+    };
+    let info: serde_json::Value = reqwest::get(format!("{}/api/v1/log", log.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tree = info["treeID"].as_str().unwrap();
+    assert_eq!(new_key.name(), format!("127.0.0.1:{port}/shards/{tree}"));
+    write_entries(&log, 2).await;
+
+    // The frozen shard keeps serving its final checkpoint at the root paths.
+    let served = reqwest::get(format!("{}/checkpoint", log.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let opened = checkpoint::open_c2sp(&served, &log_key, &[]).unwrap();
+    assert_eq!(opened.checkpoint, frozen.checkpoint);
+    // The witness does not know the new origin: no quorum, so no checkpoint, until it does.
+    let path = format!("/shards/{tree}/checkpoint");
+    let res = reqwest::get(format!("{}{path}", log.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    drop(w);
+    let _w = TestServer::witness(
+        &witness_dir,
+        witness_port,
+        &["--log", &log_key.vkey(), "--log", &new_vkey],
+    );
+    wait_cosigned_at(&log, &path, &new_key, &[&k], 2, &[&k]).await;
 }

@@ -199,7 +199,15 @@ fn select(head: &TreeHead, recent: &[VecDeque<Cosigned>], quorum: usize) -> Opti
     let chosen: &TreeHead = if quorum == 0 {
         head
     } else {
-        let mut cosigned: Vec<&TreeHead> = recent.iter().flatten().map(|c| &*c.head).collect();
+        // Only the active shard's: after a rotation, the old shard's cosigned checkpoints
+        // are another log's (another origin).
+        let origin = |h: &TreeHead| h.checkpoint_c2sp.split('\n').next().map(str::to_owned);
+        let mut cosigned: Vec<&TreeHead> = recent
+            .iter()
+            .flatten()
+            .map(|c| &*c.head)
+            .filter(|h| origin(h) == origin(head))
+            .collect();
         cosigned.sort_by_key(|h| std::cmp::Reverse(h.size));
         cosigned
             .into_iter()
@@ -518,6 +526,13 @@ mod tests {
             ..(*head(4)).clone()
         });
         assert_eq!(select(&head(4), &forked, 2), None);
+        // Nor does a frozen shard's (another origin's) checkpoint, after a rotation.
+        let mut other_shard = recent(&[&[(7, "a")]]);
+        other_shard[0][0].head = Arc::new(TreeHead {
+            checkpoint_c2sp: "log/shards/9\n7\nroot\n\n— log sig7\n".into(),
+            ..(*head(7)).clone()
+        });
+        assert_eq!(select(&head(2), &other_shard, 1), None);
     }
 
     #[test]
