@@ -395,12 +395,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let rotation = match crate::backup::ask_rotate(&paths.data_dir, args.new_key)? {
                 Some(rotation) => rotation,
                 None => {
-                    let opened = datadir::open(&paths, None, false).with_context(|| {
-                        format!(
-                            "no server answered on {}, so the log was opened directly",
-                            crate::backup::admin_socket(&paths.data_dir).display()
-                        )
-                    })?;
+                    let opened = open_unserved(&paths)?;
                     let active = opened.active();
                     let size = crate::storage::LogStore::head(active.store.as_ref())?.size;
                     crate::shards::check_rotatable(active.identity.meta.tree_id, size)
@@ -441,12 +436,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let snapshot = match crate::backup::ask_server(&paths.data_dir, &to)? {
                 Some(snapshot) => snapshot,
                 None => {
-                    let opened = datadir::open(&paths, None, false).with_context(|| {
-                        format!(
-                            "no server answered on {}, so the log was opened directly",
-                            crate::backup::admin_socket(&paths.data_dir).display()
-                        )
-                    })?;
+                    let opened = open_unserved(&paths)?;
                     crate::backup::backup(&crate::backup::DiskShards::new(&opened), &paths, &to)?
                 }
             };
@@ -507,6 +497,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Opens the log for an admin command that no server answered (its admin socket is absent or
+/// dead): RocksDB's lock then keeps a server from starting on it meanwhile.
+fn open_unserved(paths: &LogPaths) -> anyhow::Result<datadir::OpenedLog> {
+    datadir::open(paths, None, false).with_context(|| {
+        format!(
+            "no server answered on {}, so the log was opened directly",
+            crate::backup::admin_socket(&paths.data_dir).display()
+        )
+    })
 }
 
 fn log_paths(config: &Config) -> LogPaths {

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Acked, EntrySigner, TestServer, arkivo, path, write_until_stopped};
+use common::{
+    Acked, EntrySigner, TestServer, arkivo, path, restore_and_verify, write_until_stopped,
+};
 
 /// The tree size in `arkivo backup` / `arkivo restore` output ("... tree size N ...").
 fn tree_size(stdout: &str) -> u64 {
@@ -104,17 +106,7 @@ async fn backup_under_write_load_restores_to_a_log_that_verifies_and_grows() {
 
     // The backup restores into a log that verifies.
     let restored = work.path().join("restored");
-    let (ok, out, err) = arkivo(&[
-        "restore",
-        "--from",
-        path(&backup),
-        "--data-dir",
-        path(&restored),
-    ]);
-    assert!(ok, "{err}");
-    assert_eq!(tree_size(&out), in_backup);
-    let (ok, out, err) = arkivo(&["verify-log", "--data-dir", path(&restored)]);
-    assert!(ok, "{out}{err}");
+    let out = restore_and_verify(&backup, &restored);
     assert!(out.contains(&format!(": {in_backup} entries,")), "{out}");
     // A restore never overwrites a log.
     let (ok, _, err) = arkivo(&[

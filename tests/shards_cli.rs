@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Acked, EntrySigner, TestServer, arkivo, get_json, path, write_until_stopped};
+use common::{
+    Acked, EntrySigner, TestServer, arkivo, get_json, path, post_entry, restore_and_verify,
+    write_until_stopped,
+};
 
 /// `arkivo shard rotate` against the log in `data` (served or not), off the async threads.
 async fn rotate(data: &Path, new_key: bool) -> (bool, String, String) {
@@ -151,16 +154,7 @@ async fn rotations_under_write_load_lose_nothing_and_survive_restart_and_backup(
     assert!(ok, "{err}");
     drop(server);
     let restored = work.path().join("restored");
-    let (ok, _, err) = arkivo(&[
-        "restore",
-        "--from",
-        path(&backup),
-        "--data-dir",
-        path(&restored),
-    ]);
-    assert!(ok, "{err}");
-    let (ok, out, err) = arkivo(&["verify-log", "--data-dir", path(&restored)]);
-    assert!(ok, "{out}{err}");
+    let out = restore_and_verify(&backup, &restored);
     assert_eq!(out.matches("ok: tree ").count(), 3, "{out}");
     let server = TestServer::start_in(&restored, port, &[]);
     assert_eq!(get_json(&client, format!("{base}/api/v1/log")).await, info);
@@ -200,20 +194,8 @@ async fn a_sigkill_during_a_rotation_leaves_one_active_shard_and_every_entry() {
         let mut server = TestServer::start_in(&data, port, &[]);
         check_acknowledged(&base, &acked).await;
         for i in 0..5 {
-            let res = client
-                .post(format!("{base}/api/v1/log/entries"))
-                .json(&signer.hashedrekord(format!("crash {cycle} {i}").as_bytes()))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 201);
-            let body: serde_json::Value = res.json().await.unwrap();
-            let (id, entry) = body.as_object().unwrap().iter().next().unwrap();
-            acked.push(Acked {
-                index: entry["logIndex"].as_u64().unwrap(),
-                id: id.clone(),
-                at: Instant::now(),
-            });
+            let artifact = format!("crash {cycle} {i}");
+            acked.push(post_entry(&client, &base, &signer, artifact.as_bytes()).await);
         }
         let rotation = tokio::spawn({
             let data = data.clone();

@@ -428,6 +428,30 @@ pub fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Posts a new entry recording `signer`'s signature of `artifact`; panics unless it is
+/// acknowledged (201).
+pub async fn post_entry(
+    client: &reqwest::Client,
+    base: &str,
+    signer: &EntrySigner,
+    artifact: &[u8],
+) -> Acked {
+    let res = client
+        .post(format!("{base}/api/v1/log/entries"))
+        .json(&signer.hashedrekord(artifact))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let (id, entry) = body.as_object().unwrap().iter().next().unwrap();
+    Acked {
+        index: entry["logIndex"].as_u64().unwrap(),
+        id: id.clone(),
+        at: Instant::now(),
+    }
+}
+
 /// Writes new entries (tagged `tag` and `writer`) until `stop`, recording each acknowledgment.
 pub async fn write_until_stopped(
     base: String,
@@ -440,20 +464,19 @@ pub async fn write_until_stopped(
     let client = reqwest::Client::new();
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
-        let res = client
-            .post(format!("{base}/api/v1/log/entries"))
-            .json(&signer.hashedrekord(format!("{tag} {writer} {n}").as_bytes()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        let body: serde_json::Value = res.json().await.unwrap();
-        let (id, entry) = body.as_object().unwrap().iter().next().unwrap();
-        acked.lock().unwrap().push(Acked {
-            index: entry["logIndex"].as_u64().unwrap(),
-            id: id.clone(),
-            at: Instant::now(),
-        });
+        let artifact = format!("{tag} {writer} {n}");
+        let a = post_entry(&client, &base, &signer, artifact.as_bytes()).await;
+        acked.lock().unwrap().push(a);
         n += 1;
     }
+}
+
+/// `arkivo restore --from backup --data-dir to`, then `arkivo verify-log` on the result;
+/// returns what `verify-log` printed.
+pub fn restore_and_verify(backup: &Path, to: &Path) -> String {
+    let (ok, _, err) = arkivo(&["restore", "--from", path(backup), "--data-dir", path(to)]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = arkivo(&["verify-log", "--data-dir", path(to)]);
+    assert!(ok, "{out}{err}");
+    out
 }
