@@ -99,6 +99,15 @@ impl Checkpoint {
             root,
         })
     }
+
+    /// The tree ID (decimal) of a Rekor v1 checkpoint, whose origin is `<hostname> - <treeID>`
+    /// (rekor-v1-api.md §8; [`verify_v1`] checks it): what tells a log's shards apart.
+    pub fn v1_tree_id(&self) -> Option<&str> {
+        self.origin
+            .rsplit_once(" - ")
+            .map(|(_, id)| id)
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+    }
 }
 
 /// Parses a tree size as checkpoints (§2) and the witness protocol (§3.2: the `old` line, the
@@ -310,6 +319,15 @@ mod tests {
                 .size,
             u64::MAX
         );
+    }
+
+    #[test]
+    fn v1_tree_ids() {
+        assert_eq!(cp("log.test - 42", 1).v1_tree_id(), Some("42"));
+        assert_eq!(cp("a - b - 7", 1).v1_tree_id(), Some("7"));
+        for origin in ["log.test", "log.test - ", "log.test - 4x", "log.test-42"] {
+            assert_eq!(cp(origin, 1).v1_tree_id(), None, "{origin:?}");
+        }
     }
 
     #[test]

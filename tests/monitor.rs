@@ -3,7 +3,9 @@
 //! signed by a watched key or of a watched digest; then the log at the URL is swapped for
 //! another one signed with the same keys under the same hostname, and the monitor must raise
 //! the alarm (exit 1) and keep the last good checkpoint. A wrong log key is exit 1, an
-//! unreachable log exit 3.
+//! unreachable log exit 3. Rotations (`arkivo shard rotate`, while entries are written) are
+//! followed, each watched entry reported once across them; a rotation to a key the monitor was
+//! not given, a forked frozen tree and a swap for another rotated log are alarms.
 
 mod common;
 
@@ -77,10 +79,12 @@ fn get(server: &TestServer, path: &str) -> Vec<u8> {
     })
 }
 
-/// Records `signer`'s signature of each artifact; returns nothing: the monitor finds them.
-fn add_entries(server: &TestServer, signer: &EntrySigner, artifacts: &[&[u8]]) {
+/// Records `signer`'s signature of each artifact; returns their (virtual) log indexes, to
+/// compare with what the monitor reports.
+fn add_entries(server: &TestServer, signer: &EntrySigner, artifacts: &[&[u8]]) -> Vec<u64> {
     block_on(async {
         let http = reqwest::Client::new();
+        let mut indexes = Vec::new();
         for a in artifacts {
             let res = http
                 .post(format!("{}/api/v1/log/entries", server.base_url()))
@@ -89,8 +93,12 @@ fn add_entries(server: &TestServer, signer: &EntrySigner, artifacts: &[&[u8]]) {
                 .await
                 .unwrap();
             assert_eq!(res.status().as_u16(), 201, "{}", res.text().await.unwrap());
+            let entry: Value = res.json().await.unwrap();
+            let (_, entry) = entry.as_object().unwrap().iter().next().unwrap();
+            indexes.push(entry["logIndex"].as_u64().unwrap());
         }
-    });
+        indexes
+    })
 }
 
 fn state(dir: &Path) -> Value {
@@ -315,6 +323,290 @@ fn monitor_catches_a_log_restored_from_an_old_backup() {
             .contains("does not extend the checkpoint verified last"),
         "{}",
         larger.stderr
+    );
+    assert_eq!(state(d), good);
+
+    // Frozen, the forked tree is still caught: its final checkpoint does not extend the one
+    // verified last either.
+    rotate(&b, false);
+    add_entries(&restored, &signer, &[b"in the next tree"]);
+    let frozen = monitor(d, &url, &["--log-key", "log.pub"]);
+    expect(&frozen, 1, "a frozen tree that does not extend the old one");
+    assert!(
+        frozen
+            .stderr
+            .contains("does not extend the checkpoint verified last"),
+        "{}",
+        frozen.stderr
+    );
+    assert_eq!(state(d), good);
+}
+
+/// `arkivo shard rotate [--new-key] --data-dir data_dir`, through the running server's admin
+/// socket.
+fn rotate(data_dir: &Path, new_key: bool) {
+    let mut args = vec!["shard", "rotate", "--data-dir", data_dir.to_str().unwrap()];
+    if new_key {
+        args.push("--new-key");
+    }
+    arkivo_ok(&args);
+}
+
+/// The log info: the active tree ID and the inactive shards' (tree ID, size), oldest first.
+fn shards(server: &TestServer) -> (String, Vec<(String, u64)>) {
+    let info: Value = serde_json::from_slice(&get(server, "/api/v1/log")).unwrap();
+    let inactive = info["inactiveShards"]
+        .as_array()
+        .map(|shards| {
+            shards
+                .iter()
+                .map(|s| {
+                    (
+                        s["treeID"].as_str().unwrap().to_owned(),
+                        s["treeSize"].as_u64().unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (info["treeID"].as_str().unwrap().to_owned(), inactive)
+}
+
+/// The log indexes the monitor reported, each checked to be in the tree the log numbers it in:
+/// its entry ID starts with that tree's ID.
+fn reported(report: &Value, server: &TestServer) -> Vec<u64> {
+    let (active, inactive) = shards(server);
+    let tree_of = |index: u64| {
+        let mut first = 0;
+        for (id, size) in &inactive {
+            if index < first + size {
+                return id.clone();
+            }
+            first += size;
+        }
+        active.clone()
+    };
+    report["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let index = m["logIndex"].as_u64().unwrap();
+            let tree: i64 = tree_of(index).parse().unwrap();
+            assert!(
+                m["uuid"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{tree:016x}")),
+                "{m} is not in tree {tree}"
+            );
+            index
+        })
+        .collect()
+}
+
+#[test]
+fn monitor_follows_rotations_and_reports_each_watched_entry_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = TestServer::start(&[]);
+    let url = server.base_url();
+    std::fs::write(d.join("log.pub"), get(&server, "/api/v1/log/publicKey")).unwrap();
+    let watched = EntrySigner::new();
+    std::fs::write(d.join("watched.pub"), watched.pem()).unwrap();
+    let others = EntrySigner::new();
+    let watch: &[&str] = &["--log-key", "log.pub", "--watch-key", "watched.pub"];
+    add_entries(&server, &others, &[b"one", b"two", b"three"]);
+    expect(&monitor(d, &url, watch), 0, "first round");
+    let (first_tree, _) = shards(&server);
+    assert_eq!(state(d)["treeID"], first_tree.as_str());
+    assert_eq!(state(d)["treeOffset"], 0);
+
+    // A state file written before shards were followed has neither treeID nor treeOffset.
+    let mut old = state(d);
+    let fields = old.as_object_mut().unwrap();
+    fields.remove("treeID");
+    fields.remove("treeOffset");
+    std::fs::write(d.join("state.json"), old.to_string()).unwrap();
+
+    // The log is rotated while watched entries are written: some land in each tree, and
+    // before and after make sure of it.
+    let mut expected = add_entries(&server, &watched, &[b"before"]);
+    let during: Vec<Vec<u8>> = (0..20)
+        .map(|i| format!("during {i}").into_bytes())
+        .collect();
+    let during: Vec<&[u8]> = during.iter().map(Vec::as_slice).collect();
+    expected.extend(std::thread::scope(|s| {
+        let writer = s.spawn(|| add_entries(&server, &watched, &during));
+        rotate(server.data_dir(), false);
+        writer.join().unwrap()
+    }));
+    add_entries(&server, &others, &[b"after, not watched"]);
+    expected.extend(add_entries(&server, &watched, &[b"after"]));
+    let (second_tree, inactive) = shards(&server);
+    assert_eq!(inactive.len(), 1);
+    assert_eq!(inactive[0].0, first_tree);
+    let frozen_size = inactive[0].1;
+
+    let run = monitor(d, &url, watch);
+    expect(&run, 0, "the round after the rotation");
+    let report = run.json();
+    assert_eq!(report["treeID"], second_tree.as_str(), "{report}");
+    assert_eq!(report["previousTreeID"], first_tree.as_str());
+    assert_eq!(report["frozenTrees"][0]["treeID"], first_tree.as_str());
+    assert_eq!(report["frozenTrees"][0]["treeSize"], frozen_size);
+    assert_eq!(reported(&report, &server), expected, "{report}");
+    let now = state(d);
+    assert_eq!(now["treeID"], second_tree.as_str(), "{now}");
+    assert_eq!(now["treeOffset"], frozen_size);
+    assert_eq!(now["nextIndex"], report["treeSize"]);
+
+    // Two rotations between rounds, a watched entry in each tree.
+    let mut expected = add_entries(&server, &watched, &[b"second tree"]);
+    rotate(server.data_dir(), false);
+    expected.extend(add_entries(&server, &watched, &[b"third tree"]));
+    rotate(server.data_dir(), false);
+    add_entries(&server, &others, &[b"fourth tree, not watched"]);
+    let (fourth_tree, inactive) = shards(&server);
+    let run = monitor(d, &url, watch);
+    expect(&run, 0, "the round after two more rotations");
+    let report = run.json();
+    let frozen: Vec<&str> = report["frozenTrees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["treeID"].as_str().unwrap())
+        .collect();
+    assert_eq!(frozen, [inactive[1].0.as_str(), &inactive[2].0], "{report}");
+    assert_eq!(reported(&report, &server), expected, "{report}");
+    let now = state(d);
+    assert_eq!(now["treeID"], fourth_tree.as_str(), "{now}");
+    assert_eq!(
+        now["treeOffset"],
+        inactive.iter().map(|(_, size)| size).sum::<u64>()
+    );
+    assert_eq!(now["nextIndex"], 1);
+
+    // Nothing new: nothing reported again.
+    let run = monitor(d, &url, watch);
+    expect(&run, 0, "a round with nothing new");
+    let report = run.json();
+    assert_eq!(report["matches"], serde_json::json!([]), "{report}");
+    assert_eq!(report["frozenTrees"], serde_json::json!([]), "{report}");
+    assert_eq!(state(d), now);
+}
+
+#[test]
+fn monitor_follows_a_rotation_to_a_new_key_only_when_given_that_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = TestServer::start(&[]);
+    let url = server.base_url();
+    std::fs::write(d.join("log.pub"), get(&server, "/api/v1/log/publicKey")).unwrap();
+    let watched = EntrySigner::new();
+    std::fs::write(d.join("watched.pub"), watched.pem()).unwrap();
+    add_entries(&server, &EntrySigner::new(), &[b"one", b"two"]);
+    let old_key: &[&str] = &["--log-key", "log.pub", "--watch-key", "watched.pub"];
+    expect(&monitor(d, &url, old_key), 0, "first round");
+
+    let mut expected = add_entries(&server, &watched, &[b"old tree"]);
+    rotate(server.data_dir(), true);
+    expected.extend(add_entries(&server, &watched, &[b"new tree"]));
+    let (new_tree, _) = shards(&server);
+
+    // Only the old key: the new tree's checkpoint is an alarm, naming the tree and where its
+    // key is, and the state stays where it was.
+    let before = state(d);
+    let alarm = monitor(d, &url, old_key);
+    expect(&alarm, 1, "a new tree signed by a key not given");
+    for needed in [
+        "ALERT",
+        &format!("tree {new_tree}"),
+        "not signed by a trusted log key",
+        &format!("/api/v1/log/publicKey?treeID={new_tree}"),
+    ] {
+        assert!(alarm.stderr.contains(needed), "{needed}: {}", alarm.stderr);
+    }
+    assert_eq!(state(d), before);
+
+    // With the new key too, the rotation is followed.
+    let new_key = get(&server, &format!("/api/v1/log/publicKey?treeID={new_tree}"));
+    assert_ne!(new_key, std::fs::read(d.join("log.pub")).unwrap());
+    std::fs::write(d.join("new.pub"), new_key).unwrap();
+    let both_keys: &[&str] = &[
+        "--log-key",
+        "log.pub",
+        "--log-key",
+        "new.pub",
+        "--watch-key",
+        "watched.pub",
+    ];
+    let run = monitor(d, &url, both_keys);
+    expect(&run, 0, "both keys");
+    let report = run.json();
+    assert_eq!(reported(&report, &server), expected, "{report}");
+    let now = state(d);
+    assert_eq!(now["treeID"], new_tree.as_str());
+    assert_ne!(
+        now["logID"], before["logID"],
+        "the new tree has its own log ID"
+    );
+    let again = monitor(d, &url, both_keys);
+    expect(&again, 0, "both keys, nothing new");
+    assert_eq!(again.json()["matches"], serde_json::json!([]));
+}
+
+/// The log at the URL is swapped for another log, with the same keys and hostname, that was
+/// rotated: its inactive shards do not hold the tree the monitor followed.
+#[test]
+fn monitor_catches_a_swap_for_another_rotated_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let (log, other) = (data.path().join("log"), data.path().join("other"));
+    let mut server = TestServer::start_in(&log, port, &[]);
+    let url = server.base_url();
+    std::fs::write(d.join("log.pub"), get(&server, "/api/v1/log/publicKey")).unwrap();
+    let signer = EntrySigner::new();
+    add_entries(&server, &signer, &[b"one", b"two"]);
+    expect(
+        &monitor(d, &url, &["--log-key", "log.pub"]),
+        0,
+        "first round",
+    );
+    let good = state(d);
+    let (followed, _) = shards(&server);
+
+    server.signal("TERM");
+    let keys = log.join("keys");
+    let (ecdsa, ed25519) = (
+        keys.join("log-ecdsa-p256.pem"),
+        keys.join("log-ed25519.pem"),
+    );
+    let swapped = TestServer::start_in(
+        &other,
+        port,
+        &[
+            "--ecdsa-key-file",
+            ecdsa.to_str().unwrap(),
+            "--ed25519-key-file",
+            ed25519.to_str().unwrap(),
+        ],
+    );
+    add_entries(&swapped, &signer, &[b"a", b"b", b"c"]);
+    rotate(&other, false);
+    add_entries(&swapped, &signer, &[b"d"]);
+    assert!(shards(&swapped).1.iter().all(|(id, _)| *id != followed));
+    let alarm = monitor(d, &url, &["--log-key", "log.pub"]);
+    expect(&alarm, 1, "a swap for another rotated log");
+    assert!(alarm.stderr.contains("ALERT"), "{}", alarm.stderr);
+    assert!(
+        alarm.stderr.contains(&format!(
+            "is of tree {followed}, which the log lists neither as its active tree"
+        )),
+        "{}",
+        alarm.stderr
     );
     assert_eq!(state(d), good);
 }

@@ -30,7 +30,7 @@ use super::verify::{self, VerifiedEntry, VerifyError};
 use crate::checkpoint::{self, Checkpoint};
 use crate::entries::pki::HashAlg;
 use crate::merkle::{self, Hash};
-use crate::wire::{LogInfo, SearchIndex, SearchPublicKey};
+use crate::wire::{InactiveShard, LogInfo, SearchIndex, SearchPublicKey};
 
 /// Files at least this large are hashed with a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
@@ -109,9 +109,10 @@ pub struct RekorUrl {
 #[derive(Debug, Args)]
 #[group(multiple = false)]
 pub struct LogTrust {
-    /// The log's public key (PEM; GET /api/v1/log/publicKey).
+    /// The log's public key (PEM; GET /api/v1/log/publicKey). Repeatable: a log rotated to a
+    /// new key (arkivo shard rotate --new-key) signs each tree with its own.
     #[arg(long = "log-key")]
-    pub log_key: Option<PathBuf>,
+    pub log_key: Vec<PathBuf>,
     /// A Sigstore trusted root listing the log (arkivo trust-root writes one).
     #[arg(long = "trusted-root")]
     pub trusted_root: Option<PathBuf>,
@@ -120,10 +121,19 @@ pub struct LogTrust {
 impl LogTrust {
     /// The trusted logs, `None` when neither flag is given.
     pub(super) fn load(&self) -> Result<Option<Vec<TrustedLog>>, Failure> {
-        if let Some(path) = &self.log_key {
-            let pem = read_text(path, "the log key")?;
-            let log = TrustedLog::from_public_key_pem(&pem, &path.display().to_string())?;
-            return Ok(Some(vec![log]));
+        if !self.log_key.is_empty() {
+            let logs = self
+                .log_key
+                .iter()
+                .map(|path| {
+                    let pem = read_text(path, "the log key")?;
+                    Ok(TrustedLog::from_public_key_pem(
+                        &pem,
+                        &path.display().to_string(),
+                    )?)
+                })
+                .collect::<Result<_, Failure>>()?;
+            return Ok(Some(logs));
         }
         if let Some(path) = &self.trusted_root {
             let json = read_file(path, "the trusted root")?;
@@ -561,9 +571,10 @@ async fn fetch_checkpoint(
 }
 
 /// Checks that the log's verified checkpoint `new` extends the verified checkpoint `old`
-/// (`what` names `old` in messages): another origin is another log (or a rotated shard), a
+/// (`what` names `old` in messages): another origin is another log (or another of its trees), a
 /// smaller tree a rollback, another root at the same size a fork; otherwise the log's
-/// consistency proof must verify. No request when the sizes are equal or `old` is the empty
+/// consistency proof, asked of the tree the origin names (which need not be the active one
+/// after a rotation), must verify. No request when the sizes are equal or `old` is the empty
 /// tree, which every tree extends.
 pub(super) async fn check_extends(
     client: &RekorClient,
@@ -598,7 +609,9 @@ pub(super) async fn check_extends(
     if old.size == 0 {
         return Ok(());
     }
-    let proof = client.consistency_proof(old.size, new.size).await?;
+    let proof = client
+        .consistency_proof(old.size, new.size, old.v1_tree_id())
+        .await?;
     verify::verify_consistency(old, new, &proof.hashes).map_err(|e| {
         Failure::Verification(format!(
             "{e}: the log's tree of size {} does not extend {what} of size {} \
@@ -608,33 +621,102 @@ pub(super) async fn check_extends(
     })
 }
 
-/// `GET /api/v1/log`, its checkpoint verified with one of `logs` (signer name, key hint,
-/// signature, origin) and its `treeSize`/`rootHash` checked against it.
+/// `GET /api/v1/log`, its active tree's checkpoint verified ([`verify_listed`]).
 pub(super) async fn current_checkpoint<'a>(
     client: &RekorClient,
     logs: &'a [TrustedLog],
 ) -> Result<(LogInfo, &'a TrustedLog, Checkpoint), Failure> {
     let info = client.log_info().await?;
     let name = signer_name(&info.signed_tree_head);
-    let (log, cp) = logs
-        .iter()
-        .find_map(|l| {
-            checkpoint::verify_v1(&info.signed_tree_head, &l.key, &name)
-                .ok()
-                .map(|cp| (l, cp))
-        })
-        .ok_or_else(|| {
-            Failure::Verification(format!(
-                "the checkpoint of the log at {} is not signed by a trusted log key",
-                client.url()
-            ))
-        })?;
-    if cp.size != info.tree_size || Hash::from_hex(&info.root_hash) != Some(cp.root) {
-        return Err(Failure::Verification(
-            "the log's treeSize/rootHash differ from its signed checkpoint".into(),
-        ));
-    }
+    let (log, cp) = verify_listed(&ListedTree::from(&info), logs, &name, client.url())?;
     Ok((info, log, cp))
+}
+
+/// One tree as `GET /api/v1/log` lists it (rekor-v1-api.md §3.5): the active one or an
+/// inactive shard, with the members that must agree with its checkpoint.
+pub(super) struct ListedTree<'a> {
+    /// Decimal.
+    pub(super) tree_id: &'a str,
+    pub(super) tree_size: u64,
+    pub(super) root_hash: &'a str,
+    pub(super) signed_tree_head: &'a str,
+}
+
+impl<'a> From<&'a LogInfo> for ListedTree<'a> {
+    fn from(info: &'a LogInfo) -> Self {
+        ListedTree {
+            tree_id: &info.tree_id,
+            tree_size: info.tree_size,
+            root_hash: &info.root_hash,
+            signed_tree_head: &info.signed_tree_head,
+        }
+    }
+}
+
+impl<'a> From<&'a InactiveShard> for ListedTree<'a> {
+    fn from(shard: &'a InactiveShard) -> Self {
+        ListedTree {
+            tree_id: &shard.tree_id,
+            tree_size: shard.tree_size,
+            root_hash: &shard.root_hash,
+            signed_tree_head: &shard.signed_tree_head,
+        }
+    }
+}
+
+/// The checkpoint of a tree the log at `url` lists, verified with whichever of `logs` signed
+/// it (signer name `hostname`, key hint, signature, origin `<hostname> - <treeID>`), and its
+/// `treeID`/`treeSize`/`rootHash` checked against it.
+///
+/// # Errors
+///
+/// [`Failure::Verification`]; when no trusted key has the checkpoint's key hint, the message
+/// says where the log serves the tree's key, to be checked out of band: trusting it on the
+/// log's word would let a swapped log vouch for itself.
+pub(super) fn verify_listed<'a>(
+    tree: &ListedTree,
+    logs: &'a [TrustedLog],
+    hostname: &str,
+    url: &str,
+) -> Result<(&'a TrustedLog, Checkpoint), Failure> {
+    let hint = crate::note::parse(tree.signed_tree_head.as_bytes())
+        .ok()
+        .and_then(|n| n.signatures.first().map(|s| s.key_id));
+    let mut failure = None;
+    for log in logs {
+        match checkpoint::verify_v1(tree.signed_tree_head, &log.key, hostname) {
+            Ok(cp) => {
+                let agrees = cp.v1_tree_id() == Some(tree.tree_id)
+                    && cp.size == tree.tree_size
+                    && Hash::from_hex(tree.root_hash) == Some(cp.root);
+                if !agrees {
+                    return Err(Failure::Verification(format!(
+                        "the log's treeID/treeSize/rootHash of tree {} differ from its signed \
+                         checkpoint",
+                        tree.tree_id
+                    )));
+                }
+                return Ok((log, cp));
+            }
+            // Signed with another key: not a failure of this one.
+            Err(_) if hint.is_some_and(|h| h != checkpoint::v1_key_hint(&log.key)) => {}
+            Err(e) => failure = Some(e),
+        }
+    }
+    Err(Failure::Verification(match failure {
+        Some(e) => format!(
+            "the checkpoint of tree {} of the log at {url} does not verify: {e}",
+            tree.tree_id
+        ),
+        None => format!(
+            "the checkpoint of tree {id} of the log at {url} is not signed by a trusted log key \
+             (its key hint is {}); if the log's operator rotated it to a new key, get the key \
+             from {url}/api/v1/log/publicKey?treeID={id}, check it out of band and trust it \
+             too (another --log-key, or in the --trusted-root)",
+            hint.map(|h| format!("{h:08x}")).unwrap_or_default(),
+            id = tree.tree_id
+        ),
+    }))
 }
 
 /// The logs to verify `log` answers with: the flags', else the key the log itself serves (the
@@ -805,7 +887,7 @@ async fn proof(
         )));
     }
     let last_root = root_at(client, &current, last).await?;
-    let proof = client.consistency_proof(first, last).await?;
+    let proof = client.consistency_proof(first, last, None).await?;
     let hashes = proof
         .hashes
         .iter()
@@ -849,7 +931,7 @@ async fn root_at(client: &RekorClient, current: &Checkpoint, size: u64) -> Resul
     if size == current.size {
         return Ok(current.root);
     }
-    let proof = client.consistency_proof(size, current.size).await?;
+    let proof = client.consistency_proof(size, current.size, None).await?;
     let hashes = proof
         .hashes
         .iter()

@@ -324,7 +324,8 @@ impl RekorClient {
         self.get_json(&format!("{}/api/v1/log", self.base)).await
     }
 
-    /// `GET /api/v1/log/proof?firstSize=&lastSize=` (§3.7).
+    /// `GET /api/v1/log/proof?firstSize=&lastSize=[&treeID=]` (§3.7), in the tree `tree_id`
+    /// (decimal) names: the active one when `None`.
     ///
     /// # Errors
     ///
@@ -333,9 +334,13 @@ impl RekorClient {
         &self,
         first_size: u64,
         last_size: u64,
+        tree_id: Option<&str>,
     ) -> Result<ConsistencyProof, ClientError> {
+        let tree = tree_id
+            .map(|id| format!("&treeID={id}"))
+            .unwrap_or_default();
         self.get_json(&format!(
-            "{}/api/v1/log/proof?firstSize={first_size}&lastSize={last_size}",
+            "{}/api/v1/log/proof?firstSize={first_size}&lastSize={last_size}{tree}",
             self.base
         ))
         .await

@@ -210,9 +210,8 @@ fn check_entry_id(uuid: &str, leaf: &Hash, cp: &Checkpoint) -> Result<(), Verify
     }
     if !prefix.is_empty() {
         let tree_id = cp
-            .origin
-            .rsplit_once(" - ")
-            .and_then(|(_, id)| id.parse::<i64>().ok())
+            .v1_tree_id()
+            .and_then(|id| id.parse::<i64>().ok())
             .ok_or_else(|| wrong("the checkpoint origin has no tree ID".into()))?;
         if prefix != format!("{tree_id:016x}") {
             return Err(wrong(format!(
