@@ -707,7 +707,7 @@ fn verify_blob_failures_say_what_failed() {
             &["--rekor-url", &other.base_url()],
         ),
         1,
-        "current checkpoint does not verify",
+        "neither active nor frozen",
         "consistency against another log",
     );
     // trust-root refuses a root that does not list the pinned key.
@@ -881,5 +881,100 @@ fn log_queries_are_verified() {
         2,
         "64 hex",
         "bad digest",
+    );
+}
+
+#[test]
+fn the_client_follows_a_rotated_log() {
+    let env = Env::new();
+    let url = env.server.base_url();
+    ok(
+        env.run(
+            &["keygen", "--output-prefix", "k"],
+            &[("ARKIVO_PASSWORD", "")],
+        ),
+        "keygen",
+    );
+    for name in ["a", "b"] {
+        env.write(name, name.as_bytes());
+        env.sign("k.key", name, &format!("{name}.bundle"), &[]);
+    }
+    let data = env.server.data_dir().to_str().unwrap().to_owned();
+    let rotated = ok(
+        env.run(&["shard", "rotate", "--new-key", "--data-dir", &data], &[]),
+        "shard rotate",
+    );
+    let frozen = rotated
+        .stdout
+        .strip_prefix("froze tree ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap()
+        .to_owned();
+    env.write("new.pub", &fetch(&env.server, "/api/v1/log/publicKey"));
+    env.write("c", b"c");
+    env.sign("k.key", "c", "c.bundle", &[("ARKIVO_REKOR_URL", &url)]);
+
+    // A bundle of the frozen tree: its final checkpoint extends the bundle's.
+    let checked = ok(
+        env.verify("k.pub", "a.bundle", "a", &["--rekor-url", &url]),
+        "verify-blob of a frozen tree's entry",
+    );
+    assert!(
+        checked.stdout.contains("consistency: OK"),
+        "{}",
+        checked.stdout
+    );
+    // One of the new tree needs the new key.
+    fails(
+        env.verify("k.pub", "c.bundle", "c", &[]),
+        1,
+        "not a trusted log",
+        "a new tree's entry with the old key",
+    );
+    ok(
+        env.verify("k.pub", "c.bundle", "c", &["--log-key", "new.pub"]),
+        "verify-blob with the new key",
+    );
+
+    // Log queries: the frozen tree is listed; entries of both trees verify with the key of
+    // their tree (served, unpinned; or pinned, both keys); proofs by tree ID.
+    let q = |args: &[&str]| {
+        let mut a = vec!["log"];
+        a.extend(args);
+        a.extend(["--rekor-url", &url, "--output", "json"]);
+        ok(env.run(&a, &[]), &format!("log {args:?}")).json()
+    };
+    let info = q(&["info"]);
+    assert_eq!(info["inactiveShards"][0]["treeID"], frozen.as_str());
+    assert_eq!(info["totalSize"], 3);
+    for index in ["0", "2"] {
+        assert_eq!(q(&["get", index])["verified"], true, "entry {index}");
+        let pinned = q(&["get", index, "--log-key", "log.pub", "--log-key", "new.pub"]);
+        assert_eq!(pinned["keyPinned"], true);
+    }
+    let proof = q(&["proof", "--first", "1", "--last", "2", "--tree-id", &frozen]);
+    assert_eq!(proof["verified"], true);
+    assert_eq!(proof["lastRootHash"], info["inactiveShards"][0]["rootHash"]);
+    fails(
+        env.run(
+            &[
+                "log",
+                "proof",
+                "--first",
+                "1",
+                "--last",
+                "2",
+                "--tree-id",
+                "7",
+                "--log-key",
+                "log.pub",
+                "--rekor-url",
+                &url,
+            ],
+            &[],
+        ),
+        1,
+        "lists no tree 7",
+        "proof of an unknown tree",
     );
 }

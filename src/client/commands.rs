@@ -226,6 +226,9 @@ pub enum LogCommand {
         first: u64,
         #[arg(long)]
         last: u64,
+        /// The tree (shard) of a rotated log, by its decimal tree ID [default: the active one].
+        #[arg(long)]
+        tree_id: Option<i64>,
         #[command(flatten)]
         common: LogCommon,
     },
@@ -533,7 +536,14 @@ pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
             .iter()
             .find(|l| l.log_id == verified.log_id)
             .expect("the entry verified with one of the logs");
-        let current = fetch_checkpoint(&client, log, &verified.hostname).await?;
+        // The bundle's tree: after a rotation, a frozen one, whose final checkpoint must extend
+        // the bundle's.
+        let (_, _, current) = tree_checkpoint(
+            &client,
+            std::slice::from_ref(log),
+            verified.checkpoint.v1_tree_id(),
+        )
+        .await?;
         check_extends(
             &client,
             &verified.checkpoint,
@@ -549,25 +559,6 @@ pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
             json!({"treeSize": current.size, "rootHash": current.root.to_hex()});
     }
     Ok(Report { text, json: report })
-}
-
-/// The log's current checkpoint, its signature verified with `log`'s key.
-async fn fetch_checkpoint(
-    client: &RekorClient,
-    log: &TrustedLog,
-    hostname: &str,
-) -> Result<Checkpoint, Failure> {
-    let info = client.log_info().await?;
-    let cp = checkpoint::verify_v1(&info.signed_tree_head, &log.key, hostname).map_err(|e| {
-        Failure::Verification(format!("the log's current checkpoint does not verify: {e}"))
-    })?;
-    let root = Hash::from_hex(&info.root_hash);
-    if cp.size != info.tree_size || root != Some(cp.root) {
-        return Err(Failure::Verification(
-            "the log's treeSize/rootHash differ from its signed checkpoint".into(),
-        ));
-    }
-    Ok(cp)
 }
 
 /// Checks that the log's verified checkpoint `new` extends the verified checkpoint `old`
@@ -626,9 +617,40 @@ pub(super) async fn current_checkpoint<'a>(
     client: &RekorClient,
     logs: &'a [TrustedLog],
 ) -> Result<(LogInfo, &'a TrustedLog, Checkpoint), Failure> {
+    tree_checkpoint(client, logs, None).await
+}
+
+/// The log's checkpoint of the tree `tree_id` (decimal) — the active tree's current one, or a
+/// frozen tree's final one from `inactiveShards` (rekor-v1-api.md §3.5, §9) — verified with
+/// one of `logs`; the active tree's when `None`.
+///
+/// # Errors
+///
+/// [`Failure::Verification`] when the log lists no such tree or its checkpoint does not verify.
+pub(super) async fn tree_checkpoint<'a>(
+    client: &RekorClient,
+    logs: &'a [TrustedLog],
+    tree_id: Option<&str>,
+) -> Result<(LogInfo, &'a TrustedLog, Checkpoint), Failure> {
     let info = client.log_info().await?;
-    let name = signer_name(&info.signed_tree_head);
-    let (log, cp) = verify_listed(&ListedTree::from(&info), logs, &name, client.url())?;
+    let tree = match tree_id {
+        None => ListedTree::from(&info),
+        Some(id) if id == info.tree_id => ListedTree::from(&info),
+        Some(id) => info
+            .inactive_shards
+            .iter()
+            .flatten()
+            .find(|s| s.tree_id == id)
+            .map(ListedTree::from)
+            .ok_or_else(|| {
+                Failure::Verification(format!(
+                    "the log at {} lists no tree {id}, neither active nor frozen",
+                    client.url()
+                ))
+            })?,
+    };
+    let name = signer_name(tree.signed_tree_head);
+    let (log, cp) = verify_listed(&tree, logs, &name, client.url())?;
     Ok((info, log, cp))
 }
 
@@ -719,16 +741,18 @@ pub(super) fn verify_listed<'a>(
     }))
 }
 
-/// The logs to verify `log` answers with: the flags', else the key the log itself serves (the
-/// report says so: that checks consistency, not authenticity).
+/// The logs to verify `log` answers with: the flags', else the key the log itself serves for
+/// the tree `tree_id` (decimal; the active tree when `None`) — the report says so: that checks
+/// consistency, not authenticity.
 async fn logs_or_served(
     client: &RekorClient,
     trust: &LogTrust,
+    tree_id: Option<&str>,
 ) -> Result<(Vec<TrustedLog>, bool), Failure> {
     if let Some(logs) = trust.load()? {
         return Ok((logs, true));
     }
-    let pem = client.public_key().await?;
+    let pem = client.public_key(tree_id).await?;
     let log = TrustedLog::from_public_key_pem(&pem, "the key served by the log")
         .map_err(|e| log_out_of_spec(e.to_string()))?;
     eprintln!(
@@ -751,31 +775,41 @@ pub async fn log(command: &LogCommand) -> Result<Report, Failure> {
     let client = RekorClient::new(&common.rekor.url)?;
     match command {
         LogCommand::Info(_) => {
-            let (logs, pinned) = logs_or_served(&client, &common.trust).await?;
+            let (logs, pinned) = logs_or_served(&client, &common.trust, None).await?;
             let (info, log, _) = current_checkpoint(&client, &logs).await?;
+            let frozen = info.inactive_shards.as_deref().unwrap_or_default();
+            let mut text = format!(
+                "log {}\n  tree ID {}, tree size {}, root {}\n  log ID {}\n  checkpoint signature: OK ({})\n",
+                client.url(),
+                info.tree_id,
+                info.tree_size,
+                info.root_hash,
+                log.log_id_hex(),
+                if pinned {
+                    "trusted key"
+                } else {
+                    "key served by the log"
+                }
+            );
+            // Listed as the log lists them; `log proof --tree-id` verifies one.
+            for shard in frozen {
+                text.push_str(&format!(
+                    "  frozen tree {}: tree size {}, root {}\n",
+                    shard.tree_id, shard.tree_size, shard.root_hash
+                ));
+            }
+            let total = info.tree_size + frozen.iter().map(|s| s.tree_size).sum::<u64>();
             Ok(Report {
-                text: format!(
-                    "log {}\n  tree ID {}, tree size {}, root {}\n  log ID {}\n  checkpoint signature: OK ({})\n",
-                    client.url(),
-                    info.tree_id,
-                    info.tree_size,
-                    info.root_hash,
-                    log.log_id_hex(),
-                    if pinned {
-                        "trusted key"
-                    } else {
-                        "key served by the log"
-                    }
-                ),
+                text,
                 json: json!({
                     "ok": true, "treeID": info.tree_id, "treeSize": info.tree_size,
                     "rootHash": info.root_hash, "logID": log.log_id_hex(),
                     "signedTreeHead": info.signed_tree_head, "keyPinned": pinned,
+                    "inactiveShards": info.inactive_shards, "totalSize": total,
                 }),
             })
         }
         LogCommand::Get { entry, .. } => {
-            let (logs, pinned) = logs_or_served(&client, &common.trust).await?;
             let fetched = match entry.parse::<u64>() {
                 Ok(index) if entry.len() < 64 => client.get_by_index(index).await,
                 _ => client.get_by_uuid(entry).await,
@@ -784,6 +818,15 @@ pub async fn log(command: &LogCommand) -> Result<Report, Failure> {
                 true => Failure::Input(format!("no entry {entry} in the log at {}", client.url())),
                 false => e.into(),
             })?;
+            // Unpinned, the key of the entry's own tree (its entry ID names it), as rekor-cli
+            // asks for it.
+            let tree_id = fetched
+                .uuid
+                .get(..16)
+                .filter(|_| fetched.uuid.len() == 80)
+                .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+                .map(|id| id.to_string());
+            let (logs, pinned) = logs_or_served(&client, &common.trust, tree_id.as_deref()).await?;
             let verified = verify::verify_log_entry(&fetched, &logs)?;
             Ok(entry_report(&fetched, &verified, pinned))
         }
@@ -795,9 +838,15 @@ pub async fn log(command: &LogCommand) -> Result<Report, Failure> {
                 json: json!({"ok": true, "uuids": ids}),
             })
         }
-        LogCommand::Proof { first, last, .. } => {
-            let (logs, pinned) = logs_or_served(&client, &common.trust).await?;
-            proof(&client, &logs, pinned, *first, *last).await
+        LogCommand::Proof {
+            first,
+            last,
+            tree_id,
+            ..
+        } => {
+            let tree_id = tree_id.map(|id| id.to_string());
+            let (logs, pinned) = logs_or_served(&client, &common.trust, tree_id.as_deref()).await?;
+            proof(&client, &logs, pinned, tree_id.as_deref(), *first, *last).await
         }
     }
 }
@@ -871,6 +920,7 @@ async fn proof(
     client: &RekorClient,
     logs: &[TrustedLog],
     pinned: bool,
+    tree_id: Option<&str>,
     first: u64,
     last: u64,
 ) -> Result<Report, Failure> {
@@ -879,15 +929,15 @@ async fn proof(
             "--first {first} --last {last}: need 1 <= first <= last"
         )));
     }
-    let (_, _, current) = current_checkpoint(client, logs).await?;
+    let (_, _, current) = tree_checkpoint(client, logs, tree_id).await?;
     if last > current.size {
         return Err(Failure::Input(format!(
             "--last {last} is beyond the log's current tree size {}",
             current.size
         )));
     }
-    let last_root = root_at(client, &current, last).await?;
-    let proof = client.consistency_proof(first, last, None).await?;
+    let last_root = root_at(client, &current, tree_id, last).await?;
+    let proof = client.consistency_proof(first, last, tree_id).await?;
     let hashes = proof
         .hashes
         .iter()
@@ -927,11 +977,18 @@ async fn proof(
 }
 
 /// The root of the tree of `size` records, from the verified checkpoint `current`.
-async fn root_at(client: &RekorClient, current: &Checkpoint, size: u64) -> Result<Hash, Failure> {
+async fn root_at(
+    client: &RekorClient,
+    current: &Checkpoint,
+    tree_id: Option<&str>,
+    size: u64,
+) -> Result<Hash, Failure> {
     if size == current.size {
         return Ok(current.root);
     }
-    let proof = client.consistency_proof(size, current.size, None).await?;
+    let proof = client
+        .consistency_proof(size, current.size, tree_id)
+        .await?;
     let hashes = proof
         .hashes
         .iter()
@@ -959,7 +1016,7 @@ pub async fn trust_root(args: &TrustRootArgs) -> Result<Report, Failure> {
             TrustedLog::from_public_key_pem(&pem, &path.display().to_string())?.log_id
         }
         None => {
-            let pem = client.public_key().await?;
+            let pem = client.public_key(None).await?;
             eprintln!(
                 "note: not pinned: checked against the key the log serves; pass --log-key to \
                  check against a key obtained out of band"

@@ -28,8 +28,8 @@
 //!    SET, checkpoint of that tree, inclusion proof; its checkpoint consistent with the tree's)
 //!    and reports those whose search keys (§10.1, [`crate::entries::index_keys_of_body`]) match
 //!    a watched email, key or artifact digest. The state moves on (within a tree, or to the
-//!    next tree once a frozen one is done) only once the whole batch is reported, so a match is
-//!    reported at least once even across crashes, and once only across rotations.
+//!    next tree once a frozen one is done) only once the round's report is printed, so a match
+//!    is reported at least once even across crashes, and once only across rotations.
 //!
 //! The state file holds the checkpoint verified last (`signedTreeHead`, with its `logID`,
 //! `treeID`, `treeSize` and `rootHash` for people and scripts), the virtual index of its tree's
@@ -165,8 +165,16 @@ pub fn monitor(args: &MonitorArgs) -> Result<(), Failure> {
     let watches = watches(args)?;
     let client = RekorClient::new(&args.rekor.url)?;
     loop {
-        let result = rt.block_on(round(&client, &logs, &args.state, &watches));
+        let (result, moved) = match rt.block_on(round(&client, &logs, &args.state, &watches)) {
+            Ok((report, moved)) => (Ok(report), moved),
+            Err(f) => (Err(f), None),
+        };
         commands::print_result(args.output, &result);
+        // Past the round's matches only once they are printed: each is reported at least once,
+        // even if the monitor dies in between.
+        if let Some(state) = moved {
+            write_state(&args.state, &state)?;
+        }
         match result {
             Ok(_) if args.once => return Ok(()),
             Ok(_) => {}
@@ -212,12 +220,14 @@ impl Tree<'_> {
     }
 }
 
+/// One round: its report, and the state to save once the report is printed (when the watches
+/// moved past entries).
 async fn round(
     client: &RekorClient,
     logs: &[TrustedLog],
     state_path: &Path,
     watches: &[Watch],
-) -> Result<Report, Failure> {
+) -> Result<(Report, Option<State>), Failure> {
     // The active tree's checkpoint first: when no trusted key signed it, the keys given are
     // wrong or the log is another, whatever the state file says.
     let (info, _, _) = commands::current_checkpoint(client, logs)
@@ -237,21 +247,19 @@ async fn round(
         // Without watches, the entries are not fetched at all.
         _ => (last, trees[last].checkpoint.size),
     };
-    save_state(state_path, &trees[from.0], from.1)?;
+    write_state(state_path, &State::at(&trees[from.0], from.1))?;
     let (to, scan) = scan(client, &trees, from, watches)
         .await
         .map_err(|f| alert(state_path, f))?;
-    if to != from {
-        save_state(state_path, &trees[to.0], to.1)?;
-    }
-    Ok(report(
+    let report = report(
         client,
         state_path,
         &trees,
         previous.as_ref().map(|(_, old)| old),
         (from, to),
         &scan,
-    ))
+    );
+    Ok((report, (to != from).then(|| State::at(&trees[to.0], to.1))))
 }
 
 /// The trees to follow this round, their checkpoints verified (module doc, steps 1–3): the tree
@@ -482,20 +490,26 @@ fn load_state(path: &Path, logs: &[TrustedLog]) -> Result<Option<(State, Checkpo
     Ok(Some((state, cp)))
 }
 
-/// Replaces the state file with the position `next_index` in `tree`, atomically: `<state>.tmp`
-/// written and synced, renamed over it, and the directory synced, so that a crash leaves either
-/// the old state or the new one (and at worst a stale `.tmp`, overwritten next time).
-fn save_state(path: &Path, tree: &Tree, next_index: u64) -> Result<(), Failure> {
-    let state = State {
-        log_id: tree.log.log_id_hex(),
-        tree_id: tree.id.to_owned(),
-        signed_tree_head: tree.signed_tree_head.to_owned(),
-        tree_size: tree.checkpoint.size,
-        root_hash: tree.checkpoint.root.to_hex(),
-        tree_offset: Some(tree.offset),
-        next_index,
-    };
-    let mut bytes = serde_json::to_vec_pretty(&state).expect("the state serializes");
+impl State {
+    /// The position `next_index` in `tree`.
+    fn at(tree: &Tree, next_index: u64) -> State {
+        State {
+            log_id: tree.log.log_id_hex(),
+            tree_id: tree.id.to_owned(),
+            signed_tree_head: tree.signed_tree_head.to_owned(),
+            tree_size: tree.checkpoint.size,
+            root_hash: tree.checkpoint.root.to_hex(),
+            tree_offset: Some(tree.offset),
+            next_index,
+        }
+    }
+}
+
+/// Replaces the state file with `state`, atomically: `<state>.tmp` written and synced, renamed
+/// over it, and the directory synced, so that a crash leaves either the old state or the new
+/// one (and at worst a stale `.tmp`, overwritten next time).
+fn write_state(path: &Path, state: &State) -> Result<(), Failure> {
+    let mut bytes = serde_json::to_vec_pretty(state).expect("the state serializes");
     bytes.push(b'\n');
     let io = |e: std::io::Error| Failure::Input(format!("saving {}: {e}", path.display()));
     let dir = match path.parent() {

@@ -346,13 +346,17 @@ impl RekorClient {
         .await
     }
 
-    /// `GET /api/v1/log/publicKey` (§3.6): the log's public key PEM.
+    /// `GET /api/v1/log/publicKey[?treeID=]` (§3.6): the public key PEM of the tree `tree_id`
+    /// (decimal) names, the active one when `None`.
     ///
     /// # Errors
     ///
     /// [`ClientError`].
-    pub async fn public_key(&self) -> Result<String, ClientError> {
-        let url = format!("{}/api/v1/log/publicKey", self.base);
+    pub async fn public_key(&self, tree_id: Option<&str>) -> Result<String, ClientError> {
+        let tree = tree_id
+            .map(|id| format!("?treeID={id}"))
+            .unwrap_or_default();
+        let url = format!("{}/api/v1/log/publicKey{tree}", self.base);
         let res = self
             .http
             .get(&url)
