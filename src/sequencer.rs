@@ -498,8 +498,12 @@ impl Sequencer {
         let view = if fresh.is_empty() {
             old_view.clone()
         } else {
-            // Integrated time never goes backwards in index order, even if the clock does.
-            let timestamp = crate::log::unix_now().max(old_head.timestamp);
+            // Integrated time never goes backwards in index order, even if the clock does, nor
+            // before the shard's creation, where the validity of its keys in the trusted root
+            // starts (clients reject a SET integrated outside it).
+            let timestamp = crate::log::unix_now()
+                .max(old_head.timestamp)
+                .max(active.identity().meta.created);
             let (checkpoint_v1, checkpoint_c2sp) = active
                 .identity()
                 .sign_checkpoints(border.size(), &border.root());

@@ -609,3 +609,106 @@ async fn a_storage_failure_stops_writes_but_reads_go_on() {
     assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE);
     assert!(r.error().1.contains("storage is full"));
 }
+
+/// A clock that went back, after a shard's creation or across a rotation, must not leave an
+/// entry outside the validity the trusted root gives its shard's key: sigstore clients
+/// (@sigstore/verify, sigstore-go) accept a SET only if its integrated time is within the key's
+/// `validFor`. Entries are never integrated before their shard's creation, and a key's validity
+/// ends no earlier than its shard's last integrated time.
+#[tokio::test(flavor = "multi_thread")]
+async fn integrated_times_stay_within_the_key_validity_when_the_clock_goes_back() {
+    use std::sync::Arc;
+
+    use arkivo::log::{create_log, create_log_with_id};
+    use arkivo::sequencer::{self, SequencerConfig, Shard};
+    use arkivo::signer::LogKeys;
+    use arkivo::storage::memory::MemoryStore;
+
+    // Each shard records a creation time ahead of the clock: the clock went back an hour after
+    // the first one was created, half an hour after the second.
+    let shard = |tree_id: Option<i64>, ahead: i64| {
+        let store = Arc::new(MemoryStore::new());
+        let mut identity = match tree_id {
+            None => create_log(store.as_ref(), "127.0.0.1:3000", LogKeys::generate()),
+            Some(id) => create_log_with_id(
+                store.as_ref(),
+                id,
+                "127.0.0.1:3000",
+                &format!("127.0.0.1:3000/shards/{id}"),
+                LogKeys::generate(),
+            ),
+        }
+        .unwrap();
+        identity.meta.created += ahead;
+        (store, Arc::new(identity))
+    };
+    let (store, identity) = shard(None, 3600);
+    let first = Shard {
+        store: store.clone(),
+        identity: identity.clone(),
+    };
+    let config = SequencerConfig {
+        max_batch: 64,
+        max_batch_age: std::time::Duration::from_millis(1),
+        inbox_capacity: 256,
+    };
+    let (handle, _thread) = sequencer::start(first.clone(), Vec::new(), config).unwrap();
+    let api = common::router::Api {
+        state: arkivo::api::AppState::new(handle.clone(), "http://127.0.0.1:3000".into()),
+        store,
+        identity: identity.clone(),
+    };
+    let signer = Signer::new();
+    let integrated_time = |a: &common::router::Answer| {
+        assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.json());
+        let v = a.json();
+        let (_, e) = v.as_object().unwrap().iter().next().unwrap();
+        e["integratedTime"].as_i64().unwrap()
+    };
+    let t1 = integrated_time(
+        &api.post("/api/v1/log/entries", &signer.hashedrekord(b"first shard"))
+            .await,
+    );
+    assert!(t1 >= identity.meta.created, "{t1}");
+
+    let view = tokio::task::spawn_blocking(move || {
+        handle.rotate(Box::new(move |_| {
+            let (store, identity) = shard(Some(42), 1800);
+            Ok(Shard { store, identity })
+        }))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let created2 = view.active.identity().meta.created;
+    assert!(
+        created2 < t1,
+        "the second shard is created before, by the clock"
+    );
+    let t2 = integrated_time(
+        &api.post("/api/v1/log/entries", &signer.hashedrekord(b"second shard"))
+            .await,
+    );
+    assert!(t2 >= created2, "{t2} < {created2}");
+
+    let root = api.get("/api/v1/log/trustedRoot").await.json();
+    let secs = |v: &serde_json::Value| {
+        let t = humantime::parse_rfc3339(v.as_str().unwrap()).unwrap();
+        let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        i64::try_from(secs).unwrap()
+    };
+    // tlogs: the two ECDSA keys, then the two Ed25519 keys, oldest first.
+    for (i, t) in [(0, t1), (1, t2)] {
+        let valid_for = &root["tlogs"][i]["publicKey"]["validFor"];
+        assert!(secs(&valid_for["start"]) <= t, "{valid_for} and {t}");
+        assert!(
+            valid_for.get("end").is_none_or(|end| t <= secs(end)),
+            "{valid_for} and {t}"
+        );
+    }
+    assert_eq!(
+        root["tlogs"][0]["publicKey"]["validFor"]["end"],
+        root["tlogs"][2]["publicKey"]["validFor"]["end"],
+        "the first shard's two keys end together"
+    );
+}

@@ -12,6 +12,11 @@
 //! a bundle written by `arkivo sign-blob` is verified by @sigstore/verify, and a bundle made by
 //! @sigstore/sign against Arkivo is verified by `arkivo verify-blob`.
 //!
+//! A third test runs the libraries before and after shard rotations
+//! (tests/interop/sigstore-js-shards.mjs): v1 and v2 bundles made in three shards of a log rotated
+//! twice (with new keys, then keeping them) verify with the trusted root served after the
+//! rotations, whose validity periods must follow the rotations.
+//!
 //! Node.js (>= 20.17) and npm are required: this test never skips. The pinned packages are
 //! installed with `npm ci` when tests/interop/node_modules is missing or stale.
 
@@ -240,6 +245,194 @@ fn sigstore_js_signs_records_and_verifies_v1_and_v2_bundles() {
         6,
         "the log should hold exactly the six accepted entries"
     );
+    drop(server);
+}
+
+/// Runs tests/interop/sigstore-js-shards.mjs; its result line, or a failure with the outputs of
+/// node and of the server.
+fn shards_script(dir: &Path, server: &TestServer, args: &[&str]) -> serde_json::Value {
+    let (ok, stdout, stderr) = run_node(dir, "sigstore-js-shards.mjs", args);
+    assert!(
+        ok,
+        "sigstore-js-shards.mjs {args:?} failed:\n--- node stderr ---\n{stderr}\n--- node stdout ---\n\
+         {stdout}\n--- arkivo stderr ---\n{}",
+        server.stderr()
+    );
+    let r = last_json_line(&stdout, &stderr);
+    eprintln!("sigstore-js-shards {}: {r}", args[0]);
+    assert_eq!(r["ok"], true);
+    r
+}
+
+/// `(index in its shard, virtual index)` of each entry a sign run reports, by name.
+fn indexes(run: &serde_json::Value) -> Vec<(String, u64, u64)> {
+    run["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_owned(),
+                e["index"].as_u64().unwrap(),
+                e["logIndex"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Sleeps into the next second: the server's times (integrated times, shard creation) count
+/// seconds, so what happens next is stamped later than what happened before, and a validity
+/// period that ends or starts at the wrong event shows.
+fn next_second() {
+    let now = common::unix_now();
+    while common::unix_now() == now {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Unix seconds of an RFC 3339 time in the trusted root.
+fn rfc3339(v: &serde_json::Value) -> i64 {
+    let t = humantime::parse_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
+        .unwrap_or_else(|e| panic!("{v}: {e}"));
+    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    i64::try_from(secs).unwrap()
+}
+
+/// Issue 8 item 4, with the official libraries: bundles made in every shard of a log rotated
+/// twice (first with new keys, then keeping them) verify with the one trusted root the log serves
+/// afterwards, whose key validities follow the rotations; v1 and v2 entries, virtual indexes,
+/// re-logging a frozen shard's entry, and tampered bundles and trust rejected. The bundles are
+/// verified after a restart of the server. See tests/interop/sigstore-js-shards.mjs.
+#[test]
+fn sigstore_js_bundles_verify_before_and_after_shard_rotations() {
+    let dir = interop_dir();
+    require_tool("node");
+    install_packages(&dir);
+    let data = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let created_after = common::unix_now();
+    let mut server = TestServer::start_in(data.path(), port, &[]);
+    let created_before = common::unix_now();
+    let base = server.base_url();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_str().unwrap();
+    // Each run adds to the active shard, at these indexes: v1 hashedrekord and dsse (0, 1), the
+    // raw v1 entry (2), v2 hashedrekord and dsse (3, 4), and after a rotation the first run's v2
+    // hashedrekord again (5).
+    let bundles = [
+        ("v1 hashedrekord", 0),
+        ("v1 dsse", 1),
+        ("v2 hashedrekord", 3),
+        ("v2 dsse", 4),
+        ("v2 hashedrekord again", 5),
+    ];
+    let check_run = |run: &serde_json::Value, tree: &str, position: u64, offset: u64| {
+        assert_eq!(run["treeId"], tree, "{run}");
+        assert_eq!(run["position"], position);
+        assert_eq!(run["offset"], offset, "entries of the frozen shards before");
+        assert_eq!(run["sizeAtStart"], 0);
+        let logged = if position == 0 { 4 } else { 5 };
+        let want: Vec<(String, u64, u64)> = bundles[..logged]
+            .iter()
+            .map(|&(n, i)| (n.to_owned(), i, offset + i))
+            .collect();
+        assert_eq!(indexes(run), want, "(index in the shard, virtual index)");
+        assert_eq!(run["raw"]["created"], 201);
+        assert_eq!(run["raw"]["logIndex"], offset + 2);
+        assert_eq!(run["v2Duplicate"], 409);
+    };
+
+    next_second();
+    let a = shards_script(&dir, &server, &["sign", &base, w, "a"]);
+    let first_tree = a["treeId"].as_str().unwrap().to_owned();
+    check_run(&a, &first_tree, 0, 0);
+
+    next_second();
+    let r1 = common::rotate(server.data_dir(), true);
+    assert_eq!(
+        (r1.frozen_tree_id.as_str(), r1.frozen_size),
+        (first_tree.as_str(), 5)
+    );
+    next_second();
+    let b = shards_script(&dir, &server, &["sign", &base, w, "b"]);
+    check_run(&b, &r1.active_tree_id, 1, 5);
+    // The first run's raw entry, frozen in tree 1, logged again in tree 2 (then a 409).
+    assert_eq!(b["raw"]["duplicate"], 409);
+    assert_eq!(b["raw"]["retrieved"], 2);
+
+    next_second();
+    let r2 = common::rotate(server.data_dir(), false);
+    assert_eq!(
+        (r2.frozen_tree_id.as_str(), r2.frozen_size),
+        (r1.active_tree_id.as_str(), 6)
+    );
+    next_second();
+    let c = shards_script(&dir, &server, &["sign", &base, w, "c"]);
+    check_run(&c, &r2.active_tree_id, 2, 11);
+    assert_eq!(c["raw"]["retrieved"], 3);
+
+    // The shards, their keys and creation times are read back from disk by a restarted server.
+    server.signal("TERM");
+    let server = TestServer::start_in(data.path(), port, &[]);
+    let v = shards_script(&dir, &server, &["verify", &base, w]);
+    let trees = [&first_tree, &r1.active_tree_id, &r2.active_tree_id];
+    let shards = v["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 3, "{v}");
+    for (i, (s, (size, offset))) in shards.iter().zip([(5, 0), (6, 5), (6, 11)]).enumerate() {
+        assert_eq!(s["treeId"], trees[i].as_str());
+        assert_eq!(
+            (s["size"].as_u64(), s["offset"].as_u64()),
+            (Some(size), Some(offset))
+        );
+    }
+    assert_ne!(shards[0]["logId"], shards[1]["logId"], "--new-key");
+    assert_eq!(shards[1]["logId"], shards[2]["logId"], "no --new-key");
+    assert_eq!(v["verified"], 14, "the bundles of the three runs");
+    assert!(v["negativeChecks"].as_u64().unwrap() >= 40, "{v}");
+
+    // Validity periods, against when the shards were created (each between two clock readings):
+    // the first ECDSA key from the log's creation to the first rotation, the second from there
+    // on (both later shards use it); one Ed25519 key per shard, for that shard's period.
+    let events = [
+        (created_after, created_before),
+        (r1.before, r1.after),
+        (r2.before, r2.after),
+    ];
+    let check_period =
+        |period: &serde_json::Value, start: usize, end: Option<usize>, what: &str| {
+            let within = |t: &serde_json::Value, (from, to): (i64, i64), bound: &str| {
+                let t = rfc3339(t);
+                assert!(
+                    (from..=to).contains(&t),
+                    "{what}: {bound} {t} is not within [{from}, {to}]: {period}"
+                );
+            };
+            within(&period["start"], events[start], "start");
+            match end {
+                Some(end) => within(&period["end"], events[end], "end"),
+                None => assert_eq!(period["end"], serde_json::Value::Null, "{what}: no end"),
+            }
+        };
+    let tr = &v["trustedRoot"];
+    let ecdsa = tr["ecdsa"].as_array().unwrap();
+    assert_eq!(ecdsa.len(), 2, "{tr}");
+    assert_eq!(ecdsa[0]["trees"], serde_json::json!([trees[0]]));
+    assert_eq!(ecdsa[1]["trees"], serde_json::json!([trees[1], trees[2]]));
+    check_period(&ecdsa[0], 0, Some(1), "the first ECDSA key");
+    check_period(&ecdsa[1], 1, None, "the second ECDSA key (active)");
+    let ed = tr["ed25519"].as_array().unwrap();
+    assert_eq!(ed.len(), 3, "{tr}");
+    for (i, e) in ed.iter().enumerate() {
+        assert_eq!(e["tree"], trees[i].as_str());
+        let url = match i {
+            0 => base.clone(),
+            _ => format!("{base}/shards/{}", trees[i]),
+        };
+        assert_eq!(e["baseUrl"], url.as_str());
+        let end = (i + 1 < events.len()).then_some(i + 1);
+        check_period(e, i, end, &format!("the Ed25519 key of shard {i}"));
+    }
+    assert_eq!(tree_size(&base), 6, "the active shard");
     drop(server);
 }
 

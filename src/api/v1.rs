@@ -618,8 +618,10 @@ fn public_key_key(pk: &crate::wire::SearchPublicKey) -> Result<String, ApiError>
 ///   tiles as `baseUrl` (a client matches the checkpoint's signature name inside it).
 ///
 /// Each key is valid from the creation of its first shard to the creation of the shard that
-/// replaced its last one (open-ended while the active shard uses it), so that clients accept
-/// it only for entries integrated meanwhile. Clients pick the instance by log ID or by
+/// replaced its last one (or that shard's last integrated time, if later: the clock went back;
+/// open-ended while the active shard uses it), so that clients accept it only for entries
+/// integrated meanwhile — which are all its entries, since no entry is integrated before its
+/// shard's creation. Clients pick the instance by log ID or by
 /// checkpoint key ID (§7.4).
 pub async fn trusted_root(State(st): State<AppState>) -> Response {
     let view = st.view();
@@ -628,8 +630,14 @@ pub async fn trusted_root(State(st): State<AppState>) -> Response {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.unsigned_abs());
         humantime::format_rfc3339_seconds(t).to_string()
     };
-    // When each shard stopped taking entries: when the next one was created.
-    let ended = |i: usize| shards.get(i + 1).map(|s| s.identity().meta.created);
+    // When each shard stopped taking entries: when the next one was created — or at its last
+    // entry's integrated time, if the clock had gone back by then: a key must stay valid for
+    // every entry it signed.
+    let ended = |i: usize| {
+        shards
+            .get(i + 1)
+            .map(|next| next.identity().meta.created.max(shards[i].head.timestamp))
+    };
     let instance = |base_url: String,
                     raw: Vec<u8>,
                     details: &str,

@@ -289,6 +289,79 @@ fn http_get_status(port: u16, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
+/// Seconds since the Unix epoch, as the server stamps times (shard creation, integrated times).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs()
+        .try_into()
+        .expect("seconds fit an i64")
+}
+
+/// What one `arkivo shard rotate` did, and the Unix seconds just before and after it ran (the
+/// new shard was created in between).
+#[derive(Debug)]
+pub struct Rotated {
+    pub frozen_tree_id: String,
+    pub frozen_size: u64,
+    pub active_tree_id: String,
+    pub before: i64,
+    pub after: i64,
+}
+
+/// Runs `arkivo shard rotate [--new-key] --data-dir <data_dir>`, which asks the server serving
+/// `data_dir` to rotate through its admin socket, and reads what it reports.
+pub fn rotate(data_dir: &Path, new_key: bool) -> Rotated {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
+    cmd.args(["shard", "rotate", "--data-dir"])
+        .arg(data_dir)
+        .args(new_key.then_some("--new-key"))
+        .stdin(Stdio::null());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("ARKIVO_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let before = unix_now();
+    let out = cmd.output().expect("running arkivo shard rotate");
+    let after = unix_now();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "arkivo shard rotate (new key: {new_key}) failed ({}):\n{stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // "froze tree <id> at size <n>; new entries go to tree <id>"
+    let first = stdout.lines().next().unwrap_or_default();
+    let words: Vec<&str> = first.split_whitespace().collect();
+    let [
+        "froze",
+        "tree",
+        frozen,
+        "at",
+        "size",
+        size,
+        "new",
+        "entries",
+        "go",
+        "to",
+        "tree",
+        active,
+    ] = words.as_slice()
+    else {
+        panic!("arkivo shard rotate printed an unexpected first line: {first:?}\n{stdout}");
+    };
+    Rotated {
+        frozen_tree_id: (*frozen).to_owned(),
+        frozen_size: size.trim_end_matches(';').parse().expect("the frozen size"),
+        active_tree_id: (*active).to_owned(),
+        before,
+        after,
+    }
+}
+
 /// Builds (once, incrementally) and returns the path of a separate interop package's binary.
 pub fn build_interop_package(dir: &str, bin: &str) -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
