@@ -113,11 +113,11 @@ fn write_backup(shards: &DiskShards, paths: &LogPaths, to: &Path) -> anyhow::Res
     // The keys and the other shards first, the first shard's database last (RocksDB renames a
     // checkpoint into place when complete): a backup directory with a `db/` is a whole backup.
     copy_keys(&paths.keys(None), &copy.keys(None))?;
+    for dir in shards.manifest.key_dirs() {
+        copy_keys(&paths.keys(Some(dir)), &copy.keys(Some(dir)))?;
+    }
     let mut first = None;
     for (record, store) in shards.manifest.shards.iter().zip(&shards.stores) {
-        if let Some(dir) = &record.keys {
-            copy_keys(&paths.keys(Some(dir)), &copy.keys(Some(dir)))?;
-        }
         if record.db == "db" {
             first = Some(store);
             continue;
@@ -210,10 +210,10 @@ pub fn restore(from: &Path, paths: &LogPaths) -> anyhow::Result<Snapshot> {
         }
     }
     if let Some(manifest) = &manifest {
+        for dir in manifest.key_dirs() {
+            copy_keys(&source.keys(Some(dir)), &paths.keys(Some(dir)))?;
+        }
         for record in &manifest.shards {
-            if let Some(dir) = &record.keys {
-                copy_keys(&source.keys(Some(dir)), &paths.keys(Some(dir)))?;
-            }
             if record.db != "db" {
                 let to = paths.data_dir.join(&record.db);
                 if let Some(parent) = to.parent() {

@@ -674,6 +674,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             Err(_) => Ok(None),
         }
     })));
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let trimming = tokio::spawn(trim_malloc_arenas());
     notice!("serving {public_url} on {addr} (tree size {tree_size})");
     crate::api::server::serve(
         listener,
@@ -690,6 +692,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     metrics.abort();
     let _ = metrics.await;
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    trimming.abort();
     // Every handle is gone with the server: the sequencer drains its inbox and ends.
     drop(opened);
     tokio::task::spawn_blocking(move || thread.join())
@@ -698,6 +702,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the sequencer thread panicked"))?;
     notice!("shut down cleanly");
     Ok(())
+}
+
+/// Gives the memory glibc's malloc holds free back to the kernel, once a minute. RocksDB and the
+/// server allocate and free large buffers (blocks, memtable arenas, compaction buffers) from
+/// many threads, and glibc keeps what they free in fragmented per-thread arenas: measured in a
+/// soak, a quarter of the heap was free yet resident, and resident memory crept up with the log
+/// while what is in use stayed bounded (the block cache and memtables). A trim takes
+/// milliseconds, on the blocking pool.
+///
+/// The one `unsafe` of the crate (`unsafe_code` is denied everywhere else): a call into glibc.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+async fn trim_malloc_arenas() {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        // SAFETY: malloc_trim only returns free memory to the kernel; it takes malloc's own
+        // locks and touches no memory in use.
+        let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+    }
 }
 
 async fn shutdown_signal() {

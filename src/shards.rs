@@ -85,6 +85,19 @@ impl Manifest {
         Ok(m)
     }
 
+    /// The shards' own key directories, each once: a shard rotated without new keys shares its
+    /// predecessor's.
+    pub fn key_dirs(&self) -> impl Iterator<Item = &str> {
+        let mut seen = Vec::new();
+        self.shards.iter().filter_map(move |s| {
+            let dir = s.keys.as_deref()?;
+            (!seen.contains(&dir)).then(|| {
+                seen.push(dir);
+                dir
+            })
+        })
+    }
+
     /// The JSON written to [`MANIFEST_FILE`].
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec_pretty(self).expect("a manifest serializes");
@@ -179,6 +192,13 @@ mod tests {
             ],
         };
         assert_eq!(Manifest::parse(&m.to_json()), Ok(m.clone()));
+        let mut shared = m.clone();
+        shared.shards.push(ShardRecord {
+            tree_id: 11,
+            db: "shards/11/db".into(),
+            keys: Some("shards/9/keys".into()),
+        });
+        assert_eq!(shared.key_dirs().collect::<Vec<_>>(), ["shards/9/keys"]);
         assert_eq!(
             Manifest::parse(&Manifest::single(7).to_json()),
             Ok(Manifest::single(7))

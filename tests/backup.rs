@@ -5,12 +5,10 @@
 mod common;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Acked, EntrySigner, TestServer, arkivo, path, restore_and_verify, write_until_stopped,
+    Acked, EntrySigner, TestServer, Writers, arkivo, path, post_entry, restore_and_verify,
 };
 
 /// The tree size in `arkivo backup` / `arkivo restore` output ("... tree size N ...").
@@ -33,26 +31,8 @@ async fn backup_under_write_load_restores_to_a_log_that_verifies_and_grows() {
     assert!(meta.file_type().is_socket());
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 
-    let signer = Arc::new(EntrySigner::new());
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..8)
-        .map(|w| {
-            tokio::spawn(write_until_stopped(
-                base.clone(),
-                "backup load",
-                w,
-                signer.clone(),
-                acked.clone(),
-                stop.clone(),
-            ))
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.lock().unwrap().len() < 300 {
-        assert!(Instant::now() < deadline, "the writers are too slow");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let writers = Writers::start(&base, "backup load", 8);
+    writers.wait_for(300).await;
 
     let work = tempfile::tempdir().unwrap();
     // Its parent does not exist yet: it is created.
@@ -67,11 +47,7 @@ async fn backup_under_write_load_restores_to_a_log_that_verifies_and_grows() {
     let finished = Instant::now();
     assert!(ok, "{err}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.await.unwrap();
-    }
-    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    let acked = writers.stop().await;
     let in_backup = tree_size(&out);
     assert!(out.contains("private keys"), "{out}");
     let before: Vec<&Acked> = acked.iter().filter(|a| a.at < started).collect();
@@ -176,17 +152,11 @@ async fn backup_under_write_load_restores_to_a_log_that_verifies_and_grows() {
         let body: serde_json::Value = res.json().await.unwrap();
         assert!(body.get(&a.id).is_some(), "entry {} is {body}", a.index);
     }
+    let signer = EntrySigner::new();
     for n in 0..5u64 {
-        let res = client
-            .post(format!("{base}/api/v1/log/entries"))
-            .json(&signer.hashedrekord(format!("after restore {n}").as_bytes()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-        let body: serde_json::Value = res.json().await.unwrap();
-        let entry = body.as_object().unwrap().values().next().unwrap();
-        assert_eq!(entry["logIndex"], in_backup + n);
+        let artifact = format!("after restore {n}");
+        let a = post_entry(&client, &base, &signer, artifact.as_bytes()).await;
+        assert_eq!(a.index, in_backup + n);
     }
     drop(restored_server);
 }

@@ -899,17 +899,7 @@ fn the_client_follows_a_rotated_log() {
         env.write(name, name.as_bytes());
         env.sign("k.key", name, &format!("{name}.bundle"), &[]);
     }
-    let data = env.server.data_dir().to_str().unwrap().to_owned();
-    let rotated = ok(
-        env.run(&["shard", "rotate", "--new-key", "--data-dir", &data], &[]),
-        "shard rotate",
-    );
-    let frozen = rotated
-        .stdout
-        .strip_prefix("froze tree ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap()
-        .to_owned();
+    let frozen = common::rotate(env.server.data_dir(), true).frozen_tree_id;
     env.write("new.pub", &fetch(&env.server, "/api/v1/log/publicKey"));
     env.write("c", b"c");
     env.sign("k.key", "c", "c.bundle", &[("ARKIVO_REKOR_URL", &url)]);

@@ -328,7 +328,7 @@ fn monitor_catches_a_log_restored_from_an_old_backup() {
 
     // Frozen, the forked tree is still caught: its final checkpoint does not extend the one
     // verified last either.
-    rotate(&b, false);
+    common::rotate(&b, false);
     add_entries(&restored, &signer, &[b"in the next tree"]);
     let frozen = monitor(d, &url, &["--log-key", "log.pub"]);
     expect(&frozen, 1, "a frozen tree that does not extend the old one");
@@ -340,16 +340,6 @@ fn monitor_catches_a_log_restored_from_an_old_backup() {
         frozen.stderr
     );
     assert_eq!(state(d), good);
-}
-
-/// `arkivo shard rotate [--new-key] --data-dir data_dir`, through the running server's admin
-/// socket.
-fn rotate(data_dir: &Path, new_key: bool) {
-    let mut args = vec!["shard", "rotate", "--data-dir", data_dir.to_str().unwrap()];
-    if new_key {
-        args.push("--new-key");
-    }
-    arkivo_ok(&args);
 }
 
 /// The log info: the active tree ID and the inactive shards' (tree ID, size), oldest first.
@@ -438,7 +428,7 @@ fn monitor_follows_rotations_and_reports_each_watched_entry_once() {
     let during: Vec<&[u8]> = during.iter().map(Vec::as_slice).collect();
     expected.extend(std::thread::scope(|s| {
         let writer = s.spawn(|| add_entries(&server, &watched, &during));
-        rotate(server.data_dir(), false);
+        common::rotate(server.data_dir(), false);
         writer.join().unwrap()
     }));
     add_entries(&server, &others, &[b"after, not watched"]);
@@ -463,9 +453,9 @@ fn monitor_follows_rotations_and_reports_each_watched_entry_once() {
 
     // Two rotations between rounds, a watched entry in each tree.
     let mut expected = add_entries(&server, &watched, &[b"second tree"]);
-    rotate(server.data_dir(), false);
+    common::rotate(server.data_dir(), false);
     expected.extend(add_entries(&server, &watched, &[b"third tree"]));
-    rotate(server.data_dir(), false);
+    common::rotate(server.data_dir(), false);
     add_entries(&server, &others, &[b"fourth tree, not watched"]);
     let (fourth_tree, inactive) = shards(&server);
     let run = monitor(d, &url, watch);
@@ -510,7 +500,7 @@ fn monitor_follows_a_rotation_to_a_new_key_only_when_given_that_key() {
     expect(&monitor(d, &url, old_key), 0, "first round");
 
     let mut expected = add_entries(&server, &watched, &[b"old tree"]);
-    rotate(server.data_dir(), true);
+    common::rotate(server.data_dir(), true);
     expected.extend(add_entries(&server, &watched, &[b"new tree"]));
     let (new_tree, _) = shards(&server);
 
@@ -595,7 +585,7 @@ fn monitor_catches_a_swap_for_another_rotated_log() {
         ],
     );
     add_entries(&swapped, &signer, &[b"a", b"b", b"c"]);
-    rotate(&other, false);
+    common::rotate(&other, false);
     add_entries(&swapped, &signer, &[b"d"]);
     assert!(shards(&swapped).1.iter().all(|(id, _)| *id != followed));
     let alarm = monitor(d, &url, &["--log-key", "log.pub"]);

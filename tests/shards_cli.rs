@@ -6,35 +6,18 @@
 mod common;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{
-    Acked, EntrySigner, TestServer, arkivo, get_json, path, post_entry, restore_and_verify,
-    write_until_stopped,
+    Acked, EntrySigner, TestServer, Writers, arkivo, get_json, path, post_entry, restore_and_verify,
 };
 
 /// `arkivo shard rotate` against the log in `data` (served or not), off the async threads.
 async fn rotate(data: &Path, new_key: bool) -> (bool, String, String) {
     let data = data.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut args = vec!["shard", "rotate", "--data-dir", path(&data)];
-        if new_key {
-            args.push("--new-key");
-        }
-        arkivo(&args)
-    })
-    .await
-    .unwrap()
-}
-
-async fn wait_for(acked: &Mutex<Vec<Acked>>, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.lock().unwrap().len() < n {
-        assert!(Instant::now() < deadline, "the writers are too slow");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tokio::task::spawn_blocking(move || common::try_rotate(&data, new_key))
+        .await
+        .unwrap()
 }
 
 /// Checks that every acknowledged entry is where it was acknowledged: by virtual index and by
@@ -71,44 +54,25 @@ async fn rotations_under_write_load_lose_nothing_and_survive_restart_and_backup(
         .unwrap()
         .to_owned();
 
-    let signer = Arc::new(EntrySigner::new());
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..8)
-        .map(|w| {
-            tokio::spawn(write_until_stopped(
-                base.clone(),
-                "shard load",
-                w,
-                signer.clone(),
-                acked.clone(),
-                stop.clone(),
-            ))
-        })
-        .collect();
-    wait_for(&acked, 200).await;
-    // While the writers write: once keeping the keys, once with new ones.
-    let (ok, out, err) = rotate(&data, false).await;
+    let writers = Writers::start(&base, "shard load", 8);
+    writers.wait_for(200).await;
+    // While the writers write: once with new keys, then keeping them (the third tree shares
+    // the second's keys).
+    let (ok, out, err) = rotate(&data, true).await;
     assert!(ok, "{err}");
     assert!(
         out.starts_with(&format!("froze tree {first_tree} at size ")),
         "{out}"
     );
-    let n = acked.lock().unwrap().len();
-    wait_for(&acked, n + 200).await;
-    let (ok, out, err) = rotate(&data, true).await;
+    writers.wait_for(writers.acknowledged() + 200).await;
+    let (ok, out, err) = rotate(&data, false).await;
     assert!(ok, "{err}");
     assert!(
         out.contains("verifier key (for witnesses and tile clients): "),
         "{out}"
     );
-    let n = acked.lock().unwrap().len();
-    wait_for(&acked, n + 200).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.await.unwrap();
-    }
-    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    writers.wait_for(writers.acknowledged() + 200).await;
+    let acked = writers.stop().await;
     check_acknowledged(&base, &acked).await;
 
     let info = get_json(&client, format!("{base}/api/v1/log")).await;
@@ -122,13 +86,11 @@ async fn rotations_under_write_load_lose_nothing_and_survive_restart_and_backup(
         + info["treeSize"].as_u64().unwrap();
     assert_eq!(sizes, acked.len() as u64);
     let active_tree = info["treeID"].as_str().unwrap().to_owned();
-    // The new keys are the new shard's own, private.
+    let second_tree = inactive[1]["treeID"].as_str().unwrap();
+    // The new keys are the second tree's own, private; the third uses them.
+    assert!(!data.join("shards").join(&active_tree).join("keys").exists());
     for key in ["log-ecdsa-p256.pem", "log-ed25519.pem"] {
-        let file = data
-            .join("shards")
-            .join(&active_tree)
-            .join("keys")
-            .join(key);
+        let file = data.join("shards").join(second_tree).join("keys").join(key);
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(&file).unwrap().permissions(),
         );

@@ -739,29 +739,11 @@ async fn after_a_rotation_witnesses_cosign_the_new_shard_once_told_its_key() {
     write_entries(&log, 3).await;
     let frozen = wait_cosigned(&log, &log_key, &[&k], 3, &[&k]).await;
 
-    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_arkivo"))
-        .args(["shard", "rotate", "--data-dir"])
-        .arg(dir.path().join("log"))
-        .output()
-        .unwrap();
-    let out = String::from_utf8(rotated.stdout).unwrap();
-    assert!(rotated.status.success(), "{out}");
-    let new_vkey = out
-        .split("verifier key (for witnesses and tile clients): ")
-        .nth(1)
-        .and_then(|rest| rest.lines().next())
-        .unwrap()
-        .to_owned();
+    let rotated = common::rotate(&dir.path().join("log"), false);
+    let (new_vkey, tree) = (rotated.checkpoint_vkey, rotated.active_tree_id);
     let VKey::Ed25519(new_key) = note::parse_vkey(&new_vkey).unwrap() else {
         panic!("{new_vkey} is not an Ed25519 vkey");
     };
-    let info: serde_json::Value = reqwest::get(format!("{}/api/v1/log", log.base_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tree = info["treeID"].as_str().unwrap();
     assert_eq!(new_key.name(), format!("127.0.0.1:{port}/shards/{tree}"));
     write_entries(&log, 2).await;
 

@@ -306,32 +306,30 @@ pub struct Rotated {
     pub frozen_tree_id: String,
     pub frozen_size: u64,
     pub active_tree_id: String,
+    /// The new shard's C2SP checkpoint verifier key, as printed for witnesses.
+    pub checkpoint_vkey: String,
     pub before: i64,
     pub after: i64,
 }
 
-/// Runs `arkivo shard rotate [--new-key] --data-dir <data_dir>`, which asks the server serving
-/// `data_dir` to rotate through its admin socket, and reads what it reports.
-pub fn rotate(data_dir: &Path, new_key: bool) -> Rotated {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
-    cmd.args(["shard", "rotate", "--data-dir"])
-        .arg(data_dir)
-        .args(new_key.then_some("--new-key"))
-        .stdin(Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("ARKIVO_") {
-            cmd.env_remove(&key);
-        }
+/// Runs `arkivo shard rotate [--new-key] --data-dir <data_dir>` (through the admin socket of
+/// the server serving `data_dir`, or directly); returns success, stdout and stderr.
+pub fn try_rotate(data_dir: &Path, new_key: bool) -> (bool, String, String) {
+    let mut args = vec!["shard", "rotate", "--data-dir", path(data_dir)];
+    if new_key {
+        args.push("--new-key");
     }
+    arkivo(&args)
+}
+
+/// [`try_rotate`], which must succeed, and what it reports.
+pub fn rotate(data_dir: &Path, new_key: bool) -> Rotated {
     let before = unix_now();
-    let out = cmd.output().expect("running arkivo shard rotate");
+    let (ok, stdout, stderr) = try_rotate(data_dir, new_key);
     let after = unix_now();
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success(),
-        "arkivo shard rotate (new key: {new_key}) failed ({}):\n{stdout}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+        ok,
+        "arkivo shard rotate (new key: {new_key}) failed:\n{stdout}{stderr}"
     );
     // "froze tree <id> at size <n>; new entries go to tree <id>"
     let first = stdout.lines().next().unwrap_or_default();
@@ -353,10 +351,17 @@ pub fn rotate(data_dir: &Path, new_key: bool) -> Rotated {
     else {
         panic!("arkivo shard rotate printed an unexpected first line: {first:?}\n{stdout}");
     };
+    let checkpoint_vkey = stdout
+        .split("verifier key (for witnesses and tile clients): ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("no verifier key in {stdout:?}"))
+        .to_owned();
     Rotated {
         frozen_tree_id: (*frozen).to_owned(),
         frozen_size: size.trim_end_matches(';').parse().expect("the frozen size"),
         active_tree_id: (*active).to_owned(),
+        checkpoint_vkey,
         before,
         after,
     }
@@ -525,22 +530,59 @@ pub async fn post_entry(
     }
 }
 
-/// Writes new entries (tagged `tag` and `writer`) until `stop`, recording each acknowledgment.
-pub async fn write_until_stopped(
-    base: String,
-    tag: &'static str,
-    writer: usize,
-    signer: Arc<EntrySigner>,
+/// Concurrent writers of new entries, each recording what was acknowledged, until stopped.
+pub struct Writers {
     acked: Arc<Mutex<Vec<Acked>>>,
     stop: Arc<AtomicBool>,
-) {
-    let client = reqwest::Client::new();
-    let mut n = 0;
-    while !stop.load(Ordering::Relaxed) {
-        let artifact = format!("{tag} {writer} {n}");
-        let a = post_entry(&client, &base, &signer, artifact.as_bytes()).await;
-        acked.lock().unwrap().push(a);
-        n += 1;
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Writers {
+    /// Starts `n` writers posting entries tagged `tag` to the log at `base`.
+    pub fn start(base: &str, tag: &'static str, n: usize) -> Writers {
+        let signer = Arc::new(EntrySigner::new());
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..n)
+            .map(|writer| {
+                let (base, signer) = (base.to_owned(), signer.clone());
+                let (acked, stop) = (acked.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let client = reqwest::Client::new();
+                    let mut i = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let artifact = format!("{tag} {writer} {i}");
+                        let a = post_entry(&client, &base, &signer, artifact.as_bytes()).await;
+                        acked.lock().unwrap().push(a);
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        Writers { acked, stop, tasks }
+    }
+
+    /// How many writes were acknowledged so far.
+    pub fn acknowledged(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Waits until `n` writes were acknowledged in all (a minute at most).
+    pub async fn wait_for(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.acknowledged() < n {
+            assert!(Instant::now() < deadline, "the writers are too slow");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the writers after their writes in flight; returns every acknowledged write.
+    pub async fn stop(self) -> Vec<Acked> {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        std::mem::take(&mut *self.acked.lock().unwrap())
     }
 }
 
