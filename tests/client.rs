@@ -8,49 +8,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::TestServer;
+use common::{Run, TestServer};
 use serde_json::Value;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr)
-        })
-    }
-}
 
 /// Runs `arkivo args...` in `dir` with only the given `ARKIVO_*`/`COSIGN_*` variables.
 fn arkivo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
-    cmd.args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .env("RUST_LOG", "warn");
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("ARKIVO_") || k.starts_with("COSIGN_") {
-            cmd.env_remove(&key);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("running arkivo");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::run_arkivo(Some(dir), args, env)
 }
 
 fn ok(run: Run, what: &str) -> Run {

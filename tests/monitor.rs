@@ -10,47 +10,19 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{EntrySigner, TestServer};
+use common::{EntrySigner, Run, TestServer};
 use serde_json::Value;
 use sha2::Digest as _;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr)
-        })
-    }
-}
 
 /// `arkivo monitor --once --output json --rekor-url URL --log-key log.pub --state state.json
 /// extra...` in `dir`.
 fn monitor(dir: &Path, url: &str, extra: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
-    cmd.args(["monitor", "--once", "--output", "json", "--rekor-url", url])
-        .args(["--state", "state.json"])
-        .args(extra)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .env("RUST_LOG", "warn");
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("ARKIVO_") {
-            cmd.env_remove(&key);
-        }
-    }
-    let out = cmd.output().expect("running arkivo monitor");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let mut args = vec!["monitor", "--once", "--output", "json", "--rekor-url", url];
+    args.extend(["--state", "state.json"]);
+    args.extend(extra);
+    common::run_arkivo(Some(dir), &args, &[])
 }
 
 fn expect(run: &Run, code: i32, what: &str) {
@@ -251,16 +223,8 @@ fn monitor_follows_a_log_and_raises_the_alarm_when_it_is_swapped() {
 
 /// Runs `arkivo args...`, which must succeed.
 fn arkivo_ok(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_arkivo"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "arkivo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, _, stderr) = common::arkivo(args);
+    assert!(ok, "arkivo {args:?}: {stderr}");
 }
 
 /// A fork under the same origin: the log is restored from an old backup and grows another

@@ -12,13 +12,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arkivo::client::oci::{Registry, RegistryOptions, parse_reference, sha256_digest};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{TestServer, free_port};
+use common::{Run, TestServer, free_port};
 use serde_json::Value;
 
 const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
@@ -227,12 +227,6 @@ struct Client {
     docker_config: PathBuf,
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 impl Client {
     fn new(log: &TestServer) -> Client {
         let dir = tempfile::tempdir().unwrap();
@@ -263,32 +257,10 @@ impl Client {
     }
 
     fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env("DOCKER_CONFIG", &self.docker_config)
-            .env("ARKIVO_PASSWORD", "")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null());
-        for (key, _) in std::env::vars_os() {
-            let k = key.to_string_lossy();
-            if k.starts_with("ARKIVO_") && k != "ARKIVO_PASSWORD" || k.starts_with("COSIGN_") {
-                cmd.env_remove(&key);
-            }
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = cmd.output().unwrap();
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        }
+        let docker_config = self.docker_config.to_str().unwrap();
+        let mut vars = vec![("DOCKER_CONFIG", docker_config), ("ARKIVO_PASSWORD", "")];
+        vars.extend_from_slice(env);
+        common::run_arkivo(Some(self.dir.path()), args, &vars)
     }
 
     fn sign(&self, log: &TestServer, image: &str, extra: &[&str]) -> Run {

@@ -485,21 +485,51 @@ pub struct Acked {
     pub at: Instant,
 }
 
-/// Runs the arkivo binary; returns success, stdout and stderr.
-pub fn arkivo(args: &[&str]) -> (bool, String, String) {
+/// What a run of the `arkivo` binary gave.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Stdout as JSON (panicking, with both outputs, when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr)
+        })
+    }
+}
+
+/// Runs `arkivo args...` in `dir` (the test's own working directory when `None`), with none of
+/// the test's `ARKIVO_*` or `COSIGN_*` variables, then `env` set.
+pub fn run_arkivo(dir: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
-    cmd.args(args).env("RUST_LOG", "warn");
+    cmd.args(args).stdin(Stdio::null()).env("RUST_LOG", "warn");
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
     for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("ARKIVO_") {
+        let k = key.to_string_lossy();
+        if k.starts_with("ARKIVO_") || k.starts_with("COSIGN_") {
             cmd.env_remove(&key);
         }
     }
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running arkivo");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// [`run_arkivo`] in the test's working directory: success, stdout and stderr.
+pub fn arkivo(args: &[&str]) -> (bool, String, String) {
+    let run = run_arkivo(None, args, &[]);
+    (run.code == 0, run.stdout, run.stderr)
 }
 
 pub fn path(p: &Path) -> &str {
