@@ -359,21 +359,8 @@ pub fn create_shard(
 /// renamed over it, and the directory synced so that the rename survives a crash.
 pub fn write_manifest(data_dir: &Path, manifest: &Manifest) -> anyhow::Result<()> {
     let path = data_dir.join(MANIFEST_FILE);
-    let tmp = data_dir.join(format!("{MANIFEST_FILE}.tmp"));
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(&manifest.to_json())
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
-    fs::File::open(data_dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing {}", data_dir.display()))
+    crate::durable::replace(&path, &manifest.to_json(), 0o600)
+        .with_context(|| format!("replacing {}", path.display()))
 }
 
 /// Reads a private key file, refusing one that others can read.

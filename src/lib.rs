@@ -27,6 +27,7 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "rocksdb")]
 pub mod datadir;
+pub mod durable;
 pub mod entries;
 pub mod fsck;
 pub mod limits;

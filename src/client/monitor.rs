@@ -43,7 +43,6 @@
 //! and a retry at the next interval otherwise.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -505,28 +504,13 @@ impl State {
     }
 }
 
-/// Replaces the state file with `state`, atomically: `<state>.tmp` written and synced, renamed
-/// over it, and the directory synced, so that a crash leaves either the old state or the new
-/// one (and at worst a stale `.tmp`, overwritten next time).
+/// Replaces the state file with `state`, atomically ([`crate::durable::replace`]): a crash
+/// leaves either the old state or the new one.
 fn write_state(path: &Path, state: &State) -> Result<(), Failure> {
     let mut bytes = serde_json::to_vec_pretty(state).expect("the state serializes");
     bytes.push(b'\n');
-    let io = |e: std::io::Error| Failure::Input(format!("saving {}: {e}", path.display()));
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    file.write_all(&bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io)
+    crate::durable::replace(path, &bytes, 0o666)
+        .map_err(|e| Failure::Input(format!("saving {}: {e}", path.display())))
 }
 
 /// What checking entries found.
