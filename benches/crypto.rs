@@ -10,10 +10,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use p256::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use arkivo::checkpoint::{self, Checkpoint};
-use arkivo::entries;
-use arkivo::merkle;
-use arkivo::signer::{self, LogKeys};
+use arkivo_core::checkpoint::{self, Checkpoint};
+use arkivo_core::entries;
+use arkivo_core::merkle;
+use arkivo_core::signer::{self, LogKeys};
 
 fn hashedrekord(alg: &str, digest: &[u8], sig: &[u8], pem: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the load figures of the README's "Performance" section: write throughput and
+# Reproduces the load figures of docs/performance.md: write throughput and
 # latency against batch size and batch age, the same-run ratio to the machine's ECDSA P-256
 # verification ceiling, and read throughput. Each line is the load generator's JSON report.
 #   benches/load-matrix.sh

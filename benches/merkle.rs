@@ -5,7 +5,7 @@
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
-use arkivo::merkle::{self, Hash, HashReader, MerkleError, RightBorder, node_hash};
+use arkivo_core::merkle::{self, Hash, HashReader, MerkleError, RightBorder, node_hash};
 
 struct UniformTree {
     by_level: Vec<Hash>,

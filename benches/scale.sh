@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scaling figures of the README: builds a log of N entries through the real write path with
+# Scaling figures of docs/performance.md: builds a log of N entries through the real write path with
 # the load generator, restarts the server, and measures start-up time, reads by index, writes
 # after the restart, peak resident memory and disk bytes against the canonical bodies' bytes.
 # The build signs its entries while it runs (--stream: 10^7 pre-signed entries would not fit in

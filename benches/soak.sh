@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The soak run of the README's "Reliability and security": durable writes at a steady rate (half
+# The soak run of docs/performance.md ("Soak"): durable writes at a steady rate (half
 # the measured write capacity by default) for 30 minutes against one server, with a line a minute
 # giving that minute's rate, p50/p99 latency and the server's resident memory (and what of it
 # RocksDB holds); then

@@ -3,9 +3,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use arkivo::merkle::{self, RightBorder};
-use arkivo::storage::rocks::RocksStore;
-use arkivo::storage::{CommitBatch, LogStore, NewEntry, TreeHead};
+use arkivo_core::merkle::{self, RightBorder};
+use arkivo_server::storage::rocks::RocksStore;
+use arkivo_server::storage::{CommitBatch, LogStore, NewEntry, TreeHead};
 
 fn commit(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();

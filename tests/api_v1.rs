@@ -11,8 +11,8 @@ use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::pkcs8::{EncodePublicKey, LineEnding};
 use sha2::{Digest, Sha256};
 
-use arkivo::merkle::{self, Hash};
-use arkivo::wire::{ConsistencyProof, LogInfo};
+use arkivo_core::merkle::{self, Hash};
+use arkivo_core::wire::{ConsistencyProof, LogInfo};
 use common::router::{api, check_log_entry};
 
 /// A signer with a fresh P-256 key, as cosign makes them.
@@ -243,7 +243,7 @@ async fn log_info_public_key_proof_and_trusted_root() {
             StatusCode::CREATED
         );
         let info: LogInfo = serde_json::from_slice(&api.get("/api/v1/log").await.body).unwrap();
-        let cp = arkivo::checkpoint::verify_v1(
+        let cp = arkivo_core::checkpoint::verify_v1(
             &info.signed_tree_head,
             api.identity.keys.ecdsa_verifying_key(),
             "127.0.0.1:3000",
@@ -326,7 +326,7 @@ async fn log_info_public_key_proof_and_trusted_root() {
         api.identity.keys.log_id()
     );
     // The Ed25519 key of the C2SP checkpoints (Rekor v2 answers), named by its full key hash
-    // under the origin both as log ID and as checkpoint key ID (tiles-checkpoints-v2.md §7.4).
+    // under the origin both as log ID and as checkpoint key ID (tiles-checkpoints-witnesses.md §7.4).
     assert_eq!(
         root["mediaType"],
         "application/vnd.dev.sigstore.trustedroot.v0.2+json"
@@ -454,7 +454,7 @@ async fn bad_entries_answer_4xx_with_a_message_and_write_nothing() {
         ),
         (Body::from("[".repeat(10_000)), 400, 400, ""),
         (
-            Body::from(vec![b' '; arkivo::limits::MAX_REQUEST_BODY_BYTES + 1]),
+            Body::from(vec![b' '; arkivo_core::limits::MAX_REQUEST_BODY_BYTES + 1]),
             413,
             413,
             "Request Entity Too Large. Limit set to",
@@ -619,10 +619,10 @@ async fn a_storage_failure_stops_writes_but_reads_go_on() {
 async fn integrated_times_stay_within_the_key_validity_when_the_clock_goes_back() {
     use std::sync::Arc;
 
-    use arkivo::log::{create_log, create_log_with_id};
-    use arkivo::sequencer::{self, SequencerConfig, Shard};
-    use arkivo::signer::LogKeys;
-    use arkivo::storage::memory::MemoryStore;
+    use arkivo_core::signer::LogKeys;
+    use arkivo_server::log::{create_log, create_log_with_id};
+    use arkivo_server::sequencer::{self, SequencerConfig, Shard};
+    use arkivo_server::storage::memory::MemoryStore;
 
     // Each shard records a creation time ahead of the clock: the clock went back an hour after
     // the first one was created, half an hour after the second.
@@ -654,7 +654,7 @@ async fn integrated_times_stay_within_the_key_validity_when_the_clock_goes_back(
     };
     let (handle, _thread) = sequencer::start(first.clone(), Vec::new(), config).unwrap();
     let api = common::router::Api {
-        state: arkivo::api::AppState::new(handle.clone(), "http://127.0.0.1:3000".into()),
+        state: arkivo_server::api::AppState::new(handle.clone(), "http://127.0.0.1:3000".into()),
         store,
         identity: identity.clone(),
     };

@@ -1,4 +1,4 @@
-//! The Rekor v2 write API (tiles-checkpoints-v2.md §6) through the real router, over the
+//! The Rekor v2 write API (tiles-checkpoints-witnesses.md §6) through the real router, over the
 //! in-memory store: the answer's exact proto3 JSON, its proof and C2SP checkpoint, the stored
 //! entry of each request kind and verifier, 409s, 400s that name the problem and write nothing,
 //! and v1 and v2 entries in one tree (v1 reads of v2 entries, search, `verify-log`).
@@ -14,11 +14,11 @@ use p256::pkcs8::{DecodePrivateKey, EncodePublicKey};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha512};
 
-use arkivo::checkpoint;
-use arkivo::entries::{self, dsse::pae};
-use arkivo::merkle;
-use arkivo::proto::json::to_vec_emit_unpopulated;
-use arkivo::proto::rekor_v1::TransparencyLogEntry;
+use arkivo_core::checkpoint;
+use arkivo_core::entries::{self, dsse::pae};
+use arkivo_core::merkle;
+use arkivo_core::proto::rekor_v1::TransparencyLogEntry;
+use arkivo_core::proto::transparency_log_entry_json;
 use common::hashedrekord_v2 as hashedrekord;
 use common::router::{Answer, Api, api, check_log_entry};
 
@@ -87,7 +87,7 @@ fn check_tle(api: &Api, a: &Answer, kind: &str) -> TransparencyLogEntry {
     let tle: TransparencyLogEntry = serde_json::from_slice(&a.body).unwrap();
     // The generated types give back exactly the JSON they read.
     assert_eq!(
-        serde_json::from_slice::<Value>(&to_vec_emit_unpopulated(&tle)).unwrap(),
+        serde_json::from_slice::<Value>(&transparency_log_entry_json(&tle)).unwrap(),
         raw
     );
 
@@ -267,7 +267,8 @@ async fn v1_and_v2_entries_share_one_tree() {
     )
     .unwrap();
     assert_eq!(info["rootHash"], c2sp.root.to_hex());
-    let report = arkivo::fsck::verify_log(api.store.as_ref(), &api.identity, |_| {}).unwrap();
+    let report =
+        arkivo_server::fsck::verify_log(api.store.as_ref(), &api.identity, |_| {}).unwrap();
     assert_eq!(report.entries, 6);
 }
 
@@ -487,17 +488,20 @@ async fn malformed_requests_answer_400_with_a_message_and_write_nothing() {
         (json!({"rekord": {}}), "unknown field `rekord`"),
         (
             json!({"hashedRekordRequestV002": good["hashedRekordRequestV002"], "dsseRequestV002": {}}),
-            "more than one field of oneof",
+            "more than one entry type in one request",
         ),
         (hr(&|v| v["extra"] = json!(1)), "unknown field `extra`"),
         (
             hr(&|v| v["digest"] = json!("not base64!")),
-            "invalid base64",
+            "hashedRekordRequestV002.digest: Invalid symbol",
         ),
-        (hr(&|v| v["digest"] = json!(12)), "base64"),
+        (
+            hr(&|v| v["digest"] = json!(12)),
+            "hashedRekordRequestV002.digest: invalid type: integer `12`, expected a base64 string",
+        ),
         (
             hr(&|v| v["signature"]["verifier"]["keyDetails"] = json!("PKIX_NOPE")),
-            "unknown dev.sigstore.common.v1.PublicKeyDetails \"PKIX_NOPE\"",
+            "hashedRekordRequestV002.signature.verifier.keyDetails: unknown variant `PKIX_NOPE`",
         ),
         (
             hr(&|v| v["signature"] = Value::Null),
@@ -632,11 +636,11 @@ async fn malformed_requests_answer_400_with_a_message_and_write_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_need_a_token_when_the_log_has_write_tokens() {
     let mut api = api();
-    let (token, digest) = arkivo::auth::new_token();
+    let (token, digest) = arkivo_server::auth::new_token();
     api.state = api
         .state
         .clone()
-        .with_write_tokens(arkivo::auth::WriteTokens::parse(&digest).unwrap());
+        .with_write_tokens(arkivo_server::auth::WriteTokens::parse(&digest).unwrap());
     let request = Signer::new().hashedrekord_v2(b"guarded");
     let a = post(&api, &request).await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);

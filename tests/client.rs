@@ -345,7 +345,7 @@ fn cosign_key_files_sign_and_verify() {
             &key_file,
             cosign_key_file(der.as_bytes(), "cosign pw", label).as_bytes(),
         );
-        let loaded = arkivo::client::keys::SigningKey::from_pem(
+        let loaded = arkivo_client::keys::SigningKey::from_pem(
             &std::fs::read_to_string(env.path(&key_file)).unwrap(),
             "k",
             &mut |_| Ok(pkcs8::der::zeroize::Zeroizing::new("cosign pw".into())),
@@ -405,14 +405,14 @@ fn cosign_key_files_sign_and_verify() {
         "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n{}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n",
         B64.encode(json)
     );
-    let err = arkivo::client::keys::SigningKey::from_pem(&pem, "k", &mut |_| panic!("asked"))
-        .unwrap_err();
+    let err =
+        arkivo_client::keys::SigningKey::from_pem(&pem, "k", &mut |_| panic!("asked")).unwrap_err();
     assert!(err.to_string().contains("N=1048576"), "{err}");
 
     // A key file written by cosign itself (tests/fixtures/cosign/README.md), empty password.
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/cosign/cosign-empty-password.key");
-    let real = arkivo::client::keys::SigningKey::from_pem(
+    let real = arkivo_client::keys::SigningKey::from_pem(
         &std::fs::read_to_string(&fixture).unwrap(),
         "cosign's key",
         &mut |_| Ok(pkcs8::der::zeroize::Zeroizing::new(String::new())),
@@ -420,7 +420,7 @@ fn cosign_key_files_sign_and_verify() {
     .expect("cosign's own key file opens with the empty password");
     assert_eq!(
         real.algorithm(),
-        arkivo::client::keys::KeyAlgorithm::EcdsaP256
+        arkivo_client::keys::KeyAlgorithm::EcdsaP256
     );
     env.write("real-cosign.pub", real.public_key_pem().as_bytes());
     env.write("real.txt", b"signed with cosign's own key file");

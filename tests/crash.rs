@@ -3,7 +3,7 @@
 //! present at the index it was given with the same body, no index may have been given twice,
 //! and every checkpoint any client was shown must be consistent with the final tree.
 //!
-//! `ARKIVO_CRASH_CYCLES` sets the number of kill/restart cycles (default 20; the README
+//! `ARKIVO_CRASH_CYCLES` sets the number of kill/restart cycles (default 20; docs/testing.md
 //! documents a longer run).
 
 mod common;
@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arkivo::checkpoint::{Checkpoint, verify_v1};
-use arkivo::merkle::{self, Hash};
-use arkivo::wire::{ConsistencyProof, LogEntry, LogInfo};
+use arkivo_core::checkpoint::{Checkpoint, verify_v1};
+use arkivo_core::merkle::{self, Hash};
+use arkivo_core::wire::{ConsistencyProof, LogEntry, LogInfo};
 use common::TestServer;
 use p256::pkcs8::DecodePublicKey;
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use arkivo::config::Config;
+use arkivo_server::config::Config;
 use serde::Deserialize;
 use serde_json::Value;
 

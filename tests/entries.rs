@@ -1,9 +1,9 @@
-//! Tests of `arkivo::entries` (rekor-v1-api.md §3.1, §5, §6, §7, §10.1, §13): the worked
+//! Tests of `arkivo_core::entries` (rekor-v1-api.md §3.1, §5, §6, §7, §10.1, §13): the worked
 //! examples byte for byte, every key type signed here with RustCrypto, certificates and chains
 //! from `tests/fixtures/entries/` (see its README), every refusal with its variant and message,
 //! and property tests that no input panics.
 
-use arkivo::entries::{self, CanonicalEntry, EntryError, Kind};
+use arkivo_core::entries::{self, CanonicalEntry, EntryError, Kind};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE, URL_SAFE_NO_PAD};
 use p256::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
@@ -725,7 +725,7 @@ fn nesting_is_bounded() {
             "]".repeat(n)
         )
     };
-    let limit = arkivo::limits::MAX_JSON_DEPTH;
+    let limit = arkivo_core::limits::MAX_JSON_DEPTH;
     let e = entries::canonicalize_bytes(deep(limit).as_bytes()).unwrap_err();
     assert!(matches!(e, EntryError::Malformed(_)));
     assert!(e.to_string().contains("nested deeper"), "{e}");
@@ -895,7 +895,7 @@ fn base64_input_rules() {
     // Oversized signatures are refused before verification.
     let mut r = good.clone();
     r["spec"]["signature"]["content"] = B64
-        .encode(vec![1u8; arkivo::limits::MAX_SIGNATURE_BYTES + 1])
+        .encode(vec![1u8; arkivo_core::limits::MAX_SIGNATURE_BYTES + 1])
         .into();
     assert!(invalid(entries::canonicalize(&r)).contains("larger than"));
 }
@@ -988,7 +988,7 @@ fn pem_input_rules() {
             .contains("x509: failed to parse public key")
     );
     // Oversized PEM documents.
-    let huge = "A".repeat(arkivo::limits::MAX_PUBLIC_KEY_BYTES + 1);
+    let huge = "A".repeat(arkivo_core::limits::MAX_PUBLIC_KEY_BYTES + 1);
     assert!(invalid(entries::canonicalize(&with_pem(&good, &huge))).contains("larger than"));
 }
 
@@ -1376,7 +1376,7 @@ fn dsse_verifier_rules() {
     );
     // No verifiers / too many.
     assert!(invalid(entries::canonicalize(&dsse(&env, &[]))).contains("at least 1 items"));
-    let many = vec![verifier(&a); arkivo::limits::MAX_DSSE_VERIFIERS + 1];
+    let many = vec![verifier(&a); arkivo_core::limits::MAX_DSSE_VERIFIERS + 1];
     assert!(invalid(entries::canonicalize(&dsse(&env, &many))).contains("at most 8 items"));
     // Certificates and chains as verifiers.
     let leaf = p256_from_fixture("leaf.key");
@@ -1419,7 +1419,7 @@ fn dsse_envelope_rules() {
     let sig = a.sign_dsse(&d.pae());
     let v = [verifier(&a)];
     // Too many signatures.
-    let many: Vec<String> = (0..=arkivo::limits::MAX_DSSE_SIGNATURES)
+    let many: Vec<String> = (0..=arkivo_core::limits::MAX_DSSE_SIGNATURES)
         .map(|_| B64.encode(a.sign_dsse(&d.pae())))
         .collect();
     assert!(

@@ -120,7 +120,7 @@ async fn verify_log_passes_a_clean_log_and_names_every_damage() {
             Box::new(|db| {
                 let entries = db.cf_handle("entries").unwrap();
                 let body = db.get_cf(entries, key(3)).unwrap().unwrap();
-                let leaf = arkivo::merkle::record_hash(&body[8..]);
+                let leaf = arkivo_core::merkle::record_hash(&body[8..]);
                 db.put_cf(db.cf_handle("by_leaf").unwrap(), leaf.as_bytes(), key(4))
                     .unwrap();
             }),

@@ -113,7 +113,7 @@ fn hostile_bodies() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// Bodies that must all be refused by `POST /api/v2/log/entries` (tiles-checkpoints-v2.md §6),
+/// Bodies that must all be refused by `POST /api/v2/log/entries` (tiles-checkpoints-witnesses.md §6),
 /// on top of the v1 ones (which are all unknown fields or garbage to it).
 fn hostile_v2_bodies() -> Vec<(String, Vec<u8>)> {
     let valid = common::EntrySigner::new().hashedrekord_v2(b"hostile v2");
@@ -256,7 +256,7 @@ async fn hostile_requests_get_4xx_and_write_nothing() {
     }
 
     // A body over the limit: refused by its announced length, before it is read.
-    let big = vec![b' '; arkivo::limits::MAX_REQUEST_BODY_BYTES + 1];
+    let big = vec![b' '; arkivo_core::limits::MAX_REQUEST_BODY_BYTES + 1];
     let res = client
         .post(format!("{base}/api/v1/log/entries"))
         .body(big)

@@ -1,6 +1,6 @@
-//! Tests of the Merkle core (`arkivo::merkle`), four ways:
+//! Tests of the Merkle core (`arkivo_core::merkle`), four ways:
 //!
-//! 1. the shared vectors (`../shared/testdata/merkle`, README §1): every inclusion and
+//! 1. the vectors of `testdata/merkle` (its README, §1): every inclusion and
 //!    consistency probe, and the 8-leaf reference tree (roots, node hashes, generated proofs);
 //! 2. independent references: a naive recursive RFC 6962 implementation written here (MTH, PATH,
 //!    SUBPROOF, plus verifiers that mirror those recursions) and `rs_merkle`, compared on every
@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use arkivo::merkle::{
+use arkivo_core::merkle::{
     HASH_SIZE, Hash, HashReader, MAX_TREE_SIZE, MerkleError, RightBorder, consistency_old_root,
     consistency_proof, empty_root, inclusion_proof, record_hash, split_stored_hash_index,
     stored_hash_count, stored_hash_index, tree_hash, verify_consistency, verify_inclusion,
@@ -32,7 +32,7 @@ use proptest::prelude::*;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/merkle");
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/merkle");
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -1,19 +1,19 @@
 //! Signed notes, checkpoints, log keys and SETs (`note`, `checkpoint`, `signer`), four ways:
 //!
-//! 1. the shared vectors (`../shared/testdata/signed-note/`, `rekor-v2/`): C2SP's example, Go's
+//! 1. the vectors of `testdata/signed-note/` and `testdata/rekor-v2/`: C2SP's example, Go's
 //!    `sumdb/note` tests, constructed checkpoints and a witness cosignature, a real Rekor v2
 //!    response and staging bundles with real witness cosignatures;
 //! 2. the Rekor v1 worked example of rekor-v1-api.md §8.3 and §13;
 //! 3. mutations that must fail: every single-byte change, wrong keys and names, extra lines;
 //! 4. property tests: round trips, and parsers that never panic.
 
-use arkivo::checkpoint::{self, Checkpoint, CheckpointError};
-use arkivo::merkle::Hash;
-use arkivo::note::{
+use arkivo_core::checkpoint::{self, Checkpoint, CheckpointError};
+use arkivo_core::merkle::Hash;
+use arkivo_core::note::{
     self, CosignatureVerifier, Cosigner, Ed25519Signer, Ed25519Verifier, NoteError, NoteSigner,
     NoteVerifier, VKey,
 };
-use arkivo::signer::{self, LogKeys};
+use arkivo_core::signer::{self, LogKeys};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
@@ -22,7 +22,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/");
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/");
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{TESTDATA}{path}"))

@@ -314,11 +314,11 @@ async fn metrics_follow_writes_batches_requests_and_storage() {
 
 #[test]
 fn witness_requests_are_counted_by_witness_and_outcome() {
-    arkivo::metrics::install();
-    arkivo::metrics::witness_request("witness.example", "cosigned");
-    arkivo::metrics::witness_request("witness.example", "cosigned");
-    arkivo::metrics::witness_request("witness.example", "unreachable");
-    let samples = parse_exposition(&arkivo::metrics::render());
+    arkivo_server::metrics::install();
+    arkivo_server::metrics::witness_request("witness.example", "cosigned");
+    arkivo_server::metrics::witness_request("witness.example", "cosigned");
+    arkivo_server::metrics::witness_request("witness.example", "unreachable");
+    let samples = parse_exposition(&arkivo_server::metrics::render());
     let count = |outcome| {
         value(
             &samples,

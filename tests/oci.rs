@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arkivo::client::oci::{Registry, RegistryOptions, parse_reference, sha256_digest};
+use arkivo_client::oci::{Registry, RegistryOptions, parse_reference, sha256_digest};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::{Run, TestServer, free_port};

@@ -1,5 +1,5 @@
 //! The generated protobuf types and Arkivo's verifier against real Rekor v2 data
-//! (shared/testdata/rekor-v2, see its README): staging bundles and a local server's answer parse,
+//! (testdata/rekor-v2, see its README): staging bundles and a local server's answer parse,
 //! give back exactly the JSON they were read from, and their inclusion proofs and checkpoints
 //! verify with `merkle` and `checkpoint`; and Arkivo, given the same requests, builds byte for
 //! byte the leaves the real Rekor v2 logged.
@@ -11,14 +11,14 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use spki::DecodePublicKey;
 
-use arkivo::checkpoint;
-use arkivo::entries::{self, dsse::pae, v2};
-use arkivo::merkle::{self, Hash};
-use arkivo::note::{self, Ed25519Verifier};
-use arkivo::proto::intoto::Envelope;
-use arkivo::proto::json::to_vec_emit_unpopulated;
-use arkivo::proto::rekor_v1::TransparencyLogEntry;
-use arkivo::proto::rekor_v2::{Entry, spec};
+use arkivo_core::checkpoint;
+use arkivo_core::entries::{self, dsse::pae, v2};
+use arkivo_core::merkle::{self, Hash};
+use arkivo_core::note::{self, Ed25519Verifier};
+use arkivo_core::proto::intoto::Envelope;
+use arkivo_core::proto::rekor_v1::TransparencyLogEntry;
+use arkivo_core::proto::rekor_v2::{Entry, spec};
+use arkivo_core::proto::transparency_log_entry_json;
 
 const CASES: [&str; 3] = [
     "rekor2-happy-path",
@@ -28,7 +28,7 @@ const CASES: [&str; 3] = [
 
 fn testdata(path: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/testdata/rekor-v2")
+        .join("testdata/rekor-v2")
         .join(path);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -138,7 +138,7 @@ fn staging_bundles_parse_round_trip_and_verify() {
         if let Some(envelope) = bundle.get("dsseEnvelope") {
             // DSSE logged as a hashedrekord over SHA-256(PAE) (spec §6.3).
             let envelope: Envelope = serde_json::from_value(envelope.clone()).unwrap();
-            let digest = arkivo::entries::pki::HashAlg::Sha256
+            let digest = arkivo_core::entries::pki::HashAlg::Sha256
                 .digest(&pae(&envelope.payload_type, &envelope.payload));
             assert_eq!(digest, data.digest);
             assert_eq!(envelope.signatures[0].sig, signature.content);
@@ -171,7 +171,7 @@ fn a_real_answer_round_trips_with_unpopulated_fields() {
     let raw = json_file("clients-md-example-response.json");
     let tle: TransparencyLogEntry = serde_json::from_value(raw.clone()).unwrap();
     assert_eq!(
-        serde_json::from_slice::<Value>(&to_vec_emit_unpopulated(&tle)).unwrap(),
+        serde_json::from_slice::<Value>(&transparency_log_entry_json(&tle)).unwrap(),
         raw
     );
     assert_eq!(tle.integrated_time, 0);

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use arkivo::log::{LogIdentity, create_log};
-use arkivo::merkle::{self, Hash};
-use arkivo::sequencer::{self, SequenceError, SequencerConfig, SequencerHandle, Shard};
-use arkivo::signer::LogKeys;
-use arkivo::storage::memory::MemoryStore;
-use arkivo::storage::{LogStore, NewEntry, StoreHashes};
+use arkivo_core::merkle::{self, Hash};
+use arkivo_core::signer::LogKeys;
+use arkivo_server::log::{LogIdentity, create_log};
+use arkivo_server::sequencer::{self, SequenceError, SequencerConfig, SequencerHandle, Shard};
+use arkivo_server::storage::memory::MemoryStore;
+use arkivo_server::storage::{LogStore, NewEntry, StoreHashes};
 
 fn entry(n: u64) -> NewEntry {
     let body = format!("{{\"entry\":{n}}}").into_bytes();
@@ -93,7 +93,7 @@ fn check_log(log: &Log, expect_size: u64) {
         merkle::verify_inclusion(i, head.size, leaf, &proof, &head.root).unwrap();
     }
     let keys = &log.identity.keys;
-    let v1 = arkivo::checkpoint::verify_v1(
+    let v1 = arkivo_core::checkpoint::verify_v1(
         &head.checkpoint_v1,
         keys.ecdsa_verifying_key(),
         &log.identity.meta.hostname,
@@ -103,7 +103,7 @@ fn check_log(log: &Log, expect_size: u64) {
         (v1.origin.as_str(), v1.size, v1.root),
         (log.identity.v1_origin().as_str(), head.size, head.root)
     );
-    let c2sp = arkivo::checkpoint::verify_c2sp(
+    let c2sp = arkivo_core::checkpoint::verify_c2sp(
         &head.checkpoint_c2sp,
         &keys.ed25519_verifier(&log.identity.meta.origin),
         &[],

@@ -8,12 +8,12 @@ mod common;
 
 use std::sync::Arc;
 
-use arkivo::log::{LogIdentity, create_log_with_id};
-use arkivo::merkle::{self, Hash};
-use arkivo::sequencer::{Shard, View};
-use arkivo::signer::LogKeys;
-use arkivo::storage::memory::MemoryStore;
-use arkivo::wire::{ConsistencyProof, LogInfo, TrustedRoot};
+use arkivo_core::merkle::{self, Hash};
+use arkivo_core::signer::LogKeys;
+use arkivo_core::wire::{ConsistencyProof, LogInfo, TrustedRoot};
+use arkivo_server::log::{LogIdentity, create_log_with_id};
+use arkivo_server::sequencer::{Shard, View};
+use arkivo_server::storage::memory::MemoryStore;
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -129,7 +129,7 @@ async fn a_rotated_log_answers_across_its_shards() {
     for (frozen, (shard, _, size)) in inactive.iter().zip(shards) {
         assert_eq!(frozen.tree_id, shard.meta.tree_id.to_string());
         assert_eq!(frozen.tree_size, size);
-        let cp = arkivo::checkpoint::verify_v1(
+        let cp = arkivo_core::checkpoint::verify_v1(
             &frozen.signed_tree_head,
             shard.keys.ecdsa_verifying_key(),
             &shard.meta.hostname,
@@ -299,7 +299,7 @@ async fn each_shard_has_its_tiles_and_its_keys_in_the_trusted_root() {
         active_cp.starts_with(&format!("{}/shards/4242\n2\n", first.meta.hostname)),
         "{active_cp}"
     );
-    arkivo::checkpoint::verify_c2sp(
+    arkivo_core::checkpoint::verify_c2sp(
         &active_cp,
         &second.keys.ed25519_verifier(&second.meta.origin),
         &[],
@@ -338,7 +338,7 @@ async fn each_shard_has_its_tiles_and_its_keys_in_the_trusted_root() {
     let envelope = tle["inclusionProof"]["checkpoint"]["envelope"]
         .as_str()
         .unwrap();
-    arkivo::checkpoint::verify_c2sp(
+    arkivo_core::checkpoint::verify_c2sp(
         envelope,
         &second.keys.ed25519_verifier(&second.meta.origin),
         &[],

@@ -3,10 +3,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use arkivo::datadir::{self, LogPaths};
-use arkivo::merkle::{self, Hash, RightBorder};
-use arkivo::storage::rocks::RocksStore;
-use arkivo::storage::{CommitBatch, LogStore, NewEntry, StorageError, StoreHashes, TreeHead};
+use arkivo_core::merkle::{self, Hash, RightBorder};
+use arkivo_server::datadir::{self, LogPaths};
+use arkivo_server::storage::rocks::RocksStore;
+use arkivo_server::storage::{
+    CommitBatch, LogStore, NewEntry, StorageError, StoreHashes, TreeHead,
+};
 
 fn paths(dir: &std::path::Path) -> LogPaths {
     LogPaths::new(dir, None, None)

@@ -1,6 +1,6 @@
-//! C2SP tlog-tiles (tiles-checkpoints-v2.md §4):
+//! C2SP tlog-tiles (tiles-checkpoints-witnesses.md §4):
 //!
-//! 1. every vector of `../shared/testdata/tiles/tile-paths.json`, and malformed paths refused;
+//! 1. every vector of `testdata/tiles/tile-paths.json`, and malformed paths refused;
 //! 2. the real Sunlight tiles of `testdata/tiles/sunlight-mirror-300`: they parse, rebuild the
 //!    checkpoint's root and every root and proof of `expected.json`, their cosigned checkpoint
 //!    verifies, their entry bundles hash to the level-0 tiles, and a flipped bit is caught;
@@ -24,18 +24,18 @@ use std::sync::atomic::Ordering;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use arkivo::api::{AppState, service};
-use arkivo::checkpoint::{self, Checkpoint};
-use arkivo::log::create_log;
-use arkivo::merkle::{self, Hash, RightBorder};
-use arkivo::note;
-use arkivo::sequencer::{self, SequencerConfig};
-use arkivo::signer::LogKeys;
-use arkivo::storage::memory::MemoryStore;
-use arkivo::storage::{LogStore, NewEntry};
-use arkivo::tiles::{self, Tile, TileError, TilePath, TileSet};
+use arkivo_core::checkpoint::{self, Checkpoint};
+use arkivo_core::merkle::{self, Hash, RightBorder};
+use arkivo_core::note;
+use arkivo_core::signer::LogKeys;
+use arkivo_core::tiles::{self, Tile, TileError, TilePath, TileSet};
+use arkivo_server::api::{AppState, service};
+use arkivo_server::log::create_log;
+use arkivo_server::sequencer::{self, SequencerConfig};
+use arkivo_server::storage::memory::MemoryStore;
+use arkivo_server::storage::{LogStore, NewEntry};
 
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/tiles");
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tiles");
 
 fn json(path: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(Path::new(TESTDATA).join(path)).unwrap();

@@ -1,4 +1,4 @@
-//! Witnessing end to end, with real processes on real sockets (tiles-checkpoints-v2.md §3):
+//! Witnessing end to end, with real processes on real sockets (tiles-checkpoints-witnesses.md §3):
 //! `arkivo witness` servers and `arkivo serve` configured with them.
 //!
 //! 1. Two witnesses cosign every checkpoint of a log while a third, dead one (it never answers)
@@ -24,13 +24,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::SigningKey;
 
-use arkivo::checkpoint::{self, Checkpoint};
-use arkivo::merkle::Hash;
-use arkivo::note::{
+use arkivo_core::checkpoint::{self, Checkpoint};
+use arkivo_core::merkle::Hash;
+use arkivo_core::note::{
     self, CosignatureVerifier, Cosigner, Ed25519Signer, Ed25519Verifier, NoteVerifier, VKey,
 };
-use arkivo::signer::LogKeys;
-use arkivo::witness::protocol::{self, AddCheckpoint};
+use arkivo_core::signer::LogKeys;
+use arkivo_core::witness::{self, AddCheckpoint};
 use common::{EntrySigner, TestServer, free_port};
 
 /// How long cosignatures may take to show up (witness back-off included).
@@ -437,7 +437,7 @@ impl Vectors {
     fn load() -> Vectors {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/testdata/signed-note/constructed-checkpoint-and-witness.json"
+            "/testdata/signed-note/constructed-checkpoint-and-witness.json"
         );
         Vectors {
             json: serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap(),
@@ -487,7 +487,7 @@ async fn a_witness_keeps_its_state_across_a_crash_and_refuses_rollbacks() {
         (200, "text/plain; charset=utf-8")
     );
     let log = v.log_signer().verifier();
-    protocol::verify_cosignature(&cp6, line.as_bytes(), &log, &key).unwrap();
+    witness::verify_cosignature(&cp6, line.as_bytes(), &log, &key).unwrap();
     // One line `— <name> base64(key ID ‖ u64 time ‖ Ed25519 signature)`, 76 bytes (§3.1).
     let (name, b64) = line
         .strip_prefix("\u{2014} ")
@@ -503,7 +503,7 @@ async fn a_witness_keeps_its_state_across_a_crash_and_refuses_rollbacks() {
     );
     let (status, _, line) = add_checkpoint(&w, v.get("addCheckpointRequestBody")).await;
     assert_eq!(status, 200, "{line}");
-    let cosigned = protocol::verify_cosignature(&cp8, line.as_bytes(), &log, &key).unwrap();
+    let cosigned = witness::verify_cosignature(&cp8, line.as_bytes(), &log, &key).unwrap();
     assert!(cosigned.timestamp > 1_767_225_600 - 365 * 86400);
 
     // SIGKILL right after the answer: the state was synced before it.
@@ -690,7 +690,7 @@ async fn bad_requests_get_the_spec_status_codes_and_change_nothing() {
         (409, "text/x.tlog.size", "0\n")
     );
     // Too large for the limit (413), and only POST is served.
-    let huge = vec![b'a'; arkivo::limits::MAX_ADD_CHECKPOINT_BYTES + 1];
+    let huge = vec![b'a'; arkivo_core::limits::MAX_ADD_CHECKPOINT_BYTES + 1];
     assert_eq!(add_checkpoint(&w, huge).await.0, 413);
     let get = reqwest::get(format!("{}/add-checkpoint", w.base_url()))
         .await

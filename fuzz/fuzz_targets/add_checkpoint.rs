@@ -3,7 +3,7 @@
 //! its input (the strict parser accepts one spelling of each request).
 #![no_main]
 
-use arkivo::witness::protocol::{AddCheckpoint, parse_size_body, size_body};
+use arkivo_core::witness::{AddCheckpoint, parse_size_body, size_body};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,17 +5,17 @@
 
 use std::sync::OnceLock;
 
-use arkivo::client::bundle::Bundle;
-use arkivo::client::keys::{KeyError, SigningKey};
-use arkivo::client::trust::{self, TrustedLog};
-use arkivo::client::verify;
+use arkivo_client::bundle::Bundle;
+use arkivo_client::keys::{KeyError, SigningKey};
+use arkivo_client::trust::{self, TrustedLog};
+use arkivo_client::verify;
 use libfuzzer_sys::fuzz_target;
 
 /// A log key, made once per run.
 fn log() -> &'static [TrustedLog] {
     static LOG: OnceLock<Vec<TrustedLog>> = OnceLock::new();
     LOG.get_or_init(|| {
-        let pem = arkivo::signer::LogKeys::generate().ecdsa_public_pem();
+        let pem = arkivo_core::signer::LogKeys::generate().ecdsa_public_pem();
         vec![TrustedLog::from_public_key_pem(&pem, "log").expect("a P-256 key")]
     })
 }

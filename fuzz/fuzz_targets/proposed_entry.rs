@@ -5,9 +5,9 @@
 //! from the in-toto statement are not in the body, so those read back are a subset.
 #![no_main]
 
-use arkivo::entries::v2::canonicalize_request;
-use arkivo::entries::{CanonicalEntry, Kind, canonicalize_bytes, index_keys_of_body, kind_of_body};
-use arkivo::merkle::record_hash;
+use arkivo_core::entries::v2::canonicalize_request;
+use arkivo_core::entries::{CanonicalEntry, Kind, canonicalize_bytes, index_keys_of_body, kind_of_body};
+use arkivo_core::merkle::record_hash;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 //! paths inside the data directory, and writes back to a list that parses to the same shards.
 #![no_main]
 
-use arkivo::shards::Manifest;
+use arkivo_server::shards::Manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,8 +3,8 @@
 //! a checkpoint body parses to a checkpoint whose text parses back to it.
 #![no_main]
 
-use arkivo::checkpoint::Checkpoint;
-use arkivo::note;
+use arkivo_core::checkpoint::Checkpoint;
+use arkivo_core::note;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

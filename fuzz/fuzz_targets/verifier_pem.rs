@@ -3,7 +3,7 @@
 //! canonical PEM must parse again to the same key.
 #![no_main]
 
-use arkivo::entries::pki::{PublicKey, Verifier};
+use arkivo_core::entries::pki::{PublicKey, Verifier};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -443,7 +443,7 @@ impl EntrySigner {
         })
     }
 
-    /// This key as a Rekor v2 verifier (tiles-checkpoints-v2.md §6.2).
+    /// This key as a Rekor v2 verifier (tiles-checkpoints-witnesses.md §6.2).
     pub fn verifier_v2(&self) -> serde_json::Value {
         use base64::Engine;
         use base64::engine::general_purpose::STANDARD as B64;
@@ -459,7 +459,7 @@ impl EntrySigner {
     }
 }
 
-/// A Rekor v2 `hashedRekordRequestV002` of the given parts (tiles-checkpoints-v2.md §6.2).
+/// A Rekor v2 `hashedRekordRequestV002` of the given parts (tiles-checkpoints-witnesses.md §6.2).
 pub fn hashedrekord_v2(
     digest: &[u8],
     signature: &[u8],

@@ -9,13 +9,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use tower::ServiceExt;
 
-use arkivo::api::{AppState, service};
-use arkivo::log::{LogIdentity, create_log};
-use arkivo::merkle::{self, Hash};
-use arkivo::sequencer::{self, SequencerConfig, Shard};
-use arkivo::signer::LogKeys;
-use arkivo::storage::memory::MemoryStore;
-use arkivo::wire::LogEntry;
+use arkivo_core::merkle::{self, Hash};
+use arkivo_core::signer::LogKeys;
+use arkivo_core::wire::LogEntry;
+use arkivo_server::api::{AppState, service};
+use arkivo_server::log::{LogIdentity, create_log};
+use arkivo_server::sequencer::{self, SequencerConfig, Shard};
+use arkivo_server::storage::memory::MemoryStore;
 
 /// A log on the in-memory store behind the real router.
 pub struct Api {
@@ -149,7 +149,7 @@ pub fn check_entry_of(shard: &LogIdentity, offset: u64, a: &Answer) -> (String, 
     assert_eq!(e.log_id, keys.log_id_hex());
     // SET over {body, integratedTime, logID, logIndex} (§4).
     let set = B64.decode(&e.verification.signed_entry_timestamp).unwrap();
-    assert!(arkivo::signer::verify_set(
+    assert!(arkivo_core::signer::verify_set(
         keys.ecdsa_verifying_key(),
         &e.body,
         e.integrated_time,
@@ -159,7 +159,7 @@ pub fn check_entry_of(shard: &LogIdentity, offset: u64, a: &Answer) -> (String, 
     ));
     // Inclusion proof against the checkpoint, which verifies with the log key.
     let p = &e.verification.inclusion_proof;
-    let cp = arkivo::checkpoint::verify_v1(
+    let cp = arkivo_core::checkpoint::verify_v1(
         &p.checkpoint,
         keys.ecdsa_verifying_key(),
         &shard.meta.hostname,

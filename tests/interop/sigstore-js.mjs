@@ -15,7 +15,7 @@
 // 6. Raw v1 API: the same proposed hashedrekord twice gives 201 then 409 with the same entry ID,
 //    and the entry read back by ID (Location) and by index is the one logged.
 // 7. An 'intoto' entry (RekorWitness entryType 'intoto') is refused with a 400 naming the kind.
-// 8. Rekor v2 (tiles-checkpoints-v2.md §6): a hashedrekord and a DSSE bundle made through
+// 8. Rekor v2 (tiles-checkpoints-witnesses.md §6): a hashedrekord and a DSSE bundle made through
 //    RekorWitness with majorApiVersion 2, a v1 entry logged between them (one tree), each entry
 //    checked independently (v0.0.2 body, C2SP key-hash log ID, no time and no SET, proof to an
 //    Ed25519-signed checkpoint) and the bundles verified with @sigstore/verify against the
@@ -425,7 +425,7 @@ function dsseBody(envelopeString, payload, signature, pem) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Rekor v2 entries (tiles-checkpoints-v2.md §6.5), independent of the libraries
+// Rekor v2 entries (tiles-checkpoints-witnesses.md §6.5), independent of the libraries
 // ---------------------------------------------------------------------------------------------
 
 // Checks a v2 TransparencyLogEntry (in-memory protobuf object) against the log's Ed25519 instance

@@ -1,0 +1,227 @@
+//! `arkivo sign-blob` and `arkivo verify-blob`: a file's signature recorded in the log as a
+//! hashedrekord entry and written as a Sigstore bundle, and its offline verification.
+
+use std::io::{IsTerminal as _, Read as _};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde_json::json;
+use sha2::Digest as _;
+
+use super::checkpoints::{check_extends, tree_checkpoint};
+use super::{Failure, LogTrust, Output, RekorUrl, Report, log_out_of_spec, no_trust, read_file};
+use crate::bundle::Bundle;
+use crate::keys::{self, SigningKey};
+use crate::rekor::RekorClient;
+use crate::verify;
+use arkivo_core::entries::pki::HashAlg;
+
+/// Files at least this large are hashed with a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 64 << 20;
+
+/// Read size when hashing a file.
+const HASH_CHUNK: usize = 1 << 20;
+
+#[derive(Debug, Args)]
+pub struct SignBlobArgs {
+    /// Private key file: arkivo keygen's, cosign's, or PKCS#8/SEC1 PEM.
+    #[arg(long)]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub rekor: RekorUrl,
+    /// Where to write the Sigstore bundle (v0.3 JSON).
+    #[arg(long)]
+    pub bundle: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// The file to sign.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyBlobArgs {
+    /// The signer's public key (PEM).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The Sigstore bundle of the file.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    pub trust: LogTrust,
+    /// Also fetch the log's current checkpoint and check that it extends the bundle's.
+    #[arg(long = "rekor-url", env = "ARKIVO_REKOR_URL")]
+    pub rekor_url: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// The file to verify.
+    pub file: PathBuf,
+}
+
+/// Hashes a file while reading it, with a progress bar on a terminal for large files.
+fn digest_file(path: &Path, alg: HashAlg) -> Result<Vec<u8>, Failure> {
+    let io = |e: std::io::Error| Failure::Input(format!("reading {}: {e}", path.display()));
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let bar = (std::io::stderr().is_terminal() && len >= PROGRESS_MIN_BYTES).then(|| {
+        let bar = indicatif::ProgressBar::new(len);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "hashing {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut hasher: Box<dyn sha2::digest::DynDigest> = match alg {
+        HashAlg::Sha256 => Box::new(sha2::Sha256::new()),
+        HashAlg::Sha384 => Box::new(sha2::Sha384::new()),
+        HashAlg::Sha512 => Box::new(sha2::Sha512::new()),
+    };
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        if let Some(b) = &bar {
+            b.inc(n as u64);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(hasher.finalize().to_vec())
+}
+
+pub async fn sign_blob(args: &SignBlobArgs) -> Result<Report, Failure> {
+    let key = SigningKey::load(&args.key)?;
+    let client = RekorClient::new(&args.rekor.url)?;
+    let alg = key.algorithm().hash_algorithm();
+    let digest = digest_file(&args.file, alg)?;
+    let signature = key.sign_digest(&digest)?;
+    let public_pem = key.public_key_pem();
+    let entry = client
+        .create_hashedrekord(alg, &digest, &signature, &public_pem)
+        .await
+        .map_err(|e| match e.is_log_failure() {
+            true => Failure::Log(e.to_string()),
+            false => Failure::Input(format!("the log refused the entry: {e}")),
+        })?;
+    // The log answered with an entry: it must be the one just made.
+    let body = entry.body().map_err(log_out_of_spec)?;
+    let signer = keys::parse_public_key(&public_pem, "the signing key")?;
+    verify::verify_hashedrekord(&body, alg, &digest, &signature, &signer)
+        .map_err(|e| log_out_of_spec(format!("the log returned another entry: {e}")))?;
+    let bundle =
+        Bundle::for_message_signature(alg, &digest, &signature, &key.public_key_der(), &entry)
+            .map_err(|e| log_out_of_spec(e.to_string()))?;
+    std::fs::write(&args.bundle, bundle.to_json())
+        .map_err(|e| Failure::Input(format!("writing {}: {e}", args.bundle.display())))?;
+    let e = &entry.entry;
+    Ok(Report {
+        text: format!(
+            "signed {} ({}:{})\nrecorded in {} at log index {} (entry {})\nbundle written to {}\n",
+            args.file.display(),
+            alg.name(),
+            hex::encode(&digest),
+            client.url(),
+            e.log_index,
+            entry.uuid,
+            args.bundle.display()
+        ),
+        json: json!({
+            "ok": true,
+            "file": args.file,
+            "digest": format!("{}:{}", alg.name(), hex::encode(&digest)),
+            "logIndex": e.log_index,
+            "uuid": entry.uuid,
+            "integratedTime": e.integrated_time,
+            "bundle": args.bundle,
+        }),
+    })
+}
+
+pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
+    let logs = args.trust.load()?.ok_or_else(no_trust)?;
+    let signer = keys::load_public_key(&args.key)?;
+    let bundle = Bundle::from_json(&read_file(&args.bundle, "the bundle")?)
+        .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
+    let (alg, bundle_digest, signature) = bundle
+        .message_signature()
+        .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
+    let entry = bundle
+        .log_entry()
+        .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
+    let digest = digest_file(&args.file, alg)?;
+    if digest != bundle_digest {
+        return Err(Failure::Verification(format!(
+            "{} has {}:{}, the bundle signs {}:{}: the file was modified or is not the signed one",
+            args.file.display(),
+            alg.name(),
+            hex::encode(&digest),
+            alg.name(),
+            hex::encode(bundle_digest)
+        )));
+    }
+    let verified = verify::verify_log_entry(&entry, &logs)?;
+    let body = entry
+        .body()
+        .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
+    verify::verify_hashedrekord(&body, alg, &digest, signature, signer.key())?;
+
+    let mut text = format!(
+        "verified {} ({}:{})\n  signature: OK with {}\n  log entry: index {}, integrated at {} (Unix), log ID {}\n  \
+         SET: OK; inclusion proof: OK in the signed checkpoint of tree size {} (root {})\n",
+        args.file.display(),
+        alg.name(),
+        hex::encode(&digest),
+        args.key.display(),
+        entry.entry.log_index,
+        entry.entry.integrated_time,
+        hex::encode(verified.log_id),
+        verified.checkpoint.size,
+        verified.checkpoint.root.to_hex()
+    );
+    let mut report = json!({
+        "ok": true,
+        "verified": true,
+        "file": args.file,
+        "digest": format!("{}:{}", alg.name(), hex::encode(&digest)),
+        "logIndex": entry.entry.log_index,
+        "integratedTime": entry.entry.integrated_time,
+        "logID": hex::encode(verified.log_id),
+        "uuid": entry.uuid,
+        "checkpoint": {"origin": verified.checkpoint.origin, "treeSize": verified.checkpoint.size,
+                        "rootHash": verified.checkpoint.root.to_hex()},
+    });
+    if let Some(url) = &args.rekor_url {
+        let client = RekorClient::new(url)?;
+        let log = logs
+            .iter()
+            .find(|l| l.log_id == verified.log_id)
+            .expect("the entry verified with one of the logs");
+        // The bundle's tree: after a rotation, a frozen one, whose final checkpoint must extend
+        // the bundle's.
+        let (_, _, current) = tree_checkpoint(
+            &client,
+            std::slice::from_ref(log),
+            verified.checkpoint.v1_tree_id(),
+        )
+        .await?;
+        check_extends(
+            &client,
+            &verified.checkpoint,
+            &current,
+            "the bundle's checkpoint",
+        )
+        .await?;
+        text.push_str(&format!(
+            "  consistency: OK, the log's current checkpoint (tree size {}) extends the bundle's\n",
+            current.size
+        ));
+        report["consistency"] =
+            json!({"treeSize": current.size, "rootHash": current.root.to_hex()});
+    }
+    Ok(Report { text, json: report })
+}

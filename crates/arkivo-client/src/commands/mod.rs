@@ -1,0 +1,244 @@
+//! The client's commands, one module each: [`keygen`], [`blob`] (`sign-blob`, `verify-blob`),
+//! [`log`] (`log info|get|search|proof`), [`trust_root`] and [`image`] (`sign`, `verify`,
+//! `attest`, `verify-attestation`); [`checkpoints`] follows a log's checkpoints for them and for
+//! the monitor. What they share is here: failures and their exit codes, output, reading files.
+//!
+//! Exit codes ([`Failure::exit_code`]), the same for every client command:
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | done; for a verification: everything verified |
+//! | 1 | verification failed (signature, SET, checkpoint, inclusion or consistency proof, artifact ↔ entry) |
+//! | 2 | usage or input error (flags, unreadable or malformed file, wrong password, the log refused the request) |
+//! | 3 | the log (or, for image commands, the registry) could not be reached, failed (5xx, 429) or answered out of spec |
+//!
+//! With `--output json` the result (or `{"ok":false,"exitCode":…,"error":…}`) is one JSON
+//! document on stdout; messages for people go to stderr either way.
+
+pub mod blob;
+pub mod checkpoints;
+pub mod image;
+pub mod keygen;
+pub mod log;
+pub mod trust_root;
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::keys;
+use crate::rekor::ClientError;
+use crate::trust::{self, TrustedLog};
+use crate::verify::VerifyError;
+
+/// Largest bundle, trusted root or log key file read.
+const MAX_INPUT_FILE_BYTES: u64 = 16 << 20;
+
+/// A failed command, with its exit code (module doc).
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("verification failed: {0}")]
+    Verification(String),
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Log(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Verification(_) => 1,
+            Failure::Input(_) => 2,
+            Failure::Log(_) => 3,
+        }
+    }
+}
+
+impl From<VerifyError> for Failure {
+    fn from(e: VerifyError) -> Failure {
+        Failure::Verification(e.to_string())
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        if e.is_log_failure() {
+            Failure::Log(e.to_string())
+        } else {
+            Failure::Input(e.to_string())
+        }
+    }
+}
+
+impl From<keys::KeyError> for Failure {
+    fn from(e: keys::KeyError) -> Failure {
+        Failure::Input(e.to_string())
+    }
+}
+
+impl From<trust::TrustError> for Failure {
+    fn from(e: trust::TrustError) -> Failure {
+        Failure::Input(e.to_string())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// `--rekor-url`, also from `ARKIVO_REKOR_URL`.
+#[derive(Debug, Args)]
+pub struct RekorUrl {
+    /// URL of the log, e.g. http://127.0.0.1:3000.
+    #[arg(long = "rekor-url", env = "ARKIVO_REKOR_URL")]
+    pub url: String,
+}
+
+/// The log(s) trusted for verification.
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct LogTrust {
+    /// The log's public key (PEM; GET /api/v1/log/publicKey). Repeatable: a log rotated to a
+    /// new key (arkivo shard rotate --new-key) signs each tree with its own.
+    #[arg(long = "log-key")]
+    pub log_key: Vec<PathBuf>,
+    /// A Sigstore trusted root listing the log (arkivo trust-root writes one).
+    #[arg(long = "trusted-root")]
+    pub trusted_root: Option<PathBuf>,
+}
+
+impl LogTrust {
+    /// The trusted logs, `None` when neither flag is given.
+    pub(crate) fn load(&self) -> Result<Option<Vec<TrustedLog>>, Failure> {
+        if !self.log_key.is_empty() {
+            let logs = self
+                .log_key
+                .iter()
+                .map(|path| {
+                    let pem = read_text(path, "the log key")?;
+                    Ok(TrustedLog::from_public_key_pem(
+                        &pem,
+                        &path.display().to_string(),
+                    )?)
+                })
+                .collect::<Result<_, Failure>>()?;
+            return Ok(Some(logs));
+        }
+        if let Some(path) = &self.trusted_root {
+            let json = read_file(path, "the trusted root")?;
+            return Ok(Some(trust::logs_from_trusted_root(
+                &json,
+                &path.display().to_string(),
+            )?));
+        }
+        Ok(None)
+    }
+}
+
+/// A command's result: lines for people and the JSON document.
+pub struct Report {
+    pub(crate) text: String,
+    pub(crate) json: Value,
+}
+
+/// Runs a client command and prints its result; the error carries the exit code.
+///
+/// # Errors
+///
+/// [`Failure`], after printing it as JSON on stdout when `output` is JSON.
+pub fn run(
+    output: Output,
+    command: impl AsyncFnOnce() -> Result<Report, Failure>,
+) -> Result<(), Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Input(format!("starting the async runtime: {e}")))?;
+    let result = rt.block_on(command());
+    print_result(output, &result);
+    result.map(|_| ())
+}
+
+/// Prints a command's result on stdout: its text, its JSON document, or (JSON only) the
+/// failure as `{"ok":false,"exitCode":…,"error":…}`; a failure's text goes to stderr elsewhere.
+pub(crate) fn print_result(output: Output, result: &Result<Report, Failure>) {
+    match (result, output) {
+        (Ok(r), Output::Text) => print!("{}", r.text),
+        (Ok(r), Output::Json) => println!("{}", pretty(&r.json)),
+        (Err(f), Output::Json) => println!(
+            "{}",
+            pretty(&json!({"ok": false, "exitCode": f.exit_code(), "error": f.to_string()}))
+        ),
+        (Err(_), Output::Text) => {}
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).expect("JSON values serialize")
+}
+
+pub(crate) fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| Failure::Input(format!("reading {what} {}: {e}", path.display())))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_INPUT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::Input(format!("reading {what} {}: {e}", path.display())))?;
+    if bytes.len() as u64 > MAX_INPUT_FILE_BYTES {
+        return Err(Failure::Input(format!(
+            "{what} {} is larger than {} MiB",
+            path.display(),
+            MAX_INPUT_FILE_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
+    String::from_utf8(read_file(path, what)?)
+        .map_err(|_| Failure::Input(format!("{what} {} is not text", path.display())))
+}
+
+fn log_out_of_spec(m: impl std::fmt::Display) -> Failure {
+    Failure::Log(format!("the log's answer is not usable: {m}"))
+}
+
+pub(crate) fn no_trust() -> Failure {
+    Failure::Input(
+        "verification needs the log's public key: --log-key FILE (the log serves it at \
+         /api/v1/log/publicKey; get it out of band) or --trusted-root FILE (arkivo trust-root)"
+            .into(),
+    )
+}
+
+/// A SHA-256 digest given on the command line (`flag`): 64 hex characters, optionally
+/// `sha256:`-prefixed; lower-cased, as the index stores digests (rekor-v1-api.md §10).
+pub(crate) fn sha256_hex(arg: &str, flag: &str) -> Result<String, Failure> {
+    let h = arg.strip_prefix("sha256:").unwrap_or(arg);
+    if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Failure::Input(format!(
+            "{flag} {h:?} is not 64 hex characters"
+        )));
+    }
+    Ok(h.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Failure::Verification(String::new()).exit_code(), 1);
+        assert_eq!(Failure::Input(String::new()).exit_code(), 2);
+        assert_eq!(Failure::Log(String::new()).exit_code(), 3);
+    }
+}

@@ -1,0 +1,136 @@
+//! Which logs a verifier trusts: a log's public key (`--log-key`), or the logs of a Sigstore
+//! TrustedRoot (`--trusted-root`, tiles-checkpoints-witnesses.md §7.4), as [`TrustedLog`]s.
+//!
+//! Rekor v1 entries are bound to their log by the log ID (SHA-256 of the log key's DER
+//! SubjectPublicKeyInfo, rekor-v1-api.md §2), and the SET and checkpoint are ECDSA P-256
+//! signatures (§4, §8): the only log keys used here.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use p256::pkcs8::DecodePublicKey as _;
+use sha2::{Digest as _, Sha256};
+
+use arkivo_core::signer::EcdsaVerifyingKey;
+use arkivo_core::wire::TrustedRoot;
+
+/// A log whose entries a verifier accepts.
+#[derive(Clone, Debug)]
+pub struct TrustedLog {
+    /// SHA-256 of the key's DER SubjectPublicKeyInfo.
+    pub log_id: [u8; 32],
+    pub key: EcdsaVerifyingKey,
+    /// Unix seconds the key is valid from and until (inclusive; from a trusted root's
+    /// `validFor`); an entry integrated outside them is refused.
+    pub valid_from: Option<i64>,
+    pub valid_until: Option<i64>,
+    /// The trusted root's `baseUrl`: the checkpoint's signer name must occur in it, as
+    /// sigstore-js requires (rekor-v1-api.md §8.2).
+    pub base_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("{what} is not an ECDSA P-256 public key (a Rekor v1 log key): {detail}")]
+    NotALogKey { what: String, detail: String },
+    #[error("{what} is not a Sigstore trusted root: {detail}")]
+    NotATrustedRoot { what: String, detail: String },
+}
+
+impl TrustedLog {
+    /// A log known by its public key alone, valid at any time.
+    ///
+    /// # Errors
+    ///
+    /// [`TrustError::NotALogKey`] unless `pem` is an SPKI PEM ECDSA P-256 key.
+    pub fn from_public_key_pem(pem: &str, what: &str) -> Result<TrustedLog, TrustError> {
+        let key = EcdsaVerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| {
+            TrustError::NotALogKey {
+                what: what.to_owned(),
+                detail: e.to_string(),
+            }
+        })?;
+        Ok(TrustedLog::from_key(key))
+    }
+
+    fn from_key(key: EcdsaVerifyingKey) -> TrustedLog {
+        TrustedLog {
+            log_id: arkivo_core::signer::ecdsa_log_id(&key),
+            key,
+            valid_from: None,
+            valid_until: None,
+            base_url: None,
+        }
+    }
+
+    pub fn log_id_hex(&self) -> String {
+        hex::encode(self.log_id)
+    }
+}
+
+/// The Rekor v1 logs of a TrustedRoot JSON document: each `tlogs` entry with an ECDSA P-256
+/// key (`PKIX_ECDSA_P256_SHA_256`) whose `logId.keyId` is the SHA-256 of its `rawBytes`. Other
+/// entries (Rekor v2's Ed25519 logs) are skipped; none left is an error.
+///
+/// # Errors
+///
+/// [`TrustError::NotATrustedRoot`] naming what is wrong.
+pub fn logs_from_trusted_root(json: &[u8], what: &str) -> Result<Vec<TrustedLog>, TrustError> {
+    let bad = |detail: String| TrustError::NotATrustedRoot {
+        what: what.to_owned(),
+        detail,
+    };
+    let root: TrustedRoot =
+        serde_json::from_slice(json).map_err(|e| bad(format!("not the expected JSON ({e})")))?;
+    if !root
+        .media_type
+        .starts_with("application/vnd.dev.sigstore.trustedroot")
+    {
+        return Err(bad(format!("mediaType {:?}", root.media_type)));
+    }
+    let mut logs = Vec::new();
+    for (i, t) in root.tlogs.iter().enumerate() {
+        if t.public_key.key_details != "PKIX_ECDSA_P256_SHA_256" {
+            continue;
+        }
+        let der = B64
+            .decode(&t.public_key.raw_bytes)
+            .map_err(|_| bad(format!("tlogs[{i}].publicKey.rawBytes is not base64")))?;
+        let key = EcdsaVerifyingKey::from_public_key_der(&der)
+            .map_err(|e| bad(format!("tlogs[{i}].publicKey.rawBytes: {e}")))?;
+        let key_id = B64
+            .decode(&t.log_id.key_id)
+            .map_err(|_| bad(format!("tlogs[{i}].logId.keyId is not base64")))?;
+        if key_id[..] != Sha256::digest(&der)[..] {
+            return Err(bad(format!(
+                "tlogs[{i}].logId.keyId is not the SHA-256 of its public key"
+            )));
+        }
+        if !t.hash_algorithm.is_empty() && t.hash_algorithm != "SHA2_256" {
+            return Err(bad(format!(
+                "tlogs[{i}].hashAlgorithm {:?}",
+                t.hash_algorithm
+            )));
+        }
+        let time = |s: &Option<String>, which: &str| -> Result<Option<i64>, TrustError> {
+            s.as_deref()
+                .map(|s| {
+                    humantime::parse_rfc3339_weak(s)
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .and_then(|d| i64::try_from(d.as_secs()).ok())
+                        .ok_or_else(|| bad(format!("tlogs[{i}].publicKey.validFor.{which} {s:?}")))
+                })
+                .transpose()
+        };
+        let valid_for = t.public_key.valid_for.as_ref();
+        let mut log = TrustedLog::from_key(key);
+        log.valid_from = time(&valid_for.and_then(|v| v.start.clone()), "start")?;
+        log.valid_until = time(&valid_for.and_then(|v| v.end.clone()), "end")?;
+        log.base_url = Some(t.base_url.clone()).filter(|u| !u.is_empty());
+        logs.push(log);
+    }
+    if logs.is_empty() {
+        return Err(bad("it lists no Rekor v1 log (ECDSA P-256 key)".into()));
+    }
+    Ok(logs)
+}

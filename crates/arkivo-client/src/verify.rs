@@ -1,0 +1,500 @@
+//! Offline verification of Rekor v1 log entries: bytes in, a result out; no I/O.
+//!
+//! [`verify_log_entry`] checks what binds an entry to a trusted log, in the order of
+//! rekor-v1-api.md §4 and §8.2:
+//!
+//! 1. the log: the entry's `logID` is one of the trusted logs, and its integrated time lies in
+//!    the key's validity (a trusted root's `validFor`);
+//! 2. the SET: the log's ECDSA signature over `{body, integratedTime, logID, logIndex}` (§4,
+//!    [`arkivo_core::signer::verify_set`]);
+//! 3. the checkpoint: a v1 checkpoint with one signature by the log key, its origin
+//!    `<name> - <treeID>` ([`arkivo_core::checkpoint::verify_v1`]); its size and root equal the
+//!    proof's; with a trusted root, the signer name occurs in the log's `baseUrl` (§8.2);
+//! 4. the inclusion proof: the leaf `SHA-256(0x00 ‖ body)` is at `inclusionProof.logIndex` in the
+//!    tree of the checkpoint ([`arkivo_core::merkle::verify_inclusion`]); the entry ID ends in that
+//!    leaf hash and, when it has one, starts with the checkpoint's tree ID.
+//!
+//! What the entry says is checked separately, against the artifact: [`verify_hashedrekord`],
+//! [`verify_dsse`].
+//! [`verify_consistency`] checks that a later checkpoint extends an earlier one.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use super::rekor::{LogEntry, RekorBundle};
+use super::trust::TrustedLog;
+use arkivo_core::checkpoint::{self, Checkpoint, CheckpointError};
+use arkivo_core::entries::pki::{HashAlg, PublicKey};
+use arkivo_core::entries::{dsse, hashedrekord};
+use arkivo_core::merkle::{self, Hash, MerkleError};
+
+/// Why an entry does not verify. Each message says which check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(
+        "the entry was recorded in log {0}, which is not a trusted log (check --log-key or --trusted-root)"
+    )]
+    UnknownLog(String),
+    #[error(
+        "the entry was integrated at {time} (Unix seconds), outside the validity of log key {log_id}"
+    )]
+    OutsideValidity { time: i64, log_id: String },
+    #[error("the signed entry timestamp (SET) does not verify with the log key {0}")]
+    SignedEntryTimestamp(String),
+    #[error("the entry carries no inclusion proof")]
+    NoInclusionProof,
+    #[error("the checkpoint does not verify: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    #[error(
+        "the checkpoint is signed by {name:?}, which does not occur in the log's URL {base_url}"
+    )]
+    CheckpointName { name: String, base_url: String },
+    #[error("the inclusion proof does not match its checkpoint: {0}")]
+    ProofCheckpointMismatch(String),
+    #[error("the inclusion proof does not verify: {0}")]
+    Inclusion(MerkleError),
+    #[error("the consistency proof does not verify: {0}")]
+    Consistency(MerkleError),
+    #[error("the entry ID {uuid} does not match the entry: {why}")]
+    EntryId { uuid: String, why: String },
+    #[error("the log entry does not match the artifact: {0}")]
+    Body(String),
+    #[error("the signature does not verify with the given public key: {0}")]
+    Signature(String),
+    #[error("malformed entry: {0}")]
+    Malformed(String),
+}
+
+/// What a verified entry was verified against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedEntry {
+    /// The log (its log ID), from the trusted logs.
+    pub log_id: [u8; 32],
+    /// The checkpoint the inclusion proof reaches (verified).
+    pub checkpoint: Checkpoint,
+    /// The checkpoint's signer name (the log's hostname).
+    pub hostname: String,
+    /// The leaf hash, `SHA-256(0x00 ‖ body)`: the entry UUID.
+    pub leaf_hash: Hash,
+}
+
+fn malformed(m: impl Into<String>) -> VerifyError {
+    VerifyError::Malformed(m.into())
+}
+
+fn find_log<'a>(
+    log_id_hex: &str,
+    integrated_time: i64,
+    logs: &'a [TrustedLog],
+) -> Result<&'a TrustedLog, VerifyError> {
+    let log = logs
+        .iter()
+        .find(|l| l.log_id_hex() == log_id_hex.to_ascii_lowercase())
+        .ok_or_else(|| VerifyError::UnknownLog(log_id_hex.to_owned()))?;
+    let early = log.valid_from.is_some_and(|t| integrated_time < t);
+    let late = log.valid_until.is_some_and(|t| integrated_time > t);
+    if early || late {
+        return Err(VerifyError::OutsideValidity {
+            time: integrated_time,
+            log_id: log.log_id_hex(),
+        });
+    }
+    Ok(log)
+}
+
+/// SET check (§4), on the members as the entry carries them. The body is re-encoded from its
+/// bytes and the log ID lower-cased first, as sigstore-js and sigstore-python do, so that an
+/// entry rebuilt from a bundle verifies like the original.
+fn check_set(
+    log: &TrustedLog,
+    body: &[u8],
+    integrated_time: i64,
+    log_index: u64,
+    set_b64: &str,
+) -> Result<(), VerifyError> {
+    let set = B64
+        .decode(set_b64)
+        .map_err(|_| malformed("the SET is not base64"))?;
+    let ok = arkivo_core::signer::verify_set(
+        &log.key,
+        &B64.encode(body),
+        integrated_time,
+        &log.log_id_hex(),
+        log_index,
+        &set,
+    );
+    if ok {
+        Ok(())
+    } else {
+        Err(VerifyError::SignedEntryTimestamp(log.log_id_hex()))
+    }
+}
+
+/// Verifies that `entry` is in one of `logs`: log, SET, checkpoint, inclusion proof (module
+/// doc). Does not look at what the body says.
+///
+/// # Errors
+///
+/// The first [`VerifyError`] met.
+pub fn verify_log_entry(
+    entry: &LogEntry,
+    logs: &[TrustedLog],
+) -> Result<VerifiedEntry, VerifyError> {
+    let e = &entry.entry;
+    let body = entry.body().map_err(malformed)?;
+    let log = find_log(&e.log_id, e.integrated_time, logs)?;
+    check_set(
+        log,
+        &body,
+        e.integrated_time,
+        e.log_index,
+        &e.verification.signed_entry_timestamp,
+    )?;
+
+    let proof = &e.verification.inclusion_proof;
+    let note = arkivo_core::note::parse(proof.checkpoint.as_bytes())
+        .map_err(|err| VerifyError::Checkpoint(err.into()))?;
+    let hostname = note
+        .signatures
+        .first()
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
+    let cp = checkpoint::verify_v1(&proof.checkpoint, &log.key, &hostname)?;
+    if let Some(base_url) = &log.base_url
+        && !base_url.contains(&hostname)
+    {
+        return Err(VerifyError::CheckpointName {
+            name: hostname,
+            base_url: base_url.clone(),
+        });
+    }
+    let root = Hash::from_hex(&proof.root_hash)
+        .ok_or_else(|| malformed("inclusionProof.rootHash is not 64 hex"))?;
+    if cp.size != proof.tree_size || cp.root != root {
+        return Err(VerifyError::ProofCheckpointMismatch(format!(
+            "proof for tree size {} root {}, checkpoint size {} root {}",
+            proof.tree_size,
+            proof.root_hash,
+            cp.size,
+            cp.root.to_hex()
+        )));
+    }
+    let hashes = parse_hashes(&proof.hashes, "inclusionProof.hashes")?;
+    let leaf_hash = merkle::record_hash(&body);
+    merkle::verify_inclusion(proof.log_index, cp.size, &leaf_hash, &hashes, &cp.root)
+        .map_err(VerifyError::Inclusion)?;
+    check_entry_id(&entry.uuid, &leaf_hash, &cp)?;
+    Ok(VerifiedEntry {
+        log_id: log.log_id,
+        checkpoint: cp,
+        hostname,
+        leaf_hash,
+    })
+}
+
+/// The entry ID is `[hex16(treeID)] ‖ hex(leaf hash)` (rekor-v1-api.md §2); the tree ID is
+/// the one in the checkpoint's origin `<hostname> - <treeID>`.
+fn check_entry_id(uuid: &str, leaf: &Hash, cp: &Checkpoint) -> Result<(), VerifyError> {
+    let wrong = |why: String| VerifyError::EntryId {
+        uuid: uuid.to_owned(),
+        why,
+    };
+    let uuid_lc = uuid.to_ascii_lowercase();
+    let (prefix, leaf_hex) = match uuid_lc.len() {
+        80 => uuid_lc.split_at(16),
+        64 => ("", uuid_lc.as_str()),
+        n => return Err(wrong(format!("{n} characters, not 64 or 80"))),
+    };
+    if leaf_hex != leaf.to_hex() {
+        return Err(wrong(format!("the body's leaf hash is {}", leaf.to_hex())));
+    }
+    if !prefix.is_empty() {
+        let tree_id = cp
+            .v1_tree_id()
+            .and_then(|id| id.parse::<i64>().ok())
+            .ok_or_else(|| wrong("the checkpoint origin has no tree ID".into()))?;
+        if prefix != format!("{tree_id:016x}") {
+            return Err(wrong(format!(
+                "the checkpoint is of tree {tree_id} ({tree_id:016x})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn parse_hashes(hex_hashes: &[String], what: &str) -> Result<Vec<Hash>, VerifyError> {
+    hex_hashes
+        .iter()
+        .map(|h| Hash::from_hex(h).ok_or_else(|| malformed(format!("{what}: {h:?} is not 64 hex"))))
+        .collect()
+}
+
+/// Verifies cosign's legacy Rekor bundle annotation: the SET alone (cosign-oci-storage.md §2;
+/// cosign's `VerifySET`). It carries no inclusion proof.
+///
+/// # Errors
+///
+/// [`VerifyError::UnknownLog`], [`VerifyError::OutsideValidity`],
+/// [`VerifyError::SignedEntryTimestamp`], [`VerifyError::Malformed`].
+pub fn verify_rekor_bundle(bundle: &RekorBundle, logs: &[TrustedLog]) -> Result<(), VerifyError> {
+    let p = &bundle.payload;
+    let body = B64
+        .decode(&p.body)
+        .map_err(|_| malformed("the bundle's body is not base64"))?;
+    let log = find_log(&p.log_id, p.integrated_time, logs)?;
+    check_set(
+        log,
+        &body,
+        p.integrated_time,
+        p.log_index,
+        &bundle.signed_entry_timestamp,
+    )
+}
+
+/// Checks a `hashedrekord` body against the artifact: it records `digest` (of algorithm
+/// `algorithm`), `signature` and the public key `key`, and the signature verifies over the
+/// digest (rekor-v1-api.md §5.2–5.3). This is what makes the log entry about *this* artifact.
+///
+/// # Errors
+///
+/// [`VerifyError::Body`] naming the field that differs, [`VerifyError::Signature`].
+pub fn verify_hashedrekord(
+    body: &[u8],
+    algorithm: HashAlg,
+    digest: &[u8],
+    signature: &[u8],
+    key: &PublicKey,
+) -> Result<(), VerifyError> {
+    let b = hashedrekord::parse_body(body).map_err(|e| VerifyError::Body(e.to_string()))?;
+    if b.algorithm != algorithm || b.digest() != digest {
+        return Err(VerifyError::Body(format!(
+            "the entry records {}:{}, the artifact is {}:{} (was the file modified?)",
+            b.algorithm.name(),
+            b.value,
+            algorithm.name(),
+            hex::encode(digest)
+        )));
+    }
+    if b.signature != signature {
+        return Err(VerifyError::Body(
+            "the entry records another signature than the bundle's".into(),
+        ));
+    }
+    if b.verifier.key().spki_der() != key.spki_der() {
+        return Err(VerifyError::Body(
+            "the entry was signed with another key than the given public key".into(),
+        ));
+    }
+    key.verify_digest(algorithm, digest, signature)
+        .map_err(VerifyError::Signature)
+}
+
+/// Checks a `dsse` body against a DSSE envelope with one signature (what a bundle or an
+/// attestation carries): the body records the payload's SHA-256 and this signature with the
+/// public key `key`, and the signature verifies over the PAE (rekor-v1-api.md §6.2–6.3, the
+/// checks sigstore-js makes). The envelope hash is not compared: envelopes are re-serialised
+/// between signer and verifier.
+///
+/// # Errors
+///
+/// [`VerifyError::Body`] naming what differs, [`VerifyError::Signature`].
+pub fn verify_dsse(
+    body: &[u8],
+    payload_type: &str,
+    payload: &[u8],
+    signature: &[u8],
+    key: &PublicKey,
+) -> Result<(), VerifyError> {
+    use sha2::{Digest as _, Sha256};
+    let b = dsse::parse_body(body).map_err(|e| VerifyError::Body(e.to_string()))?;
+    if b.payload_hash != hex::encode(Sha256::digest(payload)) {
+        return Err(VerifyError::Body(
+            "the entry records another payload (payload hash mismatch)".into(),
+        ));
+    }
+    let sig_b64 = B64.encode(signature);
+    let recorded = b
+        .signatures
+        .iter()
+        .find(|(s, _)| *s == sig_b64)
+        .ok_or_else(|| VerifyError::Body("the entry records another signature".into()))?;
+    if recorded.1.key().spki_der() != key.spki_der() {
+        return Err(VerifyError::Body(
+            "the entry was signed with another key than the given public key".into(),
+        ));
+    }
+    let pae = dsse::pae(payload_type, payload);
+    let pae_hash: [u8; 32] = Sha256::digest(&pae).into();
+    key.verify_dsse(&pae, HashAlg::Sha256, &pae_hash, signature)
+        .map_err(VerifyError::Signature)
+}
+
+/// Verifies that checkpoint `new` extends checkpoint `old` (same origin; RFC 6962 consistency
+/// proof `proof`, hex hashes as `GET /api/v1/log/proof` returns them). Both checkpoints must
+/// already be verified.
+///
+/// # Errors
+///
+/// [`VerifyError::Consistency`], or [`VerifyError::Malformed`] for other origins or bad hex.
+pub fn verify_consistency(
+    old: &Checkpoint,
+    new: &Checkpoint,
+    proof: &[String],
+) -> Result<(), VerifyError> {
+    if old.origin != new.origin {
+        return Err(malformed(format!(
+            "the checkpoints are of different logs ({:?} and {:?})",
+            old.origin, new.origin
+        )));
+    }
+    let hashes = parse_hashes(proof, "consistency proof")?;
+    merkle::verify_consistency(old.size, new.size, &hashes, &old.root, &new.root)
+        .map_err(VerifyError::Consistency)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arkivo_core::signer::LogKeys;
+    use arkivo_core::wire::{InclusionProof, LogEntryBody, Verification};
+
+    /// A one-entry log at `keys`, host `log.test`, tree ID 5.
+    fn logged(keys: &LogKeys, body: &[u8]) -> LogEntry {
+        let leaf = merkle::record_hash(body);
+        let cp = Checkpoint {
+            origin: "log.test - 5".into(),
+            size: 1,
+            root: leaf,
+        };
+        let body_b64 = B64.encode(body);
+        let set = keys.sign_set(&body_b64, 1000, &keys.log_id_hex(), 0);
+        LogEntry {
+            uuid: format!("{:016x}{}", 5, leaf.to_hex()),
+            entry: LogEntryBody {
+                body: body_b64,
+                integrated_time: 1000,
+                log_id: keys.log_id_hex(),
+                log_index: 0,
+                verification: Verification {
+                    inclusion_proof: InclusionProof {
+                        checkpoint: checkpoint::sign_v1(&cp, "log.test", keys),
+                        hashes: vec![],
+                        log_index: 0,
+                        root_hash: leaf.to_hex(),
+                        tree_size: 1,
+                    },
+                    signed_entry_timestamp: B64.encode(set),
+                },
+            },
+        }
+    }
+
+    fn trusted(keys: &LogKeys) -> TrustedLog {
+        TrustedLog::from_public_key_pem(&keys.ecdsa_public_pem(), "log key").unwrap()
+    }
+
+    #[test]
+    fn entry_set_checkpoint_and_proof() {
+        let keys = LogKeys::generate();
+        let entry = logged(&keys, b"{}");
+        let logs = [trusted(&keys)];
+        let v = verify_log_entry(&entry, &logs).unwrap();
+        assert_eq!((v.hostname.as_str(), v.checkpoint.size), ("log.test", 1));
+        verify_rekor_bundle(&entry.rekor_bundle(), &logs).unwrap();
+
+        let other = [trusted(&LogKeys::generate())];
+        assert!(matches!(
+            verify_log_entry(&entry, &other),
+            Err(VerifyError::UnknownLog(_))
+        ));
+        assert!(matches!(
+            verify_rekor_bundle(&entry.rekor_bundle(), &other),
+            Err(VerifyError::UnknownLog(_))
+        ));
+        let mut late = entry.clone();
+        late.entry.integrated_time += 1;
+        assert!(matches!(
+            verify_log_entry(&late, &logs),
+            Err(VerifyError::SignedEntryTimestamp(_))
+        ));
+        let mut bundle = entry.rekor_bundle();
+        bundle.payload.log_index = 1;
+        assert!(verify_rekor_bundle(&bundle, &logs).is_err());
+        let mut wrong_tree = entry.clone();
+        wrong_tree.uuid.replace_range(..16, &format!("{:016x}", 6));
+        assert!(matches!(
+            verify_log_entry(&wrong_tree, &logs),
+            Err(VerifyError::EntryId { .. })
+        ));
+        let mut windowed = trusted(&keys);
+        windowed.valid_from = Some(1001);
+        assert!(matches!(
+            verify_log_entry(&entry, &[windowed.clone()]),
+            Err(VerifyError::OutsideValidity { .. })
+        ));
+        windowed.valid_from = Some(1000);
+        windowed.base_url = Some("https://log.example".into());
+        assert!(matches!(
+            verify_log_entry(&entry, &[windowed]),
+            Err(VerifyError::CheckpointName { .. })
+        ));
+    }
+
+    #[test]
+    fn bodies_against_artifacts() {
+        use crate::keys::{KeyAlgorithm, SigningKey};
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Ed25519] {
+            let key = SigningKey::generate(alg);
+            let other = SigningKey::generate(alg);
+            let public = crate::keys::parse_public_key(&key.public_key_pem(), "k").unwrap();
+            let other_public = crate::keys::parse_public_key(&other.public_key_pem(), "k").unwrap();
+            let b64 = |b: &[u8]| B64.encode(b);
+
+            // hashedrekord, through the log's own validation.
+            let h = alg.hash_algorithm();
+            let digest = key.digest(b"artifact");
+            let sig = key.sign(b"artifact");
+            let proposed = serde_json::json!({"apiVersion": "0.0.1", "kind": "hashedrekord",
+                "spec": {"data": {"hash": {"algorithm": h.name(), "value": hex::encode(&digest)}},
+                         "signature": {"content": b64(&sig),
+                                       "publicKey": {"content": b64(key.public_key_pem().as_bytes())}}}});
+            let body = arkivo_core::entries::canonicalize(&proposed).unwrap().body;
+            verify_hashedrekord(&body, h, &digest, &sig, &public).unwrap();
+            let wrong = key.digest(b"other");
+            assert!(matches!(
+                verify_hashedrekord(&body, h, &wrong, &sig, &public),
+                Err(VerifyError::Body(_))
+            ));
+            assert!(matches!(
+                verify_hashedrekord(&body, h, &digest, &sig, &other_public),
+                Err(VerifyError::Body(_))
+            ));
+            assert!(verify_hashedrekord(&body, h, &digest, &key.sign(b"x"), &public).is_err());
+
+            // dsse.
+            let payload = br#"{"_type":"https://in-toto.io/Statement/v1"}"#;
+            let pae = dsse::pae("application/vnd.in-toto+json", payload);
+            let dsig = key.sign_dsse(&pae);
+            let envelope = serde_json::json!({"payloadType": "application/vnd.in-toto+json",
+                "payload": b64(payload), "signatures": [{"keyid": "", "sig": b64(&dsig)}]});
+            let proposed = serde_json::json!({"apiVersion": "0.0.1", "kind": "dsse",
+                "spec": {"proposedContent": {"envelope": envelope.to_string(),
+                         "verifiers": [b64(key.public_key_pem().as_bytes())]}}});
+            let body = arkivo_core::entries::canonicalize(&proposed).unwrap().body;
+            let t = "application/vnd.in-toto+json";
+            verify_dsse(&body, t, payload, &dsig, &public).unwrap();
+            assert!(matches!(
+                verify_dsse(&body, t, b"{}", &dsig, &public),
+                Err(VerifyError::Body(_))
+            ));
+            assert!(matches!(
+                verify_dsse(&body, t, payload, &dsig, &other_public),
+                Err(VerifyError::Body(_))
+            ));
+            assert!(matches!(
+                verify_dsse(&body, "text/plain", payload, &dsig, &public),
+                Err(VerifyError::Signature(_))
+            ));
+        }
+    }
+}

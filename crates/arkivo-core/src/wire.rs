@@ -1,0 +1,191 @@
+//! Rekor v1 JSON shapes (rekor-v1-api.md §3–4) and the trusted root that points clients at the
+//! log, shared by the server and the client. Data only.
+//!
+//! Members are declared in alphabetical order because upstream emits Go structs whose fields
+//! are alphabetical, and sigstore-rs slices responses at fixed offsets (§1.3): the byte layout
+//! is part of the API. [`to_json_line`] writes the compact form with the single trailing `\n`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `{"<80-hex entry ID>": LogEntryBody}` — exactly one member (§4).
+pub type LogEntry = BTreeMap<String, LogEntryBody>;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogEntryBody {
+    /// Base64 of the canonical body (the leaf bytes).
+    pub body: String,
+    pub integrated_time: i64,
+    #[serde(rename = "logID")]
+    pub log_id: String,
+    /// The virtual (cross-shard) index; equals the shard index while there is one shard.
+    pub log_index: u64,
+    pub verification: Verification,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    pub inclusion_proof: InclusionProof,
+    /// Base64 DER ECDSA signature over the JCS of {body, integratedTime, logID, logIndex}.
+    pub signed_entry_timestamp: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InclusionProof {
+    pub checkpoint: String,
+    /// Audit path, leaf to root, lowercase hex.
+    pub hashes: Vec<String>,
+    pub log_index: u64,
+    pub root_hash: String,
+    pub tree_size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogInfo {
+    /// `null` when there are no inactive shards — not omitted, not `[]` (§3.5).
+    pub inactive_shards: Option<Vec<InactiveShard>>,
+    pub root_hash: String,
+    pub signed_tree_head: String,
+    /// Decimal, as a string so JavaScript does not round it.
+    #[serde(rename = "treeID")]
+    pub tree_id: String,
+    pub tree_size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InactiveShard {
+    pub root_hash: String,
+    pub signed_tree_head: String,
+    #[serde(rename = "treeID")]
+    pub tree_id: String,
+    pub tree_size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsistencyProof {
+    pub hashes: Vec<String>,
+    pub root_hash: String,
+}
+
+/// The error body of every failed call (§1.4).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: u16,
+    pub message: String,
+}
+
+/// `POST /api/v1/log/entries/retrieve` request (§3.4); every member optional.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchLogQuery {
+    #[serde(
+        rename = "entryUUIDs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub entry_uuids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_indexes: Option<Vec<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<Vec<serde_json::Value>>,
+}
+
+/// `POST /api/v1/index/retrieve` request (§3.8).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchIndex {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<SearchPublicKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct SearchPublicKey {
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
+/// The media type of the trusted root the server serves (the v0.1 form every client reads).
+pub const TRUSTED_ROOT_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.trustedroot.v0.2+json";
+
+/// A Sigstore TrustedRoot (tiles-checkpoints-witnesses.md §7.4, proto3 JSON: bytes as base64,
+/// timestamps as RFC 3339): what `GET /api/v1/log/trustedRoot` serves and what the client reads.
+/// Certificate authorities, CT logs and TSAs are carried opaquely; a Rekor log lists none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedRoot {
+    pub media_type: String,
+    #[serde(default)]
+    pub tlogs: Vec<TransparencyLogInstance>,
+    #[serde(default)]
+    pub certificate_authorities: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub ctlogs: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub timestamp_authorities: Vec<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransparencyLogInstance {
+    #[serde(default)]
+    pub base_url: String,
+    /// `SHA2_256`.
+    #[serde(default)]
+    pub hash_algorithm: String,
+    pub public_key: TrustedPublicKey,
+    pub log_id: TrustedLogId,
+    /// The C2SP checkpoint key's ID (v0.2), for a log whose checkpoints this key signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_key_id: Option<TrustedLogId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedPublicKey {
+    /// Base64 of the DER SubjectPublicKeyInfo.
+    pub raw_bytes: String,
+    /// `PKIX_ECDSA_P256_SHA_256` for a Rekor v1 log key.
+    #[serde(default)]
+    pub key_details: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_for: Option<ValidFor>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidFor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedLogId {
+    /// Base64 of the log ID's 32 bytes.
+    pub key_id: String,
+}
+
+/// Compact JSON followed by exactly one `\n`, as Go's `json.Encoder` writes it (§1.3).
+pub fn to_json_line<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = serde_json::to_vec(value).expect("wire types always serialize");
+    out.push(b'\n');
+    out
+}

@@ -1,0 +1,460 @@
+//! The HTTP surface: the Rekor v1 REST API (rekor-v1-api.md §3), the Rekor v2 write API
+//! (tiles-checkpoints-witnesses.md §6), the C2SP tlog-tiles read API (§4) and operational routes. Both
+//! write APIs append to the same tree through the same sequencer ([`AppState::write`]).
+//!
+//! Handlers parse and bound the request, do CPU-bound work (signature verification, proofs,
+//! signing) on the blocking pool so the async threads keep serving, and reach storage only
+//! through [`LogStore`] reads and the sequencer handle.
+
+mod error;
+mod observe;
+pub mod server;
+mod tiles;
+mod v1;
+mod v2;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower::Layer;
+use tower_http::cors::CorsLayer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::ApiError;
+
+use crate::log::LogIdentity;
+use crate::sequencer::{SequenceError, Sequenced, SequencerHandle, View};
+use crate::storage::NewEntry;
+use crate::witness::client::Cosignatures;
+use arkivo_core::entries::{CanonicalEntry, EntryError};
+use arkivo_core::limits::{MAX_REQUEST_BODY_BYTES, MAX_REQUESTS_IN_FLIGHT};
+use arkivo_core::merkle::Hash;
+
+/// Longest a request may take end to end, including waiting for its batch to be durable.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Gives the [`View`] each request is answered against (the shards and the active head).
+    pub sequencer: SequencerHandle,
+    /// The URL clients reach the log at (the trusted root's `baseUrl`).
+    pub public_url: String,
+    /// When set, every write needs one of these bearer tokens (or a client certificate, below).
+    pub write_tokens: Option<Arc<crate::auth::WriteTokens>>,
+    /// Whether a verified TLS client certificate lets a request write (mutual TLS).
+    client_certificates_write: bool,
+    /// When set, each client's requests are limited to a rate (429 beyond it).
+    rate_limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
+    /// Most requests handled at once; further ones get 503 at once.
+    max_requests_in_flight: usize,
+    /// The witnesses' cosignatures, and the checkpoint to serve (`GET /checkpoint`): see
+    /// [`tiles::checkpoint`].
+    pub cosignatures: Arc<Cosignatures>,
+    /// One thread per core for the CPU-bound work of requests (verification, proofs, signing).
+    cpu: Arc<rayon::ThreadPool>,
+    /// Signed entry timestamps by virtual log index. A SET covers only what never changes for
+    /// an index (body, integrated time, the shard's log ID, the virtual index), so it can be
+    /// served again instead of signed again (rekor-v1-api.md §4: "caching is fine"); signing
+    /// was 14 µs of every read.
+    sets: Arc<quick_cache::sync::Cache<u64, Arc<[u8]>>>,
+}
+
+/// SETs kept in memory: about 100 bytes each, so about 10 MB.
+const SET_CACHE_ENTRIES: usize = 100_000;
+
+impl AppState {
+    pub fn new(sequencer: SequencerHandle, public_url: String) -> Self {
+        let cpu = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("arkivo-cpu-{i}"))
+            .build()
+            .expect("starting the CPU worker threads");
+        let cosignatures = Arc::new(Cosignatures::new(
+            sequencer.published().clone(),
+            Vec::new(),
+            0,
+        ));
+        AppState {
+            sequencer,
+            public_url,
+            write_tokens: None,
+            client_certificates_write: false,
+            rate_limiter: None,
+            max_requests_in_flight: MAX_REQUESTS_IN_FLIGHT,
+            cosignatures,
+            cpu: Arc::new(cpu),
+            sets: Arc::new(quick_cache::sync::Cache::new(SET_CACHE_ENTRIES)),
+        }
+    }
+
+    /// What this request is answered against: the shards, with the active one's latest head.
+    fn view(&self) -> Arc<View> {
+        self.sequencer.published().view()
+    }
+
+    /// The SET of the entry at virtual index `virtual_index` of `shard`, from the cache or
+    /// freshly signed with the shard's key.
+    fn signed_entry_timestamp(
+        &self,
+        shard: &LogIdentity,
+        virtual_index: u64,
+        body_b64: &str,
+        integrated_time: i64,
+        log_id_hex: &str,
+    ) -> Arc<[u8]> {
+        if let Some(set) = self.sets.get(&virtual_index) {
+            return set;
+        }
+        let set: Arc<[u8]> = shard
+            .keys
+            .sign_set(body_b64, integrated_time, log_id_hex, virtual_index)
+            .into();
+        self.sets.insert(virtual_index, set.clone());
+        set
+    }
+
+    /// Requires one of `tokens` for every write.
+    #[must_use]
+    pub fn with_write_tokens(mut self, tokens: crate::auth::WriteTokens) -> Self {
+        self.write_tokens = Some(Arc::new(tokens));
+        self
+    }
+
+    /// Limits each client (IP address, IPv6 /64) to `per_second` requests a second on average,
+    /// with bursts of up to `burst`.
+    #[must_use]
+    pub fn with_rate_limit(mut self, per_second: u32, burst: u32) -> Self {
+        self.rate_limiter = Some(Arc::new(crate::ratelimit::RateLimiter::new(
+            per_second, burst,
+        )));
+        self
+    }
+
+    /// Handles at most `n` requests at once (default [`MAX_REQUESTS_IN_FLIGHT`]).
+    #[must_use]
+    pub fn with_max_requests_in_flight(mut self, n: usize) -> Self {
+        self.max_requests_in_flight = n;
+        self
+    }
+
+    /// Serves the checkpoints with the cosignatures of these witnesses (by default: no
+    /// witnesses, the published checkpoint as it is).
+    #[must_use]
+    pub fn with_cosignatures(mut self, cosignatures: Arc<Cosignatures>) -> Self {
+        self.cosignatures = cosignatures;
+        self
+    }
+
+    /// Lets a request whose TLS client certificate was verified against the client CA write;
+    /// without write tokens, only such requests may write.
+    #[must_use]
+    pub fn with_client_certificate_writes(mut self) -> Self {
+        self.client_certificates_write = true;
+        self
+    }
+
+    /// Ok when writes are open, the request's client certificate was verified (with mutual TLS
+    /// configured), or it carries an accepted bearer token; else 401 (no credential) or 403 (a
+    /// token that is not accepted).
+    fn authorize_write(
+        &self,
+        headers: &axum::http::HeaderMap,
+        client_certificate: bool,
+    ) -> Result<(), ApiError> {
+        if self.client_certificates_write && client_certificate {
+            return Ok(());
+        }
+        let missing = |what: &str| ApiError {
+            www_authenticate: self.write_tokens.is_some(),
+            ..ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                format!("writes to this log need {what}"),
+            )
+        };
+        let Some(tokens) = &self.write_tokens else {
+            return if self.client_certificates_write {
+                Err(missing("a TLS client certificate from the log's client CA"))
+            } else {
+                Ok(())
+            };
+        };
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        tokens.check(auth).map_err(|e| match e {
+            crate::auth::AuthError::Missing if self.client_certificates_write => missing(
+                "an Authorization: Bearer token or a TLS client certificate from the log's client CA",
+            ),
+            crate::auth::AuthError::Missing => missing("an Authorization: Bearer token"),
+            crate::auth::AuthError::Refused => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "this token may not write to this log",
+            ),
+        })
+    }
+
+    /// The write path of both APIs (docs/life-of-an-entry.md), after the route's
+    /// [`require_writer`] gate: reads the bounded body, validates it with `validate` on the CPU pool (verification is the
+    /// most expensive step of a write), and waits until the sequencer has made it durable.
+    async fn write(
+        &self,
+        body: Result<Bytes, BytesRejection>,
+        validate: fn(&[u8]) -> Result<CanonicalEntry, EntryError>,
+    ) -> Result<Written, ApiError> {
+        let body = body_bytes(body)?;
+        let entry = self
+            .cpu(move || validate(&body).map_err(|e| entry_error(&e)))
+            .await?;
+        let new = NewEntry {
+            body: entry.body.clone(),
+            leaf_hash: entry.leaf_hash,
+            index_keys: entry.index_keys.clone(),
+        };
+        match self.sequencer.submit(new).await {
+            // The answer is built from the entry in hand: no read after the commit.
+            Ok(sequenced) => Ok(Written::Appended { entry, sequenced }),
+            Err(SequenceError::Duplicate { index, tree_id }) => Ok(Written::Duplicate {
+                leaf: entry.leaf_hash,
+                index,
+                tree_id,
+            }),
+            Err(e @ SequenceError::Pushback) => Err(ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }),
+            Err(e @ SequenceError::Stopped(_)) => Err(ApiError {
+                retry_after: Some(30),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }),
+            Err(e @ SequenceError::NoSpace(_)) => Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                e.to_string(),
+            )),
+        }
+    }
+
+    /// Runs CPU-bound work (and the short storage reads around it) on the CPU pool, so that
+    /// the async threads keep serving. A bounded pool, unlike `spawn_blocking`'s, keeps the
+    /// number of runnable threads at the number of cores: measured, it spends far less time
+    /// switching between threads under load.
+    async fn cpu<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.cpu.spawn(move || drop(tx.send(f())));
+        rx.await
+            .unwrap_or_else(|_| Err(ApiError::internal(&"a CPU worker panicked")))
+    }
+}
+
+/// What became of a valid entry given to [`AppState::write`].
+enum Written {
+    /// Durable at `sequenced.index`.
+    Appended {
+        entry: CanonicalEntry,
+        sequenced: Sequenced,
+    },
+    /// The same leaf was already in the active shard, tree `tree_id`, at `index` (409).
+    Duplicate {
+        leaf: Hash,
+        index: u64,
+        tree_id: i64,
+    },
+}
+
+/// An invalid entry: its status and the error body's code (rekor-v1-api.md §3.1).
+fn entry_error(e: &EntryError) -> ApiError {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    ApiError {
+        code: e.code(),
+        ..ApiError::new(status, e.to_string())
+    }
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(MAX_REQUEST_BODY_BYTES)
+        } else {
+            ApiError::bad_request(format!("reading the request body: {}", r.body_text()))
+        }
+    })
+}
+
+/// The whole HTTP service: [`router`] behind trailing-slash normalization, which has to run
+/// before routing (§1.1: sigstore-python posts to `/api/v1/log/entries/retrieve/`).
+pub fn service(state: AppState) -> NormalizePath<Router> {
+    NormalizePathLayer::trim_trailing_slash().layer(router(state))
+}
+
+/// Every route, with body limit, CORS, timeouts, the per-client rate limit (not on the health
+/// probes and metrics), the global limit on requests in flight, request IDs and HTTP metrics.
+pub fn router(state: AppState) -> Router {
+    let in_flight = state.max_requests_in_flight;
+    // The one gate of both write APIs.
+    let writers = axum::middleware::from_fn_with_state(state.clone(), require_writer);
+    let routes = Router::new()
+        .route(
+            "/api/v1/log/entries",
+            post(v1::create_entry)
+                .route_layer(writers.clone())
+                .get(v1::get_entry_by_index),
+        )
+        .route("/api/v1/log/entries/retrieve", post(v1::retrieve_entries))
+        .route(
+            "/api/v1/log/entries/{entry_uuid}",
+            get(v1::get_entry_by_uuid),
+        )
+        .route("/api/v1/log", get(v1::log_info))
+        .route("/api/v1/log/publicKey", get(v1::public_key))
+        .route("/api/v1/log/proof", get(v1::log_proof))
+        .route("/api/v1/log/trustedRoot", get(v1::trusted_root))
+        .route("/api/v1/index/retrieve", post(v1::search_index))
+        .route(
+            "/api/v2/log/entries",
+            post(v2::create_entry).route_layer(writers),
+        )
+        .route("/checkpoint", get(tiles::checkpoint))
+        .route("/tile/{*path}", get(tiles::tile))
+        .route("/shards/{tree_id}/checkpoint", get(tiles::shard_checkpoint))
+        .route("/shards/{tree_id}/tile/{*path}", get(tiles::shard_tile))
+        .route(
+            "/ping",
+            get(|| async { ([(header::CONTENT_TYPE, "text/plain")], ".") }),
+        )
+        // Health probes and metrics are neither rate limited nor shed: an orchestrator must
+        // see a busy server as alive, and a busy server is when its metrics matter.
+        .route_layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    move |_: tower::BoxError| async move {
+                        ApiError {
+                            retry_after: Some(1),
+                            ..ApiError::new(
+                                StatusCode::SERVICE_UNAVAILABLE,
+                                format!(
+                                    "the server is handling its limit of {in_flight} requests; \
+                                     retry shortly"
+                                ),
+                            )
+                        }
+                    },
+                ))
+                .load_shed()
+                // Global: one semaphore for every route (a plain concurrency limit would give
+                // each route its own).
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(in_flight)),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit,
+        ))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(observe::metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(CorsLayer::permissive())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    observe::instrument(routes).with_state(state)
+}
+
+/// The write routes' gate: [`AppState::authorize_write`] before the handler runs, so a refused
+/// write costs no parsing or verification.
+async fn require_writer(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let client_certificate = req
+        .extensions()
+        .get::<crate::auth::VerifiedClientCertificate>()
+        .is_some();
+    match st.authorize_write(req.headers(), client_certificate) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// 429 with `Retry-After` for a client over its rate. The client's address is the connection's
+/// peer, which the accept loop puts in every request ([`server::serve`]).
+async fn rate_limit(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+    if let (Some(limiter), Some(peer)) = (&st.rate_limiter, peer)
+        && let Err(crate::ratelimit::RetryAfter(wait)) =
+            limiter.check(peer.0.ip(), std::time::Instant::now())
+    {
+        let secs = u32::try_from(wait.as_secs_f64().ceil() as u64).unwrap_or(u32::MAX);
+        return ApiError {
+            retry_after: Some(secs),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many requests from {}: retry after {secs} s",
+                    peer.0.ip()
+                ),
+            )
+        }
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Ready only while the sequencer can commit.
+async fn readyz(axum::extract::State(st): axum::extract::State<AppState>) -> Response {
+    match st.sequencer.published().stopped() {
+        None => "ready\n".into_response(),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// The `NoCache` headers upstream puts on its GET routes (§1.5).
+fn no_cache(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private, max-age=0"),
+    );
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::EXPIRES,
+        HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 UTC"),
+    );
+    h.insert("x-accel-expires", HeaderValue::from_static("0"));
+    res
+}
+
+/// A JSON answer in upstream's byte layout (compact, one trailing newline).
+fn json_line(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,225 @@
+//! The C2SP tlog-tiles read API (c2sp.org/tlog-tiles; tiles-checkpoints-witnesses.md §4.2):
+//! `/checkpoint`, hash tiles `/tile/<L>/<N>[.p/<W>]` and entry bundles
+//! `/tile/entries/<N>[.p/<W>]`, for mirrors, caches, monitors and witnesses.
+//!
+//! Every shard is a tiled log of its own (its own origin): `/shards/<treeID>/checkpoint` and
+//! `/shards/<treeID>/tile/...` serve any shard, the root paths the log's first shard — whose
+//! origin is the hostname — so that a tile client's URL prefix names one tree forever, also
+//! after a rotation. A frozen shard's checkpoint is its final one.
+//!
+//! Everything is answered from the *published* tree head (the one the sequencer made durable and
+//! showed), never from rows of a batch not yet published. Tiles are not stored as such: a tile's
+//! hashes are stored hashes ([`arkivo_core::tiles`]), so each request is one multi-read of at most 256
+//! hashes or 256 bodies, on the CPU pool — the same work at any log size.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+use crate::sequencer::{ShardView, View};
+use arkivo_core::tiles::{self, TileError, TilePath};
+
+/// Full tiles and bundles never change (§4.2: "immutable: long-lived"), so caches may keep them
+/// for a year, as Tessera's and Sunlight's servers let them.
+const CACHE_FULL: &str = "public, max-age=31536000, immutable";
+
+/// The bytes of a partial tile never change either (a tile of width W is a prefix of every wider
+/// one), but only clients at the right edge of the tree ask for one, and a wider one follows
+/// within seconds: a minute of caching absorbs a burst of them without pinning right-edge data
+/// for a year (should an operator ever restore the log from an older backup).
+const CACHE_PARTIAL: &str = "public, max-age=60";
+
+/// The checkpoint changes with every batch (§4.2: "SHOULD prevent caching beyond a few seconds"),
+/// and a 404 for a tile beyond the tree turns into a 200 once the tree grows: neither is stored.
+const NO_STORE: &str = "no-store";
+
+/// `GET /checkpoint`: the log's C2SP checkpoint, signed with its Ed25519 key (tlog-tiles
+/// "Checkpoints": `text/plain; charset=utf-8`), with its witnesses' cosignatures, as
+/// [`Cosignatures::checkpoint`] chooses it — the newest published checkpoint with the
+/// cosignatures collected for exactly it, or, when a `witness_quorum` is set, the newest one that
+/// reached the quorum (§3), and 503 with `Retry-After` while none has.
+///
+/// [`Cosignatures::checkpoint`]: crate::witness::client::Cosignatures::checkpoint
+pub async fn checkpoint(State(st): State<AppState>) -> Response {
+    let first = first_shard(&st.view());
+    serve_checkpoint(&st, &first)
+}
+
+/// `GET /shards/<treeID>/checkpoint`: [`checkpoint`] of any shard.
+pub async fn shard_checkpoint(State(st): State<AppState>, Path(tree_id): Path<String>) -> Response {
+    match shard(&st.view(), &tree_id) {
+        Ok(shard) => serve_checkpoint(&st, &shard),
+        Err(e) => no_store(e),
+    }
+}
+
+/// The log's first shard: the one at the root paths.
+fn first_shard(view: &View) -> ShardView {
+    view.oldest_first()
+        .next()
+        .expect("a log has at least one shard")
+        .clone()
+}
+
+/// The shard a `/shards/<treeID>/` path names.
+fn shard(view: &View, tree_id: &str) -> Result<ShardView, ApiError> {
+    tree_id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| view.shard(id))
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("this log has no shard with tree ID {tree_id:?}"),
+            )
+        })
+}
+
+fn serve_checkpoint(st: &AppState, shard: &ShardView) -> Response {
+    let text = HeaderValue::from_static("text/plain; charset=utf-8");
+    let no_store = HeaderValue::from_static(NO_STORE);
+    let note = if shard.tree_id() == st.view().active.tree_id() {
+        st.cosignatures.checkpoint()
+    } else {
+        Some(shard.head.checkpoint_c2sp.clone())
+    };
+    match note {
+        Some(note) => (
+            [
+                (header::CONTENT_TYPE, text),
+                (header::CACHE_CONTROL, no_store),
+            ],
+            note,
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CONTENT_TYPE, text),
+                (header::CACHE_CONTROL, no_store),
+                (header::RETRY_AFTER, HeaderValue::from_static("1")),
+            ],
+            format!(
+                "no checkpoint has been cosigned by {} of the log's {} witnesses yet\n",
+                st.cosignatures.quorum(),
+                st.cosignatures.endpoints().len()
+            ),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]`.
+///
+/// The path is parsed from the raw URI, not a percent-decoded one, so that only the canonical
+/// path of a tile is served (`/tile/0/%30%30%30` is a 400, not a second name for `tile/0/000`).
+///
+/// Partial tiles: tlog-tiles requires serving "partial tiles corresponding to tree sizes for
+/// which a checkpoint was produced" and allows deleting them once the full tile exists. Every
+/// batch publishes a checkpoint, and we keep no list of their sizes, so a partial tile of width
+/// `W` is served whenever the published tree has its `W` hashes, including after its full tile
+/// exists: that covers every size we ever published and shows nothing beyond the published head.
+pub async fn tile(State(st): State<AppState>, uri: Uri) -> Response {
+    let first = first_shard(&st.view());
+    serve_tile(st, first, uri.path())
+        .await
+        .unwrap_or_else(no_store)
+}
+
+/// `GET /shards/<treeID>/tile/...`: [`tile`] of any shard.
+pub async fn shard_tile(
+    State(st): State<AppState>,
+    Path((tree_id, _)): Path<(String, String)>,
+    uri: Uri,
+) -> Response {
+    let served = async {
+        let shard = shard(&st.view(), &tree_id)?;
+        // The raw path, as for `tile`; a tree ID spelt otherwise than in decimal names nothing.
+        let path = uri
+            .path()
+            .strip_prefix(&format!("/shards/{tree_id}"))
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such tile"))?;
+        serve_tile(st, shard, path).await
+    };
+    served.await.unwrap_or_else(no_store)
+}
+
+/// An error answer that no cache keeps: the tile may exist soon.
+fn no_store(e: ApiError) -> Response {
+    let mut res = e.into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+    res
+}
+
+/// Serves the tile at `path` (`/tile/...`) of `shard`, as of its published head.
+async fn serve_tile(st: AppState, shard: ShardView, path: &str) -> Result<Response, ApiError> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let tile_path = TilePath::parse(path).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let size = shard.head.size;
+    let tile = tile_path.tile();
+    let beyond = |_: TileError| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("{tile_path} is beyond the published tree of size {size}"),
+        )
+    };
+    let body = match tile_path {
+        TilePath::Hashes(_) => {
+            let indexes = tile.stored_hash_indexes(size).map_err(beyond)?;
+            st.cpu(move || {
+                let hashes = shard
+                    .store()
+                    .read_hashes(&indexes)
+                    .map_err(|e| ApiError::internal(&e))?;
+                Ok(tiles::encode_tile(&hashes))
+            })
+            .await?
+        }
+        TilePath::Entries(_) => {
+            let range = tile.record_range(size).map_err(beyond)?;
+            st.cpu(move || {
+                let first = range.start;
+                let entries = shard
+                    .store()
+                    .entries(range)
+                    .map_err(|e| ApiError::internal(&e))?;
+                tiles::encode_entry_bundle(first, entries.iter().map(|e| e.body.as_slice()))
+                    .map_err(|e| bundle_error(&tile_path, shard.offset, &e))
+            })
+            .await?
+        }
+    };
+    let cache = if tile.is_full() {
+        CACHE_FULL
+    } else {
+        CACHE_PARTIAL
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// An entry too long for the bundle's 16-bit length prefix (§4.5) cannot be served in a bundle;
+/// say which one and where else to read it, rather than a generic 500.
+fn bundle_error(path: &TilePath, offset: u64, e: &TileError) -> ApiError {
+    tracing::error!(error = %e, %path, "serving an entry bundle");
+    let mut message = format!("{path} cannot be served: {e}");
+    if let TileError::EntryTooLarge { index, .. } = e {
+        message.push_str(&format!(
+            "; read it with GET /api/v1/log/entries?logIndex={}",
+            offset + index
+        ));
+    }
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+}

@@ -1,0 +1,718 @@
+//! Rekor v1 handlers (rekor-v1-api.md §3). Each cites the section whose behaviour it copies.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+
+use super::{ApiError, AppState, Written, body_bytes, entry_error, json_line, no_cache};
+use crate::sequencer::{ShardView, View};
+use crate::storage::StoreHashes;
+use arkivo_core::entries;
+use arkivo_core::limits::{MAX_RETRIEVE_ITEMS, MAX_SEARCH_RESULTS};
+use arkivo_core::merkle::{self, Hash};
+use arkivo_core::wire::{
+    ConsistencyProof, InactiveShard, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex,
+    SearchLogQuery, TRUSTED_ROOT_MEDIA_TYPE, TransparencyLogInstance, TrustedLogId,
+    TrustedPublicKey, TrustedRoot, ValidFor, Verification, to_json_line,
+};
+
+type Params = Query<Vec<(String, String)>>;
+
+/// Builds the `{"<entry ID>": {...}}` answer for the entry at `index` of `shard`, with an
+/// inclusion proof against the shard's head and a SET (§4): the top-level `logIndex` (and the
+/// SET's) is the virtual index, the proof's the index in the shard (§2, §9). Blocking: reads
+/// hashes, signs.
+fn log_entry(
+    st: &AppState,
+    shard: &ShardView,
+    index: u64,
+    body: &[u8],
+    integrated_time: i64,
+) -> Result<(String, Vec<u8>), ApiError> {
+    let (identity, head) = (shard.identity(), &shard.head);
+    let leaf = merkle::record_hash(body);
+    let id = identity.entry_id(&leaf);
+    let proof = merkle::inclusion_proof(head.size, index, &StoreHashes(shard.store()))
+        .map_err(|e| ApiError::internal(&e))?;
+    let body_b64 = B64.encode(body);
+    let log_id = identity.keys.log_id_hex();
+    let virtual_index = shard.offset + index;
+    let set =
+        st.signed_entry_timestamp(identity, virtual_index, &body_b64, integrated_time, &log_id);
+    let entry: LogEntry = BTreeMap::from([(
+        id.clone(),
+        LogEntryBody {
+            body: body_b64,
+            integrated_time,
+            log_id,
+            log_index: virtual_index,
+            verification: Verification {
+                inclusion_proof: InclusionProof {
+                    checkpoint: head.checkpoint_v1.clone(),
+                    hashes: proof.iter().map(Hash::to_hex).collect(),
+                    log_index: index,
+                    root_hash: head.root.to_hex(),
+                    tree_size: head.size,
+                },
+                signed_entry_timestamp: B64.encode(&set),
+            },
+        },
+    )]);
+    Ok((id, to_json_line(&entry)))
+}
+
+/// Reads the entry at `index` of `shard` and renders it; `None` if beyond its head.
+fn stored_log_entry(
+    st: &AppState,
+    shard: &ShardView,
+    index: u64,
+) -> Result<Option<(String, Vec<u8>)>, ApiError> {
+    if index >= shard.head.size {
+        return Ok(None);
+    }
+    let entry = shard
+        .store()
+        .entry(index)
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| {
+            ApiError::internal(&format!(
+                "entry {index} of tree {} is missing below its size",
+                shard.tree_id()
+            ))
+        })?;
+    log_entry(st, shard, index, &entry.body, entry.integrated_time).map(Some)
+}
+
+/// The entry at virtual index `virtual_index`, whichever shard holds it (§9).
+fn entry_at(
+    st: &AppState,
+    view: &View,
+    virtual_index: u64,
+) -> Result<Option<(String, Vec<u8>)>, ApiError> {
+    match view.locate(virtual_index) {
+        Some((shard, index)) => stored_log_entry(st, shard, index),
+        None => Ok(None),
+    }
+}
+
+fn location(id: &str) -> String {
+    format!("/api/v1/log/entries/{id}")
+}
+
+/// `POST /api/v1/log/entries` (§3.1).
+pub async fn create_entry(
+    State(st): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    match st.write(body, entries::canonicalize_bytes).await? {
+        Written::Appended { entry, sequenced } => {
+            let st2 = st.clone();
+            let (id, json) = st
+                .cpu(move || {
+                    let s = sequenced;
+                    log_entry(
+                        &st2,
+                        &s.view.active,
+                        s.index,
+                        &entry.body,
+                        s.integrated_time,
+                    )
+                })
+                .await?;
+            let mut res = json_line(StatusCode::CREATED, json);
+            let h = res.headers_mut();
+            // ETag is the bare entry ID, no quotes: sigstore-go looks the entry up by it.
+            h.insert(header::ETAG, header_value(&id)?);
+            h.insert(header::LOCATION, header_value(&location(&id))?);
+            Ok(res)
+        }
+        Written::Duplicate { leaf, tree_id, .. } => {
+            let id = crate::log::entry_id(tree_id, &leaf);
+            Err(ApiError {
+                location: Some(location(&id)),
+                ..ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "an equivalent entry already exists in the transparency log with UUID {id}"
+                    ),
+                )
+            })
+        }
+    }
+}
+
+fn header_value(s: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(s).map_err(|e| ApiError::internal(&e))
+}
+
+/// One integer query parameter with go-openapi's validation errors (§1.4 (b)).
+fn int_param(params: &[(String, String)], name: &str, min: i64) -> Result<Option<i64>, ApiError> {
+    let Some((_, raw)) = params.iter().find(|(k, _)| k == name) else {
+        return Ok(None);
+    };
+    let v: i64 = raw.parse().map_err(|_| {
+        ApiError::validation(
+            601,
+            format!("{name} in query must be of type int64: {raw:?}"),
+        )
+    })?;
+    if v < min {
+        return Err(ApiError::validation(
+            609,
+            format!("{name} in query should be greater than or equal to {min}"),
+        ));
+    }
+    Ok(Some(v))
+}
+
+fn required(name: &str) -> ApiError {
+    ApiError::validation(602, format!("{name} in query is required"))
+}
+
+/// `GET /api/v1/log/entries?logIndex=<n>` (§3.2).
+pub async fn get_entry_by_index(
+    State(st): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    let index = int_param(&params, "logIndex", 0)?.ok_or_else(|| required("logIndex"))?;
+    let index = u64::try_from(index).map_err(|e| ApiError::internal(&e))?;
+    let view = st.view();
+    match st.clone().cpu(move || entry_at(&st, &view, index)).await? {
+        Some((_, json)) => Ok(no_cache(json_line(StatusCode::OK, json))),
+        None => Err(ApiError::not_found()),
+    }
+}
+
+const UUID_PATTERN: &str = "^([0-9a-fA-F]{64}|[0-9a-fA-F]{80})$";
+
+/// What an entry UUID names (§2, §3.3).
+enum EntryRef {
+    /// A 64-hex UUID: the leaf, in whichever shards hold it.
+    Leaf(Hash),
+    /// An 80-hex entry ID: the leaf in the shard of this tree ID.
+    InTree(i64, Hash),
+}
+
+/// Parses a 64-hex UUID or an 80-hex entry ID. `Ok(None)` for a well-formed ID whose tree part
+/// is 0 or not an int64, which names no shard.
+fn parse_entry_uuid(uuid: &str, what: &str) -> Result<Option<EntryRef>, ApiError> {
+    let pattern_error =
+        || ApiError::validation(605, format!("{what} should match '{UUID_PATTERN}'"));
+    if !uuid.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(pattern_error());
+    }
+    match uuid.len() {
+        64 => Hash::from_hex(uuid)
+            .map(|leaf| Some(EntryRef::Leaf(leaf)))
+            .ok_or_else(pattern_error),
+        80 => {
+            let leaf = Hash::from_hex(&uuid[16..]).ok_or_else(pattern_error)?;
+            Ok(i64::from_str_radix(&uuid[..16], 16)
+                .ok()
+                .filter(|&t| t > 0)
+                .map(|tree_id| EntryRef::InTree(tree_id, leaf)))
+        }
+        _ => Err(pattern_error()),
+    }
+}
+
+/// The entry of `leaf` in `shard`, if it holds it.
+fn lookup_leaf(
+    st: &AppState,
+    shard: &ShardView,
+    leaf: &Hash,
+) -> Result<Option<(String, Vec<u8>)>, ApiError> {
+    let index = shard
+        .store()
+        .indexes_of(std::slice::from_ref(leaf))
+        .map_err(|e| ApiError::internal(&e))?
+        .pop()
+        .flatten();
+    match index {
+        Some(i) => stored_log_entry(st, shard, i),
+        None => Ok(None),
+    }
+}
+
+/// The entries an entry UUID names: for an entry ID, the one in its shard; for a bare UUID, one
+/// per shard that holds the leaf, active shard first (§3.3, §3.4).
+fn lookup(
+    st: &AppState,
+    view: &View,
+    entry: &EntryRef,
+) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+    let mut found = Vec::new();
+    match entry {
+        EntryRef::InTree(tree_id, leaf) => {
+            if let Some(shard) = view.shard(*tree_id) {
+                found.extend(lookup_leaf(st, shard, leaf)?);
+            }
+        }
+        EntryRef::Leaf(leaf) => {
+            for shard in view.search_order() {
+                found.extend(lookup_leaf(st, shard, leaf)?);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `GET /api/v1/log/entries/{entryUUID}` (§3.3): the first shard holding it wins.
+pub async fn get_entry_by_uuid(
+    State(st): State<AppState>,
+    Path(uuid): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(entry) = parse_entry_uuid(&uuid, "entryUUID in path")? else {
+        return Err(ApiError::not_found());
+    };
+    let view = st.view();
+    let found = st.clone().cpu(move || lookup(&st, &view, &entry)).await?;
+    match found.into_iter().next() {
+        Some((_, json)) => Ok(no_cache(json_line(StatusCode::OK, json))),
+        None => Err(ApiError::not_found()),
+    }
+}
+
+/// `POST /api/v1/log/entries/retrieve` (§3.4): found entries as an array of one-key maps,
+/// nothing found → `[]`, never 404.
+pub async fn retrieve_entries(
+    State(st): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
+    let query: SearchLogQuery = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("parsing entry body from \"\" failed, because {e}"))
+    })?;
+    let uuids = query.entry_uuids.unwrap_or_default();
+    let indexes = query.log_indexes.unwrap_or_default();
+    let proposed = query.entries.unwrap_or_default();
+    for (name, n) in [
+        ("entryUUIDs", uuids.len()),
+        ("logIndexes", indexes.len()),
+        ("entries", proposed.len()),
+    ] {
+        if n > MAX_RETRIEVE_ITEMS {
+            return Err(ApiError::validation(
+                611,
+                format!("{name} in body should have at most {MAX_RETRIEVE_ITEMS} items"),
+            ));
+        }
+    }
+    if uuids.len() + indexes.len() + proposed.len() > MAX_RETRIEVE_ITEMS {
+        return Err(ApiError::validation(
+            422,
+            format!("more than max allowed {MAX_RETRIEVE_ITEMS} entries in request"),
+        ));
+    }
+    let mut wanted = Vec::new();
+    // Upstream order: full entry IDs first, then bare UUIDs and proposed entries, then indexes.
+    let (full, bare): (Vec<_>, Vec<_>) = uuids.iter().enumerate().partition(|(_, u)| u.len() == 80);
+    for (i, uuid) in full.into_iter().chain(bare) {
+        if let Some(entry) = parse_entry_uuid(uuid, &format!("entryUUIDs.{i} in body"))? {
+            wanted.push(entry);
+        }
+    }
+    for (i, index) in indexes.iter().enumerate() {
+        if *index < 0 {
+            return Err(ApiError::validation(
+                609,
+                format!("logIndexes.{i} in body should be greater than or equal to 0"),
+            ));
+        }
+    }
+    let st2 = st.clone();
+    let view = st.view();
+    let items = st
+        .cpu(move || {
+            // Proposed entries are fully validated again, signatures included (§3.4).
+            for p in &proposed {
+                let e = entries::canonicalize(p).map_err(|e| entry_error(&e))?;
+                wanted.push(EntryRef::Leaf(e.leaf_hash));
+            }
+            let mut items = Vec::new();
+            for entry in &wanted {
+                items.extend(
+                    lookup(&st2, &view, entry)?
+                        .into_iter()
+                        .map(|(_, json)| json),
+                );
+            }
+            for &index in &indexes {
+                let index = u64::try_from(index).map_err(|e| ApiError::internal(&e))?;
+                if let Some((_, json)) = entry_at(&st2, &view, index)? {
+                    items.push(json);
+                }
+            }
+            Ok(items)
+        })
+        .await?;
+    // Each item is one compact JSON object + "\n"; the array joins them without the newlines.
+    let mut out = Vec::from(*b"[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item.strip_suffix(b"\n").unwrap_or(item));
+    }
+    out.extend_from_slice(b"]\n");
+    Ok(json_line(StatusCode::OK, out))
+}
+
+/// `GET /api/v1/log` (§3.5): the active shard, and the frozen ones with their final
+/// checkpoints (`null` when there are none).
+pub async fn log_info(State(st): State<AppState>) -> Response {
+    let view = st.view();
+    let head = view.head();
+    let inactive_shards = (!view.frozen.is_empty()).then(|| {
+        view.frozen
+            .iter()
+            .map(|s| InactiveShard {
+                root_hash: s.head.root.to_hex(),
+                signed_tree_head: s.head.checkpoint_v1.clone(),
+                tree_id: s.tree_id().to_string(),
+                tree_size: s.head.size,
+            })
+            .collect()
+    });
+    let info = LogInfo {
+        inactive_shards,
+        root_hash: head.root.to_hex(),
+        signed_tree_head: head.checkpoint_v1.clone(),
+        tree_id: view.active.tree_id().to_string(),
+        tree_size: head.size,
+    };
+    no_cache(json_line(StatusCode::OK, to_json_line(&info)))
+}
+
+/// The shard an optional `treeID` query parameter names (§3.6, §3.7): the active one when the
+/// parameter is absent; `unknown` when no shard has that tree ID.
+fn shard_param(
+    view: &View,
+    params: &[(String, String)],
+    unknown: impl FnOnce(&str) -> ApiError,
+) -> Result<ShardView, ApiError> {
+    let Some((_, raw)) = params.iter().find(|(k, _)| k == "treeID") else {
+        return Ok(view.active.clone());
+    };
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::validation(
+            605,
+            "treeID in query should match '^[0-9]+$'",
+        ));
+    }
+    raw.parse::<i64>()
+        .ok()
+        .and_then(|id| view.shard(id))
+        .cloned()
+        .ok_or_else(|| unknown(raw))
+}
+
+/// `GET /api/v1/log/publicKey[?treeID=]` (§3.6): the shard's key as raw PEM,
+/// `application/x-pem-file`.
+pub async fn public_key(
+    State(st): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    let shard = shard_param(&st.view(), &params, |_| {
+        ApiError::bad_request("Bad Request")
+    })?;
+    let res = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-pem-file"),
+        )],
+        shard.identity().keys.ecdsa_public_pem(),
+    )
+        .into_response();
+    Ok(no_cache(res))
+}
+
+/// `GET /api/v1/log/proof?firstSize=&lastSize=[&treeID=]` (§3.7), in the shard `treeID` names
+/// (the active one by default). `rootHash` is the root at `lastSize`.
+pub async fn log_proof(
+    State(st): State<AppState>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    let first = int_param(&params, "firstSize", 1)?.unwrap_or(1);
+    let last = int_param(&params, "lastSize", 1)?.ok_or_else(|| required("lastSize"))?;
+    let shard = shard_param(&st.view(), &params, |raw| {
+        ApiError::bad_request(format!("no log range found for tree ID {raw}"))
+    })?;
+    if first > last {
+        return Err(ApiError::bad_request(format!(
+            "firstSize({first}) must be less than lastSize({last})"
+        )));
+    }
+    let (first, last) = (first.unsigned_abs(), last.unsigned_abs());
+    if last > shard.head.size {
+        return Err(ApiError::bad_request(format!(
+            "the tree size requested({last}) was greater than what is currently observable({})",
+            shard.head.size
+        )));
+    }
+    let json = st
+        .cpu(move || {
+            let reader = StoreHashes(shard.store());
+            let proof = if first == last {
+                Vec::new()
+            } else {
+                merkle::consistency_proof(first, last, &reader)
+                    .map_err(|e| ApiError::internal(&e))?
+            };
+            let root = merkle::tree_hash(last, &reader).map_err(|e| ApiError::internal(&e))?;
+            Ok(to_json_line(&ConsistencyProof {
+                hashes: proof.iter().map(Hash::to_hex).collect(),
+                root_hash: root.to_hex(),
+            }))
+        })
+        .await?;
+    Ok(no_cache(json_line(StatusCode::OK, json)))
+}
+
+/// `POST /api/v1/index/retrieve` (§3.8, semantics §10.2): matching entry IDs.
+pub async fn search_index(
+    State(st): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
+    let q: SearchIndex = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("parsing query body from \"\" failed, because {e}"))
+    })?;
+    let and = match q.operator.as_deref() {
+        None | Some("or") => false,
+        Some("and") => true,
+        Some(other) => {
+            return Err(ApiError::validation(
+                606,
+                format!("operator in body should be one of [and or], got {other:?}"),
+            ));
+        }
+    };
+    let mut keys = Vec::new();
+    if let Some(hash) = &q.hash {
+        keys.push(hash_key(hash)?);
+    }
+    if let Some(email) = &q.email {
+        if !email.contains('@') {
+            return Err(ApiError::validation(
+                601,
+                format!("email in body must be of type email: {email:?}"),
+            ));
+        }
+        keys.push(email.to_lowercase());
+    }
+    if let Some(subject) = &q.subject {
+        keys.push(subject.to_lowercase());
+    }
+    if let Some(pk) = &q.public_key {
+        keys.push(public_key_key(pk)?);
+    }
+    let view = st.view();
+    let json = st
+        .cpu(move || {
+            // Every shard, oldest first, each evaluating the whole query over its own entries.
+            let mut ids = Vec::new();
+            for shard in view.oldest_first() {
+                let store = shard.store();
+                let mut result: Option<Vec<u64>> = None;
+                for key in &keys {
+                    let found = store.search(key).map_err(|e| ApiError::internal(&e))?;
+                    result = Some(match result {
+                        None => found,
+                        Some(acc) if and => acc.into_iter().filter(|i| found.contains(i)).collect(),
+                        Some(mut acc) => {
+                            acc.extend(found);
+                            acc
+                        }
+                    });
+                }
+                let mut indexes = result.unwrap_or_default();
+                indexes.sort_unstable();
+                indexes.dedup();
+                // Rows beyond the shard's published head belong to a batch being committed.
+                indexes.retain(|&i| i < shard.head.size);
+                for i in indexes {
+                    let e = store
+                        .entry(i)
+                        .map_err(|e| ApiError::internal(&e))?
+                        .ok_or_else(|| {
+                            ApiError::internal(&format!("indexed entry {i} is missing"))
+                        })?;
+                    ids.push(shard.identity().entry_id(&merkle::record_hash(&e.body)));
+                }
+            }
+            ids.truncate(MAX_SEARCH_RESULTS);
+            Ok(to_json_line(&ids))
+        })
+        .await?;
+    Ok(json_line(StatusCode::OK, json))
+}
+
+/// A `hash` search term → its index key (§10.2): prefix inferred from the length, lower-cased.
+fn hash_key(hash: &str) -> Result<String, ApiError> {
+    let (prefix, hex) = match hash.split_once(':') {
+        Some((p, h)) => (Some(p.to_ascii_lowercase()), h),
+        None => (None, hash),
+    };
+    let by_len = match hex.len() {
+        40 => "sha1",
+        64 => "sha256",
+        128 => "sha512",
+        _ => "",
+    };
+    let valid = !by_len.is_empty()
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && prefix.as_deref().is_none_or(|p| p == by_len);
+    if !valid {
+        return Err(ApiError::validation(
+            605,
+            "hash in body should match '^(sha512:)?[0-9a-fA-F]{128}$|^(sha256:)?[0-9a-fA-F]{64}$|^(sha1:)?[0-9a-fA-F]{40}$'",
+        ));
+    }
+    Ok(format!("{by_len}:{}", hex.to_ascii_lowercase()))
+}
+
+fn public_key_key(pk: &arkivo_core::wire::SearchPublicKey) -> Result<String, ApiError> {
+    let format = pk
+        .format
+        .as_deref()
+        .ok_or_else(|| ApiError::validation(602, "publicKey.format in body is required"))?;
+    match format {
+        "x509" => {}
+        "pgp" | "minisign" | "ssh" | "tuf" => {
+            return Err(ApiError::bad_request(
+                "the PKI format requested is not supported by this server",
+            ));
+        }
+        other => {
+            return Err(ApiError::validation(
+                606,
+                format!(
+                    "publicKey.format in body should be one of [pgp x509 minisign ssh tuf], got {other:?}"
+                ),
+            ));
+        }
+    }
+    let content = pk.content.as_deref().unwrap_or_default();
+    let pem = B64
+        .decode(content)
+        .map_err(|_| ApiError::bad_request("public key provided could not be parsed"))?;
+    entries::public_key_index_key(&pem)
+        .map_err(|_| ApiError::bad_request("public key provided could not be parsed"))
+}
+
+/// `GET /api/v1/log/trustedRoot`: a Sigstore TrustedRoot (tiles-checkpoints-witnesses.md §7.4) from
+/// which a client can be configured for every shard of this log (rekor-v1-api.md §9):
+///
+/// - each ECDSA key, once however many shards share it: it signs the Rekor v1 checkpoints and
+///   SETs of its shards (log ID = SHA-256 of its SPKI);
+/// - each shard's Ed25519 key under that shard's origin: it signs the C2SP checkpoints of Rekor
+///   v2 answers (log ID and `checkpointKeyId` = the full C2SP key hash under the origin, as Rekor
+///   v2 logs set them; a v0.2 field, hence the v0.2 media type), with the URL of the shard's
+///   tiles as `baseUrl` (a client matches the checkpoint's signature name inside it).
+///
+/// Each key is valid from the creation of its first shard to the creation of the shard that
+/// replaced its last one (or that shard's last integrated time, if later: the clock went back;
+/// open-ended while the active shard uses it), so that clients accept it only for entries
+/// integrated meanwhile — which are all its entries, since no entry is integrated before its
+/// shard's creation. Clients pick the instance by log ID or by
+/// checkpoint key ID (§7.4).
+pub async fn trusted_root(State(st): State<AppState>) -> Response {
+    let view = st.view();
+    let shards: Vec<&ShardView> = view.oldest_first().collect();
+    let time = |secs: i64| {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.unsigned_abs());
+        humantime::format_rfc3339_seconds(t).to_string()
+    };
+    // When each shard stopped taking entries: when the next one was created — or at its last
+    // entry's integrated time, if the clock had gone back by then: a key must stay valid for
+    // every entry it signed.
+    let ended = |i: usize| {
+        shards
+            .get(i + 1)
+            .map(|next| next.identity().meta.created.max(shards[i].head.timestamp))
+    };
+    let instance = |base_url: String,
+                    raw: Vec<u8>,
+                    details: &str,
+                    log_id: String,
+                    start: i64,
+                    end: Option<i64>| {
+        TransparencyLogInstance {
+            base_url,
+            hash_algorithm: "SHA2_256".to_owned(),
+            public_key: TrustedPublicKey {
+                raw_bytes: B64.encode(raw),
+                key_details: details.to_owned(),
+                valid_for: Some(ValidFor {
+                    start: Some(time(start)),
+                    end: end.map(time),
+                }),
+            },
+            log_id: TrustedLogId { key_id: log_id },
+            checkpoint_key_id: None,
+        }
+    };
+    let mut tlogs = Vec::new();
+    // The Rekor v1 log: one instance per ECDSA key (SETs and v1 checkpoints).
+    for (i, shard) in shards.iter().enumerate() {
+        let keys = &shard.identity().keys;
+        let log_id = keys.log_id();
+        if shards[..i]
+            .iter()
+            .any(|s| s.identity().keys.log_id() == log_id)
+        {
+            continue;
+        }
+        let last = shards
+            .iter()
+            .rposition(|s| s.identity().keys.log_id() == log_id)
+            .unwrap_or(i);
+        tlogs.push(instance(
+            st.public_url.clone(),
+            keys.ecdsa_spki_der(),
+            "PKIX_ECDSA_P256_SHA_256",
+            B64.encode(log_id),
+            shard.identity().meta.created,
+            ended(last),
+        ));
+    }
+    // The same log as Rekor v2 clients know it: per shard, the Ed25519 key of its C2SP
+    // checkpoints, identified by the checkpoint key ID.
+    for (i, shard) in shards.iter().enumerate() {
+        let (meta, keys) = (&shard.identity().meta, &shard.identity().keys);
+        let checkpoint_key_id = B64.encode(keys.checkpoint_key_id(&meta.origin));
+        let base_url = if i == 0 {
+            st.public_url.clone()
+        } else {
+            format!("{}/shards/{}", st.public_url, meta.tree_id)
+        };
+        tlogs.push(TransparencyLogInstance {
+            checkpoint_key_id: Some(TrustedLogId {
+                key_id: checkpoint_key_id.clone(),
+            }),
+            ..instance(
+                base_url,
+                keys.ed25519_spki_der(),
+                "PKIX_ED25519",
+                checkpoint_key_id,
+                meta.created,
+                ended(i),
+            )
+        });
+    }
+    let root = TrustedRoot {
+        media_type: TRUSTED_ROOT_MEDIA_TYPE.to_owned(),
+        tlogs,
+        certificate_authorities: Vec::new(),
+        ctlogs: Vec::new(),
+        timestamp_authorities: Vec::new(),
+    };
+    no_cache(json_line(StatusCode::OK, to_json_line(&root)))
+}

@@ -1,0 +1,367 @@
+//! The server's commands: `serve`, `init`, `verify-log`, `token`, `witness`, `backup`,
+//! `restore` and `shard`, with their flags (each overrides the config file).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::config::{Config, WitnessConfig};
+use crate::datadir;
+use crate::logging::notice;
+use crate::serve::{log_paths, open_log, open_unserved, serve, shutdown_signal};
+
+/// The server's commands, a part of `arkivo`'s.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Serve the log (creating it on first start in an empty data directory).
+    Serve(ServerArgs),
+    /// Create a log without serving it.
+    Init(ServerArgs),
+    /// Check a log's consistency (an fsck): recompute every leaf and tree hash from the stored
+    /// entries, check the indexes and the signed checkpoints. Exits non-zero on the first problem.
+    VerifyLog(ServerArgs),
+    /// Write tokens for `serve --write-tokens`.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Run a witness (c2sp.org/tlog-witness): cosign the checkpoints of the given logs, each only
+    /// if it is consistent with the last one cosigned (creating the witness's key on first
+    /// start).
+    Witness(WitnessArgs),
+    /// Copy the log, consistently, into a new directory while it is served (or not): the
+    /// database and its keys, ready for `verify-log` and `restore`.
+    Backup(BackupArgs),
+    /// Make a data directory from a backup; refuses to overwrite an existing log.
+    Restore(RestoreArgs),
+    /// Manage the log's shards (trees).
+    #[command(subcommand)]
+    Shard(ShardCommand),
+}
+
+/// Flags of `arkivo witness`; each overrides the config file (`--log` adds to its `logs`).
+#[derive(Debug, Args)]
+pub struct WitnessArgs {
+    /// TOML config file (fields: data_dir, listen, name, logs).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./arkivo-witness-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Listen address [default: 127.0.0.1:3100].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Name of the witness's cosignatures (in its vkey); fixed at creation [default: the listen
+    /// address].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A log to witness: the vkey of its Ed25519 checkpoint key, whose name is its origin.
+    /// Repeat for several logs.
+    #[arg(long = "log", value_name = "VKEY")]
+    pub logs: Vec<String>,
+}
+
+impl WitnessArgs {
+    /// Defaults, then the config file, then flags.
+    pub fn resolve(&self) -> anyhow::Result<WitnessConfig> {
+        let mut c = match &self.config {
+            Some(path) => WitnessConfig::from_file(path)?,
+            None => WitnessConfig::default(),
+        };
+        if let Some(v) = &self.data_dir {
+            c.data_dir.clone_from(v);
+        }
+        if let Some(v) = &self.listen {
+            c.listen.clone_from(v);
+        }
+        if self.name.is_some() {
+            c.name.clone_from(&self.name);
+        }
+        c.logs.extend(self.logs.iter().cloned());
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShardCommand {
+    /// Freeze the active tree and start a new one, with a new tree ID, while serving (through
+    /// the server's admin socket; directly when the server is stopped). Entries keep their
+    /// index; new entries get the next ones, in the new tree.
+    Rotate(RotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Give the new tree new signing keys (ECDSA and Ed25519, made in its directory) instead of
+    /// the active tree's.
+    #[arg(long)]
+    pub new_key: bool,
+    #[command(flatten)]
+    pub log: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The new directory to write the backup to. It holds the log's private keys.
+    #[arg(long)]
+    pub to: PathBuf,
+    #[command(flatten)]
+    pub log: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A directory written by `arkivo backup`.
+    #[arg(long)]
+    pub from: PathBuf,
+    #[command(flatten)]
+    pub log: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a fresh token, and the line to add to the write tokens file.
+    New,
+}
+
+/// Flags shared by `serve` and `init`; each overrides the config file.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// TOML config file (see deploy/config.example.toml).
+    #[arg(long, env = "ARKIVO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: ./arkivo-data].
+    #[arg(long, env = "ARKIVO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Listen address [default: 127.0.0.1:3000].
+    #[arg(long, env = "ARKIVO_LISTEN")]
+    pub listen: Option<String>,
+    /// Name of the log in its checkpoints; fixed at creation [default: the listen address].
+    #[arg(long, env = "ARKIVO_HOSTNAME")]
+    pub hostname: Option<String>,
+    /// URL clients reach the log at [default: derived from the hostname].
+    #[arg(long, env = "ARKIVO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// ECDSA P-256 log key (PKCS#8 PEM) [default: <data-dir>/keys/log-ecdsa-p256.pem].
+    #[arg(long, env = "ARKIVO_ECDSA_KEY_FILE")]
+    pub ecdsa_key_file: Option<PathBuf>,
+    /// Ed25519 checkpoint key (PKCS#8 PEM) [default: <data-dir>/keys/log-ed25519.pem].
+    #[arg(long, env = "ARKIVO_ED25519_KEY_FILE")]
+    pub ed25519_key_file: Option<PathBuf>,
+    /// File of SHA-256 digests of the tokens allowed to write [default: writes are open].
+    #[arg(long = "write-tokens", env = "ARKIVO_WRITE_TOKENS")]
+    pub write_tokens_file: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key) [default: plain HTTP].
+    #[arg(long = "tls-cert", env = "ARKIVO_TLS_CERT", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long = "tls-key", env = "ARKIVO_TLS_KEY", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Requests a second each client IP may make; 429 beyond [default: 0, no limit].
+    #[arg(long, env = "ARKIVO_RATE_LIMIT_PER_SECOND")]
+    pub rate_limit_per_second: Option<u32>,
+    /// Requests a client may make at once above its rate [default: the rate].
+    #[arg(long, env = "ARKIVO_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+    /// Most requests handled at once; 503 beyond [default: 2048].
+    #[arg(long, env = "ARKIVO_MAX_REQUESTS_IN_FLIGHT")]
+    pub max_requests_in_flight: Option<usize>,
+    /// PEM CA certificates: clients with a certificate from them may write (mutual TLS).
+    #[arg(long = "tls-client-ca", env = "ARKIVO_TLS_CLIENT_CA")]
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Longest a client may take to send its request headers, in ms [default: 10000].
+    #[arg(long, env = "ARKIVO_HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout_ms: Option<u64>,
+    /// Most entries per commit [default: 1024].
+    #[arg(long, env = "ARKIVO_MAX_BATCH")]
+    pub max_batch: Option<usize>,
+    /// Longest an entry waits for its batch, in ms [default: 1].
+    #[arg(long, env = "ARKIVO_MAX_BATCH_AGE_MS")]
+    pub max_batch_age_ms: Option<u64>,
+    /// Most entries waiting to be sequenced [default: 8192].
+    #[arg(long, env = "ARKIVO_INBOX_CAPACITY")]
+    pub inbox_capacity: Option<usize>,
+}
+
+impl ServerArgs {
+    /// Defaults, then the config file, then environment and flags.
+    pub fn resolve(&self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(v) = &self.data_dir {
+            c.data_dir.clone_from(v);
+        }
+        if let Some(v) = &self.listen {
+            c.listen.clone_from(v);
+        }
+        if self.hostname.is_some() {
+            c.hostname.clone_from(&self.hostname);
+        }
+        if self.public_url.is_some() {
+            c.public_url.clone_from(&self.public_url);
+        }
+        if self.ecdsa_key_file.is_some() {
+            c.ecdsa_key_file.clone_from(&self.ecdsa_key_file);
+        }
+        if self.ed25519_key_file.is_some() {
+            c.ed25519_key_file.clone_from(&self.ed25519_key_file);
+        }
+        if self.tls_cert_file.is_some() {
+            c.tls_cert_file.clone_from(&self.tls_cert_file);
+            c.tls_key_file.clone_from(&self.tls_key_file);
+        }
+        if self.tls_client_ca_file.is_some() {
+            c.tls_client_ca_file.clone_from(&self.tls_client_ca_file);
+        }
+        if self.write_tokens_file.is_some() {
+            c.write_tokens_file.clone_from(&self.write_tokens_file);
+        }
+        c.rate_limit_per_second = self
+            .rate_limit_per_second
+            .unwrap_or(c.rate_limit_per_second);
+        if self.rate_limit_burst.is_some() {
+            c.rate_limit_burst = self.rate_limit_burst;
+        }
+        c.max_requests_in_flight = self
+            .max_requests_in_flight
+            .unwrap_or(c.max_requests_in_flight);
+        c.header_read_timeout_ms = self
+            .header_read_timeout_ms
+            .unwrap_or(c.header_read_timeout_ms);
+        c.max_batch = self.max_batch.unwrap_or(c.max_batch);
+        c.max_batch_age_ms = self.max_batch_age_ms.unwrap_or(c.max_batch_age_ms);
+        c.inbox_capacity = self.inbox_capacity.unwrap_or(c.inbox_capacity);
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Runs one of the server's commands.
+pub fn run(command: ServerCommand) -> anyhow::Result<()> {
+    match command {
+        ServerCommand::Serve(args) => {
+            let config = args.resolve()?;
+            tokio::runtime::Runtime::new()
+                .context("starting the async runtime")?
+                .block_on(serve(config))
+        }
+        ServerCommand::Witness(args) => {
+            let config = args.resolve()?;
+            tokio::runtime::Runtime::new()
+                .context("starting the async runtime")?
+                .block_on(crate::witness::server::run(config, shutdown_signal()))
+        }
+        ServerCommand::Token(TokenCommand::New) => {
+            let (token, digest) = crate::auth::new_token();
+            println!("token (give it to the writer; it is not stored anywhere): {token}");
+            println!("line for the --write-tokens file: {digest}");
+            Ok(())
+        }
+        ServerCommand::VerifyLog(args) => {
+            let config = args.resolve()?;
+            let opened = datadir::open(&log_paths(&config), None, false)?;
+            for shard in &opened.shards {
+                let tree_id = shard.identity.meta.tree_id;
+                let report = crate::fsck::verify_log(shard.store.as_ref(), &shard.identity, |n| {
+                    if n % 1_000_000 == 0 {
+                        notice!("tree {tree_id}: checked {n} entries");
+                    }
+                })
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "tree {tree_id} of the log in {} is inconsistent: {e}",
+                        config.data_dir.display()
+                    )
+                })?;
+                println!(
+                    "ok: tree {tree_id}: {} entries, {} stored hashes, root {:?}; both \
+                     checkpoints verify",
+                    report.entries, report.stored_hashes, report.root
+                );
+            }
+            Ok(())
+        }
+        ServerCommand::Shard(ShardCommand::Rotate(args)) => {
+            let config = args.log.resolve()?;
+            let paths = log_paths(&config);
+            let rotation = match crate::backup::ask_rotate(&paths.data_dir, args.new_key)? {
+                Some(rotation) => rotation,
+                None => {
+                    let opened = open_unserved(&paths)?;
+                    let active = opened.active();
+                    let size = crate::storage::LogStore::head(active.store.as_ref())?.size;
+                    crate::shards::check_rotatable(active.identity.meta.tree_id, size)
+                        .map_err(anyhow::Error::msg)?;
+                    let (shard, _) = datadir::create_shard(
+                        &paths,
+                        &opened.manifest(),
+                        &active.identity,
+                        args.new_key,
+                    )?;
+                    crate::backup::Rotation::new(
+                        active.identity.meta.tree_id,
+                        size,
+                        &shard.identity,
+                    )
+                }
+            };
+            println!(
+                "froze tree {} at size {}; new entries go to tree {}\n\
+                 its C2SP checkpoint origin is {:?}, verifier key (for witnesses and tile \
+                 clients): {}\n\
+                 its public key (Rekor v1 checkpoints and SETs):\n{}",
+                rotation.frozen_tree_id,
+                rotation.frozen_tree_size,
+                rotation.active_tree_id,
+                rotation.origin,
+                rotation.checkpoint_vkey,
+                rotation.public_key
+            );
+            Ok(())
+        }
+        ServerCommand::Backup(args) => {
+            let config = args.log.resolve()?;
+            let paths = log_paths(&config);
+            // The server resolves the path, so it must not depend on our working directory.
+            let to = std::path::absolute(&args.to)
+                .with_context(|| format!("resolving {}", args.to.display()))?;
+            let snapshot = match crate::backup::ask_server(&paths.data_dir, &to)? {
+                Some(snapshot) => snapshot,
+                None => {
+                    let opened = open_unserved(&paths)?;
+                    crate::backup::backup(&crate::backup::DiskShards::new(&opened), &paths, &to)?
+                }
+            };
+            println!(
+                "backed up tree size {} (root hash {}) to {}; it holds the log's private keys",
+                snapshot.tree_size,
+                snapshot.root_hash,
+                to.display()
+            );
+            Ok(())
+        }
+        ServerCommand::Restore(args) => {
+            let config = args.log.resolve()?;
+            let snapshot = crate::backup::restore(&args.from, &log_paths(&config))?;
+            println!(
+                "restored tree size {} (root hash {}) into {}",
+                snapshot.tree_size,
+                snapshot.root_hash,
+                config.data_dir.display()
+            );
+            Ok(())
+        }
+        ServerCommand::Init(args) => {
+            let config = args.resolve()?;
+            let opened = open_log(&config, true)?;
+            if !opened.created {
+                anyhow::bail!(
+                    "a log already exists in {}; nothing was changed",
+                    config.data_dir.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}

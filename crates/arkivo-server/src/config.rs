@@ -1,0 +1,222 @@
+//! Server configuration: built-in defaults, overridden by a TOML file (`--config`), overridden
+//! by `ARKIVO_*` environment variables and command-line flags. The doc comments of [`Config`]
+//! are the reference for every field.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::sequencer::SequencerConfig;
+use crate::witness::client::{Endpoint, LogWitness};
+
+/// Every setting of `arkivo serve` / `arkivo init`. (Serialize: the deploy tests list its fields.)
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding the log database (`db/`) and, by default, its keys (`keys/`).
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: String,
+    /// Name of the log in its checkpoints, fixed when the log is created. Defaults to the listen
+    /// address, since sigstore-js requires it to appear inside the URL clients use.
+    pub hostname: Option<String>,
+    /// URL clients use to reach the log (the trusted root's `baseUrl`). Defaults to
+    /// `http://<hostname>` for an address with a port or a loopback name, else `https://<hostname>`.
+    pub public_url: Option<String>,
+    /// PKCS#8 PEM file of the ECDSA P-256 key that signs v1 checkpoints and SETs (mode 0600).
+    /// Default `<data_dir>/keys/log-ecdsa-p256.pem`, generated when the log is created.
+    pub ecdsa_key_file: Option<PathBuf>,
+    /// PKCS#8 PEM file of the Ed25519 key that signs C2SP checkpoints (mode 0600).
+    /// Default `<data_dir>/keys/log-ed25519.pem`, generated when the log is created.
+    pub ed25519_key_file: Option<PathBuf>,
+    /// File of SHA-256 hex digests of the bearer tokens allowed to write, one per line (make
+    /// them with `arkivo token new`). Unset: anyone who can reach the server may write.
+    pub write_tokens_file: Option<PathBuf>,
+    /// PEM certificate chain to serve HTTPS with (with `tls_key_file`). Unset: plain HTTP.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA certificates for mutual TLS: a client presenting a certificate issued by one of
+    /// them may write (as well as holders of write tokens; without `write_tokens_file`, only
+    /// they may). Clients without a certificate can still read. Needs `tls_cert_file`.
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Requests a second each client (IP address; IPv6 /64) may make on average; beyond it the
+    /// server answers 429 with `Retry-After`. 0 (the default): no per-client limit. Behind a
+    /// proxy every client has the proxy's address: limit there instead.
+    pub rate_limit_per_second: u32,
+    /// Requests a client may make at once above its rate. Default: `rate_limit_per_second`.
+    pub rate_limit_burst: Option<u32>,
+    /// Most requests handled at once over all clients; further ones get 503 with `Retry-After`
+    /// at once rather than queueing. The health probes are exempt.
+    pub max_requests_in_flight: usize,
+    /// Longest, in milliseconds, a client may take to send a request's headers before the
+    /// connection is closed (slow-client defence).
+    pub header_read_timeout_ms: u64,
+    /// Most entries committed in one batch.
+    pub max_batch: usize,
+    /// Longest, in milliseconds, an entry waits for its batch to fill before it is committed.
+    pub max_batch_age_ms: u64,
+    /// Most entries waiting to be sequenced; further writes get 503 with `Retry-After`.
+    pub inbox_capacity: usize,
+    /// Witnesses asked to cosign the log's C2SP checkpoints (`[[witnesses]]` tables, see
+    /// [`LogWitness`]; tiles-checkpoints-witnesses.md §3). Empty: no witnessing.
+    pub witnesses: Vec<LogWitness>,
+    /// How many witnesses must have cosigned a checkpoint before the log serves it as its
+    /// checkpoint. 0 (the default): serve the newest checkpoint with whatever cosignatures it
+    /// has, so that a dead witness never holds the log back. k > 0: serve only the newest
+    /// checkpoint cosigned by at least k witnesses (the tlog-policy `quorum`), and nothing
+    /// until one is.
+    pub witness_quorum: usize,
+    /// Shortest time, in milliseconds, between two checkpoints sent to the witnesses: at most
+    /// one new checkpoint per interval goes out, the newest, so that all witnesses cosign the
+    /// same ones (which a quorum needs) and no witness gets more than one request per interval
+    /// (the public witness network expects about one per second).
+    pub witness_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let seq = SequencerConfig::default();
+        Config {
+            data_dir: PathBuf::from("./arkivo-data"),
+            listen: "127.0.0.1:3000".into(),
+            hostname: None,
+            public_url: None,
+            ecdsa_key_file: None,
+            ed25519_key_file: None,
+            write_tokens_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            rate_limit_per_second: 0,
+            rate_limit_burst: None,
+            max_requests_in_flight: arkivo_core::limits::MAX_REQUESTS_IN_FLIGHT,
+            header_read_timeout_ms: u64::try_from(
+                arkivo_core::limits::HEADER_READ_TIMEOUT.as_millis(),
+            )
+            .unwrap_or(u64::MAX),
+            max_batch: seq.max_batch,
+            max_batch_age_ms: u64::try_from(seq.max_batch_age.as_millis()).unwrap_or(u64::MAX),
+            inbox_capacity: seq.inbox_capacity,
+            witnesses: Vec::new(),
+            witness_quorum: 0,
+            witness_interval_ms: 1000,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML config file; unknown fields are errors (a typo must not go unnoticed).
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.max_batch >= 1, "max_batch must be at least 1");
+        anyhow::ensure!(
+            self.tls_cert_file.is_some() == self.tls_key_file.is_some(),
+            "tls_cert_file and tls_key_file go together: set both or neither"
+        );
+        anyhow::ensure!(
+            self.tls_client_ca_file.is_none() || self.tls_cert_file.is_some(),
+            "tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file"
+        );
+        anyhow::ensure!(
+            self.header_read_timeout_ms >= 1,
+            "header_read_timeout_ms must be at least 1"
+        );
+        anyhow::ensure!(
+            self.max_requests_in_flight >= 1,
+            "max_requests_in_flight must be at least 1"
+        );
+        anyhow::ensure!(
+            self.rate_limit_burst != Some(0),
+            "rate_limit_burst must be at least 1"
+        );
+        anyhow::ensure!(
+            self.inbox_capacity >= 1,
+            "inbox_capacity must be at least 1"
+        );
+        anyhow::ensure!(
+            self.max_batch_age_ms <= 10_000,
+            "max_batch_age_ms must be at most 10000 (writers wait that long for durability)"
+        );
+        Endpoint::from_config(&self.witnesses)?;
+        anyhow::ensure!(
+            self.witness_quorum <= self.witnesses.len(),
+            "witness_quorum is {} but only {} witnesses are configured",
+            self.witness_quorum,
+            self.witnesses.len()
+        );
+        anyhow::ensure!(
+            self.witness_interval_ms >= 1,
+            "witness_interval_ms must be at least 1"
+        );
+        Ok(())
+    }
+
+    pub fn sequencer(&self) -> SequencerConfig {
+        SequencerConfig {
+            max_batch: self.max_batch,
+            max_batch_age: Duration::from_millis(self.max_batch_age_ms),
+            inbox_capacity: self.inbox_capacity,
+        }
+    }
+
+    /// The public URL for a log named `hostname`.
+    pub fn public_url_for(&self, hostname: &str) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let host = hostname.rsplit_once(':').map_or(hostname, |(h, _)| h);
+        let local = hostname.contains(':')
+            || host == "localhost"
+            || host.parse::<std::net::IpAddr>().is_ok();
+        if local && self.tls_cert_file.is_none() {
+            format!("http://{hostname}")
+        } else {
+            format!("https://{hostname}")
+        }
+    }
+}
+
+/// Every setting of `arkivo witness`: defaults, overridden by a TOML file (`--config`), extended
+/// and overridden by flags.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// Directory holding the witness's state (`db/`) and cosigning key (`keys/`).
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: String,
+    /// Name of the witness's cosigning key (the name in its vkey), fixed when the witness is
+    /// created. Defaults to the listen address.
+    pub name: Option<String>,
+    /// The logs to witness, by the vkeys of their Ed25519 checkpoint keys (type 0x01); the
+    /// vkey's name is the log's origin.
+    pub logs: Vec<String>,
+}
+
+impl Default for WitnessConfig {
+    fn default() -> Self {
+        WitnessConfig {
+            data_dir: PathBuf::from("./arkivo-witness-data"),
+            listen: "127.0.0.1:3100".into(),
+            name: None,
+            logs: Vec::new(),
+        }
+    }
+}
+
+impl WitnessConfig {
+    /// Reads a TOML config file; unknown fields are errors.
+    pub fn from_file(path: &Path) -> anyhow::Result<WitnessConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+}

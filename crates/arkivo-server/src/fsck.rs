@@ -1,0 +1,143 @@
+//! `arkivo verify-log`: re-derives everything that can be derived from the stored entries and
+//! compares it with what is stored — leaf hashes and the leaf index, every stored Merkle hash and
+//! the root, the search rows, the order of integrated times, and the signed checkpoints of the
+//! tree head. The first inconsistency is reported by name; nothing is written.
+
+use crate::log::LogIdentity;
+use crate::storage::LogStore;
+use arkivo_core::checkpoint;
+use arkivo_core::entries;
+use arkivo_core::merkle::{self, RightBorder};
+
+/// Entries checked per round of reads.
+const CHUNK: u64 = 4096;
+
+/// What a clean check covered.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Report {
+    pub entries: u64,
+    pub stored_hashes: u64,
+    pub root: merkle::Hash,
+}
+
+/// Checks the whole log. `progress` is called with the number of entries checked so far.
+pub fn verify_log(
+    store: &dyn LogStore,
+    identity: &LogIdentity,
+    mut progress: impl FnMut(u64),
+) -> Result<Report, String> {
+    let head = store
+        .head()
+        .map_err(|e| format!("reading the tree head: {e}"))?;
+    let size = head.size;
+    let mut border = RightBorder::empty();
+    let mut last_time = i64::MIN;
+    let mut stored_hashes = 0;
+    let mut start = 0;
+    while start < size {
+        let end = (start + CHUNK).min(size);
+        let mut leaves = Vec::new();
+        let mut expected = Vec::new();
+        for i in start..end {
+            let e = store
+                .entry(i)
+                .map_err(|e| format!("reading entry {i}: {e}"))?
+                .ok_or_else(|| format!("entry {i} is missing (tree size {size})"))?;
+            if e.integrated_time < last_time {
+                return Err(format!(
+                    "entry {i} was integrated at {}, before entry {} ({last_time})",
+                    e.integrated_time,
+                    i - 1
+                ));
+            }
+            last_time = e.integrated_time;
+            let keys = entries::index_keys_of_body(&e.body)
+                .map_err(|err| format!("entry {i} has a body that is not a valid entry: {err}"))?;
+            for key in keys {
+                let found = store
+                    .search_row_exists(&key, i)
+                    .map_err(|e| format!("reading the search index: {e}"))?;
+                if !found {
+                    return Err(format!(
+                        "entry {i} is missing from the search index under {key:?}"
+                    ));
+                }
+            }
+            let leaf = merkle::record_hash(&e.body);
+            leaves.push(leaf);
+            expected.extend(border.append(leaf));
+        }
+        let indexes = store
+            .indexes_of(&leaves)
+            .map_err(|e| format!("reading the leaf index: {e}"))?;
+        for (i, (leaf, index)) in (start..).zip(leaves.iter().zip(indexes)) {
+            if index != Some(i) {
+                return Err(format!(
+                    "the leaf index maps entry {i}'s leaf hash {leaf:?} to {index:?}"
+                ));
+            }
+        }
+        let at: Vec<u64> = expected.iter().map(|(i, _)| *i).collect();
+        let stored = store
+            .read_hashes(&at)
+            .map_err(|e| format!("reading stored hashes of entries {start}..{end}: {e}"))?;
+        for ((index, want), got) in expected.iter().zip(stored) {
+            if got != *want {
+                let (level, n) = merkle::split_stored_hash_index(*index);
+                return Err(format!(
+                    "stored hash {index} (level {level}, node {n}) is {got:?}; the entries give {want:?}"
+                ));
+            }
+        }
+        stored_hashes += at.len() as u64;
+        start = end;
+        progress(end);
+    }
+    if border.root() != head.root {
+        return Err(format!(
+            "the tree head says root {:?} for size {size}; the entries give {:?}",
+            head.root,
+            border.root()
+        ));
+    }
+    if store
+        .entry(size)
+        .map_err(|e| format!("reading entry {size}: {e}"))?
+        .is_some()
+    {
+        return Err(format!(
+            "an entry is stored at index {size}, beyond the tree size"
+        ));
+    }
+    let v1 = checkpoint::verify_v1(
+        &head.checkpoint_v1,
+        identity.keys.ecdsa_verifying_key(),
+        &identity.meta.hostname,
+    )
+    .map_err(|e| format!("the stored v1 checkpoint does not verify: {e}"))?;
+    let c2sp = checkpoint::verify_c2sp(
+        &head.checkpoint_c2sp,
+        &identity.keys.ed25519_verifier(&identity.meta.origin),
+        &[],
+    )
+    .map_err(|e| format!("the stored C2SP checkpoint does not verify: {e}"))?;
+    for (name, cp) in [("v1", &v1), ("C2SP", &c2sp)] {
+        if (cp.size, cp.root) != (size, head.root) {
+            return Err(format!(
+                "the stored {name} checkpoint is for size {} root {:?}, not the tree head",
+                cp.size, cp.root
+            ));
+        }
+    }
+    if v1.origin != identity.v1_origin() {
+        return Err(format!(
+            "the stored v1 checkpoint has origin {:?}",
+            v1.origin
+        ));
+    }
+    Ok(Report {
+        entries: size,
+        stored_hashes,
+        root: head.root,
+    })
+}

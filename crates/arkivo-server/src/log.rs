@@ -1,0 +1,108 @@
+//! A log's identity (tree ID, names, keys) and the writing of a new log into an empty store.
+//! Data directories are opened in [`crate::datadir`].
+
+use crate::storage::{FORMAT_VERSION, LogMeta, LogStore, StorageError, TreeHead};
+use arkivo_core::checkpoint::Checkpoint;
+use arkivo_core::merkle::{self, Hash};
+use arkivo_core::signer::LogKeys;
+
+/// Everything that identifies a log and signs for it.
+#[derive(Debug)]
+pub struct LogIdentity {
+    pub meta: LogMeta,
+    pub keys: LogKeys,
+}
+
+impl LogIdentity {
+    /// The Rekor v1 checkpoint origin `<hostname> - <treeID>` (rekor-v1-api.md §8.1).
+    pub fn v1_origin(&self) -> String {
+        format!("{} - {}", self.meta.hostname, self.meta.tree_id)
+    }
+
+    /// The 80-hex entry ID of `leaf` in this log's tree.
+    pub fn entry_id(&self, leaf: &Hash) -> String {
+        entry_id(self.meta.tree_id, leaf)
+    }
+
+    /// Signs both checkpoints of a tree head: the Rekor v1 one (ECDSA P-256, one signature line
+    /// named by the hostname) and the C2SP one (Ed25519, named by the origin).
+    pub fn sign_checkpoints(&self, size: u64, root: &Hash) -> (String, String) {
+        let v1 = Checkpoint {
+            origin: self.v1_origin(),
+            size,
+            root: *root,
+        };
+        let c2sp = Checkpoint {
+            origin: self.meta.origin.clone(),
+            size,
+            root: *root,
+        };
+        (
+            arkivo_core::checkpoint::sign_v1(&v1, &self.meta.hostname, &self.keys),
+            arkivo_core::checkpoint::sign_c2sp(&c2sp, &self.keys),
+        )
+    }
+}
+
+/// The 80-hex entry ID: 16-hex tree ID ‖ 64-hex leaf hash (rekor-v1-api.md §2).
+pub fn entry_id(tree_id: i64, leaf: &Hash) -> String {
+    format!("{tree_id:016x}{}", leaf.to_hex())
+}
+
+/// Writes a new log — random tree ID, the given name and keys, the signed empty tree head —
+/// into an empty store. Its C2SP origin is its hostname.
+pub fn create_log(
+    store: &dyn LogStore,
+    hostname: &str,
+    keys: LogKeys,
+) -> Result<LogIdentity, StorageError> {
+    create_log_with_id(store, new_tree_id(), hostname, hostname, keys)
+}
+
+/// Writes a new shard — the given tree ID (chosen distinct from the other shards'), names and
+/// keys, the signed empty tree head — into an empty store.
+pub fn create_log_with_id(
+    store: &dyn LogStore,
+    tree_id: i64,
+    hostname: &str,
+    origin: &str,
+    keys: LogKeys,
+) -> Result<LogIdentity, StorageError> {
+    let meta = LogMeta {
+        format_version: FORMAT_VERSION,
+        tree_id,
+        hostname: hostname.to_owned(),
+        origin: origin.to_owned(),
+        log_id: keys.log_id(),
+        created: unix_now(),
+    };
+    let identity = LogIdentity { meta, keys };
+    let root = merkle::empty_root();
+    let (checkpoint_v1, checkpoint_c2sp) = identity.sign_checkpoints(0, &root);
+    let head = TreeHead {
+        size: 0,
+        root,
+        timestamp: 0,
+        checkpoint_v1,
+        checkpoint_c2sp,
+    };
+    store.create(&identity.meta, &head)?;
+    Ok(identity)
+}
+
+/// Now, in Unix seconds.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A random positive int64 (rekor-v1-api.md §2: tree ID 0 is invalid).
+pub(crate) fn new_tree_id() -> i64 {
+    loop {
+        let id = rand::random::<i64>() & i64::MAX;
+        if id != 0 {
+            return id;
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! `arkivo serve`: open (or create) the log, start the sequencer, the witness client, the admin
+//! socket and the HTTP server, and shut them down in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::datadir::{self, LogPaths};
+use crate::logging::notice;
+use crate::witness::client::{Cosignatures, Endpoint};
+
+/// Opens the log for an admin command that no server answered (its admin socket is absent or
+/// dead): RocksDB's lock then keeps a server from starting on it meanwhile.
+pub(crate) fn open_unserved(paths: &LogPaths) -> anyhow::Result<datadir::OpenedLog> {
+    datadir::open(paths, None, false).with_context(|| {
+        format!(
+            "no server answered on {}, so the log was opened directly",
+            crate::backup::admin_socket(&paths.data_dir).display()
+        )
+    })
+}
+
+pub(crate) fn log_paths(config: &Config) -> LogPaths {
+    LogPaths::new(
+        &config.data_dir,
+        config.ecdsa_key_file.as_deref(),
+        config.ed25519_key_file.as_deref(),
+    )
+}
+
+pub(crate) fn open_log(config: &Config, create: bool) -> anyhow::Result<datadir::OpenedLog> {
+    let paths = log_paths(config);
+    let is_new = !paths.db().exists() && datadir::read_manifest(&paths.data_dir)?.is_none();
+    // A new log is named by its listen address unless told otherwise (docs/design.md "Defaults").
+    let hostname = match (&config.hostname, is_new) {
+        (Some(h), _) => Some(h.clone()),
+        (None, true) => {
+            // The name is forever, and 0.0.0.0 (as in a container) names no host clients reach.
+            if config
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .is_ok_and(|a| a.ip().is_unspecified())
+            {
+                anyhow::bail!(
+                    "a new log needs a hostname when listening on {}: set hostname (--hostname, \
+                     ARKIVO_HOSTNAME) to the name clients reach it by, e.g. rekor.example.internal",
+                    config.listen
+                );
+            }
+            Some(config.listen.clone())
+        }
+        (None, false) => None,
+    };
+    let opened = datadir::open(&paths, hostname.as_deref(), create)?;
+    let id = &opened.active().identity;
+    if opened.created {
+        notice!(
+            "created a new log in {}: tree ID {}, hostname {}",
+            config.data_dir.display(),
+            id.meta.tree_id,
+            id.meta.hostname
+        );
+    }
+    if opened.shards.len() > 1 {
+        notice!(
+            "{} shards; the active one is tree {}, with origin {}",
+            opened.shards.len(),
+            id.meta.tree_id,
+            id.meta.origin
+        );
+    }
+    notice!(
+        "log ID {}\nlog public key (ECDSA P-256; checkpoints and SETs):\n{}",
+        id.keys.log_id_hex(),
+        id.keys.ecdsa_public_pem()
+    );
+    // What a tlog-tiles client, mirror or witness (`arkivo witness --log`) needs to verify
+    // /checkpoint.
+    notice!(
+        "C2SP checkpoint verifier key (Ed25519; /checkpoint): {}",
+        id.keys.ed25519_verifier(&id.meta.origin).vkey()
+    );
+    Ok(opened)
+}
+
+pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
+    // Read before the log is opened (or created): a bad file must change nothing.
+    let write_tokens = config
+        .write_tokens_file
+        .as_deref()
+        .map(crate::auth::WriteTokens::from_file)
+        .transpose()?;
+    let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+        (Some(cert), Some(key)) => Some(crate::api::server::tls_acceptor(
+            cert,
+            key,
+            config.tls_client_ca_file.as_deref(),
+        )?),
+        _ => None,
+    };
+    crate::metrics::install();
+    let opened = open_log(&config, true)?;
+    let (frozen, active) = opened.shards.split_at(opened.shards.len() - 1);
+    let (sequencer, thread) = crate::sequencer::start(
+        active[0].shard(),
+        frozen.iter().map(datadir::OpenedShard::shard).collect(),
+        config.sequencer(),
+    )
+    .context("starting the sequencer")?;
+    let public_url = config.public_url_for(&opened.active().identity.meta.hostname);
+    let tree_size = sequencer.published().head().size;
+    let cosignatures = Arc::new(Cosignatures::new(
+        sequencer.published().clone(),
+        Endpoint::from_config(&config.witnesses)?,
+        config.witness_quorum,
+    ));
+    // In the background, off the write path: a witness only ever delays its own cosignature.
+    let mut witnessing = if cosignatures.endpoints().is_empty() {
+        JoinSet::new()
+    } else {
+        for e in cosignatures.endpoints() {
+            notice!("witness {} at {}", e.verifier.vkey(), e.add_checkpoint_url);
+        }
+        match config.witness_quorum {
+            0 => notice!("checkpoints are served with the cosignatures collected for them"),
+            k => notice!(
+                "only checkpoints cosigned by at least {k} of the {} witnesses are served",
+                cosignatures.endpoints().len()
+            ),
+        }
+        crate::witness::client::start(
+            &cosignatures,
+            Duration::from_millis(config.witness_interval_ms),
+        )?
+    };
+    let mut state = crate::api::AppState::new(sequencer.clone(), public_url.clone())
+        .with_cosignatures(cosignatures);
+    if config.tls_client_ca_file.is_some() {
+        notice!("clients with a certificate from the client CA may write (mutual TLS)");
+        state = state.with_client_certificate_writes();
+    }
+    match write_tokens {
+        Some(tokens) => {
+            notice!("writes need a bearer token ({} accepted)", tokens.len());
+            state = state.with_write_tokens(tokens);
+        }
+        None if config.tls_client_ca_file.is_some() => {}
+        None => tracing::warn!(
+            "writes are open to anyone who can reach {}: use --write-tokens to restrict them",
+            config.listen
+        ),
+    }
+    if config.rate_limit_per_second > 0 {
+        let burst = config
+            .rate_limit_burst
+            .unwrap_or(config.rate_limit_per_second);
+        notice!(
+            "each client may make {} requests a second (bursts of {burst})",
+            config.rate_limit_per_second
+        );
+        state = state.with_rate_limit(config.rate_limit_per_second, burst);
+    }
+    let app = crate::api::service(state.with_max_requests_in_flight(config.max_requests_in_flight));
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    // Started last, so that nothing is left behind when starting fails.
+    let shards = Arc::new(std::sync::Mutex::new(crate::backup::DiskShards::new(
+        &opened,
+    )));
+    let admin = crate::backup::serve_admin(shards.clone(), log_paths(&config), sequencer)
+        .inspect_err(|e| {
+            tracing::warn!(
+                "no admin socket, so `arkivo backup` and `arkivo shard rotate` need the server \
+                 stopped: {e:#}"
+            );
+        })
+        .ok();
+    let metrics = tokio::spawn(crate::metrics::keep_up(Arc::new(move || {
+        // Not while a backup or rotation holds the shards: the next round measures.
+        match shards.try_lock() {
+            Ok(shards) => shards.usage().map(Some),
+            Err(_) => Ok(None),
+        }
+    })));
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    let trimming = tokio::spawn(trim_malloc_arenas());
+    notice!("serving {public_url} on {addr} (tree size {tree_size})");
+    crate::api::server::serve(
+        listener,
+        app,
+        tls,
+        Duration::from_millis(config.header_read_timeout_ms),
+        shutdown_signal(),
+    )
+    .await;
+    // The witness tasks read the store: they end before it is closed.
+    witnessing.shutdown().await;
+    if let Some(admin) = admin {
+        admin.shutdown().await;
+    }
+    metrics.abort();
+    let _ = metrics.await;
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    trimming.abort();
+    // Every handle is gone with the server: the sequencer drains its inbox and ends.
+    drop(opened);
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .context("waiting for the sequencer")?
+        .map_err(|_| anyhow::anyhow!("the sequencer thread panicked"))?;
+    notice!("shut down cleanly");
+    Ok(())
+}
+
+/// Gives the memory glibc's malloc holds free back to the kernel, once a minute. RocksDB and the
+/// server allocate and free large buffers (blocks, memtable arenas, compaction buffers) from
+/// many threads, and glibc keeps what they free in fragmented per-thread arenas: measured in a
+/// soak, a quarter of the heap was free yet resident, and resident memory crept up with the log
+/// while what is in use stayed bounded (the block cache and memtables). A trim takes
+/// milliseconds, on the blocking pool.
+///
+/// The one `unsafe` of the crate (`unsafe_code` is denied everywhere else): a call into glibc.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+async fn trim_malloc_arenas() {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        // SAFETY: malloc_trim only returns free memory to the kernel; it takes malloc's own
+        // locks and touches no memory in use.
+        let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+    }
+}
+
+pub(crate) async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    notice!("shutting down: finishing the requests in flight");
+}

@@ -1,0 +1,256 @@
+//! Durable storage of one log: its identity, tree head, entries, stored Merkle hashes and indexes.
+//!
+//! The [`LogStore`] trait has exactly the methods the sequencer and the read handlers call, and
+//! two implementations: [`rocks::RocksStore`] (the real one, RocksDB column families of
+//! docs/design.md "Storage") and [`memory::MemoryStore`] (tests, with switchable faults).
+//!
+//! Contract shared by both:
+//! - [`LogStore::commit`] is atomic and durable: when it returns `Ok`, every row of the batch
+//!   survives a crash (RocksDB: one `WriteBatch` written with `sync = true`); when it returns
+//!   `Err`, the batch may or may not have been applied, so the caller must treat the tree as
+//!   uncertain until it reopens the store (the sequencer stops writing).
+//! - Readers never see a partial batch (RocksDB applies a `WriteBatch` atomically).
+//! - Only the sequencer commits; reads may run concurrently from any thread.
+//! - Nothing is kept in memory per entry.
+
+pub mod memory;
+#[cfg(feature = "rocksdb")]
+pub mod rocks;
+
+use std::ops::Range;
+
+use arkivo_core::merkle::{Hash, HashReader, MerkleError};
+
+/// Version of the on-disk layout. Opening data written with another version is refused with a
+/// clear message, never silently misread (compare electrs' `Config { format }` check).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A log's identity, written once at creation and never changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogMeta {
+    pub format_version: u32,
+    /// Random positive int64 chosen at creation (rekor-v1-api.md §2); the prefix of entry IDs.
+    pub tree_id: i64,
+    /// The name clients know the log by: v1 checkpoint signature name, and origin prefix.
+    pub hostname: String,
+    /// C2SP checkpoint origin (tiles-checkpoints-witnesses.md §2).
+    pub origin: String,
+    /// SHA-256 of the ECDSA log key's SubjectPublicKeyInfo: ties the key files to this data.
+    pub log_id: [u8; 32],
+    /// Unix seconds of creation; the lower bound of the key's validity in the trusted root.
+    pub created: i64,
+}
+
+/// The latest durable tree head and the checkpoints signed for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeHead {
+    pub size: u64,
+    pub root: Hash,
+    /// Integrated time (Unix seconds) of the batch that produced this head; 0 for the empty tree.
+    pub timestamp: i64,
+    /// Rekor v1 checkpoint (ECDSA), rekor-v1-api.md §8.
+    pub checkpoint_v1: String,
+    /// C2SP checkpoint (Ed25519), tiles-checkpoints-witnesses.md §2.
+    pub checkpoint_c2sp: String,
+}
+
+/// Memory the store holds, in bytes, by use (reported in `/metrics`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreMemory {
+    /// Write buffers not yet flushed to tables.
+    pub memtables: u64,
+    /// Table readers' own memory (outside the block cache).
+    pub table_readers: u64,
+    /// The block cache: data, index and filter blocks.
+    pub block_cache: u64,
+}
+
+/// One entry as stored: its canonical body (the Merkle leaf) and when it was integrated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub body: Vec<u8>,
+    pub integrated_time: i64,
+}
+
+/// One entry to append in a batch.
+#[derive(Clone, Debug)]
+pub struct NewEntry {
+    pub body: Vec<u8>,
+    pub leaf_hash: Hash,
+    pub index_keys: Vec<String>,
+}
+
+/// Everything one sequenced batch writes, applied as one atomic, durable unit.
+#[derive(Debug)]
+pub struct CommitBatch<'a> {
+    /// Index of `entries[0]`; equals the previous head's size.
+    pub first_index: u64,
+    pub integrated_time: i64,
+    pub entries: &'a [NewEntry],
+    /// Newly completed stored hashes (`merkle::RightBorder::append` output).
+    pub hashes: &'a [(u64, Hash)],
+    /// The head after the batch, with its signed checkpoints.
+    pub head: &'a TreeHead,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The disk is full: writes cannot proceed until space is freed (HTTP 507).
+    #[error("storage is out of space: {0}")]
+    NoSpace(String),
+    #[error("storage failure: {0}")]
+    Io(String),
+    /// Data that should be there is missing or malformed.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The data directory holds another format version or another log.
+    #[error("{0}")]
+    Incompatible(String),
+}
+
+/// The storage seam. See the module doc for the durability and concurrency contract.
+pub trait LogStore: Send + Sync + 'static {
+    /// The log's identity, or `None` if no log was created in this store yet.
+    fn meta(&self) -> Result<Option<LogMeta>, StorageError>;
+    /// Creates the log: writes its identity and the empty tree head. Fails if one exists.
+    fn create(&self, meta: &LogMeta, head: &TreeHead) -> Result<(), StorageError>;
+    /// The latest committed tree head.
+    fn head(&self) -> Result<TreeHead, StorageError>;
+    /// Stored Merkle hashes by stored-hash index (`merkle::stored_hash_index`), in order.
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StorageError>;
+    fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StorageError>;
+    /// The entries at the log indexes of `range`, in order, with one multi-read (an entry
+    /// bundle asks for at most 256). A missing one is [`StorageError::Corrupt`]: callers ask
+    /// only below a published tree size.
+    fn entries(&self, range: Range<u64>) -> Result<Vec<StoredEntry>, StorageError>;
+    /// Log indexes of the given leaf hashes (`None` where absent), in order: dedup and UUID lookup.
+    fn indexes_of(&self, leaves: &[Hash]) -> Result<Vec<Option<u64>>, StorageError>;
+    /// Log indexes recorded under one search-index key (rekor-v1-api.md §10), ascending.
+    fn search(&self, key: &str) -> Result<Vec<u64>, StorageError>;
+    /// Whether the search row of `key` for the entry at `index` exists.
+    fn search_row_exists(&self, key: &str, index: u64) -> Result<bool, StorageError>;
+    /// Appends one batch atomically and durably (see the module doc).
+    fn commit(&self, batch: &CommitBatch<'_>) -> Result<(), StorageError>;
+}
+
+/// Adapts a store to the Merkle core's read seam.
+pub struct StoreHashes<'a, S: ?Sized>(pub &'a S);
+
+impl<S: LogStore + ?Sized> HashReader for StoreHashes<'_, S> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
+        self.0
+            .read_hashes(indexes)
+            .map_err(|e| MerkleError::Storage(e.to_string()))
+    }
+}
+
+/// Row encodings shared by both stores, so that the memory store exercises the same bytes.
+#[cfg_attr(not(feature = "rocksdb"), allow(dead_code))] // Only RocksDB reads some of it.
+pub(crate) mod codec {
+    use super::{LogMeta, StorageError, StoredEntry, TreeHead};
+    use arkivo_core::merkle::Hash;
+
+    pub fn index_key(index: u64) -> [u8; 8] {
+        index.to_be_bytes()
+    }
+
+    /// A search row key: the index key's bytes, a 0x00 separator (index keys are text and never
+    /// contain NUL), then the big-endian log index, so one prefix scan lists a key's entries in
+    /// log order.
+    pub fn search_row(key: &str, index: u64) -> Vec<u8> {
+        let mut row = search_prefix(key);
+        row.extend_from_slice(&index.to_be_bytes());
+        row
+    }
+
+    pub fn search_prefix(key: &str) -> Vec<u8> {
+        let mut row = Vec::with_capacity(key.len() + 9);
+        row.extend_from_slice(key.as_bytes());
+        row.push(0);
+        row
+    }
+
+    pub fn entry_value(body: &[u8], integrated_time: i64) -> Vec<u8> {
+        let mut v = Vec::with_capacity(8 + body.len());
+        v.extend_from_slice(&integrated_time.to_be_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    pub fn decode_entry(index: u64, v: &[u8]) -> Result<StoredEntry, StorageError> {
+        let (time, body) = v
+            .split_first_chunk::<8>()
+            .ok_or_else(|| StorageError::Corrupt(format!("entry {index} is truncated")))?;
+        Ok(StoredEntry {
+            body: body.to_vec(),
+            integrated_time: i64::from_be_bytes(*time),
+        })
+    }
+
+    pub fn decode_u64(what: &str, v: &[u8]) -> Result<u64, StorageError> {
+        let b: [u8; 8] = v
+            .try_into()
+            .map_err(|_| StorageError::Corrupt(format!("{what} is not 8 bytes")))?;
+        Ok(u64::from_be_bytes(b))
+    }
+
+    pub fn decode_hash(what: &str, v: &[u8]) -> Result<Hash, StorageError> {
+        Hash::from_slice(v).ok_or_else(|| StorageError::Corrupt(format!("{what} is not 32 bytes")))
+    }
+
+    /// Meta and head are small JSON documents: readable with `ldb`, and extensible.
+    pub fn encode_meta(m: &LogMeta) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "formatVersion": m.format_version,
+            "treeId": m.tree_id,
+            "hostname": m.hostname,
+            "origin": m.origin,
+            "logId": hex::encode(m.log_id),
+            "created": m.created,
+        }))
+        .expect("serializing a JSON value cannot fail")
+    }
+
+    pub fn decode_meta(v: &[u8]) -> Result<LogMeta, StorageError> {
+        let bad = |what: &str| StorageError::Corrupt(format!("log metadata: {what}"));
+        let j: serde_json::Value = serde_json::from_slice(v).map_err(|e| bad(&e.to_string()))?;
+        let s = |k: &str| j[k].as_str().map(str::to_owned).ok_or_else(|| bad(k));
+        let i = |k: &str| j[k].as_i64().ok_or_else(|| bad(k));
+        let log_id: [u8; 32] = hex::decode(s("logId")?)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| bad("logId"))?;
+        Ok(LogMeta {
+            format_version: u32::try_from(i("formatVersion")?).map_err(|_| bad("formatVersion"))?,
+            tree_id: i("treeId")?,
+            hostname: s("hostname")?,
+            origin: s("origin")?,
+            log_id,
+            created: i("created")?,
+        })
+    }
+
+    pub fn encode_head(h: &TreeHead) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "size": h.size,
+            "root": h.root.to_hex(),
+            "timestamp": h.timestamp,
+            "checkpointV1": h.checkpoint_v1,
+            "checkpointC2sp": h.checkpoint_c2sp,
+        }))
+        .expect("serializing a JSON value cannot fail")
+    }
+
+    pub fn decode_head(v: &[u8]) -> Result<TreeHead, StorageError> {
+        let bad = |what: &str| StorageError::Corrupt(format!("tree head: {what}"));
+        let j: serde_json::Value = serde_json::from_slice(v).map_err(|e| bad(&e.to_string()))?;
+        let s = |k: &str| j[k].as_str().map(str::to_owned).ok_or_else(|| bad(k));
+        Ok(TreeHead {
+            size: j["size"].as_u64().ok_or_else(|| bad("size"))?,
+            root: Hash::from_hex(&s("root")?).ok_or_else(|| bad("root"))?,
+            timestamp: j["timestamp"].as_i64().ok_or_else(|| bad("timestamp"))?,
+            checkpoint_v1: s("checkpointV1")?,
+            checkpoint_c2sp: s("checkpointC2sp")?,
+        })
+    }
+}
