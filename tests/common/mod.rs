@@ -478,6 +478,27 @@ pub async fn get_json(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> s
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// The status of `GET {base}{path}` with `client`.
+pub async fn get_status(client: &reqwest::Client, base: &str, path: &str) -> u16 {
+    let res = client.get(format!("{base}{path}")).send().await.unwrap();
+    res.status().as_u16()
+}
+
+/// The status of `POST {base}/api/v1/log/entries` with the request `entry`.
+pub async fn post_entry_status(
+    client: &reqwest::Client,
+    base: &str,
+    entry: &serde_json::Value,
+) -> u16 {
+    let res = client
+        .post(format!("{base}/api/v1/log/entries"))
+        .json(entry)
+        .send()
+        .await
+        .unwrap();
+    res.status().as_u16()
+}
+
 /// An acknowledged write: its index, its entry ID, and when the answer arrived.
 pub struct Acked {
     pub index: u64,
