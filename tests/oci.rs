@@ -871,25 +871,12 @@ impl TokenService {
         let dir = tempfile::tempdir().unwrap();
         let key_path = dir.path().join("token.key");
         let cert_path = dir.path().join("token.pem");
-        run_tool(
-            "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=arkivo-test-token-issuer",
-                "-keyout",
-                key_path.to_str().unwrap(),
-                "-out",
-                cert_path.to_str().unwrap(),
-            ],
+        common::self_signed_p256(
+            dir.path(),
+            "/CN=arkivo-test-token-issuer",
+            &[],
+            key_path.to_str().unwrap(),
+            cert_path.to_str().unwrap(),
         );
         let key =
             p256::ecdsa::SigningKey::from_pkcs8_pem(&std::fs::read_to_string(&key_path).unwrap())
