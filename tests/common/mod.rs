@@ -515,19 +515,27 @@ pub async fn get_status(client: &reqwest::Client, base: &str, path: &str) -> u16
     res.status().as_u16()
 }
 
+/// The answer to `POST {base}/api/v1/log/entries` with the request `entry`.
+pub async fn post_request(
+    client: &reqwest::Client,
+    base: &str,
+    entry: &serde_json::Value,
+) -> reqwest::Response {
+    client
+        .post(format!("{base}/api/v1/log/entries"))
+        .json(entry)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The status of `POST {base}/api/v1/log/entries` with the request `entry`.
 pub async fn post_entry_status(
     client: &reqwest::Client,
     base: &str,
     entry: &serde_json::Value,
 ) -> u16 {
-    let res = client
-        .post(format!("{base}/api/v1/log/entries"))
-        .json(entry)
-        .send()
-        .await
-        .unwrap();
-    res.status().as_u16()
+    post_request(client, base, entry).await.status().as_u16()
 }
 
 /// An acknowledged write: its index, its entry ID, and when the answer arrived.
@@ -596,12 +604,7 @@ pub async fn post_entry(
     signer: &EntrySigner,
     artifact: &[u8],
 ) -> Acked {
-    let res = client
-        .post(format!("{base}/api/v1/log/entries"))
-        .json(&signer.hashedrekord(artifact))
-        .send()
-        .await
-        .unwrap();
+    let res = post_request(client, base, &signer.hashedrekord(artifact)).await;
     assert_eq!(res.status(), 201);
     let body: serde_json::Value = res.json().await.unwrap();
     let (id, entry) = body.as_object().unwrap().iter().next().unwrap();
