@@ -57,12 +57,7 @@ async fn create_answers_201_with_etag_location_proof_and_set() {
     let a = api
         .post("/api/v1/log/entries", &signer.hashedrekord(b"hello"))
         .await;
-    assert_eq!(
-        a.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&a.body)
-    );
+    a.assert_status(StatusCode::CREATED);
     assert_eq!(a.header("content-type"), Some("application/json"));
     let (id, index, body) = check_log_entry(&api, &a);
     assert_eq!(index, 0);
@@ -364,12 +359,7 @@ async fn search_index_finds_entries_by_hash_and_key() {
         let api = &api;
         async move {
             let r = api.post("/api/v1/index/retrieve", &q).await;
-            assert_eq!(
-                r.status,
-                StatusCode::OK,
-                "{}",
-                String::from_utf8_lossy(&r.body)
-            );
+            r.assert_status(StatusCode::OK);
             let mut v: Vec<String> = serde_json::from_slice(&r.body).unwrap();
             v.sort();
             v
@@ -524,12 +514,7 @@ async fn dsse_entries_are_logged_and_searchable_by_subject() {
     let a = api
         .post("/api/v1/log/entries", &signer.dsse(b"image"))
         .await;
-    assert_eq!(
-        a.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&a.body)
-    );
+    a.assert_status(StatusCode::CREATED);
     let (id, _, body) = check_log_entry(&api, &a);
     let canonical: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(canonical["kind"], "dsse");

@@ -54,12 +54,7 @@ async fn tree_size(api: &Api) -> u64 {
 
 /// Checks a 201 answer against everything §6.5 promises and returns it parsed.
 fn check_tle(api: &Api, a: &Answer, kind: &str) -> TransparencyLogEntry {
-    assert_eq!(
-        a.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&a.body)
-    );
+    a.assert_status(StatusCode::CREATED);
     assert_eq!(a.header("content-type"), Some("application/json"));
     // Every field, unpopulated ones included, in upstream's order and JSON form.
     let text = std::str::from_utf8(&a.body).unwrap();

@@ -91,6 +91,28 @@ impl Env {
         .json()
     }
 
+    /// `sign-blob --key <key> --rekor-url <url> --bundle <bundle> <file>`, with text output.
+    fn sign_blob(
+        &self,
+        key: &str,
+        url: &str,
+        bundle: &str,
+        file: &str,
+        env: &[(&str, &str)],
+    ) -> Run {
+        let args = [
+            "sign-blob",
+            "--key",
+            key,
+            "--rekor-url",
+            url,
+            "--bundle",
+            bundle,
+            file,
+        ];
+        self.run(&args, env)
+    }
+
     fn verify(&self, public: &str, bundle: &str, file: &str, extra: &[&str]) -> Run {
         let mut args = vec!["verify-blob", "--key", public, "--bundle", bundle];
         if !extra
@@ -216,17 +238,11 @@ fn keygen_sign_verify_round_trips() {
         // A wrong password is an input error, before anything is sent.
         if !password.is_empty() {
             fails(
-                env.run(
-                    &[
-                        "sign-blob",
-                        "--key",
-                        &key_file,
-                        "--rekor-url",
-                        &env.server.base_url(),
-                        "--bundle",
-                        "x.bundle",
-                        &file,
-                    ],
+                env.sign_blob(
+                    &key_file,
+                    &env.server.base_url(),
+                    "x.bundle",
+                    &file,
                     &[("ARKIVO_PASSWORD", "wrong")],
                 ),
                 2,
@@ -234,19 +250,7 @@ fn keygen_sign_verify_round_trips() {
                 "sign-blob with a wrong password",
             );
             fails(
-                env.run(
-                    &[
-                        "sign-blob",
-                        "--key",
-                        &key_file,
-                        "--rekor-url",
-                        &env.server.base_url(),
-                        "--bundle",
-                        "x.bundle",
-                        &file,
-                    ],
-                    &[],
-                ),
+                env.sign_blob(&key_file, &env.server.base_url(), "x.bundle", &file, &[]),
                 2,
                 "set ARKIVO_PASSWORD",
                 "sign-blob without a password and no terminal",
@@ -367,17 +371,11 @@ fn cosign_key_files_sign_and_verify() {
         );
         // ARKIVO_PASSWORD is not cosign's variable.
         fails(
-            env.run(
-                &[
-                    "sign-blob",
-                    "--key",
-                    &key_file,
-                    "--rekor-url",
-                    &env.server.base_url(),
-                    "--bundle",
-                    "x",
-                    &file,
-                ],
+            env.sign_blob(
+                &key_file,
+                &env.server.base_url(),
+                "x",
+                &file,
                 &[
                     ("ARKIVO_PASSWORD", "cosign pw"),
                     ("COSIGN_PASSWORD", "nope"),
@@ -436,17 +434,11 @@ fn cosign_key_files_sign_and_verify() {
         "verify-blob (cosign's key)",
     );
     fails(
-        env.run(
-            &[
-                "sign-blob",
-                "--key",
-                &fixture,
-                "--rekor-url",
-                &env.server.base_url(),
-                "--bundle",
-                "x",
-                "real.txt",
-            ],
+        env.sign_blob(
+            &fixture,
+            &env.server.base_url(),
+            "x",
+            "real.txt",
             &[("COSIGN_PASSWORD", "not empty")],
         ),
         2,
@@ -503,17 +495,11 @@ fn verify_blob_failures_say_what_failed() {
 
     // The same artifact and key, recorded in another log.
     ok(
-        env.run(
-            &[
-                "sign-blob",
-                "--key",
-                "arkivo.key",
-                "--rekor-url",
-                &other.base_url(),
-                "--bundle",
-                "other-log.bundle",
-                "a.txt",
-            ],
+        env.sign_blob(
+            "arkivo.key",
+            &other.base_url(),
+            "other-log.bundle",
+            "a.txt",
             &no_pw,
         ),
         "sign-blob in the other log",
@@ -637,19 +623,7 @@ fn verify_blob_failures_say_what_failed() {
         "unreachable log for the consistency check",
     );
     fails(
-        env.run(
-            &[
-                "sign-blob",
-                "--key",
-                "arkivo.key",
-                "--rekor-url",
-                &dead,
-                "--bundle",
-                "x",
-                "a.txt",
-            ],
-            &no_pw,
-        ),
+        env.sign_blob("arkivo.key", &dead, "x", "a.txt", &no_pw),
         3,
         "cannot reach the log",
         "sign-blob to an unreachable log",

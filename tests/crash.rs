@@ -195,12 +195,7 @@ async fn sigkill_under_concurrent_writes_loses_nothing_acknowledged() {
     // Re-posting an acknowledged entry is a duplicate of the same entry.
     let client = reqwest::Client::new();
     for (index, entry) in seen.proposed.iter().step_by(97) {
-        let res = client
-            .post(format!("{base}/api/v1/log/entries"))
-            .json(entry)
-            .send()
-            .await
-            .unwrap();
+        let res = common::post_request(&client, &base, entry).await;
         assert_eq!(res.status(), 409);
         let loc = res.headers()["location"].to_str().unwrap().to_owned();
         assert!(loc.ends_with(&seen.acked[index].0), "{loc}");

@@ -3,6 +3,8 @@
 //! from `tests/fixtures/entries/` (see its README), every refusal with its variant and message,
 //! and property tests that no input panics.
 
+mod common;
+
 use arkivo_core::entries::{self, CanonicalEntry, EntryError, Kind};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE, URL_SAFE_NO_PAD};
@@ -1694,25 +1696,8 @@ fn canonical_bodies_over_64_kib_are_refused() {
         let sans: Vec<String> = (0..count)
             .map(|i| format!("DNS:host-{i:05}.build.example.com"))
             .collect();
-        let status = std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args([
-                "-nodes", "-days", "1", "-subj", "/CN=big", "-keyout", "k.pem",
-            ])
-            .args(["-out", "c.pem", "-addext"])
-            .arg(format!("subjectAltName={}", sans.join(",")))
-            .current_dir(dir.path())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let san = format!("subjectAltName={}", sans.join(","));
+        common::self_signed_p256(dir.path(), "/CN=big", &["-addext", &san], "k.pem", "c.pem");
         let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
         let signer = Signer::P256(p256::ecdsa::SigningKey::from_pkcs8_pem(&read("k.pem")).unwrap());
         signed_with_pem(&signer, &read("c.pem"))

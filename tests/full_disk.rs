@@ -130,26 +130,9 @@ async fn a_full_disk_answers_507_keeps_reads_and_recovers_after_freeing_space() 
     assert!(message.contains("storage is full"), "{message}");
     assert!(!acked.is_empty());
     // Further writes are refused at once; reads keep working.
-    let res = client
-        .post(format!("{base}/api/v1/log/entries"))
-        .json(&entry(&signer, 999_999))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        matches!(res.status().as_u16(), 503 | 507),
-        "{}",
-        res.status()
-    );
-    assert_eq!(
-        client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    let status = common::post_entry_status(&client, &base, &entry(&signer, 999_999)).await;
+    assert!(matches!(status, 503 | 507), "{status}");
+    assert_eq!(common::get_status(&client, &base, "/readyz").await, 503);
     let info: serde_json::Value = common::get_json(&client, format!("{base}/api/v1/log")).await;
     assert_eq!(info["treeSize"].as_u64().unwrap(), acked.len() as u64);
     let (index, id) = acked.last().unwrap();
@@ -171,13 +154,10 @@ async fn a_full_disk_answers_507_keeps_reads_and_recovers_after_freeing_space() 
     server.kill();
     std::fs::remove_file(&filler).unwrap();
     let server = common::TestServer::start_in(&data, port, &[]);
-    let res = client
-        .post(format!("{base}/api/v1/log/entries"))
-        .json(&entry(&signer, 999_999))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    assert_eq!(
+        common::post_entry_status(&client, &base, &entry(&signer, 999_999)).await,
+        201
+    );
     for (index, id) in acked.iter().step_by(7) {
         let e: serde_json::Value = common::get_json(
             &client,

@@ -317,22 +317,11 @@ async fn hostile_requests_get_4xx_and_write_nothing() {
     // Still healthy, still empty, and still writable.
     let info: serde_json::Value = common::get_json(&client, format!("{base}/api/v1/log")).await;
     assert_eq!(info["treeSize"], 0, "a hostile request wrote something");
+    assert_eq!(common::get_status(&client, &base, "/readyz").await, 200);
     assert_eq!(
-        client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
+        common::post_entry_status(&client, &base, &valid_entry()).await,
+        201
     );
-    let res = client
-        .post(format!("{base}/api/v1/log/entries"))
-        .json(&valid_entry())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
 }
 
 /// A client that never finishes its headers is disconnected after the header timeout, and does
@@ -399,13 +388,10 @@ async fn clients_over_their_rate_get_429() {
     assert!(statuses[..5].iter().all(|&s| s == 200), "{statuses:?}");
     assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 12 - ok);
     // Writes count too.
-    let res = client
-        .post(format!("{base}/api/v1/log/entries"))
-        .json(&valid_entry())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 429);
+    assert_eq!(
+        common::post_entry_status(&client, &base, &valid_entry()).await,
+        429
+    );
     for probe in ["/healthz", "/readyz"] {
         for _ in 0..10 {
             let res = client.get(format!("{base}{probe}")).send().await.unwrap();
@@ -413,12 +399,7 @@ async fn clients_over_their_rate_get_429() {
         }
     }
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let res = client
-        .get(format!("{base}/api/v1/log"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(common::get_status(&client, &base, "/api/v1/log").await, 200);
 }
 
 /// The global limit on requests in flight: requests beyond it are refused at once with 503 and
@@ -455,10 +436,5 @@ async fn requests_beyond_the_in_flight_limit_are_shed() {
     assert_eq!(res.status(), 200);
     drop(stalled);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let res = client
-        .get(format!("{base}/api/v1/log"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(common::get_status(&client, &base, "/api/v1/log").await, 200);
 }

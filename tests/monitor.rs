@@ -73,6 +73,48 @@ fn add_entries(server: &TestServer, signer: &EntrySigner, artifacts: &[&[u8]]) -
     })
 }
 
+/// A new log, and a monitor's working directory with the log's key (`log.pub`) and the key of
+/// the signer it watches (`watched.pub`).
+fn watched_log() -> (tempfile::TempDir, TestServer, EntrySigner) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&[]);
+    save_log_key(&server, dir.path());
+    let watched = watched_signer(dir.path());
+    (dir, server, watched)
+}
+
+/// The flags of a monitor following the log of `log.pub` and watching for `watched.pub`.
+const WATCH_KEY: &[&str] = &["--log-key", "log.pub", "--watch-key", "watched.pub"];
+
+/// A monitor round that must raise the alarm: exit 1, `ALERT` and each of `needles` on stderr,
+/// and the state file as it was before the round. Returns the round.
+fn raises_alarm(dir: &Path, url: &str, extra: &[&str], what: &str, needles: &[&str]) -> Run {
+    let before = state(dir);
+    let run = monitor(dir, url, extra);
+    expect(&run, 1, what);
+    for needle in ["ALERT"].iter().chain(needles) {
+        assert!(
+            run.stderr.contains(needle),
+            "{what}: {needle:?} in:\n{}",
+            run.stderr
+        );
+    }
+    assert_eq!(state(dir), before, "{what}: the state must be kept");
+    run
+}
+
+/// Writes the log's public key to `log.pub` in `dir`, for `--log-key`.
+fn save_log_key(server: &TestServer, dir: &Path) {
+    std::fs::write(dir.join("log.pub"), get(server, "/api/v1/log/publicKey")).unwrap();
+}
+
+/// A new signer whose public key is `watched.pub` in `dir`, for `--watch-key`.
+fn watched_signer(dir: &Path) -> EntrySigner {
+    let signer = EntrySigner::new();
+    std::fs::write(dir.join("watched.pub"), signer.pem()).unwrap();
+    signer
+}
+
 fn state(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap()
 }
@@ -85,9 +127,8 @@ fn monitor_follows_a_log_and_raises_the_alarm_when_it_is_swapped() {
     let port = common::free_port();
     let mut server = TestServer::start_in(&data.path().join("log"), port, &[]);
     let url = server.base_url();
-    std::fs::write(d.join("log.pub"), get(&server, "/api/v1/log/publicKey")).unwrap();
-    let watched = EntrySigner::new();
-    std::fs::write(d.join("watched.pub"), watched.pem()).unwrap();
+    save_log_key(&server, d);
+    let watched = watched_signer(d);
     let others = EntrySigner::new();
     add_entries(&server, &others, &[b"one", b"two", b"three"]);
     let watched_digest = hex::encode(sha2::Sha256::digest(b"release.tar"));
@@ -206,9 +247,7 @@ fn monitor_follows_a_log_and_raises_the_alarm_when_it_is_swapped() {
         &others,
         &[b"a", b"b", b"c", b"d", b"e", b"f", b"g", b"h"],
     );
-    let alarm = monitor(d, &url, watch);
-    expect(&alarm, 1, "swapped log");
-    assert!(alarm.stderr.contains("ALERT"), "{}", alarm.stderr);
+    let alarm = raises_alarm(d, &url, watch, "swapped log", &[]);
     let error = alarm.json()["error"].as_str().unwrap().to_owned();
     assert!(error.contains("another log or tree"), "{error}");
     assert_eq!(state(d), good, "the last good state must be kept");
@@ -243,7 +282,7 @@ fn monitor_catches_a_log_restored_from_an_old_backup() {
     let port = common::free_port();
     let mut server = TestServer::start_in(&a, port, &[]);
     let url = server.base_url();
-    std::fs::write(d.join("log.pub"), get(&server, "/api/v1/log/publicKey")).unwrap();
+    save_log_key(&server, d);
     let signer = EntrySigner::new();
     add_entries(&server, &signer, &[b"one", b"two"]);
     arkivo_ok(&[
@@ -272,21 +311,24 @@ fn monitor_catches_a_log_restored_from_an_old_backup() {
     ]);
     let restored = TestServer::start_in(&b, port, &[]);
     add_entries(&restored, &signer, &[b"3", b"4", b"5"]);
-    let same_size = monitor(d, &url, &["--log-key", "log.pub"]);
-    expect(&same_size, 1, "another root at the same size");
-    assert!(same_size.stderr.contains("ALERT"), "{}", same_size.stderr);
-    assert!(same_size.stderr.contains("forked"), "{}", same_size.stderr);
+    let log_key: &[&str] = &["--log-key", "log.pub"];
+    raises_alarm(
+        d,
+        &url,
+        log_key,
+        "another root at the same size",
+        &["forked"],
+    );
     assert_eq!(state(d), good);
 
     add_entries(&restored, &signer, &[b"6"]);
-    let larger = monitor(d, &url, &["--log-key", "log.pub"]);
-    expect(&larger, 1, "a larger tree that does not extend the old one");
-    assert!(
-        larger
-            .stderr
-            .contains("does not extend the checkpoint verified last"),
-        "{}",
-        larger.stderr
+    let not_extended = &["does not extend the checkpoint verified last"];
+    raises_alarm(
+        d,
+        &url,
+        log_key,
+        "a larger tree that does not extend the old one",
+        not_extended,
     );
     assert_eq!(state(d), good);
 
@@ -294,14 +336,12 @@ fn monitor_catches_a_log_restored_from_an_old_backup() {
     // verified last either.
     common::rotate(&b, false);
     add_entries(&restored, &signer, &[b"in the next tree"]);
-    let frozen = monitor(d, &url, &["--log-key", "log.pub"]);
-    expect(&frozen, 1, "a frozen tree that does not extend the old one");
-    assert!(
-        frozen
-            .stderr
-            .contains("does not extend the checkpoint verified last"),
-        "{}",
-        frozen.stderr
+    raises_alarm(
+        d,
+        &url,
+        log_key,
+        "a frozen tree that does not extend the old one",
+        not_extended,
     );
     assert_eq!(state(d), good);
 }
@@ -361,17 +401,12 @@ fn reported(report: &Value, server: &TestServer) -> Vec<u64> {
 
 #[test]
 fn monitor_follows_rotations_and_reports_each_watched_entry_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, server, watched) = watched_log();
     let d = dir.path();
-    let server = TestServer::start(&[]);
     let url = server.base_url();
-    std::fs::write(d.join("log.pub"), get(&server, "/api/v1/log/publicKey")).unwrap();
-    let watched = EntrySigner::new();
-    std::fs::write(d.join("watched.pub"), watched.pem()).unwrap();
     let others = EntrySigner::new();
-    let watch: &[&str] = &["--log-key", "log.pub", "--watch-key", "watched.pub"];
     add_entries(&server, &others, &[b"one", b"two", b"three"]);
-    expect(&monitor(d, &url, watch), 0, "first round");
+    expect(&monitor(d, &url, WATCH_KEY), 0, "first round");
     let (first_tree, _) = shards(&server);
     assert_eq!(state(d)["treeID"], first_tree.as_str());
     assert_eq!(state(d)["treeOffset"], 0);
@@ -402,7 +437,7 @@ fn monitor_follows_rotations_and_reports_each_watched_entry_once() {
     assert_eq!(inactive[0].0, first_tree);
     let frozen_size = inactive[0].1;
 
-    let run = monitor(d, &url, watch);
+    let run = monitor(d, &url, WATCH_KEY);
     expect(&run, 0, "the round after the rotation");
     let report = run.json();
     assert_eq!(report["treeID"], second_tree.as_str(), "{report}");
@@ -422,7 +457,7 @@ fn monitor_follows_rotations_and_reports_each_watched_entry_once() {
     common::rotate(server.data_dir(), false);
     add_entries(&server, &others, &[b"fourth tree, not watched"]);
     let (fourth_tree, inactive) = shards(&server);
-    let run = monitor(d, &url, watch);
+    let run = monitor(d, &url, WATCH_KEY);
     expect(&run, 0, "the round after two more rotations");
     let report = run.json();
     let frozen: Vec<&str> = report["frozenTrees"]
@@ -442,7 +477,7 @@ fn monitor_follows_rotations_and_reports_each_watched_entry_once() {
     assert_eq!(now["nextIndex"], 1);
 
     // Nothing new: nothing reported again.
-    let run = monitor(d, &url, watch);
+    let run = monitor(d, &url, WATCH_KEY);
     expect(&run, 0, "a round with nothing new");
     let report = run.json();
     assert_eq!(report["matches"], serde_json::json!([]), "{report}");
@@ -452,16 +487,11 @@ fn monitor_follows_rotations_and_reports_each_watched_entry_once() {
 
 #[test]
 fn monitor_follows_a_rotation_to_a_new_key_only_when_given_that_key() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, server, watched) = watched_log();
     let d = dir.path();
-    let server = TestServer::start(&[]);
     let url = server.base_url();
-    std::fs::write(d.join("log.pub"), get(&server, "/api/v1/log/publicKey")).unwrap();
-    let watched = EntrySigner::new();
-    std::fs::write(d.join("watched.pub"), watched.pem()).unwrap();
     add_entries(&server, &EntrySigner::new(), &[b"one", b"two"]);
-    let old_key: &[&str] = &["--log-key", "log.pub", "--watch-key", "watched.pub"];
-    expect(&monitor(d, &url, old_key), 0, "first round");
+    expect(&monitor(d, &url, WATCH_KEY), 0, "first round");
 
     let mut expected = add_entries(&server, &watched, &[b"old tree"]);
     common::rotate(server.data_dir(), true);
@@ -471,17 +501,17 @@ fn monitor_follows_a_rotation_to_a_new_key_only_when_given_that_key() {
     // Only the old key: the new tree's checkpoint is an alarm, naming the tree and where its
     // key is, and the state stays where it was.
     let before = state(d);
-    let alarm = monitor(d, &url, old_key);
-    expect(&alarm, 1, "a new tree signed by a key not given");
-    for needed in [
-        "ALERT",
-        &format!("tree {new_tree}"),
-        "not signed by a trusted log key",
-        &format!("/api/v1/log/publicKey?treeID={new_tree}"),
-    ] {
-        assert!(alarm.stderr.contains(needed), "{needed}: {}", alarm.stderr);
-    }
-    assert_eq!(state(d), before);
+    raises_alarm(
+        d,
+        &url,
+        WATCH_KEY,
+        "a new tree signed by a key not given",
+        &[
+            &format!("tree {new_tree}"),
+            "not signed by a trusted log key",
+            &format!("/api/v1/log/publicKey?treeID={new_tree}"),
+        ],
+    );
 
     // With the new key too, the rotation is followed.
     let new_key = get(&server, &format!("/api/v1/log/publicKey?treeID={new_tree}"));
@@ -521,7 +551,7 @@ fn monitor_catches_a_swap_for_another_rotated_log() {
     let (log, other) = (data.path().join("log"), data.path().join("other"));
     let mut server = TestServer::start_in(&log, port, &[]);
     let url = server.base_url();
-    std::fs::write(d.join("log.pub"), get(&server, "/api/v1/log/publicKey")).unwrap();
+    save_log_key(&server, d);
     let signer = EntrySigner::new();
     add_entries(&server, &signer, &[b"one", b"two"]);
     expect(
@@ -552,15 +582,14 @@ fn monitor_catches_a_swap_for_another_rotated_log() {
     common::rotate(&other, false);
     add_entries(&swapped, &signer, &[b"d"]);
     assert!(shards(&swapped).1.iter().all(|(id, _)| *id != followed));
-    let alarm = monitor(d, &url, &["--log-key", "log.pub"]);
-    expect(&alarm, 1, "a swap for another rotated log");
-    assert!(alarm.stderr.contains("ALERT"), "{}", alarm.stderr);
-    assert!(
-        alarm.stderr.contains(&format!(
+    raises_alarm(
+        d,
+        &url,
+        &["--log-key", "log.pub"],
+        "a swap for another rotated log",
+        &[&format!(
             "is of tree {followed}, which the log lists neither as its active tree"
-        )),
-        "{}",
-        alarm.stderr
+        )],
     );
     assert_eq!(state(d), good);
 }

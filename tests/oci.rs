@@ -201,23 +201,22 @@ impl Images {
 
 /// The raw manifest `image` names, through skopeo (an independent reader).
 fn raw_manifest(image: &str, creds: Option<&str>) -> Value {
-    let target = format!("docker://{image}");
-    let mut args = vec!["inspect", "--raw", "--tls-verify=false"];
-    if let Some(c) = creds {
-        args.extend(["--creds", c]);
-    }
-    args.push(&target);
-    serde_json::from_slice(&run_tool("skopeo", &args)).unwrap()
+    serde_json::from_slice(&inspect_raw(image, creds)).unwrap()
 }
 
 fn digest_of(image: &str, creds: Option<&str>) -> String {
+    sha256_digest(&inspect_raw(image, creds))
+}
+
+/// `skopeo inspect --raw`: the manifest's bytes as the registry serves them.
+fn inspect_raw(image: &str, creds: Option<&str>) -> Vec<u8> {
     let target = format!("docker://{image}");
     let mut args = vec!["inspect", "--raw", "--tls-verify=false"];
     if let Some(c) = creds {
         args.extend(["--creds", c]);
     }
     args.push(&target);
-    sha256_digest(&run_tool("skopeo", &args))
+    run_tool("skopeo", &args)
 }
 
 /// The client side of a test: a working directory with a key pair, the log's public key, and an
@@ -264,10 +263,28 @@ impl Client {
     }
 
     fn sign(&self, log: &TestServer, image: &str, extra: &[&str]) -> Run {
+        self.sign_with("sign", log, image, extra)
+    }
+
+    /// `sign` with the registry credentials `alice:<password>` in the flags.
+    fn sign_as(&self, log: &TestServer, image: &str, password: &str, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "--registry-username",
+            "alice",
+            "--registry-password",
+            password,
+        ];
+        args.extend(extra);
+        self.sign(log, image, &args)
+    }
+
+    /// `<command> --key signer.key --rekor-url <log> --output json <extra> <image>`, where
+    /// `command` is `sign` or `attest`.
+    fn sign_with(&self, command: &str, log: &TestServer, image: &str, extra: &[&str]) -> Run {
         let key = self.path("signer.key");
         let url = log.base_url();
         let mut args = vec![
-            "sign",
+            command,
             "--key",
             &key,
             "--rekor-url",
@@ -281,10 +298,24 @@ impl Client {
     }
 
     fn verify(&self, image: &str, extra: &[&str]) -> Run {
-        let key = self.path("signer.pub");
-        let log_key = self.path("log.pub");
+        self.verify_with("verify", ["signer.pub", "log.pub"], image, extra, &[])
+    }
+
+    /// `<command> --key <key> --log-key <log key> --output json <extra> <image>`, where `command`
+    /// is `verify` or `verify-attestation` and the keys are files in the working directory, with
+    /// these environment variables.
+    fn verify_with(
+        &self,
+        command: &str,
+        [key, log_key]: [&str; 2],
+        image: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Run {
+        let key = self.path(key);
+        let log_key = self.path(log_key);
         let mut args = vec![
-            "verify",
+            command,
             "--key",
             &key,
             "--log-key",
@@ -294,7 +325,7 @@ impl Client {
         ];
         args.extend(extra);
         args.push(image);
-        self.run(&args)
+        self.run_env(&args, env)
     }
 }
 
@@ -554,9 +585,7 @@ fn verification_failures_are_clear() {
     // A wrong key, in both layouts.
     ok(&client.sign(&log, &a, &[]));
     ok(&client.sign(&log, &a, &["--new-bundle-format"]));
-    let other_pub = client.path("other.pub");
-    let log_key = client.path("log.pub");
-    let r = client.run(&["verify", "--key", &other_pub, "--log-key", &log_key, &a]);
+    let r = client.verify_with("verify", ["other.pub", "log.pub"], &a, &[], &[]);
     fails(&r, "the given public key");
     assert_eq!(
         r.stderr.matches("the given public key").count(),
@@ -577,18 +606,7 @@ fn verification_failures_are_clear() {
         r.stderr
     );
     client.save_log_key(&other_log, "other-log.pub");
-    let other_log_key = client.path("other-log.pub");
-    let signer = client.path("signer.pub");
-    let r = client.run(&[
-        "verify",
-        "--key",
-        &signer,
-        "--log-key",
-        &other_log_key,
-        "--output",
-        "json",
-        &b,
-    ]);
+    let r = client.verify_with("verify", ["signer.pub", "other-log.pub"], &b, &[], &[]);
     assert_eq!(ok(&r).as_array().unwrap().len(), 2);
 
     // An image re-tagged to another digest after signing: the tag's new image is not signed.
@@ -665,25 +683,10 @@ fn attest_and_verify_attestation() {
     .unwrap();
     let sbom = client.path("sbom.json");
     std::fs::write(&sbom, r#"{"bomFormat":"CycloneDX","specVersion":"1.5"}"#).unwrap();
-    let key = client.path("signer.key");
-    let url = log.base_url();
     let attest = |predicate: &str, kind: &str, extra: &[&str]| {
-        let mut args = vec![
-            "attest",
-            "--key",
-            &key,
-            "--rekor-url",
-            &url,
-            "--predicate",
-            predicate,
-            "--type",
-            kind,
-            "--output",
-            "json",
-        ];
+        let mut args = vec!["--predicate", predicate, "--type", kind];
         args.extend(extra);
-        args.push(&image);
-        ok(&client.run(&args))
+        ok(&client.sign_with("attest", &log, &image, &args))
     };
     let signed = attest(&provenance, "slsaprovenance", &[]);
     assert_eq!(
@@ -706,23 +709,11 @@ fn attest_and_verify_attestation() {
     );
     assert!(layer["annotations"]["dev.sigstore.cosign/bundle"].is_string());
 
-    let signer = client.path("signer.pub");
-    let log_key = client.path("log.pub");
-    let verify = |kind: &str| {
-        client.run(&[
-            "verify-attestation",
-            "--key",
-            &signer,
-            "--log-key",
-            &log_key,
-            "--type",
-            kind,
-            "--output",
-            "json",
-            &image,
-        ])
+    let verify = |keys: [&str; 2], kind: &str| {
+        client.verify_with("verify-attestation", keys, &image, &["--type", kind], &[])
     };
-    let out = ok(&verify("slsaprovenance"));
+    let signer = ["signer.pub", "log.pub"];
+    let out = ok(&verify(signer, "slsaprovenance"));
     let statement = &out[0];
     assert_eq!(statement["_type"], "https://in-toto.io/Statement/v1");
     assert_eq!(
@@ -735,10 +726,10 @@ fn attest_and_verify_attestation() {
         statement["predicate"]["builder"]["id"],
         "https://ci.example/builder"
     );
-    let out = ok(&verify("cyclonedx"));
+    let out = ok(&verify(signer, "cyclonedx"));
     assert_eq!(out[0]["predicate"]["bomFormat"], "CycloneDX");
     fails(
-        &verify("spdxjson"),
+        &verify(signer, "spdxjson"),
         "no https://spdx.dev/Document attestation found",
     );
     // Attestations are not signatures, in either layout.
@@ -746,67 +737,45 @@ fn attest_and_verify_attestation() {
 
     // A wrong key.
     client.keygen("other");
-    let other = client.path("other.pub");
-    let r = client.run(&[
-        "verify-attestation",
-        "--key",
-        &other,
-        "--log-key",
-        &log_key,
-        "--type",
-        "slsaprovenance",
-        &image,
-    ]);
+    let r = verify(["other.pub", "log.pub"], "slsaprovenance");
     fails(&r, "the given public key");
+}
+
+/// alice's credentials on the registries that need them.
+const CREDS: &str = "alice:s3cret";
+
+/// Image `a` pushed to `registry` as `private/app:v1` with alice's credentials.
+fn push_private(registry: &TestRegistry) -> String {
+    let image = format!("{}/private/app:v1", registry.addr);
+    Images::build().push("a", &image, Some(CREDS));
+    image
+}
+
+/// Signing `image` is refused as an input error (exit 2) without registry credentials, with
+/// what to do, and with a wrong password.
+fn signing_needs_credentials(client: &Client, log: &TestServer, image: &str) {
+    let r = client.sign(log, image, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--registry-username"), "{}", r.stderr);
+    let r = client.sign_as(log, image, "wrong", &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
 }
 
 #[test]
 fn registry_with_basic_auth() {
     let log = TestServer::start(&[]);
     let registry = TestRegistry::start(Auth::Htpasswd("alice", "s3cret"));
-    let images = Images::build();
-    let creds = "alice:s3cret";
-    let image = format!("{}/private/app:v1", registry.addr);
-    images.push("a", &image, Some(creds));
+    let image = push_private(&registry);
     let client = Client::new(&log);
-    let key = client.path("signer.key");
-    let url = log.base_url();
 
-    // Anonymous: refused, with what to do.
-    let r = client.run(&["sign", "--key", &key, "--rekor-url", &url, &image]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("--registry-username"), "{}", r.stderr);
-    // Wrong password: refused too.
-    let r = client.run(&[
-        "sign",
-        "--key",
-        &key,
-        "--rekor-url",
-        &url,
-        "--registry-username",
-        "alice",
-        "--registry-password",
-        "wrong",
-        &image,
-    ]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
+    // Anonymous, or with a wrong password: refused.
+    signing_needs_credentials(&client, &log, &image);
 
     // Credentials from the flags.
-    ok(&client.run(&[
-        "sign",
-        "--key",
-        &key,
-        "--rekor-url",
-        &url,
-        "--registry-username",
-        "alice",
-        "--registry-password",
-        "s3cret",
-        "--output",
-        "json",
-        &image,
-    ]));
+    ok(&client.sign_as(&log, &image, "s3cret", &[]));
     // From the environment, in the bundle format.
+    let key = client.path("signer.key");
+    let url = log.base_url();
     ok(&client.run_env(
         &[
             "sign",
@@ -829,9 +798,9 @@ fn registry_with_basic_auth() {
             &format!(
                 "{}/private/app:sha256-{}",
                 registry.addr,
-                &digest_of(&image, Some(creds))[7..]
+                &digest_of(&image, Some(CREDS))[7..]
             ),
-            Some(creds)
+            Some(CREDS)
         )["manifests"]
             .is_array()
     );
@@ -842,7 +811,7 @@ fn registry_with_basic_auth() {
         format!(
             r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
             registry.addr,
-            B64.encode(creds)
+            B64.encode(CREDS)
         ),
     )
     .unwrap();
@@ -871,20 +840,11 @@ fn registry_with_basic_auth() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let signer = client.path("signer.pub");
-    let log_key = client.path("log.pub");
-    let args = [
+    let r = client.verify_with(
         "verify",
-        "--key",
-        signer.as_str(),
-        "--log-key",
-        log_key.as_str(),
-        "--output",
-        "json",
-        image.as_str(),
-    ];
-    let r = client.run_env(
-        &args,
+        ["signer.pub", "log.pub"],
+        &image,
+        &[],
         &[("PATH", &path), ("EXPECTED_SERVER", &registry.addr)],
     );
     assert_eq!(ok(&r).as_array().unwrap().len(), 2);
@@ -911,25 +871,12 @@ impl TokenService {
         let dir = tempfile::tempdir().unwrap();
         let key_path = dir.path().join("token.key");
         let cert_path = dir.path().join("token.pem");
-        run_tool(
-            "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=arkivo-test-token-issuer",
-                "-keyout",
-                key_path.to_str().unwrap(),
-                "-out",
-                cert_path.to_str().unwrap(),
-            ],
+        common::self_signed_p256(
+            dir.path(),
+            "/CN=arkivo-test-token-issuer",
+            &[],
+            key_path.to_str().unwrap(),
+            cert_path.to_str().unwrap(),
         );
         let key =
             p256::ecdsa::SigningKey::from_pkcs8_pem(&std::fs::read_to_string(&key_path).unwrap())
@@ -1083,52 +1030,16 @@ fn registry_with_bearer_tokens() {
     let log = TestServer::start(&[]);
     let tokens = TokenService::start();
     let registry = TestRegistry::start(Auth::Token(&tokens));
-    let images = Images::build();
-    let creds = "alice:s3cret";
-    let image = format!("{}/private/app:v1", registry.addr);
-    images.push("a", &image, Some(creds));
+    let image = push_private(&registry);
     let client = Client::new(&log);
-    let key = client.path("signer.key");
-    let url = log.base_url();
 
-    // Anonymous tokens may pull, not push: signing is refused with what to do.
-    let r = client.run(&["sign", "--key", &key, "--rekor-url", &url, &image]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("--registry-username"), "{}", r.stderr);
-    // A wrong password is refused by the token service.
-    let r = client.run(&[
-        "sign",
-        "--key",
-        &key,
-        "--rekor-url",
-        &url,
-        "--registry-username",
-        "alice",
-        "--registry-password",
-        "wrong",
-        &image,
-    ]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
+    // Anonymous tokens may pull, not push: signing is refused with what to do; a wrong password
+    // is refused by the token service.
+    signing_needs_credentials(&client, &log, &image);
 
     // With credentials, the token service grants push, in both layouts.
-    for extra in [&[][..], &["--new-bundle-format"][..]] {
-        let mut args = vec![
-            "sign",
-            "--key",
-            &key,
-            "--rekor-url",
-            &url,
-            "--registry-username",
-            "alice",
-            "--registry-password",
-            "s3cret",
-            "--output",
-            "json",
-        ];
-        args.extend(extra);
-        args.push(&image);
-        ok(&client.run(&args));
-    }
+    ok(&client.sign_as(&log, &image, "s3cret", &[]));
+    ok(&client.sign_as(&log, &image, "s3cret", &["--new-bundle-format"]));
     // Verifying needs only an anonymous pull token.
     assert_eq!(ok(&client.verify(&image, &[])).as_array().unwrap().len(), 2);
 }

@@ -9,36 +9,8 @@ use std::time::{Duration, Instant};
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_https_with_the_given_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            // An end-entity certificate: webpki refuses a CA certificate as a server's.
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl makes the test certificate");
-    assert!(status.success());
+    server_certificate(dir.path());
+    let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
     let port = common::free_port();
     let data = dir.path().join("data");
     let _server = common::TestServer::spawn(
@@ -90,23 +62,34 @@ async fn serves_https_with_the_given_certificate() {
     assert!(reqwest::get(&url).await.is_err());
 }
 
-/// Runs openssl with `args` in `dir`, failing the test if it fails.
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+/// The server's certificate for 127.0.0.1 (`server.pem`) and its key (`server.key`) in `dir`.
+fn server_certificate(dir: &std::path::Path) {
+    let extensions = [
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        // An end-entity certificate: webpki refuses a CA certificate as a server's.
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+    ];
+    common::self_signed_p256(
+        dir,
+        "/CN=127.0.0.1",
+        &extensions,
+        "server.key",
+        "server.pem",
     );
 }
 
 /// A CA (`<name>-ca.pem`) and a client certificate it issued, with its key, in one PEM file
 /// (`<name>-client.pem`), as reqwest's `Identity::from_pem` takes it.
 fn client_ca_and_certificate(dir: &std::path::Path, name: &str) {
+    let (ca_key, ca) = (format!("{name}-ca.key"), format!("{name}-ca.pem"));
+    common::self_signed_p256(dir, "/CN=writers CA", &[], &ca_key, &ca);
+    let (key, csr, cert) = (
+        format!("{name}-client.key"),
+        format!("{name}-client.csr"),
+        format!("{name}-client.crt"),
+    );
     let ec = [
         "-newkey",
         "ec",
@@ -114,27 +97,17 @@ fn client_ca_and_certificate(dir: &std::path::Path, name: &str) {
         "ec_paramgen_curve:P-256",
         "-nodes",
     ];
-    let (ca_key, ca) = (format!("{name}-ca.key"), format!("{name}-ca.pem"));
-    let mut args = vec!["req", "-x509", "-days", "1", "-subj", "/CN=writers CA"];
-    args.extend(ec);
-    args.extend(["-keyout", &ca_key, "-out", &ca]);
-    openssl(dir, &args);
-    let (key, csr, cert) = (
-        format!("{name}-client.key"),
-        format!("{name}-client.csr"),
-        format!("{name}-client.crt"),
-    );
     let mut args = vec!["req", "-new", "-subj", "/CN=ci-runner"];
     args.extend(ec);
     args.extend(["-keyout", &key, "-out", &csr]);
-    openssl(dir, &args);
+    common::openssl(dir, &args);
     let ext = dir.join(format!("{name}-ext.cnf"));
     std::fs::write(
         &ext,
         "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=clientAuth\n",
     )
     .unwrap();
-    openssl(
+    common::openssl(
         dir,
         &[
             "x509",
@@ -169,19 +142,7 @@ fn client_ca_and_certificate(dir: &std::path::Path, name: &str) {
 async fn client_certificates_from_the_client_ca_may_write() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut args = vec![
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-    ];
-    args.extend(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]);
-    args.extend(["-addext", "subjectAltName=IP:127.0.0.1"]);
-    args.extend(["-addext", "basicConstraints=critical,CA:FALSE"]);
-    args.extend(["-keyout", "server.key", "-out", "server.pem"]);
-    openssl(d, &args);
+    server_certificate(d);
     client_ca_and_certificate(d, "ours");
     client_ca_and_certificate(d, "theirs");
     let (token, digest) = {

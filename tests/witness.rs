@@ -102,19 +102,34 @@ fn witness_config(witnesses: &[(String, String)], quorum: usize) -> String {
     toml
 }
 
-/// `arkivo witness` witnessing the log of `log_vkey`, named `name`.
-fn start_witness(dir: &Path, name: &str, log_vkey: &str) -> TestServer {
-    TestServer::witness(dir, free_port(), &["--name", name, "--log", log_vkey])
+/// A temporary directory, the key files of a log and a free port for it, and its checkpoint
+/// verifier on that port.
+fn new_log() -> (tempfile::TempDir, LogKeyFiles, u16, Ed25519Verifier) {
+    let keys = LogKeyFiles::new();
+    let port = free_port();
+    let log_key = keys.verifier(port);
+    (tempfile::tempdir().unwrap(), keys, port, log_key)
+}
+
+/// `arkivo witness` witnessing the log of `log_vkey`, named `name`; with its vkey and verifier.
+async fn start_witness(
+    dir: &Path,
+    name: &str,
+    log_vkey: &str,
+) -> (TestServer, String, CosignatureVerifier) {
+    let w = TestServer::witness(dir, free_port(), &["--name", name, "--log", log_vkey]);
+    let (vkey, key) = witness_key(&w).await;
+    (w, vkey, key)
+}
+
+/// The body of `GET url`.
+async fn get_text(url: String) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
 }
 
 /// The witness's vkey, from `GET /`, and its verifier.
 async fn witness_key(w: &TestServer) -> (String, CosignatureVerifier) {
-    let text = reqwest::get(format!("{}/", w.base_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(format!("{}/", w.base_url())).await;
     let vkey = text.trim_end().to_owned();
     match note::parse_vkey(&vkey).unwrap() {
         VKey::Cosignature(v) => (vkey, v),
@@ -258,14 +273,11 @@ async fn wait_for_stderr(server: &TestServer, needle: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_witnesses_cosign_while_a_dead_one_slows_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = LogKeyFiles::new();
-    let port = free_port();
-    let log_key = keys.verifier(port);
-    let w1 = start_witness(&dir.path().join("w1"), "w1.test/witness", &log_key.vkey());
-    let w2 = start_witness(&dir.path().join("w2"), "w2.test/witness", &log_key.vkey());
-    let (v1, k1) = witness_key(&w1).await;
-    let (v2, k2) = witness_key(&w2).await;
+    let (dir, keys, port, log_key) = new_log();
+    let (w1, v1, k1) =
+        start_witness(&dir.path().join("w1"), "w1.test/witness", &log_key.vkey()).await;
+    let (w2, v2, k2) =
+        start_witness(&dir.path().join("w2"), "w2.test/witness", &log_key.vkey()).await;
     // A witness that accepts connections and never answers: only its own cosignature waits.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_key = Cosigner::new("dead.test/witness", SigningKey::from_bytes(&[7; 32]), 0)
@@ -332,12 +344,7 @@ async fn two_witnesses_cosign_while_a_dead_one_slows_nothing() {
 
 /// The log's published (bare) C2SP checkpoint: the served one without its cosignatures.
 async fn log_head_checkpoint(log: &TestServer) -> String {
-    let served = reqwest::get(format!("{}/checkpoint", log.base_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let served = get_text(format!("{}/checkpoint", log.base_url())).await;
     let n = note::parse(served.as_bytes()).unwrap();
     note::format(&note::Note {
         text: n.text,
@@ -348,14 +355,11 @@ async fn log_head_checkpoint(log: &TestServer) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_witness_that_saw_a_fork_refuses_the_log_and_the_other_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = LogKeyFiles::new();
-    let port = free_port();
-    let log_key = keys.verifier(port);
-    let honest = start_witness(&dir.path().join("honest"), "honest.test", &log_key.vkey());
-    let forked = start_witness(&dir.path().join("forked"), "forked.test", &log_key.vkey());
-    let (honest_vkey, honest_key) = witness_key(&honest).await;
-    let (forked_vkey, forked_key) = witness_key(&forked).await;
+    let (dir, keys, port, log_key) = new_log();
+    let (honest, honest_vkey, honest_key) =
+        start_witness(&dir.path().join("honest"), "honest.test", &log_key.vkey()).await;
+    let (forked, forked_vkey, forked_key) =
+        start_witness(&dir.path().join("forked"), "forked.test", &log_key.vkey()).await;
 
     // Another instance of the log — same keys, same origin, other entries — shows the second
     // witness its tree of size 3.
@@ -473,8 +477,7 @@ async fn a_witness_keeps_its_state_across_a_crash_and_refuses_rollbacks() {
     let v = Vectors::load();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("witness");
-    let mut w = start_witness(&data, "witness.test/w", &v.log_vkey());
-    let (vkey, key) = witness_key(&w).await;
+    let (mut w, vkey, key) = start_witness(&data, "witness.test/w", &v.log_vkey()).await;
     assert!(w.stderr().contains(&vkey), "the vkey is printed at start");
     let port = w.port();
     let cp6 = v.get("checkpointSize6");
@@ -588,7 +591,7 @@ async fn a_witness_keeps_its_state_across_a_crash_and_refuses_rollbacks() {
 async fn bad_requests_get_the_spec_status_codes_and_change_nothing() {
     let v = Vectors::load();
     let dir = tempfile::tempdir().unwrap();
-    let w = start_witness(&dir.path().join("w"), "witness.test/w", &v.log_vkey());
+    let (w, _, _) = start_witness(&dir.path().join("w"), "witness.test/w", &v.log_vkey()).await;
     let cp6 = v.get("checkpointSize6");
     let cp8 = v.get("checkpointSize8");
     let hash = B64.encode([0u8; 32]);
@@ -722,13 +725,9 @@ async fn bad_requests_get_the_spec_status_codes_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_rotation_witnesses_cosign_the_new_shard_once_told_its_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = LogKeyFiles::new();
-    let port = free_port();
-    let log_key = keys.verifier(port);
+    let (dir, keys, port, log_key) = new_log();
     let witness_dir = dir.path().join("w");
-    let w = start_witness(&witness_dir, "w.test/witness", &log_key.vkey());
-    let (vkey, k) = witness_key(&w).await;
+    let (w, vkey, k) = start_witness(&witness_dir, "w.test/witness", &log_key.vkey()).await;
     let witness_port = w.port();
     let log = start_log(
         &dir.path().join("log"),
@@ -748,12 +747,7 @@ async fn after_a_rotation_witnesses_cosign_the_new_shard_once_told_its_key() {
     write_entries(&log, 2).await;
 
     // The frozen shard keeps serving its final checkpoint at the root paths.
-    let served = reqwest::get(format!("{}/checkpoint", log.base_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let served = get_text(format!("{}/checkpoint", log.base_url())).await;
     let opened = checkpoint::open_c2sp(&served, &log_key, &[]).unwrap();
     assert_eq!(opened.checkpoint, frozen.checkpoint);
     // The witness does not know the new origin: no quorum, so no checkpoint, until it does.

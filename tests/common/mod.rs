@@ -478,6 +478,66 @@ pub async fn get_json(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> s
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// Makes a self-signed P-256 certificate `cert` and its key `key` (PEM files in `dir`) with
+/// openssl: subject `subject`, valid one day, with `extra` options (such as `-addext`).
+pub fn self_signed_p256(dir: &Path, subject: &str, extra: &[&str], key: &str, cert: &str) {
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+    ];
+    args.extend(["-nodes", "-days", "1", "-subj", subject]);
+    args.extend(extra);
+    args.extend(["-keyout", key, "-out", cert]);
+    openssl(dir, &args);
+}
+
+/// Runs openssl with `args` in `dir`, failing the test if it fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The status of `GET {base}{path}` with `client`.
+pub async fn get_status(client: &reqwest::Client, base: &str, path: &str) -> u16 {
+    let res = client.get(format!("{base}{path}")).send().await.unwrap();
+    res.status().as_u16()
+}
+
+/// The answer to `POST {base}/api/v1/log/entries` with the request `entry`.
+pub async fn post_request(
+    client: &reqwest::Client,
+    base: &str,
+    entry: &serde_json::Value,
+) -> reqwest::Response {
+    client
+        .post(format!("{base}/api/v1/log/entries"))
+        .json(entry)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The status of `POST {base}/api/v1/log/entries` with the request `entry`.
+pub async fn post_entry_status(
+    client: &reqwest::Client,
+    base: &str,
+    entry: &serde_json::Value,
+) -> u16 {
+    post_request(client, base, entry).await.status().as_u16()
+}
+
 /// An acknowledged write: its index, its entry ID, and when the answer arrived.
 pub struct Acked {
     pub index: u64,
@@ -544,12 +604,7 @@ pub async fn post_entry(
     signer: &EntrySigner,
     artifact: &[u8],
 ) -> Acked {
-    let res = client
-        .post(format!("{base}/api/v1/log/entries"))
-        .json(&signer.hashedrekord(artifact))
-        .send()
-        .await
-        .unwrap();
+    let res = post_request(client, base, &signer.hashedrekord(artifact)).await;
     assert_eq!(res.status(), 201);
     let body: serde_json::Value = res.json().await.unwrap();
     let (id, entry) = body.as_object().unwrap().iter().next().unwrap();

@@ -31,43 +31,18 @@ import crypto from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DSSEBundleBuilder, MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
-import { Verifier, VerificationError, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
+import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { TransparencyLogEntry, TrustedRoot } from '@sigstore/protobuf-specs';
+import {
+  CheckFailed, b64, check, describe, failOnErrors, flipB64, leafHash, mustFail, progress, sha256, verifies,
+} from './checks.mjs';
 
 const FETCH_TIMEOUT_MS = 30_000;
 const OVERALL_TIMEOUT_MS = 120_000;
 const SIGNER_VALIDITY_S = 3600; // the signer key is trusted for ±1 h around now
 
-class CheckFailed extends Error {}
-
-let step = 'start';
-let checks = 0;
-let negativeChecks = 0;
-
-function check(ok, what) {
-  checks++;
-  if (!ok) throw new CheckFailed(what);
-}
-
-function describe(err) {
-  if (!(err instanceof Error)) return String(err);
-  let text = err instanceof CheckFailed ? err.message : `${err.name}: ${err.message}`;
-  if (err.code) text += ` [code ${err.code}]`;
-  for (let c = err.cause, depth = 0; c && depth < 4; c = c.cause, depth++) {
-    text += `\n  caused by: ${c instanceof Error ? `${c.name}: ${c.message}` : String(c)}`;
-  }
-  return text;
-}
-
-function die(err) {
-  process.stderr.write(`sigstore-js shards interop FAILED in step "${step}":\n  ${describe(err)}\n`);
-  if (process.env.SIGSTORE_JS_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-  process.exit(1);
-}
-
-process.on('unhandledRejection', die);
-setTimeout(() => die(new CheckFailed(`the run took longer than ${OVERALL_TIMEOUT_MS / 1000} s`)), OVERALL_TIMEOUT_MS).unref();
+const die = failOnErrors('sigstore-js shards interop', OVERALL_TIMEOUT_MS);
 
 const USAGE = 'usage: node sigstore-js-shards.mjs sign <baseUrl> <workDir> <label>\n' +
   '       node sigstore-js-shards.mjs verify <baseUrl> <workDir>\n';
@@ -84,22 +59,9 @@ const statePath = path.join(workDir, 'state.json');
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-const sha256 = (...parts) => {
-  const h = crypto.createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-};
-const b64 = (buf) => Buffer.from(buf).toString('base64');
-const leafHash = (body) => sha256(Buffer.from([0]), body);
 // int64 fields in protobuf JSON: strings, and absent when 0.
 const int64 = (s) => BigInt(s ?? 0);
 const treePrefix = (treeId) => BigInt(treeId).toString(16).padStart(16, '0');
-const flipBit = (buf, at) => {
-  const b = Buffer.from(buf);
-  b[((at % b.length) + b.length) % b.length] ^= 0x01;
-  return b;
-};
-const flipB64 = (s, at = -1) => b64(flipBit(Buffer.from(s, 'base64'), at));
 
 async function http(method, url, { body, accept = 'application/json' } = {}) {
   let res;
@@ -256,23 +218,12 @@ function verifiers(rootJSON, signer) {
 const entity = (bundleJSON, artifact) => toSignedEntity(bundleFromJSON(bundleJSON), artifact);
 
 function mustVerify(v, e, what) {
-  try {
-    v[e.api].verify(entity(e.bundle, e.artifact));
-  } catch (err) {
-    throw new CheckFailed(`${what}: @sigstore/verify rejected the bundle: ${describe(err)}`);
-  }
+  verifies(what, () => v[e.api].verify(entity(e.bundle, e.artifact)));
 }
 
-function mustFail(v, e, bundle, code, pattern, what) {
-  negativeChecks++;
-  try {
-    v[e.api].verify(entity(bundle, e.artifact));
-  } catch (err) {
-    check(err instanceof VerificationError, `${what}: expected a VerificationError, got ${describe(err)}`);
-    check(err.code === code && pattern.test(err.message), `${what}: expected ${code} matching ${pattern}, got ${err.code}: ${err.message}`);
-    return;
-  }
-  check(false, `verification should have failed: ${what}`);
+// `bundle` (e's, or a tampered copy) must fail to verify with this code and message.
+function rejects(v, e, bundle, code, pattern, what) {
+  mustFail(what, code, pattern, () => v[e.api].verify(entity(bundle, e.artifact)));
 }
 
 const edited = (bundle, edit) => {
@@ -323,7 +274,7 @@ async function sign() {
     },
   };
 
-  step = `${label}: the log now`;
+  progress.step = `${label}: the log now`;
   const log = await readShards();
   const shard = log.active;
   const rootJSON = await getJSON(`${base}/api/v1/log/trustedRoot`);
@@ -347,7 +298,7 @@ async function sign() {
     state.entries.push(e);
   };
 
-  step = `${label}: Rekor v1 hashedrekord and dsse (RekorWitness)`;
+  progress.step = `${label}: Rekor v1 hashedrekord and dsse (RekorWitness)`;
   const witness = new RekorWitness({ rekorBaseURL: base, timeout: FETCH_TIMEOUT_MS, retry: 0 });
   const blob = Buffer.concat([Buffer.from(`arkivo shards ${label} `), crypto.randomBytes(32)]);
   await record('v1 hashedrekord', 1, await new MessageSignatureBundleBuilder({ signer: keyPair, witnesses: [witness] }).create({ data: blob }), blob);
@@ -359,7 +310,7 @@ async function sign() {
   }));
   await record('v1 dsse', 1, await new DSSEBundleBuilder({ signer: keyPair, witnesses: [witness] }).create({ data: statement('v1'), type: 'application/vnd.in-toto+json' }));
 
-  step = `${label}: raw v1 entry`;
+  progress.step = `${label}: raw v1 entry`;
   const activePrefix = treePrefix(shard.treeId);
   if (state.raw === undefined) {
     const proposed = proposedHashedrekord(signer, privateKey, crypto.randomBytes(48));
@@ -391,13 +342,13 @@ async function sign() {
   }
   next++;
 
-  step = `${label}: Rekor v2 hashedrekord and dsse (RekorWitness majorApiVersion 2)`;
+  progress.step = `${label}: Rekor v2 hashedrekord and dsse (RekorWitness majorApiVersion 2)`;
   const witnessV2 = new RekorWitness({ rekorBaseURL: base, majorApiVersion: 2, timeout: FETCH_TIMEOUT_MS, retry: 0 });
   const blobV2 = Buffer.concat([Buffer.from(`arkivo shards ${label} v2 `), crypto.randomBytes(32)]);
   await record('v2 hashedrekord', 2, await new MessageSignatureBundleBuilder({ signer: keyPair, witnesses: [witnessV2] }).create({ data: blobV2 }), blobV2);
   await record('v2 dsse', 2, await new DSSEBundleBuilder({ signer: keyPair, witnesses: [witnessV2] }).create({ data: statement('v2'), type: 'application/vnd.in-toto+json' }));
 
-  step = `${label}: raw Rekor v2 requests again`;
+  progress.step = `${label}: raw Rekor v2 requests again`;
   // The request RekorWitness sent for a v2 hashedrekord bundle.
   const requestOf = (bundleJSON) => ({
     hashedRekordRequestV002: {
@@ -426,7 +377,7 @@ async function sign() {
   state.runs.push(run);
   writeFileSync(statePath, JSON.stringify(state));
   const { root: _root, ...summary } = run;
-  return { client: 'sigstore-js', command, ...summary, checks };
+  return { client: 'sigstore-js', command, ...summary, checks: progress.checks };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -515,17 +466,17 @@ async function readBack(e, log) {
 async function verify() {
   const state = loadState();
   check(state.runs.length >= 2 && state.signer, 'verify needs the state of at least two sign runs');
-  step = 'the shards';
+  progress.step = 'the shards';
   const log = await readShards();
   check(log.shards.length === new Set(state.runs.map((r) => r.treeId)).size, `the log has ${log.shards.length} shards, the sign runs saw ${new Set(state.runs.map((r) => r.treeId)).size}`);
   const entries = state.entries.map((e) => ({ ...e, artifact: e.artifact && Buffer.from(e.artifact, 'base64') }));
 
-  step = 'the trusted root after the rotations';
+  progress.step = 'the trusted root after the rotations';
   const rootJSON = await getJSON(`${base}/api/v1/log/trustedRoot`);
   const trust = await checkTrustedRoot(rootJSON, log, entries);
   const v = verifiers(rootJSON, state.signer);
 
-  step = 'every bundle, with the trusted root served now';
+  progress.step = 'every bundle, with the trusted root served now';
   for (const e of entries) {
     const what = `${e.label} ${e.name} (tree ${e.treeId})`;
     const tle = e.bundle.verificationMaterial.tlogEntries[0];
@@ -540,44 +491,44 @@ async function verify() {
     await readBack(e, log);
   }
 
-  step = 'tampered bundles';
+  progress.step = 'tampered bundles';
   const firstTree = state.runs[0].treeId;
   const later = entries.filter((e) => e.treeId !== firstTree);
   check(later.some((e) => e.api === 1) && later.some((e) => e.api === 2), 'bundles signed after a rotation, v1 and v2');
   for (const e of later) {
     const what = `${e.label} ${e.name}`;
     const tle = e.bundle.verificationMaterial.tlogEntries[0];
-    mustFail(v, e, edited(e.bundle, (t) => {
+    rejects(v, e, edited(e.bundle, (t) => {
       t.inclusionProof.checkpoint.envelope = t.inclusionProof.checkpoint.envelope.replace(/^(\u2014 \S+ )(\S+)$/m, (_m, n, s) => n + flipB64(s));
     }), 'TLOG_INCLUSION_PROOF_ERROR', /invalid checkpoint signature/, `${what}: checkpoint signature flipped`);
     // (v1: the SET, checked first, covers the body too)
-    mustFail(v, e, edited(e.bundle, (t) => {
+    rejects(v, e, edited(e.bundle, (t) => {
       t.canonicalizedBody = flipB64(t.canonicalizedBody, 20);
     }), e.api === 1 ? 'TLOG_INCLUSION_PROMISE_ERROR' : 'TLOG_INCLUSION_PROOF_ERROR', /inclusion promise|calculated root hash/, `${what}: body flipped`);
     // Another shard's checkpoint (signed, by a key the root trusts) does not hold the entry.
     const other = entries.find((x) => x.api === e.api && x.treeId !== e.treeId);
-    mustFail(v, e, edited(e.bundle, (t) => {
+    rejects(v, e, edited(e.bundle, (t) => {
       t.inclusionProof.checkpoint = other.bundle.verificationMaterial.tlogEntries[0].inclusionProof.checkpoint;
     }), 'TLOG_INCLUSION_PROOF_ERROR', /calculated root hash|invalid index|invalid hash count/, `${what}: tree ${other.treeId}'s checkpoint`);
     if (e.api === 1) {
-      mustFail(v, e, edited(e.bundle, (t) => {
+      rejects(v, e, edited(e.bundle, (t) => {
         t.inclusionPromise.signedEntryTimestamp = flipB64(t.inclusionPromise.signedEntryTimestamp);
       }), 'TLOG_INCLUSION_PROMISE_ERROR', /inclusion promise/, `${what}: SET flipped`);
       // The SET covers the virtual index; the proof is at the index in the shard.
-      mustFail(v, e, edited(e.bundle, (t) => {
+      rejects(v, e, edited(e.bundle, (t) => {
         t.logIndex = t.inclusionProof.logIndex;
       }), 'TLOG_INCLUSION_PROMISE_ERROR', /inclusion promise/, `${what}: logIndex ${int64(tle.logIndex)} replaced by the index in the shard ${int64(tle.inclusionProof.logIndex)}`);
-      mustFail(v, e, edited(e.bundle, (t) => {
+      rejects(v, e, edited(e.bundle, (t) => {
         t.inclusionProof.logIndex = t.logIndex;
       }), 'TLOG_INCLUSION_PROOF_ERROR', /calculated root hash|invalid index|invalid hash count/, `${what}: inclusionProof.logIndex ${int64(tle.inclusionProof.logIndex)} replaced by the virtual index ${int64(tle.logIndex)}`);
     } else {
-      mustFail(v, e, edited(e.bundle, (t) => {
+      rejects(v, e, edited(e.bundle, (t) => {
         t.inclusionProof.hashes[0] = flipB64(t.inclusionProof.hashes[0], 7);
       }), 'TLOG_INCLUSION_PROOF_ERROR', /calculated root hash/, `${what}: proof hash flipped`);
     }
   }
 
-  step = 'tampered trust';
+  progress.step = 'tampered trust';
   // The trusted root of the first run (before any rotation) knows none of the later shards' keys
   // (v1 after `--new-key`, v2 always: each shard has its own origin), and still verifies the
   // first shard's bundles.
@@ -586,8 +537,8 @@ async function verify() {
     const what = `${e.label} ${e.name} with the trusted root of before the rotations`;
     const sameKey = e.api === 1 && b64(shardOf(log, e.treeId, what).logId) === b64(log.shards[0].logId);
     if (e.treeId === firstTree || sameKey) mustVerify(before, e, what);
-    else if (e.api === 1) mustFail(before, e, e.bundle, 'TLOG_INCLUSION_PROMISE_ERROR', /inclusion promise/, what);
-    else mustFail(before, e, e.bundle, 'TLOG_INCLUSION_PROOF_ERROR', /invalid checkpoint signature/, what);
+    else if (e.api === 1) rejects(before, e, e.bundle, 'TLOG_INCLUSION_PROMISE_ERROR', /inclusion promise/, what);
+    else rejects(before, e, e.bundle, 'TLOG_INCLUSION_PROOF_ERROR', /invalid checkpoint signature/, what);
   }
   // Validity matters: a key is not trusted for entries integrated outside its validFor.
   const times = (pred) => entries.filter((e) => e.api === 1 && pred(e)).map((e) => Number(e.bundle.verificationMaterial.tlogEntries[0].integratedTime));
@@ -600,14 +551,14 @@ async function verify() {
     if (i > 0) validFor.start = iso(Math.max(...at) + 1);
     else validFor.end = iso(Math.min(...at) - 1);
     const sv = verifiers(shifted, state.signer);
-    for (const e of signed) mustFail(sv, e, e.bundle, 'TLOG_INCLUSION_PROMISE_ERROR', /inclusion promise/, `${e.label} ${e.name}: its key's validFor shifted to ${JSON.stringify(validFor)}`);
+    for (const e of signed) rejects(sv, e, e.bundle, 'TLOG_INCLUSION_PROMISE_ERROR', /inclusion promise/, `${e.label} ${e.name}: its key's validFor shifted to ${JSON.stringify(validFor)}`);
   }
   // The checkpoint name must match the baseUrl of the shard's Ed25519 instance.
   const lastV2 = entries.filter((e) => e.api === 2).at(-1);
   const swapped = structuredClone(rootJSON);
   for (const t of swapped.tlogs) if (t.publicKey.keyDetails === 'PKIX_ED25519') t.baseUrl = base;
   check(lastV2.treeId !== firstTree, 'the last v2 bundle is in a later shard');
-  mustFail(verifiers(swapped, state.signer), lastV2, lastV2.bundle, 'TLOG_INCLUSION_PROOF_ERROR', /invalid checkpoint signature/, `${lastV2.label} ${lastV2.name}: every Ed25519 instance at the first shard's baseUrl`);
+  rejects(verifiers(swapped, state.signer), lastV2, lastV2.bundle, 'TLOG_INCLUSION_PROOF_ERROR', /invalid checkpoint signature/, `${lastV2.label} ${lastV2.name}: every Ed25519 instance at the first shard's baseUrl`);
 
   return {
     client: 'sigstore-js',
@@ -616,8 +567,8 @@ async function verify() {
     trustedRoot: trust,
     verified: entries.length,
     entries: entries.map((e) => ({ label: e.label, name: e.name, treeId: e.treeId, index: e.index, logIndex: e.logIndex })),
-    negativeChecks,
-    checks,
+    negativeChecks: progress.negativeChecks,
+    checks: progress.checks,
   };
 }
 

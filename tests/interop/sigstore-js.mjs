@@ -29,50 +29,18 @@
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DSSEBundleBuilder, MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
-import { Verifier, VerificationError, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
+import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { BUNDLE_V02_MEDIA_TYPE, BUNDLE_V03_MEDIA_TYPE, bundleFromJSON, bundleToJSON, envelopeToJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
+import {
+  CheckFailed, b64, check, describe, failOnErrors, flipB64, leafHash, mustFail, progress, sha256, verifies,
+} from './checks.mjs';
 
 const FETCH_TIMEOUT_MS = 30_000; // per HTTP request (ours and the libraries')
 const OVERALL_TIMEOUT_MS = 180_000; // the whole run
 const CLOCK_SKEW_S = 600; // integratedTime must be this close to our clock
 
-// ---------------------------------------------------------------------------------------------
-// Plumbing: failures, steps, counters
-// ---------------------------------------------------------------------------------------------
-
-class CheckFailed extends Error {}
-
-let step = 'start';
-let checks = 0;
-let negativeChecks = 0;
-
-function check(ok, what) {
-  checks++;
-  if (!ok) throw new CheckFailed(what);
-}
-
-function describe(err) {
-  if (!(err instanceof Error)) return String(err);
-  let text = err instanceof CheckFailed ? err.message : `${err.name}: ${err.message}`;
-  if (err.code) text += ` [code ${err.code}]`;
-  for (let c = err.cause, depth = 0; c && depth < 4; c = c.cause, depth++) {
-    text += `\n  caused by: ${c instanceof Error ? `${c.name}: ${c.message}` : String(c)}`;
-    if (c.code) text += ` [code ${c.code}]`;
-  }
-  return text;
-}
-
-function die(err) {
-  process.stderr.write(`sigstore-js interop FAILED in step "${step}":\n  ${describe(err)}\n`);
-  if (process.env.SIGSTORE_JS_DEBUG && err instanceof Error && err.stack) {
-    process.stderr.write(`${err.stack}\n`);
-  }
-  process.exit(1);
-}
-
-process.on('unhandledRejection', die);
-setTimeout(() => die(new CheckFailed(`the run took longer than ${OVERALL_TIMEOUT_MS / 1000} s`)), OVERALL_TIMEOUT_MS).unref();
+const die = failOnErrors('sigstore-js interop', OVERALL_TIMEOUT_MS);
 
 const arg = process.argv[2];
 if (!arg || process.argv.length > 3) {
@@ -93,12 +61,6 @@ try {
 // Small helpers: encodings, hashing, JCS, HTTP
 // ---------------------------------------------------------------------------------------------
 
-const sha256 = (...parts) => {
-  const h = crypto.createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-};
-const b64 = (buf) => Buffer.from(buf).toString('base64');
 const STD_B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 const HEX80 = /^[0-9a-f]{80}$/;
@@ -159,18 +121,10 @@ function expectJSON(res, anyJson = false) {
   }
 }
 
-function flipBit(buf, at = buf.length - 1) {
-  const b = Buffer.from(buf);
-  b[((at % b.length) + b.length) % b.length] ^= 0x01;
-  return b;
-}
-const flipB64 = (s, at) => b64(flipBit(Buffer.from(s, 'base64'), at));
-
 // ---------------------------------------------------------------------------------------------
 // RFC 6962 / RFC 9162 Merkle inclusion, independent of the libraries
 // ---------------------------------------------------------------------------------------------
 
-const leafHash = (body) => sha256(Buffer.from([0]), body);
 const nodeHash = (l, r) => sha256(Buffer.from([1]), l, r);
 const bitLength = (n) => (n === 0n ? 0 : n.toString(2).length);
 const onesCount = (n) => n.toString(2).split('').filter((c) => c === '1').length;
@@ -467,29 +421,11 @@ function mutated(bundle, mutate) {
 }
 
 function mustVerify(verifier, bundle, artifact, signerKey, what) {
-  let signer;
-  try {
-    signer = verifier.verify(toSignedEntity(roundtrip(bundle), artifact));
-  } catch (err) {
-    throw new CheckFailed(`${what}: @sigstore/verify rejected the bundle: ${describe(err)}`);
-  }
+  const signer = verifies(what, () => verifier.verify(toSignedEntity(roundtrip(bundle), artifact)));
   check(
     signer?.key?.export({ type: 'spki', format: 'der' }).equals(signerKey.export({ type: 'spki', format: 'der' })),
     `${what}: @sigstore/verify returned another signer key`,
   );
-}
-
-function mustFail(what, code, messagePattern, fn) {
-  negativeChecks++;
-  try {
-    fn();
-  } catch (err) {
-    check(err instanceof VerificationError, `${what}: expected a VerificationError, got ${describe(err)}`);
-    check(err.code === code, `${what}: expected error code ${code}, got ${err.code} (${err.message})`);
-    check(messagePattern.test(err.message), `${what}: expected an error matching ${messagePattern}, got ${err.message}`);
-    return;
-  }
-  check(false, `verification should have failed: ${what}`);
 }
 
 // The tampering every bundle must not survive. Returns true if a proof hash was flipped (the
@@ -566,7 +502,7 @@ function negativeChecks_(label, bundle, artifact, verifiers) {
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  step = 'library versions';
+  progress.step = 'library versions';
   const versions = {};
   for (const p of ['sign', 'verify', 'bundle', 'core', 'protobuf-specs']) {
     const file = new URL(`./node_modules/@sigstore/${p}/package.json`, import.meta.url);
@@ -575,7 +511,7 @@ async function main() {
   const results = { client: 'sigstore-js', baseUrl: base, versions };
 
   // --- 1. The log's trust material ------------------------------------------------------------
-  step = 'trusted root';
+  progress.step = 'trusted root';
   const rootRes = await http('GET', `${base}/api/v1/log/trustedRoot`);
   expectStatus(rootRes, 200);
   const rootJSON = expectJSON(rootRes, true);
@@ -638,7 +574,7 @@ async function main() {
   results.log = { logId: logId.toString('hex'), treeId: info.treeID, treeSizeAtStart: info.treeSize };
 
   // --- 2. A self-managed signing key and the witnesses ---------------------------------------
-  step = 'signer';
+  progress.step = 'signer';
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const signerPem = publicKey.export({ type: 'spki', format: 'pem' });
   const signerDer = publicKey.export({ type: 'spki', format: 'der' });
@@ -669,7 +605,7 @@ async function main() {
   let proofHashFlipped = false;
 
   // --- 3/4. hashedrekord: a random blob --------------------------------------------------------
-  step = 'hashedrekord bundle (MessageSignatureBundleBuilder + RekorWitness)';
+  progress.step = 'hashedrekord bundle (MessageSignatureBundleBuilder + RekorWitness)';
   const blob = Buffer.concat([Buffer.from(`arkivo sigstore-js interop blob ${new Date().toISOString()} `), crypto.randomBytes(32)]);
   const msgBundle = await new MessageSignatureBundleBuilder({ signer, witnesses: [witness] }).create({ data: blob });
   // (@sigstore/sign 4.x labels message-signature bundles v0.2; both need an inclusion proof)
@@ -680,7 +616,7 @@ async function main() {
   const msgLogged = fromTLE(msgBundle.verificationMaterial.tlogEntries[0], 'hashedrekord bundle');
   const msgInfo = checkLogged(msgLogged, log, 'hashedrekord', hashedrekordBody(sha256(blob), msgSig, signerPem), 'hashedrekord bundle');
   check(msgInfo.treeId === treeId, `hashedrekord checkpoint tree ID ${msgInfo.treeId} != log treeID ${treeId}`);
-  step = 'hashedrekord verification (@sigstore/verify)';
+  progress.step = 'hashedrekord verification (@sigstore/verify)';
   mustVerify(verifiers.strict, msgBundle, blob, publicKey, 'hashedrekord bundle');
   mustFail('hashedrekord: another artifact', 'SIGNATURE_ERROR', /signature verification failed/, () =>
     verifiers.strict.verify(toSignedEntity(roundtrip(msgBundle), Buffer.concat([blob, Buffer.from('!')]))));
@@ -688,7 +624,7 @@ async function main() {
   results.hashedrekord = { logIndex: Number(msgLogged.logIndex), uuid: msgInfo.leaf, treeSize: msgInfo.treeSize, proofHashes: msgInfo.proofHashes };
 
   // --- 3/4. dsse: a random in-toto statement ---------------------------------------------------
-  step = 'dsse bundle (DSSEBundleBuilder + RekorWitness)';
+  progress.step = 'dsse bundle (DSSEBundleBuilder + RekorWitness)';
   const subject = crypto.randomBytes(32);
   const statement = Buffer.from(JSON.stringify({
     _type: 'https://in-toto.io/Statement/v1',
@@ -705,7 +641,7 @@ async function main() {
   const dsseInfo = checkLogged(dsseLogged, log, 'dsse', dsseBody(envelopeString, statement, envelope.signatures[0].sig, signerPem), 'dsse bundle');
   check(dsseLogged.logIndex > msgLogged.logIndex, `dsse logIndex ${dsseLogged.logIndex} should follow hashedrekord logIndex ${msgLogged.logIndex}`);
   check(dsseLogged.integratedTime >= msgLogged.integratedTime, 'integratedTime should not go backwards');
-  step = 'dsse verification (@sigstore/verify)';
+  progress.step = 'dsse verification (@sigstore/verify)';
   mustVerify(verifiers.strict, dsseBundle, undefined, publicKey, 'dsse bundle');
   mustFail('dsse: one bit flipped in the payload', 'TLOG_BODY_ERROR', /payload hash mismatch/, () =>
     verifiers.strict.verify(toSignedEntity(mutated(dsseBundle, (_e, json) => {
@@ -717,7 +653,7 @@ async function main() {
   // --- 5. The same hashedrekord again, through RekorWitness with fetchOnConflict --------------
   // 409 -> Location -> GET /api/v1/log/entries/{id}: the logged entry with a proof against the
   // current (larger) tree, which must verify too.
-  step = 'duplicate via RekorWitness fetchOnConflict (409 + GET by entry ID)';
+  progress.step = 'duplicate via RekorWitness fetchOnConflict (409 + GET by entry ID)';
   const conflictWitness = new RekorWitness({ rekorBaseURL: base, timeout: FETCH_TIMEOUT_MS, retry: 0, fetchOnConflict: true });
   const again = await conflictWitness.testify(msgBundle.content, signerPem);
   check(again?.tlogEntries?.length === 1, 'fetchOnConflict should return one tlog entry');
@@ -734,7 +670,7 @@ async function main() {
   results.refetched = { logIndex: Number(refetched.logIndex), treeSize: refInfo.treeSize, proofHashes: refInfo.proofHashes };
 
   // --- 6. Raw v1 API: 201 then 409 for the same proposed entry --------------------------------
-  step = 'raw POST /api/v1/log/entries (201)';
+  progress.step = 'raw POST /api/v1/log/entries (201)';
   const blob2 = Buffer.concat([Buffer.from('arkivo sigstore-js raw blob '), crypto.randomBytes(32)]);
   const digest2 = sha256(blob2);
   const sig2 = crypto.sign('sha256', blob2, privateKey);
@@ -769,7 +705,7 @@ async function main() {
   });
   mustVerify(verifiers.strict, rawBundle, blob2, publicKey, 'bundle built from the 201 response');
 
-  step = 'raw POST /api/v1/log/entries again (409)';
+  progress.step = 'raw POST /api/v1/log/entries again (409)';
   const dup = await http('POST', `${base}/api/v1/log/entries`, { body: proposed });
   expectStatus(dup, 409);
   const dupLocation = dup.headers.get('location');
@@ -777,7 +713,7 @@ async function main() {
   const dupBody = expectJSON(dup);
   check(dupBody.code === 409 && typeof dupBody.message === 'string' && dupBody.message.includes(etag), `409: body should be {"code":409,"message":"... <entry ID>"}, got ${dup.text.slice(0, 300)}`);
 
-  step = 'GET the entry by Location and by index';
+  progress.step = 'GET the entry by Location and by index';
   const fetchedBy = {};
   for (const [how, url] of [
     ['Location', new URL(dupLocation, `${base}/`).href],
@@ -796,7 +732,7 @@ async function main() {
   results.raw = { logIndex: Number(rawLogged.logIndex), entryId: etag, created: created.status, duplicate: dup.status, fetched: fetchedBy };
 
   // --- 7. intoto through RekorWitness: refused with a 400 naming the kind ----------------------
-  step = "RekorWitness entryType 'intoto' (must be refused)";
+  progress.step = "RekorWitness entryType 'intoto' (must be refused)";
   const intotoWitness = new RekorWitness({ rekorBaseURL: base, entryType: 'intoto', timeout: FETCH_TIMEOUT_MS, retry: 0 });
   let refusal;
   try {
@@ -813,7 +749,7 @@ async function main() {
   results.intoto = { status: refusal.cause.statusCode, message: refusal.cause.message };
 
   // --- 8. Rekor v2: RekorWitness with majorApiVersion 2, interleaved with v1 -----------------
-  step = 'Rekor v2 TrustedRoot instance';
+  progress.step = 'Rekor v2 TrustedRoot instance';
   const t2 = rootJSON.tlogs[1];
   check(t2.baseUrl === base && t2.hashAlgorithm === 'SHA2_256' && t2.publicKey?.keyDetails === 'PKIX_ED25519', `TrustedRoot tlogs[1] should be the Ed25519 checkpoint key at ${base}, got ${JSON.stringify(t2).slice(0, 300)}`);
   const logKeyV2 = crypto.createPublicKey({ key: unb64(t2.publicKey.rawBytes, 'tlogs[1] rawBytes'), format: 'der', type: 'spki' });
@@ -857,7 +793,7 @@ async function main() {
       foreignV2.verify(toSignedEntity(roundtrip(bundle), artifact)));
   };
 
-  step = 'Rekor v2 hashedrekord bundle (MessageSignatureBundleBuilder + RekorWitness majorApiVersion 2)';
+  progress.step = 'Rekor v2 hashedrekord bundle (MessageSignatureBundleBuilder + RekorWitness majorApiVersion 2)';
   const blobV2 = Buffer.concat([Buffer.from('arkivo sigstore-js v2 blob '), crypto.randomBytes(32)]);
   const v2Bundle = await new MessageSignatureBundleBuilder({ signer, witnesses: [witnessV2] }).create({ data: blobV2 });
   const v2Sig = v2Bundle.content.messageSignature.signature;
@@ -872,7 +808,7 @@ async function main() {
   mustFail('v2 hashedrekord: another artifact', 'SIGNATURE_ERROR', /signature verification failed/, () =>
     verifierV2.verify(toSignedEntity(roundtrip(v2Bundle), Buffer.concat([blobV2, Buffer.from('!')]))));
 
-  step = 'a v1 entry between the v2 entries';
+  progress.step = 'a v1 entry between the v2 entries';
   const blobMid = Buffer.concat([Buffer.from('arkivo sigstore-js v1 between v2 '), crypto.randomBytes(32)]);
   const midBundle = await new MessageSignatureBundleBuilder({ signer, witnesses: [witness] }).create({ data: blobMid });
   const midLogged = fromTLE(midBundle.verificationMaterial.tlogEntries[0], 'v1 bundle between v2 entries');
@@ -880,7 +816,7 @@ async function main() {
   check(midLogged.logIndex === 4n, `the v1 entry between should be at index 4, got ${midLogged.logIndex}`);
   mustVerify(verifiers.strict, midBundle, blobMid, publicKey, 'v1 bundle between v2 entries');
 
-  step = 'Rekor v2 dsse bundle (DSSEBundleBuilder + RekorWitness majorApiVersion 2)';
+  progress.step = 'Rekor v2 dsse bundle (DSSEBundleBuilder + RekorWitness majorApiVersion 2)';
   const statementV2 = Buffer.from(JSON.stringify({
     _type: 'https://in-toto.io/Statement/v1',
     subject: [{ name: `v2-artifact-${crypto.randomUUID()}`, digest: { sha256: sha256(crypto.randomBytes(8)).toString('hex') } }],
@@ -898,13 +834,13 @@ async function main() {
   check(v2DsseInfo.logIndex === 5, `the v2 dsse entry should be at index 5, got ${v2DsseInfo.logIndex}`);
   mustVerify(verifierV2, v2Dsse, undefined, publicKey, 'v2 dsse bundle');
 
-  step = 'Rekor v2 tampering';
+  progress.step = 'Rekor v2 tampering';
   mustFailV2('v2 hashedrekord', v2Bundle, blobV2);
   mustFailV2('v2 dsse', v2Dsse, undefined);
   // Earlier bundles still verify against the grown tree's keys.
   mustVerify(verifiers.strict, msgBundle, blob, publicKey, 'the first v1 bundle, after v2 entries');
 
-  step = 'raw POST /api/v2/log/entries: duplicate and malformed';
+  progress.step = 'raw POST /api/v2/log/entries: duplicate and malformed';
   const sameRequest = {
     hashedRekordRequestV002: {
       digest: b64(sha256(blobV2)),
@@ -930,8 +866,8 @@ async function main() {
   }
   results.v2 = { hashedrekord: v2Info, v1Between: Number(midLogged.logIndex), dsse: v2DsseInfo, duplicate: dupV2.status, refusals };
 
-  results.negativeChecks = negativeChecks;
-  results.checks = checks;
+  results.negativeChecks = progress.negativeChecks;
+  results.checks = progress.checks;
   results.ok = true;
   process.stdout.write(`${JSON.stringify(results)}\n`);
 }
