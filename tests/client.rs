@@ -934,3 +934,127 @@ fn the_client_follows_a_rotated_log() {
         "proof of an unknown tree",
     );
 }
+
+/// A trusted root served through someone on the path — with the attacker's own log and a
+/// certificate authority added — comes out of `trust-root` with the pinned log only, and a
+/// bundle the attacker's log recorded does not verify with it.
+#[test]
+fn trust_root_writes_only_the_pinned_log() {
+    let env = Env::new();
+    let attacker = TestServer::start(&[]);
+    ok(
+        env.run(
+            &["keygen", "--output-prefix", "k"],
+            &[("ARKIVO_PASSWORD", "")],
+        ),
+        "keygen",
+    );
+    env.write("blob", b"built by the attacker");
+    ok(
+        env.run(
+            &[
+                "sign-blob",
+                "--key",
+                "k.key",
+                "--rekor-url",
+                &attacker.base_url(),
+                "--bundle",
+                "evil.bundle",
+                "blob",
+            ],
+            &[],
+        ),
+        "sign-blob against the attacker's log",
+    );
+    env.write("honest", b"honest");
+    env.sign("k.key", "honest", "honest.bundle", &[]);
+
+    let evil: Value = serde_json::from_slice(&fetch(&attacker, "/api/v1/log/trustedRoot")).unwrap();
+    let proxy = common::proxy::Proxy::start(&env.server.base_url(), move |path, body| {
+        if !path.starts_with("/api/v1/log/trustedRoot") {
+            return None;
+        }
+        let mut root: Value = serde_json::from_slice(body).unwrap();
+        let tlogs = root["tlogs"].as_array_mut().unwrap();
+        tlogs.extend(evil["tlogs"].as_array().unwrap().iter().cloned());
+        root["certificateAuthorities"] = serde_json::json!([{
+            "subject": {"organization": "attacker", "commonName": "attacker"},
+            "uri": "https://ca.attacker.example",
+            "certChain": {"certificates": [{"rawBytes": B64.encode(b"not really a certificate")}]},
+            "validFor": {"start": "2020-01-01T00:00:00Z"}
+        }]);
+        root["timestampAuthorities"] = root["certificateAuthorities"].clone();
+        root["ctlogs"] = evil["tlogs"].clone();
+        Some(serde_json::to_vec(&root).unwrap())
+    });
+    let honest_der = B64.encode(pem_der(
+        &String::from_utf8(fetch(&env.server, "/api/v1/log/publicKey")).unwrap(),
+    ));
+    for pin in [&["--log-key", "log.pub"][..], &[]] {
+        let mut args = vec!["trust-root", "--rekor-url"];
+        let url = proxy.base_url();
+        args.push(&url);
+        args.extend(pin);
+        let tr = ok(env.run(&args, &[]), "trust-root through the proxy");
+        assert!(
+            tr.stderr.contains("dropped the unpinned log"),
+            "{}",
+            tr.stderr
+        );
+        let root: Value = serde_json::from_str(&tr.stdout).unwrap();
+        let keys: Vec<&str> = root["tlogs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["publicKey"]["rawBytes"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, [honest_der.as_str()], "pinned {pin:?}: {root}");
+        for kind in ["certificateAuthorities", "ctlogs", "timestampAuthorities"] {
+            assert_eq!(root[kind], serde_json::json!([]), "{kind} with {pin:?}");
+        }
+        env.write("root.json", tr.stdout.as_bytes());
+        fails(
+            env.verify(
+                "k.pub",
+                "evil.bundle",
+                "blob",
+                &["--trusted-root", "root.json"],
+            ),
+            1,
+            "not a trusted log",
+            "a bundle of the attacker's log with the written root",
+        );
+        ok(
+            env.verify(
+                "k.pub",
+                "honest.bundle",
+                "honest",
+                &["--trusted-root", "root.json"],
+            ),
+            "a bundle of the pinned log with the written root",
+        );
+    }
+    // A pinned key the served root does not list is refused, not added.
+    env.write("evil.pub", &fetch(&attacker, "/api/v1/log/publicKey"));
+    fails(
+        env.run(
+            &[
+                "trust-root",
+                "--rekor-url",
+                &env.server.base_url(),
+                "--log-key",
+                "evil.pub",
+            ],
+            &[],
+        ),
+        1,
+        "does not list the pinned log key",
+        "trust-root pinning a key the log does not list",
+    );
+}
+
+/// The DER of a one-block PEM text.
+fn pem_der(pem: &str) -> Vec<u8> {
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    B64.decode(b64).unwrap()
+}

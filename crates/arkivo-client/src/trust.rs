@@ -67,6 +67,80 @@ impl TrustedLog {
     }
 }
 
+/// The part of a served trusted root that `pinned` (DER SubjectPublicKeyInfos) vouches for:
+/// the `tlogs` whose key is one of them, as served (their `validFor`, `baseUrl`, IDs), and
+/// nothing else. Every other log and every certificate authority, CT log and timestamp
+/// authority is dropped: a root a client writes is trusted by whoever reads it (cosign,
+/// sigstore-js, admission controllers), so whatever the server or anyone on the path added
+/// must not come out of it. Returns the root and one line per dropped authority.
+///
+/// # Errors
+///
+/// [`TrustError::NotATrustedRoot`] if a pinned key is not among the served logs.
+pub fn pinned_root(
+    served: &TrustedRoot,
+    pinned: &[Vec<u8>],
+    what: &str,
+) -> Result<(TrustedRoot, Vec<String>), TrustError> {
+    let key_of =
+        |t: &arkivo_core::wire::TransparencyLogInstance| B64.decode(&t.public_key.raw_bytes).ok();
+    for (i, der) in pinned.iter().enumerate() {
+        if !served.tlogs.iter().any(|t| key_of(t).as_ref() == Some(der)) {
+            return Err(TrustError::NotATrustedRoot {
+                what: what.to_owned(),
+                detail: format!(
+                    "it does not list the pinned log key {} (SHA-256 of its DER)",
+                    if pinned.len() > 1 {
+                        format!("#{} ({})", i + 1, hex::encode(Sha256::digest(der)))
+                    } else {
+                        hex::encode(Sha256::digest(der))
+                    }
+                ),
+            });
+        }
+    }
+    let (tlogs, others): (Vec<_>, Vec<_>) = served
+        .tlogs
+        .iter()
+        .cloned()
+        .partition(|t| key_of(t).is_some_and(|k| pinned.contains(&k)));
+    let mut dropped: Vec<String> = others
+        .iter()
+        .map(|t| {
+            format!(
+                "dropped the unpinned log {} (logId {}, {})",
+                if t.base_url.is_empty() {
+                    "without a baseUrl"
+                } else {
+                    &t.base_url
+                },
+                t.log_id.key_id,
+                t.public_key.key_details
+            )
+        })
+        .collect();
+    for (n, kind) in [
+        (
+            served.certificate_authorities.len(),
+            "certificate authorities",
+        ),
+        (served.ctlogs.len(), "CT logs"),
+        (served.timestamp_authorities.len(), "timestamp authorities"),
+    ] {
+        if n > 0 {
+            dropped.push(format!("dropped {n} {kind} (arkivo pins only log keys)"));
+        }
+    }
+    let root = TrustedRoot {
+        media_type: served.media_type.clone(),
+        tlogs,
+        certificate_authorities: Vec::new(),
+        ctlogs: Vec::new(),
+        timestamp_authorities: Vec::new(),
+    };
+    Ok((root, dropped))
+}
+
 /// The Rekor v1 logs of a TrustedRoot JSON document: each `tlogs` entry with an ECDSA P-256
 /// key (`PKIX_ECDSA_P256_SHA_256`) whose `logId.keyId` is the SHA-256 of its `rawBytes`. Other
 /// entries (Rekor v2's Ed25519 logs) are skipped; none left is an error.
