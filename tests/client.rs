@@ -1058,3 +1058,130 @@ fn pem_der(pem: &str) -> Vec<u8> {
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     B64.decode(b64).unwrap()
 }
+
+/// `sign-blob` against a log started with `--write-tokens`: refused without the token, accepted
+/// with it from the variable or a file; the token never shows in the output.
+#[test]
+fn sign_blob_sends_the_write_token() {
+    use sha2::Digest as _;
+    let token = "s3cret-write-token-for-ci";
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(
+        &tokens,
+        format!("{}\n", hex::encode(sha2::Sha256::digest(token))),
+    )
+    .unwrap();
+    let server = TestServer::start(&["--write-tokens", tokens.to_str().unwrap()]);
+    let url = server.base_url();
+    let run = |args: &[&str], env: &[(&str, &str)]| arkivo(dir.path(), args, env);
+    ok(
+        run(
+            &["keygen", "--output-prefix", "k"],
+            &[("ARKIVO_PASSWORD", "")],
+        ),
+        "keygen",
+    );
+    std::fs::write(dir.path().join("blob"), b"blob").unwrap();
+    std::fs::write(dir.path().join("token.txt"), format!("{token}\n")).unwrap();
+    let sign = [
+        "sign-blob",
+        "--key",
+        "k.key",
+        "--rekor-url",
+        &url,
+        "--bundle",
+        "b.bundle",
+        "blob",
+    ];
+    fails(
+        run(&sign, &[]),
+        2,
+        "401",
+        "sign-blob without the write token",
+    );
+    let with_file = [&sign[..], &["--write-token-file", "token.txt"]].concat();
+    for (args, env) in [
+        (&sign[..], &[("ARKIVO_WRITE_TOKEN", token)][..]),
+        (&with_file[..], &[][..]),
+    ] {
+        let r = ok(run(args, env), "sign-blob with the write token");
+        assert!(!r.stdout.contains(token) && !r.stderr.contains(token));
+    }
+}
+
+/// A log (or anyone on the path) that answers `sign-blob` with a bad SET or inclusion proof
+/// makes it fail before any bundle is written.
+#[test]
+fn sign_blob_checks_the_log_answer_before_writing_the_bundle() {
+    let env = Env::new();
+    ok(
+        env.run(
+            &["keygen", "--output-prefix", "k"],
+            &[("ARKIVO_PASSWORD", "")],
+        ),
+        "keygen",
+    );
+    env.write("first", b"first");
+    env.sign("k.key", "first", "first.bundle", &[]);
+    env.write("blob", b"blob");
+    type Tamper = fn(&mut Value);
+    let tampers: [(&str, Tamper); 3] = [
+        ("SET", |e| {
+            let set = &mut e["verification"]["signedEntryTimestamp"];
+            let mut der = B64.decode(set.as_str().unwrap()).unwrap();
+            let last = der.len() - 1;
+            der[last] ^= 1;
+            *set = B64.encode(der).into();
+        }),
+        ("inclusion proof", |e| {
+            let hashes = e["verification"]["inclusionProof"]["hashes"]
+                .as_array_mut()
+                .unwrap();
+            hashes[0] = "00".repeat(32).into();
+        }),
+        ("checkpoint", |e| {
+            let proof = &mut e["verification"]["inclusionProof"];
+            let cp = proof["checkpoint"]
+                .as_str()
+                .unwrap()
+                .replacen('\n', "\n\n", 0);
+            let mut lines: Vec<String> = cp.lines().map(str::to_owned).collect();
+            lines[1] = (lines[1].parse::<u64>().unwrap() + 1).to_string();
+            proof["checkpoint"] = format!("{}\n", lines.join("\n")).into();
+        }),
+    ];
+    for (what, tamper) in tampers {
+        let proxy = common::proxy::Proxy::start(&env.server.base_url(), move |path, body| {
+            // The new entry, or the existing one it is fetched as after a 409.
+            if !path.starts_with("/api/v1/log/entries") {
+                return None;
+            }
+            let mut answer: Value = serde_json::from_slice(body).unwrap();
+            if answer.get("code").is_some() {
+                return None;
+            }
+            for entry in answer.as_object_mut().unwrap().values_mut() {
+                tamper(entry);
+            }
+            Some(serde_json::to_vec(&answer).unwrap())
+        });
+        for pin in [&["--log-key", "log.pub"][..], &[]] {
+            let url = proxy.base_url();
+            let mut args = vec!["sign-blob", "--key", "k.key", "--rekor-url", &url];
+            args.extend(["--bundle", "blob.bundle", "blob"]);
+            args.extend(pin);
+            let r = env.run(&args, &[]);
+            assert_ne!(
+                r.code, 0,
+                "a bad {what} was accepted (pinned {pin:?}):\n{}",
+                r.stdout
+            );
+            assert!(r.stderr.contains("does not verify"), "{what}: {}", r.stderr);
+            assert!(
+                !env.path("blob.bundle").exists(),
+                "a bundle was written with a bad {what}"
+            );
+        }
+    }
+}

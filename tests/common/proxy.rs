@@ -85,12 +85,15 @@ async fn forward(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         .await
         .unwrap();
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
-    let content_type = answer.headers().get("content-type").cloned();
+    let kept: Vec<_> = ["content-type", "location", "www-authenticate"]
+        .into_iter()
+        .filter_map(|name| Some((name, answer.headers().get(name)?.clone())))
+        .collect();
     let bytes: Bytes = answer.bytes().await.unwrap();
     let bytes = (inner.rewrite)(&path, &bytes).map_or(bytes, Bytes::from);
     let mut res = (status, Body::from(bytes)).into_response();
-    if let Some(ct) = content_type {
-        res.headers_mut().insert("content-type", ct);
+    for (name, value) in kept {
+        res.headers_mut().insert(name, value);
     }
     res
 }
