@@ -1048,7 +1048,7 @@ fn trust_root_writes_only_the_pinned_log() {
             &[],
         ),
         1,
-        "does not list the pinned log key",
+        "does not list the log key",
         "trust-root pinning a key the log does not list",
     );
 }

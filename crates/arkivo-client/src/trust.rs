@@ -34,6 +34,8 @@ pub enum TrustError {
     NotALogKey { what: String, detail: String },
     #[error("{what} is not a Sigstore trusted root: {detail}")]
     NotATrustedRoot { what: String, detail: String },
+    #[error("{what} does not list the log key {key} (SHA-256 of its DER)")]
+    KeyNotListed { what: String, key: String },
 }
 
 impl TrustedLog {
@@ -76,7 +78,7 @@ impl TrustedLog {
 ///
 /// # Errors
 ///
-/// [`TrustError::NotATrustedRoot`] if a pinned key is not among the served logs.
+/// [`TrustError::KeyNotListed`] if a pinned key is not among the served logs.
 pub fn pinned_root(
     served: &TrustedRoot,
     pinned: &[Vec<u8>],
@@ -84,18 +86,11 @@ pub fn pinned_root(
 ) -> Result<(TrustedRoot, Vec<String>), TrustError> {
     let key_of =
         |t: &arkivo_core::wire::TransparencyLogInstance| B64.decode(&t.public_key.raw_bytes).ok();
-    for (i, der) in pinned.iter().enumerate() {
+    for der in pinned {
         if !served.tlogs.iter().any(|t| key_of(t).as_ref() == Some(der)) {
-            return Err(TrustError::NotATrustedRoot {
+            return Err(TrustError::KeyNotListed {
                 what: what.to_owned(),
-                detail: format!(
-                    "it does not list the pinned log key {} (SHA-256 of its DER)",
-                    if pinned.len() > 1 {
-                        format!("#{} ({})", i + 1, hex::encode(Sha256::digest(der)))
-                    } else {
-                        hex::encode(Sha256::digest(der))
-                    }
-                ),
+                key: hex::encode(Sha256::digest(der)),
             });
         }
     }
