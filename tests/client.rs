@@ -908,3 +908,254 @@ fn the_client_follows_a_rotated_log() {
         "proof of an unknown tree",
     );
 }
+
+/// A trusted root served through someone on the path — with the attacker's own log and a
+/// certificate authority added — comes out of `trust-root` with the pinned log only, and a
+/// bundle the attacker's log recorded does not verify with it.
+#[test]
+fn trust_root_writes_only_the_pinned_log() {
+    let env = Env::new();
+    let attacker = TestServer::start(&[]);
+    ok(
+        env.run(
+            &["keygen", "--output-prefix", "k"],
+            &[("ARKIVO_PASSWORD", "")],
+        ),
+        "keygen",
+    );
+    env.write("blob", b"built by the attacker");
+    ok(
+        env.run(
+            &[
+                "sign-blob",
+                "--key",
+                "k.key",
+                "--rekor-url",
+                &attacker.base_url(),
+                "--bundle",
+                "evil.bundle",
+                "blob",
+            ],
+            &[],
+        ),
+        "sign-blob against the attacker's log",
+    );
+    env.write("honest", b"honest");
+    env.sign("k.key", "honest", "honest.bundle", &[]);
+
+    let evil: Value = serde_json::from_slice(&fetch(&attacker, "/api/v1/log/trustedRoot")).unwrap();
+    let proxy = common::proxy::Proxy::start(&env.server.base_url(), move |path, body| {
+        if !path.starts_with("/api/v1/log/trustedRoot") {
+            return None;
+        }
+        let mut root: Value = serde_json::from_slice(body).unwrap();
+        let tlogs = root["tlogs"].as_array_mut().unwrap();
+        tlogs.extend(evil["tlogs"].as_array().unwrap().iter().cloned());
+        root["certificateAuthorities"] = serde_json::json!([{
+            "subject": {"organization": "attacker", "commonName": "attacker"},
+            "uri": "https://ca.attacker.example",
+            "certChain": {"certificates": [{"rawBytes": B64.encode(b"not really a certificate")}]},
+            "validFor": {"start": "2020-01-01T00:00:00Z"}
+        }]);
+        root["timestampAuthorities"] = root["certificateAuthorities"].clone();
+        root["ctlogs"] = evil["tlogs"].clone();
+        Some(serde_json::to_vec(&root).unwrap())
+    });
+    let honest_der = B64.encode(pem_der(
+        &String::from_utf8(fetch(&env.server, "/api/v1/log/publicKey")).unwrap(),
+    ));
+    for pin in [&["--log-key", "log.pub"][..], &[]] {
+        let mut args = vec!["trust-root", "--rekor-url"];
+        let url = proxy.base_url();
+        args.push(&url);
+        args.extend(pin);
+        let tr = ok(env.run(&args, &[]), "trust-root through the proxy");
+        assert!(
+            tr.stderr.contains("dropped the unpinned log"),
+            "{}",
+            tr.stderr
+        );
+        let root: Value = serde_json::from_str(&tr.stdout).unwrap();
+        let keys: Vec<&str> = root["tlogs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["publicKey"]["rawBytes"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, [honest_der.as_str()], "pinned {pin:?}: {root}");
+        for kind in ["certificateAuthorities", "ctlogs", "timestampAuthorities"] {
+            assert_eq!(root[kind], serde_json::json!([]), "{kind} with {pin:?}");
+        }
+        env.write("root.json", tr.stdout.as_bytes());
+        fails(
+            env.verify(
+                "k.pub",
+                "evil.bundle",
+                "blob",
+                &["--trusted-root", "root.json"],
+            ),
+            1,
+            "not a trusted log",
+            "a bundle of the attacker's log with the written root",
+        );
+        ok(
+            env.verify(
+                "k.pub",
+                "honest.bundle",
+                "honest",
+                &["--trusted-root", "root.json"],
+            ),
+            "a bundle of the pinned log with the written root",
+        );
+    }
+    // A pinned key the served root does not list is refused, not added.
+    env.write("evil.pub", &fetch(&attacker, "/api/v1/log/publicKey"));
+    fails(
+        env.run(
+            &[
+                "trust-root",
+                "--rekor-url",
+                &env.server.base_url(),
+                "--log-key",
+                "evil.pub",
+            ],
+            &[],
+        ),
+        1,
+        "does not list the log key",
+        "trust-root pinning a key the log does not list",
+    );
+}
+
+/// The DER of a one-block PEM text.
+fn pem_der(pem: &str) -> Vec<u8> {
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    B64.decode(b64).unwrap()
+}
+
+/// `sign-blob` against a log started with `--write-tokens`: refused without the token, accepted
+/// with it from the variable or a file; the token never shows in the output.
+#[test]
+fn sign_blob_sends_the_write_token() {
+    use sha2::Digest as _;
+    let token = "s3cret-write-token-for-ci";
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(
+        &tokens,
+        format!("{}\n", hex::encode(sha2::Sha256::digest(token))),
+    )
+    .unwrap();
+    let server = TestServer::start(&["--write-tokens", tokens.to_str().unwrap()]);
+    let url = server.base_url();
+    let run = |args: &[&str], env: &[(&str, &str)]| arkivo(dir.path(), args, env);
+    ok(
+        run(
+            &["keygen", "--output-prefix", "k"],
+            &[("ARKIVO_PASSWORD", "")],
+        ),
+        "keygen",
+    );
+    std::fs::write(dir.path().join("blob"), b"blob").unwrap();
+    std::fs::write(dir.path().join("token.txt"), format!("{token}\n")).unwrap();
+    let sign = [
+        "sign-blob",
+        "--key",
+        "k.key",
+        "--rekor-url",
+        &url,
+        "--bundle",
+        "b.bundle",
+        "blob",
+    ];
+    fails(
+        run(&sign, &[]),
+        2,
+        "401",
+        "sign-blob without the write token",
+    );
+    let with_file = [&sign[..], &["--write-token-file", "token.txt"]].concat();
+    for (args, env) in [
+        (&sign[..], &[("ARKIVO_WRITE_TOKEN", token)][..]),
+        (&with_file[..], &[][..]),
+    ] {
+        let r = ok(run(args, env), "sign-blob with the write token");
+        assert!(!r.stdout.contains(token) && !r.stderr.contains(token));
+    }
+}
+
+/// A log (or anyone on the path) that answers `sign-blob` with a bad SET or inclusion proof
+/// makes it fail before any bundle is written.
+#[test]
+fn sign_blob_checks_the_log_answer_before_writing_the_bundle() {
+    let env = Env::new();
+    ok(
+        env.run(
+            &["keygen", "--output-prefix", "k"],
+            &[("ARKIVO_PASSWORD", "")],
+        ),
+        "keygen",
+    );
+    env.write("first", b"first");
+    env.sign("k.key", "first", "first.bundle", &[]);
+    env.write("blob", b"blob");
+    type Tamper = fn(&mut Value);
+    let tampers: [(&str, Tamper); 3] = [
+        ("SET", |e| {
+            let set = &mut e["verification"]["signedEntryTimestamp"];
+            let mut der = B64.decode(set.as_str().unwrap()).unwrap();
+            let last = der.len() - 1;
+            der[last] ^= 1;
+            *set = B64.encode(der).into();
+        }),
+        ("inclusion proof", |e| {
+            let hashes = e["verification"]["inclusionProof"]["hashes"]
+                .as_array_mut()
+                .unwrap();
+            hashes[0] = "00".repeat(32).into();
+        }),
+        ("checkpoint", |e| {
+            let proof = &mut e["verification"]["inclusionProof"];
+            let cp = proof["checkpoint"]
+                .as_str()
+                .unwrap()
+                .replacen('\n', "\n\n", 0);
+            let mut lines: Vec<String> = cp.lines().map(str::to_owned).collect();
+            lines[1] = (lines[1].parse::<u64>().unwrap() + 1).to_string();
+            proof["checkpoint"] = format!("{}\n", lines.join("\n")).into();
+        }),
+    ];
+    for (what, tamper) in tampers {
+        let proxy = common::proxy::Proxy::start(&env.server.base_url(), move |path, body| {
+            // The new entry, or the existing one it is fetched as after a 409.
+            if !path.starts_with("/api/v1/log/entries") {
+                return None;
+            }
+            let mut answer: Value = serde_json::from_slice(body).unwrap();
+            if answer.get("code").is_some() {
+                return None;
+            }
+            for entry in answer.as_object_mut().unwrap().values_mut() {
+                tamper(entry);
+            }
+            Some(serde_json::to_vec(&answer).unwrap())
+        });
+        for pin in [&["--log-key", "log.pub"][..], &[]] {
+            let url = proxy.base_url();
+            let mut args = vec!["sign-blob", "--key", "k.key", "--rekor-url", &url];
+            args.extend(["--bundle", "blob.bundle", "blob"]);
+            args.extend(pin);
+            let r = env.run(&args, &[]);
+            assert_ne!(
+                r.code, 0,
+                "a bad {what} was accepted (pinned {pin:?}):\n{}",
+                r.stdout
+            );
+            assert!(r.stderr.contains("does not verify"), "{what}: {}", r.stderr);
+            assert!(
+                !env.path("blob.bundle").exists(),
+                "a bundle was written with a bad {what}"
+            );
+        }
+    }
+}

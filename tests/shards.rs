@@ -271,6 +271,39 @@ async fn an_empty_active_shard_is_not_rotated() {
     assert_eq!(info.inactive_shards, None);
 }
 
+/// A rotation whose new shard list was renamed into place but not synced (the list may name
+/// the new shard) stops writes: appending to the old shard would put entries where a restart
+/// no longer looks for the active shard.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotation_that_may_have_changed_the_shard_list_stops_writes() {
+    let api = api();
+    let signer = EntrySigner::new();
+    append(&api, &signer, "before", 1).await;
+    let sequencer = api.state.sequencer.clone();
+    let refused = tokio::task::spawn_blocking(move || {
+        sequencer.rotate(Box::new(|_: &LogIdentity| {
+            Err(arkivo_server::datadir::ShardListChanged {
+                tree_id: 0x77,
+                source: std::io::Error::other("injected: syncing the directory failed"),
+            }
+            .into())
+        }))
+    })
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert!(refused.contains("writes stop"), "{refused}");
+    let a = api
+        .post("/api/v1/log/entries", &signer.hashedrekord(b"after"))
+        .await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.json());
+    assert!(
+        a.json()["message"].as_str().unwrap().contains("shard list"),
+        "{}",
+        a.json()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn each_shard_has_its_tiles_and_its_keys_in_the_trusted_root() {
     let api = api();

@@ -146,6 +146,8 @@ impl ClientError {
 pub struct RekorClient {
     base: String,
     http: reqwest::Client,
+    /// `Bearer <token>`, marked sensitive so that it is never shown in debug output.
+    write_token: Option<reqwest::header::HeaderValue>,
 }
 
 impl RekorClient {
@@ -175,7 +177,17 @@ impl RekorClient {
         Ok(RekorClient {
             base: url.trim_end_matches('/').to_owned(),
             http,
+            write_token: None,
         })
+    }
+
+    /// This client, sending `token` as `Authorization: Bearer` with new entries (the log's
+    /// `--write-tokens`); `None` if it cannot be a header value.
+    pub fn with_write_token(mut self, token: &str) -> Option<RekorClient> {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+        value.set_sensitive(true);
+        self.write_token = Some(value);
+        Some(self)
     }
 
     /// The log's base URL, without a trailing `/`.
@@ -195,13 +207,11 @@ impl RekorClient {
         proposed: &serde_json::Value,
     ) -> Result<LogEntry, ClientError> {
         let url = format!("{}/api/v1/log/entries", self.base);
-        let res = self
-            .http
-            .post(&url)
-            .json(proposed)
-            .send()
-            .await
-            .map_err(|e| unreachable(&url, &e))?;
+        let mut req = self.http.post(&url).json(proposed);
+        if let Some(token) = &self.write_token {
+            req = req.header(reqwest::header::AUTHORIZATION, token.clone());
+        }
+        let res = req.send().await.map_err(|e| unreachable(&url, &e))?;
         if res.status() == reqwest::StatusCode::CONFLICT {
             let existing = res
                 .headers()

@@ -34,6 +34,8 @@ pub enum TrustError {
     NotALogKey { what: String, detail: String },
     #[error("{what} is not a Sigstore trusted root: {detail}")]
     NotATrustedRoot { what: String, detail: String },
+    #[error("{what} does not list the log key {key} (SHA-256 of its DER)")]
+    KeyNotListed { what: String, key: String },
 }
 
 impl TrustedLog {
@@ -65,6 +67,73 @@ impl TrustedLog {
     pub fn log_id_hex(&self) -> String {
         hex::encode(self.log_id)
     }
+}
+
+/// The part of a served trusted root that `pinned` (DER SubjectPublicKeyInfos) vouches for:
+/// the `tlogs` whose key is one of them, as served (their `validFor`, `baseUrl`, IDs), and
+/// nothing else. Every other log and every certificate authority, CT log and timestamp
+/// authority is dropped: a root a client writes is trusted by whoever reads it (cosign,
+/// sigstore-js, admission controllers), so whatever the server or anyone on the path added
+/// must not come out of it. Returns the root and one line per dropped authority.
+///
+/// # Errors
+///
+/// [`TrustError::KeyNotListed`] if a pinned key is not among the served logs.
+pub fn pinned_root(
+    served: &TrustedRoot,
+    pinned: &[Vec<u8>],
+    what: &str,
+) -> Result<(TrustedRoot, Vec<String>), TrustError> {
+    let key_of =
+        |t: &arkivo_core::wire::TransparencyLogInstance| B64.decode(&t.public_key.raw_bytes).ok();
+    for der in pinned {
+        if !served.tlogs.iter().any(|t| key_of(t).as_ref() == Some(der)) {
+            return Err(TrustError::KeyNotListed {
+                what: what.to_owned(),
+                key: hex::encode(Sha256::digest(der)),
+            });
+        }
+    }
+    let (tlogs, others): (Vec<_>, Vec<_>) = served
+        .tlogs
+        .iter()
+        .cloned()
+        .partition(|t| key_of(t).is_some_and(|k| pinned.contains(&k)));
+    let mut dropped: Vec<String> = others
+        .iter()
+        .map(|t| {
+            format!(
+                "dropped the unpinned log {} (logId {}, {})",
+                if t.base_url.is_empty() {
+                    "without a baseUrl"
+                } else {
+                    &t.base_url
+                },
+                t.log_id.key_id,
+                t.public_key.key_details
+            )
+        })
+        .collect();
+    for (n, kind) in [
+        (
+            served.certificate_authorities.len(),
+            "certificate authorities",
+        ),
+        (served.ctlogs.len(), "CT logs"),
+        (served.timestamp_authorities.len(), "timestamp authorities"),
+    ] {
+        if n > 0 {
+            dropped.push(format!("dropped {n} {kind} (arkivo pins only log keys)"));
+        }
+    }
+    let root = TrustedRoot {
+        media_type: served.media_type.clone(),
+        tlogs,
+        certificate_authorities: Vec::new(),
+        ctlogs: Vec::new(),
+        timestamp_authorities: Vec::new(),
+    };
+    Ok((root, dropped))
 }
 
 /// The Rekor v1 logs of a TrustedRoot JSON document: each `tlogs` entry with an ECDSA P-256

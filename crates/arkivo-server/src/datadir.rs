@@ -18,6 +18,7 @@ use crate::sequencer::Shard;
 use crate::shards::{MANIFEST_FILE, Manifest, ShardRecord};
 use crate::storage::rocks::RocksStore;
 use crate::storage::{LogMeta, LogStore};
+use arkivo_core::durable::ReplaceError;
 use arkivo_core::signer::LogKeys;
 
 /// Where a log keeps its files.
@@ -291,12 +292,40 @@ fn check_hostname(opened: OpenedLog, hostname: Option<&str>) -> anyhow::Result<O
 /// `Sequencer::rotate`): the shard's directory with its keys and database holding the signed
 /// empty tree; then the new shard list, written beside the old one, synced and renamed over
 /// it. Until that rename nothing a restart reads has changed; on failure before it the new
-/// directory is removed again.
+/// directory is removed again. A failure after it (the directory not synced) keeps the new
+/// directory, since the shard list now names it, and answers [`ShardListChanged`]: the caller
+/// must not append to the old shard any more, and a restart opens whichever list the disk kept.
 pub fn create_shard(
     paths: &LogPaths,
     manifest: &Manifest,
     active: &LogIdentity,
     new_keys: bool,
+) -> anyhow::Result<(OpenedShard, Manifest)> {
+    create_shard_with(paths, manifest, active, new_keys, |data_dir, next| {
+        arkivo_core::durable::replace(&data_dir.join(MANIFEST_FILE), &next.to_json(), 0o600)
+    })
+}
+
+/// A rotation failed after the new shard list was renamed into place: the list names the new
+/// shard (and, after a crash, may name either), so the old shard must take no more appends.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the shard list naming the new shard {tree_id} was written but may not be durable ({source}); \
+     writes stop until a restart, which opens the shards the list names"
+)]
+pub struct ShardListChanged {
+    pub tree_id: i64,
+    pub source: std::io::Error,
+}
+
+/// [`create_shard`], writing the shard list with `write` (a seam for tests to fail it at each
+/// step).
+fn create_shard_with(
+    paths: &LogPaths,
+    manifest: &Manifest,
+    active: &LogIdentity,
+    new_keys: bool,
+    write: impl FnOnce(&Path, &Manifest) -> Result<(), ReplaceError>,
 ) -> anyhow::Result<(OpenedShard, Manifest)> {
     let tree_id = loop {
         let id = crate::log::new_tree_id();
@@ -347,12 +376,18 @@ pub fn create_shard(
     };
     let mut next = manifest.clone();
     next.shards.push(record);
-    if let Err(e) = write_manifest(&paths.data_dir, &next) {
-        drop(shard);
-        let _ = fs::remove_dir_all(&shard_dir);
-        return Err(e);
+    match write(&paths.data_dir, &next) {
+        Ok(()) => Ok((shard, next)),
+        Err(ReplaceError::NotReplaced(e)) => {
+            // The list on disk is the old one: nothing names the new directory.
+            drop(shard);
+            let _ = fs::remove_dir_all(&shard_dir);
+            Err(e).with_context(|| {
+                format!("replacing {}", paths.data_dir.join(MANIFEST_FILE).display())
+            })
+        }
+        Err(ReplaceError::NotDurable(source)) => Err(ShardListChanged { tree_id, source }.into()),
     }
-    Ok((shard, next))
 }
 
 /// Replaces the shard list of `data_dir` atomically and durably: written beside it, synced,
@@ -425,4 +460,76 @@ pub(crate) fn write_private_key(path: &Path, pem: &[u8]) -> anyhow::Result<()> {
     f.write_all(pem)
         .and_then(|()| f.sync_all())
         .with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log created in a new directory, and its paths.
+    fn new_log() -> (tempfile::TempDir, LogPaths, OpenedLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = LogPaths::new(&dir.path().join("data"), None, None);
+        let opened = open(&paths, Some("log.example"), true).unwrap();
+        (dir, paths, opened)
+    }
+
+    /// Rotates the log in `paths`, writing the shard list with `write`; returns the new tree
+    /// ID and the error.
+    fn rotate_failing(
+        paths: &LogPaths,
+        opened: OpenedLog,
+        write: impl FnOnce(&Path, &Manifest) -> Result<(), ReplaceError>,
+    ) -> (i64, anyhow::Error) {
+        let new_id = std::cell::Cell::new(0);
+        let err = create_shard_with(
+            paths,
+            &opened.manifest(),
+            &opened.active().identity,
+            true,
+            |dir, next| {
+                new_id.set(next.shards.last().unwrap().tree_id);
+                write(dir, next)
+            },
+        )
+        .err()
+        .expect("the rotation fails");
+        (new_id.get(), err)
+    }
+
+    #[test]
+    fn a_shard_list_renamed_but_not_synced_keeps_the_shard_it_names() {
+        let (_dir, paths, opened) = new_log();
+        let old_id = opened.active().identity.meta.tree_id;
+        let (new_id, err) = rotate_failing(&paths, opened, |dir, next| {
+            arkivo_core::durable::replace(&dir.join(MANIFEST_FILE), &next.to_json(), 0o600)?;
+            Err(ReplaceError::NotDurable(std::io::Error::other(
+                "injected: syncing the directory failed",
+            )))
+        });
+        let changed = err
+            .downcast_ref::<ShardListChanged>()
+            .expect("ShardListChanged");
+        assert_eq!(changed.tree_id, new_id);
+        // A restart opens the list the disk holds, and the shard it names is there.
+        let reopened = open(&paths, None, false).unwrap();
+        let ids: Vec<i64> = reopened.shards.iter().map(|s| s.record.tree_id).collect();
+        assert_eq!(ids, [old_id, new_id]);
+    }
+
+    #[test]
+    fn a_shard_list_not_replaced_leaves_the_old_log() {
+        let (_dir, paths, opened) = new_log();
+        let old_id = opened.active().identity.meta.tree_id;
+        let (new_id, err) = rotate_failing(&paths, opened, |_, _| {
+            Err(ReplaceError::NotReplaced(std::io::Error::other(
+                "injected: the disk is full",
+            )))
+        });
+        assert!(!err.is::<ShardListChanged>(), "{err:#}");
+        assert!(!paths.data_dir.join(format!("shards/{new_id}")).exists());
+        let reopened = open(&paths, None, false).unwrap();
+        let ids: Vec<i64> = reopened.shards.iter().map(|s| s.record.tree_id).collect();
+        assert_eq!(ids, [old_id]);
+    }
 }

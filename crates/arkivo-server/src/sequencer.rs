@@ -418,7 +418,18 @@ impl Sequencer {
         }
         let old = self.published.view();
         crate::shards::check_rotatable(old.active.tree_id(), old.active.head.size)?;
-        let shard = create(old.active.identity()).map_err(|e| format!("{e:#}"))?;
+        let shard = match create(old.active.identity()) {
+            Ok(shard) => shard,
+            Err(e) => {
+                let reason = format!("{e:#}");
+                // The shard list on disk may name the new shard already: appending to the old
+                // one would put entries where a restart no longer writes.
+                if e.is::<crate::datadir::ShardListChanged>() {
+                    self.published.stop(reason.clone());
+                }
+                return Err(reason);
+            }
+        };
         let (head, border) = match shard
             .store
             .head()

@@ -9,7 +9,10 @@ use serde_json::json;
 use sha2::Digest as _;
 
 use super::checkpoints::{check_extends, tree_checkpoint};
-use super::{Failure, LogTrust, Output, RekorUrl, Report, log_out_of_spec, no_trust, read_file};
+use super::{
+    Failure, LogTrust, Output, RekorUrl, Report, WriteToken, log_out_of_spec, logs_or_served,
+    no_trust, read_file,
+};
 use crate::bundle::Bundle;
 use crate::keys::{self, SigningKey};
 use crate::rekor::RekorClient;
@@ -29,6 +32,12 @@ pub struct SignBlobArgs {
     pub key: PathBuf,
     #[command(flatten)]
     pub rekor: RekorUrl,
+    #[command(flatten)]
+    pub write_token: WriteToken,
+    /// The log key(s) the log's answer must verify with before the bundle is written; without
+    /// them, the key the log serves (a check of the log's consistency, not of its identity).
+    #[command(flatten)]
+    pub trust: LogTrust,
     /// Where to write the Sigstore bundle (v0.3 JSON).
     #[arg(long)]
     pub bundle: PathBuf,
@@ -96,7 +105,7 @@ fn digest_file(path: &Path, alg: HashAlg) -> Result<Vec<u8>, Failure> {
 
 pub async fn sign_blob(args: &SignBlobArgs) -> Result<Report, Failure> {
     let key = SigningKey::load(&args.key)?;
-    let client = RekorClient::new(&args.rekor.url)?;
+    let client = args.write_token.client(&args.rekor)?;
     let alg = key.algorithm().hash_algorithm();
     let digest = digest_file(&args.file, alg)?;
     let signature = key.sign_digest(&digest)?;
@@ -113,6 +122,14 @@ pub async fn sign_blob(args: &SignBlobArgs) -> Result<Report, Failure> {
     let signer = keys::parse_public_key(&public_pem, "the signing key")?;
     verify::verify_hashedrekord(&body, alg, &digest, &signature, &signer)
         .map_err(|e| log_out_of_spec(format!("the log returned another entry: {e}")))?;
+    // A bundle is for verifiers: its SET, inclusion proof and checkpoint must hold before it
+    // is written, not only when someone later checks it.
+    let (logs, _) = logs_or_served(&client, &args.trust, None).await?;
+    verify::verify_log_entry(&entry, &logs).map_err(|e| {
+        Failure::Log(format!(
+            "the log's answer does not verify, no bundle written: {e}"
+        ))
+    })?;
     let bundle =
         Bundle::for_message_signature(alg, &digest, &signature, &key.public_key_der(), &entry)
             .map_err(|e| log_out_of_spec(e.to_string()))?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::{Failure, LogTrust, Output, RekorUrl, Report, no_trust, read_file};
+use super::{Failure, LogTrust, Output, RekorUrl, Report, WriteToken, no_trust, read_file};
 use crate::cosign;
 use crate::image::{self, ImageError, Layout, Policy, Signed, Verified};
 use crate::keys::{self, SigningKey};
@@ -68,6 +68,8 @@ pub struct SignArgs {
     pub key: PathBuf,
     #[command(flatten)]
     pub rekor: RekorUrl,
+    #[command(flatten)]
+    pub write_token: WriteToken,
     /// An annotation to sign with the image (key=value; repeatable).
     #[arg(short = 'a', long = "annotations")]
     pub annotations: Vec<String>,
@@ -90,6 +92,8 @@ pub struct AttestArgs {
     pub key: PathBuf,
     #[command(flatten)]
     pub rekor: RekorUrl,
+    #[command(flatten)]
+    pub write_token: WriteToken,
     /// The predicate: a JSON file (SLSA provenance, an SBOM, a scan report, ...).
     #[arg(long)]
     pub predicate: PathBuf,
@@ -180,7 +184,7 @@ fn signed_report(what: &str, image: &str, rekor: &RekorClient, signed: &Signed) 
 pub async fn sign(args: &SignArgs) -> Result<Report, Failure> {
     let annotations = cosign::parse_annotations(&args.annotations).map_err(Failure::Input)?;
     let key = SigningKey::load(&args.key)?;
-    let rekor = RekorClient::new(&args.rekor.url)?;
+    let rekor = args.write_token.client(&args.rekor)?;
     let (registry, image) = args.registry.connect(&args.image).await?;
     let signed = image::sign(
         &registry,
@@ -204,7 +208,7 @@ pub async fn attest(args: &AttestArgs) -> Result<Report, Failure> {
             ))
         })?;
     let key = SigningKey::load(&args.key)?;
-    let rekor = RekorClient::new(&args.rekor.url)?;
+    let rekor = args.write_token.client(&args.rekor)?;
     let (registry, image) = args.registry.connect(&args.image).await?;
     let signed = image::attest(
         &registry,

@@ -6,7 +6,10 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::checkpoints::{current_checkpoint, tree_checkpoint};
-use super::{Failure, LogTrust, Output, RekorUrl, Report, log_out_of_spec, read_text, sha256_hex};
+use super::{
+    Failure, LogTrust, Output, RekorUrl, Report, log_out_of_spec, logs_or_served, read_text,
+    sha256_hex,
+};
 use crate::rekor::{LogEntry, RekorClient};
 use crate::trust::TrustedLog;
 use crate::verify::{self, VerifiedEntry, VerifyError};
@@ -80,27 +83,6 @@ pub struct SearchArgs {
     /// An email address in signing certificates.
     #[arg(long)]
     pub email: Option<String>,
-}
-
-/// The logs to verify `log` answers with: the flags', else the key the log itself serves for
-/// the tree `tree_id` (decimal; the active tree when `None`) — the report says so: that checks
-/// consistency, not authenticity.
-async fn logs_or_served(
-    client: &RekorClient,
-    trust: &LogTrust,
-    tree_id: Option<&str>,
-) -> Result<(Vec<TrustedLog>, bool), Failure> {
-    if let Some(logs) = trust.load()? {
-        return Ok((logs, true));
-    }
-    let pem = client.public_key(tree_id).await?;
-    let log = TrustedLog::from_public_key_pem(&pem, "the key served by the log")
-        .map_err(|e| log_out_of_spec(e.to_string()))?;
-    eprintln!(
-        "note: verifying with the key the log serves ({}); pass --log-key or --trusted-root to pin it",
-        log.log_id_hex()
-    );
-    Ok((vec![log], false))
 }
 
 pub async fn log(command: &LogCommand) -> Result<Report, Failure> {

@@ -29,7 +29,7 @@ use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::keys;
-use crate::rekor::ClientError;
+use crate::rekor::{ClientError, RekorClient};
 use crate::trust::{self, TrustedLog};
 use crate::verify::VerifyError;
 
@@ -100,6 +100,74 @@ pub struct RekorUrl {
     /// URL of the log, e.g. http://127.0.0.1:3000.
     #[arg(long = "rekor-url", env = "ARKIVO_REKOR_URL")]
     pub url: String,
+}
+
+/// The write token of a log started with `--write-tokens`, sent as `Authorization: Bearer` with
+/// each new entry and never printed.
+#[derive(Args)]
+pub struct WriteToken {
+    /// The log's write token (a log started with --write-tokens refuses entries without one).
+    /// Prefer the variable or --write-token-file: a flag's value shows in the process list.
+    #[arg(
+        long = "write-token",
+        env = "ARKIVO_WRITE_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    /// A file holding the write token (surrounding whitespace ignored); wins over
+    /// --write-token and ARKIVO_WRITE_TOKEN.
+    #[arg(long = "write-token-file")]
+    token_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for WriteToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteToken")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_file", &self.token_file)
+            .finish()
+    }
+}
+
+impl WriteToken {
+    /// A client of the log at `rekor` that sends this token, if any, with new entries.
+    pub(crate) fn client(&self, rekor: &RekorUrl) -> Result<RekorClient, Failure> {
+        let client = RekorClient::new(&rekor.url)?;
+        let token = match &self.token_file {
+            Some(path) => Some(read_text(path, "the write token file")?.trim().to_owned()),
+            None => self.token.clone(),
+        };
+        match token {
+            Some(t) if t.is_empty() => Err(Failure::Input("the write token is empty".into())),
+            Some(t) => client.with_write_token(&t).ok_or_else(|| {
+                Failure::Input(
+                    "the write token holds characters an HTTP header cannot carry".into(),
+                )
+            }),
+            None => Ok(client),
+        }
+    }
+}
+
+/// The logs to verify a log's answers with: the flags', else the key the log itself serves for
+/// the tree `tree_id` (decimal; the active tree when `None`) — the report says so: that checks
+/// consistency, not authenticity. True when pinned.
+pub(crate) async fn logs_or_served(
+    client: &RekorClient,
+    trust: &LogTrust,
+    tree_id: Option<&str>,
+) -> Result<(Vec<TrustedLog>, bool), Failure> {
+    if let Some(logs) = trust.load()? {
+        return Ok((logs, true));
+    }
+    let pem = client.public_key(tree_id).await?;
+    let log = TrustedLog::from_public_key_pem(&pem, "the key served by the log")
+        .map_err(|e| log_out_of_spec(e.to_string()))?;
+    eprintln!(
+        "note: verifying with the key the log serves ({}); pass --log-key or --trusted-root to pin it",
+        log.log_id_hex()
+    );
+    Ok((vec![log], false))
 }
 
 /// The log(s) trusted for verification.

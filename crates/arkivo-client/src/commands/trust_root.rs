@@ -1,50 +1,60 @@
-//! `arkivo trust-root`: the Sigstore trusted root the log serves, checked against the pinned log key.
+//! `arkivo trust-root`: the Sigstore trusted root the log serves, cut down to the log keys the
+//! operator pinned.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::{Failure, RekorUrl, Report, log_out_of_spec, pretty, read_text};
+use crate::keys;
 use crate::rekor::RekorClient;
-use crate::trust::{self, TrustedLog};
+use crate::trust;
+use arkivo_core::wire::TrustedRoot;
 
 #[derive(Debug, Args)]
 pub struct TrustRootArgs {
     #[command(flatten)]
     pub rekor: RekorUrl,
-    /// Check that the trusted root lists this log key (PEM), e.g. one obtained out of band.
+    /// A log key (PEM) obtained out of band; repeat it for each key of a rotated log (and for
+    /// the Ed25519 checkpoint keys Rekor v2 clients use). The root printed lists only these
+    /// keys' logs; every other log, certificate authority, CT log and timestamp authority the
+    /// server lists is dropped.
     #[arg(long = "log-key")]
-    pub log_key: Option<PathBuf>,
+    pub log_keys: Vec<PathBuf>,
 }
 
 pub async fn trust_root(args: &TrustRootArgs) -> Result<Report, Failure> {
     let client = RekorClient::new(&args.rekor.url)?;
-    let root = client.trusted_root().await?;
-    let bytes = serde_json::to_vec(&root).expect("JSON values serialize");
-    let logs = trust::logs_from_trusted_root(&bytes, "the log's trusted root")
-        .map_err(|e| log_out_of_spec(e.to_string()))?;
-    let want = match &args.log_key {
-        Some(path) => {
-            let pem = read_text(path, "the log key")?;
-            TrustedLog::from_public_key_pem(&pem, &path.display().to_string())?.log_id
-        }
-        None => {
-            let pem = client.public_key(None).await?;
-            eprintln!(
-                "note: not pinned: checked against the key the log serves; pass --log-key to \
-                 check against a key obtained out of band"
-            );
-            TrustedLog::from_public_key_pem(&pem, "the key served by the log")
-                .map_err(|e| log_out_of_spec(e.to_string()))?
-                .log_id
-        }
-    };
-    if !logs.iter().any(|l| l.log_id == want) {
-        return Err(Failure::Verification(format!(
-            "the trusted root the log serves does not list the log key {}",
-            hex::encode(want)
-        )));
+    let served: TrustedRoot = serde_json::from_value(client.trusted_root().await?)
+        .map_err(|e| log_out_of_spec(format!("the log's trusted root: {e}")))?;
+    let mut pinned = Vec::new();
+    for path in &args.log_keys {
+        let what = format!("the log key {}", path.display());
+        let pem = read_text(path, "the log key")?;
+        pinned.push(keys::parse_public_key(&pem, &what)?.spki_der().to_vec());
     }
-    let text = format!("{}\n", pretty(&root));
-    Ok(Report { text, json: root })
+    if pinned.is_empty() {
+        let pem = client.public_key(None).await?;
+        eprintln!(
+            "note: not pinned: the root lists only the key the log serves now; pass --log-key \
+             (once per key) to pin keys obtained out of band"
+        );
+        pinned.push(
+            keys::parse_public_key(&pem, "the key served by the log")
+                .map_err(log_out_of_spec)?
+                .spki_der()
+                .to_vec(),
+        );
+    }
+    let (root, dropped) = trust::pinned_root(&served, &pinned, "the log's trusted root")
+        .map_err(|e| Failure::Verification(e.to_string()))?;
+    for line in dropped {
+        eprintln!("note: {line}");
+    }
+    let bytes = serde_json::to_vec(&root).expect("wire types serialize");
+    trust::logs_from_trusted_root(&bytes, "the log's trusted root")
+        .map_err(|e| log_out_of_spec(e.to_string()))?;
+    let json = serde_json::to_value(&root).expect("wire types serialize");
+    let text = format!("{}\n", pretty(&json));
+    Ok(Report { text, json })
 }
