@@ -35,7 +35,10 @@ use crate::sequencer::{SequenceError, Sequenced, SequencerHandle, View};
 use crate::storage::NewEntry;
 use crate::witness::client::Cosignatures;
 use arkivo_core::entries::{CanonicalEntry, EntryError};
-use arkivo_core::limits::{MAX_REQUEST_BODY_BYTES, MAX_REQUESTS_IN_FLIGHT};
+use arkivo_core::limits::{
+    BODY_GRACE, MAX_QUERY_BODY_BYTES, MAX_REQUEST_BODY_BYTES, MAX_REQUESTS_IN_FLIGHT,
+    MIN_BODY_BYTES_PER_SECOND,
+};
 use arkivo_core::merkle::Hash;
 
 /// Longest a request may take end to end, including waiting for its batch to be durable.
@@ -54,8 +57,9 @@ pub struct AppState {
     client_certificates_write: bool,
     /// When set, each client's requests are limited to a rate (429 beyond it).
     rate_limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
-    /// Most requests handled at once; further ones get 503 at once.
-    max_requests_in_flight: usize,
+    /// The requests handled at once, shared among clients; further ones get 503 (429 from a
+    /// client over its share) at once.
+    in_flight: Arc<crate::ratelimit::ClientSlots>,
     /// The witnesses' cosignatures, and the checkpoint to serve (`GET /checkpoint`): see
     /// [`tiles::checkpoint`].
     pub cosignatures: Arc<Cosignatures>,
@@ -88,7 +92,7 @@ impl AppState {
             write_tokens: None,
             client_certificates_write: false,
             rate_limiter: None,
-            max_requests_in_flight: MAX_REQUESTS_IN_FLIGHT,
+            in_flight: crate::ratelimit::ClientSlots::new(MAX_REQUESTS_IN_FLIGHT),
             cosignatures,
             cpu: Arc::new(cpu),
             sets: Arc::new(quick_cache::sync::Cache::new(SET_CACHE_ENTRIES)),
@@ -138,10 +142,11 @@ impl AppState {
         self
     }
 
-    /// Handles at most `n` requests at once (default [`MAX_REQUESTS_IN_FLIGHT`]).
+    /// Handles at most `n` requests at once (default [`MAX_REQUESTS_IN_FLIGHT`]), an eighth of
+    /// them from one client.
     #[must_use]
     pub fn with_max_requests_in_flight(mut self, n: usize) -> Self {
-        self.max_requests_in_flight = n;
+        self.in_flight = crate::ratelimit::ClientSlots::new(n);
         self
     }
 
@@ -209,7 +214,7 @@ impl AppState {
         body: Result<Bytes, BytesRejection>,
         validate: fn(&[u8]) -> Result<CanonicalEntry, EntryError>,
     ) -> Result<Written, ApiError> {
-        let body = body_bytes(body)?;
+        let body = body_bytes(body, MAX_REQUEST_BODY_BYTES)?;
         let entry = self
             .cpu(move || validate(&body).map_err(|e| entry_error(&e)))
             .await?;
@@ -280,10 +285,19 @@ fn entry_error(e: &EntryError) -> ApiError {
     }
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+/// The body read by the route's extractor, whose limit is `limit`; 413 over it, 408 when it came
+/// too slowly ([`MinRateBody`]), 400 otherwise.
+fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
     body.map_err(|r| {
+        let mut source: Option<&dyn std::error::Error> = Some(&r);
+        while let Some(e) = source {
+            if e.is::<BodyTooSlow>() {
+                return ApiError::new(StatusCode::REQUEST_TIMEOUT, e.to_string());
+            }
+            source = e.source();
+        }
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(MAX_REQUEST_BODY_BYTES)
+            ApiError::too_large(limit)
         } else {
             ApiError::bad_request(format!("reading the request body: {}", r.body_text()))
         }
@@ -296,10 +310,9 @@ pub fn service(state: AppState) -> NormalizePath<Router> {
     NormalizePathLayer::trim_trailing_slash().layer(router(state))
 }
 
-/// Every route, with body limit, CORS, timeouts, the per-client rate limit (not on the health
-/// probes and metrics), the global limit on requests in flight, request IDs and HTTP metrics.
+/// Every route, with body limits, CORS, timeouts, the per-client rate limit and the limit on
+/// requests in flight (neither on the health probes and metrics), request IDs and HTTP metrics.
 pub fn router(state: AppState) -> Router {
-    let in_flight = state.max_requests_in_flight;
     // The one gate of both write APIs.
     let writers = axum::middleware::from_fn_with_state(state.clone(), require_writer);
     let routes = Router::new()
@@ -309,7 +322,10 @@ pub fn router(state: AppState) -> Router {
                 .route_layer(writers.clone())
                 .get(v1::get_entry_by_index),
         )
-        .route("/api/v1/log/entries/retrieve", post(v1::retrieve_entries))
+        .route(
+            "/api/v1/log/entries/retrieve",
+            post(v1::retrieve_entries).layer(DefaultBodyLimit::max(MAX_QUERY_BODY_BYTES)),
+        )
         .route(
             "/api/v1/log/entries/{entry_uuid}",
             get(v1::get_entry_by_uuid),
@@ -318,7 +334,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/log/publicKey", get(v1::public_key))
         .route("/api/v1/log/proof", get(v1::log_proof))
         .route("/api/v1/log/trustedRoot", get(v1::trusted_root))
-        .route("/api/v1/index/retrieve", post(v1::search_index))
+        .route(
+            "/api/v1/index/retrieve",
+            post(v1::search_index).layer(DefaultBodyLimit::max(MAX_QUERY_BODY_BYTES)),
+        )
         .route(
             "/api/v2/log/entries",
             post(v2::create_entry).route_layer(writers),
@@ -333,27 +352,10 @@ pub fn router(state: AppState) -> Router {
         )
         // Health probes and metrics are neither rate limited nor shed: an orchestrator must
         // see a busy server as alive, and a busy server is when its metrics matter.
-        .route_layer(
-            tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(
-                    move |_: tower::BoxError| async move {
-                        ApiError {
-                            retry_after: Some(1),
-                            ..ApiError::new(
-                                StatusCode::SERVICE_UNAVAILABLE,
-                                format!(
-                                    "the server is handling its limit of {in_flight} requests; \
-                                     retry shortly"
-                                ),
-                            )
-                        }
-                    },
-                ))
-                .load_shed()
-                // Global: one semaphore for every route (a plain concurrency limit would give
-                // each route its own).
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(in_flight)),
-        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            in_flight,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit,
@@ -418,16 +420,134 @@ async fn rate_limit(
     next.run(req).await
 }
 
-/// Ready only while the sequencer can commit.
+/// Holds one of the requests-in-flight slots for the request (503 with `Retry-After` when all
+/// are held, 429 when this client holds its share), and makes its body arrive at the minimum
+/// rate: a stalled body would otherwise hold its slot for the whole request timeout.
+async fn in_flight(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    // Requests handed to the router directly (tests) have no peer: they count as one client.
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip());
+    let _slot = match st.in_flight.try_acquire(client) {
+        Ok(slot) => slot,
+        Err(full) => {
+            let status = match full {
+                crate::ratelimit::Full::Client(_) => StatusCode::TOO_MANY_REQUESTS,
+                crate::ratelimit::Full::All(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    status,
+                    format!("the server is handling its limit of requests ({full}); retry shortly"),
+                )
+            }
+            .into_response();
+        }
+    };
+    next.run(req.map(|body| axum::body::Body::new(MinRateBody::new(body))))
+        .await
+}
+
+/// A request body that fails with [`BodyTooSlow`] once it falls behind
+/// [`MIN_BODY_BYTES_PER_SECOND`] after [`BODY_GRACE`].
+struct MinRateBody {
+    inner: axum::body::Body,
+    started: tokio::time::Instant,
+    received: u64,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+#[derive(Debug)]
+struct BodyTooSlow;
+
+impl std::fmt::Display for BodyTooSlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request body came slower than {MIN_BODY_BYTES_PER_SECOND} bytes a second (after \
+             {} s)",
+            BODY_GRACE.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for BodyTooSlow {}
+
+impl MinRateBody {
+    fn new(inner: axum::body::Body) -> Self {
+        let started = tokio::time::Instant::now();
+        MinRateBody {
+            inner,
+            started,
+            received: 0,
+            deadline: Box::pin(tokio::time::sleep_until(started + BODY_GRACE)),
+        }
+    }
+}
+
+impl hyper::body::Body for MinRateBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.received += data.len() as u64;
+                    let earned = Duration::from_secs_f64(
+                        this.received as f64 / MIN_BODY_BYTES_PER_SECOND as f64,
+                    );
+                    this.deadline
+                        .as_mut()
+                        .reset(this.started + BODY_GRACE + earned);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(BodyTooSlow)))),
+                Poll::Pending => Poll::Pending,
+            },
+            done => done,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Ready only while the sequencer can commit and a request would not be refused for want of a
+/// slot (an orchestrator then sends clients elsewhere).
 async fn readyz(axum::extract::State(st): axum::extract::State<AppState>) -> Response {
-    match st.sequencer.published().stopped() {
-        None => "ready\n".into_response(),
-        Some(reason) => (
+    let not_ready = |reason: String| {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {reason}\n"),
         )
-            .into_response(),
+            .into_response()
+    };
+    if let Some(reason) = st.sequencer.published().stopped() {
+        return not_ready(reason.to_string());
     }
+    if st.in_flight.exhausted() {
+        return not_ready("handling its limit of requests in flight".into());
+    }
+    "ready\n".into_response()
 }
 
 /// The `NoCache` headers upstream puts on its GET routes (§1.5).

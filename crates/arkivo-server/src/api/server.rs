@@ -1,5 +1,6 @@
 //! The HTTP/1.1 accept loop: [`hyper`] connections, optionally over TLS (rustls), with a header
-//! read timeout (slow clients), a cap on open connections, and graceful shutdown that lets
+//! read timeout (slow clients), a cap on open connections (per client too, see
+//! [`crate::ratelimit::ClientSlots`]), and graceful shutdown that lets
 //! requests in flight finish. (`axum::serve` offers neither a header timeout nor a cap.)
 
 use std::future::Future;
@@ -86,7 +87,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // Per client too: one address holding partial-header connections, reopened as the header
+    // timeout cuts them, would otherwise starve everyone, health probes included.
+    let slots = crate::ratelimit::ClientSlots::new(MAX_CONNECTIONS);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -101,9 +104,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "too many connections ({MAX_CONNECTIONS}); closing this one");
-            continue;
+        let slot = match slots.try_acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                tracing::warn!(%peer, "too many connections ({full}); closing this one");
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let builder = {
