@@ -64,6 +64,14 @@ impl WriteTokens {
             .map_err(|e| anyhow::anyhow!("write tokens file {}: {e}", path.display()))
     }
 
+    /// How many of `new`'s digests are not in `self` (added), and of `self`'s not in `new`
+    /// (removed).
+    pub fn changes_to(&self, new: &WriteTokens) -> (usize, usize) {
+        let added = new.digests.iter().filter(|d| !self.digests.contains(d)).count();
+        let removed = self.digests.iter().filter(|d| !new.digests.contains(d)).count();
+        (added, removed)
+    }
+
     pub fn len(&self) -> usize {
         self.digests.len()
     }
@@ -74,9 +82,11 @@ impl WriteTokens {
 
     /// Checks an `Authorization` header value.
     pub fn check(&self, authorization: Option<&[u8]>) -> Result<(), AuthError> {
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` is `Bearer`.
         let token = authorization
-            .and_then(|h| h.strip_prefix(b"Bearer "))
-            .map(<[u8]>::trim_ascii)
+            .and_then(|h| h.split_at_checked(7))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(b"Bearer "))
+            .map(|(_, token)| token.trim_ascii())
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
         let digest: [u8; 32] = Sha256::digest(token).into();
@@ -119,6 +129,18 @@ mod tests {
         assert_eq!(
             tokens.check(Some(format!("Bearer  {token} ").as_bytes())),
             Ok(())
+        );
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            assert_eq!(
+                tokens.check(Some(format!("{scheme} {token}").as_bytes())),
+                Ok(()),
+                "{scheme}"
+            );
+        }
+        assert_eq!(
+            tokens.check(Some(format!("Bearer{token}").as_bytes())),
+            Err(AuthError::Missing)
         );
         assert_eq!(
             tokens.check(Some(format!("Bearer {other}").as_bytes())),
