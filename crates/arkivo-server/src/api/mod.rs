@@ -52,7 +52,8 @@ pub struct AppState {
     /// The URL clients reach the log at (the trusted root's `baseUrl`).
     pub public_url: String,
     /// When set, every write needs one of these bearer tokens (or a client certificate, below).
-    pub write_tokens: Option<Arc<crate::auth::WriteTokens>>,
+    /// Replaced when the file is reloaded ([`crate::auth::reload_on_sighup`]).
+    pub write_tokens: Option<Arc<std::sync::RwLock<crate::auth::WriteTokens>>>,
     /// Whether a verified TLS client certificate lets a request write (mutual TLS).
     client_certificates_write: bool,
     /// When set, each client's requests are limited to a rate (429 beyond it).
@@ -128,7 +129,7 @@ impl AppState {
     /// Requires one of `tokens` for every write.
     #[must_use]
     pub fn with_write_tokens(mut self, tokens: crate::auth::WriteTokens) -> Self {
-        self.write_tokens = Some(Arc::new(tokens));
+        self.write_tokens = Some(Arc::new(std::sync::RwLock::new(tokens)));
         self
     }
 
@@ -194,7 +195,8 @@ impl AppState {
         let auth = headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes);
-        tokens.check(auth).map_err(|e| match e {
+        let checked = tokens.read().unwrap_or_else(|e| e.into_inner()).check(auth);
+        checked.map_err(|e| match e {
             crate::auth::AuthError::Missing if self.client_certificates_write => missing(
                 "an Authorization: Bearer token or a TLS client certificate from the log's client CA",
             ),
