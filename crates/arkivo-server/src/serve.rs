@@ -173,7 +173,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         );
         state = state.with_rate_limit(config.rate_limit_per_second, burst);
     }
-    let app = crate::api::service(state.with_max_requests_in_flight(config.max_requests_in_flight));
+    let app = crate::api::server::App::new(crate::api::service(
+        state.with_max_requests_in_flight(config.max_requests_in_flight),
+    ));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

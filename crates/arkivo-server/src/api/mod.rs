@@ -20,12 +20,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tower::Layer;
 use tower_http::cors::CorsLayer;
-use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
@@ -306,10 +304,33 @@ fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes
     })
 }
 
-/// The whole HTTP service: [`router`] behind trailing-slash normalization, which has to run
-/// before routing (§1.1: sigstore-python posts to `/api/v1/log/entries/retrieve/`).
-pub fn service(state: AppState) -> NormalizePath<Router> {
-    NormalizePathLayer::trim_trailing_slash().layer(router(state))
+/// The whole HTTP service, over request bodies of type `B`: [`router`] behind
+/// [`trim_api_trailing_slash`].
+pub type Service<B> = tower::util::MapRequest<Router, fn(Request<B>) -> Request<B>>;
+
+/// [`router`] behind [`trim_api_trailing_slash`], which has to run before routing.
+pub fn service<B>(state: AppState) -> Service<B> {
+    tower::util::MapRequest::new(router(state), trim_api_trailing_slash::<B>)
+}
+
+/// Trims the trailing slashes of a path under `/api/`: sigstore-python posts to
+/// `/api/v1/log/entries/retrieve/` (§1.1). Nowhere else: a checkpoint or tile has exactly one
+/// path (tlog-tiles), and a second name for an immutable tile would be cached as a second copy.
+fn trim_api_trailing_slash<B>(mut req: Request<B>) -> Request<B> {
+    let path = req.uri().path();
+    if path.starts_with("/api/") && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let path_and_query = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = path_and_query.parse().ok();
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 /// Every route, with body limits, CORS, timeouts, the per-client rate limit and the limit on

@@ -8,12 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower_http::normalize_path::NormalizePath;
 
 use arkivo_core::limits::MAX_CONNECTIONS;
 
@@ -77,11 +75,18 @@ pub fn tls_acceptor(
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
+/// What the accept loop serves: the log's [`super::Service`] or the witness's router.
+pub type App = tower::util::BoxCloneSyncService<
+    axum::http::Request<hyper::body::Incoming>,
+    axum::response::Response,
+    std::convert::Infallible,
+>;
+
 /// Serves `app` on `listener` (over TLS when `tls` is set) until `shutdown` completes, then
 /// drains.
 pub async fn serve(
     listener: TcpListener,
-    app: NormalizePath<Router>,
+    app: App,
     tls: Option<tokio_rustls::TlsAcceptor>,
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()>,
