@@ -35,7 +35,9 @@ pub fn tls_acceptor(
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .with_context(|| format!("reading the TLS certificate chain {}", cert.display()))?;
     anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
-    let key = PrivateKeyDer::from_pem_file(key)
+    // Refused when others can read it, like the log's own keys.
+    let key = crate::datadir::read_private_key(key)
+        .and_then(|pem| Ok(PrivateKeyDer::from_pem_slice(pem.as_bytes())?))
         .with_context(|| format!("reading the TLS private key {}", key.display()))?;
     // The provider is named: with both aws-lc-rs and ring in the build (clients in the tests
     // bring ring), rustls will not pick one by itself.
