@@ -259,6 +259,7 @@ async fn hostile_requests_get_4xx_and_write_nothing() {
     let big = vec![b' '; arkivo_core::limits::MAX_REQUEST_BODY_BYTES + 1];
     let res = client
         .post(format!("{base}/api/v1/log/entries"))
+        .header("content-type", "application/json")
         .body(big)
         .send()
         .await
@@ -570,4 +571,93 @@ async fn stalled_bodies_from_one_address_leave_others_served() {
     let answer = String::from_utf8_lossy(&answer[..n]);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request body"), "{answer}");
+}
+
+/// The JSON POST routes take only `application/json`: a browser may send `text/plain` or a form
+/// cross-origin without asking first (a CORS "simple request"). CORS lets any origin read, but
+/// not with credentials or an `Authorization` header, so a page cannot write as its visitor.
+#[tokio::test]
+async fn json_routes_need_json_and_cors_allows_no_credentials() {
+    let server = TestServer::start(&[]);
+    let base = server.base_url();
+    let client = reqwest::Client::new();
+    let entry = serde_json::to_vec(&valid_entry()).unwrap();
+    for path in [
+        "/api/v1/log/entries",
+        "/api/v2/log/entries",
+        "/api/v1/log/entries/retrieve",
+        "/api/v1/index/retrieve",
+    ] {
+        for content_type in [
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+            Some("application/jsonx"),
+            None,
+        ] {
+            let mut req = client.post(format!("{base}{path}")).body(entry.clone());
+            if let Some(ct) = content_type {
+                req = req.header("content-type", ct);
+            }
+            let (status, ct, body) = answer(req.send().await.unwrap()).await;
+            let what = format!("{path} as {content_type:?}");
+            assert_eq!(status, 415, "{what}");
+            assert_json_error(&what, ct.as_deref(), &body);
+            assert!(
+                String::from_utf8_lossy(&body).contains("application/json"),
+                "{what}"
+            );
+        }
+    }
+    let info: serde_json::Value = common::get_json(&client, format!("{base}/api/v1/log")).await;
+    assert_eq!(info["treeSize"], 0, "a non-JSON request wrote");
+    let res = client
+        .post(format!("{base}/api/v1/log/entries"))
+        .header("content-type", "Application/JSON; charset=utf-8")
+        .body(entry)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    // Reads are open to any origin, without credentials.
+    let res = client
+        .get(format!("{base}/api/v1/log"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert!(
+        res.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    // A preflight for a write with a token: the Authorization header is not allowed.
+    let res = client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{base}/api/v1/log/entries"),
+        )
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let allowed = res
+        .headers()
+        .get("access-control-allow-headers")
+        .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+        .unwrap_or_default();
+    assert!(!allowed.contains("authorization"), "{allowed}");
+    assert!(allowed.contains("content-type"), "{allowed}");
 }

@@ -20,10 +20,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tower_http::cors::CorsLayer;
+use tower_http::cors::{self, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
@@ -338,16 +338,20 @@ fn trim_api_trailing_slash<B>(mut req: Request<B>) -> Request<B> {
 pub fn router(state: AppState) -> Router {
     // The one gate of both write APIs.
     let writers = axum::middleware::from_fn_with_state(state.clone(), require_writer);
+    let json = axum::middleware::from_fn(require_json);
     let routes = Router::new()
         .route(
             "/api/v1/log/entries",
             post(v1::create_entry)
                 .route_layer(writers.clone())
+                .route_layer(json.clone())
                 .get(v1::get_entry_by_index),
         )
         .route(
             "/api/v1/log/entries/retrieve",
-            post(v1::retrieve_entries).layer(DefaultBodyLimit::max(MAX_QUERY_BODY_BYTES)),
+            post(v1::retrieve_entries)
+                .route_layer(json.clone())
+                .layer(DefaultBodyLimit::max(MAX_QUERY_BODY_BYTES)),
         )
         .route(
             "/api/v1/log/entries/{entry_uuid}",
@@ -359,11 +363,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/log/trustedRoot", get(v1::trusted_root))
         .route(
             "/api/v1/index/retrieve",
-            post(v1::search_index).layer(DefaultBodyLimit::max(MAX_QUERY_BODY_BYTES)),
+            post(v1::search_index)
+                .route_layer(json.clone())
+                .layer(DefaultBodyLimit::max(MAX_QUERY_BODY_BYTES)),
         )
         .route(
             "/api/v2/log/entries",
-            post(v2::create_entry).route_layer(writers),
+            post(v2::create_entry)
+                .route_layer(writers)
+                .route_layer(json),
         )
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
@@ -388,7 +396,16 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(observe::metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
-        .layer(CorsLayer::permissive())
+        // Any origin may read (monitors and search pages run in browsers), but never with
+        // credentials (a client certificate, cookies) or an `Authorization` header: a page
+        // cannot write as its visitor.
+        .layer(
+            CorsLayer::new()
+                .allow_origin(cors::Any)
+                .allow_methods([Method::GET, Method::HEAD, Method::POST])
+                .allow_headers([header::CONTENT_TYPE])
+                .expose_headers(cors::Any),
+        )
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -411,6 +428,29 @@ async fn require_writer(
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// The JSON POST routes' gate: 415 unless the body is declared `application/json`. A browser
+/// sends `text/plain`, forms and multipart cross-origin without a CORS preflight, so a route
+/// that parsed those as JSON could be written to by any page its visitor opens.
+async fn require_json(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let content_type = req.headers().get(header::CONTENT_TYPE);
+    let is_json = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    if is_json {
+        return next.run(req).await;
+    }
+    let got = content_type.map_or_else(
+        || "none".to_owned(),
+        |v| String::from_utf8_lossy(v.as_bytes()).into_owned(),
+    );
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("the request body must be sent as Content-Type: application/json (got {got:.100})"),
+    )
+    .into_response()
 }
 
 /// 429 with `Retry-After` for a client over its rate. The client's address is the connection's
