@@ -187,3 +187,57 @@ async fn write_tokens_guard_writes_but_not_reads() {
     assert!(!ok && err.contains("line 1"), "{err}");
     assert!(!data.exists(), "nothing was created");
 }
+
+/// SIGHUP re-reads the write tokens file: a token added is accepted and one removed refused at
+/// once; a bad file keeps the tokens from before, and the log says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_write_tokens() {
+    let (old, old_digest) = arkivo_server::auth::new_token();
+    let (new, new_digest) = arkivo_server::auth::new_token();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tokens");
+    std::fs::write(&file, format!("{old_digest}\n")).unwrap();
+    let server = common::TestServer::start(&["--write-tokens", file.to_str().unwrap()]);
+    let url = format!("{}/api/v1/log/entries", server.base_url());
+    let client = reqwest::Client::new();
+    // An invalid entry: 400 once the token is accepted, 403 when it is not.
+    let entry = serde_json::json!({"apiVersion": "0.0.1", "kind": "hashedrekord", "spec": {}});
+    let status = |token: &str| {
+        let req = client.post(&url).bearer_auth(token).json(&entry);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let hangup = |expect: &'static str| {
+        let before = server.stderr().matches(expect).count();
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &server.pid().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while server.stderr().matches(expect).count() == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {expect:?} after SIGHUP: {}",
+                server.stderr()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    assert_eq!(status(&old).await, 400);
+    assert_eq!(status(&new).await, 403);
+
+    std::fs::write(&file, format!("{new_digest}\n")).unwrap();
+    hangup("1 added, 1 removed");
+    assert_eq!(status(&new).await, 400);
+    assert_eq!(status(&old).await, 403);
+
+    std::fs::write(&file, "not a digest\n").unwrap();
+    hangup("keeping the 1 accepted before");
+    assert!(server.stderr().contains("line 1"), "{}", server.stderr());
+    assert_eq!(status(&new).await, 400);
+    std::fs::remove_file(&file).unwrap();
+    hangup("keeping the 1 accepted before");
+    assert_eq!(status(&new).await, 400);
+}

@@ -259,6 +259,7 @@ async fn hostile_requests_get_4xx_and_write_nothing() {
     let big = vec![b' '; arkivo_core::limits::MAX_REQUEST_BODY_BYTES + 1];
     let res = client
         .post(format!("{base}/api/v1/log/entries"))
+        .header("content-type", "application/json")
         .body(big)
         .send()
         .await
@@ -403,21 +404,23 @@ async fn clients_over_their_rate_get_429() {
 }
 
 /// The global limit on requests in flight: requests beyond it are refused at once with 503 and
-/// `Retry-After` (not queued); the health probes still answer; when the requests in flight end,
-/// others are served again.
+/// `Retry-After` (not queued), and `/readyz` says so; the health probes still answer; when the
+/// requests in flight end, others are served again.
 #[tokio::test]
 async fn requests_beyond_the_in_flight_limit_are_shed() {
-    use std::io::Write;
+    use tokio::io::AsyncWriteExt;
     let server = TestServer::start(&["--max-requests-in-flight", "3"]);
     let base = server.base_url();
-    // Three writes whose bodies never finish: each holds its slot while its body is awaited.
+    // Three writes from three clients whose bodies never finish: each holds its slot while its
+    // body is awaited.
     let mut stalled = Vec::new();
-    for _ in 0..3 {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    for source in [[127, 0, 0, 2], [127, 0, 0, 3], [127, 0, 0, 4]] {
+        let mut s = connect_from(source, server.port()).await.unwrap();
         s.write_all(
             b"POST /api/v1/log/entries HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
               Content-Length: 1000\r\n\r\n{\"apiVersion\":",
         )
+        .await
         .unwrap();
         stalled.push(s);
     }
@@ -434,7 +437,203 @@ async fn requests_beyond_the_in_flight_limit_are_shed() {
     assert_json_error("over the in-flight limit", ct.as_deref(), &body);
     let res = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
+    let res = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(
+        res.status(),
+        503,
+        "/readyz said ready while requests are refused"
+    );
     drop(stalled);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(common::get_status(&client, &base, "/api/v1/log").await, 200);
+}
+
+/// A connection to the test server from `source` (another loopback address: 127.0.0.0/8 is all
+/// loopback on Linux), so that one test plays several clients.
+async fn connect_from(source: [u8; 4], port: u16) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::from((source, 0)))?;
+    socket
+        .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+}
+
+/// Opens `n` connections from `source` and sends `prefix` on each, never finishing it; those the
+/// server closes at once are dropped.
+async fn stall_from(
+    source: [u8; 4],
+    port: u16,
+    n: usize,
+    prefix: &[u8],
+) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut held = Vec::new();
+    for _ in 0..n {
+        let Ok(mut s) = connect_from(source, port).await else {
+            continue;
+        };
+        if s.write_all(prefix).await.is_ok() {
+            held.push(s);
+        }
+    }
+    held
+}
+
+/// Another client (127.0.0.1), the health probes and a read are all served.
+async fn others_are_served(base: &str) {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for path in ["/healthz", "/readyz", "/api/v1/log", "/checkpoint"] {
+        let res = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert_eq!(res.status(), 200, "GET {path}");
+    }
+    let res = client
+        .post(format!("{base}/api/v1/log/entries/retrieve"))
+        .json(&serde_json::json!({"logIndexes": [0]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "POST retrieve");
+}
+
+/// A slow loris from one address (more partial-header connections than the server holds in
+/// all) keeps neither other clients nor the health probes from being served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    let server = TestServer::start(&[]);
+    let held = stall_from(
+        [127, 0, 0, 2],
+        server.port(),
+        arkivo_core::limits::MAX_CONNECTIONS + 200,
+        b"GET /api/v1/log HTTP/1.1\r\nHost: x\r\nX-",
+    )
+    .await;
+    others_are_served(&server.base_url()).await;
+    drop(held);
+}
+
+/// 2,000+ stalled request bodies on the public read POSTs from one address, with writes behind
+/// tokens, keep neither other clients nor the health probes from being served; the stalled
+/// requests are cut off with 408 once their body falls behind the minimum rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_bodies_from_one_address_leave_others_served() {
+    use tokio::io::AsyncReadExt;
+    let tokens = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tokens.path(), format!("{}\n", "ab".repeat(32))).unwrap();
+    let server = TestServer::start(&["--write-tokens", common::path(tokens.path())]);
+    let mut held = Vec::new();
+    for path in ["/api/v1/log/entries/retrieve", "/api/v1/index/retrieve"] {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: 1000\r\n\r\n{{\"logIndexes\":"
+        );
+        held.extend(stall_from([127, 0, 0, 3], server.port(), 1_100, request.as_bytes()).await);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    others_are_served(&server.base_url()).await;
+    // A stalled body is answered 408 within seconds, not held for the request timeout.
+    let mut first = held.swap_remove(0);
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(15), first.read(&mut answer))
+        .await
+        .expect("the stalled request was not cut off")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request body"), "{answer}");
+}
+
+/// The JSON POST routes take only `application/json`: a browser may send `text/plain` or a form
+/// cross-origin without asking first (a CORS "simple request"). CORS lets any origin read, but
+/// not with credentials or an `Authorization` header, so a page cannot write as its visitor.
+#[tokio::test]
+async fn json_routes_need_json_and_cors_allows_no_credentials() {
+    let server = TestServer::start(&[]);
+    let base = server.base_url();
+    let client = reqwest::Client::new();
+    let entry = serde_json::to_vec(&valid_entry()).unwrap();
+    for path in [
+        "/api/v1/log/entries",
+        "/api/v2/log/entries",
+        "/api/v1/log/entries/retrieve",
+        "/api/v1/index/retrieve",
+    ] {
+        for content_type in [
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+            Some("application/jsonx"),
+            None,
+        ] {
+            let mut req = client.post(format!("{base}{path}")).body(entry.clone());
+            if let Some(ct) = content_type {
+                req = req.header("content-type", ct);
+            }
+            let (status, ct, body) = answer(req.send().await.unwrap()).await;
+            let what = format!("{path} as {content_type:?}");
+            assert_eq!(status, 415, "{what}");
+            assert_json_error(&what, ct.as_deref(), &body);
+            assert!(
+                String::from_utf8_lossy(&body).contains("application/json"),
+                "{what}"
+            );
+        }
+    }
+    let info: serde_json::Value = common::get_json(&client, format!("{base}/api/v1/log")).await;
+    assert_eq!(info["treeSize"], 0, "a non-JSON request wrote");
+    let res = client
+        .post(format!("{base}/api/v1/log/entries"))
+        .header("content-type", "Application/JSON; charset=utf-8")
+        .body(entry)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    // Reads are open to any origin, without credentials.
+    let res = client
+        .get(format!("{base}/api/v1/log"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert!(
+        res.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    // A preflight for a write with a token: the Authorization header is not allowed.
+    let res = client
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{base}/api/v1/log/entries"),
+        )
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let allowed = res
+        .headers()
+        .get("access-control-allow-headers")
+        .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+        .unwrap_or_default();
+    assert!(!allowed.contains("authorization"), "{allowed}");
+    assert!(allowed.contains("content-type"), "{allowed}");
 }

@@ -370,6 +370,7 @@ async fn json_logs_are_json_lines_carrying_each_request_id() {
     let res = client
         .post(format!("{}/api/v1/log/entries", server.base_url()))
         .header("x-request-id", "bad-entry-1")
+        .header("content-type", "application/json")
         .body("{")
         .send()
         .await

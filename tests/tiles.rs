@@ -813,3 +813,50 @@ async fn tiles_show_only_the_published_tree() {
         [entry(0).body.as_slice(), entry(1).body.as_slice()]
     );
 }
+
+/// Every checkpoint and tile has one path (tlog-tiles): a tree ID spelt `+<id>` or `0<id>`, or a
+/// trailing slash, names nothing, so no cache keeps a second copy of an immutable tile.
+#[tokio::test(flavor = "multi_thread")]
+async fn non_canonical_paths_are_not_served() {
+    let server = common::TestServer::start(&[]);
+    let base = server.base_url();
+    let client = reqwest::Client::new();
+    post_entries(&client, &base, &common::EntrySigner::new(), 0..1).await;
+    let info = common::get_json(&client, format!("{base}/api/v1/log")).await;
+    let id = info["treeID"].as_str().unwrap();
+    for path in [
+        format!("shards/{id}/checkpoint"),
+        format!("shards/{id}/tile/0/000.p/1"),
+        "tile/0/000.p/1".into(),
+        "checkpoint".into(),
+    ] {
+        assert_eq!(
+            fetch(&client, &format!("{base}/{path}")).await.status,
+            200,
+            "{path}"
+        );
+    }
+    for (path, status) in [
+        (format!("shards/+{id}/checkpoint"), 404),
+        (format!("shards/0{id}/checkpoint"), 404),
+        (format!("shards/+{id}/tile/0/000.p/1"), 404),
+        (format!("shards/0{id}/tile/entries/000.p/1"), 404),
+        (format!("shards/{id}/checkpoint/"), 404),
+        ("checkpoint/".into(), 404),
+        ("cosigned-checkpoint".into(), 404),
+        // A malformed tile path, with the rule it breaks.
+        ("tile/0/000.p/1/".into(), 400),
+        ("tile/entries/000.p/1/".into(), 400),
+        (format!("shards/{id}/tile/0/000.p/1/"), 400),
+    ] {
+        let res = fetch(&client, &format!("{base}/{path}")).await;
+        assert_eq!(res.status, status, "{path}");
+        assert_ne!(res.header("cache-control"), "public, max-age=60", "{path}");
+        assert!(!res.header("cache-control").contains("immutable"), "{path}");
+    }
+    // The API keeps tolerating a trailing slash (sigstore-python).
+    assert_eq!(
+        fetch(&client, &format!("{base}/api/v1/log/")).await.status,
+        200
+    );
+}

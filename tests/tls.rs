@@ -251,3 +251,51 @@ async fn client_certificates_from_the_client_ca_may_write() {
         }
     }
 }
+
+/// A TLS private key that group or others can read is refused at start, like the log's keys,
+/// with the fix in the message; nothing is created.
+#[test]
+fn a_tls_key_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.pem",
+        ],
+    );
+    let key = d.join("server.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let data = d.join("data");
+    let (ok, _, err) = common::arkivo(&[
+        "serve",
+        "--data-dir",
+        common::path(&data),
+        "--listen",
+        "127.0.0.1:0",
+        "--hostname",
+        "log.test",
+        "--tls-cert",
+        common::path(&d.join("server.pem")),
+        "--tls-key",
+        common::path(&key),
+    ]);
+    assert!(!ok, "served with a world-readable TLS key");
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!data.exists(), "a refused start created the log");
+}

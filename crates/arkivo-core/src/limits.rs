@@ -10,6 +10,18 @@
 /// their hashes are stored, so the cost of a large body is transient.
 pub const MAX_REQUEST_BODY_BYTES: usize = 32 * 1024 * 1024;
 
+/// Largest body of the public read POSTs (`/api/v1/log/entries/retrieve`,
+/// `/api/v1/index/retrieve`): at most [`MAX_RETRIEVE_ITEMS`] UUIDs, indexes or proposed entries
+/// (a key or certificate chain each, [`MAX_PUBLIC_KEY_BYTES`]), or one search term. Anyone may
+/// send these, so they get far less than a write.
+pub const MAX_QUERY_BODY_BYTES: usize = 1024 * 1024;
+/// A request body must arrive at this average rate, after [`BODY_GRACE`]: a body read holds a
+/// request-in-flight slot, so one stalled or trickled body must not hold it for the whole
+/// request timeout (which still bounds the whole request). A stalled body is cut off after the
+/// grace; a 1 MiB query may take 21 s.
+pub const MIN_BODY_BYTES_PER_SECOND: u64 = 64 * 1024;
+/// How long a request body may take before [`MIN_BODY_BYTES_PER_SECOND`] counts.
+pub const BODY_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Deepest JSON nesting accepted in a request. serde_json refuses more than 128 levels on its own;
 /// the entry shapes we accept nest at most 6 deep, so anything deeper is hostile.
 pub const MAX_JSON_DEPTH: usize = 64;
@@ -65,7 +77,9 @@ pub const MAX_INTOTO_INDEX_KEYS: usize = 1024;
 
 /// Most open client connections; further connections are closed at once. Each costs a file
 /// descriptor and a little memory, and 4,096 is far above what the write path needs (64–256
-/// connections saturate it, see docs/performance.md).
+/// connections saturate it, see docs/performance.md). One client (IP address, IPv6 /64) may hold
+/// an eighth of them, and the last sixteenth are kept for clients holding fewer than four
+/// (`ratelimit::ClientSlots`).
 pub const MAX_CONNECTIONS: usize = 4096;
 
 /// Longest a client may take to send a request's headers (a slow-loris defence). The body and
@@ -76,6 +90,7 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// in the config); further requests get 503 with `Retry-After` at once instead of queueing
 /// (tower's load shedding). Writes spend most of their
 /// time waiting for a commit, so this is far above what saturates the CPU (see "Performance").
+/// Shared among clients like [`MAX_CONNECTIONS`].
 pub const MAX_REQUESTS_IN_FLIGHT: usize = 2048;
 
 /// Most clients the per-client rate limiter remembers (about 50 bytes each). Clients that have

@@ -5,7 +5,8 @@
 //! write. A presented token is hashed and its digest compared with each listed one in constant
 //! time. Reads stay public: a client certificate is asked for but not required.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use base64::Engine;
@@ -64,6 +65,22 @@ impl WriteTokens {
             .map_err(|e| anyhow::anyhow!("write tokens file {}: {e}", path.display()))
     }
 
+    /// How many of `new`'s digests are not in `self` (added), and of `self`'s not in `new`
+    /// (removed).
+    pub fn changes_to(&self, new: &WriteTokens) -> (usize, usize) {
+        let added = new
+            .digests
+            .iter()
+            .filter(|d| !self.digests.contains(d))
+            .count();
+        let removed = self
+            .digests
+            .iter()
+            .filter(|d| !new.digests.contains(d))
+            .count();
+        (added, removed)
+    }
+
     pub fn len(&self) -> usize {
         self.digests.len()
     }
@@ -74,9 +91,11 @@ impl WriteTokens {
 
     /// Checks an `Authorization` header value.
     pub fn check(&self, authorization: Option<&[u8]>) -> Result<(), AuthError> {
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` is `Bearer`.
         let token = authorization
-            .and_then(|h| h.strip_prefix(b"Bearer "))
-            .map(<[u8]>::trim_ascii)
+            .and_then(|h| h.split_at_checked(7))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case(b"Bearer "))
+            .map(|(_, token)| token.trim_ascii())
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
         let digest: [u8; 32] = Sha256::digest(token).into();
@@ -89,6 +108,38 @@ impl WriteTokens {
             Ok(())
         } else {
             Err(AuthError::Refused)
+        }
+    }
+}
+
+/// Re-reads the write tokens file at every SIGHUP, so that tokens are added and revoked without a
+/// restart; a file that cannot be read or parsed keeps the tokens accepted before.
+pub async fn reload_on_sighup(path: PathBuf, tokens: Arc<RwLock<WriteTokens>>) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("no SIGHUP handler, so the write tokens are never reloaded: {e}");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        let read = WriteTokens::from_file(&path);
+        let mut accepted = tokens.write().unwrap_or_else(|e| e.into_inner());
+        match read {
+            Ok(new) => {
+                let (added, removed) = accepted.changes_to(&new);
+                *accepted = new;
+                crate::logging::notice!(
+                    "reloaded the write tokens from {}: {added} added, {removed} removed, {} \
+                     accepted",
+                    path.display(),
+                    accepted.len()
+                );
+            }
+            Err(e) => tracing::warn!(
+                "reloading the write tokens: {e:#}; keeping the {} accepted before",
+                accepted.len()
+            ),
         }
     }
 }
@@ -119,6 +170,18 @@ mod tests {
         assert_eq!(
             tokens.check(Some(format!("Bearer  {token} ").as_bytes())),
             Ok(())
+        );
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        for scheme in ["bearer", "BEARER", "bEaReR"] {
+            assert_eq!(
+                tokens.check(Some(format!("{scheme} {token}").as_bytes())),
+                Ok(()),
+                "{scheme}"
+            );
+        }
+        assert_eq!(
+            tokens.check(Some(format!("Bearer{token}").as_bytes())),
+            Err(AuthError::Missing)
         );
         assert_eq!(
             tokens.check(Some(format!("Bearer {other}").as_bytes())),

@@ -314,6 +314,33 @@ pub struct Rotation {
     pub public_key: String,
 }
 
+/// Listens on the Unix socket `socket`, which has mode 0600 from its first moment: it is bound in
+/// a fresh directory only this user may enter, restricted there, then renamed into place. Bound
+/// in place, it would have the umask's mode (often 0755 or 0777) until the `chmod`, and another
+/// local user could connect in that window and keep a connection to ask for backups and
+/// rotations.
+fn bind_private(socket: &Path) -> anyhow::Result<tokio::net::UnixListener> {
+    let dir = socket.with_extension(format!("staging-{}", std::process::id()));
+    // Left by a server that died with the same process ID: its socket is dead.
+    let _ = fs::remove_dir_all(&dir);
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let staged = dir.join(ADMIN_SOCKET);
+    let bound = tokio::net::UnixListener::bind(&staged)
+        .with_context(|| format!("listening on {}", staged.display()))
+        .and_then(|listener| {
+            fs::set_permissions(&staged, fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting {}", staged.display()))?;
+            fs::rename(&staged, socket)
+                .with_context(|| format!("moving the admin socket to {}", socket.display()))?;
+            Ok(listener)
+        });
+    let _ = fs::remove_dir_all(&dir);
+    bound
+}
+
 /// Listens on the admin socket of `paths.data_dir`. Call with the log open: RocksDB's lock
 /// then guarantees that a socket file already there was left by a server that died.
 pub fn serve_admin(
@@ -327,10 +354,7 @@ pub fn serve_admin(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("removing {}", socket.display())),
     }
-    let listener = tokio::net::UnixListener::bind(&socket)
-        .with_context(|| format!("listening on {}", socket.display()))?;
-    fs::set_permissions(&socket, fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("restricting {}", socket.display()))?;
+    let listener = bind_private(&socket)?;
     let app = axum::Router::new()
         .route("/backup", axum::routing::post(backup_handler))
         .route("/rotate", axum::routing::post(rotate_handler))
@@ -518,4 +542,26 @@ fn ask<T: serde::de::DeserializeOwned>(
     serde_json::from_str(body)
         .map(Some)
         .with_context(|| format!("the server answered {body:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    #[tokio::test]
+    async fn the_admin_socket_is_private_and_reachable_and_nothing_is_left_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = admin_socket(dir.path());
+        let _listener = bind_private(&socket).unwrap();
+        let meta = fs::symlink_metadata(&socket).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [ADMIN_SOCKET], "the staging directory is removed");
+    }
 }

@@ -1,12 +1,14 @@
-//! Per-client rate limits: the generic cell rate algorithm (GCRA), one theoretical arrival time
-//! per client. Pure: the caller passes the time, so the algorithm is tested without sleeping.
+//! Per-client limits: rates, with the generic cell rate algorithm (GCRA), one theoretical arrival
+//! time per client (pure: the caller passes the time, so the algorithm is tested without
+//! sleeping); and shares of a bounded resource (connections, requests in flight), with
+//! [`ClientSlots`].
 //!
 //! A client is its IP address; IPv6 clients are keyed by their /64, since one host usually holds
 //! a whole /64 and could otherwise step around its limit by changing addresses.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arkivo_core::limits::MAX_RATE_LIMITED_CLIENTS;
@@ -59,6 +61,103 @@ impl RateLimiter {
     }
 }
 
+/// At most `total` slots (connections, requests in flight) held at once, at most an eighth of
+/// them by one client, and the last sixteenth only by clients holding few: one client, or a few,
+/// cannot take every slot, and a newcomer (another client, a health probe) still finds one.
+pub struct ClientSlots {
+    total: usize,
+    per_client: usize,
+    /// Slots that only clients holding fewer than [`FEW_SLOTS`] may take.
+    reserved: usize,
+    held: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    total: usize,
+    by_client: HashMap<IpAddr, usize>,
+}
+
+/// A client holding fewer slots than this may take the reserved ones.
+const FEW_SLOTS: usize = 4;
+
+/// Why [`ClientSlots::try_acquire`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// This client holds its share.
+    Client(usize),
+    /// Every slot (that this client may take) is held.
+    All(usize),
+}
+
+impl std::fmt::Display for Full {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Full::Client(n) => write!(f, "{n} from one client"),
+            Full::All(n) => write!(f, "{n} in all"),
+        }
+    }
+}
+
+/// A held slot, given back when dropped.
+pub struct ClientSlot {
+    slots: Arc<ClientSlots>,
+    key: IpAddr,
+}
+
+impl ClientSlots {
+    pub fn new(total: usize) -> Arc<ClientSlots> {
+        Arc::new(ClientSlots {
+            total,
+            per_client: (total / 8).max(1),
+            reserved: total / 16,
+            held: Mutex::new(Held::default()),
+        })
+    }
+
+    /// A slot for `client`, or why there is none.
+    pub fn try_acquire(self: &Arc<Self>, client: IpAddr) -> Result<ClientSlot, Full> {
+        let key = client_key(client);
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = held.by_client.get(&key).copied().unwrap_or(0);
+        if mine >= self.per_client {
+            return Err(Full::Client(self.per_client));
+        }
+        let open = if mine < FEW_SLOTS {
+            self.total
+        } else {
+            self.total - self.reserved
+        };
+        if held.total >= open {
+            return Err(Full::All(self.total));
+        }
+        held.total += 1;
+        *held.by_client.entry(key).or_insert(0) += 1;
+        Ok(ClientSlot {
+            slots: self.clone(),
+            key,
+        })
+    }
+
+    /// Whether every slot is held.
+    pub fn exhausted(&self) -> bool {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).total >= self.total
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut held = self.slots.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.total -= 1;
+        if let std::collections::hash_map::Entry::Occupied(mut e) = held.by_client.entry(self.key) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+    }
+}
+
 /// IPv4 addresses as they are; IPv6 addresses cut to their /64 (IPv4-mapped ones as IPv4).
 fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
@@ -76,6 +175,42 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn one_client_takes_at_most_its_share_and_newcomers_find_room() {
+        let slots = ClientSlots::new(64);
+        // One client: an eighth of the slots, counted by /64 for IPv6.
+        let mut hog: Vec<_> = (0..8)
+            .map(|i| slots.try_acquire(ip(&format!("2001:db8::{i}"))).unwrap())
+            .collect();
+        assert_eq!(
+            slots.try_acquire(ip("2001:db8::ffff")).err(),
+            Some(Full::Client(8))
+        );
+        // Seven more clients of eight: the unreserved slots (60) are gone after 52 more.
+        for c in 1..7 {
+            for _ in 0..8 {
+                hog.push(slots.try_acquire(ip(&format!("192.0.2.{c}"))).unwrap());
+            }
+        }
+        for _ in 0..4 {
+            hog.push(slots.try_acquire(ip("192.0.2.7")).unwrap());
+        }
+        assert_eq!(
+            slots.try_acquire(ip("192.0.2.7")).err(),
+            Some(Full::All(64))
+        );
+        // The reserve is for clients holding few: a health probe still gets one.
+        let probe = slots.try_acquire(ip("198.51.100.1")).unwrap();
+        assert!(!slots.exhausted());
+        drop(probe);
+        // Given back on drop.
+        hog.clear();
+        let again: Vec<_> = (0..8)
+            .map(|_| slots.try_acquire(ip("2001:db8::1")).unwrap())
+            .collect();
+        assert_eq!(again.len(), 8);
     }
 
     #[test]

@@ -144,7 +144,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     }
     match write_tokens {
         Some(tokens) => {
-            notice!("writes need a bearer token ({} accepted)", tokens.len());
+            notice!(
+                "writes need a bearer token ({} accepted; SIGHUP reloads the file)",
+                tokens.len()
+            );
             state = state.with_write_tokens(tokens);
         }
         None if config.tls_client_ca_file.is_some() => {}
@@ -153,6 +156,13 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             config.listen
         ),
     }
+    let reloading = match (&config.write_tokens_file, &state.write_tokens) {
+        (Some(path), Some(tokens)) => Some(tokio::spawn(crate::auth::reload_on_sighup(
+            path.clone(),
+            tokens.clone(),
+        ))),
+        _ => None,
+    };
     if config.rate_limit_per_second > 0 {
         let burst = config
             .rate_limit_burst
@@ -163,7 +173,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         );
         state = state.with_rate_limit(config.rate_limit_per_second, burst);
     }
-    let app = crate::api::service(state.with_max_requests_in_flight(config.max_requests_in_flight));
+    let app = crate::api::server::App::new(crate::api::service(
+        state.with_max_requests_in_flight(config.max_requests_in_flight),
+    ));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -205,6 +217,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     }
     metrics.abort();
     let _ = metrics.await;
+    if let Some(reloading) = reloading {
+        reloading.abort();
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     trimming.abort();
     // Every handle is gone with the server: the sequencer drains its inbox and ends.

@@ -20,12 +20,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tower::Layer;
-use tower_http::cors::CorsLayer;
-use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+use tower_http::cors::{self, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
@@ -35,7 +33,10 @@ use crate::sequencer::{SequenceError, Sequenced, SequencerHandle, View};
 use crate::storage::NewEntry;
 use crate::witness::client::Cosignatures;
 use arkivo_core::entries::{CanonicalEntry, EntryError};
-use arkivo_core::limits::{MAX_REQUEST_BODY_BYTES, MAX_REQUESTS_IN_FLIGHT};
+use arkivo_core::limits::{
+    BODY_GRACE, MAX_QUERY_BODY_BYTES, MAX_REQUEST_BODY_BYTES, MAX_REQUESTS_IN_FLIGHT,
+    MIN_BODY_BYTES_PER_SECOND,
+};
 use arkivo_core::merkle::Hash;
 
 /// Longest a request may take end to end, including waiting for its batch to be durable.
@@ -49,13 +50,15 @@ pub struct AppState {
     /// The URL clients reach the log at (the trusted root's `baseUrl`).
     pub public_url: String,
     /// When set, every write needs one of these bearer tokens (or a client certificate, below).
-    pub write_tokens: Option<Arc<crate::auth::WriteTokens>>,
+    /// Replaced when the file is reloaded ([`crate::auth::reload_on_sighup`]).
+    pub write_tokens: Option<Arc<std::sync::RwLock<crate::auth::WriteTokens>>>,
     /// Whether a verified TLS client certificate lets a request write (mutual TLS).
     client_certificates_write: bool,
     /// When set, each client's requests are limited to a rate (429 beyond it).
     rate_limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
-    /// Most requests handled at once; further ones get 503 at once.
-    max_requests_in_flight: usize,
+    /// The requests handled at once, shared among clients; further ones get 503 (429 from a
+    /// client over its share) at once.
+    in_flight: Arc<crate::ratelimit::ClientSlots>,
     /// The witnesses' cosignatures, and the checkpoint to serve (`GET /checkpoint`): see
     /// [`tiles::checkpoint`].
     pub cosignatures: Arc<Cosignatures>,
@@ -88,7 +91,7 @@ impl AppState {
             write_tokens: None,
             client_certificates_write: false,
             rate_limiter: None,
-            max_requests_in_flight: MAX_REQUESTS_IN_FLIGHT,
+            in_flight: crate::ratelimit::ClientSlots::new(MAX_REQUESTS_IN_FLIGHT),
             cosignatures,
             cpu: Arc::new(cpu),
             sets: Arc::new(quick_cache::sync::Cache::new(SET_CACHE_ENTRIES)),
@@ -124,7 +127,7 @@ impl AppState {
     /// Requires one of `tokens` for every write.
     #[must_use]
     pub fn with_write_tokens(mut self, tokens: crate::auth::WriteTokens) -> Self {
-        self.write_tokens = Some(Arc::new(tokens));
+        self.write_tokens = Some(Arc::new(std::sync::RwLock::new(tokens)));
         self
     }
 
@@ -138,10 +141,11 @@ impl AppState {
         self
     }
 
-    /// Handles at most `n` requests at once (default [`MAX_REQUESTS_IN_FLIGHT`]).
+    /// Handles at most `n` requests at once (default [`MAX_REQUESTS_IN_FLIGHT`]), an eighth of
+    /// them from one client.
     #[must_use]
     pub fn with_max_requests_in_flight(mut self, n: usize) -> Self {
-        self.max_requests_in_flight = n;
+        self.in_flight = crate::ratelimit::ClientSlots::new(n);
         self
     }
 
@@ -189,7 +193,8 @@ impl AppState {
         let auth = headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes);
-        tokens.check(auth).map_err(|e| match e {
+        let checked = tokens.read().unwrap_or_else(|e| e.into_inner()).check(auth);
+        checked.map_err(|e| match e {
             crate::auth::AuthError::Missing if self.client_certificates_write => missing(
                 "an Authorization: Bearer token or a TLS client certificate from the log's client CA",
             ),
@@ -209,7 +214,7 @@ impl AppState {
         body: Result<Bytes, BytesRejection>,
         validate: fn(&[u8]) -> Result<CanonicalEntry, EntryError>,
     ) -> Result<Written, ApiError> {
-        let body = body_bytes(body)?;
+        let body = body_bytes(body, MAX_REQUEST_BODY_BYTES)?;
         let entry = self
             .cpu(move || validate(&body).map_err(|e| entry_error(&e)))
             .await?;
@@ -280,36 +285,74 @@ fn entry_error(e: &EntryError) -> ApiError {
     }
 }
 
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+/// The body read by the route's extractor, whose limit is `limit`; 413 over it, 408 when it came
+/// too slowly ([`MinRateBody`]), 400 otherwise.
+fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
     body.map_err(|r| {
+        let mut source: Option<&dyn std::error::Error> = Some(&r);
+        while let Some(e) = source {
+            if e.is::<BodyTooSlow>() {
+                return ApiError::new(StatusCode::REQUEST_TIMEOUT, e.to_string());
+            }
+            source = e.source();
+        }
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(MAX_REQUEST_BODY_BYTES)
+            ApiError::too_large(limit)
         } else {
             ApiError::bad_request(format!("reading the request body: {}", r.body_text()))
         }
     })
 }
 
-/// The whole HTTP service: [`router`] behind trailing-slash normalization, which has to run
-/// before routing (§1.1: sigstore-python posts to `/api/v1/log/entries/retrieve/`).
-pub fn service(state: AppState) -> NormalizePath<Router> {
-    NormalizePathLayer::trim_trailing_slash().layer(router(state))
+/// The whole HTTP service, over request bodies of type `B`: [`router`] behind
+/// [`trim_api_trailing_slash`].
+pub type Service<B> = tower::util::MapRequest<Router, fn(Request<B>) -> Request<B>>;
+
+/// [`router`] behind [`trim_api_trailing_slash`], which has to run before routing.
+pub fn service<B>(state: AppState) -> Service<B> {
+    tower::util::MapRequest::new(router(state), trim_api_trailing_slash::<B>)
 }
 
-/// Every route, with body limit, CORS, timeouts, the per-client rate limit (not on the health
-/// probes and metrics), the global limit on requests in flight, request IDs and HTTP metrics.
+/// Trims the trailing slashes of a path under `/api/`: sigstore-python posts to
+/// `/api/v1/log/entries/retrieve/` (§1.1). Nowhere else: a checkpoint or tile has exactly one
+/// path (tlog-tiles), and a second name for an immutable tile would be cached as a second copy.
+fn trim_api_trailing_slash<B>(mut req: Request<B>) -> Request<B> {
+    let path = req.uri().path();
+    if path.starts_with("/api/") && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let path_and_query = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = path_and_query.parse().ok();
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
+/// Every route, with body limits, CORS, timeouts, the per-client rate limit and the limit on
+/// requests in flight (neither on the health probes and metrics), request IDs and HTTP metrics.
 pub fn router(state: AppState) -> Router {
-    let in_flight = state.max_requests_in_flight;
     // The one gate of both write APIs.
     let writers = axum::middleware::from_fn_with_state(state.clone(), require_writer);
+    let json = axum::middleware::from_fn(require_json);
     let routes = Router::new()
         .route(
             "/api/v1/log/entries",
             post(v1::create_entry)
                 .route_layer(writers.clone())
+                .route_layer(json.clone())
                 .get(v1::get_entry_by_index),
         )
-        .route("/api/v1/log/entries/retrieve", post(v1::retrieve_entries))
+        .route(
+            "/api/v1/log/entries/retrieve",
+            post(v1::retrieve_entries)
+                .route_layer(json.clone())
+                .layer(DefaultBodyLimit::max(MAX_QUERY_BODY_BYTES)),
+        )
         .route(
             "/api/v1/log/entries/{entry_uuid}",
             get(v1::get_entry_by_uuid),
@@ -318,10 +361,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/log/publicKey", get(v1::public_key))
         .route("/api/v1/log/proof", get(v1::log_proof))
         .route("/api/v1/log/trustedRoot", get(v1::trusted_root))
-        .route("/api/v1/index/retrieve", post(v1::search_index))
+        .route(
+            "/api/v1/index/retrieve",
+            post(v1::search_index)
+                .route_layer(json.clone())
+                .layer(DefaultBodyLimit::max(MAX_QUERY_BODY_BYTES)),
+        )
         .route(
             "/api/v2/log/entries",
-            post(v2::create_entry).route_layer(writers),
+            post(v2::create_entry)
+                .route_layer(writers)
+                .route_layer(json),
         )
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
@@ -333,27 +383,10 @@ pub fn router(state: AppState) -> Router {
         )
         // Health probes and metrics are neither rate limited nor shed: an orchestrator must
         // see a busy server as alive, and a busy server is when its metrics matter.
-        .route_layer(
-            tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(
-                    move |_: tower::BoxError| async move {
-                        ApiError {
-                            retry_after: Some(1),
-                            ..ApiError::new(
-                                StatusCode::SERVICE_UNAVAILABLE,
-                                format!(
-                                    "the server is handling its limit of {in_flight} requests; \
-                                     retry shortly"
-                                ),
-                            )
-                        }
-                    },
-                ))
-                .load_shed()
-                // Global: one semaphore for every route (a plain concurrency limit would give
-                // each route its own).
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::new(in_flight)),
-        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            in_flight,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             rate_limit,
@@ -363,7 +396,16 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(observe::metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
-        .layer(CorsLayer::permissive())
+        // Any origin may read (monitors and search pages run in browsers), but never with
+        // credentials (a client certificate, cookies) or an `Authorization` header: a page
+        // cannot write as its visitor.
+        .layer(
+            CorsLayer::new()
+                .allow_origin(cors::Any)
+                .allow_methods([Method::GET, Method::HEAD, Method::POST])
+                .allow_headers([header::CONTENT_TYPE])
+                .expose_headers(cors::Any),
+        )
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             REQUEST_TIMEOUT,
@@ -386,6 +428,29 @@ async fn require_writer(
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// The JSON POST routes' gate: 415 unless the body is declared `application/json`. A browser
+/// sends `text/plain`, forms and multipart cross-origin without a CORS preflight, so a route
+/// that parsed those as JSON could be written to by any page its visitor opens.
+async fn require_json(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let content_type = req.headers().get(header::CONTENT_TYPE);
+    let is_json = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    if is_json {
+        return next.run(req).await;
+    }
+    let got = content_type.map_or_else(
+        || "none".to_owned(),
+        |v| String::from_utf8_lossy(v.as_bytes()).into_owned(),
+    );
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("the request body must be sent as Content-Type: application/json (got {got:.100})"),
+    )
+    .into_response()
 }
 
 /// 429 with `Retry-After` for a client over its rate. The client's address is the connection's
@@ -418,16 +483,134 @@ async fn rate_limit(
     next.run(req).await
 }
 
-/// Ready only while the sequencer can commit.
+/// Holds one of the requests-in-flight slots for the request (503 with `Retry-After` when all
+/// are held, 429 when this client holds its share), and makes its body arrive at the minimum
+/// rate: a stalled body would otherwise hold its slot for the whole request timeout.
+async fn in_flight(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    // Requests handed to the router directly (tests) have no peer: they count as one client.
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |c| c.0.ip());
+    let _slot = match st.in_flight.try_acquire(client) {
+        Ok(slot) => slot,
+        Err(full) => {
+            let status = match full {
+                crate::ratelimit::Full::Client(_) => StatusCode::TOO_MANY_REQUESTS,
+                crate::ratelimit::Full::All(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    status,
+                    format!("the server is handling its limit of requests ({full}); retry shortly"),
+                )
+            }
+            .into_response();
+        }
+    };
+    next.run(req.map(|body| axum::body::Body::new(MinRateBody::new(body))))
+        .await
+}
+
+/// A request body that fails with [`BodyTooSlow`] once it falls behind
+/// [`MIN_BODY_BYTES_PER_SECOND`] after [`BODY_GRACE`].
+struct MinRateBody {
+    inner: axum::body::Body,
+    started: tokio::time::Instant,
+    received: u64,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+#[derive(Debug)]
+struct BodyTooSlow;
+
+impl std::fmt::Display for BodyTooSlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request body came slower than {MIN_BODY_BYTES_PER_SECOND} bytes a second (after \
+             {} s)",
+            BODY_GRACE.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for BodyTooSlow {}
+
+impl MinRateBody {
+    fn new(inner: axum::body::Body) -> Self {
+        let started = tokio::time::Instant::now();
+        MinRateBody {
+            inner,
+            started,
+            received: 0,
+            deadline: Box::pin(tokio::time::sleep_until(started + BODY_GRACE)),
+        }
+    }
+}
+
+impl hyper::body::Body for MinRateBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.received += data.len() as u64;
+                    let earned = Duration::from_secs_f64(
+                        this.received as f64 / MIN_BODY_BYTES_PER_SECOND as f64,
+                    );
+                    this.deadline
+                        .as_mut()
+                        .reset(this.started + BODY_GRACE + earned);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(BodyTooSlow)))),
+                Poll::Pending => Poll::Pending,
+            },
+            done => done,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Ready only while the sequencer can commit and a request would not be refused for want of a
+/// slot (an orchestrator then sends clients elsewhere).
 async fn readyz(axum::extract::State(st): axum::extract::State<AppState>) -> Response {
-    match st.sequencer.published().stopped() {
-        None => "ready\n".into_response(),
-        Some(reason) => (
+    let not_ready = |reason: String| {
+        (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {reason}\n"),
         )
-            .into_response(),
+            .into_response()
+    };
+    if let Some(reason) = st.sequencer.published().stopped() {
+        return not_ready(reason.to_string());
     }
+    if st.in_flight.exhausted() {
+        return not_ready("handling its limit of requests in flight".into());
+    }
+    "ready\n".into_response()
 }
 
 /// The `NoCache` headers upstream puts on its GET routes (§1.5).

@@ -1,5 +1,6 @@
 //! The HTTP/1.1 accept loop: [`hyper`] connections, optionally over TLS (rustls), with a header
-//! read timeout (slow clients), a cap on open connections, and graceful shutdown that lets
+//! read timeout (slow clients), a cap on open connections (per client too, see
+//! [`crate::ratelimit::ClientSlots`]), and graceful shutdown that lets
 //! requests in flight finish. (`axum::serve` offers neither a header timeout nor a cap.)
 
 use std::future::Future;
@@ -7,12 +8,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tower_http::normalize_path::NormalizePath;
 
 use arkivo_core::limits::MAX_CONNECTIONS;
 
@@ -36,7 +35,9 @@ pub fn tls_acceptor(
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .with_context(|| format!("reading the TLS certificate chain {}", cert.display()))?;
     anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
-    let key = PrivateKeyDer::from_pem_file(key)
+    // Refused when others can read it, like the log's own keys.
+    let key = crate::datadir::read_private_key(key)
+        .and_then(|pem| Ok(PrivateKeyDer::from_pem_slice(pem.as_bytes())?))
         .with_context(|| format!("reading the TLS private key {}", key.display()))?;
     // The provider is named: with both aws-lc-rs and ring in the build (clients in the tests
     // bring ring), rustls will not pick one by itself.
@@ -76,17 +77,26 @@ pub fn tls_acceptor(
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
+/// What the accept loop serves: the log's [`super::Service`] or the witness's router.
+pub type App = tower::util::BoxCloneSyncService<
+    axum::http::Request<hyper::body::Incoming>,
+    axum::response::Response,
+    std::convert::Infallible,
+>;
+
 /// Serves `app` on `listener` (over TLS when `tls` is set) until `shutdown` completes, then
 /// drains.
 pub async fn serve(
     listener: TcpListener,
-    app: NormalizePath<Router>,
+    app: App,
     tls: Option<tokio_rustls::TlsAcceptor>,
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // Per client too: one address holding partial-header connections, reopened as the header
+    // timeout cuts them, would otherwise starve everyone, health probes included.
+    let slots = crate::ratelimit::ClientSlots::new(MAX_CONNECTIONS);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -101,9 +111,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "too many connections ({MAX_CONNECTIONS}); closing this one");
-            continue;
+        let slot = match slots.try_acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                tracing::warn!(%peer, "too many connections ({full}); closing this one");
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let builder = {

@@ -62,11 +62,13 @@ fn first_shard(view: &View) -> ShardView {
         .clone()
 }
 
-/// The shard a `/shards/<treeID>/` path names.
+/// The shard a `/shards/<treeID>/` path names, in decimal as the log writes it: `+5` or `05`
+/// would be second names for the same checkpoint and tiles.
 fn shard(view: &View, tree_id: &str) -> Result<ShardView, ApiError> {
     tree_id
         .parse::<i64>()
         .ok()
+        .filter(|id| id.to_string() == tree_id)
         .and_then(|id| view.shard(id))
         .cloned()
         .ok_or_else(|| {

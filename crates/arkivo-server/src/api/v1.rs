@@ -14,7 +14,7 @@ use super::{ApiError, AppState, Written, body_bytes, entry_error, json_line, no_
 use crate::sequencer::{ShardView, View};
 use crate::storage::StoreHashes;
 use arkivo_core::entries;
-use arkivo_core::limits::{MAX_RETRIEVE_ITEMS, MAX_SEARCH_RESULTS};
+use arkivo_core::limits::{MAX_QUERY_BODY_BYTES, MAX_RETRIEVE_ITEMS, MAX_SEARCH_RESULTS};
 use arkivo_core::merkle::{self, Hash};
 use arkivo_core::wire::{
     ConsistencyProof, InactiveShard, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex,
@@ -285,7 +285,7 @@ pub async fn retrieve_entries(
     State(st): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body_bytes(body)?;
+    let body = body_bytes(body, MAX_QUERY_BODY_BYTES)?;
     let query: SearchLogQuery = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("parsing entry body from \"\" failed, because {e}"))
     })?;
@@ -480,7 +480,7 @@ pub async fn search_index(
     State(st): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body_bytes(body)?;
+    let body = body_bytes(body, MAX_QUERY_BODY_BYTES)?;
     let q: SearchIndex = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("parsing query body from \"\" failed, because {e}"))
     })?;

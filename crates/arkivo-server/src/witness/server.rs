@@ -277,7 +277,9 @@ pub async fn run(config: WitnessConfig, shutdown: impl Future<Output = ()>) -> a
         witness.name(),
         listener.local_addr()?
     );
-    let app = NormalizePathLayer::trim_trailing_slash().layer(router(witness));
+    let app = crate::api::server::App::new(
+        NormalizePathLayer::trim_trailing_slash().layer(router(witness)),
+    );
     crate::api::server::serve(listener, app, None, HEADER_READ_TIMEOUT, shutdown).await;
     notice!("shut down cleanly");
     Ok(())
