@@ -60,8 +60,9 @@ pub const MAX_RSA_KEY_BITS: usize = 8192;
 
 /// Most `<alg>:<digest>` search-index keys taken from the in-toto statement of one DSSE entry
 /// (subjects, then SLSA materials; rekor-v1-api.md §10.1). Upstream has no cap; further digests
-/// are left unindexed (the entry is still accepted), so one statement cannot flood the index.
-pub const MAX_INTOTO_INDEX_KEYS: usize = 1024;
+/// are left unindexed (the entry is still accepted), so one statement cannot flood the index:
+/// with keys of at most 135 bytes (`sha512:` and 128 hex digits), about 35 KiB of keys.
+pub const MAX_INTOTO_INDEX_KEYS: usize = 256;
 
 /// Most open client connections; further connections are closed at once. Each costs a file
 /// descriptor and a little memory, and 4,096 is far above what the write path needs (64–256
