@@ -611,6 +611,67 @@ async fn search_keys_with_a_nul_are_refused_and_answers_come_newest_first() {
     assert!(r.header("x-arkivo-search-truncated").is_none());
 }
 
+/// A dsse entry signed by 8 keys whose verifiers are listed in the reverse order of the
+/// signatures: validating it tries 8 + 7 + … + 1 = 36 key-signature pairs.
+fn eight_key_dsse() -> serde_json::Value {
+    let signers: Vec<Signer> = (0..8).map(|_| Signer::new()).collect();
+    let (payload_type, payload) = ("text/plain", "hello");
+    let pae = format!(
+        "DSSEv1 {} {payload_type} {} {payload}",
+        payload_type.len(),
+        payload.len()
+    );
+    let sigs: Vec<serde_json::Value> = signers
+        .iter()
+        .map(|s| {
+            let sig: p256::ecdsa::Signature = s.key.sign_prehash(&Sha256::digest(&pae)).unwrap();
+            serde_json::json!({"sig": B64.encode(sig.to_der().as_bytes())})
+        })
+        .collect();
+    let envelope = serde_json::json!({
+        "payloadType": payload_type,
+        "payload": B64.encode(payload),
+        "signatures": sigs,
+    })
+    .to_string();
+    let verifiers: Vec<String> = signers
+        .iter()
+        .rev()
+        .map(|s| B64.encode(s.public_pem()))
+        .collect();
+    serde_json::json!({
+        "apiVersion": "0.0.1",
+        "kind": "dsse",
+        "spec": {"proposedContent": {"envelope": envelope, "verifiers": verifiers}},
+    })
+}
+
+/// Retrieve by proposed entry needs no token, so the signature verifications it makes the
+/// server do are bounded per request; creating the same entry (a write) is not affected.
+#[tokio::test(flavor = "multi_thread")]
+async fn retrieve_bounds_the_signature_verifications_of_a_request() {
+    let api = api();
+    let costly = eight_key_dsse();
+    let r = api
+        .post("/api/v1/log/entries/retrieve", &serde_json::json!({"entries": [costly]}))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let (_, message) = r.error();
+    assert!(
+        message.contains("more than the 32 signature verifications one request may do"),
+        "{message}"
+    );
+    let created = api.post("/api/v1/log/entries", &costly).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    // Ten ordinary entries fit in the budget.
+    let signer = Signer::new();
+    let ten: Vec<_> = (0..10u8).map(|i| signer.hashedrekord(&[i])).collect();
+    let r = api
+        .post("/api/v1/log/entries/retrieve", &serde_json::json!({"entries": ten}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.error());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_storage_failure_stops_writes_but_reads_go_on() {
     use std::sync::atomic::Ordering;

@@ -44,6 +44,12 @@ pub const MAX_DSSE_ENVELOPE_BYTES: usize = MAX_REQUEST_BODY_BYTES;
 /// (rekor-v1-api.md §3.4).
 pub const MAX_RETRIEVE_ITEMS: usize = 10;
 
+/// Most signature verifications the proposed entries of one retrieve request may cost (a chain's
+/// certificate signatures included): the route needs no token, and without a bound ten dsse
+/// entries of 8 keys × 8 signatures (RSA-8192 at worst) cost seconds of CPU. Ten hashedrekord
+/// entries with a leaf-and-intermediate chain each fit.
+pub const MAX_RETRIEVE_VERIFICATIONS: usize = 32;
+
 /// Largest signed note (checkpoint) accepted from outside, and most signature lines in it
 /// (tiles-checkpoints-witnesses.md §1.1: accept at least 16; Go caps at 100).
 pub const MAX_NOTE_BYTES: usize = 1024 * 1024;

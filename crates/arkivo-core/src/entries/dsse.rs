@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::b64::{self, Alphabet};
 use super::jcs::{self, Node};
 use super::pki::{HashAlg, Verifier};
-use super::{EntryError, check_depth, get_obj, get_str};
+use super::{EntryError, VerifyBudget, check_depth, get_obj, get_str};
 use crate::limits::{
     MAX_DSSE_ENVELOPE_BYTES, MAX_DSSE_SIGNATURES, MAX_DSSE_VERIFIERS, MAX_INTOTO_INDEX_KEYS,
     MAX_JSON_DEPTH, MAX_PUBLIC_KEY_BYTES,
@@ -149,7 +149,10 @@ fn envelope_error(detail: impl fmt::Display) -> EntryError {
 }
 
 /// Validates a dsse `spec` and returns the canonical body and the (raw) index keys.
-pub(crate) fn canonicalize_spec(spec: &Value) -> Result<(Vec<u8>, Vec<String>), EntryError> {
+pub(crate) fn canonicalize_spec(
+    spec: &Value,
+    budget: &mut VerifyBudget,
+) -> Result<(Vec<u8>, Vec<String>), EntryError> {
     let Value::Object(spec) = spec else {
         return Err(EntryError::invalid("spec in body must be of type object"));
     };
@@ -258,15 +261,25 @@ pub(crate) fn canonicalize_spec(spec: &Value) -> Result<(Vec<u8>, Vec<String>), 
         if pending.is_empty() {
             break;
         }
-        let verifier = Verifier::from_pem(pem)
-            .and_then(|v| v.verify_chain().map(|()| v))
+        let verifier = Verifier::from_pem(pem).map_err(|e| {
+            EntryError::invalid(format!("could not parse public key as x509: {e}"))
+        })?;
+        budget.spend(verifier.chain_signatures())?;
+        verifier
+            .verify_chain()
             .map_err(|e| EntryError::invalid(format!("could not parse public key as x509: {e}")))?;
-        let hit = pending.iter().position(|(_, sig)| {
-            verifier
+        let mut hit = None;
+        for (i, (_, sig)) in pending.iter().enumerate() {
+            budget.spend(1)?;
+            if verifier
                 .key()
                 .verify_dsse(&pae, HashAlg::Sha256, &pae_sha256, sig)
                 .is_ok()
-        });
+            {
+                hit = Some(i);
+                break;
+            }
+        }
         let Some(hit) = hit else {
             return Err(envelope_error(
                 "accepted signatures do not match threshold, Found: 0, Expected 1",

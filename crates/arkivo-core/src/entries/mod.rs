@@ -220,8 +220,45 @@ fn is_semver(v: &str) -> bool {
     }
 }
 
+/// How many signature verifications a validation may still do: each signature of a certificate
+/// chain and each signature tried against a key counts one. One entry is bounded by the limits
+/// of [`crate::limits`] (a dsse entry up to about 140 verifications); where a request validates
+/// entries for nothing in return (retrieve, §3.4), a budget bounds what the request costs.
+#[derive(Debug)]
+pub struct VerifyBudget {
+    limit: usize,
+    spent: usize,
+}
+
+impl VerifyBudget {
+    pub fn new(limit: usize) -> VerifyBudget {
+        VerifyBudget { limit, spent: 0 }
+    }
+
+    /// Takes `n` verifications from the budget, or fails naming the limit.
+    pub(crate) fn spend(&mut self, n: usize) -> Result<(), EntryError> {
+        self.spent = self.spent.saturating_add(n);
+        if self.spent > self.limit {
+            return Err(EntryError::invalid(format!(
+                "validating the proposed entries needs more than the {} signature verifications \
+                 one request may do",
+                self.limit
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A Rekor v1 proposed entry (`{"apiVersion","kind","spec"}`) → validated canonical entry.
 pub fn canonicalize(proposed: &Value) -> Result<CanonicalEntry, EntryError> {
+    canonicalize_within(proposed, &mut VerifyBudget::new(usize::MAX))
+}
+
+/// [`canonicalize`], doing at most what is left of `budget` in signature verifications.
+pub fn canonicalize_within(
+    proposed: &Value,
+    budget: &mut VerifyBudget,
+) -> Result<CanonicalEntry, EntryError> {
     let Value::Object(obj) = proposed else {
         return Err(EntryError::Malformed(format!(
             "json: cannot unmarshal {} into Go value of type models.ProposedEntry",
@@ -261,8 +298,8 @@ pub fn canonicalize(proposed: &Value) -> Result<CanonicalEntry, EntryError> {
         });
     }
     let (body, keys) = match kind {
-        Kind::HashedRekord => hashedrekord::canonicalize_spec(spec)?,
-        Kind::Dsse => dsse::canonicalize_spec(spec)?,
+        Kind::HashedRekord => hashedrekord::canonicalize_spec(spec, budget)?,
+        Kind::Dsse => dsse::canonicalize_spec(spec, budget)?,
     };
     CanonicalEntry::new(kind, body, keys)
 }

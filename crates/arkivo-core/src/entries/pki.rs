@@ -556,6 +556,11 @@ impl Verifier {
         &self.subjects
     }
 
+    /// Signatures [`Verifier::verify_chain`] checks: one per certificate above the leaf.
+    pub fn chain_signatures(&self) -> usize {
+        self.certs.len().saturating_sub(1)
+    }
+
     /// Number of certificates (0 for a bare key).
     pub fn cert_count(&self) -> usize {
         self.certs.len()

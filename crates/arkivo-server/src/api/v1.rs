@@ -14,7 +14,7 @@ use super::{ApiError, AppState, Written, body_bytes, entry_error, json_line, no_
 use crate::sequencer::{ShardView, View};
 use crate::storage::{StoreHashes, query};
 use arkivo_core::entries;
-use arkivo_core::limits::{MAX_RETRIEVE_ITEMS, MAX_SEARCH_RESULTS};
+use arkivo_core::limits::{MAX_RETRIEVE_ITEMS, MAX_RETRIEVE_VERIFICATIONS, MAX_SEARCH_RESULTS};
 use arkivo_core::merkle::{self, Hash};
 use arkivo_core::wire::{
     ConsistencyProof, InactiveShard, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex,
@@ -330,9 +330,11 @@ pub async fn retrieve_entries(
     let view = st.view();
     let items = st
         .cpu(move || {
-            // Proposed entries are fully validated again, signatures included (§3.4).
+            // Proposed entries are fully validated again, signatures included (§3.4), within
+            // one budget for the whole request.
+            let mut budget = entries::VerifyBudget::new(MAX_RETRIEVE_VERIFICATIONS);
             for p in &proposed {
-                let e = entries::canonicalize(p).map_err(|e| entry_error(&e))?;
+                let e = entries::canonicalize_within(p, &mut budget).map_err(|e| entry_error(&e))?;
                 wanted.push(EntryRef::Leaf(e.leaf_hash));
             }
             let mut items = Vec::new();
