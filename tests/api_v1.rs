@@ -586,7 +586,10 @@ async fn search_keys_with_a_nul_are_refused_and_answers_come_newest_first() {
     let r = api.post("/api/v1/log/entries", &poison).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let (_, message) = r.error();
-    assert!(message.contains("sha256 digest must be 64 hex digits"), "{message}");
+    assert!(
+        message.contains("sha256 digest must be 64 hex digits"),
+        "{message}"
+    );
     assert!(message.contains("NUL"), "{message}");
     assert_eq!(api.store.entry_count(), 3);
 
@@ -653,7 +656,10 @@ async fn retrieve_bounds_the_signature_verifications_of_a_request() {
     let api = api();
     let costly = eight_key_dsse();
     let r = api
-        .post("/api/v1/log/entries/retrieve", &serde_json::json!({"entries": [costly]}))
+        .post(
+            "/api/v1/log/entries/retrieve",
+            &serde_json::json!({"entries": [costly]}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let (_, message) = r.error();
@@ -667,7 +673,10 @@ async fn retrieve_bounds_the_signature_verifications_of_a_request() {
     let signer = Signer::new();
     let ten: Vec<_> = (0..10u8).map(|i| signer.hashedrekord(&[i])).collect();
     let r = api
-        .post("/api/v1/log/entries/retrieve", &serde_json::json!({"entries": ten}))
+        .post(
+            "/api/v1/log/entries/retrieve",
+            &serde_json::json!({"entries": ten}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.error());
 }

@@ -1524,7 +1524,11 @@ fn dsse_envelope_rules() {
     ))
     .unwrap();
     assert!(!e.index_keys.iter().any(|k| k.starts_with("sha1:")));
-    assert_eq!(e.index_keys.len(), 4, "key (PEM and SPKI), payload and envelope");
+    assert_eq!(
+        e.index_keys.len(),
+        4,
+        "key (PEM and SPKI), payload and envelope"
+    );
     // Server-computed fields may not be proposed.
     let mut r = dsse(&d.envelope(&[B64.encode(&sig)]), &v);
     r["spec"]["payloadHash"] = json!({"algorithm": "sha256", "value": "00"});

@@ -261,9 +261,8 @@ pub(crate) fn canonicalize_spec(
         if pending.is_empty() {
             break;
         }
-        let verifier = Verifier::from_pem(pem).map_err(|e| {
-            EntryError::invalid(format!("could not parse public key as x509: {e}"))
-        })?;
+        let verifier = Verifier::from_pem(pem)
+            .map_err(|e| EntryError::invalid(format!("could not parse public key as x509: {e}")))?;
         budget.spend(verifier.chain_signatures())?;
         verifier
             .verify_chain()
@@ -384,10 +383,9 @@ pub fn in_toto_keys(payload: &[u8]) -> Result<Vec<String>, EntryError> {
             };
             for (alg, d) in digest {
                 let alg = alg.to_ascii_lowercase();
-                let (Some((_, len)), Value::String(d)) = (
-                    IN_TOTO_INDEXED_DIGESTS.iter().find(|(a, _)| *a == alg),
-                    d,
-                ) else {
+                let (Some((_, len)), Value::String(d)) =
+                    (IN_TOTO_INDEXED_DIGESTS.iter().find(|(a, _)| *a == alg), d)
+                else {
                     continue;
                 };
                 if d.len() != *len || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -534,7 +532,11 @@ mod tests {
         keys.sort();
         assert_eq!(
             keys,
-            [format!("sha1:{c}"), format!("sha256:{a}"), format!("sha512:{b}")]
+            [
+                format!("sha1:{c}"),
+                format!("sha256:{a}"),
+                format!("sha512:{b}")
+            ]
         );
         assert!(in_toto_keys(b"not json").unwrap().is_empty());
     }

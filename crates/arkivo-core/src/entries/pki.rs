@@ -547,7 +547,10 @@ impl Verifier {
     /// for a bare key and for any certificate or chain whose leaf holds it, so that a key
     /// wrapped in a (self-signed) certificate is still found as that key.
     pub fn spki_index_key(&self) -> String {
-        format!("{SPKI_INDEX_KEY_PREFIX}{}", hex::encode(Sha256::digest(self.key.spki_der())))
+        format!(
+            "{SPKI_INDEX_KEY_PREFIX}{}",
+            hex::encode(Sha256::digest(self.key.spki_der()))
+        )
     }
 
     /// The leaf certificate's SANs in upstream order: DNS names, emails, IP addresses, URIs,

@@ -334,7 +334,8 @@ pub async fn retrieve_entries(
             // one budget for the whole request.
             let mut budget = entries::VerifyBudget::new(MAX_RETRIEVE_VERIFICATIONS);
             for p in &proposed {
-                let e = entries::canonicalize_within(p, &mut budget).map_err(|e| entry_error(&e))?;
+                let e =
+                    entries::canonicalize_within(p, &mut budget).map_err(|e| entry_error(&e))?;
                 wanted.push(EntryRef::Leaf(e.leaf_hash));
             }
             let mut items = Vec::new();

@@ -290,9 +290,10 @@ impl LogStore for RocksStore {
         let mut out = Vec::new();
         // Backwards from the row of `below` itself (excluded below): newest first.
         let start = codec::search_row(key, below);
-        let iter = self
-            .db
-            .iterator_cf(self.cf(CF_SEARCH), IteratorMode::From(&start, Direction::Reverse));
+        let iter = self.db.iterator_cf(
+            self.cf(CF_SEARCH),
+            IteratorMode::From(&start, Direction::Reverse),
+        );
         for item in iter {
             if out.len() == limit {
                 break;
