@@ -477,10 +477,15 @@ async fn bad_entries_answer_4xx_with_a_message_and_write_nothing() {
 impl Signer {
     /// A dsse v0.0.1 proposed entry: an in-toto statement about `subject`, signed over the PAE.
     fn dsse(&self, subject: &[u8]) -> serde_json::Value {
+        self.dsse_of_digest(&hex::encode(Sha256::digest(subject)))
+    }
+
+    /// The same, with the subject's sha256 digest given as is.
+    fn dsse_of_digest(&self, sha256: &str) -> serde_json::Value {
         let payload_type = "application/vnd.in-toto+json";
         let statement = serde_json::json!({
             "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": "artifact", "digest": {"sha256": hex::encode(Sha256::digest(subject))}}],
+            "subject": [{"name": "artifact", "digest": {"sha256": sha256}}],
             "predicateType": "https://example.com/p/v1",
             "predicate": {},
         })
@@ -546,6 +551,119 @@ async fn dsse_entries_are_logged_and_searchable_by_subject() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.error().1.starts_with("error processing entry: "));
     assert_eq!(api.store.entry_count(), 1);
+}
+
+/// A digest or search term with a NUL is refused (it cannot be a key), so no one can poison the
+/// searches for another's digest; answers come newest first, without the truncation header.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_keys_with_a_nul_are_refused_and_answers_come_newest_first() {
+    let api = api();
+    let (victim, attacker) = (Signer::new(), Signer::new());
+    let mut ids = Vec::new();
+    for artifact in [&b"victim"[..], b"two", b"three"] {
+        let r = api
+            .post("/api/v1/log/entries", &victim.hashedrekord(artifact))
+            .await;
+        ids.push(check_log_entry(&api, &r).0);
+    }
+    let digest = hex::encode(Sha256::digest(b"victim"));
+    let poison = attacker.dsse_of_digest(&format!("{digest}\0"));
+    let r = api.post("/api/v1/log/entries", &poison).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let (_, message) = r.error();
+    assert!(
+        message.contains("sha256 digest must be 64 hex digits"),
+        "{message}"
+    );
+    assert!(message.contains("NUL"), "{message}");
+    assert_eq!(api.store.entry_count(), 3);
+
+    let search = |q: serde_json::Value| {
+        let api = &api;
+        async move { api.post("/api/v1/index/retrieve", &q).await }
+    };
+    let r = search(serde_json::json!({"hash": digest})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json(), serde_json::json!([ids[0]]));
+    for q in [
+        serde_json::json!({"email": "a\0@example.com"}),
+        serde_json::json!({"subject": "x\0"}),
+    ] {
+        let r = search(q.clone()).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{q}");
+        assert!(r.error().1.contains("contains a NUL"), "{:?}", r.error());
+    }
+    let key = serde_json::json!({"format": "x509", "content": B64.encode(victim.public_pem())});
+    let r = search(serde_json::json!({"publicKey": key})).await;
+    assert_eq!(r.json(), serde_json::json!([ids[2], ids[1], ids[0]]));
+    assert!(r.header("x-arkivo-search-truncated").is_none());
+}
+
+/// A dsse entry signed by 8 keys whose verifiers are listed in the reverse order of the
+/// signatures: validating it tries 8 + 7 + … + 1 = 36 key-signature pairs.
+fn eight_key_dsse() -> serde_json::Value {
+    let signers: Vec<Signer> = (0..8).map(|_| Signer::new()).collect();
+    let (payload_type, payload) = ("text/plain", "hello");
+    let pae = format!(
+        "DSSEv1 {} {payload_type} {} {payload}",
+        payload_type.len(),
+        payload.len()
+    );
+    let sigs: Vec<serde_json::Value> = signers
+        .iter()
+        .map(|s| {
+            let sig: p256::ecdsa::Signature = s.key.sign_prehash(&Sha256::digest(&pae)).unwrap();
+            serde_json::json!({"sig": B64.encode(sig.to_der().as_bytes())})
+        })
+        .collect();
+    let envelope = serde_json::json!({
+        "payloadType": payload_type,
+        "payload": B64.encode(payload),
+        "signatures": sigs,
+    })
+    .to_string();
+    let verifiers: Vec<String> = signers
+        .iter()
+        .rev()
+        .map(|s| B64.encode(s.public_pem()))
+        .collect();
+    serde_json::json!({
+        "apiVersion": "0.0.1",
+        "kind": "dsse",
+        "spec": {"proposedContent": {"envelope": envelope, "verifiers": verifiers}},
+    })
+}
+
+/// Retrieve by proposed entry needs no token, so the signature verifications it makes the
+/// server do are bounded per request; creating the same entry (a write) is not affected.
+#[tokio::test(flavor = "multi_thread")]
+async fn retrieve_bounds_the_signature_verifications_of_a_request() {
+    let api = api();
+    let costly = eight_key_dsse();
+    let r = api
+        .post(
+            "/api/v1/log/entries/retrieve",
+            &serde_json::json!({"entries": [costly]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let (_, message) = r.error();
+    assert!(
+        message.contains("more than the 32 signature verifications one request may do"),
+        "{message}"
+    );
+    let created = api.post("/api/v1/log/entries", &costly).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    // Ten ordinary entries fit in the budget.
+    let signer = Signer::new();
+    let ten: Vec<_> = (0..10u8).map(|i| signer.hashedrekord(&[i])).collect();
+    let r = api
+        .post(
+            "/api/v1/log/entries/retrieve",
+            &serde_json::json!({"entries": ten}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.error());
 }
 
 #[tokio::test(flavor = "multi_thread")]

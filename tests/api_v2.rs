@@ -271,7 +271,7 @@ async fn v1_and_v2_entries_share_one_tree() {
 async fn dsse_requests_and_dsse_logged_as_hashedrekord() {
     let api = api();
     let (a, b) = (Signer::new(), Signer::new());
-    let statement = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"x","digest":{"sha256":"ab"}}],"predicateType":"p","predicate":{}}"#;
+    let statement = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"x","digest":{"sha256":"abababababababababababababababababababababababababababababababab"}}],"predicateType":"p","predicate":{}}"#;
     let t = "application/vnd.in-toto+json";
 
     // dsse v0.0.2 with two signers: the payload's SHA-256 and both signatures, sorted by bytes.

@@ -272,6 +272,7 @@ fn worked_example_hashedrekord() {
         [
             "cd9c0ceb045142a7579892b4b5dd7d6ca5fa836534a1aaf92aed6ab5eb04d3b6",
             "sha256:a41f5afedda3e826aa8d0c08f2f1ebdda16893a0370b1df2cebfc87d68e1ea91",
+            "spki:sha256:599b8a1745abbe6c77f8854d2d6a1b3353dfa5260838dd9cf5c7b31d1aafc163",
         ]
     );
     // The parsed-value entry point agrees; the search key of §10.2 is the first key.
@@ -279,7 +280,7 @@ fn worked_example_hashedrekord() {
     assert_eq!(entries::canonicalize(&v).unwrap(), e);
     let pem = B64.decode(EXAMPLE_PEM_B64).unwrap();
     assert_eq!(
-        entries::public_key_index_key(&pem).unwrap(),
+        entries::public_key_index_keys(&pem).unwrap()[1],
         e.index_keys[0]
     );
     check_entry(&e);
@@ -333,11 +334,12 @@ fn worked_example_dsse() {
             "sha256:a41f5afedda3e826aa8d0c08f2f1ebdda16893a0370b1df2cebfc87d68e1ea91",
             "sha256:a5e35191bd2a941575037223e313721b51c1e219c38ef3f8d3c2bb87ae5bd5a2",
             "sha256:fb870f7cd776d9e740126fcd35a28701d507642c26d6b7f79b4a24d64650940d",
+            "spki:sha256:d247ff2f83137c77fe4480517d07f2561878953024d11b7b59ee4c449817282f",
         ]
     );
     check_entry(&e);
     // Without the envelope, the in-toto subject key cannot be re-derived from the body.
-    assert_eq!(entries::index_keys_of_body(&e.body).unwrap().len(), 3);
+    assert_eq!(entries::index_keys_of_body(&e.body).unwrap().len(), 4);
 }
 
 #[test]
@@ -376,7 +378,8 @@ fn every_key_type_is_accepted() {
         assert_eq!(body["spec"]["data"], request["spec"]["data"], "{name}");
         let key_hash = hex::encode(Sha256::digest(signer.public_pem().as_bytes()));
         let hash_key = format!("{alg}:{}", hex::encode(digest(alg, ARTIFACT)));
-        assert_eq!(e.index_keys, [key_hash, hash_key], "{name}");
+        let key = spki_key(&signer.public_pem());
+        assert_eq!(e.index_keys, [key_hash, hash_key, key], "{name}");
     }
 }
 
@@ -1051,12 +1054,13 @@ fn self_signed_certificate_and_its_sans() {
         "https://github.com/example/repo/.github/workflows/ci.yml@refs/heads/main".to_owned(),
         "bob!oidc.example".to_owned(),
         format!("sha256:{}", hex::encode(digest("sha256", ARTIFACT))),
+        spki_key(&signer.public_pem()),
     ];
     expected.sort();
     assert_eq!(e.index_keys, expected);
     // The search key of a certificate is the hash of its canonical PEM.
     assert_eq!(
-        entries::public_key_index_key(format!("\n{cert}\n").as_bytes()).unwrap(),
+        entries::public_key_index_keys(format!("\n{cert}\n").as_bytes()).unwrap()[1],
         hex::encode(Sha256::digest(cert.as_bytes()))
     );
     // Another key's signature does not verify against the certificate.
@@ -1067,6 +1071,47 @@ fn self_signed_certificate_and_its_sans() {
         ))),
         SIG_INVALID_ECDSA
     );
+}
+
+/// `spki:sha256:` and the hex SHA-256 of a PEM public key's DER: the index key of the key itself.
+fn spki_key(public_pem: &str) -> String {
+    let der = pem_der(public_pem);
+    format!("spki:sha256:{}", hex::encode(Sha256::digest(der)))
+}
+
+fn pem_der(pem: &str) -> Vec<u8> {
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    B64.decode(b64).unwrap()
+}
+
+/// A key wrapped in a (self-signed) certificate is indexed, and searched for, as the same key:
+/// hashedrekord and dsse, bare or in the certificate, and whichever form the search gives.
+#[test]
+fn a_key_is_indexed_as_itself_bare_or_in_a_certificate() {
+    let signer = p256_from_fixture("selfsigned.key");
+    let (bare, cert) = (signer.public_pem(), fixture("selfsigned.pem"));
+    let key = spki_key(&bare);
+    let bare_entry = entries::canonicalize(&signed(&signer, "sha256")).unwrap();
+    let cert_entry = entries::canonicalize(&signed_with_pem(&signer, &cert)).unwrap();
+    let statement = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[]}"#;
+    let envelope = json!({
+        "payloadType": "application/vnd.in-toto+json",
+        "payload": B64.encode(statement),
+        "signatures": [{"sig": B64.encode(signer.sign_dsse(&entries::dsse::pae(
+            "application/vnd.in-toto+json", statement)))}],
+    })
+    .to_string();
+    let dsse_entry = entries::canonicalize(&dsse(&envelope, &[B64.encode(&cert)])).unwrap();
+    for e in [&bare_entry, &cert_entry, &dsse_entry] {
+        assert!(e.index_keys.contains(&key), "{:?}", e.index_keys);
+        // Re-derived from the stored body too (the monitor's and verify-log's view).
+        assert!(entries::index_keys_of_body(&e.body).unwrap().contains(&key));
+    }
+    for pem in [&bare, &cert] {
+        let [first, pem_hash] = entries::public_key_index_keys(pem.as_bytes()).unwrap();
+        assert_eq!(first, key);
+        assert_eq!(pem_hash, hex::encode(Sha256::digest(pem.as_bytes())));
+    }
 }
 
 #[test]
@@ -1185,7 +1230,7 @@ impl Dsse {
     fn statement() -> Dsse {
         let payload = json!({
             "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": "a.txt", "digest": {"sha256": EXAMPLE_DIGEST, "SHA512": "ABCD"}}],
+            "subject": [{"name": "a.txt", "digest": {"sha256": EXAMPLE_DIGEST, "SHA512": "AB".repeat(64), "gitCommit": "c0ffee"}}],
             "predicateType": "https://slsa.dev/provenance/v0.2",
             "predicate": {"materials": [{"uri": "git+https://x", "digest": {"sha1": "0123456789abcdef0123456789abcdef01234567"}}]}
         });
@@ -1247,8 +1292,9 @@ fn dsse_every_key_type() {
                 hex::encode(Sha256::digest(s.public_pem().as_bytes()))
             ),
             format!("sha256:{EXAMPLE_DIGEST}"),
-            "sha512:abcd".to_owned(),
+            format!("sha512:{}", "ab".repeat(64)),
             "sha1:0123456789abcdef0123456789abcdef01234567".to_owned(),
+            spki_key(&s.public_pem()),
         ] {
             assert!(
                 e.index_keys.contains(&key),
@@ -1480,7 +1526,11 @@ fn dsse_envelope_rules() {
     ))
     .unwrap();
     assert!(!e.index_keys.iter().any(|k| k.starts_with("sha1:")));
-    assert_eq!(e.index_keys.len(), 3);
+    assert_eq!(
+        e.index_keys.len(),
+        4,
+        "key (PEM and SPKI), payload and envelope"
+    );
     // Server-computed fields may not be proposed.
     let mut r = dsse(&d.envelope(&[B64.encode(&sig)]), &v);
     r["spec"]["payloadHash"] = json!({"algorithm": "sha256", "value": "00"});
@@ -1651,7 +1701,7 @@ mod props {
         fn canonicalize_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
             let _ = entries::canonicalize_bytes(&bytes);
             let _ = entries::index_keys_of_body(&bytes);
-            let _ = entries::public_key_index_key(&bytes);
+            let _ = entries::public_key_index_keys(&bytes);
         }
 
         #[test]

@@ -142,12 +142,12 @@ async fn sequences_concurrent_writers_into_one_consistent_tree() {
     check_log(&log, 200);
     // Search rows were written with the batch.
     assert_eq!(
-        log.store.search("shared-key").unwrap(),
-        (0..200).collect::<Vec<_>>()
+        log.store.search("shared-key", 200, 1000).unwrap(),
+        (0..200).rev().collect::<Vec<_>>()
     );
     assert_eq!(
         log.store
-            .search(&format!("sha256:{:064x}", 7))
+            .search(&format!("sha256:{:064x}", 7), 200, 1000)
             .unwrap()
             .len(),
         1

@@ -132,12 +132,13 @@ fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
     }
     for path in &args.watch_keys {
         let pem = commands::read_text(path, "the watched key")?;
-        let fingerprint = arkivo_core::entries::public_key_index_key(pem.as_bytes())
+        let [key, _] = arkivo_core::entries::public_key_index_keys(pem.as_bytes())
             .map_err(|e| Failure::Input(format!("the watched key {}: {e}", path.display())))?;
-        // hashedrekord indexes the fingerprint bare, dsse with a `sha256:` prefix (§10.1).
+        // The key itself (its SPKI), which every entry's keys carry however it was given: bare,
+        // or in a certificate, self-signed or not (§10.1).
         watches.push(Watch {
-            label: format!("key {} (sha256 {fingerprint})", path.display()),
-            keys: vec![format!("sha256:{fingerprint}"), fingerprint],
+            label: format!("key {} ({key})", path.display()),
+            keys: vec![key],
         });
     }
     for digest in &args.watch_sha256 {

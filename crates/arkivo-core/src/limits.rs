@@ -56,6 +56,12 @@ pub const MAX_DSSE_ENVELOPE_BYTES: usize = MAX_REQUEST_BODY_BYTES;
 /// (rekor-v1-api.md §3.4).
 pub const MAX_RETRIEVE_ITEMS: usize = 10;
 
+/// Most signature verifications the proposed entries of one retrieve request may cost (a chain's
+/// certificate signatures included): the route needs no token, and without a bound ten dsse
+/// entries of 8 keys × 8 signatures (RSA-8192 at worst) cost seconds of CPU. Ten hashedrekord
+/// entries with a leaf-and-intermediate chain each fit.
+pub const MAX_RETRIEVE_VERIFICATIONS: usize = 32;
+
 /// Largest signed note (checkpoint) accepted from outside, and most signature lines in it
 /// (tiles-checkpoints-witnesses.md §1.1: accept at least 16; Go caps at 100).
 pub const MAX_NOTE_BYTES: usize = 1024 * 1024;
@@ -72,8 +78,9 @@ pub const MAX_RSA_KEY_BITS: usize = 8192;
 
 /// Most `<alg>:<digest>` search-index keys taken from the in-toto statement of one DSSE entry
 /// (subjects, then SLSA materials; rekor-v1-api.md §10.1). Upstream has no cap; further digests
-/// are left unindexed (the entry is still accepted), so one statement cannot flood the index.
-pub const MAX_INTOTO_INDEX_KEYS: usize = 1024;
+/// are left unindexed (the entry is still accepted), so one statement cannot flood the index:
+/// with keys of at most 135 bytes (`sha512:` and 128 hex digits), about 35 KiB of keys.
+pub const MAX_INTOTO_INDEX_KEYS: usize = 256;
 
 /// Most open client connections; further connections are closed at once. Each costs a file
 /// descriptor and a little memory, and 4,096 is far above what the write path needs (64–256

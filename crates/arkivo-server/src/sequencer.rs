@@ -112,6 +112,11 @@ impl View {
         std::iter::once(&self.active).chain(self.frozen.iter())
     }
 
+    /// Every shard, newest first (the active one first).
+    pub fn newest_first(&self) -> impl Iterator<Item = &ShardView> {
+        std::iter::once(&self.active).chain(self.frozen.iter().rev())
+    }
+
     /// Every shard, oldest first (the active one last).
     pub fn oldest_first(&self) -> impl Iterator<Item = &ShardView> {
         self.frozen.iter().chain(std::iter::once(&self.active))

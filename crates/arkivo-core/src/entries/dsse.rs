@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::b64::{self, Alphabet};
 use super::jcs::{self, Node};
 use super::pki::{HashAlg, Verifier};
-use super::{EntryError, check_depth, get_obj, get_str};
+use super::{EntryError, VerifyBudget, check_depth, get_obj, get_str};
 use crate::limits::{
     MAX_DSSE_ENVELOPE_BYTES, MAX_DSSE_SIGNATURES, MAX_DSSE_VERIFIERS, MAX_INTOTO_INDEX_KEYS,
     MAX_JSON_DEPTH, MAX_PUBLIC_KEY_BYTES,
@@ -149,7 +149,10 @@ fn envelope_error(detail: impl fmt::Display) -> EntryError {
 }
 
 /// Validates a dsse `spec` and returns the canonical body and the (raw) index keys.
-pub(crate) fn canonicalize_spec(spec: &Value) -> Result<(Vec<u8>, Vec<String>), EntryError> {
+pub(crate) fn canonicalize_spec(
+    spec: &Value,
+    budget: &mut VerifyBudget,
+) -> Result<(Vec<u8>, Vec<String>), EntryError> {
     let Value::Object(spec) = spec else {
         return Err(EntryError::invalid("spec in body must be of type object"));
     };
@@ -259,14 +262,23 @@ pub(crate) fn canonicalize_spec(spec: &Value) -> Result<(Vec<u8>, Vec<String>), 
             break;
         }
         let verifier = Verifier::from_pem(pem)
-            .and_then(|v| v.verify_chain().map(|()| v))
             .map_err(|e| EntryError::invalid(format!("could not parse public key as x509: {e}")))?;
-        let hit = pending.iter().position(|(_, sig)| {
-            verifier
+        budget.spend(verifier.chain_signatures())?;
+        verifier
+            .verify_chain()
+            .map_err(|e| EntryError::invalid(format!("could not parse public key as x509: {e}")))?;
+        let mut hit = None;
+        for (i, (_, sig)) in pending.iter().enumerate() {
+            budget.spend(1)?;
+            if verifier
                 .key()
                 .verify_dsse(&pae, HashAlg::Sha256, &pae_sha256, sig)
                 .is_ok()
-        });
+            {
+                hit = Some(i);
+                break;
+            }
+        }
         let Some(hit) = hit else {
             return Err(envelope_error(
                 "accepted signatures do not match threshold, Found: 0, Expected 1",
@@ -285,7 +297,7 @@ pub(crate) fn canonicalize_spec(spec: &Value) -> Result<(Vec<u8>, Vec<String>), 
     let payload_hash = hex::encode(Sha256::digest(&payload));
     let (body, mut keys) = build(&envelope_hash, &payload_hash, verified);
     if env.payload_type == IN_TOTO_PAYLOAD_TYPE {
-        keys.extend(in_toto_keys(&payload));
+        keys.extend(in_toto_keys(&payload)?);
     }
     Ok((body, keys))
 }
@@ -325,6 +337,7 @@ fn build(
     let mut keys = Vec::new();
     for (_, v) in &signatures {
         keys.push(format!("sha256:{}", v.pem_sha256_hex()));
+        keys.push(v.spki_index_key());
         keys.extend(v.subjects().iter().cloned());
     }
     keys.push(format!("sha256:{payload_hash}"));
@@ -341,34 +354,60 @@ fn member<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
     })
 }
 
+/// The digest algorithms of in-toto digest sets that become index keys, with their hex lengths:
+/// the ones a `hash` search can name (rekor-v1-api.md §10.2). Other algorithms (`gitCommit`,
+/// `sha384`, ...) are legal in-toto but unsearchable, so they are not indexed.
+const IN_TOTO_INDEXED_DIGESTS: [(&str, usize); 3] = [("sha1", 40), ("sha256", 64), ("sha512", 128)];
+
 /// `<alg>:<digest>` for every `subject[].digest` and `predicate.materials[].digest` entry of an
-/// in-toto statement (§10.1 item 5), at most [`MAX_INTOTO_INDEX_KEYS`]. Not a statement → none.
-pub fn in_toto_keys(payload: &[u8]) -> Vec<String> {
+/// in-toto statement (§10.1 item 5) whose algorithm is one of [`IN_TOTO_INDEXED_DIGESTS`], at
+/// most [`MAX_INTOTO_INDEX_KEYS`]: so each key is at most 135 bytes and one statement adds at
+/// most about 35 KiB to the index. Not a statement → none.
+///
+/// # Errors
+///
+/// A digest of an indexed algorithm that is not hex of its length (upstream would index any
+/// string, a NUL or 20 MiB included): the statement names no such artifact.
+pub fn in_toto_keys(payload: &[u8]) -> Result<Vec<String>, EntryError> {
     if check_depth(payload, MAX_JSON_DEPTH).is_err() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let Ok(statement) = serde_json::from_slice::<Value>(payload) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    let digests = |items: Option<&Value>| -> Vec<String> {
+    let digests = |items: Option<&Value>, what: &str| -> Result<Vec<String>, EntryError> {
         let mut out = Vec::new();
         for item in items.and_then(Value::as_array).into_iter().flatten() {
-            if let Some(Value::Object(digest)) = member(item, "digest") {
-                for (alg, d) in digest {
-                    if let Value::String(d) = d {
-                        out.push(format!("{alg}:{d}"));
-                    }
+            let Some(Value::Object(digest)) = member(item, "digest") else {
+                continue;
+            };
+            for (alg, d) in digest {
+                let alg = alg.to_ascii_lowercase();
+                let (Some((_, len)), Value::String(d)) =
+                    (IN_TOTO_INDEXED_DIGESTS.iter().find(|(a, _)| *a == alg), d)
+                else {
+                    continue;
+                };
+                if d.len() != *len || !d.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(EntryError::invalid(format!(
+                        "in-toto statement: a {what} {alg} digest must be {len} hex digits, \
+                         not {} bytes{}",
+                        d.len(),
+                        if d.contains('\0') { " with a NUL" } else { "" }
+                    )));
                 }
+                out.push(format!("{alg}:{d}"));
             }
         }
-        out
+        Ok(out)
     };
-    let mut keys = digests(member(&statement, "subject"));
+    let mut keys = digests(member(&statement, "subject"), "subject")?;
     keys.extend(digests(
         member(&statement, "predicate").and_then(|p| member(p, "materials")),
-    ));
+        "material",
+    )?);
     keys.truncate(MAX_INTOTO_INDEX_KEYS);
-    keys
+    Ok(keys)
 }
 
 /// The fields of a stored `dsse` body (§6.3).
@@ -483,12 +522,38 @@ mod tests {
 
     #[test]
     fn in_toto_subjects_and_materials() {
-        let st = br#"{"_type":"https://in-toto.io/Statement/v0.1",
-            "subject":[{"name":"a","digest":{"sha256":"AA","sha512":"bb"}},{"name":"b"}],
-            "predicate":{"materials":[{"uri":"git+x","digest":{"sha1":"cc"}}]}}"#;
-        let mut keys = in_toto_keys(st);
+        let (a, b, c) = ("AA".repeat(32), "bb".repeat(64), "cc".repeat(20));
+        let st = format!(
+            r#"{{"_type":"https://in-toto.io/Statement/v0.1",
+            "subject":[{{"name":"a","digest":{{"sha256":"{a}","sha512":"{b}","gitCommit":"x"}}}},{{"name":"b"}}],
+            "predicate":{{"materials":[{{"uri":"git+x","digest":{{"sha1":"{c}","sha384":"dd"}}}}]}}}}"#
+        );
+        let mut keys = in_toto_keys(st.as_bytes()).unwrap();
         keys.sort();
-        assert_eq!(keys, ["sha1:cc", "sha256:AA", "sha512:bb"]);
-        assert!(in_toto_keys(b"not json").is_empty());
+        assert_eq!(
+            keys,
+            [
+                format!("sha1:{c}"),
+                format!("sha256:{a}"),
+                format!("sha512:{b}")
+            ]
+        );
+        assert!(in_toto_keys(b"not json").unwrap().is_empty());
+    }
+
+    #[test]
+    fn in_toto_digests_that_cannot_be_keys_are_refused() {
+        let good = "ab".repeat(32);
+        for bad in [
+            format!("{good}\\u0000"),
+            format!("{good}00"),
+            "ab".into(),
+            "zz".repeat(32),
+            "a".repeat(20 << 20),
+        ] {
+            let st = format!(r#"{{"subject":[{{"digest":{{"sha256":"{bad}"}}}}]}}"#);
+            let err = in_toto_keys(st.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("sha256 digest must be 64 hex digits"), "{err}");
+        }
     }
 }

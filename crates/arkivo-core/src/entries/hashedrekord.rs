@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::b64::{self, Alphabet};
 use super::jcs::{self, Node};
 use super::pki::{HashAlg, Verifier};
-use super::{EntryError, get_obj, get_str};
+use super::{EntryError, VerifyBudget, get_obj, get_str};
 use crate::limits::{MAX_PUBLIC_KEY_BYTES, MAX_SIGNATURE_BYTES};
 
 /// Base64 of `n` bytes is about 4n/3 characters; allow as much again for line breaks.
@@ -35,7 +35,10 @@ fn decode_content(s: Option<&str>, what: &str, max: usize) -> Result<Option<Vec<
 }
 
 /// Validates a hashedrekord `spec` and returns the canonical body and the (raw) index keys.
-pub(crate) fn canonicalize_spec(spec: &Value) -> Result<(Vec<u8>, Vec<String>), EntryError> {
+pub(crate) fn canonicalize_spec(
+    spec: &Value,
+    budget: &mut VerifyBudget,
+) -> Result<(Vec<u8>, Vec<String>), EntryError> {
     let Value::Object(spec) = spec else {
         return Err(EntryError::invalid("spec in body must be of type object"));
     };
@@ -96,6 +99,7 @@ pub(crate) fn canonicalize_spec(spec: &Value) -> Result<(Vec<u8>, Vec<String>), 
             "verifying signature: X509 signature has not been initialized",
         ));
     };
+    budget.spend(verifier.chain_signatures() + 1)?;
     verifier
         .verify_chain()
         .and_then(|()| verifier.key().verify_digest(alg, &digest, &sig_bytes))
@@ -151,7 +155,7 @@ fn build(alg: &str, value: &str, sig: &[u8], verifier: &Verifier) -> (Vec<u8>, V
             ]),
         ),
     ]);
-    let mut keys = vec![verifier.pem_sha256_hex()];
+    let mut keys = vec![verifier.pem_sha256_hex(), verifier.spki_index_key()];
     keys.extend(verifier.subjects().iter().cloned());
     keys.push(format!("{alg}:{value}"));
     (jcs::to_vec(&body), keys)

@@ -85,6 +85,13 @@ impl CanonicalEntry {
                 body.len()
             )));
         }
+        for key in &keys {
+            check_index_key(key).map_err(|e| {
+                EntryError::Invalid(format!(
+                    "{e} (a certificate's subject alternative name or an in-toto digest)"
+                ))
+            })?;
+        }
         let leaf_hash = merkle::record_hash(&body);
         Ok(CanonicalEntry {
             kind,
@@ -213,8 +220,45 @@ fn is_semver(v: &str) -> bool {
     }
 }
 
+/// How many signature verifications a validation may still do: each signature of a certificate
+/// chain and each signature tried against a key counts one. One entry is bounded by the limits
+/// of [`crate::limits`] (a dsse entry up to about 140 verifications); where a request validates
+/// entries for nothing in return (retrieve, §3.4), a budget bounds what the request costs.
+#[derive(Debug)]
+pub struct VerifyBudget {
+    limit: usize,
+    spent: usize,
+}
+
+impl VerifyBudget {
+    pub fn new(limit: usize) -> VerifyBudget {
+        VerifyBudget { limit, spent: 0 }
+    }
+
+    /// Takes `n` verifications from the budget, or fails naming the limit.
+    pub(crate) fn spend(&mut self, n: usize) -> Result<(), EntryError> {
+        self.spent = self.spent.saturating_add(n);
+        if self.spent > self.limit {
+            return Err(EntryError::invalid(format!(
+                "validating the proposed entries needs more than the {} signature verifications \
+                 one request may do",
+                self.limit
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A Rekor v1 proposed entry (`{"apiVersion","kind","spec"}`) → validated canonical entry.
 pub fn canonicalize(proposed: &Value) -> Result<CanonicalEntry, EntryError> {
+    canonicalize_within(proposed, &mut VerifyBudget::new(usize::MAX))
+}
+
+/// [`canonicalize`], doing at most what is left of `budget` in signature verifications.
+pub fn canonicalize_within(
+    proposed: &Value,
+    budget: &mut VerifyBudget,
+) -> Result<CanonicalEntry, EntryError> {
     let Value::Object(obj) = proposed else {
         return Err(EntryError::Malformed(format!(
             "json: cannot unmarshal {} into Go value of type models.ProposedEntry",
@@ -254,8 +298,8 @@ pub fn canonicalize(proposed: &Value) -> Result<CanonicalEntry, EntryError> {
         });
     }
     let (body, keys) = match kind {
-        Kind::HashedRekord => hashedrekord::canonicalize_spec(spec)?,
-        Kind::Dsse => dsse::canonicalize_spec(spec)?,
+        Kind::HashedRekord => hashedrekord::canonicalize_spec(spec, budget)?,
+        Kind::Dsse => dsse::canonicalize_spec(spec, budget)?,
     };
     CanonicalEntry::new(kind, body, keys)
 }
@@ -303,12 +347,28 @@ pub fn kind_of_body(body: &[u8]) -> Result<Kind, EntryError> {
     }
 }
 
-/// The `publicKey` search key of §10.2: `pem` (decoded `publicKey.content` of a search request,
-/// x509 format) parsed as in §5.1 — key, certificate or chain, not verified — re-canonicalised,
-/// then lower-case hex SHA-256 without prefix. Equals the hashedrekord key-index key.
-pub fn public_key_index_key(pem: &[u8]) -> Result<String, EntryError> {
+/// The `publicKey` search keys of §10.2: `pem` (decoded `publicKey.content` of a search request,
+/// x509 format) parsed as in §5.1 — key, certificate or chain, not verified. First the key
+/// itself ([`pki::Verifier::spki_index_key`]), which finds every entry of that key, bare or in a
+/// certificate; then upstream's lower-case hex SHA-256 of the re-canonicalised PEM (the
+/// hashedrekord key-index key), which also finds the entries written before Arkivo indexed keys
+/// themselves.
+pub fn public_key_index_keys(pem: &[u8]) -> Result<[String; 2], EntryError> {
     let verifier = pki::Verifier::from_pem(pem).map_err(EntryError::Invalid)?;
-    Ok(verifier.pem_sha256_hex())
+    Ok([verifier.spki_index_key(), verifier.pem_sha256_hex()])
+}
+
+/// Whether `key` can be a search-index key: anything but a NUL, which the stored rows use as the
+/// separator (a search term or an entry's key with one is refused, never stored).
+///
+/// # Errors
+///
+/// What is wrong with it, naming the key (escaped).
+pub fn check_index_key(key: &str) -> Result<(), String> {
+    if key.contains('\0') {
+        return Err(format!("{key:?} cannot be a search key: it contains a NUL"));
+    }
+    Ok(())
 }
 
 fn normalize_keys(keys: Vec<String>) -> Vec<String> {

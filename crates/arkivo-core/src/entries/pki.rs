@@ -445,6 +445,9 @@ fn verify_ed25519ph(key: &[u8], digest: [u8; 64], sig: &[u8]) -> Result<(), ()> 
         .map_err(|_| ())
 }
 
+/// The prefix of [`Verifier::spki_index_key`]: no upstream key starts with it.
+pub const SPKI_INDEX_KEY_PREFIX: &str = "spki:sha256:";
+
 /// A parsed verifier: a bare key, a certificate, or a chain (leaf first).
 #[derive(Clone, Debug)]
 pub struct Verifier {
@@ -539,10 +542,26 @@ impl Verifier {
         hex::encode(Sha256::digest(self.canonical_pem.as_bytes()))
     }
 
+    /// The index key of the key itself, however it was given (§10.1, Arkivo's addition):
+    /// `spki:sha256:` and the lower-case hex SHA-256 of its DER SubjectPublicKeyInfo — the same
+    /// for a bare key and for any certificate or chain whose leaf holds it, so that a key
+    /// wrapped in a (self-signed) certificate is still found as that key.
+    pub fn spki_index_key(&self) -> String {
+        format!(
+            "{SPKI_INDEX_KEY_PREFIX}{}",
+            hex::encode(Sha256::digest(self.key.spki_der()))
+        )
+    }
+
     /// The leaf certificate's SANs in upstream order: DNS names, emails, IP addresses, URIs,
     /// then the Sigstore OtherName SAN. Empty for a bare key.
     pub fn subjects(&self) -> &[String] {
         &self.subjects
+    }
+
+    /// Signatures [`Verifier::verify_chain`] checks: one per certificate above the leaf.
+    pub fn chain_signatures(&self) -> usize {
+        self.certs.len().saturating_sub(1)
     }
 
     /// Number of certificates (0 for a bare key).

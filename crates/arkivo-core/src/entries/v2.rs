@@ -221,7 +221,10 @@ fn dsse(ds: &DsseRequestV002) -> Result<CanonicalEntry, EntryError> {
     let payload_hash = Sha256::digest(payload);
     keys.push(format!("sha256:{}", hex::encode(payload_hash)));
     if payload_type == IN_TOTO_PAYLOAD_TYPE {
-        keys.extend(in_toto_keys(payload));
+        keys.extend(in_toto_keys(payload).map_err(|e| match e {
+            EntryError::Invalid(m) => what(m),
+            other => other,
+        })?);
     }
     let entry = Entry {
         kind: Kind::Dsse.as_str().into(),
@@ -355,7 +358,7 @@ fn hash_algorithm(alg: HashAlg) -> HashAlgorithm {
 /// The search-index keys of a verifier, the same as for Rekor v1 entries (rekor-v1-api.md
 /// §10.1): SHA-256 of its canonical PEM, and the certificate's subject alternative names.
 fn verifier_keys(v: &Verifier) -> Vec<String> {
-    let mut keys = vec![v.pem_sha256_hex()];
+    let mut keys = vec![v.pem_sha256_hex(), v.spki_index_key()];
     keys.extend(v.subjects().iter().cloned());
     keys
 }

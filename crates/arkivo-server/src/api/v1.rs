@@ -5,16 +5,18 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{ApiError, AppState, Written, body_bytes, entry_error, json_line, no_cache};
 use crate::sequencer::{ShardView, View};
-use crate::storage::StoreHashes;
+use crate::storage::{StoreHashes, query};
 use arkivo_core::entries;
-use arkivo_core::limits::{MAX_QUERY_BODY_BYTES, MAX_RETRIEVE_ITEMS, MAX_SEARCH_RESULTS};
+use arkivo_core::limits::{
+    MAX_QUERY_BODY_BYTES, MAX_RETRIEVE_ITEMS, MAX_RETRIEVE_VERIFICATIONS, MAX_SEARCH_RESULTS,
+};
 use arkivo_core::merkle::{self, Hash};
 use arkivo_core::wire::{
     ConsistencyProof, InactiveShard, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex,
@@ -330,9 +332,12 @@ pub async fn retrieve_entries(
     let view = st.view();
     let items = st
         .cpu(move || {
-            // Proposed entries are fully validated again, signatures included (§3.4).
+            // Proposed entries are fully validated again, signatures included (§3.4), within
+            // one budget for the whole request.
+            let mut budget = entries::VerifyBudget::new(MAX_RETRIEVE_VERIFICATIONS);
             for p in &proposed {
-                let e = entries::canonicalize(p).map_err(|e| entry_error(&e))?;
+                let e =
+                    entries::canonicalize_within(p, &mut budget).map_err(|e| entry_error(&e))?;
                 wanted.push(EntryRef::Leaf(e.leaf_hash));
             }
             let mut items = Vec::new();
@@ -494,9 +499,10 @@ pub async fn search_index(
             ));
         }
     };
-    let mut keys = Vec::new();
+    // Each term is a clause: a disjunction of the index keys that record it.
+    let mut clauses: Vec<Vec<String>> = Vec::new();
     if let Some(hash) = &q.hash {
-        keys.push(hash_key(hash)?);
+        clauses.push(vec![hash_key(hash)?]);
     }
     if let Some(email) = &q.email {
         if !email.contains('@') {
@@ -505,39 +511,30 @@ pub async fn search_index(
                 format!("email in body must be of type email: {email:?}"),
             ));
         }
-        keys.push(email.to_lowercase());
+        clauses.push(vec![text_key("email", email)?]);
     }
     if let Some(subject) = &q.subject {
-        keys.push(subject.to_lowercase());
+        clauses.push(vec![text_key("subject", subject)?]);
     }
     if let Some(pk) = &q.public_key {
-        keys.push(public_key_key(pk)?);
+        clauses.push(public_key_keys(pk)?.into());
+    }
+    if !and {
+        clauses = vec![clauses.concat()];
     }
     let view = st.view();
-    let json = st
+    let (json, cut) = st
         .cpu(move || {
-            // Every shard, oldest first, each evaluating the whole query over its own entries.
+            // Newest first: the newest shard first, each answering the whole query over its own
+            // entries, until one more than the cap was found (which says the answer is cut).
             let mut ids = Vec::new();
-            for shard in view.oldest_first() {
+            for shard in view.newest_first() {
                 let store = shard.store();
-                let mut result: Option<Vec<u64>> = None;
-                for key in &keys {
-                    let found = store.search(key).map_err(|e| ApiError::internal(&e))?;
-                    result = Some(match result {
-                        None => found,
-                        Some(acc) if and => acc.into_iter().filter(|i| found.contains(i)).collect(),
-                        Some(mut acc) => {
-                            acc.extend(found);
-                            acc
-                        }
-                    });
-                }
-                let mut indexes = result.unwrap_or_default();
-                indexes.sort_unstable();
-                indexes.dedup();
+                let wanted = MAX_SEARCH_RESULTS + 1 - ids.len();
                 // Rows beyond the shard's published head belong to a batch being committed.
-                indexes.retain(|&i| i < shard.head.size);
-                for i in indexes {
+                let found = query::newest_matches(store, &clauses, shard.head.size, wanted)
+                    .map_err(|e| ApiError::internal(&e))?;
+                for i in found {
                     let e = store
                         .entry(i)
                         .map_err(|e| ApiError::internal(&e))?
@@ -546,12 +543,33 @@ pub async fn search_index(
                         })?;
                     ids.push(shard.identity().entry_id(&merkle::record_hash(&e.body)));
                 }
+                if ids.len() > MAX_SEARCH_RESULTS {
+                    break;
+                }
             }
+            let cut = ids.len() > MAX_SEARCH_RESULTS;
             ids.truncate(MAX_SEARCH_RESULTS);
-            Ok(to_json_line(&ids))
+            Ok((to_json_line(&ids), cut))
         })
         .await?;
-    Ok(json_line(StatusCode::OK, json))
+    let mut res = json_line(StatusCode::OK, json);
+    if cut {
+        res.headers_mut()
+            .insert(SEARCH_TRUNCATED, HeaderValue::from(MAX_SEARCH_RESULTS));
+    }
+    Ok(res)
+}
+
+/// Set on a search answer that holds only the newest [`MAX_SEARCH_RESULTS`] of its matches
+/// (its value is that number): the client narrows the query (`"operator": "and"` with a hash).
+pub const SEARCH_TRUNCATED: HeaderName = HeaderName::from_static("x-arkivo-search-truncated");
+
+/// An `email` or `subject` search term → its index key (lower-cased); 422 for what no entry can
+/// be recorded under.
+fn text_key(what: &str, term: &str) -> Result<String, ApiError> {
+    entries::check_index_key(term)
+        .map_err(|e| ApiError::validation(422, format!("{what} in body: {e}")))?;
+    Ok(term.to_lowercase())
 }
 
 /// A `hash` search term → its index key (§10.2): prefix inferred from the length, lower-cased.
@@ -578,7 +596,7 @@ fn hash_key(hash: &str) -> Result<String, ApiError> {
     Ok(format!("{by_len}:{}", hex.to_ascii_lowercase()))
 }
 
-fn public_key_key(pk: &arkivo_core::wire::SearchPublicKey) -> Result<String, ApiError> {
+fn public_key_keys(pk: &arkivo_core::wire::SearchPublicKey) -> Result<[String; 2], ApiError> {
     let format = pk
         .format
         .as_deref()
@@ -603,7 +621,7 @@ fn public_key_key(pk: &arkivo_core::wire::SearchPublicKey) -> Result<String, Api
     let pem = B64
         .decode(content)
         .map_err(|_| ApiError::bad_request("public key provided could not be parsed"))?;
-    entries::public_key_index_key(&pem)
+    entries::public_key_index_keys(&pem)
         .map_err(|_| ApiError::bad_request("public key provided could not be parsed"))
 }
 

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::codec;
 use super::{CommitBatch, LogMeta, LogStore, StorageError, StoredEntry, TreeHead};
-use arkivo_core::limits::MAX_SEARCH_RESULTS;
 use arkivo_core::merkle::Hash;
 
 /// Fault switches; all off by default.
@@ -137,15 +136,17 @@ impl LogStore for MemoryStore {
             .collect())
     }
 
-    fn search(&self, key: &str) -> Result<Vec<u64>, StorageError> {
+    fn search(&self, key: &str, below: u64, limit: usize) -> Result<Vec<u64>, StorageError> {
         let rows = self.rows()?;
         let prefix = codec::search_prefix(key);
-        rows.search
-            .range(prefix.clone()..)
-            .map_while(|(k, ())| k.strip_prefix(prefix.as_slice()))
-            .take(MAX_SEARCH_RESULTS)
-            .map(|rest| codec::decode_u64("search row index", rest))
-            .collect()
+        Ok(rows
+            .search
+            .range(prefix.clone()..=codec::search_row(key, below))
+            .rev()
+            .filter_map(|(row, ())| codec::search_row_index(&prefix, row))
+            .filter(|&index| index < below)
+            .take(limit)
+            .collect())
     }
 
     fn search_row_exists(&self, key: &str, index: u64) -> Result<bool, StorageError> {

@@ -14,6 +14,7 @@
 //! - Nothing is kept in memory per entry.
 
 pub mod memory;
+pub mod query;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
 
@@ -125,8 +126,10 @@ pub trait LogStore: Send + Sync + 'static {
     fn entries(&self, range: Range<u64>) -> Result<Vec<StoredEntry>, StorageError>;
     /// Log indexes of the given leaf hashes (`None` where absent), in order: dedup and UUID lookup.
     fn indexes_of(&self, leaves: &[Hash]) -> Result<Vec<Option<u64>>, StorageError>;
-    /// Log indexes recorded under one search-index key (rekor-v1-api.md §10), ascending.
-    fn search(&self, key: &str) -> Result<Vec<u64>, StorageError>;
+    /// Log indexes recorded under one search-index key (rekor-v1-api.md §10) that are below
+    /// `below`, newest first, at most `limit` of them: a caller pages backwards by passing the
+    /// last index it got as the next `below`.
+    fn search(&self, key: &str, below: u64, limit: usize) -> Result<Vec<u64>, StorageError>;
     /// Whether the search row of `key` for the entry at `index` exists.
     fn search_row_exists(&self, key: &str, index: u64) -> Result<bool, StorageError>;
     /// Appends one batch atomically and durably (see the module doc).
@@ -154,9 +157,10 @@ pub(crate) mod codec {
         index.to_be_bytes()
     }
 
-    /// A search row key: the index key's bytes, a 0x00 separator (index keys are text and never
-    /// contain NUL), then the big-endian log index, so one prefix scan lists a key's entries in
-    /// log order.
+    /// A search row key: the index key's bytes, a 0x00 separator, then the big-endian log index,
+    /// so one prefix scan lists a key's entries in log order. Index keys containing NUL are
+    /// refused before they are written (`arkivo_core::entries::check_index_key`), but logs
+    /// written before that may hold some; [`search_row_index`] reads such rows unambiguously.
     pub fn search_row(key: &str, index: u64) -> Vec<u8> {
         let mut row = search_prefix(key);
         row.extend_from_slice(&index.to_be_bytes());
@@ -168,6 +172,16 @@ pub(crate) mod codec {
         row.extend_from_slice(key.as_bytes());
         row.push(0);
         row
+    }
+
+    /// The log index of `row`, a row that starts with `prefix` ([`search_prefix`]) — or `None`
+    /// when it is not a row of that key but of a longer one that continues with a NUL (say
+    /// `"a\0b"` under the prefix of `"a"`): the index is the row's last 8 bytes, and the row is
+    /// the key's only if nothing but the prefix comes before them. Every row ever written reads
+    /// this way, so the on-disk format is unchanged.
+    pub fn search_row_index(prefix: &[u8], row: &[u8]) -> Option<u64> {
+        let index: [u8; 8] = row.strip_prefix(prefix)?.try_into().ok()?;
+        Some(u64::from_be_bytes(index))
     }
 
     pub fn entry_value(body: &[u8], integrated_time: i64) -> Vec<u8> {

@@ -6,7 +6,7 @@
 //! | `entries` | log index (u64 BE) | integrated time (i64 BE) ‖ canonical body |
 //! | `hashes` | stored-hash index (u64 BE) | 32-byte hash |
 //! | `by_leaf` | leaf hash (32 bytes) | log index (u64 BE) |
-//! | `search` | index key ‖ 0x00 ‖ log index (u64 BE) | empty |
+//! | `search` | index key ‖ 0x00 ‖ log index (u64 BE), read from the end | empty |
 //!
 //! Opening reads only `meta`; the sequencer then reads the right border (O(log n) hashes), so
 //! start-up time does not grow with the log.
@@ -24,7 +24,6 @@ use super::{
     CommitBatch, FORMAT_VERSION, LogMeta, LogStore, StorageError, StoreMemory, StoredEntry,
     TreeHead,
 };
-use arkivo_core::limits::MAX_SEARCH_RESULTS;
 use arkivo_core::merkle::Hash;
 
 const CF_META: &str = "meta";
@@ -286,21 +285,27 @@ impl LogStore for RocksStore {
             .collect()
     }
 
-    fn search(&self, key: &str) -> Result<Vec<u64>, StorageError> {
+    fn search(&self, key: &str, below: u64, limit: usize) -> Result<Vec<u64>, StorageError> {
         let prefix = codec::search_prefix(key);
         let mut out = Vec::new();
+        // Backwards from the row of `below` itself (excluded below): newest first.
+        let start = codec::search_row(key, below);
         let iter = self.db.iterator_cf(
             self.cf(CF_SEARCH),
-            IteratorMode::From(&prefix, Direction::Forward),
+            IteratorMode::From(&start, Direction::Reverse),
         );
         for item in iter {
-            let (k, _) = item.map_err(storage_error)?;
-            let Some(rest) = k.strip_prefix(prefix.as_slice()) else {
+            if out.len() == limit {
                 break;
-            };
-            out.push(codec::decode_u64("search row index", rest)?);
-            if out.len() == MAX_SEARCH_RESULTS {
+            }
+            let (row, _) = item.map_err(storage_error)?;
+            if !row.starts_with(&prefix) {
                 break;
+            }
+            match codec::search_row_index(&prefix, &row) {
+                Some(index) if index < below => out.push(index),
+                Some(_) => {}
+                None => tracing::debug!(key, "skipped the search row of a longer key with a NUL"),
             }
         }
         Ok(out)
