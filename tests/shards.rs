@@ -282,7 +282,7 @@ async fn a_rotation_that_may_have_changed_the_shard_list_stops_writes() {
     let sequencer = api.state.sequencer.clone();
     let refused = tokio::task::spawn_blocking(move || {
         sequencer.rotate(Box::new(|_: &LogIdentity| {
-            Err(arkivo_server::datadir::ShardListChanged {
+            Err(arkivo_server::shards::ShardListChanged {
                 tree_id: 0x77,
                 source: std::io::Error::other("injected: syncing the directory failed"),
             }

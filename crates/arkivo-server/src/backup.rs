@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::ApiError;
 use crate::datadir::{self, KeyPaths, LogPaths};
+use crate::keyfile;
 use crate::log::LogIdentity;
 use crate::sequencer::{SequencerHandle, View};
 use crate::shards::Manifest;
@@ -151,7 +152,7 @@ fn copy_keys(from: &KeyPaths, to: &KeyPaths) -> anyhow::Result<()> {
 }
 
 fn copy_key(from: &Path, to: &Path) -> anyhow::Result<()> {
-    datadir::write_private_key(to, datadir::read_private_key(from)?.as_bytes())
+    keyfile::write_private_key(to, keyfile::read_private_key(from)?.as_bytes())
 }
 
 /// Opens the log in `paths` and reads its active shard's tree head.

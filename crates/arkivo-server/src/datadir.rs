@@ -7,15 +7,15 @@
 //! created with, because a log's origin never changes (docs/design.md "Identity and keys of a log").
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::keyfile::{read_private_key, write_private_key};
 use crate::log::{LogIdentity, create_log};
 use crate::sequencer::Shard;
-use crate::shards::{MANIFEST_FILE, Manifest, ShardRecord};
+use crate::shards::{MANIFEST_FILE, Manifest, ShardListChanged, ShardRecord};
 use crate::storage::rocks::RocksStore;
 use crate::storage::{LogMeta, LogStore};
 use arkivo_core::durable::ReplaceError;
@@ -306,18 +306,6 @@ pub fn create_shard(
     })
 }
 
-/// A rotation failed after the new shard list was renamed into place: the list names the new
-/// shard (and, after a crash, may name either), so the old shard must take no more appends.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "the shard list naming the new shard {tree_id} was written but may not be durable ({source}); \
-     writes stop until a restart, which opens the shards the list names"
-)]
-pub struct ShardListChanged {
-    pub tree_id: i64,
-    pub source: std::io::Error,
-}
-
 /// [`create_shard`], writing the shard list with `write` (a seam for tests to fail it at each
 /// step).
 fn create_shard_with(
@@ -398,22 +386,6 @@ pub fn write_manifest(data_dir: &Path, manifest: &Manifest) -> anyhow::Result<()
         .with_context(|| format!("replacing {}", path.display()))
 }
 
-/// Reads a private key file, refusing one that others can read.
-pub(crate) fn read_private_key(path: &Path) -> anyhow::Result<String> {
-    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
-        bail!(
-            "{} is readable by group or others (mode {:o}); a private key must be mode 0600: \
-             run `chmod 600 {}`",
-            path.display(),
-            mode & 0o777,
-            path.display()
-        );
-    }
-    fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-}
-
 fn read_keys(paths: &KeyPaths) -> anyhow::Result<LogKeys> {
     let ecdsa = read_private_key(&paths.ecdsa)?;
     let ed25519 = read_private_key(&paths.ed25519)?;
@@ -442,24 +414,6 @@ fn create_keys(paths: &KeyPaths) -> anyhow::Result<LogKeys> {
             paths.ed25519.display()
         ),
     }
-}
-
-/// Writes a new private key file with mode 0600 (never overwriting), and syncs it.
-pub(crate) fn write_private_key(path: &Path, pem: &[u8]) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("restricting {}", dir.display()))?;
-    }
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(pem)
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

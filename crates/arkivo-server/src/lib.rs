@@ -8,7 +8,7 @@
 //! Around it: [`log`] and [`datadir`] (a log's identity; creating and opening a data directory),
 //! [`shards`] (frozen trees and the active one), [`backup`] (backups while serving, restores),
 //! [`witness`] (`arkivo witness`, and the log's client of its witnesses), [`fsck`] (`verify-log`),
-//! [`auth`] and [`ratelimit`] (who may write, how fast), [`metrics`], [`config`], [`logging`], and [`cli`]
+//! [`auth`] and [`ratelimit`] (who may write, how fast), [`keyfile`] (private key files), [`metrics`], [`config`], [`logging`], and [`cli`]
 //! (the server's commands; [`serve`] is `arkivo serve`).
 //!
 //! The `rocksdb` feature (on by default) brings RocksDB and what needs it (the data directory,
@@ -25,6 +25,7 @@ pub mod config;
 #[cfg(feature = "rocksdb")]
 pub mod datadir;
 pub mod fsck;
+pub mod keyfile;
 pub mod log;
 pub mod logging;
 pub mod metrics;

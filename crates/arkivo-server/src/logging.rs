@@ -52,7 +52,6 @@ pub fn report_fatal(e: &anyhow::Error) {
 /// Tells the operator something whatever the log filter (what was created, where the server
 /// listens, that it stopped): a plain line on stderr, or with JSON logs an event on
 /// [`NOTICE_TARGET`], so that every line is JSON.
-#[cfg(feature = "rocksdb")]
 macro_rules! notice {
     ($($arg:tt)*) => {
         if $crate::logging::JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
@@ -62,5 +61,4 @@ macro_rules! notice {
         }
     };
 }
-#[cfg(feature = "rocksdb")]
 pub(crate) use notice;

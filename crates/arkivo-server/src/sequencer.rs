@@ -429,7 +429,7 @@ impl Sequencer {
                 let reason = format!("{e:#}");
                 // The shard list on disk may name the new shard already: appending to the old
                 // one would put entries where a restart no longer writes.
-                if e.is::<crate::datadir::ShardListChanged>() {
+                if e.is::<crate::shards::ShardListChanged>() {
                     self.published.stop(reason.clone());
                 }
                 return Err(reason);

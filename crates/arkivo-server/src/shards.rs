@@ -144,6 +144,18 @@ pub fn locate(virtual_index: u64, frozen_sizes: &[u64]) -> (usize, u64) {
     (frozen_sizes.len(), rest)
 }
 
+/// A rotation failed after the new shard list was renamed into place: the list names the new
+/// shard (and, after a crash, may name either), so the old shard must take no more appends.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the shard list naming the new shard {tree_id} was written but may not be durable ({source}); \
+     writes stop until a restart, which opens the shards the list names"
+)]
+pub struct ShardListChanged {
+    pub tree_id: i64,
+    pub source: std::io::Error,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

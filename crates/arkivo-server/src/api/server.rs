@@ -36,7 +36,7 @@ pub fn tls_acceptor(
         .with_context(|| format!("reading the TLS certificate chain {}", cert.display()))?;
     anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
     // Refused when others can read it, like the log's own keys.
-    let key = crate::datadir::read_private_key(key)
+    let key = crate::keyfile::read_private_key(key)
         .and_then(|pem| Ok(PrivateKeyDer::from_pem_slice(pem.as_bytes())?))
         .with_context(|| format!("reading the TLS private key {}", key.display()))?;
     // The provider is named: with both aws-lc-rs and ring in the build (clients in the tests

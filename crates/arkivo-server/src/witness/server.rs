@@ -121,7 +121,7 @@ impl Witness {
                     let pem = key
                         .to_pkcs8_pem(pkcs8::LineEnding::LF)
                         .map_err(|e| anyhow::anyhow!("encoding the witness key: {e}"))?;
-                    crate::datadir::write_private_key(&key_path, pem.as_bytes())?;
+                    crate::keyfile::write_private_key(&key_path, pem.as_bytes())?;
                     key
                 };
                 store.create(&WitnessMeta {
@@ -185,7 +185,7 @@ impl Witness {
 }
 
 fn read_key(path: &Path) -> anyhow::Result<SigningKey> {
-    let pem = crate::datadir::read_private_key(path)?;
+    let pem = crate::keyfile::read_private_key(path)?;
     SigningKey::from_pkcs8_pem(&pem).map_err(|e| {
         anyhow::anyhow!(
             "{} is not a PKCS#8 PEM Ed25519 private key: {e}",
