@@ -28,6 +28,18 @@ fn ok(run: Run, what: &str) -> Run {
     run
 }
 
+/// Makes the key pair `<prefix>.key` (unencrypted) and `<prefix>.pub` in `dir`.
+fn keygen(dir: &Path, prefix: &str) {
+    ok(
+        arkivo(
+            dir,
+            &["keygen", "--output-prefix", prefix],
+            &[("ARKIVO_PASSWORD", "")],
+        ),
+        "keygen",
+    );
+}
+
 /// Asserts the exit code and that stderr mentions `needle`.
 fn fails(run: Run, code: i32, needle: &str, what: &str) {
     assert_eq!(
@@ -62,6 +74,10 @@ impl Env {
 
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         arkivo(self.dir.path(), args, env)
+    }
+
+    fn keygen(&self, prefix: &str) {
+        keygen(self.dir.path(), prefix);
     }
 
     fn write(&self, name: &str, bytes: &[u8]) {
@@ -147,13 +163,7 @@ fn fetch(server: &TestServer, path: &str) -> Vec<u8> {
 fn keygen_sign_verify_round_trips() {
     let env = Env::new();
     // Something before our entries, so that inclusion proofs are not empty.
-    ok(
-        env.run(
-            &["keygen", "--output-prefix", "first"],
-            &[("ARKIVO_PASSWORD", "")],
-        ),
-        "keygen",
-    );
+    env.keygen("first");
     env.write("first.txt", b"first");
     env.sign("first.key", "first.txt", "first.bundle", &[]);
 
@@ -828,13 +838,7 @@ fn log_queries_are_verified() {
 fn the_client_follows_a_rotated_log() {
     let env = Env::new();
     let url = env.server.base_url();
-    ok(
-        env.run(
-            &["keygen", "--output-prefix", "k"],
-            &[("ARKIVO_PASSWORD", "")],
-        ),
-        "keygen",
-    );
+    env.keygen("k");
     for name in ["a", "b"] {
         env.write(name, name.as_bytes());
         env.sign("k.key", name, &format!("{name}.bundle"), &[]);
@@ -916,13 +920,7 @@ fn the_client_follows_a_rotated_log() {
 fn trust_root_writes_only_the_pinned_log() {
     let env = Env::new();
     let attacker = TestServer::start(&[]);
-    ok(
-        env.run(
-            &["keygen", "--output-prefix", "k"],
-            &[("ARKIVO_PASSWORD", "")],
-        ),
-        "keygen",
-    );
+    env.keygen("k");
     env.write("blob", b"built by the attacker");
     ok(
         env.run(
@@ -1049,13 +1047,7 @@ fn sign_blob_sends_the_write_token() {
     let server = TestServer::start(&["--write-tokens", tokens.to_str().unwrap()]);
     let url = server.base_url();
     let run = |args: &[&str], env: &[(&str, &str)]| arkivo(dir.path(), args, env);
-    ok(
-        run(
-            &["keygen", "--output-prefix", "k"],
-            &[("ARKIVO_PASSWORD", "")],
-        ),
-        "keygen",
-    );
+    keygen(dir.path(), "k");
     std::fs::write(dir.path().join("blob"), b"blob").unwrap();
     std::fs::write(dir.path().join("token.txt"), format!("{token}\n")).unwrap();
     let sign = [
@@ -1089,13 +1081,7 @@ fn sign_blob_sends_the_write_token() {
 #[test]
 fn sign_blob_checks_the_log_answer_before_writing_the_bundle() {
     let env = Env::new();
-    ok(
-        env.run(
-            &["keygen", "--output-prefix", "k"],
-            &[("ARKIVO_PASSWORD", "")],
-        ),
-        "keygen",
-    );
+    env.keygen("k");
     env.write("first", b"first");
     env.sign("k.key", "first", "first.bundle", &[]);
     env.write("blob", b"blob");
