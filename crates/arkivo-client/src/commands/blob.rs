@@ -10,11 +10,10 @@ use sha2::Digest as _;
 
 use super::checkpoints::{check_extends, tree_checkpoint};
 use super::{
-    Failure, LogTrust, Output, RekorUrl, Report, WriteToken, log_out_of_spec, logs_or_served,
-    no_trust, read_file,
+    Failure, LogTrust, Output, Report, Signer, log_out_of_spec, logs_or_served, no_trust, read_file,
 };
 use crate::bundle::Bundle;
-use crate::keys::{self, SigningKey};
+use crate::keys;
 use crate::rekor::RekorClient;
 use crate::verify;
 use arkivo_core::entries::pki::HashAlg;
@@ -27,13 +26,8 @@ const HASH_CHUNK: usize = 1 << 20;
 
 #[derive(Debug, Args)]
 pub struct SignBlobArgs {
-    /// Private key file: arkivo keygen's, cosign's, or PKCS#8/SEC1 PEM.
-    #[arg(long)]
-    pub key: PathBuf,
     #[command(flatten)]
-    pub rekor: RekorUrl,
-    #[command(flatten)]
-    pub write_token: WriteToken,
+    pub signer: Signer,
     /// The log key(s) the log's answer must verify with before the bundle is written; without
     /// them, the key the log serves (a check of the log's consistency, not of its identity).
     #[command(flatten)]
@@ -104,8 +98,7 @@ fn digest_file(path: &Path, alg: HashAlg) -> Result<Vec<u8>, Failure> {
 }
 
 pub async fn sign_blob(args: &SignBlobArgs) -> Result<Report, Failure> {
-    let key = SigningKey::load(&args.key)?;
-    let client = args.write_token.client(&args.rekor)?;
+    let (key, client) = args.signer.open()?;
     let alg = key.algorithm().hash_algorithm();
     let digest = digest_file(&args.file, alg)?;
     let signature = key.sign_digest(&digest)?;

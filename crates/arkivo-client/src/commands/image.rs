@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::{Failure, LogTrust, Output, RekorUrl, Report, WriteToken, no_trust, read_file};
+use super::{Failure, LogTrust, Output, Report, Signer, no_trust, read_file};
 use crate::cosign;
 use crate::image::{self, ImageError, Layout, Policy, Signed, Verified};
-use crate::keys::{self, SigningKey};
+use crate::keys;
 use crate::oci::{self, OciError, Registry, RegistryOptions};
 use crate::rekor::RekorClient;
 
@@ -63,13 +63,8 @@ impl RegistryArgs {
 
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// Private key file: arkivo keygen's, cosign's, or PKCS#8/SEC1 PEM.
-    #[arg(long)]
-    pub key: PathBuf,
     #[command(flatten)]
-    pub rekor: RekorUrl,
-    #[command(flatten)]
-    pub write_token: WriteToken,
+    pub signer: Signer,
     /// An annotation to sign with the image (key=value; repeatable).
     #[arg(short = 'a', long = "annotations")]
     pub annotations: Vec<String>,
@@ -87,13 +82,8 @@ pub struct SignArgs {
 
 #[derive(Debug, Args)]
 pub struct AttestArgs {
-    /// Private key file: arkivo keygen's, cosign's, or PKCS#8/SEC1 PEM.
-    #[arg(long)]
-    pub key: PathBuf,
     #[command(flatten)]
-    pub rekor: RekorUrl,
-    #[command(flatten)]
-    pub write_token: WriteToken,
+    pub signer: Signer,
     /// The predicate: a JSON file (SLSA provenance, an SBOM, a scan report, ...).
     #[arg(long)]
     pub predicate: PathBuf,
@@ -183,8 +173,7 @@ fn signed_report(what: &str, image: &str, rekor: &RekorClient, signed: &Signed) 
 
 pub async fn sign(args: &SignArgs) -> Result<Report, Failure> {
     let annotations = cosign::parse_annotations(&args.annotations).map_err(Failure::Input)?;
-    let key = SigningKey::load(&args.key)?;
-    let rekor = args.write_token.client(&args.rekor)?;
+    let (key, rekor) = args.signer.open()?;
     let (registry, image) = args.registry.connect(&args.image).await?;
     let signed = image::sign(
         &registry,
@@ -207,8 +196,7 @@ pub async fn attest(args: &AttestArgs) -> Result<Report, Failure> {
                 args.predicate.display()
             ))
         })?;
-    let key = SigningKey::load(&args.key)?;
-    let rekor = args.write_token.client(&args.rekor)?;
+    let (key, rekor) = args.signer.open()?;
     let (registry, image) = args.registry.connect(&args.image).await?;
     let signed = image::attest(
         &registry,

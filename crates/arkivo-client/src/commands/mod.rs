@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
-use crate::keys;
+use crate::keys::{self, SigningKey};
 use crate::rekor::{ClientError, RekorClient};
 use crate::trust::{self, TrustedLog};
 use crate::verify::VerifyError;
@@ -100,6 +100,27 @@ pub struct RekorUrl {
     /// URL of the log, e.g. http://127.0.0.1:3000.
     #[arg(long = "rekor-url", env = "ARKIVO_REKOR_URL")]
     pub url: String,
+}
+
+/// What every signing command (`sign-blob`, `sign`, `attest`) takes: the key, and the log to
+/// record the signature in with its write token.
+#[derive(Debug, Args)]
+pub struct Signer {
+    /// Private key file: arkivo keygen's, cosign's, or PKCS#8/SEC1 PEM.
+    #[arg(long)]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub rekor: RekorUrl,
+    #[command(flatten)]
+    pub write_token: WriteToken,
+}
+
+impl Signer {
+    /// The signing key, and a client of the log that sends the write token with new entries.
+    pub(crate) fn open(&self) -> Result<(SigningKey, RekorClient), Failure> {
+        let key = SigningKey::load(&self.key)?;
+        Ok((key, self.write_token.client(&self.rekor)?))
+    }
 }
 
 /// The write token of a log started with `--write-tokens`, sent as `Authorization: Bearer` with
