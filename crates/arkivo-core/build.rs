@@ -5,7 +5,7 @@
 //! The JSON omits defaults, as protojson does: what bundles carry and what the canonical body of
 //! a Rekor v2 entry is made from (docs/tiles-checkpoints-witnesses.md §6.3).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The files compiled, relative to `proto/`; each imports only files of this list.
 const PROTO_FILES: [&str; 7] = [
@@ -27,7 +27,9 @@ const PACKAGES: [&str; 4] = [
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not with env!(): cargo reuses a build script's binary across clones at
+    // other paths (the fingerprint of a path package is relative to its workspace).
+    let proto = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     println!("cargo:rerun-if-changed={}", proto.display());
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
 
