@@ -126,7 +126,8 @@ pub const TRUSTED_ROOT_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.trustedr
 
 /// A Sigstore TrustedRoot (tiles-checkpoints-witnesses.md §7.4, proto3 JSON: bytes as base64,
 /// timestamps as RFC 3339): what `GET /api/v1/log/trustedRoot` serves and what the client reads.
-/// Certificate authorities, CT logs and TSAs are carried opaquely; a Rekor log lists none.
+/// CT logs have the shape of transparency logs; certificate and timestamp authorities share
+/// [`CertificateAuthority`] (protobuf-specs `sigstore_trustroot.proto`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrustedRoot {
@@ -134,11 +135,106 @@ pub struct TrustedRoot {
     #[serde(default)]
     pub tlogs: Vec<TransparencyLogInstance>,
     #[serde(default)]
-    pub certificate_authorities: Vec<serde_json::Value>,
+    pub certificate_authorities: Vec<CertificateAuthority>,
     #[serde(default)]
-    pub ctlogs: Vec<serde_json::Value>,
+    pub ctlogs: Vec<TransparencyLogInstance>,
     #[serde(default)]
-    pub timestamp_authorities: Vec<serde_json::Value>,
+    pub timestamp_authorities: Vec<CertificateAuthority>,
+}
+
+/// A certificate authority or an RFC 3161 timestamp authority of a trusted root: its chain,
+/// **leaf (or issuing certificate) first, root last**, valid for the given period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateAuthority {
+    #[serde(default)]
+    pub subject: DistinguishedName,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uri: String,
+    pub cert_chain: CertificateChain,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_for: Option<ValidFor>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DistinguishedName {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub organization: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub common_name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateChain {
+    #[serde(default)]
+    pub certificates: Vec<Certificate>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Certificate {
+    /// Base64 of the DER certificate.
+    pub raw_bytes: String,
+}
+
+/// The media type of a Sigstore signing config v0.2 (sigstore-services.md §1).
+pub const SIGNING_CONFIG_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.signingconfig.v0.2+json";
+
+/// The media type of a client trust config: a trusted root and a signing config in one file, what
+/// `sigstore --trust-config FILE` reads.
+pub const CLIENT_TRUST_CONFIG_MEDIA_TYPE: &str =
+    "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json";
+
+/// A Sigstore SigningConfig v0.2: where a client gets certificates, records entries and gets
+/// timestamps. CA and Rekor URLs are bases; a TSA URL is the full timestamp URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningConfig {
+    pub media_type: String,
+    #[serde(default)]
+    pub ca_urls: Vec<Service>,
+    #[serde(default)]
+    pub oidc_urls: Vec<Service>,
+    #[serde(default)]
+    pub rekor_tlog_urls: Vec<Service>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rekor_tlog_config: Option<ServiceConfiguration>,
+    #[serde(default)]
+    pub tsa_urls: Vec<Service>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsa_config: Option<ServiceConfiguration>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub url: String,
+    pub major_api_version: u32,
+    pub valid_for: ValidFor,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub operator: String,
+}
+
+/// How many of the listed services a client uses. Always `ANY`: sigstore-js implements only it
+/// and sigstore-go refuses an unset selector (sigstore-services.md §1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceConfiguration {
+    pub selector: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+}
+
+/// A client trust config: `{mediaType, trustedRoot, signingConfig}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientTrustConfig {
+    pub media_type: String,
+    pub trusted_root: TrustedRoot,
+    pub signing_config: SigningConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
