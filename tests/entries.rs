@@ -2027,6 +2027,9 @@ fn intoto_v002_signatures_each_with_its_key() {
     );
 }
 
+/// A change to a valid request.
+type Mutation<'a> = Box<dyn Fn(&mut Value) + 'a>;
+
 #[test]
 fn intoto_mutated_inputs_are_refused() {
     let (payload, sig, pem) = dsse_example_parts();
@@ -2042,7 +2045,7 @@ fn intoto_mutated_inputs_are_refused() {
         f(&mut v);
         invalid(entries::canonicalize(&v))
     };
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let cases: Vec<(&str, Mutation)> = vec![
         (
             "Found: 0, Expected 1",
             Box::new(|v: &mut Value| {

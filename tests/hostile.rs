@@ -47,8 +47,8 @@ fn intoto_hostile() -> Vec<(String, serde_json::Value)> {
     let hash = serde_json::json!("ab".repeat(32));
     vec![
         (
-            "intoto 0.0.1 20 MiB envelope".into(),
-            v001("x".repeat(20 << 20)),
+            "intoto 0.0.1 900 KiB envelope".into(),
+            v001("x".repeat(900 << 10)),
         ),
         (
             "intoto 0.0.1 envelope of 2000 signatures".into(),
