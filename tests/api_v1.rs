@@ -815,3 +815,91 @@ async fn integrated_times_stay_within_the_key_validity_when_the_clock_goes_back(
         "the first shard's two keys end together"
     );
 }
+
+/// intoto 0.0.1 (cosign `--rekor-entry-type=intoto`) and 0.0.2 (sigstore-js `attest`) entries of
+/// one envelope: both logged, found by subject digest and by key, and found again by
+/// `retrieve` from the `dsse` and `intoto` entries cosign's verifier proposes (rekor-v1-api.md
+/// §6a, §3.4).
+#[tokio::test(flavor = "multi_thread")]
+async fn intoto_entries_are_logged_searchable_and_retrievable_as_cosign_proposes_them() {
+    let api = api();
+    let signer = Signer::new();
+    let dsse = signer.dsse(b"image");
+    let envelope = dsse["spec"]["proposedContent"]["envelope"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let env: serde_json::Value = serde_json::from_str(&envelope).unwrap();
+    let v001 = serde_json::json!({
+        "apiVersion": "0.0.1",
+        "kind": "intoto",
+        "spec": {"content": {"envelope": envelope}, "publicKey": B64.encode(signer.public_pem())},
+    });
+    let v002 = serde_json::json!({
+        "apiVersion": "0.0.2",
+        "kind": "intoto",
+        "spec": {"content": {
+            "envelope": {
+                "payloadType": env["payloadType"],
+                "payload": B64.encode(env["payload"].as_str().unwrap()),
+                "signatures": [{
+                    "sig": B64.encode(env["signatures"][0]["sig"].as_str().unwrap()),
+                    "publicKey": B64.encode(signer.public_pem()),
+                }],
+            },
+            "hash": {"algorithm": "sha256", "value": "ab".repeat(32)},
+        }},
+    });
+    let mut ids = Vec::new();
+    for (entry, version) in [(&v001, "0.0.1"), (&v002, "0.0.2")] {
+        let r = api.post("/api/v1/log/entries", entry).await;
+        r.assert_status(StatusCode::CREATED);
+        let (id, _, body) = check_log_entry(&api, &r);
+        let canonical: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (canonical["kind"].as_str(), canonical["apiVersion"].as_str()),
+            (Some("intoto"), Some(version))
+        );
+        assert!(canonical["spec"]["content"]["envelope"]["payload"].is_null());
+        ids.push(id);
+    }
+    ids.reverse(); // searches answer newest first
+    for q in [
+        serde_json::json!({"hash": format!("sha256:{}", hex::encode(Sha256::digest(b"image")))}),
+        serde_json::json!({"publicKey": {"format": "x509", "content": B64.encode(signer.public_pem())}}),
+    ] {
+        let r = api.post("/api/v1/index/retrieve", &q).await;
+        assert_eq!(
+            serde_json::from_slice::<Vec<String>>(&r.body).unwrap(),
+            ids,
+            "{q}"
+        );
+    }
+    // cosign proposes a dsse and an intoto entry; only the intoto one is in the log.
+    let r = api
+        .post(
+            "/api/v1/log/entries/retrieve",
+            &serde_json::json!({"entries": [dsse, v001]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.error());
+    let found: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].keys().next(), Some(&ids[1]));
+    // Again is a duplicate; a tampered envelope is refused and writes nothing.
+    assert_eq!(
+        api.post("/api/v1/log/entries", &v002).await.status,
+        StatusCode::CONFLICT
+    );
+    let mut tampered = v001.clone();
+    tampered["spec"]["content"]["envelope"] = envelope.replace("\"sig\":\"M", "\"sig\":\"N").into();
+    let r = api.post("/api/v1/log/entries", &tampered).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.error().1.starts_with("error processing entry: "),
+        "{:?}",
+        r.error()
+    );
+    assert_eq!(api.store.entry_count(), 2);
+}

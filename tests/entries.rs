@@ -231,7 +231,7 @@ fn check_entry(e: &CanonicalEntry) {
     } else {
         assert!(rederived.iter().all(|k| e.index_keys.contains(k)));
     }
-    assert_eq!(entries::kind_of_body(&e.body).unwrap(), e.kind);
+    assert_eq!(entries::kind_of_body(&e.body).unwrap().0, e.kind);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -772,7 +772,7 @@ fn kind_and_api_version_errors() {
     ));
 
     for other in [
-        "alpine", "cose", "helm", "intoto", "jar", "rekord", "rfc3161", "rpm", "tuf",
+        "alpine", "cose", "helm", "jar", "rekord", "rfc3161", "rpm", "tuf",
     ] {
         let e = entries::canonicalize(&json!({"kind": other, "apiVersion": "0.0.1", "spec": {}}))
             .unwrap_err();
@@ -1760,4 +1760,454 @@ fn canonical_bodies_over_64_kib_are_refused() {
         err.contains("more than the 65535 a log entry may have"),
         "{err}"
     );
+}
+
+// ------------------------------------------------------------------------------------------------
+// intoto 0.0.1 and 0.0.2 (§6a)
+
+/// An intoto 0.0.1 request as cosign sends it: the envelope as a string, one key.
+fn intoto_v001(envelope: &str, pem_b64: &str) -> Value {
+    json!({
+        "apiVersion": "0.0.1",
+        "kind": "intoto",
+        "spec": {"content": {"envelope": envelope}, "publicKey": pem_b64}
+    })
+}
+
+/// sigstore-js's envelope hash (`calculateDSSEHash`): SHA-256 of the JCS of the envelope with
+/// its one signature's key (PEM) added.
+fn sigstore_js_envelope_hash(
+    payload_type: &str,
+    payload_b64: &str,
+    sig_b64: &str,
+    pem: &str,
+) -> String {
+    let v = json!({
+        "payloadType": payload_type,
+        "payload": payload_b64,
+        "signatures": [{"sig": sig_b64, "publicKey": pem}],
+    });
+    hex::encode(Sha256::digest(jcs(&v).as_bytes()))
+}
+
+/// An intoto 0.0.2 request as sigstore-js's `toProposedIntotoEntry` builds it: payload and
+/// signatures base64 of the envelope's base64 strings, each signature with its key.
+fn intoto_v002(payload_type: &str, payload_b64: &str, sigs: &[(&str, &str)], hash: &str) -> Value {
+    json!({
+        "apiVersion": "0.0.2",
+        "kind": "intoto",
+        "spec": {"content": {
+            "envelope": {
+                "payloadType": payload_type,
+                "payload": B64.encode(payload_b64),
+                "signatures": sigs.iter().map(|(sig, pem)| json!({
+                    "sig": B64.encode(sig), "publicKey": B64.encode(pem)
+                })).collect::<Vec<_>>(),
+            },
+            "hash": {"algorithm": "sha256", "value": hash},
+        }}
+    })
+}
+
+fn rekor_vector() -> (Value, String, Vec<u8>) {
+    let v: Value = serde_json::from_str(&fixture("rekor-intoto-v002.json")).unwrap();
+    let der = v["certificate"].as_str().unwrap().to_owned();
+    let lines: Vec<&str> = der
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    // sigstore-js sends the certificate PEM without a final newline.
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----",
+        lines.join("\n")
+    );
+    let body = B64
+        .decode(v["canonicalizedBody"].as_str().unwrap())
+        .unwrap();
+    (v["dsseEnvelope"].clone(), pem, body)
+}
+
+#[test]
+fn intoto_v002_body_is_byte_for_byte_what_public_rekor_stored() {
+    let (env, pem, rekor_body) = rekor_vector();
+    let (pt, payload, sig) = (
+        env["payloadType"].as_str().unwrap(),
+        env["payload"].as_str().unwrap(),
+        env["signatures"][0]["sig"].as_str().unwrap(),
+    );
+    let hash = sigstore_js_envelope_hash(pt, payload, sig, &pem);
+    assert_eq!(
+        hash,
+        "0fe845f4dcbf2f3386e91edfedab855c68d1a662c86723ea0e34668a3cd9b505"
+    );
+    let e = entries::canonicalize(&intoto_v002(pt, payload, &[(sig, &pem)], &hash)).unwrap();
+    assert_eq!(e.kind, Kind::Intoto);
+    assert_eq!(
+        std::str::from_utf8(&e.body).unwrap(),
+        std::str::from_utf8(&rekor_body).unwrap()
+    );
+    check_entry(&e);
+    assert_eq!(
+        entries::kind_of_body(&e.body).unwrap(),
+        (Kind::Intoto, "0.0.2")
+    );
+    let payload_hash = hex::encode(Sha256::digest(B64.decode(payload).unwrap()));
+    assert_eq!(
+        payload_hash,
+        "9b70a8a48e709d349d343042329f7da6c4660768c68630971cf5219398975a36"
+    );
+    for key in [
+        format!("sha256:{payload_hash}"),
+        "brian@dehamer.com".to_owned(),
+        spki_key(&pem_public_key_of_cert(&pem)),
+    ] {
+        assert!(
+            e.index_keys.contains(&key),
+            "{key} not in {:?}",
+            e.index_keys
+        );
+    }
+    // The upstream body is no request: the payload is not in it.
+    let msg = invalid(entries::canonicalize_bytes(&rekor_body));
+    assert!(msg.contains("missing envelope content"), "{msg}");
+}
+
+/// The SubjectPublicKeyInfo PEM of a certificate PEM (what `spki_key` hashes).
+fn pem_public_key_of_cert(cert_pem: &str) -> String {
+    use p256::pkcs8::DecodePublicKey;
+    use p256::pkcs8::der::{Decode, Encode};
+    let cert = x509_cert::Certificate::from_der(&pem_der(cert_pem)).unwrap();
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .unwrap();
+    p256::PublicKey::from_public_key_der(&spki)
+        .unwrap()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap()
+}
+
+const INTOTO_V001_BODY: &str = r#"{"apiVersion":"0.0.1","kind":"intoto","spec":{"content":{"hash":{"algorithm":"sha256","value":"1ef43385ea8017e8c73a43ad89f3993f8c41e726f3ae5ae46761e9b82f7fb99b"},"payloadHash":{"algorithm":"sha256","value":"a5e35191bd2a941575037223e313721b51c1e219c38ef3f8d3c2bb87ae5bd5a2"}},"publicKey":"LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KTUZrd0V3WUhLb1pJemowQ0FRWUlLb1pJemowREFRY0RRZ0FFeVFvWU1nL0V0T0NKVmZ6c250WXJSTlB5c2VoOApTbW1Wc1lEMUhRRkVEZ2JnZzdiL2JJUWIyVkJhdFpobWxjUElaNlR0NWJiOVVBNUlqZmhkbUFHWFN3PT0KLS0tLS1FTkQgUFVCTElDIEtFWS0tLS0tCg=="}}"#;
+
+#[test]
+fn worked_example_intoto_v001() {
+    let e = entries::canonicalize(&intoto_v001(DSSE_ENVELOPE, DSSE_VERIFIER)).unwrap();
+    assert_eq!(std::str::from_utf8(&e.body).unwrap(), INTOTO_V001_BODY);
+    // The same envelope and key as the dsse example: the same keys, the envelope hash included.
+    let d = entries::canonicalize(&dsse(DSSE_ENVELOPE, &[DSSE_VERIFIER.into()])).unwrap();
+    assert_eq!(e.index_keys, d.index_keys);
+    check_entry(&e);
+    assert_eq!(
+        entries::kind_of_body(&e.body).unwrap(),
+        (Kind::Intoto, "0.0.1")
+    );
+    // Given hashes that are right are accepted; upstream's committed form (no envelope) is not
+    // insertable.
+    let mut v = intoto_v001(DSSE_ENVELOPE, DSSE_VERIFIER);
+    v["spec"]["content"]["hash"] = json!({"algorithm": "sha256", "value": "1ef43385ea8017e8c73a43ad89f3993f8c41e726f3ae5ae46761e9b82f7fb99b"});
+    v["spec"]["content"]["payloadHash"] = json!({"algorithm": "sha256", "value": "a5e35191bd2a941575037223e313721b51c1e219c38ef3f8d3c2bb87ae5bd5a2"});
+    assert_eq!(entries::canonicalize(&v).unwrap(), e);
+    let msg = invalid(entries::canonicalize_bytes(&e.body));
+    assert!(msg.contains("missing envelope content"), "{msg}");
+}
+
+const INTOTO_V002_BODY: &str = r#"{"apiVersion":"0.0.2","kind":"intoto","spec":{"content":{"envelope":{"payloadType":"application/vnd.in-toto+json","signatures":[{"keyid":"k1","publicKey":"LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KTUZrd0V3WUhLb1pJemowQ0FRWUlLb1pJemowREFRY0RRZ0FFeVFvWU1nL0V0T0NKVmZ6c250WXJSTlB5c2VoOApTbW1Wc1lEMUhRRkVEZ2JnZzdiL2JJUWIyVkJhdFpobWxjUElaNlR0NWJiOVVBNUlqZmhkbUFHWFN3PT0KLS0tLS1FTkQgUFVCTElDIEtFWS0tLS0tCg==","sig":"TUVRQ0lEbnFsWURUY2dPSm1meGVtaCtBWkEzdXhKL3ZUMTlWeEd2OHd0RlB6OEVXQWlCM3l6dlg5emwwdjdQZzA5Q2ZUTDRxN2tGRkp4cnkrMU9mQmJ3aVFrbUlnQT09"}]},"hash":{"algorithm":"sha256","value":"00000000000000000000000000000000000000000000000000000000000000ff"},"payloadHash":{"algorithm":"sha256","value":"a5e35191bd2a941575037223e313721b51c1e219c38ef3f8d3c2bb87ae5bd5a2"}}}}"#;
+
+fn dsse_example_parts() -> (String, String, String) {
+    let env: Value = serde_json::from_str(DSSE_ENVELOPE).unwrap();
+    let pem = String::from_utf8(B64.decode(DSSE_VERIFIER).unwrap()).unwrap();
+    (
+        env["payload"].as_str().unwrap().to_owned(),
+        env["signatures"][0]["sig"].as_str().unwrap().to_owned(),
+        pem,
+    )
+}
+
+const IN_TOTO: &str = "application/vnd.in-toto+json";
+
+#[test]
+fn worked_example_intoto_v002() {
+    let (payload, sig, pem) = dsse_example_parts();
+    let hash = format!("{}ff", "0".repeat(62));
+    let mut v = intoto_v002(IN_TOTO, &payload, &[(&sig, &pem)], &hash);
+    v["spec"]["content"]["envelope"]["signatures"][0]["keyid"] = json!("k1");
+    let e = entries::canonicalize(&v).unwrap();
+    assert_eq!(std::str::from_utf8(&e.body).unwrap(), INTOTO_V002_BODY);
+    check_entry(&e);
+    // The envelope hash is the client's (upstream does not index it); the rest as for dsse.
+    let d = entries::canonicalize(&dsse(DSSE_ENVELOPE, &[DSSE_VERIFIER.into()])).unwrap();
+    let mut expected: Vec<String> = d
+        .index_keys
+        .iter()
+        .filter(|k| !k.contains("1ef43385"))
+        .cloned()
+        .collect();
+    expected.sort();
+    assert_eq!(e.index_keys, expected);
+    // An empty keyid is left out, as upstream's model does.
+    v["spec"]["content"]["envelope"]["signatures"][0]["keyid"] = json!("");
+    let body = entries::canonicalize(&v).unwrap().body;
+    assert!(!String::from_utf8(body).unwrap().contains("keyid"));
+}
+
+#[test]
+fn intoto_every_key_type_both_versions() {
+    let d = Dsse::statement();
+    for (name, s) in [
+        ("P-256", Signer::p256()),
+        ("P-384", Signer::p384()),
+        ("RSA-2048", Signer::rsa(2048)),
+        ("Ed25519", Signer::ed25519()),
+    ] {
+        let sig = B64.encode(s.sign_dsse(&d.pae()));
+        let env = d.envelope(std::slice::from_ref(&sig));
+        let e = entries::canonicalize(&intoto_v001(&env, &verifier(&s)))
+            .unwrap_or_else(|e| panic!("{name} 0.0.1: {e}"));
+        check_entry(&e);
+        let payload = B64.encode(&d.payload);
+        let hash = sigstore_js_envelope_hash(IN_TOTO, &payload, &sig, &s.public_pem());
+        let e = entries::canonicalize(&intoto_v002(
+            IN_TOTO,
+            &payload,
+            &[(&sig, &s.public_pem())],
+            &hash,
+        ))
+        .unwrap_or_else(|e| panic!("{name} 0.0.2: {e}"));
+        check_entry(&e);
+        for key in [
+            format!("sha256:{EXAMPLE_DIGEST}"),
+            "sha1:0123456789abcdef0123456789abcdef01234567".to_owned(),
+            spki_key(&s.public_pem()),
+        ] {
+            assert!(e.index_keys.contains(&key), "{name}: {key}");
+        }
+    }
+}
+
+#[test]
+fn intoto_v002_signatures_each_with_its_key() {
+    let d = Dsse::statement();
+    let (a, b) = (Signer::p256(), Signer::p384());
+    let (sa, sb) = (
+        B64.encode(a.sign_dsse(&d.pae())),
+        B64.encode(b.sign_dsse(&d.pae())),
+    );
+    let payload = B64.encode(&d.payload);
+    let hash = "ab".repeat(32);
+    let (pa, pb) = (a.public_pem(), b.public_pem());
+    let e = entries::canonicalize(&intoto_v002(
+        IN_TOTO,
+        &payload,
+        &[(&sa, &pa), (&sb, &pb)],
+        &hash,
+    ))
+    .unwrap();
+    check_entry(&e);
+    assert!(e.index_keys.contains(&spki_key(&pa)) && e.index_keys.contains(&spki_key(&pb)));
+    // A key that verifies none of the signatures, and a signature no key verifies.
+    let c = Signer::p256();
+    let msg = invalid(entries::canonicalize(&intoto_v002(
+        IN_TOTO,
+        &payload,
+        &[(&sa, &pa), (&sb, &c.public_pem())],
+        &hash,
+    )));
+    assert!(msg.contains("Found: 0, Expected 1"), "{msg}");
+    let msg = invalid(entries::canonicalize(&intoto_v002(
+        IN_TOTO,
+        &payload,
+        &[(&sa, &pa), (&sb, &pa)],
+        &hash,
+    )));
+    assert!(
+        msg.contains("all signatures must have a key that verifies it"),
+        "{msg}"
+    );
+}
+
+/// A change to a valid request.
+type Mutation<'a> = Box<dyn Fn(&mut Value) + 'a>;
+
+#[test]
+fn intoto_mutated_inputs_are_refused() {
+    let (payload, sig, pem) = dsse_example_parts();
+    let hash = "ab".repeat(32);
+    let good = intoto_v002(IN_TOTO, &payload, &[(&sig, &pem)], &hash);
+    entries::canonicalize(&good).unwrap();
+    let mut bad_sig = B64.decode(&sig).unwrap();
+    bad_sig[10] ^= 1;
+    let bad_sig = B64.encode(bad_sig);
+    let other_payload = B64.encode(b"{\"other\":1}");
+    let mutate = |f: &dyn Fn(&mut Value)| {
+        let mut v = good.clone();
+        f(&mut v);
+        invalid(entries::canonicalize(&v))
+    };
+    let cases: Vec<(&str, Mutation)> = vec![
+        (
+            "Found: 0, Expected 1",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["envelope"]["signatures"][0]["sig"] =
+                    json!(B64.encode(&bad_sig));
+            }),
+        ),
+        (
+            "Found: 0, Expected 1",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["envelope"]["payload"] = json!(B64.encode(&other_payload));
+            }),
+        ),
+        (
+            "content.payloadHash.value",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["payloadHash"] =
+                    json!({"algorithm": "sha256", "value": "cd".repeat(32)});
+            }),
+        ),
+        (
+            "missing envelope digest",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"].as_object_mut().unwrap().remove("hash");
+            }),
+        ),
+        (
+            "64 lower-case hex digits",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["hash"]["value"] = json!("AB".repeat(32));
+            }),
+        ),
+        (
+            "should be one of [sha256]",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["hash"]["algorithm"] = json!("sha512");
+            }),
+        ),
+        (
+            "missing envelope content",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["envelope"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("payload");
+            }),
+        ),
+        (
+            "payloadType in body is required",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["envelope"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("payloadType");
+            }),
+        ),
+        (
+            "should have at least 1 items",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["envelope"]["signatures"] = json!([]);
+            }),
+        ),
+        (
+            "should have at most 8 items",
+            Box::new(|v: &mut Value| {
+                let s = v["spec"]["content"]["envelope"]["signatures"][0].clone();
+                v["spec"]["content"]["envelope"]["signatures"] = json!(vec![s; 9]);
+            }),
+        ),
+        (
+            "signatures.0.publicKey in body is required",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["envelope"]["signatures"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("publicKey");
+            }),
+        ),
+        (
+            "signatures.0.sig in body is required",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["envelope"]["signatures"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("sig");
+            }),
+        ),
+        // The signature base64 once instead of twice (the bytes are not a base64 string).
+        (
+            "signature",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["envelope"]["signatures"][0]["sig"] = json!(sig.clone());
+            }),
+        ),
+        (
+            "failed parsing base64 data for payload",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["envelope"]["payload"] = json!("***");
+            }),
+        ),
+        (
+            "could not parse public key",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["envelope"]["signatures"][0]["publicKey"] =
+                    json!(B64.encode("not a key"));
+            }),
+        ),
+        (
+            "must be of type object",
+            Box::new(|v: &mut Value| {
+                v["spec"]["content"]["envelope"]["signatures"] = json!(["x"]);
+            }),
+        ),
+    ];
+    for (want, f) in cases {
+        let msg = mutate(&*f);
+        assert!(msg.contains(want), "want {want:?}, got {msg}");
+    }
+
+    // 0.0.1: wrong signature, a given hash or payload hash that differs, an unknown version.
+    let bad_env = DSSE_ENVELOPE.replace(&sig, &bad_sig);
+    let msg = invalid(entries::canonicalize(&intoto_v001(&bad_env, DSSE_VERIFIER)));
+    assert!(msg.contains("Found: 0, Expected 1"), "{msg}");
+    for member in ["hash", "payloadHash"] {
+        let mut v = intoto_v001(DSSE_ENVELOPE, DSSE_VERIFIER);
+        v["spec"]["content"][member] = json!({"algorithm": "sha256", "value": "cd".repeat(32)});
+        let msg = invalid(entries::canonicalize(&v));
+        assert!(
+            msg.contains("does not match the SHA-256 the server computed"),
+            "{msg}"
+        );
+    }
+    let mut v = intoto_v001(DSSE_ENVELOPE, DSSE_VERIFIER);
+    v["spec"].as_object_mut().unwrap().remove("publicKey");
+    assert!(invalid(entries::canonicalize(&v)).contains("publicKey in body is required"));
+    v["apiVersion"] = json!("0.0.3");
+    assert!(matches!(
+        entries::canonicalize(&v),
+        Err(EntryError::UnsupportedVersion { .. })
+    ));
+}
+
+#[test]
+fn intoto_bad_subject_digests_are_refused() {
+    let s = Signer::p256();
+    let d = Dsse {
+        payload_type: IN_TOTO.into(),
+        payload: json!({"subject": [{"name": "a", "digest": {"sha256": "ab"}}]})
+            .to_string()
+            .into_bytes(),
+    };
+    let sig = B64.encode(s.sign_dsse(&d.pae()));
+    let msg = invalid(entries::canonicalize(&intoto_v001(
+        &d.envelope(std::slice::from_ref(&sig)),
+        &verifier(&s),
+    )));
+    assert!(msg.contains("sha256 digest must be 64 hex digits"), "{msg}");
+    let msg = invalid(entries::canonicalize(&intoto_v002(
+        IN_TOTO,
+        &B64.encode(&d.payload),
+        &[(&sig, &s.public_pem())],
+        &"ab".repeat(32),
+    )));
+    assert!(msg.contains("sha256 digest must be 64 hex digits"), "{msg}");
 }

@@ -21,6 +21,112 @@ fn dsse_with(signatures: usize, verifiers: usize) -> serde_json::Value {
     serde_json::json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {"proposedContent": {"envelope": envelope, "verifiers": v}}})
 }
 
+/// intoto 0.0.1 and 0.0.2 entries that must be refused: huge envelopes, many signatures, bad
+/// encodings (rekor-v1-api.md §6a).
+fn intoto_hostile() -> Vec<(String, serde_json::Value)> {
+    let key = B64.encode("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n");
+    let v001 = |envelope: String| {
+        serde_json::json!({"apiVersion": "0.0.1", "kind": "intoto",
+            "spec": {"content": {"envelope": envelope}, "publicKey": key}})
+    };
+    let v002 = |payload: serde_json::Value, sigs: serde_json::Value, hash: serde_json::Value| {
+        serde_json::json!({"apiVersion": "0.0.2", "kind": "intoto", "spec": {"content": {
+            "envelope": {"payloadType": "application/vnd.in-toto+json", "payload": payload, "signatures": sigs},
+            "hash": {"algorithm": "sha256", "value": hash}}}})
+    };
+    let sig = |n: usize| {
+        serde_json::json!(
+            (0..n)
+                .map(|i| serde_json::json!({
+                    "sig": B64.encode(B64.encode([i as u8; 70])), "publicKey": key.clone()
+                }))
+                .collect::<Vec<_>>()
+        )
+    };
+    let payload = serde_json::json!(B64.encode(B64.encode("{}")));
+    let hash = serde_json::json!("ab".repeat(32));
+    vec![
+        (
+            "intoto 0.0.1 900 KiB envelope".into(),
+            v001("x".repeat(900 << 10)),
+        ),
+        (
+            "intoto 0.0.1 envelope of 2000 signatures".into(),
+            v001(
+                dsse_with(2_000, 1)["spec"]["proposedContent"]["envelope"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+        ),
+        ("intoto 0.0.1 envelope not JSON".into(), v001("{".into())),
+        (
+            "intoto 0.0.1 envelope nested 10000".into(),
+            v001("[".repeat(10_000)),
+        ),
+        (
+            "intoto 0.0.2 2000 signatures".into(),
+            v002(payload.clone(), sig(2_000), hash.clone()),
+        ),
+        (
+            "intoto 0.0.2 8 signatures, bad keys".into(),
+            v002(payload.clone(), sig(8), hash.clone()),
+        ),
+        (
+            "intoto 0.0.2 600 KiB payload".into(),
+            v002(
+                serde_json::json!(B64.encode(vec![b'A'; 600 << 10])),
+                sig(1),
+                hash.clone(),
+            ),
+        ),
+        (
+            "intoto 0.0.2 payload not base64".into(),
+            v002(serde_json::json!("%%%"), sig(1), hash.clone()),
+        ),
+        (
+            "intoto 0.0.2 payload base64 once".into(),
+            v002(
+                serde_json::json!(B64.encode([0xffu8; 40])),
+                sig(1),
+                hash.clone(),
+            ),
+        ),
+        (
+            "intoto 0.0.2 signature not base64".into(),
+            v002(
+                payload.clone(),
+                serde_json::json!([{"sig": "%%", "publicKey": key}]),
+                hash.clone(),
+            ),
+        ),
+        (
+            "intoto 0.0.2 huge signature".into(),
+            v002(
+                payload.clone(),
+                serde_json::json!([{"sig": B64.encode(vec![b'A'; 300 << 10]), "publicKey": key}]),
+                hash.clone(),
+            ),
+        ),
+        (
+            "intoto 0.0.2 hash with a NUL".into(),
+            v002(
+                payload.clone(),
+                sig(1),
+                serde_json::json!("\u{0}".repeat(64)),
+            ),
+        ),
+        (
+            "intoto 0.0.2 hash a number".into(),
+            v002(payload.clone(), sig(1), serde_json::json!(7)),
+        ),
+        (
+            "intoto 0.0.2 signatures an object".into(),
+            v002(payload, serde_json::json!({"a": 1}), hash),
+        ),
+    ]
+}
+
 /// Bodies that must all be refused by `POST /api/v1/log/entries`.
 fn hostile_bodies() -> Vec<(String, Vec<u8>)> {
     let valid = serde_json::to_vec(&valid_entry()).unwrap();
@@ -76,7 +182,6 @@ fn hostile_bodies() -> Vec<(String, Vec<u8>)> {
         ("/apiVersion", serde_json::json!("0.0.2")),
         ("/apiVersion", serde_json::json!("")),
         ("/kind", serde_json::json!("rekord")),
-        ("/kind", serde_json::json!("intoto")),
         ("/kind", serde_json::json!("x".repeat(10_000))),
     ];
     for s in ["\u{0}", "\u{202e}", "\\", "\"", "😀", "\u{fffd}"] {
@@ -90,6 +195,9 @@ fn hostile_bodies() -> Vec<(String, Vec<u8>)> {
             format!("{path} = {value:.60}"),
             serde_json::to_vec(&e).unwrap(),
         ));
+    }
+    for (name, entry) in intoto_hostile() {
+        out.push((name, serde_json::to_vec(&entry).unwrap()));
     }
     for (sigs, verifiers) in [(0, 1), (1, 0), (2_000, 1), (1, 2_000), (200, 200)] {
         out.push((

@@ -3,7 +3,7 @@
 //! signed with a local P-256 key and recorded through `RekorWitness` (Rekor v1 API), their bundles
 //! verified offline against the server's TrustedRoot (SET, checkpoint, inclusion proof), tampered
 //! bundles and a foreign log key rejected, 201/409 and read-back through the raw API, and an
-//! `intoto` entry refused; then Rekor v2: hashedrekord and dsse bundles made with `majorApiVersion:
+//! `intoto` 0.0.2 entry (what `sigstore attest` writes) logged and its bundle verified; then Rekor v2: hashedrekord and dsse bundles made with `majorApiVersion:
 //! 2` interleaved with a v1 entry in the same tree, verified against the TrustedRoot's Ed25519
 //! checkpoint key, tampering rejected, 409 and 400s on the raw v2 API. See
 //! tests/interop/sigstore-js.mjs.
@@ -217,7 +217,7 @@ fn sigstore_js_signs_records_and_verifies_v1_and_v2_bundles() {
     for (p, v) in pinned_versions(&dir) {
         assert_eq!(r["versions"][&p], v.as_str(), "{p} version used by the run");
     }
-    // A fresh log: the two bundles, then the raw entry; the duplicates add nothing.
+    // A fresh log: the two bundles, the raw entry, the intoto bundle; duplicates add nothing.
     assert_eq!(r["log"]["treeSizeAtStart"], 0);
     assert_eq!(r["hashedrekord"]["logIndex"], 0);
     assert_eq!(r["dsse"]["logIndex"], 1);
@@ -231,19 +231,20 @@ fn sigstore_js_signs_records_and_verifies_v1_and_v2_bundles() {
         id.len() == 80 && id.bytes().all(|b| b.is_ascii_hexdigit()),
         "{id}"
     );
-    assert_eq!(r["intoto"]["status"], 400);
+    assert_eq!(r["intoto"]["logIndex"], 3);
+    assert_eq!(r["intoto"]["version"], "0.0.2");
     // Rekor v2 after the v1 entries, a v1 entry between the two v2 ones.
-    assert_eq!(r["v2"]["hashedrekord"]["logIndex"], 3);
-    assert_eq!(r["v2"]["v1Between"], 4);
-    assert_eq!(r["v2"]["dsse"]["logIndex"], 5);
-    assert_eq!(r["v2"]["dsse"]["treeSize"], 6);
+    assert_eq!(r["v2"]["hashedrekord"]["logIndex"], 4);
+    assert_eq!(r["v2"]["v1Between"], 5);
+    assert_eq!(r["v2"]["dsse"]["logIndex"], 6);
+    assert_eq!(r["v2"]["dsse"]["treeSize"], 7);
     assert_eq!(r["v2"]["duplicate"], 409);
     assert_eq!(r["v2"]["refusals"].as_array().unwrap().len(), 3);
     assert!(r["negativeChecks"].as_u64().unwrap() >= 30, "{r}");
     assert_eq!(
         tree_size(&base),
-        6,
-        "the log should hold exactly the six accepted entries"
+        7,
+        "the log should hold exactly the seven accepted entries"
     );
     drop(server);
 }

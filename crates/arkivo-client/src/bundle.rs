@@ -196,7 +196,7 @@ impl TransparencyLogEntry {
     pub fn from_log_entry(entry: &LogEntry) -> Result<TransparencyLogEntry, BundleError> {
         let e = &entry.entry;
         let body = entry.body().map_err(malformed)?;
-        let kind = arkivo_core::entries::kind_of_body(&body)
+        let (kind, version) = arkivo_core::entries::kind_of_body(&body)
             .map_err(|err| malformed(format!("log entry body: {err}")))?;
         let hex_bytes = |h: &str, what: &str| {
             hex::decode(h).map_err(|_| malformed(format!("{what} is not hex")))
@@ -209,7 +209,7 @@ impl TransparencyLogEntry {
             },
             kind_version: KindVersion {
                 kind: kind.as_str().to_owned(),
-                version: kind.api_version().to_owned(),
+                version: version.to_owned(),
             },
             integrated_time: u64::try_from(e.integrated_time)
                 .map_err(|_| malformed("negative integratedTime"))?,

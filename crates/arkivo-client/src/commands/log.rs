@@ -169,7 +169,7 @@ pub async fn log(command: &LogCommand) -> Result<Report, Failure> {
 fn entry_report(entry: &LogEntry, verified: &VerifiedEntry, pinned: bool) -> Report {
     let body = entry.body().unwrap_or_default();
     let kind = arkivo_core::entries::kind_of_body(&body)
-        .map(|k| k.as_str())
+        .map(|(k, _)| k.as_str())
         .unwrap_or("?");
     let mut text = format!(
         "entry {}\n  kind {kind}, log index {}, integrated at {} (Unix)\n  SET: OK; inclusion proof: OK in the signed checkpoint of tree size {} ({})\n",

@@ -144,8 +144,76 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 
 const BOTH: &str = "either proposedContent or envelopeHash, payloadHash, and signatures must be present but not both";
 
-fn envelope_error(detail: impl fmt::Display) -> EntryError {
+pub(crate) fn envelope_error(detail: impl fmt::Display) -> EntryError {
     EntryError::invalid(format!("could not verify envelope: {detail}"))
+}
+
+/// Reads a DSSE envelope as go-securesystemslib does before verifying it (§6.2): bounded size
+/// and depth, at least one and at most [`MAX_DSSE_SIGNATURES`] signatures, the payload decoded
+/// from standard or URL-safe base64. Returns the envelope and the decoded payload.
+pub(crate) fn read_envelope(envelope: &str) -> Result<(Envelope, Vec<u8>), EntryError> {
+    if envelope.len() > MAX_DSSE_ENVELOPE_BYTES {
+        return Err(EntryError::invalid(format!(
+            "envelope is larger than {MAX_DSSE_ENVELOPE_BYTES} bytes"
+        )));
+    }
+    check_depth(envelope.as_bytes(), MAX_JSON_DEPTH).map_err(EntryError::invalid)?;
+    let env: Envelope =
+        serde_json::from_str(envelope).map_err(|e| EntryError::invalid(e.to_string()))?;
+    if env.signatures.is_empty() {
+        return Err(envelope_error("no signature found"));
+    }
+    if env.signatures.len() > MAX_DSSE_SIGNATURES {
+        return Err(EntryError::invalid(format!(
+            "envelope has {} signatures, more than the {MAX_DSSE_SIGNATURES} accepted",
+            env.signatures.len()
+        )));
+    }
+    let payload = decode_payload(&env.payload)?;
+    Ok((env, payload))
+}
+
+/// An envelope's payload as go-securesystemslib decodes it: standard, else URL-safe base64.
+pub(crate) fn decode_payload(payload: &str) -> Result<Vec<u8>, EntryError> {
+    b64::decode_go(payload.as_bytes(), Alphabet::Standard)
+        .or_else(|_| b64::decode_go(payload.as_bytes(), Alphabet::UrlSafe))
+        .map_err(|_| {
+            envelope_error("unable to base64 decode payload (is payload in the right format?)")
+        })
+}
+
+/// The distinct signature strings of an envelope in envelope order, each decoded. Each must be
+/// canonical standard base64 (§6.3: the stored bodies carry them, and anything else would make
+/// them unparseable by Go clients).
+pub(crate) fn distinct_signatures(env: &Envelope) -> Result<Vec<(&str, Vec<u8>)>, EntryError> {
+    let mut out: Vec<(&str, Vec<u8>)> = Vec::with_capacity(env.signatures.len());
+    for s in &env.signatures {
+        if out.iter().any(|(p, _)| *p == s.sig) {
+            continue;
+        }
+        if !b64::is_canonical_standard(&s.sig) {
+            return Err(EntryError::invalid(
+                "envelope signature is not standard base64 with padding",
+            ));
+        }
+        let bytes = b64::decode_go(s.sig.as_bytes(), Alphabet::Standard)
+            .map_err(|e| EntryError::invalid(e.to_string()))?;
+        out.push((&s.sig, bytes));
+    }
+    Ok(out)
+}
+
+/// A verifier from the base64 PEM a request carries, its chain checked (§5.1, §6.2), the
+/// verifications that costs taken from `budget`.
+pub(crate) fn chain_checked_verifier(
+    pem: &[u8],
+    budget: &mut VerifyBudget,
+) -> Result<Verifier, EntryError> {
+    let bad = |e: String| EntryError::invalid(format!("could not parse public key as x509: {e}"));
+    let verifier = Verifier::from_pem(pem).map_err(bad)?;
+    budget.spend(verifier.chain_signatures())?;
+    verifier.verify_chain().map_err(bad)?;
+    Ok(verifier)
 }
 
 /// Validates a dsse `spec` and returns the canonical body and the (raw) index keys.
@@ -215,44 +283,8 @@ pub(crate) fn canonicalize_spec(
         verifier_pems.push(pem);
     }
 
-    if envelope.len() > MAX_DSSE_ENVELOPE_BYTES {
-        return Err(EntryError::invalid(format!(
-            "envelope is larger than {MAX_DSSE_ENVELOPE_BYTES} bytes"
-        )));
-    }
-    check_depth(envelope.as_bytes(), MAX_JSON_DEPTH).map_err(EntryError::invalid)?;
-    let env: Envelope =
-        serde_json::from_str(envelope).map_err(|e| EntryError::invalid(e.to_string()))?;
-    if env.signatures.is_empty() {
-        return Err(envelope_error("no signature found"));
-    }
-    if env.signatures.len() > MAX_DSSE_SIGNATURES {
-        return Err(EntryError::invalid(format!(
-            "envelope has {} signatures, more than the {MAX_DSSE_SIGNATURES} accepted",
-            env.signatures.len()
-        )));
-    }
-    let payload = b64::decode_go(env.payload.as_bytes(), Alphabet::Standard)
-        .or_else(|_| b64::decode_go(env.payload.as_bytes(), Alphabet::UrlSafe))
-        .map_err(|_| {
-            envelope_error("unable to base64 decode payload (is payload in the right format?)")
-        })?;
-    // Distinct signature strings in envelope order; each must be canonical standard base64
-    // (§6.3: anything else would make the stored body unparseable by Go clients).
-    let mut pending: Vec<(&str, Vec<u8>)> = Vec::with_capacity(env.signatures.len());
-    for s in &env.signatures {
-        if pending.iter().any(|(p, _)| *p == s.sig) {
-            continue;
-        }
-        if !b64::is_canonical_standard(&s.sig) {
-            return Err(EntryError::invalid(
-                "envelope signature is not standard base64 with padding",
-            ));
-        }
-        let bytes = b64::decode_go(s.sig.as_bytes(), Alphabet::Standard)
-            .map_err(|e| EntryError::invalid(e.to_string()))?;
-        pending.push((&s.sig, bytes));
-    }
+    let (env, payload) = read_envelope(envelope)?;
+    let mut pending = distinct_signatures(&env)?;
 
     let pae = pae(&env.payload_type, &payload);
     let pae_sha256: [u8; 32] = Sha256::digest(&pae).into();
@@ -261,12 +293,7 @@ pub(crate) fn canonicalize_spec(
         if pending.is_empty() {
             break;
         }
-        let verifier = Verifier::from_pem(pem)
-            .map_err(|e| EntryError::invalid(format!("could not parse public key as x509: {e}")))?;
-        budget.spend(verifier.chain_signatures())?;
-        verifier
-            .verify_chain()
-            .map_err(|e| EntryError::invalid(format!("could not parse public key as x509: {e}")))?;
+        let verifier = chain_checked_verifier(pem, budget)?;
         let mut hit = None;
         for (i, (_, sig)) in pending.iter().enumerate() {
             budget.spend(1)?;

@@ -17,8 +17,12 @@ fn max_b64_chars(n: usize) -> usize {
     n.div_ceil(3) * 8 + 16
 }
 
-/// Decodes a `content` member (§5.1): an empty string counts as absent.
-fn decode_content(s: Option<&str>, what: &str, max: usize) -> Result<Option<Vec<u8>>, EntryError> {
+/// Decodes a base64 member (§5.1) of at most `max` bytes: an empty string counts as absent.
+pub(crate) fn decode_content(
+    s: Option<&str>,
+    what: &str,
+    max: usize,
+) -> Result<Option<Vec<u8>>, EntryError> {
     let Some(s) = s.filter(|s| !s.is_empty()) else {
         return Ok(None);
     };

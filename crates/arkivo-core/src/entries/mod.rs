@@ -1,5 +1,5 @@
 //! Validation and canonical bodies of Rekor v1 proposed entries: `hashedrekord` and `dsse`
-//! v0.0.1 (rekor-v1-api.md §3.1, §5, §6, §7, §10.1); and of Rekor v2 requests, `hashedrekord`
+//! v0.0.1, `intoto` v0.0.1 and v0.0.2 (rekor-v1-api.md §3.1, §5, §6, §6a, §7, §10.1); and of Rekor v2 requests, `hashedrekord`
 //! and `dsse` v0.0.2 ([`v2`], tiles-checkpoints-witnesses.md §6.2–6.3), which share the key,
 //! certificate and signature code of [`pki`] and go into the same tree.
 //!
@@ -15,6 +15,7 @@
 mod b64;
 pub mod dsse;
 pub mod hashedrekord;
+pub mod intoto;
 mod jcs;
 pub mod pki;
 pub mod v2;
@@ -29,6 +30,7 @@ use crate::merkle::{self, Hash};
 pub enum Kind {
     HashedRekord,
     Dsse,
+    Intoto,
 }
 
 impl Kind {
@@ -37,12 +39,16 @@ impl Kind {
         match self {
             Kind::HashedRekord => "hashedrekord",
             Kind::Dsse => "dsse",
+            Kind::Intoto => "intoto",
         }
     }
 
-    /// The one Rekor v1 `apiVersion` Arkivo implements for this kind (v2: [`v2::API_VERSION`]).
-    pub fn api_version(&self) -> &'static str {
-        "0.0.1"
+    /// The Rekor v1 `apiVersion`s Arkivo implements for this kind (v2: [`v2::API_VERSION`]).
+    pub fn api_versions(&self) -> &'static [&'static str] {
+        match self {
+            Kind::HashedRekord | Kind::Dsse => &["0.0.1"],
+            Kind::Intoto => &["0.0.1", "0.0.2"],
+        }
     }
 }
 
@@ -274,6 +280,7 @@ pub fn canonicalize_within(
     let kind = match kind {
         "hashedrekord" => Ok(Kind::HashedRekord),
         "dsse" => Ok(Kind::Dsse),
+        "intoto" => Ok(Kind::Intoto),
         k if KNOWN_KINDS.contains(&k) => Err(k),
         k => return Err(EntryError::UnknownKind(k.to_owned())),
     };
@@ -291,7 +298,7 @@ pub fn canonicalize_within(
         Some(spec) => spec,
     };
     let kind = kind.map_err(|k| EntryError::KindNotEnabled(k.to_owned()))?;
-    if version != kind.api_version() {
+    if !kind.api_versions().contains(&version) {
         return Err(EntryError::UnsupportedVersion {
             kind: kind.as_str().to_owned(),
             version: version.to_owned(),
@@ -300,6 +307,8 @@ pub fn canonicalize_within(
     let (body, keys) = match kind {
         Kind::HashedRekord => hashedrekord::canonicalize_spec(spec, budget)?,
         Kind::Dsse => dsse::canonicalize_spec(spec, budget)?,
+        Kind::Intoto if version == "0.0.1" => intoto::canonicalize_v001(spec, budget)?,
+        Kind::Intoto => intoto::canonicalize_v002(spec, budget)?,
     };
     CanonicalEntry::new(kind, body, keys)
 }
@@ -315,8 +324,8 @@ pub fn canonicalize_bytes(json: &[u8]) -> Result<CanonicalEntry, EntryError> {
 /// body is exactly what [`canonicalize`] (or [`v2::canonicalize_request`]) would have produced (JCS, canonical PEM, canonical
 /// base64, sorted signatures). Signatures are not re-verified.
 ///
-/// For `dsse`, the keys taken from the in-toto statement (§10.1 item 5) cannot be re-derived:
-/// the envelope is not stored. All other keys are.
+/// For `dsse` and `intoto`, the keys taken from the in-toto statement (§10.1 item 5) cannot be
+/// re-derived: the payload is not stored. All other keys are.
 pub fn index_keys_of_body(body: &[u8]) -> Result<Vec<String>, EntryError> {
     let value = parse_json(body)?;
     let obj = value
@@ -325,6 +334,7 @@ pub fn index_keys_of_body(body: &[u8]) -> Result<Vec<String>, EntryError> {
     let kind = obj.get("kind").and_then(Value::as_str);
     let version = obj.get("apiVersion").and_then(Value::as_str);
     let (rebuilt, keys) = match (kind, version) {
+        (Some("intoto"), _) => intoto::reparse_body(&value)?,
         (_, Some(v2::API_VERSION)) => v2::reparse_body(body)?,
         (Some("hashedrekord"), _) => hashedrekord::reparse_body(&value)?,
         (Some("dsse"), _) => dsse::reparse_body(&value)?,
@@ -336,15 +346,26 @@ pub fn index_keys_of_body(body: &[u8]) -> Result<Vec<String>, EntryError> {
     Ok(normalize_keys(keys))
 }
 
-/// The kind of a stored canonical body, v1 or v2 (cheap: no verification, no canonical-form
-/// check).
-pub fn kind_of_body(body: &[u8]) -> Result<Kind, EntryError> {
+/// The kind and `apiVersion` of a stored canonical body, v1 or v2 (cheap: no verification, no
+/// canonical-form check).
+pub fn kind_of_body(body: &[u8]) -> Result<(Kind, &'static str), EntryError> {
     let value = parse_json(body)?;
-    match value.get("kind").and_then(Value::as_str) {
-        Some("hashedrekord") => Ok(Kind::HashedRekord),
-        Some("dsse") => Ok(Kind::Dsse),
-        _ => Err(EntryError::invalid("body has no supported kind")),
-    }
+    let kind = match value.get("kind").and_then(Value::as_str) {
+        Some("hashedrekord") => Kind::HashedRekord,
+        Some("dsse") => Kind::Dsse,
+        Some("intoto") => Kind::Intoto,
+        _ => return Err(EntryError::invalid("body has no supported kind")),
+    };
+    let version = value.get("apiVersion").and_then(Value::as_str);
+    kind.api_versions()
+        .iter()
+        .chain(match kind {
+            Kind::HashedRekord | Kind::Dsse => &[v2::API_VERSION][..],
+            Kind::Intoto => &[],
+        })
+        .find(|v| Some(**v) == version)
+        .map(|v| (kind, *v))
+        .ok_or_else(|| EntryError::invalid("body has no supported apiVersion"))
 }
 
 /// The `publicKey` search keys of §10.2: `pem` (decoded `publicKey.content` of a search request,
