@@ -14,6 +14,7 @@
 //!
 //! Formats: `docs/rekor-v1-api.md` and `docs/tiles-checkpoints-witnesses.md` in the repository.
 
+pub mod ca;
 pub mod checkpoint;
 pub mod durable;
 pub mod entries;
