@@ -47,6 +47,7 @@ pub struct IssuingCa {
     chain: Vec<Vec<u8>>,
     issuer: Name,
     key_id: Vec<u8>,
+    not_before: SystemTime,
     not_after: SystemTime,
 }
 
@@ -189,6 +190,7 @@ impl IssuingCa {
         Ok(IssuingCa {
             key_id: key_id(&tbs.subject_public_key_info),
             issuer: tbs.subject.clone(),
+            not_before: tbs.validity.not_before.to_system_time(),
             not_after: tbs.validity.not_after.to_system_time(),
             key,
             chain,
@@ -198,6 +200,11 @@ impl IssuingCa {
     /// The chain, DER, intermediate first, root last.
     pub fn chain(&self) -> &[Vec<u8>] {
         &self.chain
+    }
+
+    /// When the issuing certificate's validity starts (the trusted root's `validFor.start`).
+    pub fn not_before(&self) -> SystemTime {
+        self.not_before
     }
 
     /// When the issuing certificate expires: no certificate is issued past it.
