@@ -114,22 +114,35 @@ fn check_profile(der: &[u8], issuer_url: &str) -> (Certificate, GeneralName) {
     let tbs = &cert.tbs_certificate;
     assert!(tbs.subject.0.is_empty(), "the subject is empty");
     let serial = tbs.serial_number.as_bytes();
-    assert!(serial.len() <= 20 && serial[0] & 0x80 == 0, "a positive serial of at most 20 octets");
-    let validity = tbs.validity.not_after.to_unix_duration() - tbs.validity.not_before.to_unix_duration();
+    assert!(
+        serial.len() <= 20 && serial[0] & 0x80 == 0,
+        "a positive serial of at most 20 octets"
+    );
+    let validity =
+        tbs.validity.not_after.to_unix_duration() - tbs.validity.not_before.to_unix_duration();
     assert_eq!(validity.as_secs(), 600, "ten minutes");
     let exts = tbs.extensions.as_ref().unwrap();
     let find = |oid: &str| exts.iter().find(|e| e.extn_id.to_string() == oid);
     let ku = find("2.5.29.15").expect("key usage");
     assert!(ku.critical);
     let ku = KeyUsage::from_der(ku.extn_value.as_bytes()).unwrap();
-    assert_eq!(ku, KeyUsage(KeyUsages::DigitalSignature.into()), "digitalSignature only");
+    assert_eq!(
+        ku,
+        KeyUsage(KeyUsages::DigitalSignature.into()),
+        "digitalSignature only"
+    );
     let eku = ExtendedKeyUsage::from_der(find("2.5.29.37").unwrap().extn_value.as_bytes()).unwrap();
-    assert_eq!(eku.0.iter().map(ToString::to_string).collect::<Vec<_>>(), ["1.3.6.1.5.5.7.3.3"]);
+    assert_eq!(
+        eku.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["1.3.6.1.5.5.7.3.3"]
+    );
     assert!(find("2.5.29.14").is_some(), "SKI");
     assert!(find("2.5.29.35").is_some(), "AKI");
     let san = find("2.5.29.17").expect("SAN");
     assert!(san.critical, "the SAN of an empty subject is critical");
-    let mut names = SubjectAltName::from_der(san.extn_value.as_bytes()).unwrap().0;
+    let mut names = SubjectAltName::from_der(san.extn_value.as_bytes())
+        .unwrap()
+        .0;
     assert_eq!(names.len(), 1, "exactly one SAN");
     assert_eq!(fulcio_ext(&cert, 1).as_deref(), Some(issuer_url));
     assert_eq!(fulcio_ext(&cert, 8).as_deref(), Some(issuer_url));
@@ -151,8 +164,15 @@ fn openssl_verify(dir: &Path, chain: &[Vec<u8>]) -> String {
     std::fs::write(dir.join("root.pem"), pem(&chain[2])).unwrap();
     common::openssl(
         dir,
-        &["verify", "-x509_strict", "-CAfile", "root.pem", "-untrusted",
-          "intermediate.pem", "leaf.pem"],
+        &[
+            "verify",
+            "-x509_strict",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "intermediate.pem",
+            "leaf.pem",
+        ],
     );
     let out = std::process::Command::new("openssl")
         .args(["x509", "-noout", "-text", "-in", "leaf.pem"])
@@ -198,8 +218,7 @@ async fn certificates_for_every_issuer_type_in_fulcio_profile() {
         "repository_visibility": "private", "workflow": "release",
     });
     let token = issuer.token(Alg::Es256, "github", gh);
-    let (status, answer) =
-        request_cert(&base, &token, "repo:acme/app:ref:refs/heads/main").await;
+    let (status, answer) = request_cert(&base, &token, "repo:acme/app:ref:refs/heads/main").await;
     assert_eq!(status, 201, "{answer}");
     let ders = chain(&answer);
     let (cert, san) = check_profile(&ders[0], &issuer.url("github"));
@@ -226,7 +245,11 @@ async fn certificates_for_every_issuer_type_in_fulcio_profile() {
         (5, "acme/app"),
         (6, "refs/heads/main"),
     ] {
-        assert_eq!(fulcio_ext(&cert, arc).as_deref(), Some(want), "extension .{arc}");
+        assert_eq!(
+            fulcio_ext(&cert, arc).as_deref(),
+            Some(want),
+            "extension .{arc}"
+        );
     }
     openssl_verify(dir.path(), &ders);
 
@@ -240,7 +263,12 @@ async fn certificates_for_every_issuer_type_in_fulcio_profile() {
         "project_visibility": "internal",
     });
     let token = issuer.token(Alg::Rs256, "gitlab", gl);
-    let (status, answer) = request_cert(&base, &token, "project_path:acme/app:ref_type:branch:ref:main").await;
+    let (status, answer) = request_cert(
+        &base,
+        &token,
+        "project_path:acme/app:ref_type:branch:ref:main",
+    )
+    .await;
     assert_eq!(status, 201, "{answer}");
     let (cert, san) = check_profile(&chain(&answer)[0], &issuer.url("gitlab"));
     let config_uri = "https://gitlab.example.org/acme/app//.gitlab-ci.yml@refs/heads/main";
@@ -262,23 +290,44 @@ async fn certificates_for_every_issuer_type_in_fulcio_profile() {
     let (status, answer) = request_cert(&base, &token, "system:serviceaccount:build:builder").await;
     assert_eq!(status, 201, "{answer}");
     let (_, san) = check_profile(&chain(&answer)[0], &issuer.url("k8s"));
-    assert_eq!(uri(&san), "https://kubernetes.io/namespaces/build/serviceaccounts/builder");
+    assert_eq!(
+        uri(&san),
+        "https://kubernetes.io/namespaces/build/serviceaccounts/builder"
+    );
 
     // spiffe and uri: the subject itself, inside the configured domain.
     let spiffe_id = "spiffe://example.org/ns/ci/sa/builder";
     let token = issuer.token(Alg::Rs256, "spiffe", json!({"sub": spiffe_id}));
     let (status, answer) = request_cert(&base, &token, spiffe_id).await;
     assert_eq!(status, 201, "{answer}");
-    assert_eq!(uri(&check_profile(&chain(&answer)[0], &issuer.url("spiffe")).1), spiffe_id);
+    assert_eq!(
+        uri(&check_profile(&chain(&answer)[0], &issuer.url("spiffe")).1),
+        spiffe_id
+    );
     let token = issuer.token(Alg::Rs256, "spiffe", json!({"sub": "spiffe://evil.org/x"}));
-    assert_eq!(request_cert(&base, &token, "spiffe://evil.org/x").await.0, 401);
+    assert_eq!(
+        request_cert(&base, &token, "spiffe://evil.org/x").await.0,
+        401
+    );
     let subject = "https://ci.example.org/jobs/1";
     let token = issuer.token(Alg::Es256, "uri", json!({"sub": subject}));
     let (status, answer) = request_cert(&base, &token, subject).await;
     assert_eq!(status, 201, "{answer}");
-    assert_eq!(uri(&check_profile(&chain(&answer)[0], &issuer.url("uri")).1), subject);
-    let token = issuer.token(Alg::Es256, "uri", json!({"sub": "https://ci.example.org.evil/x"}));
-    assert_eq!(request_cert(&base, &token, "https://ci.example.org.evil/x").await.0, 401);
+    assert_eq!(
+        uri(&check_profile(&chain(&answer)[0], &issuer.url("uri")).1),
+        subject
+    );
+    let token = issuer.token(
+        Alg::Es256,
+        "uri",
+        json!({"sub": "https://ci.example.org.evil/x"}),
+    );
+    assert_eq!(
+        request_cert(&base, &token, "https://ci.example.org.evil/x")
+            .await
+            .0,
+        401
+    );
 
     // username: otherName user!domain.
     let token = issuer.token(Alg::Rs256, "username", json!({"sub": "bob"}));
@@ -298,7 +347,13 @@ async fn certificates_for_every_issuer_type_in_fulcio_profile() {
     let token = issuer.token(Alg::Rs256, "email", json!({"email": "eve@example.org"}));
     let (status, answer) = request_cert(&base, &token, "eve@example.org").await;
     assert_eq!(status, 401);
-    assert!(answer["message"].as_str().unwrap().contains("email_verified"), "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("email_verified"),
+        "{answer}"
+    );
 
     // A proof of possession over another challenge is refused.
     let token = issuer.token(
@@ -308,7 +363,13 @@ async fn certificates_for_every_issuer_type_in_fulcio_profile() {
     );
     let (status, answer) = request_cert(&base, &token, "mallory@example.org").await;
     assert_eq!(status, 400);
-    assert!(answer["message"].as_str().unwrap().contains("proof of possession"), "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("proof of possession"),
+        "{answer}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -322,8 +383,21 @@ async fn csr_with_bearer_token_trust_bundle_configuration_and_trusted_root() {
     // sigstore-python's way: a CSR and the token as a bearer token.
     common::openssl(
         dir.path(),
-        &["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-          "-subj", "/CN=ignored", "-keyout", "csr-key.pem", "-out", "csr.pem"],
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=ignored",
+            "-keyout",
+            "csr-key.pem",
+            "-out",
+            "csr.pem",
+        ],
     );
     let csr = std::fs::read(dir.path().join("csr.pem")).unwrap();
     let token = issuer.token(
@@ -343,9 +417,27 @@ async fn csr_with_bearer_token_trust_bundle_configuration_and_trusted_root() {
     let ders = chain(&answer);
     let (cert, _) = check_profile(&ders[0], &issuer.url("email"));
     // The certificate is for the CSR's key.
-    common::openssl(dir.path(), &["pkey", "-in", "csr-key.pem", "-pubout", "-outform", "DER", "-out", "csr-pub.der"]);
+    common::openssl(
+        dir.path(),
+        &[
+            "pkey",
+            "-in",
+            "csr-key.pem",
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            "csr-pub.der",
+        ],
+    );
     let spki = std::fs::read(dir.path().join("csr-pub.der")).unwrap();
-    assert_eq!(cert.tbs_certificate.subject_public_key_info.to_der().unwrap(), spki);
+    assert_eq!(
+        cert.tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .unwrap(),
+        spki
+    );
     openssl_verify(dir.path(), &ders);
 
     // A CSR whose signature was tampered with is refused.

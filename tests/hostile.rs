@@ -700,7 +700,11 @@ async fn hostile_tokens_and_certificate_requests_get_4xx() {
         let unsigned = jws(&header, &claims, b"");
         let input = unsigned.trim_end_matches('.');
         let mac_key = hmac::Key::new(hmac::HMAC_SHA256, issuer.rsa_public_pem().as_bytes());
-        jws(&header, &claims, hmac::sign(&mac_key, input.as_bytes()).as_ref())
+        jws(
+            &header,
+            &claims,
+            hmac::sign(&mac_key, input.as_bytes()).as_ref(),
+        )
     };
     let mut tampered = good.clone().into_bytes();
     let mid = tampered.len() / 2;
@@ -711,28 +715,97 @@ async fn hostile_tokens_and_certificate_requests_get_4xx() {
         ("two parts", "a.b".into()),
         ("four parts", format!("{good}.x")),
         ("bad base64", "!!!.@@@.###".into()),
-        ("header not JSON", format!("bm90anNvbg{}", &good[good.find('.').unwrap()..])),
+        (
+            "header not JSON",
+            format!("bm90anNvbg{}", &good[good.find('.').unwrap()..]),
+        ),
         ("alg none", jws(&json!({"alg": "none"}), &claims, b"")),
-        ("alg none with kid", jws(&json!({"alg": "none", "kid": "rsa-1"}), &claims, b"")),
+        (
+            "alg none with kid",
+            jws(&json!({"alg": "none", "kid": "rsa-1"}), &claims, b""),
+        ),
         ("HS256 keyed with the RSA public key", hs256),
-        ("RS256 header on the EC key", jws(&json!({"alg": "RS256", "kid": "ec-1"}), &claims, &[1; 256])),
-        ("crit header", jws(&json!({"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]}), &claims, &[1; 256])),
+        (
+            "RS256 header on the EC key",
+            jws(&json!({"alg": "RS256", "kid": "ec-1"}), &claims, &[1; 256]),
+        ),
+        (
+            "crit header",
+            jws(
+                &json!({"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]}),
+                &claims,
+                &[1; 256],
+            ),
+        ),
         ("tampered", String::from_utf8(tampered).unwrap()),
-        ("signed by another issuer's key", other.sign(Alg::Rs256, &claims)),
-        ("unknown kid", jws(&json!({"alg": "ES256", "kid": "nope"}), &claims, &[1; 64])),
-        ("wrong audience", issuer.sign(Alg::Rs256, &with("aud", json!("other")))),
-        ("audience list without ours", issuer.sign(Alg::Es256, &with("aud", json!(["a", "b"])))),
-        ("expired", issuer.sign(Alg::Rs256, &with("exp", json!(now - 3600)))),
-        ("no exp", issuer.sign(Alg::Rs256, &{ let mut c = claims.clone(); c.as_object_mut().unwrap().remove("exp"); c })),
-        ("exp not a number", issuer.sign(Alg::Rs256, &with("exp", json!("tomorrow")))),
-        ("not yet valid", issuer.sign(Alg::Rs256, &with("nbf", json!(now + 3600)))),
-        ("issued in the future", issuer.sign(Alg::Rs256, &with("iat", json!(now + 3600)))),
-        ("unknown issuer", other.token(Alg::Rs256, "email", email.clone())),
-        ("issuer with a trailing slash", issuer.sign(Alg::Rs256, &with("iss", json!(format!("{}/", issuer.url("email")))))),
-        ("email not verified", issuer.sign(Alg::Rs256, &with("email_verified", json!(false)))),
-        ("no email", issuer.sign(Alg::Rs256, &{ let mut c = claims.clone(); c.as_object_mut().unwrap().remove("email"); c })),
+        (
+            "signed by another issuer's key",
+            other.sign(Alg::Rs256, &claims),
+        ),
+        (
+            "unknown kid",
+            jws(&json!({"alg": "ES256", "kid": "nope"}), &claims, &[1; 64]),
+        ),
+        (
+            "wrong audience",
+            issuer.sign(Alg::Rs256, &with("aud", json!("other"))),
+        ),
+        (
+            "audience list without ours",
+            issuer.sign(Alg::Es256, &with("aud", json!(["a", "b"]))),
+        ),
+        (
+            "expired",
+            issuer.sign(Alg::Rs256, &with("exp", json!(now - 3600))),
+        ),
+        (
+            "no exp",
+            issuer.sign(Alg::Rs256, &{
+                let mut c = claims.clone();
+                c.as_object_mut().unwrap().remove("exp");
+                c
+            }),
+        ),
+        (
+            "exp not a number",
+            issuer.sign(Alg::Rs256, &with("exp", json!("tomorrow"))),
+        ),
+        (
+            "not yet valid",
+            issuer.sign(Alg::Rs256, &with("nbf", json!(now + 3600))),
+        ),
+        (
+            "issued in the future",
+            issuer.sign(Alg::Rs256, &with("iat", json!(now + 3600))),
+        ),
+        (
+            "unknown issuer",
+            other.token(Alg::Rs256, "email", email.clone()),
+        ),
+        (
+            "issuer with a trailing slash",
+            issuer.sign(
+                Alg::Rs256,
+                &with("iss", json!(format!("{}/", issuer.url("email")))),
+            ),
+        ),
+        (
+            "email not verified",
+            issuer.sign(Alg::Rs256, &with("email_verified", json!(false))),
+        ),
+        (
+            "no email",
+            issuer.sign(Alg::Rs256, &{
+                let mut c = claims.clone();
+                c.as_object_mut().unwrap().remove("email");
+                c
+            }),
+        ),
         ("huge", "a".repeat(200_000)),
-        ("huge claims", issuer.sign(Alg::Rs256, &with("pad", json!("x".repeat(20_000))))),
+        (
+            "huge claims",
+            issuer.sign(Alg::Rs256, &with("pad", json!("x".repeat(20_000)))),
+        ),
     ];
     for (what, token) in &tokens {
         let res = client
@@ -748,22 +821,52 @@ async fn hostile_tokens_and_certificate_requests_get_4xx() {
 
     // Malformed requests, with a good token.
     let bodies: Vec<(&str, serde_json::Value)> = vec![
-        ("no key", json!({"credentials": {"oidcIdentityToken": good}})),
-        ("both key and CSR", json!({"credentials": {"oidcIdentityToken": good},
-            "publicKeyRequest": request(&good)["publicKeyRequest"], "certificateSigningRequest": "AA=="})),
-        ("key not PEM", json!({"credentials": {"oidcIdentityToken": good},
-            "publicKeyRequest": {"publicKey": {"content": "%%%"}, "proofOfPossession": "AA=="}})),
-        ("key is a certificate", json!({"credentials": {"oidcIdentityToken": good},
-            "publicKeyRequest": {"publicKey": {"content": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}, "proofOfPossession": "AA=="}})),
-        ("proof not base64", json!({"credentials": {"oidcIdentityToken": good},
-            "publicKeyRequest": {"publicKey": {"content": pem}, "proofOfPossession": "%%"}})),
-        ("wrong proof", json!({"credentials": {"oidcIdentityToken": good},
-            "publicKeyRequest": {"publicKey": {"content": pem}, "proofOfPossession": B64.encode([0x30, 0x06, 2, 1, 1, 2, 1, 1])}})),
-        ("CSR not base64", json!({"credentials": {"oidcIdentityToken": good}, "certificateSigningRequest": "%%%"})),
-        ("CSR garbage", json!({"credentials": {"oidcIdentityToken": good}, "certificateSigningRequest": B64.encode([0x30, 0x82, 0xff, 0xff, 1])})),
-        ("CSR PEM of another type", json!({"credentials": {"oidcIdentityToken": good},
-            "certificateSigningRequest": B64.encode(pem.as_bytes())})),
-        ("key request not an object", json!({"credentials": {"oidcIdentityToken": good}, "publicKeyRequest": 5})),
+        (
+            "no key",
+            json!({"credentials": {"oidcIdentityToken": good}}),
+        ),
+        (
+            "both key and CSR",
+            json!({"credentials": {"oidcIdentityToken": good},
+            "publicKeyRequest": request(&good)["publicKeyRequest"], "certificateSigningRequest": "AA=="}),
+        ),
+        (
+            "key not PEM",
+            json!({"credentials": {"oidcIdentityToken": good},
+            "publicKeyRequest": {"publicKey": {"content": "%%%"}, "proofOfPossession": "AA=="}}),
+        ),
+        (
+            "key is a certificate",
+            json!({"credentials": {"oidcIdentityToken": good},
+            "publicKeyRequest": {"publicKey": {"content": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}, "proofOfPossession": "AA=="}}),
+        ),
+        (
+            "proof not base64",
+            json!({"credentials": {"oidcIdentityToken": good},
+            "publicKeyRequest": {"publicKey": {"content": pem}, "proofOfPossession": "%%"}}),
+        ),
+        (
+            "wrong proof",
+            json!({"credentials": {"oidcIdentityToken": good},
+            "publicKeyRequest": {"publicKey": {"content": pem}, "proofOfPossession": B64.encode([0x30, 0x06, 2, 1, 1, 2, 1, 1])}}),
+        ),
+        (
+            "CSR not base64",
+            json!({"credentials": {"oidcIdentityToken": good}, "certificateSigningRequest": "%%%"}),
+        ),
+        (
+            "CSR garbage",
+            json!({"credentials": {"oidcIdentityToken": good}, "certificateSigningRequest": B64.encode([0x30, 0x82, 0xff, 0xff, 1])}),
+        ),
+        (
+            "CSR PEM of another type",
+            json!({"credentials": {"oidcIdentityToken": good},
+            "certificateSigningRequest": B64.encode(pem.as_bytes())}),
+        ),
+        (
+            "key request not an object",
+            json!({"credentials": {"oidcIdentityToken": good}, "publicKeyRequest": 5}),
+        ),
     ];
     for (what, body) in &bodies {
         let res = client
@@ -829,7 +932,12 @@ async fn an_issuer_whose_keys_time_out_gives_503_in_bounded_time() {
             .unwrap();
         let took = started.elapsed();
         let (status, ct, body) = answer(res).await;
-        assert_eq!(status, 503, "attempt {attempt}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            503,
+            "attempt {attempt}: {}",
+            String::from_utf8_lossy(&body)
+        );
         assert_json_error("JWKS timeout", ct.as_deref(), &body);
         assert!(
             took < std::time::Duration::from_secs(limit),

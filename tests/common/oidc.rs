@@ -44,16 +44,18 @@ impl TestIssuer {
         let app = axum::Router::new()
             .route(
                 "/{name}/.well-known/openid-configuration",
-                axum::routing::get(move |axum::extract::Path(name): axum::extract::Path<String>| {
-                    let base = issuer_base.clone();
-                    async move {
-                        axum::Json(json!({
-                            "issuer": format!("{base}/{name}"),
-                            "jwks_uri": format!("{base}/{name}/jwks"),
-                            "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-                        }))
-                    }
-                }),
+                axum::routing::get(
+                    move |axum::extract::Path(name): axum::extract::Path<String>| {
+                        let base = issuer_base.clone();
+                        async move {
+                            axum::Json(json!({
+                                "issuer": format!("{base}/{name}"),
+                                "jwks_uri": format!("{base}/{name}/jwks"),
+                                "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+                            }))
+                        }
+                    },
+                ),
             )
             .route(
                 "/{name}/jwks",

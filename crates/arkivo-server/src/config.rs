@@ -9,8 +9,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::sequencer::SequencerConfig;
-use arkivo_core::ca::identity::IssuerType;
 use crate::witness::client::{Endpoint, LogWitness};
+use arkivo_core::ca::identity::IssuerType;
 
 /// Every setting of `arkivo serve` / `arkivo init`. (Serialize: the deploy tests list its fields.)
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -245,7 +245,9 @@ impl Config {
         for (i, issuer) in self.ca.oidc_issuers.iter().enumerate() {
             issuer.validate()?;
             anyhow::ensure!(
-                !self.ca.oidc_issuers[..i].iter().any(|o| o.url == issuer.url),
+                !self.ca.oidc_issuers[..i]
+                    .iter()
+                    .any(|o| o.url == issuer.url),
                 "OIDC issuer {} is configured twice",
                 issuer.url
             );

@@ -18,9 +18,9 @@
 
 pub mod api;
 pub mod auth;
-pub mod ca;
 #[cfg(feature = "rocksdb")]
 pub mod backup;
+pub mod ca;
 #[cfg(feature = "rocksdb")]
 pub mod cli;
 pub mod config;

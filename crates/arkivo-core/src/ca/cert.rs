@@ -171,12 +171,14 @@ impl IssuingCa {
     pub fn from_pem(key_pem: &str, chain_pem: &str) -> Result<IssuingCa, String> {
         let key = SigningKey::from_pkcs8_pem(key_pem)
             .map_err(|e| format!("the CA key is not a PKCS#8 ECDSA P-256 key: {e}"))?;
-        let blocks = pem_blocks(chain_pem.as_bytes())
-            .map_err(|_| "the CA chain is not PEM".to_owned())?;
+        let blocks =
+            pem_blocks(chain_pem.as_bytes()).map_err(|_| "the CA chain is not PEM".to_owned())?;
         let mut chain = Vec::new();
         for (label, der) in blocks {
             if label != "CERTIFICATE" {
-                return Err(format!("the CA chain holds a {label}, not only certificates"));
+                return Err(format!(
+                    "the CA chain holds a {label}, not only certificates"
+                ));
             }
             chain.push(der);
         }

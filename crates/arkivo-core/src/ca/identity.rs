@@ -168,7 +168,10 @@ impl Identity {
                 utf8(oid::SOURCE_REPOSITORY_DIGEST, t("sha"));
                 utf8(oid::SOURCE_REPOSITORY_REF, t("ref"));
                 utf8(oid::SOURCE_REPOSITORY_IDENTIFIER, t("repository_id"));
-                utf8(oid::SOURCE_REPOSITORY_OWNER_URI, prefixed("repository_owner"));
+                utf8(
+                    oid::SOURCE_REPOSITORY_OWNER_URI,
+                    prefixed("repository_owner"),
+                );
                 utf8(
                     oid::SOURCE_REPOSITORY_OWNER_IDENTIFIER,
                     t("repository_owner_id"),

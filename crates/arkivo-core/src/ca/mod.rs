@@ -125,7 +125,9 @@ impl KeyRequest {
                 let key = if content.trim_ascii_start().starts_with(b"-----") {
                     let verifier = Verifier::from_pem(content)?;
                     if verifier.cert_count() > 0 {
-                        return Err("publicKey.content must be a public key, not a certificate".into());
+                        return Err(
+                            "publicKey.content must be a public key, not a certificate".into()
+                        );
                     }
                     verifier.key().clone()
                 } else {
@@ -212,8 +214,8 @@ pub fn parse_csr(bytes: &[u8]) -> Result<PublicKey, String> {
     } else {
         bytes.to_vec()
     };
-    let req =
-        CertReq::from_der(&der).map_err(|e| format!("the certificate request is malformed: {e}"))?;
+    let req = CertReq::from_der(&der)
+        .map_err(|e| format!("the certificate request is malformed: {e}"))?;
     let spki = req
         .info
         .public_key
@@ -252,11 +254,10 @@ fn signature_hash(alg: &ObjectIdentifier, key: KeyType) -> Result<HashAlg, Strin
             ));
         }
     };
-    let fits = match (ecdsa, key) {
-        (Some(true), KeyType::Ecdsa(_)) | (Some(false), KeyType::Rsa(_)) => true,
-        (None, KeyType::Ed25519) => true,
-        _ => false,
-    };
+    let fits = matches!(
+        (ecdsa, key),
+        (Some(true), KeyType::Ecdsa(_)) | (Some(false), KeyType::Rsa(_)) | (None, KeyType::Ed25519)
+    );
     if fits {
         Ok(hash)
     } else {

@@ -220,7 +220,7 @@ impl UnverifiedToken {
         Ok(UnverifiedToken {
             alg: h.alg,
             kid: h.kid,
-            signing_input: token[..header.len() + 1 + payload.len()].as_bytes().to_vec(),
+            signing_input: token.as_bytes()[..header.len() + 1 + payload.len()].to_vec(),
             signature: decode(signature, "signature")?,
             claims,
         })

@@ -101,7 +101,9 @@ pub async fn signing_cert(
                 .map_err(ApiError::bad_request)?;
             crate::metrics::certificate_issued();
             let mut chain = pem_chain(ca.signer.chain());
-            chain.certificates.insert(0, pem_encode("CERTIFICATE", &leaf));
+            chain
+                .certificates
+                .insert(0, pem_encode("CERTIFICATE", &leaf));
             Ok(SigningCertResponse {
                 signed_certificate_embedded_sct: SignedCertificate { chain },
             })
@@ -129,7 +131,11 @@ pub async fn configuration(State(st): State<AppState>) -> Result<Response, ApiEr
                 issuer_url: i.url.clone(),
                 audience: i.client_id.clone(),
                 challenge_claim: i.issuer_type.challenge_claim().to_owned(),
-                spiffe_trust_domain: if spiffe { domain.clone() } else { String::new() },
+                spiffe_trust_domain: if spiffe {
+                    domain.clone()
+                } else {
+                    String::new()
+                },
                 issuer_type: i.issuer_type.name().to_owned(),
                 subject_domain: if spiffe { String::new() } else { domain },
             }

@@ -19,9 +19,10 @@ use arkivo_core::limits::{
 };
 use arkivo_core::merkle::{self, Hash};
 use arkivo_core::wire::{
-    Certificate, CertificateAuthority, CertificateChain, ConsistencyProof, DistinguishedName, InactiveShard, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex,
-    SearchLogQuery, TRUSTED_ROOT_MEDIA_TYPE, TransparencyLogInstance, TrustedLogId,
-    TrustedPublicKey, TrustedRoot, ValidFor, Verification, to_json_line,
+    Certificate, CertificateAuthority, CertificateChain, ConsistencyProof, DistinguishedName,
+    InactiveShard, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex, SearchLogQuery,
+    TRUSTED_ROOT_MEDIA_TYPE, TransparencyLogInstance, TrustedLogId, TrustedPublicKey, TrustedRoot,
+    ValidFor, Verification, to_json_line,
 };
 
 type Params = Query<Vec<(String, String)>>;
