@@ -138,6 +138,25 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let mut state = crate::api::AppState::new(sequencer.clone(), public_url.clone())
         .with_cosignatures(cosignatures);
+    if !config.ca.oidc_issuers.is_empty() {
+        let signer = crate::ca::open_signer(
+            &config.ca,
+            &config.data_dir,
+            &opened.active().identity.meta.hostname,
+        )?;
+        for issuer in &config.ca.oidc_issuers {
+            notice!(
+                "CA: certificates for ID tokens of {} ({}, audience {})",
+                issuer.url,
+                issuer.issuer_type.name(),
+                issuer.client_id
+            );
+        }
+        state = state.with_ca(crate::ca::CertificateAuthority::new(
+            signer,
+            &config.ca.oidc_issuers,
+        )?);
+    }
     if config.tls_client_ca_file.is_some() {
         notice!("clients with a certificate from the client CA may write (mutual TLS)");
         state = state.with_client_certificate_writes();
