@@ -22,17 +22,18 @@ use oci_client::Reference;
 use oci_client::manifest::{OciDescriptor, OciImageIndex, OciImageManifest};
 use serde_json::Value;
 
-use super::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle, BundleError, DsseEnvelope};
+use super::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle, BundleError, BundleSigner, DsseEnvelope};
 use super::cosign::{self, SimpleSigning, Statement};
 use super::dsse;
-use super::keys::SigningKey;
+use super::fulcio::Credential;
+use super::identity::SignerPolicy;
 use super::oci::{Manifest, OciError, Registry};
 use super::rekor::{ClientError, LogEntry, RekorBundle, RekorClient};
 use super::trust::TrustedLog;
 use super::verify::{self, VerifyError};
 use arkivo_core::entries::dsse::IN_TOTO_PAYLOAD_TYPE;
 use arkivo_core::entries::hashedrekord;
-use arkivo_core::entries::pki::PublicKey;
+use arkivo_core::entries::pki::{PublicKey, pem_blocks};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -139,7 +140,7 @@ fn layout_error(what: impl Into<String>, detail: impl ToString) -> ImageError {
     }
 }
 
-/// Signs `image` with `key`, records the signature in the log and attaches it in `layout`.
+/// Signs `image` as `signer`, records the signature in the log and attaches it in `layout`.
 ///
 /// # Errors
 ///
@@ -148,7 +149,7 @@ fn layout_error(what: impl Into<String>, detail: impl ToString) -> ImageError {
 pub async fn sign(
     registry: &Registry,
     image: &Reference,
-    key: &SigningKey,
+    signer: &Credential,
     rekor: &RekorClient,
     annotations: &BTreeMap<String, String>,
     layout: Layout,
@@ -159,14 +160,14 @@ pub async fn sign(
             let payload =
                 SimpleSigning::new(&repository_name(image), subject.digest(), annotations)
                     .to_bytes();
-            let algorithm = key.algorithm().hash_algorithm();
-            let signature = key.sign(&payload);
+            let algorithm = signer.key.algorithm().hash_algorithm();
+            let signature = signer.key.sign(&payload);
             let entry = rekor
                 .create_hashedrekord(
                     algorithm,
                     &algorithm.hash(&payload),
                     &signature,
-                    &key.public_key_pem(),
+                    &signer.verifier_pem(),
                 )
                 .await?;
             let stored_at = attach_legacy(
@@ -175,7 +176,7 @@ pub async fn sign(
                 cosign::SIGNATURE_SUFFIX,
                 payload,
                 cosign::SIMPLE_SIGNING_MEDIA_TYPE,
-                log_annotations(&entry, B64.encode(&signature)),
+                log_annotations(&entry, B64.encode(&signature), signer),
             )
             .await?;
             Ok(Signed {
@@ -192,7 +193,7 @@ pub async fn sign(
                 cosign::COSIGN_SIGN_PREDICATE_TYPE,
                 Value::Object(serde_json::Map::new()),
             );
-            sign_statement(registry, &subject, key, rekor, &statement, layout).await
+            sign_statement(registry, &subject, signer, rekor, &statement, layout).await
         }
     }
 }
@@ -206,7 +207,7 @@ pub async fn sign(
 pub async fn attest(
     registry: &Registry,
     image: &Reference,
-    key: &SigningKey,
+    signer: &Credential,
     rekor: &RekorClient,
     predicate_type: &str,
     predicate: Value,
@@ -220,38 +221,45 @@ pub async fn attest(
         predicate_type,
         predicate,
     );
-    sign_statement(registry, &subject, key, rekor, &statement, layout).await
+    sign_statement(registry, &subject, signer, rekor, &statement, layout).await
 }
 
 /// The annotations that tie a legacy layer to its log entry (§2): the signature (empty for
-/// attestations, whose signature is inside the envelope) and cosign's Rekor bundle.
-fn log_annotations(entry: &LogEntry, signature: String) -> BTreeMap<String, String> {
-    BTreeMap::from([
+/// attestations, whose signature is inside the envelope), cosign's Rekor bundle, and a keyless
+/// signer's certificate and chain.
+fn log_annotations(
+    entry: &LogEntry,
+    signature: String,
+    signer: &Credential,
+) -> BTreeMap<String, String> {
+    let mut annotations = signer.certificate_annotations();
+    annotations.extend([
         (cosign::SIGNATURE_ANNOTATION.to_owned(), signature),
         (
             cosign::BUNDLE_ANNOTATION.to_owned(),
             serde_json::to_string(&entry.rekor_bundle()).expect("a bundle serializes"),
         ),
-    ])
+    ]);
+    annotations
 }
 
 async fn sign_statement(
     registry: &Registry,
     subject: &Subject,
-    key: &SigningKey,
+    signer: &Credential,
     rekor: &RekorClient,
     statement: &Statement,
     layout: Layout,
 ) -> Result<Signed, ImageError> {
     let payload = serde_json::to_vec(statement).expect("a statement serializes");
-    let envelope = dsse::sign(key, IN_TOTO_PAYLOAD_TYPE, payload);
+    let envelope = dsse::sign(&signer.key, IN_TOTO_PAYLOAD_TYPE, payload);
     let envelope_json = dsse::to_json(&envelope);
     let entry = rekor
-        .create_dsse(&envelope_json, &key.public_key_pem())
+        .create_dsse(&envelope_json, &signer.verifier_pem())
         .await?;
     let stored_at = match layout {
         Layout::Legacy => {
-            let mut annotations = log_annotations(&entry, String::new());
+            let mut annotations = log_annotations(&entry, String::new(), signer);
             annotations.insert(
                 cosign::PREDICATE_TYPE_ANNOTATION.to_owned(),
                 statement.predicate_type.clone(),
@@ -267,7 +275,7 @@ async fn sign_statement(
             .await?
         }
         Layout::Bundle => {
-            let bundle = Bundle::for_dsse_envelope(envelope, &key.public_key_der(), &entry)?;
+            let bundle = Bundle::for_dsse_envelope(envelope, signer.material(), &entry)?;
             attach_referrer(
                 registry,
                 subject,
@@ -499,8 +507,8 @@ async fn read_bundle(registry: &Registry, referrer: &Reference) -> Result<Bundle
 
 /// What the verifier trusts and requires.
 pub struct Policy<'a> {
-    /// The signer's public key.
-    pub key: &'a PublicKey,
+    /// Who must have signed: a key, or a certified identity.
+    pub signer: SignerPolicy<'a>,
     /// The logs whose entries count.
     pub logs: &'a [TrustedLog],
     /// When set, legacy signatures' entries are fetched from this log and their inclusion proof
@@ -508,7 +516,7 @@ pub struct Policy<'a> {
     pub rekor: Option<&'a RekorClient>,
 }
 
-/// Verifies the signatures of `image`: those signed by the policy's key, recorded in a trusted
+/// Verifies the signatures of `image`: those signed by the policy's signer, recorded in a trusted
 /// log, over this manifest digest, carrying every one of `annotations`.
 ///
 /// # Errors
@@ -678,6 +686,36 @@ async fn verified_rekor_bundle(
     Ok((bundle, body))
 }
 
+/// The key a legacy layer must be signed with: the policy's, or that of the layer's
+/// `dev.sigstore.cosign/certificate` once it verified for the entry's (SET-signed) time.
+fn layer_signer_key(
+    descriptor: &OciDescriptor,
+    bundle: &RekorBundle,
+    policy: &Policy<'_>,
+) -> Result<PublicKey, String> {
+    let certificate = match annotation(descriptor, cosign::CERTIFICATE_ANNOTATION) {
+        Some(pem) => {
+            let blocks = pem_blocks(pem.as_bytes())
+                .map_err(|e| format!("the {} annotation: {e}", cosign::CERTIFICATE_ANNOTATION))?;
+            match blocks.into_iter().next() {
+                Some((label, der)) if label == "CERTIFICATE" => Some(der),
+                _ => {
+                    return Err(format!(
+                        "the {} annotation holds no certificate",
+                        cosign::CERTIFICATE_ANNOTATION
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
+    policy
+        .signer
+        .signer_key(certificate.as_deref(), bundle.payload.integrated_time)
+        .map(|(key, _)| key)
+        .map_err(|e| e.to_string())
+}
+
 fn annotation<'a>(descriptor: &'a OciDescriptor, key: &str) -> Option<&'a str> {
     descriptor
         .annotations
@@ -705,22 +743,17 @@ async fn verify_signature_layer(
         .and_then(|s| B64.decode(s).ok())
         .ok_or("no base64 dev.cosignproject.cosign/signature annotation")?;
     let (bundle, body) = verified_rekor_bundle(descriptor, policy).await?;
+    let key = layer_signer_key(descriptor, &bundle, policy)?;
     let recorded = hashedrekord::parse_body(&body)
         .map_err(|e| format!("the log entry is not a hashedrekord entry: {e}"))?;
     let payload_digest = recorded.algorithm.hash(payload);
-    verify::verify_hashedrekord(
-        &body,
-        recorded.algorithm,
-        &payload_digest,
-        &signature,
-        policy.key,
-    )
-    .map_err(|e| match e {
-        VerifyError::Body(_) if recorded.digest() != payload_digest => {
-            "the payload is not the one the log recorded (was it modified?)".to_owned()
-        }
-        e => e.to_string(),
-    })?;
+    verify::verify_hashedrekord(&body, recorded.algorithm, &payload_digest, &signature, &key)
+        .map_err(|e| match e {
+            VerifyError::Body(_) if recorded.digest() != payload_digest => {
+                "the payload is not the one the log recorded (was it modified?)".to_owned()
+            }
+            e => e.to_string(),
+        })?;
     let ss: SimpleSigning = serde_json::from_slice(payload)
         .map_err(|e| format!("the payload is not a simple-signing payload: {e}"))?;
     if ss.critical.kind != cosign::SIMPLE_SIGNING_TYPE {
@@ -762,8 +795,9 @@ async fn verify_attestation_layer(
         ));
     }
     let envelope = dsse::from_json(blob).map_err(|e| e.to_string())?;
-    let (_, body) = verified_rekor_bundle(descriptor, policy).await?;
-    dsse::verify_envelope(&body, &envelope, policy.key).map_err(|e| e.to_string())?;
+    let (bundle, body) = verified_rekor_bundle(descriptor, policy).await?;
+    let key = layer_signer_key(descriptor, &bundle, policy)?;
+    dsse::verify_envelope(&body, &envelope, &key).map_err(|e| e.to_string())?;
     statement_of(&envelope)
 }
 
@@ -775,8 +809,16 @@ fn verify_bundle(bundle: &Bundle, policy: &Policy<'_>) -> Result<Statement, Stri
     let envelope = bundle.dsse_envelope.as_ref().ok_or(
         "the bundle holds a message signature, not the DSSE envelope cosign writes for images",
     )?;
+    let certificate = match bundle.signer() {
+        BundleSigner::Certificate(der) => Some(der),
+        BundleSigner::PublicKey => None,
+    };
+    let (key, _) = policy
+        .signer
+        .signer_key(certificate, entry.entry.integrated_time)
+        .map_err(|e| e.to_string())?;
     let body = entry.body().map_err(|e| e.to_string())?;
-    dsse::verify_envelope(&body, envelope, policy.key).map_err(|e| e.to_string())?;
+    dsse::verify_envelope(&body, envelope, &key).map_err(|e| e.to_string())?;
     statement_of(envelope)
 }
 

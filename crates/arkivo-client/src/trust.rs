@@ -11,7 +11,7 @@ use p256::pkcs8::DecodePublicKey as _;
 use sha2::{Digest as _, Sha256};
 
 use arkivo_core::signer::EcdsaVerifyingKey;
-use arkivo_core::wire::TrustedRoot;
+use arkivo_core::wire::{TrustedRoot, ValidFor};
 
 /// A log whose entries a verifier accepts.
 #[derive(Clone, Debug)]
@@ -148,14 +148,7 @@ pub fn logs_from_trusted_root(json: &[u8], what: &str) -> Result<Vec<TrustedLog>
         what: what.to_owned(),
         detail,
     };
-    let root: TrustedRoot =
-        serde_json::from_slice(json).map_err(|e| bad(format!("not the expected JSON ({e})")))?;
-    if !root
-        .media_type
-        .starts_with("application/vnd.dev.sigstore.trustedroot")
-    {
-        return Err(bad(format!("mediaType {:?}", root.media_type)));
-    }
+    let root = parse_trusted_root(json).map_err(bad)?;
     let mut logs = Vec::new();
     for (i, t) in root.tlogs.iter().enumerate() {
         if t.public_key.key_details != "PKIX_ECDSA_P256_SHA_256" {
@@ -180,21 +173,12 @@ pub fn logs_from_trusted_root(json: &[u8], what: &str) -> Result<Vec<TrustedLog>
                 t.hash_algorithm
             )));
         }
-        let time = |s: &Option<String>, which: &str| -> Result<Option<i64>, TrustError> {
-            s.as_deref()
-                .map(|s| {
-                    humantime::parse_rfc3339_weak(s)
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .and_then(|d| i64::try_from(d.as_secs()).ok())
-                        .ok_or_else(|| bad(format!("tlogs[{i}].publicKey.validFor.{which} {s:?}")))
-                })
-                .transpose()
-        };
-        let valid_for = t.public_key.valid_for.as_ref();
         let mut log = TrustedLog::from_key(key);
-        log.valid_from = time(&valid_for.and_then(|v| v.start.clone()), "start")?;
-        log.valid_until = time(&valid_for.and_then(|v| v.end.clone()), "end")?;
+        (log.valid_from, log.valid_until) = validity(
+            t.public_key.valid_for.as_ref(),
+            &format!("tlogs[{i}].publicKey"),
+        )
+        .map_err(bad)?;
         log.base_url = Some(t.base_url.clone()).filter(|u| !u.is_empty());
         logs.push(log);
     }
@@ -202,4 +186,124 @@ pub fn logs_from_trusted_root(json: &[u8], what: &str) -> Result<Vec<TrustedLog>
         return Err(bad("it lists no Rekor v1 log (ECDSA P-256 key)".into()));
     }
     Ok(logs)
+}
+
+fn parse_trusted_root(json: &[u8]) -> Result<TrustedRoot, String> {
+    let root: TrustedRoot =
+        serde_json::from_slice(json).map_err(|e| format!("not the expected JSON ({e})"))?;
+    if !root
+        .media_type
+        .starts_with("application/vnd.dev.sigstore.trustedroot")
+    {
+        return Err(format!("mediaType {:?}", root.media_type));
+    }
+    Ok(root)
+}
+
+/// A `validFor` as Unix seconds (start, end), each optional; `what` names it in errors.
+fn validity(
+    valid_for: Option<&ValidFor>,
+    what: &str,
+) -> Result<(Option<i64>, Option<i64>), String> {
+    let time = |s: Option<&String>, which: &str| {
+        s.map(|s| {
+            humantime::parse_rfc3339_weak(s)
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .and_then(|d| i64::try_from(d.as_secs()).ok())
+                .ok_or_else(|| format!("{what}.validFor.{which} {s:?}"))
+        })
+        .transpose()
+    };
+    Ok((
+        time(valid_for.and_then(|v| v.start.as_ref()), "start")?,
+        time(valid_for.and_then(|v| v.end.as_ref()), "end")?,
+    ))
+}
+
+/// A certificate authority whose certificates a verifier accepts (a trusted root's
+/// `certificateAuthorities` entry): its chain, issuing certificate first and root last, DER.
+#[derive(Clone, Debug)]
+pub struct TrustedCa {
+    pub chain: Vec<Vec<u8>>,
+    /// The Unix seconds the CA issues in (`validFor`, inclusive): a certificate used outside
+    /// them is refused.
+    pub valid_from: Option<i64>,
+    pub valid_until: Option<i64>,
+    /// `uri` and subject, to name the CA in reports.
+    pub name: String,
+}
+
+/// What a trusted root says about certificates: its certificate authorities, and how many CT
+/// logs it lists (a root without any makes a verifier refuse certificates unless told to
+/// ignore SCTs, as cosign does).
+#[derive(Clone, Debug)]
+pub struct CertificateTrust {
+    pub cas: Vec<TrustedCa>,
+    pub ctlogs: usize,
+}
+
+/// The certificate authorities of a TrustedRoot JSON document (`certificateAuthorities`, each
+/// chain leaf-most first) and the number of its CT logs.
+///
+/// # Errors
+///
+/// [`TrustError::NotATrustedRoot`] naming what is wrong, or when it lists no certificate
+/// authority.
+pub fn certificate_trust(json: &[u8], what: &str) -> Result<CertificateTrust, TrustError> {
+    let bad = |detail: String| TrustError::NotATrustedRoot {
+        what: what.to_owned(),
+        detail,
+    };
+    let root = parse_trusted_root(json).map_err(bad)?;
+    let mut cas = Vec::new();
+    for (i, ca) in root.certificate_authorities.iter().enumerate() {
+        let chain = ca
+            .cert_chain
+            .certificates
+            .iter()
+            .map(|c| B64.decode(&c.raw_bytes))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                bad(format!(
+                    "certificateAuthorities[{i}].certChain: rawBytes is not base64"
+                ))
+            })?;
+        if chain.is_empty() {
+            return Err(bad(format!(
+                "certificateAuthorities[{i}].certChain lists no certificate"
+            )));
+        }
+        let (valid_from, valid_until) = validity(
+            ca.valid_for.as_ref(),
+            &format!("certificateAuthorities[{i}]"),
+        )
+        .map_err(bad)?;
+        let name = [ca.uri.as_str(), ca.subject.common_name.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        cas.push(TrustedCa {
+            chain,
+            valid_from,
+            valid_until,
+            name: if name.is_empty() {
+                format!("certificateAuthorities[{i}]")
+            } else {
+                name
+            },
+        });
+    }
+    if cas.is_empty() {
+        return Err(bad(
+            "it lists no certificate authority (certificateAuthorities), which keyless \
+             verification needs"
+                .into(),
+        ));
+    }
+    Ok(CertificateTrust {
+        cas,
+        ctlogs: root.ctlogs.len(),
+    })
 }
