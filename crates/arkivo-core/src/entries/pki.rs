@@ -559,6 +559,11 @@ impl Verifier {
         &self.subjects
     }
 
+    /// The certificates, leaf first (none for a bare key).
+    pub fn certificates(&self) -> &[Certificate] {
+        &self.certs
+    }
+
     /// Signatures [`Verifier::verify_chain`] checks: one per certificate above the leaf.
     pub fn chain_signatures(&self) -> usize {
         self.certs.len().saturating_sub(1)
