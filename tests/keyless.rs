@@ -89,7 +89,46 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
     let w = work.path();
     let file = w.join("artifact");
     std::fs::write(&file, b"signed keyless by arkivo").unwrap();
-    let root = write_json(w, "root.json", &served_root(&base).await);
+    // The trusted root as a verifier writes it: the log key and the CA's root, both obtained
+    // out of band (here: from the server), pinned by `arkivo trust-root`.
+    let http = reqwest::Client::new();
+    let get = async |p: &str| {
+        let res = http.get(format!("{base}{p}")).send().await.unwrap();
+        res.text().await.unwrap()
+    };
+    std::fs::write(w.join("log.pub"), get("/api/v1/log/publicKey").await).unwrap();
+    let bundle_json: Value = serde_json::from_str(&get("/api/v2/trustBundle").await).unwrap();
+    let ca_root = bundle_json["chains"][0]["certificates"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::write(w.join("ca-root.pem"), &ca_root).unwrap();
+    let pin = |ca: &str| {
+        run_arkivo(
+            Some(w),
+            &[
+                "trust-root",
+                "--rekor-url",
+                &base,
+                "--log-key",
+                "log.pub",
+                "--ca-root",
+                ca,
+            ],
+            &[],
+        )
+    };
+    let pinned = pin("ca-root.pem");
+    ok(&pinned);
+    let root = write_json(w, "root.json", &pinned.json());
+    assert_eq!(
+        pinned.json()["certificateAuthorities"],
+        served_root(&base).await["certificateAuthorities"]
+    );
 
     let token = issuer.token(
         Alg::Es256,
@@ -286,6 +325,15 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
         ),
     );
     refused(&verify(&good, &other_root), 1, "untrusted CA");
+    // trust-root keeps no CA whose root was not pinned, and refuses a root the log does not serve.
+    std::fs::write(
+        w.join("other-root.pem"),
+        pem_blocks(other_ca.chain_pem.as_bytes())
+            .map(|b| pem_encode("CERTIFICATE", &b[1].1))
+            .unwrap(),
+    )
+    .unwrap();
+    refused(&pin("other-root.pem"), 1, "lists no certificate authority");
 
     // A certificate that had expired when the log recorded the signature: issued an hour ago
     // (valid ten minutes) by a CA the root lists, the signature recorded now in the real log.

@@ -36,6 +36,10 @@ pub enum TrustError {
     NotATrustedRoot { what: String, detail: String },
     #[error("{what} does not list the log key {key} (SHA-256 of its DER)")]
     KeyNotListed { what: String, key: String },
+    #[error(
+        "{what} lists no certificate authority whose chain ends in the root {root} (SHA-256 of its DER)"
+    )]
+    CaNotListed { what: String, root: String },
 }
 
 impl TrustedLog {
@@ -69,19 +73,23 @@ impl TrustedLog {
     }
 }
 
-/// The part of a served trusted root that `pinned` (DER SubjectPublicKeyInfos) vouches for:
-/// the `tlogs` whose key is one of them, as served (their `validFor`, `baseUrl`, IDs), and
-/// nothing else. Every other log and every certificate authority, CT log and timestamp
-/// authority is dropped: a root a client writes is trusted by whoever reads it (cosign,
-/// sigstore-js, admission controllers), so whatever the server or anyone on the path added
-/// must not come out of it. Returns the root and one line per dropped authority.
+/// The part of a served trusted root that `pinned` (DER SubjectPublicKeyInfos) and
+/// `pinned_ca_roots` (DER root certificates) vouch for: the `tlogs` whose key is one of
+/// `pinned` and the `certificateAuthorities` whose chain ends in one of `pinned_ca_roots`, as
+/// served (their `validFor`, `baseUrl`, IDs, intermediates), and nothing else. Every other log
+/// and certificate authority, and every CT log and timestamp authority, is dropped: a root a
+/// client writes is trusted by whoever reads it (cosign, sigstore-js, admission controllers),
+/// so whatever the server or anyone on the path added must not come out of it. Returns the
+/// root and one line per dropped authority.
 ///
 /// # Errors
 ///
-/// [`TrustError::KeyNotListed`] if a pinned key is not among the served logs.
+/// [`TrustError::KeyNotListed`] if a pinned key is not among the served logs,
+/// [`TrustError::CaNotListed`] if a pinned root ends no served certificate authority's chain.
 pub fn pinned_root(
     served: &TrustedRoot,
     pinned: &[Vec<u8>],
+    pinned_ca_roots: &[Vec<u8>],
     what: &str,
 ) -> Result<(TrustedRoot, Vec<String>), TrustError> {
     let key_of =
@@ -114,22 +122,47 @@ pub fn pinned_root(
             )
         })
         .collect();
+    let root_of = |ca: &arkivo_core::wire::CertificateAuthority| {
+        ca.cert_chain
+            .certificates
+            .last()
+            .and_then(|c| B64.decode(&c.raw_bytes).ok())
+    };
+    for der in pinned_ca_roots {
+        if !served
+            .certificate_authorities
+            .iter()
+            .any(|ca| root_of(ca).as_ref() == Some(der))
+        {
+            return Err(TrustError::CaNotListed {
+                what: what.to_owned(),
+                root: hex::encode(Sha256::digest(der)),
+            });
+        }
+    }
+    let (cas, other_cas): (Vec<_>, Vec<_>) = served
+        .certificate_authorities
+        .iter()
+        .cloned()
+        .partition(|ca| root_of(ca).is_some_and(|r| pinned_ca_roots.contains(&r)));
     for (n, kind) in [
         (
-            served.certificate_authorities.len(),
-            "certificate authorities",
+            other_cas.len(),
+            "unpinned certificate authorities (pin with --ca-root)",
         ),
         (served.ctlogs.len(), "CT logs"),
         (served.timestamp_authorities.len(), "timestamp authorities"),
     ] {
         if n > 0 {
-            dropped.push(format!("dropped {n} {kind} (arkivo pins only log keys)"));
+            dropped.push(format!(
+                "dropped {n} {kind} (arkivo pins only log keys and CA roots)"
+            ));
         }
     }
     let root = TrustedRoot {
         media_type: served.media_type.clone(),
         tlogs,
-        certificate_authorities: Vec::new(),
+        certificate_authorities: cas,
         ctlogs: Vec::new(),
         timestamp_authorities: Vec::new(),
     };
