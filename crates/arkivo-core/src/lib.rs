@@ -9,6 +9,7 @@
 //! - [`tiles`]: C2SP tlog-tiles paths, tile contents, entry bundles.
 //! - [`wire`]: the Rekor v1 JSON shapes; [`proto`]: the Rekor v2 protobuf types and their JSON.
 //! - [`witness`]: the tlog-witness wire format and a witness's decision.
+//! - [`tsa`]: the RFC 3161 timestamp authority: requests, signed responses, token verification.
 //! - [`limits`]: every bound Arkivo puts on its input; [`durable`]: atomic file replacement, the
 //!   one file-system helper both the server and the client need.
 //!
@@ -23,5 +24,6 @@ pub mod note;
 pub mod proto;
 pub mod signer;
 pub mod tiles;
+pub mod tsa;
 pub mod wire;
 pub mod witness;

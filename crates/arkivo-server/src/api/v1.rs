@@ -632,8 +632,8 @@ fn public_key_keys(pk: &arkivo_core::wire::SearchPublicKey) -> Result<[String; 2
 ///   SETs of its shards (log ID = SHA-256 of its SPKI);
 /// - each shard's Ed25519 key under that shard's origin: it signs the C2SP checkpoints of Rekor
 ///   v2 answers (log ID and `checkpointKeyId` = the full C2SP key hash under the origin, as Rekor
-///   v2 logs set them; a v0.2 field, hence the v0.2 media type), with the URL of the shard's
-///   tiles as `baseUrl` (a client matches the checkpoint's signature name inside it).
+///   v2 logs set them; a v0.2 field, read under the v0.1 media type), with the URL of the shard's tiles
+///   as `baseUrl` (a client matches the checkpoint's signature name inside it).
 ///
 /// Each key is valid from the creation of its first shard to the creation of the shard that
 /// replaced its last one (or that shard's last integrated time, if later: the clock went back;
