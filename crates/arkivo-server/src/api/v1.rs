@@ -642,6 +642,14 @@ fn public_key_keys(pk: &arkivo_core::wire::SearchPublicKey) -> Result<[String; 2
 /// shard's creation. Clients pick the instance by log ID or by
 /// checkpoint key ID (§7.4).
 pub async fn trusted_root(State(st): State<AppState>) -> Response {
+    no_cache(json_line(
+        StatusCode::OK,
+        to_json_line(&trusted_root_of(&st)),
+    ))
+}
+
+/// The TrustedRoot [`trusted_root`] serves, also inside the client trust config.
+pub(super) fn trusted_root_of(st: &AppState) -> TrustedRoot {
     let view = st.view();
     let shards: Vec<&ShardView> = view.oldest_first().collect();
     let time = |secs: i64| {
@@ -725,12 +733,11 @@ pub async fn trusted_root(State(st): State<AppState>) -> Response {
             )
         });
     }
-    let root = TrustedRoot {
+    TrustedRoot {
         media_type: TRUSTED_ROOT_MEDIA_TYPE.to_owned(),
         tlogs,
         certificate_authorities: Vec::new(),
         ctlogs: Vec::new(),
-        timestamp_authorities: Vec::new(),
-    };
-    no_cache(json_line(StatusCode::OK, to_json_line(&root)))
+        timestamp_authorities: st.tsa.iter().map(|t| t.authority()).collect(),
+    }
 }
