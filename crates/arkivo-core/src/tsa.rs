@@ -702,7 +702,7 @@ pub fn generate(hostname: &str, now: u64) -> Result<(SecretPem, String), SetupEr
     let root = CertificateBuilder::new(
         Profile::Root,
         random_serial(),
-        validity.clone(),
+        validity,
         root_name.clone(),
         spki(&root_key)?,
         &root_key,
