@@ -168,5 +168,38 @@ fn checkpoints_and_sets(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, validation, checkpoints_and_sets);
+/// A timestamp (RFC 3161): parse a JSON request, sign the response; and verifying it.
+fn timestamps(c: &mut Criterion) {
+    use arkivo_core::tsa;
+    let (key, chain) = tsa::generate("bench.test", 1_700_000_000).unwrap();
+    let signer = tsa::TsaSigner::new(&key, &chain, tsa::DEFAULT_POLICY).unwrap();
+    let trusted = vec![tsa::TrustedTsa::from_authority(&signer.authority()).unwrap()];
+    let digest = Sha256::digest(b"artifact");
+    let body = format!(
+        r#"{{"artifactHash":"{}","hashAlgorithm":"sha256","nonce":7}}"#,
+        B64.encode(digest)
+    );
+    c.bench_function("tsa: parse and sign a timestamp", |b| {
+        b.iter(|| {
+            let req = tsa::parse_json_request(body.as_bytes()).unwrap();
+            signer.timestamp(&req, 1_700_000_001, 1).unwrap()
+        })
+    });
+    let req = tsa::parse_json_request(body.as_bytes()).unwrap();
+    let resp = signer.timestamp(&req, 1_700_000_001, 1).unwrap();
+    c.bench_function("tsa: verify a timestamp", |b| {
+        b.iter(|| {
+            tsa::verify_response(
+                &resp,
+                entries::pki::HashAlg::Sha256,
+                &digest,
+                req.nonce.as_ref(),
+                &trusted,
+            )
+            .unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, validation, checkpoints_and_sets, timestamps);
 criterion_main!(benches);

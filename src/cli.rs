@@ -29,8 +29,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    // Both boxed: each holds hundreds of bytes of flags, of very different sizes.
     #[command(flatten)]
-    Server(ServerCommand),
+    Server(Box<ServerCommand>),
     #[command(flatten)]
-    Client(ClientCommand),
+    Client(Box<ClientCommand>),
 }

@@ -11,8 +11,8 @@ fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     logging::init_logging(cli.log_format);
     let result = match cli.command {
-        cli::Command::Server(command) => arkivo_server::cli::run(command),
-        cli::Command::Client(command) => arkivo_client::cli::run(command).map_err(Into::into),
+        cli::Command::Server(command) => arkivo_server::cli::run(*command),
+        cli::Command::Client(command) => arkivo_client::cli::run(*command).map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -324,7 +324,7 @@ async fn log_info_public_key_proof_and_trusted_root() {
     // under the origin both as log ID and as checkpoint key ID (tiles-checkpoints-witnesses.md §7.4).
     assert_eq!(
         root["mediaType"],
-        "application/vnd.dev.sigstore.trustedroot.v0.2+json"
+        "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
     );
     assert_eq!(root["tlogs"].as_array().unwrap().len(), 2);
     let v2 = &root["tlogs"][1];

@@ -1053,3 +1053,120 @@ async fn an_issuer_whose_keys_time_out_gives_503_in_bounded_time() {
         );
     }
 }
+/// Hostile timestamp requests (docs/sigstore-services.md §3): each gets a 4xx naming the
+/// problem, never a 5xx — 415 for a wrong content type, 413 above the size limit, 400 otherwise.
+#[tokio::test]
+async fn hostile_timestamp_requests_get_4xx() {
+    use der::Encode;
+    let server = TestServer::start(&[]);
+    let url = format!("{}/api/v1/timestamp", server.base_url());
+    let client = reqwest::Client::new();
+    let request = |oid: &str, digest: Vec<u8>, extensions: bool| {
+        let alg = spki::AlgorithmIdentifierOwned {
+            oid: der::asn1::ObjectIdentifier::new_unwrap(oid),
+            parameters: None,
+        };
+        let mut der = vec![0x30, 0]; // SEQUENCE, length patched below
+        der.extend([0x02, 0x01, 0x01]); // version 1
+        let mut imprint = alg.to_der().unwrap();
+        imprint.extend(
+            der::asn1::OctetString::new(digest)
+                .unwrap()
+                .to_der()
+                .unwrap(),
+        );
+        der.extend([0x30, imprint.len() as u8]);
+        der.extend(imprint);
+        if extensions {
+            // [0] Extensions { { id-kp-timeStamping, OCTET STRING { NULL } } }
+            der.extend([
+                0xa0, 0x10, 0x30, 0x0e, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07,
+            ]);
+            der.extend([0x03, 0x08, 0x04, 0x02, 0x05, 0x00]);
+        }
+        der[1] = (der.len() - 2) as u8;
+        der
+    };
+    const SHA1: &str = "1.3.14.3.2.26";
+    const SHA256: &str = "2.16.840.1.101.3.4.2.1";
+    let der = "application/timestamp-query";
+    let json = "application/json";
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        (
+            "malformed DER",
+            der,
+            b"\x30\x82\xff\xff garbage".to_vec(),
+            400,
+            "malformed",
+        ),
+        ("empty body", der, Vec::new(), 400, "malformed"),
+        (
+            "SHA-1",
+            der,
+            request(SHA1, vec![0; 20], false),
+            400,
+            "SHA-1",
+        ),
+        (
+            "short digest",
+            der,
+            request(SHA256, vec![0; 31], false),
+            400,
+            "32 bytes",
+        ),
+        (
+            "extensions",
+            der,
+            request(SHA256, vec![0; 32], true),
+            400,
+            "extensions",
+        ),
+        ("huge body", der, vec![0x30; 10 << 20], 413, "Limit"),
+        (
+            "JSON SHA-1",
+            json,
+            br#"{"artifactHash":"AAAA","hashAlgorithm":"sha1"}"#.to_vec(),
+            400,
+            "SHA-1",
+        ),
+        (
+            "JSON bad digest",
+            json,
+            br#"{"artifactHash":"AAAA","hashAlgorithm":"sha256"}"#.to_vec(),
+            400,
+            "32 bytes",
+        ),
+        ("JSON garbage", json, b"{".to_vec(), 400, "malformed"),
+        (
+            "text/plain",
+            "text/plain",
+            request(SHA256, vec![0; 32], false),
+            415,
+            "Content-Type",
+        ),
+        (
+            "form",
+            "application/x-www-form-urlencoded",
+            b"a=b".to_vec(),
+            415,
+            "Content-Type",
+        ),
+    ];
+    for (what, content_type, body, want, needle) in cases {
+        let res = client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, ct, body) = answer(res).await;
+        assert_eq!(status, want, "{what}: {}", String::from_utf8_lossy(&body));
+        assert_json_error(what, ct.as_deref(), &body);
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains(needle), "{what}: {text}");
+    }
+    // No content type at all.
+    let res = client.post(&url).body(vec![0x30, 0]).send().await.unwrap();
+    assert_eq!(res.status(), 415);
+}

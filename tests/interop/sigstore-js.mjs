@@ -518,7 +518,7 @@ async function main() {
   expectStatus(rootRes, 200);
   const rootJSON = expectJSON(rootRes, true);
   check(
-    ['application/vnd.dev.sigstore.trustedroot+json;version=0.1', 'application/vnd.dev.sigstore.trustedroot.v0.2+json'].includes(rootJSON.mediaType),
+    rootJSON.mediaType === 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
     `TrustedRoot mediaType should be application/vnd.dev.sigstore.trustedroot+json;version=0.1, got ${JSON.stringify(rootJSON.mediaType)}`,
   );
   // Two instances of this log: its ECDSA key (v1: SETs and v1 checkpoints) and its Ed25519 key

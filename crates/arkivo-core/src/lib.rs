@@ -11,6 +11,7 @@
 //! - [`witness`]: the tlog-witness wire format and a witness's decision.
 //! - [`ca`]: the certificate authority: Fulcio's request and answer shapes, OIDC ID tokens
 //!   verified against a JWKS, the identity a token names, the certificates.
+//! - [`tsa`]: the RFC 3161 timestamp authority: requests, signed responses, token verification.
 //! - [`limits`]: every bound Arkivo puts on its input; [`durable`]: atomic file replacement, the
 //!   one file-system helper both the server and the client need.
 //!
@@ -26,5 +27,6 @@ pub mod note;
 pub mod proto;
 pub mod signer;
 pub mod tiles;
+pub mod tsa;
 pub mod wire;
 pub mod witness;

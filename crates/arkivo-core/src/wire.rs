@@ -121,8 +121,11 @@ pub struct SearchPublicKey {
     pub content: Option<String>,
 }
 
-/// The media type of the trusted root the server serves (the v0.1 form every client reads).
-pub const TRUSTED_ROOT_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.trustedroot.v0.2+json";
+/// The media type of the trusted root the server serves: the v0.1 string, the only one
+/// sigstore-python and sigstore-go accept (docs/sigstore-services.md §1); the v0.2 fields
+/// (`checkpointKeyId`) are read under it.
+pub const TRUSTED_ROOT_MEDIA_TYPE: &str =
+    "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
 
 /// A Sigstore TrustedRoot (tiles-checkpoints-witnesses.md §7.4, proto3 JSON: bytes as base64,
 /// timestamps as RFC 3339): what `GET /api/v1/log/trustedRoot` serves and what the client reads.

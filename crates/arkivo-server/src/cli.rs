@@ -147,6 +147,25 @@ pub struct ServerArgs {
     /// Ed25519 checkpoint key (PKCS#8 PEM) [default: <data-dir>/keys/log-ed25519.pem].
     #[arg(long, env = "ARKIVO_ED25519_KEY_FILE")]
     pub ed25519_key_file: Option<PathBuf>,
+    /// Timestamp authority key (PKCS#8 PEM, ECDSA P-256), with --tsa-cert-chain
+    /// [default: <data-dir>/keys/tsa-ecdsa-p256.pem, generated].
+    #[arg(
+        long = "tsa-key",
+        env = "ARKIVO_TSA_KEY_FILE",
+        requires = "tsa_cert_chain_file"
+    )]
+    pub tsa_key_file: Option<PathBuf>,
+    /// PEM chain of --tsa-key: leaf (critical EKU timeStamping) first, root last
+    /// [default: <data-dir>/keys/tsa-chain.pem, generated].
+    #[arg(
+        long = "tsa-cert-chain",
+        env = "ARKIVO_TSA_CERT_CHAIN_FILE",
+        requires = "tsa_key_file"
+    )]
+    pub tsa_cert_chain_file: Option<PathBuf>,
+    /// Policy OID of the timestamps [default: 1.3.6.1.4.1.57264.2].
+    #[arg(long, env = "ARKIVO_TSA_POLICY")]
+    pub tsa_policy: Option<String>,
     /// File of SHA-256 digests of the tokens allowed to write [default: writes are open].
     #[arg(long = "write-tokens", env = "ARKIVO_WRITE_TOKENS")]
     pub write_tokens_file: Option<PathBuf>,
@@ -233,6 +252,13 @@ impl ServerArgs {
         }
         if self.ed25519_key_file.is_some() {
             c.ed25519_key_file.clone_from(&self.ed25519_key_file);
+        }
+        if self.tsa_key_file.is_some() {
+            c.tsa_key_file.clone_from(&self.tsa_key_file);
+            c.tsa_cert_chain_file.clone_from(&self.tsa_cert_chain_file);
+        }
+        if let Some(v) = &self.tsa_policy {
+            c.tsa_policy.clone_from(v);
         }
         if self.tls_cert_file.is_some() {
             c.tls_cert_file.clone_from(&self.tls_cert_file);

@@ -32,6 +32,16 @@ pub struct Config {
     /// PKCS#8 PEM file of the Ed25519 key that signs C2SP checkpoints (mode 0600).
     /// Default `<data_dir>/keys/log-ed25519.pem`, generated when the log is created.
     pub ed25519_key_file: Option<PathBuf>,
+    /// PKCS#8 PEM file of the ECDSA P-256 key of the RFC 3161 timestamp authority (mode 0600),
+    /// with `tsa_cert_chain_file`. Default `<data_dir>/keys/tsa-ecdsa-p256.pem`, generated with
+    /// its chain on the first start that finds neither.
+    pub tsa_key_file: Option<PathBuf>,
+    /// PEM certificate chain of `tsa_key_file`: the leaf (exactly one extended key usage,
+    /// critical `id-kp-timeStamping`), then intermediates, the root last; at least two
+    /// certificates. Default `<data_dir>/keys/tsa-chain.pem`.
+    pub tsa_cert_chain_file: Option<PathBuf>,
+    /// The policy OID of the timestamps; a request naming another policy is refused.
+    pub tsa_policy: String,
     /// File of SHA-256 hex digests of the bearer tokens allowed to write, one per line (make
     /// them with `arkivo token new`). Unset: anyone who can reach the server may write.
     pub write_tokens_file: Option<PathBuf>,
@@ -171,6 +181,9 @@ impl Default for Config {
             public_url: None,
             ecdsa_key_file: None,
             ed25519_key_file: None,
+            tsa_key_file: None,
+            tsa_cert_chain_file: None,
+            tsa_policy: arkivo_core::tsa::DEFAULT_POLICY.to_owned(),
             write_tokens_file: None,
             tls_cert_file: None,
             tls_key_file: None,
@@ -210,6 +223,16 @@ impl Config {
         anyhow::ensure!(
             self.tls_client_ca_file.is_none() || self.tls_cert_file.is_some(),
             "tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file"
+        );
+        anyhow::ensure!(
+            self.tsa_key_file.is_some() == self.tsa_cert_chain_file.is_some(),
+            "tsa_key_file and tsa_cert_chain_file go together: set both or neither"
+        );
+        anyhow::ensure!(
+            der::asn1::ObjectIdentifier::new(&self.tsa_policy).is_ok(),
+            "tsa_policy {:?} is not an OID (e.g. {})",
+            self.tsa_policy,
+            arkivo_core::tsa::DEFAULT_POLICY
         );
         anyhow::ensure!(
             self.header_read_timeout_ms >= 1,

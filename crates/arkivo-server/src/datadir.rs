@@ -416,6 +416,64 @@ fn create_keys(paths: &KeyPaths) -> anyhow::Result<LogKeys> {
     }
 }
 
+/// The default files of the timestamp authority in a data directory.
+fn default_tsa_files(data_dir: &Path) -> (PathBuf, PathBuf) {
+    let keys = data_dir.join("keys");
+    (keys.join("tsa-ecdsa-p256.pem"), keys.join("tsa-chain.pem"))
+}
+
+/// The log's RFC 3161 timestamp authority: the given key and chain files, or the data
+/// directory's own, made on the first start that finds neither (a new key, mode 0600, and a
+/// chain of its leaf and a root for `hostname`, valid from `now`). The chain is written first
+/// and the key last, so a chain without its key is what an interrupted first start leaves (it
+/// never signed anything) and is made again; a key without its chain is refused rather than
+/// replaced by a second TSA. The second value is true if this call made them.
+pub fn open_tsa(
+    data_dir: &Path,
+    given: Option<(&Path, &Path)>,
+    hostname: &str,
+    policy: &str,
+    now: u64,
+) -> anyhow::Result<(arkivo_core::tsa::TsaSigner, bool)> {
+    let defaults = default_tsa_files(data_dir);
+    let (key_path, chain_path) = given.unwrap_or((&defaults.0, &defaults.1));
+    let mut created = false;
+    if given.is_none() {
+        match (key_path.exists(), chain_path.exists()) {
+            (true, true) => {}
+            (false, _) => {
+                let (key, chain) = arkivo_core::tsa::generate(hostname, now)?;
+                if let Some(dir) = chain_path.parent() {
+                    fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                }
+                arkivo_core::durable::replace(chain_path, chain.as_bytes(), 0o644)
+                    .with_context(|| format!("writing {}", chain_path.display()))?;
+                write_private_key(key_path, key.as_bytes())?;
+                created = true;
+            }
+            (true, false) => bail!(
+                "{} exists but {} does not: the timestamp authority's key and chain go together \
+                 (restore the chain, or remove the key to make a new TSA that clients must be \
+                 told to trust)",
+                key_path.display(),
+                chain_path.display()
+            ),
+        }
+    }
+    let key = read_private_key(key_path)?;
+    let chain = fs::read_to_string(chain_path)
+        .with_context(|| format!("reading {}", chain_path.display()))?;
+    let signer = arkivo_core::tsa::TsaSigner::new(&key, &chain, policy).with_context(|| {
+        format!(
+            "the timestamp authority in {} and {}",
+            key_path.display(),
+            chain_path.display()
+        )
+    })?;
+    Ok((signer, created))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

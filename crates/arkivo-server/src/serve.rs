@@ -136,8 +136,27 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             Duration::from_millis(config.witness_interval_ms),
         )?
     };
+    let (tsa, tsa_created) = datadir::open_tsa(
+        &config.data_dir,
+        config
+            .tsa_key_file
+            .as_deref()
+            .zip(config.tsa_cert_chain_file.as_deref()),
+        &opened.active().identity.meta.hostname,
+        &config.tsa_policy,
+        crate::api::unix_now(),
+    )?;
+    if tsa_created {
+        notice!("created the timestamp authority's key and certificate chain");
+    }
+    notice!(
+        "timestamp authority at {public_url}/api/v1/timestamp (policy {}); its chain:\n{}",
+        config.tsa_policy,
+        tsa.chain_pem()
+    );
     let mut state = crate::api::AppState::new(sequencer.clone(), public_url.clone())
-        .with_cosignatures(cosignatures);
+        .with_cosignatures(cosignatures)
+        .with_tsa(tsa);
     if !config.ca.oidc_issuers.is_empty() {
         let signer = crate::ca::open_signer(
             &config.ca,

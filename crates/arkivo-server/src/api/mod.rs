@@ -11,6 +11,7 @@ mod fulcio;
 mod observe;
 pub mod server;
 mod tiles;
+mod tsa;
 mod v1;
 mod v2;
 
@@ -72,6 +73,8 @@ pub struct AppState {
     sets: Arc<quick_cache::sync::Cache<u64, Arc<[u8]>>>,
     /// The certificate authority, when OIDC issuers are configured (`/api/v2/signingCert`).
     pub ca: Option<Arc<crate::ca::CertificateAuthority>>,
+    /// The RFC 3161 timestamp authority, when the server runs one (`arkivo serve` always does).
+    tsa: Option<Arc<arkivo_core::tsa::TsaSigner>>,
 }
 
 /// SETs kept in memory: about 100 bytes each, so about 10 MB.
@@ -99,6 +102,7 @@ impl AppState {
             cpu: Arc::new(cpu),
             sets: Arc::new(quick_cache::sync::Cache::new(SET_CACHE_ENTRIES)),
             ca: None,
+            tsa: None,
         }
     }
 
@@ -165,6 +169,14 @@ impl AppState {
     #[must_use]
     pub fn with_cosignatures(mut self, cosignatures: Arc<Cosignatures>) -> Self {
         self.cosignatures = cosignatures;
+        self
+    }
+
+    /// Runs the timestamp authority `tsa` (`/api/v1/timestamp`), listed in the trusted root and
+    /// the signing config.
+    #[must_use]
+    pub fn with_tsa(mut self, tsa: arkivo_core::tsa::TsaSigner) -> Self {
+        self.tsa = Some(Arc::new(tsa));
         self
     }
 
@@ -372,6 +384,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/log/publicKey", get(v1::public_key))
         .route("/api/v1/log/proof", get(v1::log_proof))
         .route("/api/v1/log/trustedRoot", get(v1::trusted_root))
+        .route("/api/v1/log/signingConfig", get(tsa::signing_config))
+        .route(
+            "/api/v1/log/clientTrustConfig",
+            get(tsa::client_trust_config),
+        )
+        .route(
+            "/api/v1/timestamp",
+            post(tsa::timestamp)
+                .route_layer(writers.clone())
+                .layer(DefaultBodyLimit::max(arkivo_core::tsa::MAX_REQUEST_BYTES)),
+        )
+        .route("/api/v1/timestamp/certchain", get(tsa::cert_chain))
         .route(
             "/api/v1/index/retrieve",
             post(v1::search_index)
@@ -631,6 +655,13 @@ async fn readyz(axum::extract::State(st): axum::extract::State<AppState>) -> Res
         return not_ready("handling its limit of requests in flight".into());
     }
     "ready\n".into_response()
+}
+
+/// Seconds since the Unix epoch by the system clock (0 if it is set before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The `NoCache` headers upstream puts on its GET routes (§1.5).

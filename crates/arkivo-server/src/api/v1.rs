@@ -633,8 +633,8 @@ fn public_key_keys(pk: &arkivo_core::wire::SearchPublicKey) -> Result<[String; 2
 ///   SETs of its shards (log ID = SHA-256 of its SPKI);
 /// - each shard's Ed25519 key under that shard's origin: it signs the C2SP checkpoints of Rekor
 ///   v2 answers (log ID and `checkpointKeyId` = the full C2SP key hash under the origin, as Rekor
-///   v2 logs set them; a v0.2 field, hence the v0.2 media type), with the URL of the shard's
-///   tiles as `baseUrl` (a client matches the checkpoint's signature name inside it).
+///   v2 logs set them; a v0.2 field, read under the v0.1 media type), with the URL of the shard's tiles
+///   as `baseUrl` (a client matches the checkpoint's signature name inside it).
 ///
 /// Each key is valid from the creation of its first shard to the creation of the shard that
 /// replaced its last one (or that shard's last integrated time, if later: the clock went back;
@@ -643,6 +643,14 @@ fn public_key_keys(pk: &arkivo_core::wire::SearchPublicKey) -> Result<[String; 2
 /// shard's creation. Clients pick the instance by log ID or by
 /// checkpoint key ID (§7.4).
 pub async fn trusted_root(State(st): State<AppState>) -> Response {
+    no_cache(json_line(
+        StatusCode::OK,
+        to_json_line(&trusted_root_of(&st)),
+    ))
+}
+
+/// The TrustedRoot [`trusted_root`] serves, also inside the client trust config.
+pub(super) fn trusted_root_of(st: &AppState) -> TrustedRoot {
     let view = st.view();
     let shards: Vec<&ShardView> = view.oldest_first().collect();
     let time = |secs: i64| {
@@ -757,12 +765,11 @@ pub async fn trusted_root(State(st): State<AppState>) -> Response {
             }
         })
         .collect();
-    let root = TrustedRoot {
+    TrustedRoot {
         media_type: TRUSTED_ROOT_MEDIA_TYPE.to_owned(),
         tlogs,
         certificate_authorities,
         ctlogs: Vec::new(),
-        timestamp_authorities: Vec::new(),
-    };
-    no_cache(json_line(StatusCode::OK, to_json_line(&root)))
+        timestamp_authorities: st.tsa.iter().map(|t| t.authority()).collect(),
+    }
 }
