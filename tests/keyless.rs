@@ -401,8 +401,8 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
     drop(server);
 }
 
-/// Keyless signing fails clearly without a token, with a token the CA refuses, and with a CA
-/// that cannot be reached.
+/// Keyless signing fails clearly without a token, with a token the CA refuses, with a CA that
+/// cannot be reached, and against a log whose signing config lists no CA.
 #[test]
 fn sign_blob_keyless_refusals() {
     let issuer = TestIssuer::start(false);
@@ -442,6 +442,23 @@ fn sign_blob_keyless_refusals() {
         3,
         "cannot reach",
     );
+    // A log without a CA lists none in its signing config.
+    let no_ca = TestServer::start(&[]);
+    let run = run_arkivo(
+        None,
+        &[
+            "sign-blob",
+            "--rekor-url",
+            &no_ca.base_url(),
+            "--bundle",
+            path(&bundle),
+            "--identity-token",
+            &token,
+            path(&file),
+        ],
+        &[],
+    );
+    refused(&run, 2, "lists no certificate authority");
     assert!(!bundle.exists(), "no bundle is written when signing fails");
 }
 

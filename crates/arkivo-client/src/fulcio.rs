@@ -11,7 +11,9 @@
 //! 3. the proof of possession: the key's signature of the token's challenge claim — `email` when
 //!    the token has one, else `sub` — read from the unverified payload as cosign does (the CA
 //!    verifies the token, not the client);
-//! 4. `POST /api/v2/signingCert` with the key and proof: the certificate chain, leaf first.
+//! 4. `POST /api/v2/signingCert` with the key and proof to the CA — `--fulcio-url`, else the
+//!    first CA of the log's signing config (`GET /api/v1/log/signingConfig`: `caUrls` of Fulcio
+//!    API version 1 valid now, sigstore-services.md §1) — for the certificate chain, leaf first.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,6 +30,7 @@ use super::keys::{KeyAlgorithm, SigningKey};
 use super::rekor::{self, RekorClient};
 use arkivo_core::ca::token::UnverifiedToken;
 use arkivo_core::entries::pki::{Verifier, pem_blocks, pem_encode};
+use arkivo_core::wire::SigningConfig;
 
 /// GitHub Actions' token request: the URL and bearer token its runner sets with
 /// `permissions: id-token: write`.
@@ -48,7 +51,7 @@ pub struct KeylessArgs {
     )]
     pub identity_token: Option<String>,
     /// The certificate authority (Fulcio v2 API) to get the certificate from; default: the
-    /// log's URL, where Arkivo serves its CA.
+    /// first one the log's signing config lists (Arkivo lists its own CA there).
     #[arg(long = "fulcio-url", env = "ARKIVO_FULCIO_URL")]
     pub fulcio_url: Option<String>,
 }
@@ -177,20 +180,71 @@ fn challenge(token: &UnverifiedToken) -> Result<&str, Failure> {
         })
 }
 
-/// Gets a certificate for a fresh key from the CA at `args.fulcio_url`, else `log_url`.
+/// The CA's URL: the first of `config.caUrls` of Fulcio API version 1 (its `/api/v2/` paths)
+/// valid at `now` (Unix seconds).
+fn ca_from_signing_config(config: &SigningConfig, now: i64) -> Option<&str> {
+    let at = |t: &Option<String>| {
+        t.as_deref().and_then(|t| {
+            humantime::parse_rfc3339_weak(t)
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_secs()).ok())
+        })
+    };
+    config
+        .ca_urls
+        .iter()
+        .find(|s| {
+            s.major_api_version == 1
+                && at(&s.valid_for.start).is_none_or(|t| t <= now)
+                && at(&s.valid_for.end).is_none_or(|t| now < t)
+        })
+        .map(|s| s.url.as_str())
+}
+
+/// Gets a certificate for a fresh key from the CA at `args.fulcio_url`, else the one `log`'s
+/// signing config names.
 ///
 /// # Errors
 ///
-/// [`Failure::Input`] without a usable token or when the CA refuses it, [`Failure::Log`] when
-/// the CA cannot be reached or answers out of spec.
-pub async fn certify(args: &KeylessArgs, log_url: &str) -> Result<Credential, Failure> {
+/// [`Failure::Input`] without a usable token, without a CA, or when the CA refuses the token,
+/// [`Failure::Log`] when the log or CA cannot be reached or answers out of spec.
+pub async fn certify(args: &KeylessArgs, log: &RekorClient) -> Result<Credential, Failure> {
     let token = id_token(args).await?;
     let parsed = UnverifiedToken::parse(&token)
         .map_err(|e| Failure::Input(format!("the identity token: {e}")))?;
+    let ca_url = match &args.fulcio_url {
+        Some(url) => url.clone(),
+        None => {
+            let config = log.signing_config().await.map_err(|e| {
+                let m = format!(
+                    "finding the certificate authority in the log's signing config: {e} \
+                     (or give --fulcio-url)"
+                );
+                if e.is_log_failure() {
+                    Failure::Log(m)
+                } else {
+                    Failure::Input(m)
+                }
+            })?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            ca_from_signing_config(&config, now)
+                .ok_or_else(|| {
+                    Failure::Input(format!(
+                        "the signing config of {} lists no certificate authority (does the \
+                         log run one? give --fulcio-url)",
+                        log.url()
+                    ))
+                })?
+                .to_owned()
+        }
+    };
     let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
     let proof = key.sign(challenge(&parsed)?.as_bytes());
-    let ca_url = args.fulcio_url.as_deref().unwrap_or(log_url);
-    let ca = RekorClient::new(ca_url)?;
+    let ca = RekorClient::new(&ca_url)?;
     let request = json!({
         "credentials": {"oidcIdentityToken": token},
         "publicKeyRequest": {
@@ -239,6 +293,29 @@ mod tests {
             part(claims)
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn ca_from_the_signing_config() {
+        let config: SigningConfig = serde_json::from_value(json!({
+            "mediaType": arkivo_core::wire::SIGNING_CONFIG_MEDIA_TYPE,
+            "caUrls": [
+                {"url": "https://old", "majorApiVersion": 1,
+                 "validFor": {"start": "2020-01-01T00:00:00Z", "end": "2021-01-01T00:00:00Z"}},
+                {"url": "https://v2", "majorApiVersion": 2, "validFor": {"start": "2020-01-01T00:00:00Z"}},
+                {"url": "https://ca", "majorApiVersion": 1, "validFor": {"start": "2020-01-01T00:00:00Z"}},
+            ],
+        }))
+        .unwrap();
+        assert_eq!(
+            ca_from_signing_config(&config, 1_700_000_000),
+            Some("https://ca")
+        );
+        assert_eq!(
+            ca_from_signing_config(&config, 1_590_000_000),
+            Some("https://old")
+        );
+        assert_eq!(ca_from_signing_config(&config, 1_500_000_000), None);
     }
 
     #[test]

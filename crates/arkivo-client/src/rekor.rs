@@ -411,6 +411,17 @@ impl RekorClient {
             .await
     }
 
+    /// `GET /api/v1/log/signingConfig`: the Sigstore SigningConfig v0.2 of the server (where
+    /// clients get certificates and timestamps and record entries; sigstore-services.md §1).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`]; a log that serves none answers 404.
+    pub async fn signing_config(&self) -> Result<wire::SigningConfig, ClientError> {
+        self.get_json(&format!("{}/api/v1/log/signingConfig", self.base))
+            .await
+    }
+
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, ClientError> {
         let res = self
             .http

@@ -129,7 +129,7 @@ impl Signer {
         let client = self.write_token.client(&self.rekor)?;
         let credential = match &self.key {
             Some(path) => Credential::from_key(SigningKey::load(path)?),
-            None => fulcio::certify(&self.keyless, client.url()).await?,
+            None => fulcio::certify(&self.keyless, &client).await?,
         };
         Ok((credential, client))
     }
