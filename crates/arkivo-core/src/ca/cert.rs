@@ -2,7 +2,8 @@
 //! the short-lived code-signing certificates it issues, in Fulcio's profile (fulcio
 //! `docs/certificate-specification.md`): empty subject, exactly one critical SAN, KU
 //! digitalSignature, EKU codeSigning, a 159-bit random serial, SKI and AKI, ten minutes of
-//! validity, and the identity extensions of [`super::identity`].
+//! validity, and the identity extensions of [`super::identity`]; each issued first as a
+//! precertificate for the CT log, then with the log's SCT embedded (RFC 6962 §3.1, §3.3).
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
@@ -26,6 +27,7 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::time::{Time, Validity};
 
 use super::identity::{ExtensionValue, Identity, SubjectAltName as San, oid};
+use crate::ct::{POISON_OID, SCT_LIST_OID, SignedCertificateTimestampList};
 use crate::entries::pki::{PublicKey, pem_blocks, pem_encode};
 
 /// How long an issued certificate is valid: Fulcio's ten minutes.
@@ -47,6 +49,7 @@ pub struct IssuingCa {
     chain: Vec<Vec<u8>>,
     issuer: Name,
     key_id: Vec<u8>,
+    issuer_key_hash: [u8; 32],
     not_before: SystemTime,
     not_after: SystemTime,
 }
@@ -191,6 +194,12 @@ impl IssuingCa {
         }
         Ok(IssuingCa {
             key_id: key_id(&tbs.subject_public_key_info),
+            issuer_key_hash: Sha256::digest(
+                tbs.subject_public_key_info
+                    .to_der()
+                    .map_err(|e| e.to_string())?,
+            )
+            .into(),
             issuer: tbs.subject.clone(),
             not_before: tbs.validity.not_before.to_system_time(),
             not_after: tbs.validity.not_after.to_system_time(),
@@ -214,18 +223,26 @@ impl IssuingCa {
         self.not_after
     }
 
-    /// Issues a certificate for `key`, naming `identity`, valid for [`LEAF_VALIDITY`] from
-    /// `now`. Returns its DER.
+    /// SHA-256 of the issuing certificate's SubjectPublicKeyInfo: a precertificate's
+    /// `issuer_key_hash` (RFC 6962 §3.2).
+    pub fn issuer_key_hash(&self) -> [u8; 32] {
+        self.issuer_key_hash
+    }
+
+    /// The precertificate of a certificate for `key`, naming `identity`, valid for
+    /// [`LEAF_VALIDITY`] from `now` (RFC 6962 §3.1): the certificate with the poison extension,
+    /// signed by the issuing key itself, so that the final certificate ([`Self::finish`]) is
+    /// the same but for the poison replaced by the SCT list.
     ///
     /// # Errors
     ///
     /// A value that cannot be encoded (a SAN that is not IA5), or the CA's own expiry.
-    pub fn issue(
+    pub fn precertificate(
         &self,
         identity: &Identity,
         key: &PublicKey,
         now: SystemTime,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Precertificate, String> {
         if now + LEAF_VALIDITY > self.not_after {
             return Err("the CA's certificate expires before the certificate would".into());
         }
@@ -265,21 +282,88 @@ impl IssuingCa {
                 extn_value: OctetString::new(bytes).map_err(|e| e.to_string())?,
             });
         }
-        sign(
-            x509_cert::TbsCertificate {
-                version: x509_cert::Version::V3,
-                serial_number: random_serial()?,
-                signature: ecdsa_with_sha256(),
-                issuer: self.issuer.clone(),
-                validity: validity(now, LEAF_VALIDITY)?,
-                subject: Name::default(),
-                subject_public_key_info: subject_key,
-                issuer_unique_id: None,
-                subject_unique_id: None,
-                extensions: Some(extensions),
-            },
-            &self.key,
-        )
+        // RFC 6962 §3.1: critical, its value ASN.1 NULL. Last, where the SCT list goes.
+        extensions.push(Extension {
+            extn_id: POISON_OID,
+            critical: true,
+            extn_value: octets(&der::asn1::Null.to_der().map_err(|e| e.to_string())?)?,
+        });
+        let tbs = x509_cert::TbsCertificate {
+            version: x509_cert::Version::V3,
+            serial_number: random_serial()?,
+            signature: ecdsa_with_sha256(),
+            issuer: self.issuer.clone(),
+            validity: validity(now, LEAF_VALIDITY)?,
+            subject: Name::default(),
+            subject_public_key_info: subject_key,
+            issuer_unique_id: None,
+            subject_unique_id: None,
+            extensions: Some(extensions),
+        };
+        Ok(Precertificate {
+            der: sign(tbs.clone(), &self.key)?,
+            tbs,
+        })
+    }
+
+    /// The final certificate of `precertificate`: the same TBSCertificate with the poison
+    /// extension replaced, in place, by the SCT list extension (RFC 6962 §3.3: an OCTET STRING
+    /// holding the TLS-encoded `SignedCertificateTimestampList`), signed. Returns its DER.
+    ///
+    /// # Errors
+    ///
+    /// A list too long to encode.
+    pub fn finish(
+        &self,
+        precertificate: Precertificate,
+        scts: &SignedCertificateTimestampList,
+    ) -> Result<Vec<u8>, String> {
+        let mut tbs = precertificate.tbs;
+        let sct_list = Extension {
+            extn_id: SCT_LIST_OID,
+            critical: false,
+            extn_value: octets(
+                &octets(&scts.encode())?
+                    .to_der()
+                    .map_err(|e| e.to_string())?,
+            )?,
+        };
+        for ext in tbs.extensions.iter_mut().flatten() {
+            if ext.extn_id == POISON_OID {
+                *ext = sct_list.clone();
+            }
+        }
+        sign(tbs, &self.key)
+    }
+}
+
+/// A precertificate ([`IssuingCa::precertificate`]): what the CT log logs, and what
+/// [`IssuingCa::finish`] makes the certificate of.
+#[derive(Clone, Debug)]
+pub struct Precertificate {
+    tbs: x509_cert::TbsCertificate,
+    der: Vec<u8>,
+}
+
+impl Precertificate {
+    /// The precertificate, DER (RFC 6962 §3.1 `pre_certificate`).
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// Its TBSCertificate without the poison extension, DER (RFC 6962 §3.2
+    /// `PreCert.tbs_certificate`): what the SCT signs, and what a verifier rebuilds from the
+    /// final certificate by removing the SCT list extension.
+    ///
+    /// # Errors
+    ///
+    /// Never for a precertificate made here (its TBSCertificate encoded once already).
+    pub fn tbs_without_poison(&self) -> Result<Vec<u8>, String> {
+        let mut tbs = self.tbs.clone();
+        if let Some(exts) = &mut tbs.extensions {
+            exts.retain(|e| e.extn_id != POISON_OID);
+        }
+        tbs.to_der().map_err(|e| e.to_string())
     }
 }
 
