@@ -145,22 +145,3 @@ pub enum LogError {
     #[error("encoding the precertificate: {0}")]
     Encoding(String),
 }
-
-/// The CT log's store and identity in `data_dir`, opened for reading (`verify-log`), if the
-/// data directory has one.
-pub fn open_existing(data_dir: &Path) -> anyhow::Result<Option<Shard>> {
-    let dir = data_dir.join(CT_DIR);
-    if !dir.join("db").join("CURRENT").is_file() {
-        return Ok(None);
-    }
-    let store = open_store(&dir.join("db"))?;
-    let Some(meta) = store.meta()? else {
-        return Ok(None);
-    };
-    let keys = KeyPaths::in_dir(&dir.join("keys"));
-    let identity = check_log(data_dir, meta, &keys, LogKind::StaticCt)?;
-    Ok(Some(Shard {
-        store: Arc::new(store),
-        identity: Arc::new(identity),
-    }))
-}

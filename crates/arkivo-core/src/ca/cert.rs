@@ -441,3 +441,162 @@ fn sign(tbs: x509_cert::TbsCertificate, key: &SigningKey) -> Result<Vec<u8>, Str
     .to_der()
     .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ct::{Sct, SignedCertificateTimestampList};
+    use x509_cert::ext::pkix::name::GeneralName;
+
+    fn ca() -> IssuingCa {
+        let keys = CaKeys::generate("Test, Inc.", SystemTime::now()).unwrap();
+        IssuingCa::from_pem(&keys.intermediate_key_pem, &keys.chain_pem).unwrap()
+    }
+
+    fn subject_key() -> PublicKey {
+        let key = SigningKey::random(&mut rand_core::OsRng);
+        PublicKey::from_spki_der(key.verifying_key().to_public_key_der().unwrap().as_bytes())
+            .unwrap()
+    }
+
+    fn identity(san: San) -> Identity {
+        Identity {
+            san,
+            challenge: String::new(),
+            extensions: vec![
+                (1, ExtensionValue::Raw("https://issuer.example".into())),
+                (8, ExtensionValue::Utf8("https://issuer.example".into())),
+            ],
+        }
+    }
+
+    fn scts() -> SignedCertificateTimestampList {
+        SignedCertificateTimestampList(vec![Sct {
+            log_id: [1; 32],
+            timestamp: 2,
+            extensions: crate::ct::leaf_index_extensions(3),
+            signature: vec![0x30, 0x00],
+        }])
+    }
+
+    fn find<'a>(cert: &'a Certificate, oid: &str) -> Option<&'a Extension> {
+        cert.tbs_certificate
+            .extensions
+            .iter()
+            .flatten()
+            .find(|e| e.extn_id.to_string() == oid)
+    }
+
+    /// One SAN per identity type, critical (RFC 5280 §4.2.1.6), as Fulcio encodes it.
+    #[test]
+    fn each_identity_type_has_its_one_critical_san() {
+        let ca = ca();
+        let cases = [
+            San::Email("a@example.org".into()),
+            San::Uri("https://github.com/acme/app/.github/workflows/r.yml@refs/heads/main".into()),
+            San::Username("alice!example.org".into()),
+        ];
+        for san in cases {
+            let pre = ca
+                .precertificate(&identity(san.clone()), &subject_key(), SystemTime::now())
+                .unwrap();
+            let cert = Certificate::from_der(&ca.finish(pre, &scts()).unwrap()).unwrap();
+            let ext = find(&cert, "2.5.29.17").unwrap();
+            assert!(ext.critical);
+            let names = SubjectAltName::from_der(ext.extn_value.as_bytes())
+                .unwrap()
+                .0;
+            match (&san, names.as_slice()) {
+                (San::Email(e), [GeneralName::Rfc822Name(n)]) => assert_eq!(n.as_str(), e),
+                (San::Uri(u), [GeneralName::UniformResourceIdentifier(n)]) => {
+                    assert_eq!(n.as_str(), u);
+                }
+                (San::Username(u), [GeneralName::OtherName(o)]) => {
+                    assert_eq!(o.type_id.to_string(), "1.3.6.1.4.1.57264.1.7");
+                    assert_eq!(o.value.decode_as::<String>().unwrap(), *u);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// The DER of the extensions: the raw `.1`, the UTF8String `.8`, the poison (critical
+    /// NULL) of the precertificate, and the final certificate's SCT list (an OCTET STRING
+    /// inside the extension's), the rest byte for byte the precertificate's.
+    #[test]
+    fn extensions_are_fulcios_and_the_sct_list_replaces_the_poison() {
+        let ca = ca();
+        let pre = ca
+            .precertificate(
+                &identity(San::Email("a@example.org".into())),
+                &subject_key(),
+                SystemTime::now(),
+            )
+            .unwrap();
+        let precert = Certificate::from_der(pre.der()).unwrap();
+        let poison = find(&precert, "1.3.6.1.4.1.11129.2.4.3").unwrap();
+        assert!(poison.critical);
+        assert_eq!(poison.extn_value.as_bytes(), [0x05, 0x00]);
+        assert_eq!(
+            find(&precert, "1.3.6.1.4.1.57264.1.1")
+                .unwrap()
+                .extn_value
+                .as_bytes(),
+            b"https://issuer.example"
+        );
+        let utf8 = find(&precert, "1.3.6.1.4.1.57264.1.8")
+            .unwrap()
+            .extn_value
+            .as_bytes();
+        assert_eq!(utf8[..2], [0x0c, 22]);
+        let tbs = pre.tbs_without_poison().unwrap();
+
+        let cert = Certificate::from_der(&ca.finish(pre, &scts()).unwrap()).unwrap();
+        assert!(find(&cert, "1.3.6.1.4.1.11129.2.4.3").is_none());
+        let list = find(&cert, "1.3.6.1.4.1.11129.2.4.2").unwrap();
+        assert!(!list.critical);
+        let inner = OctetString::from_der(list.extn_value.as_bytes()).unwrap();
+        assert_eq!(
+            SignedCertificateTimestampList::parse(inner.as_bytes()),
+            Ok(scts())
+        );
+        assert_eq!(
+            cert.tbs_certificate.serial_number,
+            precert.tbs_certificate.serial_number
+        );
+        let mut without = cert.tbs_certificate.clone();
+        without
+            .extensions
+            .as_mut()
+            .unwrap()
+            .retain(|e| e.extn_id != SCT_LIST_OID);
+        assert_eq!(without.to_der().unwrap(), tbs);
+        // Signed by the intermediate, whose key hash is the SCT's issuer_key_hash.
+        let intermediate = Certificate::from_der(&ca.chain()[0]).unwrap();
+        let spki = intermediate
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .unwrap();
+        assert_eq!(ca.issuer_key_hash(), <[u8; 32]>::from(Sha256::digest(spki)));
+    }
+
+    #[test]
+    fn an_identity_that_is_not_ia5_or_a_ca_about_to_expire_is_refused() {
+        let ca = ca();
+        let key = subject_key();
+        let err = ca
+            .precertificate(
+                &identity(San::Email("é@example.org".into())),
+                &key,
+                SystemTime::now(),
+            )
+            .unwrap_err();
+        assert!(err.contains("IA5String"), "{err}");
+        let late = ca.not_after() - LEAF_VALIDITY + Duration::from_secs(1);
+        assert!(
+            ca.precertificate(&identity(San::Uri("https://x".into())), &key, late)
+                .is_err()
+        );
+    }
+}
