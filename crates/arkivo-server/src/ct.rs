@@ -9,15 +9,9 @@
 //! is in the log. Its leaves carry their index ([`arkivo_core::ct::TileLeaf`]'s `leaf_index`
 //! extension), so they come to the sequencer as [`Leaf::AtIndex`].
 
-use std::path::Path;
-use std::sync::Arc;
-
-use sha2::{Digest, Sha256};
-
-use crate::datadir::{KeyPaths, check_log, create_keys, open_store};
-use crate::log::{LogKind, create_log_with_id, new_tree_id, unix_now_ms};
-use crate::sequencer::{self, Leaf, SequenceError, SequencerConfig, SequencerHandle, Shard};
-use crate::storage::{LogStore, NewEntry};
+use crate::log::unix_now_ms;
+use crate::sequencer::{Leaf, SequenceError, SequencerHandle};
+use crate::storage::NewEntry;
 use arkivo_core::ca::cert::{IssuingCa, Precertificate};
 use arkivo_core::ct::{Sct, SignedCertificateTimestampList, TileLeaf, leaf_index_extensions};
 
@@ -33,15 +27,22 @@ pub struct CtLog {
     issuers: Vec<([u8; 32], Vec<u8>)>,
 }
 
+#[cfg(feature = "rocksdb")]
 impl CtLog {
     /// Opens the CT log of the data directory `data_dir`, creating it (store, keys, signed empty
     /// tree) on first start, and starts its sequencer. Returns it with the sequencer's thread.
     pub fn open(
-        data_dir: &Path,
+        data_dir: &std::path::Path,
         hostname: &str,
         ca: &IssuingCa,
-        config: SequencerConfig,
+        config: crate::sequencer::SequencerConfig,
     ) -> anyhow::Result<(CtLog, std::thread::JoinHandle<()>)> {
+        use crate::datadir::{KeyPaths, check_log, create_keys, open_store};
+        use crate::log::{LogKind, create_log_with_id, new_tree_id};
+        use crate::storage::LogStore;
+        use sha2::{Digest, Sha256};
+        use std::sync::Arc;
+
         let dir = data_dir.join(CT_DIR);
         let keys = KeyPaths::in_dir(&dir.join("keys"));
         let store = open_store(&dir.join("db"))?;
@@ -61,11 +62,11 @@ impl CtLog {
                 identity
             }
         };
-        let shard = Shard {
+        let shard = crate::sequencer::Shard {
             store: Arc::new(store),
             identity: Arc::new(identity),
         };
-        let (sequencer, thread) = sequencer::start(shard, Vec::new(), config)?;
+        let (sequencer, thread) = crate::sequencer::start(shard, Vec::new(), config)?;
         let issuers = ca
             .chain()
             .iter()
@@ -73,7 +74,9 @@ impl CtLog {
             .collect();
         Ok((CtLog { sequencer, issuers }, thread))
     }
+}
 
+impl CtLog {
     /// The log's state as readers see it.
     pub fn sequencer(&self) -> &SequencerHandle {
         &self.sequencer
