@@ -491,9 +491,12 @@ async fn csr_with_bearer_token_trust_bundle_configuration_and_trusted_root() {
     assert!(server.data_dir().join("keys/ca-root-p256.pem").exists());
 }
 
+/// One embedded SCT: log ID, timestamp, extensions, DER signature.
+type EmbeddedSct = (Vec<u8>, u64, Vec<u8>, Vec<u8>);
+
 /// The SCTs embedded in `cert` (RFC 6962 §3.3), read byte by byte here rather than with
-/// arkivo-core's parser: (log ID, timestamp, extensions, DER signature) each.
-fn embedded_scts(cert: &Certificate) -> Vec<(Vec<u8>, u64, Vec<u8>, Vec<u8>)> {
+/// arkivo-core's parser.
+fn embedded_scts(cert: &Certificate) -> Vec<EmbeddedSct> {
     let ext = cert
         .tbs_certificate
         .extensions
