@@ -1,6 +1,7 @@
 //! The cryptographic cost of every write and read: checkpoint signing and verification, SETs,
 //! and validating a `hashedrekord` entry for each key type and a `dsse` entry (parse, verify,
-//! canonicalize — the most expensive step of a write).
+//! canonicalize — the most expensive step of a write), and the CA's work for one certificate
+//! with its embedded SCT (everything but the CT log's synced commit).
 
 use std::path::Path;
 
@@ -201,5 +202,62 @@ fn timestamps(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, validation, checkpoints_and_sets, timestamps);
+/// One certificate as `POST /api/v2/signingCert` makes it once the token is verified: the
+/// precertificate, the CT log's leaf (`TileLeaf`, its hash and encoding), the SCT, the final
+/// certificate. The CT log's commit is not in it: see docs/performance.md for the whole path.
+fn certificate_with_sct(c: &mut Criterion) {
+    use arkivo_core::ca::cert::{CaKeys, IssuingCa};
+    use arkivo_core::ca::identity::{ExtensionValue, Identity, SubjectAltName};
+    use arkivo_core::ct::{Sct, SignedCertificateTimestampList, TileLeaf, leaf_index_extensions};
+    let ca_keys = CaKeys::generate("Bench", std::time::SystemTime::now()).unwrap();
+    let ca = IssuingCa::from_pem(&ca_keys.intermediate_key_pem, &ca_keys.chain_pem).unwrap();
+    let log_keys = LogKeys::generate();
+    let subject = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let key = entries::pki::PublicKey::from_spki_der(
+        subject
+            .verifying_key()
+            .to_public_key_der()
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    let identity = Identity {
+        san: SubjectAltName::Email("alice@example.org".into()),
+        challenge: "alice@example.org".into(),
+        extensions: vec![(8, ExtensionValue::Utf8("https://issuer.example".into()))],
+    };
+    let chain: Vec<[u8; 32]> = ca
+        .chain()
+        .iter()
+        .map(|d| Sha256::digest(d).into())
+        .collect();
+    let mut g = c.benchmark_group("CA");
+    g.bench_function("certificate with embedded SCT (no commit)", |b| {
+        b.iter(|| {
+            let pre = ca
+                .precertificate(&identity, &key, std::time::SystemTime::now())
+                .unwrap();
+            let leaf = TileLeaf {
+                timestamp: 1_767_225_600_000,
+                issuer_key_hash: ca.issuer_key_hash(),
+                tbs_certificate: pre.tbs_without_poison().unwrap(),
+                extensions: leaf_index_extensions(42),
+                pre_certificate: pre.der().to_vec(),
+                certificate_chain: chain.clone(),
+            };
+            let _ = (leaf.leaf_hash(), leaf.encode());
+            let scts = SignedCertificateTimestampList(vec![Sct::sign(&leaf, &log_keys)]);
+            ca.finish(pre, &scts).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    validation,
+    checkpoints_and_sets,
+    timestamps,
+    certificate_with_sct
+);
 criterion_main!(benches);

@@ -723,7 +723,7 @@ async fn integrated_times_stay_within_the_key_validity_when_the_clock_goes_back(
     use std::sync::Arc;
 
     use arkivo_core::signer::LogKeys;
-    use arkivo_server::log::{create_log, create_log_with_id};
+    use arkivo_server::log::{LogKind, create_log, create_log_with_id};
     use arkivo_server::sequencer::{self, SequencerConfig, Shard};
     use arkivo_server::storage::memory::MemoryStore;
 
@@ -739,6 +739,7 @@ async fn integrated_times_stay_within_the_key_validity_when_the_clock_goes_back(
                 "127.0.0.1:3000",
                 &format!("127.0.0.1:3000/shards/{id}"),
                 LogKeys::generate(),
+                LogKind::Rekor,
             ),
         }
         .unwrap();

@@ -490,3 +490,233 @@ async fn csr_with_bearer_token_trust_bundle_configuration_and_trusted_root() {
     assert_eq!(mode & 0o777, 0o600);
     assert!(server.data_dir().join("keys/ca-root-p256.pem").exists());
 }
+
+/// One embedded SCT: log ID, timestamp, extensions, DER signature.
+type EmbeddedSct = (Vec<u8>, u64, Vec<u8>, Vec<u8>);
+
+/// The SCTs embedded in `cert` (RFC 6962 §3.3), read byte by byte here rather than with
+/// arkivo-core's parser.
+fn embedded_scts(cert: &Certificate) -> Vec<EmbeddedSct> {
+    let ext = cert
+        .tbs_certificate
+        .extensions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.extn_id.to_string() == "1.3.6.1.4.1.11129.2.4.2")
+        .expect("an SCT list extension");
+    assert!(!ext.critical);
+    let list = der::asn1::OctetString::from_der(ext.extn_value.as_bytes()).unwrap();
+    let bytes = list.as_bytes();
+    let u = |b: &[u8]| b.iter().fold(0usize, |n, &x| (n << 8) | usize::from(x));
+    assert_eq!(u(&bytes[..2]), bytes.len() - 2, "the list's length");
+    let mut rest = &bytes[2..];
+    let mut scts = Vec::new();
+    while !rest.is_empty() {
+        let len = u(&rest[..2]);
+        let sct = &rest[2..2 + len];
+        rest = &rest[2 + len..];
+        assert_eq!(sct[0], 0, "SCT version v1");
+        let ext_len = u(&sct[41..43]);
+        let after = &sct[43 + ext_len..];
+        assert_eq!(after[..2], [4, 3], "SHA-256, ECDSA");
+        assert_eq!(u(&after[2..4]), after.len() - 4, "the signature's length");
+        scts.push((
+            sct[1..33].to_vec(),
+            u64::from_be_bytes(sct[33..41].try_into().unwrap()),
+            sct[43..43 + ext_len].to_vec(),
+            after[4..].to_vec(),
+        ));
+    }
+    scts
+}
+
+/// `openssl dgst -sha256 -verify` of `signature` over `data` with the key in `key.pem`.
+fn openssl_verifies(dir: &Path, data: &[u8], signature: &[u8]) -> bool {
+    std::fs::write(dir.join("signed.bin"), data).unwrap();
+    std::fs::write(dir.join("signature.der"), signature).unwrap();
+    std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify", "key.pem", "-signature"])
+        .args(["signature.der", "signed.bin"])
+        .current_dir(dir)
+        .output()
+        .expect("running openssl")
+        .status
+        .success()
+}
+
+/// Every certificate carries one SCT of the CA's CT log, which the trusted root lists: rebuilt
+/// here from the final certificate as RFC 6962 §3.2 says (the SCT list extension removed, the
+/// issuer's key hash) and verified with openssl, while a mutated one fails. Each precertificate
+/// is in the log at the SCT's leaf index: the static-ct-api tiles verify with the independent
+/// client (tests/tiles/verify_tiles.py) and include it, and a damaged data tile is caught.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_certificate_is_in_the_ct_log_and_its_sct_verifies_with_openssl() {
+    use sha2::{Digest, Sha256};
+    let issuer = TestIssuer::start(false);
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&["--config", config(dir.path(), &issuer).to_str().unwrap()]);
+    let base = server.base_url();
+    let client = reqwest::Client::new();
+
+    let root = common::get_json(&client, format!("{base}/api/v1/log/trustedRoot")).await;
+    let ctlogs = root["ctlogs"].as_array().unwrap();
+    assert_eq!(ctlogs.len(), 1, "{root}");
+    let ctlog = &ctlogs[0];
+    assert_eq!(ctlog["baseUrl"], format!("{base}/ct"));
+    assert_eq!(ctlog["hashAlgorithm"], "SHA2_256");
+    assert_eq!(ctlog["publicKey"]["keyDetails"], "PKIX_ECDSA_P256_SHA_256");
+    assert!(ctlog["publicKey"]["validFor"]["start"].is_string());
+    let spki = B64
+        .decode(ctlog["publicKey"]["rawBytes"].as_str().unwrap())
+        .unwrap();
+    let log_id = Sha256::digest(&spki).to_vec();
+    assert_eq!(ctlog["logId"]["keyId"], B64.encode(&log_id));
+    std::fs::write(
+        dir.path().join("key.pem"),
+        arkivo_core::entries::pki::pem_encode("PUBLIC KEY", &spki),
+    )
+    .unwrap();
+
+    let mut included = Vec::new();
+    for i in 0..3 {
+        let email = format!("user{i}@example.org");
+        let token = issuer.token(
+            Alg::Es256,
+            "email",
+            json!({"email": email, "email_verified": true}),
+        );
+        let (status, answer) = request_cert(&base, &token, &email).await;
+        assert_eq!(status, 201, "{answer}");
+        let ders = chain(&answer);
+        openssl_verify(dir.path(), &ders);
+        let cert = Certificate::from_der(&ders[0]).unwrap();
+        let exts = cert.tbs_certificate.extensions.as_ref().unwrap();
+        assert!(
+            exts.iter()
+                .all(|e| e.extn_id.to_string() != "1.3.6.1.4.1.11129.2.4.3"),
+            "no poison in the final certificate"
+        );
+        let scts = embedded_scts(&cert);
+        assert_eq!(scts.len(), 1);
+        let (sct_log_id, timestamp, extensions, signature) = &scts[0];
+        assert_eq!(
+            *sct_log_id, log_id,
+            "the SCT names the trusted root's CT log"
+        );
+        assert_eq!(extensions[..3], [0, 0, 5], "a leaf_index extension");
+        let index = u64::from_be_bytes([&[0; 3], &extensions[3..]].concat().try_into().unwrap());
+
+        // RFC 6962 §3.2: the TBSCertificate without the SCT list, and the issuer's key hash.
+        let mut tbs = cert.tbs_certificate.clone();
+        if let Some(exts) = &mut tbs.extensions {
+            exts.retain(|e| e.extn_id.to_string() != "1.3.6.1.4.1.11129.2.4.2");
+        }
+        let tbs = tbs.to_der().unwrap();
+        let intermediate = Certificate::from_der(&ders[1]).unwrap();
+        let issuer_key_hash = Sha256::digest(
+            intermediate
+                .tbs_certificate
+                .subject_public_key_info
+                .to_der()
+                .unwrap(),
+        );
+        let mut signed = vec![0, 0];
+        signed.extend_from_slice(&timestamp.to_be_bytes());
+        signed.extend_from_slice(&[0, 1]);
+        signed.extend_from_slice(&issuer_key_hash);
+        signed.extend_from_slice(&u32::try_from(tbs.len()).unwrap().to_be_bytes()[1..]);
+        signed.extend_from_slice(&tbs);
+        signed.extend_from_slice(&u16::try_from(extensions.len()).unwrap().to_be_bytes());
+        signed.extend_from_slice(extensions);
+        assert!(openssl_verifies(dir.path(), &signed, signature));
+        // Another time, another index or another certificate: openssl refuses.
+        for at in [2, 9, 50 + 32 + 2, signed.len() - 1] {
+            let mut mutated = signed.clone();
+            mutated[at] ^= 1;
+            assert!(!openssl_verifies(dir.path(), &mutated, signature), "{at}");
+        }
+        included.push(format!("{index}:{}", B64.encode(&tbs)));
+    }
+
+    // The CT log's checkpoint verifies with its key (RFC 6962 note signature), under its origin.
+    let text = client
+        .get(format!("{base}/ct/checkpoint"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let origin = format!("{}/ct", base.trim_start_matches("http://"));
+    let key =
+        <p256::ecdsa::VerifyingKey as p256::pkcs8::DecodePublicKey>::from_public_key_der(&spki)
+            .unwrap();
+    let verifier = arkivo_core::ct::Rfc6962NoteVerifier::new(&origin, key);
+    let opened = arkivo_core::note::open(text.as_bytes(), &[&verifier]).unwrap();
+    let cp = arkivo_core::checkpoint::Checkpoint::parse(opened.text()).unwrap();
+    assert_eq!((cp.origin.as_str(), cp.size), (origin.as_str(), 3));
+
+    let verify = |args: &[String]| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tiles/verify_tiles.py");
+        let out = std::process::Command::new("python3")
+            .arg(script)
+            .arg(format!("{base}/ct"))
+            .arg("--static-ct")
+            .args(args)
+            .output()
+            .expect("running python3 tests/tiles/verify_tiles.py");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let args: Vec<String> = included
+        .iter()
+        .flat_map(|e| ["--entry".into(), e.clone()])
+        .collect();
+    let (ok, out) = verify(&args);
+    assert!(ok, "{out}");
+    let (ok, out) = verify(&["--flip".into(), "tile/data/000.p/3:100".into()]);
+    assert!(!ok && out.contains("FAIL"), "{out}");
+
+    // The issuers the leaves name are served, and get-roots names the root.
+    let ders = chain(&request_cert_answer(&base, &issuer).await);
+    for der in &ders[1..] {
+        let fingerprint = hex::encode(Sha256::digest(der));
+        let res = client
+            .get(format!("{base}/ct/issuer/{fingerprint}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "application/pkix-cert");
+        assert_eq!(res.bytes().await.unwrap(), der.as_slice());
+    }
+    for (fingerprint, want) in [("ab".repeat(32), 404), ("AB".repeat(32), 400)] {
+        let path = format!("/ct/issuer/{fingerprint}");
+        assert_eq!(common::get_status(&client, &base, &path).await, want);
+    }
+    let roots = common::get_json(&client, format!("{base}/ct/ct/v1/get-roots")).await;
+    assert_eq!(roots["certificates"], json!([B64.encode(&ders[2])]));
+    // Rekor's entry bundles are not a CT log's, nor the other way round.
+    assert_eq!(
+        common::get_status(&client, &base, "/ct/tile/entries/000.p/4").await,
+        404
+    );
+    assert_eq!(
+        common::get_status(&client, &base, "/tile/data/000.p/1").await,
+        404
+    );
+}
+
+/// A certificate for a fresh email identity: the 201 answer.
+async fn request_cert_answer(base: &str, issuer: &TestIssuer) -> Value {
+    let token = issuer.token(
+        Alg::Es256,
+        "email",
+        json!({"email": "root@example.org", "email_verified": true}),
+    );
+    let (status, answer) = request_cert(base, &token, "root@example.org").await;
+    assert_eq!(status, 201, "{answer}");
+    answer
+}

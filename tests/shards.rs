@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arkivo_core::merkle::{self, Hash};
 use arkivo_core::signer::LogKeys;
 use arkivo_core::wire::{ConsistencyProof, LogInfo, TrustedRoot};
-use arkivo_server::log::{LogIdentity, create_log_with_id};
+use arkivo_server::log::{LogIdentity, LogKind, create_log_with_id};
 use arkivo_server::sequencer::{Shard, View};
 use arkivo_server::storage::memory::MemoryStore;
 use axum::http::StatusCode;
@@ -38,7 +38,14 @@ async fn rotate(api: &Api, tree_id: i64, new_keys: bool) -> Arc<View> {
             let store = Arc::new(MemoryStore::new());
             let hostname = &active.meta.hostname;
             let origin = format!("{hostname}/shards/{tree_id}");
-            let identity = create_log_with_id(store.as_ref(), tree_id, hostname, &origin, keys)?;
+            let identity = create_log_with_id(
+                store.as_ref(),
+                tree_id,
+                hostname,
+                &origin,
+                keys,
+                LogKind::Rekor,
+            )?;
             Ok(Shard {
                 store,
                 identity: Arc::new(identity),

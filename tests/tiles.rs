@@ -94,6 +94,8 @@ fn tile_path_vectors() {
             TilePath::Hashes(tile(0, 1_234_067, 12)),
         ),
         ("tile/entries/003", TilePath::Entries(tile(0, 3, 256))),
+        // static-ct-api's data tiles.
+        ("tile/data/x001/002.p/7", TilePath::Data(tile(0, 1002, 7))),
         (
             "tile/entries/x001/000.p/255",
             TilePath::Entries(tile(0, 1000, 255)),
@@ -156,7 +158,6 @@ fn malformed_tile_paths_are_refused() {
         "tile/+1/000",
         "tile/ 0/000",
         "tile/a/000",
-        "tile/data/000",
         "tile/entry/000",
         "tile/0/0",
         "tile/0/00",
@@ -222,7 +223,7 @@ fn malformed_tile_paths_are_refused() {
     );
     assert_eq!(
         msg("tile/64/000"),
-        "malformed tile path: the level is not entries or 0..63 without leading zeros"
+        "malformed tile path: the level is not entries, data or 0..63 without leading zeros"
     );
 }
 
@@ -716,7 +717,6 @@ async fn tile_routes_answer_404_beyond_the_tree_and_400_for_bad_paths() {
         "tile/0/000.p/",
         "tile/0/%30%30%30",
         "tile/0//000",
-        "tile/data/000",
         "tile/entries/000.p/256",
         "tile/0/x018/x446/x744/x073/x709/x551/616",
     ] {

@@ -2,7 +2,7 @@
 """An independent C2SP tlog-tiles client: Python 3 standard library only, sharing no code with
 Arkivo. tests/tiles.rs runs it against a real server; it can be run by hand against any log:
 
-    verify_tiles.py URL [--entry INDEX:BASE64_BODY]... [--flip RESOURCE:OFFSET]...
+    verify_tiles.py URL [--static-ct] [--entry INDEX:BASE64_BODY]... [--flip RESOURCE:OFFSET]...
 
 It fetches URL/checkpoint and every tile and entry bundle of that tree size, then checks (spec:
 c2sp.org/tlog-tiles, RFC 6962 section 2.1):
@@ -14,6 +14,11 @@ c2sp.org/tlog-tiles, RFC 6962 section 2.1):
 4. every entry of every bundle hashes to the matching level-0 tile hash;
 5. for each --entry: the bundle holds exactly that body at that index, and an inclusion proof
    built from the tiles verifies against the checkpoint's root (RFC 9162 section 2.1.3.2).
+
+With --static-ct the log is a c2sp.org/static-ct-api CT log: its entries come as data tiles
+(tile/data/<N>) of TileLeaf structures, each hashing as the RFC 6962 section 3.4 MerkleTreeLeaf
+of its TimestampedEntry, whose leaf_index extension must be its index; an --entry body is the
+TBSCertificate its PreCert holds.
 
 The checkpoint's Ed25519 signature is not checked here (the standard library has no Ed25519);
 the Rust test checks it. --flip XORs one byte of a fetched resource (e.g. tile/0/000:40) before
@@ -123,6 +128,42 @@ class Log:
             raise Failure("%s is %d bytes" % (resource(level, n, width), len(data)))
         return [data[i : i + 32] for i in range(0, len(data), 32)]
 
+    def data_tile(self, n):
+        """The (MerkleTreeLeaf, TBSCertificate) of each TileLeaf of static-ct-api data tile n."""
+        width = self.width(0, n)
+        data = self.get(resource("data", n, width))
+        entries, at = [], 0
+
+        def take(k):
+            nonlocal at
+            if at + k > len(data):
+                raise Failure("data tile %d is truncated" % n)
+            at += k
+            return data[at - k : at]
+
+        def vector(k):
+            return take(int.from_bytes(take(k), "big"))
+
+        while at < len(data):
+            start = at
+            take(8)  # timestamp
+            if take(2) != b"\x00\x01":
+                raise Failure("entry %d of data tile %d is not a precert_entry" % (len(entries), n))
+            take(32)  # issuer_key_hash
+            tbs = vector(3)
+            extensions = vector(2)
+            timestamped_entry = data[start:at]
+            index = n * 256 + len(entries)
+            if extensions != b"\x00\x00\x05" + index.to_bytes(5, "big"):
+                raise Failure("entry %d does not carry leaf_index %d" % (index, index))
+            vector(3)  # pre_certificate
+            if len(vector(2)) % 32:
+                raise Failure("entry %d has a chain of partial fingerprints" % index)
+            entries.append((b"\x00\x00" + timestamped_entry, tbs))
+        if len(entries) != width:
+            raise Failure("data tile %d has %d entries, not %d" % (n, len(entries), width))
+        return entries
+
     def bundle(self, n):
         width = self.width(0, n)
         data = self.get(resource("entries", n, width))
@@ -194,7 +235,7 @@ def verify_inclusion(index, size, leaf, proof, root):
     return sn == 0 and r == root
 
 
-def check(log, wanted):
+def check(log, wanted, static_ct):
     log.open_checkpoint()
     size = log.size
     if size == 0:
@@ -217,19 +258,21 @@ def check(log, wanted):
                     raise Failure("hash %d of tile %d/%d is not its full tile's root" % (i, level, n))
         level += 1
 
-    bodies = []
+    leaves, bodies = [], []
     for n in range((size + 255) // 256):
         tile = log.tile(0, n)
-        for i, entry in enumerate(log.bundle(n)):
-            if leaf_hash(entry) != tile[i]:
+        entries = log.data_tile(n) if static_ct else [(e, e) for e in log.bundle(n)]
+        for i, (leaf, body) in enumerate(entries):
+            if leaf_hash(leaf) != tile[i]:
                 raise Failure("entry %d of bundle %d does not hash to tile 0/%d" % (i, n, n))
-            bodies.append(entry)
+            leaves.append(leaf)
+            bodies.append(body)
 
     for index, body in wanted:
         if index >= size or bodies[index] != body:
             raise Failure("entry %d is not the given body" % index)
         proof = log.inclusion_path(index, 0, size)
-        if not verify_inclusion(index, size, leaf_hash(body), proof, log.root):
+        if not verify_inclusion(index, size, leaf_hash(leaves[index]), proof, log.root):
             raise Failure("the inclusion proof of entry %d does not verify" % index)
 
     return "origin %s, tree size %d, root %s, %d tiles and bundles, %d entries included" % (
@@ -246,6 +289,7 @@ def main():
     ap.add_argument("url")
     ap.add_argument("--entry", action="append", default=[], metavar="INDEX:BASE64_BODY")
     ap.add_argument("--flip", action="append", default=[], metavar="RESOURCE:OFFSET")
+    ap.add_argument("--static-ct", action="store_true")
     args = ap.parse_args()
     wanted = []
     for e in args.entry:
@@ -256,7 +300,7 @@ def main():
         path, offset = f.rsplit(":", 1)
         flips.setdefault(path, []).append(int(offset))
     try:
-        print("ok: " + check(Log(args.url, flips), wanted))
+        print("ok: " + check(Log(args.url, flips), wanted, args.static_ct))
     except (Failure, ValueError) as e:
         print("FAIL: %s" % e)
         sys.exit(1)

@@ -19,6 +19,7 @@
 
 pub mod ca;
 pub mod checkpoint;
+pub mod ct;
 pub mod durable;
 pub mod entries;
 pub mod limits;

@@ -166,6 +166,9 @@ pub enum TilePath {
     /// `tile/entries/<N>[.p/<W>]`: the entry bundle of level-0 tile `N` ([`TilePath::parse`]
     /// always gives level 0).
     Entries(Tile),
+    /// `tile/data/<N>[.p/<W>]`: the data tile of level-0 tile `N` of a static-ct-api log
+    /// (c2sp.org/static-ct-api "Log entries"): its `TileLeaf`s, concatenated.
+    Data(Tile),
 }
 
 impl TilePath {
@@ -173,7 +176,7 @@ impl TilePath {
     #[must_use]
     pub fn tile(&self) -> Tile {
         match self {
-            TilePath::Hashes(t) | TilePath::Entries(t) => *t,
+            TilePath::Hashes(t) | TilePath::Entries(t) | TilePath::Data(t) => *t,
         }
     }
 
@@ -193,18 +196,21 @@ impl TilePath {
             .split_once('/')
             .ok_or(TileError::MalformedPath("no tile index"))?;
         let (index, width) = parse_index_and_width(rest)?;
-        if level == "entries" {
-            return Ok(TilePath::Entries(Tile {
-                level: 0,
-                index,
-                width,
-            }));
+        let level0 = Tile {
+            level: 0,
+            index,
+            width,
+        };
+        match level {
+            "entries" => return Ok(TilePath::Entries(level0)),
+            "data" => return Ok(TilePath::Data(level0)),
+            _ => {}
         }
         let level = parse_decimal(level)
             .and_then(|l| u8::try_from(l).ok())
             .filter(|&l| l <= MAX_TILE_LEVEL)
             .ok_or(TileError::MalformedPath(
-                "the level is not entries or 0..63 without leading zeros",
+                "the level is not entries, data or 0..63 without leading zeros",
             ))?;
         Ok(TilePath::Hashes(Tile {
             level,
@@ -214,13 +220,14 @@ impl TilePath {
     }
 }
 
-/// The path of §4.3: `tile/<L>/<N>` or `tile/entries/<N>`, with `.p/<W>` for a partial tile.
+/// The path of §4.3: `tile/<L>/<N>`, `tile/entries/<N>` or `tile/data/<N>`, with `.p/<W>` for a partial tile.
 impl fmt::Display for TilePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let tile = self.tile();
         match self {
             TilePath::Hashes(_) => write!(f, "tile/{}/", tile.level)?,
             TilePath::Entries(_) => f.write_str("tile/entries/")?,
+            TilePath::Data(_) => f.write_str("tile/data/")?,
         }
         f.write_str(&encode_index(tile.index))?;
         if !tile.is_full() {

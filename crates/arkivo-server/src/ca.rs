@@ -14,6 +14,7 @@ use arkivo_core::limits::MAX_OIDC_DOCUMENT_BYTES;
 use serde::Deserialize;
 
 use crate::config::{CaConfig, OidcIssuer, check_issuer_url};
+use crate::ct::CtLog;
 
 /// Longest a fetch from an issuer (discovery, then JWKS) may take; a request waiting for it
 /// gets 503 after this.
@@ -49,9 +50,10 @@ struct CachedKeys {
     fetched: Option<Instant>,
 }
 
-/// The CA: its issuing key and chain, and the issuers it trusts.
+/// The CA: its issuing key and chain, its CT log, and the issuers it trusts.
 pub struct CertificateAuthority {
     pub signer: IssuingCa,
+    pub ct: CtLog,
     issuers: Vec<Issuer>,
     http: reqwest::Client,
 }
@@ -70,7 +72,7 @@ struct Discovery {
 }
 
 impl CertificateAuthority {
-    pub fn new(signer: IssuingCa, issuers: &[OidcIssuer]) -> anyhow::Result<Self> {
+    pub fn new(signer: IssuingCa, ct: CtLog, issuers: &[OidcIssuer]) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(FETCH_TIMEOUT)
@@ -80,6 +82,7 @@ impl CertificateAuthority {
             .context("making the OIDC HTTP client")?;
         Ok(CertificateAuthority {
             signer,
+            ct,
             issuers: issuers
                 .iter()
                 .map(|config| Issuer {

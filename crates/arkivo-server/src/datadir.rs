@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::keyfile::{read_private_key, write_private_key};
-use crate::log::{LogIdentity, create_log};
+use crate::log::{LogIdentity, LogKind, create_log};
 use crate::sequencer::Shard;
 use crate::shards::{MANIFEST_FILE, Manifest, ShardListChanged, ShardRecord};
 use crate::storage::rocks::RocksStore;
@@ -233,7 +233,7 @@ fn warn_unlisted_shards(paths: &LogPaths, shards: &[OpenedShard]) {
     }
 }
 
-fn open_store(dir: &Path) -> anyhow::Result<RocksStore> {
+pub(crate) fn open_store(dir: &Path) -> anyhow::Result<RocksStore> {
     RocksStore::open(dir).with_context(|| format!("opening the log database in {}", dir.display()))
 }
 
@@ -252,19 +252,34 @@ pub fn read_manifest(data_dir: &Path) -> anyhow::Result<Option<Manifest>> {
 /// The identity of a shard whose metadata is `meta`, with its keys from `keys` (which must be
 /// the ones it was created with).
 fn check_shard(paths: &LogPaths, meta: LogMeta, keys: KeyPaths) -> anyhow::Result<LogIdentity> {
-    let loaded = read_keys(&keys)?;
+    check_log(&paths.data_dir, meta, &keys, LogKind::Rekor)
+}
+
+/// The identity of the log of kind `kind` in `data_dir` whose metadata is `meta`, with its
+/// keys from `keys` (which must be the ones it was created with).
+pub(crate) fn check_log(
+    data_dir: &Path,
+    meta: LogMeta,
+    keys: &KeyPaths,
+    kind: LogKind,
+) -> anyhow::Result<LogIdentity> {
+    let loaded = read_keys(keys)?;
     if loaded.log_id() != meta.log_id {
         bail!(
             "the key in {} does not belong to the log in {} (tree {}: log ID {} expected, key \
              has {}); refusing to start",
             keys.ecdsa.display(),
-            paths.data_dir.display(),
+            data_dir.display(),
             meta.tree_id,
             hex::encode(meta.log_id),
             loaded.log_id_hex()
         );
     }
-    Ok(LogIdentity { meta, keys: loaded })
+    Ok(LogIdentity {
+        meta,
+        keys: loaded,
+        kind,
+    })
 }
 
 /// Refuses a `--hostname` other than the one the log was created with.
@@ -348,7 +363,14 @@ fn create_shard_with(
         let store = open_store(&paths.data_dir.join(&record.db))?;
         let hostname = &active.meta.hostname;
         let origin = format!("{hostname}/shards/{tree_id}");
-        let identity = crate::log::create_log_with_id(&store, tree_id, hostname, &origin, keys)?;
+        let identity = crate::log::create_log_with_id(
+            &store,
+            tree_id,
+            hostname,
+            &origin,
+            keys,
+            LogKind::Rekor,
+        )?;
         Ok::<_, anyhow::Error>(OpenedShard {
             store: std::sync::Arc::new(store),
             identity: std::sync::Arc::new(identity),
@@ -399,7 +421,7 @@ fn read_keys(paths: &KeyPaths) -> anyhow::Result<LogKeys> {
 }
 
 /// Uses supplied key files when both exist, generates the missing ones otherwise.
-fn create_keys(paths: &KeyPaths) -> anyhow::Result<LogKeys> {
+pub(crate) fn create_keys(paths: &KeyPaths) -> anyhow::Result<LogKeys> {
     match (paths.ecdsa.exists(), paths.ed25519.exists()) {
         (true, true) => read_keys(paths),
         (false, false) => {

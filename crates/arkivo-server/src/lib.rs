@@ -24,6 +24,7 @@ pub mod ca;
 #[cfg(feature = "rocksdb")]
 pub mod cli;
 pub mod config;
+pub mod ct;
 #[cfg(feature = "rocksdb")]
 pub mod datadir;
 pub mod fsck;

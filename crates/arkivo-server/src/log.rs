@@ -11,6 +11,17 @@ use arkivo_core::signer::LogKeys;
 pub struct LogIdentity {
     pub meta: LogMeta,
     pub keys: LogKeys,
+    pub kind: LogKind,
+}
+
+/// What a log is, which decides how its checkpoints are signed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogKind {
+    /// A shard of the Rekor log: a Rekor v1 checkpoint and a C2SP one.
+    Rekor,
+    /// The CA's Certificate Transparency log (c2sp.org/static-ct-api): one checkpoint, signed
+    /// with the RFC 6962 note signature and with Ed25519.
+    StaticCt,
 }
 
 impl LogIdentity {
@@ -25,7 +36,9 @@ impl LogIdentity {
     }
 
     /// Signs both checkpoints of a tree head: the Rekor v1 one (ECDSA P-256, one signature line
-    /// named by the hostname) and the C2SP one (Ed25519, named by the origin).
+    /// named by the hostname) and the C2SP one (Ed25519, named by the origin). A CT log has no
+    /// Rekor v1 checkpoint (an empty one); its C2SP checkpoint is static-ct-api's, timestamped
+    /// now.
     pub fn sign_checkpoints(&self, size: u64, root: &Hash) -> (String, String) {
         let v1 = Checkpoint {
             origin: self.v1_origin(),
@@ -37,6 +50,12 @@ impl LogIdentity {
             size,
             root: *root,
         };
+        if self.kind == LogKind::StaticCt {
+            return (
+                String::new(),
+                arkivo_core::ct::sign_checkpoint(&c2sp, &self.keys, unix_now_ms()),
+            );
+        }
         (
             arkivo_core::checkpoint::sign_v1(&v1, &self.meta.hostname, &self.keys),
             arkivo_core::checkpoint::sign_c2sp(&c2sp, &self.keys),
@@ -56,17 +75,25 @@ pub fn create_log(
     hostname: &str,
     keys: LogKeys,
 ) -> Result<LogIdentity, StorageError> {
-    create_log_with_id(store, new_tree_id(), hostname, hostname, keys)
+    create_log_with_id(
+        store,
+        new_tree_id(),
+        hostname,
+        hostname,
+        keys,
+        LogKind::Rekor,
+    )
 }
 
-/// Writes a new shard — the given tree ID (chosen distinct from the other shards'), names and
-/// keys, the signed empty tree head — into an empty store.
+/// Writes a new shard — the given tree ID (chosen distinct from the other shards'), names,
+/// keys and kind, the signed empty tree head — into an empty store.
 pub fn create_log_with_id(
     store: &dyn LogStore,
     tree_id: i64,
     hostname: &str,
     origin: &str,
     keys: LogKeys,
+    kind: LogKind,
 ) -> Result<LogIdentity, StorageError> {
     let meta = LogMeta {
         format_version: FORMAT_VERSION,
@@ -76,7 +103,7 @@ pub fn create_log_with_id(
         log_id: keys.log_id(),
         created: unix_now(),
     };
-    let identity = LogIdentity { meta, keys };
+    let identity = LogIdentity { meta, keys, kind };
     let root = merkle::empty_root();
     let (checkpoint_v1, checkpoint_c2sp) = identity.sign_checkpoints(0, &root);
     let head = TreeHead {
@@ -95,6 +122,13 @@ pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Now, in Unix milliseconds (RFC 6962 timestamps).
+pub(crate) fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A random positive int64 (rekor-v1-api.md §2: tree ID 0 is invalid).

@@ -3,8 +3,8 @@
 //! Entries arrive already validated and canonicalized (the sequencer never sees entry kinds).
 //! One OS thread takes them from a bounded inbox in batches (up to `max_batch` entries, or
 //! whatever arrived within `max_batch_age` of the first), drops duplicates, assigns log indexes,
-//! extends the right border, signs the new checkpoints and writes everything as **one atomic,
-//! synced commit**. Only then does it answer the waiters: an entry is acknowledged only once it
+//! forms the leaves that depend on their index ([`Leaf`]), extends the right border, signs the
+//! new checkpoints and writes everything as **one atomic, synced commit**. Only then does it answer the waiters: an entry is acknowledged only once it
 //! is durable, and a checkpoint is shown to nobody before the tree it commits to is durable.
 //!
 //! What a crash at each step means:
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 
-use crate::log::LogIdentity;
+use crate::log::{LogIdentity, LogKind};
 use crate::storage::{CommitBatch, LogStore, NewEntry, StorageError, StoreHashes, TreeHead};
 use arkivo_core::merkle::{self, Hash, RightBorder};
 
@@ -177,8 +177,25 @@ pub enum SequenceError {
     NoSpace(String),
 }
 
+/// A leaf to append, as the sequencer gets it.
+///
+/// Most leaves are known before they are sequenced, and are deduplicated by their hash. A CT
+/// log's leaf is not: its `TimestampedEntry` carries the index it is given (the `leaf_index`
+/// extension of c2sp.org/static-ct-api), so its hash exists only once the sequencer has chosen
+/// the index. Rather than a second sequencer, such a leaf comes as the function that forms it
+/// from its index; the sequencer calls it while it assigns the batch's indexes, in the one
+/// writer, and the batch is committed as one atomic, synced unit as any other.
+pub enum Leaf {
+    /// A leaf known in advance (a Rekor entry): a duplicate of one in the active shard, or
+    /// earlier in the batch, is answered with the index it already has.
+    Hashed(NewEntry),
+    /// A leaf formed from the index the sequencer assigns it (a CT log's `TileLeaf`). Never a
+    /// duplicate: its index is part of it.
+    AtIndex(Box<dyn FnOnce(u64) -> NewEntry + Send>),
+}
+
 struct Pending {
-    entry: NewEntry,
+    leaf: Leaf,
     reply: Reply,
 }
 
@@ -226,6 +243,12 @@ impl Published {
             .clone()
     }
 
+    /// Whether this log's sequencing is what the `/metrics` tree size and batch figures
+    /// describe: the Rekor log's; the CT log beside it is counted by certificates issued.
+    fn records_metrics(&self) -> bool {
+        self.view.borrow().active.identity().kind == LogKind::Rekor
+    }
+
     fn stop(&self, reason: String) {
         let mut s = self.stopped.write().unwrap_or_else(|p| p.into_inner());
         s.get_or_insert(reason);
@@ -247,12 +270,17 @@ impl SequencerHandle {
 
     /// Queues an entry and waits until it is durable (or refused).
     pub async fn submit(&self, entry: NewEntry) -> Result<Sequenced, SequenceError> {
+        self.submit_leaf(Leaf::Hashed(entry)).await
+    }
+
+    /// Queues a leaf and waits until it is durable (or refused).
+    pub async fn submit_leaf(&self, leaf: Leaf) -> Result<Sequenced, SequenceError> {
         if let Some(reason) = self.published.stopped() {
             return Err(SequenceError::Stopped(reason));
         }
         let (reply, answer) = oneshot::channel();
         let queued = Instant::now();
-        match self.inbox.try_send(Job::Entry(Pending { entry, reply })) {
+        match self.inbox.try_send(Job::Entry(Pending { leaf, reply })) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(SequenceError::Pushback),
             Err(TrySendError::Disconnected(_)) => {
@@ -264,7 +292,7 @@ impl SequencerHandle {
                 "the sequencer ended before answering".into(),
             ))
         });
-        if result.is_ok() {
+        if result.is_ok() && self.published.records_metrics() {
             crate::metrics::entry_sequenced(queued.elapsed());
         }
         result
@@ -311,7 +339,9 @@ pub fn start(
     }
     let head = active.store.head()?;
     let border = right_border(active.store.as_ref(), &head)?;
-    crate::metrics::set_tree_size(head.size);
+    if active.identity.kind == LogKind::Rekor {
+        crate::metrics::set_tree_size(head.size);
+    }
     let view = View {
         active: ShardView {
             shard: active,
@@ -462,7 +492,9 @@ impl Sequencer {
             frozen: frozen.into(),
         });
         self.border = border;
-        crate::metrics::set_tree_size(view.active.head.size);
+        if self.published.records_metrics() {
+            crate::metrics::set_tree_size(view.active.head.size);
+        }
         self.published.view.send_replace(view.clone());
         tracing::info!(
             frozen = old.active.tree_id(),
@@ -474,19 +506,25 @@ impl Sequencer {
     }
 
     fn sequence(&mut self, batch: Vec<Pending>) {
-        let (entries, replies): (Vec<NewEntry>, Vec<_>) =
-            batch.into_iter().map(|p| (p.entry, p.reply)).unzip();
+        let (leaves, replies): (Vec<Leaf>, Vec<_>) =
+            batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
         if let Some(reason) = self.published.stopped() {
             return fail_all(replies, &SequenceError::Stopped(reason));
         }
         let old_view = self.published.view();
         let active = &old_view.active;
-        let leaves: Vec<Hash> = entries.iter().map(|e| e.leaf_hash).collect();
+        let known: Vec<Hash> = leaves
+            .iter()
+            .filter_map(|l| match l {
+                Leaf::Hashed(e) => Some(e.leaf_hash),
+                Leaf::AtIndex(_) => None,
+            })
+            .collect();
         // Reading the leaf index does not change the tree: a failure here refuses this batch
         // but leaves the log writable. Duplicates are looked for in the active shard only, as
         // Rekor does: an entry of a frozen shard may be logged again.
-        let existing = match active.store().indexes_of(&leaves) {
-            Ok(v) => v,
+        let mut existing = match active.store().indexes_of(&known) {
+            Ok(v) => v.into_iter(),
             Err(e) => {
                 let err = SequenceError::Stopped(format!("reading the leaf index: {e}"));
                 return fail_all(replies, &err);
@@ -497,15 +535,22 @@ impl Sequencer {
         let mut border = self.border.clone();
         let mut hashes = Vec::new();
         let mut fresh = Vec::new();
-        let mut outcomes = Vec::with_capacity(entries.len());
+        let mut outcomes = Vec::with_capacity(leaves.len());
         let mut in_batch: HashMap<Hash, u64> = HashMap::new();
-        for (entry, known) in entries.into_iter().zip(existing) {
-            if let Some(index) = known.or_else(|| in_batch.get(&entry.leaf_hash).copied()) {
-                outcomes.push(Outcome::Duplicate(index));
-                continue;
-            }
+        for leaf in leaves {
             let index = border.size();
-            in_batch.insert(entry.leaf_hash, index);
+            let entry = match leaf {
+                Leaf::Hashed(entry) => {
+                    let known = existing.next().flatten();
+                    if let Some(index) = known.or_else(|| in_batch.get(&entry.leaf_hash).copied()) {
+                        outcomes.push(Outcome::Duplicate(index));
+                        continue;
+                    }
+                    in_batch.insert(entry.leaf_hash, index);
+                    entry
+                }
+                Leaf::AtIndex(form) => form(index),
+            };
             hashes.extend(border.append(entry.leaf_hash));
             fresh.push(entry);
             outcomes.push(Outcome::Appended(index));
@@ -552,7 +597,9 @@ impl Sequencer {
                 return fail_all(replies, &err);
             }
             // Durable. From here on the new head may be shown to anyone.
-            crate::metrics::batch_committed(fresh.len(), commit_time, head.size);
+            if self.published.records_metrics() {
+                crate::metrics::batch_committed(fresh.len(), commit_time, head.size);
+            }
             self.border = border;
             let view = Arc::new(View {
                 active: ShardView {

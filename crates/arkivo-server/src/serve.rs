@@ -157,6 +157,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let mut state = crate::api::AppState::new(sequencer.clone(), public_url.clone())
         .with_cosignatures(cosignatures)
         .with_tsa(tsa);
+    let mut ct_thread = None;
     if !config.ca.oidc_issuers.is_empty() {
         let signer = crate::ca::open_signer(
             &config.ca,
@@ -171,8 +172,17 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
                 issuer.client_id
             );
         }
+        let (ct, thread) = crate::ct::CtLog::open(
+            &config.data_dir,
+            &opened.active().identity.meta.hostname,
+            &signer,
+            config.sequencer(),
+        )
+        .context("opening the CT log")?;
+        ct_thread = Some(thread);
         state = state.with_ca(crate::ca::CertificateAuthority::new(
             signer,
+            ct,
             &config.ca.oidc_issuers,
         )?);
     }
@@ -266,6 +276,12 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("waiting for the sequencer")?
         .map_err(|_| anyhow::anyhow!("the sequencer thread panicked"))?;
+    if let Some(thread) = ct_thread {
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .context("waiting for the CT log's sequencer")?
+            .map_err(|_| anyhow::anyhow!("the CT log's sequencer thread panicked"))?;
+    }
     notice!("shut down cleanly");
     Ok(())
 }

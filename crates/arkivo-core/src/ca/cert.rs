@@ -2,7 +2,8 @@
 //! the short-lived code-signing certificates it issues, in Fulcio's profile (fulcio
 //! `docs/certificate-specification.md`): empty subject, exactly one critical SAN, KU
 //! digitalSignature, EKU codeSigning, a 159-bit random serial, SKI and AKI, ten minutes of
-//! validity, and the identity extensions of [`super::identity`].
+//! validity, and the identity extensions of [`super::identity`]; each issued first as a
+//! precertificate for the CT log, then with the log's SCT embedded (RFC 6962 §3.1, §3.3).
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
@@ -26,6 +27,7 @@ use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::time::{Time, Validity};
 
 use super::identity::{ExtensionValue, Identity, SubjectAltName as San, oid};
+use crate::ct::{POISON_OID, SCT_LIST_OID, SignedCertificateTimestampList};
 use crate::entries::pki::{PublicKey, pem_blocks, pem_encode};
 
 /// How long an issued certificate is valid: Fulcio's ten minutes.
@@ -47,6 +49,7 @@ pub struct IssuingCa {
     chain: Vec<Vec<u8>>,
     issuer: Name,
     key_id: Vec<u8>,
+    issuer_key_hash: [u8; 32],
     not_before: SystemTime,
     not_after: SystemTime,
 }
@@ -191,6 +194,12 @@ impl IssuingCa {
         }
         Ok(IssuingCa {
             key_id: key_id(&tbs.subject_public_key_info),
+            issuer_key_hash: Sha256::digest(
+                tbs.subject_public_key_info
+                    .to_der()
+                    .map_err(|e| e.to_string())?,
+            )
+            .into(),
             issuer: tbs.subject.clone(),
             not_before: tbs.validity.not_before.to_system_time(),
             not_after: tbs.validity.not_after.to_system_time(),
@@ -214,18 +223,26 @@ impl IssuingCa {
         self.not_after
     }
 
-    /// Issues a certificate for `key`, naming `identity`, valid for [`LEAF_VALIDITY`] from
-    /// `now`. Returns its DER.
+    /// SHA-256 of the issuing certificate's SubjectPublicKeyInfo: a precertificate's
+    /// `issuer_key_hash` (RFC 6962 §3.2).
+    pub fn issuer_key_hash(&self) -> [u8; 32] {
+        self.issuer_key_hash
+    }
+
+    /// The precertificate of a certificate for `key`, naming `identity`, valid for
+    /// [`LEAF_VALIDITY`] from `now` (RFC 6962 §3.1): the certificate with the poison extension,
+    /// signed by the issuing key itself, so that the final certificate ([`Self::finish`]) is
+    /// the same but for the poison replaced by the SCT list.
     ///
     /// # Errors
     ///
     /// A value that cannot be encoded (a SAN that is not IA5), or the CA's own expiry.
-    pub fn issue(
+    pub fn precertificate(
         &self,
         identity: &Identity,
         key: &PublicKey,
         now: SystemTime,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Precertificate, String> {
         if now + LEAF_VALIDITY > self.not_after {
             return Err("the CA's certificate expires before the certificate would".into());
         }
@@ -265,21 +282,88 @@ impl IssuingCa {
                 extn_value: OctetString::new(bytes).map_err(|e| e.to_string())?,
             });
         }
-        sign(
-            x509_cert::TbsCertificate {
-                version: x509_cert::Version::V3,
-                serial_number: random_serial()?,
-                signature: ecdsa_with_sha256(),
-                issuer: self.issuer.clone(),
-                validity: validity(now, LEAF_VALIDITY)?,
-                subject: Name::default(),
-                subject_public_key_info: subject_key,
-                issuer_unique_id: None,
-                subject_unique_id: None,
-                extensions: Some(extensions),
-            },
-            &self.key,
-        )
+        // RFC 6962 §3.1: critical, its value ASN.1 NULL. Last, where the SCT list goes.
+        extensions.push(Extension {
+            extn_id: POISON_OID,
+            critical: true,
+            extn_value: octets(&der::asn1::Null.to_der().map_err(|e| e.to_string())?)?,
+        });
+        let tbs = x509_cert::TbsCertificate {
+            version: x509_cert::Version::V3,
+            serial_number: random_serial()?,
+            signature: ecdsa_with_sha256(),
+            issuer: self.issuer.clone(),
+            validity: validity(now, LEAF_VALIDITY)?,
+            subject: Name::default(),
+            subject_public_key_info: subject_key,
+            issuer_unique_id: None,
+            subject_unique_id: None,
+            extensions: Some(extensions),
+        };
+        Ok(Precertificate {
+            der: sign(tbs.clone(), &self.key)?,
+            tbs,
+        })
+    }
+
+    /// The final certificate of `precertificate`: the same TBSCertificate with the poison
+    /// extension replaced, in place, by the SCT list extension (RFC 6962 §3.3: an OCTET STRING
+    /// holding the TLS-encoded `SignedCertificateTimestampList`), signed. Returns its DER.
+    ///
+    /// # Errors
+    ///
+    /// A list too long to encode.
+    pub fn finish(
+        &self,
+        precertificate: Precertificate,
+        scts: &SignedCertificateTimestampList,
+    ) -> Result<Vec<u8>, String> {
+        let mut tbs = precertificate.tbs;
+        let sct_list = Extension {
+            extn_id: SCT_LIST_OID,
+            critical: false,
+            extn_value: octets(
+                &octets(&scts.encode())?
+                    .to_der()
+                    .map_err(|e| e.to_string())?,
+            )?,
+        };
+        for ext in tbs.extensions.iter_mut().flatten() {
+            if ext.extn_id == POISON_OID {
+                *ext = sct_list.clone();
+            }
+        }
+        sign(tbs, &self.key)
+    }
+}
+
+/// A precertificate ([`IssuingCa::precertificate`]): what the CT log logs, and what
+/// [`IssuingCa::finish`] makes the certificate of.
+#[derive(Clone, Debug)]
+pub struct Precertificate {
+    tbs: x509_cert::TbsCertificate,
+    der: Vec<u8>,
+}
+
+impl Precertificate {
+    /// The precertificate, DER (RFC 6962 §3.1 `pre_certificate`).
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// Its TBSCertificate without the poison extension, DER (RFC 6962 §3.2
+    /// `PreCert.tbs_certificate`): what the SCT signs, and what a verifier rebuilds from the
+    /// final certificate by removing the SCT list extension.
+    ///
+    /// # Errors
+    ///
+    /// Never for a precertificate made here (its TBSCertificate encoded once already).
+    pub fn tbs_without_poison(&self) -> Result<Vec<u8>, String> {
+        let mut tbs = self.tbs.clone();
+        if let Some(exts) = &mut tbs.extensions {
+            exts.retain(|e| e.extn_id != POISON_OID);
+        }
+        tbs.to_der().map_err(|e| e.to_string())
     }
 }
 
@@ -356,4 +440,163 @@ fn sign(tbs: x509_cert::TbsCertificate, key: &SigningKey) -> Result<Vec<u8>, Str
     }
     .to_der()
     .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ct::{Sct, SignedCertificateTimestampList};
+    use x509_cert::ext::pkix::name::GeneralName;
+
+    fn ca() -> IssuingCa {
+        let keys = CaKeys::generate("Test, Inc.", SystemTime::now()).unwrap();
+        IssuingCa::from_pem(&keys.intermediate_key_pem, &keys.chain_pem).unwrap()
+    }
+
+    fn subject_key() -> PublicKey {
+        let key = SigningKey::random(&mut rand_core::OsRng);
+        PublicKey::from_spki_der(key.verifying_key().to_public_key_der().unwrap().as_bytes())
+            .unwrap()
+    }
+
+    fn identity(san: San) -> Identity {
+        Identity {
+            san,
+            challenge: String::new(),
+            extensions: vec![
+                (1, ExtensionValue::Raw("https://issuer.example".into())),
+                (8, ExtensionValue::Utf8("https://issuer.example".into())),
+            ],
+        }
+    }
+
+    fn scts() -> SignedCertificateTimestampList {
+        SignedCertificateTimestampList(vec![Sct {
+            log_id: [1; 32],
+            timestamp: 2,
+            extensions: crate::ct::leaf_index_extensions(3),
+            signature: vec![0x30, 0x00],
+        }])
+    }
+
+    fn find<'a>(cert: &'a Certificate, oid: &str) -> Option<&'a Extension> {
+        cert.tbs_certificate
+            .extensions
+            .iter()
+            .flatten()
+            .find(|e| e.extn_id.to_string() == oid)
+    }
+
+    /// One SAN per identity type, critical (RFC 5280 §4.2.1.6), as Fulcio encodes it.
+    #[test]
+    fn each_identity_type_has_its_one_critical_san() {
+        let ca = ca();
+        let cases = [
+            San::Email("a@example.org".into()),
+            San::Uri("https://github.com/acme/app/.github/workflows/r.yml@refs/heads/main".into()),
+            San::Username("alice!example.org".into()),
+        ];
+        for san in cases {
+            let pre = ca
+                .precertificate(&identity(san.clone()), &subject_key(), SystemTime::now())
+                .unwrap();
+            let cert = Certificate::from_der(&ca.finish(pre, &scts()).unwrap()).unwrap();
+            let ext = find(&cert, "2.5.29.17").unwrap();
+            assert!(ext.critical);
+            let names = SubjectAltName::from_der(ext.extn_value.as_bytes())
+                .unwrap()
+                .0;
+            match (&san, names.as_slice()) {
+                (San::Email(e), [GeneralName::Rfc822Name(n)]) => assert_eq!(n.as_str(), e),
+                (San::Uri(u), [GeneralName::UniformResourceIdentifier(n)]) => {
+                    assert_eq!(n.as_str(), u);
+                }
+                (San::Username(u), [GeneralName::OtherName(o)]) => {
+                    assert_eq!(o.type_id.to_string(), "1.3.6.1.4.1.57264.1.7");
+                    assert_eq!(o.value.decode_as::<String>().unwrap(), *u);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// The DER of the extensions: the raw `.1`, the UTF8String `.8`, the poison (critical
+    /// NULL) of the precertificate, and the final certificate's SCT list (an OCTET STRING
+    /// inside the extension's), the rest byte for byte the precertificate's.
+    #[test]
+    fn extensions_are_fulcios_and_the_sct_list_replaces_the_poison() {
+        let ca = ca();
+        let pre = ca
+            .precertificate(
+                &identity(San::Email("a@example.org".into())),
+                &subject_key(),
+                SystemTime::now(),
+            )
+            .unwrap();
+        let precert = Certificate::from_der(pre.der()).unwrap();
+        let poison = find(&precert, "1.3.6.1.4.1.11129.2.4.3").unwrap();
+        assert!(poison.critical);
+        assert_eq!(poison.extn_value.as_bytes(), [0x05, 0x00]);
+        assert_eq!(
+            find(&precert, "1.3.6.1.4.1.57264.1.1")
+                .unwrap()
+                .extn_value
+                .as_bytes(),
+            b"https://issuer.example"
+        );
+        let utf8 = find(&precert, "1.3.6.1.4.1.57264.1.8")
+            .unwrap()
+            .extn_value
+            .as_bytes();
+        assert_eq!(utf8[..2], [0x0c, 22]);
+        let tbs = pre.tbs_without_poison().unwrap();
+
+        let cert = Certificate::from_der(&ca.finish(pre, &scts()).unwrap()).unwrap();
+        assert!(find(&cert, "1.3.6.1.4.1.11129.2.4.3").is_none());
+        let list = find(&cert, "1.3.6.1.4.1.11129.2.4.2").unwrap();
+        assert!(!list.critical);
+        let inner = OctetString::from_der(list.extn_value.as_bytes()).unwrap();
+        assert_eq!(
+            SignedCertificateTimestampList::parse(inner.as_bytes()),
+            Ok(scts())
+        );
+        assert_eq!(
+            cert.tbs_certificate.serial_number,
+            precert.tbs_certificate.serial_number
+        );
+        let mut without = cert.tbs_certificate.clone();
+        without
+            .extensions
+            .as_mut()
+            .unwrap()
+            .retain(|e| e.extn_id != SCT_LIST_OID);
+        assert_eq!(without.to_der().unwrap(), tbs);
+        // Signed by the intermediate, whose key hash is the SCT's issuer_key_hash.
+        let intermediate = Certificate::from_der(&ca.chain()[0]).unwrap();
+        let spki = intermediate
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .unwrap();
+        assert_eq!(ca.issuer_key_hash(), <[u8; 32]>::from(Sha256::digest(spki)));
+    }
+
+    #[test]
+    fn an_identity_that_is_not_ia5_or_a_ca_about_to_expire_is_refused() {
+        let ca = ca();
+        let key = subject_key();
+        let err = ca
+            .precertificate(
+                &identity(San::Email("é@example.org".into())),
+                &key,
+                SystemTime::now(),
+            )
+            .unwrap_err();
+        assert!(err.contains("IA5String"), "{err}");
+        let late = ca.not_after() - LEAF_VALIDITY + Duration::from_secs(1);
+        assert!(
+            ca.precertificate(&identity(San::Uri("https://x".into())), &key, late)
+                .is_err()
+        );
+    }
 }

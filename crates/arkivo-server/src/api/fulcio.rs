@@ -12,6 +12,7 @@ use axum::response::Response;
 
 use super::{ApiError, AppState, body_bytes, json_line};
 use crate::ca::{CaError, CertificateAuthority};
+use crate::ct::LogError;
 use arkivo_core::ca::cert::LEAF_VALIDITY;
 use arkivo_core::ca::{
     Configuration, IssuerInfo, KeyRequest, PemChain, SignedCertificate, SigningCertRequest,
@@ -90,14 +91,32 @@ pub async fn signing_cert(
              one",
         ));
     }
-    let answer = st
-        .cpu(move || {
+    let precertificate = {
+        let ca = ca.clone();
+        st.cpu(move || {
             let key = key_request
                 .into_proven_key(&identity.challenge)
                 .map_err(ApiError::bad_request)?;
+            ca.signer
+                .precertificate(&identity, &key, now)
+                .map_err(ApiError::bad_request)
+        })
+        .await?
+    };
+    // Durable in the CT log before the certificate exists (RFC 6962 §3.1).
+    let scts = ca
+        .ct
+        .log(&ca.signer, &precertificate)
+        .await
+        .map_err(|e| match e {
+            LogError::Sequence(e) => ApiError::from(e),
+            LogError::Encoding(m) => ApiError::bad_request(m),
+        })?;
+    let answer = st
+        .cpu(move || {
             let leaf = ca
                 .signer
-                .issue(&identity, &key, now)
+                .finish(precertificate, &scts)
                 .map_err(ApiError::bad_request)?;
             crate::metrics::certificate_issued();
             let mut chain = pem_chain(ca.signer.chain());

@@ -254,18 +254,7 @@ impl AppState {
                 index,
                 tree_id,
             }),
-            Err(e @ SequenceError::Pushback) => Err(ApiError {
-                retry_after: Some(1),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-            }),
-            Err(e @ SequenceError::Stopped(_)) => Err(ApiError {
-                retry_after: Some(30),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-            }),
-            Err(e @ SequenceError::NoSpace(_)) => Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                e.to_string(),
-            )),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -305,6 +294,23 @@ fn entry_error(e: &EntryError) -> ApiError {
     ApiError {
         code: e.code(),
         ..ApiError::new(status, e.to_string())
+    }
+}
+
+/// A write the sequencer refused: 503 with `Retry-After` while it is busy or stopped, 507 when
+/// the disk is full, 409 for a duplicate.
+impl From<SequenceError> for ApiError {
+    fn from(e: SequenceError) -> ApiError {
+        let (status, retry_after) = match e {
+            SequenceError::Duplicate { .. } => (StatusCode::CONFLICT, None),
+            SequenceError::Pushback => (StatusCode::SERVICE_UNAVAILABLE, Some(1)),
+            SequenceError::Stopped(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(30)),
+            SequenceError::NoSpace(_) => (StatusCode::INSUFFICIENT_STORAGE, None),
+        };
+        ApiError {
+            retry_after,
+            ..ApiError::new(status, e.to_string())
+        }
     }
 }
 
@@ -420,6 +426,10 @@ pub fn router(state: AppState) -> Router {
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
         .route("/shards/{tree_id}/checkpoint", get(tiles::shard_checkpoint))
+        .route("/ct/checkpoint", get(tiles::ct_checkpoint))
+        .route("/ct/tile/{*path}", get(tiles::ct_tile))
+        .route("/ct/issuer/{fingerprint}", get(tiles::ct_issuer))
+        .route("/ct/ct/v1/get-roots", get(tiles::ct_get_roots))
         .route("/shards/{tree_id}/tile/{*path}", get(tiles::shard_tile))
         .route(
             "/ping",

@@ -17,6 +17,7 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
+use crate::log::LogKind;
 use crate::sequencer::{ShardView, View};
 use arkivo_core::tiles::{self, TileError, TilePath};
 
@@ -168,7 +169,20 @@ async fn serve_tile(st: AppState, shard: ShardView, path: &str) -> Result<Respon
             format!("{tile_path} is beyond the published tree of size {size}"),
         )
     };
+    let kind = shard.identity().kind;
     let body = match tile_path {
+        TilePath::Entries(_) if kind == LogKind::StaticCt => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "a static-ct-api log serves its entries as tile/data/<N>",
+            ));
+        }
+        TilePath::Data(_) if kind == LogKind::Rekor => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "this log serves its entries as tile/entries/<N>",
+            ));
+        }
         TilePath::Hashes(_) => {
             let indexes = tile.stored_hash_indexes(size).map_err(beyond)?;
             st.cpu(move || {
@@ -190,6 +204,18 @@ async fn serve_tile(st: AppState, shard: ShardView, path: &str) -> Result<Respon
                     .map_err(|e| ApiError::internal(&e))?;
                 tiles::encode_entry_bundle(first, entries.iter().map(|e| e.body.as_slice()))
                     .map_err(|e| bundle_error(&tile_path, shard.offset, &e))
+            })
+            .await?
+        }
+        // The stored bodies are the `TileLeaf`s: the data tile is their concatenation.
+        TilePath::Data(_) => {
+            let range = tile.record_range(size).map_err(beyond)?;
+            st.cpu(move || {
+                let entries = shard
+                    .store()
+                    .entries(range)
+                    .map_err(|e| ApiError::internal(&e))?;
+                Ok(entries.into_iter().flat_map(|e| e.body).collect())
             })
             .await?
         }
@@ -224,4 +250,99 @@ fn bundle_error(path: &TilePath, offset: u64, e: &TileError) -> ApiError {
         ));
     }
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+}
+
+/// The CA's CT log, or 404 when this server runs no CA.
+fn ct_log(st: &AppState) -> Result<&crate::ct::CtLog, ApiError> {
+    st.ca.as_deref().map(|ca| &ca.ct).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this server runs no certificate authority, so no CT log",
+        )
+    })
+}
+
+/// The CT log's only tree, at its published head.
+fn ct_shard(st: &AppState) -> Result<ShardView, ApiError> {
+    Ok(ct_log(st)?.sequencer().published().view().active.clone())
+}
+
+/// `GET /ct/checkpoint`: the CT log's checkpoint (c2sp.org/static-ct-api "Checkpoints"), signed
+/// with the RFC 6962 note signature and the log's Ed25519 key.
+pub async fn ct_checkpoint(State(st): State<AppState>) -> Response {
+    match ct_shard(&st) {
+        Ok(shard) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE)),
+            ],
+            shard.head.checkpoint_c2sp.clone(),
+        )
+            .into_response(),
+        Err(e) => no_store(e),
+    }
+}
+
+/// `GET /ct/tile/<L>/<N>[.p/<W>]` and `GET /ct/tile/data/<N>[.p/<W>]` (static-ct-api "Merkle
+/// Tree", "Log entries"), from the raw path as [`tile`].
+pub async fn ct_tile(State(st): State<AppState>, uri: Uri) -> Response {
+    let served = async {
+        let shard = ct_shard(&st)?;
+        let path = uri.path().strip_prefix("/ct").unwrap_or(uri.path());
+        serve_tile(st, shard, path).await
+    };
+    served.await.unwrap_or_else(no_store)
+}
+
+/// `GET /ct/issuer/<fingerprint>` (static-ct-api "Issuers"): the issuer certificate whose
+/// SHA-256 is the lowercase hex fingerprint, DER.
+pub async fn ct_issuer(State(st): State<AppState>, Path(fingerprint): Path<String>) -> Response {
+    let found = ct_log(&st).and_then(|ct| {
+        let lowercase = fingerprint.len() == 64
+            && fingerprint
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let bytes = hex::decode(&fingerprint)
+            .ok()
+            .filter(|_| lowercase)
+            .ok_or_else(|| {
+                ApiError::bad_request("an issuer fingerprint is 64 lowercase hex digits")
+            })?;
+        ct.issuer(&bytes)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no issuer with this fingerprint"))
+    });
+    match found {
+        Ok(der) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/pkix-cert"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static(CACHE_FULL)),
+            ],
+            der,
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /ct/ct/v1/get-roots` (RFC 6962 §4.7): the root the log accepts chains to, the CA's own.
+pub async fn ct_get_roots(State(st): State<AppState>) -> Result<Response, ApiError> {
+    use base64::Engine;
+    let ct = ct_log(&st)?;
+    let certificates: Vec<String> = ct
+        .issuers()
+        .last()
+        .into_iter()
+        .map(|der| base64::engine::general_purpose::STANDARD.encode(der))
+        .collect();
+    let mut body = serde_json::to_vec(&serde_json::json!({ "certificates": certificates }))
+        .expect("strings serialize");
+    body.push(b'\n');
+    Ok(super::json_line(StatusCode::OK, body))
 }

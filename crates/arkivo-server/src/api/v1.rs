@@ -765,11 +765,29 @@ pub(super) fn trusted_root_of(st: &AppState) -> TrustedRoot {
             }
         })
         .collect();
+    // The CA's CT log (sigstore-services.md §5): its ECDSA key, identified by the RFC 6962 log
+    // ID, which is what an SCT names.
+    let ctlogs = st
+        .ca
+        .iter()
+        .map(|ca| {
+            let view = ca.ct.sequencer().published().view();
+            let identity = view.active.identity();
+            instance(
+                format!("{}/ct", st.public_url),
+                identity.keys.ecdsa_spki_der(),
+                "PKIX_ECDSA_P256_SHA_256",
+                B64.encode(identity.keys.log_id()),
+                identity.meta.created,
+                None,
+            )
+        })
+        .collect();
     TrustedRoot {
         media_type: TRUSTED_ROOT_MEDIA_TYPE.to_owned(),
         tlogs,
         certificate_authorities,
-        ctlogs: Vec::new(),
+        ctlogs,
         timestamp_authorities: st.tsa.iter().map(|t| t.authority()).collect(),
     }
 }
