@@ -698,7 +698,6 @@ fn keyless_bundles_between_arkivo_and_sigstore_js() {
             email,
             "--certificate-oidc-issuer",
             &issuer_url,
-            "--insecure-ignore-sct",
             "--output",
             "json",
             "js-blob",

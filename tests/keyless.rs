@@ -16,7 +16,9 @@ use arkivo_client::bundle::{Bundle, Material};
 use arkivo_client::rekor::RekorClient;
 use arkivo_core::ca::cert::{CaKeys, IssuingCa};
 use arkivo_core::ca::identity::{ExtensionValue, Identity, SubjectAltName, oid};
+use arkivo_core::ct::{Sct, SignedCertificateTimestampList, TileLeaf};
 use arkivo_core::entries::pki::{HashAlg, PublicKey, pem_blocks, pem_encode};
+use arkivo_core::signer::LogKeys;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::oidc::{Alg, TestIssuer};
@@ -107,6 +109,15 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
         .unwrap()
         .to_owned();
     std::fs::write(w.join("ca-root.pem"), &ca_root).unwrap();
+    let served = served_root(&base).await;
+    let ct_key = B64
+        .decode(
+            served["ctlogs"][0]["publicKey"]["rawBytes"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    std::fs::write(w.join("ct.pub"), pem_encode("PUBLIC KEY", &ct_key)).unwrap();
     let pin = |ca: &str| {
         run_arkivo(
             Some(w),
@@ -118,6 +129,8 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
                 "log.pub",
                 "--ca-root",
                 ca,
+                "--ct-log-key",
+                "ct.pub",
             ],
             &[],
         )
@@ -125,10 +138,9 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
     let pinned = pin("ca-root.pem");
     ok(&pinned);
     let root = write_json(w, "root.json", &pinned.json());
-    assert_eq!(
-        pinned.json()["certificateAuthorities"],
-        served_root(&base).await["certificateAuthorities"]
-    );
+    for kind in ["certificateAuthorities", "ctlogs"] {
+        assert_eq!(pinned.json()[kind], served[kind], "{kind}");
+    }
 
     let token = issuer.token(
         Alg::Es256,
@@ -219,7 +231,8 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
     };
     let id = ["--certificate-identity", EMAIL];
     let iss = ["--certificate-oidc-issuer", issuer_url.as_str()];
-    let good = [&id[..], &iss[..], &["--insecure-ignore-sct"]].concat();
+    // The certificate's embedded SCT verifies with the CT log of the root.
+    let good = [&id[..], &iss[..]].concat();
     let v = verify(&good, &root);
     ok(&v);
     let report = v.json();
@@ -283,12 +296,27 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
         1,
         "wrong --certificate-github-workflow-repository",
     );
-    // The served root lists no CT log yet: refused unless the SCT check is waived.
+    // A root without the CT log: refused unless the SCT check is waived; a root with another
+    // CT log: the SCT is not one of its.
+    let mut no_ct: Value = serde_json::from_str(&std::fs::read_to_string(&root).unwrap()).unwrap();
+    no_ct["ctlogs"] = json!([]);
+    let no_ct = write_json(w, "no-ct.json", &no_ct);
     refused(
-        &verify(&[&id[..], &iss[..]].concat(), &root),
+        &verify(&good, &no_ct),
         1,
-        "missing SCT",
+        "missing SCT: the trusted root lists no CT log",
     );
+    ok(&verify(
+        &[&good[..], &["--insecure-ignore-sct"]].concat(),
+        &no_ct,
+    ));
+    let mut other_ct: Value =
+        serde_json::from_str(&std::fs::read_to_string(&root).unwrap()).unwrap();
+    let other_key = LogKeys::generate();
+    other_ct["ctlogs"][0]["publicKey"]["rawBytes"] = json!(B64.encode(other_key.ecdsa_spki_der()));
+    other_ct["ctlogs"][0]["logId"]["keyId"] = json!(B64.encode(other_key.log_id()));
+    let other_ct = write_json(w, "other-ct.json", &other_ct);
+    refused(&verify(&good, &other_ct), 1, "bad SCT");
     // cosign's rule: no keyless verification without identity and issuer.
     refused(&verify(&id, &root), 2, "--certificate-oidc-issuer");
     refused(
@@ -346,12 +374,29 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
             challenge: EMAIL.into(),
             extensions: vec![(oid::ISSUER_V2, ExtensionValue::Utf8(issuer_url.clone()))],
         };
-        let cert = issuing
-            .issue(
+        let pre = issuing
+            .precertificate(
                 &identity,
                 &PublicKey::from_spki_der(spki.as_bytes()).unwrap(),
                 at,
             )
+            .unwrap();
+        // Its SCT is of a CT log no root lists: these certificates are verified with
+        // --insecure-ignore-sct.
+        let entry = TileLeaf {
+            timestamp: at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64,
+            issuer_key_hash: issuing.issuer_key_hash(),
+            tbs_certificate: pre.tbs_without_poison().unwrap(),
+            extensions: Vec::new(),
+            pre_certificate: pre.der().to_vec(),
+            certificate_chain: Vec::new(),
+        };
+        let sct = Sct::sign(&entry, &LogKeys::generate());
+        let cert = issuing
+            .finish(pre, &SignedCertificateTimestampList(vec![sct]))
             .unwrap();
         let artifact = std::fs::read(&file).unwrap();
         let digest = sha2::Sha256::digest(&artifact).to_vec();
@@ -385,6 +430,8 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
             path(bundle),
             "--trusted-root",
             &other_root,
+            // These certificates carry no SCT: the check is waived for them.
+            "--insecure-ignore-sct",
         ];
         args.extend(&good);
         args.push(path(&file));
@@ -392,6 +439,20 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
     };
     let fresh = record(SystemTime::now(), "fresh.bundle").await;
     ok(&verify_with(&fresh));
+    let mut args = vec![
+        "verify-blob",
+        "--bundle",
+        path(&fresh),
+        "--trusted-root",
+        &other_root,
+    ];
+    args.extend(&good);
+    args.push(path(&file));
+    refused(
+        &run_arkivo(None, &args, &[]),
+        1,
+        "bad SCT",
+    );
     let stale = record(
         SystemTime::now() - Duration::from_secs(3600),
         "stale.bundle",

@@ -40,7 +40,7 @@ fn ca() -> &'static (trust::CertificateTrust, IdentityPolicy) {
                 valid_until: None,
                 name: "fuzz".into(),
             }],
-            ctlogs: 0,
+            ctlogs: Vec::new(),
         };
         let policy = IdentityPolicy {
             identity: Matcher::Exact("a@example.org".into()),

@@ -3,8 +3,8 @@
 //
 //   node arkivo-keyless.mjs verify <baseUrl> <bundle.json> <artifact> <identity> <issuer>
 //     @sigstore/verify checks a keyless bundle written by `arkivo sign-blob`, offline, against the
-//     trusted root the log serves (its CA and log; tlog threshold 1; no CT log yet, so
-//     ctlogThreshold 0), with the policy "certificate names <identity>, issued for <issuer>";
+//     trusted root the log serves (its CA, CT log and log; tlog threshold 1, ctlogThreshold 1:
+//     the certificate's embedded SCT), with the policy "certificate names <identity>, issued for <issuer>";
 //     the same bundle must fail for another identity, another issuer and another artifact.
 //
 //   node arkivo-keyless.mjs sign <baseUrl> <idToken> <artifact> <bundle-out.json>
@@ -51,7 +51,7 @@ async function verify(base, bundlePath, artifactPath, identity, issuer) {
   const bundle = bundleFromJSON(json);
   if (bundle.verificationMaterial.content.$case !== 'certificate') fail('the bundle does not carry a certificate (v0.3)');
   const artifact = readFileSync(artifactPath);
-  const v = new Verifier(toTrustMaterial(await trustedRoot(base)), { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 1 });
+  const v = new Verifier(toTrustMaterial(await trustedRoot(base)), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 });
   const entity = toSignedEntity(bundle, artifact);
   const policy = { subjectAlternativeName: exactly(identity), extensions: { issuer } };
   let signer;

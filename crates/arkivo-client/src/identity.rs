@@ -16,21 +16,25 @@
 //!    (`1.3.6.1.4.1.57264.1.8`, else the deprecated `.1.1`; fulcio `docs/oid-info.md`) is
 //!    `--certificate-oidc-issuer` (or matches its regexp); the GitHub workflow flags compare the
 //!    `.1.2`–`.1.6` extensions exactly, as cosign does;
-//! 4. the SCT: the certificate's signed certificate timestamp must verify with a CT log of the
-//!    trusted root (RFC 6962 §3.3). A root without CT logs makes every certificate fail unless
-//!    the SCT check is waived (`--insecure-ignore-sct`), as cosign refuses; Arkivo does not
-//!    verify SCTs yet, so a root with CT logs fails the same way.
+//! 4. the SCT: one of the certificate's embedded signed certificate timestamps (extension
+//!    `1.3.6.1.4.1.11129.2.4.2`, RFC 6962 §3.3) is signed by a CT log of the trusted root, valid
+//!    at its timestamp, over the precertificate entry it stands for (§3.2: the TBSCertificate
+//!    without the SCT list, and the SHA-256 of the issuer's SubjectPublicKeyInfo). A root
+//!    without CT logs makes every certificate fail unless the SCT check is waived
+//!    (`--insecure-ignore-sct`), as cosign refuses.
 //!
 //! Regular expressions are unanchored, as cosign's and sigstore-go's (Go `regexp.MatchString`):
 //! write `^…$` to match a whole name.
 
-use der::Decode as _;
-use der::asn1::{ObjectIdentifier, Utf8StringRef};
+use der::asn1::{ObjectIdentifier, OctetString, Utf8StringRef};
+use der::{Decode as _, Encode as _};
+use sha2::{Digest as _, Sha256};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::ExtendedKeyUsage;
 
-use super::trust::{CertificateTrust, TrustedCa};
+use super::trust::{CertificateTrust, TrustedCa, TrustedLog};
 use arkivo_core::ca::identity::oid;
+use arkivo_core::ct::{self, SignedCertificateTimestampList, TileLeaf};
 use arkivo_core::entries::pki::{PublicKey, Verifier};
 
 /// `id-ce-extKeyUsage` (RFC 5280 §4.2.1.12).
@@ -78,9 +82,11 @@ pub enum CertificateError {
     )]
     NoCtLog,
     #[error(
-        "SCT not verified: the trusted root lists {0} CT log(s) but arkivo does not verify signed certificate timestamps yet (pass --insecure-ignore-sct to rely on the CA and the log alone)"
+        "missing SCT: the certificate carries no embedded signed certificate timestamp (pass --insecure-ignore-sct to accept it)"
     )]
-    SctUnchecked(usize),
+    MissingSct,
+    #[error("bad SCT: {0}")]
+    BadSct(String),
 }
 
 /// An exact value or an (unanchored) regular expression.
@@ -179,6 +185,80 @@ fn chain_to_ca<'a>(leaf: &[u8], cas: &'a [TrustedCa], time: i64) -> Result<&'a T
     Err(reasons.join("; "))
 }
 
+/// Step 4 of the module doc: an embedded SCT of one of `ctlogs` verifies for `cert`, issued by
+/// `ca` (whose chain starts with the issuing certificate).
+fn check_sct(
+    cert: &Certificate,
+    ca: &TrustedCa,
+    ctlogs: &[TrustedLog],
+) -> Result<(), CertificateError> {
+    if ctlogs.is_empty() {
+        return Err(CertificateError::NoCtLog);
+    }
+    let extensions = cert
+        .tbs_certificate
+        .extensions
+        .as_deref()
+        .unwrap_or_default();
+    let sct_list = extensions
+        .iter()
+        .find(|e| e.extn_id == ct::SCT_LIST_OID)
+        .ok_or(CertificateError::MissingSct)?;
+    // The extension's value is an OCTET STRING holding the TLS-encoded list (RFC 6962 §3.3).
+    let list = OctetString::from_der(sct_list.extn_value.as_bytes())
+        .map_err(|e| CertificateError::BadSct(format!("the SCT list extension: {e}")))?;
+    let scts = SignedCertificateTimestampList::parse(list.as_bytes())
+        .map_err(|e| CertificateError::BadSct(e.to_string()))?;
+    // §3.2: the precertificate's TBSCertificate is the certificate's without the SCT list.
+    let mut tbs = cert.tbs_certificate.clone();
+    tbs.extensions = Some(
+        extensions
+            .iter()
+            .filter(|e| e.extn_id != ct::SCT_LIST_OID)
+            .cloned()
+            .collect(),
+    );
+    let issuer = Certificate::from_der(&ca.chain[0])
+        .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der())
+        .map_err(|e| CertificateError::BadSct(format!("the issuer's key: {e}")))?;
+    let entry = TileLeaf {
+        timestamp: 0,
+        issuer_key_hash: Sha256::digest(&issuer).into(),
+        tbs_certificate: tbs
+            .to_der()
+            .map_err(|e| CertificateError::BadSct(e.to_string()))?,
+        extensions: Vec::new(),
+        pre_certificate: Vec::new(),
+        certificate_chain: Vec::new(),
+    };
+    let mut reasons = Vec::new();
+    for sct in &scts.0 {
+        let Some(log) = ctlogs.iter().find(|l| l.log_id == sct.log_id) else {
+            reasons.push(format!(
+                "one of CT log {}, not a trusted one",
+                hex::encode(sct.log_id)
+            ));
+            continue;
+        };
+        let at = i64::try_from(sct.timestamp / 1000).unwrap_or(i64::MAX);
+        if log.valid_from.is_some_and(|t| at < t) || log.valid_until.is_some_and(|t| at > t) {
+            reasons.push(format!(
+                "one of {} at {at}, outside the log key's validity",
+                log.log_id_hex()
+            ));
+            continue;
+        }
+        if sct.verify(&entry, &log.key) {
+            return Ok(());
+        }
+        reasons.push(format!(
+            "the signature of CT log {} does not verify",
+            log.log_id_hex()
+        ));
+    }
+    Err(CertificateError::BadSct(reasons.join("; ")))
+}
+
 /// Verifies the signing certificate `leaf` (DER) for an entry recorded at `time` (Unix
 /// seconds) against `trust` and `policy` (module doc).
 ///
@@ -243,10 +323,7 @@ pub fn verify_certificate(
         }
     }
     if !policy.ignore_sct {
-        return Err(match trust.ctlogs {
-            0 => CertificateError::NoCtLog,
-            n => CertificateError::SctUnchecked(n),
-        });
+        check_sct(&cert, ca, &trust.ctlogs)?;
     }
     Ok(VerifiedCertificate {
         subjects,
@@ -318,6 +395,7 @@ mod tests {
     use arkivo_core::ca::cert::{CaKeys, IssuingCa};
     use arkivo_core::ca::identity::{ExtensionValue, Identity, SubjectAltName};
     use arkivo_core::entries::pki::pem_blocks;
+    use arkivo_core::signer::LogKeys;
     use std::time::{SystemTime, UNIX_EPOCH};
 
     fn ca(now: SystemTime) -> (IssuingCa, TrustedCa) {
@@ -337,7 +415,8 @@ mod tests {
         (issuing, trusted)
     }
 
-    fn leaf(ca: &IssuingCa, now: SystemTime) -> Vec<u8> {
+    /// A certificate of `ca` for a fresh key, its SCT signed by the CT log `ct`.
+    fn leaf(ca: &IssuingCa, now: SystemTime, ct: &LogKeys) -> Vec<u8> {
         let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
         let spki = p256::pkcs8::EncodePublicKey::to_public_key_der(key.verifying_key()).unwrap();
         let identity = Identity {
@@ -359,7 +438,18 @@ mod tests {
             ],
         };
         let key = PublicKey::from_spki_der(spki.as_bytes()).unwrap();
-        ca.issue(&identity, &key, now).unwrap()
+        let pre = ca.precertificate(&identity, &key, now).unwrap();
+        let entry = TileLeaf {
+            timestamp: now.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64,
+            issuer_key_hash: ca.issuer_key_hash(),
+            tbs_certificate: pre.tbs_without_poison().unwrap(),
+            extensions: Vec::new(),
+            pre_certificate: pre.der().to_vec(),
+            certificate_chain: Vec::new(),
+        };
+        let sct = ct::Sct::sign(&entry, ct);
+        ca.finish(pre, &SignedCertificateTimestampList(vec![sct]))
+            .unwrap()
     }
 
     fn policy(identity: Matcher, issuer: Matcher) -> IdentityPolicy {
@@ -380,10 +470,11 @@ mod tests {
         let now = SystemTime::now();
         let t = now.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
         let (issuing, trusted) = ca(now);
-        let der = leaf(&issuing, now);
+        let ct_keys = LogKeys::generate();
+        let der = leaf(&issuing, now, &ct_keys);
         let trust = CertificateTrust {
             cas: vec![trusted.clone()],
-            ctlogs: 0,
+            ctlogs: vec![],
         };
         let good = policy(exact("alice@example.org"), exact("https://issuer.test"));
         let v = verify_certificate(&der, &trust, t + 1, &good).unwrap();
@@ -442,7 +533,7 @@ mod tests {
         let (_, other) = ca(now);
         let other_trust = CertificateTrust {
             cas: vec![other],
-            ctlogs: 0,
+            ctlogs: vec![],
         };
         assert!(matches!(
             verify_certificate(&der, &other_trust, t, &good),
@@ -452,7 +543,7 @@ mod tests {
         expired_ca.valid_until = Some(t - 1);
         let expired_trust = CertificateTrust {
             cas: vec![expired_ca],
-            ctlogs: 0,
+            ctlogs: vec![],
         };
         assert!(matches!(
             verify_certificate(&der, &expired_trust, t, &good),
@@ -465,6 +556,16 @@ mod tests {
         assert!(matches!(
             verify_certificate(&der, &trust, t, &strict),
             Err(CertificateError::NoCtLog)
+        ));
+        // The SCT verifies with its CT log, not with another one.
+        let ct_log = |keys: &LogKeys| CertificateTrust {
+            cas: trust.cas.clone(),
+            ctlogs: vec![TrustedLog::from_public_key_pem(&keys.ecdsa_public_pem(), "ct").unwrap()],
+        };
+        verify_certificate(&der, &ct_log(&ct_keys), t, &strict).unwrap();
+        assert!(matches!(
+            verify_certificate(&der, &ct_log(&LogKeys::generate()), t, &strict),
+            Err(CertificateError::BadSct(_))
         ));
 
         // Every single-bit flip of the certificate is refused (or is not a certificate).

@@ -73,29 +73,35 @@ impl TrustedLog {
     }
 }
 
-/// The part of a served trusted root that `pinned` (DER SubjectPublicKeyInfos) and
-/// `pinned_ca_roots` (DER root certificates) vouch for: the `tlogs` whose key is one of
-/// `pinned` and the `certificateAuthorities` whose chain ends in one of `pinned_ca_roots`, as
+/// The part of a served trusted root that `pinned` (DER SubjectPublicKeyInfos),
+/// `pinned_ca_roots` (DER root certificates) and `pinned_ct_logs` (DER SubjectPublicKeyInfos)
+/// vouch for: the `tlogs` whose key is one of `pinned`, the `certificateAuthorities` whose chain
+/// ends in one of `pinned_ca_roots` and the `ctlogs` whose key is one of `pinned_ct_logs`, as
 /// served (their `validFor`, `baseUrl`, IDs, intermediates), and nothing else. Every other log
-/// and certificate authority, and every CT log and timestamp authority, is dropped: a root a
+/// certificate authority and CT log, and every timestamp authority, is dropped: a root a
 /// client writes is trusted by whoever reads it (cosign, sigstore-js, admission controllers),
 /// so whatever the server or anyone on the path added must not come out of it. Returns the
 /// root and one line per dropped authority.
 ///
 /// # Errors
 ///
-/// [`TrustError::KeyNotListed`] if a pinned key is not among the served logs,
+/// [`TrustError::KeyNotListed`] if a pinned key is not among the served logs (or CT logs),
 /// [`TrustError::CaNotListed`] if a pinned root ends no served certificate authority's chain.
 pub fn pinned_root(
     served: &TrustedRoot,
     pinned: &[Vec<u8>],
     pinned_ca_roots: &[Vec<u8>],
+    pinned_ct_logs: &[Vec<u8>],
     what: &str,
 ) -> Result<(TrustedRoot, Vec<String>), TrustError> {
     let key_of =
         |t: &arkivo_core::wire::TransparencyLogInstance| B64.decode(&t.public_key.raw_bytes).ok();
-    for der in pinned {
-        if !served.tlogs.iter().any(|t| key_of(t).as_ref() == Some(der)) {
+    for (der, logs) in pinned
+        .iter()
+        .map(|d| (d, &served.tlogs))
+        .chain(pinned_ct_logs.iter().map(|d| (d, &served.ctlogs)))
+    {
+        if !logs.iter().any(|t| key_of(t).as_ref() == Some(der)) {
             return Err(TrustError::KeyNotListed {
                 what: what.to_owned(),
                 key: hex::encode(Sha256::digest(der)),
@@ -145,17 +151,25 @@ pub fn pinned_root(
         .iter()
         .cloned()
         .partition(|ca| root_of(ca).is_some_and(|r| pinned_ca_roots.contains(&r)));
+    let (ctlogs, other_ctlogs): (Vec<_>, Vec<_>) = served
+        .ctlogs
+        .iter()
+        .cloned()
+        .partition(|t| key_of(t).is_some_and(|k| pinned_ct_logs.contains(&k)));
     for (n, kind) in [
         (
             other_cas.len(),
             "unpinned certificate authorities (pin with --ca-root)",
         ),
-        (served.ctlogs.len(), "CT logs"),
+        (
+            other_ctlogs.len(),
+            "unpinned CT logs (pin with --ct-log-key)",
+        ),
         (served.timestamp_authorities.len(), "timestamp authorities"),
     ] {
         if n > 0 {
             dropped.push(format!(
-                "dropped {n} {kind} (arkivo pins only log keys and CA roots)"
+                "dropped {n} {kind} (arkivo pins only log keys, CA roots and CT log keys)"
             ));
         }
     }
@@ -163,7 +177,7 @@ pub fn pinned_root(
         media_type: served.media_type.clone(),
         tlogs,
         certificate_authorities: cas,
-        ctlogs: Vec::new(),
+        ctlogs,
         timestamp_authorities: Vec::new(),
     };
     Ok((root, dropped))
@@ -182,39 +196,7 @@ pub fn logs_from_trusted_root(json: &[u8], what: &str) -> Result<Vec<TrustedLog>
         detail,
     };
     let root = parse_trusted_root(json).map_err(bad)?;
-    let mut logs = Vec::new();
-    for (i, t) in root.tlogs.iter().enumerate() {
-        if t.public_key.key_details != "PKIX_ECDSA_P256_SHA_256" {
-            continue;
-        }
-        let der = B64
-            .decode(&t.public_key.raw_bytes)
-            .map_err(|_| bad(format!("tlogs[{i}].publicKey.rawBytes is not base64")))?;
-        let key = EcdsaVerifyingKey::from_public_key_der(&der)
-            .map_err(|e| bad(format!("tlogs[{i}].publicKey.rawBytes: {e}")))?;
-        let key_id = B64
-            .decode(&t.log_id.key_id)
-            .map_err(|_| bad(format!("tlogs[{i}].logId.keyId is not base64")))?;
-        if key_id[..] != Sha256::digest(&der)[..] {
-            return Err(bad(format!(
-                "tlogs[{i}].logId.keyId is not the SHA-256 of its public key"
-            )));
-        }
-        if !t.hash_algorithm.is_empty() && t.hash_algorithm != "SHA2_256" {
-            return Err(bad(format!(
-                "tlogs[{i}].hashAlgorithm {:?}",
-                t.hash_algorithm
-            )));
-        }
-        let mut log = TrustedLog::from_key(key);
-        (log.valid_from, log.valid_until) = validity(
-            t.public_key.valid_for.as_ref(),
-            &format!("tlogs[{i}].publicKey"),
-        )
-        .map_err(bad)?;
-        log.base_url = Some(t.base_url.clone()).filter(|u| !u.is_empty());
-        logs.push(log);
-    }
+    let logs = ecdsa_logs(&root.tlogs, "tlogs").map_err(bad)?;
     if logs.is_empty() {
         return Err(bad("it lists no Rekor v1 log (ECDSA P-256 key)".into()));
     }
@@ -267,17 +249,20 @@ pub struct TrustedCa {
     pub name: String,
 }
 
-/// What a trusted root says about certificates: its certificate authorities, and how many CT
-/// logs it lists (a root without any makes a verifier refuse certificates unless told to
-/// ignore SCTs, as cosign does).
+/// What a trusted root says about certificates: its certificate authorities and its CT logs
+/// (a root without any makes a verifier refuse certificates unless told to ignore SCTs, as
+/// cosign does).
 #[derive(Clone, Debug)]
 pub struct CertificateTrust {
     pub cas: Vec<TrustedCa>,
-    pub ctlogs: usize,
+    /// The `ctlogs` with ECDSA P-256 keys (what RFC 6962 SCTs are signed with here), as logs:
+    /// their log ID is the RFC 6962 one, SHA-256 of the key's SubjectPublicKeyInfo.
+    pub ctlogs: Vec<TrustedLog>,
 }
 
 /// The certificate authorities of a TrustedRoot JSON document (`certificateAuthorities`, each
-/// chain leaf-most first) and the number of its CT logs.
+/// chain leaf-most first) and its CT logs (`ctlogs`, read as [`logs_from_trusted_root`] reads
+/// `tlogs`).
 ///
 /// # Errors
 ///
@@ -335,8 +320,45 @@ pub fn certificate_trust(json: &[u8], what: &str) -> Result<CertificateTrust, Tr
                 .into(),
         ));
     }
-    Ok(CertificateTrust {
-        cas,
-        ctlogs: root.ctlogs.len(),
-    })
+    let ctlogs = ecdsa_logs(&root.ctlogs, "ctlogs").map_err(bad)?;
+    Ok(CertificateTrust { cas, ctlogs })
+}
+
+/// The logs among `instances` (a trusted root's `field`) with an ECDSA P-256 key
+/// (`PKIX_ECDSA_P256_SHA_256`) whose `logId.keyId` is the SHA-256 of its `rawBytes`; others are
+/// skipped.
+fn ecdsa_logs(
+    instances: &[arkivo_core::wire::TransparencyLogInstance],
+    field: &str,
+) -> Result<Vec<TrustedLog>, String> {
+    let mut logs = Vec::new();
+    for (i, t) in instances.iter().enumerate() {
+        if t.public_key.key_details != "PKIX_ECDSA_P256_SHA_256" {
+            continue;
+        }
+        let der = B64
+            .decode(&t.public_key.raw_bytes)
+            .map_err(|_| format!("{field}[{i}].publicKey.rawBytes is not base64"))?;
+        let key = EcdsaVerifyingKey::from_public_key_der(&der)
+            .map_err(|e| format!("{field}[{i}].publicKey.rawBytes: {e}"))?;
+        let key_id = B64
+            .decode(&t.log_id.key_id)
+            .map_err(|_| format!("{field}[{i}].logId.keyId is not base64"))?;
+        if key_id[..] != Sha256::digest(&der)[..] {
+            return Err(format!(
+                "{field}[{i}].logId.keyId is not the SHA-256 of its public key"
+            ));
+        }
+        if !t.hash_algorithm.is_empty() && t.hash_algorithm != "SHA2_256" {
+            return Err(format!("{field}[{i}].hashAlgorithm {:?}", t.hash_algorithm));
+        }
+        let mut log = TrustedLog::from_key(key);
+        (log.valid_from, log.valid_until) = validity(
+            t.public_key.valid_for.as_ref(),
+            &format!("{field}[{i}].publicKey"),
+        )?;
+        log.base_url = Some(t.base_url.clone()).filter(|u| !u.is_empty());
+        logs.push(log);
+    }
+    Ok(logs)
 }

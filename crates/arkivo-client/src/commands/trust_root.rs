@@ -27,6 +27,10 @@ pub struct TrustRootArgs {
     /// in it is kept, for keyless verification. Repeatable.
     #[arg(long = "ca-root")]
     pub ca_roots: Vec<PathBuf>,
+    /// The key (PEM) of the CA's CT log, obtained out of band: the served CT log with it is
+    /// kept, so that verifiers check certificates' SCTs. Repeatable.
+    #[arg(long = "ct-log-key")]
+    pub ct_log_keys: Vec<PathBuf>,
 }
 
 pub async fn trust_root(args: &TrustRootArgs) -> Result<Report, Failure> {
@@ -65,8 +69,20 @@ pub async fn trust_root(args: &TrustRootArgs) -> Result<Report, Failure> {
             }
         }
     }
-    let (root, dropped) = trust::pinned_root(&served, &pinned, &ca_roots, "the log's trusted root")
-        .map_err(|e| Failure::Verification(e.to_string()))?;
+    let mut ct_logs = Vec::new();
+    for path in &args.ct_log_keys {
+        let what = format!("the CT log key {}", path.display());
+        let pem = read_text(path, "the CT log key")?;
+        ct_logs.push(keys::parse_public_key(&pem, &what)?.spki_der().to_vec());
+    }
+    let (root, dropped) = trust::pinned_root(
+        &served,
+        &pinned,
+        &ca_roots,
+        &ct_logs,
+        "the log's trusted root",
+    )
+    .map_err(|e| Failure::Verification(e.to_string()))?;
     for line in dropped {
         eprintln!("note: {line}");
     }
