@@ -646,7 +646,7 @@ fn the_systemd_unit_is_hardened_and_valid() {
 /// The keyless policies (Kyverno keyless attestor; policy-controller keyless authority and its
 /// TrustRoot) name what a real server with a CA serves: the CA at the log's public URL, its chain
 /// (intermediate then root) and the intermediate's subject as the server names it, the log, and
-/// no CT log — so SCTs are waived exactly while the served trusted root lists none.
+/// the CA's CT log, whose SCTs are checked (never waived).
 #[tokio::test(flavor = "multi_thread")]
 async fn keyless_image_policies_match_the_served_trust_material() {
     use der::Decode;
@@ -690,7 +690,13 @@ async fn keyless_image_policies_match_the_served_trust_material() {
             && served_subject.contains(&format!("CN={served_host} intermediate")),
         "{served_subject}"
     );
-    let no_ct_log = served["ctlogs"].as_array().is_none_or(|c| c.is_empty());
+    let ctlogs = served["ctlogs"].as_array().unwrap();
+    assert_eq!(ctlogs.len(), 1, "the CA's CT log");
+    assert_eq!(
+        ctlogs[0]["baseUrl"],
+        format!("{}/ct", running.base_url()),
+        "the CT log under the log's URL"
+    );
     assert_eq!(served["tlogs"][0]["hashAlgorithm"], "SHA2_256");
 
     let kyverno = yaml_documents("policies/kyverno-keyless-clusterpolicy.yaml");
@@ -714,7 +720,8 @@ async fn keyless_image_policies_match_the_served_trust_material() {
     );
     assert_eq!(keyless["rekor"]["url"], url.as_str());
     assert!(str_of(&keyless["rekor"]["pubkey"]).starts_with("-----BEGIN PUBLIC KEY-----"));
-    assert_eq!(keyless["ctlog"]["ignoreSCT"], no_ct_log);
+    assert!(keyless["ctlog"]["ignoreSCT"].is_null(), "SCTs are checked");
+    assert!(str_of(&keyless["ctlog"]["pubkey"]).contains("CT LOG KEY"));
     let (subject, oidc_issuer) = (str_of(&keyless["subject"]), str_of(&keyless["issuer"]));
 
     let sigstore = yaml_documents("policies/sigstore-keyless-clusterimagepolicy.yaml");
@@ -725,7 +732,10 @@ async fn keyless_image_policies_match_the_served_trust_material() {
     let name = &trust_root["metadata"]["name"];
     assert_eq!(authority["keyless"]["url"], url.as_str());
     assert_eq!(&authority["keyless"]["trustRootRef"], name);
-    assert_eq!(authority["keyless"]["insecureIgnoreSCT"], no_ct_log);
+    assert!(
+        authority["keyless"]["insecureIgnoreSCT"].is_null(),
+        "SCTs are checked"
+    );
     assert_eq!(
         authority["keyless"]["identities"],
         serde_json::json!([{"issuer": oidc_issuer, "subject": subject}]),
@@ -757,9 +767,9 @@ async fn keyless_image_policies_match_the_served_trust_material() {
     assert_eq!(tlogs.len(), v1_logs);
     assert_eq!(tlogs[0]["baseURL"], url.as_str());
     assert_eq!(tlogs[0]["hashAlgorithm"], "sha-256");
-    assert_eq!(
-        keys["ctLogs"].as_array().unwrap().is_empty(),
-        no_ct_log,
-        "CT logs listed as served"
-    );
+    let ct = keys["ctLogs"].as_array().unwrap();
+    assert_eq!(ct.len(), ctlogs.len(), "CT logs listed as served");
+    assert_eq!(ct[0]["baseURL"], format!("{url}/ct"));
+    assert_eq!(ct[0]["hashAlgorithm"], "sha-256");
+    assert!(str_of(&ct[0]["publicKey"]).contains("BASE64_OF_THE_CT_LOG_KEY"));
 }

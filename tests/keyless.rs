@@ -448,11 +448,7 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
     ];
     args.extend(&good);
     args.push(path(&file));
-    refused(
-        &run_arkivo(None, &args, &[]),
-        1,
-        "bad SCT",
-    );
+    refused(&run_arkivo(None, &args, &[]), 1, "bad SCT");
     let stale = record(
         SystemTime::now() - Duration::from_secs(3600),
         "stale.bundle",
