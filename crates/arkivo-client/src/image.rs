@@ -8,6 +8,10 @@
 //!   type `https://sigstore.dev/cosign/sign/v1` in DSSE, a `dsse` entry, a Sigstore bundle v0.3
 //!   in a referrer manifest, listed in the `sha256-<hex>` referrers index).
 //! - [`attest`]: the same with the user's statement; the legacy layout is `sha256-<hex>.att` (§3).
+//!
+//!   Both push nothing before the log's answer is checked ([`verify::verify_answer`]): the entry
+//!   recorded is the signature or envelope sent, and its SET, checkpoint and inclusion proof
+//!   verify with the trusted logs.
 //! - [`verify`] / [`verify_attestations`]: read both layouts and keep what verifies: the
 //!   signature with the given key, the log entry against the trusted logs (SET; for bundles also
 //!   the checkpoint and inclusion proof; for legacy signatures too when a log URL is given), the
@@ -25,11 +29,11 @@ use serde_json::Value;
 use super::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle, BundleError, DsseEnvelope};
 use super::cosign::{self, SimpleSigning, Statement};
 use super::dsse;
-use super::keys::SigningKey;
+use super::keys::{self, SigningKey};
 use super::oci::{Manifest, OciError, Registry};
 use super::rekor::{ClientError, LogEntry, RekorBundle, RekorClient};
 use super::trust::TrustedLog;
-use super::verify::{self, VerifyError};
+use super::verify::{self, AnswerError, VerifyError};
 use arkivo_core::entries::dsse::IN_TOTO_PAYLOAD_TYPE;
 use arkivo_core::entries::hashedrekord;
 use arkivo_core::entries::pki::PublicKey;
@@ -40,6 +44,8 @@ pub enum ImageError {
     Registry(#[from] OciError),
     #[error("recording in the log: {0}")]
     Log(#[from] ClientError),
+    #[error("{0}; nothing pushed to the registry")]
+    Answer(#[from] AnswerError),
     #[error("building the bundle: {0}")]
     Bundle(#[from] BundleError),
     #[error("{what} in the registry is not what cosign writes: {detail}")]
@@ -139,20 +145,36 @@ fn layout_error(what: impl Into<String>, detail: impl ToString) -> ImageError {
     }
 }
 
-/// Signs `image` with `key`, records the signature in the log and attaches it in `layout`.
+/// Who signs, and the log that records it, whose answers must verify with `logs`.
+pub struct Signing<'a> {
+    pub key: &'a SigningKey,
+    pub rekor: &'a RekorClient,
+    pub logs: &'a [TrustedLog],
+}
+
+impl Signing<'_> {
+    /// The signer's public key, to check that the log recorded its signature.
+    fn public_key(&self) -> Result<PublicKey, AnswerError> {
+        keys::parse_public_key(&self.key.public_key_pem(), "the signing key")
+            .map_err(|e| AnswerError::NotSent(e.to_string()))
+    }
+}
+
+/// Signs `image` with `signing.key`, records the signature in the log, checks the log's answer,
+/// and attaches it in `layout`.
 ///
 /// # Errors
 ///
-/// [`ImageError`]: the image cannot be resolved, the log refuses the entry, or the registry the
-/// signature.
+/// [`ImageError`]: the image cannot be resolved, the log refuses the entry or answers with one
+/// that does not verify, or the registry refuses the signature.
 pub async fn sign(
     registry: &Registry,
     image: &Reference,
-    key: &SigningKey,
-    rekor: &RekorClient,
+    signing: &Signing<'_>,
     annotations: &BTreeMap<String, String>,
     layout: Layout,
 ) -> Result<Signed, ImageError> {
+    let key = signing.key;
     let subject = resolve(registry, image).await?;
     match layout {
         Layout::Legacy => {
@@ -161,14 +183,15 @@ pub async fn sign(
                     .to_bytes();
             let algorithm = key.algorithm().hash_algorithm();
             let signature = key.sign(&payload);
-            let entry = rekor
-                .create_hashedrekord(
-                    algorithm,
-                    &algorithm.hash(&payload),
-                    &signature,
-                    &key.public_key_pem(),
-                )
+            let digest = algorithm.hash(&payload);
+            let entry = signing
+                .rekor
+                .create_hashedrekord(algorithm, &digest, &signature, &key.public_key_pem())
                 .await?;
+            let signer = signing.public_key()?;
+            verify::verify_answer(&entry, signing.logs, |body| {
+                verify::verify_hashedrekord(body, algorithm, &digest, &signature, &signer)
+            })?;
             let stored_at = attach_legacy(
                 registry,
                 &subject,
@@ -192,7 +215,7 @@ pub async fn sign(
                 cosign::COSIGN_SIGN_PREDICATE_TYPE,
                 Value::Object(serde_json::Map::new()),
             );
-            sign_statement(registry, &subject, key, rekor, &statement, layout).await
+            sign_statement(registry, &subject, signing, &statement, layout).await
         }
     }
 }
@@ -206,8 +229,7 @@ pub async fn sign(
 pub async fn attest(
     registry: &Registry,
     image: &Reference,
-    key: &SigningKey,
-    rekor: &RekorClient,
+    signing: &Signing<'_>,
     predicate_type: &str,
     predicate: Value,
     layout: Layout,
@@ -220,7 +242,7 @@ pub async fn attest(
         predicate_type,
         predicate,
     );
-    sign_statement(registry, &subject, key, rekor, &statement, layout).await
+    sign_statement(registry, &subject, signing, &statement, layout).await
 }
 
 /// The annotations that tie a legacy layer to its log entry (§2): the signature (empty for
@@ -238,17 +260,22 @@ fn log_annotations(entry: &LogEntry, signature: String) -> BTreeMap<String, Stri
 async fn sign_statement(
     registry: &Registry,
     subject: &Subject,
-    key: &SigningKey,
-    rekor: &RekorClient,
+    signing: &Signing<'_>,
     statement: &Statement,
     layout: Layout,
 ) -> Result<Signed, ImageError> {
+    let key = signing.key;
     let payload = serde_json::to_vec(statement).expect("a statement serializes");
     let envelope = dsse::sign(key, IN_TOTO_PAYLOAD_TYPE, payload);
     let envelope_json = dsse::to_json(&envelope);
-    let entry = rekor
+    let entry = signing
+        .rekor
         .create_dsse(&envelope_json, &key.public_key_pem())
         .await?;
+    let signer = signing.public_key()?;
+    verify::verify_answer(&entry, signing.logs, |body| {
+        dsse::verify_envelope(body, &envelope, &signer)
+    })?;
     let stored_at = match layout {
         Layout::Legacy => {
             let mut annotations = log_annotations(&entry, String::new());

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{Failure, LogTrust, Output, Report, Signer, no_trust, read_file};
 use crate::cosign;
-use crate::image::{self, ImageError, Layout, Policy, Signed, Verified};
+use crate::image::{self, ImageError, Layout, Policy, Signed, Signing, Verified};
 use crate::keys;
 use crate::oci::{self, OciError, Registry, RegistryOptions};
 use crate::rekor::RekorClient;
@@ -20,6 +20,7 @@ impl From<ImageError> for Failure {
             ImageError::Registry(OciError::Registry { .. }) => Failure::Log(e.to_string()),
             ImageError::Registry(_) => Failure::Input(e.to_string()),
             ImageError::Bundle(_) => Failure::Log(format!("the log's answer is not usable: {e}")),
+            ImageError::Answer(_) => Failure::Log(e.to_string()),
             ImageError::Layout { .. }
             | ImageError::NothingFound { .. }
             | ImageError::NothingVerified { .. } => Failure::Verification(e.to_string()),
@@ -173,13 +174,17 @@ fn signed_report(what: &str, image: &str, rekor: &RekorClient, signed: &Signed) 
 
 pub async fn sign(args: &SignArgs) -> Result<Report, Failure> {
     let annotations = cosign::parse_annotations(&args.annotations).map_err(Failure::Input)?;
-    let (key, rekor) = args.signer.open()?;
+    let (key, rekor, logs) = args.signer.open().await?;
     let (registry, image) = args.registry.connect(&args.image).await?;
+    let signing = Signing {
+        key: &key,
+        rekor: &rekor,
+        logs: &logs,
+    };
     let signed = image::sign(
         &registry,
         &image,
-        &key,
-        &rekor,
+        &signing,
         &annotations,
         layout(args.new_bundle_format),
     )
@@ -196,13 +201,17 @@ pub async fn attest(args: &AttestArgs) -> Result<Report, Failure> {
                 args.predicate.display()
             ))
         })?;
-    let (key, rekor) = args.signer.open()?;
+    let (key, rekor, logs) = args.signer.open().await?;
     let (registry, image) = args.registry.connect(&args.image).await?;
+    let signing = Signing {
+        key: &key,
+        rekor: &rekor,
+        logs: &logs,
+    };
     let signed = image::attest(
         &registry,
         &image,
-        &key,
-        &rekor,
+        &signing,
         predicate_type,
         predicate,
         layout(args.new_bundle_format),

@@ -102,8 +102,9 @@ pub struct RekorUrl {
     pub url: String,
 }
 
-/// What every signing command (`sign-blob`, `sign`, `attest`) takes: the key, and the log to
-/// record the signature in with its write token.
+/// What every signing command (`sign-blob`, `sign`, `attest`) takes: the key, the log to
+/// record the signature in with its write token, and the key(s) the log's answer must verify
+/// with before anything is written or pushed.
 #[derive(Debug, Args)]
 pub struct Signer {
     /// Private key file: arkivo keygen's, cosign's, or PKCS#8/SEC1 PEM.
@@ -113,13 +114,20 @@ pub struct Signer {
     pub rekor: RekorUrl,
     #[command(flatten)]
     pub write_token: WriteToken,
+    /// The log key(s) the log's answer must verify with; without them, the key the log serves
+    /// (a check of the log's consistency, not of its identity).
+    #[command(flatten)]
+    pub trust: LogTrust,
 }
 
 impl Signer {
-    /// The signing key, and a client of the log that sends the write token with new entries.
-    pub(crate) fn open(&self) -> Result<(SigningKey, RekorClient), Failure> {
+    /// The signing key, a client of the log that sends the write token with new entries, and
+    /// the logs its answers must verify with ([`crate::verify::verify_answer`]).
+    pub(crate) async fn open(&self) -> Result<(SigningKey, RekorClient, Vec<TrustedLog>), Failure> {
         let key = SigningKey::load(&self.key)?;
-        Ok((key, self.write_token.client(&self.rekor)?))
+        let client = self.write_token.client(&self.rekor)?;
+        let (logs, _) = logs_or_served(&client, &self.trust, None).await?;
+        Ok((key, client, logs))
     }
 }
 

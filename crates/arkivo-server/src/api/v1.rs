@@ -563,7 +563,8 @@ pub async fn search_index(
 
 /// Set on a search answer that holds only the newest [`MAX_SEARCH_RESULTS`] of its matches
 /// (its value is that number): the client narrows the query (`"operator": "and"` with a hash).
-pub const SEARCH_TRUNCATED: HeaderName = HeaderName::from_static("x-arkivo-search-truncated");
+pub const SEARCH_TRUNCATED: HeaderName =
+    HeaderName::from_static(arkivo_core::wire::SEARCH_TRUNCATED_HEADER);
 
 /// An `email` or `subject` search term → its index key (lower-cased); 422 for what no entry can
 /// be recorded under.
