@@ -287,6 +287,9 @@ struct Admin {
     shards: Arc<Mutex<DiskShards>>,
     paths: LogPaths,
     sequencer: SequencerHandle,
+    /// The TUF repository and the URL its trusted root names.
+    tuf: Arc<crate::tuf::Repository>,
+    public_url: String,
 }
 
 #[derive(Deserialize)]
@@ -348,6 +351,8 @@ pub fn serve_admin(
     shards: Arc<Mutex<DiskShards>>,
     paths: LogPaths,
     sequencer: SequencerHandle,
+    tuf: Arc<crate::tuf::Repository>,
+    public_url: String,
 ) -> anyhow::Result<AdminServer> {
     let socket = admin_socket(&paths.data_dir);
     match fs::remove_file(&socket) {
@@ -359,10 +364,13 @@ pub fn serve_admin(
     let app = axum::Router::new()
         .route("/backup", axum::routing::post(backup_handler))
         .route("/rotate", axum::routing::post(rotate_handler))
+        .route("/tuf/root", axum::routing::post(install_root_handler))
         .with_state(Arc::new(Admin {
             shards,
             paths,
             sequencer,
+            tuf,
+            public_url,
         }));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -419,6 +427,18 @@ async fn backup_handler(
         Ok(snapshot)
     })
     .await
+}
+
+/// `arkivo tuf install-root`: the body is the signed root version.
+async fn install_root_handler(
+    State(admin): State<Arc<Admin>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let targets = crate::tuf::targets(&admin.sequencer.published().view(), &admin.public_url);
+    match admin.tuf.install_root(&body, targets).await {
+        Ok(version) => Json(version).into_response(),
+        Err(e) => ApiError::bad_request(format!("{e:#}")).into_response(),
+    }
 }
 
 async fn rotate_handler(
@@ -488,6 +508,13 @@ pub fn ask_rotate(data_dir: &Path, new_keys: bool) -> anyhow::Result<Option<Rota
         "/rotate",
         &serde_json::json!({ "newKeys": new_keys }),
     )
+}
+
+/// Asks the server serving `data_dir` to install a root version; `None` when no server listens.
+pub fn ask_install_root(data_dir: &Path, root: &[u8]) -> anyhow::Result<Option<u64>> {
+    let root: serde_json::Value =
+        serde_json::from_slice(root).context("the root version is not JSON")?;
+    ask(data_dir, "/tuf/root", &root)
 }
 
 /// Posts `body` to `path` on the admin socket of `data_dir`; `None` when no server listens.

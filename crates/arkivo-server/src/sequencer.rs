@@ -192,12 +192,26 @@ enum Job {
 }
 
 /// State shared between the sequencer and the readers.
-#[derive(Debug)]
 pub struct Published {
     /// A watch rather than a plain lock so that background tasks (the witness client) can wait
     /// for the next head instead of polling; reads are the same lock-and-clone either way.
     view: watch::Sender<Arc<View>>,
     stopped: RwLock<Option<String>>,
+    /// Called with the view of a new shard before it is published (the TUF repository).
+    before_rotation: RwLock<Option<BeforeRotation>>,
+}
+
+/// What [`Published::before_rotation`] runs: publishes what clients need to trust the new
+/// shard's keys; an error stops writes.
+pub type BeforeRotation = Arc<dyn Fn(&View) -> Result<(), String> + Send + Sync>;
+
+impl std::fmt::Debug for Published {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Published")
+            .field("view", &self.view)
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Published {
@@ -224,6 +238,16 @@ impl Published {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Runs `hook` with the view of each new shard, before any entry or checkpoint is signed
+    /// with its keys: clients that refresh their trust material then already have the new keys
+    /// when they meet the first signature by them.
+    pub fn before_rotation(&self, hook: BeforeRotation) {
+        *self
+            .before_rotation
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }
 
     fn stop(&self, reason: String) {
@@ -323,6 +347,7 @@ pub fn start(
     let published = Arc::new(Published {
         view: watch::Sender::new(Arc::new(view)),
         stopped: RwLock::new(None),
+        before_rotation: RwLock::new(None),
     });
     let (inbox, rx) = std::sync::mpsc::sync_channel(config.inbox_capacity);
     let mut seq = Sequencer {
@@ -461,6 +486,20 @@ impl Sequencer {
             },
             frozen: frozen.into(),
         });
+        let hook = self
+            .published
+            .before_rotation
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(hook) = hook
+            && let Err(e) = hook(&view)
+        {
+            // The new shard is on the shard list: a restart opens it, and publishes first.
+            let reason = format!("the new shard's keys could not be published: {e}");
+            self.published.stop(reason.clone());
+            return Err(reason);
+        }
         self.border = border;
         crate::metrics::set_tree_size(view.active.head.size);
         self.published.view.send_replace(view.clone());

@@ -10,6 +10,7 @@ mod error;
 mod observe;
 pub mod server;
 mod tiles;
+mod tuf;
 mod v1;
 mod v2;
 
@@ -27,6 +28,7 @@ use tower_http::cors::{self, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
+pub use v1::trusted_root_json;
 
 use crate::log::LogIdentity;
 use crate::sequencer::{SequenceError, Sequenced, SequencerHandle, View};
@@ -69,6 +71,8 @@ pub struct AppState {
     /// served again instead of signed again (rekor-v1-api.md §4: "caching is fine"); signing
     /// was 14 µs of every read.
     sets: Arc<quick_cache::sync::Cache<u64, Arc<[u8]>>>,
+    /// The TUF repository served under `/tuf/` (none: 404 there).
+    tuf: Option<Arc<crate::tuf::Repository>>,
 }
 
 /// SETs kept in memory: about 100 bytes each, so about 10 MB.
@@ -95,6 +99,7 @@ impl AppState {
             cosignatures,
             cpu: Arc::new(cpu),
             sets: Arc::new(quick_cache::sync::Cache::new(SET_CACHE_ENTRIES)),
+            tuf: None,
         }
     }
 
@@ -154,6 +159,13 @@ impl AppState {
     #[must_use]
     pub fn with_cosignatures(mut self, cosignatures: Arc<Cosignatures>) -> Self {
         self.cosignatures = cosignatures;
+        self
+    }
+
+    /// Serves this TUF repository under `/tuf/`.
+    #[must_use]
+    pub fn with_tuf(mut self, repository: Arc<crate::tuf::Repository>) -> Self {
+        self.tuf = Some(repository);
         self
     }
 
@@ -377,6 +389,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tile/{*path}", get(tiles::tile))
         .route("/shards/{tree_id}/checkpoint", get(tiles::shard_checkpoint))
         .route("/shards/{tree_id}/tile/{*path}", get(tiles::shard_tile))
+        .route("/tuf/{*path}", get(tuf::file))
         .route(
             "/ping",
             get(|| async { ([(header::CONTENT_TYPE, "text/plain")], ".") }),

@@ -642,7 +642,14 @@ fn public_key_keys(pk: &arkivo_core::wire::SearchPublicKey) -> Result<[String; 2
 /// shard's creation. Clients pick the instance by log ID or by
 /// checkpoint key ID (§7.4).
 pub async fn trusted_root(State(st): State<AppState>) -> Response {
-    let view = st.view();
+    no_cache(json_line(
+        StatusCode::OK,
+        trusted_root_json(&st.view(), &st.public_url),
+    ))
+}
+
+/// The body of [`trusted_root`] for `view`: also the TUF repository's `trusted_root.json`.
+pub fn trusted_root_json(view: &View, public_url: &str) -> Vec<u8> {
     let shards: Vec<&ShardView> = view.oldest_first().collect();
     let time = |secs: i64| {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.unsigned_abs());
@@ -693,7 +700,7 @@ pub async fn trusted_root(State(st): State<AppState>) -> Response {
             .rposition(|s| s.identity().keys.log_id() == log_id)
             .unwrap_or(i);
         tlogs.push(instance(
-            st.public_url.clone(),
+            public_url.to_owned(),
             keys.ecdsa_spki_der(),
             "PKIX_ECDSA_P256_SHA_256",
             B64.encode(log_id),
@@ -707,9 +714,9 @@ pub async fn trusted_root(State(st): State<AppState>) -> Response {
         let (meta, keys) = (&shard.identity().meta, &shard.identity().keys);
         let checkpoint_key_id = B64.encode(keys.checkpoint_key_id(&meta.origin));
         let base_url = if i == 0 {
-            st.public_url.clone()
+            public_url.to_owned()
         } else {
-            format!("{}/shards/{}", st.public_url, meta.tree_id)
+            format!("{}/shards/{}", public_url, meta.tree_id)
         };
         tlogs.push(TransparencyLogInstance {
             checkpoint_key_id: Some(TrustedLogId {
@@ -732,5 +739,5 @@ pub async fn trusted_root(State(st): State<AppState>) -> Response {
         ctlogs: Vec::new(),
         timestamp_authorities: Vec::new(),
     };
-    no_cache(json_line(StatusCode::OK, to_json_line(&root)))
+    to_json_line(&root)
 }
