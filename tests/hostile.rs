@@ -1,5 +1,5 @@
 //! Hostile input against the real server on a socket: hundreds of malformed, oversized or
-//! tricky requests, to the Rekor v1 and v2 write APIs and the read routes. Each must get a 4xx — with a JSON `{code, message}` body wherever the route
+//! tricky requests, to the Rekor v1 and v2 write APIs, the read routes and the CA (hostile ID tokens and certificate requests). Each must get a 4xx — with a JSON `{code, message}` body wherever the route
 //! answers with one — the server must stay healthy, and nothing may be written.
 
 mod common;
@@ -744,4 +744,312 @@ async fn json_routes_need_json_and_cors_allows_no_credentials() {
         .unwrap_or_default();
     assert!(!allowed.contains("authorization"), "{allowed}");
     assert!(allowed.contains("content-type"), "{allowed}");
+}
+
+/// A JWS of `header` and `claims` with signature bytes `signature` (for forgeries).
+fn jws(header: &serde_json::Value, claims: &serde_json::Value, signature: &[u8]) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    format!(
+        "{}.{}.{}",
+        B64URL.encode(header.to_string()),
+        B64URL.encode(claims.to_string()),
+        B64URL.encode(signature)
+    )
+}
+
+/// Hostile ID tokens and certificate requests against the CA: each is refused with a 4xx and a
+/// message (401 for the token, 400 for the request), never a 5xx, and no certificate is issued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_tokens_and_certificate_requests_get_4xx() {
+    use common::oidc::{Alg, TestIssuer};
+    use p256::ecdsa::signature::Signer;
+    use p256::pkcs8::EncodePublicKey;
+    use serde_json::json;
+
+    let issuer = TestIssuer::start(false);
+    let other = TestIssuer::start(false);
+    let server = TestServer::start(&["--oidc-issuer", &issuer.url("email")]);
+    let base = server.base_url();
+    let client = reqwest::Client::new();
+    let email = json!({"email": "a@example.org", "email_verified": true});
+    let key = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+    let pem = key
+        .verifying_key()
+        .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+        .unwrap();
+    let proof: p256::ecdsa::DerSignature = key.sign(b"a@example.org");
+    let request = |token: &str| {
+        json!({"credentials": {"oidcIdentityToken": token},
+               "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": pem},
+                                    "proofOfPossession": B64.encode(proof.as_bytes())}})
+    };
+
+    // The baseline is accepted.
+    let good = issuer.token(Alg::Rs256, "email", email.clone());
+    let res = client
+        .post(format!("{base}/api/v2/signingCert"))
+        .json(&request(&good))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    let claims = issuer.claims("email", email.clone());
+    let with = |k: &str, v: serde_json::Value| {
+        let mut c = claims.clone();
+        c[k] = v;
+        c
+    };
+    let now = common::unix_now();
+    // HS256 keyed with the issuer's RSA public key (RFC 8725 §2.1).
+    let hs256 = {
+        use aws_lc_rs::hmac;
+        let header = json!({"alg": "HS256", "kid": "rsa-1", "typ": "JWT"});
+        let unsigned = jws(&header, &claims, b"");
+        let input = unsigned.trim_end_matches('.');
+        let mac_key = hmac::Key::new(hmac::HMAC_SHA256, issuer.rsa_public_pem().as_bytes());
+        jws(
+            &header,
+            &claims,
+            hmac::sign(&mac_key, input.as_bytes()).as_ref(),
+        )
+    };
+    let mut tampered = good.clone().into_bytes();
+    let mid = tampered.len() / 2;
+    tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
+    let tokens: Vec<(&str, String)> = vec![
+        ("empty", String::new()),
+        ("not a JWS", "hello".into()),
+        ("two parts", "a.b".into()),
+        ("four parts", format!("{good}.x")),
+        ("bad base64", "!!!.@@@.###".into()),
+        (
+            "header not JSON",
+            format!("bm90anNvbg{}", &good[good.find('.').unwrap()..]),
+        ),
+        ("alg none", jws(&json!({"alg": "none"}), &claims, b"")),
+        (
+            "alg none with kid",
+            jws(&json!({"alg": "none", "kid": "rsa-1"}), &claims, b""),
+        ),
+        ("HS256 keyed with the RSA public key", hs256),
+        (
+            "RS256 header on the EC key",
+            jws(&json!({"alg": "RS256", "kid": "ec-1"}), &claims, &[1; 256]),
+        ),
+        (
+            "crit header",
+            jws(
+                &json!({"alg": "RS256", "kid": "rsa-1", "crit": ["exp"]}),
+                &claims,
+                &[1; 256],
+            ),
+        ),
+        ("tampered", String::from_utf8(tampered).unwrap()),
+        (
+            "signed by another issuer's key",
+            other.sign(Alg::Rs256, &claims),
+        ),
+        (
+            "unknown kid",
+            jws(&json!({"alg": "ES256", "kid": "nope"}), &claims, &[1; 64]),
+        ),
+        (
+            "wrong audience",
+            issuer.sign(Alg::Rs256, &with("aud", json!("other"))),
+        ),
+        (
+            "audience list without ours",
+            issuer.sign(Alg::Es256, &with("aud", json!(["a", "b"]))),
+        ),
+        (
+            "expired",
+            issuer.sign(Alg::Rs256, &with("exp", json!(now - 3600))),
+        ),
+        (
+            "no exp",
+            issuer.sign(Alg::Rs256, &{
+                let mut c = claims.clone();
+                c.as_object_mut().unwrap().remove("exp");
+                c
+            }),
+        ),
+        (
+            "exp not a number",
+            issuer.sign(Alg::Rs256, &with("exp", json!("tomorrow"))),
+        ),
+        (
+            "not yet valid",
+            issuer.sign(Alg::Rs256, &with("nbf", json!(now + 3600))),
+        ),
+        (
+            "issued in the future",
+            issuer.sign(Alg::Rs256, &with("iat", json!(now + 3600))),
+        ),
+        (
+            "unknown issuer",
+            other.token(Alg::Rs256, "email", email.clone()),
+        ),
+        (
+            "issuer with a trailing slash",
+            issuer.sign(
+                Alg::Rs256,
+                &with("iss", json!(format!("{}/", issuer.url("email")))),
+            ),
+        ),
+        (
+            "email not verified",
+            issuer.sign(Alg::Rs256, &with("email_verified", json!(false))),
+        ),
+        (
+            "no email",
+            issuer.sign(Alg::Rs256, &{
+                let mut c = claims.clone();
+                c.as_object_mut().unwrap().remove("email");
+                c
+            }),
+        ),
+        ("huge", "a".repeat(200_000)),
+        (
+            "huge claims",
+            issuer.sign(Alg::Rs256, &with("pad", json!("x".repeat(20_000)))),
+        ),
+    ];
+    for (what, token) in &tokens {
+        let res = client
+            .post(format!("{base}/api/v2/signingCert"))
+            .json(&request(token))
+            .send()
+            .await
+            .unwrap();
+        let (status, ct, body) = answer(res).await;
+        assert_eq!(status, 401, "{what}: {}", String::from_utf8_lossy(&body));
+        assert_json_error(what, ct.as_deref(), &body);
+    }
+
+    // Malformed requests, with a good token.
+    let bodies: Vec<(&str, serde_json::Value)> = vec![
+        (
+            "no key",
+            json!({"credentials": {"oidcIdentityToken": good}}),
+        ),
+        (
+            "both key and CSR",
+            json!({"credentials": {"oidcIdentityToken": good},
+            "publicKeyRequest": request(&good)["publicKeyRequest"], "certificateSigningRequest": "AA=="}),
+        ),
+        (
+            "key not PEM",
+            json!({"credentials": {"oidcIdentityToken": good},
+            "publicKeyRequest": {"publicKey": {"content": "%%%"}, "proofOfPossession": "AA=="}}),
+        ),
+        (
+            "key is a certificate",
+            json!({"credentials": {"oidcIdentityToken": good},
+            "publicKeyRequest": {"publicKey": {"content": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}, "proofOfPossession": "AA=="}}),
+        ),
+        (
+            "proof not base64",
+            json!({"credentials": {"oidcIdentityToken": good},
+            "publicKeyRequest": {"publicKey": {"content": pem}, "proofOfPossession": "%%"}}),
+        ),
+        (
+            "wrong proof",
+            json!({"credentials": {"oidcIdentityToken": good},
+            "publicKeyRequest": {"publicKey": {"content": pem}, "proofOfPossession": B64.encode([0x30, 0x06, 2, 1, 1, 2, 1, 1])}}),
+        ),
+        (
+            "CSR not base64",
+            json!({"credentials": {"oidcIdentityToken": good}, "certificateSigningRequest": "%%%"}),
+        ),
+        (
+            "CSR garbage",
+            json!({"credentials": {"oidcIdentityToken": good}, "certificateSigningRequest": B64.encode([0x30, 0x82, 0xff, 0xff, 1])}),
+        ),
+        (
+            "CSR PEM of another type",
+            json!({"credentials": {"oidcIdentityToken": good},
+            "certificateSigningRequest": B64.encode(pem.as_bytes())}),
+        ),
+        (
+            "key request not an object",
+            json!({"credentials": {"oidcIdentityToken": good}, "publicKeyRequest": 5}),
+        ),
+    ];
+    for (what, body) in &bodies {
+        let res = client
+            .post(format!("{base}/api/v2/signingCert"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let (status, ct, body) = answer(res).await;
+        assert_eq!(status, 400, "{what}: {}", String::from_utf8_lossy(&body));
+        assert_json_error(what, ct.as_deref(), &body);
+    }
+    // No token at all, and a non-JSON body.
+    let res = client
+        .post(format!("{base}/api/v2/signingCert"))
+        .json(&json!({"publicKeyRequest": request("")["publicKeyRequest"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = client
+        .post(format!("{base}/api/v2/signingCert"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = client
+        .post(format!("{base}/api/v2/signingCert"))
+        .header("content-type", "text/plain")
+        .body(request(&good).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    assert_eq!(common::get_status(&client, &base, "/readyz").await, 200);
+}
+
+/// An issuer whose JWKS never answers: the request gets a 503 with a message in bounded time,
+/// and the CA does not refetch on every request (a second one is refused at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuer_whose_keys_time_out_gives_503_in_bounded_time() {
+    use common::oidc::{Alg, TestIssuer};
+    let issuer = TestIssuer::start(true);
+    let server = TestServer::start(&["--oidc-issuer", &issuer.url("email")]);
+    let token = issuer.token(
+        Alg::Rs256,
+        "email",
+        serde_json::json!({"email": "a@example.org", "email_verified": true}),
+    );
+    let client = reqwest::Client::new();
+    let body = serde_json::json!({"credentials": {"oidcIdentityToken": token},
+        "publicKeyRequest": {"publicKey": {"content": common::EntrySigner::new().pem()},
+                             "proofOfPossession": "AA=="}});
+    for (attempt, limit) in [(1, 8), (2, 1)] {
+        let started = std::time::Instant::now();
+        let res = client
+            .post(format!("{}/api/v2/signingCert", server.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        let (status, ct, body) = answer(res).await;
+        assert_eq!(
+            status,
+            503,
+            "attempt {attempt}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_json_error("JWKS timeout", ct.as_deref(), &body);
+        assert!(
+            took < std::time::Duration::from_secs(limit),
+            "attempt {attempt} took {took:?}"
+        );
+    }
 }

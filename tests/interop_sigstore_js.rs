@@ -17,6 +17,9 @@
 //! twice (with new keys, then keeping them) verify with the trusted root served after the
 //! rotations, whose validity periods must follow the rotations.
 //!
+//! A fourth gets a certificate from Arkivo's CA with @sigstore/sign's FulcioSigner and an ID token
+//! of a test OIDC issuer (tests/interop/sigstore-js-fulcio.mjs).
+//!
 //! Node.js (>= 20.17) and npm are required: this test never skips. The pinned packages are
 //! installed with `npm ci` when tests/interop/node_modules is missing or stale.
 
@@ -560,4 +563,34 @@ fn arkivo_and_sigstore_js_verify_each_others_bundles() {
     assert_eq!(v["verified"], true);
     assert_eq!(v["logIndex"], 1);
     drop(server);
+}
+
+/// @sigstore/sign's FulcioSigner gets a certificate from Arkivo's CA with an ID token of the
+/// test OIDC issuer (tests/common/oidc.rs) and signs with it; the certificate chains to the
+/// trust bundle and the trusted root's CA. See tests/interop/sigstore-js-fulcio.mjs.
+#[test]
+fn sigstore_js_fulcio_signer_gets_a_certificate_from_the_ca() {
+    require_tool("node");
+    let dir = interop_dir();
+    install_packages(&dir);
+    let issuer = common::oidc::TestIssuer::start(false);
+    let server = TestServer::start(&["--oidc-issuer", &issuer.url("email")]);
+    let token = issuer.token(
+        common::oidc::Alg::Es256,
+        "email",
+        serde_json::json!({"email": "dev@example.org", "email_verified": true}),
+    );
+    let (ok, stdout, stderr) = run_node(
+        &dir,
+        "sigstore-js-fulcio.mjs",
+        &[&server.base_url(), &token, "dev@example.org"],
+    );
+    assert!(
+        ok,
+        "sigstore-js-fulcio.mjs failed:\n--- node stderr ---\n{stderr}\n--- node stdout ---\n\
+         {stdout}\n--- server stderr ---\n{}",
+        server.stderr()
+    );
+    let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(result["san"], "email:dev@example.org");
 }

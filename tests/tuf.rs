@@ -77,7 +77,11 @@ fn config(dir: &Path, extra: &str) -> PathBuf {
 }
 
 fn ok(run: &common::Run, what: &str) {
-    assert_eq!(run.code, 0, "{what} failed:\n{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code, 0,
+        "{what} failed:\n{}\n{}",
+        run.stdout, run.stderr
+    );
 }
 
 /// Signs `file` in `dir` with a new key through the log, writing `bundle`.
@@ -85,7 +89,13 @@ fn sign_blob(dir: &Path, url: &str, prefix: &str, file: &str, bundle: &str) {
     let nopw = [("ARKIVO_PASSWORD", "")];
     let run = run_arkivo(
         Some(dir),
-        &["keygen", "--algorithm", "ecdsa-p256", "--output-prefix", prefix],
+        &[
+            "keygen",
+            "--algorithm",
+            "ecdsa-p256",
+            "--output-prefix",
+            prefix,
+        ],
         &nopw,
     );
     ok(&run, "keygen");
@@ -93,7 +103,16 @@ fn sign_blob(dir: &Path, url: &str, prefix: &str, file: &str, bundle: &str) {
     let key = format!("{prefix}.key");
     let run = run_arkivo(
         Some(dir),
-        &["sign-blob", "--key", &key, "--rekor-url", url, "--bundle", bundle, file],
+        &[
+            "sign-blob",
+            "--key",
+            &key,
+            "--rekor-url",
+            url,
+            "--bundle",
+            bundle,
+            file,
+        ],
         &nopw,
     );
     ok(&run, "sign-blob");
@@ -135,12 +154,20 @@ async fn python_tuf_follows_a_key_rotation_and_verifies_the_new_keys_bundles() {
     assert_eq!(first["targets"], 1);
     let served = get(&format!("{base}/api/v1/log/trustedRoot")).await.2;
     let fetched = std::fs::read(w.join("dl/trusted_root.json")).unwrap();
-    assert_eq!(fetched, served, "the target is the served trusted root, byte for byte");
+    assert_eq!(
+        fetched, served,
+        "the target is the served trusted root, byte for byte"
+    );
     std::fs::copy(w.join("dl/trusted_root.json"), w.join("before.json")).unwrap();
 
     let (_, headers, _) = get(&format!("{base}/tuf/timestamp.json")).await;
     assert_eq!(headers["cache-control"], "no-cache");
-    for hostile in ["/tuf/", "/tuf/../keys/timestamp.pem", "/tuf/targets/", "/tuf/2.root.json"] {
+    for hostile in [
+        "/tuf/",
+        "/tuf/../keys/timestamp.pem",
+        "/tuf/targets/",
+        "/tuf/2.root.json",
+    ] {
         assert_eq!(get(&format!("{base}{hostile}")).await.0, 404, "{hostile}");
     }
 
@@ -157,16 +184,33 @@ async fn python_tuf_follows_a_key_rotation_and_verifies_the_new_keys_bundles() {
     assert_eq!(fetched, served);
     let new_key = get(&format!("{base}/api/v1/log/publicKey")).await.2;
     let new_key = String::from_utf8(new_key).unwrap();
-    let spki: String = new_key.lines().filter(|l| !l.starts_with("-----")).collect();
+    let spki: String = new_key
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
     assert!(
         String::from_utf8_lossy(&fetched).contains(&spki),
         "the refreshed trusted root lists the new key"
     );
-    assert!(!String::from_utf8_lossy(&std::fs::read(w.join("before.json")).unwrap()).contains(&spki));
-    let refreshed = w.join("dl/trusted_root.json");
-    assert!(verify_blob(w, "after", "after.txt", "after.bundle", &refreshed));
     assert!(
-        !verify_blob(w, "after", "after.txt", "after.bundle", &w.join("before.json")),
+        !String::from_utf8_lossy(&std::fs::read(w.join("before.json")).unwrap()).contains(&spki)
+    );
+    let refreshed = w.join("dl/trusted_root.json");
+    assert!(verify_blob(
+        w,
+        "after",
+        "after.txt",
+        "after.bundle",
+        &refreshed
+    ));
+    assert!(
+        !verify_blob(
+            w,
+            "after",
+            "after.txt",
+            "after.bundle",
+            &w.join("before.json")
+        ),
         "the trusted root from before the rotation does not know the new key"
     );
 
@@ -174,7 +218,13 @@ async fn python_tuf_follows_a_key_rotation_and_verifies_the_new_keys_bundles() {
     let out = w.join("export");
     let run = run_arkivo(
         None,
-        &["tuf", "export", path(&out), "--data-dir", path(server.data_dir())],
+        &[
+            "tuf",
+            "export",
+            path(&out),
+            "--data-dir",
+            path(server.data_dir()),
+        ],
         &[],
     );
     ok(&run, "tuf export");
@@ -183,7 +233,13 @@ async fn python_tuf_follows_a_key_rotation_and_verifies_the_new_keys_bundles() {
         for entry in std::fs::read_dir(out.join(sub)).unwrap() {
             let entry = entry.unwrap();
             if entry.file_type().unwrap().is_file() {
-                let name = entry.path().strip_prefix(&out).unwrap().to_str().unwrap().to_owned();
+                let name = entry
+                    .path()
+                    .strip_prefix(&out)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
                 let (status, _, body) = get(&format!("{tuf}/{name}")).await;
                 assert_eq!(status, 200, "{name}");
                 assert_eq!(body, std::fs::read(entry.path()).unwrap(), "{name}");
@@ -191,7 +247,10 @@ async fn python_tuf_follows_a_key_rotation_and_verifies_the_new_keys_bundles() {
             }
         }
     }
-    assert!(n >= 8, "root ×2, targets ×2, snapshot ×2, timestamp, trusted roots: {n}");
+    assert!(
+        n >= 8,
+        "root ×2, targets ×2, snapshot ×2, timestamp, trusted roots: {n}"
+    );
 }
 
 /// A proxy in front of `base` that answers the paths in the returned map with their bodies.
@@ -220,7 +279,8 @@ async fn python_tuf_refuses_a_tampered_target_an_expired_timestamp_and_rollbacks
     };
 
     // A changed target.
-    let targets: Value = serde_json::from_slice(&get(&format!("{base}/tuf/1.targets.json")).await.2).unwrap();
+    let targets: Value =
+        serde_json::from_slice(&get(&format!("{base}/tuf/1.targets.json")).await.2).unwrap();
     let hash = targets["signed"]["targets"]["trusted_root.json"]["hashes"]["sha256"]
         .as_str()
         .unwrap()
@@ -250,7 +310,10 @@ async fn python_tuf_refuses_a_tampered_target_an_expired_timestamp_and_rollbacks
     assert_eq!(get(&format!("{base}/tuf/2.targets.json")).await.0, 200);
 
     // The old timestamp, replayed: expired, and older than the trusted one.
-    swaps.lock().unwrap().insert("/tuf/timestamp.json".into(), t1.clone());
+    swaps
+        .lock()
+        .unwrap()
+        .insert("/tuf/timestamp.json".into(), t1.clone());
     let err = refresh(&fresh("expired"), &tuf, Some(&w.join("root.json"))).unwrap_err();
     assert!(err.contains("expired"), "{err}");
     let err = refresh(&trusting, &tuf, None).unwrap_err();
@@ -258,18 +321,35 @@ async fn python_tuf_refuses_a_tampered_target_an_expired_timestamp_and_rollbacks
     swaps.lock().unwrap().clear();
 
     // A rollback of the snapshot or of the targets under the current timestamp.
-    swaps.lock().unwrap().insert("/tuf/2.snapshot.json".into(), s1);
-    let err = refresh(&fresh("snapshot-rollback"), &tuf, Some(&w.join("root.json"))).unwrap_err();
-    assert!(err.contains("hash") || err.contains("length") || err.contains("version"), "{err}");
+    swaps
+        .lock()
+        .unwrap()
+        .insert("/tuf/2.snapshot.json".into(), s1);
+    let err = refresh(
+        &fresh("snapshot-rollback"),
+        &tuf,
+        Some(&w.join("root.json")),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("hash") || err.contains("length") || err.contains("version"),
+        "{err}"
+    );
     swaps.lock().unwrap().clear();
-    swaps.lock().unwrap().insert("/tuf/2.targets.json".into(), targets1);
+    swaps
+        .lock()
+        .unwrap()
+        .insert("/tuf/2.targets.json".into(), targets1);
     let err = refresh(&fresh("targets-rollback"), &tuf, Some(&w.join("root.json"))).unwrap_err();
     assert!(err.contains("version"), "{err}");
     swaps.lock().unwrap().clear();
 
     // Untampered, the trusting client moves on.
     let later = refresh(&trusting, &tuf, None).unwrap();
-    assert!(later["timestamp"].as_u64() > now["timestamp"].as_u64(), "{later}");
+    assert!(
+        later["timestamp"].as_u64() > now["timestamp"].as_u64(),
+        "{later}"
+    );
     assert_eq!(later["targets"], 2);
 }
 
@@ -303,35 +383,72 @@ async fn a_root_rotated_offline_is_accepted_by_clients_of_the_old_root() {
     // A new root key (offline) and a new timestamp key (online, in the data directory).
     let root2_pub = arkivo(&["tuf", "new-key", path(&offline.join("root-2.pem"))]);
     std::fs::write(w.join("root-2.pub"), root2_pub).unwrap();
-    let ts_pub = arkivo(&["tuf", "new-key", path(&data.join("tuf/keys/timestamp-2.pem"))]);
+    let ts_pub = arkivo(&[
+        "tuf",
+        "new-key",
+        path(&data.join("tuf/keys/timestamp-2.pem")),
+    ]);
     std::fs::write(w.join("timestamp-2.pub"), ts_pub).unwrap();
     arkivo(&[
-        "tuf", "new-root", "--data-dir", path(&data), "--out", "2.root.json",
-        "--root-key", "root-2.pub", "--timestamp-key", "timestamp-2.pub",
+        "tuf",
+        "new-root",
+        "--data-dir",
+        path(&data),
+        "--out",
+        "2.root.json",
+        "--root-key",
+        "root-2.pub",
+        "--timestamp-key",
+        "timestamp-2.pub",
     ]);
     // Signed by the new key only: refused, the clients of version 1 would refuse it.
     std::fs::copy(w.join("2.root.json"), w.join("new-only.json")).unwrap();
-    arkivo(&["tuf", "sign-root", "new-only.json", "--key", path(&offline.join("root-2.pem"))]);
+    arkivo(&[
+        "tuf",
+        "sign-root",
+        "new-only.json",
+        "--key",
+        path(&offline.join("root-2.pem")),
+    ]);
     let run = run_arkivo(
         Some(w),
-        &["tuf", "install-root", "new-only.json", "--data-dir", path(&data)],
+        &[
+            "tuf",
+            "install-root",
+            "new-only.json",
+            "--data-dir",
+            path(&data),
+        ],
         &[],
     );
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("root version 1"), "{}", run.stderr);
     arkivo(&[
-        "tuf", "sign-root", "2.root.json",
-        "--key", path(&offline.join("root-1.pem")),
-        "--key", path(&offline.join("root-2.pem")),
+        "tuf",
+        "sign-root",
+        "2.root.json",
+        "--key",
+        path(&offline.join("root-1.pem")),
+        "--key",
+        path(&offline.join("root-2.pem")),
     ]);
-    arkivo(&["tuf", "install-root", "2.root.json", "--data-dir", path(&data)]);
+    arkivo(&[
+        "tuf",
+        "install-root",
+        "2.root.json",
+        "--data-dir",
+        path(&data),
+    ]);
     // python-tuf refuses the one signed by the new key only, served in place of version 2.
-    swaps
-        .lock()
-        .unwrap()
-        .insert("/tuf/2.root.json".into(), std::fs::read(w.join("new-only.json")).unwrap());
+    swaps.lock().unwrap().insert(
+        "/tuf/2.root.json".into(),
+        std::fs::read(w.join("new-only.json")).unwrap(),
+    );
     let err = refresh(&w.join("other"), &tuf, Some(&w.join("root.json"))).unwrap_err();
-    assert!(err.contains("unsignedmetadata") || err.contains("signed by"), "{err}");
+    assert!(
+        err.contains("unsignedmetadata") || err.contains("signed by"),
+        "{err}"
+    );
     swaps.lock().unwrap().clear();
     let after = refresh(&client, &tuf, None).unwrap();
     assert_eq!(after["root"], 2, "{after}");
@@ -341,8 +458,7 @@ async fn a_root_rotated_offline_is_accepted_by_clients_of_the_old_root() {
     let root2: Value =
         serde_json::from_slice(&get(&format!("{base}/tuf/2.root.json")).await.2).unwrap();
     assert_eq!(
-        timestamp["signatures"][0]["keyid"],
-        root2["signed"]["roles"]["timestamp"]["keyids"][0],
+        timestamp["signatures"][0]["keyid"], root2["signed"]["roles"]["timestamp"]["keyids"][0],
         "the timestamp is signed with the new key"
     );
     drop(server);

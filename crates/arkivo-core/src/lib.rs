@@ -9,11 +9,14 @@
 //! - [`tiles`]: C2SP tlog-tiles paths, tile contents, entry bundles.
 //! - [`wire`]: the Rekor v1 JSON shapes; [`proto`]: the Rekor v2 protobuf types and their JSON.
 //! - [`witness`]: the tlog-witness wire format and a witness's decision.
+//! - [`ca`]: the certificate authority: Fulcio's request and answer shapes, OIDC ID tokens
+//!   verified against a JWKS, the identity a token names, the certificates.
 //! - [`limits`]: every bound Arkivo puts on its input; [`durable`]: atomic file replacement, the
 //!   one file-system helper both the server and the client need.
 //!
 //! Formats: `docs/rekor-v1-api.md` and `docs/tiles-checkpoints-witnesses.md` in the repository.
 
+pub mod ca;
 pub mod checkpoint;
 pub mod durable;
 pub mod entries;

@@ -119,3 +119,13 @@ pub const MAX_ADD_CHECKPOINT_BYTES: usize = 25 + MAX_WITNESS_PROOF_HASHES * 45 +
 /// 3.3 kB, so 64 KiB leaves room for many keys while a hostile witness cannot make the log buffer
 /// more.
 pub const MAX_WITNESS_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// Longest OIDC ID token accepted (`POST /api/v2/signingCert`). Real ones are 1–3 KB; GitHub's,
+/// with every claim, under 4 KB.
+pub const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Most keys read from an issuer's JWKS; issuers publish a handful.
+pub const MAX_JWKS_KEYS: usize = 100;
+
+/// Largest OIDC discovery document or JWKS fetched from an issuer.
+pub const MAX_OIDC_DOCUMENT_BYTES: usize = 1024 * 1024;

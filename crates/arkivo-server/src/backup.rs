@@ -287,9 +287,9 @@ struct Admin {
     shards: Arc<Mutex<DiskShards>>,
     paths: LogPaths,
     sequencer: SequencerHandle,
-    /// The TUF repository and the URL its trusted root names.
+    /// The TUF repository, and what its targets are made from.
     tuf: Arc<crate::tuf::Repository>,
-    public_url: String,
+    trust: crate::api::AppState,
 }
 
 #[derive(Deserialize)]
@@ -350,9 +350,8 @@ fn bind_private(socket: &Path) -> anyhow::Result<tokio::net::UnixListener> {
 pub fn serve_admin(
     shards: Arc<Mutex<DiskShards>>,
     paths: LogPaths,
-    sequencer: SequencerHandle,
     tuf: Arc<crate::tuf::Repository>,
-    public_url: String,
+    trust: crate::api::AppState,
 ) -> anyhow::Result<AdminServer> {
     let socket = admin_socket(&paths.data_dir);
     match fs::remove_file(&socket) {
@@ -368,9 +367,9 @@ pub fn serve_admin(
         .with_state(Arc::new(Admin {
             shards,
             paths,
-            sequencer,
+            sequencer: trust.sequencer.clone(),
             tuf,
-            public_url,
+            trust,
         }));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -434,7 +433,7 @@ async fn install_root_handler(
     State(admin): State<Arc<Admin>>,
     body: axum::body::Bytes,
 ) -> Response {
-    let targets = crate::tuf::targets(&admin.sequencer.published().view(), &admin.public_url);
+    let targets = crate::tuf::targets(&admin.trust, &admin.sequencer.published().view());
     match admin.tuf.install_root(&body, targets).await {
         Ok(version) => Json(version).into_response(),
         Err(e) => ApiError::bad_request(format!("{e:#}")).into_response(),

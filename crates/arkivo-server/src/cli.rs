@@ -250,6 +250,33 @@ pub struct ServerArgs {
     /// Most entries waiting to be sequenced [default: 8192].
     #[arg(long, env = "ARKIVO_INBOX_CAPACITY")]
     pub inbox_capacity: Option<usize>,
+    /// The certificate authority's flags (boxed: they would make every command's value large).
+    #[command(flatten)]
+    pub ca: Box<CaArgs>,
+}
+
+/// Flags of the certificate authority (docs/keyless.md).
+#[derive(Debug, Args)]
+pub struct CaArgs {
+    /// An OIDC issuer whose ID tokens (email type, audience `sigstore`) get certificates from
+    /// the CA; repeatable, added to the config file's `[[ca.oidc_issuers]]`.
+    #[arg(long = "oidc-issuer", value_name = "URL")]
+    pub oidc_issuers: Vec<String>,
+    /// The CA's signing key (PKCS#8 PEM ECDSA P-256), with --ca-chain [default: made on first
+    /// start, <data-dir>/keys/ca-intermediate-p256.pem].
+    #[arg(
+        long = "ca-key",
+        env = "ARKIVO_CA_KEY_FILE",
+        requires = "ca_chain_file"
+    )]
+    pub ca_key_file: Option<PathBuf>,
+    /// PEM chain of --ca-key: its certificate first, the root last.
+    #[arg(
+        long = "ca-chain",
+        env = "ARKIVO_CA_CHAIN_FILE",
+        requires = "ca_key_file"
+    )]
+    pub ca_chain_file: Option<PathBuf>,
 }
 
 impl ServerArgs {
@@ -302,6 +329,16 @@ impl ServerArgs {
         c.max_batch = self.max_batch.unwrap_or(c.max_batch);
         c.max_batch_age_ms = self.max_batch_age_ms.unwrap_or(c.max_batch_age_ms);
         c.inbox_capacity = self.inbox_capacity.unwrap_or(c.inbox_capacity);
+        c.ca.oidc_issuers.extend(
+            self.ca
+                .oidc_issuers
+                .iter()
+                .map(|url| crate::config::OidcIssuer::from_url(url)),
+        );
+        if self.ca.ca_key_file.is_some() {
+            c.ca.key_file.clone_from(&self.ca.ca_key_file);
+            c.ca.chain_file.clone_from(&self.ca.ca_chain_file);
+        }
         c.validate()?;
         Ok(c)
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::sequencer::SequencerConfig;
 use crate::witness::client::{Endpoint, LogWitness};
+use arkivo_core::ca::identity::IssuerType;
 
 /// Every setting of `arkivo serve` / `arkivo init`. (Serialize: the deploy tests list its fields.)
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -92,6 +93,90 @@ pub struct Config {
     /// Lifetime, in seconds, of the TUF timestamp: how long a client cut off from the server
     /// (or fed an old timestamp) keeps trusting what it has. Signed again once half has passed.
     pub tuf_timestamp_expiry_secs: u64,
+    /// The certificate authority (`[ca]`): on when at least one OIDC issuer is configured.
+    pub ca: CaConfig,
+}
+
+/// The Fulcio-compatible certificate authority (docs/keyless.md).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaConfig {
+    /// The OIDC issuers whose ID tokens get certificates (`[[ca.oidc_issuers]]`). Empty: no CA.
+    pub oidc_issuers: Vec<OidcIssuer>,
+    /// PKCS#8 PEM ECDSA P-256 key that signs certificates (mode 0600), with `chain_file`.
+    /// Default `<data_dir>/keys/ca-intermediate-p256.pem`, made with a root on first start.
+    pub key_file: Option<PathBuf>,
+    /// PEM certificates of `key_file`'s chain: its own first, the root last. Default
+    /// `<data_dir>/ca-chain.pem`.
+    pub chain_file: Option<PathBuf>,
+}
+
+/// One OIDC issuer the CA trusts.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OidcIssuer {
+    /// The issuer URL, exactly as its tokens' `iss` claim has it. `https://`, or `http://` on a
+    /// loopback address.
+    pub url: String,
+    /// The audience (`aud`) its tokens must be for.
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    /// How its tokens name their subject: `email`, `github-workflow`, `gitlab-pipeline`,
+    /// `kubernetes`, `spiffe`, `uri` or `username`.
+    #[serde(rename = "type", default = "default_issuer_type")]
+    pub issuer_type: IssuerType,
+    /// `spiffe`: the trust domain; `uri`: the `scheme://host` subjects must be under;
+    /// `username`: the domain of `user!domain`.
+    pub subject_domain: Option<String>,
+}
+
+fn default_client_id() -> String {
+    "sigstore".to_owned()
+}
+
+fn default_issuer_type() -> IssuerType {
+    IssuerType::Email
+}
+
+impl OidcIssuer {
+    /// An issuer given by URL alone (`--oidc-issuer`): email type, audience `sigstore`.
+    pub fn from_url(url: &str) -> Self {
+        OidcIssuer {
+            url: url.to_owned(),
+            client_id: default_client_id(),
+            issuer_type: default_issuer_type(),
+            subject_domain: None,
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        check_issuer_url(&self.url)?;
+        anyhow::ensure!(
+            !self.issuer_type.needs_subject_domain() || self.subject_domain.is_some(),
+            "OIDC issuer {}: a {} issuer needs subject_domain",
+            self.url,
+            self.issuer_type.name()
+        );
+        Ok(())
+    }
+}
+
+/// An issuer (or JWKS) URL is `https://`, or `http://` on a loopback address: a token's keys
+/// fetched in the clear could be anyone's.
+pub fn check_issuer_url(url: &str) -> anyhow::Result<()> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("OIDC issuer URL {url:?}"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback());
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => anyhow::bail!("OIDC issuer URL {url}: must be https:// (http:// only on loopback)"),
+    }
 }
 
 const DAY: u64 = 24 * 60 * 60;
@@ -129,6 +214,7 @@ impl Default for Config {
             tuf_targets_expiry_secs: 90 * DAY,
             tuf_snapshot_expiry_secs: 7 * DAY,
             tuf_timestamp_expiry_secs: DAY,
+            ca: CaConfig::default(),
         }
     }
 }
@@ -184,8 +270,7 @@ impl Config {
         );
         anyhow::ensure!(
             self.tuf_root_threshold >= 1
-                && usize::try_from(self.tuf_root_threshold)
-                    .is_ok_and(|t| t <= self.tuf_root_keys),
+                && usize::try_from(self.tuf_root_threshold).is_ok_and(|t| t <= self.tuf_root_keys),
             "tuf_root_threshold must be between 1 and tuf_root_keys ({})",
             self.tuf_root_keys
         );
@@ -198,6 +283,20 @@ impl Config {
             // Re-signed at half the lifetime, checked every eighth of the timestamp's.
             anyhow::ensure!(secs >= 4, "{name} must be at least 4");
         }
+        for (i, issuer) in self.ca.oidc_issuers.iter().enumerate() {
+            issuer.validate()?;
+            anyhow::ensure!(
+                !self.ca.oidc_issuers[..i]
+                    .iter()
+                    .any(|o| o.url == issuer.url),
+                "OIDC issuer {} is configured twice",
+                issuer.url
+            );
+        }
+        anyhow::ensure!(
+            self.ca.key_file.is_some() == self.ca.chain_file.is_some(),
+            "ca.key_file and ca.chain_file go together: set both or neither"
+        );
         Ok(())
     }
 

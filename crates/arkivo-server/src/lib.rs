@@ -8,7 +8,8 @@
 //! Around it: [`log`] and [`datadir`] (a log's identity; creating and opening a data directory),
 //! [`shards`] (frozen trees and the active one), [`backup`] (backups while serving, restores),
 //! [`witness`] (`arkivo witness`, and the log's client of its witnesses), [`fsck`] (`verify-log`),
-//! [`auth`] and [`ratelimit`] (who may write, how fast), [`keyfile`] (private key files), [`metrics`], [`config`], [`logging`], and [`cli`]
+//! [`auth`] and [`ratelimit`] (who may write, how fast), [`ca`] (the certificate authority's keys
+//! and its OIDC issuers), [`keyfile`] (private key files), [`metrics`], [`config`], [`logging`], and [`cli`]
 //! (the server's commands; [`serve`] is `arkivo serve`).
 //!
 //! The `rocksdb` feature (on by default) brings RocksDB and what needs it (the data directory,
@@ -19,6 +20,7 @@ pub mod api;
 pub mod auth;
 #[cfg(feature = "rocksdb")]
 pub mod backup;
+pub mod ca;
 #[cfg(feature = "rocksdb")]
 pub mod cli;
 pub mod config;

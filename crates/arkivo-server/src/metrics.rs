@@ -28,6 +28,8 @@ pub const SEQUENCING_SECONDS: &str = "arkivo_sequencing_seconds";
 pub const COMMIT_SECONDS: &str = "arkivo_commit_seconds";
 /// Size of the latest durable tree.
 pub const TREE_SIZE: &str = "arkivo_tree_size";
+/// Certificates the CA issued.
+pub const CERTIFICATES_ISSUED: &str = "arkivo_certificates_issued_total";
 /// Bytes of every file in the database directory (tables, write-ahead log, manifest).
 pub const STORAGE_BYTES: &str = "arkivo_storage_bytes";
 /// Memory RocksDB holds, by `use`: `memtables`, `table_readers`, `block_cache`.
@@ -100,6 +102,7 @@ fn describe() {
         "One synced RocksDB commit of a batch."
     );
     describe_gauge!(TREE_SIZE, Unit::Count, "Size of the latest durable tree.");
+    describe_counter!(CERTIFICATES_ISSUED, "Certificates the CA issued.");
     describe_gauge!(
         STORAGE_BYTES,
         Unit::Bytes,
@@ -146,6 +149,11 @@ pub fn batch_committed(entries: usize, commit: Duration, tree_size: u64) {
 /// One write was acknowledged `latency` after it reached the sequencer.
 pub fn entry_sequenced(latency: Duration) {
     metrics::histogram!(SEQUENCING_SECONDS).record(latency);
+}
+
+/// The CA issued a certificate.
+pub fn certificate_issued() {
+    metrics::counter!(CERTIFICATES_ISSUED).increment(1);
 }
 
 pub fn set_tree_size(size: u64) {

@@ -112,33 +112,6 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     .context("starting the sequencer")?;
     let public_url = config.public_url_for(&opened.active().identity.meta.hostname);
     let tree_size = sequencer.published().head().size;
-    // Published before anything is served, so that a rotation made while the server was
-    // stopped reaches the repository before its new key signs an answer.
-    let tuf = Arc::new(
-        crate::tuf::Repository::open(
-            &config.data_dir,
-            config.tuf(),
-            crate::tuf::targets(&sequencer.published().view(), &public_url),
-        )
-        .await
-        .context("opening the TUF repository")?,
-    );
-    {
-        let (tuf, public_url) = (tuf.clone(), public_url.clone());
-        let runtime = tokio::runtime::Handle::current();
-        sequencer
-            .published()
-            .before_rotation(Arc::new(move |view| {
-                runtime
-                    .block_on(tuf.publish(crate::tuf::targets(view, &public_url)))
-                    .map_err(|e| format!("{e:#}"))
-            }));
-    }
-    let resigning = tokio::spawn(crate::tuf::keep_fresh(
-        tuf.clone(),
-        sequencer.published().clone(),
-        public_url.clone(),
-    ));
     let cosignatures = Arc::new(Cosignatures::new(
         sequencer.published().clone(),
         Endpoint::from_config(&config.witnesses)?,
@@ -164,8 +137,50 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         )?
     };
     let mut state = crate::api::AppState::new(sequencer.clone(), public_url.clone())
-        .with_cosignatures(cosignatures)
-        .with_tuf(tuf.clone());
+        .with_cosignatures(cosignatures);
+    if !config.ca.oidc_issuers.is_empty() {
+        let signer = crate::ca::open_signer(
+            &config.ca,
+            &config.data_dir,
+            &opened.active().identity.meta.hostname,
+        )?;
+        for issuer in &config.ca.oidc_issuers {
+            notice!(
+                "CA: certificates for ID tokens of {} ({}, audience {})",
+                issuer.url,
+                issuer.issuer_type.name(),
+                issuer.client_id
+            );
+        }
+        state = state.with_ca(crate::ca::CertificateAuthority::new(
+            signer,
+            &config.ca.oidc_issuers,
+        )?);
+    }
+    // Published before anything is served, so that a rotation made while the server was
+    // stopped reaches the repository before its new key signs an answer. The targets are made
+    // from what the API serves (`state`: the log's URL, its CA).
+    let trust = state.clone();
+    let tuf = Arc::new(
+        crate::tuf::Repository::open(
+            &config.data_dir,
+            config.tuf(),
+            crate::tuf::targets(&trust, &sequencer.published().view()),
+        )
+        .await
+        .context("opening the TUF repository")?,
+    );
+    {
+        let (tuf, trust) = (tuf.clone(), trust.clone());
+        let runtime = tokio::runtime::Handle::current();
+        sequencer.published().before_rotation(Arc::new(move |view| {
+            runtime
+                .block_on(tuf.publish(crate::tuf::targets(&trust, view)))
+                .map_err(|e| format!("{e:#}"))
+        }));
+    }
+    let resigning = tokio::spawn(crate::tuf::keep_fresh(tuf.clone(), trust.clone()));
+    state = state.with_tuf(tuf.clone());
     if config.tls_client_ca_file.is_some() {
         notice!("clients with a certificate from the client CA may write (mutual TLS)");
         state = state.with_client_certificate_writes();
@@ -212,13 +227,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let shards = Arc::new(std::sync::Mutex::new(crate::backup::DiskShards::new(
         &opened,
     )));
-    let admin = crate::backup::serve_admin(
-        shards.clone(),
-        log_paths(&config),
-        sequencer,
-        tuf,
-        public_url.clone(),
-    )
+    let admin = crate::backup::serve_admin(shards.clone(), log_paths(&config), tuf, trust)
         .inspect_err(|e| {
             tracing::warn!(
                 "no admin socket, so `arkivo backup` and `arkivo shard rotate` need the server \

@@ -30,8 +30,8 @@ use tough::editor::signed::SignedRole;
 use tough::key_source::KeySource;
 use tough::schema::key::{Ed25519Key, Ed25519Scheme, Key};
 use tough::schema::{
-    Hashes, KeyHolder, Metafile, Role, RoleKeys, RoleType, Root, Signed, Snapshot, Target,
-    Targets, Timestamp,
+    Hashes, KeyHolder, Metafile, Role, RoleKeys, RoleType, Root, Signed, Snapshot, Target, Targets,
+    Timestamp,
 };
 use tough::sign::Sign;
 
@@ -178,9 +178,14 @@ async fn sign<T: Role + Serialize>(
     keys: &[Box<dyn KeySource>],
 ) -> anyhow::Result<SignedRole<T>> {
     let what = T::TYPE;
-    SignedRole::new(role, &KeyHolder::Root(holder.clone()), keys, &SystemRandom::new())
-        .await
-        .with_context(|| format!("signing the {what} metadata"))
+    SignedRole::new(
+        role,
+        &KeyHolder::Root(holder.clone()),
+        keys,
+        &SystemRandom::new(),
+    )
+    .await
+    .with_context(|| format!("signing the {what} metadata"))
 }
 
 /// Seconds since the Unix epoch.
@@ -435,7 +440,10 @@ impl Repository {
                 || stale(root.verify_role(t).map_err(Into::into))
         });
         if new_targets {
-            let v = next.targets.as_ref().map_or(1, |t| t.signed.version.get() + 1);
+            let v = next
+                .targets
+                .as_ref()
+                .map_or(1, |t| t.signed.version.get() + 1);
             let mut role = Targets::new(
                 SPEC_VERSION.to_owned(),
                 version(v),
@@ -459,16 +467,16 @@ impl Repository {
         }
         let targets_version = next.targets.as_ref().map_or(1, |t| t.signed.version.get());
         let new_snapshot = new_targets
-            || next
-                .snapshot
-                .as_ref()
-                .is_none_or(|t| {
-                    due(t.signed.expires, s.snapshot_expiry, now)
-                        || stale(root.verify_role(t).map_err(Into::into))
-                });
+            || next.snapshot.as_ref().is_none_or(|t| {
+                due(t.signed.expires, s.snapshot_expiry, now)
+                    || stale(root.verify_role(t).map_err(Into::into))
+            });
         let mut snapshot_meta = None;
         if new_snapshot {
-            let v = next.snapshot.as_ref().map_or(1, |t| t.signed.version.get() + 1);
+            let v = next
+                .snapshot
+                .as_ref()
+                .map_or(1, |t| t.signed.version.get() + 1);
             let mut role = Snapshot::new(
                 SPEC_VERSION.to_owned(),
                 version(v),
@@ -490,15 +498,15 @@ impl Repository {
             next.snapshot = Some(signed.signed().clone());
         }
         let new_timestamp = new_snapshot
-            || next
+            || next.timestamp.as_ref().is_none_or(|t| {
+                due(t.signed.expires, s.timestamp_expiry, now)
+                    || stale(root.verify_role(t).map_err(Into::into))
+            });
+        if new_timestamp {
+            let v = next
                 .timestamp
                 .as_ref()
-                .is_none_or(|t| {
-                    due(t.signed.expires, s.timestamp_expiry, now)
-                        || stale(root.verify_role(t).map_err(Into::into))
-                });
-        if new_timestamp {
-            let v = next.timestamp.as_ref().map_or(1, |t| t.signed.version.get() + 1);
+                .map_or(1, |t| t.signed.version.get() + 1);
             let mut role = Timestamp::new(
                 SPEC_VERSION.to_owned(),
                 version(v),
@@ -683,7 +691,10 @@ impl Repository {
             for role in [RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp] {
                 let listed = new.signed.keys(role).filter_map(|k| k.key_id().ok());
                 let have = listed
-                    .filter(|id| keys.iter().any(|k| k.tuf_key().key_id().ok().as_ref() == Some(id)))
+                    .filter(|id| {
+                        keys.iter()
+                            .any(|k| k.tuf_key().key_id().ok().as_ref() == Some(id))
+                    })
                     .count();
                 let threshold = new.signed.roles.get(&role).map_or(1, |r| r.threshold.get());
                 ensure!(
@@ -857,29 +868,32 @@ pub fn install_root_unserved(data_dir: &Path, bytes: &[u8]) -> anyhow::Result<u6
     Ok(v)
 }
 
-/// The targets for the log as `view` describes it, served at `public_url`.
-pub fn targets(view: &crate::sequencer::View, public_url: &str) -> Vec<(String, Vec<u8>)> {
+/// The targets for the log as `view` describes it, served by `api`: exactly what its API
+/// serves.
+pub fn targets(
+    api: &crate::api::AppState,
+    view: &crate::sequencer::View,
+) -> Vec<(String, Vec<u8>)> {
     vec![(
         TRUSTED_ROOT_TARGET.to_owned(),
-        crate::api::trusted_root_json(view, public_url),
+        crate::api::trusted_root_json(api, view),
     )]
 }
 
 /// Re-signs the metadata past half its lifetime, every [`TufSettings::check_interval`].
-pub async fn keep_fresh(
-    repository: Arc<Repository>,
-    published: Arc<crate::sequencer::Published>,
-    public_url: String,
-) {
+pub async fn keep_fresh(repository: Arc<Repository>, api: crate::api::AppState) {
     let mut every = tokio::time::interval(repository.settings.check_interval());
     every.tick().await;
     loop {
         every.tick().await;
         if let Err(e) = repository
-            .publish(targets(&published.view(), &public_url))
+            .publish(targets(&api, &api.sequencer.published().view()))
             .await
         {
-            tracing::error!(error = format!("{e:#}"), "re-signing the TUF repository failed");
+            tracing::error!(
+                error = format!("{e:#}"),
+                "re-signing the TUF repository failed"
+            );
         }
     }
 }

@@ -7,6 +7,7 @@
 //! through [`LogStore`] reads and the sequencer handle.
 
 mod error;
+mod fulcio;
 mod observe;
 pub mod server;
 mod tiles;
@@ -73,6 +74,8 @@ pub struct AppState {
     sets: Arc<quick_cache::sync::Cache<u64, Arc<[u8]>>>,
     /// The TUF repository served under `/tuf/` (none: 404 there).
     tuf: Option<Arc<crate::tuf::Repository>>,
+    /// The certificate authority, when OIDC issuers are configured (`/api/v2/signingCert`).
+    pub ca: Option<Arc<crate::ca::CertificateAuthority>>,
 }
 
 /// SETs kept in memory: about 100 bytes each, so about 10 MB.
@@ -100,6 +103,7 @@ impl AppState {
             cpu: Arc::new(cpu),
             sets: Arc::new(quick_cache::sync::Cache::new(SET_CACHE_ENTRIES)),
             tuf: None,
+            ca: None,
         }
     }
 
@@ -127,6 +131,13 @@ impl AppState {
             .into();
         self.sets.insert(virtual_index, set.clone());
         set
+    }
+
+    /// Runs the certificate authority.
+    #[must_use]
+    pub fn with_ca(mut self, ca: crate::ca::CertificateAuthority) -> Self {
+        self.ca = Some(Arc::new(ca));
+        self
     }
 
     /// Requires one of `tokens` for every write.
@@ -383,8 +394,17 @@ pub fn router(state: AppState) -> Router {
             "/api/v2/log/entries",
             post(v2::create_entry)
                 .route_layer(writers)
-                .route_layer(json),
+                .route_layer(json.clone()),
         )
+        // The CA's: the ID token is the credential, so no write gate.
+        .route(
+            "/api/v2/signingCert",
+            post(fulcio::signing_cert)
+                .route_layer(json.clone())
+                .layer(DefaultBodyLimit::max(MAX_QUERY_BODY_BYTES)),
+        )
+        .route("/api/v2/trustBundle", get(fulcio::trust_bundle))
+        .route("/api/v2/configuration", get(fulcio::configuration))
         .route("/checkpoint", get(tiles::checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
         .route("/shards/{tree_id}/checkpoint", get(tiles::shard_checkpoint))

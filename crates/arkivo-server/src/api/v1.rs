@@ -19,9 +19,10 @@ use arkivo_core::limits::{
 };
 use arkivo_core::merkle::{self, Hash};
 use arkivo_core::wire::{
-    ConsistencyProof, InactiveShard, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex,
-    SearchLogQuery, TRUSTED_ROOT_MEDIA_TYPE, TransparencyLogInstance, TrustedLogId,
-    TrustedPublicKey, TrustedRoot, ValidFor, Verification, to_json_line,
+    Certificate, CertificateAuthority, CertificateChain, ConsistencyProof, DistinguishedName,
+    InactiveShard, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex, SearchLogQuery,
+    TRUSTED_ROOT_MEDIA_TYPE, TransparencyLogInstance, TrustedLogId, TrustedPublicKey, TrustedRoot,
+    ValidFor, Verification, to_json_line,
 };
 
 type Params = Query<Vec<(String, String)>>;
@@ -644,12 +645,13 @@ fn public_key_keys(pk: &arkivo_core::wire::SearchPublicKey) -> Result<[String; 2
 pub async fn trusted_root(State(st): State<AppState>) -> Response {
     no_cache(json_line(
         StatusCode::OK,
-        trusted_root_json(&st.view(), &st.public_url),
+        trusted_root_json(&st, &st.view()),
     ))
 }
 
 /// The body of [`trusted_root`] for `view`: also the TUF repository's `trusted_root.json`.
-pub fn trusted_root_json(view: &View, public_url: &str) -> Vec<u8> {
+pub fn trusted_root_json(st: &AppState, view: &View) -> Vec<u8> {
+    let public_url = &st.public_url;
     let shards: Vec<&ShardView> = view.oldest_first().collect();
     let time = |secs: i64| {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.unsigned_abs());
@@ -732,10 +734,41 @@ pub fn trusted_root_json(view: &View, public_url: &str) -> Vec<u8> {
             )
         });
     }
+    // The CA (sigstore-services.md §4), its chain intermediate first, root last.
+    let certificate_authorities = st
+        .ca
+        .iter()
+        .map(|ca| {
+            let start = ca.signer.not_before();
+            let seconds = |t: std::time::SystemTime| {
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            };
+            CertificateAuthority {
+                subject: DistinguishedName::default(),
+                uri: st.public_url.clone(),
+                cert_chain: CertificateChain {
+                    certificates: ca
+                        .signer
+                        .chain()
+                        .iter()
+                        .map(|der| Certificate {
+                            raw_bytes: B64.encode(der),
+                        })
+                        .collect(),
+                },
+                valid_for: Some(ValidFor {
+                    start: Some(time(seconds(start))),
+                    end: None,
+                }),
+                operator: String::new(),
+            }
+        })
+        .collect();
     let root = TrustedRoot {
         media_type: TRUSTED_ROOT_MEDIA_TYPE.to_owned(),
         tlogs,
-        certificate_authorities: Vec::new(),
+        certificate_authorities,
         ctlogs: Vec::new(),
         timestamp_authorities: Vec::new(),
     };

@@ -1,0 +1,152 @@
+//! A test OIDC issuer on a loopback socket — the one piece of the outside world the CA tests
+//! stand in for. It serves OpenID Connect discovery and a JWKS (an RSA key and a P-256 key) for
+//! any issuer path `/<name>`, and signs real ID tokens (RS256, ES256) with those keys.
+//! `hang_jwks` makes its JWKS never answer (a dead issuer).
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use p256::ecdsa::signature::Signer;
+use rsa::traits::PublicKeyParts;
+use serde_json::{Value, json};
+
+pub struct TestIssuer {
+    pub base: String,
+    rsa: rsa::RsaPrivateKey,
+    ec: p256::ecdsa::SigningKey,
+    /// Dropped with the issuer: its server thread then ends.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The JWS algorithm a token is signed with.
+#[derive(Clone, Copy, Debug)]
+pub enum Alg {
+    Rs256,
+    Es256,
+}
+
+impl TestIssuer {
+    pub fn start(hang_jwks: bool) -> TestIssuer {
+        let rsa = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+        let ec = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+        let point = ec.verifying_key().to_encoded_point(false);
+        let jwks = json!({"keys": [
+            {"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256",
+             "n": B64URL.encode(rsa.n().to_bytes_be()), "e": B64URL.encode(rsa.e().to_bytes_be())},
+            {"kty": "EC", "kid": "ec-1", "use": "sig", "crv": "P-256",
+             "x": B64URL.encode(point.x().unwrap()), "y": B64URL.encode(point.y().unwrap())},
+        ]});
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let issuer_base = base.clone();
+        let app = axum::Router::new()
+            .route(
+                "/{name}/.well-known/openid-configuration",
+                axum::routing::get(
+                    move |axum::extract::Path(name): axum::extract::Path<String>| {
+                        let base = issuer_base.clone();
+                        async move {
+                            axum::Json(json!({
+                                "issuer": format!("{base}/{name}"),
+                                "jwks_uri": format!("{base}/{name}/jwks"),
+                                "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+                            }))
+                        }
+                    },
+                ),
+            )
+            .route(
+                "/{name}/jwks",
+                axum::routing::get(move || {
+                    let jwks = jwks.clone();
+                    async move {
+                        if hang_jwks {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                        }
+                        axum::Json(jwks)
+                    }
+                }),
+            );
+        // Its own thread and runtime, so that sync and async tests alike can use it.
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                });
+                serve.await.unwrap();
+            });
+        });
+        TestIssuer {
+            base,
+            rsa,
+            ec,
+            _stop: stop,
+        }
+    }
+
+    /// The issuer URL of issuer `name`.
+    pub fn url(&self, name: &str) -> String {
+        format!("{}/{name}", self.base)
+    }
+
+    /// Claims of a fresh token of issuer `name` for audience `sigstore`, with `extra` merged in.
+    pub fn claims(&self, name: &str, extra: Value) -> Value {
+        let now = super::unix_now();
+        let mut claims = json!({
+            "iss": self.url(name), "aud": "sigstore", "sub": "subject-1",
+            "iat": now, "nbf": now, "exp": now + 300,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        claims
+    }
+
+    /// A token of `claims` signed with `alg`'s key.
+    pub fn sign(&self, alg: Alg, claims: &Value) -> String {
+        let (name, kid) = match alg {
+            Alg::Rs256 => ("RS256", "rsa-1"),
+            Alg::Es256 => ("ES256", "ec-1"),
+        };
+        let header = json!({"alg": name, "kid": kid, "typ": "JWT"});
+        let input = format!(
+            "{}.{}",
+            B64URL.encode(header.to_string()),
+            B64URL.encode(claims.to_string())
+        );
+        let signature = match alg {
+            Alg::Rs256 => {
+                let key = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(self.rsa.clone());
+                let sig: rsa::pkcs1v15::Signature = key.sign(input.as_bytes());
+                rsa::signature::SignatureEncoding::to_vec(&sig)
+            }
+            Alg::Es256 => {
+                let sig: p256::ecdsa::Signature = self.ec.sign(input.as_bytes());
+                sig.to_bytes().to_vec()
+            }
+        };
+        format!("{input}.{}", B64URL.encode(signature))
+    }
+
+    /// A token of issuer `name` with the default claims and `extra`.
+    pub fn token(&self, alg: Alg, name: &str, extra: Value) -> String {
+        self.sign(alg, &self.claims(name, extra))
+    }
+
+    /// The RSA public key as PEM (what an `HS256` confusion attack would key its HMAC with).
+    pub fn rsa_public_pem(&self) -> String {
+        use rsa::pkcs8::EncodePublicKey;
+        self.rsa
+            .to_public_key()
+            .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
+            .unwrap()
+    }
+}
