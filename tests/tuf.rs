@@ -253,9 +253,12 @@ async fn python_tuf_follows_a_key_rotation_and_verifies_the_new_keys_bundles() {
     );
 }
 
+/// Answers to swap in, by request path.
+type Swaps = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+
 /// A proxy in front of `base` that answers the paths in the returned map with their bodies.
-fn tampering(base: &str) -> (Proxy, Arc<Mutex<HashMap<String, Vec<u8>>>>) {
-    let swaps: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+fn tampering(base: &str) -> (Proxy, Swaps) {
+    let swaps: Swaps = Arc::default();
     let s = swaps.clone();
     let proxy = Proxy::start(base, move |path, _| s.lock().unwrap().get(path).cloned());
     (proxy, swaps)

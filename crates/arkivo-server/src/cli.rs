@@ -55,7 +55,7 @@ pub enum TufCommand {
     },
     /// Write the next root version, unsigned, with the changes asked for (none: the same keys,
     /// a new expiry).
-    NewRoot(NewRootArgs),
+    NewRoot(Box<NewRootArgs>),
     /// Add signatures to a root version (where the root keys are kept).
     SignRoot {
         /// The root version to sign, rewritten with the new signatures.

@@ -242,12 +242,13 @@ impl Published {
 
     /// Runs `hook` with the view of each new shard, before any entry or checkpoint is signed
     /// with its keys: clients that refresh their trust material then already have the new keys
-    /// when they meet the first signature by them.
-    pub fn before_rotation(&self, hook: BeforeRotation) {
+    /// when they meet the first signature by them. `None` drops the hook (and whatever it
+    /// holds: a hook holding a [`SequencerHandle`] keeps the sequencer running until then).
+    pub fn before_rotation(&self, hook: Option<BeforeRotation>) {
         *self
             .before_rotation
             .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(hook);
+            .unwrap_or_else(|p| p.into_inner()) = hook;
     }
 
     fn stop(&self, reason: String) {

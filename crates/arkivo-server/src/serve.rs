@@ -173,13 +173,16 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     {
         let (tuf, trust) = (tuf.clone(), trust.clone());
         let runtime = tokio::runtime::Handle::current();
-        sequencer.published().before_rotation(Arc::new(move |view| {
-            runtime
-                .block_on(tuf.publish(crate::tuf::targets(&trust, view)))
-                .map_err(|e| format!("{e:#}"))
-        }));
+        sequencer
+            .published()
+            .before_rotation(Some(Arc::new(move |view| {
+                runtime
+                    .block_on(tuf.publish(crate::tuf::targets(&trust, view)))
+                    .map_err(|e| format!("{e:#}"))
+            })));
     }
     let resigning = tokio::spawn(crate::tuf::keep_fresh(tuf.clone(), trust.clone()));
+    let published = sequencer.published().clone();
     state = state.with_tuf(tuf.clone());
     if config.tls_client_ca_file.is_some() {
         notice!("clients with a certificate from the client CA may write (mutual TLS)");
@@ -261,12 +264,16 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     metrics.abort();
     let _ = metrics.await;
     resigning.abort();
+    let _ = resigning.await;
+    // The hook holds the API state, and so a sequencer handle.
+    published.before_rotation(None);
     if let Some(reloading) = reloading {
         reloading.abort();
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     trimming.abort();
     // Every handle is gone with the server: the sequencer drains its inbox and ends.
+    drop(sequencer);
     drop(opened);
     tokio::task::spawn_blocking(move || thread.join())
         .await

@@ -1,8 +1,8 @@
 //! `GET /tuf/<file>`: the log's TUF repository ([`crate::tuf`]), as the files
 //! `arkivo tuf export` writes.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
@@ -11,8 +11,12 @@ use super::{ApiError, AppState};
 /// version or hash (consistent snapshots, TUF §5.7.3) and never changes: cached for a year as
 /// immutable. Those two change with each new version and must be fetched fresh: a client
 /// refreshes from the timestamp (TUF §5.4), so a cached one would hide a rotation.
-pub async fn file(State(st): State<AppState>, Path(path): Path<String>) -> Response {
-    let Some(bytes) = st.tuf.as_ref().and_then(|r| r.files().get(&path).cloned()) else {
+///
+/// The path is matched as sent, not percent-decoded: every file name is plain ASCII, so an
+/// encoded one names nothing (404), as does anything that is not a file of the repository.
+pub async fn file(State(st): State<AppState>, uri: Uri) -> Response {
+    let path = uri.path().strip_prefix("/tuf/").unwrap_or_default();
+    let Some(bytes) = st.tuf.as_ref().and_then(|r| r.files().get(path).cloned()) else {
         return ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no file {path:.100} in the TUF repository"),
