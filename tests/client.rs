@@ -1085,47 +1085,8 @@ fn sign_blob_checks_the_log_answer_before_writing_the_bundle() {
     env.write("first", b"first");
     env.sign("k.key", "first", "first.bundle", &[]);
     env.write("blob", b"blob");
-    type Tamper = fn(&mut Value);
-    let tampers: [(&str, Tamper); 3] = [
-        ("SET", |e| {
-            let set = &mut e["verification"]["signedEntryTimestamp"];
-            let mut der = B64.decode(set.as_str().unwrap()).unwrap();
-            let last = der.len() - 1;
-            der[last] ^= 1;
-            *set = B64.encode(der).into();
-        }),
-        ("inclusion proof", |e| {
-            let hashes = e["verification"]["inclusionProof"]["hashes"]
-                .as_array_mut()
-                .unwrap();
-            hashes[0] = "00".repeat(32).into();
-        }),
-        ("checkpoint", |e| {
-            let proof = &mut e["verification"]["inclusionProof"];
-            let cp = proof["checkpoint"]
-                .as_str()
-                .unwrap()
-                .replacen('\n', "\n\n", 0);
-            let mut lines: Vec<String> = cp.lines().map(str::to_owned).collect();
-            lines[1] = (lines[1].parse::<u64>().unwrap() + 1).to_string();
-            proof["checkpoint"] = format!("{}\n", lines.join("\n")).into();
-        }),
-    ];
-    for (what, tamper) in tampers {
-        let proxy = common::proxy::Proxy::start(&env.server.base_url(), move |path, body| {
-            // The new entry, or the existing one it is fetched as after a 409.
-            if !path.starts_with("/api/v1/log/entries") {
-                return None;
-            }
-            let mut answer: Value = serde_json::from_slice(body).unwrap();
-            if answer.get("code").is_some() {
-                return None;
-            }
-            for entry in answer.as_object_mut().unwrap().values_mut() {
-                tamper(entry);
-            }
-            Some(serde_json::to_vec(&answer).unwrap())
-        });
+    for (what, tamper) in common::proxy::ENTRY_TAMPERS {
+        let proxy = common::proxy::Proxy::tampering_entries(&env.server.base_url(), tamper);
         for pin in [&["--log-key", "log.pub"][..], &[]] {
             let url = proxy.base_url();
             let mut args = vec!["sign-blob", "--key", "k.key", "--rekor-url", &url];

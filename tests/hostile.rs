@@ -1053,6 +1053,7 @@ async fn an_issuer_whose_keys_time_out_gives_503_in_bounded_time() {
         );
     }
 }
+
 /// Hostile timestamp requests (docs/sigstore-services.md §3): each gets a 4xx naming the
 /// problem, never a 5xx — 415 for a wrong content type, 413 above the size limit, 400 otherwise.
 #[tokio::test]
@@ -1169,4 +1170,63 @@ async fn hostile_timestamp_requests_get_4xx() {
     // No content type at all.
     let res = client.post(&url).body(vec![0x30, 0]).send().await.unwrap();
     assert_eq!(res.status(), 415);
+}
+
+/// Paths under `/tuf/` that name no file of the TUF repository — traversal, encodings, the keys
+/// directory, versions not yet signed, huge names — get a JSON 404, and writes there a 405:
+/// only the repository's own files are served (docs/tuf.md).
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_tuf_paths_get_404() {
+    let server = TestServer::start(&[]);
+    let base = server.base_url();
+    let client = reqwest::Client::new();
+    let long = "a".repeat(8000);
+    let paths = [
+        "/tuf",
+        "/tuf/",
+        "/tuf//1.root.json",
+        "/tuf/%2e%2e/keys/timestamp.pem",
+        "/tuf/..%2fkeys%2ftimestamp.pem",
+        "/tuf/keys/timestamp.pem",
+        "/tuf/1.root.json/",
+        "/tuf/1.ROOT.JSON",
+        "/tuf/0.root.json",
+        "/tuf/18446744073709551616.root.json",
+        "/tuf/2.targets.json",
+        "/tuf/targets/",
+        "/tuf/targets/trusted_root.json",
+        "/tuf/timestamp.json%00",
+        "/tuf/%ff",
+        &format!("/tuf/{long}"),
+    ];
+    for path in paths {
+        let res = client.get(format!("{base}{path}")).send().await.unwrap();
+        let (status, content_type, body) = answer(res).await;
+        assert!(
+            status == 404 || (status == 414 || status == 431),
+            "{path:.80}: {status}"
+        );
+        if status == 404 {
+            assert_json_error(path, content_type.as_deref(), &body);
+        }
+    }
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let res = client
+            .request(method.clone(), format!("{base}/tuf/timestamp.json"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method} /tuf/timestamp.json");
+    }
+    let res = client
+        .get(format!("{base}/tuf/1.root.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the repository itself is served");
 }

@@ -54,22 +54,25 @@ fn get(server: &TestServer, path: &str) -> Vec<u8> {
 /// Records `signer`'s signature of each artifact; returns their (virtual) log indexes, to
 /// compare with what the monitor reports.
 fn add_entries(server: &TestServer, signer: &EntrySigner, artifacts: &[&[u8]]) -> Vec<u64> {
+    artifacts
+        .iter()
+        .map(|a| add_entry(server, &signer.hashedrekord(a)))
+        .collect()
+}
+
+/// Records a proposed entry; returns its (virtual) log index.
+fn add_entry(server: &TestServer, proposed: &Value) -> u64 {
     block_on(async {
-        let http = reqwest::Client::new();
-        let mut indexes = Vec::new();
-        for a in artifacts {
-            let res = http
-                .post(format!("{}/api/v1/log/entries", server.base_url()))
-                .json(&signer.hashedrekord(a))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status().as_u16(), 201, "{}", res.text().await.unwrap());
-            let entry: Value = res.json().await.unwrap();
-            let (_, entry) = entry.as_object().unwrap().iter().next().unwrap();
-            indexes.push(entry["logIndex"].as_u64().unwrap());
-        }
-        indexes
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/log/entries", server.base_url()))
+            .json(proposed)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 201, "{}", res.text().await.unwrap());
+        let entry: Value = res.json().await.unwrap();
+        let (_, entry) = entry.as_object().unwrap().iter().next().unwrap();
+        entry["logIndex"].as_u64().unwrap()
     })
 }
 
@@ -258,6 +261,72 @@ fn monitor_follows_a_log_and_raises_the_alarm_when_it_is_swapped() {
     expect(&down, 3, "log down");
     assert!(down.stderr.contains("cannot reach"), "{}", down.stderr);
     assert_eq!(state(d), good);
+}
+
+/// An attestation (dsse) about a watched digest holds it only in its in-toto subjects, which its
+/// logged body does not carry (the envelope's and payload's hashes only): the monitor finds it
+/// through the log's search index, says so, and reports nothing for attestations about other
+/// digests or for signatures of other artifacts.
+#[test]
+fn monitor_reports_attestations_about_a_watched_digest_by_the_logs_index() {
+    let (dir, server, watched) = watched_log();
+    let d = dir.path();
+    let url = server.base_url();
+    let digest = hex::encode(sha2::Sha256::digest(b"image manifest"));
+    let other = hex::encode(sha2::Sha256::digest(b"another image"));
+    let watch: &[&str] = &["--log-key", "log.pub", "--watch-sha256", &digest];
+    expect(&monitor(d, &url, watch), 0, "first round");
+
+    let others = EntrySigner::new();
+    add_entries(&server, &others, &[b"unrelated"]);
+    let attested = add_entry(&server, &watched.dsse_of_digest(&digest));
+    add_entry(&server, &others.dsse_of_digest(&other));
+    // The same attestation twice is one entry (409): one more, by another key.
+    let attested_again = add_entry(&server, &others.dsse_of_digest(&digest));
+    let round = monitor(d, &url, watch);
+    expect(&round, 0, "second round");
+    let report = round.json();
+    let matches = report["matches"].as_array().unwrap();
+    let found: Vec<u64> = matches
+        .iter()
+        .map(|m| m["logIndex"].as_u64().unwrap())
+        .collect();
+    assert_eq!(found, [attested, attested_again], "{report}");
+    for m in matches {
+        assert_eq!(m["matched"], serde_json::json!([]), "{m}");
+        assert_eq!(
+            m["matchedByLogIndex"],
+            serde_json::json!([format!("artifact sha256:{digest}")]),
+            "{m}"
+        );
+    }
+    assert_eq!(report["indexTruncated"], serde_json::json!([]));
+
+    // In text, the match says where the subject claim comes from.
+    add_entry(&server, &EntrySigner::new().dsse_of_digest(&digest));
+    let text = common::run_arkivo(
+        Some(d),
+        &[
+            &[
+                "monitor",
+                "--once",
+                "--rekor-url",
+                &url,
+                "--state",
+                "state.json",
+            ],
+            watch,
+        ]
+        .concat(),
+        &[],
+    );
+    expect(&text, 0, "text round");
+    assert!(
+        text.stdout
+            .contains("an in-toto subject, by the log's index"),
+        "{}",
+        text.stdout
+    );
 }
 
 /// Runs `arkivo args...`, which must succeed.

@@ -263,7 +263,7 @@ impl Client {
     }
 
     fn sign(&self, log: &TestServer, image: &str, extra: &[&str]) -> Run {
-        self.sign_with("sign", log, image, extra)
+        self.sign_with("sign", &log.base_url(), image, extra)
     }
 
     /// `sign` with the registry credentials `alice:<password>` in the flags.
@@ -278,17 +278,16 @@ impl Client {
         self.sign(log, image, &args)
     }
 
-    /// `<command> --key signer.key --rekor-url <log> --output json <extra> <image>`, where
+    /// `<command> --key signer.key --rekor-url <url> --output json <extra> <image>`, where
     /// `command` is `sign` or `attest`.
-    fn sign_with(&self, command: &str, log: &TestServer, image: &str, extra: &[&str]) -> Run {
+    fn sign_with(&self, command: &str, url: &str, image: &str, extra: &[&str]) -> Run {
         let key = self.path("signer.key");
-        let url = log.base_url();
         let mut args = vec![
             command,
             "--key",
             &key,
             "--rekor-url",
-            &url,
+            url,
             "--output",
             "json",
         ];
@@ -686,7 +685,7 @@ fn attest_and_verify_attestation() {
     let attest = |predicate: &str, kind: &str, extra: &[&str]| {
         let mut args = vec!["--predicate", predicate, "--type", kind];
         args.extend(extra);
-        ok(&client.sign_with("attest", &log, &image, &args))
+        ok(&client.sign_with("attest", &log.base_url(), &image, &args))
     };
     let signed = attest(&provenance, "slsaprovenance", &[]);
     assert_eq!(
@@ -739,6 +738,60 @@ fn attest_and_verify_attestation() {
     client.keygen("other");
     let r = verify(["other.pub", "log.pub"], "slsaprovenance");
     fails(&r, "the given public key");
+}
+
+/// A log (or anyone on the path) that answers a new entry with a made-up SET, inclusion proof
+/// or checkpoint: `sign` and `attest`, in both layouts, pinned to the log key or not, refuse the
+/// answer and push nothing; the image stays unsigned.
+#[test]
+fn sign_and_attest_check_the_log_answer_before_pushing() {
+    let log = TestServer::start(&[]);
+    let registry = TestRegistry::start(Auth::None);
+    let image = format!("{}/team/app:v1", registry.addr);
+    Images::build().push("a", &image, None);
+    let client = Client::new(&log);
+    let predicate = client.path("predicate.json");
+    std::fs::write(&predicate, r#"{"ok":true}"#).unwrap();
+    for (what, tamper) in common::proxy::ENTRY_TAMPERS {
+        let proxy = common::proxy::Proxy::tampering_entries(&log.base_url(), tamper);
+        let commands: [(&str, &[&str]); 4] = [
+            ("sign", &[]),
+            ("sign", &["--new-bundle-format"]),
+            ("attest", &["--predicate", &predicate]),
+            (
+                "attest",
+                &["--predicate", &predicate, "--new-bundle-format"],
+            ),
+        ];
+        for (command, extra) in commands {
+            for pin in [&["--log-key", "log.pub"][..], &[]] {
+                let r =
+                    client.sign_with(command, &proxy.base_url(), &image, &[extra, pin].concat());
+                assert_eq!(
+                    r.code, 3,
+                    "{command} {extra:?} {pin:?} accepted a bad {what}:\n{}\n{}",
+                    r.stdout, r.stderr
+                );
+                assert!(
+                    r.stderr.contains("does not verify") && r.stderr.contains("nothing pushed"),
+                    "{command} {extra:?}, bad {what}: {}",
+                    r.stderr
+                );
+            }
+        }
+    }
+    fails(&client.verify(&image, &[]), "no signature found");
+    let r = client.verify_with(
+        "verify-attestation",
+        ["signer.pub", "log.pub"],
+        &image,
+        &[],
+        &[],
+    );
+    fails(&r, "attestation found");
+    // Through the log itself, both verify.
+    ok(&client.sign(&log, &image, &[]));
+    ok(&client.verify(&image, &[]));
 }
 
 /// alice's credentials on the registries that need them.

@@ -445,6 +445,39 @@ impl EntrySigner {
         })
     }
 
+    /// A dsse v0.0.1 proposed entry: this key's DSSE envelope of an in-toto statement whose one
+    /// subject has the SHA-256 digest `sha256` (hex), signed over the PAE (DSSE protocol).
+    pub fn dsse_of_digest(&self, sha256: &str) -> serde_json::Value {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD as B64;
+        use sha2::Digest;
+        let payload_type = "application/vnd.in-toto+json";
+        let statement = serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "artifact", "digest": {"sha256": sha256}}],
+            "predicateType": "https://example.com/p/v1",
+            "predicate": {},
+        })
+        .to_string();
+        let mut pae = format!(
+            "DSSEv1 {} {payload_type} {} ",
+            payload_type.len(),
+            statement.len()
+        )
+        .into_bytes();
+        pae.extend_from_slice(statement.as_bytes());
+        let envelope = serde_json::json!({
+            "payloadType": payload_type,
+            "payload": B64.encode(&statement),
+            "signatures": [{"keyid": "", "sig": B64.encode(self.sign_digest(&sha2::Sha256::digest(&pae)))}],
+        })
+        .to_string();
+        serde_json::json!({
+            "apiVersion": "0.0.1", "kind": "dsse",
+            "spec": {"proposedContent": {"envelope": envelope, "verifiers": [B64.encode(&self.pem)]}},
+        })
+    }
+
     /// This key as a Rekor v2 verifier (tiles-checkpoints-witnesses.md §6.2).
     pub fn verifier_v2(&self) -> serde_json::Value {
         use base64::Engine;

@@ -62,6 +62,56 @@ impl Proxy {
     }
 }
 
+/// A damage done to a log entry (the value under its UUID) on the way.
+pub type Tamper = fn(&mut serde_json::Value);
+
+/// The ways a log on the path can make an entry's proofs up, each named: its SET, its inclusion
+/// proof, its checkpoint.
+pub const ENTRY_TAMPERS: [(&str, Tamper); 3] = [
+    ("SET", |e| {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD as B64;
+        let set = &mut e["verification"]["signedEntryTimestamp"];
+        let mut der = B64.decode(set.as_str().unwrap()).unwrap();
+        let last = der.len() - 1;
+        der[last] ^= 1;
+        *set = B64.encode(der).into();
+    }),
+    ("inclusion proof", |e| {
+        let hashes = e["verification"]["inclusionProof"]["hashes"]
+            .as_array_mut()
+            .unwrap();
+        hashes[0] = "00".repeat(32).into();
+    }),
+    ("checkpoint", |e| {
+        let proof = &mut e["verification"]["inclusionProof"];
+        let cp = proof["checkpoint"].as_str().unwrap();
+        let mut lines: Vec<String> = cp.lines().map(str::to_owned).collect();
+        lines[1] = (lines[1].parse::<u64>().unwrap() + 1).to_string();
+        proof["checkpoint"] = format!("{}\n", lines.join("\n")).into();
+    }),
+];
+
+impl Proxy {
+    /// A proxy to `upstream` that applies `tamper` to every log entry it answers with: a new
+    /// entry, or the existing one a client fetches after a 409.
+    pub fn tampering_entries(upstream: &str, tamper: Tamper) -> Proxy {
+        Proxy::start(upstream, move |path, body| {
+            if !path.starts_with("/api/v1/log/entries") {
+                return None;
+            }
+            let mut answer: serde_json::Value = serde_json::from_slice(body).ok()?;
+            if answer.get("code").is_some() {
+                return None;
+            }
+            for entry in answer.as_object_mut()?.values_mut() {
+                tamper(entry);
+            }
+            Some(serde_json::to_vec(&answer).unwrap())
+        })
+    }
+}
+
 async fn forward(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts

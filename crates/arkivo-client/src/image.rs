@@ -8,6 +8,10 @@
 //!   type `https://sigstore.dev/cosign/sign/v1` in DSSE, a `dsse` entry, a Sigstore bundle v0.3
 //!   in a referrer manifest, listed in the `sha256-<hex>` referrers index).
 //! - [`attest`]: the same with the user's statement; the legacy layout is `sha256-<hex>.att` (§3).
+//!
+//!   Both push nothing before the log's answer is checked ([`verify::verify_answer`]): the entry
+//!   recorded is the signature or envelope sent, and its SET, checkpoint and inclusion proof
+//!   verify with the trusted logs.
 //! - [`verify`] / [`verify_attestations`]: read both layouts and keep what verifies: the
 //!   signature with the given key, the log entry against the trusted logs (SET; for bundles also
 //!   the checkpoint and inclusion proof; for legacy signatures too when a log URL is given), the
@@ -27,10 +31,11 @@ use super::cosign::{self, SimpleSigning, Statement};
 use super::dsse;
 use super::fulcio::Credential;
 use super::identity::SignerPolicy;
+use super::keys;
 use super::oci::{Manifest, OciError, Registry};
 use super::rekor::{ClientError, LogEntry, RekorBundle, RekorClient};
 use super::trust::TrustedLog;
-use super::verify::{self, VerifyError};
+use super::verify::{self, AnswerError, VerifyError};
 use arkivo_core::entries::dsse::IN_TOTO_PAYLOAD_TYPE;
 use arkivo_core::entries::hashedrekord;
 use arkivo_core::entries::pki::{PublicKey, pem_blocks};
@@ -41,6 +46,8 @@ pub enum ImageError {
     Registry(#[from] OciError),
     #[error("recording in the log: {0}")]
     Log(#[from] ClientError),
+    #[error("{0}; nothing pushed to the registry")]
+    Answer(#[from] AnswerError),
     #[error("building the bundle: {0}")]
     Bundle(#[from] BundleError),
     #[error("{what} in the registry is not what cosign writes: {detail}")]
@@ -140,17 +147,33 @@ fn layout_error(what: impl Into<String>, detail: impl ToString) -> ImageError {
     }
 }
 
-/// Signs `image` as `signer`, records the signature in the log and attaches it in `layout`.
+/// Who signs (a key, or an ephemeral key and its certificate), and the log that records it,
+/// whose answers must verify with `logs`.
+pub struct Signing<'a> {
+    pub credential: &'a Credential,
+    pub rekor: &'a RekorClient,
+    pub logs: &'a [TrustedLog],
+}
+
+impl Signing<'_> {
+    /// The signer's public key, to check that the log recorded its signature.
+    fn public_key(&self) -> Result<PublicKey, AnswerError> {
+        keys::parse_public_key(&self.credential.key.public_key_pem(), "the signing key")
+            .map_err(|e| AnswerError::NotSent(e.to_string()))
+    }
+}
+
+/// Signs `image` as `signing.credential`, records the signature in the log, checks the log's
+/// answer, and attaches it in `layout`.
 ///
 /// # Errors
 ///
-/// [`ImageError`]: the image cannot be resolved, the log refuses the entry, or the registry the
-/// signature.
+/// [`ImageError`]: the image cannot be resolved, the log refuses the entry or answers with one
+/// that does not verify, or the registry refuses the signature.
 pub async fn sign(
     registry: &Registry,
     image: &Reference,
-    signer: &Credential,
-    rekor: &RekorClient,
+    signing: &Signing<'_>,
     annotations: &BTreeMap<String, String>,
     layout: Layout,
 ) -> Result<Signed, ImageError> {
@@ -160,23 +183,25 @@ pub async fn sign(
             let payload =
                 SimpleSigning::new(&repository_name(image), subject.digest(), annotations)
                     .to_bytes();
-            let algorithm = signer.key.algorithm().hash_algorithm();
-            let signature = signer.key.sign(&payload);
-            let entry = rekor
-                .create_hashedrekord(
-                    algorithm,
-                    &algorithm.hash(&payload),
-                    &signature,
-                    &signer.verifier_pem(),
-                )
+            let credential = signing.credential;
+            let algorithm = credential.key.algorithm().hash_algorithm();
+            let signature = credential.key.sign(&payload);
+            let digest = algorithm.hash(&payload);
+            let entry = signing
+                .rekor
+                .create_hashedrekord(algorithm, &digest, &signature, &credential.verifier_pem())
                 .await?;
+            let signer = signing.public_key()?;
+            verify::verify_answer(&entry, signing.logs, |body| {
+                verify::verify_hashedrekord(body, algorithm, &digest, &signature, &signer)
+            })?;
             let stored_at = attach_legacy(
                 registry,
                 &subject,
                 cosign::SIGNATURE_SUFFIX,
                 payload,
                 cosign::SIMPLE_SIGNING_MEDIA_TYPE,
-                log_annotations(&entry, B64.encode(&signature), signer),
+                log_annotations(&entry, B64.encode(&signature), credential),
             )
             .await?;
             Ok(Signed {
@@ -193,7 +218,7 @@ pub async fn sign(
                 cosign::COSIGN_SIGN_PREDICATE_TYPE,
                 Value::Object(serde_json::Map::new()),
             );
-            sign_statement(registry, &subject, signer, rekor, &statement, layout).await
+            sign_statement(registry, &subject, signing, &statement, layout).await
         }
     }
 }
@@ -207,8 +232,7 @@ pub async fn sign(
 pub async fn attest(
     registry: &Registry,
     image: &Reference,
-    signer: &Credential,
-    rekor: &RekorClient,
+    signing: &Signing<'_>,
     predicate_type: &str,
     predicate: Value,
     layout: Layout,
@@ -221,7 +245,7 @@ pub async fn attest(
         predicate_type,
         predicate,
     );
-    sign_statement(registry, &subject, signer, rekor, &statement, layout).await
+    sign_statement(registry, &subject, signing, &statement, layout).await
 }
 
 /// The annotations that tie a legacy layer to its log entry (§2): the signature (empty for
@@ -246,20 +270,25 @@ fn log_annotations(
 async fn sign_statement(
     registry: &Registry,
     subject: &Subject,
-    signer: &Credential,
-    rekor: &RekorClient,
+    signing: &Signing<'_>,
     statement: &Statement,
     layout: Layout,
 ) -> Result<Signed, ImageError> {
+    let credential = signing.credential;
     let payload = serde_json::to_vec(statement).expect("a statement serializes");
-    let envelope = dsse::sign(&signer.key, IN_TOTO_PAYLOAD_TYPE, payload);
+    let envelope = dsse::sign(&credential.key, IN_TOTO_PAYLOAD_TYPE, payload);
     let envelope_json = dsse::to_json(&envelope);
-    let entry = rekor
-        .create_dsse(&envelope_json, &signer.verifier_pem())
+    let entry = signing
+        .rekor
+        .create_dsse(&envelope_json, &credential.verifier_pem())
         .await?;
+    let signer = signing.public_key()?;
+    verify::verify_answer(&entry, signing.logs, |body| {
+        dsse::verify_envelope(body, &envelope, &signer)
+    })?;
     let stored_at = match layout {
         Layout::Legacy => {
-            let mut annotations = log_annotations(&entry, String::new(), signer);
+            let mut annotations = log_annotations(&entry, String::new(), credential);
             annotations.insert(
                 cosign::PREDICATE_TYPE_ANNOTATION.to_owned(),
                 statement.predicate_type.clone(),
@@ -275,7 +304,7 @@ async fn sign_statement(
             .await?
         }
         Layout::Bundle => {
-            let bundle = Bundle::for_dsse_envelope(envelope, signer.material(), &entry)?;
+            let bundle = Bundle::for_dsse_envelope(envelope, credential.material(), &entry)?;
             attach_referrer(
                 registry,
                 subject,

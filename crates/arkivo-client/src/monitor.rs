@@ -33,7 +33,13 @@
 //!    `hashedrekord` and `dsse` bodies; entries of other kinds naming the identity are reported
 //!    with their issuer unread, a monitor's error on the side of reporting). The state moves on (within a tree, or to the
 //!    next tree once a frozen one is done) only once the round's report is printed, so a match
-//!    is reported at least once even across crashes, and once only across rotations.
+//!    is reported at least once even across crashes, and once only across rotations;
+//! 6. with `--watch-sha256`, asks the log's search index for each watched digest too, and
+//!    reports the `dsse` entries it names among those checked this round: a `dsse` body holds
+//!    only the envelope's and the payload's hashes (§6.3), not the in-toto statement, so its
+//!    subjects (§10.1 item 5), which the log indexed from the envelope when it took the entry,
+//!    cannot be read from the body. Such a match is the log's word, marked as such: a log that
+//!    hides one from its index is not caught (the entry itself was verified in step 5).
 //!
 //! The state file holds the checkpoint verified last (`signedTreeHead`, with its `logID`,
 //! `treeID`, `treeSize` and `rootHash` for people and scripts), the virtual index of its tree's
@@ -46,7 +52,7 @@
 //! keeps the last checkpoint verified); the log being unreachable is exit code 3 with `--once`,
 //! and a retry at the next interval otherwise.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -139,6 +145,9 @@ struct Watch {
     label: String,
     keys: Vec<String>,
     issuer: Option<String>,
+    /// An artifact digest, which attestations name in their in-toto subjects: the log's search
+    /// index is asked for it too (module doc, step 6).
+    in_toto_subject: bool,
 }
 
 impl Watch {
@@ -183,6 +192,7 @@ fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
             label: format!("email {email}"),
             keys: vec![email.to_lowercase()],
             issuer: None,
+            in_toto_subject: false,
         });
     }
     for path in &args.watch_keys {
@@ -195,6 +205,7 @@ fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
             label: format!("key {} ({key})", path.display()),
             keys: vec![key],
             issuer: None,
+            in_toto_subject: false,
         });
     }
     for digest in &args.watch_sha256 {
@@ -203,6 +214,7 @@ fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
             label: format!("artifact sha256:{hex}"),
             keys: vec![format!("sha256:{hex}")],
             issuer: None,
+            in_toto_subject: true,
         });
     }
     for san in &args.watch_identities {
@@ -213,6 +225,7 @@ fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
             },
             keys: vec![san.to_lowercase()],
             issuer: args.watch_issuer.clone(),
+            in_toto_subject: false,
         });
     }
     Ok(watches)
@@ -316,9 +329,10 @@ async fn round(
         _ => (last, trees[last].checkpoint.size),
     };
     write_state(state_path, &State::at(&trees[from.0], from.1))?;
-    let (to, scan) = scan(client, &trees, from, watches)
+    let (to, mut scan) = scan(client, &trees, from, watches)
         .await
         .map_err(|f| alert(state_path, f))?;
+    attestations(client, watches, &mut scan).await?;
     let report = report(
         client,
         state_path,
@@ -460,6 +474,12 @@ fn report(
             scan.matches.len()
         ));
     }
+    for (label, n) in &scan.index_truncated {
+        text.push_str(&format!(
+            "  the log's index answered only its newest {n} entries of {label}: attestations \
+             among older ones may be missed\n"
+        ));
+    }
     if scan.unindexed > 0 {
         text.push_str(&format!(
             "  {} entries of kinds without search keys were not checked\n",
@@ -472,11 +492,20 @@ fn report(
         ));
     }
     for m in &scan.matches {
+        let by_index = m
+            .matched_by_index
+            .iter()
+            .map(|label| format!("{label} (an in-toto subject, by the log's index)"));
         text.push_str(&format!(
             "MATCH log index {} entry {}: {}\n",
             m.log_index,
             m.uuid,
-            m.matched.join(", ")
+            m.matched
+                .iter()
+                .cloned()
+                .chain(by_index)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     let matches: Vec<_> = scan
@@ -484,7 +513,8 @@ fn report(
         .iter()
         .map(|m| {
             json!({"logIndex": m.log_index, "uuid": m.uuid,
-                   "integratedTime": m.integrated_time, "matched": m.matched})
+                   "integratedTime": m.integrated_time, "matched": m.matched,
+                   "matchedByLogIndex": m.matched_by_index})
         })
         .collect();
     let frozen: Vec<_> = frozen
@@ -508,6 +538,9 @@ fn report(
             "checked": {"from": from, "to": to},
             "remaining": remaining,
             "unindexedEntries": scan.unindexed,
+            "indexTruncated": scan.index_truncated.iter()
+                .map(|(label, n)| json!({"watch": label, "newest": n}))
+                .collect::<Vec<_>>(),
             "matches": matches,
             "state": state_path,
         }),
@@ -585,9 +618,15 @@ fn write_state(path: &Path, state: &State) -> Result<(), Failure> {
 /// What checking entries found.
 #[derive(Default)]
 struct Scan {
+    /// In log index order.
     matches: Vec<Match>,
     /// Entries whose kind has no search keys here (another log's `rekord`, `intoto`, …).
     unindexed: u64,
+    /// The `dsse` entries checked, with their leaf hash (hex): the log's index may name them
+    /// (module doc, step 6) before they join the matches.
+    attestations: Vec<(String, Match)>,
+    /// The watches whose index answer the log cut, and how many entries it kept.
+    index_truncated: Vec<(String, u64)>,
 }
 
 struct Match {
@@ -595,8 +634,10 @@ struct Match {
     log_index: u64,
     uuid: String,
     integrated_time: i64,
-    /// The labels of the watches it matched.
+    /// The labels of the watches its body matched.
     matched: Vec<String>,
+    /// The labels of the watches the log's index says it matched (module doc, step 6).
+    matched_by_index: Vec<String>,
 }
 
 /// Checks the entries from `from` (a tree's position in `trees`, an index in that tree) on,
@@ -677,17 +718,72 @@ async fn scan_tree(
                         .map(|note| format!("{}{note}", w.label))
                 })
                 .collect();
-            if !matched.is_empty() {
-                scan.matches.push(Match {
-                    log_index: entry.entry.log_index,
-                    uuid: entry.uuid,
-                    integrated_time: entry.entry.integrated_time,
-                    matched,
-                });
+            let found = Match {
+                log_index: entry.entry.log_index,
+                uuid: entry.uuid,
+                integrated_time: entry.entry.integrated_time,
+                matched,
+                matched_by_index: Vec::new(),
+            };
+            // Attestations (dsse, intoto): their bodies hold no subject, only hashes.
+            if arkivo_core::entries::kind_of_body(&body).is_ok_and(|(k, _)| {
+                matches!(
+                    k,
+                    arkivo_core::entries::Kind::Dsse | arkivo_core::entries::Kind::Intoto
+                )
+            }) {
+                // The leaf hash of the body whose inclusion was just verified.
+                let leaf = arkivo_core::merkle::record_hash(&body).to_hex();
+                scan.attestations.push((leaf, found));
+            } else if !found.matched.is_empty() {
+                scan.matches.push(found);
             }
         }
         start = batch_end;
     }
+    Ok(())
+}
+
+/// Module doc, step 6: asks the log's index for each watched artifact digest, marks the
+/// attestations checked this round that it names, and moves those matched either way into the
+/// matches. An entry ID is matched by its leaf hash (its last 64 hex digits): the same body in
+/// another tree is the same envelope, so the same subjects.
+async fn attestations(
+    client: &RekorClient,
+    watches: &[Watch],
+    scan: &mut Scan,
+) -> Result<(), Failure> {
+    if !scan.attestations.is_empty() {
+        for watch in watches.iter().filter(|w| w.in_toto_subject) {
+            for key in &watch.keys {
+                let query = arkivo_core::wire::SearchIndex {
+                    hash: Some(key.clone()),
+                    ..Default::default()
+                };
+                let answer = client.search_index(&query).await?;
+                if let Some(n) = answer.truncated {
+                    scan.index_truncated.push((watch.label.clone(), n));
+                }
+                let named: HashSet<String> = answer
+                    .uuids
+                    .iter()
+                    .filter_map(|id| id.get(id.len().checked_sub(64)?..))
+                    .map(str::to_ascii_lowercase)
+                    .collect();
+                for (leaf, m) in &mut scan.attestations {
+                    if named.contains(leaf.as_str()) && !m.matched_by_index.contains(&watch.label) {
+                        m.matched_by_index.push(watch.label.clone());
+                    }
+                }
+            }
+        }
+    }
+    let found = std::mem::take(&mut scan.attestations)
+        .into_iter()
+        .map(|(_, m)| m)
+        .filter(|m| !m.matched.is_empty() || !m.matched_by_index.is_empty());
+    scan.matches.extend(found);
+    scan.matches.sort_by_key(|m| m.log_index);
     Ok(())
 }
 

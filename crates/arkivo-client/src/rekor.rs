@@ -141,6 +141,15 @@ impl ClientError {
     }
 }
 
+/// What `POST /api/v1/index/retrieve` answered.
+#[derive(Clone, Debug)]
+pub struct SearchAnswer {
+    pub uuids: Vec<String>,
+    /// `Some(n)`: the log holds more matches than these, its newest `n`
+    /// ([`wire::SEARCH_TRUNCATED_HEADER`]).
+    pub truncated: Option<u64>,
+}
+
 /// A client of one Rekor v1 log.
 #[derive(Clone, Debug)]
 pub struct RekorClient {
@@ -331,12 +340,13 @@ impl RekorClient {
         LogEntry::from_map(map).map_err(|e| malformed(&url, &e))
     }
 
-    /// `POST /api/v1/index/retrieve` (§3.8): entry IDs, unordered.
+    /// `POST /api/v1/index/retrieve` (§3.8): entry IDs (newest first from Arkivo, unordered
+    /// from upstream Rekor), and whether the log said it cut the answer.
     ///
     /// # Errors
     ///
     /// [`ClientError`].
-    pub async fn search_index(&self, query: &SearchIndex) -> Result<Vec<String>, ClientError> {
+    pub async fn search_index(&self, query: &SearchIndex) -> Result<SearchAnswer, ClientError> {
         let url = format!("{}/api/v1/index/retrieve", self.base);
         let res = self
             .http
@@ -345,7 +355,14 @@ impl RekorClient {
             .send()
             .await
             .map_err(|e| unreachable(&url, &e))?;
-        read_json(&url, res).await
+        let truncated = res
+            .headers()
+            .get(wire::SEARCH_TRUNCATED_HEADER)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        Ok(SearchAnswer {
+            uuids: read_json(&url, res).await?,
+            truncated,
+        })
     }
 
     /// `GET /api/v1/log` (§3.5).

@@ -15,7 +15,8 @@
 //!    leaf hash and, when it has one, starts with the checkpoint's tree ID.
 //!
 //! What the entry says is checked separately, against the artifact: [`verify_hashedrekord`],
-//! [`verify_dsse`].
+//! [`verify_dsse`]. [`verify_answer`] puts both together for a log's answer to a new entry,
+//! before anything (a bundle, a registry object) is made of it.
 //! [`verify_consistency`] checks that a later checkpoint extends an earlier one.
 
 use base64::Engine as _;
@@ -128,6 +129,35 @@ fn check_set(
     } else {
         Err(VerifyError::SignedEntryTimestamp(log.log_id_hex()))
     }
+}
+
+/// Why a log's answer to a new entry cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// The entry in the answer is not the one sent.
+    #[error("the log returned another entry: {0}")]
+    NotSent(String),
+    /// Its SET, checkpoint or inclusion proof does not verify with the trusted logs.
+    #[error("the log's answer does not verify: {0}")]
+    DoesNotVerify(#[from] VerifyError),
+}
+
+/// The log's answer to a new entry, checked before anything is written or pushed with it:
+/// `is_sent` says (from the answer's body) that it records what was sent, and
+/// [`verify_log_entry`] that it is in one of `logs`. A signer that only checked the body would
+/// hand verifiers an entry whose SET or proof a log (or anyone on the path) made up.
+///
+/// # Errors
+///
+/// [`AnswerError`].
+pub fn verify_answer(
+    entry: &LogEntry,
+    logs: &[TrustedLog],
+    is_sent: impl FnOnce(&[u8]) -> Result<(), VerifyError>,
+) -> Result<VerifiedEntry, AnswerError> {
+    let body = entry.body().map_err(AnswerError::NotSent)?;
+    is_sent(&body).map_err(|e| AnswerError::NotSent(e.to_string()))?;
+    Ok(verify_log_entry(entry, logs)?)
 }
 
 /// Verifies that `entry` is in one of `logs`: log, SET, checkpoint, inclusion proof (module

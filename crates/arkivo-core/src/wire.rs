@@ -113,6 +113,11 @@ pub struct SearchIndex {
     pub operator: Option<String>,
 }
 
+/// The header (lower-case) on a `POST /api/v1/index/retrieve` answer that holds only the newest
+/// of its matches; its value is how many it holds (an Arkivo extension: upstream Rekor has no
+/// cap).
+pub const SEARCH_TRUNCATED_HEADER: &str = "x-arkivo-search-truncated";
+
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct SearchPublicKey {
     #[serde(default)]

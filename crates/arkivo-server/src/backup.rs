@@ -287,6 +287,9 @@ struct Admin {
     shards: Arc<Mutex<DiskShards>>,
     paths: LogPaths,
     sequencer: SequencerHandle,
+    /// The TUF repository, and what its targets are made from.
+    tuf: Arc<crate::tuf::Repository>,
+    trust: crate::api::AppState,
 }
 
 #[derive(Deserialize)]
@@ -347,7 +350,8 @@ fn bind_private(socket: &Path) -> anyhow::Result<tokio::net::UnixListener> {
 pub fn serve_admin(
     shards: Arc<Mutex<DiskShards>>,
     paths: LogPaths,
-    sequencer: SequencerHandle,
+    tuf: Arc<crate::tuf::Repository>,
+    trust: crate::api::AppState,
 ) -> anyhow::Result<AdminServer> {
     let socket = admin_socket(&paths.data_dir);
     match fs::remove_file(&socket) {
@@ -359,10 +363,13 @@ pub fn serve_admin(
     let app = axum::Router::new()
         .route("/backup", axum::routing::post(backup_handler))
         .route("/rotate", axum::routing::post(rotate_handler))
+        .route("/tuf/root", axum::routing::post(install_root_handler))
         .with_state(Arc::new(Admin {
             shards,
             paths,
-            sequencer,
+            sequencer: trust.sequencer.clone(),
+            tuf,
+            trust,
         }));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -419,6 +426,18 @@ async fn backup_handler(
         Ok(snapshot)
     })
     .await
+}
+
+/// `arkivo tuf install-root`: the body is the signed root version.
+async fn install_root_handler(
+    State(admin): State<Arc<Admin>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let targets = crate::tuf::targets(&admin.trust, &admin.sequencer.published().view());
+    match admin.tuf.install_root(&body, targets).await {
+        Ok(version) => Json(version).into_response(),
+        Err(e) => ApiError::bad_request(format!("{e:#}")).into_response(),
+    }
 }
 
 async fn rotate_handler(
@@ -488,6 +507,13 @@ pub fn ask_rotate(data_dir: &Path, new_keys: bool) -> anyhow::Result<Option<Rota
         "/rotate",
         &serde_json::json!({ "newKeys": new_keys }),
     )
+}
+
+/// Asks the server serving `data_dir` to install a root version; `None` when no server listens.
+pub fn ask_install_root(data_dir: &Path, root: &[u8]) -> anyhow::Result<Option<u64>> {
+    let root: serde_json::Value =
+        serde_json::from_slice(root).context("the root version is not JSON")?;
+    ask(data_dir, "/tuf/root", &root)
 }
 
 /// Posts `body` to `path` on the admin socket of `data_dir`; `None` when no server listens.

@@ -36,6 +36,76 @@ pub enum ServerCommand {
     /// Manage the log's shards (trees).
     #[command(subcommand)]
     Shard(ShardCommand),
+    /// The log's TUF repository (served under /tuf/): export it, and make, sign and install new
+    /// root versions (docs/tuf.md).
+    #[command(subcommand)]
+    Tuf(TufCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TufCommand {
+    /// Write the repository, as served under /tuf/, into a directory (for a file:// mirror, a
+    /// web server or a bucket); run it again after each change to keep the copy current.
+    Export(TufExportArgs),
+    /// Make an Ed25519 key for a TUF role: the private key into FILE (mode 0600), the public
+    /// key (for new-root) on standard output.
+    NewKey {
+        /// The private key file to write; refused when it exists.
+        file: PathBuf,
+    },
+    /// Write the next root version, unsigned, with the changes asked for (none: the same keys,
+    /// a new expiry).
+    NewRoot(Box<NewRootArgs>),
+    /// Add signatures to a root version (where the root keys are kept).
+    SignRoot {
+        /// The root version to sign, rewritten with the new signatures.
+        file: PathBuf,
+        /// A root key file (PKCS#8 PEM, mode 0600): an old one for the clients that trust the
+        /// current version, a new one for the new version. Repeatable.
+        #[arg(long = "key", required = true)]
+        keys: Vec<PathBuf>,
+    },
+    /// Put a signed root version in place (through the running server, or directly); refused
+    /// unless clients that trust the current version would accept it.
+    InstallRoot {
+        /// The signed root version.
+        file: PathBuf,
+        #[command(flatten)]
+        log: ServerArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TufExportArgs {
+    /// The directory to write the repository into.
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub log: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NewRootArgs {
+    /// The file to write the new root version into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A root key of the new version (public key PEM, from new-key); repeatable. The given
+    /// keys replace the current root keys [default: unchanged].
+    #[arg(long = "root-key")]
+    pub root_keys: Vec<PathBuf>,
+    /// Root signatures a root version needs [default: unchanged].
+    #[arg(long)]
+    pub threshold: Option<u64>,
+    /// A new targets key (public key PEM; its private key goes into <data-dir>/tuf/keys/).
+    #[arg(long)]
+    pub targets_key: Option<PathBuf>,
+    /// A new snapshot key (as --targets-key).
+    #[arg(long)]
+    pub snapshot_key: Option<PathBuf>,
+    /// A new timestamp key (as --targets-key).
+    #[arg(long)]
+    pub timestamp_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: ServerArgs,
 }
 
 /// Flags of `arkivo witness`; each overrides the config file (`--log` adds to its `logs`).
@@ -383,6 +453,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        ServerCommand::Tuf(command) => run_tuf(command),
         ServerCommand::Backup(args) => {
             let config = args.log.resolve()?;
             let paths = log_paths(&config);
@@ -424,6 +495,87 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                     config.data_dir.display()
                 );
             }
+            Ok(())
+        }
+    }
+}
+
+fn run_tuf(command: TufCommand) -> anyhow::Result<()> {
+    use crate::tuf;
+    let runtime = || tokio::runtime::Runtime::new().context("starting the async runtime");
+    match command {
+        TufCommand::Export(args) => {
+            let config = args.log.resolve()?;
+            let files = tuf::read_files(&tuf::repository_dir(&config.data_dir))?;
+            anyhow::ensure!(
+                !files.is_empty(),
+                "no TUF repository in {}: serve the log once",
+                config.data_dir.display()
+            );
+            let ordered = tuf::write_order(files);
+            tuf::write_files(&args.dir, &ordered)?;
+            println!("wrote {} files into {}", ordered.len(), args.dir.display());
+            Ok(())
+        }
+        TufCommand::NewKey { file } => {
+            let (key, pem) = tuf::RoleKey::generate();
+            crate::keyfile::write_private_key(&file, pem.as_bytes())?;
+            print!("{}", key.public_pem());
+            Ok(())
+        }
+        TufCommand::NewRoot(args) => {
+            let config = args.log.resolve()?;
+            let current = tuf::current_root(&tuf::repository_dir(&config.data_dir))?;
+            let mut changes = tuf::RootChanges {
+                root_keys: args
+                    .root_keys
+                    .iter()
+                    .map(|p| tuf::read_public_key(p))
+                    .collect::<anyhow::Result<_>>()?,
+                threshold: args.threshold,
+                role_keys: Vec::new(),
+            };
+            for (role, path) in [
+                (tough::schema::RoleType::Targets, &args.targets_key),
+                (tough::schema::RoleType::Snapshot, &args.snapshot_key),
+                (tough::schema::RoleType::Timestamp, &args.timestamp_key),
+            ] {
+                if let Some(path) = path {
+                    changes.role_keys.push((role, tuf::read_public_key(path)?));
+                }
+            }
+            let lifetime = std::time::Duration::from_secs(config.tuf_root_expiry_secs);
+            let bytes = tuf::next_root(&current, changes, lifetime)?;
+            std::fs::write(&args.out, bytes)
+                .with_context(|| format!("writing {}", args.out.display()))?;
+            println!(
+                "wrote root version {} (unsigned) to {}: sign it with `arkivo tuf sign-root`",
+                current.signed.version.get() + 1,
+                args.out.display()
+            );
+            Ok(())
+        }
+        TufCommand::SignRoot { file, keys } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let keys = keys
+                .iter()
+                .map(|p| tuf::RoleKey::read(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let signed = runtime()?.block_on(tuf::sign_root(&bytes, keys))?;
+            std::fs::write(&file, signed).with_context(|| format!("writing {}", file.display()))?;
+            println!("signed {}", file.display());
+            Ok(())
+        }
+        TufCommand::InstallRoot { file, log } => {
+            let config = log.resolve()?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let version = match crate::backup::ask_install_root(&config.data_dir, &bytes)? {
+                Some(v) => v,
+                None => tuf::install_root_unserved(&config.data_dir, &bytes)?,
+            };
+            println!("root version {version} is in place");
             Ok(())
         }
     }

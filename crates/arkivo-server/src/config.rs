@@ -85,6 +85,24 @@ pub struct Config {
     /// same ones (which a quorum needs) and no witness gets more than one request per interval
     /// (the public witness network expects about one per second).
     pub witness_interval_ms: u64,
+    /// Root keys made with the TUF repository (`/tuf/`, docs/tuf.md), in
+    /// `<data_dir>/tuf/keys/root-<i>.pem`; fixed when the repository is made (change them with
+    /// a new root version).
+    pub tuf_root_keys: usize,
+    /// Root keys that must sign a root version; fixed like `tuf_root_keys`.
+    pub tuf_root_threshold: u64,
+    /// Lifetime, in seconds, of a TUF root version. With its keys in the data directory the
+    /// server signs the next version once half of it has passed; kept offline, make one before
+    /// (`arkivo tuf root new`).
+    pub tuf_root_expiry_secs: u64,
+    /// Lifetime, in seconds, of the TUF targets metadata; signed again once half has passed,
+    /// and whenever the trust material changes.
+    pub tuf_targets_expiry_secs: u64,
+    /// Lifetime, in seconds, of the TUF snapshot metadata; signed again once half has passed.
+    pub tuf_snapshot_expiry_secs: u64,
+    /// Lifetime, in seconds, of the TUF timestamp: how long a client cut off from the server
+    /// (or fed an old timestamp) keeps trusting what it has. Signed again once half has passed.
+    pub tuf_timestamp_expiry_secs: u64,
     /// The certificate authority (`[ca]`): on when at least one OIDC issuer is configured.
     pub ca: CaConfig,
 }
@@ -171,6 +189,8 @@ pub fn check_issuer_url(url: &str) -> anyhow::Result<()> {
     }
 }
 
+const DAY: u64 = 24 * 60 * 60;
+
 impl Default for Config {
     fn default() -> Self {
         let seq = SequencerConfig::default();
@@ -201,6 +221,12 @@ impl Default for Config {
             witnesses: Vec::new(),
             witness_quorum: 0,
             witness_interval_ms: 1000,
+            tuf_root_keys: 1,
+            tuf_root_threshold: 1,
+            tuf_root_expiry_secs: 365 * DAY,
+            tuf_targets_expiry_secs: 90 * DAY,
+            tuf_snapshot_expiry_secs: 7 * DAY,
+            tuf_timestamp_expiry_secs: DAY,
             ca: CaConfig::default(),
         }
     }
@@ -265,6 +291,21 @@ impl Config {
             self.witness_interval_ms >= 1,
             "witness_interval_ms must be at least 1"
         );
+        anyhow::ensure!(
+            self.tuf_root_threshold >= 1
+                && usize::try_from(self.tuf_root_threshold).is_ok_and(|t| t <= self.tuf_root_keys),
+            "tuf_root_threshold must be between 1 and tuf_root_keys ({})",
+            self.tuf_root_keys
+        );
+        for (name, secs) in [
+            ("tuf_root_expiry_secs", self.tuf_root_expiry_secs),
+            ("tuf_targets_expiry_secs", self.tuf_targets_expiry_secs),
+            ("tuf_snapshot_expiry_secs", self.tuf_snapshot_expiry_secs),
+            ("tuf_timestamp_expiry_secs", self.tuf_timestamp_expiry_secs),
+        ] {
+            // Re-signed at half the lifetime, checked every eighth of the timestamp's.
+            anyhow::ensure!(secs >= 4, "{name} must be at least 4");
+        }
         for (i, issuer) in self.ca.oidc_issuers.iter().enumerate() {
             issuer.validate()?;
             anyhow::ensure!(
@@ -280,6 +321,18 @@ impl Config {
             "ca.key_file and ca.chain_file go together: set both or neither"
         );
         Ok(())
+    }
+
+    /// The TUF repository's settings.
+    pub fn tuf(&self) -> crate::tuf::TufSettings {
+        crate::tuf::TufSettings {
+            root_keys: self.tuf_root_keys,
+            root_threshold: self.tuf_root_threshold,
+            root_expiry: Duration::from_secs(self.tuf_root_expiry_secs),
+            targets_expiry: Duration::from_secs(self.tuf_targets_expiry_secs),
+            snapshot_expiry: Duration::from_secs(self.tuf_snapshot_expiry_secs),
+            timestamp_expiry: Duration::from_secs(self.tuf_timestamp_expiry_secs),
+        }
     }
 
     pub fn sequencer(&self) -> SequencerConfig {

@@ -38,4 +38,5 @@ pub mod sequencer;
 pub mod serve;
 pub mod shards;
 pub mod storage;
+pub mod tuf;
 pub mod witness;

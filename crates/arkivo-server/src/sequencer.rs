@@ -209,12 +209,26 @@ enum Job {
 }
 
 /// State shared between the sequencer and the readers.
-#[derive(Debug)]
 pub struct Published {
     /// A watch rather than a plain lock so that background tasks (the witness client) can wait
     /// for the next head instead of polling; reads are the same lock-and-clone either way.
     view: watch::Sender<Arc<View>>,
     stopped: RwLock<Option<String>>,
+    /// Called with the view of a new shard before it is published (the TUF repository).
+    before_rotation: RwLock<Option<BeforeRotation>>,
+}
+
+/// What [`Published::before_rotation`] runs: publishes what clients need to trust the new
+/// shard's keys; an error stops writes.
+pub type BeforeRotation = Arc<dyn Fn(&View) -> Result<(), String> + Send + Sync>;
+
+impl std::fmt::Debug for Published {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Published")
+            .field("view", &self.view)
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Published {
@@ -247,6 +261,17 @@ impl Published {
     /// describe: the Rekor log's; the CT log beside it is counted by certificates issued.
     fn records_metrics(&self) -> bool {
         self.view.borrow().active.identity().kind == LogKind::Rekor
+    }
+
+    /// Runs `hook` with the view of each new shard, before any entry or checkpoint is signed
+    /// with its keys: clients that refresh their trust material then already have the new keys
+    /// when they meet the first signature by them. `None` drops the hook (and whatever it
+    /// holds: a hook holding a [`SequencerHandle`] keeps the sequencer running until then).
+    pub fn before_rotation(&self, hook: Option<BeforeRotation>) {
+        *self
+            .before_rotation
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = hook;
     }
 
     fn stop(&self, reason: String) {
@@ -353,6 +378,7 @@ pub fn start(
     let published = Arc::new(Published {
         view: watch::Sender::new(Arc::new(view)),
         stopped: RwLock::new(None),
+        before_rotation: RwLock::new(None),
     });
     let (inbox, rx) = std::sync::mpsc::sync_channel(config.inbox_capacity);
     let mut seq = Sequencer {
@@ -491,6 +517,20 @@ impl Sequencer {
             },
             frozen: frozen.into(),
         });
+        let hook = self
+            .published
+            .before_rotation
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(hook) = hook
+            && let Err(e) = hook(&view)
+        {
+            // The new shard is on the shard list: a restart opens it, and publishes first.
+            let reason = format!("the new shard's keys could not be published: {e}");
+            self.published.stop(reason.clone());
+            return Err(reason);
+        }
         self.border = border;
         if self.published.records_metrics() {
             crate::metrics::set_tree_size(view.active.head.size);

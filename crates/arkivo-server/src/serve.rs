@@ -186,6 +186,33 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             &config.ca.oidc_issuers,
         )?);
     }
+    // Published before anything is served, so that a rotation made while the server was
+    // stopped reaches the repository before its new key signs an answer. The targets are made
+    // from what the API serves (`state`: the log's URL, its CA).
+    let trust = state.clone();
+    let tuf = Arc::new(
+        crate::tuf::Repository::open(
+            &config.data_dir,
+            config.tuf(),
+            crate::tuf::targets(&trust, &sequencer.published().view()),
+        )
+        .await
+        .context("opening the TUF repository")?,
+    );
+    {
+        let (tuf, trust) = (tuf.clone(), trust.clone());
+        let runtime = tokio::runtime::Handle::current();
+        sequencer
+            .published()
+            .before_rotation(Some(Arc::new(move |view| {
+                runtime
+                    .block_on(tuf.publish(crate::tuf::targets(&trust, view)))
+                    .map_err(|e| format!("{e:#}"))
+            })));
+    }
+    let resigning = tokio::spawn(crate::tuf::keep_fresh(tuf.clone(), trust.clone()));
+    let published = sequencer.published().clone();
+    state = state.with_tuf(tuf.clone());
     if config.tls_client_ca_file.is_some() {
         notice!("clients with a certificate from the client CA may write (mutual TLS)");
         state = state.with_client_certificate_writes();
@@ -232,7 +259,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let shards = Arc::new(std::sync::Mutex::new(crate::backup::DiskShards::new(
         &opened,
     )));
-    let admin = crate::backup::serve_admin(shards.clone(), log_paths(&config), sequencer)
+    let admin = crate::backup::serve_admin(shards.clone(), log_paths(&config), tuf, trust)
         .inspect_err(|e| {
             tracing::warn!(
                 "no admin socket, so `arkivo backup` and `arkivo shard rotate` need the server \
@@ -265,12 +292,17 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     }
     metrics.abort();
     let _ = metrics.await;
+    resigning.abort();
+    let _ = resigning.await;
+    // The hook holds the API state, and so a sequencer handle.
+    published.before_rotation(None);
     if let Some(reloading) = reloading {
         reloading.abort();
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     trimming.abort();
     // Every handle is gone with the server: the sequencer drains its inbox and ends.
+    drop(sequencer);
     drop(opened);
     tokio::task::spawn_blocking(move || thread.join())
         .await

@@ -11,8 +11,7 @@ use sha2::Digest as _;
 
 use super::checkpoints::{check_extends, tree_checkpoint};
 use super::{
-    Failure, LogTrust, Output, Report, Signer, SignerFlags, log_out_of_spec, logs_or_served,
-    no_trust, read_file,
+    Failure, LogTrust, Output, Report, Signer, SignerFlags, log_out_of_spec, no_trust, read_file,
 };
 use crate::bundle::{Bundle, BundleSigner};
 use crate::keys;
@@ -30,10 +29,6 @@ const HASH_CHUNK: usize = 1 << 20;
 pub struct SignBlobArgs {
     #[command(flatten)]
     pub signer: Signer,
-    /// The log key(s) the log's answer must verify with before the bundle is written; without
-    /// them, the key the log serves (a check of the log's consistency, not of its identity).
-    #[command(flatten)]
-    pub trust: LogTrust,
     /// Where to write the Sigstore bundle (v0.3 JSON).
     #[arg(long)]
     pub bundle: PathBuf,
@@ -99,7 +94,7 @@ fn digest_file(path: &Path, alg: HashAlg) -> Result<Vec<u8>, Failure> {
 }
 
 pub async fn sign_blob(args: &SignBlobArgs) -> Result<Report, Failure> {
-    let (signer, client) = args.signer.open().await?;
+    let (signer, client, logs) = args.signer.open().await?;
     let key = &signer.key;
     let alg = key.algorithm().hash_algorithm();
     let digest = digest_file(&args.file, alg)?;
@@ -112,19 +107,13 @@ pub async fn sign_blob(args: &SignBlobArgs) -> Result<Report, Failure> {
             true => Failure::Log(e.to_string()),
             false => Failure::Input(format!("the log refused the entry: {e}")),
         })?;
-    // The log answered with an entry: it must be the one just made.
-    let body = entry.body().map_err(log_out_of_spec)?;
+    // A bundle is for verifiers: the entry must be the one just made, and its SET, inclusion
+    // proof and checkpoint must hold before it is written, not only when someone checks it.
     let public = keys::parse_public_key(&public_pem, "the signing key")?;
-    verify::verify_hashedrekord(&body, alg, &digest, &signature, &public)
-        .map_err(|e| log_out_of_spec(format!("the log returned another entry: {e}")))?;
-    // A bundle is for verifiers: its SET, inclusion proof and checkpoint must hold before it
-    // is written, not only when someone later checks it.
-    let (logs, _) = logs_or_served(&client, &args.trust, None).await?;
-    verify::verify_log_entry(&entry, &logs).map_err(|e| {
-        Failure::Log(format!(
-            "the log's answer does not verify, no bundle written: {e}"
-        ))
-    })?;
+    verify::verify_answer(&entry, &logs, |body| {
+        verify::verify_hashedrekord(body, alg, &digest, &signature, &public)
+    })
+    .map_err(|e| Failure::Log(format!("{e}; no bundle written")))?;
     let bundle = Bundle::for_message_signature(alg, &digest, &signature, signer.material(), &entry)
         .map_err(|e| log_out_of_spec(e.to_string()))?;
     std::fs::write(&args.bundle, bundle.to_json())

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{Failure, LogTrust, Output, Report, Signer, SignerFlags, no_trust, read_file};
 use crate::cosign;
-use crate::image::{self, ImageError, Layout, Policy, Signed, Verified};
+use crate::image::{self, ImageError, Layout, Policy, Signed, Signing, Verified};
 use crate::oci::{self, OciError, Registry, RegistryOptions};
 use crate::rekor::RekorClient;
 
@@ -19,6 +19,7 @@ impl From<ImageError> for Failure {
             ImageError::Registry(OciError::Registry { .. }) => Failure::Log(e.to_string()),
             ImageError::Registry(_) => Failure::Input(e.to_string()),
             ImageError::Bundle(_) => Failure::Log(format!("the log's answer is not usable: {e}")),
+            ImageError::Answer(_) => Failure::Log(e.to_string()),
             ImageError::Layout { .. }
             | ImageError::NothingFound { .. }
             | ImageError::NothingVerified { .. } => Failure::Verification(e.to_string()),
@@ -171,13 +172,17 @@ fn signed_report(what: &str, image: &str, rekor: &RekorClient, signed: &Signed) 
 
 pub async fn sign(args: &SignArgs) -> Result<Report, Failure> {
     let annotations = cosign::parse_annotations(&args.annotations).map_err(Failure::Input)?;
-    let (signer, rekor) = args.signer.open().await?;
+    let (credential, rekor, logs) = args.signer.open().await?;
     let (registry, image) = args.registry.connect(&args.image).await?;
+    let signing = Signing {
+        credential: &credential,
+        rekor: &rekor,
+        logs: &logs,
+    };
     let signed = image::sign(
         &registry,
         &image,
-        &signer,
-        &rekor,
+        &signing,
         &annotations,
         layout(args.new_bundle_format),
     )
@@ -194,13 +199,17 @@ pub async fn attest(args: &AttestArgs) -> Result<Report, Failure> {
                 args.predicate.display()
             ))
         })?;
-    let (signer, rekor) = args.signer.open().await?;
+    let (credential, rekor, logs) = args.signer.open().await?;
     let (registry, image) = args.registry.connect(&args.image).await?;
+    let signing = Signing {
+        credential: &credential,
+        rekor: &rekor,
+        logs: &logs,
+    };
     let signed = image::attest(
         &registry,
         &image,
-        &signer,
-        &rekor,
+        &signing,
         predicate_type,
         predicate,
         layout(args.new_bundle_format),

@@ -147,10 +147,16 @@ pub async fn log(command: &LogCommand) -> Result<Report, Failure> {
         }
         LogCommand::Search { by, .. } => {
             let query = search_query(by)?;
-            let ids = client.search_index(&query).await?;
+            let answer = client.search_index(&query).await?;
+            let mut text: String = answer.uuids.iter().map(|id| format!("{id}\n")).collect();
+            if let Some(n) = answer.truncated {
+                text.push_str(&format!(
+                    "(the log answered only its newest {n} matches; narrow the query)\n"
+                ));
+            }
             Ok(Report {
-                text: ids.iter().map(|id| format!("{id}\n")).collect(),
-                json: json!({"ok": true, "uuids": ids}),
+                text,
+                json: json!({"ok": true, "uuids": answer.uuids, "truncated": answer.truncated}),
             })
         }
         LogCommand::Proof {

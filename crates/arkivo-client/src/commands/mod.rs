@@ -107,7 +107,8 @@ pub struct RekorUrl {
 }
 
 /// What every signing command (`sign-blob`, `sign`, `attest`) takes: the key (or, without one,
-/// what keyless signing needs), and the log to record the signature in with its write token.
+/// what keyless signing needs), the log to record the signature in with its write token, and the
+/// key(s) the log's answer must verify with before anything is written or pushed.
 #[derive(Debug, Args)]
 pub struct Signer {
     /// Private key file: arkivo keygen's, cosign's, or PKCS#8/SEC1 PEM. Without it, sign
@@ -120,18 +121,24 @@ pub struct Signer {
     pub rekor: RekorUrl,
     #[command(flatten)]
     pub write_token: WriteToken,
+    /// The log key(s) the log's answer must verify with; without them, the key the log serves
+    /// (a check of the log's consistency, not of its identity).
+    #[command(flatten)]
+    pub trust: LogTrust,
 }
 
 impl Signer {
-    /// The signing key (or an ephemeral key and its certificate), and a client of the log that
-    /// sends the write token with new entries.
-    pub(crate) async fn open(&self) -> Result<(Credential, RekorClient), Failure> {
+    /// The signing key (or an ephemeral key and its certificate), a client of the log that sends
+    /// the write token with new entries, and the logs its answers must verify with
+    /// ([`crate::verify::verify_answer`]).
+    pub(crate) async fn open(&self) -> Result<(Credential, RekorClient, Vec<TrustedLog>), Failure> {
         let client = self.write_token.client(&self.rekor)?;
         let credential = match &self.key {
             Some(path) => Credential::from_key(SigningKey::load(path)?),
             None => fulcio::certify(&self.keyless, &client).await?,
         };
-        Ok((credential, client))
+        let (logs, _) = logs_or_served(&client, &self.trust, None).await?;
+        Ok((credential, client, logs))
     }
 }
 

@@ -12,6 +12,7 @@ mod observe;
 pub mod server;
 mod tiles;
 mod tsa;
+mod tuf;
 mod v1;
 mod v2;
 
@@ -29,6 +30,8 @@ use tower_http::cors::{self, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
+pub use tsa::signing_config_json;
+pub use v1::trusted_root_json;
 
 use crate::log::LogIdentity;
 use crate::sequencer::{SequenceError, Sequenced, SequencerHandle, View};
@@ -71,6 +74,8 @@ pub struct AppState {
     /// served again instead of signed again (rekor-v1-api.md §4: "caching is fine"); signing
     /// was 14 µs of every read.
     sets: Arc<quick_cache::sync::Cache<u64, Arc<[u8]>>>,
+    /// The TUF repository served under `/tuf/` (none: 404 there).
+    tuf: Option<Arc<crate::tuf::Repository>>,
     /// The certificate authority, when OIDC issuers are configured (`/api/v2/signingCert`).
     pub ca: Option<Arc<crate::ca::CertificateAuthority>>,
     /// The RFC 3161 timestamp authority, when the server runs one (`arkivo serve` always does).
@@ -101,6 +106,7 @@ impl AppState {
             cosignatures,
             cpu: Arc::new(cpu),
             sets: Arc::new(quick_cache::sync::Cache::new(SET_CACHE_ENTRIES)),
+            tuf: None,
             ca: None,
             tsa: None,
         }
@@ -177,6 +183,13 @@ impl AppState {
     #[must_use]
     pub fn with_tsa(mut self, tsa: arkivo_core::tsa::TsaSigner) -> Self {
         self.tsa = Some(Arc::new(tsa));
+        self
+    }
+
+    /// Serves this TUF repository under `/tuf/`.
+    #[must_use]
+    pub fn with_tuf(mut self, repository: Arc<crate::tuf::Repository>) -> Self {
+        self.tuf = Some(repository);
         self
     }
 
@@ -431,6 +444,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ct/issuer/{fingerprint}", get(tiles::ct_issuer))
         .route("/ct/ct/v1/get-roots", get(tiles::ct_get_roots))
         .route("/shards/{tree_id}/tile/{*path}", get(tiles::shard_tile))
+        .route("/tuf/{*path}", get(tuf::file))
         .route(
             "/ping",
             get(|| async { ([(header::CONTENT_TYPE, "text/plain")], ".") }),

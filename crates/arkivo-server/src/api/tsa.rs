@@ -171,10 +171,12 @@ pub(super) fn signing_config_of(st: &AppState) -> SigningConfig {
 
 /// `GET /api/v1/log/signingConfig`.
 pub async fn signing_config(State(st): State<AppState>) -> Response {
-    no_cache(json_line(
-        StatusCode::OK,
-        to_json_line(&signing_config_of(&st)),
-    ))
+    no_cache(json_line(StatusCode::OK, signing_config_json(&st)))
+}
+
+/// The body of [`signing_config`]: also the TUF repository's `signing_config.v0.2.json`.
+pub fn signing_config_json(st: &AppState) -> Vec<u8> {
+    to_json_line(&signing_config_of(st))
 }
 
 /// `GET /api/v1/log/clientTrustConfig`: the trusted root and the signing config in one document,
@@ -182,7 +184,7 @@ pub async fn signing_config(State(st): State<AppState>) -> Response {
 pub async fn client_trust_config(State(st): State<AppState>) -> Response {
     let config = ClientTrustConfig {
         media_type: CLIENT_TRUST_CONFIG_MEDIA_TYPE.to_owned(),
-        trusted_root: super::v1::trusted_root_of(&st),
+        trusted_root: super::v1::trusted_root_of(&st, &st.view()),
         signing_config: signing_config_of(&st),
     };
     no_cache(json_line(StatusCode::OK, to_json_line(&config)))

@@ -563,7 +563,8 @@ pub async fn search_index(
 
 /// Set on a search answer that holds only the newest [`MAX_SEARCH_RESULTS`] of its matches
 /// (its value is that number): the client narrows the query (`"operator": "and"` with a hash).
-pub const SEARCH_TRUNCATED: HeaderName = HeaderName::from_static("x-arkivo-search-truncated");
+pub const SEARCH_TRUNCATED: HeaderName =
+    HeaderName::from_static(arkivo_core::wire::SEARCH_TRUNCATED_HEADER);
 
 /// An `email` or `subject` search term → its index key (lower-cased); 422 for what no entry can
 /// be recorded under.
@@ -645,13 +646,18 @@ fn public_key_keys(pk: &arkivo_core::wire::SearchPublicKey) -> Result<[String; 2
 pub async fn trusted_root(State(st): State<AppState>) -> Response {
     no_cache(json_line(
         StatusCode::OK,
-        to_json_line(&trusted_root_of(&st)),
+        trusted_root_json(&st, &st.view()),
     ))
 }
 
-/// The TrustedRoot [`trusted_root`] serves, also inside the client trust config.
-pub(super) fn trusted_root_of(st: &AppState) -> TrustedRoot {
-    let view = st.view();
+/// The body of [`trusted_root`] for `view`: also the TUF repository's `trusted_root.json`.
+pub fn trusted_root_json(st: &AppState, view: &View) -> Vec<u8> {
+    to_json_line(&trusted_root_of(st, view))
+}
+
+/// The TrustedRoot [`trusted_root`] serves for `view`, also inside the client trust config.
+pub(super) fn trusted_root_of(st: &AppState, view: &View) -> TrustedRoot {
+    let public_url = &st.public_url;
     let shards: Vec<&ShardView> = view.oldest_first().collect();
     let time = |secs: i64| {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.unsigned_abs());
@@ -702,7 +708,7 @@ pub(super) fn trusted_root_of(st: &AppState) -> TrustedRoot {
             .rposition(|s| s.identity().keys.log_id() == log_id)
             .unwrap_or(i);
         tlogs.push(instance(
-            st.public_url.clone(),
+            public_url.to_owned(),
             keys.ecdsa_spki_der(),
             "PKIX_ECDSA_P256_SHA_256",
             B64.encode(log_id),
@@ -716,9 +722,9 @@ pub(super) fn trusted_root_of(st: &AppState) -> TrustedRoot {
         let (meta, keys) = (&shard.identity().meta, &shard.identity().keys);
         let checkpoint_key_id = B64.encode(keys.checkpoint_key_id(&meta.origin));
         let base_url = if i == 0 {
-            st.public_url.clone()
+            public_url.to_owned()
         } else {
-            format!("{}/shards/{}", st.public_url, meta.tree_id)
+            format!("{}/shards/{}", public_url, meta.tree_id)
         };
         tlogs.push(TransparencyLogInstance {
             checkpoint_key_id: Some(TrustedLogId {

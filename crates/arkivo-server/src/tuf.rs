@@ -1,0 +1,907 @@
+//! The log's TUF repository (TUF specification 1.0, consistent snapshots), through which the
+//! Sigstore clients get its trust material (docs/sigstore-services.md §2): the targets are named
+//! as Sigstore's (`trusted_root.json`, `signing_config.v0.2.json`) and hold exactly what the log
+//! serves at `/api/v1/log/trustedRoot`.
+//!
+//! The repository is a directory of files, `<data_dir>/tuf/repository/`, served as they are under
+//! `/tuf/` and copied as they are by `arkivo tuf export`; its keys are in `<data_dir>/tuf/keys/`
+//! (PKCS#8 PEM, mode 0600). The targets, snapshot and timestamp roles are online: a new version
+//! of each is signed whenever the trust material changes ([`Repository::publish`]) and before
+//! it expires. The root role may be kept offline: [`Repository::install_root`] puts in place a
+//! root version made and signed elsewhere (docs/tuf.md).
+//!
+//! Metadata is signed by `tough` ([`SignedRole`]): canonical JSON (OLPC) of the `signed` object.
+
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::Ed25519KeyPair;
+use axum::body::Bytes;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
+use serde::Serialize;
+use tough::TargetName;
+use tough::editor::signed::SignedRole;
+use tough::key_source::KeySource;
+use tough::schema::key::{Ed25519Key, Ed25519Scheme, Key};
+use tough::schema::{
+    Hashes, KeyHolder, Metafile, Role, RoleKeys, RoleType, Root, Signed, Snapshot, Target, Targets,
+    Timestamp,
+};
+use tough::sign::Sign;
+
+/// The target holding the trusted root, as Sigstore's TUF repositories name it.
+pub const TRUSTED_ROOT_TARGET: &str = "trusted_root.json";
+/// The signing config's target, named as Sigstore's (sigstore-services.md §2).
+pub const SIGNING_CONFIG_TARGET: &str = "signing_config.v0.2.json";
+
+/// The version of the TUF specification the metadata follows (what python-tuf writes).
+const SPEC_VERSION: &str = "1.0.31";
+
+/// The four top-level roles, in the order their keys are made.
+const ROLES: [RoleType; 4] = [
+    RoleType::Root,
+    RoleType::Targets,
+    RoleType::Snapshot,
+    RoleType::Timestamp,
+];
+
+/// How the repository is made and kept (the `tuf_*` settings of [`crate::config::Config`]).
+#[derive(Clone, Debug)]
+pub struct TufSettings {
+    /// Root keys made with a new repository.
+    pub root_keys: usize,
+    /// Root signatures a root version needs.
+    pub root_threshold: u64,
+    /// Lifetime of each role's metadata; a new version is signed once half of it has passed.
+    pub root_expiry: Duration,
+    pub targets_expiry: Duration,
+    pub snapshot_expiry: Duration,
+    pub timestamp_expiry: Duration,
+}
+
+impl TufSettings {
+    /// How often to look for metadata to re-sign: often enough that the timestamp is re-signed
+    /// soon after half its lifetime has passed.
+    pub fn check_interval(&self) -> Duration {
+        (self.timestamp_expiry / 8).clamp(Duration::from_secs(1), Duration::from_secs(600))
+    }
+}
+
+/// An Ed25519 signing key of a role, from a PKCS#8 PEM file.
+#[derive(Debug)]
+pub struct RoleKey {
+    pkcs8_der: Vec<u8>,
+    public: [u8; 32],
+}
+
+impl RoleKey {
+    /// A new key and its PKCS#8 PEM.
+    pub fn generate() -> (RoleKey, String) {
+        let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+        let pem = key
+            .to_pkcs8_pem(pkcs8::LineEnding::LF)
+            .expect("encoding an Ed25519 key")
+            .to_string();
+        (RoleKey::from_signing_key(&key), pem)
+    }
+
+    /// Reads a private key file (refused when others can read it: [`crate::keyfile`]).
+    pub fn read(path: &Path) -> anyhow::Result<RoleKey> {
+        let pem = crate::keyfile::read_private_key(path)?;
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("{} is not an Ed25519 PKCS#8 key: {e}", path.display()))?;
+        Ok(RoleKey::from_signing_key(&key))
+    }
+
+    fn from_signing_key(key: &ed25519_dalek::SigningKey) -> RoleKey {
+        RoleKey {
+            pkcs8_der: key
+                .to_pkcs8_der()
+                .expect("encoding an Ed25519 key")
+                .as_bytes()
+                .to_vec(),
+            public: key.verifying_key().to_bytes(),
+        }
+    }
+
+    /// The public key, as TUF metadata lists it.
+    pub fn tuf_key(&self) -> Key {
+        ed25519_tuf_key(&self.public)
+    }
+
+    /// The public key as a SubjectPublicKeyInfo PEM (what `arkivo tuf root new` takes).
+    pub fn public_pem(&self) -> String {
+        ed25519_dalek::VerifyingKey::from_bytes(&self.public)
+            .expect("a key's own public key")
+            .to_public_key_pem(pkcs8::LineEnding::LF)
+            .expect("encoding an Ed25519 public key")
+    }
+}
+
+fn ed25519_tuf_key(public: &[u8; 32]) -> Key {
+    Key::Ed25519 {
+        keyval: Ed25519Key {
+            public: public.to_vec().into(),
+            _extra: HashMap::new(),
+        },
+        scheme: Ed25519Scheme::Ed25519,
+        _extra: HashMap::new(),
+    }
+}
+
+/// Reads an Ed25519 public key (SubjectPublicKeyInfo PEM) as TUF metadata lists it.
+pub fn read_public_key(path: &Path) -> anyhow::Result<Key> {
+    let pem =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&pem).map_err(|e| {
+        anyhow::anyhow!("{} is not an Ed25519 public key (PEM): {e}", path.display())
+    })?;
+    Ok(ed25519_tuf_key(&key.to_bytes()))
+}
+
+#[tough::async_trait]
+impl KeySource for RoleKey {
+    async fn as_sign(
+        &self,
+    ) -> Result<Box<dyn Sign>, Box<dyn std::error::Error + Send + Sync + 'static>> {
+        Ok(Box::new(Ed25519KeyPair::from_pkcs8_maybe_unchecked(
+            &self.pkcs8_der,
+        )?))
+    }
+
+    async fn write(
+        &self,
+        _value: &str,
+        _key_id_hex: &str,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
+        Err("the key files are written only by arkivo".into())
+    }
+}
+
+fn boxed(keys: Vec<RoleKey>) -> Arc<Vec<Box<dyn KeySource>>> {
+    Arc::new(
+        keys.into_iter()
+            .map(|k| Box::new(k) as Box<dyn KeySource>)
+            .collect(),
+    )
+}
+
+/// Signs `role` with those of `keys` that `holder` lists for it (TUF §4.3: the root lists the
+/// keys of every top-level role).
+async fn sign<T: Role + Serialize>(
+    role: T,
+    holder: &Root,
+    keys: &[Box<dyn KeySource>],
+) -> anyhow::Result<SignedRole<T>> {
+    let what = T::TYPE;
+    SignedRole::new(
+        role,
+        &KeyHolder::Root(holder.clone()),
+        keys,
+        &SystemRandom::new(),
+    )
+    .await
+    .with_context(|| format!("signing the {what} metadata"))
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// `now + lifetime`, in whole seconds: python-tuf refuses fractional ones (sigstore-services.md
+/// §2).
+fn expires(now: i64, lifetime: Duration) -> jiff::Timestamp {
+    let secs = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX / 2);
+    jiff::Timestamp::from_second(now.saturating_add(secs)).unwrap_or(jiff::Timestamp::MAX)
+}
+
+/// Whether metadata expiring at `expires`, signed for `lifetime`, is past half its lifetime.
+fn due(expires: jiff::Timestamp, lifetime: Duration, now: i64) -> bool {
+    let half = i64::try_from(lifetime.as_secs() / 2).unwrap_or(i64::MAX);
+    expires.as_second().saturating_sub(now) < half
+}
+
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], name: &str) -> anyhow::Result<Signed<T>> {
+    serde_json::from_slice(bytes).with_context(|| format!("parsing {name}"))
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    digest(&SHA256, bytes).as_ref().to_vec()
+}
+
+fn version(v: u64) -> NonZeroU64 {
+    NonZeroU64::new(v).unwrap_or(NonZeroU64::MIN)
+}
+
+/// The repository's files, by their path under `/tuf/`.
+pub type Files = Arc<BTreeMap<String, Bytes>>;
+
+/// What the online roles last signed.
+#[derive(Clone)]
+struct State {
+    /// The keys in the keys directory; each role signs with those the root lists for it.
+    keys: Arc<Vec<Box<dyn KeySource>>>,
+    root: Signed<Root>,
+    targets: Option<Signed<Targets>>,
+    snapshot: Option<Signed<Snapshot>>,
+    timestamp: Option<Signed<Timestamp>>,
+}
+
+/// The repository of one data directory.
+pub struct Repository {
+    dir: PathBuf,
+    keys_dir: PathBuf,
+    settings: TufSettings,
+    state: tokio::sync::Mutex<State>,
+    files: RwLock<Files>,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `<data_dir>/tuf/repository`: the files served under `/tuf/`.
+pub fn repository_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("tuf").join("repository")
+}
+
+/// `<data_dir>/tuf/keys`: the role keys kept online.
+pub fn keys_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("tuf").join("keys")
+}
+
+/// Reads every file of a repository directory (its metadata and `targets/`), by path.
+pub fn read_files(dir: &Path) -> anyhow::Result<BTreeMap<String, Bytes>> {
+    let mut files = BTreeMap::new();
+    for sub in ["", "targets"] {
+        let d = dir.join(sub);
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", d.display())),
+        };
+        for entry in entries {
+            let entry = entry.with_context(|| format!("reading {}", d.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !entry.file_type()?.is_file() || name.starts_with('.') {
+                continue;
+            }
+            let path = if sub.is_empty() {
+                name
+            } else {
+                format!("{sub}/{name}")
+            };
+            let bytes = std::fs::read(entry.path())
+                .with_context(|| format!("reading {}", entry.path().display()))?;
+            files.insert(path, Bytes::from(bytes));
+        }
+    }
+    Ok(files)
+}
+
+/// The newest root version among `files` (`N.root.json`, TUF §5.3 with consistent snapshots).
+fn latest_root(files: &BTreeMap<String, Bytes>) -> Option<(u64, &Bytes)> {
+    files
+        .iter()
+        .filter_map(|(name, bytes)| {
+            let v = name.strip_suffix(".root.json")?.parse::<u64>().ok()?;
+            Some((v, bytes))
+        })
+        .max_by_key(|(v, _)| *v)
+}
+
+/// Writes `files` into `dir` in order, each atomically (a temporary file renamed over it) and
+/// durably, so that a reader of the directory (the server after a restart, a web server serving
+/// an export) never finds a file that names one not yet written.
+pub fn write_files(dir: &Path, files: &[(String, Bytes)]) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir.join("targets"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        let parent = path.parent().unwrap_or(dir);
+        let tmp = parent.join(format!(".{}.tmp", std::process::id()));
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+impl Repository {
+    /// Opens the repository of `data_dir`, making it (keys and a first root version) when there
+    /// is none, and publishes `targets` ([`Repository::publish`]).
+    pub async fn open(
+        data_dir: &Path,
+        settings: TufSettings,
+        content: Vec<(String, Vec<u8>)>,
+    ) -> anyhow::Result<Repository> {
+        let dir = repository_dir(data_dir);
+        let mut files = read_files(&dir)?;
+        let root = match latest_root(&files) {
+            Some((v, bytes)) => parse::<Root>(bytes, &format!("{v}.root.json"))?,
+            None => {
+                let root = create(data_dir, &settings).await?;
+                let bytes = Bytes::from(root.buffer().clone());
+                write_files(
+                    &dir,
+                    &[
+                        ("1.root.json".to_owned(), bytes.clone()),
+                        ("root.json".to_owned(), bytes.clone()),
+                    ],
+                )?;
+                files.insert("1.root.json".to_owned(), bytes.clone());
+                files.insert("root.json".to_owned(), bytes);
+                root.signed().clone()
+            }
+        };
+        // What the online roles signed last ([`Repository::publish`] signs again what no longer
+        // verifies under the newest root).
+        let current = |name: &str| files.get(name).map(|b| b.as_ref());
+        let timestamp = current("timestamp.json")
+            .map(|b| parse::<Timestamp>(b, "timestamp.json"))
+            .transpose()?;
+        let snapshot = timestamp
+            .as_ref()
+            .and_then(|t| t.signed.meta.get("snapshot.json"))
+            .map(|m| format!("{}.snapshot.json", m.version))
+            .and_then(|name| current(&name).map(|b| parse::<Snapshot>(b, &name)))
+            .transpose()?;
+        let targets = snapshot
+            .as_ref()
+            .and_then(|s| s.signed.meta.get("targets.json"))
+            .map(|m| format!("{}.targets.json", m.version))
+            .and_then(|name| current(&name).map(|b| parse::<Targets>(b, &name)))
+            .transpose()?;
+        let repository = Repository {
+            keys_dir: keys_dir(data_dir),
+            dir,
+            settings,
+            state: tokio::sync::Mutex::new(State {
+                keys: boxed(read_keys(&keys_dir(data_dir))?),
+                root,
+                targets,
+                snapshot,
+                timestamp,
+            }),
+            files: RwLock::new(Arc::new(files)),
+        };
+        repository.publish(content).await?;
+        Ok(repository)
+    }
+
+    /// The files served under `/tuf/`, by path.
+    pub fn files(&self) -> Files {
+        self.files.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Makes `targets` (name, content) the repository's targets. When they differ from the
+    /// current ones (or the current metadata is past half its lifetime), signs new targets,
+    /// snapshot and timestamp versions and writes them — targets first, timestamp last — before
+    /// returning: a client that refreshes after this returns gets them.
+    pub async fn publish(&self, targets: Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
+        let mut state = self.state.lock().await;
+        let now = now();
+        let mut next = state.clone();
+        let mut written: Vec<(String, Bytes)> = Vec::new();
+        let s = &self.settings;
+        // An online root (its keys in the data directory) is renewed like the other roles.
+        if due(next.root.signed.expires, s.root_expiry, now)
+            && next.root.signed.verify_role(&next.root).is_ok()
+        {
+            let mut root = next.root.signed.clone();
+            root.version = version(root.version.get() + 1);
+            root.expires = expires(now, s.root_expiry);
+            if let Ok(signed) = sign(root, &next.root.signed, &next.keys).await
+                && next.root.signed.verify_role(signed.signed()).is_ok()
+            {
+                let v = signed.signed().signed.version;
+                let bytes = Bytes::from(signed.buffer().clone());
+                written.push((format!("{v}.root.json"), bytes.clone()));
+                written.push(("root.json".to_owned(), bytes));
+                next.root = signed.signed().clone();
+            }
+        }
+        let root = next.root.signed.clone();
+        // Metadata that no longer verifies under the root (after a root version with new
+        // online keys) is signed again.
+        let stale = |ok: anyhow::Result<()>| ok.is_err();
+        let mut wanted = HashMap::new();
+        for (name, content) in &targets {
+            let target = Target {
+                length: content.len() as u64,
+                hashes: Hashes {
+                    sha256: sha256(content).into(),
+                    _extra: HashMap::new(),
+                },
+                custom: HashMap::new(),
+                _extra: HashMap::new(),
+            };
+            wanted.insert(TargetName::new(name.clone())?, target);
+        }
+        let new_targets = next.targets.as_ref().is_none_or(|t| {
+            t.signed.targets != wanted
+                || due(t.signed.expires, s.targets_expiry, now)
+                || stale(root.verify_role(t).map_err(Into::into))
+        });
+        if new_targets {
+            let v = next
+                .targets
+                .as_ref()
+                .map_or(1, |t| t.signed.version.get() + 1);
+            let mut role = Targets::new(
+                SPEC_VERSION.to_owned(),
+                version(v),
+                expires(now, s.targets_expiry),
+            );
+            role.targets = wanted;
+            let signed = sign(role, &root, &next.keys).await?;
+            // With consistent snapshots a target is fetched as `targets/<sha256>.<name>`
+            // (TUF §5.7.3).
+            for (name, content) in &targets {
+                written.push((
+                    format!("targets/{}.{name}", hex::encode(sha256(content))),
+                    Bytes::from(content.clone()),
+                ));
+            }
+            written.push((
+                format!("{v}.targets.json"),
+                Bytes::from(signed.buffer().clone()),
+            ));
+            next.targets = Some(signed.signed().clone());
+        }
+        let targets_version = next.targets.as_ref().map_or(1, |t| t.signed.version.get());
+        let new_snapshot = new_targets
+            || next.snapshot.as_ref().is_none_or(|t| {
+                due(t.signed.expires, s.snapshot_expiry, now)
+                    || stale(root.verify_role(t).map_err(Into::into))
+            });
+        let mut snapshot_meta = None;
+        if new_snapshot {
+            let v = next
+                .snapshot
+                .as_ref()
+                .map_or(1, |t| t.signed.version.get() + 1);
+            let mut role = Snapshot::new(
+                SPEC_VERSION.to_owned(),
+                version(v),
+                expires(now, s.snapshot_expiry),
+            );
+            role.meta.insert(
+                "targets.json".to_owned(),
+                Metafile {
+                    length: None,
+                    hashes: None,
+                    version: version(targets_version),
+                    _extra: HashMap::new(),
+                },
+            );
+            let signed = sign(role, &root, &next.keys).await?;
+            let bytes = Bytes::from(signed.buffer().clone());
+            snapshot_meta = Some((v, bytes.len() as u64, sha256(&bytes)));
+            written.push((format!("{v}.snapshot.json"), bytes));
+            next.snapshot = Some(signed.signed().clone());
+        }
+        let new_timestamp = new_snapshot
+            || next.timestamp.as_ref().is_none_or(|t| {
+                due(t.signed.expires, s.timestamp_expiry, now)
+                    || stale(root.verify_role(t).map_err(Into::into))
+            });
+        if new_timestamp {
+            let v = next
+                .timestamp
+                .as_ref()
+                .map_or(1, |t| t.signed.version.get() + 1);
+            let mut role = Timestamp::new(
+                SPEC_VERSION.to_owned(),
+                version(v),
+                expires(now, s.timestamp_expiry),
+            );
+            let meta = match snapshot_meta {
+                Some((v, length, hash)) => Metafile {
+                    length: Some(length),
+                    hashes: Some(Hashes {
+                        sha256: hash.into(),
+                        _extra: HashMap::new(),
+                    }),
+                    version: version(v),
+                    _extra: HashMap::new(),
+                },
+                // The snapshot is unchanged: so is what the timestamp says of it.
+                None => next
+                    .timestamp
+                    .as_ref()
+                    .and_then(|t| t.signed.meta.get("snapshot.json").cloned())
+                    .context("the timestamp names no snapshot")?,
+            };
+            role.meta.insert("snapshot.json".to_owned(), meta);
+            let signed = sign(role, &root, &next.keys).await?;
+            written.push((
+                "timestamp.json".to_owned(),
+                Bytes::from(signed.buffer().clone()),
+            ));
+            next.timestamp = Some(signed.signed().clone());
+        }
+        if written.is_empty() {
+            return Ok(());
+        }
+        let dir = self.dir.clone();
+        let files = written.clone();
+        tokio::task::spawn_blocking(move || write_files(&dir, &files))
+            .await
+            .context("writing the TUF repository")??;
+        let mut served = (*self.files()).clone();
+        served.extend(written);
+        *self.files.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
+        *state = next;
+        tracing::info!(
+            targets = state.targets.as_ref().map(|t| t.signed.version.get()),
+            snapshot = state.snapshot.as_ref().map(|t| t.signed.version.get()),
+            timestamp = state.timestamp.as_ref().map(|t| t.signed.version.get()),
+            "published the TUF repository"
+        );
+        Ok(())
+    }
+}
+
+/// Makes the keys and the first root version of a new repository: `root_keys` root keys and
+/// one key for each online role, each read from `<keys dir>/<role>.pem` (`root-<i>.pem`) when
+/// given there, else made there.
+async fn create(data_dir: &Path, s: &TufSettings) -> anyhow::Result<SignedRole<Root>> {
+    ensure!(
+        s.root_threshold >= 1 && usize::try_from(s.root_threshold).is_ok_and(|t| t <= s.root_keys),
+        "tuf_root_threshold must be between 1 and tuf_root_keys ({})",
+        s.root_keys
+    );
+    let dir = keys_dir(data_dir);
+    let mut root = Root {
+        spec_version: SPEC_VERSION.to_owned(),
+        consistent_snapshot: true,
+        version: NonZeroU64::MIN,
+        expires: expires(now(), s.root_expiry),
+        keys: HashMap::new(),
+        roles: HashMap::new(),
+        _extra: HashMap::new(),
+    };
+    let mut keys: Vec<Box<dyn KeySource>> = Vec::new();
+    for role in ROLES {
+        let (names, threshold) = match role {
+            RoleType::Root => (
+                (1..=s.root_keys).map(|i| format!("root-{i}.pem")).collect(),
+                s.root_threshold,
+            ),
+            _ => (vec![format!("{}.pem", role_name(role))], 1),
+        };
+        let mut keyids = Vec::new();
+        for name in names {
+            let path = dir.join(&name);
+            let key = if path.exists() {
+                RoleKey::read(&path)?
+            } else {
+                let (key, pem) = RoleKey::generate();
+                crate::keyfile::write_private_key(&path, pem.as_bytes())?;
+                key
+            };
+            let tuf_key = key.tuf_key();
+            let id = tuf_key.key_id()?;
+            root.keys.insert(id.clone(), tuf_key);
+            keyids.push(id);
+            keys.push(Box::new(key));
+        }
+        root.roles.insert(
+            role,
+            RoleKeys {
+                keyids,
+                threshold: version(threshold),
+                _extra: HashMap::new(),
+            },
+        );
+    }
+    let holder = root.clone();
+    sign(root, &holder, &keys).await
+}
+
+/// The name of a top-level role in metadata and file names.
+pub fn role_name(role: RoleType) -> &'static str {
+    match role {
+        RoleType::Root => "root",
+        RoleType::Targets => "targets",
+        RoleType::Snapshot => "snapshot",
+        RoleType::Timestamp => "timestamp",
+        RoleType::DelegatedTargets => "delegated_targets",
+    }
+}
+
+/// Every key file (`*.pem`) in the keys directory.
+fn read_keys(dir: &Path) -> anyhow::Result<Vec<RoleKey>> {
+    let mut keys = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "pem") {
+            keys.push(RoleKey::read(&path)?);
+        }
+    }
+    Ok(keys)
+}
+
+/// Checks that `new` may follow `trusted` as a client updating its root checks it (TUF §5.3.4,
+/// §5.3.5, §5.3.10): the next version, signed by a threshold of the trusted root's root keys and
+/// of its own, not expired, with consistent snapshots.
+pub fn check_root_update(trusted: &Signed<Root>, new: &Signed<Root>) -> anyhow::Result<()> {
+    let v = trusted.signed.version.get();
+    ensure!(
+        new.signed.version.get() == v + 1,
+        "the new root is version {}, not the next one, {}",
+        new.signed.version,
+        v + 1
+    );
+    trusted.signed.verify_role(new).map_err(|e| {
+        anyhow::anyhow!("the new root is not signed by enough keys of root version {v}: {e}")
+    })?;
+    new.signed.verify_role(new).map_err(|e| {
+        anyhow::anyhow!("the new root is not signed by enough of its own root keys: {e}")
+    })?;
+    ensure!(
+        new.signed.expires.as_second() > now(),
+        "the new root expired at {}",
+        new.signed.expires
+    );
+    ensure!(
+        new.signed.consistent_snapshot,
+        "the new root must keep consistent_snapshot: true"
+    );
+    Ok(())
+}
+
+impl Repository {
+    /// Puts in place a root version signed elsewhere (`arkivo tuf root install`), after
+    /// [`check_root_update`] against the current one; re-reads the keys directory (a new
+    /// online key is put there first) and signs again, with `content` as the targets, the
+    /// metadata that no longer verifies. Returns the new root version.
+    pub async fn install_root(
+        &self,
+        bytes: &[u8],
+        content: Vec<(String, Vec<u8>)>,
+    ) -> anyhow::Result<u64> {
+        let new: Signed<Root> = parse(bytes, "the new root")?;
+        {
+            let mut state = self.state.lock().await;
+            check_root_update(&state.root, &new)?;
+            let keys = read_keys(&self.keys_dir)?;
+            for role in [RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp] {
+                let listed = new.signed.keys(role).filter_map(|k| k.key_id().ok());
+                let have = listed
+                    .filter(|id| {
+                        keys.iter()
+                            .any(|k| k.tuf_key().key_id().ok().as_ref() == Some(id))
+                    })
+                    .count();
+                let threshold = new.signed.roles.get(&role).map_or(1, |r| r.threshold.get());
+                ensure!(
+                    have as u64 >= threshold,
+                    "the new root lists {} keys for the {} role that are not in {}: put them \
+                     there before installing it",
+                    threshold.saturating_sub(have as u64),
+                    role_name(role),
+                    self.keys_dir.display()
+                );
+            }
+            let v = new.signed.version.get();
+            let bytes = Bytes::copy_from_slice(bytes);
+            let written = vec![
+                (format!("{v}.root.json"), bytes.clone()),
+                ("root.json".to_owned(), bytes),
+            ];
+            let dir = self.dir.clone();
+            let files = written.clone();
+            tokio::task::spawn_blocking(move || write_files(&dir, &files))
+                .await
+                .context("writing the TUF repository")??;
+            let mut served = (*self.files()).clone();
+            served.extend(written);
+            *self.files.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
+            state.root = new;
+            state.keys = boxed(keys);
+        }
+        self.publish(content).await?;
+        Ok(self.state.lock().await.root.signed.version.get())
+    }
+}
+
+/// The current root of a repository directory.
+pub fn current_root(dir: &Path) -> anyhow::Result<Signed<Root>> {
+    let files = read_files(dir)?;
+    let (v, bytes) = latest_root(&files)
+        .with_context(|| format!("no TUF repository in {}: serve the log once", dir.display()))?;
+    parse(bytes, &format!("{v}.root.json"))
+}
+
+/// What to change in a new root version (`arkivo tuf root new`).
+#[derive(Debug, Default)]
+pub struct RootChanges {
+    /// The root keys of the new version (unchanged when empty).
+    pub root_keys: Vec<Key>,
+    /// Root signatures needed (unchanged when `None`).
+    pub threshold: Option<u64>,
+    /// A new key for an online role, replacing its keys.
+    pub role_keys: Vec<(RoleType, Key)>,
+}
+
+/// The next root version after `current`, with `changes`, expiring after `lifetime`,
+/// unsigned: sign it with `arkivo tuf root sign` (by a threshold of the old root keys and of
+/// the new ones).
+pub fn next_root(
+    current: &Signed<Root>,
+    changes: RootChanges,
+    lifetime: Duration,
+) -> anyhow::Result<Vec<u8>> {
+    let mut root = current.signed.clone();
+    root.version = version(root.version.get() + 1);
+    root.expires = expires(now(), lifetime);
+    let mut set = |role: RoleType, keys: Vec<Key>| -> anyhow::Result<()> {
+        let ids = keys
+            .iter()
+            .map(Key::key_id)
+            .collect::<Result<Vec<_>, _>>()?;
+        for (id, key) in ids.iter().zip(keys) {
+            root.keys.insert(id.clone(), key);
+        }
+        let role_keys = root.roles.get_mut(&role).context("the root lacks a role")?;
+        role_keys.keyids = ids;
+        Ok(())
+    };
+    if !changes.root_keys.is_empty() {
+        set(RoleType::Root, changes.root_keys)?;
+    }
+    for (role, key) in changes.role_keys {
+        set(role, vec![key])?;
+    }
+    let root_role = root
+        .roles
+        .get_mut(&RoleType::Root)
+        .context("the root lacks the root role")?;
+    if let Some(t) = changes.threshold {
+        root_role.threshold = version(t);
+    }
+    ensure!(
+        root_role.threshold.get() >= 1
+            && root_role.threshold.get() <= root_role.keyids.len() as u64,
+        "the root threshold ({}) must be between 1 and the number of root keys ({})",
+        root_role.threshold,
+        root_role.keyids.len()
+    );
+    // Keys no role lists any longer leave the root.
+    let listed: Vec<_> = root.roles.values().flat_map(|r| r.keyids.clone()).collect();
+    root.keys.retain(|id, _| listed.contains(id));
+    let unsigned = Signed {
+        signed: root,
+        signatures: Vec::new(),
+    };
+    let mut bytes = serde_json::to_vec_pretty(&unsigned)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Adds the signatures of `keys` to a root version (`arkivo tuf root sign`, on the machine that
+/// holds them): an old root key signs for the clients that trust the old version, a new one for
+/// the new version itself (TUF §5.3.4).
+pub async fn sign_root(bytes: &[u8], keys: Vec<RoleKey>) -> anyhow::Result<Vec<u8>> {
+    let root: Signed<Root> = parse(bytes, "the root")?;
+    // tough signs a role with the keys its holder lists for it: list these.
+    let mut holder = root.signed.clone();
+    for key in &keys {
+        let tuf_key = key.tuf_key();
+        let id = tuf_key.key_id()?;
+        holder.keys.insert(id.clone(), tuf_key);
+        let role = holder
+            .roles
+            .get_mut(&RoleType::Root)
+            .context("the root lacks the root role")?;
+        if !role.keyids.contains(&id) {
+            role.keyids.push(id);
+        }
+    }
+    let signed = sign(root.signed, &holder, &boxed(keys))
+        .await?
+        .add_old_signatures(root.signatures)?;
+    Ok(signed.buffer().clone())
+}
+
+/// `files` in the order [`write_files`] must write them for a reader never to find a file
+/// naming one not yet there: targets, roots, targets metadata, snapshots, the timestamp last.
+pub fn write_order(files: BTreeMap<String, Bytes>) -> Vec<(String, Bytes)> {
+    let rank = |name: &str| {
+        if name.starts_with("targets/") {
+            0
+        } else if name.ends_with(".root.json") {
+            1
+        } else if name == "root.json" {
+            2
+        } else if name.ends_with(".targets.json") {
+            3
+        } else if name.ends_with(".snapshot.json") {
+            4
+        } else {
+            5
+        }
+    };
+    let mut files: Vec<_> = files.into_iter().collect();
+    files.sort_by_key(|(name, _)| rank(name));
+    files
+}
+
+/// Puts a root version in place while no server runs ([`check_root_update`] first); the next
+/// start signs again what no longer verifies under it ([`Repository::open`]).
+pub fn install_root_unserved(data_dir: &Path, bytes: &[u8]) -> anyhow::Result<u64> {
+    let dir = repository_dir(data_dir);
+    let new: Signed<Root> = parse(bytes, "the new root")?;
+    check_root_update(&current_root(&dir)?, &new)?;
+    let v = new.signed.version.get();
+    let bytes = Bytes::copy_from_slice(bytes);
+    write_files(
+        &dir,
+        &[
+            (format!("{v}.root.json"), bytes.clone()),
+            ("root.json".to_owned(), bytes),
+        ],
+    )?;
+    Ok(v)
+}
+
+/// The targets for the log as `view` describes it, served by `api`: exactly what its API
+/// serves.
+pub fn targets(
+    api: &crate::api::AppState,
+    view: &crate::sequencer::View,
+) -> Vec<(String, Vec<u8>)> {
+    vec![
+        (
+            TRUSTED_ROOT_TARGET.to_owned(),
+            crate::api::trusted_root_json(api, view),
+        ),
+        (
+            SIGNING_CONFIG_TARGET.to_owned(),
+            crate::api::signing_config_json(api),
+        ),
+    ]
+}
+
+/// Re-signs the metadata past half its lifetime, every [`TufSettings::check_interval`].
+pub async fn keep_fresh(repository: Arc<Repository>, api: crate::api::AppState) {
+    let mut every = tokio::time::interval(repository.settings.check_interval());
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(e) = repository
+            .publish(targets(&api, &api.sequencer.published().view()))
+            .await
+        {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "re-signing the TUF repository failed"
+            );
+        }
+    }
+}
