@@ -642,3 +642,134 @@ fn the_systemd_unit_is_hardened_and_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The keyless policies (Kyverno keyless attestor; policy-controller keyless authority and its
+/// TrustRoot) name what a real server with a CA serves: the CA at the log's public URL, its chain
+/// (intermediate then root) and the intermediate's subject as the server names it, the log, and
+/// the CA's CT log, whose SCTs are checked (never waived).
+#[tokio::test(flavor = "multi_thread")]
+async fn keyless_image_policies_match_the_served_trust_material() {
+    use der::Decode;
+    let k8s = kubernetes();
+    let config = k8s.config();
+    let url = config.public_url.clone().expect("the log's public URL");
+    let hostname = config.hostname.clone().expect("the log's hostname");
+
+    let issuer = common::oidc::TestIssuer::start(false);
+    let running = common::TestServer::start(&["--oidc-issuer", &issuer.url("email")]);
+    let served: Value = reqwest::get(format!("{}/api/v1/log/trustedRoot", running.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cas = served["certificateAuthorities"].as_array().unwrap();
+    assert_eq!(cas.len(), 1);
+    assert_eq!(
+        cas[0]["uri"],
+        running.base_url(),
+        "the CA is at the log's URL"
+    );
+    let chain: Vec<x509_cert::Certificate> = cas[0]["certChain"]["certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            use base64::Engine;
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(str_of(&c["rawBytes"]))
+                .unwrap();
+            x509_cert::Certificate::from_der(&der).unwrap()
+        })
+        .collect();
+    assert_eq!(chain.len(), 2, "intermediate, root");
+    let served_subject = chain[0].tbs_certificate.subject.to_string();
+    let served_host = running.base_url().trim_start_matches("http://").to_owned();
+    assert!(
+        served_subject.contains(&format!("O={served_host}"))
+            && served_subject.contains(&format!("CN={served_host} intermediate")),
+        "{served_subject}"
+    );
+    let ctlogs = served["ctlogs"].as_array().unwrap();
+    assert_eq!(ctlogs.len(), 1, "the CA's CT log");
+    assert_eq!(
+        ctlogs[0]["baseUrl"],
+        format!("{}/ct", running.base_url()),
+        "the CT log under the log's URL"
+    );
+    assert_eq!(served["tlogs"][0]["hashAlgorithm"], "SHA2_256");
+
+    let kyverno = yaml_documents("policies/kyverno-keyless-clusterpolicy.yaml");
+    let policy = of_kind(&kyverno, "ClusterPolicy");
+    assert_eq!(policy["spec"]["validationFailureAction"], "Enforce");
+    let rule = &policy["spec"]["rules"][0];
+    assert_eq!(
+        rule["exclude"]["any"][0]["resources"]["namespaces"],
+        serde_json::json!([k8s.namespace])
+    );
+    let verify = &rule["verifyImages"][0];
+    assert_eq!(
+        (&verify["required"], &verify["verifyDigest"]),
+        (&true.into(), &true.into())
+    );
+    let keyless = &verify["attestors"][0]["entries"][0]["keyless"];
+    let roots = str_of(&keyless["roots"]);
+    assert_eq!(
+        roots.matches("-----BEGIN CERTIFICATE-----").count(),
+        chain.len()
+    );
+    assert_eq!(keyless["rekor"]["url"], url.as_str());
+    assert!(str_of(&keyless["rekor"]["pubkey"]).starts_with("-----BEGIN PUBLIC KEY-----"));
+    assert!(keyless["ctlog"]["ignoreSCT"].is_null(), "SCTs are checked");
+    assert!(str_of(&keyless["ctlog"]["pubkey"]).contains("CT LOG KEY"));
+    let (subject, oidc_issuer) = (str_of(&keyless["subject"]), str_of(&keyless["issuer"]));
+
+    let sigstore = yaml_documents("policies/sigstore-keyless-clusterimagepolicy.yaml");
+    let cip = of_kind(&sigstore, "ClusterImagePolicy");
+    assert_eq!(cip["spec"]["mode"], "enforce");
+    let authority = &cip["spec"]["authorities"][0];
+    let trust_root = of_kind(&sigstore, "TrustRoot");
+    let name = &trust_root["metadata"]["name"];
+    assert_eq!(authority["keyless"]["url"], url.as_str());
+    assert_eq!(&authority["keyless"]["trustRootRef"], name);
+    assert!(
+        authority["keyless"]["insecureIgnoreSCT"].is_null(),
+        "SCTs are checked"
+    );
+    assert_eq!(
+        authority["keyless"]["identities"],
+        serde_json::json!([{"issuer": oidc_issuer, "subject": subject}]),
+        "the same identity as the Kyverno policy"
+    );
+    assert_eq!(authority["ctlog"]["url"], url.as_str());
+    assert_eq!(&authority["ctlog"]["trustRootRef"], name);
+    let keys = &trust_root["spec"]["sigstoreKeys"];
+    let ca = &keys["certificateAuthorities"][0];
+    assert_eq!(
+        keys["certificateAuthorities"].as_array().unwrap().len(),
+        cas.len()
+    );
+    assert_eq!(ca["uri"], url.as_str());
+    assert_eq!(ca["subject"]["organization"], hostname.as_str());
+    assert_eq!(
+        ca["subject"]["commonName"],
+        format!("{hostname} intermediate")
+    );
+    assert!(str_of(&ca["certChain"]).contains("BASE64_OF_THE_CA_CHAIN"));
+    let tlogs = keys["tLogs"].as_array().unwrap();
+    // The Rekor v1 log (its ECDSA key); the Ed25519 checkpoint key is Rekor v2 clients'.
+    let v1_logs = served["tlogs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["publicKey"]["keyDetails"] == "PKIX_ECDSA_P256_SHA_256")
+        .count();
+    assert_eq!(tlogs.len(), v1_logs);
+    assert_eq!(tlogs[0]["baseURL"], url.as_str());
+    assert_eq!(tlogs[0]["hashAlgorithm"], "sha-256");
+    let ct = keys["ctLogs"].as_array().unwrap();
+    assert_eq!(ct.len(), ctlogs.len(), "CT logs listed as served");
+    assert_eq!(ct[0]["baseURL"], format!("{url}/ct"));
+    assert_eq!(ct[0]["hashAlgorithm"], "sha-256");
+    assert!(str_of(&ct[0]["publicKey"]).contains("BASE64_OF_THE_CT_LOG_KEY"));
+}

@@ -18,7 +18,9 @@
 //! rotations, whose validity periods must follow the rotations.
 //!
 //! A fourth gets a certificate from Arkivo's CA with @sigstore/sign's FulcioSigner and an ID token
-//! of a test OIDC issuer (tests/interop/sigstore-js-fulcio.mjs).
+//! of a test OIDC issuer (tests/interop/sigstore-js-fulcio.mjs); a fifth crosses keyless bundles
+//! (tests/interop/arkivo-keyless.mjs): `arkivo sign-blob --identity-token` → @sigstore/verify with
+//! an identity policy, FulcioSigner + RekorWitness → `arkivo verify-blob --certificate-identity`.
 //!
 //! Node.js (>= 20.17) and npm are required: this test never skips. The pinned packages are
 //! installed with `npm ci` when tests/interop/node_modules is missing or stale.
@@ -593,4 +595,116 @@ fn sigstore_js_fulcio_signer_gets_a_certificate_from_the_ca() {
     );
     let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(result["san"], "email:dev@example.org");
+}
+
+/// Keyless bundles both ways with Arkivo's CA: @sigstore/verify accepts `arkivo sign-blob`'s for
+/// the certificate's identity and issuer (and refuses others), `arkivo verify-blob` accepts
+/// @sigstore/sign's (FulcioSigner, RekorWitness). See tests/interop/arkivo-keyless.mjs.
+#[test]
+fn keyless_bundles_between_arkivo_and_sigstore_js() {
+    require_tool("node");
+    let dir = interop_dir();
+    install_packages(&dir);
+    let issuer = common::oidc::TestIssuer::start(false);
+    let issuer_url = issuer.url("email");
+    let server = TestServer::start(&["--oidc-issuer", &issuer_url]);
+    let base = server.base_url();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let path = |name: &str| w.join(name).display().to_string();
+    let email = "dev@example.org";
+    let token = || {
+        issuer.token(
+            common::oidc::Alg::Es256,
+            "email",
+            serde_json::json!({"email": email, "email_verified": true}),
+        )
+    };
+
+    std::fs::write(w.join("blob"), b"signed keyless by arkivo").unwrap();
+    arkivo(
+        w,
+        &[
+            "sign-blob",
+            "--identity-token",
+            &token(),
+            "--rekor-url",
+            &base,
+            "--bundle",
+            "arkivo.bundle",
+            "blob",
+        ],
+    );
+    let (ok, stdout, stderr) = run_node(
+        &dir,
+        "arkivo-keyless.mjs",
+        &[
+            "verify",
+            &base,
+            &path("arkivo.bundle"),
+            &path("blob"),
+            email,
+            &issuer_url,
+        ],
+    );
+    assert!(
+        ok,
+        "@sigstore/verify on an arkivo keyless bundle:\n{stderr}\n{stdout}"
+    );
+    let r = last_json_line(&stdout, &stderr);
+    assert_eq!(r["san"], email);
+    assert_eq!(r["issuer"], issuer_url);
+
+    std::fs::write(w.join("js-blob"), b"signed keyless by sigstore-js").unwrap();
+    let (ok, stdout, stderr) = run_node(
+        &dir,
+        "arkivo-keyless.mjs",
+        &[
+            "sign",
+            &base,
+            &token(),
+            &path("js-blob"),
+            &path("js.bundle"),
+        ],
+    );
+    assert!(ok, "FulcioSigner against arkivo:\n{stderr}\n{stdout}");
+    let material = last_json_line(&stdout, &stderr)["material"].clone();
+    assert!(
+        material == "certificate" || material == "x509CertificateChain",
+        "{material}"
+    );
+    let served = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            reqwest::get(format!("{base}/api/v1/log/trustedRoot"))
+                .await
+                .expect("GET /api/v1/log/trustedRoot")
+                .bytes()
+                .await
+                .expect("the trusted root")
+        });
+    std::fs::write(w.join("root.json"), served).unwrap();
+    let out = arkivo(
+        w,
+        &[
+            "verify-blob",
+            "--bundle",
+            "js.bundle",
+            "--trusted-root",
+            "root.json",
+            "--certificate-identity",
+            email,
+            "--certificate-oidc-issuer",
+            &issuer_url,
+            "--output",
+            "json",
+            "js-blob",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["certificate"]["subjects"], serde_json::json!([email]));
+    drop(server);
 }

@@ -1139,3 +1139,87 @@ fn sigstore_rs_verifies_legacy_signatures() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Keyless: `sign` and `attest` without --key get a certificate from the log's CA for an ID token
+/// of the test OIDC issuer (tests/common/oidc.rs), in both layouts; the legacy layers carry the
+/// certificate and chain annotations; `verify` and `verify-attestation` accept them for the
+/// certificate's identity and issuer only, and a key does not verify them.
+#[test]
+fn keyless_sign_attest_and_verify_both_layouts() {
+    let issuer = common::oidc::TestIssuer::start(false);
+    let issuer_url = issuer.url("email");
+    let log = TestServer::start(&["--oidc-issuer", &issuer_url]);
+    let registry = TestRegistry::start(Auth::None);
+    let images = Images::build();
+    let repo = format!("{}/team/keyless", registry.addr);
+    let image = format!("{repo}:v1");
+    images.push("a", &image, None);
+    let digest = digest_of(&image, None);
+    let client = Client::new(&log);
+    let root = client.path("root.json");
+    std::fs::write(&root, http_get(log.port(), "/api/v1/log/trustedRoot")).unwrap();
+    let token = issuer.token(
+        common::oidc::Alg::Es256,
+        "email",
+        serde_json::json!({"email": "ci@example.org", "email_verified": true}),
+    );
+    let url = log.base_url();
+    let predicate = client.path("predicate.json");
+    std::fs::write(&predicate, r#"{"scanner":"x","result":"clean"}"#).unwrap();
+    for layout in [&[][..], &["--new-bundle-format"][..]] {
+        for command in [
+            vec!["sign"],
+            vec!["attest", "--predicate", &predicate, "--type", "vuln"],
+        ] {
+            let mut args = command.clone();
+            args.extend(["--identity-token", &token, "--rekor-url", &url]);
+            args.extend(["--output", "json"]);
+            args.extend(layout);
+            args.push(&image);
+            ok(&client.run(&args));
+        }
+    }
+
+    // cosign's keyless legacy layer: the certificate and the chain above it (§2).
+    for suffix in ["sig", "att"] {
+        let m = raw_manifest(&format!("{repo}:sha256-{}.{suffix}", &digest[7..]), None);
+        let a = &m["layers"][0]["annotations"];
+        let cert = a["dev.sigstore.cosign/certificate"].as_str().unwrap();
+        assert_eq!(cert.matches("BEGIN CERTIFICATE").count(), 1, "{cert}");
+        let chain = a["dev.sigstore.cosign/chain"].as_str().unwrap();
+        assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2, "{chain}");
+    }
+
+    let verify = |command: &[&str], identity: &str| {
+        let mut args = command.to_vec();
+        args.extend(["--trusted-root", &root, "--certificate-identity", identity]);
+        args.extend(["--certificate-oidc-issuer", &issuer_url]);
+        // The served root lists the CA's CT log: each certificate's SCT is verified.
+        args.extend(["--output", "json", &image]);
+        client.run(&args)
+    };
+    let sigs = ok(&verify(&["verify"], "ci@example.org"));
+    assert_eq!(sigs.as_array().unwrap().len(), 2, "{sigs}");
+    assert_eq!(
+        sigs[0]["critical"]["image"]["docker-manifest-digest"],
+        digest
+    );
+    let atts = ok(&verify(
+        &["verify-attestation", "--type", "vuln"],
+        "ci@example.org",
+    ));
+    assert_eq!(atts.as_array().unwrap().len(), 2, "{atts}");
+    assert_eq!(atts[0]["predicate"]["result"], "clean");
+    fails(
+        &verify(&["verify"], "mallory@example.org"),
+        "wrong identity",
+    );
+    fails(
+        &verify(
+            &["verify-attestation", "--type", "vuln"],
+            "mallory@example.org",
+        ),
+        "wrong identity",
+    );
+    fails(&client.verify(&image, &[]), "signed keylessly");
+}

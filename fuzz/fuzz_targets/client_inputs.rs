@@ -1,11 +1,13 @@
-//! What the client reads from outside: a Sigstore bundle (verified against a fixed log key),
-//! a private key file (up to the point where a password is needed), a trusted root. Any bytes;
-//! nothing may panic, and a bundle that parses writes back to one that parses the same.
+//! What the client reads from outside: a Sigstore bundle (verified against a fixed log key and,
+//! keyless, its certificate against a fixed CA), a private key file (up to the point where a
+//! password is needed), a trusted root (its logs and its CAs). Any bytes; nothing may panic,
+//! and a bundle that parses writes back to one that parses the same.
 #![no_main]
 
 use std::sync::OnceLock;
 
-use arkivo_client::bundle::Bundle;
+use arkivo_client::bundle::{Bundle, BundleSigner};
+use arkivo_client::identity::{self, IdentityPolicy, Matcher};
 use arkivo_client::keys::{KeyError, SigningKey};
 use arkivo_client::trust::{self, TrustedLog};
 use arkivo_client::verify;
@@ -20,6 +22,36 @@ fn log() -> &'static [TrustedLog] {
     })
 }
 
+/// A CA (made once per run) and a policy naming an identity and issuer.
+fn ca() -> &'static (trust::CertificateTrust, IdentityPolicy) {
+    static CA: OnceLock<(trust::CertificateTrust, IdentityPolicy)> = OnceLock::new();
+    CA.get_or_init(|| {
+        let keys = arkivo_core::ca::cert::CaKeys::generate("fuzz", std::time::SystemTime::now())
+            .expect("a CA");
+        let chain = arkivo_core::entries::pki::pem_blocks(keys.chain_pem.as_bytes())
+            .expect("its chain")
+            .into_iter()
+            .map(|(_, der)| der)
+            .collect();
+        let trust = trust::CertificateTrust {
+            cas: vec![trust::TrustedCa {
+                chain,
+                valid_from: None,
+                valid_until: None,
+                name: "fuzz".into(),
+            }],
+            ctlogs: Vec::new(),
+        };
+        let policy = IdentityPolicy {
+            identity: Matcher::Exact("a@example.org".into()),
+            issuer: Matcher::Exact("https://issuer.example".into()),
+            workflow: vec![(2, "trigger", "push".into())],
+            ignore_sct: true,
+        };
+        (trust, policy)
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
     if let Ok(bundle) = Bundle::from_json(data) {
         let again =
@@ -29,6 +61,10 @@ fuzz_target!(|data: &[u8]| {
             let _ = verify::verify_log_entry(&entry, log());
         }
         let _ = bundle.message_signature();
+        if let BundleSigner::Certificate(der) = bundle.signer() {
+            let (trust, policy) = ca();
+            let _ = identity::verify_certificate(der, trust, 1_700_000_000, policy);
+        }
     }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = SigningKey::from_pem(text, "fuzz", &mut |_| {
@@ -36,4 +72,5 @@ fuzz_target!(|data: &[u8]| {
         });
     }
     let _ = trust::logs_from_trusted_root(data, "fuzz");
+    let _ = trust::certificate_trust(data, "fuzz");
 });

@@ -26,18 +26,21 @@ fuzz_target!(|data: &[u8]| {
         .any(|t| B64.decode(&t.public_key.raw_bytes).ok() == Some(unlisted.clone()))
     {
         assert!(matches!(
-            trust::pinned_root(&served, &[unlisted], "fuzz"),
+            trust::pinned_root(&served, &[unlisted], &[], &[], "fuzz"),
             Err(TrustError::KeyNotListed { .. })
         ));
     }
     let Some(key) = listed else {
         return;
     };
-    let (root, _) = trust::pinned_root(&served, std::slice::from_ref(&key), "fuzz")
+    let (root, _) = trust::pinned_root(&served, std::slice::from_ref(&key), &[], &[], "fuzz")
         .expect("a listed key is pinned");
     assert!(!root.tlogs.is_empty());
     for t in &root.tlogs {
-        assert_eq!(B64.decode(&t.public_key.raw_bytes).ok().as_ref(), Some(&key));
+        assert_eq!(
+            B64.decode(&t.public_key.raw_bytes).ok().as_ref(),
+            Some(&key)
+        );
         assert!(served.tlogs.contains(t));
     }
     assert!(root.certificate_authorities.is_empty());

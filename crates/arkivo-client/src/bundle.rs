@@ -1,7 +1,8 @@
 //! Sigstore bundles, v0.3 JSON (`application/vnd.dev.sigstore.bundle.v0.3+json`,
-//! tiles-checkpoints-witnesses.md §7.3), for artifacts signed with a self-managed key: the
-//! verification material is a public key *hint* (the verifier supplies the key), one Rekor v1
-//! transparency log entry, and a message signature or a DSSE envelope.
+//! tiles-checkpoints-witnesses.md §7.3): the verification material — a public key *hint* (the
+//! verifier supplies the key) for a self-managed key, or the signing certificate (keyless; v0.3
+//! carries the leaf alone in `certificate`, v0.1/v0.2 a chain in `x509CertificateChain`) — one
+//! Rekor v1 transparency log entry, and a message signature or a DSSE envelope.
 //!
 //! Serialised as protobuf's JSON mapping (§7.1): lowerCamelCase names, `int64` as strings,
 //! `bytes` as standard padded base64, enums by name, unset members omitted. Parsing also takes
@@ -18,7 +19,7 @@ use arkivo_core::entries::pki::HashAlg;
 use arkivo_core::wire::{InclusionProof, LogEntryBody, Verification};
 
 pub const BUNDLE_V03_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-/// Media types of bundles read (v0.1 and v0.2 carry the same members for key-signed bundles).
+/// Media types of bundles read (v0.1 and v0.2 differ only in carrying a certificate chain).
 const ACCEPTED_MEDIA_TYPES: [&str; 4] = [
     BUNDLE_V03_MEDIA_TYPE,
     "application/vnd.dev.sigstore.bundle+json;version=0.3",
@@ -56,15 +57,48 @@ pub struct VerificationMaterial {
     /// `publicKey {hint}`: the oneof member for a self-managed key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<PublicKeyIdentifier>,
-    /// Present in keyless bundles; kept only to refuse them clearly.
+    /// `certificate`: the signing certificate (keyless, v0.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<serde_json::Value>,
+    pub certificate: Option<X509Certificate>,
+    /// `x509CertificateChain`: the signing certificate first (keyless, v0.1 and v0.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub x509_certificate_chain: Option<serde_json::Value>,
+    pub x509_certificate_chain: Option<X509CertificateChain>,
     #[serde(default)]
     pub tlog_entries: Vec<TransparencyLogEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp_verification_data: Option<serde_json::Value>,
+}
+
+/// `dev.sigstore.common.v1.X509Certificate`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct X509Certificate {
+    #[serde(with = "b64_bytes")]
+    pub raw_bytes: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct X509CertificateChain {
+    #[serde(default)]
+    pub certificates: Vec<X509Certificate>,
+}
+
+/// Who signed, as a bundle is made from it.
+#[derive(Clone, Debug)]
+pub enum Material {
+    /// A self-managed key: its DER SubjectPublicKeyInfo (the bundle carries its hint).
+    PublicKey(Vec<u8>),
+    /// Keyless: the signing certificate, DER.
+    Certificate(Vec<u8>),
+}
+
+/// The signer a bundle names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BundleSigner<'a> {
+    /// A self-managed key, by hint: the verifier supplies the key.
+    PublicKey,
+    /// The signing certificate, DER.
+    Certificate(&'a [u8]),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,16 +310,20 @@ impl TransparencyLogEntry {
 }
 
 impl VerificationMaterial {
-    /// A self-managed key's material: its hint and the one log entry.
-    fn for_key(
-        public_key_der: &[u8],
-        entry: &LogEntry,
-    ) -> Result<VerificationMaterial, BundleError> {
+    /// The signer's material (a key's hint or the certificate) and the one log entry.
+    fn new(signer: Material, entry: &LogEntry) -> Result<VerificationMaterial, BundleError> {
+        let (public_key, certificate) = match signer {
+            Material::PublicKey(der) => (
+                Some(PublicKeyIdentifier {
+                    hint: public_key_hint(&der),
+                }),
+                None,
+            ),
+            Material::Certificate(der) => (None, Some(X509Certificate { raw_bytes: der })),
+        };
         Ok(VerificationMaterial {
-            public_key: Some(PublicKeyIdentifier {
-                hint: public_key_hint(public_key_der),
-            }),
-            certificate: None,
+            public_key,
+            certificate,
             x509_certificate_chain: None,
             tlog_entries: vec![TransparencyLogEntry::from_log_entry(entry)?],
             timestamp_verification_data: None,
@@ -295,7 +333,7 @@ impl VerificationMaterial {
 
 impl Bundle {
     /// A v0.3 bundle of a message signature: `digest` of the artifact (algorithm `algorithm`),
-    /// the `signature` over it, the key's hint and the log entry that records them.
+    /// the `signature` over it, the signer's material and the log entry that records them.
     ///
     /// # Errors
     ///
@@ -304,12 +342,12 @@ impl Bundle {
         algorithm: HashAlg,
         digest: &[u8],
         signature: &[u8],
-        public_key_der: &[u8],
+        signer: Material,
         entry: &LogEntry,
     ) -> Result<Bundle, BundleError> {
         Ok(Bundle {
             media_type: BUNDLE_V03_MEDIA_TYPE.to_owned(),
-            verification_material: VerificationMaterial::for_key(public_key_der, entry)?,
+            verification_material: VerificationMaterial::new(signer, entry)?,
             message_signature: Some(MessageSignature {
                 message_digest: HashOutput {
                     algorithm: hash_algorithm_name(algorithm).to_owned(),
@@ -322,19 +360,19 @@ impl Bundle {
     }
 
     /// A v0.3 bundle of a DSSE envelope (an attestation, or a cosign v3 image signature), the
-    /// key's hint and the `dsse` log entry that records it.
+    /// signer's material and the `dsse` log entry that records it.
     ///
     /// # Errors
     ///
     /// As [`TransparencyLogEntry::from_log_entry`].
     pub fn for_dsse_envelope(
         envelope: DsseEnvelope,
-        public_key_der: &[u8],
+        signer: Material,
         entry: &LogEntry,
     ) -> Result<Bundle, BundleError> {
         Ok(Bundle {
             media_type: BUNDLE_V03_MEDIA_TYPE.to_owned(),
-            verification_material: VerificationMaterial::for_key(public_key_der, entry)?,
+            verification_material: VerificationMaterial::new(signer, entry)?,
             message_signature: None,
             dsse_envelope: Some(envelope),
         })
@@ -344,18 +382,30 @@ impl Bundle {
     ///
     /// # Errors
     ///
-    /// [`BundleError::Malformed`] for what is not a bundle, [`BundleError::Unsupported`] for
-    /// keyless (certificate) bundles.
+    /// [`BundleError::Malformed`] for what is not a bundle, or names no signer or more than
+    /// one.
     pub fn from_json(json: &[u8]) -> Result<Bundle, BundleError> {
         let bundle: Bundle = serde_json::from_slice(json).map_err(|e| malformed(e.to_string()))?;
         if !ACCEPTED_MEDIA_TYPES.contains(&bundle.media_type.as_str()) {
             return Err(malformed(format!("mediaType {:?}", bundle.media_type)));
         }
         let vm = &bundle.verification_material;
-        if vm.certificate.is_some() || vm.x509_certificate_chain.is_some() {
-            return Err(BundleError::Unsupported(
-                "a certificate (keyless) bundle; arkivo verifies key-signed bundles".into(),
+        let signers = [
+            vm.public_key.is_some(),
+            vm.certificate.is_some(),
+            vm.x509_certificate_chain.is_some(),
+        ];
+        if signers.iter().filter(|s| **s).count() != 1 {
+            return Err(malformed(
+                "exactly one of publicKey, certificate and x509CertificateChain must be present",
             ));
+        }
+        if vm
+            .x509_certificate_chain
+            .as_ref()
+            .is_some_and(|c| c.certificates.is_empty())
+        {
+            return Err(malformed("x509CertificateChain lists no certificate"));
         }
         if bundle.message_signature.is_some() == bundle.dsse_envelope.is_some() {
             return Err(malformed(
@@ -370,6 +420,22 @@ impl Bundle {
         let mut s = serde_json::to_string_pretty(self).expect("a bundle serializes");
         s.push('\n');
         s
+    }
+
+    /// The signer the bundle names: a key (by hint) or the signing certificate.
+    pub fn signer(&self) -> BundleSigner<'_> {
+        let vm = &self.verification_material;
+        match (&vm.certificate, &vm.x509_certificate_chain) {
+            (Some(c), _) => BundleSigner::Certificate(&c.raw_bytes),
+            // from_json ensures a chain has a first certificate.
+            (None, Some(chain)) => chain
+                .certificates
+                .first()
+                .map_or(BundleSigner::PublicKey, |c| {
+                    BundleSigner::Certificate(&c.raw_bytes)
+                }),
+            (None, None) => BundleSigner::PublicKey,
+        }
     }
 
     /// The one transparency log entry, as a v1 log entry.
@@ -514,12 +580,36 @@ mod tests {
         assert_eq!(t["inclusionProof"]["treeSize"], "8");
         assert_eq!(t["inclusionProof"]["hashes"], serde_json::json!([]));
 
-        let mut keyless = json.clone();
-        keyless["verificationMaterial"]["certificate"] = serde_json::json!({"rawBytes": "AAAA"});
-        assert!(matches!(
-            Bundle::from_json(keyless.to_string().as_bytes()),
-            Err(BundleError::Unsupported(_))
-        ));
+        assert_eq!(b.signer(), BundleSigner::PublicKey);
+
+        // Keyless: the certificate (v0.3) or the chain (v0.1, v0.2), never beside a key.
+        let mut two = json.clone();
+        two["verificationMaterial"]["certificate"] = serde_json::json!({"rawBytes": "AAAA"});
+        assert!(Bundle::from_json(two.to_string().as_bytes()).is_err());
+        let mut keyless = two.clone();
+        keyless["verificationMaterial"]
+            .as_object_mut()
+            .unwrap()
+            .remove("publicKey");
+        let b = Bundle::from_json(keyless.to_string().as_bytes()).unwrap();
+        assert_eq!(b.signer(), BundleSigner::Certificate(&[0, 0, 0]));
+        let out: serde_json::Value = serde_json::from_str(&b.to_json()).unwrap();
+        assert_eq!(
+            out["verificationMaterial"]["certificate"],
+            serde_json::json!({"rawBytes": "AAAA"})
+        );
+        let mut chain = keyless.clone();
+        let vm = chain["verificationMaterial"].as_object_mut().unwrap();
+        vm.remove("certificate");
+        vm.insert(
+            "x509CertificateChain".into(),
+            serde_json::json!({"certificates": [{"rawBytes": "AQID"}, {"rawBytes": "AAAA"}]}),
+        );
+        let b = Bundle::from_json(chain.to_string().as_bytes()).unwrap();
+        assert_eq!(b.signer(), BundleSigner::Certificate(&[1, 2, 3]));
+        chain["verificationMaterial"]["x509CertificateChain"]["certificates"] =
+            serde_json::json!([]);
+        assert!(Bundle::from_json(chain.to_string().as_bytes()).is_err());
         let mut both = json;
         both["dsseEnvelope"] =
             serde_json::json!({"payload": "", "payloadType": "t", "signatures": []});

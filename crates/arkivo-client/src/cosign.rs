@@ -28,6 +28,9 @@ pub const EMPTY_JSON: &[u8] = b"{}";
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// Layer annotation: cosign's Rekor bundle JSON (§2).
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// A keyless signature's signing certificate and the chain above it, PEM (§2).
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
 /// Layer annotation of a legacy attestation: the statement's predicate type (§3).
 pub const PREDICATE_TYPE_ANNOTATION: &str = "predicateType";
 /// Referrer manifest annotations (§4).

@@ -26,17 +26,19 @@ use oci_client::Reference;
 use oci_client::manifest::{OciDescriptor, OciImageIndex, OciImageManifest};
 use serde_json::Value;
 
-use super::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle, BundleError, DsseEnvelope};
+use super::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle, BundleError, BundleSigner, DsseEnvelope};
 use super::cosign::{self, SimpleSigning, Statement};
 use super::dsse;
-use super::keys::{self, SigningKey};
+use super::fulcio::Credential;
+use super::identity::SignerPolicy;
+use super::keys;
 use super::oci::{Manifest, OciError, Registry};
 use super::rekor::{ClientError, LogEntry, RekorBundle, RekorClient};
 use super::trust::TrustedLog;
 use super::verify::{self, AnswerError, VerifyError};
 use arkivo_core::entries::dsse::IN_TOTO_PAYLOAD_TYPE;
 use arkivo_core::entries::hashedrekord;
-use arkivo_core::entries::pki::PublicKey;
+use arkivo_core::entries::pki::{PublicKey, pem_blocks};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -145,9 +147,10 @@ fn layout_error(what: impl Into<String>, detail: impl ToString) -> ImageError {
     }
 }
 
-/// Who signs, and the log that records it, whose answers must verify with `logs`.
+/// Who signs (a key, or an ephemeral key and its certificate), and the log that records it,
+/// whose answers must verify with `logs`.
 pub struct Signing<'a> {
-    pub key: &'a SigningKey,
+    pub credential: &'a Credential,
     pub rekor: &'a RekorClient,
     pub logs: &'a [TrustedLog],
 }
@@ -155,13 +158,13 @@ pub struct Signing<'a> {
 impl Signing<'_> {
     /// The signer's public key, to check that the log recorded its signature.
     fn public_key(&self) -> Result<PublicKey, AnswerError> {
-        keys::parse_public_key(&self.key.public_key_pem(), "the signing key")
+        keys::parse_public_key(&self.credential.key.public_key_pem(), "the signing key")
             .map_err(|e| AnswerError::NotSent(e.to_string()))
     }
 }
 
-/// Signs `image` with `signing.key`, records the signature in the log, checks the log's answer,
-/// and attaches it in `layout`.
+/// Signs `image` as `signing.credential`, records the signature in the log, checks the log's
+/// answer, and attaches it in `layout`.
 ///
 /// # Errors
 ///
@@ -174,19 +177,19 @@ pub async fn sign(
     annotations: &BTreeMap<String, String>,
     layout: Layout,
 ) -> Result<Signed, ImageError> {
-    let key = signing.key;
     let subject = resolve(registry, image).await?;
     match layout {
         Layout::Legacy => {
             let payload =
                 SimpleSigning::new(&repository_name(image), subject.digest(), annotations)
                     .to_bytes();
-            let algorithm = key.algorithm().hash_algorithm();
-            let signature = key.sign(&payload);
+            let credential = signing.credential;
+            let algorithm = credential.key.algorithm().hash_algorithm();
+            let signature = credential.key.sign(&payload);
             let digest = algorithm.hash(&payload);
             let entry = signing
                 .rekor
-                .create_hashedrekord(algorithm, &digest, &signature, &key.public_key_pem())
+                .create_hashedrekord(algorithm, &digest, &signature, &credential.verifier_pem())
                 .await?;
             let signer = signing.public_key()?;
             verify::verify_answer(&entry, signing.logs, |body| {
@@ -198,7 +201,7 @@ pub async fn sign(
                 cosign::SIGNATURE_SUFFIX,
                 payload,
                 cosign::SIMPLE_SIGNING_MEDIA_TYPE,
-                log_annotations(&entry, B64.encode(&signature)),
+                log_annotations(&entry, B64.encode(&signature), credential),
             )
             .await?;
             Ok(Signed {
@@ -246,15 +249,22 @@ pub async fn attest(
 }
 
 /// The annotations that tie a legacy layer to its log entry (§2): the signature (empty for
-/// attestations, whose signature is inside the envelope) and cosign's Rekor bundle.
-fn log_annotations(entry: &LogEntry, signature: String) -> BTreeMap<String, String> {
-    BTreeMap::from([
+/// attestations, whose signature is inside the envelope), cosign's Rekor bundle, and a keyless
+/// signer's certificate and chain.
+fn log_annotations(
+    entry: &LogEntry,
+    signature: String,
+    signer: &Credential,
+) -> BTreeMap<String, String> {
+    let mut annotations = signer.certificate_annotations();
+    annotations.extend([
         (cosign::SIGNATURE_ANNOTATION.to_owned(), signature),
         (
             cosign::BUNDLE_ANNOTATION.to_owned(),
             serde_json::to_string(&entry.rekor_bundle()).expect("a bundle serializes"),
         ),
-    ])
+    ]);
+    annotations
 }
 
 async fn sign_statement(
@@ -264,13 +274,13 @@ async fn sign_statement(
     statement: &Statement,
     layout: Layout,
 ) -> Result<Signed, ImageError> {
-    let key = signing.key;
+    let credential = signing.credential;
     let payload = serde_json::to_vec(statement).expect("a statement serializes");
-    let envelope = dsse::sign(key, IN_TOTO_PAYLOAD_TYPE, payload);
+    let envelope = dsse::sign(&credential.key, IN_TOTO_PAYLOAD_TYPE, payload);
     let envelope_json = dsse::to_json(&envelope);
     let entry = signing
         .rekor
-        .create_dsse(&envelope_json, &key.public_key_pem())
+        .create_dsse(&envelope_json, &credential.verifier_pem())
         .await?;
     let signer = signing.public_key()?;
     verify::verify_answer(&entry, signing.logs, |body| {
@@ -278,7 +288,7 @@ async fn sign_statement(
     })?;
     let stored_at = match layout {
         Layout::Legacy => {
-            let mut annotations = log_annotations(&entry, String::new());
+            let mut annotations = log_annotations(&entry, String::new(), credential);
             annotations.insert(
                 cosign::PREDICATE_TYPE_ANNOTATION.to_owned(),
                 statement.predicate_type.clone(),
@@ -294,7 +304,7 @@ async fn sign_statement(
             .await?
         }
         Layout::Bundle => {
-            let bundle = Bundle::for_dsse_envelope(envelope, &key.public_key_der(), &entry)?;
+            let bundle = Bundle::for_dsse_envelope(envelope, credential.material(), &entry)?;
             attach_referrer(
                 registry,
                 subject,
@@ -526,8 +536,8 @@ async fn read_bundle(registry: &Registry, referrer: &Reference) -> Result<Bundle
 
 /// What the verifier trusts and requires.
 pub struct Policy<'a> {
-    /// The signer's public key.
-    pub key: &'a PublicKey,
+    /// Who must have signed: a key, or a certified identity.
+    pub signer: SignerPolicy<'a>,
     /// The logs whose entries count.
     pub logs: &'a [TrustedLog],
     /// When set, legacy signatures' entries are fetched from this log and their inclusion proof
@@ -535,7 +545,7 @@ pub struct Policy<'a> {
     pub rekor: Option<&'a RekorClient>,
 }
 
-/// Verifies the signatures of `image`: those signed by the policy's key, recorded in a trusted
+/// Verifies the signatures of `image`: those signed by the policy's signer, recorded in a trusted
 /// log, over this manifest digest, carrying every one of `annotations`.
 ///
 /// # Errors
@@ -705,6 +715,36 @@ async fn verified_rekor_bundle(
     Ok((bundle, body))
 }
 
+/// The key a legacy layer must be signed with: the policy's, or that of the layer's
+/// `dev.sigstore.cosign/certificate` once it verified for the entry's (SET-signed) time.
+fn layer_signer_key(
+    descriptor: &OciDescriptor,
+    bundle: &RekorBundle,
+    policy: &Policy<'_>,
+) -> Result<PublicKey, String> {
+    let certificate = match annotation(descriptor, cosign::CERTIFICATE_ANNOTATION) {
+        Some(pem) => {
+            let blocks = pem_blocks(pem.as_bytes())
+                .map_err(|e| format!("the {} annotation: {e}", cosign::CERTIFICATE_ANNOTATION))?;
+            match blocks.into_iter().next() {
+                Some((label, der)) if label == "CERTIFICATE" => Some(der),
+                _ => {
+                    return Err(format!(
+                        "the {} annotation holds no certificate",
+                        cosign::CERTIFICATE_ANNOTATION
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
+    policy
+        .signer
+        .signer_key(certificate.as_deref(), bundle.payload.integrated_time)
+        .map(|(key, _)| key)
+        .map_err(|e| e.to_string())
+}
+
 fn annotation<'a>(descriptor: &'a OciDescriptor, key: &str) -> Option<&'a str> {
     descriptor
         .annotations
@@ -732,22 +772,17 @@ async fn verify_signature_layer(
         .and_then(|s| B64.decode(s).ok())
         .ok_or("no base64 dev.cosignproject.cosign/signature annotation")?;
     let (bundle, body) = verified_rekor_bundle(descriptor, policy).await?;
+    let key = layer_signer_key(descriptor, &bundle, policy)?;
     let recorded = hashedrekord::parse_body(&body)
         .map_err(|e| format!("the log entry is not a hashedrekord entry: {e}"))?;
     let payload_digest = recorded.algorithm.hash(payload);
-    verify::verify_hashedrekord(
-        &body,
-        recorded.algorithm,
-        &payload_digest,
-        &signature,
-        policy.key,
-    )
-    .map_err(|e| match e {
-        VerifyError::Body(_) if recorded.digest() != payload_digest => {
-            "the payload is not the one the log recorded (was it modified?)".to_owned()
-        }
-        e => e.to_string(),
-    })?;
+    verify::verify_hashedrekord(&body, recorded.algorithm, &payload_digest, &signature, &key)
+        .map_err(|e| match e {
+            VerifyError::Body(_) if recorded.digest() != payload_digest => {
+                "the payload is not the one the log recorded (was it modified?)".to_owned()
+            }
+            e => e.to_string(),
+        })?;
     let ss: SimpleSigning = serde_json::from_slice(payload)
         .map_err(|e| format!("the payload is not a simple-signing payload: {e}"))?;
     if ss.critical.kind != cosign::SIMPLE_SIGNING_TYPE {
@@ -789,8 +824,9 @@ async fn verify_attestation_layer(
         ));
     }
     let envelope = dsse::from_json(blob).map_err(|e| e.to_string())?;
-    let (_, body) = verified_rekor_bundle(descriptor, policy).await?;
-    dsse::verify_envelope(&body, &envelope, policy.key).map_err(|e| e.to_string())?;
+    let (bundle, body) = verified_rekor_bundle(descriptor, policy).await?;
+    let key = layer_signer_key(descriptor, &bundle, policy)?;
+    dsse::verify_envelope(&body, &envelope, &key).map_err(|e| e.to_string())?;
     statement_of(&envelope)
 }
 
@@ -802,8 +838,16 @@ fn verify_bundle(bundle: &Bundle, policy: &Policy<'_>) -> Result<Statement, Stri
     let envelope = bundle.dsse_envelope.as_ref().ok_or(
         "the bundle holds a message signature, not the DSSE envelope cosign writes for images",
     )?;
+    let certificate = match bundle.signer() {
+        BundleSigner::Certificate(der) => Some(der),
+        BundleSigner::PublicKey => None,
+    };
+    let (key, _) = policy
+        .signer
+        .signer_key(certificate, entry.entry.integrated_time)
+        .map_err(|e| e.to_string())?;
     let body = entry.body().map_err(|e| e.to_string())?;
-    dsse::verify_envelope(&body, envelope, policy.key).map_err(|e| e.to_string())?;
+    dsse::verify_envelope(&body, envelope, &key).map_err(|e| e.to_string())?;
     statement_of(envelope)
 }
 

@@ -19,7 +19,10 @@
 //!   an envelope;
 //!   [`verify::verify_rekor_bundle`] checks cosign's annotation (SET only);
 //!   [`verify::verify_consistency`] checks a later checkpoint against an earlier one.
-//! - [`bundle::Bundle`]: Sigstore bundle v0.3 JSON for key-signed artifacts.
+//! - [`bundle::Bundle`]: Sigstore bundle v0.3 JSON, key-signed or keyless (a certificate).
+//! - Keyless: [`fulcio::certify`] gets an ephemeral key certified for an OIDC identity;
+//!   [`identity::verify_certificate`] checks a certificate against a trusted root's CAs and an
+//!   identity policy; [`trust::certificate_trust`] reads the CAs.
 //!
 //! Container images: [`oci`] (registry access), [`cosign`] (cosign's storage layouts as
 //! values), [`dsse`] (DSSE envelopes) and [`image`] (sign, attest and verify images).
@@ -36,6 +39,8 @@ pub mod cli;
 pub mod commands;
 pub mod cosign;
 pub mod dsse;
+pub mod fulcio;
+pub mod identity;
 pub mod image;
 pub mod keys;
 pub mod monitor;

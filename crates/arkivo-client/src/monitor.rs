@@ -27,7 +27,11 @@
 //!    one asked for and its `inclusionProof.logIndex` its index in the tree expected there;
 //!    SET, checkpoint of that tree, inclusion proof; its checkpoint consistent with the tree's)
 //!    and reports those whose search keys (§10.1, [`arkivo_core::entries::index_keys_of_body`]) match
-//!    a watched email, key or artifact digest. The state moves on (within a tree, or to the
+//!    a watched email, key or artifact digest, or whose certificate names a watched identity
+//!    (a subject alternative name, among the search keys) — with `--watch-issuer`, vouched for
+//!    by that OIDC issuer (the certificate's `1.3.6.1.4.1.57264.1.8`/`.1.1` extension, read from
+//!    `hashedrekord` and `dsse` bodies; entries of other kinds naming the identity are reported
+//!    with their issuer unread, a monitor's error on the side of reporting). The state moves on (within a tree, or to the
 //!    next tree once a frozen one is done) only once the round's report is printed, so a match
 //!    is reported at least once even across crashes, and once only across rotations;
 //! 6. with `--watch-sha256`, asks the log's search index for each watched digest too, and
@@ -59,10 +63,12 @@ use tokio::task::JoinSet;
 
 use crate::commands::checkpoints::{self, ListedTree};
 use crate::commands::{self, Failure, LogTrust, Output, RekorUrl, Report};
+use crate::identity;
 use crate::rekor::{LogEntry, RekorClient};
 use crate::trust::TrustedLog;
 use crate::verify;
 use arkivo_core::checkpoint::{self, Checkpoint};
+use arkivo_core::entries::{Kind, dsse, hashedrekord};
 use arkivo_core::merkle::Hash;
 use arkivo_core::wire::LogInfo;
 
@@ -90,6 +96,17 @@ pub struct MonitorArgs {
     /// Report new entries of this artifact digest (SHA-256, hex). Repeatable.
     #[arg(long = "watch-sha256", value_name = "HEX")]
     pub watch_sha256: Vec<String>,
+    /// Report new entries whose signing certificate names this identity (a subject alternative
+    /// name: an email, or a URI such as a GitHub workflow's). Repeatable.
+    #[arg(long = "watch-identity", value_name = "SAN")]
+    pub watch_identities: Vec<String>,
+    /// With --watch-identity: only certificates issued for tokens of this OIDC issuer.
+    #[arg(
+        long = "watch-issuer",
+        value_name = "URL",
+        requires = "watch_identities"
+    )]
+    pub watch_issuer: Option<String>,
     /// Run one round and exit (for cron or CI).
     #[arg(long, conflicts_with = "interval")]
     pub once: bool,
@@ -122,13 +139,50 @@ struct State {
     next_index: u64,
 }
 
-/// One watched identity: how it is shown, and the search keys (lower-case) that match it.
+/// One watched identity: how it is shown, the search keys (lower-case) that match it, and the
+/// OIDC issuer its certificate must name.
 struct Watch {
     label: String,
     keys: Vec<String>,
+    issuer: Option<String>,
     /// An artifact digest, which attestations name in their in-toto subjects: the log's search
     /// index is asked for it too (module doc, step 6).
     in_toto_subject: bool,
+}
+
+impl Watch {
+    /// Whether an entry with search keys `keys` and canonical body `body` matches; `Some(note)`
+    /// when it does, the note saying what could not be read.
+    fn matches(&self, keys: &[String], body: &[u8]) -> Option<&'static str> {
+        if !self.keys.iter().any(|k| keys.contains(k)) {
+            return None;
+        }
+        let Some(issuer) = &self.issuer else {
+            return Some("");
+        };
+        let verifiers = match arkivo_core::entries::kind_of_body(body) {
+            Ok((Kind::HashedRekord, _)) => hashedrekord::parse_body(body)
+                .map(|b| vec![b.verifier])
+                .ok(),
+            Ok((Kind::Dsse, _)) => dsse::parse_body(body)
+                .map(|b| b.signatures.into_iter().map(|(_, v)| v).collect())
+                .ok(),
+            _ => None,
+        };
+        let Some(verifiers) = verifiers else {
+            return Some(" (issuer not read from this kind of entry)");
+        };
+        verifiers
+            .iter()
+            .filter(|v| {
+                v.subjects()
+                    .iter()
+                    .any(|s| self.keys.contains(&s.to_lowercase()))
+            })
+            .filter_map(|v| v.certificates().first())
+            .any(|leaf| identity::oidc_issuer(leaf).as_deref() == Some(issuer.as_str()))
+            .then_some("")
+    }
 }
 
 fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
@@ -137,6 +191,7 @@ fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
         watches.push(Watch {
             label: format!("email {email}"),
             keys: vec![email.to_lowercase()],
+            issuer: None,
             in_toto_subject: false,
         });
     }
@@ -149,6 +204,7 @@ fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
         watches.push(Watch {
             label: format!("key {} ({key})", path.display()),
             keys: vec![key],
+            issuer: None,
             in_toto_subject: false,
         });
     }
@@ -157,7 +213,19 @@ fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
         watches.push(Watch {
             label: format!("artifact sha256:{hex}"),
             keys: vec![format!("sha256:{hex}")],
+            issuer: None,
             in_toto_subject: true,
+        });
+    }
+    for san in &args.watch_identities {
+        watches.push(Watch {
+            label: match &args.watch_issuer {
+                Some(issuer) => format!("identity {san} from {issuer}"),
+                None => format!("identity {san}"),
+            },
+            keys: vec![san.to_lowercase()],
+            issuer: args.watch_issuer.clone(),
+            in_toto_subject: false,
         });
     }
     Ok(watches)
@@ -645,8 +713,10 @@ async fn scan_tree(
             };
             let matched: Vec<String> = watches
                 .iter()
-                .filter(|w| w.keys.iter().any(|k| keys.contains(k)))
-                .map(|w| w.label.clone())
+                .filter_map(|w| {
+                    w.matches(&keys, &body)
+                        .map(|note| format!("{}{note}", w.label))
+                })
                 .collect();
             let found = Match {
                 log_index: entry.entry.log_index,

@@ -237,6 +237,29 @@ impl RekorClient {
         LogEntry::from_map(map).map_err(|e| malformed(&url, &e))
     }
 
+    /// `POST /api/v2/signingCert` of the certificate authority at this client's URL (Fulcio's
+    /// v2 API, sigstore-services.md §4; Arkivo serves it beside the log): the certificate chain
+    /// for the key of `request`, PEM, leaf first.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`]; the CA's refusal is a [`ClientError::Status`] with its message.
+    pub async fn signing_certificate(
+        &self,
+        request: &serde_json::Value,
+    ) -> Result<Vec<String>, ClientError> {
+        let url = format!("{}/api/v2/signingCert", self.base);
+        let res = self
+            .http
+            .post(&url)
+            .json(request)
+            .send()
+            .await
+            .map_err(|e| unreachable(&url, &e))?;
+        let answer: arkivo_core::ca::SigningCertResponse = read_json(&url, res).await?;
+        Ok(answer.signed_certificate_embedded_sct.chain.certificates)
+    }
+
     /// Records a signature over a digest (`hashedrekord` v0.0.1, §5.1).
     ///
     /// # Errors
@@ -405,6 +428,17 @@ impl RekorClient {
             .await
     }
 
+    /// `GET /api/v1/log/signingConfig`: the Sigstore SigningConfig v0.2 of the server (where
+    /// clients get certificates and timestamps and record entries; sigstore-services.md §1).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`]; a log that serves none answers 404.
+    pub async fn signing_config(&self) -> Result<wire::SigningConfig, ClientError> {
+        self.get_json(&format!("{}/api/v1/log/signingConfig", self.base))
+            .await
+    }
+
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, ClientError> {
         let res = self
             .http
@@ -417,7 +451,7 @@ impl RekorClient {
     }
 }
 
-fn unreachable(url: &str, e: &reqwest::Error) -> ClientError {
+pub(crate) fn unreachable(url: &str, e: &reqwest::Error) -> ClientError {
     // reqwest's Display is terse ("error sending request"); the source says why.
     let mut reason = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -474,7 +508,7 @@ async fn read_body(url: &str, mut res: reqwest::Response) -> Result<Vec<u8>, Cli
     })
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     url: &str,
     res: reqwest::Response,
 ) -> Result<T, ClientError> {

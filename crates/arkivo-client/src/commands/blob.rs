@@ -1,5 +1,6 @@
-//! `arkivo sign-blob` and `arkivo verify-blob`: a file's signature recorded in the log as a
-//! hashedrekord entry and written as a Sigstore bundle, and its offline verification.
+//! `arkivo sign-blob` and `arkivo verify-blob`: a file's signature (with a key, or keyless with
+//! a certificate) recorded in the log as a hashedrekord entry and written as a Sigstore bundle,
+//! and its offline verification.
 
 use std::io::{IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
@@ -9,8 +10,10 @@ use serde_json::json;
 use sha2::Digest as _;
 
 use super::checkpoints::{check_extends, tree_checkpoint};
-use super::{Failure, LogTrust, Output, Report, Signer, log_out_of_spec, no_trust, read_file};
-use crate::bundle::Bundle;
+use super::{
+    Failure, LogTrust, Output, Report, Signer, SignerFlags, log_out_of_spec, no_trust, read_file,
+};
+use crate::bundle::{Bundle, BundleSigner};
 use crate::keys;
 use crate::rekor::RekorClient;
 use crate::verify;
@@ -37,9 +40,8 @@ pub struct SignBlobArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyBlobArgs {
-    /// The signer's public key (PEM).
-    #[arg(long)]
-    pub key: PathBuf,
+    #[command(flatten)]
+    pub signer: SignerFlags,
     /// The Sigstore bundle of the file.
     #[arg(long)]
     pub bundle: PathBuf,
@@ -92,13 +94,14 @@ fn digest_file(path: &Path, alg: HashAlg) -> Result<Vec<u8>, Failure> {
 }
 
 pub async fn sign_blob(args: &SignBlobArgs) -> Result<Report, Failure> {
-    let (key, client, logs) = args.signer.open().await?;
+    let (signer, client, logs) = args.signer.open().await?;
+    let key = &signer.key;
     let alg = key.algorithm().hash_algorithm();
     let digest = digest_file(&args.file, alg)?;
     let signature = key.sign_digest(&digest)?;
     let public_pem = key.public_key_pem();
     let entry = client
-        .create_hashedrekord(alg, &digest, &signature, &public_pem)
+        .create_hashedrekord(alg, &digest, &signature, &signer.verifier_pem())
         .await
         .map_err(|e| match e.is_log_failure() {
             true => Failure::Log(e.to_string()),
@@ -106,14 +109,13 @@ pub async fn sign_blob(args: &SignBlobArgs) -> Result<Report, Failure> {
         })?;
     // A bundle is for verifiers: the entry must be the one just made, and its SET, inclusion
     // proof and checkpoint must hold before it is written, not only when someone checks it.
-    let signer = keys::parse_public_key(&public_pem, "the signing key")?;
+    let public = keys::parse_public_key(&public_pem, "the signing key")?;
     verify::verify_answer(&entry, &logs, |body| {
-        verify::verify_hashedrekord(body, alg, &digest, &signature, &signer)
+        verify::verify_hashedrekord(body, alg, &digest, &signature, &public)
     })
     .map_err(|e| Failure::Log(format!("{e}; no bundle written")))?;
-    let bundle =
-        Bundle::for_message_signature(alg, &digest, &signature, &key.public_key_der(), &entry)
-            .map_err(|e| log_out_of_spec(e.to_string()))?;
+    let bundle = Bundle::for_message_signature(alg, &digest, &signature, signer.material(), &entry)
+        .map_err(|e| log_out_of_spec(e.to_string()))?;
     std::fs::write(&args.bundle, bundle.to_json())
         .map_err(|e| Failure::Input(format!("writing {}: {e}", args.bundle.display())))?;
     let e = &entry.entry;
@@ -142,7 +144,7 @@ pub async fn sign_blob(args: &SignBlobArgs) -> Result<Report, Failure> {
 
 pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
     let logs = args.trust.load()?.ok_or_else(no_trust)?;
-    let signer = keys::load_public_key(&args.key)?;
+    let signers = args.signer.load(&args.trust)?;
     let bundle = Bundle::from_json(&read_file(&args.bundle, "the bundle")?)
         .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
     let (alg, bundle_digest, signature) = bundle
@@ -163,18 +165,49 @@ pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
         )));
     }
     let verified = verify::verify_log_entry(&entry, &logs)?;
+    let certificate = match bundle.signer() {
+        BundleSigner::Certificate(der) => Some(der),
+        BundleSigner::PublicKey => None,
+    };
+    // The SET-signed integrated time is when the log saw the signature: the certificate must
+    // have been valid then.
+    let (key, certified) = signers
+        .policy()
+        .signer_key(certificate, entry.entry.integrated_time)
+        .map_err(|e| Failure::Verification(e.to_string()))?;
     let body = entry
         .body()
         .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
-    verify::verify_hashedrekord(&body, alg, &digest, signature, signer.key())?;
+    verify::verify_hashedrekord(&body, alg, &digest, signature, &key)?;
 
+    let signed_by = match &certified {
+        Some(c) => format!(
+            "the certificate of {} from {} (CA {}; valid {} to {}{})",
+            c.subjects.join(", "),
+            c.issuer,
+            c.ca,
+            c.not_before,
+            c.not_after,
+            if args.signer.insecure_ignore_sct {
+                "; SCT not checked: --insecure-ignore-sct"
+            } else {
+                ""
+            }
+        ),
+        None => args
+            .signer
+            .key
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    };
     let mut text = format!(
         "verified {} ({}:{})\n  signature: OK with {}\n  log entry: index {}, integrated at {} (Unix), log ID {}\n  \
          SET: OK; inclusion proof: OK in the signed checkpoint of tree size {} (root {})\n",
         args.file.display(),
         alg.name(),
         hex::encode(&digest),
-        args.key.display(),
+        signed_by,
         entry.entry.log_index,
         entry.entry.integrated_time,
         hex::encode(verified.log_id),
@@ -193,6 +226,11 @@ pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
         "checkpoint": {"origin": verified.checkpoint.origin, "treeSize": verified.checkpoint.size,
                         "rootHash": verified.checkpoint.root.to_hex()},
     });
+    if let Some(c) = &certified {
+        report["certificate"] = json!({"subjects": c.subjects, "issuer": c.issuer, "ca": c.ca,
+            "notBefore": c.not_before, "notAfter": c.not_after,
+            "sctChecked": false});
+    }
     if let Some(url) = &args.rekor_url {
         let client = RekorClient::new(url)?;
         let log = logs

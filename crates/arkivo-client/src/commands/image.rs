@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::{Failure, LogTrust, Output, Report, Signer, no_trust, read_file};
+use super::{Failure, LogTrust, Output, Report, Signer, SignerFlags, no_trust, read_file};
 use crate::cosign;
 use crate::image::{self, ImageError, Layout, Policy, Signed, Signing, Verified};
-use crate::keys;
 use crate::oci::{self, OciError, Registry, RegistryOptions};
 use crate::rekor::RekorClient;
 
@@ -106,9 +105,8 @@ pub struct AttestArgs {
 /// What `verify` and `verify-attestation` share.
 #[derive(Debug, Args)]
 pub struct ImageVerifyCommon {
-    /// The signer's public key (PEM).
-    #[arg(long)]
-    pub key: PathBuf,
+    #[command(flatten)]
+    pub signer: SignerFlags,
     #[command(flatten)]
     pub trust: LogTrust,
     /// Also fetch legacy signatures' log entries and verify their inclusion proofs (the
@@ -174,10 +172,10 @@ fn signed_report(what: &str, image: &str, rekor: &RekorClient, signed: &Signed) 
 
 pub async fn sign(args: &SignArgs) -> Result<Report, Failure> {
     let annotations = cosign::parse_annotations(&args.annotations).map_err(Failure::Input)?;
-    let (key, rekor, logs) = args.signer.open().await?;
+    let (credential, rekor, logs) = args.signer.open().await?;
     let (registry, image) = args.registry.connect(&args.image).await?;
     let signing = Signing {
-        key: &key,
+        credential: &credential,
         rekor: &rekor,
         logs: &logs,
     };
@@ -201,10 +199,10 @@ pub async fn attest(args: &AttestArgs) -> Result<Report, Failure> {
                 args.predicate.display()
             ))
         })?;
-    let (key, rekor, logs) = args.signer.open().await?;
+    let (credential, rekor, logs) = args.signer.open().await?;
     let (registry, image) = args.registry.connect(&args.image).await?;
     let signing = Signing {
-        key: &key,
+        credential: &credential,
         rekor: &rekor,
         logs: &logs,
     };
@@ -226,7 +224,7 @@ async fn with_policy<T>(
     check: impl AsyncFnOnce(&Registry, &oci_client::Reference, &Policy<'_>) -> Result<T, ImageError>,
 ) -> Result<T, Failure> {
     let logs = common.trust.load()?.ok_or_else(no_trust)?;
-    let signer = keys::load_public_key(&common.key)?;
+    let signers = common.signer.load(&common.trust)?;
     let rekor = common
         .rekor_url
         .as_deref()
@@ -234,7 +232,7 @@ async fn with_policy<T>(
         .transpose()?;
     let (registry, image) = common.registry.connect(&common.image).await?;
     let policy = Policy {
-        key: signer.key(),
+        signer: signers.policy(),
         logs: &logs,
         rekor: rekor.as_ref(),
     };
@@ -252,8 +250,14 @@ fn checks_text(common: &ImageVerifyCommon, what: &str) -> String {
         "Verification for {} --\nThe following checks were performed on each of these {what}s:\n  \
          - The cosign claims were validated\n  \
          - Existence of the claims in the transparency log was {log_check}\n  \
-         - The signatures were verified against the specified public key\n",
-        common.image
+         - {}\n",
+        common.image,
+        match common.signer.key.is_some() {
+            true => "The signatures were verified against the specified public key",
+            false =>
+                "The code-signing certificate was verified against the trusted root's CA, \
+                      and its identity and issuer against the given ones",
+        }
     )
 }
 

@@ -28,10 +28,14 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 
+use crate::fulcio::{self, Credential};
+use crate::identity::{IdentityPolicy, Matcher, SignerPolicy};
 use crate::keys::{self, SigningKey};
 use crate::rekor::{ClientError, RekorClient};
-use crate::trust::{self, TrustedLog};
+use crate::trust::{self, CertificateTrust, TrustedLog};
 use crate::verify::VerifyError;
+use arkivo_core::ca::identity::oid;
+use arkivo_core::entries::pki::Verifier;
 
 /// Largest bundle, trusted root or log key file read.
 const MAX_INPUT_FILE_BYTES: u64 = 16 << 20;
@@ -102,14 +106,17 @@ pub struct RekorUrl {
     pub url: String,
 }
 
-/// What every signing command (`sign-blob`, `sign`, `attest`) takes: the key, the log to
-/// record the signature in with its write token, and the key(s) the log's answer must verify
-/// with before anything is written or pushed.
+/// What every signing command (`sign-blob`, `sign`, `attest`) takes: the key (or, without one,
+/// what keyless signing needs), the log to record the signature in with its write token, and the
+/// key(s) the log's answer must verify with before anything is written or pushed.
 #[derive(Debug, Args)]
 pub struct Signer {
-    /// Private key file: arkivo keygen's, cosign's, or PKCS#8/SEC1 PEM.
+    /// Private key file: arkivo keygen's, cosign's, or PKCS#8/SEC1 PEM. Without it, sign
+    /// keyless: an ephemeral key certified for the identity of an OIDC ID token.
     #[arg(long)]
-    pub key: PathBuf,
+    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub keyless: fulcio::KeylessArgs,
     #[command(flatten)]
     pub rekor: RekorUrl,
     #[command(flatten)]
@@ -121,13 +128,161 @@ pub struct Signer {
 }
 
 impl Signer {
-    /// The signing key, a client of the log that sends the write token with new entries, and
-    /// the logs its answers must verify with ([`crate::verify::verify_answer`]).
-    pub(crate) async fn open(&self) -> Result<(SigningKey, RekorClient, Vec<TrustedLog>), Failure> {
-        let key = SigningKey::load(&self.key)?;
+    /// The signing key (or an ephemeral key and its certificate), a client of the log that sends
+    /// the write token with new entries, and the logs its answers must verify with
+    /// ([`crate::verify::verify_answer`]).
+    pub(crate) async fn open(&self) -> Result<(Credential, RekorClient, Vec<TrustedLog>), Failure> {
         let client = self.write_token.client(&self.rekor)?;
+        let credential = match &self.key {
+            Some(path) => Credential::from_key(SigningKey::load(path)?),
+            None => fulcio::certify(&self.keyless, &client).await?,
+        };
         let (logs, _) = logs_or_served(&client, &self.trust, None).await?;
-        Ok((key, client, logs))
+        Ok((credential, client, logs))
+    }
+}
+
+/// Who a verification accepts as signer: `--key`, or (keyless) a certificate from a CA of the
+/// trusted root for the identity the flags name.
+#[derive(Debug, Args)]
+pub struct SignerFlags {
+    /// The signer's public key (PEM), for key-signed artifacts.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// Keyless: the identity the certificate must name (an email, a URI such as
+    /// https://github.com/ORG/REPO/.github/workflows/F.yml@refs/heads/main).
+    #[arg(long = "certificate-identity")]
+    pub identity: Option<String>,
+    /// Keyless: a regular expression (unanchored, as cosign's) one of the certificate's
+    /// identities must match.
+    #[arg(long = "certificate-identity-regexp", conflicts_with = "identity")]
+    pub identity_regexp: Option<String>,
+    /// Keyless: the OIDC issuer that must have vouched for the identity.
+    #[arg(long = "certificate-oidc-issuer")]
+    pub issuer: Option<String>,
+    /// Keyless: a regular expression (unanchored) the OIDC issuer must match.
+    #[arg(long = "certificate-oidc-issuer-regexp", conflicts_with = "issuer")]
+    pub issuer_regexp: Option<String>,
+    /// Keyless: the GitHub workflow trigger the certificate must name (e.g. push).
+    #[arg(long = "certificate-github-workflow-trigger")]
+    pub github_workflow_trigger: Option<String>,
+    /// Keyless: the commit SHA the GitHub workflow ran at.
+    #[arg(long = "certificate-github-workflow-sha")]
+    pub github_workflow_sha: Option<String>,
+    /// Keyless: the GitHub workflow's name.
+    #[arg(long = "certificate-github-workflow-name")]
+    pub github_workflow_name: Option<String>,
+    /// Keyless: the GitHub repository (ORG/REPO) the workflow ran in.
+    #[arg(long = "certificate-github-workflow-repository")]
+    pub github_workflow_repository: Option<String>,
+    /// Keyless: the git ref the GitHub workflow ran on (e.g. refs/heads/main).
+    #[arg(long = "certificate-github-workflow-ref")]
+    pub github_workflow_ref: Option<String>,
+    /// Keyless: accept certificates without a verified signed certificate timestamp (needed
+    /// while the trusted root lists no CT log).
+    #[arg(long = "insecure-ignore-sct")]
+    pub insecure_ignore_sct: bool,
+}
+
+/// A verification's signer policy, owned ([`SignerFlags::load`]).
+pub(crate) enum Signers {
+    Key(Verifier),
+    Keyless(CertificateTrust, IdentityPolicy),
+}
+
+impl Signers {
+    pub(crate) fn policy(&self) -> SignerPolicy<'_> {
+        match self {
+            Signers::Key(v) => SignerPolicy::Key(v.key()),
+            Signers::Keyless(trust, identity) => SignerPolicy::Keyless { trust, identity },
+        }
+    }
+}
+
+impl SignerFlags {
+    /// The key, or the CAs of `--trusted-root` and the identity policy. cosign's rule: a keyless
+    /// verification needs both an identity and an issuer constraint.
+    pub(crate) fn load(&self, trust: &LogTrust) -> Result<Signers, Failure> {
+        let matcher = |exact: &Option<String>, re: &Option<String>, flag: &str| match (exact, re) {
+            (Some(s), _) => Ok(Some(Matcher::Exact(s.clone()))),
+            (None, Some(r)) => regex::Regex::new(r)
+                .map(|r| Some(Matcher::Regex(r)))
+                .map_err(|e| Failure::Input(format!("{flag}-regexp: {e}"))),
+            (None, None) => Ok(None),
+        };
+        let identity = matcher(
+            &self.identity,
+            &self.identity_regexp,
+            "--certificate-identity",
+        )?;
+        let issuer = matcher(
+            &self.issuer,
+            &self.issuer_regexp,
+            "--certificate-oidc-issuer",
+        )?;
+        let workflow: Vec<(u32, &'static str, String)> = [
+            (
+                oid::GITHUB_WORKFLOW_TRIGGER,
+                "--certificate-github-workflow-trigger",
+                &self.github_workflow_trigger,
+            ),
+            (
+                oid::GITHUB_WORKFLOW_SHA,
+                "--certificate-github-workflow-sha",
+                &self.github_workflow_sha,
+            ),
+            (
+                oid::GITHUB_WORKFLOW_NAME,
+                "--certificate-github-workflow-name",
+                &self.github_workflow_name,
+            ),
+            (
+                oid::GITHUB_WORKFLOW_REPOSITORY,
+                "--certificate-github-workflow-repository",
+                &self.github_workflow_repository,
+            ),
+            (
+                oid::GITHUB_WORKFLOW_REF,
+                "--certificate-github-workflow-ref",
+                &self.github_workflow_ref,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(arc, flag, v)| v.clone().map(|v| (arc, flag, v)))
+        .collect();
+        let keyless = identity.is_some() || issuer.is_some() || !workflow.is_empty();
+        match (&self.key, identity, issuer) {
+            (Some(_), ..) if keyless => Err(Failure::Input(
+                "--key verifies key-signed artifacts, the --certificate-* flags keyless ones: give one or the other".into(),
+            )),
+            (Some(path), ..) => Ok(Signers::Key(keys::load_public_key(path)?)),
+            (None, Some(identity), Some(issuer)) => {
+                let path = trust.trusted_root.as_ref().ok_or_else(|| {
+                    Failure::Input(
+                        "keyless verification needs --trusted-root: a trusted root listing the \
+                         certificate authority (certificateAuthorities) and the log"
+                            .into(),
+                    )
+                })?;
+                let json = read_file(path, "the trusted root")?;
+                let cas = trust::certificate_trust(&json, &path.display().to_string())?;
+                Ok(Signers::Keyless(
+                    cas,
+                    IdentityPolicy {
+                        identity,
+                        issuer,
+                        workflow,
+                        ignore_sct: self.insecure_ignore_sct,
+                    },
+                ))
+            }
+            (None, ..) => Err(Failure::Input(
+                "verification needs --key (key-signed) or, keyless, both --certificate-identity[-regexp] \
+                 and --certificate-oidc-issuer[-regexp]: a certificate proves nothing until its \
+                 identity and issuer are pinned"
+                    .into(),
+            )),
+        }
     }
 }
 

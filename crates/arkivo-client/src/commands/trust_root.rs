@@ -1,5 +1,5 @@
-//! `arkivo trust-root`: the Sigstore trusted root the log serves, cut down to the log keys the
-//! operator pinned.
+//! `arkivo trust-root`: the Sigstore trusted root the log serves, cut down to the log keys and
+//! CA roots the operator pinned.
 
 use std::path::PathBuf;
 
@@ -9,6 +9,7 @@ use super::{Failure, RekorUrl, Report, log_out_of_spec, pretty, read_text};
 use crate::keys;
 use crate::rekor::RekorClient;
 use crate::trust;
+use arkivo_core::entries::pki::pem_blocks;
 use arkivo_core::wire::TrustedRoot;
 
 #[derive(Debug, Args)]
@@ -21,6 +22,15 @@ pub struct TrustRootArgs {
     /// server lists is dropped.
     #[arg(long = "log-key")]
     pub log_keys: Vec<PathBuf>,
+    /// The root certificate (PEM) of a certificate authority to keep, obtained out of band
+    /// (the CA's ca-chain.pem ends with it): the served certificate authority whose chain ends
+    /// in it is kept, for keyless verification. Repeatable.
+    #[arg(long = "ca-root")]
+    pub ca_roots: Vec<PathBuf>,
+    /// The key (PEM) of the CA's CT log, obtained out of band: the served CT log with it is
+    /// kept, so that verifiers check certificates' SCTs. Repeatable.
+    #[arg(long = "ct-log-key")]
+    pub ct_log_keys: Vec<PathBuf>,
 }
 
 pub async fn trust_root(args: &TrustRootArgs) -> Result<Report, Failure> {
@@ -46,8 +56,33 @@ pub async fn trust_root(args: &TrustRootArgs) -> Result<Report, Failure> {
                 .to_vec(),
         );
     }
-    let (root, dropped) = trust::pinned_root(&served, &pinned, "the log's trusted root")
-        .map_err(|e| Failure::Verification(e.to_string()))?;
+    let mut ca_roots = Vec::new();
+    for path in &args.ca_roots {
+        let pem = read_text(path, "the CA root")?;
+        match pem_blocks(pem.as_bytes()).as_deref() {
+            Ok([(label, der)]) if label == "CERTIFICATE" => ca_roots.push(der.clone()),
+            _ => {
+                return Err(Failure::Input(format!(
+                    "the CA root {} is not one PEM certificate",
+                    path.display()
+                )));
+            }
+        }
+    }
+    let mut ct_logs = Vec::new();
+    for path in &args.ct_log_keys {
+        let what = format!("the CT log key {}", path.display());
+        let pem = read_text(path, "the CT log key")?;
+        ct_logs.push(keys::parse_public_key(&pem, &what)?.spki_der().to_vec());
+    }
+    let (root, dropped) = trust::pinned_root(
+        &served,
+        &pinned,
+        &ca_roots,
+        &ct_logs,
+        "the log's trusted root",
+    )
+    .map_err(|e| Failure::Verification(e.to_string()))?;
     for line in dropped {
         eprintln!("note: {line}");
     }

@@ -231,6 +231,12 @@ impl UnverifiedToken {
         self.claims.get("iss").and_then(Value::as_str)
     }
 
+    /// A string claim, unverified: what a client reads to find the challenge claim's value
+    /// (the proof of possession signs it before the CA has checked the token).
+    pub fn claim(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+
     /// The key ID of the header, if any.
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()

@@ -559,6 +559,11 @@ impl Verifier {
         &self.subjects
     }
 
+    /// The certificates, leaf first (none for a bare key).
+    pub fn certificates(&self) -> &[Certificate] {
+        &self.certs
+    }
+
     /// Signatures [`Verifier::verify_chain`] checks: one per certificate above the leaf.
     pub fn chain_signatures(&self) -> usize {
         self.certs.len().saturating_sub(1)
@@ -748,7 +753,7 @@ fn subject_alt_names(cert: &Certificate) -> Result<Vec<String>, String> {
 /// Splits a PEM document into `(label, DER)` blocks. Stricter than Go's `pem.Decode` loop: only
 /// whitespace may surround blocks, and headers are not accepted; more than
 /// [`MAX_CERT_CHAIN_LEN`] blocks is an error.
-pub(crate) fn pem_blocks(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+pub fn pem_blocks(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
     let failure = || "invalid public key: failure decoding PEM".to_string();
     let text = std::str::from_utf8(bytes).map_err(|_| failure())?;
     let mut rest = text.trim_ascii();
