@@ -208,6 +208,22 @@ fn due(expires: jiff::Timestamp, lifetime: Duration, now: i64) -> bool {
     expires.as_second().saturating_sub(now) < half
 }
 
+/// Whether an online role must be signed anew: it has never been, it is past half its lifetime,
+/// or it no longer verifies under `root` (after a root version with new online keys).
+fn renewal_due<T: Role + Serialize>(
+    current: Option<&Signed<T>>,
+    lifetime: Duration,
+    now: i64,
+    root: &Root,
+) -> bool {
+    current.is_none_or(|t| due(t.signed.expires(), lifetime, now) || root.verify_role(t).is_err())
+}
+
+/// The version after `current`'s (1 for a role never signed).
+fn next_version<T: Role>(current: Option<&Signed<T>>) -> NonZeroU64 {
+    version(current.map_or(1, |t| t.signed.version().get() + 1))
+}
+
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], name: &str) -> anyhow::Result<Signed<T>> {
     serde_json::from_slice(bytes).with_context(|| format!("parsing {name}"))
 }
@@ -420,9 +436,6 @@ impl Repository {
             }
         }
         let root = next.root.signed.clone();
-        // Metadata that no longer verifies under the root (after a root version with new
-        // online keys) is signed again.
-        let stale = |ok: anyhow::Result<()>| ok.is_err();
         let mut wanted = HashMap::new();
         for (name, content) in &targets {
             let target = Target {
@@ -436,21 +449,14 @@ impl Repository {
             };
             wanted.insert(TargetName::new(name.clone())?, target);
         }
-        let new_targets = next.targets.as_ref().is_none_or(|t| {
-            t.signed.targets != wanted
-                || due(t.signed.expires, s.targets_expiry, now)
-                || stale(root.verify_role(t).map_err(Into::into))
-        });
+        let new_targets = next
+            .targets
+            .as_ref()
+            .is_some_and(|t| t.signed.targets != wanted)
+            || renewal_due(next.targets.as_ref(), s.targets_expiry, now, &root);
         if new_targets {
-            let v = next
-                .targets
-                .as_ref()
-                .map_or(1, |t| t.signed.version.get() + 1);
-            let mut role = Targets::new(
-                SPEC_VERSION.to_owned(),
-                version(v),
-                expires(now, s.targets_expiry),
-            );
+            let v = next_version(next.targets.as_ref());
+            let mut role = Targets::new(SPEC_VERSION.to_owned(), v, expires(now, s.targets_expiry));
             role.targets = wanted;
             let signed = sign(role, &root, &next.keys).await?;
             // With consistent snapshots a target is fetched as `targets/<sha256>.<name>`
@@ -468,22 +474,13 @@ impl Repository {
             next.targets = Some(signed.signed().clone());
         }
         let targets_version = next.targets.as_ref().map_or(1, |t| t.signed.version.get());
-        let new_snapshot = new_targets
-            || next.snapshot.as_ref().is_none_or(|t| {
-                due(t.signed.expires, s.snapshot_expiry, now)
-                    || stale(root.verify_role(t).map_err(Into::into))
-            });
+        let new_snapshot =
+            new_targets || renewal_due(next.snapshot.as_ref(), s.snapshot_expiry, now, &root);
         let mut snapshot_meta = None;
         if new_snapshot {
-            let v = next
-                .snapshot
-                .as_ref()
-                .map_or(1, |t| t.signed.version.get() + 1);
-            let mut role = Snapshot::new(
-                SPEC_VERSION.to_owned(),
-                version(v),
-                expires(now, s.snapshot_expiry),
-            );
+            let v = next_version(next.snapshot.as_ref());
+            let mut role =
+                Snapshot::new(SPEC_VERSION.to_owned(), v, expires(now, s.snapshot_expiry));
             role.meta.insert(
                 "targets.json".to_owned(),
                 Metafile {
@@ -499,21 +496,12 @@ impl Repository {
             written.push((format!("{v}.snapshot.json"), bytes));
             next.snapshot = Some(signed.signed().clone());
         }
-        let new_timestamp = new_snapshot
-            || next.timestamp.as_ref().is_none_or(|t| {
-                due(t.signed.expires, s.timestamp_expiry, now)
-                    || stale(root.verify_role(t).map_err(Into::into))
-            });
+        let new_timestamp =
+            new_snapshot || renewal_due(next.timestamp.as_ref(), s.timestamp_expiry, now, &root);
         if new_timestamp {
-            let v = next
-                .timestamp
-                .as_ref()
-                .map_or(1, |t| t.signed.version.get() + 1);
-            let mut role = Timestamp::new(
-                SPEC_VERSION.to_owned(),
-                version(v),
-                expires(now, s.timestamp_expiry),
-            );
+            let v = next_version(next.timestamp.as_ref());
+            let mut role =
+                Timestamp::new(SPEC_VERSION.to_owned(), v, expires(now, s.timestamp_expiry));
             let meta = match snapshot_meta {
                 Some((v, length, hash)) => Metafile {
                     length: Some(length),
@@ -521,7 +509,7 @@ impl Repository {
                         sha256: hash.into(),
                         _extra: HashMap::new(),
                     }),
-                    version: version(v),
+                    version: v,
                     _extra: HashMap::new(),
                 },
                 // The snapshot is unchanged: so is what the timestamp says of it.
