@@ -482,33 +482,7 @@ impl Signer {
 
     /// The same, with the subject's sha256 digest given as is.
     fn dsse_of_digest(&self, sha256: &str) -> serde_json::Value {
-        let payload_type = "application/vnd.in-toto+json";
-        let statement = serde_json::json!({
-            "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": "artifact", "digest": {"sha256": sha256}}],
-            "predicateType": "https://example.com/p/v1",
-            "predicate": {},
-        })
-        .to_string();
-        let mut pae = format!(
-            "DSSEv1 {} {payload_type} {} ",
-            payload_type.len(),
-            statement.len()
-        )
-        .into_bytes();
-        pae.extend_from_slice(statement.as_bytes());
-        let sig: p256::ecdsa::Signature = self.key.sign_prehash(&Sha256::digest(&pae)).unwrap();
-        let envelope = serde_json::json!({
-            "payloadType": payload_type,
-            "payload": B64.encode(&statement),
-            "signatures": [{"keyid": "", "sig": B64.encode(sig.to_der().as_bytes())}],
-        })
-        .to_string();
-        serde_json::json!({
-            "apiVersion": "0.0.1",
-            "kind": "dsse",
-            "spec": {"proposedContent": {"envelope": envelope, "verifiers": [B64.encode(self.public_pem())]}},
-        })
+        common::EntrySigner::with_key(self.key.clone()).dsse_of_digest(sha256)
     }
 }
 

@@ -398,8 +398,12 @@ pub struct EntrySigner {
 
 impl EntrySigner {
     pub fn new() -> EntrySigner {
+        EntrySigner::with_key(p256::ecdsa::SigningKey::random(&mut rand_core::OsRng))
+    }
+
+    /// A signer of this key.
+    pub fn with_key(key: p256::ecdsa::SigningKey) -> EntrySigner {
         use p256::pkcs8::{EncodePublicKey, LineEnding};
-        let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
         let pem = key
             .verifying_key()
             .to_public_key_pem(LineEnding::LF)
