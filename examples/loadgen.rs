@@ -1,7 +1,8 @@
 //! Load generator for Arkivo (issue 4): not a subcommand, so no user runs it by accident.
 //!
 //! ```text
-//! cargo run --release --example loadgen -- [--url URL] [--mode write|read-index|read-proof|read-info]
+//! cargo run --release --example loadgen -- [--url URL]
+//!     [--mode write|read-index|read-proof|read-info|read-tile]
 //!     [--connections 64] [--seconds 10] [--count N] [--stream] [--rate R] [--report-every S]
 //!     [--server-pid PID] [--max-batch N] [--max-batch-age-ms N] [--ceiling]
 //! ```
@@ -15,7 +16,8 @@
 //! the machine's raw ECDSA P-256 verification rate in the same run (two `openssl speed
 //! ecdsap256` processes side by side, verify/s summed) and reports the ratio.
 //! Read modes fill the log first (unless `--url` is given) and then fetch entries by index
-//! (with an inclusion proof), consistency proofs, or log info.
+//! (with an inclusion proof), consistency proofs, log info, or full level-0 hash tiles (what a
+//! tile client reads, and what a cache in front of the log keeps: benches/read-cache.sh).
 //!
 //! For runs too long to pre-sign (a log of 10^7 entries, a 30-minute soak), `--stream` signs
 //! entries on two background threads while the run goes on: that costs the server CPU, so
@@ -30,6 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use arkivo_core::tiles::{Tile, TilePath};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
@@ -331,6 +334,12 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
                         ))
                     }
                     "read-info" => client.get(format!("{base}/api/v1/log")),
+                    "read-tile" => {
+                        let full_tiles = size / 256;
+                        let tile = Tile::new(0, (n as u64 * 7919) % full_tiles, 256)
+                            .expect("a level-0 tile of width 256");
+                        client.get(format!("{base}/{}", TilePath::Hashes(tile)))
+                    }
                     other => panic!("unknown mode {other}"),
                 };
                 match req.send().await {
@@ -484,6 +493,10 @@ async fn main() {
             .unwrap();
         size = info["treeSize"].as_u64().unwrap();
         assert!(size >= 2, "the log needs entries to read");
+        assert!(
+            args.mode != "read-tile" || size >= 256,
+            "read-tile needs a full tile: at least 256 entries"
+        );
         Bodies::None
     };
     let run = Run {

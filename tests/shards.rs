@@ -323,6 +323,13 @@ async fn each_shard_has_its_tiles_and_its_keys_in_the_trusted_root() {
     // The root paths stay the first shard's (its origin is the hostname); every shard is also
     // under /shards/<treeID>/, the active one with its current checkpoint.
     let root_cp = api.get("/checkpoint").await;
+    // The frozen shard's checkpoint is final: cached for good, last modified with its last
+    // batch.
+    assert_eq!(
+        root_cp.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert!(root_cp.header("last-modified").is_some());
     assert_eq!(
         root_cp.body,
         api.get(&format!("/shards/{}/checkpoint", first.meta.tree_id))
@@ -334,7 +341,10 @@ async fn each_shard_has_its_tiles_and_its_keys_in_the_trusted_root() {
         text.starts_with(&format!("{}\n3\n", first.meta.hostname)),
         "{text}"
     );
-    let active_cp = String::from_utf8(api.get("/shards/4242/checkpoint").await.body).unwrap();
+    // The active one's, for two seconds.
+    let active = api.get("/shards/4242/checkpoint").await;
+    assert_eq!(active.header("cache-control"), Some("public, max-age=2"));
+    let active_cp = String::from_utf8(active.body).unwrap();
     assert!(
         active_cp.starts_with(&format!("{}/shards/4242\n2\n", first.meta.hostname)),
         "{active_cp}"

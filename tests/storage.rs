@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use arkivo_core::merkle::{self, Hash, RightBorder};
 use arkivo_server::datadir::{self, LogPaths};
 use arkivo_server::storage::rocks::RocksStore;
+use arkivo_server::storage::upper::UpperLevels;
 use arkivo_server::storage::{
     CommitBatch, LogStore, NewEntry, StorageError, StoreHashes, TreeHead,
 };
@@ -47,6 +48,60 @@ fn append(store: &RocksStore, border: &mut RightBorder, bodies: &[String], time:
         })
         .unwrap();
     head
+}
+
+/// The upper tree levels kept in memory answer exactly what the store does, cold and warm, for
+/// every kind of read (roots, inclusion and consistency proofs, tiles' hashes), and a hash the
+/// store lacks is still an error.
+#[test]
+fn upper_levels_in_memory_answer_as_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = datadir::open(&paths(dir.path()), Some("log.test"), true).unwrap();
+    let store = opened.active().store.clone();
+    let mut border = RightBorder::empty();
+    // 3 · 2^16 + 1000 records: nodes up to level 17, full subtrees of levels 8 and 16, and a
+    // ragged right edge.
+    for batch in 0..50u64 {
+        let bodies: Vec<String> = (0..3952).map(|i| format!("entry {batch}/{i}")).collect();
+        append(&store, &mut border, &bodies, 1000);
+    }
+    let size = border.size();
+    let direct = StoreHashes(store.as_ref());
+    let upper = UpperLevels::new(store.clone());
+    let kept = StoreHashes(&upper);
+    for _pass in ["cold", "warm"] {
+        assert_eq!(
+            merkle::tree_hash(size, &kept).unwrap(),
+            merkle::tree_hash(size, &direct).unwrap()
+        );
+        for index in (0..size)
+            .step_by(997)
+            .chain([0, 255, 256, 65535, 65536, size - 1])
+        {
+            assert_eq!(
+                merkle::inclusion_proof(size, index, &kept).unwrap(),
+                merkle::inclusion_proof(size, index, &direct).unwrap(),
+                "{index}"
+            );
+            let old = index + 1;
+            assert_eq!(
+                merkle::consistency_proof(old, size, &kept).unwrap(),
+                merkle::consistency_proof(old, size, &direct).unwrap(),
+                "{old}"
+            );
+        }
+        let all: Vec<u64> = (0..merkle::stored_hash_count(size)).step_by(7).collect();
+        assert_eq!(
+            upper.read_hashes(&all).unwrap(),
+            store.read_hashes(&all).unwrap()
+        );
+    }
+    let beyond = merkle::stored_hash_index(8, size / 256 + 1);
+    let top = merkle::stored_hash_index(16, 0);
+    assert!(matches!(
+        upper.read_hashes(&[top, beyond]),
+        Err(StorageError::Corrupt(_))
+    ));
 }
 
 #[test]

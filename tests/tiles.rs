@@ -12,12 +12,16 @@
 //!    of an earlier size are still served;
 //! 4. status codes and headers: 404 beyond the published tree, 400 for malformed paths, cache
 //!    and content-type headers, the empty tree; and, through the router over the in-memory
-//!    store, that a batch in the store but not published shows in no tile or bundle.
+//!    store, that a batch in the store but not published shows in no tile or bundle;
+//! 5. validators and conditional requests (`ETag`, `Last-Modified`, 304), and the shipped
+//!    `deploy/nginx.conf` on a real nginx in front of a real server: what it caches, what it never
+//!    does, and the Python client's whole verification served from its cache with the server
+//!    stopped (the checkpoint given to the client, as fetched before).
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -445,7 +449,7 @@ async fn verified_checkpoint(client: &reqwest::Client, server: &common::TestServ
     let res = fetch(client, &format!("{}/checkpoint", server.base_url())).await;
     assert_eq!(res.status, 200);
     assert_eq!(res.header("content-type"), "text/plain; charset=utf-8");
-    assert_eq!(res.header("cache-control"), "no-store");
+    assert_eq!(res.header("cache-control"), "public, max-age=2");
     let text = String::from_utf8(res.body).unwrap();
     let vkey = note::parse_vkey(&printed_vkey(server)).unwrap();
     checkpoint::verify_c2sp(&text, vkey.verifier(), &[]).unwrap()
@@ -859,4 +863,257 @@ async fn non_canonical_paths_are_not_served() {
         fetch(&client, &format!("{base}/api/v1/log/")).await.status,
         200
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. A caching read tier
+// ---------------------------------------------------------------------------------------------
+
+/// A request with one extra header.
+async fn fetch_with(client: &reqwest::Client, url: &str, name: &str, value: &str) -> Fetched {
+    let res = client.get(url).header(name, value).send().await.unwrap();
+    Fetched {
+        status: res.status().as_u16(),
+        headers: res.headers().clone(),
+        body: res.bytes().await.unwrap().to_vec(),
+    }
+}
+
+/// nginx with the shipped `deploy/nginx.conf`, its addresses and cache directory replaced, under
+/// a temporary directory of its own as the current user: independent of any system nginx.
+struct Nginx {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(upstream_port: u16) -> Nginx {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Nginx::try_start(upstream_port) {
+                Ok(nginx) => return nginx,
+                Err(e) if e.contains("in use") => last = e,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("{last}");
+    }
+
+    fn try_start(upstream_port: u16) -> Result<Nginx, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let port = common::free_port();
+        let shipped = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nginx.conf"),
+        )
+        .unwrap();
+        let mut site = shipped;
+        let cache = dir.path().join("cache");
+        for (from, to) in [
+            ("/var/cache/nginx/arkivo", common::path(&cache).to_owned()),
+            (
+                "server 127.0.0.1:3000;",
+                format!("server 127.0.0.1:{upstream_port};"),
+            ),
+            ("listen 8080;", format!("listen 127.0.0.1:{port};")),
+        ] {
+            assert!(site.contains(from), "deploy/nginx.conf has no {from:?}");
+            site = site.replace(from, &to);
+        }
+        let d = common::path(dir.path());
+        std::fs::write(dir.path().join("arkivo.conf"), site).unwrap();
+        // The main context a distribution's nginx.conf would give, with every path that nginx
+        // writes under the temporary directory, and one process that the test can kill.
+        let main = format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log notice;\n\
+             events {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n\
+             proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n\
+             uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  include {d}/arkivo.conf;\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), main).unwrap();
+        let child = Command::new(nginx_program())
+            .args([
+                "-p",
+                d,
+                "-c",
+                &format!("{d}/nginx.conf"),
+                "-e",
+                &format!("{d}/error.log"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting nginx");
+        let mut nginx = Nginx { child, port, dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(nginx);
+            }
+            let log =
+                std::fs::read_to_string(nginx.dir.path().join("error.log")).unwrap_or_default();
+            if nginx.child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+                return Err(format!("nginx did not start:\n{log}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// nginx from the PATH or where Debian installs it; a test that needs it fails without it
+/// (scripts/setup installs it).
+fn nginx_program() -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|d| d.join("nginx"))
+        .find(|p| p.is_file())
+        .expect("nginx is not installed: scripts/setup installs it")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cacheable_reads_have_validators_and_answer_conditional_requests() {
+    let server = common::TestServer::start(&[]);
+    let base = server.base_url();
+    let client = reqwest::Client::new();
+    post_entries(&client, &base, &common::EntrySigner::new(), 0..300).await;
+    let integrated: serde_json::Value =
+        common::get_json(&client, format!("{base}/api/v1/log/entries?logIndex=299")).await;
+    let (_, e) = integrated.as_object().unwrap().iter().next().unwrap();
+    let last_time = e["integratedTime"].as_i64().unwrap();
+    let http_date = |unix: i64| {
+        httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix as u64))
+    };
+
+    for (path, cache) in [
+        ("tile/0/000", "public, max-age=31536000, immutable"),
+        ("tile/entries/000", "public, max-age=31536000, immutable"),
+        ("tile/0/001.p/44", "public, max-age=60"),
+        ("tile/1/000.p/1", "public, max-age=60"),
+        ("checkpoint", "public, max-age=2"),
+    ] {
+        let url = format!("{base}/{path}");
+        let full = fetch(&client, &url).await;
+        assert_eq!(full.status, 200, "{path}");
+        assert_eq!(full.header("cache-control"), cache, "{path}");
+        // A strong ETag: 128 bits of the SHA-256 of the bytes, in quotes.
+        let etag = full.header("etag").to_owned();
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(&full.body);
+        assert_eq!(
+            etag,
+            format!("\"{}\"", hex::encode(&digest[..16])),
+            "{path}"
+        );
+
+        let again = fetch_with(&client, &url, "if-none-match", &etag).await;
+        assert_eq!(again.status, 304, "{path}");
+        assert!(again.body.is_empty(), "{path}");
+        assert_eq!(again.header("etag"), etag, "{path}");
+        assert_eq!(again.header("cache-control"), cache, "{path}");
+        let weak = fetch_with(&client, &url, "if-none-match", &format!("W/{etag}")).await;
+        assert_eq!(weak.status, 304, "{path}");
+        let other = fetch_with(&client, &url, "if-none-match", "\"0\"").await;
+        assert_eq!((other.status, &other.body), (200, &full.body), "{path}");
+
+        if path == "checkpoint" {
+            // It changes with cosignatures, not only with the tree: no date to compare with.
+            assert_eq!(full.header("last-modified"), "", "{path}");
+            continue;
+        }
+        // A tile was last modified when the last record it covers was integrated: entry 299
+        // for tile/0/001.p/44.
+        let modified = full.header("last-modified").to_owned();
+        if path == "tile/0/001.p/44" {
+            assert_eq!(modified, http_date(last_time), "{path}");
+        }
+        let since = fetch_with(&client, &url, "if-modified-since", &modified).await;
+        assert_eq!(since.status, 304, "{path}");
+        let before = fetch_with(&client, &url, "if-modified-since", &http_date(1_000)).await;
+        assert_eq!(before.status, 200, "{path}");
+        assert_eq!(before.body, full.body, "{path}");
+    }
+
+    // Errors and the v1 API get no validators and are never 304.
+    let beyond = fetch_with(&client, &format!("{base}/tile/0/002"), "if-none-match", "*").await;
+    assert_eq!((beyond.status, beyond.header("etag")), (404, ""));
+    let info = fetch_with(&client, &format!("{base}/api/v1/log"), "if-none-match", "*").await;
+    assert_eq!((info.status, info.header("etag")), (200, ""));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_serves_the_tile_client_from_its_cache() {
+    let mut server = common::TestServer::start(&[]);
+    let base = server.base_url();
+    let client = reqwest::Client::new();
+    let bodies = post_entries(&client, &base, &common::EntrySigner::new(), 0..300).await;
+    let nginx = Nginx::start(server.port());
+    let front = nginx.base_url();
+
+    // A full tile: fetched from the log once, then from the cache, the same bytes.
+    let direct = fetch(&client, &format!("{base}/tile/0/000")).await;
+    let first = fetch(&client, &format!("{front}/tile/0/000")).await;
+    let second = fetch(&client, &format!("{front}/tile/0/000")).await;
+    assert_eq!(first.header("x-cache-status"), "MISS");
+    assert_eq!(second.header("x-cache-status"), "HIT");
+    assert_eq!((first.status, &first.body), (200, &direct.body));
+    assert_eq!((second.status, &second.body), (200, &direct.body));
+    assert_eq!(second.header("etag"), direct.header("etag"));
+
+    // What the log says must not be stored never is: the v1 API, errors.
+    for path in ["api/v1/log", "api/v1/log/entries?logIndex=5", "tile/0/002"] {
+        for _ in 0..2 {
+            let res = fetch(&client, &format!("{front}/{path}")).await;
+            assert_ne!(res.header("x-cache-status"), "HIT", "{path}");
+        }
+    }
+    // Writes pass through.
+    let signer = common::EntrySigner::new();
+    let res = client
+        .post(format!("{front}/api/v1/log/entries"))
+        .json(&signer.hashedrekord(b"written through the cache"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_ne!(
+        res.headers().get("x-cache-status").map(|v| v.as_bytes()),
+        Some(&b"HIT"[..])
+    );
+
+    // The whole verification through the cache, with the checkpoint it read kept aside.
+    let checkpoint = fetch(&client, &format!("{front}/checkpoint")).await;
+    assert_eq!(checkpoint.status, 200);
+    let checkpoint_file = nginx.dir.path().join("checkpoint");
+    std::fs::write(&checkpoint_file, &checkpoint.body).unwrap();
+    let mut args = vec![
+        "--checkpoint".to_owned(),
+        common::path(&checkpoint_file).to_owned(),
+    ];
+    for i in [0usize, 255, 256, 299] {
+        args.push("--entry".into());
+        args.push(format!("{i}:{}", B64.encode(&bodies[i].1)));
+    }
+    let (ok, warm) = verify_tiles_py(&front, &args);
+    assert!(ok, "{warm}");
+    assert!(warm.contains("tree size 301"), "{warm}");
+
+    // The log stopped: the same verification is served by the cache alone.
+    server.kill();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", server.port())).is_err());
+    let (ok, cached) = verify_tiles_py(&front, &args);
+    assert!(ok, "{cached}");
+    assert_eq!(cached, warm);
 }

@@ -2,9 +2,10 @@
 """An independent C2SP tlog-tiles client: Python 3 standard library only, sharing no code with
 Arkivo. tests/tiles.rs runs it against a real server; it can be run by hand against any log:
 
-    verify_tiles.py URL [--static-ct] [--entry INDEX:BASE64_BODY]... [--flip RESOURCE:OFFSET]...
+    verify_tiles.py URL [--static-ct] [--checkpoint FILE] [--entry INDEX:BASE64_BODY]...
+                    [--flip RESOURCE:OFFSET]...
 
-It fetches URL/checkpoint and every tile and entry bundle of that tree size, then checks (spec:
+It fetches URL/checkpoint (or reads the checkpoint from FILE, obtained elsewhere) and every tile and entry bundle of that tree size, then checks (spec:
 c2sp.org/tlog-tiles, RFC 6962 section 2.1):
 
 1. the root hash computed from the level-0 tiles alone equals the checkpoint's;
@@ -290,6 +291,7 @@ def main():
     ap.add_argument("--entry", action="append", default=[], metavar="INDEX:BASE64_BODY")
     ap.add_argument("--flip", action="append", default=[], metavar="RESOURCE:OFFSET")
     ap.add_argument("--static-ct", action="store_true")
+    ap.add_argument("--checkpoint", metavar="FILE")
     args = ap.parse_args()
     wanted = []
     for e in args.entry:
@@ -299,8 +301,12 @@ def main():
     for f in args.flip:
         path, offset = f.rsplit(":", 1)
         flips.setdefault(path, []).append(int(offset))
+    log = Log(args.url, flips)
+    if args.checkpoint:
+        with open(args.checkpoint, "rb") as f:
+            log.fetched["checkpoint"] = f.read()
     try:
-        print("ok: " + check(Log(args.url, flips), wanted, args.static_ct))
+        print("ok: " + check(log, wanted, args.static_ct))
     except (Failure, ValueError) as e:
         print("FAIL: %s" % e)
         sys.exit(1)

@@ -17,6 +17,7 @@ use crate::log::{LogIdentity, LogKind, create_log};
 use crate::sequencer::Shard;
 use crate::shards::{MANIFEST_FILE, Manifest, ShardListChanged, ShardRecord};
 use crate::storage::rocks::RocksStore;
+use crate::storage::upper::UpperLevels;
 use crate::storage::{LogMeta, LogStore};
 use arkivo_core::durable::ReplaceError;
 use arkivo_core::signer::LogKeys;
@@ -83,10 +84,10 @@ pub struct OpenedShard {
 }
 
 impl OpenedShard {
-    /// The shard as the sequencer and the readers hold it.
+    /// The shard as the sequencer and the readers hold it: its upper tree levels in memory.
     pub fn shard(&self) -> Shard {
         Shard {
-            store: self.store.clone(),
+            store: std::sync::Arc::new(UpperLevels::new(self.store.clone())),
             identity: self.identity.clone(),
         }
     }

@@ -6,6 +6,7 @@
 //! signing) on the blocking pool so the async threads keep serving, and reach storage only
 //! through [`LogStore`] reads and the sequencer handle.
 
+mod cache;
 mod error;
 mod fulcio;
 mod observe;
@@ -381,6 +382,18 @@ pub fn router(state: AppState) -> Router {
     // The one gate of both write APIs.
     let writers = axum::middleware::from_fn_with_state(state.clone(), require_writer);
     let json = axum::middleware::from_fn(require_json);
+    // The reads an HTTP cache may keep (docs/operations.md "A caching read tier"), with
+    // validators and conditional requests.
+    let read_tier = Router::new()
+        .route("/checkpoint", get(tiles::checkpoint))
+        .route("/tile/{*path}", get(tiles::tile))
+        .route("/shards/{tree_id}/checkpoint", get(tiles::shard_checkpoint))
+        .route("/shards/{tree_id}/tile/{*path}", get(tiles::shard_tile))
+        .route("/ct/checkpoint", get(tiles::ct_checkpoint))
+        .route("/ct/tile/{*path}", get(tiles::ct_tile))
+        .route("/ct/issuer/{fingerprint}", get(tiles::ct_issuer))
+        .route("/tuf/{*path}", get(tuf::file))
+        .route_layer(axum::middleware::from_fn(cache::conditional));
     let routes = Router::new()
         .route(
             "/api/v1/log/entries",
@@ -436,15 +449,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v2/trustBundle", get(fulcio::trust_bundle))
         .route("/api/v2/configuration", get(fulcio::configuration))
-        .route("/checkpoint", get(tiles::checkpoint))
-        .route("/tile/{*path}", get(tiles::tile))
-        .route("/shards/{tree_id}/checkpoint", get(tiles::shard_checkpoint))
-        .route("/ct/checkpoint", get(tiles::ct_checkpoint))
-        .route("/ct/tile/{*path}", get(tiles::ct_tile))
-        .route("/ct/issuer/{fingerprint}", get(tiles::ct_issuer))
+        .merge(read_tier)
         .route("/ct/ct/v1/get-roots", get(tiles::ct_get_roots))
-        .route("/shards/{tree_id}/tile/{*path}", get(tiles::shard_tile))
-        .route("/tuf/{*path}", get(tuf::file))
         .route(
             "/ping",
             get(|| async { ([(header::CONTENT_TYPE, "text/plain")], ".") }),

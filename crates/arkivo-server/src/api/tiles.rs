@@ -16,9 +16,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, cache};
 use crate::log::LogKind;
 use crate::sequencer::{ShardView, View};
+use crate::storage::StoredEntry;
 use arkivo_core::tiles::{self, TileError, TilePath};
 
 /// Full tiles and bundles never change (§4.2: "immutable: long-lived"), so caches may keep them
@@ -31,8 +32,13 @@ const CACHE_FULL: &str = "public, max-age=31536000, immutable";
 /// for a year (should an operator ever restore the log from an older backup).
 const CACHE_PARTIAL: &str = "public, max-age=60";
 
-/// The checkpoint changes with every batch (§4.2: "SHOULD prevent caching beyond a few seconds"),
-/// and a 404 for a tile beyond the tree turns into a 200 once the tree grows: neither is stored.
+/// The checkpoint of the active shard changes with every batch and with every cosignature
+/// collected (§4.2: "mutable: at most a few seconds"): two seconds let a cache in front answer a
+/// burst of verifiers with one request to the log, and no client sees one older than that.
+const CACHE_CHECKPOINT: &str = "public, max-age=2";
+
+/// A 404 for a tile beyond the tree turns into a 200 once the tree grows, and a 503 for a
+/// checkpoint without its quorum into a 200 once the witnesses answer: neither is stored.
 const NO_STORE: &str = "no-store";
 
 /// `GET /checkpoint`: the log's C2SP checkpoint, signed with its Ed25519 key (tlog-tiles
@@ -80,19 +86,33 @@ fn shard(view: &View, tree_id: &str) -> Result<ShardView, ApiError> {
         })
 }
 
+/// A frozen shard's checkpoint is its final one, served without cosignatures, and never changes:
+/// it is cached like a full tile, last modified when its last batch was.
 fn serve_checkpoint(st: &AppState, shard: &ShardView) -> Response {
     let text = HeaderValue::from_static("text/plain; charset=utf-8");
     let no_store = HeaderValue::from_static(NO_STORE);
-    let note = if shard.tree_id() == st.view().active.tree_id() {
-        st.cosignatures.checkpoint()
-    } else {
-        Some(shard.head.checkpoint_c2sp.clone())
-    };
-    match note {
+    if shard.tree_id() != st.view().active.tree_id() {
+        return (
+            [
+                (header::CONTENT_TYPE, text),
+                (header::CACHE_CONTROL, HeaderValue::from_static(CACHE_FULL)),
+                (
+                    header::LAST_MODIFIED,
+                    cache::last_modified(shard.head.timestamp),
+                ),
+            ],
+            shard.head.checkpoint_c2sp.clone(),
+        )
+            .into_response();
+    }
+    match st.cosignatures.checkpoint() {
         Some(note) => (
             [
                 (header::CONTENT_TYPE, text),
-                (header::CACHE_CONTROL, no_store),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static(CACHE_CHECKPOINT),
+                ),
             ],
             note,
         )
@@ -170,7 +190,9 @@ async fn serve_tile(st: AppState, shard: ShardView, path: &str) -> Result<Respon
         )
     };
     let kind = shard.identity().kind;
-    let body = match tile_path {
+    // Each arm reads the tile's bytes and the integrated time of the last record they cover:
+    // the tile's `Last-Modified`, since it is complete from that batch on.
+    let (body, modified) = match tile_path {
         TilePath::Entries(_) if kind == LogKind::StaticCt => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -185,12 +207,17 @@ async fn serve_tile(st: AppState, shard: ShardView, path: &str) -> Result<Respon
         }
         TilePath::Hashes(_) => {
             let indexes = tile.stored_hash_indexes(size).map_err(beyond)?;
+            let last = tile.record_range(size).map_err(beyond)?.end - 1;
             st.cpu(move || {
-                let hashes = shard
-                    .store()
+                let store = shard.store();
+                let hashes = store
                     .read_hashes(&indexes)
                     .map_err(|e| ApiError::internal(&e))?;
-                Ok(tiles::encode_tile(&hashes))
+                let last = store
+                    .entry(last)
+                    .map_err(|e| ApiError::internal(&e))?
+                    .ok_or_else(|| ApiError::internal(&format!("entry {last} is missing")))?;
+                Ok((tiles::encode_tile(&hashes), last.integrated_time))
             })
             .await?
         }
@@ -202,8 +229,11 @@ async fn serve_tile(st: AppState, shard: ShardView, path: &str) -> Result<Respon
                     .store()
                     .entries(range)
                     .map_err(|e| ApiError::internal(&e))?;
-                tiles::encode_entry_bundle(first, entries.iter().map(|e| e.body.as_slice()))
-                    .map_err(|e| bundle_error(&tile_path, shard.offset, &e))
+                let modified = last_integrated(&entries);
+                let bundle =
+                    tiles::encode_entry_bundle(first, entries.iter().map(|e| e.body.as_slice()))
+                        .map_err(|e| bundle_error(&tile_path, shard.offset, &e))?;
+                Ok((bundle, modified))
             })
             .await?
         }
@@ -215,12 +245,13 @@ async fn serve_tile(st: AppState, shard: ShardView, path: &str) -> Result<Respon
                     .store()
                     .entries(range)
                     .map_err(|e| ApiError::internal(&e))?;
-                Ok(entries.into_iter().flat_map(|e| e.body).collect())
+                let modified = last_integrated(&entries);
+                Ok((entries.into_iter().flat_map(|e| e.body).collect(), modified))
             })
             .await?
         }
     };
-    let cache = if tile.is_full() {
+    let policy = if tile.is_full() {
         CACHE_FULL
     } else {
         CACHE_PARTIAL
@@ -231,11 +262,18 @@ async fn serve_tile(st: AppState, shard: ShardView, path: &str) -> Result<Respon
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
             ),
-            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+            (header::CACHE_CONTROL, HeaderValue::from_static(policy)),
+            (header::LAST_MODIFIED, cache::last_modified(modified)),
         ],
         body,
     )
         .into_response())
+}
+
+/// The integrated time of the last of `entries`, a tile's records (never empty: a tile has a
+/// width of at least 1).
+fn last_integrated(entries: &[StoredEntry]) -> i64 {
+    entries.last().map_or(0, |e| e.integrated_time)
 }
 
 /// An entry too long for the bundle's 16-bit length prefix (§4.5) cannot be served in a bundle;
@@ -277,7 +315,10 @@ pub async fn ct_checkpoint(State(st): State<AppState>) -> Response {
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; charset=utf-8"),
                 ),
-                (header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE)),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static(CACHE_CHECKPOINT),
+                ),
             ],
             shard.head.checkpoint_c2sp.clone(),
         )

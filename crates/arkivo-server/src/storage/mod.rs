@@ -11,12 +11,14 @@
 //!   uncertain until it reopens the store (the sequencer stops writing).
 //! - Readers never see a partial batch (RocksDB applies a `WriteBatch` atomically).
 //! - Only the sequencer commits; reads may run concurrently from any thread.
-//! - Nothing is kept in memory per entry.
+//! - Nothing is kept in memory per entry ([`upper::UpperLevels`] keeps one hash per 256 entries
+//!   in front of a store, for the readers).
 
 pub mod memory;
 pub mod query;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
+pub mod upper;
 
 use std::ops::Range;
 
