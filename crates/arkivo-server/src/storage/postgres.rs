@@ -213,6 +213,7 @@ impl PgStore {
         read_config.application_name("arkivo reader");
         let pool = r2d2::Pool::builder()
             .max_size(8)
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(PostgresConnectionManager::new(read_config, tls.clone()))
             .map_err(|e| StorageError::Io(format!("connecting to PostgreSQL: {e}")))?;
@@ -380,6 +381,10 @@ fn migrate(client: &mut Client) -> Result<(), StorageError> {
             "the database holds Arkivo schema version {version}, newer than this arkivo knows \
              ({SCHEMA_VERSION}): run a newer arkivo; the database was not modified"
         )));
+    }
+    if version == SCHEMA_VERSION {
+        // Nothing to write: a frontend starting while the standby is away does not wait.
+        return tx.commit().map_err(db_error);
     }
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.batch_execute(sql).map_err(|e| {
