@@ -107,25 +107,30 @@ pub struct PgOptions {
     pub allow_no_sync_standby: bool,
 }
 
-/// The session that commits, and what it knows as the leader.
+/// Warnings the server sent on the writer's session (its notice callback collects them).
+type Warnings = Arc<Mutex<Vec<String>>>;
+
+type Manager = PostgresConnectionManager<MakeRustlsConnect>;
+
+/// The session that commits, the one that holds the leader lock, and what they know as leader.
 struct Writer {
     client: Client,
     /// Warnings the server sent on this session since they were last taken.
-    warnings: Arc<Mutex<Vec<String>>>,
+    warnings: Warnings,
     /// The epoch this store leads at; `None` when it does not lead (never did, or stepped down).
     epoch: Option<i64>,
     /// The newest head known replicated: its commit was acknowledged, or a later one was.
     acknowledged: Option<TreeHead>,
+    /// The session holding the leader lock, once taken; closed (releasing it) on stepping down.
+    leader_lock: Option<Client>,
 }
 
 pub struct PgStore {
     config: Config,
     tls: MakeRustlsConnect,
     /// Reads: any thread, concurrently.
-    pool: r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>,
+    pool: r2d2::Pool<Manager>,
     writer: Mutex<Writer>,
-    /// The session holding the leader lock, once taken.
-    leader_lock: Mutex<Option<Client>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -206,6 +211,7 @@ impl PgStore {
             warnings,
             epoch: None,
             acknowledged: None,
+            leader_lock: None,
         };
         migrate(&mut writer.client)?;
         check_replication(&mut writer.client, options.allow_no_sync_standby)?;
@@ -222,7 +228,6 @@ impl PgStore {
             tls,
             pool,
             writer: Mutex::new(writer),
-            leader_lock: Mutex::new(None),
         };
         if let Some(meta) = store.meta()?
             && meta.format_version != FORMAT_VERSION
@@ -241,15 +246,18 @@ impl PgStore {
     /// replicated (the bump committed after it), so it is this leader's first published head.
     /// Returns `false` when another frontend leads.
     pub fn try_lead(&self) -> Result<bool, StorageError> {
-        let mut lock = self.leader_lock.lock().unwrap_or_else(|p| p.into_inner());
-        if lock.as_ref().is_none_or(Client::is_closed) {
+        let mut w = self.writer();
+        if w.epoch.is_some() {
+            return Ok(true);
+        }
+        if w.leader_lock.as_ref().is_none_or(Client::is_closed) {
             let mut config = self.config.clone();
             config
                 .application_name("arkivo leader lock")
                 .target_session_attrs(TargetSessionAttrs::ReadWrite);
-            *lock = Some(config.connect(self.tls.clone()).map_err(db_error)?);
+            w.leader_lock = Some(config.connect(self.tls.clone()).map_err(db_error)?);
         }
-        let session = lock.as_mut().expect("connected above");
+        let session = w.leader_lock.as_mut().expect("connected above");
         let taken: bool = session
             .query_one(
                 "SELECT pg_try_advisory_lock($1, $2)",
@@ -260,7 +268,6 @@ impl PgStore {
         if !taken {
             return Ok(false);
         }
-        let mut w = self.writer()?;
         if w.client.is_closed() {
             (w.client, w.warnings) = connect_writer(&self.config, &self.tls)?;
         }
@@ -271,14 +278,8 @@ impl PgStore {
             )?;
             Ok((row.get::<_, i64>(0), row.get::<_, Option<Vec<u8>>>(1)))
         });
-        let (epoch, head) = match bumped {
-            Ok(found) => found,
-            Err(e) => {
-                // Give the lock back (closing its session releases it) for another frontend.
-                *lock = None;
-                return Err(e);
-            }
-        };
+        // A failed bump stepped down, which gave the lock back for another frontend.
+        let (epoch, head) = bumped?;
         w.acknowledged = head.as_deref().map(codec::decode_head).transpose()?;
         w.epoch = Some(epoch);
         tracing::info!(epoch, "leading: this frontend sequences the log");
@@ -286,14 +287,14 @@ impl PgStore {
     }
 
     /// The epoch this store leads at, if it leads.
-    pub fn epoch(&self) -> Result<Option<i64>, StorageError> {
-        Ok(self.writer()?.epoch)
+    pub fn epoch(&self) -> Option<i64> {
+        self.writer().epoch
     }
 
     /// Publishes the newest acknowledged head, in a transaction of its own (a batch publishes
     /// its predecessor's in its own transaction; this is for when no batch follows).
     pub fn publish(&self) -> Result<(), StorageError> {
-        let mut w = self.writer()?;
+        let mut w = self.writer();
         let epoch = w.leading()?;
         let Some(head) = w.acknowledged.clone() else {
             return Ok(());
@@ -320,14 +321,11 @@ impl PgStore {
             .transpose()
     }
 
-    fn writer(&self) -> Result<MutexGuard<'_, Writer>, StorageError> {
-        Ok(self.writer.lock().unwrap_or_else(|p| p.into_inner()))
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn read(
-        &self,
-    ) -> Result<r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>, StorageError>
-    {
+    fn read(&self) -> Result<r2d2::PooledConnection<Manager>, StorageError> {
         self.pool
             .get()
             .map_err(|e| StorageError::Io(format!("connecting to PostgreSQL: {e}")))
@@ -338,7 +336,7 @@ impl PgStore {
 fn connect_writer(
     config: &Config,
     tls: &MakeRustlsConnect,
-) -> Result<(Client, Arc<Mutex<Vec<String>>>), StorageError> {
+) -> Result<(Client, Warnings), StorageError> {
     let warnings = Arc::new(Mutex::new(Vec::new()));
     let sink = warnings.clone();
     let mut config = config.clone();
@@ -470,11 +468,13 @@ impl Writer {
         std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Stops writing and closes the lock's session, which releases the lock to the next leader.
     fn step_down(&mut self) {
         if let Some(epoch) = self.epoch.take() {
             tracing::error!(epoch, "stepping down: this frontend no longer writes");
         }
         self.acknowledged = None;
+        self.leader_lock = None;
     }
 }
 
@@ -496,7 +496,7 @@ impl LogStore for PgStore {
     }
 
     fn create(&self, meta: &LogMeta, head: &TreeHead) -> Result<(), StorageError> {
-        let mut w = self.writer()?;
+        let mut w = self.writer();
         let epoch = w.leading()?;
         let (meta_row, head_row) = (codec::encode_meta(meta), codec::encode_head(head));
         let size = to_sql(head.size)?;
@@ -650,7 +650,7 @@ impl LogStore for PgStore {
     }
 
     fn commit(&self, b: &CommitBatch<'_>) -> Result<(), StorageError> {
-        let mut w = self.writer()?;
+        let mut w = self.writer();
         let epoch = w.leading()?;
         let old_size = to_sql(b.first_index)?;
         let (size, head_row) = (to_sql(b.head.size)?, codec::encode_head(b.head));
