@@ -220,6 +220,9 @@ impl PgStore {
         let pool = r2d2::Pool::builder()
             .max_size(8)
             .min_idle(Some(1))
+            // No round trip before every read: a session broken (say by a failover) fails one
+            // read and is then dropped from the pool.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .build(PostgresConnectionManager::new(read_config, tls.clone()))
             .map_err(|e| StorageError::Io(format!("connecting to PostgreSQL: {e}")))?;
@@ -268,19 +271,24 @@ impl PgStore {
         if !taken {
             return Ok(false);
         }
-        if w.client.is_closed() {
-            (w.client, w.warnings) = connect_writer(&self.config, &self.tls)?;
-        }
-        let bumped = w.transaction(|tx| {
-            let row = tx.query_one(
-                "UPDATE arkivo_head SET epoch = epoch + 1 RETURNING epoch, head",
-                &[],
-            )?;
-            Ok((row.get::<_, i64>(0), row.get::<_, Option<Vec<u8>>>(1)))
-        });
-        // A failed bump stepped down, which gave the lock back for another frontend.
-        let (epoch, head) = bumped?;
-        w.acknowledged = head.as_deref().map(codec::decode_head).transpose()?;
+        let bump = |w: &mut Writer| -> Result<(i64, Option<TreeHead>), StorageError> {
+            if w.client.is_closed() {
+                (w.client, w.warnings) = connect_writer(&self.config, &self.tls)?;
+            }
+            let (epoch, head) = w.transaction(|tx| {
+                let row = tx.query_one(
+                    "UPDATE arkivo_head SET epoch = epoch + 1 RETURNING epoch, head",
+                    &[],
+                )?;
+                Ok((row.get::<_, i64>(0), row.get::<_, Option<Vec<u8>>>(1)))
+            })?;
+            Ok((epoch, head.as_deref().map(codec::decode_head).transpose()?))
+        };
+        let (epoch, head) = bump(&mut w).inspect_err(|_| {
+            // Gives the lock back for another frontend.
+            w.step_down();
+        })?;
+        w.acknowledged = head;
         w.epoch = Some(epoch);
         tracing::info!(epoch, "leading: this frontend sequences the log");
         Ok(true)
