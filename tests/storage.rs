@@ -1,6 +1,8 @@
 //! The RocksDB store and the opening rules of a data directory, on a real RocksDB in a
 //! temporary directory.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 
 use arkivo_core::merkle::{self, Hash, RightBorder};
@@ -10,6 +12,7 @@ use arkivo_server::storage::upper::UpperLevels;
 use arkivo_server::storage::{
     CommitBatch, LogStore, NewEntry, StorageError, StoreHashes, TreeHead,
 };
+use common::storage::Batch;
 
 fn paths(dir: &std::path::Path) -> LogPaths {
     LogPaths::new(dir, None, None)
@@ -17,37 +20,9 @@ fn paths(dir: &std::path::Path) -> LogPaths {
 
 /// Appends `bodies` as one batch the way the sequencer does (minus signing) and returns the head.
 fn append(store: &RocksStore, border: &mut RightBorder, bodies: &[String], time: i64) -> TreeHead {
-    let first = border.size();
-    let mut hashes = Vec::new();
-    let entries: Vec<NewEntry> = bodies
-        .iter()
-        .map(|b| {
-            let leaf = merkle::record_hash(b.as_bytes());
-            hashes.extend(border.append(leaf));
-            NewEntry {
-                body: b.clone().into_bytes(),
-                leaf_hash: leaf,
-                index_keys: vec![format!("key-{}", b.len() % 3)],
-            }
-        })
-        .collect();
-    let head = TreeHead {
-        size: border.size(),
-        root: border.root(),
-        timestamp: time,
-        checkpoint_v1: format!("v1 {}", border.size()),
-        checkpoint_c2sp: format!("c2sp {}", border.size()),
-    };
-    store
-        .commit(&CommitBatch {
-            first_index: first,
-            integrated_time: time,
-            entries: &entries,
-            hashes: &hashes,
-            head: &head,
-        })
-        .unwrap();
-    head
+    let batch = Batch::append(border, bodies, time);
+    store.commit(&batch.commit()).unwrap();
+    batch.head
 }
 
 /// The upper tree levels kept in memory answer exactly what the store does, cold and warm, for

@@ -9,8 +9,10 @@
 #![allow(dead_code)] // each integration test uses a different part of this module
 
 pub mod oidc;
+pub mod pg;
 pub mod proxy;
 pub mod router;
+pub mod storage;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

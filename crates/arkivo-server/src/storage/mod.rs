@@ -1,10 +1,11 @@
 //! Durable storage of one log: its identity, tree head, entries, stored Merkle hashes and indexes.
 //!
 //! The [`LogStore`] trait has exactly the methods the sequencer and the read handlers call, and
-//! two implementations: [`rocks::RocksStore`] (the real one, RocksDB column families of
-//! docs/design.md "Storage") and [`memory::MemoryStore`] (tests, with switchable faults).
+//! three implementations: [`rocks::RocksStore`] (the embedded default, RocksDB column families
+//! of docs/design.md "Storage"), [`postgres::PgStore`] (tables of a PostgreSQL database with
+//! synchronous standbys) and [`memory::MemoryStore`] (tests, with switchable faults).
 //!
-//! Contract shared by both:
+//! Contract shared by all (tests/storage_conformance.rs runs the same suite on each):
 //! - [`LogStore::commit`] is atomic and durable: when it returns `Ok`, every row of the batch
 //!   survives a crash (RocksDB: one `WriteBatch` written with `sync = true`); when it returns
 //!   `Err`, the batch may or may not have been applied, so the caller must treat the tree as
@@ -15,6 +16,8 @@
 //!   in front of a store, for the readers).
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod query;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
@@ -109,6 +112,9 @@ pub enum StorageError {
     /// The data directory holds another format version or another log.
     #[error("{0}")]
     Incompatible(String),
+    /// This store may not write: another frontend leads the log (PostgreSQL's epoch fence).
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 /// The storage seam. See the module doc for the durability and concurrency contract.

@@ -1,0 +1,728 @@
+//! The PostgreSQL store: the same rows as the RocksDB store, in tables of one database, for logs
+//! that outgrow one machine. Failover is the database's job (Patroni, CloudNativePG, a managed
+//! service); this store only makes sure that nothing is acknowledged or published before a
+//! synchronous standby has it, and that exactly one frontend writes (docs/design.md "Storage").
+//!
+//! | table | rows |
+//! | --- | --- |
+//! | `arkivo_schema` | the schema version this database was brought to |
+//! | `arkivo_meta` | the log's [`LogMeta`] (the same JSON as RocksDB's `meta` row) |
+//! | `arkivo_head` | one row: the leader's epoch, the newest committed head, the published head |
+//! | `arkivo_entries` | log index → integrated time, canonical body; the leaf hash, unique |
+//! | `arkivo_hashes` | stored-hash index → 32-byte hash |
+//! | `arkivo_search` | (index key, log index) |
+//!
+//! Three PostgreSQL behaviours shape it:
+//! - A commit waits for its synchronous standby (`synchronous_commit = on`), and while it waits
+//!   it is invisible to other sessions. A wait that is cancelled or whose session is terminated
+//!   ends with a WARNING that the transaction "might not have been replicated" — and `COMMIT`
+//!   still reports success. So a commit counts as acknowledged only when it returned without any
+//!   warning ([`Writer::finish`]); otherwise the store stops writing (steps down) and the next
+//!   leader reloads the head. No statement timeout or cancel is ever put on a commit.
+//! - The committed head is not what readers are shown: a head is *published* (the
+//!   `published_*` columns) only by a transaction that commits after the head's own commit was
+//!   acknowledged, so a head made visible by a cancelled wait is never served.
+//! - Exactly one writer: leadership is a session-level advisory lock held on a dedicated
+//!   session, and an epoch in `arkivo_head` that each new leader bumps. Every batch's first
+//!   statement updates the head row `WHERE epoch = <mine> AND size = <old size>`: a frontend that
+//!   lost the lock (its session died, the primary failed over) writes nothing and steps down.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use postgres::config::TargetSessionAttrs;
+use postgres::error::{DbError, Severity, SqlState};
+use postgres::{Client, Config};
+use r2d2_postgres::{PostgresConnectionManager, r2d2};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio_rustls::rustls;
+
+use super::codec;
+use super::{CommitBatch, FORMAT_VERSION, LogMeta, LogStore, StorageError, StoredEntry, TreeHead};
+use arkivo_core::merkle::Hash;
+
+/// The newest schema this arkivo knows; [`MIGRATIONS`]`[v]` brings a database from `v` to `v + 1`.
+pub const SCHEMA_VERSION: i32 = 1;
+
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = ["
+    CREATE TABLE arkivo_meta (
+        id boolean PRIMARY KEY DEFAULT true CHECK (id),
+        meta bytea NOT NULL
+    );
+    CREATE TABLE arkivo_head (
+        id boolean PRIMARY KEY DEFAULT true CHECK (id),
+        epoch bigint NOT NULL,
+        size bigint NOT NULL,
+        head bytea,
+        published_size bigint NOT NULL,
+        published_head bytea
+    );
+    INSERT INTO arkivo_head (epoch, size, published_size) VALUES (0, 0, 0);
+    CREATE TABLE arkivo_entries (
+        idx bigint PRIMARY KEY,
+        leaf_hash bytea NOT NULL UNIQUE,
+        integrated_time bigint NOT NULL,
+        body bytea NOT NULL
+    );
+    CREATE TABLE arkivo_hashes (
+        idx bigint PRIMARY KEY,
+        hash bytea NOT NULL
+    );
+    CREATE TABLE arkivo_search (
+        key bytea NOT NULL,
+        idx bigint NOT NULL,
+        PRIMARY KEY (key, idx)
+    );
+"];
+
+/// Advisory lock keys, in the two-key form `pg_advisory_lock(class, id)`: the class is "arkv".
+const LOCK_CLASS: i32 = i32::from_be_bytes(*b"arkv");
+const LOCK_MIGRATION: i32 = 1;
+const LOCK_LEADER: i32 = 2;
+
+/// Session settings of the writer: a commit must wait for the standby (never `local`/`off`,
+/// whatever the role's or database's default), and nothing may time it out.
+const WRITER_OPTIONS: &str = "-c synchronous_commit=on -c statement_timeout=0 \
+                              -c idle_in_transaction_session_timeout=0";
+
+/// How to reach the database. Deliberately not `Debug`: the URL may carry a password.
+#[derive(Clone, Default)]
+pub struct PgOptions {
+    /// A `postgres://` URL or libpq `key=value` string. Point it at the primary's address (or
+    /// list every node: the writer and the leader lock ask for `target_session_attrs=read-write`)
+    /// and never at a transaction pooler, which would not keep a session's advisory lock.
+    pub url: String,
+    /// A file holding the password (its first line), instead of one in the URL.
+    pub password_file: Option<PathBuf>,
+    /// PEM certificates to verify the server's with, instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Run without a synchronous standby: commits are then acknowledged when the primary alone
+    /// has them, and a failover can lose acknowledged entries.
+    pub allow_no_sync_standby: bool,
+}
+
+/// Warnings the server sent on the writer's session (its notice callback collects them).
+type Warnings = Arc<Mutex<Vec<String>>>;
+
+type Manager = PostgresConnectionManager<MakeRustlsConnect>;
+
+/// The session that commits, the one that holds the leader lock, and what they know as leader.
+struct Writer {
+    client: Client,
+    /// Warnings the server sent on this session since they were last taken.
+    warnings: Warnings,
+    /// The epoch this store leads at; `None` when it does not lead (never did, or stepped down).
+    epoch: Option<i64>,
+    /// The newest head known replicated: its commit was acknowledged, or a later one was.
+    acknowledged: Option<TreeHead>,
+    /// The session holding the leader lock, once taken; closed (releasing it) on stepping down.
+    leader_lock: Option<Client>,
+}
+
+pub struct PgStore {
+    config: Config,
+    tls: MakeRustlsConnect,
+    /// Reads: any thread, concurrently.
+    pool: r2d2::Pool<Manager>,
+    writer: Mutex<Writer>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Hosts and database only: never the password.
+        f.debug_struct("PgStore")
+            .field("hosts", &self.config.get_hosts())
+            .field("dbname", &self.config.get_dbname())
+            .finish()
+    }
+}
+
+fn db_error(e: postgres::Error) -> StorageError {
+    if e.code() == Some(&SqlState::DISK_FULL) {
+        StorageError::NoSpace(e.to_string())
+    } else {
+        StorageError::Io(e.to_string())
+    }
+}
+
+/// A log index or size as PostgreSQL's `bigint`.
+fn to_sql(n: u64) -> Result<i64, StorageError> {
+    i64::try_from(n).map_err(|_| StorageError::Io(format!("index {n} does not fit a bigint")))
+}
+
+fn from_sql(what: &str, n: i64) -> Result<u64, StorageError> {
+    u64::try_from(n).map_err(|_| StorageError::Corrupt(format!("{what} is negative: {n}")))
+}
+
+fn tls(options: &PgOptions) -> Result<MakeRustlsConnect, StorageError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &options.ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    StorageError::Io(format!("reading the CA file {}: {e}", path.display()))
+                })?;
+            for cert in certs {
+                roots.add(cert).map_err(|e| {
+                    StorageError::Io(format!("a certificate in {}: {e}", path.display()))
+                })?;
+            }
+        }
+        None => {
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+    }
+    // As for the HTTP server: aws-lc-rs, named, since more than one provider is linked.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StorageError::Io(format!("TLS to the database: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+impl PgStore {
+    /// Connects, brings the schema to [`SCHEMA_VERSION`] (refusing a newer one), and checks that
+    /// commits wait for a synchronous standby. The store serves reads; it writes only after
+    /// [`PgStore::try_lead`].
+    pub fn open(options: &PgOptions) -> Result<Self, StorageError> {
+        // The parse error names the bad parameter, never the password.
+        let mut config = Config::from_str(&options.url)
+            .map_err(|e| StorageError::Io(format!("the PostgreSQL connection string: {e}")))?;
+        if let Some(path) = &options.password_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                StorageError::Io(format!("reading the password file {}: {e}", path.display()))
+            })?;
+            config.password(text.lines().next().unwrap_or_default());
+        }
+        config.connect_timeout(Duration::from_secs(10));
+        let tls = tls(options)?;
+        let (client, warnings) = connect_writer(&config, &tls)?;
+        let mut writer = Writer {
+            client,
+            warnings,
+            epoch: None,
+            acknowledged: None,
+            leader_lock: None,
+        };
+        migrate(&mut writer.client)?;
+        check_replication(&mut writer.client, options.allow_no_sync_standby)?;
+        let mut read_config = config.clone();
+        read_config.application_name("arkivo reader");
+        let pool = r2d2::Pool::builder()
+            .max_size(8)
+            .min_idle(Some(1))
+            // No round trip before every read: a session broken (say by a failover) fails one
+            // read and is then dropped from the pool.
+            .test_on_check_out(false)
+            .connection_timeout(Duration::from_secs(10))
+            .build(PostgresConnectionManager::new(read_config, tls.clone()))
+            .map_err(|e| StorageError::Io(format!("connecting to PostgreSQL: {e}")))?;
+        let store = PgStore {
+            config,
+            tls,
+            pool,
+            writer: Mutex::new(writer),
+        };
+        if let Some(meta) = store.meta()?
+            && meta.format_version != FORMAT_VERSION
+        {
+            return Err(StorageError::Incompatible(format!(
+                "the database holds a log of format version {}, but this arkivo reads format \
+                 version {FORMAT_VERSION}; it was not modified",
+                meta.format_version
+            )));
+        }
+        Ok(store)
+    }
+
+    /// Takes the leadership if no other frontend holds it: the advisory lock on a dedicated
+    /// session, then a bumped epoch, committed and acknowledged. The head it finds is then known
+    /// replicated (the bump committed after it), so it is this leader's first published head.
+    /// Returns `false` when another frontend leads.
+    pub fn try_lead(&self) -> Result<bool, StorageError> {
+        let mut w = self.writer();
+        if w.epoch.is_some() {
+            return Ok(true);
+        }
+        if w.leader_lock.as_ref().is_none_or(Client::is_closed) {
+            let mut config = self.config.clone();
+            config
+                .application_name("arkivo leader lock")
+                .target_session_attrs(TargetSessionAttrs::ReadWrite);
+            w.leader_lock = Some(config.connect(self.tls.clone()).map_err(db_error)?);
+        }
+        let session = w.leader_lock.as_mut().expect("connected above");
+        let taken: bool = session
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&LOCK_CLASS, &LOCK_LEADER],
+            )
+            .map_err(db_error)?
+            .get(0);
+        if !taken {
+            return Ok(false);
+        }
+        let bump = |w: &mut Writer| -> Result<(i64, Option<TreeHead>), StorageError> {
+            if w.client.is_closed() {
+                (w.client, w.warnings) = connect_writer(&self.config, &self.tls)?;
+            }
+            let (epoch, head) = w.transaction(|tx| {
+                let row = tx.query_one(
+                    "UPDATE arkivo_head SET epoch = epoch + 1 RETURNING epoch, head",
+                    &[],
+                )?;
+                Ok((row.get::<_, i64>(0), row.get::<_, Option<Vec<u8>>>(1)))
+            })?;
+            Ok((epoch, head.as_deref().map(codec::decode_head).transpose()?))
+        };
+        let (epoch, head) = bump(&mut w).inspect_err(|_| {
+            // Gives the lock back for another frontend.
+            w.step_down();
+        })?;
+        w.acknowledged = head;
+        w.epoch = Some(epoch);
+        tracing::info!(epoch, "leading: this frontend sequences the log");
+        Ok(true)
+    }
+
+    /// The epoch this store leads at, if it leads.
+    pub fn epoch(&self) -> Option<i64> {
+        self.writer().epoch
+    }
+
+    /// Publishes the newest acknowledged head, in a transaction of its own (a batch publishes
+    /// its predecessor's in its own transaction; this is for when no batch follows).
+    pub fn publish(&self) -> Result<(), StorageError> {
+        let mut w = self.writer();
+        let epoch = w.leading()?;
+        let Some(head) = w.acknowledged.clone() else {
+            return Ok(());
+        };
+        let (size, row) = (to_sql(head.size)?, codec::encode_head(&head));
+        w.transaction(|tx| {
+            tx.execute(
+                "UPDATE arkivo_head SET published_size = $1, published_head = $2 \
+                 WHERE epoch = $3 AND published_size < $1",
+                &[&size, &row, &epoch],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// The published head: what readers may serve (entries, proofs and tiles below its size).
+    pub fn published(&self) -> Result<Option<TreeHead>, StorageError> {
+        self.read()?
+            .query_one("SELECT published_head FROM arkivo_head", &[])
+            .map_err(db_error)?
+            .get::<_, Option<Vec<u8>>>(0)
+            .as_deref()
+            .map(codec::decode_head)
+            .transpose()
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> Result<r2d2::PooledConnection<Manager>, StorageError> {
+        self.pool
+            .get()
+            .map_err(|e| StorageError::Io(format!("connecting to PostgreSQL: {e}")))
+    }
+}
+
+/// The writer's session, with its warnings collected rather than only logged.
+fn connect_writer(
+    config: &Config,
+    tls: &MakeRustlsConnect,
+) -> Result<(Client, Warnings), StorageError> {
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let sink = warnings.clone();
+    let mut config = config.clone();
+    let options = [config.get_options().unwrap_or_default(), WRITER_OPTIONS].join(" ");
+    config
+        .application_name("arkivo sequencer")
+        .target_session_attrs(TargetSessionAttrs::ReadWrite)
+        .options(&options)
+        .notice_callback(move |notice: DbError| {
+            // The parsed severity, not the text: messages follow the server's lc_messages.
+            if notice.parsed_severity() == Some(Severity::Warning) {
+                let text = match notice.detail() {
+                    Some(detail) => format!("{} ({detail})", notice.message()),
+                    None => notice.message().to_owned(),
+                };
+                sink.lock().unwrap_or_else(|p| p.into_inner()).push(text);
+            }
+        });
+    let client = config.connect(tls.clone()).map_err(db_error)?;
+    Ok((client, warnings))
+}
+
+/// Applies the migrations this database lacks, one frontend at a time.
+fn migrate(client: &mut Client) -> Result<(), StorageError> {
+    let mut tx = client.transaction().map_err(db_error)?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&LOCK_CLASS, &LOCK_MIGRATION],
+    )
+    .map_err(db_error)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS arkivo_schema (version integer NOT NULL)")
+        .map_err(db_error)?;
+    let found: Option<i32> = tx
+        .query_opt("SELECT version FROM arkivo_schema", &[])
+        .map_err(db_error)?
+        .map(|row| row.get(0));
+    let version = found.unwrap_or(0);
+    if version > SCHEMA_VERSION {
+        return Err(StorageError::Incompatible(format!(
+            "the database holds Arkivo schema version {version}, newer than this arkivo knows \
+             ({SCHEMA_VERSION}): run a newer arkivo; the database was not modified"
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        // Nothing to write: a frontend starting while the standby is away does not wait.
+        return tx.commit().map_err(db_error);
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.batch_execute(sql).map_err(|e| {
+            StorageError::Io(format!("migrating the schema from version {from}: {e}"))
+        })?;
+    }
+    if found.is_none() {
+        tx.execute(
+            "INSERT INTO arkivo_schema (version) VALUES ($1)",
+            &[&SCHEMA_VERSION],
+        )
+    } else {
+        tx.execute("UPDATE arkivo_schema SET version = $1", &[&SCHEMA_VERSION])
+    }
+    .map_err(db_error)?;
+    tx.commit().map_err(db_error)
+}
+
+/// Refuses a database whose commits would not wait for a standby, unless told otherwise.
+fn check_replication(client: &mut Client, allow_without: bool) -> Result<(), StorageError> {
+    let names: String = client
+        .query_one("SELECT current_setting('synchronous_standby_names')", &[])
+        .map_err(db_error)?
+        .get(0);
+    if !names.trim().is_empty() {
+        return Ok(());
+    }
+    if allow_without {
+        tracing::warn!(
+            "PostgreSQL has no synchronous standby (synchronous_standby_names is empty): entries \
+             are acknowledged when the primary alone has them, and a failover can lose them"
+        );
+        return Ok(());
+    }
+    Err(StorageError::Incompatible(
+        "PostgreSQL has no synchronous standby (synchronous_standby_names is empty), so an \
+         acknowledged entry could be lost in a failover; configure one, or allow running \
+         without it explicitly"
+            .into(),
+    ))
+}
+
+impl Writer {
+    fn leading(&self) -> Result<i64, StorageError> {
+        self.epoch.ok_or_else(|| {
+            StorageError::Fenced(
+                "this frontend does not lead (it never did, or stepped down)".into(),
+            )
+        })
+    }
+
+    /// Runs `f` in one transaction and commits it; `Ok` only if the commit was acknowledged:
+    /// it returned, and without a warning (the one that matters says the transaction "might not
+    /// have been replicated to the standby"). Any failure steps down: after an unknown outcome
+    /// only a new leader, reloading the head, may write.
+    fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, postgres::Error>,
+    ) -> Result<T, StorageError> {
+        self.take_warnings();
+        let result = self.client.transaction().and_then(|mut tx| {
+            let value = f(&mut tx)?;
+            tx.commit().map(|()| value)
+        });
+        let warnings = self.take_warnings();
+        match result {
+            Ok(value) if warnings.is_empty() => Ok(value),
+            Ok(_) => {
+                self.step_down();
+                Err(StorageError::Io(format!(
+                    "the commit was not acknowledged as replicated: {}",
+                    warnings.join("; ")
+                )))
+            }
+            Err(e) => {
+                self.step_down();
+                Err(db_error(e))
+            }
+        }
+    }
+
+    fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Stops writing and closes the lock's session, which releases the lock to the next leader.
+    fn step_down(&mut self) {
+        if let Some(epoch) = self.epoch.take() {
+            tracing::error!(epoch, "stepping down: this frontend no longer writes");
+        }
+        self.acknowledged = None;
+        self.leader_lock = None;
+    }
+}
+
+/// The first statement of a writing transaction found another epoch or another size.
+fn fenced(epoch: i64) -> StorageError {
+    StorageError::Fenced(format!(
+        "the log's head is no longer this frontend's (epoch {epoch}): another frontend leads; \
+         nothing was written"
+    ))
+}
+
+impl LogStore for PgStore {
+    fn meta(&self) -> Result<Option<LogMeta>, StorageError> {
+        self.read()?
+            .query_opt("SELECT meta FROM arkivo_meta", &[])
+            .map_err(db_error)?
+            .map(|row| codec::decode_meta(row.get(0)))
+            .transpose()
+    }
+
+    fn create(&self, meta: &LogMeta, head: &TreeHead) -> Result<(), StorageError> {
+        let mut w = self.writer();
+        let epoch = w.leading()?;
+        let (meta_row, head_row) = (codec::encode_meta(meta), codec::encode_head(head));
+        let size = to_sql(head.size)?;
+        let outcome = w.transaction(|tx| {
+            let created = tx.execute(
+                "INSERT INTO arkivo_meta (meta) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&meta_row],
+            )?;
+            // The empty tree holds nothing a failover could lose: published at once.
+            let headed = tx.execute(
+                "UPDATE arkivo_head SET size = $1, head = $2, published_size = $1, \
+                 published_head = $2 WHERE epoch = $3",
+                &[&size, &head_row, &epoch],
+            )?;
+            Ok((created, headed))
+        });
+        match outcome? {
+            (0, _) => Err(StorageError::Incompatible(
+                "a log already exists in this database".into(),
+            )),
+            (_, 0) => Err(fenced(epoch)),
+            _ => {
+                w.acknowledged = Some(head.clone());
+                Ok(())
+            }
+        }
+    }
+
+    fn head(&self) -> Result<TreeHead, StorageError> {
+        let row = self
+            .read()?
+            .query_one("SELECT head FROM arkivo_head", &[])
+            .map_err(db_error)?;
+        let head: Option<&[u8]> = row.get(0);
+        codec::decode_head(
+            head.ok_or_else(|| StorageError::Corrupt("the tree head is missing".into()))?,
+        )
+    }
+
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StorageError> {
+        let keys = indexes
+            .iter()
+            .map(|&i| to_sql(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let found: HashMap<i64, Vec<u8>> = self
+            .read()?
+            .query(
+                "SELECT idx, hash FROM arkivo_hashes WHERE idx = ANY($1)",
+                &[&keys],
+            )
+            .map_err(db_error)?
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        keys.iter()
+            .zip(indexes)
+            .map(|(key, i)| {
+                let v = found
+                    .get(key)
+                    .ok_or_else(|| StorageError::Corrupt(format!("stored hash {i} is missing")))?;
+                codec::decode_hash(&format!("stored hash {i}"), v)
+            })
+            .collect()
+    }
+
+    fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StorageError> {
+        Ok(self
+            .read()?
+            .query_opt(
+                "SELECT integrated_time, body FROM arkivo_entries WHERE idx = $1",
+                &[&to_sql(index)?],
+            )
+            .map_err(db_error)?
+            .map(|row| StoredEntry {
+                integrated_time: row.get(0),
+                body: row.get(1),
+            }))
+    }
+
+    fn entries(&self, range: Range<u64>) -> Result<Vec<StoredEntry>, StorageError> {
+        let rows = self
+            .read()?
+            .query(
+                "SELECT idx, integrated_time, body FROM arkivo_entries \
+                 WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+                &[&to_sql(range.start)?, &to_sql(range.end)?],
+            )
+            .map_err(db_error)?;
+        let mut rows = rows.into_iter();
+        range
+            .map(|index| {
+                let row = rows
+                    .next()
+                    .filter(|row| row.get::<_, i64>(0) == index as i64)
+                    .ok_or_else(|| StorageError::Corrupt(format!("entry {index} is missing")))?;
+                Ok(StoredEntry {
+                    integrated_time: row.get(1),
+                    body: row.get(2),
+                })
+            })
+            .collect()
+    }
+
+    fn indexes_of(&self, leaves: &[Hash]) -> Result<Vec<Option<u64>>, StorageError> {
+        let keys: Vec<&[u8]> = leaves.iter().map(|l| &l.as_bytes()[..]).collect();
+        let found: HashMap<Vec<u8>, i64> = self
+            .read()?
+            .query(
+                "SELECT leaf_hash, idx FROM arkivo_entries WHERE leaf_hash = ANY($1)",
+                &[&keys],
+            )
+            .map_err(db_error)?
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        keys.iter()
+            .map(|k| {
+                found
+                    .get(*k)
+                    .map(|&i| from_sql("leaf index", i))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    fn search(&self, key: &str, below: u64, limit: usize) -> Result<Vec<u64>, StorageError> {
+        // Callers pass a tree size or a found index as `below`, and "all" as `limit`.
+        let below = i64::try_from(below).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read()?
+            .query(
+                "SELECT idx FROM arkivo_search WHERE key = $1 AND idx < $2 \
+                 ORDER BY idx DESC LIMIT $3",
+                &[&key.as_bytes(), &below, &limit],
+            )
+            .map_err(db_error)?
+            .into_iter()
+            .map(|row| from_sql("search index", row.get(0)))
+            .collect()
+    }
+
+    fn search_row_exists(&self, key: &str, index: u64) -> Result<bool, StorageError> {
+        Ok(self
+            .read()?
+            .query_opt(
+                "SELECT 1 FROM arkivo_search WHERE key = $1 AND idx = $2",
+                &[&key.as_bytes(), &to_sql(index)?],
+            )
+            .map_err(db_error)?
+            .is_some())
+    }
+
+    fn commit(&self, b: &CommitBatch<'_>) -> Result<(), StorageError> {
+        let mut w = self.writer();
+        let epoch = w.leading()?;
+        let old_size = to_sql(b.first_index)?;
+        let (size, head_row) = (to_sql(b.head.size)?, codec::encode_head(b.head));
+        // The previous head was acknowledged (or this leader would have stepped down): this
+        // batch's transaction, committing after it, publishes it.
+        let published = w.acknowledged.clone();
+        let published_size = to_sql(published.as_ref().map_or(0, |h| h.size))?;
+        let published_row = published.as_ref().map(codec::encode_head);
+        let mut indexes = Vec::with_capacity(b.entries.len());
+        let mut leaves = Vec::with_capacity(b.entries.len());
+        let mut bodies = Vec::with_capacity(b.entries.len());
+        let (mut search_keys, mut search_indexes) = (Vec::new(), Vec::new());
+        for (index, e) in (b.first_index..).zip(b.entries) {
+            let index = to_sql(index)?;
+            indexes.push(index);
+            leaves.push(&e.leaf_hash.as_bytes()[..]);
+            bodies.push(&e.body[..]);
+            for key in &e.index_keys {
+                search_keys.push(key.as_bytes());
+                search_indexes.push(index);
+            }
+        }
+        let hash_indexes = b
+            .hashes
+            .iter()
+            .map(|(i, _)| to_sql(*i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let hashes: Vec<&[u8]> = b.hashes.iter().map(|(_, h)| &h.as_bytes()[..]).collect();
+        let fenced_out = w.transaction(|tx| {
+            // First statement: the fence. Another leader's epoch, or another size, and the
+            // batch writes nothing.
+            let owned = tx.execute(
+                "UPDATE arkivo_head SET size = $1, head = $2, \
+                 published_size = greatest(published_size, $3), \
+                 published_head = CASE WHEN $3 > published_size THEN $4 ELSE published_head END \
+                 WHERE epoch = $5 AND size = $6",
+                &[&size, &head_row, &published_size, &published_row, &epoch, &old_size],
+            )?;
+            if owned == 0 {
+                return Ok(true);
+            }
+            tx.execute(
+                "INSERT INTO arkivo_entries (idx, leaf_hash, integrated_time, body) \
+                 SELECT idx, leaf_hash, $3, body FROM unnest($1::bigint[], $2::bytea[], $4::bytea[]) \
+                 AS t(idx, leaf_hash, body)",
+                &[&indexes, &leaves, &b.integrated_time, &bodies],
+            )?;
+            tx.execute(
+                "INSERT INTO arkivo_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+                &[&hash_indexes, &hashes],
+            )?;
+            tx.execute(
+                "INSERT INTO arkivo_search (key, idx) SELECT * FROM unnest($1::bytea[], $2::bigint[]) \
+                 ON CONFLICT DO NOTHING",
+                &[&search_keys, &search_indexes],
+            )?;
+            Ok(false)
+        })?;
+        if fenced_out {
+            // The transaction committed nothing but the no-op: step down all the same.
+            w.step_down();
+            return Err(fenced(epoch));
+        }
+        w.acknowledged = Some(b.head.clone());
+        Ok(())
+    }
+}

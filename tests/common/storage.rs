@@ -1,0 +1,68 @@
+//! Batches for storage tests, appended the way the sequencer appends them (minus signing).
+
+use arkivo_core::merkle::{self, Hash, RightBorder};
+use arkivo_server::storage::{CommitBatch, NewEntry, TreeHead};
+
+/// One batch: its entries, the stored hashes they complete, and the head after it.
+pub struct Batch {
+    pub first_index: u64,
+    pub time: i64,
+    pub entries: Vec<NewEntry>,
+    pub hashes: Vec<(u64, Hash)>,
+    pub head: TreeHead,
+}
+
+impl Batch {
+    /// Appends `bodies` to `border`; each entry gets the search key `key-<body length mod 3>`.
+    pub fn append(border: &mut RightBorder, bodies: &[String], time: i64) -> Batch {
+        let first_index = border.size();
+        let mut hashes = Vec::new();
+        let entries = bodies
+            .iter()
+            .map(|b| {
+                let leaf = merkle::record_hash(b.as_bytes());
+                hashes.extend(border.append(leaf));
+                NewEntry {
+                    body: b.clone().into_bytes(),
+                    leaf_hash: leaf,
+                    index_keys: vec![format!("key-{}", b.len() % 3)],
+                }
+            })
+            .collect();
+        let head = TreeHead {
+            size: border.size(),
+            root: border.root(),
+            timestamp: time,
+            checkpoint_v1: format!("v1 {}", border.size()),
+            checkpoint_c2sp: format!("c2sp {}", border.size()),
+        };
+        Batch {
+            first_index,
+            time,
+            entries,
+            hashes,
+            head,
+        }
+    }
+
+    pub fn commit(&self) -> CommitBatch<'_> {
+        CommitBatch {
+            first_index: self.first_index,
+            integrated_time: self.time,
+            entries: &self.entries,
+            hashes: &self.hashes,
+            head: &self.head,
+        }
+    }
+}
+
+/// The head of an empty log, as `create` takes it.
+pub fn empty_head() -> TreeHead {
+    TreeHead {
+        size: 0,
+        root: merkle::empty_root(),
+        timestamp: 0,
+        checkpoint_v1: "v1 0".into(),
+        checkpoint_c2sp: "c2sp 0".into(),
+    }
+}

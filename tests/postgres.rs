@@ -1,0 +1,239 @@
+//! The PostgreSQL store's own guarantees, on real clusters started by the tests (a primary and
+//! streaming standbys under a temporary directory): the schema and replication checks at open,
+//! the epoch fence between two leaders, and the replication guard — a commit is acknowledged,
+//! and a head published, only once a synchronous standby has it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use arkivo_core::merkle::RightBorder;
+use arkivo_server::storage::postgres::{PgOptions, PgStore};
+use arkivo_server::storage::{FORMAT_VERSION, LogMeta, LogStore, StorageError};
+use common::pg::Cluster;
+use common::storage::{Batch, empty_head};
+
+fn meta() -> LogMeta {
+    LogMeta {
+        format_version: FORMAT_VERSION,
+        tree_id: 7,
+        hostname: "log.test".into(),
+        origin: "log.test".into(),
+        log_id: [1; 32],
+        created: 1_700_000_000,
+    }
+}
+
+fn bodies(batch: usize, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("entry {batch}/{i}")).collect()
+}
+
+/// A leading store on a new log.
+fn leader(cluster: &Cluster) -> PgStore {
+    let store = PgStore::open(&cluster.options()).unwrap();
+    assert!(store.try_lead().unwrap());
+    store.create(&meta(), &empty_head()).unwrap();
+    store
+}
+
+/// `(size, published_size)` of the head row, as another session sees it.
+fn head_row(client: &mut postgres::Client) -> (i64, i64) {
+    let row = client
+        .query_one("SELECT size, published_size FROM arkivo_head", &[])
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+fn entry_rows(client: &mut postgres::Client) -> i64 {
+    client
+        .query_one("SELECT count(*) FROM arkivo_entries", &[])
+        .unwrap()
+        .get(0)
+}
+
+/// The pid of the store's committing session once its commit waits for the standby.
+fn waiting_commit(client: &mut postgres::Client) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pid = client
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE application_name = 'arkivo sequencer' AND wait_event = 'SyncRep'",
+                &[],
+            )
+            .unwrap();
+        if let Some(row) = pid {
+            return row.get(0);
+        }
+        assert!(Instant::now() < deadline, "no commit waits for the standby");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn opening_refuses_a_newer_schema_and_a_database_without_a_synchronous_standby() {
+    let cluster = Cluster::start(0);
+    let err = PgStore::open(&cluster.options()).unwrap_err().to_string();
+    assert!(err.contains("no synchronous standby"), "{err}");
+    let allowed = PgOptions {
+        allow_no_sync_standby: true,
+        ..cluster.options()
+    };
+    let store = PgStore::open(&allowed).unwrap();
+    drop(store);
+
+    // A schema from a newer arkivo is refused, untouched.
+    let mut client = cluster.client();
+    client
+        .execute("UPDATE arkivo_schema SET version = 99", &[])
+        .unwrap();
+    let err = PgStore::open(&allowed).unwrap_err().to_string();
+    assert!(
+        err.contains("schema version 99, newer than this arkivo knows"),
+        "{err}"
+    );
+    let version: i32 = client
+        .query_one("SELECT version FROM arkivo_schema", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 99);
+
+    // A bad connection string is named, without echoing a password.
+    let err = PgStore::open(&PgOptions {
+        url: "postgres://u:sekrit@127.0.0.1:1/db?sslmode=bogus".into(),
+        ..PgOptions::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("connection string"), "{err}");
+    assert!(!err.contains("sekrit"), "{err}");
+}
+
+#[test]
+fn a_fenced_leader_writes_nothing_and_steps_down() {
+    let cluster = Cluster::start(1);
+    let mut client = cluster.client();
+    let a = leader(&cluster);
+    assert_eq!(a.epoch(), Some(1));
+    let mut border = RightBorder::empty();
+    let first = Batch::append(&mut border, &bodies(0, 5), 1000);
+    a.commit(&first.commit()).unwrap();
+
+    // While A holds the lock, B cannot lead.
+    let b = PgStore::open(&cluster.options()).unwrap();
+    assert!(!b.try_lead().unwrap());
+    assert_eq!(b.epoch(), None);
+
+    // A's lock session dies (a network partition of that one session, say); B takes over at
+    // epoch 2. A still believes it leads, and its next batch meets the fence.
+    let killed: bool = client
+        .query_one(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks \
+             WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND objid = 2",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.try_lead().unwrap() {
+        assert!(Instant::now() < deadline, "B never got the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(b.epoch(), Some(2));
+    assert_eq!(a.epoch(), Some(1), "A has not noticed yet");
+
+    let mut a_border = border.clone();
+    let stale = Batch::append(&mut a_border, &bodies(1, 3), 1001);
+    let err = a.commit(&stale.commit()).unwrap_err();
+    assert!(matches!(err, StorageError::Fenced(_)), "{err}");
+    assert_eq!(entry_rows(&mut client), 5, "the fenced batch wrote nothing");
+    assert_eq!(head_row(&mut client).0, 5);
+    assert_eq!(a.epoch(), None, "A stepped down");
+    assert!(matches!(
+        a.commit(&stale.commit()),
+        Err(StorageError::Fenced(_))
+    ));
+
+    // B continues the log from the head it reloaded.
+    assert_eq!(b.head().unwrap(), first.head);
+    let next = Batch::append(&mut border, &bodies(2, 4), 1002);
+    b.commit(&next.commit()).unwrap();
+    assert_eq!(entry_rows(&mut client), 9);
+    assert_eq!(b.head().unwrap(), next.head);
+}
+
+#[test]
+fn unreplicated_commits_are_never_acknowledged_nor_published() {
+    let mut cluster = Cluster::start(1);
+    let mut client = cluster.client();
+    let mut border = RightBorder::empty();
+    let a = leader(&cluster);
+    let first = Batch::append(&mut border, &bodies(0, 5), 1000);
+    a.commit(&first.commit()).unwrap();
+    a.publish().unwrap();
+    assert_eq!(head_row(&mut client), (5, 5));
+    assert_eq!(a.published().unwrap(), Some(first.head.clone()));
+
+    // The standby goes away: commits wait, invisible to other sessions, until cancelled.
+    cluster.nodes[1].stop();
+    let second = Batch::append(&mut border, &bodies(1, 3), 1001);
+    let outcome = std::thread::scope(|s| {
+        let commit = s.spawn(|| a.commit(&second.commit()));
+        let pid = waiting_commit(&mut client);
+        assert_eq!(
+            head_row(&mut client),
+            (5, 5),
+            "a waiting commit is invisible"
+        );
+        let cancelled: bool = client
+            .query_one("SELECT pg_cancel_backend($1)", &[&pid])
+            .unwrap()
+            .get(0);
+        assert!(cancelled);
+        commit.join().unwrap()
+    });
+    let err = outcome.unwrap_err().to_string();
+    assert!(err.contains("not acknowledged"), "{err}");
+    // PostgreSQL committed it locally and shows it now; but it is not published, and the store
+    // stepped down: it neither publishes nor commits again.
+    assert_eq!(head_row(&mut client), (8, 5));
+    assert_eq!(a.epoch(), None);
+    assert!(matches!(a.publish(), Err(StorageError::Fenced(_))));
+    assert_eq!(a.published().unwrap(), Some(first.head.clone()));
+
+    // The standby is back; the next leader reloads the head, which its epoch bump (committed
+    // after it and acknowledged) proves replicated, and may publish it.
+    cluster.nodes[1].start();
+    cluster.wait_streaming(1);
+    // Stepping down gave the lock back.
+    let b = PgStore::open(&cluster.options()).unwrap();
+    assert!(b.try_lead().unwrap());
+    assert_eq!(b.head().unwrap(), second.head);
+    b.publish().unwrap();
+    assert_eq!(head_row(&mut client), (8, 8));
+
+    // Gone again, and this time the waiting session is terminated.
+    cluster.nodes[1].stop();
+    let third = Batch::append(&mut border, &bodies(2, 2), 1002);
+    let outcome = std::thread::scope(|s| {
+        let commit = s.spawn(|| b.commit(&third.commit()));
+        let pid = waiting_commit(&mut client);
+        assert_eq!(
+            head_row(&mut client),
+            (8, 8),
+            "a waiting commit is invisible"
+        );
+        let terminated: bool = client
+            .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+            .unwrap()
+            .get(0);
+        assert!(terminated);
+        commit.join().unwrap()
+    });
+    assert!(outcome.is_err(), "a terminated commit is not acknowledged");
+    assert_eq!(b.epoch(), None);
+    let (_, published) = head_row(&mut client);
+    assert_eq!(published, 8, "nothing unreplicated is published");
+    assert_eq!(b.published().unwrap(), Some(second.head.clone()));
+}
