@@ -8,6 +8,7 @@
 //! outlives a panicking test.
 #![allow(dead_code)] // each integration test uses a different part of this module
 
+pub mod node;
 pub mod oidc;
 pub mod proxy;
 pub mod router;

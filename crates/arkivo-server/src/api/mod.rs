@@ -7,6 +7,7 @@
 //! through [`LogStore`] reads and the sequencer handle.
 
 mod error;
+mod explorer;
 mod fulcio;
 mod observe;
 pub mod server;
@@ -80,6 +81,8 @@ pub struct AppState {
     pub ca: Option<Arc<crate::ca::CertificateAuthority>>,
     /// The RFC 3161 timestamp authority, when the server runs one (`arkivo serve` always does).
     tsa: Option<Arc<arkivo_core::tsa::TsaSigner>>,
+    /// Whether the web explorer is served at `/` and `/ui/` ([`explorer`]).
+    explorer: bool,
 }
 
 /// SETs kept in memory: about 100 bytes each, so about 10 MB.
@@ -109,6 +112,7 @@ impl AppState {
             tuf: None,
             ca: None,
             tsa: None,
+            explorer: true,
         }
     }
 
@@ -136,6 +140,13 @@ impl AppState {
             .into();
         self.sets.insert(virtual_index, set.clone());
         set
+    }
+
+    /// Does not serve the web explorer (`--no-explorer`).
+    #[must_use]
+    pub fn without_explorer(mut self) -> Self {
+        self.explorer = false;
+        self
     }
 
     /// Runs the certificate authority.
@@ -381,7 +392,12 @@ pub fn router(state: AppState) -> Router {
     // The one gate of both write APIs.
     let writers = axum::middleware::from_fn_with_state(state.clone(), require_writer);
     let json = axum::middleware::from_fn(require_json);
-    let routes = Router::new()
+    let pages = if state.explorer {
+        explorer::routes()
+    } else {
+        Router::new()
+    };
+    let routes = pages
         .route(
             "/api/v1/log/entries",
             post(v1::create_entry)
