@@ -46,19 +46,24 @@ async fn log(http: &reqwest::Client, base: &str, path: &str, request: &Value) ->
     // A Rekor v2 answer (a TransparencyLogEntry): find the v1 UUID by the index.
     let index: u64 = body["logIndex"].as_str().unwrap().parse().unwrap();
     let entry = common::get_json(http, format!("{base}/api/v1/log/entries?logIndex={index}")).await;
-    (entry.as_object().unwrap().keys().next().unwrap().clone(), index)
+    (
+        entry.as_object().unwrap().keys().next().unwrap().clone(),
+        index,
+    )
 }
 
-/// A checkpoint note whose ECDSA signature is made by another P-256 key than the log's.
+/// A checkpoint note whose ECDSA signature is made, under the same name, by another P-256 key
+/// than the log's.
 fn resigned(checkpoint: &str) -> String {
     use p256::ecdsa::signature::Signer as _;
-    let text = &checkpoint[..checkpoint.rfind("\n\n").unwrap() + 1];
-    let origin = text.lines().next().unwrap();
+    let (text, signatures) = checkpoint.split_at(checkpoint.rfind("\n\n").unwrap() + 1);
+    // "\n— <name> <base64>": the name, without the origin line's " - <tree ID>".
+    let name = signatures.split(' ').nth(1).unwrap();
     let other = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     let sig: p256::ecdsa::Signature = other.sign(text.as_bytes());
     let mut blob = vec![0u8; 4];
     blob.extend_from_slice(sig.to_der().as_bytes());
-    format!("{text}\n\u{2014} {origin} {}\n", B64.encode(blob))
+    format!("{text}\n\u{2014} {name} {}\n", B64.encode(blob))
 }
 
 fn screenshots() -> (PathBuf, Option<tempfile::TempDir>) {
@@ -96,8 +101,20 @@ async fn explorer_searches_shows_and_verifies_entries_in_chromium() {
     let keyed = common::EntrySigner::new();
     let artifact = b"explorer: the keyed artifact";
     let digest = hex::encode(sha2::Sha256::digest(artifact));
-    let (rekord, _) = log(&http, &base, "/api/v1/log/entries", &keyed.hashedrekord(artifact)).await;
-    let (dsse, _) = log(&http, &base, "/api/v1/log/entries", &keyed.dsse_of_digest(&digest)).await;
+    let (rekord, _) = log(
+        &http,
+        &base,
+        "/api/v1/log/entries",
+        &keyed.hashedrekord(artifact),
+    )
+    .await;
+    let (dsse, _) = log(
+        &http,
+        &base,
+        "/api/v1/log/entries",
+        &keyed.dsse_of_digest(&digest),
+    )
+    .await;
     let (rekord_v2, _) = log(
         &http,
         &base,
@@ -225,12 +242,32 @@ async fn explorer_files_carry_a_strict_content_security_policy() {
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
     }
     // The page loads its script and style from files, never inline (the policy would block it).
-    let page = http.get(format!("{base}/")).send().await.unwrap().text().await.unwrap();
+    let page = http
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!page.contains("<script>") && !page.contains("style=") && !page.contains("<style"));
-    assert!(!page.contains("http:") && !page.contains("https:"), "nothing from elsewhere");
-    let missing = http.get(format!("{base}/ui/assets/nope.js")).send().await.unwrap();
+    assert!(
+        !page.contains("http:") && !page.contains("https:"),
+        "nothing from elsewhere"
+    );
+    let missing = http
+        .get(format!("{base}/ui/assets/nope.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
-    assert!(missing.text().await.unwrap().contains("no such explorer file"));
+    assert!(
+        missing
+            .text()
+            .await
+            .unwrap()
+            .contains("no such explorer file")
+    );
 }
 
 #[tokio::test]
