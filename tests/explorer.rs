@@ -5,8 +5,10 @@
 //! proxies that tamper with the server's answers: searches by each key find their entries, the
 //! entry pages show the entries' fields and verify them in the browser, a changed proof hash and
 //! a checkpoint signed by another key show as NOT verified, the log page verifies the checkpoint
-//! and the consistency between two visits. The headers (Content-Security-Policy and the others)
-//! and `--no-explorer` are checked without a browser.
+//! and the consistency between two visits; the same verification code, run by Node.js, refuses
+//! every kind of change to those entries' answers (tests/interop/explorer-mutations.mjs). The
+//! headers (Content-Security-Policy and the others) and `--no-explorer` are checked without a
+//! browser.
 //!
 //! Screenshots of the main pages go to a temporary directory, or to docs/explorer/ when
 //! `ARKIVO_EXPLORER_SCREENSHOTS=docs` (how the committed ones are made). Chromium, Node.js and
@@ -52,16 +54,17 @@ async fn log(http: &reqwest::Client, base: &str, path: &str, request: &Value) ->
     )
 }
 
-/// A checkpoint note whose ECDSA signature is made, under the same name, by another P-256 key
-/// than the log's.
+/// A checkpoint note whose ECDSA signature is made, under the log's name and key hint, by another
+/// P-256 key than the log's.
 fn resigned(checkpoint: &str) -> String {
     use p256::ecdsa::signature::Signer as _;
     let (text, signatures) = checkpoint.split_at(checkpoint.rfind("\n\n").unwrap() + 1);
-    // "\n— <name> <base64>": the name, without the origin line's " - <tree ID>".
-    let name = signatures.split(' ').nth(1).unwrap();
+    // "\n— <name> <base64(key hint ‖ signature)>\n"
+    let fields: Vec<&str> = signatures.trim().split(' ').collect();
+    let (name, signed) = (fields[1], B64.decode(fields[2]).unwrap());
     let other = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     let sig: p256::ecdsa::Signature = other.sign(text.as_bytes());
-    let mut blob = vec![0u8; 4];
+    let mut blob = signed[..4].to_vec();
     blob.extend_from_slice(sig.to_der().as_bytes());
     format!("{text}\n\u{2014} {name} {}\n", B64.encode(blob))
 }
@@ -122,6 +125,13 @@ async fn explorer_searches_shows_and_verifies_entries_in_chromium() {
         &keyed.hashedrekord_v2(b"explorer: a v2 artifact"),
     )
     .await;
+    let (dsse_v2, _) = log(
+        &http,
+        &base,
+        "/api/v2/log/entries",
+        &keyed.dsse_v2("text/plain", b"explorer: a v2 envelope"),
+    )
+    .await;
 
     // A certificate's: email and URI identities, the Fulcio issuer extension (OID .1.8).
     let (email, uri, issuer) = (
@@ -160,7 +170,7 @@ async fn explorer_searches_shows_and_verifies_entries_in_chromium() {
         )
         .await;
     }
-    let total = 4 + PAGED;
+    let total = 5 + PAGED;
 
     // Proxies standing for a log that lies: a changed inclusion-proof hash; a checkpoint signed
     // by another key.
@@ -183,7 +193,7 @@ async fn explorer_searches_shows_and_verifies_entries_in_chromium() {
             {"kind": "digest or entry UUID", "q": digest, "expect": [rekord, dsse]},
             {"kind": "email", "q": email, "expect": [cert_rekord]},
             {"kind": "certificate identity", "q": uri, "expect": [cert_rekord]},
-            {"kind": "public key", "q": keyed.pem().trim().replace('\n', " "), "expect": [rekord, dsse, rekord_v2]},
+            {"kind": "public key", "q": keyed.pem().trim().replace('\n', " "), "expect": [rekord, dsse, rekord_v2, dsse_v2]},
             {"kind": "log index", "q": cert_index.to_string(), "expect": [cert_rekord]},
             {"kind": "entry UUID", "q": dsse, "expect": [dsse]},
             {"kind": "digest or entry UUID", "q": &rekord_v2[16..], "expect": [rekord_v2]},
@@ -194,6 +204,7 @@ async fn explorer_searches_shows_and_verifies_entries_in_chromium() {
              "shows": ["hashedrekord 0.0.1", format!("sha256:{digest}"), "BEGIN PUBLIC KEY"]},
             {"name": "dsse", "uuid": dsse, "shows": ["dsse 0.0.1", "public key"]},
             {"name": "hashedrekord v0.0.2", "uuid": rekord_v2, "shows": ["hashedrekord 0.0.2", "BEGIN PUBLIC KEY"]},
+            {"name": "dsse v0.0.2", "uuid": dsse_v2, "shows": ["dsse 0.0.2", "BEGIN PUBLIC KEY"]},
             {"name": "hashedrekord with a certificate", "uuid": cert_rekord, "screenshot": "entry",
              "shows": ["certificate", email, uri, issuer, "O=sigstore.dev"]},
         ],
@@ -212,6 +223,26 @@ async fn explorer_searches_shows_and_verifies_entries_in_chromium() {
     let (ok, stdout, stderr) = run.await.unwrap();
     println!("{stdout}");
     assert!(ok, "explorer.mjs failed:\n{stdout}\n{stderr}");
+
+    // The same verification (the served entry.js) on every kind of change to these answers.
+    let entry_js =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/arkivo-server/explorer/entry.js");
+    let dir = interop_dir();
+    let run = tokio::task::spawn_blocking(move || {
+        let args = [
+            entry_js.to_str().unwrap(),
+            &base,
+            &rekord,
+            &dsse,
+            &rekord_v2,
+            &dsse_v2,
+            &cert_rekord,
+        ];
+        run_node(&dir, "explorer-mutations.mjs", &args)
+    });
+    let (ok, stdout, stderr) = run.await.unwrap();
+    assert!(ok, "explorer-mutations.mjs failed:\n{stdout}\n{stderr}");
+    println!("{stdout}");
 }
 
 /// The policy every explorer file is served with (CSP Level 3): this origin only, no inline

@@ -3,7 +3,7 @@
 // against the proof's root (RFC 9162 §2.1.3.2), that root against the signed checkpoint, the
 // checkpoint's signature and the SET with the log's ECDSA key.
 import { describeCertificate, pemBlock } from './der.js';
-import { fromHex, hex, leafHash, rootFromInclusionProof } from './merkle.js';
+import { fromHex, hex, leafHash, rootFromInclusionProof, sha256 } from './merkle.js';
 import { parseCheckpoint, parseNote, verifyEcdsa } from './note.js';
 
 const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
@@ -94,16 +94,19 @@ export async function verifyEntry(entry, logKeyPEM) {
     }
     steps.push(step('Checkpoint', true, `${cp.origin}: size ${cp.size}, root ${hex(cp.rootHash)}, the proof's`));
 
-    // A Rekor v1 checkpoint's origin is "<name> - <tree ID>"; its signature line has the name.
-    let signer = null;
-    for (const s of note.signatures) if (!signer && (await verifyEcdsa(logKeyPEM, note.text, s.sig))) signer = s.name;
-    if (!signer) return fail('Checkpoint signature', `none of the ${note.signatures.length} signatures on the checkpoint verifies with the log's key`);
-    steps.push(step('Checkpoint signature', true, `ECDSA P-256 signature of ${signer} verified with the log's key`));
+    // The log's key ID is the SHA-256 of its SPKI (rekor-v1-api.md §4); a Rekor v1 checkpoint's
+    // origin is "<name> - <tree ID>", and the log signs it as <name> with the key ID's first 4
+    // bytes as key hint (signed-note §Signatures). Only that line counts.
+    const spki = pemBlock(logKeyPEM, 'PUBLIC KEY');
+    const logID = hex(await sha256(spki));
+    const name = cp.origin.split(' - ')[0];
+    const line = note.signatures.find((s) => s.name === name && hex(s.keyID) === logID.slice(0, 8));
+    if (!line) return fail('Checkpoint signature', `no signature by ${name} with the log key's hint ${logID.slice(0, 8)}`);
+    if (!(await verifyEcdsa(logKeyPEM, note.text, line.sig))) return fail('Checkpoint signature', `the signature of ${name} does not verify with the log's key`);
+    steps.push(step('Checkpoint signature', true, `ECDSA P-256 signature of ${name} verified with the log's key ${logID.slice(0, 16)}…`));
 
     // The SET signs the canonical JSON (RFC 8785) of these four fields, in this (sorted) order.
     const payload = JSON.stringify({ body: entry.body, integratedTime: entry.integratedTime, logID: entry.logID, logIndex: entry.logIndex });
-    const spki = pemBlock(logKeyPEM, 'PUBLIC KEY');
-    const logID = hex(new Uint8Array(await crypto.subtle.digest('SHA-256', spki)));
     if (logID !== entry.logID) return fail('Log ID', `the entry names log ${entry.logID}; the key's ID is ${logID}`);
     const setOk = await verifyEcdsa(logKeyPEM, payload, b64(entry.verification.signedEntryTimestamp));
     if (!setOk) return fail('Signed entry timestamp', 'the SET does not verify with the log\'s key');
