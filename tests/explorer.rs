@@ -5,7 +5,8 @@
 //! proxies that tamper with the server's answers: searches by each key find their entries, the
 //! entry pages show the entries' fields and verify them in the browser, a changed proof hash and
 //! a checkpoint signed by another key show as NOT verified, the log page verifies the checkpoint
-//! and the consistency between two visits; the same verification code, run by Node.js, refuses
+//! and the consistency between two visits (and, through a proxy changing consistency proofs,
+//! says NOT consistent); the same verification code, run by Node.js, refuses
 //! every kind of change to those entries' answers (tests/interop/explorer-mutations.mjs). The
 //! headers (Content-Security-Policy and the others) and `--no-explorer` are checked without a
 //! browser.
@@ -181,6 +182,16 @@ async fn explorer_searches_shows_and_verifies_entries_in_chromium() {
         proof["checkpoint"] = resigned(proof["checkpoint"].as_str().unwrap()).into();
     });
 
+    // And one whose consistency proofs are changed (a log hiding a fork between two visits).
+    let forked = Proxy::start(&base, |path, body| {
+        if !path.starts_with("/api/v1/log/proof") {
+            return None;
+        }
+        let mut proof: Value = serde_json::from_slice(body).ok()?;
+        proof["hashes"][0] = "00".repeat(32).into();
+        Some(serde_json::to_vec(&proof).unwrap())
+    });
+
     let (shots, _keep) = screenshots();
     std::fs::create_dir_all(&shots).unwrap();
     let plan = json!({
@@ -208,6 +219,7 @@ async fn explorer_searches_shows_and_verifies_entries_in_chromium() {
             {"name": "hashedrekord with a certificate", "uuid": cert_rekord, "screenshot": "entry",
              "shows": ["certificate", email, uri, issuer, "O=sigstore.dev"]},
         ],
+        "forked": forked.base_url(),
         "tampered": [
             {"name": "a changed inclusion-proof hash", "base": changed_proof.base_url(), "uuid": rekord,
              "failsAt": "Inclusion proof", "screenshot": "entry-tampered"},

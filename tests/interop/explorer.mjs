@@ -124,6 +124,14 @@ check(consistency[0] === 'true', `the second visit checks consistency: ${consist
 check((await page.$$('svg.chart circle')).length === 2, 'the chart shows the two checkpoints seen');
 await shot('log');
 
+// Through a proxy that changes consistency proofs, the second visit says NOT consistent.
+await open(`${plan.forked}/ui/log`);
+check(await page.$eval('#checkpoint', (s) => s.dataset.verified) === 'true', 'the first visit through the forking proxy verifies');
+await logOneMore();
+await open(`${plan.forked}/ui/log`);
+const forked = await page.$eval('#checkpoint', (s) => [s.dataset.verified, s.querySelector('h2').innerText]);
+check(forked[0] === 'false' && forked[1].includes('NOT consistent'), `a changed consistency proof: ${forked[1]}`);
+
 // A phone.
 await page.setViewport({ width: 390, height: 844, isMobile: true, deviceScaleFactor: 1 });
 await open(`${plan.base}/ui/entry/${plan.entries[0].uuid}`);

@@ -184,7 +184,7 @@ async function logPage() {
   const cosigners = parsed.signatures.filter((s) => s.name !== cp.origin).map((s) => s.name);
   const seen = samples(cp.origin);
   const last = seen[seen.length - 1];
-  const now = { time: Math.floor(Date.now() / 1000), size: cp.size, root: hex(cp.rootHash) };
+  const now = { time: Date.now(), size: cp.size, root: hex(cp.rootHash) };
   // Consistency (RFC 9162 §2.1.4) from the last checkpoint this browser saw to this one: the log
   // only ever appended in between.
   let consistency = null;
@@ -203,9 +203,13 @@ async function logPage() {
   }
   if (signed && (consistency === null || consistency.ok)) remember(cp.origin, last && last.size === now.size ? seen : [...seen, now]);
   const history = samples(cp.origin);
+  const good = signed && (consistency === null || consistency.ok);
+  let heading = '✔ Checkpoint verified in your browser';
+  if (!signed) heading = '✘ Checkpoint NOT verified';
+  else if (!good) heading = '✘ Checkpoint signed, but NOT consistent with the last one this browser saw';
   v.show('The log',
-    el('section', { id: 'checkpoint', 'data-verified': String(signed) },
-      el('h2', {}, signed ? '✔ Checkpoint verified in your browser' : '✘ Checkpoint NOT verified'),
+    el('section', { id: 'checkpoint', class: good ? 'verified' : 'failed', 'data-verified': String(good) },
+      el('h2', {}, heading),
       v.dl([
         ['Origin', cp.origin], ['Tree size', String(cp.size)], ['Root hash', v.code(hex(cp.rootHash))],
         ['Signature', signed ? `Ed25519, by the key the trusted root lists for ${cp.origin}` : 'no signature verifies with the trusted root\'s Ed25519 keys'],

@@ -62,12 +62,14 @@ export function pager(q, page, pages) {
     page < pages ? link(page + 1, 'Next →', 'next') : null);
 }
 
-/** A line chart of the tree size over time, as SVG (attributes only: no inline style). */
+/** A line chart of the tree size over time (`time` in ms), as SVG (attributes only: no inline
+ * style). */
 export function sizeChart(samples) {
   const w = 600, h = 160, pad = 30;
   const [t0, t1] = [samples[0].time, samples[samples.length - 1].time];
   const maxSize = Math.max(...samples.map((s) => s.size), 1);
   const x = (t) => pad + (t1 === t0 ? 0 : ((t - t0) / (t1 - t0)) * (w - 2 * pad));
+  const when = (t) => new Date(t).toISOString().slice(0, 19).replace('T', ' ');
   const y = (s) => h - pad - (s / maxSize) * (h - 2 * pad);
   const points = samples.map((s) => `${x(s.time).toFixed(1)},${y(s.size).toFixed(1)}`).join(' ');
   return el('figure', {},
@@ -77,6 +79,8 @@ export function sizeChart(samples) {
       el('line', { x1: pad, y1: pad, x2: pad, y2: h - pad, class: 'axis' }),
       el('text', { x: 2, y: pad, class: 'label' }, String(maxSize)),
       el('text', { x: 2, y: h - pad, class: 'label' }, '0'),
+      el('text', { x: pad, y: h - 8, class: 'label' }, when(t0)),
+      el('text', { x: w - pad, y: h - 8, class: 'label', 'text-anchor': 'end' }, when(t1)),
       el('polyline', { points, class: 'line' }),
       samples.map((s) => el('circle', { cx: x(s.time).toFixed(1), cy: y(s.size).toFixed(1), r: 3, class: 'point' }))),
     el('figcaption', {}, `Tree size at the ${samples.length} checkpoints this browser has fetched`));
