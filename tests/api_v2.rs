@@ -32,16 +32,6 @@ fn fixture(name: &str) -> String {
 /// A client of the v2 API with a fresh P-256 key.
 type Signer = common::EntrySigner;
 
-/// A `dsseRequestV002` of one signature by `s` over `payload`, as @sigstore/sign makes it.
-fn dsse_request(s: &Signer, payload_type: &str, payload: &[u8]) -> Value {
-    let sig = s.sign_digest(&Sha256::digest(pae(payload_type, payload)));
-    json!({"dsseRequestV002": {
-        "envelope": {"payload": B64.encode(payload), "payloadType": payload_type,
-                     "signatures": [{"sig": B64.encode(sig), "keyid": ""}]},
-        "verifiers": [s.verifier_v2()],
-    }})
-}
-
 async fn post(api: &Api, request: &Value) -> Answer {
     api.post("/api/v2/log/entries", request).await
 }
@@ -317,11 +307,7 @@ async fn dsse_requests_and_dsse_logged_as_hashedrekord() {
     );
     assert_eq!(tle.log_index, 1);
     // And a single-signature dsse request as @sigstore/sign 4.1.1 makes it.
-    check_tle(
-        &api,
-        &post(&api, &dsse_request(&b, t, statement)).await,
-        "dsse",
-    );
+    check_tle(&api, &post(&api, &b.dsse_v2(t, statement)).await, "dsse");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -469,7 +455,7 @@ async fn malformed_requests_answer_400_with_a_message_and_write_nothing() {
         v
     };
     let dsse = |f: &dyn Fn(&mut Value)| {
-        let mut v = dsse_request(&s, "text/plain", b"hello");
+        let mut v = s.dsse_v2("text/plain", b"hello");
         f(&mut v["dsseRequestV002"]);
         v
     };

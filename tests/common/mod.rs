@@ -8,6 +8,7 @@
 //! outlives a panicking test.
 #![allow(dead_code)] // each integration test uses a different part of this module
 
+pub mod node;
 pub mod oidc;
 pub mod pg;
 pub mod proxy;
@@ -490,6 +491,21 @@ impl EntrySigner {
         use base64::engine::general_purpose::STANDARD as B64;
         serde_json::json!({"publicKey": {"rawBytes": B64.encode(self.spki())},
                            "keyDetails": "PKIX_ECDSA_P256_SHA_256"})
+    }
+
+    /// A Rekor v2 `dsseRequestV002` of one signature by this key over `payload`, as
+    /// @sigstore/sign makes it.
+    pub fn dsse_v2(&self, payload_type: &str, payload: &[u8]) -> serde_json::Value {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD as B64;
+        use sha2::Digest;
+        let pae = arkivo_core::entries::dsse::pae(payload_type, payload);
+        let sig = self.sign_digest(&sha2::Sha256::digest(pae));
+        serde_json::json!({"dsseRequestV002": {
+            "envelope": {"payload": B64.encode(payload), "payloadType": payload_type,
+                         "signatures": [{"sig": B64.encode(sig), "keyid": ""}]},
+            "verifiers": [self.verifier_v2()],
+        }})
     }
 
     /// A Rekor v2 `hashedRekordRequestV002` recording this key's signature of `artifact`.

@@ -269,6 +269,9 @@ pub struct ServerArgs {
     /// Most entries waiting to be sequenced [default: 8192].
     #[arg(long, env = "ARKIVO_INBOX_CAPACITY")]
     pub inbox_capacity: Option<usize>,
+    /// Do not serve the web explorer at `/` and `/ui/` [default: served].
+    #[arg(long)]
+    pub no_explorer: bool,
     /// The certificate authority's flags (boxed: they would make every command's value large).
     #[command(flatten)]
     pub ca: Box<CaArgs>,
@@ -355,6 +358,7 @@ impl ServerArgs {
         c.max_batch = self.max_batch.unwrap_or(c.max_batch);
         c.max_batch_age_ms = self.max_batch_age_ms.unwrap_or(c.max_batch_age_ms);
         c.inbox_capacity = self.inbox_capacity.unwrap_or(c.inbox_capacity);
+        c.explorer &= !self.no_explorer;
         c.ca.oidc_issuers.extend(
             self.ca
                 .oidc_issuers

@@ -105,6 +105,9 @@ pub struct Config {
     pub tuf_timestamp_expiry_secs: u64,
     /// The certificate authority (`[ca]`): on when at least one OIDC issuer is configured.
     pub ca: CaConfig,
+    /// Serve the web explorer at `/` and `/ui/` (docs/explorer.md). It reads only the public
+    /// read API, so turning it off (`--no-explorer`) changes nothing else.
+    pub explorer: bool,
 }
 
 /// The Fulcio-compatible certificate authority (docs/keyless.md).
@@ -228,6 +231,7 @@ impl Default for Config {
             tuf_snapshot_expiry_secs: 7 * DAY,
             tuf_timestamp_expiry_secs: DAY,
             ca: CaConfig::default(),
+            explorer: true,
         }
     }
 }

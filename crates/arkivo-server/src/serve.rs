@@ -248,6 +248,11 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         );
         state = state.with_rate_limit(config.rate_limit_per_second, burst);
     }
+    if config.explorer {
+        notice!("web explorer at {public_url}/");
+    } else {
+        state = state.without_explorer();
+    }
     let app = crate::api::server::App::new(crate::api::service(
         state.with_max_requests_in_flight(config.max_requests_in_flight),
     ));

@@ -8,6 +8,7 @@
 
 mod cache;
 mod error;
+mod explorer;
 mod fulcio;
 mod observe;
 pub mod server;
@@ -81,6 +82,8 @@ pub struct AppState {
     pub ca: Option<Arc<crate::ca::CertificateAuthority>>,
     /// The RFC 3161 timestamp authority, when the server runs one (`arkivo serve` always does).
     tsa: Option<Arc<arkivo_core::tsa::TsaSigner>>,
+    /// Whether the web explorer is served at `/` and `/ui/` ([`explorer`]).
+    explorer: bool,
 }
 
 /// SETs kept in memory: about 100 bytes each, so about 10 MB.
@@ -110,6 +113,7 @@ impl AppState {
             tuf: None,
             ca: None,
             tsa: None,
+            explorer: true,
         }
     }
 
@@ -137,6 +141,13 @@ impl AppState {
             .into();
         self.sets.insert(virtual_index, set.clone());
         set
+    }
+
+    /// Does not serve the web explorer (`--no-explorer`).
+    #[must_use]
+    pub fn without_explorer(mut self) -> Self {
+        self.explorer = false;
+        self
     }
 
     /// Runs the certificate authority.
@@ -394,7 +405,12 @@ pub fn router(state: AppState) -> Router {
         .route("/ct/issuer/{fingerprint}", get(tiles::ct_issuer))
         .route("/tuf/{*path}", get(tuf::file))
         .route_layer(axum::middleware::from_fn(cache::conditional));
-    let routes = Router::new()
+    let pages = if state.explorer {
+        explorer::routes()
+    } else {
+        Router::new()
+    };
+    let routes = pages
         .route(
             "/api/v1/log/entries",
             post(v1::create_entry)
