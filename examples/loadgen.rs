@@ -250,6 +250,17 @@ impl Bodies {
     }
 }
 
+/// The `n`th timestamp request: what sigstore-js sends, with the nonce and the certificate that
+/// sigstore-go and sigstore-python also ask for (sigstore-services.md §3).
+fn timestamp_request(n: usize) -> serde_json::Value {
+    serde_json::json!({
+        "artifactHash": B64.encode(Sha256::digest(n.to_be_bytes())),
+        "hashAlgorithm": "sha256",
+        "certificates": true,
+        "nonce": n,
+    })
+}
+
 /// A Fulcio `signingCert` request as sigstore-go makes it: an ID token of `issuer`, a P-256 key
 /// and its proof of possession (a signature over the token's `email`, the challenge claim).
 fn signing_cert_request(issuer: &oidc::TestIssuer) -> Vec<u8> {
@@ -362,44 +373,36 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
                 }
                 tokio::time::sleep_until(due).await;
                 let size = run.size;
-                let req =
-                    match run.mode.as_str() {
-                        "write" => {
-                            let Some(body) = bodies.get(n).await else {
-                                break;
-                            };
-                            client
-                                .post(format!("{base}/api/v1/log/entries"))
-                                .header("content-type", "application/json")
-                                .body(body)
-                        }
-                        "read-index" => client.get(format!(
-                            "{base}/api/v1/log/entries?logIndex={}",
-                            (n as u64 * 7919) % size
-                        )),
-                        "read-proof" => {
-                            let first = 1 + (n as u64 * 7919) % (size - 1);
-                            client.get(format!(
-                                "{base}/api/v1/log/proof?firstSize={first}&lastSize={size}"
-                            ))
-                        }
-                        "read-info" => client.get(format!("{base}/api/v1/log")),
-                        // What sigstore-js sends, with the nonce and the certificate that
-                        // sigstore-go and sigstore-python also ask for (sigstore-services.md §3).
-                        "timestamp" => client.post(format!("{base}/api/v1/timestamp")).json(
-                            &serde_json::json!({
-                                "artifactHash": B64.encode(Sha256::digest(n.to_be_bytes())),
-                                "hashAlgorithm": "sha256",
-                                "certificates": true,
-                                "nonce": n,
-                            }),
-                        ),
-                        "certificate" => client
-                            .post(format!("{base}/api/v2/signingCert"))
+                let req = match run.mode.as_str() {
+                    "write" => {
+                        let Some(body) = bodies.get(n).await else {
+                            break;
+                        };
+                        client
+                            .post(format!("{base}/api/v1/log/entries"))
                             .header("content-type", "application/json")
-                            .body(bodies.get(n).await.expect("the same body")),
-                        other => panic!("unknown mode {other}"),
-                    };
+                            .body(body)
+                    }
+                    "read-index" => client.get(format!(
+                        "{base}/api/v1/log/entries?logIndex={}",
+                        (n as u64 * 7919) % size
+                    )),
+                    "read-proof" => {
+                        let first = 1 + (n as u64 * 7919) % (size - 1);
+                        client.get(format!(
+                            "{base}/api/v1/log/proof?firstSize={first}&lastSize={size}"
+                        ))
+                    }
+                    "read-info" => client.get(format!("{base}/api/v1/log")),
+                    "timestamp" => client
+                        .post(format!("{base}/api/v1/timestamp"))
+                        .json(&timestamp_request(n)),
+                    "certificate" => client
+                        .post(format!("{base}/api/v2/signingCert"))
+                        .header("content-type", "application/json")
+                        .body(bodies.get(n).await.expect("the same body")),
+                    other => panic!("unknown mode {other}"),
+                };
                 match req.send().await {
                     Ok(res) => {
                         let status = res.status().as_u16();
