@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example loadgen -- [--url URL]
-//!     [--mode write|read-index|read-proof|read-info|read-tile]
+//!     [--mode write|read-index|read-proof|read-info|read-tile|timestamp|certificate]
 //!     [--connections 64] [--seconds 10] [--count N] [--stream] [--rate R] [--report-every S]
 //!     [--server-pid PID] [--max-batch N] [--max-batch-age-ms N] [--ceiling]
 //! ```
@@ -18,6 +18,11 @@
 //! Read modes fill the log first (unless `--url` is given) and then fetch entries by index
 //! (with an inclusion proof), consistency proofs, log info, or full level-0 hash tiles (what a
 //! tile client reads, and what a cache in front of the log keeps: benches/read-cache.sh).
+//! `timestamp` asks the TSA for RFC 3161 timestamps (`POST /api/v1/timestamp`, a distinct digest,
+//! a nonce and the certificate asked for each time). `certificate` asks the CA for certificates
+//! (`POST /api/v2/signingCert`: ID token checked, proof of possession, precertificate logged in
+//! the CT log and committed, SCT embedded); it starts its own server trusting a test OIDC issuer
+//! of its own (tests/common/oidc.rs), whose ID token (valid 5 minutes) every request presents.
 //!
 //! For runs too long to pre-sign (a log of 10^7 entries, a 30-minute soak), `--stream` signs
 //! entries on two background threads while the run goes on: that costs the server CPU, so
@@ -38,6 +43,21 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest, Sha256};
+
+/// The test OIDC issuer of the integration tests, for `--mode certificate`.
+#[path = "../tests/common/oidc.rs"]
+#[allow(dead_code)] // the tests' other token helpers
+mod oidc;
+
+/// What [`oidc`] dates its tokens from.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs()
+        .try_into()
+        .expect("seconds fit an i64")
+}
 
 struct Args {
     url: Option<String>,
@@ -190,7 +210,9 @@ enum Bodies {
     Presigned(Vec<Vec<u8>>),
     /// Signed during the run by background threads, `count` in all.
     Streamed(tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Vec<u8>>>),
-    /// Reads send no body.
+    /// The same body every time (`--mode certificate`).
+    Same(Vec<u8>),
+    /// Reads send no body; timestamp requests are made as they go.
     None,
 }
 
@@ -224,9 +246,49 @@ impl Bodies {
         match self {
             Bodies::Presigned(all) => all.get(n).cloned(),
             Bodies::Streamed(rx) => rx.lock().await.recv().await,
+            Bodies::Same(body) => Some(body.clone()),
             Bodies::None => None,
         }
     }
+}
+
+/// The `n`th timestamp request: what sigstore-js sends, with the nonce and the certificate that
+/// sigstore-go and sigstore-python also ask for (sigstore-services.md §3).
+fn timestamp_request(n: usize) -> serde_json::Value {
+    serde_json::json!({
+        "artifactHash": B64.encode(Sha256::digest(n.to_be_bytes())),
+        "hashAlgorithm": "sha256",
+        "certificates": true,
+        "nonce": n,
+    })
+}
+
+/// A Fulcio `signingCert` request as sigstore-go makes it: an ID token of `issuer`, a P-256 key
+/// and its proof of possession (a signature over the token's `email`, the challenge claim).
+fn signing_cert_request(issuer: &oidc::TestIssuer) -> Vec<u8> {
+    use p256::ecdsa::signature::Signer;
+    let email = "loadgen@example.org";
+    let token = issuer.token(
+        oidc::Alg::Es256,
+        "loadgen",
+        serde_json::json!({"email": email, "email_verified": true}),
+    );
+    let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+    let pem = p256::pkcs8::EncodePublicKey::to_public_key_pem(
+        key.verifying_key(),
+        p256::pkcs8::LineEnding::LF,
+    )
+    .unwrap();
+    let proof: p256::ecdsa::DerSignature = key.sign(email.as_bytes());
+    serde_json::json!({
+        "credentials": {"oidcIdentityToken": token},
+        "publicKeyRequest": {
+            "publicKey": {"algorithm": "ECDSA", "content": pem},
+            "proofOfPossession": B64.encode(proof.as_bytes()),
+        },
+    })
+    .to_string()
+    .into_bytes()
 }
 
 /// Two `openssl speed ecdsap256` side by side: the machine's raw P-256 verifications per second.
@@ -340,6 +402,13 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
                             .expect("a level-0 tile of width 256");
                         client.get(format!("{base}/{}", TilePath::Hashes(tile)))
                     }
+                    "timestamp" => client
+                        .post(format!("{base}/api/v1/timestamp"))
+                        .json(&timestamp_request(n)),
+                    "certificate" => client
+                        .post(format!("{base}/api/v2/signingCert"))
+                        .header("content-type", "application/json")
+                        .body(bodies.get(n).await.expect("the same body")),
                     other => panic!("unknown mode {other}"),
                 };
                 match req.send().await {
@@ -447,15 +516,30 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let args = parse_args();
+    let issuer = (args.mode == "certificate").then(|| {
+        assert!(
+            args.url.is_none(),
+            "--mode certificate starts its own server (one that trusts its OIDC issuer)"
+        );
+        oidc::TestIssuer::start(false)
+    });
     let (server, base) = match &args.url {
         Some(u) => (None, u.trim_end_matches('/').to_owned()),
         None => {
-            let (s, b) = start_server(&args.server_args);
+            let mut server_args = args.server_args.clone();
+            if let Some(issuer) = &issuer {
+                server_args.extend(["--oidc-issuer".to_owned(), issuer.url("loadgen")]);
+            }
+            let (s, b) = start_server(&server_args);
             (Some(s), b)
         }
     };
     let server_pid = args.server_pid.or(server.as_ref().map(|s| s.child.id()));
-    let ok_status = if args.mode == "write" { 201 } else { 200 };
+    let ok_status = if matches!(args.mode.as_str(), "write" | "certificate") {
+        201
+    } else {
+        200
+    };
     let mut size = 0;
     let bodies = if args.mode == "write" {
         // Exactly --count entries, or enough for 20,000 writes a second.
@@ -466,6 +550,10 @@ async fn main() {
             eprintln!("pre-signing {n} entries...");
             Bodies::presigned(n)
         }
+    } else if let Some(issuer) = &issuer {
+        Bodies::Same(signing_cert_request(issuer))
+    } else if args.mode == "timestamp" {
+        Bodies::None
     } else {
         if args.url.is_none() {
             eprintln!("filling the log with {} entries...", args.fill);

@@ -21,6 +21,9 @@
 //! of a test OIDC issuer (tests/interop/sigstore-js-fulcio.mjs); a fifth crosses keyless bundles
 //! (tests/interop/arkivo-keyless.mjs): `arkivo sign-blob --identity-token` → @sigstore/verify with
 //! an identity policy, FulcioSigner + RekorWitness → `arkivo verify-blob --certificate-identity`.
+//! A sixth signs keyless with a TSAWitness on Arkivo's timestamp authority as the only witness and
+//! verifies the bundle with the served trusted root and with the one @sigstore/tuf fetches from
+//! Arkivo's TUF repository (tests/interop/sigstore-js-tsa.mjs).
 //!
 //! Node.js (>= 20.17) and npm are required: this test never skips. The pinned packages are
 //! installed with `npm ci` when tests/interop/node_modules is missing or stale.
@@ -77,8 +80,9 @@ fn sigstore_js_signs_records_and_verifies_v1_and_v2_bundles() {
     assert_eq!(r["client"], "sigstore-js");
     assert_eq!(r["ok"], true);
     assert_eq!(r["baseUrl"], base.as_str());
+    // The packages sigstore-js.mjs loads (@sigstore/tuf is sigstore-js-tsa.mjs's).
     let sigstore = pinned_versions(&dir).into_iter();
-    for (p, v) in sigstore.filter(|(p, _)| p.starts_with("@sigstore/")) {
+    for (p, v) in sigstore.filter(|(p, _)| p.starts_with("@sigstore/") && p != "@sigstore/tuf") {
         assert_eq!(r["versions"][&p], v.as_str(), "{p} version used by the run");
     }
     // A fresh log: the two bundles, the raw entry, the intoto bundle; duplicates add nothing.
@@ -566,4 +570,63 @@ fn keyless_bundles_between_arkivo_and_sigstore_js() {
     assert_eq!(v["verified"], true);
     assert_eq!(v["certificate"]["subjects"], serde_json::json!([email]));
     drop(server);
+}
+
+/// @sigstore/sign's TSAWitness gets an RFC 3161 timestamp from Arkivo's TSA for a keyless
+/// signature; @sigstore/verify accepts the bundle with the timestamp as its only time, with the
+/// trusted root the log serves and with the one @sigstore/tuf fetches from `/tuf/` (bootstrapped
+/// from the repository's first root). See tests/interop/sigstore-js-tsa.mjs.
+#[test]
+fn sigstore_js_tsa_witness_and_tuf_mirror() {
+    require_tool("node");
+    let dir = interop_dir();
+    install_packages(&dir);
+    let issuer = common::oidc::TestIssuer::start(false);
+    let issuer_url = issuer.url("email");
+    let server = TestServer::start(&["--oidc-issuer", &issuer_url]);
+    let base = server.base_url();
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root.json");
+    let first_root = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            reqwest::get(format!("{base}/tuf/1.root.json"))
+                .await
+                .expect("GET /tuf/1.root.json")
+                .bytes()
+                .await
+                .expect("the first TUF root")
+        });
+    std::fs::write(&root, first_root).unwrap();
+    let email = "dev@example.org";
+    let token = issuer.token(
+        common::oidc::Alg::Es256,
+        "email",
+        serde_json::json!({"email": email, "email_verified": true}),
+    );
+    let cache = work.path().join("tuf-cache");
+    let (ok, stdout, stderr) = run_node(
+        &dir,
+        "sigstore-js-tsa.mjs",
+        &[
+            &base,
+            &token,
+            email,
+            &issuer_url,
+            root.to_str().unwrap(),
+            cache.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        ok,
+        "sigstore-js-tsa.mjs failed:\n--- node stderr ---\n{stderr}\n--- node stdout ---\n\
+         {stdout}\n--- server stderr ---\n{}",
+        server.stderr()
+    );
+    let r = last_json_line(&stdout, &stderr);
+    assert_eq!(r["san"], email);
+    assert_eq!(r["timestamps"], 1);
+    assert_eq!(r["tufRootTsas"], 1);
 }

@@ -242,6 +242,11 @@ async fn trust_material_lists_the_log_and_its_tsa() {
     for config in [&signing.rekor_tlog_config, &signing.tsa_config] {
         assert_eq!(config.as_ref().unwrap().selector, "ANY");
     }
+    // sigstore-python refuses a service without an operator (sigstore-services.md §1).
+    let hostname = base.trim_start_matches("http://");
+    for service in signing.rekor_tlog_urls.iter().chain(&signing.tsa_urls) {
+        assert_eq!(service.operator, hostname, "{}", service.url);
+    }
     // The validity starts at the log's creation, as the log key's does.
     assert_eq!(
         signing.rekor_tlog_urls[0].valid_for.start,

@@ -15,25 +15,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use common::proxy::Proxy;
-use common::{EntrySigner, TestServer, path, post_entry, run_arkivo};
+use common::{EntrySigner, TestServer, path, post_entry, python, run_arkivo};
 use serde_json::Value;
-
-/// The Python with python-tuf: `ARKIVO_PYTHON`, else the venv scripts/setup makes.
-fn python() -> PathBuf {
-    let python = std::env::var_os("ARKIVO_PYTHON").map_or_else(
-        || {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/arkivo-python/bin/python")
-        },
-        PathBuf::from,
-    );
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/setup (it installs python-tuf into a venv)",
-        python.display()
-    );
-    python
-}
 
 /// One refresh by python-tuf of the repository at `url` with the metadata kept in `work/md`
 /// (bootstrapped from `root` the first time), downloading the targets into `work/dl`: its

@@ -649,6 +649,24 @@ pub fn arkivo(args: &[&str]) -> (bool, String, String) {
     (run.code == 0, run.stdout, run.stderr)
 }
 
+/// The Python of the venv scripts/setup makes (python-tuf, sigstore-python), or `ARKIVO_PYTHON`.
+/// The tests that run it fail, never skip, without it.
+pub fn python() -> PathBuf {
+    let python = std::env::var_os("ARKIVO_PYTHON").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/arkivo-python/bin/python")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup (it installs python-tuf and sigstore-python into a venv)",
+        python.display()
+    );
+    python
+}
+
 pub fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 /// The whole run of a script (the sigstore-js ones have their own 180 s limit and 30 s per
 /// request).
 const NODE_TIMEOUT: Duration = Duration::from_secs(300);
-const PACKAGES: [&str; 5] = [
+const PACKAGES: [&str; 6] = [
     "@sigstore/sign",
     "@sigstore/verify",
     "@sigstore/bundle",
     "@sigstore/protobuf-specs",
+    "@sigstore/tuf",
     "puppeteer-core",
 ];
 

@@ -549,7 +549,7 @@ fn attribute(oid: Oid, value: &(impl der::EncodeValue + der::Tagged)) -> der::Re
 }
 
 /// The organization and common name of a certificate's subject (the trusted root's `subject`).
-fn distinguished_name(name: &Name) -> DistinguishedName {
+pub(crate) fn distinguished_name(name: &Name) -> DistinguishedName {
     let mut dn = DistinguishedName::default();
     for atv in name.0.iter().flat_map(|rdn| rdn.0.iter()) {
         let value = || {

@@ -169,9 +169,10 @@ pub struct CertificateAuthority {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DistinguishedName {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    // Both written even when empty: sigstore-python's trusted-root model requires them.
+    #[serde(default)]
     pub organization: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     pub common_name: String,
 }
 

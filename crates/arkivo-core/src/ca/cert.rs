@@ -8,7 +8,7 @@
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use der::asn1::{BitString, Ia5String, OctetString, Utf8StringRef};
+use der::asn1::{BitString, GeneralizedTime, Ia5String, OctetString, UtcTime, Utf8StringRef};
 use der::oid::{AssociatedOid, ObjectIdentifier};
 use der::{Decode, Encode};
 use p256::ecdsa::{DerSignature, SigningKey, signature::Signer};
@@ -206,6 +206,11 @@ impl IssuingCa {
             key,
             chain,
         })
+    }
+
+    /// The issuing certificate's subject (the trusted root's `certificateAuthorities[].subject`).
+    pub fn subject(&self) -> crate::wire::DistinguishedName {
+        crate::tsa::distinguished_name(&self.issuer)
     }
 
     /// The chain, DER, intermediate first, root last.
@@ -421,8 +426,15 @@ fn random_serial() -> Result<SerialNumber, String> {
     SerialNumber::new(&bytes).map_err(|e| e.to_string())
 }
 
+/// RFC 5280 §4.1.2.5: dates through 2049 are UTCTime, later ones GeneralizedTime (sigstore-python
+/// refuses a certificate that writes a date before 2050 as GeneralizedTime).
 fn validity(from: SystemTime, length: Duration) -> Result<Validity, String> {
-    let time = |t: SystemTime| Time::try_from(t).map_err(|e| format!("a validity time: {e}"));
+    let time = |t: SystemTime| {
+        UtcTime::from_system_time(t)
+            .map(Time::UtcTime)
+            .or_else(|_| GeneralizedTime::from_system_time(t).map(Time::GeneralTime))
+            .map_err(|e| format!("a validity time: {e}"))
+    };
     Ok(Validity {
         not_before: time(from)?,
         not_after: time(from + length)?,
@@ -451,6 +463,29 @@ mod tests {
     fn ca() -> IssuingCa {
         let keys = CaKeys::generate("Test, Inc.", SystemTime::now()).unwrap();
         IssuingCa::from_pem(&keys.intermediate_key_pem, &keys.chain_pem).unwrap()
+    }
+
+    #[test]
+    fn validity_is_utc_time_through_2049_and_generalized_time_after() {
+        // 2049-12-31T23:59:59Z, and one second later 2050-01-01T00:00:00Z (RFC 5280 §4.1.2.5).
+        let last_utc = SystemTime::UNIX_EPOCH + Duration::from_secs(2_524_607_999);
+        let v = validity(last_utc, Duration::from_secs(1)).unwrap();
+        assert!(matches!(v.not_before, Time::UtcTime(_)), "{v:?}");
+        assert!(matches!(v.not_after, Time::GeneralTime(_)), "{v:?}");
+        assert_eq!(
+            v.not_after.to_system_time(),
+            last_utc + Duration::from_secs(1)
+        );
+        let ca = ca();
+        assert_eq!(ca.subject().organization, "Test, Inc.");
+        assert!(!ca.subject().common_name.is_empty());
+        for der in ca.chain() {
+            let cert = Certificate::from_der(der).unwrap();
+            assert!(matches!(
+                cert.tbs_certificate.validity.not_before,
+                Time::UtcTime(_)
+            ));
+        }
     }
 
     fn subject_key() -> PublicKey {

@@ -117,14 +117,15 @@ pub async fn cert_chain(State(st): State<AppState>) -> Result<Response, ApiError
 
 /// The SigningConfig v0.2 of this server: the log under both its API versions (Rekor v2 first:
 /// sigstore-python takes the highest version it supports, sigstore-go the first), the TSA's full
-/// timestamp URL, each valid from the log's creation, selectors `ANY` (the only one every client
-/// implements). CAs, when the server runs one, go into `caUrls` here.
+/// timestamp URL, each valid from the log's creation and operated by the log's hostname, selectors
+/// `ANY` (the only one every client implements). CAs, when the server runs one, go into `caUrls` here.
 pub(super) fn signing_config_of(st: &AppState) -> SigningConfig {
-    let created = st
-        .view()
-        .oldest_first()
-        .next()
-        .map_or(0, |s| s.identity().meta.created);
+    let view = st.view();
+    let first = view.oldest_first().next().map(|s| &s.identity().meta);
+    let created = first.map_or(0, |m| m.created);
+    // Who runs each service: sigstore-python requires the field (a missing one fails its whole
+    // ClientTrustConfig) and keeps the highest API version per operator.
+    let operator = first.map_or_else(String::new, |m| m.hostname.clone());
     let valid_for = ValidFor {
         start: Some(
             humantime::format_rfc3339_seconds(
@@ -138,7 +139,7 @@ pub(super) fn signing_config_of(st: &AppState) -> SigningConfig {
         url,
         major_api_version,
         valid_for: valid_for.clone(),
-        operator: String::new(),
+        operator: operator.clone(),
     };
     let any = || {
         Some(ServiceConfiguration {

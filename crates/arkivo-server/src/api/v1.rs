@@ -19,8 +19,8 @@ use arkivo_core::limits::{
 };
 use arkivo_core::merkle::{self, Hash};
 use arkivo_core::wire::{
-    Certificate, CertificateAuthority, CertificateChain, ConsistencyProof, DistinguishedName,
-    InactiveShard, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex, SearchLogQuery,
+    Certificate, CertificateAuthority, CertificateChain, ConsistencyProof, InactiveShard,
+    InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchIndex, SearchLogQuery,
     TRUSTED_ROOT_MEDIA_TYPE, TransparencyLogInstance, TrustedLogId, TrustedPublicKey, TrustedRoot,
     ValidFor, Verification, to_json_line,
 };
@@ -751,7 +751,7 @@ pub(super) fn trusted_root_of(st: &AppState, view: &View) -> TrustedRoot {
                     .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
             };
             CertificateAuthority {
-                subject: DistinguishedName::default(),
+                subject: ca.signer.subject(),
                 uri: st.public_url.clone(),
                 cert_chain: CertificateChain {
                     certificates: ca
