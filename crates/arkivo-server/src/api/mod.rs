@@ -80,6 +80,9 @@ pub struct AppState {
     pub ca: Option<Arc<crate::ca::CertificateAuthority>>,
     /// The RFC 3161 timestamp authority, when the server runs one (`arkivo serve` always does).
     tsa: Option<Arc<arkivo_core::tsa::TsaSigner>>,
+    /// The TSAs `tsa` replaced (its key changed), oldest first, each valid until it was
+    /// replaced: still in the trusted root, so that their timestamps verify.
+    replaced_tsas: Arc<Vec<arkivo_core::wire::CertificateAuthority>>,
 }
 
 /// SETs kept in memory: about 100 bytes each, so about 10 MB.
@@ -109,6 +112,7 @@ impl AppState {
             tuf: None,
             ca: None,
             tsa: None,
+            replaced_tsas: Arc::default(),
         }
     }
 
@@ -183,6 +187,16 @@ impl AppState {
     #[must_use]
     pub fn with_tsa(mut self, tsa: arkivo_core::tsa::TsaSigner) -> Self {
         self.tsa = Some(Arc::new(tsa));
+        self
+    }
+
+    /// Lists the TSAs `tsa` replaced ([`crate::datadir::record_tsa`]) in the trusted root.
+    #[must_use]
+    pub fn with_replaced_tsas(
+        mut self,
+        tsas: Vec<arkivo_core::wire::CertificateAuthority>,
+    ) -> Self {
+        self.replaced_tsas = Arc::new(tsas);
         self
     }
 
