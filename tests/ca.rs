@@ -11,10 +11,8 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::TestServer;
-use common::oidc::{Alg, TestIssuer};
+use common::oidc::{Alg, TestIssuer, request_cert};
 use der::{Decode, Encode};
-use p256::ecdsa::signature::Signer;
-use p256::pkcs8::EncodePublicKey;
 use serde_json::{Value, json};
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::name::GeneralName;
@@ -43,34 +41,6 @@ fn config(dir: &Path, issuer: &TestIssuer) -> std::path::PathBuf {
     let path = dir.join("arkivo.toml");
     std::fs::write(&path, toml).unwrap();
     path
-}
-
-/// A fresh P-256 key: PEM public key, and the proof of possession over `challenge`.
-fn key_and_proof(challenge: &str) -> (String, String) {
-    let key = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
-    let pem = key
-        .verifying_key()
-        .to_public_key_pem(p256::pkcs8::LineEnding::LF)
-        .unwrap();
-    let sig: p256::ecdsa::DerSignature = key.sign(challenge.as_bytes());
-    (pem, B64.encode(sig.as_bytes()))
-}
-
-async fn request_cert(base: &str, token: &str, challenge: &str) -> (u16, Value) {
-    let (pem, proof) = key_and_proof(challenge);
-    let body = json!({
-        "credentials": {"oidcIdentityToken": token},
-        "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": pem},
-                             "proofOfPossession": proof},
-    });
-    let res = reqwest::Client::new()
-        .post(format!("{base}/api/v2/signingCert"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
 }
 
 fn pem_to_der(pem: &str) -> Vec<u8> {
@@ -719,4 +689,56 @@ async fn request_cert_answer(base: &str, issuer: &TestIssuer) -> Value {
     let (status, answer) = request_cert(base, &token, "root@example.org").await;
     assert_eq!(status, 201, "{answer}");
     answer
+}
+
+/// A CA key file that group or others can read is refused at start, with a message naming the
+/// file and the fix: the one given with `--ca-key`, and the one the server made in its data
+/// directory.
+#[test]
+fn a_ca_key_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let issuer = TestIssuer::start(false);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = common::free_port();
+    let hostname = format!("127.0.0.1:{port}");
+    let issuer_url = issuer.url("email");
+    // First start: the CA's keys and chain are made.
+    drop(TestServer::start_in(
+        &data,
+        port,
+        &["--oidc-issuer", &issuer_url],
+    ));
+    let made = data.join("keys").join("ca-intermediate-p256.pem");
+    let given = tmp.path().join("ca.key");
+    std::fs::copy(&made, &given).unwrap();
+    let chain = data.join("ca-chain.pem");
+    for (key, extra) in [
+        (
+            &given,
+            vec![
+                "--ca-key",
+                common::path(&given),
+                "--ca-chain",
+                common::path(&chain),
+            ],
+        ),
+        (&made, vec![]),
+    ] {
+        std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut args = vec![
+            "--data-dir",
+            common::path(&data),
+            "--listen",
+            &hostname,
+            "--hostname",
+            &hostname,
+            "--oidc-issuer",
+            &issuer_url,
+        ];
+        args.extend(extra);
+        let err = common::refused_start(&args);
+        assert!(err.contains(common::path(key)), "{err}");
+        assert!(err.contains("chmod 600"), "{err}");
+    }
 }

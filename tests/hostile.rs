@@ -610,51 +610,153 @@ async fn others_are_served(base: &str) {
     assert_eq!(res.status(), 200, "POST retrieve");
 }
 
+/// What the server made of a connection left hanging: the status of its answer, or `None` when
+/// it closed the connection without one. Panics when neither comes within 20 s.
+async fn fate(mut s: tokio::net::TcpStream) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let mut buf = [0u8; 512];
+        while answer.len() < 12 {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "a connection was neither answered nor closed");
+    let status = answer.strip_prefix(b"HTTP/1.1 ")?.get(..3)?;
+    std::str::from_utf8(status).ok()?.parse().ok()
+}
+
+/// The fates of `streams` (see [`fate`]), read all at once, counted by status.
+async fn fates(
+    streams: Vec<tokio::net::TcpStream>,
+) -> std::collections::BTreeMap<Option<u16>, usize> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in streams {
+        tasks.spawn(fate(s));
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    while let Some(f) = tasks.join_next().await {
+        *counts.entry(f.unwrap()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// A stalled request body to a public read POST (writes may be behind tokens): it holds a
+/// requests-in-flight slot until it falls behind the minimum body rate.
+fn stalled_body(path: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: 1000\r\n\r\n{{\"logIndexes\":"
+    )
+}
+
 /// A slow loris from one address (more partial-header connections than the server holds in
-/// all) keeps neither other clients nor the health probes from being served.
+/// all) gets at most its share of the connections — the server closes the others at once — and
+/// keeps neither other clients nor the health probes from being served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_take_every_connection() {
+    use arkivo_core::limits::MAX_CONNECTIONS;
+    let share = arkivo_server::ratelimit::client_share(MAX_CONNECTIONS);
     let server = TestServer::start(&[]);
-    let held = stall_from(
+    let held: Vec<std::net::TcpStream> = stall_from(
         [127, 0, 0, 2],
         server.port(),
-        arkivo_core::limits::MAX_CONNECTIONS + 200,
+        MAX_CONNECTIONS + 200,
         b"GET /api/v1/log HTTP/1.1\r\nHost: x\r\nX-",
     )
-    .await;
+    .await
+    .into_iter()
+    .map(|s| s.into_std().unwrap())
+    .collect();
+    // A connection the server keeps is silent (its headers are awaited); one it closed reads
+    // as the end or a reset. The accept loop may lag behind the connects: wait for it, within
+    // the header timeout.
+    let still_open = || {
+        held.iter()
+            .filter(|s| {
+                matches!(s.peek(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut open = still_open();
+    while open > share && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        open = still_open();
+    }
+    assert_eq!(
+        open, share,
+        "one address holds {open} of the {MAX_CONNECTIONS} connections; its share is {share}"
+    );
     others_are_served(&server.base_url()).await;
     drop(held);
 }
 
 /// 2,000+ stalled request bodies on the public read POSTs from one address, with writes behind
-/// tokens, keep neither other clients nor the health probes from being served; the stalled
-/// requests are cut off with 408 once their body falls behind the minimum rate.
+/// tokens: the address gets its share of the requests in flight and no more — the others are
+/// refused at once with 429 (or their connection closed, beyond its share of those) — so other
+/// clients and the health probes are served; the stalled requests are cut off with 408 once
+/// their body falls behind the minimum rate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_bodies_from_one_address_leave_others_served() {
-    use tokio::io::AsyncReadExt;
+    use arkivo_core::limits::MAX_REQUESTS_IN_FLIGHT;
     let tokens = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(tokens.path(), format!("{}\n", "ab".repeat(32))).unwrap();
     let server = TestServer::start(&["--write-tokens", common::path(tokens.path())]);
     let mut held = Vec::new();
     for path in ["/api/v1/log/entries/retrieve", "/api/v1/index/retrieve"] {
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-             Content-Length: 1000\r\n\r\n{{\"logIndexes\":"
-        );
+        let request = stalled_body(path);
         held.extend(stall_from([127, 0, 0, 3], server.port(), 1_100, request.as_bytes()).await);
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     others_are_served(&server.base_url()).await;
-    // A stalled body is answered 408 within seconds, not held for the request timeout.
-    let mut first = held.swap_remove(0);
-    let mut answer = vec![0u8; 512];
-    let n = tokio::time::timeout(std::time::Duration::from_secs(15), first.read(&mut answer))
-        .await
-        .expect("the stalled request was not cut off")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&answer[..n]);
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains("request body"), "{answer}");
+    // Each request is answered 408 once its body fell behind (it held a slot), or 429 at once
+    // (the address held its share of slots), or its connection closed unanswered.
+    let counts = fates(held).await;
+    let cut_off = counts.get(&Some(408)).copied().unwrap_or(0);
+    let share = arkivo_server::ratelimit::client_share(MAX_REQUESTS_IN_FLIGHT);
+    assert_eq!(
+        cut_off, share,
+        "requests in flight from one address: {counts:?}"
+    );
+    assert!(counts.contains_key(&Some(429)), "{counts:?}");
+    assert!(
+        counts.keys().all(|k| matches!(k, None | Some(408 | 429))),
+        "unexpected answers: {counts:?}"
+    );
+}
+
+/// The last sixteenth of the requests-in-flight slots is kept for clients holding few: eight
+/// clients each holding their share of stalled bodies — every slot, together — get all but
+/// the reserve (the last ones are refused 503), and a newcomer and the health probes are still
+/// served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reserve_of_slots_is_kept_for_newcomers() {
+    use arkivo_server::ratelimit::{FEW_SLOTS, client_share, reserved};
+    let total = 64;
+    let (share, reserve) = (client_share(total), reserved(total));
+    // Each client holds more than few, so none may take the reserve.
+    assert!(share > FEW_SLOTS && reserve > 0);
+    let server = TestServer::start(&["--max-requests-in-flight", &total.to_string()]);
+    let request = stalled_body("/api/v1/log/entries/retrieve");
+    let mut held = Vec::new();
+    for client in 0..total / share {
+        let source = [127, 0, 0, 10 + u8::try_from(client).unwrap()];
+        held.extend(stall_from(source, server.port(), share, request.as_bytes()).await);
+    }
+    assert_eq!(held.len(), total);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    others_are_served(&server.base_url()).await;
+    let counts = fates(held).await;
+    assert_eq!(
+        counts,
+        [(Some(408), total - reserve), (Some(503), reserve)].into(),
+        "slots held by clients holding many"
+    );
 }
 
 /// The JSON POST routes take only `application/json`: a browser may send `text/plain` or a form

@@ -263,8 +263,7 @@ fn a_tls_key_readable_by_others_is_refused() {
     let key = d.join("server.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let data = d.join("data");
-    let (ok, _, err) = common::arkivo(&[
-        "serve",
+    let err = common::refused_start(&[
         "--data-dir",
         common::path(&data),
         "--listen",
@@ -276,7 +275,7 @@ fn a_tls_key_readable_by_others_is_refused() {
         "--tls-key",
         common::path(&key),
     ]);
-    assert!(!ok, "served with a world-readable TLS key");
     assert!(err.contains("chmod 600"), "{err}");
+    assert!(err.contains(common::path(&key)), "{err}");
     assert!(!data.exists(), "a refused start created the log");
 }

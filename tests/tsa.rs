@@ -293,80 +293,11 @@ async fn the_tsa_is_made_once_and_kept() {
     assert!(run.stderr.contains("tsa-chain.pem"), "{}", run.stderr);
 }
 
-/// A chain made with openssl: a root and a leaf with `leaf_ext` (openssl `-addext` lines).
-fn openssl_chain(dir: &Path, leaf_ext: &[&str]) {
-    common::self_signed_p256(
-        dir,
-        "/O=Test/CN=TSA root",
-        &[
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
-        "root.key",
-        "root.pem",
-    );
-    openssl(
-        dir,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "leaf.sec1",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "pkcs8",
-            "-topk8",
-            "-nocrypt",
-            "-in",
-            "leaf.sec1",
-            "-out",
-            "leaf.key",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "leaf.key",
-            "-subj",
-            "/O=Test/CN=TSA",
-            "-out",
-            "leaf.csr",
-        ],
-    );
-    std::fs::write(dir.join("ext.cnf"), leaf_ext.join("\n")).unwrap();
-    openssl(
-        dir,
-        &[
-            "x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key", "-days",
-            "1", "-extfile", "ext.cnf", "-out", "leaf.pem",
-        ],
-    );
-    let chain = format!(
-        "{}{}",
-        std::fs::read_to_string(dir.join("leaf.pem")).unwrap(),
-        std::fs::read_to_string(dir.join("root.pem")).unwrap()
-    );
-    std::fs::write(dir.join("chain.pem"), chain).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.join("leaf.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
 #[tokio::test]
 async fn a_given_chain_is_checked_and_used() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    openssl_chain(
+    common::openssl_tsa_chain(
         dir,
         &[
             "extendedKeyUsage=critical,timeStamping",
@@ -460,7 +391,7 @@ async fn a_given_chain_is_checked_and_used() {
 
     // A leaf whose timestamping usage is not critical: refused at start.
     let tmp2 = tempfile::tempdir().unwrap();
-    openssl_chain(tmp2.path(), &["extendedKeyUsage=timeStamping"]);
+    common::openssl_tsa_chain(tmp2.path(), &["extendedKeyUsage=timeStamping"]);
     let (key, chain) = (tmp2.path().join("leaf.key"), tmp2.path().join("chain.pem"));
     let run = common::run_arkivo(
         Some(tmp2.path()),
@@ -505,4 +436,36 @@ async fn write_tokens_cover_the_tsa() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
+}
+
+/// A TSA key file that group or others can read is refused at start, with a message naming the
+/// file and the fix.
+#[test]
+fn a_tsa_key_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    common::openssl_tsa_chain(
+        dir,
+        &[
+            "extendedKeyUsage=critical,timeStamping",
+            "basicConstraints=CA:FALSE",
+        ],
+    );
+    let key = dir.join("leaf.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = common::refused_start(&[
+        "--data-dir",
+        common::path(&dir.join("data")),
+        "--listen",
+        "127.0.0.1:0",
+        "--hostname",
+        "log.test",
+        "--tsa-key",
+        common::path(&key),
+        "--tsa-cert-chain",
+        common::path(&dir.join("chain.pem")),
+    ]);
+    assert!(err.contains(common::path(&key)), "{err}");
+    assert!(err.contains("chmod 600"), "{err}");
 }

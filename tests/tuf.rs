@@ -11,36 +11,12 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use common::proxy::Proxy;
-use common::{EntrySigner, TestServer, path, post_entry, python, run_arkivo};
+use common::tuf::refresh;
+use common::{EntrySigner, TestServer, path, post_entry, run_arkivo};
 use serde_json::Value;
-
-/// One refresh by python-tuf of the repository at `url` with the metadata kept in `work/md`
-/// (bootstrapped from `root` the first time), downloading the targets into `work/dl`: its
-/// trusted versions, or its error message.
-fn refresh(work: &Path, url: &str, root: Option<&Path>) -> Result<Value, String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tuf/client.py");
-    let mut cmd = Command::new(python());
-    cmd.arg(script)
-        .args(["--download-dir", path(&work.join("dl"))]);
-    if let Some(root) = root {
-        cmd.args(["--root", path(root)]);
-    }
-    cmd.arg(path(&work.join("md")))
-        .arg(url)
-        .arg("trusted_root.json");
-    let out = cmd.output().expect("running python");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    if !out.status.success() {
-        // "<python-tuf error class>: <message>", lowercased for the checks.
-        return Err(stderr.to_lowercase());
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    Ok(serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}")))
-}
 
 async fn get(url: &str) -> (u16, HashMap<String, String>, Vec<u8>) {
     let res = reqwest::get(url).await.unwrap();
@@ -448,4 +424,125 @@ async fn a_root_rotated_offline_is_accepted_by_clients_of_the_old_root() {
         "the timestamp is signed with the new key"
     );
     drop(server);
+}
+
+/// A TSA key change: the server runs with one TSA key file, then is restarted with another.
+/// python-tuf refreshes to a trusted root listing the new TSA and the old one, valid until the
+/// change (as a frozen shard's key is), so a timestamp the old TSA made before still verifies
+/// with the refreshed trusted root — and not with the new TSA alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_tuf_follows_a_tsa_key_change() {
+    use arkivo_core::entries::pki::HashAlg;
+    use arkivo_core::tsa::{TrustedTsa, verify_response};
+    use arkivo_core::wire::CertificateAuthority;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let (old, new) = (w.join("old-tsa"), w.join("new-tsa"));
+    for dir in [&old, &new] {
+        std::fs::create_dir(dir).unwrap();
+        common::openssl_tsa_chain(
+            dir,
+            &[
+                "extendedKeyUsage=critical,timeStamping",
+                "basicConstraints=CA:FALSE",
+            ],
+        );
+    }
+    let data = w.join("data");
+    let port = common::free_port();
+    let start = |tsa: &Path| {
+        let (key, chain) = (tsa.join("leaf.key"), tsa.join("chain.pem"));
+        TestServer::start_in(
+            &data,
+            port,
+            &["--tsa-key", path(&key), "--tsa-cert-chain", path(&chain)],
+        )
+    };
+    // The leaf certificate of a chain made above, base64 DER as a trusted root holds it.
+    let leaf = |tsa: &Path| {
+        let pem = std::fs::read_to_string(tsa.join("leaf.pem")).unwrap();
+        pem.lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>()
+    };
+    let refreshed_tsas = || -> Vec<CertificateAuthority> {
+        let root: Value =
+            serde_json::from_slice(&std::fs::read(w.join("dl/trusted_root.json")).unwrap())
+                .unwrap();
+        serde_json::from_value(root["timestampAuthorities"].clone()).unwrap()
+    };
+
+    let mut server = start(&old);
+    let (base, tuf) = (server.base_url(), format!("{}/tuf", server.base_url()));
+    let (_, _, root) = get(&format!("{tuf}/1.root.json")).await;
+    std::fs::write(w.join("root.json"), root).unwrap();
+    refresh(w, &tuf, Some(&w.join("root.json"))).unwrap();
+    let tsas = refreshed_tsas();
+    assert_eq!(tsas.len(), 1);
+    assert_eq!(tsas[0].cert_chain.certificates[0].raw_bytes, leaf(&old));
+    // A timestamp by the old TSA.
+    std::fs::write(w.join("artifact"), b"timestamped before the change").unwrap();
+    common::openssl(
+        w,
+        &[
+            "ts",
+            "-query",
+            "-data",
+            "artifact",
+            "-sha256",
+            "-cert",
+            "-no_nonce",
+            "-out",
+            "req.tsq",
+        ],
+    );
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/timestamp"))
+        .header("content-type", "application/timestamp-query")
+        .body(std::fs::read(w.join("req.tsq")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let old_timestamp = res.bytes().await.unwrap();
+    let stderr = server.signal("TERM");
+    assert!(stderr.contains("shut down cleanly"), "{stderr}");
+
+    let changed = common::unix_now();
+    let _server = start(&new);
+    refresh(w, &tuf, None).unwrap();
+    let tsas = refreshed_tsas();
+    assert_eq!(tsas.len(), 2, "{tsas:?}");
+    assert_eq!(tsas[0].cert_chain.certificates[0].raw_bytes, leaf(&old));
+    assert_eq!(tsas[1].cert_chain.certificates[0].raw_bytes, leaf(&new));
+    let end = tsas[0].valid_for.as_ref().unwrap().end.clone().unwrap();
+    let end = humantime::parse_rfc3339(&end)
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let end = i64::try_from(end).unwrap();
+    assert!(
+        (changed..=changed + 30).contains(&end),
+        "the old TSA is valid until {end}, not when it was replaced ({changed})"
+    );
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(b"timestamped before the change");
+    let trusted: Vec<TrustedTsa> = tsas
+        .iter()
+        .map(|a| TrustedTsa::from_authority(a).unwrap())
+        .collect();
+    let verified = verify_response(&old_timestamp, HashAlg::Sha256, &digest, None, &trusted)
+        .expect("the old TSA's timestamp verifies with the refreshed trusted root");
+    assert!(i64::try_from(verified.gen_time).unwrap() <= end);
+    assert!(
+        verify_response(
+            &old_timestamp,
+            HashAlg::Sha256,
+            &digest,
+            None,
+            &trusted[1..]
+        )
+        .is_err(),
+        "the new TSA alone verified the old TSA's timestamp"
+    );
 }

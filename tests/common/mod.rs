@@ -14,6 +14,7 @@ pub mod pg;
 pub mod proxy;
 pub mod router;
 pub mod storage;
+pub mod tuf;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -621,6 +622,48 @@ impl Run {
 /// Runs `arkivo args...` in `dir` (the test's own working directory when `None`), with none of
 /// the test's `ARKIVO_*` or `COSIGN_*` variables, then `env` set.
 pub fn run_arkivo(dir: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = arkivo_command(dir, args, env)
+        .output()
+        .expect("running arkivo");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `arkivo serve args...`, which must refuse to start: its stderr. Panics (rather than
+/// hang) when it is still running after [`READY_TIMEOUT`] — it started — or exits with success.
+pub fn refused_start(args: &[&str]) -> String {
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    let mut child = arkivo_command(None, &[&["serve"], args].concat(), &[])
+        .stdout(Stdio::null())
+        .stderr(stderr.reopen().unwrap())
+        .spawn()
+        .expect("running arkivo serve");
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let err = std::fs::read_to_string(stderr.path()).unwrap();
+    match status {
+        None => panic!("arkivo serve started (still running after {READY_TIMEOUT:?}):\n{err}"),
+        Some(s) if s.success() => panic!("arkivo serve exited with success:\n{err}"),
+        Some(_) => err,
+    }
+}
+
+/// The `arkivo args...` command in `dir` (the test's own working directory when `None`), with
+/// none of the test's `ARKIVO_*` or `COSIGN_*` variables, then `env` set.
+fn arkivo_command(dir: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
     cmd.args(args).stdin(Stdio::null()).env("RUST_LOG", "warn");
     if let Some(dir) = dir {
@@ -635,12 +678,7 @@ pub fn run_arkivo(dir: Option<&Path>, args: &[&str], env: &[(&str, &str)]) -> Ru
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("running arkivo");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cmd
 }
 
 /// [`run_arkivo`] in the test's working directory: success, stdout and stderr.
@@ -754,4 +792,74 @@ pub fn restore_and_verify(backup: &Path, to: &Path) -> String {
     let (ok, out, err) = arkivo(&["verify-log", "--data-dir", path(to)]);
     assert!(ok, "{out}{err}");
     out
+}
+
+/// A TSA chain made with openssl in `dir`: `root.key`/`root.pem`, and a leaf `leaf.key`
+/// (mode 0600)/`leaf.pem` with `leaf_ext` (openssl `-extfile` lines); `chain.pem` holds both.
+pub fn openssl_tsa_chain(dir: &Path, leaf_ext: &[&str]) {
+    self_signed_p256(
+        dir,
+        "/O=Test/CN=TSA root",
+        &[
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+        "root.key",
+        "root.pem",
+    );
+    openssl(
+        dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "leaf.sec1",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
+            "-in",
+            "leaf.sec1",
+            "-out",
+            "leaf.key",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "leaf.key",
+            "-subj",
+            "/O=Test/CN=TSA",
+            "-out",
+            "leaf.csr",
+        ],
+    );
+    std::fs::write(dir.join("ext.cnf"), leaf_ext.join("\n")).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key", "-days",
+            "1", "-extfile", "ext.cnf", "-out", "leaf.pem",
+        ],
+    );
+    let chain = format!(
+        "{}{}",
+        std::fs::read_to_string(dir.join("leaf.pem")).unwrap(),
+        std::fs::read_to_string(dir.join("root.pem")).unwrap()
+    );
+    std::fs::write(dir.join("chain.pem"), chain).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("leaf.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
 }

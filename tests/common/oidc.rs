@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use p256::ecdsa::signature::Signer;
+use p256::pkcs8::EncodePublicKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 
@@ -149,4 +150,34 @@ impl TestIssuer {
             .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
             .unwrap()
     }
+}
+
+/// A fresh P-256 key: PEM public key, and the proof of possession over `challenge`.
+pub fn key_and_proof(challenge: &str) -> (String, String) {
+    let key = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+    let pem = key
+        .verifying_key()
+        .to_public_key_pem(p256::pkcs8::LineEnding::LF)
+        .unwrap();
+    let sig: p256::ecdsa::DerSignature = key.sign(challenge.as_bytes());
+    (pem, B64.encode(sig.as_bytes()))
+}
+
+/// Asks the CA at `base` for a certificate of a fresh key with the ID token `token`, proving
+/// possession over `challenge`: the status and the JSON answer.
+pub async fn request_cert(base: &str, token: &str, challenge: &str) -> (u16, Value) {
+    let (pem, proof) = key_and_proof(challenge);
+    let body = json!({
+        "credentials": {"oidcIdentityToken": token},
+        "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": pem},
+                             "proofOfPossession": proof},
+    });
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v2/signingCert"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
 }

@@ -391,49 +391,13 @@ impl TsaSigner {
 
     /// When the leaf's validity begins and ends (Unix seconds): the TSA can timestamp only then.
     pub fn validity(&self) -> (u64, u64) {
-        let v = &self.chain[0].tbs_certificate.validity;
-        (
-            v.not_before.to_unix_duration().as_secs(),
-            v.not_after.to_unix_duration().as_secs(),
-        )
+        leaf_validity(&self.chain[0])
     }
 
     /// The trusted-root entry of this TSA: the chain leaf first, root last, valid for the
     /// leaf's validity; the subject is the leaf's.
     pub fn authority(&self) -> CertificateAuthority {
-        let (start, end) = self.validity();
-        let time = |s: u64| {
-            let t = GeneralizedTime::from_unix_duration(Duration::from_secs(s))
-                .expect("a certificate's time");
-            let dt = t.to_date_time();
-            format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                dt.year(),
-                dt.month(),
-                dt.day(),
-                dt.hour(),
-                dt.minutes(),
-                dt.seconds()
-            )
-        };
-        CertificateAuthority {
-            subject: distinguished_name(&self.chain[0].tbs_certificate.subject),
-            uri: String::new(),
-            cert_chain: crate::wire::CertificateChain {
-                certificates: self
-                    .chain
-                    .iter()
-                    .map(|c| crate::wire::Certificate {
-                        raw_bytes: B64.encode(c.to_der().expect("a parsed certificate encodes")),
-                    })
-                    .collect(),
-            },
-            valid_for: Some(crate::wire::ValidFor {
-                start: Some(time(start)),
-                end: Some(time(end)),
-            }),
-            operator: String::new(),
-        }
+        authority_of(&self.chain, None)
     }
 
     /// The DER `TimeStampResp` granting `req` at `gen_time` (Unix seconds) with serial number
@@ -1020,6 +984,73 @@ fn verify_content_info(
         policy: tst.policy.to_string(),
         serial: tst.serial_number.as_bytes().to_vec(),
     })
+}
+
+/// When `leaf`'s validity begins and ends (Unix seconds).
+fn leaf_validity(leaf: &Certificate) -> (u64, u64) {
+    let v = &leaf.tbs_certificate.validity;
+    (
+        v.not_before.to_unix_duration().as_secs(),
+        v.not_after.to_unix_duration().as_secs(),
+    )
+}
+
+/// The trusted-root entry of a TSA whose chain is `chain` (leaf first, root last): valid from
+/// the leaf's notBefore until its notAfter or, for a TSA replaced by another (its key changed),
+/// until `replaced` (Unix seconds) if earlier — so that the timestamps it made before still
+/// verify, and none after; the subject is the leaf's.
+fn authority_of(chain: &[Certificate], replaced: Option<u64>) -> CertificateAuthority {
+    let (start, end) = leaf_validity(&chain[0]);
+    let end = replaced.map_or(end, |r| r.min(end));
+    let time = |s: u64| {
+        let t = GeneralizedTime::from_unix_duration(Duration::from_secs(s))
+            .expect("a certificate's time");
+        let dt = t.to_date_time();
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            dt.year(),
+            dt.month(),
+            dt.day(),
+            dt.hour(),
+            dt.minutes(),
+            dt.seconds()
+        )
+    };
+    CertificateAuthority {
+        subject: distinguished_name(&chain[0].tbs_certificate.subject),
+        uri: String::new(),
+        cert_chain: crate::wire::CertificateChain {
+            certificates: chain
+                .iter()
+                .map(|c| crate::wire::Certificate {
+                    raw_bytes: B64.encode(c.to_der().expect("a parsed certificate encodes")),
+                })
+                .collect(),
+        },
+        valid_for: Some(crate::wire::ValidFor {
+            start: Some(time(start)),
+            end: Some(time(end)),
+        }),
+        operator: String::new(),
+    }
+}
+
+/// The trusted-root entry of a TSA replaced at `replaced` (Unix seconds), whose PEM chain
+/// [`TsaSigner::chain_pem`] gave: see [`authority_of`].
+///
+/// # Errors
+///
+/// [`SetupError::Chain`] if `chain_pem` holds no PEM certificate chain.
+pub fn replaced_authority(
+    chain_pem: &str,
+    replaced: u64,
+) -> Result<CertificateAuthority, SetupError> {
+    let chain = Certificate::load_pem_chain(chain_pem.as_bytes())
+        .map_err(|e| SetupError::Chain(format!("not a PEM certificate chain: {e}")))?;
+    if chain.is_empty() {
+        return Err(SetupError::Chain("no certificate".into()));
+    }
+    Ok(authority_of(&chain, Some(replaced)))
 }
 
 #[cfg(test)]

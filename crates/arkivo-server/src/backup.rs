@@ -3,9 +3,11 @@
 //!
 //! **A backup is a data directory**: `db/`, a RocksDB checkpoint, and `keys/`, copies of the
 //! log's two private keys (mode 0600) wherever the server reads them from; for a rotated log
-//! also every other shard's database and own keys under `shards/`, and the shard list. So `arkivo
-//! verify-log --data-dir BACKUP` checks it as it is, and a backup must be kept as safe as the
-//! keys. A checkpoint is a point-in-time copy of the whole database: hard links to the immutable
+//! also every other shard's database and own keys under `shards/`, and the shard list; when the
+//! server runs a CA, its CT log (`ct/`: a checkpoint of its database and its keys); and the TUF
+//! repository (`tuf/`: the metadata and targets as served at one moment, and the online role
+//! keys). So `arkivo verify-log --data-dir BACKUP` checks it as it is, and a backup must be kept
+//! as safe as the keys. A checkpoint is a point-in-time copy of the whole database: hard links to the immutable
 //! table files when the backup is on the same filesystem (taking it costs almost no space or
 //! time; copy it elsewhere to survive the disk), copies otherwise, and the write-ahead log up to
 //! one sequence number. It holds every commit finished before it started and none in part; since
@@ -38,6 +40,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::api::ApiError;
+use crate::ct::CT_DIR;
 use crate::datadir::{self, KeyPaths, LogPaths};
 use crate::keyfile;
 use crate::log::LogIdentity;
@@ -58,17 +61,21 @@ pub struct Snapshot {
 }
 
 /// The open stores of a log's shards and the list that names them (oldest first, as in the
-/// data directory's shard list): what backups copy and rotations extend.
+/// data directory's shard list), and the CT log's store when there is one: what backups copy
+/// and rotations extend.
 pub struct DiskShards {
     pub manifest: Manifest,
     pub stores: Vec<Arc<RocksStore>>,
+    pub ct: Option<Arc<RocksStore>>,
 }
 
 impl DiskShards {
+    /// The shards of `opened`, without a CT log.
     pub fn new(opened: &datadir::OpenedLog) -> Self {
         DiskShards {
             manifest: opened.manifest(),
             stores: opened.shards.iter().map(|s| s.store.clone()).collect(),
+            ct: None,
         }
     }
 
@@ -87,8 +94,14 @@ impl DiskShards {
 }
 
 /// Writes a backup of the log whose shards are `shards` and whose configured keys are at
-/// `paths` into the new directory `to`. On failure nothing is left at `to`.
-pub fn backup(shards: &DiskShards, paths: &LogPaths, to: &Path) -> anyhow::Result<Snapshot> {
+/// `paths`, with the TUF repository's files `tuf` (see [`crate::tuf::Repository::files`]), into
+/// the new directory `to`. On failure nothing is left at `to`.
+pub fn backup(
+    shards: &DiskShards,
+    paths: &LogPaths,
+    tuf: &crate::tuf::Files,
+    to: &Path,
+) -> anyhow::Result<Snapshot> {
     if let Some(parent) = to.parent() {
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
@@ -102,14 +115,19 @@ pub fn backup(shards: &DiskShards, paths: &LogPaths, to: &Path) -> anyhow::Resul
                 to.display()
             )
         })?;
-    let written = write_backup(shards, paths, to);
+    let written = write_backup(shards, paths, tuf, to);
     if written.is_err() {
         let _ = fs::remove_dir_all(to);
     }
     written
 }
 
-fn write_backup(shards: &DiskShards, paths: &LogPaths, to: &Path) -> anyhow::Result<Snapshot> {
+fn write_backup(
+    shards: &DiskShards,
+    paths: &LogPaths,
+    tuf: &crate::tuf::Files,
+    to: &Path,
+) -> anyhow::Result<Snapshot> {
     let copy = LogPaths::new(to, None, None);
     // The keys and the other shards first, the first shard's database last (RocksDB renames a
     // checkpoint into place when complete): a backup directory with a `db/` is a whole backup.
@@ -138,6 +156,18 @@ fn write_backup(shards: &DiskShards, paths: &LogPaths, to: &Path) -> anyhow::Res
     if shards.manifest.shards.len() > 1 {
         datadir::write_manifest(to, &shards.manifest)?;
     }
+    if let Some(ct) = &shards.ct {
+        let (from, into) = (paths.data_dir.join(CT_DIR), to.join(CT_DIR));
+        create_private_dir(&into)?;
+        copy_keys(
+            &KeyPaths::in_dir(&from.join("keys")),
+            &KeyPaths::in_dir(&into.join("keys")),
+        )?;
+        ct.checkpoint_to(&into.join("db"))
+            .with_context(|| format!("making a RocksDB checkpoint in {}/db", into.display()))?;
+    }
+    copy_tuf(tuf, &paths.data_dir, to)?;
+    copy_authorities(&paths.data_dir, to)?;
     first
         .context("the log's first shard is not in db/")?
         .checkpoint_to(&copy.db())
@@ -153,6 +183,73 @@ fn copy_keys(from: &KeyPaths, to: &KeyPaths) -> anyhow::Result<()> {
 
 fn copy_key(from: &Path, to: &Path) -> anyhow::Result<()> {
     keyfile::write_private_key(to, keyfile::read_private_key(from)?.as_bytes())
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
+/// Copies the files of the timestamp authority and the CA made in the data directory `from` (not
+/// those configured from elsewhere), and the record of replaced TSAs, into the data directory
+/// `to` where it has none: without them a restored server would make a new TSA and CA, which
+/// clients do not trust yet.
+fn copy_authorities(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let (tsa_key, tsa_chain) = datadir::default_tsa_files(from);
+    let [ca_root_key, ca_key, ca_chain] = crate::ca::default_files(from);
+    let private = [tsa_key, ca_root_key, ca_key];
+    let public = [tsa_chain, ca_chain, from.join(datadir::TSA_HISTORY_FILE)];
+    for (file, private) in private
+        .iter()
+        .map(|f| (f, true))
+        .chain(public.iter().map(|f| (f, false)))
+    {
+        let dest = to.join(
+            file.strip_prefix(from)
+                .expect("a file of the data directory"),
+        );
+        if !file.exists() || dest.exists() {
+            continue;
+        }
+        if private {
+            copy_key(file, &dest)?;
+        } else {
+            let bytes = fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            arkivo_core::durable::replace(&dest, &bytes, 0o644)
+                .with_context(|| format!("writing {}", dest.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the TUF repository's `files` into the data directory `to`, in the order that keeps it
+/// consistent at every moment, and copies the online role keys of the data directory `from`.
+fn copy_tuf(files: &crate::tuf::Files, from: &Path, to: &Path) -> anyhow::Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    crate::tuf::write_files(
+        &crate::tuf::repository_dir(to),
+        &crate::tuf::write_order(files.as_ref().clone()),
+    )?;
+    let keys = crate::tuf::keys_dir(from);
+    let entries = match fs::read_dir(&keys) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", keys.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", keys.display()))?;
+        if entry.file_type()?.is_file() {
+            copy_key(
+                &entry.path(),
+                &crate::tuf::keys_dir(to).join(entry.file_name()),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Opens the log in `paths` and reads its active shard's tree head.
@@ -192,7 +289,12 @@ pub fn restore(from: &Path, paths: &LogPaths) -> anyhow::Result<Snapshot> {
         .with_context(|| format!("creating {}", paths.data_dir.display()))?;
     // Left by a restore that died half-way (see above).
     let staging = paths.data_dir.join("db.restoring");
-    for leftover in [staging.clone(), paths.data_dir.join("shards")] {
+    for leftover in [
+        staging.clone(),
+        paths.data_dir.join("shards"),
+        paths.data_dir.join(CT_DIR),
+        paths.data_dir.join("tuf"),
+    ] {
         if leftover.exists() {
             fs::remove_dir_all(&leftover)
                 .with_context(|| format!("removing {}", leftover.display()))?;
@@ -229,6 +331,22 @@ pub fn restore(from: &Path, paths: &LogPaths) -> anyhow::Result<Snapshot> {
         }
         datadir::write_manifest(&paths.data_dir, manifest)?;
     }
+    let ct = from.join(CT_DIR);
+    if ct.join("db").is_dir() {
+        let into = paths.data_dir.join(CT_DIR);
+        create_private_dir(&into)?;
+        copy_keys(
+            &KeyPaths::in_dir(&ct.join("keys")),
+            &KeyPaths::in_dir(&into.join("keys")),
+        )?;
+        copy_files(&ct.join("db"), &into.join("db"))?;
+    }
+    copy_tuf(
+        &Arc::new(crate::tuf::read_files(&crate::tuf::repository_dir(from))?),
+        from,
+        &paths.data_dir,
+    )?;
+    copy_authorities(from, &paths.data_dir)?;
     fs::rename(&staging, &db).with_context(|| format!("moving the copy to {}", db.display()))?;
     sync_dir(&paths.data_dir)?;
     snapshot(paths).map_err(|e| {
@@ -421,7 +539,7 @@ async fn backup_handler(
     }
     admin_answer(move || {
         let shards = admin.shards.lock().unwrap_or_else(|p| p.into_inner());
-        let snapshot = backup(&shards, &admin.paths, &req.to)?;
+        let snapshot = backup(&shards, &admin.paths, &admin.tuf.files(), &req.to)?;
         tracing::info!(path = %req.to.display(), tree_size = snapshot.tree_size, "backup written");
         Ok(snapshot)
     })

@@ -211,15 +211,24 @@ async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
     Ok(body)
 }
 
+/// The CA's files made in the data directory on first start: the root's key, the
+/// intermediate's (issuing) key, and the chain.
+pub fn default_files(data_dir: &Path) -> [PathBuf; 3] {
+    [
+        data_dir.join("keys").join("ca-root-p256.pem"),
+        data_dir.join("keys").join("ca-intermediate-p256.pem"),
+        data_dir.join("ca-chain.pem"),
+    ]
+}
+
 /// Where the CA's files are: the configured ones, or the defaults in the data directory.
 fn ca_files(config: &CaConfig, data_dir: &Path) -> (PathBuf, PathBuf, bool) {
     match (&config.key_file, &config.chain_file) {
         (Some(key), Some(chain)) => (key.clone(), chain.clone(), false),
-        _ => (
-            data_dir.join("keys").join("ca-intermediate-p256.pem"),
-            data_dir.join("ca-chain.pem"),
-            true,
-        ),
+        _ => {
+            let [_, key, chain] = default_files(data_dir);
+            (key, chain, true)
+        }
     }
 }
 
@@ -236,10 +245,8 @@ pub fn open_signer(
             .map_err(|e| anyhow::anyhow!("making the CA: {e}"))?;
         // The chain last: a crash before it leaves keys without a chain, refused below
         // rather than silently replaced.
-        crate::keyfile::write_private_key(
-            &data_dir.join("keys").join("ca-root-p256.pem"),
-            keys.root_key_pem.as_bytes(),
-        )?;
+        let [root_key_path, ..] = default_files(data_dir);
+        crate::keyfile::write_private_key(&root_key_path, keys.root_key_pem.as_bytes())?;
         crate::keyfile::write_private_key(&key_path, keys.intermediate_key_pem.as_bytes())?;
         arkivo_core::durable::replace(&chain_path, keys.chain_pem.as_bytes(), 0o644)
             .with_context(|| format!("writing {}", chain_path.display()))?;

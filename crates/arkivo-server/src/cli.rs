@@ -417,6 +417,18 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                     report.entries, report.stored_hashes, report.root
                 );
             }
+            if let Some((store, identity)) = crate::ct::open_unserved(&config.data_dir)? {
+                let report = crate::fsck::verify_log(&store, &identity, |_| {}).map_err(|e| {
+                    anyhow::anyhow!(
+                        "the CT log in {} is inconsistent: {e}",
+                        config.data_dir.display()
+                    )
+                })?;
+                println!(
+                    "ok: CT log: {} entries, {} stored hashes, root {:?}; its checkpoint verifies",
+                    report.entries, report.stored_hashes, report.root
+                );
+            }
             Ok(())
         }
         ServerCommand::Shard(ShardCommand::Rotate(args)) => {
@@ -468,7 +480,13 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                 Some(snapshot) => snapshot,
                 None => {
                     let opened = open_unserved(&paths)?;
-                    crate::backup::backup(&crate::backup::DiskShards::new(&opened), &paths, &to)?
+                    let shards = crate::backup::DiskShards {
+                        ct: crate::ct::open_unserved(&paths.data_dir)?
+                            .map(|(store, _)| std::sync::Arc::new(store)),
+                        ..crate::backup::DiskShards::new(&opened)
+                    };
+                    let tuf = crate::tuf::read_files(&crate::tuf::repository_dir(&paths.data_dir))?;
+                    crate::backup::backup(&shards, &paths, &std::sync::Arc::new(tuf), &to)?
                 }
             };
             println!(

@@ -30,13 +30,18 @@ pub struct CtLog {
 #[cfg(feature = "rocksdb")]
 impl CtLog {
     /// Opens the CT log of the data directory `data_dir`, creating it (store, keys, signed empty
-    /// tree) on first start, and starts its sequencer. Returns it with the sequencer's thread.
+    /// tree) on first start, and starts its sequencer. Returns it with its store (for backups)
+    /// and the sequencer's thread.
     pub fn open(
         data_dir: &std::path::Path,
         hostname: &str,
         ca: &IssuingCa,
         config: crate::sequencer::SequencerConfig,
-    ) -> anyhow::Result<(CtLog, std::thread::JoinHandle<()>)> {
+    ) -> anyhow::Result<(
+        CtLog,
+        std::sync::Arc<crate::storage::rocks::RocksStore>,
+        std::thread::JoinHandle<()>,
+    )> {
         use crate::datadir::{KeyPaths, check_log, create_keys, open_store};
         use crate::log::{LogKind, create_log_with_id, new_tree_id};
         use crate::storage::LogStore;
@@ -62,8 +67,9 @@ impl CtLog {
                 identity
             }
         };
+        let store = Arc::new(store);
         let shard = crate::sequencer::Shard {
-            store: Arc::new(store),
+            store: store.clone(),
             identity: Arc::new(identity),
         };
         let (sequencer, thread) = crate::sequencer::start(shard, Vec::new(), config)?;
@@ -72,8 +78,34 @@ impl CtLog {
             .iter()
             .map(|der| (Sha256::digest(der).into(), der.clone()))
             .collect();
-        Ok((CtLog { sequencer, issuers }, thread))
+        Ok((CtLog { sequencer, issuers }, store, thread))
     }
+}
+
+/// The CT log of the data directory `data_dir`, if it has one: its store and identity, for
+/// `verify-log` and for backups taken with the server stopped (no sequencer is started).
+#[cfg(feature = "rocksdb")]
+pub fn open_unserved(
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Option<(crate::storage::rocks::RocksStore, crate::log::LogIdentity)>> {
+    use crate::datadir::{KeyPaths, check_log, open_store};
+    use crate::storage::LogStore;
+    use anyhow::Context;
+    let dir = data_dir.join(CT_DIR);
+    if !dir.join("db").join("CURRENT").is_file() {
+        return Ok(None);
+    }
+    let store = open_store(&dir.join("db"))?;
+    let meta = store
+        .meta()?
+        .with_context(|| format!("{} holds no log", dir.join("db").display()))?;
+    let identity = check_log(
+        data_dir,
+        meta,
+        &KeyPaths::in_dir(&dir.join("keys")),
+        crate::log::LogKind::StaticCt,
+    )?;
+    Ok(Some((store, identity)))
 }
 
 impl CtLog {

@@ -440,7 +440,7 @@ pub(crate) fn create_keys(paths: &KeyPaths) -> anyhow::Result<LogKeys> {
 }
 
 /// The default files of the timestamp authority in a data directory.
-fn default_tsa_files(data_dir: &Path) -> (PathBuf, PathBuf) {
+pub fn default_tsa_files(data_dir: &Path) -> (PathBuf, PathBuf) {
     let keys = data_dir.join("keys");
     (keys.join("tsa-ecdsa-p256.pem"), keys.join("tsa-chain.pem"))
 }
@@ -495,6 +495,66 @@ pub fn open_tsa(
         )
     })?;
     Ok((signer, created))
+}
+
+/// The record of the log's timestamp authorities, in the data directory: the chain in use and
+/// those it replaced, each with when.
+pub const TSA_HISTORY_FILE: &str = "tsa-history.json";
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TsaHistory {
+    /// The PEM chain in use ([`arkivo_core::tsa::TsaSigner::chain_pem`]).
+    active: Option<String>,
+    replaced: Vec<ReplacedTsa>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReplacedTsa {
+    chain: String,
+    /// When another chain took its place (Unix seconds).
+    replaced: u64,
+}
+
+/// Records `tsa` as the log's timestamp authority at `now`: when its chain is not the one in use
+/// before (its key or chain file changed), the one before is recorded as replaced now. Returns
+/// the trusted-root entries of every TSA replaced so far, oldest first, each valid until it was
+/// replaced — as a frozen shard's key stays in the trusted root, valid until the freeze — so
+/// that timestamps they made still verify, and none dated after.
+pub fn record_tsa(
+    data_dir: &Path,
+    tsa: &arkivo_core::tsa::TsaSigner,
+    now: u64,
+) -> anyhow::Result<Vec<arkivo_core::wire::CertificateAuthority>> {
+    let path = data_dir.join(TSA_HISTORY_FILE);
+    let mut history: TsaHistory = match fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => TsaHistory::default(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let current = tsa.chain_pem();
+    if history.active.as_deref() != Some(current.as_str()) {
+        if let Some(chain) = history.active.replace(current) {
+            history.replaced.push(ReplacedTsa {
+                chain,
+                replaced: now,
+            });
+        }
+        let bytes = serde_json::to_vec_pretty(&history).context("encoding the TSA history")?;
+        arkivo_core::durable::replace(&path, &bytes, 0o644)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    history
+        .replaced
+        .iter()
+        .map(|r| {
+            arkivo_core::tsa::replaced_authority(&r.chain, r.replaced)
+                .with_context(|| format!("a replaced TSA in {}", path.display()))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
 //! `arkivo verify-log`: re-derives everything that can be derived from the stored entries and
 //! compares it with what is stored — leaf hashes and the leaf index, every stored Merkle hash and
 //! the root, the search rows, the order of integrated times, and the signed checkpoints of the
-//! tree head. The first inconsistency is reported by name; nothing is written.
+//! tree head. The CA's CT log is checked the same way, its leaves as static-ct-api `TileLeaf`s
+//! (each naming its own index) and its one checkpoint by both of its signatures. The first
+//! inconsistency is reported by name; nothing is written.
 
-use crate::log::LogIdentity;
+use crate::log::{LogIdentity, LogKind};
 use crate::storage::LogStore;
 use arkivo_core::checkpoint;
+use arkivo_core::ct::{Rfc6962NoteVerifier, TileLeaf, parse_leaf_index};
 use arkivo_core::entries;
 use arkivo_core::entries::pki::SPKI_INDEX_KEY_PREFIX;
 use arkivo_core::merkle::{self, RightBorder};
@@ -52,21 +55,13 @@ pub fn verify_log(
                 ));
             }
             last_time = e.integrated_time;
-            let keys = entries::index_keys_of_body(&e.body)
-                .map_err(|err| format!("entry {i} has a body that is not a valid entry: {err}"))?;
-            for key in keys {
-                let found = store
-                    .search_row_exists(&key, i)
-                    .map_err(|e| format!("reading the search index: {e}"))?;
-                // Logs written before keys themselves were indexed have no such rows; searches
-                // by key still find those entries under upstream's PEM-hash key.
-                if !found && !key.starts_with(SPKI_INDEX_KEY_PREFIX) {
-                    return Err(format!(
-                        "entry {i} is missing from the search index under {key:?}"
-                    ));
+            let leaf = match identity.kind {
+                LogKind::Rekor => {
+                    check_search_rows(store, i, &e.body)?;
+                    merkle::record_hash(&e.body)
                 }
-            }
-            let leaf = merkle::record_hash(&e.body);
+                LogKind::StaticCt => ct_leaf_hash(i, &e.body)?,
+            };
             leaves.push(leaf);
             expected.extend(border.append(leaf));
         }
@@ -112,6 +107,17 @@ pub fn verify_log(
             "an entry is stored at index {size}, beyond the tree size"
         ));
     }
+    if identity.kind == LogKind::StaticCt {
+        verify_ct_checkpoint(identity, &head.checkpoint_c2sp, size, head.root)?;
+        if !head.checkpoint_v1.is_empty() {
+            return Err("the CT log has a Rekor v1 checkpoint".to_owned());
+        }
+        return Ok(Report {
+            entries: size,
+            stored_hashes,
+            root: head.root,
+        });
+    }
     let v1 = checkpoint::verify_v1(
         &head.checkpoint_v1,
         identity.keys.ecdsa_verifying_key(),
@@ -143,4 +149,65 @@ pub fn verify_log(
         stored_hashes,
         root: head.root,
     })
+}
+
+/// Each search key of the Rekor entry `body`, at index `i`, has its row.
+fn check_search_rows(store: &dyn LogStore, i: u64, body: &[u8]) -> Result<(), String> {
+    let keys = entries::index_keys_of_body(body)
+        .map_err(|err| format!("entry {i} has a body that is not a valid entry: {err}"))?;
+    for key in keys {
+        let found = store
+            .search_row_exists(&key, i)
+            .map_err(|e| format!("reading the search index: {e}"))?;
+        // Logs written before keys themselves were indexed have no such rows; searches by key
+        // still find those entries under upstream's PEM-hash key.
+        if !found && !key.starts_with(SPKI_INDEX_KEY_PREFIX) {
+            return Err(format!(
+                "entry {i} is missing from the search index under {key:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The Merkle leaf hash of the CT log's entry `i`: one `TileLeaf` whose `leaf_index` extension
+/// is `i` (c2sp.org/static-ct-api, "Log entries").
+fn ct_leaf_hash(i: u64, body: &[u8]) -> Result<merkle::Hash, String> {
+    let bad = |why: String| format!("CT entry {i} is not a TileLeaf of this log: {why}");
+    let [leaf] = TileLeaf::parse_data_tile(body)
+        .map_err(|e| bad(e.to_string()))?
+        .try_into()
+        .map_err(|leaves: Vec<TileLeaf>| bad(format!("{} leaves", leaves.len())))?;
+    let index = parse_leaf_index(&leaf.extensions).map_err(|e| bad(e.to_string()))?;
+    if index != i {
+        return Err(bad(format!("its leaf_index is {index}")));
+    }
+    Ok(leaf.leaf_hash())
+}
+
+/// The CT log's stored checkpoint carries both of its signatures (static-ct-api's RFC 6962
+/// note signature and the Ed25519 one witnesses check) and is for the tree head.
+fn verify_ct_checkpoint(
+    identity: &LogIdentity,
+    text: &str,
+    size: u64,
+    root: merkle::Hash,
+) -> Result<(), String> {
+    let origin = &identity.meta.origin;
+    let rfc6962 = Rfc6962NoteVerifier::new(origin, *identity.keys.ecdsa_verifying_key());
+    let ed25519 = identity.keys.ed25519_verifier(origin);
+    for (name, verifier) in [
+        ("RFC 6962", &rfc6962 as &dyn arkivo_core::note::NoteVerifier),
+        ("Ed25519", &ed25519),
+    ] {
+        let cp = checkpoint::verify_c2sp(text, verifier, &[])
+            .map_err(|e| format!("the stored CT checkpoint's {name} signature: {e}"))?;
+        if (cp.size, cp.root) != (size, root) {
+            return Err(format!(
+                "the stored CT checkpoint is for size {} root {:?}, not the tree head",
+                cp.size, cp.root
+            ));
+        }
+    }
+    Ok(())
 }

@@ -79,7 +79,18 @@ struct Held {
 }
 
 /// A client holding fewer slots than this may take the reserved ones.
-const FEW_SLOTS: usize = 4;
+pub const FEW_SLOTS: usize = 4;
+
+/// How many of `total` slots one client may hold: an eighth (at least one).
+pub const fn client_share(total: usize) -> usize {
+    if total >= 8 { total / 8 } else { 1 }
+}
+
+/// How many of `total` slots only clients holding fewer than [`FEW_SLOTS`] may take: a
+/// sixteenth.
+pub const fn reserved(total: usize) -> usize {
+    total / 16
+}
 
 /// Why [`ClientSlots::try_acquire`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +120,8 @@ impl ClientSlots {
     pub fn new(total: usize) -> Arc<ClientSlots> {
         Arc::new(ClientSlots {
             total,
-            per_client: (total / 8).max(1),
-            reserved: total / 16,
+            per_client: client_share(total),
+            reserved: reserved(total),
             held: Mutex::new(Held::default()),
         })
     }

@@ -154,10 +154,20 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         config.tsa_policy,
         tsa.chain_pem()
     );
+    let replaced_tsas = datadir::record_tsa(&config.data_dir, &tsa, crate::api::unix_now())?;
+    if !replaced_tsas.is_empty() {
+        notice!(
+            "the trusted root also lists the {} timestamp authorities this one replaced, each \
+             valid until it was replaced",
+            replaced_tsas.len()
+        );
+    }
     let mut state = crate::api::AppState::new(sequencer.clone(), public_url.clone())
         .with_cosignatures(cosignatures)
-        .with_tsa(tsa);
+        .with_tsa(tsa)
+        .with_replaced_tsas(replaced_tsas);
     let mut ct_thread = None;
+    let mut ct_store = None;
     if !config.ca.oidc_issuers.is_empty() {
         let signer = crate::ca::open_signer(
             &config.ca,
@@ -172,7 +182,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
                 issuer.client_id
             );
         }
-        let (ct, thread) = crate::ct::CtLog::open(
+        let (ct, store, thread) = crate::ct::CtLog::open(
             &config.data_dir,
             &opened.active().identity.meta.hostname,
             &signer,
@@ -180,6 +190,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         )
         .context("opening the CT log")?;
         ct_thread = Some(thread);
+        ct_store = Some(store);
         state = state.with_ca(crate::ca::CertificateAuthority::new(
             signer,
             ct,
@@ -261,9 +272,10 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     // Started last, so that nothing is left behind when starting fails.
-    let shards = Arc::new(std::sync::Mutex::new(crate::backup::DiskShards::new(
-        &opened,
-    )));
+    let shards = Arc::new(std::sync::Mutex::new(crate::backup::DiskShards {
+        ct: ct_store,
+        ..crate::backup::DiskShards::new(&opened)
+    }));
     let admin = crate::backup::serve_admin(shards.clone(), log_paths(&config), tuf, trust)
         .inspect_err(|e| {
             tracing::warn!(

@@ -84,6 +84,9 @@ pub struct AppState {
     tsa: Option<Arc<arkivo_core::tsa::TsaSigner>>,
     /// Whether the web explorer is served at `/` and `/ui/` ([`explorer`]).
     explorer: bool,
+    /// The TSAs `tsa` replaced (its key changed), oldest first, each valid until it was
+    /// replaced: still in the trusted root, so that their timestamps verify.
+    replaced_tsas: Arc<Vec<arkivo_core::wire::CertificateAuthority>>,
 }
 
 /// SETs kept in memory: about 100 bytes each, so about 10 MB.
@@ -114,6 +117,7 @@ impl AppState {
             ca: None,
             tsa: None,
             explorer: true,
+            replaced_tsas: Arc::default(),
         }
     }
 
@@ -195,6 +199,16 @@ impl AppState {
     #[must_use]
     pub fn with_tsa(mut self, tsa: arkivo_core::tsa::TsaSigner) -> Self {
         self.tsa = Some(Arc::new(tsa));
+        self
+    }
+
+    /// Lists the TSAs `tsa` replaced ([`crate::datadir::record_tsa`]) in the trusted root.
+    #[must_use]
+    pub fn with_replaced_tsas(
+        mut self,
+        tsas: Vec<arkivo_core::wire::CertificateAuthority>,
+    ) -> Self {
+        self.replaced_tsas = Arc::new(tsas);
         self
     }
 

@@ -794,6 +794,12 @@ pub(super) fn trusted_root_of(st: &AppState, view: &View) -> TrustedRoot {
         tlogs,
         certificate_authorities,
         ctlogs,
-        timestamp_authorities: st.tsa.iter().map(|t| t.authority()).collect(),
+        // Replaced TSAs first, each valid until its replacement (as a frozen shard's key is).
+        timestamp_authorities: st
+            .replaced_tsas
+            .iter()
+            .cloned()
+            .chain(st.tsa.iter().map(|t| t.authority()))
+            .collect(),
     }
 }
