@@ -787,3 +787,96 @@ fn monitor_watches_identities_and_issuers() {
     let alone = monitor(&["--log-key", "log.pub", "--watch-issuer", &corp]);
     assert_eq!(alone.code, 2, "{}", alone.stderr);
 }
+
+/// `arkivo monitor --watch-identity --watch-issuer` with a trusted root that lists the CA's CT
+/// log follows that log too (checkpoint signed with the root's CT log key, every leaf read from
+/// the data tiles rebuilding the checkpoint's root) and reports a certificate issued for the
+/// watched identity by the watched issuer although no log entry was ever made with it; a data
+/// tile changed on the way is an ALERT.
+#[tokio::test(flavor = "multi_thread")]
+async fn monitor_reports_certificates_from_the_ct_log() {
+    let issuer = TestIssuer::start(false);
+    let (corp, partner) = (issuer.url("corp"), issuer.url("partner"));
+    let server = TestServer::start(&["--oidc-issuer", &corp, "--oidc-issuer", &partner]);
+    let base = server.base_url();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    write_json(w, "root.json", &served_root(&base).await);
+    let monitor = |url: &str| {
+        run_arkivo(
+            Some(w),
+            &[
+                "monitor",
+                "--once",
+                "--rekor-url",
+                url,
+                "--trusted-root",
+                "root.json",
+                "--state",
+                "state.json",
+                "--ct-state",
+                "ct.json",
+                "--watch-identity",
+                EMAIL,
+                "--watch-issuer",
+                &corp,
+            ],
+            &[],
+        )
+    };
+    let first = monitor(&base);
+    ok(&first);
+    assert!(first.stdout.contains("CT log"), "{}", first.stdout);
+    // Certificates only: no log entry is made with any of them.
+    let client = RekorClient::new(&base).unwrap();
+    for (name, email) in [
+        ("corp", EMAIL),
+        ("partner", EMAIL),
+        ("corp", "bob@example.org"),
+    ] {
+        let token = issuer.token(
+            Alg::Rs256,
+            name,
+            json!({"email": email, "email_verified": true}),
+        );
+        let args = arkivo_client::fulcio::KeylessArgs {
+            identity_token: Some(token),
+            fulcio_url: None,
+        };
+        arkivo_client::fulcio::certify(&args, &client)
+            .await
+            .unwrap();
+    }
+    std::fs::copy(w.join("ct.json"), w.join("ct-start.json")).unwrap();
+    let second = monitor(&base);
+    ok(&second);
+    let matches: Vec<&str> = second
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("MATCH"))
+        .collect();
+    assert_eq!(matches.len(), 1, "{}", second.stdout);
+    assert!(
+        matches[0].starts_with("MATCH CT log index") && matches[0].contains(EMAIL),
+        "{}",
+        second.stdout
+    );
+    assert!(matches[0].contains(&corp), "{}", second.stdout);
+
+    // The same round through a proxy that changes a byte of the data tile (the first leaf's
+    // timestamp): the leaves no longer make the checkpoint's root.
+    std::fs::copy(w.join("ct-start.json"), w.join("ct.json")).unwrap();
+    let proxy = common::proxy::Proxy::start(&base, |path, body| {
+        path.starts_with("/ct/tile/data/").then(|| {
+            let mut body = body.to_vec();
+            body[7] ^= 1;
+            body
+        })
+    });
+    refused(
+        &monitor(&proxy.base_url()),
+        1,
+        "do not make its checkpoint's root",
+    );
+    drop(server);
+}

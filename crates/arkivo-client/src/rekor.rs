@@ -440,6 +440,21 @@ impl RekorClient {
         .await
     }
 
+    /// `GET url`: the body of a successful answer (a checkpoint, a tile), bounded.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`].
+    pub async fn get(&self, url: &str) -> Result<Vec<u8>, ClientError> {
+        let res = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unreachable(url, &e))?;
+        read_body(url, res).await
+    }
+
     /// `GET /api/v1/log/publicKey[?treeID=]` (§3.6): the public key PEM of the tree `tree_id`
     /// (decimal) names, the active one when `None`.
     ///
@@ -451,13 +466,7 @@ impl RekorClient {
             .map(|id| format!("?treeID={id}"))
             .unwrap_or_default();
         let url = format!("{}/api/v1/log/publicKey{tree}", self.base);
-        let res = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| unreachable(&url, &e))?;
-        let bytes = read_body(&url, res).await?;
+        let bytes = self.get(&url).await?;
         String::from_utf8(bytes).map_err(|_| malformed(&url, "the public key is not text"))
     }
 

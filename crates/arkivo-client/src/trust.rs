@@ -446,6 +446,21 @@ pub fn certificate_trust(json: &[u8], what: &str) -> Result<CertificateTrust, Tr
     Ok(CertificateTrust { cas, ctlogs })
 }
 
+/// The CT logs of a TrustedRoot JSON document (`ctlogs`, read as [`logs_from_trusted_root`]
+/// reads `tlogs`); none is not an error.
+///
+/// # Errors
+///
+/// [`TrustError::NotATrustedRoot`] naming what is wrong.
+pub fn ct_logs_from_trusted_root(json: &[u8], what: &str) -> Result<Vec<TrustedLog>, TrustError> {
+    let bad = |detail: String| TrustError::NotATrustedRoot {
+        what: what.to_owned(),
+        detail,
+    };
+    let root = parse_trusted_root(json).map_err(bad)?;
+    ecdsa_logs(&root.ctlogs, "ctlogs").map_err(bad)
+}
+
 /// The logs among `instances` (a trusted root's `field`) with an ECDSA P-256 key
 /// (`PKIX_ECDSA_P256_SHA_256`) whose `logId.keyId` is the SHA-256 of its `rawBytes`; others are
 /// skipped.
