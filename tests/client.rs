@@ -1106,3 +1106,377 @@ fn sign_blob_checks_the_log_answer_before_writing_the_bundle() {
         }
     }
 }
+
+/// The last certificate of a PEM chain, as PEM.
+fn last_pem_certificate(chain: &[u8]) -> String {
+    let blocks = arkivo_core::entries::pki::pem_blocks(chain).unwrap();
+    arkivo_core::entries::pki::pem_encode("CERTIFICATE", &blocks.last().unwrap().1)
+}
+
+/// The served trusted root's Rekor v2 (Ed25519 checkpoint) key, as PEM.
+fn checkpoint_key_pem(root: &Value) -> String {
+    let tlog = root["tlogs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["publicKey"]["keyDetails"] == "PKIX_ED25519")
+        .unwrap();
+    let der = B64
+        .decode(tlog["publicKey"]["rawBytes"].as_str().unwrap())
+        .unwrap();
+    arkivo_core::entries::pki::pem_encode("PUBLIC KEY", &der)
+}
+
+/// `sign-blob --rekor-api-version 2` (P-256 and Ed25519 keys) records a Rekor v2 entry and
+/// writes a bundle with an RFC 3161 timestamp over the signature, which OpenSSL verifies too;
+/// `verify-blob` accepts it and refuses, naming the timestamp, a bundle without one, with one
+/// over another signature, with a changed TSA signature or imprint, and one from a TSA the
+/// trusted root does not list; a changed proof or no --trusted-root are refused too.
+#[test]
+fn sign_blob_rekor_v2_is_timestamped_and_verified() {
+    let env = Env::new();
+    let url = env.server.base_url();
+    env.write("root.json", &fetch(&env.server, "/api/v1/log/trustedRoot"));
+    let root: Value =
+        serde_json::from_slice(&fetch(&env.server, "/api/v1/log/trustedRoot")).unwrap();
+    let sign = |key: &str, file: &str, bundle: &str| {
+        let args = [
+            "sign-blob",
+            "--rekor-api-version",
+            "2",
+            "--key",
+            key,
+            "--rekor-url",
+            &url,
+            "--trusted-root",
+            "root.json",
+            "--bundle",
+            bundle,
+            "--output",
+            "json",
+            file,
+        ];
+        ok(env.run(&args, &[]), "sign-blob --rekor-api-version 2").json()
+    };
+    let verify = |public: &str, bundle: &str, file: &str, root: &str| {
+        env.verify(public, bundle, file, &["--trusted-root", root])
+    };
+    env.keygen("k");
+    keygen_ed25519(&env, "e");
+    for (key, file) in [("k", "blob"), ("e", "blob-ed")] {
+        env.write(file, format!("{file} signed into Rekor v2").as_bytes());
+        let bundle = format!("{file}.bundle");
+        let signed = sign(&format!("{key}.key"), file, &bundle);
+        assert_eq!(signed["rekorApiVersion"], 2, "{signed}");
+        let b: Value = serde_json::from_slice(&std::fs::read(env.path(&bundle)).unwrap()).unwrap();
+        let tlog = &b["verificationMaterial"]["tlogEntries"][0];
+        assert_eq!(tlog["kindVersion"]["version"], "0.0.2", "{b}");
+        assert!(tlog.get("inclusionPromise").is_none(), "{b}");
+        let verified = ok(
+            verify(&format!("{key}.pub"), &bundle, file, "root.json"),
+            "verify-blob of a Rekor v2 bundle",
+        );
+        assert!(
+            verified.stdout.contains("timestamp: OK"),
+            "{}",
+            verified.stdout
+        );
+    }
+
+    // OpenSSL, independently: the token is over the signature bytes and chains to the TSA's root.
+    let b: Value =
+        serde_json::from_slice(&std::fs::read(env.path("blob.bundle")).unwrap()).unwrap();
+    let signature = B64
+        .decode(b["messageSignature"]["signature"].as_str().unwrap())
+        .unwrap();
+    let token_b64 = b["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]
+        ["signedTimestamp"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = B64.decode(&token_b64).unwrap();
+    env.write("sig.bin", &signature);
+    env.write("token.der", &token);
+    let chain = fetch(&env.server, "/api/v1/timestamp/certchain");
+    env.write("tsa-chain.pem", &chain);
+    env.write("tsa-root.pem", last_pem_certificate(&chain).as_bytes());
+    common::openssl(
+        env.dir.path(),
+        &[
+            "ts",
+            "-verify",
+            "-token_in",
+            "-in",
+            "token.der",
+            "-data",
+            "sig.bin",
+            "-CAfile",
+            "tsa-root.pem",
+            "-untrusted",
+            "tsa-chain.pem",
+        ],
+    );
+
+    // Bundles changed one way each.
+    let refused = |name: &str, change: &dyn Fn(&mut Value), needle: &str| {
+        let mut changed = b.clone();
+        change(&mut changed);
+        env.write(name, changed.to_string().as_bytes());
+        fails(verify("k.pub", name, "blob", "root.json"), 1, needle, name);
+    };
+    let set_token = |v: &mut Value, token: &[u8]| {
+        v["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"] =
+            B64.encode(token).into();
+    };
+    refused(
+        "no-timestamp.bundle",
+        &|v| {
+            v["verificationMaterial"]
+                .as_object_mut()
+                .unwrap()
+                .remove("timestampVerificationData");
+        },
+        "no verified RFC 3161 timestamp",
+    );
+    // A genuine token of this TSA, over another signature.
+    let other: Value =
+        serde_json::from_slice(&std::fs::read(env.path("blob-ed.bundle")).unwrap()).unwrap();
+    let other_token = other["verificationMaterial"]["timestampVerificationData"]
+        ["rfc3161Timestamps"][0]["signedTimestamp"]
+        .clone();
+    refused(
+        "other-token.bundle",
+        &|v| {
+            v["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"] =
+                other_token.clone();
+        },
+        "the message imprint does not match",
+    );
+    // The imprint (SHA-256 of the signature) changed inside the signed TSTInfo.
+    let imprint = <sha2::Sha256 as sha2::Digest>::digest(&signature);
+    let at = token
+        .windows(32)
+        .position(|w| w[..] == imprint[..])
+        .expect("the imprint is in the token");
+    let mut changed_imprint = token.clone();
+    changed_imprint[at] ^= 1;
+    refused(
+        "imprint.bundle",
+        &|v| set_token(v, &changed_imprint),
+        "the message-digest attribute does not match the TSTInfo",
+    );
+    // The TSA's signature (the last bytes of the token: SignerInfo ends with it) changed.
+    let mut changed_signature = token.clone();
+    *changed_signature.last_mut().unwrap() ^= 1;
+    refused(
+        "tsa-signature.bundle",
+        &|v| set_token(v, &changed_signature),
+        "the signature does not verify",
+    );
+    // The inclusion proof's root changed.
+    refused(
+        "root-hash.bundle",
+        &|v| {
+            let p = &mut v["verificationMaterial"]["tlogEntries"][0]["inclusionProof"];
+            p["rootHash"] = B64.encode([7u8; 32]).into();
+        },
+        "does not match its checkpoint",
+    );
+
+    // A trusted root whose timestamp authority is another one, and one without any.
+    let now = u64::try_from(common::unix_now()).unwrap();
+    let (_, other_chain) = arkivo_core::tsa::generate("other-tsa.test", now - 60).unwrap();
+    let mut other_root = root.clone();
+    other_root["timestampAuthorities"] = serde_json::json!([{
+        "subject": {"organization": "other"},
+        "certChain": {"certificates": arkivo_core::entries::pki::pem_blocks(other_chain.as_bytes())
+            .unwrap().into_iter().map(|(_, der)| serde_json::json!({"rawBytes": B64.encode(der)}))
+            .collect::<Vec<_>>()},
+        "validFor": {"start": "2020-01-01T00:00:00Z"}
+    }]);
+    env.write("other-tsa-root.json", other_root.to_string().as_bytes());
+    fails(
+        verify("k.pub", "blob.bundle", "blob", "other-tsa-root.json"),
+        1,
+        "the signer is not a trusted timestamp authority",
+        "a root listing another TSA",
+    );
+    other_root["timestampAuthorities"] = serde_json::json!([]);
+    env.write("no-tsa-root.json", other_root.to_string().as_bytes());
+    fails(
+        verify("k.pub", "blob.bundle", "blob", "no-tsa-root.json"),
+        2,
+        "lists no timestamp authority",
+        "a root listing no TSA",
+    );
+    fails(
+        env.verify("k.pub", "blob.bundle", "blob", &[]),
+        2,
+        "verified with --trusted-root",
+        "a Rekor v2 bundle with --log-key",
+    );
+    // Images are signed into Rekor v1 only.
+    fails(
+        env.run(
+            &[
+                "sign",
+                "--rekor-api-version",
+                "2",
+                "--key",
+                "k.key",
+                "--rekor-url",
+                &url,
+                "localhost:1/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            ],
+            &[],
+        ),
+        2,
+        "--rekor-api-version 2 is for sign-blob",
+        "sign with --rekor-api-version 2",
+    );
+}
+
+/// `keygen --algorithm ed25519` into `<prefix>.key`/`.pub`.
+fn keygen_ed25519(env: &Env, prefix: &str) {
+    ok(
+        env.run(
+            &[
+                "keygen",
+                "--algorithm",
+                "ed25519",
+                "--output-prefix",
+                prefix,
+            ],
+            &[("ARKIVO_PASSWORD", "")],
+        ),
+        "keygen ed25519",
+    );
+}
+
+/// `arkivo trust-root --tsa-root` keeps the served timestamp authority whose chain ends in the
+/// pinned root and drops one a rewriting proxy injects (a real TSA of another server), naming
+/// the drop; a bundle timestamped by the injected TSA does not verify with the written root,
+/// one of the pinned TSA does; a pinned root the log does not list is refused.
+#[test]
+fn trust_root_keeps_only_the_pinned_tsa() {
+    let env = Env::new();
+    let attacker = TestServer::start(&[]);
+    let attacker_root: Value =
+        serde_json::from_slice(&fetch(&attacker, "/api/v1/log/trustedRoot")).unwrap();
+    let served: Value =
+        serde_json::from_slice(&fetch(&env.server, "/api/v1/log/trustedRoot")).unwrap();
+    let injected = attacker_root["timestampAuthorities"][0].clone();
+    let proxy = common::proxy::Proxy::start(&env.server.base_url(), move |path, body| {
+        if !path.starts_with("/api/v1/log/trustedRoot") {
+            return None;
+        }
+        let mut root: Value = serde_json::from_slice(body).unwrap();
+        root["timestampAuthorities"]
+            .as_array_mut()
+            .unwrap()
+            .push(injected.clone());
+        Some(serde_json::to_vec(&root).unwrap())
+    });
+    env.write(
+        "tsa-root.pem",
+        last_pem_certificate(&fetch(&env.server, "/api/v1/timestamp/certchain")).as_bytes(),
+    );
+    env.write("log-v2.pub", checkpoint_key_pem(&served).as_bytes());
+    let url = proxy.base_url();
+    let pinned = ok(
+        env.run(
+            &[
+                "trust-root",
+                "--rekor-url",
+                &url,
+                "--log-key",
+                "log.pub",
+                "--log-key",
+                "log-v2.pub",
+                "--tsa-root",
+                "tsa-root.pem",
+            ],
+            &[],
+        ),
+        "trust-root --tsa-root through the proxy",
+    );
+    assert!(
+        pinned
+            .stderr
+            .contains("dropped 1 unpinned timestamp authorities"),
+        "{}",
+        pinned.stderr
+    );
+    let root: Value = serde_json::from_str(&pinned.stdout).unwrap();
+    assert_eq!(
+        root["timestampAuthorities"], served["timestampAuthorities"],
+        "{root}"
+    );
+    env.write("root.json", pinned.stdout.as_bytes());
+
+    env.keygen("k");
+    env.write("blob", b"timestamped");
+    for (server, bundle) in [(&env.server, "honest.bundle"), (&attacker, "evil.bundle")] {
+        ok(
+            env.run(
+                &[
+                    "sign-blob",
+                    "--rekor-api-version",
+                    "2",
+                    "--key",
+                    "k.key",
+                    "--rekor-url",
+                    &server.base_url(),
+                    "--bundle",
+                    bundle,
+                    "blob",
+                ],
+                &[],
+            ),
+            "sign-blob --rekor-api-version 2",
+        );
+    }
+    ok(
+        env.verify(
+            "k.pub",
+            "honest.bundle",
+            "blob",
+            &["--trusted-root", "root.json"],
+        ),
+        "a bundle of the pinned TSA and log",
+    );
+    fails(
+        env.verify(
+            "k.pub",
+            "evil.bundle",
+            "blob",
+            &["--trusted-root", "root.json"],
+        ),
+        1,
+        "not a trusted timestamp authority",
+        "a bundle timestamped by the injected TSA",
+    );
+
+    // A pinned TSA root that the log does not list is refused, not added.
+    env.write(
+        "evil-tsa-root.pem",
+        last_pem_certificate(&fetch(&attacker, "/api/v1/timestamp/certchain")).as_bytes(),
+    );
+    fails(
+        env.run(
+            &[
+                "trust-root",
+                "--rekor-url",
+                &env.server.base_url(),
+                "--log-key",
+                "log.pub",
+                "--tsa-root",
+                "evil-tsa-root.pem",
+            ],
+            &[],
+        ),
+        1,
+        "lists no timestamp authority",
+        "trust-root pinning a TSA root the log does not list",
+    );
+}

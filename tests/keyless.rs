@@ -4,7 +4,8 @@
 //! `arkivo verify-blob` accepts for the certificate's identity and issuer and refuses, naming
 //! the check, for another identity, another issuer, a trusted root whose CA is another one, a
 //! certificate expired when the log recorded the signature, a trusted root without CT logs
-//! (unless --insecure-ignore-sct), and without identity flags. `arkivo monitor --watch-identity
+//! (unless --insecure-ignore-sct), and without identity flags; the same through Rekor v2, where
+//! the certificate is checked at the RFC 3161 timestamp's genTime. `arkivo monitor --watch-identity
 //! [--watch-issuer]` reports the entries whose certificate names a watched identity.
 
 mod common;
@@ -79,6 +80,46 @@ fn with_ca(root: &Value, chain_pem: &str) -> Value {
     root["certificateAuthorities"] = json!([{"subject": {"organization": "other"},
         "certChain": {"certificates": certs}, "validFor": {"start": "2020-01-01T00:00:00Z"}}]);
     root
+}
+
+/// A certificate for [`EMAIL`] from `issuer_url`, issued by `issuing` at `at` (valid ten
+/// minutes), and its key. Its SCT is of a CT log no root lists: these certificates are verified
+/// with --insecure-ignore-sct.
+fn issue(
+    issuing: &IssuingCa,
+    issuer_url: &str,
+    at: SystemTime,
+) -> (p256::ecdsa::SigningKey, Vec<u8>) {
+    let key = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
+    let spki = key.verifying_key().to_public_key_der().unwrap();
+    let identity = Identity {
+        san: SubjectAltName::Email(EMAIL.into()),
+        challenge: EMAIL.into(),
+        extensions: vec![(oid::ISSUER_V2, ExtensionValue::Utf8(issuer_url.to_owned()))],
+    };
+    let pre = issuing
+        .precertificate(
+            &identity,
+            &PublicKey::from_spki_der(spki.as_bytes()).unwrap(),
+            at,
+        )
+        .unwrap();
+    let entry = TileLeaf {
+        timestamp: at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+        issuer_key_hash: issuing.issuer_key_hash(),
+        tbs_certificate: pre.tbs_without_poison().unwrap(),
+        extensions: Vec::new(),
+        pre_certificate: pre.der().to_vec(),
+        certificate_chain: Vec::new(),
+    };
+    let sct = Sct::sign(&entry, &LogKeys::generate());
+    let cert = issuing
+        .finish(pre, &SignedCertificateTimestampList(vec![sct]))
+        .unwrap();
+    (key, cert)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -367,37 +408,7 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
     // (valid ten minutes) by a CA the root lists, the signature recorded now in the real log.
     let issuing = IssuingCa::from_pem(&other_ca.intermediate_key_pem, &other_ca.chain_pem).unwrap();
     let record = async |at: SystemTime, name: &str| {
-        let key = p256::ecdsa::SigningKey::random(&mut rand::thread_rng());
-        let spki = key.verifying_key().to_public_key_der().unwrap();
-        let identity = Identity {
-            san: SubjectAltName::Email(EMAIL.into()),
-            challenge: EMAIL.into(),
-            extensions: vec![(oid::ISSUER_V2, ExtensionValue::Utf8(issuer_url.clone()))],
-        };
-        let pre = issuing
-            .precertificate(
-                &identity,
-                &PublicKey::from_spki_der(spki.as_bytes()).unwrap(),
-                at,
-            )
-            .unwrap();
-        // Its SCT is of a CT log no root lists: these certificates are verified with
-        // --insecure-ignore-sct.
-        let entry = TileLeaf {
-            timestamp: at
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as u64,
-            issuer_key_hash: issuing.issuer_key_hash(),
-            tbs_certificate: pre.tbs_without_poison().unwrap(),
-            extensions: Vec::new(),
-            pre_certificate: pre.der().to_vec(),
-            certificate_chain: Vec::new(),
-        };
-        let sct = Sct::sign(&entry, &LogKeys::generate());
-        let cert = issuing
-            .finish(pre, &SignedCertificateTimestampList(vec![sct]))
-            .unwrap();
+        let (key, cert) = issue(&issuing, &issuer_url, at);
         let artifact = std::fs::read(&file).unwrap();
         let digest = sha2::Sha256::digest(&artifact).to_vec();
         let signature: p256::ecdsa::DerSignature = key.sign(&artifact);
@@ -455,6 +466,158 @@ async fn sign_blob_keyless_and_verify_identity_issuer_ca_validity_sct() {
     )
     .await;
     refused(&verify_with(&stale), 1, "expired certificate");
+    drop(server);
+}
+
+/// Keyless signing into Rekor v2: `sign-blob --rekor-api-version 2` records the certificate as
+/// the entry's verifier and timestamps the signature; `verify-blob` checks the certificate
+/// (chain, identity, issuer, SCT) at the timestamp's genTime, as a v2 entry has no integrated
+/// time: a certificate that had expired by then is refused, a fresh one of the same CA not.
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_blob_keyless_rekor_v2_checks_the_certificate_at_the_timestamp() {
+    let issuer = TestIssuer::start(false);
+    let issuer_url = issuer.url("email");
+    let server = TestServer::start(&["--oidc-issuer", &issuer_url]);
+    let base = server.base_url();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let file = w.join("artifact");
+    std::fs::write(&file, b"signed keyless into Rekor v2").unwrap();
+    let served = served_root(&base).await;
+    let root = write_json(w, "root.json", &served);
+    let token = issuer.token(
+        Alg::Es256,
+        "email",
+        json!({"email": EMAIL, "email_verified": true}),
+    );
+    let bundle = w.join("artifact.bundle");
+    ok(&run_arkivo(
+        None,
+        &[
+            "sign-blob",
+            "--rekor-api-version",
+            "2",
+            "--identity-token",
+            &token,
+            "--rekor-url",
+            &base,
+            "--trusted-root",
+            &root,
+            "--bundle",
+            path(&bundle),
+            path(&file),
+        ],
+        &[],
+    ));
+    let b: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    let leaf = b["verificationMaterial"]["certificate"]["rawBytes"].clone();
+    let body: Value = serde_json::from_slice(
+        &B64.decode(
+            b["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        body["spec"]["hashedRekordV002"]["signature"]["verifier"]["x509Certificate"]["rawBytes"],
+        leaf,
+        "{body}"
+    );
+    let verify = |bundle: &Path, root: &str, identity: &str, extra: &[&str]| {
+        let mut args = vec![
+            "verify-blob",
+            "--bundle",
+            path(bundle),
+            "--trusted-root",
+            root,
+            "--certificate-identity",
+            identity,
+            "--certificate-oidc-issuer",
+            &issuer_url,
+        ];
+        args.extend(extra);
+        args.push(path(&file));
+        run_arkivo(None, &args, &[])
+    };
+    let verified = verify(&bundle, &root, EMAIL, &[]);
+    ok(&verified);
+    assert!(
+        verified.stdout.contains("timestamp: OK"),
+        "{}",
+        verified.stdout
+    );
+    refused(
+        &verify(&bundle, &root, "mallory@example.org", &[]),
+        1,
+        "mallory",
+    );
+
+    // Certificates of another CA, issued now and an hour ago (valid ten minutes), each signing
+    // the artifact into the real log with a real timestamp of its TSA.
+    let other_ca =
+        CaKeys::generate("other", SystemTime::now() - Duration::from_secs(7200)).unwrap();
+    let issuing = IssuingCa::from_pem(&other_ca.intermediate_key_pem, &other_ca.chain_pem).unwrap();
+    let other_root = write_json(w, "other-root.json", &with_ca(&served, &other_ca.chain_pem));
+    let client = RekorClient::new(&base).unwrap();
+    let trust = arkivo_client::trust::rekor_v2_trust_of(
+        &serde_json::from_value(served.clone()).unwrap(),
+        "served",
+    )
+    .unwrap();
+    let record = async |at: SystemTime, name: &str| {
+        let (key, cert) = issue(&issuing, &issuer_url, at);
+        let artifact = std::fs::read(&file).unwrap();
+        let digest = sha2::Sha256::digest(&artifact).to_vec();
+        let signature: p256::ecdsa::DerSignature = key.sign(&artifact);
+        let signature = signature.as_bytes().to_vec();
+        let imprint = sha2::Sha256::digest(&signature);
+        let nonce = [1, 2, 3, 4, 5, 6, 7, 8];
+        let request = arkivo_core::tsa::request(HashAlg::Sha256, &imprint, &nonce).unwrap();
+        let response = client
+            .timestamp(&format!("{base}/api/v1/timestamp"), request)
+            .await
+            .unwrap();
+        arkivo_core::tsa::verify_response(
+            &response,
+            HashAlg::Sha256,
+            &imprint,
+            Some(&arkivo_core::tsa::request_nonce(&nonce)),
+            &trust.tsas,
+        )
+        .unwrap();
+        let verifier = json!({"x509Certificate": {"rawBytes": B64.encode(&cert)},
+                              "keyDetails": "PKIX_ECDSA_P256_SHA_256"});
+        let entry = client
+            .create_entry_v2(&common::hashedrekord_v2(&digest, &signature, verifier))
+            .await
+            .unwrap();
+        let bundle = Bundle::for_message_signature_v2(
+            HashAlg::Sha256,
+            &digest,
+            &signature,
+            Material::Certificate(cert),
+            entry,
+            arkivo_core::tsa::response_token(&response).unwrap(),
+        );
+        let p = w.join(name);
+        std::fs::write(&p, bundle.to_json()).unwrap();
+        p
+    };
+    let ignore_sct = ["--insecure-ignore-sct"];
+    let fresh = record(SystemTime::now(), "fresh.bundle").await;
+    ok(&verify(&fresh, &other_root, EMAIL, &ignore_sct));
+    let stale = record(
+        SystemTime::now() - Duration::from_secs(3600),
+        "stale.bundle",
+    )
+    .await;
+    refused(
+        &verify(&stale, &other_root, EMAIL, &ignore_sct),
+        1,
+        "expired certificate",
+    );
     drop(server);
 }
 
@@ -623,4 +786,97 @@ fn monitor_watches_identities_and_issuers() {
     // --watch-issuer qualifies identities only.
     let alone = monitor(&["--log-key", "log.pub", "--watch-issuer", &corp]);
     assert_eq!(alone.code, 2, "{}", alone.stderr);
+}
+
+/// `arkivo monitor --watch-identity --watch-issuer` with a trusted root that lists the CA's CT
+/// log follows that log too (checkpoint signed with the root's CT log key, every leaf read from
+/// the data tiles rebuilding the checkpoint's root) and reports a certificate issued for the
+/// watched identity by the watched issuer although no log entry was ever made with it; a data
+/// tile changed on the way is an ALERT.
+#[tokio::test(flavor = "multi_thread")]
+async fn monitor_reports_certificates_from_the_ct_log() {
+    let issuer = TestIssuer::start(false);
+    let (corp, partner) = (issuer.url("corp"), issuer.url("partner"));
+    let server = TestServer::start(&["--oidc-issuer", &corp, "--oidc-issuer", &partner]);
+    let base = server.base_url();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    write_json(w, "root.json", &served_root(&base).await);
+    let monitor = |url: &str| {
+        run_arkivo(
+            Some(w),
+            &[
+                "monitor",
+                "--once",
+                "--rekor-url",
+                url,
+                "--trusted-root",
+                "root.json",
+                "--state",
+                "state.json",
+                "--ct-state",
+                "ct.json",
+                "--watch-identity",
+                EMAIL,
+                "--watch-issuer",
+                &corp,
+            ],
+            &[],
+        )
+    };
+    let first = monitor(&base);
+    ok(&first);
+    assert!(first.stdout.contains("CT log"), "{}", first.stdout);
+    // Certificates only: no log entry is made with any of them.
+    let client = RekorClient::new(&base).unwrap();
+    for (name, email) in [
+        ("corp", EMAIL),
+        ("partner", EMAIL),
+        ("corp", "bob@example.org"),
+    ] {
+        let token = issuer.token(
+            Alg::Rs256,
+            name,
+            json!({"email": email, "email_verified": true}),
+        );
+        let args = arkivo_client::fulcio::KeylessArgs {
+            identity_token: Some(token),
+            fulcio_url: None,
+        };
+        arkivo_client::fulcio::certify(&args, &client)
+            .await
+            .unwrap();
+    }
+    std::fs::copy(w.join("ct.json"), w.join("ct-start.json")).unwrap();
+    let second = monitor(&base);
+    ok(&second);
+    let matches: Vec<&str> = second
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("MATCH"))
+        .collect();
+    assert_eq!(matches.len(), 1, "{}", second.stdout);
+    assert!(
+        matches[0].starts_with("MATCH CT log index") && matches[0].contains(EMAIL),
+        "{}",
+        second.stdout
+    );
+    assert!(matches[0].contains(&corp), "{}", second.stdout);
+
+    // The same round through a proxy that changes a byte of the data tile (the first leaf's
+    // timestamp): the leaves no longer make the checkpoint's root.
+    std::fs::copy(w.join("ct-start.json"), w.join("ct.json")).unwrap();
+    let proxy = common::proxy::Proxy::start(&base, |path, body| {
+        path.starts_with("/ct/tile/data/").then(|| {
+            let mut body = body.to_vec();
+            body[7] ^= 1;
+            body
+        })
+    });
+    refused(
+        &monitor(&proxy.base_url()),
+        1,
+        "do not make its checkpoint's root",
+    );
+    drop(server);
 }

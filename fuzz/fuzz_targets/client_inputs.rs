@@ -1,6 +1,7 @@
 //! What the client reads from outside: a Sigstore bundle (verified against a fixed log key and,
-//! keyless, its certificate against a fixed CA), a private key file (up to the point where a
-//! password is needed), a trusted root (its logs and its CAs). Any bytes; nothing may panic,
+//! keyless, its certificate against a fixed CA; a Rekor v2 entry's body, checkpoint and proof),
+//! a private key file (up to the point where a password is needed), a trusted root (its logs,
+//! its CAs, its Rekor v2 logs and timestamp authorities). Any bytes; nothing may panic,
 //! and a bundle that parses writes back to one that parses the same.
 #![no_main]
 
@@ -19,6 +20,21 @@ fn log() -> &'static [TrustedLog] {
     LOG.get_or_init(|| {
         let pem = arkivo_core::signer::LogKeys::generate().ecdsa_public_pem();
         vec![TrustedLog::from_public_key_pem(&pem, "log").expect("a P-256 key")]
+    })
+}
+
+/// A Rekor v2 log key (made once per run) under the origin `fuzz.test`.
+fn v2_log() -> &'static [trust::TrustedCheckpointKey] {
+    static LOG: OnceLock<Vec<trust::TrustedCheckpointKey>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let keys = arkivo_core::signer::LogKeys::generate();
+        let key = *keys.ed25519_verifier("fuzz.test").public_key();
+        vec![trust::TrustedCheckpointKey {
+            key_id: keys.checkpoint_key_id("fuzz.test"),
+            key,
+            valid_from: None,
+            valid_until: None,
+        }]
     })
 }
 
@@ -60,6 +76,10 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(entry) = bundle.log_entry() {
             let _ = verify::verify_log_entry(&entry, log());
         }
+        if let Ok(tlog) = bundle.tlog_entry() {
+            let _ = arkivo_core::entries::v2::parse_hashedrekord_body(&tlog.canonicalized_body);
+            let _ = verify::verify_v2_entry(tlog, v2_log(), 1_700_000_000);
+        }
         let _ = bundle.message_signature();
         if let BundleSigner::Certificate(der) = bundle.signer() {
             let (trust, policy) = ca();
@@ -73,4 +93,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = trust::logs_from_trusted_root(data, "fuzz");
     let _ = trust::certificate_trust(data, "fuzz");
+    let _ = trust::rekor_v2_trust(data, "fuzz");
+    let _ = arkivo_core::entries::v2::parse_hashedrekord_body(data);
 });

@@ -8,7 +8,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(leaves) = TileLeaf::parse_data_tile(data) {
-        assert_eq!(leaves.iter().flat_map(TileLeaf::encode).collect::<Vec<_>>(), data);
+        assert_eq!(
+            leaves.iter().flat_map(TileLeaf::encode).collect::<Vec<_>>(),
+            data
+        );
     }
     if let Ok(list) = SignedCertificateTimestampList::parse(data) {
         assert_eq!(list.encode(), data);

@@ -16,7 +16,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(token) = UnverifiedToken::parse(text) {
             let _ = token.issuer();
-            assert!(token.verify(&jwks, "https://issuer", "sigstore", 1_700_000_000).is_err());
+            assert!(
+                token
+                    .verify(&jwks, "https://issuer", "sigstore", 1_700_000_000)
+                    .is_err()
+            );
         }
     }
     let _ = Jwks::parse(data);

@@ -7,7 +7,9 @@
 #![no_main]
 
 use arkivo_core::entries::v2::canonicalize_request;
-use arkivo_core::entries::{CanonicalEntry, Kind, canonicalize_bytes, index_keys_of_body, kind_of_body};
+use arkivo_core::entries::{
+    CanonicalEntry, Kind, canonicalize_bytes, index_keys_of_body, kind_of_body,
+};
 use arkivo_core::merkle::record_hash;
 use libfuzzer_sys::fuzz_target;
 
@@ -21,7 +23,10 @@ fuzz_target!(|data: &[u8]| {
 
 fn check(entry: &CanonicalEntry) {
     assert_eq!(entry.leaf_hash, record_hash(&entry.body));
-    assert_eq!(kind_of_body(&entry.body).map(|(kind, _)| kind), Ok(entry.kind));
+    assert_eq!(
+        kind_of_body(&entry.body).map(|(kind, _)| kind),
+        Ok(entry.kind)
+    );
     let keys = index_keys_of_body(&entry.body).expect("an accepted body reads back");
     match entry.kind {
         Kind::HashedRekord => assert_eq!(keys, entry.index_keys),

@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(!manifest.shards.is_empty());
         for (i, shard) in manifest.shards.iter().enumerate() {
             assert!(shard.tree_id > 0);
-            assert!(manifest.shards[..i].iter().all(|s| s.tree_id != shard.tree_id));
+            assert!(
+                manifest.shards[..i]
+                    .iter()
+                    .all(|s| s.tree_id != shard.tree_id)
+            );
             for path in std::iter::once(&shard.db).chain(&shard.keys) {
                 assert!(!path.starts_with('/') && !path.split('/').any(|c| c == ".."));
             }

@@ -3,7 +3,9 @@
 //! tile, so caches never hold two copies); decoded tiles and bundles encode back to the input.
 #![no_main]
 
-use arkivo_core::tiles::{TilePath, decode_entry_bundle, decode_tile, encode_entry_bundle, encode_tile};
+use arkivo_core::tiles::{
+    TilePath, decode_entry_bundle, decode_tile, encode_entry_bundle, encode_tile,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

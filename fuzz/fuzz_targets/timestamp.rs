@@ -1,13 +1,14 @@
-//! Timestamp requests (DER `TimeStampReq` and upstream's JSON form) and timestamp responses:
-//! any bytes. Parsing and verifying must never panic; an accepted request must be granted with a
-//! response that verifies for its imprint and nonce (RFC 3161 §2.4).
+//! Timestamp requests (DER `TimeStampReq` and upstream's JSON form), timestamp responses and
+//! tokens (a bundle's `signedTimestamp`): any bytes. Parsing and verifying must never panic; an
+//! accepted request must be granted with a response that verifies for its imprint and nonce
+//! (RFC 3161 §2.4), and whose token, taken out, verifies on its own.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use arkivo_core::tsa::{
     DEFAULT_POLICY, TrustedTsa, TsaSigner, generate, parse_der_request, parse_json_request,
-    verify_response,
+    response_token, verify_response, verify_signed_timestamp,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -31,14 +32,14 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(resp) = signer.timestamp(&req, 1_700_000_001, 1) {
             verify_response(&resp, req.hash, &req.digest, req.nonce.as_ref(), trusted)
                 .expect("a granted request's response verifies");
+            let token = response_token(&resp).expect("a granted response holds a token");
+            verify_signed_timestamp(&token, req.hash, &req.digest, trusted)
+                .expect("its token verifies");
         }
     }
     let digest = [0u8; 32];
-    let _ = verify_response(
-        data,
-        arkivo_core::entries::pki::HashAlg::Sha256,
-        &digest,
-        None,
-        trusted,
-    );
+    let sha256 = arkivo_core::entries::pki::HashAlg::Sha256;
+    let _ = verify_response(data, sha256, &digest, None, trusted);
+    let _ = response_token(data);
+    let _ = verify_signed_timestamp(data, sha256, &digest, trusted);
 });

@@ -66,7 +66,25 @@ pub struct VerificationMaterial {
     #[serde(default)]
     pub tlog_entries: Vec<TransparencyLogEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timestamp_verification_data: Option<serde_json::Value>,
+    pub timestamp_verification_data: Option<TimestampVerificationData>,
+}
+
+/// `dev.sigstore.bundle.v1.TimestampVerificationData`: the RFC 3161 timestamps of the
+/// signature (a Rekor v2 entry asserts no time of its own).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimestampVerificationData {
+    #[serde(default)]
+    pub rfc3161_timestamps: Vec<Rfc3161SignedTimestamp>,
+}
+
+/// `dev.sigstore.common.v1.RFC3161SignedTimestamp`: a DER timestamp token (RFC 3161 §2.4.2)
+/// whose message imprint is the digest of the signature bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rfc3161SignedTimestamp {
+    #[serde(with = "b64_bytes")]
+    pub signed_timestamp: Vec<u8>,
 }
 
 /// `dev.sigstore.common.v1.X509Certificate`.
@@ -214,6 +232,16 @@ pub fn hash_algorithm_name(alg: HashAlg) -> &'static str {
     }
 }
 
+fn message_signature(algorithm: HashAlg, digest: &[u8], signature: &[u8]) -> MessageSignature {
+    MessageSignature {
+        message_digest: HashOutput {
+            algorithm: hash_algorithm_name(algorithm).to_owned(),
+            digest: digest.to_vec(),
+        },
+        signature: signature.to_vec(),
+    }
+}
+
 fn hash_algorithm_from_name(name: &str) -> Option<HashAlg> {
     [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512]
         .into_iter()
@@ -221,6 +249,13 @@ fn hash_algorithm_from_name(name: &str) -> Option<HashAlg> {
 }
 
 impl TransparencyLogEntry {
+    /// A Rekor v2 entry (`*` v0.0.2): no SET, no integrated time; its time comes from an
+    /// RFC 3161 timestamp (tiles-checkpoints-witnesses.md §6.4).
+    pub fn is_rekor_v2(&self) -> bool {
+        self.kind_version.version == arkivo_core::entries::v2::API_VERSION
+            && self.inclusion_promise.is_none()
+    }
+
     /// The bundle form of a v1 log entry: hex → bytes, the SET as inclusion promise, the
     /// checkpoint text as the checkpoint envelope.
     ///
@@ -310,8 +345,13 @@ impl TransparencyLogEntry {
 }
 
 impl VerificationMaterial {
-    /// The signer's material (a key's hint or the certificate) and the one log entry.
-    fn new(signer: Material, entry: &LogEntry) -> Result<VerificationMaterial, BundleError> {
+    /// The signer's material (a key's hint or the certificate), the one log entry and the
+    /// RFC 3161 timestamp tokens.
+    fn new(
+        signer: Material,
+        entry: TransparencyLogEntry,
+        timestamps: Vec<Vec<u8>>,
+    ) -> VerificationMaterial {
         let (public_key, certificate) = match signer {
             Material::PublicKey(der) => (
                 Some(PublicKeyIdentifier {
@@ -321,13 +361,22 @@ impl VerificationMaterial {
             ),
             Material::Certificate(der) => (None, Some(X509Certificate { raw_bytes: der })),
         };
-        Ok(VerificationMaterial {
+        VerificationMaterial {
             public_key,
             certificate,
             x509_certificate_chain: None,
-            tlog_entries: vec![TransparencyLogEntry::from_log_entry(entry)?],
-            timestamp_verification_data: None,
-        })
+            tlog_entries: vec![entry],
+            timestamp_verification_data: (!timestamps.is_empty()).then(|| {
+                TimestampVerificationData {
+                    rfc3161_timestamps: timestamps
+                        .into_iter()
+                        .map(|t| Rfc3161SignedTimestamp {
+                            signed_timestamp: t,
+                        })
+                        .collect(),
+                }
+            }),
+        }
     }
 }
 
@@ -345,18 +394,33 @@ impl Bundle {
         signer: Material,
         entry: &LogEntry,
     ) -> Result<Bundle, BundleError> {
+        let entry = TransparencyLogEntry::from_log_entry(entry)?;
         Ok(Bundle {
             media_type: BUNDLE_V03_MEDIA_TYPE.to_owned(),
-            verification_material: VerificationMaterial::new(signer, entry)?,
-            message_signature: Some(MessageSignature {
-                message_digest: HashOutput {
-                    algorithm: hash_algorithm_name(algorithm).to_owned(),
-                    digest: digest.to_vec(),
-                },
-                signature: signature.to_vec(),
-            }),
+            verification_material: VerificationMaterial::new(signer, entry, Vec::new()),
+            message_signature: Some(message_signature(algorithm, digest, signature)),
             dsse_envelope: None,
         })
+    }
+
+    /// A v0.3 bundle of a message signature recorded in a Rekor v2 log: as
+    /// [`Bundle::for_message_signature`], with the log's answer (`entry`) as it came and the
+    /// RFC 3161 `timestamp` token over the signature that stands in for the integrated time a
+    /// v2 entry lacks.
+    pub fn for_message_signature_v2(
+        algorithm: HashAlg,
+        digest: &[u8],
+        signature: &[u8],
+        signer: Material,
+        entry: TransparencyLogEntry,
+        timestamp: Vec<u8>,
+    ) -> Bundle {
+        Bundle {
+            media_type: BUNDLE_V03_MEDIA_TYPE.to_owned(),
+            verification_material: VerificationMaterial::new(signer, entry, vec![timestamp]),
+            message_signature: Some(message_signature(algorithm, digest, signature)),
+            dsse_envelope: None,
+        }
     }
 
     /// A v0.3 bundle of a DSSE envelope (an attestation, or a cosign v3 image signature), the
@@ -372,7 +436,11 @@ impl Bundle {
     ) -> Result<Bundle, BundleError> {
         Ok(Bundle {
             media_type: BUNDLE_V03_MEDIA_TYPE.to_owned(),
-            verification_material: VerificationMaterial::new(signer, entry)?,
+            verification_material: VerificationMaterial::new(
+                signer,
+                TransparencyLogEntry::from_log_entry(entry)?,
+                Vec::new(),
+            ),
             message_signature: None,
             dsse_envelope: Some(envelope),
         })
@@ -438,20 +506,38 @@ impl Bundle {
         }
     }
 
-    /// The one transparency log entry, as a v1 log entry.
+    /// The one transparency log entry, as the bundle carries it.
     ///
     /// # Errors
     ///
-    /// [`BundleError`] unless there is exactly one Rekor v1 entry with SET and proof.
-    pub fn log_entry(&self) -> Result<LogEntry, BundleError> {
+    /// [`BundleError`] unless there is exactly one.
+    pub fn tlog_entry(&self) -> Result<&TransparencyLogEntry, BundleError> {
         match self.verification_material.tlog_entries.as_slice() {
-            [one] => one.to_log_entry(),
+            [one] => Ok(one),
             [] => Err(malformed("no transparency log entry")),
             more => Err(BundleError::Unsupported(format!(
                 "{} transparency log entries; arkivo verifies bundles with one",
                 more.len()
             ))),
         }
+    }
+
+    /// The one transparency log entry, as a v1 log entry.
+    ///
+    /// # Errors
+    ///
+    /// [`BundleError`] unless there is exactly one Rekor v1 entry with SET and proof.
+    pub fn log_entry(&self) -> Result<LogEntry, BundleError> {
+        self.tlog_entry()?.to_log_entry()
+    }
+
+    /// The RFC 3161 timestamp tokens (DER) of `timestampVerificationData`.
+    pub fn rfc3161_timestamps(&self) -> impl Iterator<Item = &[u8]> {
+        self.verification_material
+            .timestamp_verification_data
+            .iter()
+            .flat_map(|d| &d.rfc3161_timestamps)
+            .map(|t| t.signed_timestamp.as_slice())
     }
 
     /// The message signature's digest algorithm, digest and signature.

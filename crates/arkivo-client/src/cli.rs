@@ -31,8 +31,9 @@ pub enum ClientCommand {
     /// Verify an image's attestations of one predicate type and print their statements.
     VerifyAttestation(image::VerifyAttestationArgs),
     /// Follow a Rekor v1 log: verify each new checkpoint and its consistency with the last one
-    /// verified (kept in --state), report new entries of watched emails, keys and digests. Exit
-    /// code 1 when the log misbehaved.
+    /// verified (kept in --state), report new entries of watched emails, keys and digests, and
+    /// (with a trusted root listing the CA's CT log) new certificates of watched identities.
+    /// Exit code 1 when the log misbehaved.
     Monitor(monitor::MonitorArgs),
 }
 

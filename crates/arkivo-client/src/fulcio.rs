@@ -93,6 +93,18 @@ impl Credential {
         }
     }
 
+    /// What a Rekor v2 entry records as the verifier (tiles-checkpoints-witnesses.md §6.2):
+    /// the public key's or the signing certificate's DER, with the key details.
+    pub fn verifier_v2(&self) -> serde_json::Value {
+        let details = self.key.algorithm().key_details();
+        match self.chain.first() {
+            Some(leaf) => json!({"x509Certificate": {"rawBytes": B64.encode(leaf)},
+                                             "keyDetails": details}),
+            None => json!({"publicKey": {"rawBytes": B64.encode(self.key.public_key_der())},
+                                       "keyDetails": details}),
+        }
+    }
+
     /// What a bundle names as the signer.
     pub fn material(&self) -> Material {
         match self.chain.first() {

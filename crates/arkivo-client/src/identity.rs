@@ -29,8 +29,8 @@
 use der::asn1::{ObjectIdentifier, OctetString, Utf8StringRef};
 use der::{Decode as _, Encode as _};
 use sha2::{Digest as _, Sha256};
-use x509_cert::Certificate;
 use x509_cert::ext::pkix::ExtendedKeyUsage;
+use x509_cert::{Certificate, TbsCertificate};
 
 use super::trust::{CertificateTrust, TrustedCa, TrustedLog};
 use arkivo_core::ca::identity::oid;
@@ -140,14 +140,9 @@ pub struct VerifiedCertificate {
 
 /// The value of Fulcio extension `1.3.6.1.4.1.57264.1.<arc>`: a DER UTF8String from `.1.8` on,
 /// raw bytes below (oid-info.md).
-fn fulcio_extension(cert: &Certificate, arc: u32) -> Option<String> {
+fn fulcio_extension(tbs: &TbsCertificate, arc: u32) -> Option<String> {
     let id = ObjectIdentifier::new(&format!("1.3.6.1.4.1.57264.1.{arc}")).ok()?;
-    let ext = cert
-        .tbs_certificate
-        .extensions
-        .iter()
-        .flatten()
-        .find(|e| e.extn_id == id)?;
+    let ext = tbs.extensions.iter().flatten().find(|e| e.extn_id == id)?;
     let bytes = ext.extn_value.as_bytes();
     if arc >= oid::ISSUER_V2 {
         Utf8StringRef::from_der(bytes)
@@ -158,9 +153,10 @@ fn fulcio_extension(cert: &Certificate, arc: u32) -> Option<String> {
     }
 }
 
-/// The certificate's OIDC issuer: `.1.8`, else the deprecated `.1.1`.
-pub fn oidc_issuer(cert: &Certificate) -> Option<String> {
-    fulcio_extension(cert, oid::ISSUER_V2).or_else(|| fulcio_extension(cert, oid::ISSUER_V1))
+/// The OIDC issuer of a certificate (its TBSCertificate, or a precertificate's as a CT log
+/// holds it): `.1.8`, else the deprecated `.1.1`.
+pub fn oidc_issuer(tbs: &TbsCertificate) -> Option<String> {
+    fulcio_extension(tbs, oid::ISSUER_V2).or_else(|| fulcio_extension(tbs, oid::ISSUER_V1))
 }
 
 fn unix(t: x509_cert::time::Time) -> i64 {
@@ -302,7 +298,7 @@ pub fn verify_certificate(
             found: subjects,
         });
     }
-    let issuer = oidc_issuer(&cert);
+    let issuer = oidc_issuer(&cert.tbs_certificate);
     let issuer = match issuer {
         Some(i) if policy.issuer.matches(&i) => i,
         found => {
@@ -313,7 +309,7 @@ pub fn verify_certificate(
         }
     };
     for (arc, flag, expected) in &policy.workflow {
-        let found = fulcio_extension(&cert, *arc);
+        let found = fulcio_extension(&cert.tbs_certificate, *arc);
         if found.as_deref() != Some(expected.as_str()) {
             return Err(CertificateError::Workflow {
                 flag,

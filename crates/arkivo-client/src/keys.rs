@@ -101,6 +101,15 @@ impl KeyAlgorithm {
         }
     }
 
+    /// The `PublicKeyDetails` a Rekor v2 verifier names this key with (§6.2): the key type
+    /// and the digest of its `hashedrekord` entries.
+    pub fn key_details(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EcdsaP256 => "PKIX_ECDSA_P256_SHA_256",
+            KeyAlgorithm::Ed25519 => "PKIX_ED25519_PH",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             KeyAlgorithm::EcdsaP256 => "ecdsa-p256",

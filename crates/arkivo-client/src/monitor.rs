@@ -48,9 +48,15 @@
 //! were followed lack `treeID` and `treeOffset`: the tree is the one of their checkpoint's
 //! origin, and its offset is taken from the log info once.
 //!
+//! With identities watched and a trusted root that lists the CA's CT log, each round also
+//! follows that log ([`ct`]): certificates issued for a watched identity are reported whether
+//! or not a log entry was ever made with them.
+//!
 //! A failed check is reported as an ALERT and ends the command with exit code 1 (the state file
 //! keeps the last checkpoint verified); the log being unreachable is exit code 3 with `--once`,
 //! and a retry at the next interval otherwise.
+
+mod ct;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -65,7 +71,7 @@ use crate::commands::checkpoints::{self, ListedTree};
 use crate::commands::{self, Failure, LogTrust, Output, RekorUrl, Report};
 use crate::identity;
 use crate::rekor::{LogEntry, RekorClient};
-use crate::trust::TrustedLog;
+use crate::trust::{self, TrustedLog};
 use crate::verify;
 use arkivo_core::checkpoint::{self, Checkpoint};
 use arkivo_core::entries::{Kind, dsse, hashedrekord};
@@ -107,6 +113,11 @@ pub struct MonitorArgs {
         requires = "watch_identities"
     )]
     pub watch_issuer: Option<String>,
+    /// Where the CA's CT log's last verified checkpoint is kept: with --watch-identity or
+    /// --watch-email and a --trusted-root listing a CT log, the CT log at <rekor-url>/ct is
+    /// followed too, for certificates issued for the watched identities.
+    #[arg(long = "ct-state", default_value = "arkivo-monitor-ct.json")]
+    pub ct_state: PathBuf,
     /// Run one round and exit (for cron or CI).
     #[arg(long, conflicts_with = "interval")]
     pub once: bool,
@@ -141,6 +152,7 @@ struct State {
 
 /// One watched identity: how it is shown, the search keys (lower-case) that match it, and the
 /// OIDC issuer its certificate must name.
+#[derive(Clone)]
 struct Watch {
     label: String,
     keys: Vec<String>,
@@ -148,6 +160,9 @@ struct Watch {
     /// An artifact digest, which attestations name in their in-toto subjects: the log's search
     /// index is asked for it too (module doc, step 6).
     in_toto_subject: bool,
+    /// An identity a certificate names (email or other SAN): the CT log is watched for it too
+    /// ([`ct`]).
+    certified: bool,
 }
 
 impl Watch {
@@ -180,7 +195,9 @@ impl Watch {
                     .any(|s| self.keys.contains(&s.to_lowercase()))
             })
             .filter_map(|v| v.certificates().first())
-            .any(|leaf| identity::oidc_issuer(leaf).as_deref() == Some(issuer.as_str()))
+            .any(|leaf| {
+                identity::oidc_issuer(&leaf.tbs_certificate).as_deref() == Some(issuer.as_str())
+            })
             .then_some("")
     }
 }
@@ -193,6 +210,7 @@ fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
             keys: vec![email.to_lowercase()],
             issuer: None,
             in_toto_subject: false,
+            certified: true,
         });
     }
     for path in &args.watch_keys {
@@ -206,6 +224,7 @@ fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
             keys: vec![key],
             issuer: None,
             in_toto_subject: false,
+            certified: false,
         });
     }
     for digest in &args.watch_sha256 {
@@ -215,6 +234,7 @@ fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
             keys: vec![format!("sha256:{hex}")],
             issuer: None,
             in_toto_subject: true,
+            certified: false,
         });
     }
     for san in &args.watch_identities {
@@ -226,6 +246,7 @@ fn watches(args: &MonitorArgs) -> Result<Vec<Watch>, Failure> {
             keys: vec![san.to_lowercase()],
             issuer: args.watch_issuer.clone(),
             in_toto_subject: false,
+            certified: true,
         });
     }
     Ok(watches)
@@ -245,6 +266,21 @@ pub fn monitor(args: &MonitorArgs) -> Result<(), Failure> {
     let logs = args.trust.load()?.ok_or_else(commands::no_trust)?;
     let watches = watches(args)?;
     let client = RekorClient::new(&args.rekor.url)?;
+    let certified: Vec<Watch> = watches.iter().filter(|w| w.certified).cloned().collect();
+    let ctlogs = match &args.trust.trusted_root {
+        Some(path) if !certified.is_empty() => trust::ct_logs_from_trusted_root(
+            &commands::read_file(path, "the trusted root")?,
+            &path.display().to_string(),
+        )?,
+        _ => Vec::new(),
+    };
+    if !certified.is_empty() && ctlogs.is_empty() {
+        eprintln!(
+            "note: no CT log to follow (a --trusted-root listing the CA's CT log, ctlogs): \
+             certificates are watched only through the log's entries"
+        );
+    }
+    let ct_url = format!("{}/ct", client.url());
     loop {
         let (result, moved) = match rt.block_on(round(&client, &logs, &args.state, &watches)) {
             Ok((report, moved)) => (Ok(report), moved),
@@ -256,6 +292,27 @@ pub fn monitor(args: &MonitorArgs) -> Result<(), Failure> {
         if let Some(state) = moved {
             write_state(&args.state, &state)?;
         }
+        let result = match result {
+            Ok(report) if !ctlogs.is_empty() => {
+                let ct_round = rt.block_on(ct::round(
+                    &client,
+                    &ct_url,
+                    &ctlogs,
+                    &args.ct_state,
+                    &certified,
+                ));
+                let (ct_result, ct_state) = match ct_round {
+                    Ok((r, state)) => (Ok(r), Some(state)),
+                    Err(f) => (Err(f), None),
+                };
+                commands::print_result(args.output, &ct_result);
+                if let Some(state) = ct_state {
+                    write_state(&args.ct_state, &state)?;
+                }
+                ct_result.map(|_| report)
+            }
+            other => other,
+        };
         match result {
             Ok(_) if args.once => return Ok(()),
             Ok(_) => {}
@@ -608,7 +665,7 @@ impl State {
 
 /// Replaces the state file with `state`, atomically ([`arkivo_core::durable::replace`]): a crash
 /// leaves either the old state or the new one.
-fn write_state(path: &Path, state: &State) -> Result<(), Failure> {
+fn write_state(path: &Path, state: &impl Serialize) -> Result<(), Failure> {
     let mut bytes = serde_json::to_vec_pretty(state).expect("the state serializes");
     bytes.push(b'\n');
     arkivo_core::durable::replace(path, &bytes, 0o666)

@@ -1,6 +1,7 @@
 //! A small Rekor v1 client (rekor-v1-api.md §3): create `hashedrekord` and `dsse` entries, read
 //! entries by index or entry ID, search the index, read the log info, consistency proofs, the
-//! public key and the trusted root.
+//! public key and the trusted root; and the Rekor v2 write and the RFC 3161 timestamp a Rekor v2
+//! bundle needs.
 //!
 //! Every response is parsed with the shapes of [`arkivo_core::wire`], which the server writes with.
 //! Nothing here verifies anything: [`super::verify`] does, offline.
@@ -12,6 +13,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::bundle::TransparencyLogEntry;
 use arkivo_core::entries::pki::HashAlg;
 use arkivo_core::wire::{self, ConsistencyProof, LogEntryBody, LogInfo, SearchIndex};
 
@@ -237,6 +239,48 @@ impl RekorClient {
         LogEntry::from_map(map).map_err(|e| malformed(&url, &e))
     }
 
+    /// `POST /api/v2/log/entries` with a Rekor v2 `CreateEntryRequest`
+    /// (tiles-checkpoints-witnesses.md §6.1–6.5): the entry as a bundle carries it, with its
+    /// inclusion proof and the C2SP checkpoint the proof leads to. Rekor v2 answers an entry
+    /// already in the log with 409 and no way to fetch it: that is an error here.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`]; the log's refusal (400, 409) is a [`ClientError::Status`] with its
+    /// message.
+    pub async fn create_entry_v2(
+        &self,
+        request: &serde_json::Value,
+    ) -> Result<TransparencyLogEntry, ClientError> {
+        let url = format!("{}/api/v2/log/entries", self.base);
+        let mut req = self.http.post(&url).json(request);
+        if let Some(token) = &self.write_token {
+            req = req.header(reqwest::header::AUTHORIZATION, token.clone());
+        }
+        let res = req.send().await.map_err(|e| unreachable(&url, &e))?;
+        read_json(&url, res).await
+    }
+
+    /// `POST` of a DER `TimeStampReq` to the RFC 3161 timestamp authority at `url`
+    /// (sigstore-services.md §3; Arkivo's is `/api/v1/timestamp`, behind the write token like
+    /// the log's writes): the DER `TimeStampResp`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`]; the TSA's refusal is a [`ClientError::Status`] with its message.
+    pub async fn timestamp(&self, url: &str, request: Vec<u8>) -> Result<Vec<u8>, ClientError> {
+        let mut req = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/timestamp-query")
+            .body(request);
+        if let Some(token) = &self.write_token {
+            req = req.header(reqwest::header::AUTHORIZATION, token.clone());
+        }
+        let res = req.send().await.map_err(|e| unreachable(url, &e))?;
+        read_body(url, res).await
+    }
+
     /// `POST /api/v2/signingCert` of the certificate authority at this client's URL (Fulcio's
     /// v2 API, sigstore-services.md §4; Arkivo serves it beside the log): the certificate chain
     /// for the key of `request`, PEM, leaf first.
@@ -396,6 +440,21 @@ impl RekorClient {
         .await
     }
 
+    /// `GET url`: the body of a successful answer (a checkpoint, a tile), bounded.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError`].
+    pub async fn get(&self, url: &str) -> Result<Vec<u8>, ClientError> {
+        let res = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unreachable(url, &e))?;
+        read_body(url, res).await
+    }
+
     /// `GET /api/v1/log/publicKey[?treeID=]` (§3.6): the public key PEM of the tree `tree_id`
     /// (decimal) names, the active one when `None`.
     ///
@@ -407,13 +466,7 @@ impl RekorClient {
             .map(|id| format!("?treeID={id}"))
             .unwrap_or_default();
         let url = format!("{}/api/v1/log/publicKey{tree}", self.base);
-        let res = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| unreachable(&url, &e))?;
-        let bytes = read_body(&url, res).await?;
+        let bytes = self.get(&url).await?;
         String::from_utf8(bytes).map_err(|_| malformed(&url, "the public key is not text"))
     }
 

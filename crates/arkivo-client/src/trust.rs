@@ -11,7 +11,8 @@ use p256::pkcs8::DecodePublicKey as _;
 use sha2::{Digest as _, Sha256};
 
 use arkivo_core::signer::EcdsaVerifyingKey;
-use arkivo_core::wire::{TrustedRoot, ValidFor};
+use arkivo_core::tsa::TrustedTsa;
+use arkivo_core::wire::{CertificateAuthority, TrustedRoot, ValidFor};
 
 /// A log whose entries a verifier accepts.
 #[derive(Clone, Debug)]
@@ -36,10 +37,12 @@ pub enum TrustError {
     NotATrustedRoot { what: String, detail: String },
     #[error("{what} does not list the log key {key} (SHA-256 of its DER)")]
     KeyNotListed { what: String, key: String },
-    #[error(
-        "{what} lists no certificate authority whose chain ends in the root {root} (SHA-256 of its DER)"
-    )]
-    CaNotListed { what: String, root: String },
+    #[error("{what} lists no {kind} whose chain ends in the root {root} (SHA-256 of its DER)")]
+    CaNotListed {
+        what: String,
+        kind: &'static str,
+        root: String,
+    },
 }
 
 impl TrustedLog {
@@ -73,27 +76,40 @@ impl TrustedLog {
     }
 }
 
-/// The part of a served trusted root that `pinned` (DER SubjectPublicKeyInfos),
-/// `pinned_ca_roots` (DER root certificates) and `pinned_ct_logs` (DER SubjectPublicKeyInfos)
-/// vouch for: the `tlogs` whose key is one of `pinned`, the `certificateAuthorities` whose chain
-/// ends in one of `pinned_ca_roots` and the `ctlogs` whose key is one of `pinned_ct_logs`, as
-/// served (their `validFor`, `baseUrl`, IDs, intermediates), and nothing else. Every other log
-/// certificate authority and CT log, and every timestamp authority, is dropped: a root a
-/// client writes is trusted by whoever reads it (cosign, sigstore-js, admission controllers),
-/// so whatever the server or anyone on the path added must not come out of it. Returns the
-/// root and one line per dropped authority.
+/// What an operator obtained out of band and pins in a trusted root ([`pinned_root`]).
+#[derive(Debug, Default)]
+pub struct Pins {
+    /// Log keys, DER SubjectPublicKeyInfos.
+    pub logs: Vec<Vec<u8>>,
+    /// Root certificates of certificate authorities, DER.
+    pub ca_roots: Vec<Vec<u8>>,
+    /// CT log keys, DER SubjectPublicKeyInfos.
+    pub ct_logs: Vec<Vec<u8>>,
+    /// Root certificates of timestamp authorities, DER.
+    pub tsa_roots: Vec<Vec<u8>>,
+}
+
+/// The part of a served trusted root that `pins` vouch for: the `tlogs` whose key is one of
+/// `pins.logs`, the `certificateAuthorities` whose chain ends in one of `pins.ca_roots`, the
+/// `ctlogs` whose key is one of `pins.ct_logs` and the `timestampAuthorities` whose chain ends
+/// in one of `pins.tsa_roots` (and passes the checks of a TSA's chain), as served (their
+/// `validFor`, `baseUrl`, IDs, intermediates), and nothing else. Every other log, certificate
+/// authority, CT log and timestamp authority is dropped: a root a client writes is trusted by
+/// whoever reads it (cosign, sigstore-js, admission controllers), so whatever the server or
+/// anyone on the path added must not come out of it. Returns the root and one line per dropped
+/// authority.
 ///
 /// # Errors
 ///
 /// [`TrustError::KeyNotListed`] if a pinned key is not among the served logs (or CT logs),
-/// [`TrustError::CaNotListed`] if a pinned root ends no served certificate authority's chain.
+/// [`TrustError::CaNotListed`] if a pinned root ends no served certificate (or timestamp)
+/// authority's chain.
 pub fn pinned_root(
     served: &TrustedRoot,
-    pinned: &[Vec<u8>],
-    pinned_ca_roots: &[Vec<u8>],
-    pinned_ct_logs: &[Vec<u8>],
+    pins: &Pins,
     what: &str,
 ) -> Result<(TrustedRoot, Vec<String>), TrustError> {
+    let (pinned, pinned_ct_logs) = (&pins.logs, &pins.ct_logs);
     let key_of =
         |t: &arkivo_core::wire::TransparencyLogInstance| B64.decode(&t.public_key.raw_bytes).ok();
     for (der, logs) in pinned
@@ -128,29 +144,37 @@ pub fn pinned_root(
             )
         })
         .collect();
-    let root_of = |ca: &arkivo_core::wire::CertificateAuthority| {
-        ca.cert_chain
-            .certificates
-            .last()
-            .and_then(|c| B64.decode(&c.raw_bytes).ok())
-    };
-    for der in pinned_ca_roots {
-        if !served
-            .certificate_authorities
+    // The authorities among `served` whose chain ends in one of `roots` (and, for a TSA,
+    // passes the checks of its chain), and how many others there are.
+    let pin_chains = |served: &[CertificateAuthority], roots: &[Vec<u8>], tsa: bool| {
+        let root_of = |ca: &CertificateAuthority| {
+            ca.cert_chain
+                .certificates
+                .last()
+                .and_then(|c| B64.decode(&c.raw_bytes).ok())
+        };
+        let (kept, others): (Vec<_>, Vec<_>) = served.iter().cloned().partition(|ca| {
+            root_of(ca).is_some_and(|r| roots.contains(&r))
+                && (!tsa || TrustedTsa::from_authority(ca).is_ok())
+        });
+        match roots
             .iter()
-            .any(|ca| root_of(ca).as_ref() == Some(der))
+            .find(|der| !kept.iter().any(|ca| root_of(ca).as_ref() == Some(der)))
         {
-            return Err(TrustError::CaNotListed {
+            Some(der) => Err(TrustError::CaNotListed {
                 what: what.to_owned(),
+                kind: if tsa {
+                    "timestamp authority (with a valid TSA chain)"
+                } else {
+                    "certificate authority"
+                },
                 root: hex::encode(Sha256::digest(der)),
-            });
+            }),
+            None => Ok((kept, others.len())),
         }
-    }
-    let (cas, other_cas): (Vec<_>, Vec<_>) = served
-        .certificate_authorities
-        .iter()
-        .cloned()
-        .partition(|ca| root_of(ca).is_some_and(|r| pinned_ca_roots.contains(&r)));
+    };
+    let (cas, other_cas) = pin_chains(&served.certificate_authorities, &pins.ca_roots, false)?;
+    let (tsas, other_tsas) = pin_chains(&served.timestamp_authorities, &pins.tsa_roots, true)?;
     let (ctlogs, other_ctlogs): (Vec<_>, Vec<_>) = served
         .ctlogs
         .iter()
@@ -158,19 +182,20 @@ pub fn pinned_root(
         .partition(|t| key_of(t).is_some_and(|k| pinned_ct_logs.contains(&k)));
     for (n, kind) in [
         (
-            other_cas.len(),
+            other_cas,
             "unpinned certificate authorities (pin with --ca-root)",
         ),
         (
             other_ctlogs.len(),
             "unpinned CT logs (pin with --ct-log-key)",
         ),
-        (served.timestamp_authorities.len(), "timestamp authorities"),
+        (
+            other_tsas,
+            "unpinned timestamp authorities (pin with --tsa-root)",
+        ),
     ] {
         if n > 0 {
-            dropped.push(format!(
-                "dropped {n} {kind} (arkivo pins only log keys, CA roots and CT log keys)"
-            ));
+            dropped.push(format!("dropped {n} {kind}"));
         }
     }
     let root = TrustedRoot {
@@ -178,7 +203,7 @@ pub fn pinned_root(
         tlogs,
         certificate_authorities: cas,
         ctlogs,
-        timestamp_authorities: Vec::new(),
+        timestamp_authorities: tsas,
     };
     Ok((root, dropped))
 }
@@ -213,6 +238,103 @@ fn parse_trusted_root(json: &[u8]) -> Result<TrustedRoot, String> {
         return Err(format!("mediaType {:?}", root.media_type));
     }
     Ok(root)
+}
+
+/// A Rekor v2 log, by its Ed25519 checkpoint key (a trusted root's `PKIX_ED25519` `tlogs`
+/// entry, tiles-checkpoints-witnesses.md §7.4).
+#[derive(Clone, Debug)]
+pub struct TrustedCheckpointKey {
+    /// `logId.keyId`: the C2SP key hash of the key under the log's origin, which a v2 entry
+    /// names its log by.
+    pub key_id: [u8; 32],
+    pub key: ed25519_dalek::VerifyingKey,
+    /// Unix seconds the key is valid from and until (inclusive; `validFor`).
+    pub valid_from: Option<i64>,
+    pub valid_until: Option<i64>,
+}
+
+/// What verifying a Rekor v2 entry takes from a trusted root: the v2 logs' checkpoint keys and
+/// the timestamp authorities whose timestamps give the entry its time.
+#[derive(Clone, Debug)]
+pub struct RekorV2Trust {
+    pub logs: Vec<TrustedCheckpointKey>,
+    pub tsas: Vec<TrustedTsa>,
+}
+
+/// The Rekor v2 logs and the timestamp authorities of a TrustedRoot JSON document.
+///
+/// # Errors
+///
+/// [`TrustError::NotATrustedRoot`] naming what is wrong, or when it lists no v2 log or no
+/// timestamp authority.
+pub fn rekor_v2_trust(json: &[u8], what: &str) -> Result<RekorV2Trust, TrustError> {
+    let root = parse_trusted_root(json).map_err(|detail| TrustError::NotATrustedRoot {
+        what: what.to_owned(),
+        detail,
+    })?;
+    rekor_v2_trust_of(&root, what)
+}
+
+/// [`rekor_v2_trust`] of a parsed root.
+///
+/// # Errors
+///
+/// As [`rekor_v2_trust`].
+pub fn rekor_v2_trust_of(root: &TrustedRoot, what: &str) -> Result<RekorV2Trust, TrustError> {
+    use ed25519_dalek::pkcs8::DecodePublicKey as _;
+    let bad = |detail: String| TrustError::NotATrustedRoot {
+        what: what.to_owned(),
+        detail,
+    };
+    let mut logs = Vec::new();
+    for (i, t) in root.tlogs.iter().enumerate() {
+        if t.public_key.key_details != "PKIX_ED25519" {
+            continue;
+        }
+        let der = B64
+            .decode(&t.public_key.raw_bytes)
+            .map_err(|_| bad(format!("tlogs[{i}].publicKey.rawBytes is not base64")))?;
+        let key = ed25519_dalek::VerifyingKey::from_public_key_der(&der)
+            .map_err(|e| bad(format!("tlogs[{i}].publicKey.rawBytes: {e}")))?;
+        let key_id = B64
+            .decode(&t.log_id.key_id)
+            .ok()
+            .and_then(|id| <[u8; 32]>::try_from(id).ok())
+            .ok_or_else(|| bad(format!("tlogs[{i}].logId.keyId is not 32 bytes of base64")))?;
+        let (valid_from, valid_until) = validity(
+            t.public_key.valid_for.as_ref(),
+            &format!("tlogs[{i}].publicKey"),
+        )
+        .map_err(bad)?;
+        logs.push(TrustedCheckpointKey {
+            key_id,
+            key,
+            valid_from,
+            valid_until,
+        });
+    }
+    if logs.is_empty() {
+        return Err(bad(
+            "it lists no Rekor v2 log (a PKIX_ED25519 checkpoint key in tlogs)".into(),
+        ));
+    }
+    let tsas = root
+        .timestamp_authorities
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            TrustedTsa::from_authority(a)
+                .map_err(|e| bad(format!("timestampAuthorities[{i}]: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if tsas.is_empty() {
+        return Err(bad(
+            "it lists no timestamp authority (timestampAuthorities): a Rekor v2 entry has no \
+             time of its own, only an RFC 3161 timestamp gives it one"
+                .into(),
+        ));
+    }
+    Ok(RekorV2Trust { logs, tsas })
 }
 
 /// A `validFor` as Unix seconds (start, end), each optional; `what` names it in errors.
@@ -322,6 +444,21 @@ pub fn certificate_trust(json: &[u8], what: &str) -> Result<CertificateTrust, Tr
     }
     let ctlogs = ecdsa_logs(&root.ctlogs, "ctlogs").map_err(bad)?;
     Ok(CertificateTrust { cas, ctlogs })
+}
+
+/// The CT logs of a TrustedRoot JSON document (`ctlogs`, read as [`logs_from_trusted_root`]
+/// reads `tlogs`); none is not an error.
+///
+/// # Errors
+///
+/// [`TrustError::NotATrustedRoot`] naming what is wrong.
+pub fn ct_logs_from_trusted_root(json: &[u8], what: &str) -> Result<Vec<TrustedLog>, TrustError> {
+    let bad = |detail: String| TrustError::NotATrustedRoot {
+        what: what.to_owned(),
+        detail,
+    };
+    let root = parse_trusted_root(json).map_err(bad)?;
+    ecdsa_logs(&root.ctlogs, "ctlogs").map_err(bad)
 }
 
 /// The logs among `instances` (a trusted root's `field`) with an ECDSA P-256 key

@@ -18,16 +18,23 @@
 //! [`verify_dsse`]. [`verify_answer`] puts both together for a log's answer to a new entry,
 //! before anything (a bundle, a registry object) is made of it.
 //! [`verify_consistency`] checks that a later checkpoint extends an earlier one.
+//!
+//! A Rekor v2 entry has no SET and no integrated time: [`verify_timestamps`] gives it the time
+//! of an RFC 3161 timestamp over the signature, and [`verify_v2_entry`] checks its C2SP
+//! checkpoint and inclusion proof at that time.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
+use super::bundle::TransparencyLogEntry;
 use super::rekor::{LogEntry, RekorBundle};
-use super::trust::TrustedLog;
+use super::trust::{TrustedCheckpointKey, TrustedLog};
 use arkivo_core::checkpoint::{self, Checkpoint, CheckpointError};
 use arkivo_core::entries::pki::{HashAlg, PublicKey};
-use arkivo_core::entries::{dsse, hashedrekord};
+use arkivo_core::entries::{dsse, hashedrekord, v2};
 use arkivo_core::merkle::{self, Hash, MerkleError};
+use arkivo_core::note::Ed25519Verifier;
+use arkivo_core::tsa::{self, TrustedTsa, VerifiedTimestamp};
 
 /// Why an entry does not verify. Each message says which check failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +71,11 @@ pub enum VerifyError {
     Signature(String),
     #[error("malformed entry: {0}")]
     Malformed(String),
+    #[error(
+        "no verified RFC 3161 timestamp: {0} (a Rekor v2 entry has no time of its own; its \
+         bundle needs a timestamp over the signature from a timestamp authority of the trusted root)"
+    )]
+    Timestamp(String),
 }
 
 /// What a verified entry was verified against.
@@ -296,27 +308,195 @@ pub fn verify_hashedrekord(
     key: &PublicKey,
 ) -> Result<(), VerifyError> {
     let b = hashedrekord::parse_body(body).map_err(|e| VerifyError::Body(e.to_string()))?;
-    if b.algorithm != algorithm || b.digest() != digest {
+    check_signed(
+        &Signed {
+            algorithm: b.algorithm,
+            digest: &b.digest(),
+            signature: &b.signature,
+            key: b.verifier.key(),
+        },
+        &Signed {
+            algorithm,
+            digest,
+            signature,
+            key,
+        },
+    )
+}
+
+/// [`verify_hashedrekord`] for a Rekor v2 `hashedrekord` v0.0.2 body
+/// (tiles-checkpoints-witnesses.md §6.3).
+///
+/// # Errors
+///
+/// As [`verify_hashedrekord`].
+pub fn verify_hashedrekord_v2(
+    body: &[u8],
+    algorithm: HashAlg,
+    digest: &[u8],
+    signature: &[u8],
+    key: &PublicKey,
+) -> Result<(), VerifyError> {
+    let b = v2::parse_hashedrekord_body(body).map_err(|e| VerifyError::Body(e.to_string()))?;
+    check_signed(
+        &Signed {
+            algorithm: b.algorithm,
+            digest: &b.digest,
+            signature: &b.signature,
+            key: b.verifier.key(),
+        },
+        &Signed {
+            algorithm,
+            digest,
+            signature,
+            key,
+        },
+    )
+}
+
+/// A signature over a digest with a key: as an entry records it, or as the artifact, bundle
+/// and verifier have it.
+struct Signed<'a> {
+    algorithm: HashAlg,
+    digest: &'a [u8],
+    signature: &'a [u8],
+    key: &'a PublicKey,
+}
+
+/// The entry records what the verifier has, and the signature verifies.
+fn check_signed(recorded: &Signed, given: &Signed) -> Result<(), VerifyError> {
+    if recorded.algorithm != given.algorithm || recorded.digest != given.digest {
         return Err(VerifyError::Body(format!(
             "the entry records {}:{}, the artifact is {}:{} (was the file modified?)",
-            b.algorithm.name(),
-            b.value,
-            algorithm.name(),
-            hex::encode(digest)
+            recorded.algorithm.name(),
+            hex::encode(recorded.digest),
+            given.algorithm.name(),
+            hex::encode(given.digest)
         )));
     }
-    if b.signature != signature {
+    if recorded.signature != given.signature {
         return Err(VerifyError::Body(
             "the entry records another signature than the bundle's".into(),
         ));
     }
-    if b.verifier.key().spki_der() != key.spki_der() {
+    if recorded.key.spki_der() != given.key.spki_der() {
         return Err(VerifyError::Body(
             "the entry was signed with another key than the given public key".into(),
         ));
     }
-    key.verify_digest(algorithm, digest, signature)
+    given
+        .key
+        .verify_digest(given.algorithm, given.digest, given.signature)
         .map_err(VerifyError::Signature)
+}
+
+/// The time of a Rekor v2 bundle: the first of its RFC 3161 timestamp tokens that verifies
+/// over the SHA-256 of `signature` with one of `tsas` (RFC 3161 §2.4.2; the chain, the TSA
+/// certificate's validity at genTime and the trusted root's validFor are checked by
+/// [`arkivo_core::tsa::verify_signed_timestamp`]). A v2 entry has no SET and no integrated
+/// time: without a verified timestamp nothing says when the signature existed.
+///
+/// # Errors
+///
+/// [`VerifyError::Timestamp`] when none verifies, with each token's reason.
+pub fn verify_timestamps<'a>(
+    tokens: impl Iterator<Item = &'a [u8]>,
+    signature: &[u8],
+    tsas: &[TrustedTsa],
+) -> Result<VerifiedTimestamp, VerifyError> {
+    let digest = HashAlg::Sha256.digest(signature);
+    let mut reasons = Vec::new();
+    for token in tokens {
+        match tsa::verify_signed_timestamp(token, HashAlg::Sha256, &digest, tsas) {
+            Ok(verified) => return Ok(verified),
+            Err(e) => reasons.push(e.0),
+        }
+    }
+    Err(VerifyError::Timestamp(if reasons.is_empty() {
+        "the bundle carries no RFC 3161 timestamp \
+         (verificationMaterial.timestampVerificationData.rfc3161Timestamps)"
+            .into()
+    } else {
+        reasons.join("; ")
+    }))
+}
+
+/// What a verified Rekor v2 entry was verified against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedV2Entry {
+    /// The log: its checkpoint key's C2SP key hash.
+    pub key_id: [u8; 32],
+    /// The checkpoint the inclusion proof reaches (verified).
+    pub checkpoint: Checkpoint,
+}
+
+/// Verifies that a Rekor v2 entry is in one of `logs` at `time` (Unix seconds, a verified
+/// timestamp's genTime), tiles-checkpoints-witnesses.md §6.5 and §7.2:
+///
+/// 1. the log: `logId.keyId` is the key hash of one of the trusted checkpoint keys, under the
+///    checkpoint's origin (the C2SP key hash binds the name to the key), and `time` lies in the
+///    key's validity;
+/// 2. the checkpoint: a C2SP signed note with a signature by that key
+///    ([`arkivo_core::checkpoint::verify_c2sp`]); its size and root are the proof's;
+/// 3. the inclusion proof: the leaf `SHA-256(0x00 ‖ body)` is at `logIndex`.
+///
+/// # Errors
+///
+/// The first [`VerifyError`] met.
+pub fn verify_v2_entry(
+    entry: &TransparencyLogEntry,
+    logs: &[TrustedCheckpointKey],
+    time: i64,
+) -> Result<VerifiedV2Entry, VerifyError> {
+    let log_id = hex::encode(&entry.log_id.key_id);
+    let log = logs
+        .iter()
+        .find(|l| l.key_id[..] == entry.log_id.key_id[..])
+        .ok_or_else(|| VerifyError::UnknownLog(log_id.clone()))?;
+    if log.valid_from.is_some_and(|t| time < t) || log.valid_until.is_some_and(|t| time > t) {
+        return Err(VerifyError::OutsideValidity { time, log_id });
+    }
+    let proof = entry
+        .inclusion_proof
+        .as_ref()
+        .ok_or(VerifyError::NoInclusionProof)?;
+    let envelope = &proof.checkpoint.envelope;
+    let origin = envelope.split('\n').next().unwrap_or_default();
+    let verifier = Ed25519Verifier::new(origin, log.key);
+    if verifier.key_hash() != log.key_id {
+        return Err(VerifyError::ProofCheckpointMismatch(format!(
+            "the checkpoint's origin {origin:?} is not the name of log {log_id}"
+        )));
+    }
+    let cp = checkpoint::verify_c2sp(envelope, &verifier, &[])?;
+    let root = <[u8; 32]>::try_from(proof.root_hash.as_slice())
+        .map(Hash)
+        .map_err(|_| malformed("inclusionProof.rootHash is not 32 bytes"))?;
+    if cp.size != proof.tree_size || cp.root != root {
+        return Err(VerifyError::ProofCheckpointMismatch(format!(
+            "proof for tree size {} root {}, checkpoint size {} root {}",
+            proof.tree_size,
+            root.to_hex(),
+            cp.size,
+            cp.root.to_hex()
+        )));
+    }
+    let hashes = proof
+        .hashes
+        .iter()
+        .map(|h| {
+            <[u8; 32]>::try_from(h.as_slice())
+                .map(Hash)
+                .map_err(|_| malformed("inclusionProof.hashes: a hash is not 32 bytes"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let leaf_hash = merkle::record_hash(&entry.canonicalized_body);
+    merkle::verify_inclusion(proof.log_index, cp.size, &leaf_hash, &hashes, &cp.root)
+        .map_err(VerifyError::Inclusion)?;
+    Ok(VerifiedV2Entry {
+        key_id: log.key_id,
+        checkpoint: cp,
+    })
 }
 
 /// Checks a `dsse` body against a DSSE envelope with one signature (what a bundle or an

@@ -786,14 +786,42 @@ pub struct VerifiedTimestamp {
     pub serial: Vec<u8>,
 }
 
-/// Verifies a DER `TimeStampResp` ([`verify_token`] on its token; the status must be granted).
-pub fn verify_response(
-    response: &[u8],
-    hash: HashAlg,
-    digest: &[u8],
-    nonce: Option<&Int>,
-    tsas: &[TrustedTsa],
-) -> Result<VerifiedTimestamp, VerifyError> {
+/// A DER `TimeStampReq` (RFC 3161 §2.4.1) for the `hash` digest `digest`, with `nonce`
+/// (big-endian; §2.4.1: a large random number guards against replay) and `certReq` set, as
+/// Sigstore clients send it: the TSA's certificate goes into the token, so that the token
+/// names its signer by the ESSCertIDv2 a verifier checks.
+///
+/// # Errors
+///
+/// [`RequestError`] for a digest of the wrong length.
+pub fn request(hash: HashAlg, digest: &[u8], nonce: &[u8; 8]) -> Result<Vec<u8>, RequestError> {
+    check_digest(hash, digest)?;
+    let req = TimeStampReq {
+        version: TspVersion::V1,
+        message_imprint: MessageImprint {
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: oid_of(hash),
+                parameters: None,
+            },
+            hashed_message: OctetString::new(digest)
+                .map_err(|e| RequestError::Malformed(e.to_string()))?,
+        },
+        req_policy: None,
+        nonce: Some(positive_int(nonce)),
+        cert_req: true,
+        extensions: None,
+    };
+    req.to_der()
+        .map_err(|e| RequestError::Malformed(e.to_string()))
+}
+
+/// The nonce [`request`] sends for `nonce`, to give [`verify_response`].
+pub fn request_nonce(nonce: &[u8; 8]) -> Int {
+    positive_int(nonce)
+}
+
+/// The token of a granted DER `TimeStampResp` (RFC 3161 §2.4.2), as a CMS `ContentInfo`.
+fn granted_token(response: &[u8]) -> Result<ContentInfo, VerifyError> {
     let bad = |m: String| VerifyError(m);
     let resp = TimeStampResp::from_der(response)
         .map_err(|e| bad(format!("malformed TimeStampResp: {e}")))?;
@@ -803,10 +831,31 @@ pub fn verify_response(
     ) {
         return Err(bad(format!("the TSA refused: {:?}", resp.status.status)));
     }
-    let token = resp
-        .time_stamp_token
-        .ok_or_else(|| bad("the response holds no token".into()))?;
-    verify_content_info(&token, hash, digest, nonce, tsas)
+    resp.time_stamp_token
+        .ok_or_else(|| bad("the response holds no token".into()))
+}
+
+/// The DER timestamp token of a granted `TimeStampResp`: what a Sigstore bundle carries as an
+/// RFC 3161 `signedTimestamp`. Not verified: see [`verify_response`].
+///
+/// # Errors
+///
+/// [`VerifyError`] for a response that is malformed, refused or holds no token.
+pub fn response_token(response: &[u8]) -> Result<Vec<u8>, VerifyError> {
+    granted_token(response)?
+        .to_der()
+        .map_err(|e| VerifyError(format!("re-encoding the token: {e}")))
+}
+
+/// Verifies a DER `TimeStampResp` ([`verify_token`] on its token; the status must be granted).
+pub fn verify_response(
+    response: &[u8],
+    hash: HashAlg,
+    digest: &[u8],
+    nonce: Option<&Int>,
+    tsas: &[TrustedTsa],
+) -> Result<VerifiedTimestamp, VerifyError> {
+    verify_content_info(&granted_token(response)?, hash, digest, Some(nonce), tsas)
 }
 
 /// Verifies a DER timestamp token (a CMS `ContentInfo`, RFC 3161 §2.4.2) over the message
@@ -825,14 +874,31 @@ pub fn verify_token(
 ) -> Result<VerifiedTimestamp, VerifyError> {
     let info =
         ContentInfo::from_der(token).map_err(|e| VerifyError(format!("malformed token: {e}")))?;
-    verify_content_info(&info, hash, digest, nonce, tsas)
+    verify_content_info(&info, hash, digest, Some(nonce), tsas)
 }
 
+/// [`verify_token`] for a token kept apart from its request: a Sigstore bundle's RFC 3161
+/// `signedTimestamp`, over the signature bytes. Its nonce, if any, was the signer's check of the
+/// TSA's answer; the verifier never saw the request, so (as sigstore-go and sigstore-python do)
+/// it is not compared.
+pub fn verify_signed_timestamp(
+    token: &[u8],
+    hash: HashAlg,
+    digest: &[u8],
+    tsas: &[TrustedTsa],
+) -> Result<VerifiedTimestamp, VerifyError> {
+    let info =
+        ContentInfo::from_der(token).map_err(|e| VerifyError(format!("malformed token: {e}")))?;
+    verify_content_info(&info, hash, digest, None, tsas)
+}
+
+/// `nonce`: `Some` with the request's nonce (or its absence) to compare, `None` when the
+/// request is not known ([`verify_signed_timestamp`]).
 fn verify_content_info(
     info: &ContentInfo,
     hash: HashAlg,
     digest: &[u8],
-    nonce: Option<&Int>,
+    nonce: Option<Option<&Int>>,
     tsas: &[TrustedTsa],
 ) -> Result<VerifiedTimestamp, VerifyError> {
     let bad = |m: &str| VerifyError(m.to_owned());
@@ -959,7 +1025,7 @@ fn verify_content_info(
     if imprint.hash_algorithm.oid != oid_of(hash) || imprint.hashed_message.as_bytes() != digest {
         return Err(bad("the message imprint does not match the data"));
     }
-    if tst.nonce.as_ref() != nonce {
+    if nonce.is_some_and(|n| tst.nonce.as_ref() != n) {
         return Err(bad("the nonce does not match the request's"));
     }
     let gen_time = tst.gen_time.to_unix_duration().as_secs();
@@ -1155,6 +1221,39 @@ mod tests {
         // A time outside the leaf's validity.
         let early = signer.timestamp(&req, NOW - 61, 1).unwrap();
         assert!(verify_response(&early, HashAlg::Sha256, &digest, nonce, &trusted).is_err());
+    }
+
+    /// A client's request (what `arkivo sign-blob` sends) parses as sent, and the token taken
+    /// out of the answer verifies on its own, as a bundle carries it; with another nonce not.
+    #[test]
+    fn client_requests_and_tokens() {
+        let (signer, trusted) = tsa();
+        let nonce = [0x80, 1, 2, 3, 4, 5, 6, 7];
+        for hash in [HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512] {
+            let digest = hash.digest(b"signature bytes");
+            let der = request(hash, &digest, &nonce).unwrap();
+            let req = parse_der_request(&der).unwrap();
+            assert_eq!((req.hash, &req.digest, req.cert_req), (hash, &digest, true));
+            assert_eq!(req.nonce, Some(request_nonce(&nonce)));
+            let resp = signer.timestamp(&req, NOW, 7).unwrap();
+            let sent = request_nonce(&nonce);
+            verify_response(&resp, hash, &digest, Some(&sent), &trusted).unwrap();
+            let other = request_nonce(&[0; 8]);
+            assert!(verify_response(&resp, hash, &digest, Some(&other), &trusted).is_err());
+            let token = response_token(&resp).unwrap();
+            assert_eq!(
+                verify_token(&token, hash, &digest, Some(&sent), &trusted)
+                    .unwrap()
+                    .gen_time,
+                NOW
+            );
+            let kept = verify_signed_timestamp(&token, hash, &digest, &trusted).unwrap();
+            assert_eq!(kept.gen_time, NOW);
+            let other_digest = hash.digest(b"other signature");
+            assert!(verify_signed_timestamp(&token, hash, &other_digest, &trusted).is_err());
+        }
+        assert!(request(HashAlg::Sha256, &[0; 20], &nonce).is_err());
+        assert!(response_token(b"\x30\x00").is_err());
     }
 
     /// Every single-byte change of a response (without certificates, whose copy in the token is

@@ -1,6 +1,7 @@
 //! `arkivo sign-blob` and `arkivo verify-blob`: a file's signature (with a key, or keyless with
 //! a certificate) recorded in the log as a hashedrekord entry and written as a Sigstore bundle,
-//! and its offline verification.
+//! and its offline verification. With `--rekor-api-version 2` the entry is a Rekor v2 one and
+//! the bundle also carries an RFC 3161 timestamp of the signature, which gives it its time.
 
 use std::io::{IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
@@ -11,13 +12,20 @@ use sha2::Digest as _;
 
 use super::checkpoints::{check_extends, tree_checkpoint};
 use super::{
-    Failure, LogTrust, Output, Report, Signer, SignerFlags, log_out_of_spec, no_trust, read_file,
+    Failure, LogTrust, Output, Report, Signer, SignerFlags, Signers, log_out_of_spec, no_trust,
+    read_file,
 };
 use crate::bundle::{Bundle, BundleSigner};
+use crate::identity::VerifiedCertificate;
 use crate::keys;
 use crate::rekor::RekorClient;
-use crate::verify;
+use crate::{trust, verify};
 use arkivo_core::entries::pki::HashAlg;
+use arkivo_core::entries::v2;
+use arkivo_core::tsa;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rand_core::RngCore as _;
 
 /// Files at least this large are hashed with a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
@@ -94,6 +102,9 @@ fn digest_file(path: &Path, alg: HashAlg) -> Result<Vec<u8>, Failure> {
 }
 
 pub async fn sign_blob(args: &SignBlobArgs) -> Result<Report, Failure> {
+    if args.signer.rekor_api_version == 2 {
+        return sign_blob_v2(args).await;
+    }
     let (signer, client, logs) = args.signer.open().await?;
     let key = &signer.key;
     let alg = key.algorithm().hash_algorithm();
@@ -142,17 +153,101 @@ pub async fn sign_blob(args: &SignBlobArgs) -> Result<Report, Failure> {
     })
 }
 
+/// `sign-blob --rekor-api-version 2`: the signature is timestamped by the TSA (RFC 3161, over
+/// the signature bytes: a Rekor v2 entry has no time of its own), recorded as a
+/// `hashedrekord` v0.0.2, and both answers verified before the bundle is written.
+async fn sign_blob_v2(args: &SignBlobArgs) -> Result<Report, Failure> {
+    let (signer, client, trust) = args.signer.open_v2().await?;
+    let key = &signer.key;
+    let alg = key.algorithm().hash_algorithm();
+    let digest = digest_file(&args.file, alg)?;
+    let signature = key.sign_digest(&digest)?;
+
+    let imprint = HashAlg::Sha256.digest(&signature);
+    let mut nonce = [0u8; 8];
+    rand_core::OsRng.fill_bytes(&mut nonce);
+    let request = tsa::request(HashAlg::Sha256, &imprint, &nonce).expect("a SHA-256 imprint");
+    let url = args.signer.timestamp_url(&client);
+    let response = client.timestamp(&url, request).await?;
+    let timestamp = tsa::verify_response(
+        &response,
+        HashAlg::Sha256,
+        &imprint,
+        Some(&tsa::request_nonce(&nonce)),
+        &trust.tsas,
+    )
+    .and_then(|t| Ok((t, tsa::response_token(&response)?)));
+    let (timestamp, token) = timestamp.map_err(|e| {
+        Failure::Log(format!(
+            "the timestamp authority's answer ({url}): {e}; no bundle written"
+        ))
+    })?;
+    let gen_time = i64::try_from(timestamp.gen_time)
+        .map_err(|_| Failure::Log("the timestamp's genTime is out of range".into()))?;
+
+    let request = json!({"hashedRekordRequestV002": {
+        "digest": B64.encode(&digest),
+        "signature": {"content": B64.encode(&signature), "verifier": signer.verifier_v2()},
+    }});
+    let sent = v2::canonicalize_request(request.to_string().as_bytes())
+        .map_err(|e| Failure::Input(format!("the entry to record: {e}")))?;
+    let entry = client
+        .create_entry_v2(&request)
+        .await
+        .map_err(|e| match e.is_log_failure() {
+            true => Failure::Log(e.to_string()),
+            false => Failure::Input(format!("the log refused the entry: {e}")),
+        })?;
+    // As for v1: the entry must be the one sent, and its checkpoint and proof must hold
+    // (at the timestamp's time) before the bundle is written.
+    if entry.canonicalized_body != sent.body {
+        return Err(Failure::Log(
+            "the log returned another entry than the one sent; no bundle written".into(),
+        ));
+    }
+    let verified = verify::verify_v2_entry(&entry, &trust.logs, gen_time).map_err(|e| {
+        Failure::Log(format!(
+            "the log's answer does not verify: {e}; no bundle written"
+        ))
+    })?;
+    let log_index = entry.log_index;
+    let bundle =
+        Bundle::for_message_signature_v2(alg, &digest, &signature, signer.material(), entry, token);
+    std::fs::write(&args.bundle, bundle.to_json())
+        .map_err(|e| Failure::Input(format!("writing {}: {e}", args.bundle.display())))?;
+    Ok(Report {
+        text: format!(
+            "signed {} ({}:{})\ntimestamped by {url} at {} (Unix)\nrecorded in {} (Rekor v2, log {}) at log index {}\nbundle written to {}\n",
+            args.file.display(),
+            alg.name(),
+            hex::encode(&digest),
+            timestamp.gen_time,
+            client.url(),
+            hex::encode(verified.key_id),
+            log_index,
+            args.bundle.display()
+        ),
+        json: json!({
+            "ok": true,
+            "file": args.file,
+            "digest": format!("{}:{}", alg.name(), hex::encode(&digest)),
+            "rekorApiVersion": 2,
+            "logIndex": log_index,
+            "logID": hex::encode(verified.key_id),
+            "timestamp": {"genTime": timestamp.gen_time, "policy": timestamp.policy},
+            "bundle": args.bundle,
+        }),
+    })
+}
+
 pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
-    let logs = args.trust.load()?.ok_or_else(no_trust)?;
     let signers = args.signer.load(&args.trust)?;
     let bundle = Bundle::from_json(&read_file(&args.bundle, "the bundle")?)
         .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
-    let (alg, bundle_digest, signature) = bundle
-        .message_signature()
-        .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
-    let entry = bundle
-        .log_entry()
-        .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
+    let in_bundle =
+        |e: crate::bundle::BundleError| Failure::Input(format!("{}: {e}", args.bundle.display()));
+    let (alg, bundle_digest, signature) = bundle.message_signature().map_err(in_bundle)?;
+    let tlog = bundle.tlog_entry().map_err(in_bundle)?;
     let digest = digest_file(&args.file, alg)?;
     if digest != bundle_digest {
         return Err(Failure::Verification(format!(
@@ -164,43 +259,25 @@ pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
             hex::encode(bundle_digest)
         )));
     }
-    let verified = verify::verify_log_entry(&entry, &logs)?;
     let certificate = match bundle.signer() {
         BundleSigner::Certificate(der) => Some(der),
         BundleSigner::PublicKey => None,
     };
+    if tlog.is_rekor_v2() {
+        return verify_blob_v2(args, &bundle, &signers, certificate, &digest);
+    }
+    let logs = args.trust.load()?.ok_or_else(no_trust)?;
+    let entry = tlog.to_log_entry().map_err(in_bundle)?;
+    let verified = verify::verify_log_entry(&entry, &logs)?;
     // The SET-signed integrated time is when the log saw the signature: the certificate must
     // have been valid then.
     let (key, certified) = signers
         .policy()
         .signer_key(certificate, entry.entry.integrated_time)
         .map_err(|e| Failure::Verification(e.to_string()))?;
-    let body = entry
-        .body()
-        .map_err(|e| Failure::Input(format!("{}: {e}", args.bundle.display())))?;
-    verify::verify_hashedrekord(&body, alg, &digest, signature, &key)?;
+    verify::verify_hashedrekord(&tlog.canonicalized_body, alg, &digest, signature, &key)?;
 
-    let signed_by = match &certified {
-        Some(c) => format!(
-            "the certificate of {} from {} (CA {}; valid {} to {}{})",
-            c.subjects.join(", "),
-            c.issuer,
-            c.ca,
-            c.not_before,
-            c.not_after,
-            if args.signer.insecure_ignore_sct {
-                "; SCT not checked: --insecure-ignore-sct"
-            } else {
-                ""
-            }
-        ),
-        None => args
-            .signer
-            .key
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
-    };
+    let signed_by = signed_by(args, certified.as_ref());
     let mut text = format!(
         "verified {} ({}:{})\n  signature: OK with {}\n  log entry: index {}, integrated at {} (Unix), log ID {}\n  \
          SET: OK; inclusion proof: OK in the signed checkpoint of tree size {} (root {})\n",
@@ -227,9 +304,7 @@ pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
                         "rootHash": verified.checkpoint.root.to_hex()},
     });
     if let Some(c) = &certified {
-        report["certificate"] = json!({"subjects": c.subjects, "issuer": c.issuer, "ca": c.ca,
-            "notBefore": c.not_before, "notAfter": c.not_after,
-            "sctChecked": false});
+        report["certificate"] = certificate_json(c);
     }
     if let Some(url) = &args.rekor_url {
         let client = RekorClient::new(url)?;
@@ -258,6 +333,112 @@ pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
         ));
         report["consistency"] =
             json!({"treeSize": current.size, "rootHash": current.root.to_hex()});
+    }
+    Ok(Report { text, json: report })
+}
+
+/// Who signed, for the report: the certificate's identity and CA, or the key file.
+fn signed_by(args: &VerifyBlobArgs, certified: Option<&VerifiedCertificate>) -> String {
+    match certified {
+        Some(c) => format!(
+            "the certificate of {} from {} (CA {}; valid {} to {}{})",
+            c.subjects.join(", "),
+            c.issuer,
+            c.ca,
+            c.not_before,
+            c.not_after,
+            if args.signer.insecure_ignore_sct {
+                "; SCT not checked: --insecure-ignore-sct"
+            } else {
+                ""
+            }
+        ),
+        None => args
+            .signer
+            .key
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+fn certificate_json(c: &VerifiedCertificate) -> serde_json::Value {
+    json!({"subjects": c.subjects, "issuer": c.issuer, "ca": c.ca,
+        "notBefore": c.not_before, "notAfter": c.not_after, "sctChecked": false})
+}
+
+/// `verify-blob` of a Rekor v2 bundle: with the trusted root's timestamp authorities, the time
+/// of a verified RFC 3161 timestamp over the signature (none: refused); at that time, the
+/// entry's checkpoint and inclusion proof with the root's v2 log key, the certificate's
+/// validity (keyless), and the entry against the artifact.
+fn verify_blob_v2(
+    args: &VerifyBlobArgs,
+    bundle: &Bundle,
+    signers: &Signers,
+    certificate: Option<&[u8]>,
+    digest: &[u8],
+) -> Result<Report, Failure> {
+    let path = args.trust.trusted_root.as_ref().ok_or_else(|| {
+        Failure::Input(
+            "a Rekor v2 bundle is verified with --trusted-root: its log's Ed25519 checkpoint key \
+             and the timestamp authorities whose timestamps give the entry its time (--log-key \
+             names Rekor v1 keys)"
+                .into(),
+        )
+    })?;
+    if args.rekor_url.is_some() {
+        return Err(Failure::Input(
+            "--rekor-url checks a Rekor v1 log's consistency; a Rekor v2 log is followed \
+             through its tiles"
+                .into(),
+        ));
+    }
+    let trust = trust::rekor_v2_trust(
+        &read_file(path, "the trusted root")?,
+        &path.display().to_string(),
+    )?;
+    let (alg, _, signature) = bundle
+        .message_signature()
+        .expect("verify_blob read the message signature");
+    let tlog = bundle.tlog_entry().expect("verify_blob read the entry");
+    let timestamp = verify::verify_timestamps(bundle.rfc3161_timestamps(), signature, &trust.tsas)?;
+    let time = i64::try_from(timestamp.gen_time)
+        .map_err(|_| Failure::Verification("the timestamp's genTime is out of range".into()))?;
+    let verified = verify::verify_v2_entry(tlog, &trust.logs, time)?;
+    // No integrated time: the certificate must have been valid when the TSA saw the signature.
+    let (key, certified) = signers
+        .policy()
+        .signer_key(certificate, time)
+        .map_err(|e| Failure::Verification(e.to_string()))?;
+    verify::verify_hashedrekord_v2(&tlog.canonicalized_body, alg, digest, signature, &key)?;
+    let cp = &verified.checkpoint;
+    let text = format!(
+        "verified {} ({}:{})\n  signature: OK with {}\n  timestamp: OK, RFC 3161 genTime {} (Unix), policy {}\n  \
+         log entry: Rekor v2, index {}, log ID {}\n  inclusion proof: OK in the signed checkpoint of tree size {} (root {})\n",
+        args.file.display(),
+        alg.name(),
+        hex::encode(digest),
+        signed_by(args, certified.as_ref()),
+        timestamp.gen_time,
+        timestamp.policy,
+        tlog.log_index,
+        hex::encode(verified.key_id),
+        cp.size,
+        cp.root.to_hex()
+    );
+    let mut report = json!({
+        "ok": true,
+        "verified": true,
+        "file": args.file,
+        "digest": format!("{}:{}", alg.name(), hex::encode(digest)),
+        "rekorApiVersion": 2,
+        "logIndex": tlog.log_index,
+        "logID": hex::encode(verified.key_id),
+        "timestamp": {"genTime": timestamp.gen_time, "policy": timestamp.policy},
+        "checkpoint": {"origin": cp.origin, "treeSize": cp.size, "rootHash": cp.root.to_hex()},
+    });
+    if let Some(c) = &certified {
+        report["certificate"] = certificate_json(c);
     }
     Ok(Report { text, json: report })
 }

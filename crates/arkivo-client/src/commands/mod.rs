@@ -32,10 +32,11 @@ use crate::fulcio::{self, Credential};
 use crate::identity::{IdentityPolicy, Matcher, SignerPolicy};
 use crate::keys::{self, SigningKey};
 use crate::rekor::{ClientError, RekorClient};
-use crate::trust::{self, CertificateTrust, TrustedLog};
+use crate::trust::{self, CertificateTrust, RekorV2Trust, TrustedLog};
 use crate::verify::VerifyError;
 use arkivo_core::ca::identity::oid;
 use arkivo_core::entries::pki::Verifier;
+use arkivo_core::wire::TrustedRoot;
 
 /// Largest bundle, trusted root or log key file read.
 const MAX_INPUT_FILE_BYTES: u64 = 16 << 20;
@@ -125,6 +126,15 @@ pub struct Signer {
     /// (a check of the log's consistency, not of its identity).
     #[command(flatten)]
     pub trust: LogTrust,
+    /// The log's write API: 1 (Rekor v1: the log signs an entry timestamp) or 2 (Rekor v2: the
+    /// entry has no time of its own, so the signature is also timestamped by the RFC 3161
+    /// timestamp authority, and the bundle carries the timestamp).
+    #[arg(long = "rekor-api-version", default_value = "1", value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub rekor_api_version: u8,
+    /// The RFC 3161 timestamp authority a Rekor v2 signature is timestamped by; default: the
+    /// log's own, <rekor-url>/api/v1/timestamp.
+    #[arg(long = "timestamp-server-url")]
+    pub timestamp_server_url: Option<String>,
 }
 
 impl Signer {
@@ -132,13 +142,63 @@ impl Signer {
     /// the write token with new entries, and the logs its answers must verify with
     /// ([`crate::verify::verify_answer`]).
     pub(crate) async fn open(&self) -> Result<(Credential, RekorClient, Vec<TrustedLog>), Failure> {
+        if self.rekor_api_version != 1 {
+            return Err(Failure::Input(
+                "sign and attest record in a Rekor v1 log: --rekor-api-version 2 is for sign-blob"
+                    .into(),
+            ));
+        }
         let client = self.write_token.client(&self.rekor)?;
-        let credential = match &self.key {
-            Some(path) => Credential::from_key(SigningKey::load(path)?),
-            None => fulcio::certify(&self.keyless, &client).await?,
-        };
+        let credential = self.credential(&client).await?;
         let (logs, _) = logs_or_served(&client, &self.trust, None).await?;
         Ok((credential, client, logs))
+    }
+
+    /// [`Signer::open`] for a Rekor v2 log: what its answers and the TSA's must verify with
+    /// is the v2 logs and timestamp authorities of `--trusted-root`, or else of the trusted
+    /// root the log serves (a check of consistency, not of identity; the note says so).
+    pub(crate) async fn open_v2(&self) -> Result<(Credential, RekorClient, RekorV2Trust), Failure> {
+        let client = self.write_token.client(&self.rekor)?;
+        let credential = self.credential(&client).await?;
+        if !self.trust.log_key.is_empty() {
+            return Err(Failure::Input(
+                "--log-key pins Rekor v1 keys; a Rekor v2 log's answer is verified with its \
+                 Ed25519 checkpoint key and the timestamp authority of --trusted-root"
+                    .into(),
+            ));
+        }
+        let trust = match &self.trust.trusted_root {
+            Some(path) => trust::rekor_v2_trust(
+                &read_file(path, "the trusted root")?,
+                &path.display().to_string(),
+            )?,
+            None => {
+                let served: TrustedRoot = serde_json::from_value(client.trusted_root().await?)
+                    .map_err(|e| log_out_of_spec(format!("the log's trusted root: {e}")))?;
+                eprintln!(
+                    "note: verifying with the checkpoint keys and timestamp authorities the log \
+                     serves; pass --trusted-root to pin them"
+                );
+                trust::rekor_v2_trust_of(&served, "the log's trusted root")
+                    .map_err(log_out_of_spec)?
+            }
+        };
+        Ok((credential, client, trust))
+    }
+
+    /// The signing key, or (keyless) an ephemeral key certified by the CA.
+    async fn credential(&self, client: &RekorClient) -> Result<Credential, Failure> {
+        match &self.key {
+            Some(path) => Ok(Credential::from_key(SigningKey::load(path)?)),
+            None => fulcio::certify(&self.keyless, client).await,
+        }
+    }
+
+    /// Where the signature of a Rekor v2 entry is timestamped.
+    pub(crate) fn timestamp_url(&self, client: &RekorClient) -> String {
+        self.timestamp_server_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/api/v1/timestamp", client.url()))
     }
 }
 

@@ -1,5 +1,5 @@
-//! `arkivo trust-root`: the Sigstore trusted root the log serves, cut down to the log keys and
-//! CA roots the operator pinned.
+//! `arkivo trust-root`: the Sigstore trusted root the log serves, cut down to the log keys, CA
+//! roots, CT log keys and TSA roots the operator pinned.
 
 use std::path::PathBuf;
 
@@ -31,6 +31,24 @@ pub struct TrustRootArgs {
     /// kept, so that verifiers check certificates' SCTs. Repeatable.
     #[arg(long = "ct-log-key")]
     pub ct_log_keys: Vec<PathBuf>,
+    /// The root certificate (PEM) of a timestamp authority to keep, obtained out of band (the
+    /// last certificate of the TSA's chain, GET /api/v1/timestamp/certchain): the served
+    /// timestamp authority whose chain ends in it and is a valid TSA chain is kept, for
+    /// verifying the RFC 3161 timestamps of Rekor v2 bundles. Repeatable.
+    #[arg(long = "tsa-root")]
+    pub tsa_roots: Vec<PathBuf>,
+}
+
+/// The DER of a file holding one PEM certificate (`what` names it in errors).
+fn one_certificate(path: &std::path::Path, what: &str) -> Result<Vec<u8>, Failure> {
+    let pem = read_text(path, what)?;
+    match pem_blocks(pem.as_bytes()).as_deref() {
+        Ok([(label, der)]) if label == "CERTIFICATE" => Ok(der.clone()),
+        _ => Err(Failure::Input(format!(
+            "{what} {} is not one PEM certificate",
+            path.display()
+        ))),
+    }
 }
 
 pub async fn trust_root(args: &TrustRootArgs) -> Result<Report, Failure> {
@@ -56,33 +74,26 @@ pub async fn trust_root(args: &TrustRootArgs) -> Result<Report, Failure> {
                 .to_vec(),
         );
     }
-    let mut ca_roots = Vec::new();
-    for path in &args.ca_roots {
-        let pem = read_text(path, "the CA root")?;
-        match pem_blocks(pem.as_bytes()).as_deref() {
-            Ok([(label, der)]) if label == "CERTIFICATE" => ca_roots.push(der.clone()),
-            _ => {
-                return Err(Failure::Input(format!(
-                    "the CA root {} is not one PEM certificate",
-                    path.display()
-                )));
-            }
-        }
-    }
+    let ca_roots = (args.ca_roots.iter())
+        .map(|p| one_certificate(p, "the CA root"))
+        .collect::<Result<_, _>>()?;
+    let tsa_roots = (args.tsa_roots.iter())
+        .map(|p| one_certificate(p, "the TSA root"))
+        .collect::<Result<_, _>>()?;
     let mut ct_logs = Vec::new();
     for path in &args.ct_log_keys {
         let what = format!("the CT log key {}", path.display());
         let pem = read_text(path, "the CT log key")?;
         ct_logs.push(keys::parse_public_key(&pem, &what)?.spki_der().to_vec());
     }
-    let (root, dropped) = trust::pinned_root(
-        &served,
-        &pinned,
-        &ca_roots,
-        &ct_logs,
-        "the log's trusted root",
-    )
-    .map_err(|e| Failure::Verification(e.to_string()))?;
+    let pins = trust::Pins {
+        logs: pinned,
+        ca_roots,
+        ct_logs,
+        tsa_roots,
+    };
+    let (root, dropped) = trust::pinned_root(&served, &pins, "the log's trusted root")
+        .map_err(|e| Failure::Verification(e.to_string()))?;
     for line in dropped {
         eprintln!("note: {line}");
     }

@@ -19,9 +19,9 @@ use der::asn1::{BitString, ObjectIdentifier as Oid, Utf8StringRef};
 use der::{Decode, Encode};
 use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
-use x509_cert::Certificate;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{BasicConstraints, SubjectAltName};
+use x509_cert::{Certificate, TbsCertificate};
 
 use super::b64::{self, Alphabet};
 use crate::limits::{MAX_CERT_CHAIN_LEN, MAX_PUBLIC_KEY_BYTES, MAX_RSA_KEY_BITS};
@@ -518,7 +518,7 @@ impl Verifier {
             .to_der()
             .map_err(|e| format!("x509: malformed certificate: {e}"))?;
         let key = PublicKey::from_spki_der(&spki)?;
-        let subjects = subject_alt_names(leaf)?;
+        let subjects = subject_alt_names(&leaf.tbs_certificate)?;
         Ok(Verifier {
             key,
             certs,
@@ -702,9 +702,15 @@ fn check_cert_signature(child: &Certificate, parent: &Certificate) -> Result<(),
     }
 }
 
-fn subject_alt_names(cert: &Certificate) -> Result<Vec<String>, String> {
-    let Some(ext) = cert
-        .tbs_certificate
+/// The subject alternative names of a certificate (or of a precertificate's TBSCertificate, as
+/// a CT log holds it), in Go's order: DNS names, emails, IP addresses, URIs, then Sigstore's
+/// other names.
+///
+/// # Errors
+///
+/// An unparsable SAN extension or IP address.
+pub fn subject_alt_names(tbs: &TbsCertificate) -> Result<Vec<String>, String> {
+    let Some(ext) = tbs
         .extensions
         .iter()
         .flatten()

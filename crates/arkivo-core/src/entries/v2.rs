@@ -370,6 +370,73 @@ fn canonical_bytes(entry: &Entry) -> Vec<u8> {
     jcs::to_vec(&node)
 }
 
+/// The digest algorithm, digest and signature of a stored `hashedrekord` v0.0.2 (§6.3).
+fn hashedrekord_parts(
+    hr: &HashedRekordLogEntryV002,
+) -> Result<(HashAlg, &[u8], &Signature), String> {
+    let data = hr.data.as_ref().ok_or("no data")?;
+    let alg = match HashAlgorithm::try_from(data.algorithm) {
+        Ok(HashAlgorithm::Sha2256) => HashAlg::Sha256,
+        Ok(HashAlgorithm::Sha2384) => HashAlg::Sha384,
+        Ok(HashAlgorithm::Sha2512) => HashAlg::Sha512,
+        _ => return Err("unsupported digest algorithm".into()),
+    };
+    let signature = hr.signature.as_ref().ok_or("no signature")?;
+    Ok((alg, &data.digest, signature))
+}
+
+/// What a stored `hashedrekord` v0.0.2 body records (§6.3), for a verifier to compare with the
+/// artifact: the digest and its algorithm, the signature, and the verifier (a key, or the
+/// signing certificate) with its bytes as stored.
+#[derive(Debug)]
+pub struct HashedRekordBody {
+    pub algorithm: HashAlg,
+    pub digest: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub verifier: Verifier,
+    /// The stored key's SubjectPublicKeyInfo or certificate, DER.
+    pub verifier_der: Vec<u8>,
+}
+
+/// Reads a stored `hashedrekord` v0.0.2 body (a Rekor v2 bundle's `canonicalizedBody`). The
+/// signature is not verified here: the verifier checks it with the key it trusts.
+///
+/// # Errors
+///
+/// [`EntryError::InvalidRequest`] for a body that is not one.
+pub fn parse_hashedrekord_body(body: &[u8]) -> Result<HashedRekordBody, EntryError> {
+    let bad = |what: String| EntryError::invalid(format!("not a hashedrekord v0.0.2 body: {what}"));
+    let entry: Entry = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let Some(spec::Spec::HashedRekordV002(hr)) = entry.spec.as_ref().and_then(|s| s.spec.as_ref())
+    else {
+        return Err(bad("no hashedRekordV002 spec".into()));
+    };
+    if entry.kind != Kind::HashedRekord.as_str() || entry.api_version != API_VERSION {
+        return Err(bad(format!(
+            "kind {:?} apiVersion {:?}",
+            entry.kind, entry.api_version
+        )));
+    }
+    let (algorithm, digest, signature) = hashedrekord_parts(hr).map_err(bad)?;
+    let stored = signature
+        .verifier
+        .as_ref()
+        .ok_or_else(|| bad("no verifier".into()))?;
+    let verifier_der = match &stored.verifier {
+        Some(verifier::Verifier::PublicKey(k)) => k.raw_bytes.clone(),
+        Some(verifier::Verifier::X509Certificate(c)) => c.raw_bytes.clone(),
+        None => return Err(bad("no verifier".into())),
+    };
+    let (verifier, _) = parse_verifier(stored).map_err(bad)?;
+    Ok(HashedRekordBody {
+        algorithm,
+        digest: digest.to_vec(),
+        signature: signature.content.clone(),
+        verifier,
+        verifier_der,
+    })
+}
+
 /// Re-reads a stored v2 body: the bytes [`canonical_bytes`] makes of it (for the caller to
 /// compare with the stored ones) and its search-index keys. No signature verification; the
 /// in-toto keys of a dsse entry cannot be re-derived (the envelope is not stored).
@@ -393,18 +460,8 @@ pub(crate) fn reparse_body(body: &[u8]) -> Result<(Vec<u8>, Vec<String>), EntryE
     let mut keys = Vec::new();
     match entry.spec.as_ref().and_then(|s| s.spec.as_ref()) {
         Some(spec::Spec::HashedRekordV002(hr)) if entry.kind == Kind::HashedRekord.as_str() => {
-            let data = hr.data.as_ref().ok_or_else(|| bad("no data".into()))?;
-            let alg = match HashAlgorithm::try_from(data.algorithm) {
-                Ok(HashAlgorithm::Sha2256) => HashAlg::Sha256,
-                Ok(HashAlgorithm::Sha2384) => HashAlg::Sha384,
-                Ok(HashAlgorithm::Sha2512) => HashAlg::Sha512,
-                _ => return Err(bad("unsupported digest algorithm".into())),
-            };
-            keys.push(format!("{}:{}", alg.name(), hex::encode(&data.digest)));
-            let signature = hr
-                .signature
-                .as_ref()
-                .ok_or_else(|| bad("no signature".into()))?;
+            let (alg, digest, signature) = hashedrekord_parts(hr).map_err(bad)?;
+            keys.push(format!("{}:{}", alg.name(), hex::encode(digest)));
             keys.extend(verifier_keys(&verifier_of(signature)?));
         }
         Some(spec::Spec::DsseV002(ds)) if entry.kind == Kind::Dsse.as_str() => {
