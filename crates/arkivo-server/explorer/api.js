@@ -74,8 +74,13 @@ export async function searchIndex(query) {
   return { uuids: body, truncated: truncated !== null };
 }
 
+/**
+ * The log's current checkpoint. The server lets caches keep it for two seconds; `no-cache`
+ * makes the browser revalidate it (a 304 when it has not moved) so that the log page always
+ * compares against the newest one.
+ */
 export async function checkpointText() {
-  return (await request('/checkpoint')).text();
+  return (await request('/checkpoint', { cache: 'no-cache' })).text();
 }
 
 export function consistencyProof(firstSize, lastSize, treeID) {
