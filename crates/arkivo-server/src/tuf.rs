@@ -11,6 +11,9 @@
 //! root version made and signed elsewhere (docs/tuf.md).
 //!
 //! Metadata is signed by `tough` ([`SignedRole`]): canonical JSON (OLPC) of the `signed` object.
+//!
+//! Each publish adds versioned files; once the new timestamp is in place the ones no client can
+//! still need are removed ([`prunable`]): every root version stays.
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU64;
@@ -63,6 +66,9 @@ pub struct TufSettings {
     pub targets_expiry: Duration,
     pub snapshot_expiry: Duration,
     pub timestamp_expiry: Duration,
+    /// Snapshot versions kept before the current one, with the targets metadata and target
+    /// files they name ([`prunable`]).
+    pub keep_versions: u64,
 }
 
 impl TufSettings {
@@ -298,9 +304,14 @@ pub fn read_files(dir: &Path) -> anyhow::Result<BTreeMap<String, Bytes>> {
             } else {
                 format!("{sub}/{name}")
             };
-            let bytes = std::fs::read(entry.path())
-                .with_context(|| format!("reading {}", entry.path().display()))?;
-            files.insert(path, Bytes::from(bytes));
+            match std::fs::read(entry.path()) {
+                Ok(bytes) => files.insert(path, Bytes::from(bytes)),
+                // Pruned by the server since the directory was listed.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("reading {}", entry.path().display()));
+                }
+            };
         }
     }
     Ok(files)
@@ -400,6 +411,10 @@ impl Repository {
             files: RwLock::new(Arc::new(files)),
         };
         repository.publish(content).await?;
+        // Also what a crash in the middle of a prune, or a smaller `keep_versions`, left.
+        let state = repository.state.lock().await;
+        repository.prune(&state).await;
+        drop(state);
         Ok(repository)
     }
 
@@ -545,8 +560,129 @@ impl Repository {
             timestamp = state.timestamp.as_ref().map(|t| t.signed.version.get()),
             "published the TUF repository"
         );
+        // Only now that the new timestamp is in place: until then clients are led to the files
+        // of the versions before.
+        self.prune(&state).await;
         Ok(())
     }
+
+    /// Stops serving and deletes the files no client needs any longer ([`prunable`]), with the
+    /// state lock held (`state`) so that no publish writes meanwhile. A failure is logged, not
+    /// returned: the publish it follows stands, and what is left is pruned next time.
+    async fn prune(&self, state: &State) {
+        let Some(snapshot) = &state.snapshot else {
+            return;
+        };
+        let files = self.files();
+        let names = match prunable(
+            &files,
+            snapshot.signed.version.get(),
+            self.settings.keep_versions,
+        ) {
+            Ok(names) if names.is_empty() => return,
+            Ok(names) => names,
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "pruning the TUF repository failed"
+                );
+                return;
+            }
+        };
+        let mut served = (*files).clone();
+        for name in &names {
+            served.remove(name);
+        }
+        *self.files.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
+        let dir = self.dir.clone();
+        let count = names.len();
+        let removed = tokio::task::spawn_blocking(move || remove_files(&dir, &names)).await;
+        match removed {
+            Ok(Ok(())) => tracing::info!(files = count, "pruned the TUF repository"),
+            Ok(Err(e)) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "pruning the TUF repository failed"
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "pruning the TUF repository failed"),
+        }
+    }
+}
+
+/// Of a repository's `files`, those no client needs after the publish of snapshot version
+/// `snapshot`: the snapshot versions before the newest `keep + 1`, the targets versions none of
+/// the kept snapshot versions names, and the target files none of the kept targets versions
+/// names. A client that read any of the last `keep + 1` timestamps (mid-refresh, or through a
+/// cache) still finds every file it leads to; one that refreshed long ago needs only the newest
+/// (TUF §5.5.5, §5.6.6: the versions it holds are compared with the new ones, not fetched).
+/// Every root version stays: a client walks them one by one (TUF §5.3.4).
+///
+/// In deletion order — snapshots, targets metadata, target files — so that a crash midway leaves
+/// no kept file naming a deleted one.
+pub fn prunable(
+    files: &BTreeMap<String, Bytes>,
+    snapshot: u64,
+    keep: u64,
+) -> anyhow::Result<Vec<String>> {
+    let versioned = |name: &str, role: &str| -> Option<u64> {
+        name.strip_suffix(role)?.strip_suffix('.')?.parse().ok()
+    };
+    let oldest = snapshot.saturating_sub(keep).max(1);
+    let mut kept_targets = std::collections::BTreeSet::new();
+    for v in oldest..=snapshot {
+        let name = format!("{v}.snapshot.json");
+        if let Some(bytes) = files.get(&name) {
+            let s = parse::<Snapshot>(bytes, &name)?;
+            kept_targets.extend(s.signed.meta.get("targets.json").map(|m| m.version.get()));
+        }
+    }
+    let mut kept_files = std::collections::BTreeSet::new();
+    for v in &kept_targets {
+        let name = format!("{v}.targets.json");
+        if let Some(bytes) = files.get(&name) {
+            let t = parse::<Targets>(bytes, &name)?;
+            kept_files.extend(t.signed.targets.iter().map(|(name, target)| {
+                format!(
+                    "targets/{}.{}",
+                    hex::encode(&target.hashes.sha256),
+                    name.raw()
+                )
+            }));
+        }
+    }
+    let (mut snapshots, mut targets, mut target_files) = (Vec::new(), Vec::new(), Vec::new());
+    for name in files.keys() {
+        if let Some(v) = versioned(name, "snapshot.json") {
+            if !(oldest..=snapshot).contains(&v) {
+                snapshots.push(name.clone());
+            }
+        } else if let Some(v) = versioned(name, "targets.json") {
+            if !kept_targets.contains(&v) {
+                targets.push(name.clone());
+            }
+        } else if name.starts_with("targets/") && !kept_files.contains(name) {
+            target_files.push(name.clone());
+        }
+    }
+    snapshots.extend(targets);
+    snapshots.extend(target_files);
+    Ok(snapshots)
+}
+
+/// Deletes `names` from `dir`, in order. Not synced: a deletion a crash undoes leaves a file
+/// that is pruned again at the next start.
+fn remove_files(dir: &Path, names: &[String]) -> anyhow::Result<()> {
+    for name in names {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("deleting {}", path.display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Makes the keys and the first root version of a new repository: `root_keys` root keys and
