@@ -615,12 +615,12 @@ impl Repository {
 /// the kept snapshot versions names, and the target files none of the kept targets versions
 /// names. A client that read any of the last `keep + 1` timestamps (mid-refresh, or through a
 /// cache) still finds every file it leads to; one that refreshed long ago needs only the newest
-/// (TUF §5.5.5, §5.6.6: the versions it holds are compared with the new ones, not fetched).
+/// (TUF §5.4 to §5.6: the versions it holds are compared with the new ones, never fetched).
 /// Every root version stays: a client walks them one by one (TUF §5.3.4).
 ///
 /// In deletion order — snapshots, targets metadata, target files — so that a crash midway leaves
 /// no kept file naming a deleted one.
-pub fn prunable(
+fn prunable(
     files: &BTreeMap<String, Bytes>,
     snapshot: u64,
     keep: u64,
@@ -1027,5 +1027,115 @@ pub async fn keep_fresh(repository: Arc<Repository>, api: crate::api::AppState) 
                 "re-signing the TUF repository failed"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unsigned<T: Serialize>(role: T) -> Bytes {
+        let signed = Signed {
+            signed: role,
+            signatures: Vec::new(),
+        };
+        Bytes::from(serde_json::to_vec(&signed).unwrap())
+    }
+
+    /// A repository whose targets version `t` names `targets/<t>…<t>.trusted_root.json`, and
+    /// whose snapshot version `s` names targets version `targets_of(s)`.
+    fn repository(snapshots: u64, targets_of: impl Fn(u64) -> u64) -> BTreeMap<String, Bytes> {
+        let when = jiff::Timestamp::MAX;
+        let mut files = BTreeMap::new();
+        for s in 1..=snapshots {
+            let t = targets_of(s);
+            let mut snapshot = Snapshot::new(SPEC_VERSION.to_owned(), version(s), when);
+            snapshot.meta.insert(
+                "targets.json".to_owned(),
+                Metafile {
+                    length: None,
+                    hashes: None,
+                    version: version(t),
+                    _extra: HashMap::new(),
+                },
+            );
+            files.insert(format!("{s}.snapshot.json"), unsigned(snapshot));
+            let mut targets = Targets::new(SPEC_VERSION.to_owned(), version(t), when);
+            let hash = [u8::try_from(t).unwrap(); 32];
+            targets.targets.insert(
+                TargetName::new(TRUSTED_ROOT_TARGET).unwrap(),
+                Target {
+                    length: 1,
+                    hashes: Hashes {
+                        sha256: hash.to_vec().into(),
+                        _extra: HashMap::new(),
+                    },
+                    custom: HashMap::new(),
+                    _extra: HashMap::new(),
+                },
+            );
+            files.insert(format!("{t}.targets.json"), unsigned(targets));
+            let file = format!("targets/{}.{TRUSTED_ROOT_TARGET}", hex::encode(hash));
+            files.insert(file, Bytes::new());
+        }
+        for name in ["1.root.json", "2.root.json", "root.json", "timestamp.json"] {
+            files.insert(name.to_owned(), Bytes::new());
+        }
+        files
+    }
+
+    fn target_file(t: u8) -> String {
+        format!("targets/{}.{TRUSTED_ROOT_TARGET}", hex::encode([t; 32]))
+    }
+
+    #[test]
+    fn prunes_snapshots_then_targets_then_target_files_and_never_a_root() {
+        // Each snapshot with its own targets version: keep 2 keeps versions 4 to 6.
+        let files = repository(6, |s| s);
+        let pruned = prunable(&files, 6, 2).unwrap();
+        let mut expected: Vec<String> = (1..=3).map(|v| format!("{v}.snapshot.json")).collect();
+        expected.extend((1..=3).map(|v| format!("{v}.targets.json")));
+        expected.extend((1..=3).map(target_file));
+        assert_eq!(pruned, expected);
+        // Nothing to prune within the window, nor twice.
+        assert!(prunable(&files, 6, 8).unwrap().is_empty());
+        let mut rest = files.clone();
+        for name in &pruned {
+            rest.remove(name);
+        }
+        assert!(prunable(&rest, 6, 2).unwrap().is_empty());
+    }
+
+    #[test]
+    fn keeps_the_older_targets_a_kept_snapshot_names() {
+        // Snapshots re-signed while the targets stayed: snapshots 1–3 name targets 1, 4–6
+        // targets 2. Keeping snapshots 5 and 6 keeps targets 2 only; keeping 3 to 6 keeps 1 too.
+        let files = repository(6, |s| if s <= 3 { 1 } else { 2 });
+        assert_eq!(
+            prunable(&files, 6, 1).unwrap(),
+            [
+                "1.snapshot.json",
+                "2.snapshot.json",
+                "3.snapshot.json",
+                "4.snapshot.json",
+                "1.targets.json",
+                &target_file(1),
+            ]
+        );
+        assert_eq!(
+            prunable(&files, 6, 3).unwrap(),
+            ["1.snapshot.json", "2.snapshot.json"]
+        );
+    }
+
+    #[test]
+    fn prunes_what_a_crash_left_newer_than_the_timestamp_names() {
+        // 7.snapshot.json and 7.targets.json written, the timestamp still naming 6.
+        let files = repository(7, |s| s);
+        let pruned = prunable(&files, 6, 8).unwrap();
+        assert_eq!(
+            pruned,
+            ["7.snapshot.json", "7.targets.json", &target_file(7)]
+        );
     }
 }
