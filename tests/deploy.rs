@@ -1,5 +1,5 @@
-//! `deploy/`: the example config, the Dockerfile, the Kubernetes manifests, the image policies
-//! and the systemd unit. Docker and Kubernetes cannot run here, so each file is parsed and the
+//! `deploy/`: the example config, the Dockerfile, the Kubernetes manifests, the image policies,
+//! the TUF mirror's client set-up and the systemd unit. Docker and Kubernetes cannot run here, so each file is parsed and the
 //! fields that matter are checked against the server (its Config, routes and default port) and
 //! against each other; the container's health check and the probes' paths are run against a
 //! real server, and the systemd unit through `systemd-analyze verify`.
@@ -772,4 +772,136 @@ async fn keyless_image_policies_match_the_served_trust_material() {
     assert_eq!(ct[0]["baseURL"], format!("{url}/ct"));
     assert_eq!(ct[0]["hashAlgorithm"], "sha-256");
     assert!(str_of(&ct[0]["publicKey"]).contains("BASE64_OF_THE_CT_LOG_KEY"));
+}
+
+/// `deploy/tuf/`: the cosign script, the policy-controller TrustRoot and the Kyverno values
+/// point at `/tuf` on the log's public URL and take its first root version. cosign cannot run
+/// here: the script runs against a real server with a `cosign` on its PATH that records what it
+/// is given; python-tuf — the TUF client sigstore-python uses — then bootstraps from that mirror
+/// and that root and downloads the trusted root the other clients read.
+#[tokio::test(flavor = "multi_thread")]
+async fn tuf_mirror_files_point_at_the_served_repository() {
+    let url = kubernetes()
+        .config()
+        .public_url
+        .expect("the log's public URL");
+    let mirror = format!("{url}/tuf");
+
+    let docs = yaml_documents("tuf/policy-controller-trustroot.yaml");
+    let trust_root = of_kind(&docs, "TrustRoot");
+    assert_eq!(trust_root["apiVersion"], "policy.sigstore.dev/v1alpha1");
+    let remote = &trust_root["spec"]["remote"];
+    assert_eq!(remote["mirror"], mirror.as_str());
+    assert!(str_of(&remote["root"]).contains("BASE64_OF_1.root.json"));
+    assert!(
+        trust_root["spec"]["sigstoreKeys"].is_null(),
+        "keys from the mirror only"
+    );
+    let values = yaml_documents("tuf/kyverno-values.yaml");
+    let kyverno = &values[0]["features"]["tuf"];
+    assert_eq!(kyverno["enabled"], true);
+    assert_eq!(kyverno["mirror"], mirror.as_str());
+    assert!(str_of(&kyverno["rootRaw"]).contains("CONTENTS OF 1.root.json"));
+    for file in [
+        "tuf/policy-controller-trustroot.yaml",
+        "tuf/kyverno-values.yaml",
+    ] {
+        let text = read(file);
+        assert!(
+            text.contains(&format!("{mirror}/1.root.json")) && text.contains("trusted_root.json"),
+            "{file} says where the root is and which target is read"
+        );
+    }
+
+    let server = common::TestServer::start(&[]);
+    let base = server.base_url();
+    let served_root = reqwest::get(format!("{base}/tuf/1.root.json"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let bin = w.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let cosign = bin.join("cosign");
+    std::fs::write(
+        &cosign,
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$OUT/args\"\n\
+         while [ $# -gt 0 ]; do [ \"$1\" = --root ] && cp \"$2\" \"$OUT/root.json\"; shift; done\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &cosign,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
+    let initialize = |args: &[&str]| {
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let _ = std::fs::remove_file(w.join("args"));
+        Command::new("sh")
+            .arg(deploy("tuf/cosign-initialize.sh"))
+            .args(args)
+            .env("PATH", path)
+            .env("OUT", w)
+            .output()
+            .unwrap()
+    };
+
+    // Trust on first use: the script fetches 1.root.json and prints its digest.
+    let out = initialize(&[&base]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let args = std::fs::read_to_string(w.join("args")).unwrap();
+    let args: Vec<&str> = args.lines().collect();
+    assert_eq!(
+        args[..3],
+        ["initialize", "--mirror", &format!("{base}/tuf")]
+    );
+    assert_eq!(args[3], "--root");
+    assert_eq!(std::fs::read(w.join("root.json")).unwrap(), served_root);
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&served_root));
+    assert!(stderr.contains(&digest), "{stderr}");
+
+    // A root taken out of band is passed as it is; a trailing slash changes nothing.
+    std::fs::write(w.join("given.json"), &served_root).unwrap();
+    let given = w.join("given.json");
+    let out = initialize(&[&format!("{base}/"), common::path(&given)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args = std::fs::read_to_string(w.join("args")).unwrap();
+    assert_eq!(
+        args.lines().collect::<Vec<_>>(),
+        [
+            "initialize",
+            "--mirror",
+            &format!("{base}/tuf"),
+            "--root",
+            common::path(&given)
+        ]
+    );
+
+    // A URL with no TUF repository under it: refused before cosign runs.
+    let out = initialize(&[&format!("{base}/api")]);
+    assert!(!out.status.success());
+    assert!(!w.join("args").exists());
+
+    // The mirror and root given to cosign are a repository a TUF client bootstraps from.
+    let got =
+        common::tuf::refresh(&w.join("client"), &format!("{base}/tuf"), Some(&given)).unwrap();
+    assert_eq!(got["root"], 1, "{got}");
+    let trusted_root = reqwest::get(format!("{base}/api/v1/log/trustedRoot"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(w.join("client/dl/trusted_root.json")).unwrap(),
+        trusted_root
+    );
 }

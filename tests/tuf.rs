@@ -546,3 +546,153 @@ async fn python_tuf_follows_a_tsa_key_change() {
         "the new TSA alone verified the old TSA's timestamp"
     );
 }
+
+/// The repository's files on disk, by path (metadata and `targets/`).
+fn repository_files(data_dir: &Path) -> Vec<String> {
+    let dir = data_dir.join("tuf/repository");
+    let mut names = Vec::new();
+    for sub in ["", "targets"] {
+        for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            if entry.file_type().unwrap().is_file() && !name.starts_with('.') {
+                names.push(if sub.is_empty() {
+                    name
+                } else {
+                    format!("{sub}/{name}")
+                });
+            }
+        }
+    }
+    names.sort();
+    names
+}
+
+/// What `keep` older snapshot versions before `snapshot` keep, read from the files: those
+/// snapshots, the targets versions they name and the target files those name, every root.
+fn expected_files(data_dir: &Path, snapshot: u64, keep: u64) -> Vec<String> {
+    let dir = data_dir.join("tuf/repository");
+    let json = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap()
+    };
+    let mut names = vec!["root.json".to_owned(), "timestamp.json".to_owned()];
+    names.extend(
+        repository_files(data_dir)
+            .into_iter()
+            .filter(|n| n.ends_with(".root.json")),
+    );
+    for s in snapshot - keep..=snapshot {
+        names.push(format!("{s}.snapshot.json"));
+        let t = json(&format!("{s}.snapshot.json"))["signed"]["meta"]["targets.json"]["version"]
+            .as_u64()
+            .unwrap();
+        let targets = format!("{t}.targets.json");
+        if !names.contains(&targets) {
+            for (name, target) in json(&targets)["signed"]["targets"].as_object().unwrap() {
+                let hash = target["hashes"]["sha256"].as_str().unwrap();
+                let file = format!("targets/{hash}.{name}");
+                if !names.contains(&file) {
+                    names.push(file);
+                }
+            }
+            names.push(targets);
+        }
+    }
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn old_tuf_versions_are_pruned_and_clients_still_refresh() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let data = w.join("data");
+    let port = common::free_port();
+    let cfg = config(w, "tuf_keep_versions = 2\n");
+    let mut server = TestServer::start_in(&data, port, &["--config", path(&cfg)]);
+    let base = server.base_url();
+    let tuf = format!("{base}/tuf");
+    let (_, _, root) = get(&format!("{tuf}/1.root.json")).await;
+    let bootstrap = w.join("1.root.json");
+    std::fs::write(&bootstrap, root).unwrap();
+    // A client that refreshes before all the publishes and again after them.
+    let early = refresh(&w.join("early"), &tuf, Some(&bootstrap)).unwrap();
+    assert_eq!(early["snapshot"], 1, "{early}");
+    let first = repository_files(&data);
+
+    // Each rotation publishes a new trusted root: targets, snapshot and timestamp versions.
+    let client = reqwest::Client::new();
+    for i in 0..5 {
+        post_entry(
+            &client,
+            &base,
+            &EntrySigner::new(),
+            format!("entry {i}").as_bytes(),
+        )
+        .await;
+        common::rotate(&data, true);
+    }
+    let late = refresh(&w.join("late"), &tuf, Some(&bootstrap)).unwrap();
+    assert_eq!(late["root"], 1, "{late}");
+    assert_eq!(late["snapshot"], 6, "{late}");
+    assert_eq!(late["targets"], 6, "{late}");
+    let kept = repository_files(&data);
+    assert_eq!(kept, expected_files(&data, 6, 2));
+    for name in [
+        "1.snapshot.json",
+        "3.snapshot.json",
+        "1.targets.json",
+        "3.targets.json",
+    ] {
+        assert!(
+            !kept.contains(&name.to_owned()),
+            "{name} was kept: {kept:?}"
+        );
+    }
+    assert!(kept.contains(&"4.snapshot.json".to_owned()), "{kept:?}");
+    let old_trusted_root = first
+        .iter()
+        .find(|n| n.ends_with(".trusted_root.json"))
+        .unwrap();
+    assert!(!kept.contains(old_trusted_root), "{kept:?}");
+    // What is served is what is on disk: the pruned files are gone from /tuf/ too.
+    for name in &first {
+        let status = get(&format!("{tuf}/{name}")).await.0;
+        assert_eq!(
+            status,
+            if kept.contains(name) { 200 } else { 404 },
+            "{name}"
+        );
+    }
+    for name in &kept {
+        let (status, _, body) = get(&format!("{tuf}/{name}")).await;
+        assert_eq!(status, 200, "{name}");
+        assert_eq!(
+            body,
+            std::fs::read(data.join("tuf/repository").join(name)).unwrap()
+        );
+    }
+    // The client of version 1 refreshes to the newest; one that refreshed since still does.
+    let early = refresh(&w.join("early"), &tuf, None).unwrap();
+    assert_eq!(early["targets"], 6, "{early}");
+    let served = get(&format!("{base}/api/v1/log/trustedRoot")).await.2;
+    assert_eq!(
+        std::fs::read(w.join("early/dl/trusted_root.json")).unwrap(),
+        served
+    );
+    refresh(&w.join("late"), &tuf, None).unwrap();
+
+    // A smaller setting takes effect at the next start, before anything is published.
+    let stderr = server.signal("TERM");
+    assert!(stderr.contains("shut down cleanly"), "{stderr}");
+    let _server = TestServer::start_in(
+        &data,
+        port,
+        &["--config", path(&cfg), "--tuf-keep-versions", "1"],
+    );
+    assert_eq!(repository_files(&data), expected_files(&data, 6, 1));
+    let again = refresh(&w.join("early"), &tuf, None).unwrap();
+    assert_eq!(again["snapshot"], 6, "{again}");
+    let fresh = refresh(&w.join("fresh"), &tuf, Some(&bootstrap)).unwrap();
+    assert_eq!(fresh["targets"], 6, "{fresh}");
+}

@@ -269,6 +269,10 @@ pub struct ServerArgs {
     /// Most entries waiting to be sequenced [default: 8192].
     #[arg(long, env = "ARKIVO_INBOX_CAPACITY")]
     pub inbox_capacity: Option<usize>,
+    /// TUF snapshot versions kept before the current one, with the targets they name
+    /// [default: 8].
+    #[arg(long, env = "ARKIVO_TUF_KEEP_VERSIONS")]
+    pub tuf_keep_versions: Option<u64>,
     /// Do not serve the web explorer at `/` and `/ui/` [default: served].
     #[arg(long)]
     pub no_explorer: bool,
@@ -358,6 +362,7 @@ impl ServerArgs {
         c.max_batch = self.max_batch.unwrap_or(c.max_batch);
         c.max_batch_age_ms = self.max_batch_age_ms.unwrap_or(c.max_batch_age_ms);
         c.inbox_capacity = self.inbox_capacity.unwrap_or(c.inbox_capacity);
+        c.tuf_keep_versions = self.tuf_keep_versions.unwrap_or(c.tuf_keep_versions);
         c.explorer &= !self.no_explorer;
         c.ca.oidc_issuers.extend(
             self.ca

@@ -103,6 +103,11 @@ pub struct Config {
     /// Lifetime, in seconds, of the TUF timestamp: how long a client cut off from the server
     /// (or fed an old timestamp) keeps trusting what it has. Signed again once half has passed.
     pub tuf_timestamp_expiry_secs: u64,
+    /// TUF snapshot versions kept (served, exported, backed up) before the current one, with
+    /// the targets metadata and target files they name; older ones are deleted after each
+    /// publish. At least 1, so that a client that read the previous timestamp finds its
+    /// snapshot. Every root version is kept.
+    pub tuf_keep_versions: u64,
     /// The certificate authority (`[ca]`): on when at least one OIDC issuer is configured.
     pub ca: CaConfig,
     /// Serve the web explorer at `/` and `/ui/` (docs/explorer.md). It reads only the public
@@ -230,6 +235,7 @@ impl Default for Config {
             tuf_targets_expiry_secs: 90 * DAY,
             tuf_snapshot_expiry_secs: 7 * DAY,
             tuf_timestamp_expiry_secs: DAY,
+            tuf_keep_versions: 8,
             ca: CaConfig::default(),
             explorer: true,
         }
@@ -301,6 +307,11 @@ impl Config {
             "tuf_root_threshold must be between 1 and tuf_root_keys ({})",
             self.tuf_root_keys
         );
+        anyhow::ensure!(
+            self.tuf_keep_versions >= 1,
+            "tuf_keep_versions must be at least 1 (a client that read the previous timestamp \
+             must still find its snapshot)"
+        );
         for (name, secs) in [
             ("tuf_root_expiry_secs", self.tuf_root_expiry_secs),
             ("tuf_targets_expiry_secs", self.tuf_targets_expiry_secs),
@@ -336,6 +347,7 @@ impl Config {
             targets_expiry: Duration::from_secs(self.tuf_targets_expiry_secs),
             snapshot_expiry: Duration::from_secs(self.tuf_snapshot_expiry_secs),
             timestamp_expiry: Duration::from_secs(self.tuf_timestamp_expiry_secs),
+            keep_versions: self.tuf_keep_versions,
         }
     }
 

@@ -11,6 +11,9 @@
 //! root version made and signed elsewhere (docs/tuf.md).
 //!
 //! Metadata is signed by `tough` ([`SignedRole`]): canonical JSON (OLPC) of the `signed` object.
+//!
+//! Each publish adds versioned files; once the new timestamp is in place the ones no client can
+//! still need are removed ([`prunable`]): every root version stays.
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU64;
@@ -63,6 +66,9 @@ pub struct TufSettings {
     pub targets_expiry: Duration,
     pub snapshot_expiry: Duration,
     pub timestamp_expiry: Duration,
+    /// Snapshot versions kept before the current one, with the targets metadata and target
+    /// files they name ([`prunable`]).
+    pub keep_versions: u64,
 }
 
 impl TufSettings {
@@ -298,9 +304,14 @@ pub fn read_files(dir: &Path) -> anyhow::Result<BTreeMap<String, Bytes>> {
             } else {
                 format!("{sub}/{name}")
             };
-            let bytes = std::fs::read(entry.path())
-                .with_context(|| format!("reading {}", entry.path().display()))?;
-            files.insert(path, Bytes::from(bytes));
+            match std::fs::read(entry.path()) {
+                Ok(bytes) => files.insert(path, Bytes::from(bytes)),
+                // Pruned by the server since the directory was listed.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("reading {}", entry.path().display()));
+                }
+            };
         }
     }
     Ok(files)
@@ -400,6 +411,10 @@ impl Repository {
             files: RwLock::new(Arc::new(files)),
         };
         repository.publish(content).await?;
+        // Also what a crash in the middle of a prune, or a smaller `keep_versions`, left.
+        let state = repository.state.lock().await;
+        repository.prune(&state).await;
+        drop(state);
         Ok(repository)
     }
 
@@ -545,8 +560,129 @@ impl Repository {
             timestamp = state.timestamp.as_ref().map(|t| t.signed.version.get()),
             "published the TUF repository"
         );
+        // Only now that the new timestamp is in place: until then clients are led to the files
+        // of the versions before.
+        self.prune(&state).await;
         Ok(())
     }
+
+    /// Stops serving and deletes the files no client needs any longer ([`prunable`]), with the
+    /// state lock held (`state`) so that no publish writes meanwhile. A failure is logged, not
+    /// returned: the publish it follows stands, and what is left is pruned next time.
+    async fn prune(&self, state: &State) {
+        let Some(snapshot) = &state.snapshot else {
+            return;
+        };
+        let files = self.files();
+        let names = match prunable(
+            &files,
+            snapshot.signed.version.get(),
+            self.settings.keep_versions,
+        ) {
+            Ok(names) if names.is_empty() => return,
+            Ok(names) => names,
+            Err(e) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "pruning the TUF repository failed"
+                );
+                return;
+            }
+        };
+        let mut served = (*files).clone();
+        for name in &names {
+            served.remove(name);
+        }
+        *self.files.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
+        let dir = self.dir.clone();
+        let count = names.len();
+        let removed = tokio::task::spawn_blocking(move || remove_files(&dir, &names)).await;
+        match removed {
+            Ok(Ok(())) => tracing::info!(files = count, "pruned the TUF repository"),
+            Ok(Err(e)) => {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "pruning the TUF repository failed"
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "pruning the TUF repository failed"),
+        }
+    }
+}
+
+/// Of a repository's `files`, those no client needs after the publish of snapshot version
+/// `snapshot`: the snapshot versions before the newest `keep + 1`, the targets versions none of
+/// the kept snapshot versions names, and the target files none of the kept targets versions
+/// names. A client that read any of the last `keep + 1` timestamps (mid-refresh, or through a
+/// cache) still finds every file it leads to; one that refreshed long ago needs only the newest
+/// (TUF §5.4 to §5.6: the versions it holds are compared with the new ones, never fetched).
+/// Every root version stays: a client walks them one by one (TUF §5.3.4).
+///
+/// In deletion order — snapshots, targets metadata, target files — so that a crash midway leaves
+/// no kept file naming a deleted one.
+fn prunable(
+    files: &BTreeMap<String, Bytes>,
+    snapshot: u64,
+    keep: u64,
+) -> anyhow::Result<Vec<String>> {
+    let versioned = |name: &str, role: &str| -> Option<u64> {
+        name.strip_suffix(role)?.strip_suffix('.')?.parse().ok()
+    };
+    let oldest = snapshot.saturating_sub(keep).max(1);
+    let mut kept_targets = std::collections::BTreeSet::new();
+    for v in oldest..=snapshot {
+        let name = format!("{v}.snapshot.json");
+        if let Some(bytes) = files.get(&name) {
+            let s = parse::<Snapshot>(bytes, &name)?;
+            kept_targets.extend(s.signed.meta.get("targets.json").map(|m| m.version.get()));
+        }
+    }
+    let mut kept_files = std::collections::BTreeSet::new();
+    for v in &kept_targets {
+        let name = format!("{v}.targets.json");
+        if let Some(bytes) = files.get(&name) {
+            let t = parse::<Targets>(bytes, &name)?;
+            kept_files.extend(t.signed.targets.iter().map(|(name, target)| {
+                format!(
+                    "targets/{}.{}",
+                    hex::encode(&target.hashes.sha256),
+                    name.raw()
+                )
+            }));
+        }
+    }
+    let (mut snapshots, mut targets, mut target_files) = (Vec::new(), Vec::new(), Vec::new());
+    for name in files.keys() {
+        if let Some(v) = versioned(name, "snapshot.json") {
+            if !(oldest..=snapshot).contains(&v) {
+                snapshots.push(name.clone());
+            }
+        } else if let Some(v) = versioned(name, "targets.json") {
+            if !kept_targets.contains(&v) {
+                targets.push(name.clone());
+            }
+        } else if name.starts_with("targets/") && !kept_files.contains(name) {
+            target_files.push(name.clone());
+        }
+    }
+    snapshots.extend(targets);
+    snapshots.extend(target_files);
+    Ok(snapshots)
+}
+
+/// Deletes `names` from `dir`, in order. Not synced: a deletion a crash undoes leaves a file
+/// that is pruned again at the next start.
+fn remove_files(dir: &Path, names: &[String]) -> anyhow::Result<()> {
+    for name in names {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("deleting {}", path.display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Makes the keys and the first root version of a new repository: `root_keys` root keys and
@@ -891,5 +1027,115 @@ pub async fn keep_fresh(repository: Arc<Repository>, api: crate::api::AppState) 
                 "re-signing the TUF repository failed"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unsigned<T: Serialize>(role: T) -> Bytes {
+        let signed = Signed {
+            signed: role,
+            signatures: Vec::new(),
+        };
+        Bytes::from(serde_json::to_vec(&signed).unwrap())
+    }
+
+    /// A repository whose targets version `t` names `targets/<t>…<t>.trusted_root.json`, and
+    /// whose snapshot version `s` names targets version `targets_of(s)`.
+    fn repository(snapshots: u64, targets_of: impl Fn(u64) -> u64) -> BTreeMap<String, Bytes> {
+        let when = jiff::Timestamp::MAX;
+        let mut files = BTreeMap::new();
+        for s in 1..=snapshots {
+            let t = targets_of(s);
+            let mut snapshot = Snapshot::new(SPEC_VERSION.to_owned(), version(s), when);
+            snapshot.meta.insert(
+                "targets.json".to_owned(),
+                Metafile {
+                    length: None,
+                    hashes: None,
+                    version: version(t),
+                    _extra: HashMap::new(),
+                },
+            );
+            files.insert(format!("{s}.snapshot.json"), unsigned(snapshot));
+            let mut targets = Targets::new(SPEC_VERSION.to_owned(), version(t), when);
+            let hash = [u8::try_from(t).unwrap(); 32];
+            targets.targets.insert(
+                TargetName::new(TRUSTED_ROOT_TARGET).unwrap(),
+                Target {
+                    length: 1,
+                    hashes: Hashes {
+                        sha256: hash.to_vec().into(),
+                        _extra: HashMap::new(),
+                    },
+                    custom: HashMap::new(),
+                    _extra: HashMap::new(),
+                },
+            );
+            files.insert(format!("{t}.targets.json"), unsigned(targets));
+            let file = format!("targets/{}.{TRUSTED_ROOT_TARGET}", hex::encode(hash));
+            files.insert(file, Bytes::new());
+        }
+        for name in ["1.root.json", "2.root.json", "root.json", "timestamp.json"] {
+            files.insert(name.to_owned(), Bytes::new());
+        }
+        files
+    }
+
+    fn target_file(t: u8) -> String {
+        format!("targets/{}.{TRUSTED_ROOT_TARGET}", hex::encode([t; 32]))
+    }
+
+    #[test]
+    fn prunes_snapshots_then_targets_then_target_files_and_never_a_root() {
+        // Each snapshot with its own targets version: keep 2 keeps versions 4 to 6.
+        let files = repository(6, |s| s);
+        let pruned = prunable(&files, 6, 2).unwrap();
+        let mut expected: Vec<String> = (1..=3).map(|v| format!("{v}.snapshot.json")).collect();
+        expected.extend((1..=3).map(|v| format!("{v}.targets.json")));
+        expected.extend((1..=3).map(target_file));
+        assert_eq!(pruned, expected);
+        // Nothing to prune within the window, nor twice.
+        assert!(prunable(&files, 6, 8).unwrap().is_empty());
+        let mut rest = files.clone();
+        for name in &pruned {
+            rest.remove(name);
+        }
+        assert!(prunable(&rest, 6, 2).unwrap().is_empty());
+    }
+
+    #[test]
+    fn keeps_the_older_targets_a_kept_snapshot_names() {
+        // Snapshots re-signed while the targets stayed: snapshots 1–3 name targets 1, 4–6
+        // targets 2. Keeping snapshots 5 and 6 keeps targets 2 only; keeping 3 to 6 keeps 1 too.
+        let files = repository(6, |s| if s <= 3 { 1 } else { 2 });
+        assert_eq!(
+            prunable(&files, 6, 1).unwrap(),
+            [
+                "1.snapshot.json",
+                "2.snapshot.json",
+                "3.snapshot.json",
+                "4.snapshot.json",
+                "1.targets.json",
+                &target_file(1),
+            ]
+        );
+        assert_eq!(
+            prunable(&files, 6, 3).unwrap(),
+            ["1.snapshot.json", "2.snapshot.json"]
+        );
+    }
+
+    #[test]
+    fn prunes_what_a_crash_left_newer_than_the_timestamp_names() {
+        // 7.snapshot.json and 7.targets.json written, the timestamp still naming 6.
+        let files = repository(7, |s| s);
+        let pruned = prunable(&files, 6, 8).unwrap();
+        assert_eq!(
+            pruned,
+            ["7.snapshot.json", "7.targets.json", &target_file(7)]
+        );
     }
 }
