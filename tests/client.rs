@@ -63,7 +63,7 @@ impl Env {
     fn new() -> Env {
         let server = TestServer::start(&[]);
         let dir = tempfile::tempdir().unwrap();
-        let log_pub = fetch(&server, "/api/v1/log/publicKey");
+        let log_pub = server.get("/api/v1/log/publicKey");
         std::fs::write(dir.path().join("log.pub"), log_pub).unwrap();
         Env { dir, server }
     }
@@ -141,22 +141,6 @@ impl Env {
         args.push(file);
         self.run(&args, &[])
     }
-}
-
-fn fetch(server: &TestServer, path: &str) -> Vec<u8> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        reqwest::get(format!("{}{path}", server.base_url()))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap()
-            .to_vec()
-    })
 }
 
 #[test]
@@ -661,7 +645,7 @@ fn verify_blob_failures_say_what_failed() {
         "consistency against another log",
     );
     // trust-root refuses a root that does not list the pinned key.
-    let other_key = fetch(&other, "/api/v1/log/publicKey");
+    let other_key = other.get("/api/v1/log/publicKey");
     env.write("other-log.pub", &other_key);
     fails(
         env.run(
@@ -778,7 +762,7 @@ fn log_queries_are_verified() {
         "missing entry",
     );
     let other = TestServer::start(&[]);
-    env.write("other.pub", &fetch(&other, "/api/v1/log/publicKey"));
+    env.write("other.pub", &other.get("/api/v1/log/publicKey"));
     fails(
         env.run(
             &[
@@ -844,7 +828,7 @@ fn the_client_follows_a_rotated_log() {
         env.sign("k.key", name, &format!("{name}.bundle"), &[]);
     }
     let frozen = common::rotate(env.server.data_dir(), true).frozen_tree_id;
-    env.write("new.pub", &fetch(&env.server, "/api/v1/log/publicKey"));
+    env.write("new.pub", &env.server.get("/api/v1/log/publicKey"));
     env.write("c", b"c");
     env.sign("k.key", "c", "c.bundle", &[("ARKIVO_REKOR_URL", &url)]);
 
@@ -941,7 +925,7 @@ fn trust_root_writes_only_the_pinned_log() {
     env.write("honest", b"honest");
     env.sign("k.key", "honest", "honest.bundle", &[]);
 
-    let evil: Value = serde_json::from_slice(&fetch(&attacker, "/api/v1/log/trustedRoot")).unwrap();
+    let evil: Value = serde_json::from_slice(&attacker.get("/api/v1/log/trustedRoot")).unwrap();
     let proxy = common::proxy::Proxy::start(&env.server.base_url(), move |path, body| {
         if !path.starts_with("/api/v1/log/trustedRoot") {
             return None;
@@ -960,7 +944,7 @@ fn trust_root_writes_only_the_pinned_log() {
         Some(serde_json::to_vec(&root).unwrap())
     });
     let honest_der = B64.encode(pem_der(
-        &String::from_utf8(fetch(&env.server, "/api/v1/log/publicKey")).unwrap(),
+        &String::from_utf8(env.server.get("/api/v1/log/publicKey")).unwrap(),
     ));
     for pin in [&["--log-key", "log.pub"][..], &[]] {
         let mut args = vec!["trust-root", "--rekor-url"];
@@ -1007,7 +991,7 @@ fn trust_root_writes_only_the_pinned_log() {
         );
     }
     // A pinned key the served root does not list is refused, not added.
-    env.write("evil.pub", &fetch(&attacker, "/api/v1/log/publicKey"));
+    env.write("evil.pub", &attacker.get("/api/v1/log/publicKey"));
     fails(
         env.run(
             &[
@@ -1136,9 +1120,8 @@ fn checkpoint_key_pem(root: &Value) -> String {
 fn sign_blob_rekor_v2_is_timestamped_and_verified() {
     let env = Env::new();
     let url = env.server.base_url();
-    env.write("root.json", &fetch(&env.server, "/api/v1/log/trustedRoot"));
-    let root: Value =
-        serde_json::from_slice(&fetch(&env.server, "/api/v1/log/trustedRoot")).unwrap();
+    env.write("root.json", &env.server.get("/api/v1/log/trustedRoot"));
+    let root: Value = serde_json::from_slice(&env.server.get("/api/v1/log/trustedRoot")).unwrap();
     let sign = |key: &str, file: &str, bundle: &str| {
         let args = [
             "sign-blob",
@@ -1197,7 +1180,7 @@ fn sign_blob_rekor_v2_is_timestamped_and_verified() {
     let token = B64.decode(&token_b64).unwrap();
     env.write("sig.bin", &signature);
     env.write("token.der", &token);
-    let chain = fetch(&env.server, "/api/v1/timestamp/certchain");
+    let chain = env.server.get("/api/v1/timestamp/certchain");
     env.write("tsa-chain.pem", &chain);
     env.write("tsa-root.pem", last_pem_certificate(&chain).as_bytes());
     common::openssl(
@@ -1205,7 +1188,6 @@ fn sign_blob_rekor_v2_is_timestamped_and_verified() {
         &[
             "ts",
             "-verify",
-            "-token_in",
             "-in",
             "token.der",
             "-data",
@@ -1362,9 +1344,8 @@ fn trust_root_keeps_only_the_pinned_tsa() {
     let env = Env::new();
     let attacker = TestServer::start(&[]);
     let attacker_root: Value =
-        serde_json::from_slice(&fetch(&attacker, "/api/v1/log/trustedRoot")).unwrap();
-    let served: Value =
-        serde_json::from_slice(&fetch(&env.server, "/api/v1/log/trustedRoot")).unwrap();
+        serde_json::from_slice(&attacker.get("/api/v1/log/trustedRoot")).unwrap();
+    let served: Value = serde_json::from_slice(&env.server.get("/api/v1/log/trustedRoot")).unwrap();
     let injected = attacker_root["timestampAuthorities"][0].clone();
     let proxy = common::proxy::Proxy::start(&env.server.base_url(), move |path, body| {
         if !path.starts_with("/api/v1/log/trustedRoot") {
@@ -1379,7 +1360,7 @@ fn trust_root_keeps_only_the_pinned_tsa() {
     });
     env.write(
         "tsa-root.pem",
-        last_pem_certificate(&fetch(&env.server, "/api/v1/timestamp/certchain")).as_bytes(),
+        last_pem_certificate(&env.server.get("/api/v1/timestamp/certchain")).as_bytes(),
     );
     env.write("log-v2.pub", checkpoint_key_pem(&served).as_bytes());
     let url = proxy.base_url();
@@ -1460,7 +1441,7 @@ fn trust_root_keeps_only_the_pinned_tsa() {
     // A pinned TSA root that the log does not list is refused, not added.
     env.write(
         "evil-tsa-root.pem",
-        last_pem_certificate(&fetch(&attacker, "/api/v1/timestamp/certchain")).as_bytes(),
+        last_pem_certificate(&attacker.get("/api/v1/timestamp/certchain")).as_bytes(),
     );
     fails(
         env.run(

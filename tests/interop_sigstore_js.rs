@@ -536,18 +536,7 @@ fn keyless_bundles_between_arkivo_and_sigstore_js() {
         material == "certificate" || material == "x509CertificateChain",
         "{material}"
     );
-    let served = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            reqwest::get(format!("{base}/api/v1/log/trustedRoot"))
-                .await
-                .expect("GET /api/v1/log/trustedRoot")
-                .bytes()
-                .await
-                .expect("the trusted root")
-        });
+    let served = server.get("/api/v1/log/trustedRoot");
     std::fs::write(w.join("root.json"), served).unwrap();
     let out = arkivo(
         w,
@@ -587,18 +576,7 @@ fn sigstore_js_tsa_witness_and_tuf_mirror() {
     let base = server.base_url();
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("root.json");
-    let first_root = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            reqwest::get(format!("{base}/tuf/1.root.json"))
-                .await
-                .expect("GET /tuf/1.root.json")
-                .bytes()
-                .await
-                .expect("the first TUF root")
-        });
+    let first_root = server.get("/tuf/1.root.json");
     std::fs::write(&root, first_root).unwrap();
     let email = "dev@example.org";
     let token = issuer.token(

@@ -599,7 +599,7 @@ async fn sign_blob_keyless_rekor_v2_checks_the_certificate_at_the_timestamp() {
             &signature,
             Material::Certificate(cert),
             entry,
-            arkivo_core::tsa::response_token(&response).unwrap(),
+            response.clone(),
         );
         let p = w.join(name);
         std::fs::write(&p, bundle.to_json()).unwrap();

@@ -41,16 +41,6 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
         .block_on(f)
 }
 
-fn get(server: &TestServer, path: &str) -> Vec<u8> {
-    block_on(async {
-        let res = reqwest::get(format!("{}{path}", server.base_url()))
-            .await
-            .unwrap();
-        assert!(res.status().is_success(), "GET {path}: {}", res.status());
-        res.bytes().await.unwrap().to_vec()
-    })
-}
-
 /// Records `signer`'s signature of each artifact; returns their (virtual) log indexes, to
 /// compare with what the monitor reports.
 fn add_entries(server: &TestServer, signer: &EntrySigner, artifacts: &[&[u8]]) -> Vec<u64> {
@@ -108,7 +98,7 @@ fn raises_alarm(dir: &Path, url: &str, extra: &[&str], what: &str, needles: &[&s
 
 /// Writes the log's public key to `log.pub` in `dir`, for `--log-key`.
 fn save_log_key(server: &TestServer, dir: &Path) {
-    std::fs::write(dir.join("log.pub"), get(server, "/api/v1/log/publicKey")).unwrap();
+    std::fs::write(dir.join("log.pub"), server.get("/api/v1/log/publicKey")).unwrap();
 }
 
 /// A new signer whose public key is `watched.pub` in `dir`, for `--watch-key`.
@@ -214,7 +204,7 @@ fn monitor_follows_a_log_and_raises_the_alarm_when_it_is_swapped() {
 
     // A wrong log key: exit 1, and the state is untouched.
     let other = TestServer::start(&[]);
-    std::fs::write(d.join("other.pub"), get(&other, "/api/v1/log/publicKey")).unwrap();
+    std::fs::write(d.join("other.pub"), other.get("/api/v1/log/publicKey")).unwrap();
     let wrong = monitor(d, &url, &["--log-key", "other.pub"]);
     expect(&wrong, 1, "wrong log key");
     assert!(
@@ -242,7 +232,7 @@ fn monitor_follows_a_log_and_raises_the_alarm_when_it_is_swapped() {
         ],
     );
     assert_eq!(
-        get(&swapped, "/api/v1/log/publicKey"),
+        swapped.get("/api/v1/log/publicKey"),
         std::fs::read(d.join("log.pub")).unwrap()
     );
     add_entries(
@@ -417,7 +407,7 @@ fn monitor_catches_a_log_restored_from_an_old_backup() {
 
 /// The log info: the active tree ID and the inactive shards' (tree ID, size), oldest first.
 fn shards(server: &TestServer) -> (String, Vec<(String, u64)>) {
-    let info: Value = serde_json::from_slice(&get(server, "/api/v1/log")).unwrap();
+    let info: Value = serde_json::from_slice(&server.get("/api/v1/log")).unwrap();
     let inactive = info["inactiveShards"]
         .as_array()
         .map(|shards| {
@@ -583,7 +573,7 @@ fn monitor_follows_a_rotation_to_a_new_key_only_when_given_that_key() {
     );
 
     // With the new key too, the rotation is followed.
-    let new_key = get(&server, &format!("/api/v1/log/publicKey?treeID={new_tree}"));
+    let new_key = server.get(&format!("/api/v1/log/publicKey?treeID={new_tree}"));
     assert_ne!(new_key, std::fs::read(d.join("log.pub")).unwrap());
     std::fs::write(d.join("new.pub"), new_key).unwrap();
     let both_keys: &[&str] = &[

@@ -223,10 +223,8 @@ async fn sign_and_verify_identity_through_rekor_v1_and_v2() {
         let leaf = &b["verificationMaterial"]["certificate"]["rawBytes"];
         assert!(B64.decode(leaf.as_str().unwrap()).is_ok(), "{b}");
         it.verifies_only_the_signed(&instance, &bundle, &artifact);
-        // arkivo verify-blob reads Rekor v1 entries (their SET is the time) only.
-        if expected == "0.0.1" {
-            ok(&it.arkivo_verify(&bundle, &artifact));
-        }
+        // arkivo verify-blob: a Rekor v1 entry's time is its SET, a v2 entry's the timestamp.
+        ok(&it.arkivo_verify(&bundle, &artifact));
     }
 }
 
@@ -292,25 +290,33 @@ async fn arkivo_keyless_bundle_verifies_with_sigstore_python() {
     let it = Instance::start().await;
     let artifact = it.file("artifact.bin");
     std::fs::write(&artifact, b"signed keyless by arkivo").unwrap();
-    let bundle = it.file("artifact.arkivo.json");
-    let token = it.token(EMAIL);
-    let signed = run_arkivo(
-        None,
-        &[
-            "sign-blob",
-            "--identity-token",
-            &token,
-            "--rekor-url",
-            &it.server.base_url(),
-            "--bundle",
-            path(&bundle),
-            path(&artifact),
-        ],
-        &[],
-    );
-    ok(&signed);
+    let root = it.file("trusted_root.json");
     let config = it.file("trust_config.json");
-    it.verifies_only_the_signed(&["--trust-config", path(&config)], &bundle, &artifact);
+    // Rekor v1 (the SET is the time) and v2 (the TSA's TimeStampResp is).
+    for version in ["1", "2"] {
+        let bundle = it.file(&format!("artifact.arkivo.v{version}.json"));
+        let token = it.token(EMAIL);
+        let signed = run_arkivo(
+            None,
+            &[
+                "sign-blob",
+                "--identity-token",
+                &token,
+                "--rekor-url",
+                &it.server.base_url(),
+                "--rekor-api-version",
+                version,
+                "--trusted-root",
+                path(&root),
+                "--bundle",
+                path(&bundle),
+                path(&artifact),
+            ],
+            &[],
+        );
+        ok(&signed);
+        it.verifies_only_the_signed(&["--trust-config", path(&config)], &bundle, &artifact);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -330,23 +336,29 @@ async fn trust_instance_from_the_tuf_root_then_sign_and_verify_through_tuf() {
     ok(&it.sigstore(&[&instance[..], &["trust-instance", path(&root)]].concat()));
     let artifact = it.file("artifact.txt");
     std::fs::write(&artifact, b"signed with the trust of a TUF repository").unwrap();
-    let bundle = it.file("artifact.sigstore.json");
-    let token = it.token(EMAIL);
-    ok(&it.sigstore(
-        &[
-            &instance[..],
+    // Through the signing config the repository serves: Rekor v2 (the default) and v1.
+    for version in ["2", "1"] {
+        let bundle = it.file(&format!("artifact.v{version}.sigstore.json"));
+        let token = it.token(EMAIL);
+        ok(&it.sigstore(
             &[
-                "sign",
-                "--identity-token",
-                &token,
-                "--bundle",
-                path(&bundle),
-                path(&artifact),
-            ],
-        ]
-        .concat(),
-    ));
-    it.verifies_only_the_signed(&instance, &bundle, &artifact);
+                &instance[..],
+                &[
+                    "sign",
+                    "--rekor-version",
+                    version,
+                    "--identity-token",
+                    &token,
+                    "--bundle",
+                    path(&bundle),
+                    path(&artifact),
+                ],
+            ]
+            .concat(),
+        ));
+        it.verifies_only_the_signed(&instance, &bundle, &artifact);
+    }
+    let bundle = it.file("artifact.v2.sigstore.json");
     // Without trust-instance the instance is unknown: refused, nothing fetched on trust.
     let stranger = Instance::start().await;
     let run = stranger.sigstore(&[

@@ -5,7 +5,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use arkivo_core::merkle::{self, Hash, RightBorder};
+use arkivo_core::merkle::{self, RightBorder};
 use arkivo_server::datadir::{self, LogPaths};
 use arkivo_server::storage::rocks::RocksStore;
 use arkivo_server::storage::upper::UpperLevels;
@@ -104,52 +104,20 @@ fn commits_survive_reopening_and_serve_proofs() {
     let store = reopened.active().store.clone();
     let head = store.head().unwrap();
     assert_eq!(&head, heads.last().unwrap());
+    // What the store serves is checked by the conformance suite (tests/storage_conformance.rs);
+    // here, that all of it survived the reopening: the tree, every older head, every entry.
     let reader = StoreHashes(store.as_ref());
     assert_eq!(merkle::tree_hash(size, &reader).unwrap(), head.root);
-    let stored = store
-        .read_hashes(&RightBorder::stored_indexes(size))
-        .unwrap();
-    assert_eq!(RightBorder::from_stored(size, &stored).unwrap(), border);
-    // Every older head is still provable: consistency from each to the last.
     for old in &heads[1..] {
         let proof = merkle::consistency_proof(old.size, size, &reader).unwrap();
         merkle::verify_consistency(old.size, size, &proof, &old.root, &head.root).unwrap();
     }
-    for i in [0, 1, size / 2, size - 1] {
-        let e = store.entry(i).unwrap().unwrap();
+    let all = store.entries(0..size).unwrap();
+    for (i, e) in all.iter().enumerate() {
         let leaf = merkle::record_hash(&e.body);
-        assert_eq!(store.indexes_of(&[leaf]).unwrap(), vec![Some(i)]);
-        let proof = merkle::inclusion_proof(size, i, &reader).unwrap();
-        merkle::verify_inclusion(i, size, &leaf, &proof, &head.root).unwrap();
+        assert_eq!(store.indexes_of(&[leaf]).unwrap(), vec![Some(i as u64)]);
     }
     assert!(store.entry(size).unwrap().is_none());
-    // One range read (an entry bundle) gives the same entries, in order; a missing one inside
-    // the range is corruption, not a shorter answer.
-    let all = store.entries(0..size).unwrap();
-    assert_eq!(all.len() as u64, size);
-    for i in [0, 1, size / 2, size - 1] {
-        assert_eq!(all[i as usize], store.entry(i).unwrap().unwrap());
-    }
-    assert!(store.entries(size..size).unwrap().is_empty());
-    assert!(matches!(
-        store.entries(size - 1..size + 1),
-        Err(StorageError::Corrupt(_))
-    ));
-    assert_eq!(store.indexes_of(&[Hash([7; 32])]).unwrap(), vec![None]);
-    let found = store.search("key-0", size, usize::MAX).unwrap();
-    assert!(
-        !found.is_empty() && found.windows(2).all(|w| w[0] > w[1]),
-        "newest first: {found:?}"
-    );
-    assert_eq!(store.search("key-0", size, 2).unwrap(), found[..2]);
-    assert_eq!(store.search("key-0", found[1], 1).unwrap(), found[2..3]);
-    for i in found {
-        assert_eq!(store.entry(i).unwrap().unwrap().body.len() % 3, 0);
-    }
-    assert!(
-        store.search("key", size, usize::MAX).unwrap().is_empty(),
-        "a prefix of a key is not the key"
-    );
 }
 
 #[test]

@@ -168,6 +168,23 @@ impl TestServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// GET `path` from a test that has no runtime of its own: the body of a 2xx answer, or a
+    /// panic naming the path and the status.
+    pub fn get(&self, path: &str) -> Vec<u8> {
+        let url = format!("{}{path}", self.base_url());
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let res = reqwest::get(&url)
+                    .await
+                    .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+                assert!(res.status().is_success(), "GET {path}: {}", res.status());
+                res.bytes().await.unwrap().to_vec()
+            })
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -78,8 +78,9 @@ pub struct TimestampVerificationData {
     pub rfc3161_timestamps: Vec<Rfc3161SignedTimestamp>,
 }
 
-/// `dev.sigstore.common.v1.RFC3161SignedTimestamp`: a DER timestamp token (RFC 3161 §2.4.2)
-/// whose message imprint is the digest of the signature bytes.
+/// `dev.sigstore.common.v1.RFC3161SignedTimestamp`: a DER `TimeStampResp` (RFC 3161 §2.4.2, the
+/// TSA's whole answer, as protobuf-specs defines it and sigstore-go, sigstore-python and
+/// sigstore-js write it) whose message imprint is the digest of the signature bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rfc3161SignedTimestamp {
@@ -346,7 +347,7 @@ impl TransparencyLogEntry {
 
 impl VerificationMaterial {
     /// The signer's material (a key's hint or the certificate), the one log entry and the
-    /// RFC 3161 timestamp tokens.
+    /// RFC 3161 timestamps.
     fn new(
         signer: Material,
         entry: TransparencyLogEntry,
@@ -405,8 +406,8 @@ impl Bundle {
 
     /// A v0.3 bundle of a message signature recorded in a Rekor v2 log: as
     /// [`Bundle::for_message_signature`], with the log's answer (`entry`) as it came and the
-    /// RFC 3161 `timestamp` token over the signature that stands in for the integrated time a
-    /// v2 entry lacks.
+    /// RFC 3161 `timestamp` (the TSA's `TimeStampResp`) over the signature that stands in for
+    /// the integrated time a v2 entry lacks.
     pub fn for_message_signature_v2(
         algorithm: HashAlg,
         digest: &[u8],
@@ -531,7 +532,7 @@ impl Bundle {
         self.tlog_entry()?.to_log_entry()
     }
 
-    /// The RFC 3161 timestamp tokens (DER) of `timestampVerificationData`.
+    /// The RFC 3161 timestamps (DER `TimeStampResp`s) of `timestampVerificationData`.
     pub fn rfc3161_timestamps(&self) -> impl Iterator<Item = &[u8]> {
         self.verification_material
             .timestamp_verification_data

@@ -309,18 +309,8 @@ pub fn verify_hashedrekord(
 ) -> Result<(), VerifyError> {
     let b = hashedrekord::parse_body(body).map_err(|e| VerifyError::Body(e.to_string()))?;
     check_signed(
-        &Signed {
-            algorithm: b.algorithm,
-            digest: &b.digest(),
-            signature: &b.signature,
-            key: b.verifier.key(),
-        },
-        &Signed {
-            algorithm,
-            digest,
-            signature,
-            key,
-        },
+        &Signed::new(b.algorithm, &b.digest(), &b.signature, b.verifier.key()),
+        &Signed::new(algorithm, digest, signature, key),
     )
 }
 
@@ -339,18 +329,8 @@ pub fn verify_hashedrekord_v2(
 ) -> Result<(), VerifyError> {
     let b = v2::parse_hashedrekord_body(body).map_err(|e| VerifyError::Body(e.to_string()))?;
     check_signed(
-        &Signed {
-            algorithm: b.algorithm,
-            digest: &b.digest,
-            signature: &b.signature,
-            key: b.verifier.key(),
-        },
-        &Signed {
-            algorithm,
-            digest,
-            signature,
-            key,
-        },
+        &Signed::new(b.algorithm, &b.digest, &b.signature, b.verifier.key()),
+        &Signed::new(algorithm, digest, signature, key),
     )
 }
 
@@ -361,6 +341,17 @@ struct Signed<'a> {
     digest: &'a [u8],
     signature: &'a [u8],
     key: &'a PublicKey,
+}
+
+impl<'a> Signed<'a> {
+    fn new(algorithm: HashAlg, digest: &'a [u8], signature: &'a [u8], key: &'a PublicKey) -> Self {
+        Self {
+            algorithm,
+            digest,
+            signature,
+            key,
+        }
+    }
 }
 
 /// The entry records what the verifier has, and the signature verifies.
@@ -390,7 +381,7 @@ fn check_signed(recorded: &Signed, given: &Signed) -> Result<(), VerifyError> {
         .map_err(VerifyError::Signature)
 }
 
-/// The time of a Rekor v2 bundle: the first of its RFC 3161 timestamp tokens that verifies
+/// The time of a Rekor v2 bundle: the first of its RFC 3161 timestamps that verifies
 /// over the SHA-256 of `signature` with one of `tsas` (RFC 3161 §2.4.2; the chain, the TSA
 /// certificate's validity at genTime and the trusted root's validFor are checked by
 /// [`arkivo_core::tsa::verify_signed_timestamp`]). A v2 entry has no SET and no integrated
@@ -398,7 +389,7 @@ fn check_signed(recorded: &Signed, given: &Signed) -> Result<(), VerifyError> {
 ///
 /// # Errors
 ///
-/// [`VerifyError::Timestamp`] when none verifies, with each token's reason.
+/// [`VerifyError::Timestamp`] when none verifies, with each one's reason.
 pub fn verify_timestamps<'a>(
     tokens: impl Iterator<Item = &'a [u8]>,
     signature: &[u8],

@@ -835,19 +835,8 @@ fn granted_token(response: &[u8]) -> Result<ContentInfo, VerifyError> {
         .ok_or_else(|| bad("the response holds no token".into()))
 }
 
-/// The DER timestamp token of a granted `TimeStampResp`: what a Sigstore bundle carries as an
-/// RFC 3161 `signedTimestamp`. Not verified: see [`verify_response`].
-///
-/// # Errors
-///
-/// [`VerifyError`] for a response that is malformed, refused or holds no token.
-pub fn response_token(response: &[u8]) -> Result<Vec<u8>, VerifyError> {
-    granted_token(response)?
-        .to_der()
-        .map_err(|e| VerifyError(format!("re-encoding the token: {e}")))
-}
-
-/// Verifies a DER `TimeStampResp` ([`verify_token`] on its token; the status must be granted).
+/// Verifies a DER `TimeStampResp` answering a request of ours ([`verify_signed_timestamp`], and
+/// the nonce `nonce` we sent, or its absence, must be echoed).
 pub fn verify_response(
     response: &[u8],
     hash: HashAlg,
@@ -858,38 +847,23 @@ pub fn verify_response(
     verify_content_info(&granted_token(response)?, hash, digest, Some(nonce), tsas)
 }
 
-/// Verifies a DER timestamp token (a CMS `ContentInfo`, RFC 3161 §2.4.2) over the message
-/// digest `digest` of algorithm `hash`, with `nonce` if one was sent, against the trusted
-/// `tsas`: the signer is the leaf of one of them (the certificates inside the token are not
-/// trusted for anything); the signed attributes carry the content type id-ct-TSTInfo, the
-/// TSTInfo's digest and an ESSCertIDv2 of that leaf; the signature over them verifies with the
-/// leaf's key; the imprint and nonce match; genTime is inside every certificate's validity and
-/// the trusted root's validFor of the TSA.
-pub fn verify_token(
-    token: &[u8],
-    hash: HashAlg,
-    digest: &[u8],
-    nonce: Option<&Int>,
-    tsas: &[TrustedTsa],
-) -> Result<VerifiedTimestamp, VerifyError> {
-    let info =
-        ContentInfo::from_der(token).map_err(|e| VerifyError(format!("malformed token: {e}")))?;
-    verify_content_info(&info, hash, digest, Some(nonce), tsas)
-}
-
-/// [`verify_token`] for a token kept apart from its request: a Sigstore bundle's RFC 3161
-/// `signedTimestamp`, over the signature bytes. Its nonce, if any, was the signer's check of the
-/// TSA's answer; the verifier never saw the request, so (as sigstore-go and sigstore-python do)
-/// it is not compared.
+/// Verifies a Sigstore bundle's RFC 3161 `signedTimestamp`: a DER `TimeStampResp` (protobuf-specs
+/// `RFC3161SignedTimestamp`, as sigstore-go, sigstore-python and sigstore-js write and read it),
+/// kept apart from its request, over the message digest `digest` of algorithm `hash`, against the
+/// trusted `tsas`: the status is granted; the signer is the leaf of one of them (the certificates
+/// inside the token are not trusted for anything); the signed attributes carry the content type
+/// id-ct-TSTInfo, the TSTInfo's digest and an ESSCertIDv2 of that leaf; the signature over them
+/// verifies with the leaf's key; the imprint matches; genTime is inside every certificate's
+/// validity and the trusted root's validFor of the TSA. Its nonce, if any, was the signer's check
+/// of the TSA's answer; the verifier never saw the request, so (as sigstore-go and
+/// sigstore-python do) it is not compared.
 pub fn verify_signed_timestamp(
-    token: &[u8],
+    response: &[u8],
     hash: HashAlg,
     digest: &[u8],
     tsas: &[TrustedTsa],
 ) -> Result<VerifiedTimestamp, VerifyError> {
-    let info =
-        ContentInfo::from_der(token).map_err(|e| VerifyError(format!("malformed token: {e}")))?;
-    verify_content_info(&info, hash, digest, None, tsas)
+    verify_content_info(&granted_token(response)?, hash, digest, None, tsas)
 }
 
 /// `nonce`: `Some` with the request's nonce (or its absence) to compare, `None` when the
@@ -1240,20 +1214,13 @@ mod tests {
             verify_response(&resp, hash, &digest, Some(&sent), &trusted).unwrap();
             let other = request_nonce(&[0; 8]);
             assert!(verify_response(&resp, hash, &digest, Some(&other), &trusted).is_err());
-            let token = response_token(&resp).unwrap();
-            assert_eq!(
-                verify_token(&token, hash, &digest, Some(&sent), &trusted)
-                    .unwrap()
-                    .gen_time,
-                NOW
-            );
-            let kept = verify_signed_timestamp(&token, hash, &digest, &trusted).unwrap();
+            let kept = verify_signed_timestamp(&resp, hash, &digest, &trusted).unwrap();
             assert_eq!(kept.gen_time, NOW);
             let other_digest = hash.digest(b"other signature");
-            assert!(verify_signed_timestamp(&token, hash, &other_digest, &trusted).is_err());
+            assert!(verify_signed_timestamp(&resp, hash, &other_digest, &trusted).is_err());
         }
         assert!(request(HashAlg::Sha256, &[0; 20], &nonce).is_err());
-        assert!(response_token(b"\x30\x00").is_err());
+        assert!(verify_signed_timestamp(b"\x30\x00", HashAlg::Sha256, &[0; 32], &[]).is_err());
     }
 
     /// Every single-byte change of a response (without certificates, whose copy in the token is

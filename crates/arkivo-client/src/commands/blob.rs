@@ -176,8 +176,7 @@ async fn sign_blob_v2(args: &SignBlobArgs) -> Result<Report, Failure> {
         Some(&tsa::request_nonce(&nonce)),
         &trust.tsas,
     )
-    .and_then(|t| Ok((t, tsa::response_token(&response)?)));
-    let (timestamp, token) = timestamp.map_err(|e| {
+    .map_err(|e| {
         Failure::Log(format!(
             "the timestamp authority's answer ({url}): {e}; no bundle written"
         ))
@@ -211,8 +210,14 @@ async fn sign_blob_v2(args: &SignBlobArgs) -> Result<Report, Failure> {
         ))
     })?;
     let log_index = entry.log_index;
-    let bundle =
-        Bundle::for_message_signature_v2(alg, &digest, &signature, signer.material(), entry, token);
+    let bundle = Bundle::for_message_signature_v2(
+        alg,
+        &digest,
+        &signature,
+        signer.material(),
+        entry,
+        response,
+    );
     std::fs::write(&args.bundle, bundle.to_json())
         .map_err(|e| Failure::Input(format!("writing {}: {e}", args.bundle.display())))?;
     Ok(Report {
