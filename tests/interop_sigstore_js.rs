@@ -23,7 +23,10 @@
 //! an identity policy, FulcioSigner + RekorWitness → `arkivo verify-blob --certificate-identity`.
 //! A sixth signs keyless with a TSAWitness on Arkivo's timestamp authority as the only witness and
 //! verifies the bundle with the served trusted root and with the one @sigstore/tuf fetches from
-//! Arkivo's TUF repository (tests/interop/sigstore-js-tsa.mjs).
+//! Arkivo's TUF repository (tests/interop/sigstore-js-tsa.mjs). A seventh runs the command-line
+//! client @sigstore/cli: `sigstore attest` keyless with the CA, TSA and Rekor v1 API writes an
+//! `intoto` 0.0.2 entry; its bundle verifies with @sigstore/verify and with `sigstore verify`
+//! through the TUF mirror (tests/interop/sigstore-cli.mjs).
 //!
 //! Node.js (>= 20.17) and npm are required: this test never skips. The pinned packages are
 //! installed with `npm ci` when tests/interop/node_modules is missing or stale.
@@ -80,9 +83,12 @@ fn sigstore_js_signs_records_and_verifies_v1_and_v2_bundles() {
     assert_eq!(r["client"], "sigstore-js");
     assert_eq!(r["ok"], true);
     assert_eq!(r["baseUrl"], base.as_str());
-    // The packages sigstore-js.mjs loads (@sigstore/tuf is sigstore-js-tsa.mjs's).
+    // The packages sigstore-js.mjs loads (@sigstore/tuf is sigstore-js-tsa.mjs's, @sigstore/cli
+    // sigstore-cli.mjs's).
     let sigstore = pinned_versions(&dir).into_iter();
-    for (p, v) in sigstore.filter(|(p, _)| p.starts_with("@sigstore/") && p != "@sigstore/tuf") {
+    let loaded =
+        |p: &str| p.starts_with("@sigstore/") && !["@sigstore/tuf", "@sigstore/cli"].contains(&p);
+    for (p, v) in sigstore.filter(|(p, _)| loaded(p)) {
         assert_eq!(r["versions"][&p], v.as_str(), "{p} version used by the run");
     }
     // A fresh log: the two bundles, the raw entry, the intoto bundle; duplicates add nothing.
@@ -607,4 +613,52 @@ fn sigstore_js_tsa_witness_and_tuf_mirror() {
     assert_eq!(r["san"], email);
     assert_eq!(r["timestamps"], 1);
     assert_eq!(r["tufRootTsas"], 1);
+}
+
+#[test]
+fn sigstore_cli_attests_intoto_keyless_and_its_bundle_verifies() {
+    require_tool("node");
+    let dir = interop_dir();
+    install_packages(&dir);
+    let issuer = common::oidc::TestIssuer::start(false);
+    let issuer_url = issuer.url("email");
+    let server = TestServer::start(&["--oidc-issuer", &issuer_url]);
+    let base = server.base_url();
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root.json");
+    std::fs::write(&root, server.get("/tuf/1.root.json")).unwrap();
+    let email = "builder@example.org";
+    // The CLI's @sigstore/sign (3.x) signs the token's `sub` as the proof of possession for any
+    // issuer but Google's and Sigstore's own, while the CA checks it against the email of an
+    // email issuer's token: the two agree when `sub` is the email.
+    let token = issuer.token(
+        common::oidc::Alg::Es256,
+        "email",
+        serde_json::json!({"sub": email, "email": email, "email_verified": true}),
+    );
+    let (ok, stdout, stderr) = run_node(
+        &dir,
+        "sigstore-cli.mjs",
+        &[
+            &base,
+            &token,
+            email,
+            &issuer_url,
+            root.to_str().unwrap(),
+            work.path().to_str().unwrap(),
+        ],
+    );
+    assert!(
+        ok,
+        "sigstore-cli.mjs failed:\n--- node stderr ---\n{stderr}\n--- node stdout ---\n\
+         {stdout}\n--- server stderr ---\n{}",
+        server.stderr()
+    );
+    let r = last_json_line(&stdout, &stderr);
+    assert_eq!(r["kind"], "intoto");
+    assert_eq!(r["version"], "0.0.2");
+    assert_eq!(r["san"], email);
+    assert_eq!(r["timestamps"], 1);
+    assert_eq!(r["negativeChecks"], 4);
+    assert_eq!(tree_size(&base), r["logIndex"].as_u64().unwrap() + 1);
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 /// The whole run of a script (the sigstore-js ones have their own 180 s limit and 30 s per
 /// request).
 const NODE_TIMEOUT: Duration = Duration::from_secs(300);
-const PACKAGES: [&str; 6] = [
+const PACKAGES: [&str; 7] = [
+    "@sigstore/cli",
     "@sigstore/sign",
     "@sigstore/verify",
     "@sigstore/bundle",
