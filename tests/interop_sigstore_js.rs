@@ -613,6 +613,10 @@ fn sigstore_js_tsa_witness_and_tuf_mirror() {
     assert_eq!(r["san"], email);
     assert_eq!(r["timestamps"], 1);
     assert_eq!(r["tufRootTsas"], 1);
+    assert_eq!(
+        r["rekorV2Index"], 0,
+        "the Rekor v2 entry, the first of a fresh log"
+    );
 }
 
 #[test]

@@ -12,13 +12,16 @@
 //    another artifact, a timestamp whose signature was altered and a root without the TSA.
 // 3. @sigstore/tuf, bootstrapped from <tufRoot.json> with <baseUrl>/tuf as the mirror (what
 //    `tufMirrorURL` sets in sigstore-js), fetches trusted_root.json, which verifies the bundle.
+// 4. A Rekor v2 entry with its timestamp: RekorWitness (majorApiVersion 2) and TSAWitness
+//    together; @sigstore/verify accepts the bundle with one log entry, one SCT and one timestamp
+//    required (a v2 entry's time is the timestamp), and refuses another identity and artifact.
 //
 // Prints one JSON line on stdout; exits 1 with a message on stderr when a check fails, 2 for a
 // usage error.
 
 import { readFileSync } from 'node:fs';
 import crypto from 'node:crypto';
-import { FulcioSigner, MessageSignatureBundleBuilder, TSAWitness } from '@sigstore/sign';
+import { FulcioSigner, MessageSignatureBundleBuilder, RekorWitness, TSAWitness } from '@sigstore/sign';
 import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
@@ -91,8 +94,31 @@ try {
   if (JSON.stringify(TrustedRoot.toJSON(rootFromTuf)) !== JSON.stringify(TrustedRoot.toJSON(TrustedRoot.fromJSON(servedJSON)))) {
     fail('the trusted root from TUF is not the one the log serves');
   }
+  const v2Witnesses = [
+    new RekorWitness({ rekorBaseURL: base, majorApiVersion: 2, timeout: TIMEOUT_MS, retry: 0 }),
+    new TSAWitness({ tsaBaseURL: base, timeout: TIMEOUT_MS, retry: 0 }),
+  ];
+  const v2Artifact = crypto.randomBytes(64);
+  const v2Bundle = await new MessageSignatureBundleBuilder({ signer, witnesses: v2Witnesses }).create({ data: v2Artifact });
+  const v2Entries = v2Bundle.verificationMaterial.tlogEntries;
+  if (v2Entries.length !== 1 || v2Entries[0].kindVersion?.version !== '0.0.2') {
+    fail(`expected one Rekor v2 (hashedrekord 0.0.2) entry, got ${JSON.stringify(v2Entries.map((e) => e.kindVersion))}`);
+  }
+  if ((v2Bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps ?? []).length !== 1) {
+    fail('expected one RFC 3161 timestamp beside the Rekor v2 entry');
+  }
+  const all = new Verifier(toTrustMaterial(TrustedRoot.fromJSON(servedJSON)), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 });
+  const v2Entity = toSignedEntity(bundleFromJSON(bundleToJSON(v2Bundle)), v2Artifact);
+  try {
+    all.verify(v2Entity, policy);
+  } catch (err) {
+    fail(`@sigstore/verify rejected the Rekor v2 bundle with its timestamp: ${err.code ?? ''} ${err.message}`);
+  }
+  refuses(all, v2Entity, { ...policy, subjectAlternativeName: exactly(`other-${identity}`) }, 'another identity (Rekor v2)');
+  refuses(all, toSignedEntity(bundleFromJSON(bundleToJSON(v2Bundle)), crypto.randomBytes(64)), policy, 'another artifact (Rekor v2)');
   process.stdout.write(`${JSON.stringify({
     ok: true,
+    rekorV2Index: Number(v2Entries[0].logIndex ?? 0),
     san: verified.identity?.subjectAlternativeName,
     timestamps: timestamps.length,
     tufRootTsas: rootFromTuf.timestampAuthorities.length,
