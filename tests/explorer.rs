@@ -1,7 +1,8 @@
 //! The web explorer (docs/explorer.md) driven in a real headless Chromium (Debian's `chromium`,
 //! through puppeteer-core: tests/interop/explorer.mjs) against the real server with entries of
 //! every kind — hashedrekord v0.0.1 with a key and with a certificate (email and URI identities,
-//! a Fulcio issuer extension), dsse v0.0.1, hashedrekord and dsse v0.0.2 (Rekor v2) — and through
+//! a Fulcio issuer extension), dsse v0.0.1, intoto v0.0.2 (found by its in-toto subject's
+//! digest), hashedrekord and dsse v0.0.2 (Rekor v2) — and through
 //! proxies that tamper with the server's answers: searches by each key find their entries, the
 //! entry pages show the entries' fields and verify them in the browser, a changed proof hash and
 //! a checkpoint signed by another key show as NOT verified, the log page verifies the checkpoint
@@ -134,6 +135,33 @@ async fn explorer_searches_shows_and_verifies_entries_in_chromium() {
     )
     .await;
 
+    // An intoto v0.0.2 entry (what `@sigstore/cli attest` writes), of another key and digest.
+    let attester = common::EntrySigner::new();
+    let attested = hex::encode(sha2::Sha256::digest(b"explorer: an attested artifact"));
+    let proposed = attester.dsse_of_digest(&attested);
+    let envelope: Value = serde_json::from_str(
+        proposed["spec"]["proposedContent"]["envelope"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let intoto_request = json!({
+        "apiVersion": "0.0.2",
+        "kind": "intoto",
+        "spec": {"content": {
+            "envelope": {
+                "payloadType": envelope["payloadType"],
+                "payload": B64.encode(envelope["payload"].as_str().unwrap()),
+                "signatures": [{
+                    "sig": B64.encode(envelope["signatures"][0]["sig"].as_str().unwrap()),
+                    "publicKey": B64.encode(attester.pem()),
+                }],
+            },
+            "hash": {"algorithm": "sha256", "value": "ab".repeat(32)},
+        }},
+    });
+    let (intoto, _) = log(&http, &base, "/api/v1/log/entries", &intoto_request).await;
+
     // A certificate's: email and URI identities, the Fulcio issuer extension (OID .1.8).
     let (email, uri, issuer) = (
         "builder@example.com",
@@ -171,7 +199,7 @@ async fn explorer_searches_shows_and_verifies_entries_in_chromium() {
         )
         .await;
     }
-    let total = 5 + PAGED;
+    let total = 6 + PAGED;
 
     // Proxies standing for a log that lies: a changed inclusion-proof hash; a checkpoint signed
     // by another key.
@@ -208,6 +236,7 @@ async fn explorer_searches_shows_and_verifies_entries_in_chromium() {
             {"kind": "log index", "q": cert_index.to_string(), "expect": [cert_rekord]},
             {"kind": "entry UUID", "q": dsse, "expect": [dsse]},
             {"kind": "digest or entry UUID", "q": &rekord_v2[16..], "expect": [rekord_v2]},
+            {"kind": "digest", "q": format!("sha256:{attested}"), "expect": [intoto]},
         ],
         "paging": {"q": busy.pem().trim(), "total": PAGED},
         "entries": [
@@ -216,6 +245,8 @@ async fn explorer_searches_shows_and_verifies_entries_in_chromium() {
             {"name": "dsse", "uuid": dsse, "shows": ["dsse 0.0.1", "public key"]},
             {"name": "hashedrekord v0.0.2", "uuid": rekord_v2, "shows": ["hashedrekord 0.0.2", "BEGIN PUBLIC KEY"]},
             {"name": "dsse v0.0.2", "uuid": dsse_v2, "shows": ["dsse 0.0.2", "BEGIN PUBLIC KEY"]},
+            {"name": "intoto v0.0.2", "uuid": intoto,
+             "shows": ["intoto 0.0.2", "application/vnd.in-toto+json", "BEGIN PUBLIC KEY"]},
             {"name": "hashedrekord with a certificate", "uuid": cert_rekord, "screenshot": "entry",
              "shows": ["certificate", email, uri, issuer, "O=sigstore.dev"]},
         ],

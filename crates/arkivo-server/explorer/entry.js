@@ -51,7 +51,8 @@ export function decodeBody(bodyB64) {
     const c = spec.content || {};
     if (c.payloadHash) out.digests.push(`${c.payloadHash.algorithm}:${c.payloadHash.value}`);
     const env = c.envelope || {};
-    out.payloadType = env.payloadType ? utf8(b64(env.payloadType)) : null;
+    // The payload type is kept as the client sent it (a media type, not base64: rekor-v1-api.md).
+    out.payloadType = env.payloadType ?? null;
     for (const sig of env.signatures || []) out.signers.push({ signature: sig.sig, ...signer(sig.publicKey) });
   }
   return out;
