@@ -610,14 +610,7 @@ async fn every_certificate_is_in_the_ct_log_and_its_sct_verifies_with_openssl() 
     }
 
     // The CT log's checkpoint verifies with its key (RFC 6962 note signature), under its origin.
-    let text = client
-        .get(format!("{base}/ct/checkpoint"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::get_text(&client, format!("{base}/ct/checkpoint")).await;
     let origin = format!("{}/ct", base.trim_start_matches("http://"));
     let key =
         <p256::ecdsa::VerifyingKey as p256::pkcs8::DecodePublicKey>::from_public_key_der(&spki)

@@ -316,14 +316,7 @@ async fn explorer_files_carry_a_strict_content_security_policy() {
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
     }
     // The page loads its script and style from files, never inline (the policy would block it).
-    let page = http
-        .get(format!("{base}/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::get_text(&http, format!("{base}/")).await;
     assert!(!page.contains("<script>") && !page.contains("style=") && !page.contains("<style"));
     assert!(
         !page.contains("http:") && !page.contains("https:"),

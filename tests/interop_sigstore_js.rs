@@ -321,6 +321,50 @@ fn last_json_line(stdout: &str, stderr: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON line ({e}): {stdout}"))
 }
 
+/// A server with its CA trusting a test OIDC issuer (tests/common/oidc.rs, issuer "email"), and
+/// the interop packages installed: what each keyless sigstore-js test starts from.
+struct KeylessLog {
+    dir: std::path::PathBuf,
+    issuer: common::oidc::TestIssuer,
+    issuer_url: String,
+    server: TestServer,
+}
+
+impl KeylessLog {
+    fn start() -> KeylessLog {
+        require_tool("node");
+        let dir = interop_dir();
+        install_packages(&dir);
+        let issuer = common::oidc::TestIssuer::start(false);
+        let issuer_url = issuer.url("email");
+        let server = TestServer::start(&["--oidc-issuer", &issuer_url]);
+        KeylessLog {
+            dir,
+            issuer,
+            issuer_url,
+            server,
+        }
+    }
+
+    /// An ES256 ID token of the issuer with `claims`.
+    fn token(&self, claims: serde_json::Value) -> String {
+        self.issuer.token(common::oidc::Alg::Es256, "email", claims)
+    }
+
+    /// Runs `script` of tests/interop with `args`; its last JSON line, or a panic with the
+    /// script's and the server's output.
+    fn node(&self, script: &str, args: &[&str]) -> serde_json::Value {
+        let (ok, stdout, stderr) = run_node(&self.dir, script, args);
+        assert!(
+            ok,
+            "{script} failed:\n--- node stderr ---\n{stderr}\n--- node stdout ---\n\
+             {stdout}\n--- server stderr ---\n{}",
+            self.server.stderr()
+        );
+        last_json_line(&stdout, &stderr)
+    }
+}
+
 fn arkivo(dir: &Path, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
     cmd.args(args).current_dir(dir).stdin(Stdio::null());
@@ -441,28 +485,12 @@ fn arkivo_and_sigstore_js_verify_each_others_bundles() {
 /// trust bundle and the trusted root's CA. See tests/interop/sigstore-js-fulcio.mjs.
 #[test]
 fn sigstore_js_fulcio_signer_gets_a_certificate_from_the_ca() {
-    require_tool("node");
-    let dir = interop_dir();
-    install_packages(&dir);
-    let issuer = common::oidc::TestIssuer::start(false);
-    let server = TestServer::start(&["--oidc-issuer", &issuer.url("email")]);
-    let token = issuer.token(
-        common::oidc::Alg::Es256,
-        "email",
-        serde_json::json!({"email": "dev@example.org", "email_verified": true}),
-    );
-    let (ok, stdout, stderr) = run_node(
-        &dir,
+    let log = KeylessLog::start();
+    let token = log.token(serde_json::json!({"email": "dev@example.org", "email_verified": true}));
+    let result = log.node(
         "sigstore-js-fulcio.mjs",
-        &[&server.base_url(), &token, "dev@example.org"],
+        &[&log.server.base_url(), &token, "dev@example.org"],
     );
-    assert!(
-        ok,
-        "sigstore-js-fulcio.mjs failed:\n--- node stderr ---\n{stderr}\n--- node stdout ---\n\
-         {stdout}\n--- server stderr ---\n{}",
-        server.stderr()
-    );
-    let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(result["san"], "email:dev@example.org");
 }
 
@@ -471,24 +499,14 @@ fn sigstore_js_fulcio_signer_gets_a_certificate_from_the_ca() {
 /// @sigstore/sign's (FulcioSigner, RekorWitness). See tests/interop/arkivo-keyless.mjs.
 #[test]
 fn keyless_bundles_between_arkivo_and_sigstore_js() {
-    require_tool("node");
-    let dir = interop_dir();
-    install_packages(&dir);
-    let issuer = common::oidc::TestIssuer::start(false);
-    let issuer_url = issuer.url("email");
-    let server = TestServer::start(&["--oidc-issuer", &issuer_url]);
-    let base = server.base_url();
+    let log = KeylessLog::start();
+    let issuer_url = log.issuer_url.as_str();
+    let base = log.server.base_url();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let path = |name: &str| w.join(name).display().to_string();
     let email = "dev@example.org";
-    let token = || {
-        issuer.token(
-            common::oidc::Alg::Es256,
-            "email",
-            serde_json::json!({"email": email, "email_verified": true}),
-        )
-    };
+    let token = || log.token(serde_json::json!({"email": email, "email_verified": true}));
 
     std::fs::write(w.join("blob"), b"signed keyless by arkivo").unwrap();
     arkivo(
@@ -504,8 +522,8 @@ fn keyless_bundles_between_arkivo_and_sigstore_js() {
             "blob",
         ],
     );
-    let (ok, stdout, stderr) = run_node(
-        &dir,
+    // @sigstore/verify on arkivo's keyless bundle.
+    let r = log.node(
         "arkivo-keyless.mjs",
         &[
             "verify",
@@ -513,20 +531,15 @@ fn keyless_bundles_between_arkivo_and_sigstore_js() {
             &path("arkivo.bundle"),
             &path("blob"),
             email,
-            &issuer_url,
+            issuer_url,
         ],
     );
-    assert!(
-        ok,
-        "@sigstore/verify on an arkivo keyless bundle:\n{stderr}\n{stdout}"
-    );
-    let r = last_json_line(&stdout, &stderr);
     assert_eq!(r["san"], email);
     assert_eq!(r["issuer"], issuer_url);
 
     std::fs::write(w.join("js-blob"), b"signed keyless by sigstore-js").unwrap();
-    let (ok, stdout, stderr) = run_node(
-        &dir,
+    // FulcioSigner against arkivo.
+    let material = log.node(
         "arkivo-keyless.mjs",
         &[
             "sign",
@@ -535,14 +548,13 @@ fn keyless_bundles_between_arkivo_and_sigstore_js() {
             &path("js-blob"),
             &path("js.bundle"),
         ],
-    );
-    assert!(ok, "FulcioSigner against arkivo:\n{stderr}\n{stdout}");
-    let material = last_json_line(&stdout, &stderr)["material"].clone();
+    )["material"]
+        .clone();
     assert!(
         material == "certificate" || material == "x509CertificateChain",
         "{material}"
     );
-    let served = server.get("/api/v1/log/trustedRoot");
+    let served = log.server.get("/api/v1/log/trustedRoot");
     std::fs::write(w.join("root.json"), served).unwrap();
     let out = arkivo(
         w,
@@ -555,7 +567,7 @@ fn keyless_bundles_between_arkivo_and_sigstore_js() {
             "--certificate-identity",
             email,
             "--certificate-oidc-issuer",
-            &issuer_url,
+            issuer_url,
             "--output",
             "json",
             "js-blob",
@@ -564,7 +576,6 @@ fn keyless_bundles_between_arkivo_and_sigstore_js() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["verified"], true);
     assert_eq!(v["certificate"]["subjects"], serde_json::json!([email]));
-    drop(server);
 }
 
 /// @sigstore/sign's TSAWitness gets an RFC 3161 timestamp from Arkivo's TSA for a keyless
@@ -573,43 +584,25 @@ fn keyless_bundles_between_arkivo_and_sigstore_js() {
 /// from the repository's first root). See tests/interop/sigstore-js-tsa.mjs.
 #[test]
 fn sigstore_js_tsa_witness_and_tuf_mirror() {
-    require_tool("node");
-    let dir = interop_dir();
-    install_packages(&dir);
-    let issuer = common::oidc::TestIssuer::start(false);
-    let issuer_url = issuer.url("email");
-    let server = TestServer::start(&["--oidc-issuer", &issuer_url]);
-    let base = server.base_url();
+    let log = KeylessLog::start();
+    let base = log.server.base_url();
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("root.json");
-    let first_root = server.get("/tuf/1.root.json");
-    std::fs::write(&root, first_root).unwrap();
+    std::fs::write(&root, log.server.get("/tuf/1.root.json")).unwrap();
     let email = "dev@example.org";
-    let token = issuer.token(
-        common::oidc::Alg::Es256,
-        "email",
-        serde_json::json!({"email": email, "email_verified": true}),
-    );
+    let token = log.token(serde_json::json!({"email": email, "email_verified": true}));
     let cache = work.path().join("tuf-cache");
-    let (ok, stdout, stderr) = run_node(
-        &dir,
+    let r = log.node(
         "sigstore-js-tsa.mjs",
         &[
             &base,
             &token,
             email,
-            &issuer_url,
+            &log.issuer_url,
             root.to_str().unwrap(),
             cache.to_str().unwrap(),
         ],
     );
-    assert!(
-        ok,
-        "sigstore-js-tsa.mjs failed:\n--- node stderr ---\n{stderr}\n--- node stdout ---\n\
-         {stdout}\n--- server stderr ---\n{}",
-        server.stderr()
-    );
-    let r = last_json_line(&stdout, &stderr);
     assert_eq!(r["san"], email);
     assert_eq!(r["timestamps"], 1);
     assert_eq!(r["tufRootTsas"], 1);
@@ -621,44 +614,28 @@ fn sigstore_js_tsa_witness_and_tuf_mirror() {
 
 #[test]
 fn sigstore_cli_attests_intoto_keyless_and_its_bundle_verifies() {
-    require_tool("node");
-    let dir = interop_dir();
-    install_packages(&dir);
-    let issuer = common::oidc::TestIssuer::start(false);
-    let issuer_url = issuer.url("email");
-    let server = TestServer::start(&["--oidc-issuer", &issuer_url]);
-    let base = server.base_url();
+    let log = KeylessLog::start();
+    let base = log.server.base_url();
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("root.json");
-    std::fs::write(&root, server.get("/tuf/1.root.json")).unwrap();
+    std::fs::write(&root, log.server.get("/tuf/1.root.json")).unwrap();
     let email = "builder@example.org";
     // The CLI's @sigstore/sign (3.x) signs the token's `sub` as the proof of possession for any
     // issuer but Google's and Sigstore's own, while the CA checks it against the email of an
     // email issuer's token: the two agree when `sub` is the email.
-    let token = issuer.token(
-        common::oidc::Alg::Es256,
-        "email",
-        serde_json::json!({"sub": email, "email": email, "email_verified": true}),
-    );
-    let (ok, stdout, stderr) = run_node(
-        &dir,
+    let token =
+        log.token(serde_json::json!({"sub": email, "email": email, "email_verified": true}));
+    let r = log.node(
         "sigstore-cli.mjs",
         &[
             &base,
             &token,
             email,
-            &issuer_url,
+            &log.issuer_url,
             root.to_str().unwrap(),
             work.path().to_str().unwrap(),
         ],
     );
-    assert!(
-        ok,
-        "sigstore-cli.mjs failed:\n--- node stderr ---\n{stderr}\n--- node stdout ---\n\
-         {stdout}\n--- server stderr ---\n{}",
-        server.stderr()
-    );
-    let r = last_json_line(&stdout, &stderr);
     assert_eq!(r["kind"], "intoto");
     assert_eq!(r["version"], "0.0.2");
     assert_eq!(r["san"], email);

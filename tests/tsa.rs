@@ -297,13 +297,7 @@ async fn the_tsa_is_made_once_and_kept() {
 async fn a_given_chain_is_checked_and_used() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    common::openssl_tsa_chain(
-        dir,
-        &[
-            "extendedKeyUsage=critical,timeStamping",
-            "basicConstraints=CA:FALSE",
-        ],
-    );
+    common::openssl_tsa_chain(dir, common::TSA_LEAF_EXTENSIONS);
     let key = dir.join("leaf.key");
     let chain = dir.join("chain.pem");
     let args = [
@@ -317,14 +311,7 @@ async fn a_given_chain_is_checked_and_used() {
     let server = TestServer::start(&args);
     let base = server.base_url();
     let client = reqwest::Client::new();
-    let served = client
-        .get(format!("{base}/api/v1/timestamp/certchain"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let served = common::get_text(&client, format!("{base}/api/v1/timestamp/certchain")).await;
     assert!(
         served.contains(
             std::fs::read_to_string(dir.join("leaf.pem"))
@@ -445,13 +432,7 @@ fn a_tsa_key_readable_by_others_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    common::openssl_tsa_chain(
-        dir,
-        &[
-            "extendedKeyUsage=critical,timeStamping",
-            "basicConstraints=CA:FALSE",
-        ],
-    );
+    common::openssl_tsa_chain(dir, common::TSA_LEAF_EXTENSIONS);
     let key = dir.join("leaf.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
     let err = common::refused_start(&[

@@ -440,13 +440,7 @@ async fn python_tuf_follows_a_tsa_key_change() {
     let (old, new) = (w.join("old-tsa"), w.join("new-tsa"));
     for dir in [&old, &new] {
         std::fs::create_dir(dir).unwrap();
-        common::openssl_tsa_chain(
-            dir,
-            &[
-                "extendedKeyUsage=critical,timeStamping",
-                "basicConstraints=CA:FALSE",
-            ],
-        );
+        common::openssl_tsa_chain(dir, common::TSA_LEAF_EXTENSIONS);
     }
     let data = w.join("data");
     let port = common::free_port();

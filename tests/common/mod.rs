@@ -553,6 +553,11 @@ pub async fn get_json(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> s
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// The body of `url` as text.
+pub async fn get_text(client: &reqwest::Client, url: impl reqwest::IntoUrl) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// Makes a self-signed P-256 certificate `cert` and its key `key` (PEM files in `dir`) with
 /// openssl: subject `subject`, valid one day, with `extra` options (such as `-addext`).
 pub fn self_signed_p256(dir: &Path, subject: &str, extra: &[&str], key: &str, cert: &str) {
@@ -810,6 +815,13 @@ pub fn restore_and_verify(backup: &Path, to: &Path) -> String {
     assert!(ok, "{out}{err}");
     out
 }
+
+/// The extensions of a TSA leaf as RFC 3161 §2.3 wants it: the critical timeStamping EKU, not a
+/// CA. For [`openssl_tsa_chain`].
+pub const TSA_LEAF_EXTENSIONS: &[&str] = &[
+    "extendedKeyUsage=critical,timeStamping",
+    "basicConstraints=CA:FALSE",
+];
 
 /// A TSA chain made with openssl in `dir`: `root.key`/`root.pem`, and a leaf `leaf.key`
 /// (mode 0600)/`leaf.pem` with `leaf_ext` (openssl `-extfile` lines); `chain.pem` holds both.
