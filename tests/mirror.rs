@@ -8,8 +8,9 @@
 //!    It refuses writes and Rekor API reads, naming the primary.
 //! 2. Tiles damaged on the way (a proxy flipping a byte) are refused and nothing is stored; once
 //!    they are whole again the mirror catches up. A forked primary (another instance with the
-//!    same keys and origin, with other entries) is detected: the mirror alerts (log line,
-//!    metric, status), keeps its copy and never serves the fork.
+//!    same keys and origin, with other entries) is detected, whether first seen smaller or
+//!    larger than the mirror's tree: the mirror alerts (log line, metric, status), keeps its
+//!    copy and never serves the fork.
 
 mod common;
 
@@ -257,12 +258,8 @@ async fn a_mirror_refuses_damaged_tiles_and_a_forked_log() {
     writers.wait_for(20).await;
     writers.stop().await;
     let first = checkpoint(&log.base_url(), &log_key, None).await;
-    let mirror = start_mirror(
-        &dir.path().join("mirror"),
-        free_port(),
-        &proxy.base_url(),
-        &log_key.vkey(),
-    );
+    let (mirror_dir, mirror_port) = (dir.path().join("mirror"), free_port());
+    let mirror = start_mirror(&mirror_dir, mirror_port, &proxy.base_url(), &log_key.vkey());
     let mirror_verifier = mirror_key(&mirror).await;
     wait_size(&mirror, first.size).await;
 
@@ -290,41 +287,61 @@ async fn a_mirror_refuses_damaged_tiles_and_a_forked_log() {
     assert_eq!(held, second);
 
     // A fork: another instance of the log (same keys, same origin, same address) with other
-    // entries, more of them than the mirror holds.
+    // entries. Seen first at a smaller size than the mirror's: its root there is not the one the
+    // mirror computes from its own copy.
     log.signal("TERM");
     let fork = start_log(&dir.path().join("fork"), port, &keys, "");
     let writers = Writers::start(&fork.base_url(), "fork", 8);
+    writers.wait_for(5).await;
+    writers.stop().await;
+    let alert = wait_fork(&mirror).await;
+    assert!(alert.contains("at that size"), "{alert}");
+    assert_fork_alerted(&mirror, &log_key, &mirror_verifier, &second).await;
+
+    // Seen first at a larger size (the mirror was down while the fork grew past it): the fork's
+    // own consistency proof from the mirror's size leads to its root from another root.
+    let mut mirror = mirror;
+    mirror.kill();
+    let writers = Writers::start(&fork.base_url(), "fork more", 8);
     writers.wait_for(second.size as usize + 10).await;
     writers.stop().await;
     let forked = checkpoint(&fork.base_url(), &log_key, None).await;
     assert!(forked.size > second.size);
+    let mirror = start_mirror(&mirror_dir, mirror_port, &proxy.base_url(), &log_key.vkey());
+    let alert = wait_fork(&mirror).await;
+    assert!(alert.contains("does not extend"), "{alert}");
+    assert_fork_alerted(&mirror, &log_key, &mirror_verifier, &second).await;
+}
+
+/// Waits for the mirror's fork alert; returns it.
+async fn wait_fork(mirror: &TestServer) -> String {
     let deadline = Instant::now() + CATCH_UP_TIMEOUT;
-    let alert = loop {
-        let s = status(&mirror).await;
-        if s["fork"].is_string() {
-            break s;
+    loop {
+        let s = status(mirror).await;
+        if let Some(fork) = s["fork"].as_str() {
+            return fork.to_owned();
         }
         assert!(Instant::now() < deadline, "{s}\n{}", mirror.stderr());
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(
-        alert["fork"].as_str().unwrap().contains(log_key.name()),
-        "{alert}"
-    );
-    assert!(
-        mirror.stderr().contains("the log forked"),
-        "{}",
-        mirror.stderr()
-    );
+    }
+}
+
+/// The alert is logged and in the metrics, and the mirror keeps serving its own copy, `held`,
+/// and none of the fork.
+async fn assert_fork_alerted(
+    mirror: &TestServer,
+    log_key: &Ed25519Verifier,
+    mirror_verifier: &CosignatureVerifier,
+    held: &Checkpoint,
+) {
+    let stderr = mirror.stderr();
+    assert!(stderr.contains("the log forked"), "{stderr}");
+    assert!(stderr.contains(log_key.name()), "{stderr}");
     let (_, metrics) = get_bytes(&format!("{}/metrics", mirror.base_url())).await;
-    assert!(
-        String::from_utf8_lossy(&metrics).contains("arkivo_mirror_forked 1"),
-        "{}",
-        String::from_utf8_lossy(&metrics)
-    );
-    // It keeps its copy and serves none of the fork, then or later.
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(metrics.contains("arkivo_mirror_forked 1"), "{metrics}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let kept = checkpoint(&mirror.base_url(), &log_key, Some(&mirror_verifier)).await;
-    assert_eq!(kept, second);
-    assert_eq!(status(&mirror).await["size"].as_u64(), Some(second.size));
+    let kept = checkpoint(&mirror.base_url(), log_key, Some(mirror_verifier)).await;
+    assert_eq!(kept, *held);
+    assert_eq!(status(mirror).await["size"].as_u64(), Some(held.size));
 }
