@@ -56,6 +56,10 @@ const CHUNK_BUNDLES: u64 = 64;
 /// Entry bundles fetched at once.
 const FETCHES_IN_FLIGHT: usize = 8;
 
+/// The longest answer the mirror reads from the log: a full entry bundle of the largest entries
+/// (tlog-tiles §4.5: 256 entries, each a `uint16` length and at most 65,535 bytes).
+const MAX_FETCH_BYTES: usize = TILE_WIDTH as usize * (2 + tiles::MAX_BUNDLE_ENTRY_BYTES);
+
 /// Longest one request to the log may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -484,9 +488,10 @@ impl Mirror {
     }
 }
 
-/// The body of a 200 answer to `GET url`.
+/// The body of a 200 answer to `GET url`, refused past [`MAX_FETCH_BYTES`]: a log (or anyone on
+/// the path) cannot make the mirror hold more.
 async fn fetch_url(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
-    let res = http
+    let mut res = http
         .get(url)
         .send()
         .await
@@ -496,11 +501,16 @@ async fn fetch_url(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>>
         "GET {url}: {}",
         res.status()
     );
-    Ok(res
-        .bytes()
-        .await
-        .with_context(|| format!("GET {url}"))?
-        .to_vec())
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.with_context(|| format!("GET {url}"))? {
+        ensure!(
+            body.len() + chunk.len() <= MAX_FETCH_BYTES,
+            "GET {url}: the answer is longer than {MAX_FETCH_BYTES} bytes, more than any tile, \
+             entry bundle or checkpoint"
+        );
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The tree size of a stored mirror checkpoint (0 when none was stored yet).
