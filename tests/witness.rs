@@ -16,8 +16,8 @@
 
 mod common;
 
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -29,68 +29,11 @@ use arkivo_core::merkle::Hash;
 use arkivo_core::note::{
     self, CosignatureVerifier, Cosigner, Ed25519Signer, Ed25519Verifier, NoteVerifier, VKey,
 };
-use arkivo_core::signer::LogKeys;
 use arkivo_core::witness::{self, AddCheckpoint};
-use common::{EntrySigner, TestServer, free_port};
+use common::{EntrySigner, LogKeyFiles, TestServer, free_port, start_log};
 
 /// How long cosignatures may take to show up (witness back-off included).
 const COSIGN_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A log's key files (mode 0600), so that tests know the log's vkey before it starts, and so
-/// that two log instances can share one identity.
-struct LogKeyFiles {
-    _dir: tempfile::TempDir,
-    ecdsa: PathBuf,
-    ed25519: PathBuf,
-    keys: LogKeys,
-}
-
-impl LogKeyFiles {
-    fn new() -> LogKeyFiles {
-        let dir = tempfile::tempdir().unwrap();
-        let keys = LogKeys::generate();
-        let write = |name: &str, pem: &str| {
-            let path = dir.path().join(name);
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .unwrap();
-            std::io::Write::write_all(&mut f, pem.as_bytes()).unwrap();
-            path
-        };
-        LogKeyFiles {
-            ecdsa: write("ecdsa.pem", &keys.ecdsa_pkcs8_pem()),
-            ed25519: write("ed25519.pem", &keys.ed25519_pkcs8_pem()),
-            keys,
-            _dir: dir,
-        }
-    }
-
-    /// The log's checkpoint verifier when it runs as `127.0.0.1:<port>` (origin = hostname).
-    fn verifier(&self, port: u16) -> Ed25519Verifier {
-        self.keys.ed25519_verifier(&format!("127.0.0.1:{port}"))
-    }
-}
-
-/// `arkivo serve` on `data_dir` and `port` with these keys and a config file of `toml`.
-fn start_log(data_dir: &Path, port: u16, keys: &LogKeyFiles, toml: &str) -> TestServer {
-    let config = data_dir.with_extension("toml");
-    std::fs::write(&config, toml).unwrap();
-    TestServer::start_in(
-        data_dir,
-        port,
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--ecdsa-key-file",
-            keys.ecdsa.to_str().unwrap(),
-            "--ed25519-key-file",
-            keys.ed25519.to_str().unwrap(),
-        ],
-    )
-}
 
 /// The config of a log with these witnesses (vkey, base URL) and quorum; a short interval so
 /// that the tests do not wait.

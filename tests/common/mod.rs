@@ -31,7 +31,7 @@ pub struct TestServer {
     child: Option<Child>,
     port: u16,
     data_dir: PathBuf,
-    /// `serve` or `witness`.
+    /// `serve`, `witness` or `mirror`.
     subcommand: &'static str,
     /// What answers 200 once the server is up.
     ready_path: &'static str,
@@ -110,6 +110,15 @@ impl TestServer {
     /// `GET /` (its vkey).
     pub fn witness(data_dir: &Path, port: u16, extra_args: &[&str]) -> TestServer {
         let mut s = TestServer::spawn_subcommand("witness", "/", data_dir, port, extra_args, &[]);
+        s.wait_ready();
+        s
+    }
+
+    /// Starts `arkivo mirror` on `data_dir` (created on first start) and waits until it answers
+    /// `GET /healthz`.
+    pub fn mirror(data_dir: &Path, port: u16, extra_args: &[&str]) -> TestServer {
+        let mut s =
+            TestServer::spawn_subcommand("mirror", "/healthz", data_dir, port, extra_args, &[]);
         s.wait_ready();
         s
     }
@@ -891,4 +900,61 @@ pub fn openssl_tsa_chain(dir: &Path, leaf_ext: &[&str]) {
     std::fs::write(dir.join("chain.pem"), chain).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.join("leaf.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A log's key files (mode 0600), so that tests know the log's vkey before it starts, and so
+/// that two log instances can share one identity.
+pub struct LogKeyFiles {
+    _dir: tempfile::TempDir,
+    pub ecdsa: PathBuf,
+    pub ed25519: PathBuf,
+    pub keys: arkivo_core::signer::LogKeys,
+}
+
+impl LogKeyFiles {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> LogKeyFiles {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = arkivo_core::signer::LogKeys::generate();
+        let write = |name: &str, pem: &str| {
+            let path = dir.path().join(name);
+            let mut f = std::os::unix::fs::OpenOptionsExt::mode(
+                std::fs::OpenOptions::new().write(true).create_new(true),
+                0o600,
+            )
+            .open(&path)
+            .unwrap();
+            std::io::Write::write_all(&mut f, pem.as_bytes()).unwrap();
+            path
+        };
+        LogKeyFiles {
+            ecdsa: write("ecdsa.pem", &keys.ecdsa_pkcs8_pem()),
+            ed25519: write("ed25519.pem", &keys.ed25519_pkcs8_pem()),
+            keys,
+            _dir: dir,
+        }
+    }
+
+    /// The log's checkpoint verifier when it runs as `127.0.0.1:<port>` (origin = hostname).
+    pub fn verifier(&self, port: u16) -> arkivo_core::note::Ed25519Verifier {
+        self.keys.ed25519_verifier(&format!("127.0.0.1:{port}"))
+    }
+}
+
+/// `arkivo serve` on `data_dir` and `port` with these keys and a config file of `toml`.
+pub fn start_log(data_dir: &Path, port: u16, keys: &LogKeyFiles, toml: &str) -> TestServer {
+    let config = data_dir.with_extension("toml");
+    std::fs::write(&config, toml).unwrap();
+    TestServer::start_in(
+        data_dir,
+        port,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--ecdsa-key-file",
+            keys.ecdsa.to_str().unwrap(),
+            "--ed25519-key-file",
+            keys.ed25519.to_str().unwrap(),
+        ],
+    )
 }

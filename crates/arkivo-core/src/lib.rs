@@ -24,6 +24,7 @@ pub mod durable;
 pub mod entries;
 pub mod limits;
 pub mod merkle;
+pub mod mirror;
 pub mod note;
 pub mod proto;
 pub mod signer;

@@ -28,6 +28,11 @@ pub enum ServerCommand {
     /// if it is consistent with the last one cosigned (creating the witness's key on first
     /// start).
     Witness(WitnessArgs),
+    /// Mirror a log (c2sp.org/tlog-mirror): follow it through its tiles, verify every checkpoint,
+    /// tile and entry against the log's key and the mirror's own copy, store what verified,
+    /// cosign it, and serve it with the tlog-tiles read API (creating the mirror's key on first
+    /// start). A fork of the log stops the mirror following, and it keeps its copy.
+    Mirror(MirrorArgs),
     /// Copy the log, consistently, into a new directory while it is served (or not): the
     /// database and its keys, ready for `verify-log` and `restore`.
     Backup(BackupArgs),
@@ -149,6 +154,35 @@ impl WitnessArgs {
         c.logs.extend(self.logs.iter().cloned());
         Ok(c)
     }
+}
+
+/// Flags of `arkivo mirror`.
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    /// The log's URL prefix: where its /checkpoint and /tile/ are (e.g. https://log.example).
+    #[arg(long = "log", value_name = "URL", env = "ARKIVO_MIRROR_LOG")]
+    pub log_url: String,
+    /// The vkey of the log's Ed25519 checkpoint key (its name is the log's origin), as the log
+    /// prints it at start-up.
+    #[arg(long, env = "ARKIVO_MIRROR_VKEY")]
+    pub vkey: String,
+    /// Data directory [default: ./arkivo-mirror-data].
+    #[arg(
+        long,
+        env = "ARKIVO_MIRROR_DATA_DIR",
+        default_value = "arkivo-mirror-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Listen address.
+    #[arg(long, env = "ARKIVO_MIRROR_LISTEN", default_value = "127.0.0.1:3200")]
+    pub listen: String,
+    /// Name of the mirror's cosignatures (in its vkey); fixed at creation [default: the listen
+    /// address].
+    #[arg(long, env = "ARKIVO_MIRROR_NAME")]
+    pub name: Option<String>,
+    /// Milliseconds between two polls of the log's checkpoint.
+    #[arg(long, env = "ARKIVO_MIRROR_POLL_MS", default_value_t = 1000)]
+    pub poll_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -393,6 +427,19 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
             tokio::runtime::Runtime::new()
                 .context("starting the async runtime")?
                 .block_on(crate::witness::server::run(config, shutdown_signal()))
+        }
+        ServerCommand::Mirror(args) => {
+            let config = crate::mirror::MirrorConfig {
+                log_url: args.log_url,
+                vkey: args.vkey,
+                data_dir: args.data_dir,
+                listen: args.listen,
+                name: args.name,
+                poll_interval: std::time::Duration::from_millis(args.poll_ms.max(1)),
+            };
+            tokio::runtime::Runtime::new()
+                .context("starting the async runtime")?
+                .block_on(crate::mirror::run(config, shutdown_signal()))
         }
         ServerCommand::Token(TokenCommand::New) => {
             let (token, digest) = crate::auth::new_token();

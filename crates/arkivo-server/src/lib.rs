@@ -7,7 +7,8 @@
 //!
 //! Around it: [`log`] and [`datadir`] (a log's identity; creating and opening a data directory),
 //! [`shards`] (frozen trees and the active one), [`backup`] (backups while serving, restores),
-//! [`witness`] (`arkivo witness`, and the log's client of its witnesses), [`fsck`] (`verify-log`),
+//! [`witness`] (`arkivo witness`, and the log's client of its witnesses), [`mirror`] (`arkivo
+//! mirror`, a verified copy of a log), [`fsck`] (`verify-log`),
 //! [`auth`] and [`ratelimit`] (who may write, how fast), [`ca`] (the certificate authority's keys
 //! and its OIDC issuers), [`keyfile`] (private key files), [`metrics`], [`config`], [`logging`], and [`cli`]
 //! (the server's commands; [`serve`] is `arkivo serve`).
@@ -32,6 +33,8 @@ pub mod keyfile;
 pub mod log;
 pub mod logging;
 pub mod metrics;
+#[cfg(feature = "rocksdb")]
+pub mod mirror;
 pub mod ratelimit;
 pub mod sequencer;
 #[cfg(feature = "rocksdb")]

@@ -41,6 +41,13 @@ pub const HTTP_REQUEST_SECONDS: &str = "arkivo_http_request_duration_seconds";
 /// Requests to witnesses for cosignatures, by `witness` and `outcome`.
 pub const WITNESS_REQUESTS: &str = "arkivo_witness_requests_total";
 
+/// `arkivo mirror`: the size of the tree it serves (its mirror checkpoint's).
+pub const MIRROR_TREE_SIZE: &str = "arkivo_mirror_tree_size";
+/// `arkivo mirror`: the size of the log's latest verified checkpoint.
+pub const MIRROR_LOG_TREE_SIZE: &str = "arkivo_mirror_log_tree_size";
+/// `arkivo mirror`: 1 once the log was seen to fork (the mirror then stops following).
+pub const MIRROR_FORKED: &str = "arkivo_mirror_forked";
+
 /// The `route` label of requests that matched no route (a 404): one value for all of them.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
@@ -121,6 +128,20 @@ fn describe() {
         HTTP_REQUEST_SECONDS,
         Unit::Seconds,
         "Time to answer an HTTP request, by route template."
+    );
+    describe_gauge!(
+        MIRROR_TREE_SIZE,
+        Unit::Count,
+        "Size of the tree the mirror serves (its mirror checkpoint)."
+    );
+    describe_gauge!(
+        MIRROR_LOG_TREE_SIZE,
+        Unit::Count,
+        "Size of the mirrored log's latest verified checkpoint."
+    );
+    describe_gauge!(
+        MIRROR_FORKED,
+        "1 once the mirrored log signed a tree inconsistent with the mirror's (a fork)."
     );
     describe_counter!(
         WITNESS_REQUESTS,

@@ -394,7 +394,10 @@ pub fn start(
 }
 
 /// The right border of the tree `head` describes, checked against its root.
-fn right_border(store: &dyn LogStore, head: &TreeHead) -> Result<RightBorder, StorageError> {
+pub(crate) fn right_border(
+    store: &dyn LogStore,
+    head: &TreeHead,
+) -> Result<RightBorder, StorageError> {
     let indexes = RightBorder::stored_indexes(head.size);
     let border = RightBorder::from_stored(head.size, &store.read_hashes(&indexes)?)
         .map_err(|e| StorageError::Corrupt(format!("right border: {e}")))?;

@@ -6,13 +6,13 @@
 //! signing) on the blocking pool so the async threads keep serving, and reach storage only
 //! through [`LogStore`] reads and the sequencer handle.
 
-mod cache;
+pub(crate) mod cache;
 mod error;
 mod explorer;
 mod fulcio;
 mod observe;
 pub mod server;
-mod tiles;
+pub(crate) mod tiles;
 mod tsa;
 mod tuf;
 mod v1;

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use super::{ApiError, AppState, cache};
 use crate::log::LogKind;
 use crate::sequencer::{ShardView, View};
-use crate::storage::StoredEntry;
+use crate::storage::{LogStore, StoredEntry};
 use arkivo_core::tiles::{self, TileError, TilePath};
 
 /// Full tiles and bundles never change (§4.2: "immutable: long-lived"), so caches may keep them
@@ -35,7 +35,7 @@ const CACHE_PARTIAL: &str = "public, max-age=60";
 /// The checkpoint of the active shard changes with every batch and with every cosignature
 /// collected (§4.2: "mutable: at most a few seconds"): two seconds let a cache in front answer a
 /// burst of verifiers with one request to the log, and no client sees one older than that.
-const CACHE_CHECKPOINT: &str = "public, max-age=2";
+pub(crate) const CACHE_CHECKPOINT: &str = "public, max-age=2";
 
 /// A 404 for a tile beyond the tree turns into a 200 once the tree grows, and a 503 for a
 /// checkpoint without its quorum into a 200 once the witnesses answer: neither is stored.
@@ -170,7 +170,7 @@ pub async fn shard_tile(
 }
 
 /// An error answer that no cache keeps: the tile may exist soon.
-fn no_store(e: ApiError) -> Response {
+pub(crate) fn no_store(e: ApiError) -> Response {
     let mut res = e.into_response();
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
@@ -179,9 +179,38 @@ fn no_store(e: ApiError) -> Response {
 
 /// Serves the tile at `path` (`/tile/...`) of `shard`, as of its published head.
 async fn serve_tile(st: AppState, shard: ShardView, path: &str) -> Result<Response, ApiError> {
+    let tile_path = parse_tile_path(path)?;
+    let (body, modified) = st
+        .cpu(move || {
+            read_tile(
+                shard.store(),
+                shard.head.size,
+                shard.identity().kind,
+                tile_path,
+                shard.offset,
+            )
+        })
+        .await?;
+    Ok(tile_response(&tile_path, body, modified))
+}
+
+/// The tile a request path (`/tile/...`, raw) names; 400 unless canonical (§4.3).
+pub(crate) fn parse_tile_path(path: &str) -> Result<TilePath, ApiError> {
     let path = path.strip_prefix('/').unwrap_or(path);
-    let tile_path = TilePath::parse(path).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let size = shard.head.size;
+    TilePath::parse(path).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// The bytes of the tile `tile_path` of the tree of `size` records held in `store` (of a log of
+/// `kind`; `offset` is the virtual index of its first entry), and the integrated time of the
+/// last record they cover: the tile's `Last-Modified`, since it is complete from that batch on.
+/// Blocking (storage reads): run it on the CPU pool.
+pub(crate) fn read_tile(
+    store: &dyn LogStore,
+    size: u64,
+    kind: LogKind,
+    tile_path: TilePath,
+    offset: u64,
+) -> Result<(Vec<u8>, i64), ApiError> {
     let tile = tile_path.tile();
     let beyond = |_: TileError| {
         ApiError::new(
@@ -189,74 +218,55 @@ async fn serve_tile(st: AppState, shard: ShardView, path: &str) -> Result<Respon
             format!("{tile_path} is beyond the published tree of size {size}"),
         )
     };
-    let kind = shard.identity().kind;
-    // Each arm reads the tile's bytes and the integrated time of the last record they cover:
-    // the tile's `Last-Modified`, since it is complete from that batch on.
-    let (body, modified) = match tile_path {
-        TilePath::Entries(_) if kind == LogKind::StaticCt => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "a static-ct-api log serves its entries as tile/data/<N>",
-            ));
-        }
-        TilePath::Data(_) if kind == LogKind::Rekor => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "this log serves its entries as tile/entries/<N>",
-            ));
-        }
+    match tile_path {
+        TilePath::Entries(_) if kind == LogKind::StaticCt => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "a static-ct-api log serves its entries as tile/data/<N>",
+        )),
+        TilePath::Data(_) if kind == LogKind::Rekor => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this log serves its entries as tile/entries/<N>",
+        )),
         TilePath::Hashes(_) => {
             let indexes = tile.stored_hash_indexes(size).map_err(beyond)?;
             let last = tile.record_range(size).map_err(beyond)?.end - 1;
-            st.cpu(move || {
-                let store = shard.store();
-                let hashes = store
-                    .read_hashes(&indexes)
-                    .map_err(|e| ApiError::internal(&e))?;
-                let last = store
-                    .entry(last)
-                    .map_err(|e| ApiError::internal(&e))?
-                    .ok_or_else(|| ApiError::internal(&format!("entry {last} is missing")))?;
-                Ok((tiles::encode_tile(&hashes), last.integrated_time))
-            })
-            .await?
+            let hashes = store
+                .read_hashes(&indexes)
+                .map_err(|e| ApiError::internal(&e))?;
+            let last = store
+                .entry(last)
+                .map_err(|e| ApiError::internal(&e))?
+                .ok_or_else(|| ApiError::internal(&format!("entry {last} is missing")))?;
+            Ok((tiles::encode_tile(&hashes), last.integrated_time))
         }
         TilePath::Entries(_) => {
             let range = tile.record_range(size).map_err(beyond)?;
-            st.cpu(move || {
-                let first = range.start;
-                let entries = shard
-                    .store()
-                    .entries(range)
-                    .map_err(|e| ApiError::internal(&e))?;
-                let modified = last_integrated(&entries);
-                let bundle =
-                    tiles::encode_entry_bundle(first, entries.iter().map(|e| e.body.as_slice()))
-                        .map_err(|e| bundle_error(&tile_path, shard.offset, &e))?;
-                Ok((bundle, modified))
-            })
-            .await?
+            let first = range.start;
+            let entries = store.entries(range).map_err(|e| ApiError::internal(&e))?;
+            let modified = last_integrated(&entries);
+            let bundle =
+                tiles::encode_entry_bundle(first, entries.iter().map(|e| e.body.as_slice()))
+                    .map_err(|e| bundle_error(&tile_path, offset, &e))?;
+            Ok((bundle, modified))
         }
         // The stored bodies are the `TileLeaf`s: the data tile is their concatenation.
         TilePath::Data(_) => {
             let range = tile.record_range(size).map_err(beyond)?;
-            st.cpu(move || {
-                let entries = shard
-                    .store()
-                    .entries(range)
-                    .map_err(|e| ApiError::internal(&e))?;
-                let modified = last_integrated(&entries);
-                Ok((entries.into_iter().flat_map(|e| e.body).collect(), modified))
-            })
-            .await?
+            let entries = store.entries(range).map_err(|e| ApiError::internal(&e))?;
+            let modified = last_integrated(&entries);
+            Ok((entries.into_iter().flat_map(|e| e.body).collect(), modified))
         }
-    };
-    let policy = if tile.is_full() {
+    }
+}
+
+/// A tile's answer: its bytes, cached as long as its kind allows (§4.2).
+pub(crate) fn tile_response(tile_path: &TilePath, body: Vec<u8>, modified: i64) -> Response {
+    let policy = if tile_path.tile().is_full() {
         CACHE_FULL
     } else {
         CACHE_PARTIAL
     };
-    Ok((
+    (
         [
             (
                 header::CONTENT_TYPE,
@@ -267,7 +277,7 @@ async fn serve_tile(st: AppState, shard: ShardView, path: &str) -> Result<Respon
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 /// The integrated time of the last of `entries`, a tile's records (never empty: a tile has a

@@ -114,16 +114,7 @@ impl Witness {
                 );
                 // A key file without state is a supplied key, or one written by a first start
                 // that stopped before recording the state: use it rather than overwrite it.
-                let key = if key_path.exists() {
-                    read_key(&key_path)?
-                } else {
-                    let key = SigningKey::generate(&mut rand_core::OsRng);
-                    let pem = key
-                        .to_pkcs8_pem(pkcs8::LineEnding::LF)
-                        .map_err(|e| anyhow::anyhow!("encoding the witness key: {e}"))?;
-                    crate::keyfile::write_private_key(&key_path, pem.as_bytes())?;
-                    key
-                };
+                let key = read_or_make_key(&key_path)?;
                 store.create(&WitnessMeta {
                     format_version: store::FORMAT_VERSION,
                     name: name.clone(),
@@ -182,6 +173,19 @@ impl Witness {
         }
         Ok(witness::cosign(&self.cosigner, now, &request.text)?)
     }
+}
+
+/// The Ed25519 cosigning key in `path`, made (mode 0600) when the file does not exist.
+pub(crate) fn read_or_make_key(path: &Path) -> anyhow::Result<SigningKey> {
+    if path.exists() {
+        return read_key(path);
+    }
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let pem = key
+        .to_pkcs8_pem(pkcs8::LineEnding::LF)
+        .map_err(|e| anyhow::anyhow!("encoding the cosigning key: {e}"))?;
+    crate::keyfile::write_private_key(path, pem.as_bytes())?;
+    Ok(key)
 }
 
 fn read_key(path: &Path) -> anyhow::Result<SigningKey> {

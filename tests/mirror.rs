@@ -1,0 +1,347 @@
+//! `arkivo mirror` (c2sp.org/tlog-mirror, docs/mirror.md) against real `arkivo serve` primaries,
+//! with real processes on real sockets:
+//!
+//! 1. A mirror follows a primary under a write load, through a SIGKILL and restart of itself
+//!    and of the primary; at the end its tiles are byte for byte the primary's (nothing lost or
+//!    duplicated), its checkpoint is the primary's with the mirror's cosignature, and a client
+//!    verifies entries and their inclusion proofs through the mirror against the primary's key.
+//!    It refuses writes and Rekor API reads, naming the primary.
+//! 2. Tiles damaged on the way (a proxy flipping a byte) are refused and nothing is stored; once
+//!    they are whole again the mirror catches up. A forked primary (another instance with the
+//!    same keys and origin, with other entries) is detected, whether first seen smaller or
+//!    larger than the mirror's tree: the mirror alerts (log line, metric, status), keeps its
+//!    copy and never serves the fork.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arkivo_core::checkpoint::{self, Checkpoint};
+use arkivo_core::merkle::{self, Hash};
+use arkivo_core::note::{self, CosignatureVerifier, Ed25519Verifier, NoteVerifier, VKey};
+use arkivo_core::tiles::{self, TILE_WIDTH, Tile, TilePath, TileSet};
+use common::proxy::Proxy;
+use common::{LogKeyFiles, TestServer, Writers, free_port, start_log};
+
+/// How long a mirror may take to reach a size.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn start_mirror(dir: &Path, port: u16, log_url: &str, vkey: &str) -> TestServer {
+    TestServer::mirror(
+        dir,
+        port,
+        &[
+            "--log",
+            log_url,
+            "--vkey",
+            vkey,
+            "--name",
+            "mirror.test/m1",
+            "--poll-ms",
+            "50",
+        ],
+    )
+}
+
+async fn get_bytes(url: &str) -> (u16, Vec<u8>) {
+    let res = reqwest::get(url).await.unwrap();
+    (res.status().as_u16(), res.bytes().await.unwrap().to_vec())
+}
+
+async fn status(mirror: &TestServer) -> serde_json::Value {
+    common::get_json(
+        &reqwest::Client::new(),
+        format!("{}/mirror/status", mirror.base_url()),
+    )
+    .await
+}
+
+/// Waits until the mirror serves a tree of at least `size` entries; returns its status.
+async fn wait_size(mirror: &TestServer, size: u64) -> serde_json::Value {
+    let deadline = Instant::now() + CATCH_UP_TIMEOUT;
+    loop {
+        let s = status(mirror).await;
+        if s["size"].as_u64().unwrap() >= size {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the mirror did not reach size {size}: {s}\n{}",
+            mirror.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The mirror's vkey (`GET /`) and verifier.
+async fn mirror_key(mirror: &TestServer) -> CosignatureVerifier {
+    let text = common::get_text(&reqwest::Client::new(), mirror.base_url()).await;
+    match note::parse_vkey(text.trim_end()).unwrap() {
+        VKey::Cosignature(v) => v,
+        VKey::Ed25519(_) => panic!("a mirror's vkey is a cosignature one, got {text}"),
+    }
+}
+
+/// The checkpoint at `base`, verified with the log's key (and the mirror's, when given, which
+/// must have cosigned it).
+async fn checkpoint(
+    base: &str,
+    log: &Ed25519Verifier,
+    mirror: Option<&CosignatureVerifier>,
+) -> Checkpoint {
+    let (status, note) = get_bytes(&format!("{base}/checkpoint")).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&note));
+    let note = String::from_utf8(note).unwrap();
+    let cosigners: Vec<&dyn NoteVerifier> =
+        mirror.iter().map(|m| *m as &dyn NoteVerifier).collect();
+    let opened = checkpoint::open_c2sp(&note, log, &cosigners).unwrap();
+    if let Some(m) = mirror {
+        assert!(opened.note.is_signed_by(m.name(), m.key_id()), "{note}");
+    }
+    opened.checkpoint
+}
+
+/// Every hash tile and entry bundle of the tree of `size` entries at `base`, by path.
+async fn all_tiles(base: &str, size: u64) -> Vec<(String, Vec<u8>)> {
+    let width = u64::from(TILE_WIDTH);
+    let mut out = Vec::new();
+    let mut level = 0;
+    while tiles::level_hash_count(size, level) > 0 {
+        let count = tiles::level_hash_count(size, level);
+        for index in 0..count.div_ceil(width) {
+            let w = u16::try_from((count - index * width).min(width)).unwrap();
+            let tile = Tile::new(level, index, w).unwrap();
+            let mut paths = vec![TilePath::Hashes(tile)];
+            if level == 0 {
+                paths.push(TilePath::Entries(tile));
+            }
+            for path in paths {
+                let (status, body) = get_bytes(&format!("{base}/{path}")).await;
+                assert_eq!(status, 200, "{base}/{path}");
+                out.push((path.to_string(), body));
+            }
+        }
+        level += 1;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mirror_follows_a_log_under_load_through_kills_of_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = LogKeyFiles::new();
+    let port = free_port();
+    let log_key = keys.verifier(port);
+    let mut log = start_log(&dir.path().join("log"), port, &keys, "");
+    let writers = Writers::start(&log.base_url(), "before", 4);
+    writers.wait_for(200).await;
+
+    let mirror_port = free_port();
+    let mirror_dir = dir.path().join("mirror");
+    let mut mirror = start_mirror(&mirror_dir, mirror_port, &log.base_url(), &log_key.vkey());
+    let mirror_verifier = mirror_key(&mirror).await;
+    wait_size(&mirror, 100).await;
+
+    // SIGKILL the mirror while it follows the writes, and start it again on its data.
+    mirror.kill();
+    let mirror = start_mirror(&mirror_dir, mirror_port, &log.base_url(), &log_key.vkey());
+    let resumed = wait_size(&mirror, 1).await["size"].as_u64().unwrap();
+    wait_size(&mirror, resumed + 100).await;
+    let mut acked = writers.stop().await;
+
+    // SIGKILL the primary; the mirror keeps serving and follows the restarted primary.
+    log.kill();
+    let during = status(&mirror).await;
+    assert!(during["size"].as_u64().unwrap() > 0, "{during}");
+    let log = start_log(&dir.path().join("log"), port, &keys, "");
+    let writers = Writers::start(&log.base_url(), "after", 4);
+    writers.wait_for(150).await;
+    acked.extend(writers.stop().await);
+    let head = checkpoint(&log.base_url(), &log_key, None).await;
+    let s = wait_size(&mirror, head.size).await;
+    assert_eq!(s["fork"], serde_json::Value::Null, "{s}");
+
+    // The mirror's checkpoint: the primary's, cosigned by the mirror.
+    let mirrored = checkpoint(&mirror.base_url(), &log_key, Some(&mirror_verifier)).await;
+    assert_eq!(mirrored, head);
+    // Also under the tlog-mirror prefix, the hex SHA-256 of the origin.
+    use sha2::Digest;
+    let prefix = hex::encode(sha2::Sha256::digest(log_key.name().as_bytes()));
+    let under_prefix = format!("{}/{prefix}", mirror.base_url());
+    assert_eq!(
+        checkpoint(&under_prefix, &log_key, Some(&mirror_verifier)).await,
+        head
+    );
+
+    // Nothing lost or duplicated: every tile and bundle is the primary's, byte for byte.
+    let ours = all_tiles(&mirror.base_url(), head.size).await;
+    assert_eq!(ours, all_tiles(&log.base_url(), head.size).await);
+
+    // A client verifies entries through the mirror alone against the primary's key: the tiles
+    // give the signed root, each acknowledged entry is in its bundle at its index, with an
+    // inclusion proof.
+    let mut set = TileSet::new();
+    let mut bundles = std::collections::HashMap::new();
+    for (path, body) in &ours {
+        match TilePath::parse(path).unwrap() {
+            TilePath::Hashes(t) => set.insert(t, body).unwrap(),
+            TilePath::Entries(t) => {
+                bundles.insert(t.index(), body.clone());
+            }
+            TilePath::Data(_) => unreachable!(),
+        }
+    }
+    assert_eq!(merkle::tree_hash(head.size, &set).unwrap(), head.root);
+    assert!(acked.len() >= 350);
+    for a in &acked {
+        let bundle = &bundles[&(a.index / 256)];
+        let body = tiles::decode_entry_bundle(bundle).unwrap()[(a.index % 256) as usize];
+        let leaf = merkle::record_hash(body);
+        assert_eq!(
+            leaf,
+            Hash::from_hex(&a.id[16..]).unwrap(),
+            "entry {}",
+            a.index
+        );
+        let proof = merkle::inclusion_proof(head.size, a.index, &set).unwrap();
+        merkle::verify_inclusion(a.index, head.size, &leaf, &proof, &head.root).unwrap();
+    }
+
+    // A mirror takes no writes and answers no Rekor API, and says where the log is.
+    let client = reqwest::Client::new();
+    let res = client
+        .post(format!("{}/api/v1/log/entries", mirror.base_url()))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert!(res.text().await.unwrap().contains(&log.base_url()));
+    let (code, body) = get_bytes(&format!("{}/api/v1/log", mirror.base_url())).await;
+    assert_eq!(code, 501);
+    assert!(String::from_utf8_lossy(&body).contains(&log.base_url()));
+    // Beyond the mirror checkpoint: nothing.
+    let beyond = Tile::new(0, head.size / 256 + 1, 1).unwrap();
+    let (code, _) = get_bytes(&format!(
+        "{}/{}",
+        mirror.base_url(),
+        TilePath::Hashes(beyond)
+    ))
+    .await;
+    assert_eq!(code, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mirror_refuses_damaged_tiles_and_a_forked_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = LogKeyFiles::new();
+    let port = free_port();
+    let log_key = keys.verifier(port);
+    let mut log = start_log(&dir.path().join("log"), port, &keys, "");
+    let damage = Arc::new(AtomicBool::new(false));
+    let flip = damage.clone();
+    let proxy = Proxy::start(&log.base_url(), move |path, body| {
+        if !flip.load(Ordering::Relaxed) || !path.starts_with("/tile/") || body.is_empty() {
+            return None;
+        }
+        let mut body = body.to_vec();
+        let middle = body.len() / 2;
+        body[middle] ^= 1;
+        Some(body)
+    });
+
+    let writers = Writers::start(&log.base_url(), "first", 4);
+    writers.wait_for(20).await;
+    writers.stop().await;
+    let first = checkpoint(&log.base_url(), &log_key, None).await;
+    let (mirror_dir, mirror_port) = (dir.path().join("mirror"), free_port());
+    let mirror = start_mirror(&mirror_dir, mirror_port, &proxy.base_url(), &log_key.vkey());
+    let mirror_verifier = mirror_key(&mirror).await;
+    wait_size(&mirror, first.size).await;
+
+    // Damaged hash tiles and bundles: refused, nothing stored, no fork alleged.
+    damage.store(true, Ordering::Relaxed);
+    let writers = Writers::start(&log.base_url(), "second", 4);
+    writers.wait_for(300).await;
+    writers.stop().await;
+    let second = checkpoint(&log.base_url(), &log_key, None).await;
+    let deadline = Instant::now() + CATCH_UP_TIMEOUT;
+    let refused = loop {
+        let s = status(&mirror).await;
+        if s["lastError"].is_string() && s["logSize"].as_u64() == Some(second.size) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(refused["size"].as_u64(), Some(first.size), "{refused}");
+    assert_eq!(refused["fork"], serde_json::Value::Null, "{refused}");
+    // Whole again: the mirror catches up.
+    damage.store(false, Ordering::Relaxed);
+    wait_size(&mirror, second.size).await;
+    let held = checkpoint(&mirror.base_url(), &log_key, Some(&mirror_verifier)).await;
+    assert_eq!(held, second);
+
+    // A fork: another instance of the log (same keys, same origin, same address) with other
+    // entries. Seen first at a smaller size than the mirror's: its root there is not the one the
+    // mirror computes from its own copy.
+    log.signal("TERM");
+    let fork = start_log(&dir.path().join("fork"), port, &keys, "");
+    let writers = Writers::start(&fork.base_url(), "fork", 8);
+    writers.wait_for(5).await;
+    writers.stop().await;
+    let alert = wait_fork(&mirror).await;
+    assert!(alert.contains("at that size"), "{alert}");
+    assert_fork_alerted(&mirror, &log_key, &mirror_verifier, &second).await;
+
+    // Seen first at a larger size (the mirror was down while the fork grew past it): the fork's
+    // own consistency proof from the mirror's size leads to its root from another root.
+    let mut mirror = mirror;
+    mirror.kill();
+    let writers = Writers::start(&fork.base_url(), "fork more", 8);
+    writers.wait_for(second.size as usize + 10).await;
+    writers.stop().await;
+    let forked = checkpoint(&fork.base_url(), &log_key, None).await;
+    assert!(forked.size > second.size);
+    let mirror = start_mirror(&mirror_dir, mirror_port, &proxy.base_url(), &log_key.vkey());
+    let alert = wait_fork(&mirror).await;
+    assert!(alert.contains("does not extend"), "{alert}");
+    assert_fork_alerted(&mirror, &log_key, &mirror_verifier, &second).await;
+}
+
+/// Waits for the mirror's fork alert; returns it.
+async fn wait_fork(mirror: &TestServer) -> String {
+    let deadline = Instant::now() + CATCH_UP_TIMEOUT;
+    loop {
+        let s = status(mirror).await;
+        if let Some(fork) = s["fork"].as_str() {
+            return fork.to_owned();
+        }
+        assert!(Instant::now() < deadline, "{s}\n{}", mirror.stderr());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The alert is logged and in the metrics, and the mirror keeps serving its own copy, `held`,
+/// and none of the fork.
+async fn assert_fork_alerted(
+    mirror: &TestServer,
+    log_key: &Ed25519Verifier,
+    mirror_verifier: &CosignatureVerifier,
+    held: &Checkpoint,
+) {
+    let stderr = mirror.stderr();
+    assert!(stderr.contains("the log forked"), "{stderr}");
+    assert!(stderr.contains(log_key.name()), "{stderr}");
+    let (_, metrics) = get_bytes(&format!("{}/metrics", mirror.base_url())).await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(metrics.contains("arkivo_mirror_forked 1"), "{metrics}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kept = checkpoint(&mirror.base_url(), log_key, Some(mirror_verifier)).await;
+    assert_eq!(kept, *held);
+    assert_eq!(status(mirror).await["size"].as_u64(), Some(held.size));
+}
