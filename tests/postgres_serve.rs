@@ -185,9 +185,9 @@ async fn serve_and_restart(cluster: Cluster) {
     .unwrap();
 
     // Both entries are rows of the database.
-    let url = cluster.url(0);
+    let db = cluster.url(0);
     let rows: i64 = tokio::task::spawn_blocking(move || {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
         client
             .query_one("SELECT count(*) FROM arkivo_entries", &[])
             .unwrap()
@@ -217,6 +217,36 @@ async fn serve_and_restart(cluster: Cluster) {
     let (code, _, body) = post_v1(&base, &EntrySigner::new().hashedrekord(b"after restart")).await;
     assert_eq!(code, 201, "{body}");
     assert_eq!(v1_index(&body), 2);
+    server.signal("TERM");
+
+    // verify-log checks the log in the database as it does one in RocksDB …
+    let d = path(data.path());
+    let verify_log = ["verify-log", "--data-dir", d, "--storage", &url];
+    let run = run_arkivo(None, &verify_log, &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("ok: tree") && run.stdout.contains(": 3 entries"),
+        "{}",
+        run.stdout
+    );
+    // … and finds an entry changed behind its back.
+    let db = cluster.url(0);
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+        let changed = client
+            .execute(
+                "UPDATE arkivo_entries SET body = body || ' ' WHERE idx = 1",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    })
+    .await
+    .unwrap();
+    let run = run_arkivo(None, &verify_log, &[]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(run.stderr.contains("is inconsistent"), "{}", run.stderr);
+    assert!(!run.stderr.contains("sekrit-pw"), "{}", run.stderr);
 }
 
 #[test]
@@ -399,11 +429,7 @@ async fn refusals(cluster: Cluster) {
         "{err}"
     );
     // Commands for logs in the data directory refuse PostgreSQL storage.
-    let run = run_arkivo(
-        None,
-        &["verify-log", "--data-dir", d, "--storage", &url],
-        &[],
-    );
+    let run = run_arkivo(None, &["init", "--data-dir", d, "--storage", &url], &[]);
     assert_ne!(run.code, 0);
     assert!(
         run.stderr.contains("not on one stored in PostgreSQL"),

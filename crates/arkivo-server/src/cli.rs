@@ -428,9 +428,25 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
         }
         ServerCommand::VerifyLog(args) => {
             let config = args.resolve()?;
-            rocksdb_only(&config, "verify-log")?;
-            let opened = datadir::open(&log_paths(&config), None, false)?;
-            for shard in &opened.shards {
+            // Each tree's own store: the checks read every stored hash, never a cached one.
+            let shards: Vec<crate::sequencer::Shard> = match &config.storage {
+                None => datadir::open(&log_paths(&config), None, false)?
+                    .shards
+                    .into_iter()
+                    .map(|s| crate::sequencer::Shard {
+                        store: s.store,
+                        identity: s.identity,
+                    })
+                    .collect(),
+                Some(_) => {
+                    let (store, identity) = crate::leader::open_existing(&config)?;
+                    vec![crate::sequencer::Shard {
+                        store,
+                        identity: std::sync::Arc::new(identity),
+                    }]
+                }
+            };
+            for shard in &shards {
                 let tree_id = shard.identity.meta.tree_id;
                 let report = crate::fsck::verify_log(shard.store.as_ref(), &shard.identity, |n| {
                     if n % 1_000_000 == 0 {
@@ -438,10 +454,11 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                     }
                 })
                 .map_err(|e| {
-                    anyhow::anyhow!(
-                        "tree {tree_id} of the log in {} is inconsistent: {e}",
-                        config.data_dir.display()
-                    )
+                    let place = match &config.storage {
+                        None => config.data_dir.display().to_string(),
+                        Some(url) => format!("the database {}", crate::config::redact_url(url)),
+                    };
+                    anyhow::anyhow!("tree {tree_id} of the log in {place} is inconsistent: {e}")
                 })?;
                 println!(
                     "ok: tree {tree_id}: {} entries, {} stored hashes, root {:?}; both \
@@ -559,7 +576,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
 }
 
 /// Refuses a command that works on the data directory's RocksDB log when the log is stored
-/// in PostgreSQL, whose backups, restores and checks are the database's (docs/operations.md).
+/// in PostgreSQL, whose backups and restores are the database's (docs/operations.md).
 fn rocksdb_only(config: &Config, command: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         config.storage.is_none(),

@@ -490,3 +490,37 @@ impl WitnessConfig {
         toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn storage_urls_are_logged_without_their_password() {
+        for (url, shown) in [
+            (
+                "postgres://arkivo:s3cret@db:5432/log?sslmode=require",
+                "postgres://arkivo:***@db:5432/log?sslmode=require",
+            ),
+            (
+                "postgres://db/log?user=arkivo&password=s3cret",
+                "postgres://db/log?user=arkivo&password=***",
+            ),
+            ("postgres://arkivo@db/log", "postgres://arkivo@db/log"),
+            (
+                "host=db password=s3cret user=arkivo",
+                "host=db password=*** user=arkivo",
+            ),
+            (
+                "host=db password = 's3 cret' user=arkivo",
+                "host=db password=*** user=arkivo",
+            ),
+            (
+                "host=db user=arkivo password=s3cret",
+                "host=db user=arkivo password=***",
+            ),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+}

@@ -49,18 +49,7 @@ pub struct OpenedPg {
 /// Opens (or, in an empty database, creates) the log stored in `config.storage`, with the key
 /// files of `paths`, and checks that they are the log's.
 pub fn open(config: &Config, paths: &LogPaths) -> anyhow::Result<OpenedPg> {
-    let url = config.storage.as_deref().context("no storage URL")?;
-    let shown = redact_url(url);
-    notice!("storage: PostgreSQL at {shown}");
-    let options = PgOptions {
-        url: url.to_owned(),
-        password_file: config.storage_password_file.clone(),
-        ca_file: config.storage_ca_file.clone(),
-        allow_no_sync_standby: config.storage_allow_async,
-    };
-    let store = Arc::new(
-        PgStore::open(&options).with_context(|| format!("opening the log's storage at {shown}"))?,
-    );
+    let store = connect(config)?;
     if !store.synchronous() {
         tracing::warn!(
             "RUNNING WITHOUT A SYNCHRONOUS STANDBY (storage_allow_async): an entry is \
@@ -95,6 +84,39 @@ pub fn open(config: &Config, paths: &LogPaths) -> anyhow::Result<OpenedPg> {
         }
         std::thread::sleep(ROUND);
     };
+    let head = check_identity(&store, &identity, config, paths)?;
+    Ok(OpenedPg {
+        store,
+        identity: Arc::new(identity),
+        head,
+        created,
+    })
+}
+
+/// Connects to the database of `config.storage` (its URL is shown with the password redacted).
+fn connect(config: &Config) -> anyhow::Result<Arc<PgStore>> {
+    let url = config.storage.as_deref().context("no storage URL")?;
+    let shown = redact_url(url);
+    notice!("storage: PostgreSQL at {shown}");
+    let options = PgOptions {
+        url: url.to_owned(),
+        password_file: config.storage_password_file.clone(),
+        ca_file: config.storage_ca_file.clone(),
+        allow_no_sync_standby: config.storage_allow_async,
+    };
+    Ok(Arc::new(PgStore::open(&options).with_context(|| {
+        format!("opening the log's storage at {shown}")
+    })?))
+}
+
+/// Checks that `identity`'s keys are the ones of the log in `store`, and that a configured
+/// hostname is its; returns the published head.
+fn check_identity(
+    store: &PgStore,
+    identity: &LogIdentity,
+    config: &Config,
+    paths: &LogPaths,
+) -> anyhow::Result<TreeHead> {
     let (meta, keys) = (&identity.meta, &identity.keys);
     if keys.log_id() != meta.log_id {
         bail!(
@@ -131,12 +153,24 @@ pub fn open(config: &Config, paths: &LogPaths) -> anyhow::Result<OpenedPg> {
             meta.hostname
         );
     }
-    Ok(OpenedPg {
-        store,
-        identity: Arc::new(identity),
-        head,
-        created,
-    })
+    Ok(head)
+}
+
+/// The log stored in PostgreSQL, for `arkivo verify-log`: never created, nor led.
+pub fn open_existing(config: &Config) -> anyhow::Result<(Arc<PgStore>, LogIdentity)> {
+    let paths = crate::serve::log_paths(config);
+    let store = connect(config)?;
+    let meta = store
+        .meta()?
+        .context("the database holds no log: serve it once to create one")?;
+    let keys = crate::datadir::read_keys(&paths.keys(None))?;
+    let identity = LogIdentity {
+        meta,
+        keys,
+        kind: LogKind::Rekor,
+    };
+    check_identity(&store, &identity, config, &paths)?;
+    Ok((store, identity))
 }
 
 /// The loop that takes, keeps and gives up the lead (see the module doc).
