@@ -376,6 +376,20 @@ async fn refusals(cluster: Cluster) {
     let d = path(data.path());
     let err = refused_start(&["--data-dir", d, "--storage", &url, "--hostname", "a.test"]);
     assert!(err.contains("no synchronous standby"), "{err}");
+    // A database nobody answers for is a clear error at start, too.
+    let nowhere = format!("host=127.0.0.1 port={} user=arkivo", free_port());
+    let err = refused_start(&[
+        "--data-dir",
+        d,
+        "--storage",
+        &nowhere,
+        "--hostname",
+        "a.test",
+    ]);
+    assert!(
+        err.contains("opening the log's storage at host=127.0.0.1"),
+        "{err}"
+    );
 
     // Allowed explicitly, it starts, and says so loudly, in the log and in /metrics.
     let port = free_port();
