@@ -236,6 +236,21 @@ pub struct ServerArgs {
     /// Data directory [default: ./arkivo-data].
     #[arg(long, env = "ARKIVO_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the log is stored: a postgres:// URL (PostgreSQL with synchronous standbys;
+    /// several frontends may serve one database) [default: RocksDB in the data directory].
+    #[arg(long, env = "ARKIVO_STORAGE", value_name = "URL")]
+    pub storage: Option<String>,
+    /// File whose first line is the PostgreSQL password [default: from the URL].
+    #[arg(long, env = "ARKIVO_STORAGE_PASSWORD_FILE")]
+    pub storage_password_file: Option<PathBuf>,
+    /// PEM CA certificates for the PostgreSQL server's TLS certificate (sslmode=require)
+    /// [default: the system's roots].
+    #[arg(long, env = "ARKIVO_STORAGE_CA_FILE")]
+    pub storage_ca_file: Option<PathBuf>,
+    /// Run on PostgreSQL without a synchronous standby (a failover can lose acknowledged
+    /// entries) [default: refused].
+    #[arg(long)]
+    pub storage_allow_async: bool,
     /// Listen address [default: 127.0.0.1:3000].
     #[arg(long, env = "ARKIVO_LISTEN")]
     pub listen: Option<String>,
@@ -352,6 +367,17 @@ impl ServerArgs {
         if let Some(v) = &self.listen {
             c.listen.clone_from(v);
         }
+        if self.storage.is_some() {
+            c.storage.clone_from(&self.storage);
+        }
+        if self.storage_password_file.is_some() {
+            c.storage_password_file
+                .clone_from(&self.storage_password_file);
+        }
+        if self.storage_ca_file.is_some() {
+            c.storage_ca_file.clone_from(&self.storage_ca_file);
+        }
+        c.storage_allow_async |= self.storage_allow_async;
         if self.hostname.is_some() {
             c.hostname.clone_from(&self.hostname);
         }
@@ -449,8 +475,25 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
         }
         ServerCommand::VerifyLog(args) => {
             let config = args.resolve()?;
-            let opened = datadir::open(&log_paths(&config), None, false)?;
-            for shard in &opened.shards {
+            // Each tree's own store: the checks read every stored hash, never a cached one.
+            let shards: Vec<crate::sequencer::Shard> = match &config.storage {
+                None => datadir::open(&log_paths(&config), None, false)?
+                    .shards
+                    .into_iter()
+                    .map(|s| crate::sequencer::Shard {
+                        store: s.store,
+                        identity: s.identity,
+                    })
+                    .collect(),
+                Some(_) => {
+                    let (store, identity) = crate::leader::open_existing(&config)?;
+                    vec![crate::sequencer::Shard {
+                        store,
+                        identity: std::sync::Arc::new(identity),
+                    }]
+                }
+            };
+            for shard in &shards {
                 let tree_id = shard.identity.meta.tree_id;
                 let report = crate::fsck::verify_log(shard.store.as_ref(), &shard.identity, |n| {
                     if n % 1_000_000 == 0 {
@@ -458,10 +501,11 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                     }
                 })
                 .map_err(|e| {
-                    anyhow::anyhow!(
-                        "tree {tree_id} of the log in {} is inconsistent: {e}",
-                        config.data_dir.display()
-                    )
+                    let place = match &config.storage {
+                        None => config.data_dir.display().to_string(),
+                        Some(url) => format!("the database {}", crate::config::redact_url(url)),
+                    };
+                    anyhow::anyhow!("tree {tree_id} of the log in {place} is inconsistent: {e}")
                 })?;
                 println!(
                     "ok: tree {tree_id}: {} entries, {} stored hashes, root {:?}; both \
@@ -485,6 +529,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
         }
         ServerCommand::Shard(ShardCommand::Rotate(args)) => {
             let config = args.log.resolve()?;
+            rocksdb_only(&config, "shard rotate")?;
             let paths = log_paths(&config);
             let rotation = match crate::backup::ask_rotate(&paths.data_dir, args.new_key)? {
                 Some(rotation) => rotation,
@@ -524,6 +569,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
         ServerCommand::Tuf(command) => run_tuf(command),
         ServerCommand::Backup(args) => {
             let config = args.log.resolve()?;
+            rocksdb_only(&config, "backup")?;
             let paths = log_paths(&config);
             // The server resolves the path, so it must not depend on our working directory.
             let to = std::path::absolute(&args.to)
@@ -551,6 +597,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
         }
         ServerCommand::Restore(args) => {
             let config = args.log.resolve()?;
+            rocksdb_only(&config, "restore")?;
             let snapshot = crate::backup::restore(&args.from, &log_paths(&config))?;
             println!(
                 "restored tree size {} (root hash {}) into {}",
@@ -562,6 +609,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
         }
         ServerCommand::Init(args) => {
             let config = args.resolve()?;
+            rocksdb_only(&config, "init")?;
             let opened = open_log(&config, true)?;
             if !opened.created {
                 anyhow::bail!(
@@ -572,6 +620,17 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Refuses a command that works on the data directory's RocksDB log when the log is stored
+/// in PostgreSQL, whose backups and restores are the database's (docs/operations.md).
+fn rocksdb_only(config: &Config, command: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.storage.is_none(),
+        "`arkivo {command}` works on a log stored in the data directory, not on one stored in \
+         PostgreSQL (storage is set)"
+    );
+    Ok(())
 }
 
 fn run_tuf(command: TufCommand) -> anyhow::Result<()> {

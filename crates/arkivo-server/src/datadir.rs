@@ -409,7 +409,7 @@ pub fn write_manifest(data_dir: &Path, manifest: &Manifest) -> anyhow::Result<()
         .with_context(|| format!("replacing {}", path.display()))
 }
 
-fn read_keys(paths: &KeyPaths) -> anyhow::Result<LogKeys> {
+pub(crate) fn read_keys(paths: &KeyPaths) -> anyhow::Result<LogKeys> {
     let ecdsa = read_private_key(&paths.ecdsa)?;
     let ed25519 = read_private_key(&paths.ed25519)?;
     LogKeys::from_pkcs8_pem(&ecdsa, &ed25519).map_err(|e| {

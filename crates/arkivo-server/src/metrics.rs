@@ -47,6 +47,11 @@ pub const MIRROR_TREE_SIZE: &str = "arkivo_mirror_tree_size";
 pub const MIRROR_LOG_TREE_SIZE: &str = "arkivo_mirror_log_tree_size";
 /// `arkivo mirror`: 1 once the log was seen to fork (the mirror then stops following).
 pub const MIRROR_FORKED: &str = "arkivo_mirror_forked";
+/// 1 on the frontend that sequences a PostgreSQL-stored log, 0 on the others.
+pub const STORAGE_LEADER: &str = "arkivo_storage_leader";
+/// 1 when the PostgreSQL store's commits wait for a synchronous standby; 0 when it runs without
+/// one (`storage_allow_async`: a failover can lose acknowledged entries).
+pub const STORAGE_SYNCHRONOUS_STANDBY: &str = "arkivo_storage_synchronous_standby";
 
 /// The `route` label of requests that matched no route (a 404): one value for all of them.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -143,6 +148,15 @@ fn describe() {
         MIRROR_FORKED,
         "1 once the mirrored log signed a tree inconsistent with the mirror's (a fork)."
     );
+    describe_gauge!(
+        STORAGE_LEADER,
+        "1 on the frontend that sequences a PostgreSQL-stored log, 0 on the others."
+    );
+    describe_gauge!(
+        STORAGE_SYNCHRONOUS_STANDBY,
+        "1 when PostgreSQL commits wait for a synchronous standby; 0 when a failover can lose \
+         acknowledged entries."
+    );
     describe_counter!(
         WITNESS_REQUESTS,
         "Requests to witnesses for cosignatures, by witness and outcome."
@@ -175,6 +189,14 @@ pub fn entry_sequenced(latency: Duration) {
 /// The CA issued a certificate.
 pub fn certificate_issued() {
     metrics::counter!(CERTIFICATES_ISSUED).increment(1);
+}
+
+pub fn set_leader(leading: bool) {
+    metrics::gauge!(STORAGE_LEADER).set(f64::from(u8::from(leading)));
+}
+
+pub fn set_storage_synchronous(synchronous: bool) {
+    metrics::gauge!(STORAGE_SYNCHRONOUS_STANDBY).set(f64::from(u8::from(synchronous)));
 }
 
 pub fn set_tree_size(size: u64) {
