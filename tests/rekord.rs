@@ -3,8 +3,8 @@
 //! Ed25519 and a self-signed certificate. Each entry is written, its answer verified with the
 //! client's `verify_answer` (SET, checkpoint and inclusion proof with the log's key), read back
 //! by UUID, found by the data's SHA-256, by the key and (the certificate's) by the email, and by
-//! `retrieve` from the proposed entry itself. Refusals are 400s naming the problem, and write
-//! nothing.
+//! `retrieve` from the proposed entry itself; 8 MiB of data is logged (as its hash), a request
+//! over the body limit is a 413. Refusals are 400s naming the problem, and write nothing.
 
 mod common;
 
@@ -204,6 +204,26 @@ async fn openssl_signed_rekord_entries_are_logged_found_and_verified() {
         let (id, _) = got[0].as_object().unwrap().iter().next().unwrap();
         assert!(id.ends_with(&leaf), "{id}");
     }
+
+    // The data rides in the request body (32 MiB, so about 24 MiB of data): 8 MiB is logged,
+    // and only its hash is stored; 25 MiB of data makes the request too large (413).
+    let big = vec![0x5a; 8 << 20];
+    let sig = sign(dir.path(), &all[0], &big, &[]);
+    let entry = client
+        .create_entry(&rekord("x509", &big, &sig, &all[0].verifier))
+        .await
+        .unwrap();
+    let sha = hex::encode(Sha256::digest(&big));
+    verify_answer(&entry, &logs, |body| is_sent(body, &sha, &sig)).unwrap();
+    assert!(entry.body().unwrap().len() < 1024);
+    let too_big = vec![0x5a; 25 << 20];
+    let res = common::post_request(
+        &http,
+        &base,
+        &rekord("x509", &too_big, &sig, &all[0].verifier),
+    )
+    .await;
+    assert_eq!(res.status(), 413);
 
     // Refusals: 400 naming the problem; nothing written.
     let size = |info: Value| info["treeSize"].as_u64().unwrap();
