@@ -408,8 +408,8 @@ async fn bad_entries_answer_4xx_with_a_message_and_write_nothing() {
     let good = signer.hashedrekord(b"artifact");
     let mut wrong_sig = good.clone();
     wrong_sig["spec"]["data"]["hash"]["value"] = hex::encode(Sha256::digest(b"other")).into();
-    let mut rekord = good.clone();
-    rekord["kind"] = "rekord".into();
+    let mut rpm = good.clone();
+    rpm["kind"] = "rpm".into();
     let mut unknown = good.clone();
     unknown["kind"] = "foo".into();
     let mut no_kind = good.clone();
@@ -431,10 +431,10 @@ async fn bad_entries_answer_4xx_with_a_message_and_write_nothing() {
             "invalid kind value: \"foo\"",
         ),
         (
-            Body::from(serde_json::to_vec(&rekord).unwrap()),
+            Body::from(serde_json::to_vec(&rpm).unwrap()),
             400,
             400,
-            "error processing entry: entry kind 'rekord' is not enabled for submission on this server",
+            "error processing entry: entry kind 'rpm' is not enabled for submission on this server",
         ),
         (
             Body::from(serde_json::to_vec(&wrong_sig).unwrap()),

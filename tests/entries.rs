@@ -226,7 +226,7 @@ fn check_entry(e: &CanonicalEntry) {
     assert_eq!(sorted, e.index_keys);
     assert!(e.index_keys.iter().all(|k| k.to_lowercase() == *k));
     let rederived = entries::index_keys_of_body(&e.body).unwrap();
-    if e.kind == Kind::HashedRekord {
+    if matches!(e.kind, Kind::HashedRekord | Kind::Rekord) {
         assert_eq!(rederived, e.index_keys);
     } else {
         assert!(rederived.iter().all(|k| e.index_keys.contains(k)));
@@ -771,9 +771,7 @@ fn kind_and_api_version_errors() {
         Err(EntryError::UnknownKind(_))
     ));
 
-    for other in [
-        "alpine", "cose", "helm", "jar", "rekord", "rfc3161", "rpm", "tuf",
-    ] {
+    for other in ["alpine", "cose", "helm", "jar", "rfc3161", "rpm", "tuf"] {
         let e = entries::canonicalize(&json!({"kind": other, "apiVersion": "0.0.1", "spec": {}}))
             .unwrap_err();
         assert_eq!(e, EntryError::KindNotEnabled(other.into()));
@@ -2210,4 +2208,528 @@ fn intoto_bad_subject_digests_are_refused() {
         &"ab".repeat(32),
     )));
     assert!(msg.contains("sha256 digest must be 64 hex digits"), "{msg}");
+}
+
+// ------------------------------------------------------------------------------------------------
+// rekord 0.0.1 (§5a)
+
+/// A rekord request as rekor-cli and older cosign send it: the data itself, a signature over it
+/// and the verifier, all base64; with the data's SHA-256 when `hash` is given.
+fn rekord(format: &str, data: &[u8], sig: &[u8], pem: &str, hash: Option<&str>) -> Value {
+    let mut data_obj = json!({"content": B64.encode(data)});
+    if let Some(h) = hash {
+        data_obj["hash"] = json!({"algorithm": "sha256", "value": h});
+    }
+    json!({
+        "apiVersion": "0.0.1",
+        "kind": "rekord",
+        "spec": {
+            "signature": {"format": format, "content": B64.encode(sig),
+                          "publicKey": {"content": B64.encode(pem)}},
+            "data": data_obj,
+        }
+    })
+}
+
+/// `signer`'s rekord entry of `data` with verifier `pem`: upstream's default verifier signs
+/// SHA-256 for ECDSA on every curve and RSA PKCS#1 v1.5, pure Ed25519 (what [`Signer::sign_dsse`]
+/// makes over any message).
+fn rekord_signed(signer: &Signer, data: &[u8], pem: &str) -> Value {
+    rekord("x509", data, &signer.sign_dsse(data), pem, None)
+}
+
+/// The canonical body upstream's `Canonicalize` + RFC 8785 makes, written out by hand: data
+/// hash, then signature content, format and key (the JCS member order).
+fn rekord_body(sha256: &str, sig: &[u8], pem: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"0.0.1","kind":"rekord","spec":{{"data":{{"hash":{{"algorithm":"sha256","value":"{sha256}"}}}},"signature":{{"content":"{}","format":"x509","publicKey":{{"content":"{}"}}}}}}}}"#,
+        B64.encode(sig),
+        B64.encode(pem)
+    )
+}
+
+#[test]
+fn worked_example_rekord() {
+    let signer = p256_from_fixture("leaf.key");
+    let pem = signer.public_pem();
+    let sig = signer.sign_dsse(ARTIFACT);
+    let sha = hex::encode(Sha256::digest(ARTIFACT));
+    // With and without the hash, keys with CRLF and surrounding space: the same body.
+    let messy = format!("\n {}\n", pem.replace('\n', "\r\n"));
+    for request in [
+        rekord("x509", ARTIFACT, &sig, &pem, None),
+        rekord("x509", ARTIFACT, &sig, &pem, Some(&sha)),
+        rekord("x509", ARTIFACT, &sig, &messy, Some(&sha)),
+    ] {
+        let e = entries::canonicalize(&request).unwrap();
+        assert_eq!(e.kind, Kind::Rekord);
+        assert_eq!(
+            std::str::from_utf8(&e.body).unwrap(),
+            rekord_body(&sha, &sig, &pem)
+        );
+        check_entry(&e);
+        assert_eq!(
+            entries::kind_of_body(&e.body).unwrap(),
+            (Kind::Rekord, "0.0.1")
+        );
+        for key in [
+            format!("sha256:{sha}"),
+            hex::encode(Sha256::digest(pem.as_bytes())),
+            spki_key(&pem),
+        ] {
+            assert!(
+                e.index_keys.contains(&key),
+                "{key} not in {:?}",
+                e.index_keys
+            );
+        }
+        // The search for the key (§10.2) finds it, as it finds hashedrekord entries.
+        for key in entries::public_key_index_keys(pem.as_bytes()).unwrap() {
+            assert!(e.index_keys.contains(&key));
+        }
+    }
+}
+
+/// Two rekord bodies the public Rekor log stored, each proven to its log's root by an inclusion
+/// proof published with it: Arkivo reads them back as canonical (its own `build` of their fields
+/// gives the same bytes, so it writes bodies exactly as upstream does) with upstream's index
+/// keys. Their data is not published, so no request can be rebuilt from them.
+#[test]
+fn rekord_bodies_public_rekor_stored_are_canonical_here() {
+    // rekor's pkg/verify TestInclusion "valid inclusion" (log index 1 of 2), and sigstore-js's
+    // verifyInclusion test: rekor.sigstore.dev log index 3056587 of 3063448.
+    let vectors: [(&str, u64, u64, &[&str], &str); 2] = [
+        (
+            "eyJhcGlWZXJzaW9uIjoiMC4wLjEiLCJraW5kIjoicmVrb3JkIiwic3BlYyI6eyJkYXRhIjp7Imhhc2giOnsiYWxnb3JpdGhtIjoic2hhMjU2IiwidmFsdWUiOiJlY2RjNTUzNmY3M2JkYWU4ODE2ZjBlYTQwNzI2ZWY1ZTliODEwZDkxNDQ5MzA3NTkwM2JiOTA2MjNkOTdiMWQ4In19LCJzaWduYXR1cmUiOnsiY29udGVudCI6Ik1FWUNJUUQvUGRQUW1LV0MxKzBCTkVkNWdLdlFHcjF4eGwzaWVVZmZ2M2prMXp6Skt3SWhBTEJqM3hmQXlXeGx6NGpwb0lFSVYxVWZLOXZua1VVT1NvZVp4QlpQSEtQQyIsImZvcm1hdCI6Ing1MDkiLCJwdWJsaWNLZXkiOnsiY29udGVudCI6IkxTMHRMUzFDUlVkSlRpQlFWVUpNU1VNZ1MwVlpMUzB0TFMwS1RVWnJkMFYzV1VoTGIxcEplbW93UTBGUldVbExiMXBKZW1vd1JFRlJZMFJSWjBGRlRVOWpWR1pTUWxNNWFtbFlUVGd4UmxvNFoyMHZNU3R2YldWTmR3cHRiaTh6TkRjdk5UVTJaeTlzY21sVE56SjFUV2haT1V4alZDczFWVW8yWmtkQ1oyeHlOVm80VERCS1RsTjFZWE41WldRNVQzUmhVblozUFQwS0xTMHRMUzFGVGtRZ1VGVkNURWxESUV0RldTMHRMUzB0Q2c9PSJ9fX19",
+            1,
+            2,
+            &["59a575f157274702c38de3ab1e1784226f391fb79500ebf9f02b4439fb77574c"],
+            "5be1758dd2228acfaf2546b4b6ce8aa40c82a3748f3dcb550e0d67ba34f02a45",
+        ),
+        (
+            "eyJhcGlWZXJzaW9uIjoiMC4wLjEiLCJraW5kIjoicmVrb3JkIiwic3BlYyI6eyJkYXRhIjp7Imhhc2giOnsiYWxnb3JpdGhtIjoic2hhMjU2IiwidmFsdWUiOiI0OGQ5OTkyNjBkZmY4ZDgzNGY4MWM4NWE3NGY1MDk1YWY4ZWRlNTM5ZWEzYWVhMTk5NTc4N2M0NTU1YzZiZTQ3In19LCJzaWduYXR1cmUiOnsiY29udGVudCI6Ik1FVUNJUURDRnBjaHVyQTNTWVNFMTJHTG9qUjRZRmR5RFpkaU9IbkppYVdLRENiVW53SWdHSnJRUm5qcm9xUmtuRiszRUdqaHhqaURUZDhURXB2MTVmZkRBR2Z6enVVPSIsImZvcm1hdCI6Ing1MDkiLCJwdWJsaWNLZXkiOnsiY29udGVudCI6IkxTMHRMUzFDUlVkSlRpQlFWVUpNU1VNZ1MwVlpMUzB0TFMwS1RVWnJkMFYzV1VoTGIxcEplbW93UTBGUldVbExiMXBKZW1vd1JFRlJZMFJSWjBGRlRXVmpZWFVyV1daTlJsZFpjazV0ZDFreldVaE5kM0E0VlUwMU1RcHhaV1o1ZG1oWmNqSnhaV0pLV0ZCdFdFY3hWM0JpYkdwWFkyYzVaekZHVDJoUWFXVjVPVWh6VEVsdGFERnJWMlJqYkhjdlkzcERWMUYzUFQwS0xTMHRMUzFGVGtRZ1VGVkNURWxESUV0RldTMHRMUzB0Q2c9PSJ9fX19",
+            3_056_587,
+            3_063_448,
+            &[
+                "6f6ad87e72762b653c96db394eadcb58a8bbce16ba72fd3d1ad56421baefd0af",
+                "2fa68c2f97cdf8257b0e8103d10ab6320c5007099c8f9e2c2196db634dc364f5",
+                "9f8f947be87b4f343a0ad1a4835cabd0c744eff2a51b852057e8459e2bb55a56",
+                "336e1fc366c19dd34250e10baea5ef74caa0a5b7db0ae92047fcda8067c0385f",
+                "5da501f1e7f45fe63af0b09373b4f5578b3899d3fc6e0ec7262387d2975eb22c",
+                "490b00a963228e7a8f70762d4856eeeb8280413e1d1cb7fb4e9683e223b5f6ba",
+                "075e588755235f14fddd7190ac9347b6ec045ce4c88a0794ce193cbfe3d60142",
+                "167fe9d15fd6a3de12ae2747785e23c9425bf677c7fd957976cae3e27b6d9bd1",
+                "eee183886501e85197c62c6c0d371e479115f71a50618d8552b73b228717a5ae",
+                "ef118b4a9e69d9000c48515d7e2f30ce606197d21e6bacc82fd7a61c48a67507",
+                "bd0cbc5a454654ff88d2e08e3c443204308e423834e0fed2481b847da5d2dfcf",
+                "cec90b763ab869bc411f51ed8f4206b4d051c9502533f2638b15277fd2ae5e9e",
+                "4e2d269ec9ef9d4e9270c482b70a64e75d84f850902b5e5e65acd14844cf659b",
+                "d63d28e2b4a9476ea2df69f03be3e9dd453c2232ed172e5f79487a9e60711f51",
+                "599040ed55824445153996171c1045d696176b6a252159aaa3630c033b45e70c",
+                "860efc785c66773fe35db221860cfb482dfe0a6bfe602aaade78149084c9ab86",
+                "39da4af7f0fbe095e6bc78c146ad59c70881d3fcb22e90c7675dee5e6736bc76",
+                "806e7153f439cdb4558d7ac89defb0e17aa9742e888cb660774b94b5399c3322",
+                "efb36cfc54705d8cd921a621a9389ffa03956b15d68bfabadac2b4853852079b",
+            ],
+            "8326106075b643a01711dddf32e9b361b475ca21e9d81afec867a3c6a3dbb55c",
+        ),
+    ];
+    use arkivo_core::merkle::{self, Hash};
+    let hash = |h: &str| Hash::from_hex(h).unwrap();
+    for (body_b64, index, size, proof, root) in vectors {
+        let body = B64.decode(body_b64).unwrap();
+        let proof: Vec<Hash> = proof.iter().map(|h| hash(h)).collect();
+        merkle::verify_inclusion(
+            index,
+            size,
+            &merkle::record_hash(&body),
+            &proof,
+            &hash(root),
+        )
+        .unwrap();
+
+        let keys = entries::index_keys_of_body(&body).unwrap();
+        assert_eq!(
+            entries::kind_of_body(&body).unwrap(),
+            (Kind::Rekord, "0.0.1")
+        );
+        let parsed: Value = serde_json::from_slice(&body).unwrap();
+        let spec = &parsed["spec"];
+        let pem = B64
+            .decode(spec["signature"]["publicKey"]["content"].as_str().unwrap())
+            .unwrap();
+        let pem = String::from_utf8(pem).unwrap();
+        assert_eq!(
+            String::from_utf8(body.clone()).unwrap(),
+            rekord_body(
+                spec["data"]["hash"]["value"].as_str().unwrap(),
+                &B64.decode(spec["signature"]["content"].as_str().unwrap())
+                    .unwrap(),
+                &pem
+            )
+        );
+        for key in [
+            format!("sha256:{}", spec["data"]["hash"]["value"].as_str().unwrap()),
+            hex::encode(Sha256::digest(pem.as_bytes())),
+            spki_key(&pem),
+        ] {
+            assert!(keys.contains(&key), "{key} not in {keys:?}");
+        }
+        // The body is no request: the data is not in it.
+        let msg = invalid(entries::canonicalize_bytes(&body));
+        assert!(
+            msg.contains("'content' must be specified for data"),
+            "{msg}"
+        );
+    }
+}
+
+/// Every key type upstream's x509 verifier takes, over the whole data with its default hash:
+/// ECDSA with SHA-256 on every curve, RSA PKCS#1 v1.5 with SHA-256 (1024 bits too: upstream
+/// applies its algorithm policy to hashedrekord only), pure Ed25519. The signatures of
+/// hashedrekord's policy (P-384 with SHA-384, Ed25519ph) do not verify.
+#[test]
+fn rekord_every_key_type() {
+    let signers = [
+        Signer::p256(),
+        Signer::p384(),
+        Signer::p521(),
+        Signer::rsa(1024),
+        Signer::rsa(2048),
+        Signer::rsa(3072),
+        Signer::rsa(4096),
+        Signer::ed25519(),
+    ];
+    for signer in &signers {
+        let e =
+            entries::canonicalize(&rekord_signed(signer, ARTIFACT, &signer.public_pem())).unwrap();
+        check_entry(&e);
+        // ECDSA also as IEEE P1363 r ‖ s, stored as given (upstream's verifier takes both).
+        if matches!(signer, Signer::P256(_) | Signer::P384(_) | Signer::P521(_)) {
+            let raw = signer.sign_digest_raw("sha256", &Sha256::digest(ARTIFACT));
+            let e =
+                entries::canonicalize(&rekord("x509", ARTIFACT, &raw, &signer.public_pem(), None))
+                    .unwrap();
+            let body: Value = serde_json::from_slice(&e.body).unwrap();
+            assert_eq!(body["spec"]["signature"]["content"], B64.encode(&raw));
+        }
+    }
+    let p384 = Signer::p384();
+    let sha384 = p384.sign_digest("sha384", &Sha384::digest(ARTIFACT));
+    let msg = invalid(entries::canonicalize(&rekord(
+        "x509",
+        ARTIFACT,
+        &sha384,
+        &p384.public_pem(),
+        None,
+    )));
+    assert!(
+        msg.starts_with(
+            "error processing entry: verifying signature over data.content: invalid signature"
+        ),
+        "{msg}"
+    );
+    let ed = Signer::ed25519();
+    let ph = ed.sign_ed25519ph(ARTIFACT);
+    assert!(entries::canonicalize(&rekord("x509", ARTIFACT, &ph, &ed.public_pem(), None)).is_err());
+    // RSA-PSS: upstream's default RSA verifier is PKCS#1 v1.5.
+    let Signer::Rsa(key) = Signer::rsa(2048) else {
+        unreachable!()
+    };
+    let pss = key
+        .sign_with_rng(
+            &mut OsRng,
+            rsa::Pss::new::<Sha256>(),
+            &Sha256::digest(ARTIFACT),
+        )
+        .unwrap();
+    let pem = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    assert_eq!(
+        invalid(entries::canonicalize(&rekord(
+            "x509", ARTIFACT, &pss, &pem, None
+        ))),
+        "error processing entry: verifying signature over data.content: crypto/rsa: verification error"
+    );
+}
+
+/// Certificates and chains as for hashedrekord (§5.1): the leaf's SANs are index keys, a chain
+/// must chain.
+#[test]
+fn rekord_certificates_and_chains() {
+    let selfsigned = p256_from_fixture("selfsigned.key");
+    let cert = fixture("selfsigned.pem");
+    let e = entries::canonicalize(&rekord_signed(&selfsigned, ARTIFACT, &cert)).unwrap();
+    check_entry(&e);
+    let hashed = entries::canonicalize(&signed_with_pem(&selfsigned, &cert)).unwrap();
+    let subjects: Vec<&String> = hashed
+        .index_keys
+        .iter()
+        .filter(|k| k.contains('@') || k.contains("://") || k.contains('.'))
+        .collect();
+    assert!(!subjects.is_empty());
+    for s in subjects {
+        assert!(e.index_keys.contains(s), "{s} not in {:?}", e.index_keys);
+    }
+
+    let ed = Signer::Ed25519(
+        ed25519_dalek::SigningKey::from_pkcs8_pem(&fixture("ed25519.key")).unwrap(),
+    );
+    let e = entries::canonicalize(&rekord_signed(&ed, ARTIFACT, &fixture("ed25519.pem"))).unwrap();
+    assert!(e.index_keys.contains(&"dave@example.net".to_owned()));
+
+    let leaf = p256_from_fixture("leaf.key");
+    let (l, i, r, other) = (
+        fixture("leaf.pem"),
+        fixture("intermediate.pem"),
+        fixture("root.pem"),
+        fixture("otherroot.pem"),
+    );
+    let e = entries::canonicalize(&rekord_signed(&leaf, ARTIFACT, &format!("{l}{i}{r}"))).unwrap();
+    check_entry(&e);
+    assert!(e.index_keys.contains(&"carol@example.org".to_owned()));
+    let msg = invalid(entries::canonicalize(&rekord_signed(
+        &leaf,
+        ARTIFACT,
+        &format!("{l}{i}{other}"),
+    )));
+    assert!(
+        msg.contains("x509: certificate signed by unknown authority"),
+        "{msg}"
+    );
+}
+
+/// Mutated inputs that must fail, each with a message naming the problem.
+#[test]
+fn rekord_mutated_inputs_are_refused() {
+    let signer = Signer::p256();
+    let pem = signer.public_pem();
+    let sig = signer.sign_dsse(ARTIFACT);
+    let sha = hex::encode(Sha256::digest(ARTIFACT));
+    let good = rekord("x509", ARTIFACT, &sig, &pem, Some(&sha));
+    entries::canonicalize(&good).unwrap();
+    let bad = |edit: &dyn Fn(&mut Value)| {
+        let mut r = good.clone();
+        edit(&mut r);
+        invalid(entries::canonicalize(&r))
+    };
+    let verify = "error processing entry: verifying signature over data.content: ";
+
+    // Another data with its own hash, a signature of other data, another key.
+    let other = b"hello, rekor?\n";
+    let msg = invalid(entries::canonicalize(&rekord(
+        "x509", other, &sig, &pem, None,
+    )));
+    assert!(msg.starts_with(verify), "{msg}");
+    let msg = invalid(entries::canonicalize(&rekord(
+        "x509",
+        ARTIFACT,
+        &signer.sign_dsse(other),
+        &pem,
+        None,
+    )));
+    assert!(msg.starts_with(verify), "{msg}");
+    let msg = invalid(entries::canonicalize(&rekord(
+        "x509",
+        ARTIFACT,
+        &sig,
+        &Signer::p256().public_pem(),
+        None,
+    )));
+    assert!(msg.starts_with(verify), "{msg}");
+    // Every single-bit change of the signature fails (exhaustive over its bits).
+    for bit in 0..sig.len() * 8 {
+        let mut s = sig.clone();
+        s[bit / 8] ^= 1 << (bit % 8);
+        assert!(
+            entries::canonicalize(&rekord("x509", ARTIFACT, &s, &pem, None)).is_err(),
+            "bit {bit}"
+        );
+    }
+    // Hash and content that disagree; upper-case hex never matches (upstream compares strings).
+    let other_sha = hex::encode(Sha256::digest(other));
+    assert_eq!(
+        bad(&|r| r["spec"]["data"]["hash"]["value"] = other_sha.clone().into()),
+        format!("error processing entry: SHA mismatch: {sha} != {other_sha}")
+    );
+    assert!(
+        bad(&|r| r["spec"]["data"]["hash"]["value"] = sha.to_uppercase().into())
+            .contains("SHA mismatch")
+    );
+    // Only a hash: the log does not fetch data.
+    let msg = bad(&|r| {
+        r["spec"]["data"].as_object_mut().unwrap().remove("content");
+    });
+    assert!(
+        msg.starts_with("error processing entry: 'content' must be specified for data: the signature is verified over the data"),
+        "{msg}"
+    );
+    assert!(
+        bad(&|r| r["spec"]["data"]["content"] = "".into())
+            .contains("'content' must be specified for data")
+    );
+    // Formats upstream knows but this log does not verify.
+    for format in ["pgp", "minisign", "ssh"] {
+        assert_eq!(
+            bad(&|r| r["spec"]["signature"]["format"] = format.into()),
+            format!(
+                "error processing entry: rekord with format {format} is not supported: this log \
+                 verifies x509 signatures (PEM public keys and certificates) only"
+            )
+        );
+    }
+    for (edit, want) in [
+        (
+            &(|r: &mut Value| r["spec"]["signature"]["format"] = "X509".into())
+                as &dyn Fn(&mut Value),
+            "signature.format in body should be one of [pgp minisign x509 ssh], got \"X509\"",
+        ),
+        (
+            &|r: &mut Value| {
+                r["spec"]["signature"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("format");
+            },
+            "signature.format in body is required",
+        ),
+        (
+            &|r: &mut Value| r["spec"]["signature"]["format"] = 1.into(),
+            "signature.format in body must be of type string",
+        ),
+        (
+            &|r: &mut Value| {
+                r["spec"].as_object_mut().unwrap().remove("signature");
+            },
+            "signature in body is required",
+        ),
+        (
+            &|r: &mut Value| {
+                r["spec"].as_object_mut().unwrap().remove("data");
+            },
+            "data in body is required",
+        ),
+        (
+            &|r: &mut Value| r["spec"]["signature"]["content"] = "".into(),
+            "'content' must be specified for signature",
+        ),
+        (
+            &|r: &mut Value| {
+                r["spec"]["signature"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("publicKey");
+            },
+            "missing public key",
+        ),
+        (
+            &|r: &mut Value| r["spec"]["signature"]["publicKey"]["content"] = "".into(),
+            "'content' must be specified for publicKey",
+        ),
+        (
+            &|r: &mut Value| r["spec"]["data"]["hash"]["algorithm"] = "sha512".into(),
+            "data.hash.algorithm in body should be one of [sha256]",
+        ),
+        (
+            &|r: &mut Value| r["spec"]["data"]["hash"]["value"] = "abc".into(),
+            "invalid value for hash",
+        ),
+        (
+            &|r: &mut Value| r["spec"]["data"]["hash"]["value"] = "g".repeat(64).into(),
+            "invalid value for hash",
+        ),
+        (
+            &|r: &mut Value| r["spec"]["data"]["content"] = "!!".into(),
+            "failed parsing base64 data for data content",
+        ),
+        (
+            &|r: &mut Value| {
+                r["spec"]["signature"]["publicKey"]["content"] = B64.encode("not a key").into()
+            },
+            "PEM",
+        ),
+        (
+            &|r: &mut Value| r["spec"] = json!([]),
+            "spec in body must be of type object",
+        ),
+    ] {
+        let msg = bad(edit);
+        assert!(msg.contains(want), "{msg} lacks {want}");
+    }
+}
+
+/// Stored rekord bodies are re-read strictly (the fsck and the search index rely on it).
+#[test]
+fn rekord_index_keys_of_body_checks_canonical_form() {
+    let signer = Signer::p256();
+    let e = entries::canonicalize(&rekord_signed(&signer, ARTIFACT, &signer.public_pem())).unwrap();
+    let body: Value = serde_json::from_slice(&e.body).unwrap();
+    for (pointer, value) in [
+        ("/spec/signature/format", json!("pgp")),
+        ("/spec/data/hash/value", json!("00")),
+        ("/apiVersion", json!("0.0.2")),
+        ("/spec/signature/content", json!("")),
+    ] {
+        let mut b = body.clone();
+        *b.pointer_mut(pointer).unwrap() = value;
+        assert!(
+            entries::index_keys_of_body(jcs(&b).as_bytes()).is_err(),
+            "{pointer}"
+        );
+    }
+    // Not JCS (members reordered): refused.
+    let reordered = String::from_utf8(e.body.clone()).unwrap().replacen(
+        "{\"apiVersion\":\"0.0.1\",\"kind\":\"rekord\",",
+        "{\"kind\":\"rekord\",\"apiVersion\":\"0.0.1\",",
+        1,
+    );
+    assert!(entries::index_keys_of_body(reordered.as_bytes()).is_err());
+}
+
+mod rekord_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Any data signed is accepted, stored as its SHA-256 alone; any one-byte change of the
+        /// data is refused.
+        #[test]
+        fn any_data_signed_is_logged_and_any_change_refused(
+            data in prop::collection::vec(any::<u8>(), 1..2048),
+            at in any::<prop::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let signer = Signer::p256();
+            let pem = signer.public_pem();
+            let sig = signer.sign_dsse(&data);
+            let e = entries::canonicalize(&rekord("x509", &data, &sig, &pem, None)).unwrap();
+            let sha = hex::encode(Sha256::digest(&data));
+            prop_assert_eq!(std::str::from_utf8(&e.body).unwrap(), rekord_body(&sha, &sig, &pem));
+            let mut changed = data.clone();
+            changed[at.index(data.len())] ^= flip;
+            prop_assert!(entries::canonicalize(&rekord("x509", &changed, &sig, &pem, None)).is_err());
+            prop_assert!(entries::canonicalize(&rekord("x509", &changed, &sig, &pem, Some(&sha))).is_err());
+        }
+
+        #[test]
+        fn rekord_shaped_values_never_panic(
+            format in prop::sample::select(vec!["x509", "pgp", "ssh", "minisign", "", "X509"]),
+            data in "[A-Za-z0-9+/=\r\n_-]{0,120}",
+            sig in "[A-Za-z0-9+/=\r\n_-]{0,120}",
+            pem in prop::sample::select(vec![EXAMPLE_PEM_B64.to_owned(), DSSE_VERIFIER.to_owned(), String::new(), "AAAA".to_owned()]),
+            hash in prop::option::of("[0-9a-fA-Fg]{0,70}"),
+        ) {
+            let mut r = json!({"apiVersion": "0.0.1", "kind": "rekord", "spec": {
+                "signature": {"format": format, "content": sig, "publicKey": {"content": pem}},
+                "data": {"content": data}}});
+            if let Some(h) = hash {
+                r["spec"]["data"]["hash"] = json!({"algorithm": "sha256", "value": h});
+            }
+            let _ = entries::canonicalize(&r);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! sigstore-rs, an independently written Rekor v1 client, against the real server on a socket:
-//! it creates entries, reads them back by index and UUID through its fixed-offset response
-//! parser (rekor-v1-api.md §1.3), and verifies inclusion proofs, checkpoint signatures, SETs and
+//! it creates entries (hashedrekord, and a rekord with its data, found again by its hash), reads
+//! them back by index and UUID through its fixed-offset response parser (rekor-v1-api.md §1.3),
+//! and verifies inclusion proofs, checkpoint signatures, SETs and
 //! consistency with its own code (tests/interop-rs) — before and after shard rotations (§9, issue
 //! 8 item 4), each entry against its own shard's key, fetched as rekor-cli does with
 //! `publicKey?treeID=<the tree ID in its entry ID>`.

@@ -52,6 +52,11 @@ pub const MAX_DSSE_VERIFIERS: usize = 8;
 /// Largest decoded DSSE envelope (the `envelope` string of a `dsse` proposed entry).
 pub const MAX_DSSE_ENVELOPE_BYTES: usize = MAX_REQUEST_BODY_BYTES;
 
+/// Largest decoded `data.content` of a `rekord` proposed entry: the data travels whole in the
+/// request (as base64, so at most three quarters of [`MAX_REQUEST_BODY_BYTES`] fits) and only its
+/// SHA-256 is stored.
+pub const MAX_REKORD_DATA_BYTES: usize = MAX_REQUEST_BODY_BYTES;
+
 /// Most items across `entryUUIDs`, `logIndexes` and `entries` of one retrieve request
 /// (rekor-v1-api.md §3.4).
 pub const MAX_RETRIEVE_ITEMS: usize = 10;

@@ -34,7 +34,8 @@ export function decodeBody(bodyB64) {
     out.digests.push(`${s.data.algorithm === 'SHA2_256' ? 'sha256' : s.data.algorithm}:${hex(b64(s.data.digest))}`);
     const v = s.signature.verifier;
     out.signers.push({ signature: s.signature.content, ...(v.x509Certificate ? signer(v.x509Certificate.rawBytes, 'x509') : signer(v.publicKey.rawBytes, 'spki')) });
-  } else if (body.kind === 'hashedrekord') {
+  } else if (body.kind === 'hashedrekord' || body.kind === 'rekord') {
+    // rekord keeps the data's hash and the signature as hashedrekord does (rekor-v1-api.md §5a).
     out.digests.push(`${spec.data.hash.algorithm}:${spec.data.hash.value}`);
     out.signers.push({ signature: spec.signature.content, ...signer(spec.signature.publicKey.content) });
   } else if (body.kind === 'dsse' && spec.dsseV002) {

@@ -4,7 +4,9 @@
 //!
 //! 1. reads the shards from the log info (`inactiveShards` and the active tree) and checks the
 //!    active checkpoint with the key `publicKey?treeID=` serves for the active tree;
-//! 2. posts three hashedrekord entries, which must land in the active shard;
+//! 2. posts three entries — two hashedrekord, one rekord (the data itself, signed, as older
+//!    cosign and rekor-cli send it) — which must land in the active shard; finds the rekord
+//!    entry through the search index by the data's SHA-256;
 //! 3. reads back every entry of the log, old shards' and new, by virtual index and by UUID
 //!    (80-hex entry ID and bare 64-hex UUID) through sigstore-rs' fixed-offset response parser,
 //!    and verifies each one against its own shard, as rekor-cli does: the key fetched with
@@ -28,11 +30,12 @@ use sha2::{Digest, Sha256};
 use sigstore::cosign::bundle::SignedArtifactBundle;
 use sigstore::crypto::{CosignVerificationKey, SigningScheme};
 use sigstore::rekor::apis::configuration::Configuration;
-use sigstore::rekor::apis::{entries_api, pubkey_api, tlog_api};
+use sigstore::rekor::apis::{entries_api, index_api, pubkey_api, tlog_api};
 use sigstore::rekor::models::hashedrekord::{
     AlgorithmKind, Data, Hash, PublicKey, Signature, Spec,
 };
-use sigstore::rekor::models::{LogEntry, ProposedEntry};
+use sigstore::rekor::models::log_entry::Body;
+use sigstore::rekor::models::{LogEntry, ProposedEntry, SearchIndex};
 
 type Result<T> = std::result::Result<T, String>;
 
@@ -337,7 +340,8 @@ async fn run(base: &str, since: Option<&str>) -> Result<String> {
     ))
 }
 
-/// Posts `n` hashedrekord entries signed by a new key.
+/// Posts `n` entries signed by a new key: hashedrekord, the last one rekord (the artifact
+/// itself, signed with ECDSA over its SHA-256), which is then looked up by its SHA-256.
 async fn create_entries(config: &Configuration, n: u8) -> Result<Vec<LogEntry>> {
     let signer = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
     let public_pem = signer
@@ -352,23 +356,62 @@ async fn create_entries(config: &Configuration, n: u8) -> Result<Vec<LogEntry>> 
         let digest = Sha256::digest(&artifact);
         let sig: p256::ecdsa::Signature =
             signer.sign_prehash(&digest).map_err(|e| e.to_string())?;
-        let entry = ProposedEntry::Hashedrekord {
-            api_version: "0.0.1".into(),
-            spec: Spec::new(
-                Signature::new(
-                    B64.encode(sig.to_der().as_bytes()),
-                    PublicKey::new(B64.encode(&public_pem)),
+        let rekord = i + 1 == n;
+        let entry = if rekord {
+            ProposedEntry::Rekord {
+                api_version: "0.0.1".into(),
+                spec: serde_json::json!({
+                    "signature": {"format": "x509", "content": B64.encode(sig.to_der().as_bytes()),
+                                  "publicKey": {"content": B64.encode(&public_pem)}},
+                    "data": {"content": B64.encode(&artifact),
+                             "hash": {"algorithm": "sha256", "value": hex::encode(digest)}},
+                }),
+            }
+        } else {
+            ProposedEntry::Hashedrekord {
+                api_version: "0.0.1".into(),
+                spec: Spec::new(
+                    Signature::new(
+                        B64.encode(sig.to_der().as_bytes()),
+                        PublicKey::new(B64.encode(&public_pem)),
+                    ),
+                    Data::new(Hash::new(AlgorithmKind::sha256, hex::encode(digest))),
                 ),
-                Data::new(Hash::new(AlgorithmKind::sha256, hex::encode(digest))),
-            ),
+            }
         };
-        created.push(
-            entries_api::create_log_entry(config, entry)
-                .await
-                .map_err(|e| format!("create_log_entry: {e}"))?,
-        );
+        let e = entries_api::create_log_entry(config, entry)
+            .await
+            .map_err(|e| format!("create_log_entry: {e}"))?;
+        if rekord {
+            check_rekord(config, &e, &hex::encode(digest)).await?;
+        }
+        created.push(e);
     }
     Ok(created)
+}
+
+/// A new rekord entry: its body (as sigstore-rs decodes it) keeps the signature, format and key
+/// and the data's SHA-256, not the data; the search index finds it by that hash.
+async fn check_rekord(config: &Configuration, e: &LogEntry, sha256: &str) -> Result<()> {
+    let Body::rekord(body) = &e.body else {
+        return Err(format!("a rekord entry came back as {:?}", e.body));
+    };
+    let spec = &body.spec;
+    check(
+        spec["data"]["hash"]["value"] == sha256
+            && spec["data"]["content"].is_null()
+            && spec["signature"]["format"] == "x509",
+        || format!("rekord body: {spec}"),
+    )?;
+    let uuid = e.uuid.as_deref().ok_or("rekord entry: no uuid")?;
+    let mut query = SearchIndex::new();
+    query.hash = Some(format!("sha256:{sha256}"));
+    let found = index_api::search_index(config, query)
+        .await
+        .map_err(|e| format!("search_index: {e}"))?;
+    check(found.iter().any(|f| f == uuid), || {
+        format!("search by the rekord data's hash: {found:?} lacks {uuid}")
+    })
 }
 
 /// An entry read by virtual index `index` against its shard: the index in the shard, the tree

@@ -1,5 +1,5 @@
-//! Validation and canonical bodies of Rekor v1 proposed entries: `hashedrekord` and `dsse`
-//! v0.0.1, `intoto` v0.0.1 and v0.0.2 (rekor-v1-api.md §3.1, §5, §6, §6a, §7, §10.1); and of Rekor v2 requests, `hashedrekord`
+//! Validation and canonical bodies of Rekor v1 proposed entries: `hashedrekord`, `rekord` and
+//! `dsse` v0.0.1, `intoto` v0.0.1 and v0.0.2 (rekor-v1-api.md §3.1, §5, §5a, §6, §6a, §7, §10.1); and of Rekor v2 requests, `hashedrekord`
 //! and `dsse` v0.0.2 ([`v2`], tiles-checkpoints-witnesses.md §6.2–6.3), which share the key,
 //! certificate and signature code of [`pki`] and go into the same tree.
 //!
@@ -18,6 +18,7 @@ pub mod hashedrekord;
 pub mod intoto;
 mod jcs;
 pub mod pki;
+pub mod rekord;
 pub mod v2;
 
 use serde_json::Value;
@@ -29,6 +30,7 @@ use crate::merkle::{self, Hash};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     HashedRekord,
+    Rekord,
     Dsse,
     Intoto,
 }
@@ -38,6 +40,7 @@ impl Kind {
     pub fn as_str(&self) -> &'static str {
         match self {
             Kind::HashedRekord => "hashedrekord",
+            Kind::Rekord => "rekord",
             Kind::Dsse => "dsse",
             Kind::Intoto => "intoto",
         }
@@ -46,7 +49,7 @@ impl Kind {
     /// The Rekor v1 `apiVersion`s Arkivo implements for this kind (v2: [`v2::API_VERSION`]).
     pub fn api_versions(&self) -> &'static [&'static str] {
         match self {
-            Kind::HashedRekord | Kind::Dsse => &["0.0.1"],
+            Kind::HashedRekord | Kind::Rekord | Kind::Dsse => &["0.0.1"],
             Kind::Intoto => &["0.0.1", "0.0.2"],
         }
     }
@@ -279,6 +282,7 @@ pub fn canonicalize_within(
     };
     let kind = match kind {
         "hashedrekord" => Ok(Kind::HashedRekord),
+        "rekord" => Ok(Kind::Rekord),
         "dsse" => Ok(Kind::Dsse),
         "intoto" => Ok(Kind::Intoto),
         k if KNOWN_KINDS.contains(&k) => Err(k),
@@ -306,6 +310,7 @@ pub fn canonicalize_within(
     }
     let (body, keys) = match kind {
         Kind::HashedRekord => hashedrekord::canonicalize_spec(spec, budget)?,
+        Kind::Rekord => rekord::canonicalize_spec(spec, budget)?,
         Kind::Dsse => dsse::canonicalize_spec(spec, budget)?,
         Kind::Intoto if version == "0.0.1" => intoto::canonicalize_v001(spec, budget)?,
         Kind::Intoto => intoto::canonicalize_v002(spec, budget)?,
@@ -337,6 +342,7 @@ pub fn index_keys_of_body(body: &[u8]) -> Result<Vec<String>, EntryError> {
         (Some("intoto"), _) => intoto::reparse_body(&value)?,
         (_, Some(v2::API_VERSION)) => v2::reparse_body(body)?,
         (Some("hashedrekord"), _) => hashedrekord::reparse_body(&value)?,
+        (Some("rekord"), _) => rekord::reparse_body(&value)?,
         (Some("dsse"), _) => dsse::reparse_body(&value)?,
         _ => return Err(EntryError::invalid("body has no supported kind")),
     };
@@ -352,6 +358,7 @@ pub fn kind_of_body(body: &[u8]) -> Result<(Kind, &'static str), EntryError> {
     let value = parse_json(body)?;
     let kind = match value.get("kind").and_then(Value::as_str) {
         Some("hashedrekord") => Kind::HashedRekord,
+        Some("rekord") => Kind::Rekord,
         Some("dsse") => Kind::Dsse,
         Some("intoto") => Kind::Intoto,
         _ => return Err(EntryError::invalid("body has no supported kind")),
@@ -361,7 +368,7 @@ pub fn kind_of_body(body: &[u8]) -> Result<(Kind, &'static str), EntryError> {
         .iter()
         .chain(match kind {
             Kind::HashedRekord | Kind::Dsse => &[v2::API_VERSION][..],
-            Kind::Intoto => &[],
+            Kind::Rekord | Kind::Intoto => &[],
         })
         .find(|v| Some(**v) == version)
         .map(|v| (kind, *v))
@@ -521,7 +528,7 @@ mod tests {
             (EntryError::Malformed("x".into()), 400, 400),
             (EntryError::MissingKind, 422, 602),
             (EntryError::UnknownKind("foo".into()), 422, 422),
-            (EntryError::KindNotEnabled("rekord".into()), 400, 400),
+            (EntryError::KindNotEnabled("rpm".into()), 400, 400),
             (EntryError::MissingApiVersion, 422, 602),
             (EntryError::InvalidApiVersion("x".into()), 422, 605),
             (EntryError::MissingSpec, 422, 602),

@@ -291,6 +291,14 @@ impl PublicKey {
         }
     }
 
+    /// Verifies `sig` over a whole message as upstream's default verifier does (sigstore's
+    /// `LoadVerifier` with SHA-256, used by `rekord`, §5a): ECDSA on any curve and RSA PKCS#1
+    /// v1.5 over the message's SHA-256, pure Ed25519 over the message.
+    pub fn verify_message(&self, message: &[u8], sig: &[u8]) -> Result<(), String> {
+        let digest = HashAlg::Sha256.digest(message);
+        self.verify_dsse(message, HashAlg::Sha256, &digest, sig)
+    }
+
     fn verify_ecdsa(
         &self,
         curve: Curve,
