@@ -447,6 +447,23 @@ impl Bundle {
         })
     }
 
+    /// [`Bundle::for_dsse_envelope`] for an envelope recorded in a Rekor v2 log (as
+    /// [`Bundle::for_message_signature_v2`]: the log's answer as it came, and the RFC 3161
+    /// `timestamp` over the envelope's signature).
+    pub fn for_dsse_envelope_v2(
+        envelope: DsseEnvelope,
+        signer: Material,
+        entry: TransparencyLogEntry,
+        timestamp: Vec<u8>,
+    ) -> Bundle {
+        Bundle {
+            media_type: BUNDLE_V03_MEDIA_TYPE.to_owned(),
+            verification_material: VerificationMaterial::new(signer, entry, vec![timestamp]),
+            message_signature: None,
+            dsse_envelope: Some(envelope),
+        }
+    }
+
     /// Parses a bundle JSON document, checking its media type and shape.
     ///
     /// # Errors

@@ -46,6 +46,8 @@ pub mod keys;
 pub mod monitor;
 pub mod oci;
 pub mod rekor;
+pub mod rekor_v2;
+pub mod signing;
 pub mod trust;
 pub mod verify;
 
