@@ -1972,8 +1972,14 @@ fn intoto_and_dsse_bodies_against_their_envelope() {
     let v1 = entries::intoto::parse_body(INTOTO_V001_BODY.as_bytes()).unwrap();
     let v2 = entries::intoto::parse_body(INTOTO_V002_BODY.as_bytes()).unwrap();
     let payload_hash = hex::encode(Sha256::digest(&payload));
-    assert_eq!((&v1.payload_hash, &v2.payload_hash), (&payload_hash, &payload_hash));
-    assert_eq!((v1.payload_type, v2.payload_type.as_deref()), (None, Some(IN_TOTO)));
+    assert_eq!(
+        (&v1.payload_hash, &v2.payload_hash),
+        (&payload_hash, &payload_hash)
+    );
+    assert_eq!(
+        (v1.payload_type, v2.payload_type.as_deref()),
+        (None, Some(IN_TOTO))
+    );
     assert_eq!(v1.signatures.len(), 1);
     assert_eq!(v1.signatures[0].0, None);
     assert_eq!(v2.signatures[0].0.as_deref(), Some(sig_b64));
@@ -1989,10 +1995,17 @@ fn intoto_and_dsse_bodies_against_their_envelope() {
         (INTOTO_V002_BODY.as_bytes(), "intoto 0.0.2"),
         (&dsse_body[..], "dsse"),
     ] {
-        verify_dsse(body, IN_TOTO, &payload, &sig, &key).unwrap_or_else(|e| panic!("{records}: {e}"));
+        verify_dsse(body, IN_TOTO, &payload, &sig, &key)
+            .unwrap_or_else(|e| panic!("{records}: {e}"));
         let body_error = |r| matches!(r, Err(VerifyError::Body(_)));
-        assert!(body_error(verify_dsse(body, IN_TOTO, b"{}", &sig, &key)), "{records}");
-        assert!(body_error(verify_dsse(body, IN_TOTO, &payload, &sig, &other)), "{records}");
+        assert!(
+            body_error(verify_dsse(body, IN_TOTO, b"{}", &sig, &key)),
+            "{records}"
+        );
+        assert!(
+            body_error(verify_dsse(body, IN_TOTO, &payload, &sig, &other)),
+            "{records}"
+        );
         // intoto 0.0.1 records neither the payload type nor the signature: the PAE check fails.
         let another_type = verify_dsse(body, "text/plain", &payload, &sig, &key);
         let another_sig = verify_dsse(body, IN_TOTO, &payload, &flipped, &key);

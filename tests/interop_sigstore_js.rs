@@ -567,7 +567,10 @@ fn keyless_bundles_between_arkivo_and_sigstore_js() {
             issuer_url,
         ],
     );
-    assert_eq!((&r["content"], &r["san"]), (&"dsseEnvelope".into(), &email.into()));
+    assert_eq!(
+        (&r["content"], &r["san"]),
+        (&"dsseEnvelope".into(), &email.into())
+    );
 
     std::fs::write(w.join("js-blob"), b"signed keyless by sigstore-js").unwrap();
     // FulcioSigner against arkivo.
@@ -676,7 +679,11 @@ fn sigstore_cli_attests_intoto_keyless_and_its_bundle_verifies() {
     assert_eq!(tree_size(&base), r["logIndex"].as_u64().unwrap() + 1);
     // arkivo verify-blob-attestation on the CLI's bundle (intoto 0.0.2, Rekor v1).
     let w = work.path();
-    std::fs::write(w.join("trusted_root.json"), log.server.get("/api/v1/log/trustedRoot")).unwrap();
+    std::fs::write(
+        w.join("trusted_root.json"),
+        log.server.get("/api/v1/log/trustedRoot"),
+    )
+    .unwrap();
     let verify = |artifact: &str, identity: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
         cmd.args([
@@ -698,7 +705,11 @@ fn sigstore_cli_attests_intoto_keyless_and_its_bundle_verifies() {
         cmd.current_dir(w).stdin(Stdio::null()).output().unwrap()
     };
     let out = verify("artifact.bin", email);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["certificate"]["subjects"], serde_json::json!([email]));
     assert_eq!(v["logIndex"], r["logIndex"]);

@@ -1455,7 +1455,10 @@ fn rekor_v2_sign_attest_and_verify() {
         &verify(&["verify"], &identity("mallory@example.org"), &keyless),
         "wrong identity",
     );
-    fails(&verify(&["verify"], &with_key, &keyless), "signed keylessly");
+    fails(
+        &verify(&["verify"], &with_key, &keyless),
+        "signed keylessly",
+    );
     // A log key alone does not verify a v2 entry: its checkpoint key and the TSA are needed.
     fails(
         &client.verify(&keyed, &[]),
@@ -1487,7 +1490,10 @@ fn rekor_v2_sign_attest_and_verify() {
     );
     refused(
         &|b| {
-            b[vm].as_object_mut().unwrap().remove("timestampVerificationData");
+            b[vm]
+                .as_object_mut()
+                .unwrap()
+                .remove("timestampVerificationData");
         },
         "the bundle carries no RFC 3161 timestamp",
     );

@@ -179,7 +179,11 @@ impl Instance {
         ok(&self.arkivo_verify_attestation(bundle, artifact, EMAIL));
         let failed = |run: Run, needle: &str| {
             assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-            assert!(run.stderr.contains(needle), "{needle:?} not in {}", run.stderr);
+            assert!(
+                run.stderr.contains(needle),
+                "{needle:?} not in {}",
+                run.stderr
+            );
         };
         failed(
             self.arkivo_verify_attestation(bundle, artifact, "mallory@example.org"),

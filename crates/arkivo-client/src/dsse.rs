@@ -120,8 +120,8 @@ pub fn verify_bundle(
             envelope.signatures.len()
         ));
     };
-    let tlog = verify::verify_bundle_tlog(bundle, &signature.sig, logs, v2)
-        .map_err(|e| e.to_string())?;
+    let tlog =
+        verify::verify_bundle_tlog(bundle, &signature.sig, logs, v2).map_err(|e| e.to_string())?;
     let certificate = match bundle.signer() {
         BundleSigner::Certificate(der) => Some(der),
         BundleSigner::PublicKey => None,

@@ -85,7 +85,9 @@ pub async fn record(
         Some(&tsa::request_nonce(&nonce)),
         &trust.tsas,
     )
-    .map_err(|e| RecordError::Answer(format!("the timestamp authority's answer ({tsa_url}): {e}")))?;
+    .map_err(|e| {
+        RecordError::Answer(format!("the timestamp authority's answer ({tsa_url}): {e}"))
+    })?;
     let gen_time = i64::try_from(timestamp.gen_time)
         .map_err(|_| RecordError::Answer("the timestamp's genTime is out of range".into()))?;
 

@@ -88,7 +88,9 @@ impl Attestation {
     /// [`BundleError`] for a v1 answer that does not decode.
     pub fn bundle(&self, signer: Material) -> Result<Bundle, BundleError> {
         match &self.entry {
-            SignedEntry::V1(entry) => Bundle::for_dsse_envelope(self.envelope.clone(), signer, entry),
+            SignedEntry::V1(entry) => {
+                Bundle::for_dsse_envelope(self.envelope.clone(), signer, entry)
+            }
             SignedEntry::V2(r) => Ok(Bundle::for_dsse_envelope_v2(
                 self.envelope.clone(),
                 signer,
@@ -107,7 +109,10 @@ impl Attestation {
 ///
 /// [`SignError`]: the log refuses the entry or answers with one that does not verify; for
 /// Rekor v2, an Ed25519 key (its DSSE signature is over the PAE itself, not a digest).
-pub async fn attest(signing: &Signing<'_>, statement: &Statement) -> Result<Attestation, SignError> {
+pub async fn attest(
+    signing: &Signing<'_>,
+    statement: &Statement,
+) -> Result<Attestation, SignError> {
     let credential = signing.credential;
     let payload = serde_json::to_vec(statement).expect("a statement serializes");
     let envelope = dsse::sign(&credential.key, IN_TOTO_PAYLOAD_TYPE, payload);

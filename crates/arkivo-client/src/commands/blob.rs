@@ -2,6 +2,8 @@
 //! a certificate) recorded in the log as a hashedrekord entry and written as a Sigstore bundle,
 //! and its offline verification. With `--rekor-api-version 2` the entry is a Rekor v2 one and
 //! the bundle also carries an RFC 3161 timestamp of the signature, which gives it its time.
+//! `arkivo attest-blob` and `arkivo verify-blob-attestation` do the same for an in-toto statement
+//! about the file in a DSSE envelope ([`crate::signing::attest`], [`crate::dsse::verify_bundle`]).
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Read as _};
@@ -13,16 +15,16 @@ use sha2::Digest as _;
 
 use super::checkpoints::{check_extends, tree_checkpoint};
 use super::{
-    Failure, LogTrust, Output, Report, Signer, SignerFlags, Signers, entry_report,
-    log_out_of_spec, no_trust, read_file, read_predicate, record_failure, sign_failure,
+    Failure, LogTrust, Output, Report, Signer, SignerFlags, Signers, entry_report, log_out_of_spec,
+    no_trust, read_file, read_predicate, record_failure, sign_failure,
 };
 use crate::bundle::{Bundle, BundleSigner};
 use crate::cosign::Statement;
 use crate::dsse;
-use crate::signing::{self, Signing};
 use crate::identity::VerifiedCertificate;
 use crate::keys;
 use crate::rekor::RekorClient;
+use crate::signing::{self, Signing};
 use crate::{rekor_v2, trust, verify};
 use arkivo_core::entries::pki::HashAlg;
 
@@ -477,13 +479,7 @@ pub async fn attest_blob(args: &AttestBlobArgs) -> Result<Report, Failure> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let statement = Statement::new(
-        &name,
-        &digest,
-        &BTreeMap::new(),
-        predicate_type,
-        predicate,
-    );
+    let statement = Statement::new(&name, &digest, &BTreeMap::new(), predicate_type, predicate);
     let (credential, rekor, trusted) = args.signer.open_any().await?;
     let signing = Signing {
         credential: &credential,

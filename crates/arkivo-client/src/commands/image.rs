@@ -7,8 +7,8 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::{
-    Failure, LogTrust, Output, Report, Signer, SignerFlags, entry_report, no_trust,
-    read_predicate, sign_failure,
+    Failure, LogTrust, Output, Report, Signer, SignerFlags, entry_report, no_trust, read_predicate,
+    sign_failure,
 };
 use crate::cosign;
 use crate::image::{self, ImageError, Layout, Policy, Signed, Verified};

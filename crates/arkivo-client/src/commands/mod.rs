@@ -1,4 +1,5 @@
-//! The client's commands, one module each: [`keygen`], [`blob`] (`sign-blob`, `verify-blob`),
+//! The client's commands, one module each: [`keygen`], [`blob`] (`sign-blob`, `verify-blob`,
+//! `attest-blob`, `verify-blob-attestation`),
 //! [`log`] (`log info|get|search|proof`), [`trust_root`] and [`image`] (`sign`, `verify`,
 //! `attest`, `verify-attestation`); [`checkpoints`] follows a log's checkpoints for them and for
 //! the monitor. What they share is here: failures and their exit codes, output, reading files.
@@ -286,9 +287,8 @@ pub(crate) fn entry_report(rekor: &RekorClient, entry: &SignedEntry, json: &mut 
 
 /// An attestation's predicate: a JSON file.
 pub(crate) fn read_predicate(path: &Path) -> Result<Value, Failure> {
-    serde_json::from_slice(&read_file(path, "the predicate")?).map_err(|e| {
-        Failure::Input(format!("the predicate {} is not JSON: {e}", path.display()))
-    })
+    serde_json::from_slice(&read_file(path, "the predicate")?)
+        .map_err(|e| Failure::Input(format!("the predicate {} is not JSON: {e}", path.display())))
 }
 
 /// Who a verification accepts as signer: `--key`, or (keyless) a certificate from a CA of the
