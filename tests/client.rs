@@ -1297,7 +1297,8 @@ fn sign_blob_rekor_v2_is_timestamped_and_verified() {
         "verified with --trusted-root",
         "a Rekor v2 bundle with --log-key",
     );
-    // Images are signed into Rekor v1 only.
+    // Images signed into Rekor v2 are stored in the bundle format only (tests/oci.rs signs
+    // them); the legacy layout is refused before the registry is reached.
     fails(
         env.run(
             &[
@@ -1313,8 +1314,8 @@ fn sign_blob_rekor_v2_is_timestamped_and_verified() {
             &[],
         ),
         2,
-        "--rekor-api-version 2 is for sign-blob",
-        "sign with --rekor-api-version 2",
+        "use --new-bundle-format",
+        "sign into Rekor v2 in the legacy layout",
     );
 }
 

@@ -1950,6 +1950,79 @@ fn worked_example_intoto_v002() {
     assert!(!String::from_utf8(body).unwrap().contains("keyid"));
 }
 
+/// What a verifier reads of the intoto bodies above ([`entries::intoto::parse_body`]) and the
+/// client's check of them and of the dsse body against the worked example's envelope
+/// (`arkivo_client::verify::verify_dsse`): accepted with its payload, signature and key;
+/// refused with another payload, key, payload type or signature.
+#[test]
+fn intoto_and_dsse_bodies_against_their_envelope() {
+    use arkivo_client::keys::{KeyAlgorithm, SigningKey, parse_public_key};
+    use arkivo_client::verify::{VerifyError, verify_dsse};
+    let env: Value = serde_json::from_str(DSSE_ENVELOPE).unwrap();
+    let payload = B64.decode(env["payload"].as_str().unwrap()).unwrap();
+    let sig_b64 = env["signatures"][0]["sig"].as_str().unwrap();
+    let sig = B64.decode(sig_b64).unwrap();
+    let pem = String::from_utf8(B64.decode(DSSE_VERIFIER).unwrap()).unwrap();
+    let key = parse_public_key(&pem, "the example key").unwrap();
+    let other = SigningKey::generate(KeyAlgorithm::EcdsaP256).public_key_pem();
+    let other = parse_public_key(&other, "another key").unwrap();
+
+    let v1 = entries::intoto::parse_body(INTOTO_V001_BODY.as_bytes()).unwrap();
+    let v2 = entries::intoto::parse_body(INTOTO_V002_BODY.as_bytes()).unwrap();
+    let payload_hash = hex::encode(Sha256::digest(&payload));
+    assert_eq!(
+        (&v1.payload_hash, &v2.payload_hash),
+        (&payload_hash, &payload_hash)
+    );
+    assert_eq!(
+        (v1.payload_type, v2.payload_type.as_deref()),
+        (None, Some(IN_TOTO))
+    );
+    assert_eq!(v1.signatures.len(), 1);
+    assert_eq!(v1.signatures[0].0, None);
+    assert_eq!(v2.signatures[0].0.as_deref(), Some(sig_b64));
+    assert!(entries::intoto::parse_body(b"{\"kind\":\"dsse\"}").is_err());
+
+    let dsse_body = entries::canonicalize(&dsse(DSSE_ENVELOPE, &[DSSE_VERIFIER.into()]))
+        .unwrap()
+        .body;
+    let mut flipped = sig.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    for (body, records) in [
+        (INTOTO_V001_BODY.as_bytes(), "intoto 0.0.1"),
+        (INTOTO_V002_BODY.as_bytes(), "intoto 0.0.2"),
+        (&dsse_body[..], "dsse"),
+    ] {
+        verify_dsse(body, IN_TOTO, &payload, &sig, &key)
+            .unwrap_or_else(|e| panic!("{records}: {e}"));
+        let body_error = |r| matches!(r, Err(VerifyError::Body(_)));
+        assert!(
+            body_error(verify_dsse(body, IN_TOTO, b"{}", &sig, &key)),
+            "{records}"
+        );
+        assert!(
+            body_error(verify_dsse(body, IN_TOTO, &payload, &sig, &other)),
+            "{records}"
+        );
+        // intoto 0.0.1 records neither the payload type nor the signature: the PAE check fails.
+        let another_type = verify_dsse(body, "text/plain", &payload, &sig, &key);
+        let another_sig = verify_dsse(body, IN_TOTO, &payload, &flipped, &key);
+        if records == "intoto 0.0.1" {
+            assert!(matches!(another_type, Err(VerifyError::Signature(_))));
+            assert!(matches!(another_sig, Err(VerifyError::Signature(_))));
+        } else {
+            assert!(another_type.is_err(), "{records}");
+            assert!(body_error(another_sig), "{records}");
+        }
+    }
+    let hashedrekord_v1 = br#"{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{}}"#;
+    let refused = verify_dsse(hashedrekord_v1, IN_TOTO, &payload, &sig, &key);
+    assert!(
+        matches!(&refused, Err(VerifyError::Body(m)) if m.contains("does not record a DSSE envelope")),
+        "{refused:?}"
+    );
+}
+
 #[test]
 fn intoto_every_key_type_both_versions() {
     let d = Dsse::statement();

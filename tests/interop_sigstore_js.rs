@@ -536,6 +536,41 @@ fn keyless_bundles_between_arkivo_and_sigstore_js() {
     );
     assert_eq!(r["san"], email);
     assert_eq!(r["issuer"], issuer_url);
+    assert_eq!(r["content"], "messageSignature");
+    // arkivo attest-blob (an in-toto statement in DSSE, a dsse entry) -> @sigstore/verify.
+    std::fs::write(w.join("predicate.json"), br#"{"built":true}"#).unwrap();
+    arkivo(
+        w,
+        &[
+            "attest-blob",
+            "--identity-token",
+            &token(),
+            "--rekor-url",
+            &base,
+            "--predicate",
+            "predicate.json",
+            "--type",
+            "slsaprovenance1",
+            "--bundle",
+            "attestation.bundle",
+            "blob",
+        ],
+    );
+    let r = log.node(
+        "arkivo-keyless.mjs",
+        &[
+            "verify",
+            &base,
+            &path("attestation.bundle"),
+            &path("blob"),
+            email,
+            issuer_url,
+        ],
+    );
+    assert_eq!(
+        (&r["content"], &r["san"]),
+        (&"dsseEnvelope".into(), &email.into())
+    );
 
     std::fs::write(w.join("js-blob"), b"signed keyless by sigstore-js").unwrap();
     // FulcioSigner against arkivo.
@@ -642,4 +677,48 @@ fn sigstore_cli_attests_intoto_keyless_and_its_bundle_verifies() {
     assert_eq!(r["timestamps"], 1);
     assert_eq!(r["negativeChecks"], 4);
     assert_eq!(tree_size(&base), r["logIndex"].as_u64().unwrap() + 1);
+    // arkivo verify-blob-attestation on the CLI's bundle (intoto 0.0.2, Rekor v1).
+    let w = work.path();
+    std::fs::write(
+        w.join("trusted_root.json"),
+        log.server.get("/api/v1/log/trustedRoot"),
+    )
+    .unwrap();
+    let verify = |artifact: &str, identity: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_arkivo"));
+        cmd.args([
+            "verify-blob-attestation",
+            "--bundle",
+            "bundle.json",
+            "--trusted-root",
+            "trusted_root.json",
+            "--certificate-identity",
+            identity,
+            "--certificate-oidc-issuer",
+            &log.issuer_url,
+            "--type",
+            "https://arkivo.example/attestation/v1",
+            "--output",
+            "json",
+            artifact,
+        ]);
+        cmd.current_dir(w).stdin(Stdio::null()).output().unwrap()
+    };
+    let out = verify("artifact.bin", email);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["certificate"]["subjects"], serde_json::json!([email]));
+    assert_eq!(v["logIndex"], r["logIndex"]);
+    let mut tampered = std::fs::read(w.join("artifact.bin")).unwrap();
+    tampered[0] ^= 1;
+    std::fs::write(w.join("tampered.bin"), tampered).unwrap();
+    let out = verify("tampered.bin", email);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the statement is not about"));
+    let out = verify("artifact.bin", "mallory@example.org");
+    assert_eq!(out.status.code(), Some(1));
 }

@@ -1223,3 +1223,297 @@ fn keyless_sign_attest_and_verify_both_layouts() {
     );
     fails(&client.verify(&image, &[]), "signed keylessly");
 }
+
+/// The `sha256-<hex>` referrers index of `image` (manifest `digest`), by tag.
+fn referrers_index_tag(image: &str, digest: &str) -> oci_client::Reference {
+    let r = parse_reference(image).unwrap();
+    parse_reference(&format!(
+        "{}/{}:{}",
+        r.registry(),
+        r.repository(),
+        digest.replace(':', "-")
+    ))
+    .unwrap()
+}
+
+/// A bundle referrer as the registry holds it: its entry in the referrers index, its manifest,
+/// and the bundle.
+#[derive(Clone)]
+struct Referrer {
+    listed: Value,
+    manifest: Value,
+    bundle: Value,
+}
+
+/// The bundle referrers of `image` the referrers index lists, in its order.
+fn referrers(image: &str, digest: &str) -> Vec<Referrer> {
+    block_on(async {
+        let r = parse_reference(image).unwrap();
+        let registry = Registry::connect(&r, &RegistryOptions::default())
+            .await
+            .unwrap();
+        let index = registry
+            .resolve(&referrers_index_tag(image, digest))
+            .await
+            .unwrap();
+        let index: Value = serde_json::from_slice(&index.bytes).unwrap();
+        let mut out = Vec::new();
+        for listed in index["manifests"].as_array().unwrap() {
+            let at = r.clone_with_digest(listed["digest"].as_str().unwrap().to_owned());
+            let manifest: Value =
+                serde_json::from_slice(&registry.resolve(&at).await.unwrap().bytes).unwrap();
+            let layer = serde_json::from_value(manifest["layers"][0].clone()).unwrap();
+            let bundle = serde_json::from_slice(&registry.blob(&r, &layer).await.unwrap()).unwrap();
+            out.push(Referrer {
+                listed: listed.clone(),
+                manifest,
+                bundle,
+            });
+        }
+        out
+    })
+}
+
+/// Makes `referrers` the only ones the referrers index of `image` lists, each bundle pushed in
+/// its own referrer manifest, as an attacker with push access would.
+fn set_referrers(image: &str, digest: &str, referrers: &[Referrer]) {
+    block_on(async {
+        let r = parse_reference(image).unwrap();
+        let registry = Registry::connect(&r, &RegistryOptions::default())
+            .await
+            .unwrap();
+        let tag = referrers_index_tag(image, digest);
+        let mut index: Value =
+            serde_json::from_slice(&registry.resolve(&tag).await.unwrap().bytes).unwrap();
+        let mut listed = Vec::new();
+        for referrer in referrers {
+            let bytes = serde_json::to_vec(&referrer.bundle).unwrap();
+            let layer = registry
+                .put_blob(&r, bytes, BUNDLE_MEDIA_TYPE)
+                .await
+                .unwrap();
+            let mut manifest = referrer.manifest.clone();
+            manifest["layers"][0] = serde_json::to_value(&layer).unwrap();
+            let bytes = serde_json::to_vec(&manifest).unwrap();
+            let at = sha256_digest(&bytes);
+            let size = bytes.len();
+            registry
+                .put_manifest(
+                    &r.clone_with_digest(at.clone()),
+                    bytes,
+                    "application/vnd.oci.image.manifest.v1+json",
+                )
+                .await
+                .unwrap();
+            let mut entry = referrer.listed.clone();
+            entry["digest"] = Value::from(at);
+            entry["size"] = Value::from(size);
+            listed.push(entry);
+        }
+        index["manifests"] = Value::Array(listed);
+        registry
+            .put_manifest(
+                &tag,
+                serde_json::to_vec(&index).unwrap(),
+                "application/vnd.oci.image.index.v1+json",
+            )
+            .await
+            .unwrap();
+    });
+}
+
+/// Rekor v2 (issue 13): `sign` and `attest --new-bundle-format --rekor-api-version 2`, with a
+/// key and keyless (the test OIDC issuer), store a bundle v0.3 referrer whose entry is a
+/// `hashedrekord` v0.0.2 over the DSSE envelope's PAE (cosign v3's way) with the TSA's RFC 3161
+/// timestamp over the envelope's signature. `verify` and `verify-attestation` accept them with
+/// the trusted root (v2 checkpoint key and TSA), for the right key or identity only; they
+/// refuse a changed timestamp, another signature's timestamp, none, a proof for another leaf
+/// and another signature's entry. The legacy layout cannot carry a v2 entry: refused.
+#[test]
+fn rekor_v2_sign_attest_and_verify() {
+    let issuer = common::oidc::TestIssuer::start(false);
+    let issuer_url = issuer.url("email");
+    let log = TestServer::start(&["--oidc-issuer", &issuer_url]);
+    let registry = TestRegistry::start(Auth::None);
+    let images = Images::build();
+    let repo = format!("{}/team/v2", registry.addr);
+    let keyed = format!("{repo}:keyed");
+    let keyless = format!("{repo}:keyless");
+    images.push("a", &keyed, None);
+    images.push("b", &keyless, None);
+    let client = Client::new(&log);
+    let root = client.path("root.json");
+    std::fs::write(&root, http_get(log.port(), "/api/v1/log/trustedRoot")).unwrap();
+    let token = issuer.token(
+        common::oidc::Alg::Es256,
+        "email",
+        serde_json::json!({"email": "ci@example.org", "email_verified": true}),
+    );
+    let url = log.base_url();
+    let key = client.path("signer.key");
+    let predicate = client.path("predicate.json");
+    std::fs::write(&predicate, r#"{"scanner":"x","result":"clean"}"#).unwrap();
+    let v2 = [
+        "--rekor-api-version",
+        "2",
+        "--trusted-root",
+        &root,
+        "--rekor-url",
+        &url,
+        "--output",
+        "json",
+    ];
+    for (image, signer) in [
+        (&keyed, ["--key", key.as_str()]),
+        (&keyless, ["--identity-token", token.as_str()]),
+    ] {
+        for command in [
+            vec!["sign"],
+            vec!["attest", "--predicate", &predicate, "--type", "vuln"],
+        ] {
+            let mut args = command.clone();
+            args.extend(signer);
+            args.extend(v2);
+            args.push(image);
+            // The legacy layout has no place for a v2 entry's proof and timestamp.
+            let refused = client.run(&args);
+            assert_eq!(refused.code, 2, "{}", refused.stderr);
+            assert!(
+                refused.stderr.contains("use --new-bundle-format"),
+                "{}",
+                refused.stderr
+            );
+            args.insert(args.len() - 1, "--new-bundle-format");
+            let signed = ok(&client.run(&args));
+            assert_eq!(signed["rekorApiVersion"], 2, "{signed}");
+            assert!(signed["timestamp"]["genTime"].is_u64(), "{signed}");
+        }
+    }
+
+    let digest = digest_of(&keyed, None);
+    let original = referrers(&keyed, &digest);
+    assert_eq!(original.len(), 2);
+    for r in &original {
+        let b = &r.bundle;
+        let vm = &b["verificationMaterial"];
+        let tlog = &vm["tlogEntries"][0];
+        assert_eq!(
+            tlog["kindVersion"],
+            serde_json::json!({"kind": "hashedrekord", "version": "0.0.2"}),
+            "{b}"
+        );
+        assert!(tlog.get("inclusionPromise").is_none(), "{b}");
+        assert!(tlog["inclusionProof"]["checkpoint"]["envelope"].is_string());
+        let timestamps = vm["timestampVerificationData"]["rfc3161Timestamps"]
+            .as_array()
+            .unwrap();
+        assert_eq!(timestamps.len(), 1, "{b}");
+        assert!(vm["publicKey"]["hint"].is_string(), "{b}");
+        assert_eq!(
+            b["dsseEnvelope"]["payloadType"],
+            "application/vnd.in-toto+json"
+        );
+        assert_eq!(r.manifest["subject"]["digest"], digest);
+    }
+
+    let key_pub = client.path("signer.pub");
+    let verify = |command: &[&str], signer: &[&str], image: &str| {
+        let mut args = command.to_vec();
+        args.extend(signer);
+        args.extend(["--trusted-root", &root, "--output", "json", image]);
+        client.run(&args)
+    };
+    let with_key = ["--key", key_pub.as_str()];
+    let sigs = ok(&verify(&["verify"], &with_key, &keyed));
+    assert_eq!(sigs.as_array().unwrap().len(), 1, "{sigs}");
+    assert_eq!(
+        sigs[0]["critical"]["image"]["docker-manifest-digest"],
+        digest
+    );
+    let atts = ok(&verify(
+        &["verify-attestation", "--type", "vuln"],
+        &with_key,
+        &keyed,
+    ));
+    assert_eq!(atts[0]["predicate"]["result"], "clean");
+    let identity = |who: &'static str| {
+        [
+            "--certificate-identity",
+            who,
+            "--certificate-oidc-issuer",
+            issuer_url.as_str(),
+        ]
+    };
+    ok(&verify(&["verify"], &identity("ci@example.org"), &keyless));
+    let atts = ok(&verify(
+        &["verify-attestation", "--type", "vuln"],
+        &identity("ci@example.org"),
+        &keyless,
+    ));
+    assert_eq!(atts[0]["predicate"]["scanner"], "x");
+    fails(
+        &verify(&["verify"], &identity("mallory@example.org"), &keyless),
+        "wrong identity",
+    );
+    fails(
+        &verify(&["verify"], &with_key, &keyless),
+        "signed keylessly",
+    );
+    // A log key alone does not verify a v2 entry: its checkpoint key and the TSA are needed.
+    fails(
+        &client.verify(&keyed, &[]),
+        "a Rekor v2 entry is verified with a --trusted-root",
+    );
+
+    // Mutations of the signature's bundle; the attestation's is "another signature".
+    let (signature, other) = (&original[0], &original[1].bundle);
+    let vm = "verificationMaterial";
+    let refused = |edit: &dyn Fn(&mut Value), needle: &str| {
+        let mut changed = signature.clone();
+        edit(&mut changed.bundle);
+        set_referrers(&keyed, &digest, &[changed]);
+        fails(&verify(&["verify"], &with_key, &keyed), needle);
+    };
+    refused(
+        &|b| {
+            let t = &mut b[vm]["timestampVerificationData"]["rfc3161Timestamps"][0];
+            let mut der = B64.decode(t["signedTimestamp"].as_str().unwrap()).unwrap();
+            // The last bytes are the TSA's signature (RFC 3161 §2.4.2, CMS SignerInfo).
+            *der.last_mut().unwrap() ^= 1;
+            t["signedTimestamp"] = Value::from(B64.encode(der));
+        },
+        "no verified RFC 3161 timestamp",
+    );
+    refused(
+        &|b| b[vm]["timestampVerificationData"] = other[vm]["timestampVerificationData"].clone(),
+        "no verified RFC 3161 timestamp",
+    );
+    refused(
+        &|b| {
+            b[vm]
+                .as_object_mut()
+                .unwrap()
+                .remove("timestampVerificationData");
+        },
+        "the bundle carries no RFC 3161 timestamp",
+    );
+    refused(
+        &|b| {
+            b[vm]["tlogEntries"][0]["inclusionProof"] =
+                other[vm]["tlogEntries"][0]["inclusionProof"].clone()
+        },
+        "inclusion proof does not verify",
+    );
+    refused(
+        &|b| b[vm]["tlogEntries"] = other[vm]["tlogEntries"].clone(),
+        "the log entry does not match",
+    );
+    set_referrers(&keyed, &digest, &original);
+    assert_eq!(
+        ok(&verify(&["verify"], &with_key, &keyed))
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -22,6 +22,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use common::oidc::{Alg, TestIssuer};
 use common::{Run, TestServer, path, python, run_arkivo};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 const EMAIL: &str = "alice@example.org";
 
@@ -145,6 +146,83 @@ impl Instance {
             ],
             &[],
         )
+    }
+
+    /// `arkivo verify-blob-attestation` of `artifact` with the DSSE `bundle` for `identity`
+    /// against the served trusted root, requiring the predicate type of `attest`.
+    fn arkivo_verify_attestation(&self, bundle: &Path, artifact: &Path, identity: &str) -> Run {
+        let root = self.file("trusted_root.json");
+        run_arkivo(
+            None,
+            &[
+                "verify-blob-attestation",
+                "--bundle",
+                path(bundle),
+                "--trusted-root",
+                path(&root),
+                "--certificate-identity",
+                identity,
+                "--certificate-oidc-issuer",
+                &self.issuer_url(),
+                "--type",
+                "slsaprovenance1",
+                path(artifact),
+            ],
+            &[],
+        )
+    }
+
+    /// `arkivo verify-blob-attestation` accepts the DSSE `bundle` for `artifact` and refuses it
+    /// (exit code 1) for another identity, a tampered artifact, and a tampered envelope:
+    /// another subject in the payload, another signature.
+    fn arkivo_verifies_only_the_attested(&self, bundle: &Path, artifact: &Path) {
+        ok(&self.arkivo_verify_attestation(bundle, artifact, EMAIL));
+        let failed = |run: Run, needle: &str| {
+            assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+            assert!(
+                run.stderr.contains(needle),
+                "{needle:?} not in {}",
+                run.stderr
+            );
+        };
+        failed(
+            self.arkivo_verify_attestation(bundle, artifact, "mallory@example.org"),
+            "wrong identity",
+        );
+        let tampered = self.file("tampered");
+        let mut bytes = std::fs::read(artifact).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(&tampered, bytes).unwrap();
+        failed(
+            self.arkivo_verify_attestation(bundle, &tampered, EMAIL),
+            "the statement is not about",
+        );
+        let mut b = bundle_json(bundle);
+        let envelope = &mut b["dsseEnvelope"];
+        let mut statement: Value =
+            serde_json::from_slice(&B64.decode(envelope["payload"].as_str().unwrap()).unwrap())
+                .unwrap();
+        let digest = hex::encode(Sha256::digest(std::fs::read(&tampered).unwrap()));
+        statement["subject"][0]["digest"]["sha256"] = Value::from(digest);
+        let original = envelope["payload"].take();
+        envelope["payload"] = Value::from(B64.encode(statement.to_string()));
+        let changed = self.file("changed-payload.json");
+        std::fs::write(&changed, b.to_string()).unwrap();
+        failed(
+            self.arkivo_verify_attestation(&changed, &tampered, EMAIL),
+            "verification failed",
+        );
+        b["dsseEnvelope"]["payload"] = original;
+        let sig = &mut b["dsseEnvelope"]["signatures"][0]["sig"];
+        let mut der = B64.decode(sig.as_str().unwrap()).unwrap();
+        let last = der.len() - 1;
+        der[last] ^= 1;
+        *sig = Value::from(B64.encode(der));
+        std::fs::write(&changed, b.to_string()).unwrap();
+        failed(
+            self.arkivo_verify_attestation(&changed, artifact, EMAIL),
+            "verification failed",
+        );
     }
 
     /// Checks that `verify identity` accepts `bundle` for `artifact` under `instance`, and
@@ -282,6 +360,53 @@ async fn attest_in_toto_and_verify_through_rekor_v1_and_v2() {
         assert_eq!(kind, expected, "v{version}");
         assert!(timestamped);
         it.verifies_only_the_signed(&instance, &bundle, &artifact);
+        // arkivo verify-blob-attestation: a v1 dsse entry (SET) or a v2 hashedrekord over the
+        // PAE (timestamp).
+        it.arkivo_verifies_only_the_attested(&bundle, &artifact);
+    }
+}
+
+/// `arkivo attest-blob` keyless, through Rekor v1 (a `dsse` entry) and v2 (a `hashedrekord`
+/// over the PAE, with the TSA's timestamp): sigstore-python's `verify identity` accepts the
+/// bundle for the statement's subject (the artifact) only, and so does arkivo.
+#[tokio::test(flavor = "multi_thread")]
+async fn arkivo_attestation_verifies_with_sigstore_python() {
+    let it = Instance::start().await;
+    let artifact = it.file("artifact.tar");
+    std::fs::write(&artifact, b"attested keyless by arkivo").unwrap();
+    let predicate = it.file("predicate.json");
+    std::fs::write(&predicate, json!({"builder": {"id": "arkivo"}}).to_string()).unwrap();
+    let root = it.file("trusted_root.json");
+    let config = it.file("trust_config.json");
+    for (version, kind) in [("1", "dsse"), ("2", "hashedrekord")] {
+        let bundle = it.file(&format!("artifact.arkivo-attestation.v{version}.json"));
+        let token = it.token(EMAIL);
+        ok(&run_arkivo(
+            None,
+            &[
+                "attest-blob",
+                "--identity-token",
+                &token,
+                "--rekor-url",
+                &it.server.base_url(),
+                "--rekor-api-version",
+                version,
+                "--trusted-root",
+                path(&root),
+                "--predicate",
+                path(&predicate),
+                "--type",
+                "slsaprovenance1",
+                "--bundle",
+                path(&bundle),
+                path(&artifact),
+            ],
+            &[],
+        ));
+        let (k, _, timestamped) = entry_kind(&bundle);
+        assert_eq!((k.as_str(), timestamped), (kind, version == "2"));
+        it.verifies_only_the_signed(&["--trust-config", path(&config)], &bundle, &artifact);
+        it.arkivo_verifies_only_the_attested(&bundle, &artifact);
     }
 }
 

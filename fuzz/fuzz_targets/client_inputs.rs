@@ -1,7 +1,8 @@
 //! What the client reads from outside: a Sigstore bundle (verified against a fixed log key and,
 //! keyless, its certificate against a fixed CA; a Rekor v2 entry's body, checkpoint and proof),
 //! a private key file (up to the point where a password is needed), a trusted root (its logs,
-//! its CAs, its Rekor v2 logs and timestamp authorities). Any bytes; nothing may panic,
+//! its CAs, its Rekor v2 logs and timestamp authorities), a stored intoto body; a DSSE bundle's
+//! entry checked against its envelope. Any bytes; nothing may panic,
 //! and a bundle that parses writes back to one that parses the same.
 #![no_main]
 
@@ -14,12 +15,18 @@ use arkivo_client::trust::{self, TrustedLog};
 use arkivo_client::verify;
 use libfuzzer_sys::fuzz_target;
 
-/// A log key, made once per run.
+/// A log key, made once per run (PEM).
+fn log_key_pem() -> String {
+    static PEM: OnceLock<String> = OnceLock::new();
+    PEM.get_or_init(|| arkivo_core::signer::LogKeys::generate().ecdsa_public_pem())
+        .clone()
+}
+
+/// The log of [`log_key_pem`].
 fn log() -> &'static [TrustedLog] {
     static LOG: OnceLock<Vec<TrustedLog>> = OnceLock::new();
     LOG.get_or_init(|| {
-        let pem = arkivo_core::signer::LogKeys::generate().ecdsa_public_pem();
-        vec![TrustedLog::from_public_key_pem(&pem, "log").expect("a P-256 key")]
+        vec![TrustedLog::from_public_key_pem(&log_key_pem(), "log").expect("a P-256 key")]
     })
 }
 
@@ -81,6 +88,22 @@ fuzz_target!(|data: &[u8]| {
             let _ = verify::verify_v2_entry(tlog, v2_log(), 1_700_000_000);
         }
         let _ = bundle.message_signature();
+        if let Ok(tlog) = bundle.tlog_entry()
+            && let Some(envelope) = &bundle.dsse_envelope
+            && let Some(s) = envelope.signatures.first()
+        {
+            let key = arkivo_client::keys::parse_public_key(&log_key_pem(), "log").ok();
+            if let Some(key) = key {
+                let _ = verify::verify_dsse(
+                    &tlog.canonicalized_body,
+                    &envelope.payload_type,
+                    &envelope.payload,
+                    &s.sig,
+                    &key,
+                );
+            }
+            let _ = arkivo_client::dsse::statement_of(envelope);
+        }
         if let BundleSigner::Certificate(der) = bundle.signer() {
             let (trust, policy) = ca();
             let _ = identity::verify_certificate(der, trust, 1_700_000_000, policy);
@@ -95,4 +118,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = trust::certificate_trust(data, "fuzz");
     let _ = trust::rekor_v2_trust(data, "fuzz");
     let _ = arkivo_core::entries::v2::parse_hashedrekord_body(data);
+    let _ = arkivo_core::entries::intoto::parse_body(data);
 });

@@ -7,6 +7,8 @@
 //     the certificate's embedded SCT), with the policy "certificate names <identity>, issued for <issuer>";
 //     the same bundle must fail for another identity, another issuer and another artifact.
 //
+//     A DSSE bundle (`arkivo attest-blob`'s) must fail with an altered payload instead.
+//
 //   node arkivo-keyless.mjs sign <baseUrl> <idToken> <artifact> <bundle-out.json>
 //     @sigstore/sign's FulcioSigner gets a certificate from <baseUrl>'s CA for an ephemeral key,
 //     signs the artifact and records it through RekorWitness (Rekor v1 API); writes the bundle,
@@ -62,10 +64,21 @@ async function verify(base, bundlePath, artifactPath, identity, issuer) {
   }
   refuses(v, entity, { ...policy, subjectAlternativeName: exactly(`other-${identity}`) }, 'another identity');
   refuses(v, entity, { ...policy, extensions: { issuer: `${issuer}/other` } }, 'another issuer');
-  refuses(v, toSignedEntity(bundle, Buffer.concat([artifact, Buffer.from('!')])), policy, 'another artifact');
+  if (json.dsseEnvelope) {
+    // A DSSE bundle signs its envelope, whose statement names the artifact: a changed payload
+    // (another subject digest) must fail.
+    const altered = structuredClone(json);
+    const statement = JSON.parse(Buffer.from(json.dsseEnvelope.payload, 'base64').toString());
+    statement.subject[0].digest.sha256 = '0'.repeat(64);
+    altered.dsseEnvelope.payload = Buffer.from(JSON.stringify(statement)).toString('base64');
+    refuses(v, toSignedEntity(bundleFromJSON(altered)), policy, 'an altered payload');
+  } else {
+    refuses(v, toSignedEntity(bundle, Buffer.concat([artifact, Buffer.from('!')])), policy, 'another artifact');
+  }
   return {
     mode: 'verify',
     mediaType: json.mediaType,
+    content: json.dsseEnvelope ? 'dsseEnvelope' : 'messageSignature',
     san: signer.identity?.subjectAlternativeName,
     issuer: signer.identity?.extensions?.issuer,
   };

@@ -9,6 +9,8 @@
 // 2. @sigstore/verify verifies the bundle the CLI wrote against the trusted root the log serves
 //    (tlog 1, ctlog 1, timestamps 1) for <identity> and <issuer>; it refuses another identity,
 //    another issuer and an altered payload (the log entry's payload hash no longer matches).
+// The statement's subject is <workDir>/artifact.bin (random bytes) and the bundle is written to
+// <workDir>/bundle.json, for the caller to verify with `arkivo verify-blob-attestation`.
 // 3. `sigstore verify`, bootstrapped from <tufRoot.json> with <baseUrl>/tuf as its TUF mirror,
 //    verifies the bundle for <identity> and refuses it for another identity.
 //
@@ -61,7 +63,10 @@ function refused(what, code, pattern, verify) {
 
 async function main() {
   progress.step = 'sigstore attest';
-  const digest = crypto.randomBytes(32).toString('hex');
+  // The statement is about <workDir>/artifact.bin, for `arkivo verify-blob-attestation`.
+  const artifact = crypto.randomBytes(64);
+  writeFileSync(join(workDir, 'artifact.bin'), artifact);
+  const digest = crypto.createHash('sha256').update(artifact).digest('hex');
   const statement = {
     _type: 'https://in-toto.io/Statement/v1',
     subject: [{ name: 'artifact.bin', digest: { sha256: digest } }],

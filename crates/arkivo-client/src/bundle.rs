@@ -164,7 +164,8 @@ pub struct DsseSignature {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TransparencyLogEntry {
-    #[serde(with = "int64")]
+    /// proto3 JSON leaves out a zero (the first entry of a log; sigstore-js writes it so).
+    #[serde(default, with = "int64")]
     pub log_index: u64,
     pub log_id: LogId,
     pub kind_version: KindVersion,
@@ -202,7 +203,7 @@ pub struct InclusionPromise {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TlogInclusionProof {
-    #[serde(with = "int64")]
+    #[serde(default, with = "int64")]
     pub log_index: u64,
     #[serde(with = "b64_bytes")]
     pub root_hash: Vec<u8>,
@@ -447,6 +448,23 @@ impl Bundle {
         })
     }
 
+    /// [`Bundle::for_dsse_envelope`] for an envelope recorded in a Rekor v2 log (as
+    /// [`Bundle::for_message_signature_v2`]: the log's answer as it came, and the RFC 3161
+    /// `timestamp` over the envelope's signature).
+    pub fn for_dsse_envelope_v2(
+        envelope: DsseEnvelope,
+        signer: Material,
+        entry: TransparencyLogEntry,
+        timestamp: Vec<u8>,
+    ) -> Bundle {
+        Bundle {
+            media_type: BUNDLE_V03_MEDIA_TYPE.to_owned(),
+            verification_material: VerificationMaterial::new(signer, entry, vec![timestamp]),
+            message_signature: None,
+            dsse_envelope: Some(envelope),
+        }
+    }
+
     /// Parses a bundle JSON document, checking its media type and shape.
     ///
     /// # Errors
@@ -652,6 +670,20 @@ mod tests {
             "messageSignature": {"messageDigest": {"algorithm": "SHA2_256",
                                  "digest": B64.encode([3u8; 32])}, "signature": "AAAA"},
         });
+        // A zero logIndex is left out (proto3 JSON's default), as sigstore-js writes it.
+        let mut first = json.clone();
+        let t = &mut first["verificationMaterial"]["tlogEntries"][0];
+        t.as_object_mut().unwrap().remove("logIndex");
+        t["inclusionProof"]
+            .as_object_mut()
+            .unwrap()
+            .remove("logIndex");
+        let entry = Bundle::from_json(first.to_string().as_bytes())
+            .unwrap()
+            .log_entry()
+            .unwrap();
+        assert_eq!(entry.entry.log_index, 0);
+        assert_eq!(entry.entry.verification.inclusion_proof.log_index, 0);
         let b = Bundle::from_json(json.to_string().as_bytes()).unwrap();
         let entry = b.log_entry().unwrap();
         assert_eq!(entry.entry.log_index, 7);

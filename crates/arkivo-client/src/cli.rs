@@ -16,6 +16,12 @@ pub enum ClientCommand {
     SignBlob(blob::SignBlobArgs),
     /// Verify a file against its bundle offline: signature, entry, SET, checkpoint, inclusion.
     VerifyBlob(blob::VerifyBlobArgs),
+    /// Attest a predicate about a file (an in-toto statement in DSSE, cosign's attest-blob),
+    /// record it in the log and write a Sigstore bundle.
+    AttestBlob(blob::AttestBlobArgs),
+    /// Verify an attestation of a file against its bundle offline (cosign's
+    /// verify-blob-attestation): DSSE signature, log entry, the statement's subject ↔ the file.
+    VerifyBlobAttestation(blob::VerifyBlobAttestationArgs),
     /// Query the log; every answer is verified.
     #[command(subcommand)]
     Log(log::LogCommand),
@@ -51,6 +57,12 @@ pub fn run(command: ClientCommand) -> Result<(), Failure> {
         ClientCommand::VerifyBlob(args) => {
             commands::run(args.output, async || blob::verify_blob(&args).await)
         }
+        ClientCommand::AttestBlob(args) => {
+            commands::run(args.output, async || blob::attest_blob(&args).await)
+        }
+        ClientCommand::VerifyBlobAttestation(args) => commands::run(args.output, async || {
+            blob::verify_blob_attestation(&args).await
+        }),
         ClientCommand::Log(command) => {
             commands::run(command.common().output, async || log::log(&command).await)
         }

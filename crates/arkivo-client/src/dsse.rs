@@ -5,10 +5,13 @@
 //! The envelope type is the bundle's [`DsseEnvelope`]: its JSON form (`payload` and `sig` in
 //! standard base64, `payloadType`, `signatures[].keyid`) is the DSSE envelope JSON itself.
 
-use super::bundle::{DsseEnvelope, DsseSignature};
+use super::bundle::{Bundle, BundleSigner, DsseEnvelope, DsseSignature};
+use super::cosign::Statement;
+use super::identity::{SignerPolicy, VerifiedCertificate};
 use super::keys::SigningKey;
-use super::verify::{self, VerifyError};
-use arkivo_core::entries::dsse::pae;
+use super::trust::{RekorV2Trust, TrustedLog};
+use super::verify::{self, VerifiedTlog, VerifyError};
+use arkivo_core::entries::dsse::{IN_TOTO_PAYLOAD_TYPE, pae};
 use arkivo_core::entries::pki::PublicKey;
 
 /// Signs `payload` as a one-signature envelope of `payload_type` (DSSE v1: the signature covers
@@ -62,4 +65,85 @@ pub fn verify_envelope(
         }
     }
     result
+}
+
+/// The in-toto statement an envelope carries.
+///
+/// # Errors
+///
+/// A message for another payload type or a payload that is not a statement.
+pub fn statement_of(envelope: &DsseEnvelope) -> Result<Statement, String> {
+    if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
+        return Err(format!(
+            "the envelope's payload type is {:?}, not an in-toto statement",
+            envelope.payload_type
+        ));
+    }
+    serde_json::from_slice(&envelope.payload)
+        .map_err(|e| format!("the payload is not an in-toto statement: {e}"))
+}
+
+/// A DSSE bundle that verified.
+#[derive(Clone, Debug)]
+pub struct VerifiedBundle {
+    /// Its log entry, and when the signature existed.
+    pub tlog: VerifiedTlog,
+    /// Keyless: what the signing certificate says (verified at that time).
+    pub certificate: Option<VerifiedCertificate>,
+    /// The envelope's in-toto statement (not yet checked against a subject).
+    pub statement: Statement,
+}
+
+/// Verifies a DSSE bundle (an attestation, a cosign v3 image signature): the log entry
+/// ([`verify::verify_bundle_tlog`], Rekor v1 or v2 with its timestamp), the signer at the time
+/// it gives ([`SignerPolicy::signer_key`]), the entry against the envelope and the envelope's
+/// signature over the PAE ([`verify::verify_dsse`]), and the payload as an in-toto statement.
+/// A bundle's envelope has exactly one signature (protobuf-specs `Bundle.dsse_envelope`): the
+/// one the timestamp and the entry are about.
+///
+/// # Errors
+///
+/// A message naming the failed check.
+pub fn verify_bundle(
+    bundle: &Bundle,
+    signer: &SignerPolicy<'_>,
+    logs: &[TrustedLog],
+    v2: Option<&RekorV2Trust>,
+) -> Result<VerifiedBundle, String> {
+    let envelope = bundle
+        .dsse_envelope
+        .as_ref()
+        .ok_or("the bundle holds a message signature, not a DSSE envelope")?;
+    let [signature] = envelope.signatures.as_slice() else {
+        return Err(format!(
+            "the envelope has {} signatures; a bundle's has one",
+            envelope.signatures.len()
+        ));
+    };
+    let tlog =
+        verify::verify_bundle_tlog(bundle, &signature.sig, logs, v2).map_err(|e| e.to_string())?;
+    let certificate = match bundle.signer() {
+        BundleSigner::Certificate(der) => Some(der),
+        BundleSigner::PublicKey => None,
+    };
+    let (key, certificate) = signer
+        .signer_key(certificate, tlog.time())
+        .map_err(|e| e.to_string())?;
+    let body = &bundle
+        .tlog_entry()
+        .map_err(|e| e.to_string())?
+        .canonicalized_body;
+    verify::verify_dsse(
+        body,
+        &envelope.payload_type,
+        &envelope.payload,
+        &signature.sig,
+        &key,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(VerifiedBundle {
+        tlog,
+        certificate,
+        statement: statement_of(envelope)?,
+    })
 }

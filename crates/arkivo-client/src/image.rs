@@ -1,5 +1,5 @@
-//! Signing, attesting and verifying container images against a Rekor v1 log, stored in the
-//! registry as cosign stores them (`docs/cosign-oci-storage.md`).
+//! Signing, attesting and verifying container images against a Rekor v1 or v2 log, stored in
+//! the registry as cosign stores them (`docs/cosign-oci-storage.md`).
 //!
 //! - [`sign`]: resolve the image to its manifest digest (a tag is never signed; an index is
 //!   signed by its own digest), then either the legacy layout (§2: a simple-signing payload, a
@@ -11,10 +11,13 @@
 //!
 //!   Both push nothing before the log's answer is checked ([`verify::verify_answer`]): the entry
 //!   recorded is the signature or envelope sent, and its SET, checkpoint and inclusion proof
-//!   verify with the trusted logs.
+//!   verify with the trusted logs. Through a Rekor v2 log ([`SigningLog::V2`]) only the bundle
+//!   format: the envelope timestamped and recorded as cosign v3 does ([`signing::attest`]), the
+//!   bundle carrying the v2 entry and the timestamp.
 //! - [`verify`] / [`verify_attestations`]: read both layouts and keep what verifies: the
 //!   signature with the given key, the log entry against the trusted logs (SET; for bundles also
-//!   the checkpoint and inclusion proof; for legacy signatures too when a log URL is given), the
+//!   the checkpoint and inclusion proof; for legacy signatures too when a log URL is given; for
+//!   Rekor v2 bundles the RFC 3161 timestamp, checkpoint and inclusion proof), the
 //!   entry's body against the signature, and the payload against the image digest and the
 //!   required annotations or predicate type.
 
@@ -26,17 +29,16 @@ use oci_client::Reference;
 use oci_client::manifest::{OciDescriptor, OciImageIndex, OciImageManifest};
 use serde_json::Value;
 
-use super::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle, BundleError, BundleSigner, DsseEnvelope};
+use super::bundle::{BUNDLE_V03_MEDIA_TYPE, Bundle};
 use super::cosign::{self, SimpleSigning, Statement};
 use super::dsse;
 use super::fulcio::Credential;
 use super::identity::SignerPolicy;
-use super::keys;
 use super::oci::{Manifest, OciError, Registry};
 use super::rekor::{ClientError, LogEntry, RekorBundle, RekorClient};
-use super::trust::TrustedLog;
+use super::signing::{self, SignError, SignedEntry, Signing, SigningLog};
+use super::trust::{RekorV2Trust, TrustedLog};
 use super::verify::{self, AnswerError, VerifyError};
-use arkivo_core::entries::dsse::IN_TOTO_PAYLOAD_TYPE;
 use arkivo_core::entries::hashedrekord;
 use arkivo_core::entries::pki::{PublicKey, pem_blocks};
 
@@ -44,12 +46,8 @@ use arkivo_core::entries::pki::{PublicKey, pem_blocks};
 pub enum ImageError {
     #[error(transparent)]
     Registry(#[from] OciError),
-    #[error("recording in the log: {0}")]
-    Log(#[from] ClientError),
     #[error("{0}; nothing pushed to the registry")]
-    Answer(#[from] AnswerError),
-    #[error("building the bundle: {0}")]
-    Bundle(#[from] BundleError),
+    Sign(#[from] SignError),
     #[error("{what} in the registry is not what cosign writes: {detail}")]
     Layout { what: String, detail: String },
     #[error(
@@ -86,7 +84,7 @@ pub struct Signed {
     /// The manifest digest that was signed.
     pub digest: String,
     /// The log entry that records it.
-    pub entry: LogEntry,
+    pub entry: SignedEntry,
     /// Where it is stored: the tag (legacy) or the referrer manifest (bundle).
     pub stored_at: String,
 }
@@ -147,22 +145,6 @@ fn layout_error(what: impl Into<String>, detail: impl ToString) -> ImageError {
     }
 }
 
-/// Who signs (a key, or an ephemeral key and its certificate), and the log that records it,
-/// whose answers must verify with `logs`.
-pub struct Signing<'a> {
-    pub credential: &'a Credential,
-    pub rekor: &'a RekorClient,
-    pub logs: &'a [TrustedLog],
-}
-
-impl Signing<'_> {
-    /// The signer's public key, to check that the log recorded its signature.
-    fn public_key(&self) -> Result<PublicKey, AnswerError> {
-        keys::parse_public_key(&self.credential.key.public_key_pem(), "the signing key")
-            .map_err(|e| AnswerError::NotSent(e.to_string()))
-    }
-}
-
 /// Signs `image` as `signing.credential`, records the signature in the log, checks the log's
 /// answer, and attaches it in `layout`.
 ///
@@ -177,9 +159,10 @@ pub async fn sign(
     annotations: &BTreeMap<String, String>,
     layout: Layout,
 ) -> Result<Signed, ImageError> {
+    check_layout(layout, signing.log)?;
     let subject = resolve(registry, image).await?;
-    match layout {
-        Layout::Legacy => {
+    match (layout, signing.log) {
+        (Layout::Legacy, SigningLog::V1(logs)) => {
             let payload =
                 SimpleSigning::new(&repository_name(image), subject.digest(), annotations)
                     .to_bytes();
@@ -192,7 +175,7 @@ pub async fn sign(
                 .create_hashedrekord(algorithm, &digest, &signature, &credential.verifier_pem())
                 .await?;
             let signer = signing.public_key()?;
-            verify::verify_answer(&entry, signing.logs, |body| {
+            verify::verify_answer(&entry, logs, |body| {
                 verify::verify_hashedrekord(body, algorithm, &digest, &signature, &signer)
             })?;
             let stored_at = attach_legacy(
@@ -206,11 +189,11 @@ pub async fn sign(
             .await?;
             Ok(Signed {
                 digest: subject.manifest.digest,
-                entry,
+                entry: SignedEntry::V1(entry),
                 stored_at,
             })
         }
-        Layout::Bundle => {
+        _ => {
             let statement = Statement::new(
                 "",
                 subject.digest(),
@@ -237,6 +220,7 @@ pub async fn attest(
     predicate: Value,
     layout: Layout,
 ) -> Result<Signed, ImageError> {
+    check_layout(layout, signing.log)?;
     let subject = resolve(registry, image).await?;
     let statement = Statement::new(
         &repository_name(image),
@@ -246,6 +230,31 @@ pub async fn attest(
         predicate,
     );
     sign_statement(registry, &subject, signing, &statement, layout).await
+}
+
+impl From<ClientError> for ImageError {
+    fn from(e: ClientError) -> ImageError {
+        ImageError::Sign(e.into())
+    }
+}
+
+impl From<AnswerError> for ImageError {
+    fn from(e: AnswerError) -> ImageError {
+        ImageError::Sign(e.into())
+    }
+}
+
+/// A Rekor v2 entry is stored in the bundle format only.
+fn check_layout(layout: Layout, log: SigningLog<'_>) -> Result<(), ImageError> {
+    match (layout, log) {
+        (Layout::Legacy, SigningLog::V2 { .. }) => Err(SignError::Unsupported(
+            "the legacy layout (sha256-<hex>.sig and .att tags) carries a Rekor v1 entry's SET, \
+             which a Rekor v2 entry does not have: use --new-bundle-format (as cosign v3 does)"
+                .into(),
+        )
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// The annotations that tie a legacy layer to its log entry (§2): the signature (empty for
@@ -274,21 +283,11 @@ async fn sign_statement(
     statement: &Statement,
     layout: Layout,
 ) -> Result<Signed, ImageError> {
+    let attestation = signing::attest(signing, statement).await?;
     let credential = signing.credential;
-    let payload = serde_json::to_vec(statement).expect("a statement serializes");
-    let envelope = dsse::sign(&credential.key, IN_TOTO_PAYLOAD_TYPE, payload);
-    let envelope_json = dsse::to_json(&envelope);
-    let entry = signing
-        .rekor
-        .create_dsse(&envelope_json, &credential.verifier_pem())
-        .await?;
-    let signer = signing.public_key()?;
-    verify::verify_answer(&entry, signing.logs, |body| {
-        dsse::verify_envelope(body, &envelope, &signer)
-    })?;
-    let stored_at = match layout {
-        Layout::Legacy => {
-            let mut annotations = log_annotations(&entry, String::new(), credential);
+    let stored_at = match (layout, &attestation.entry) {
+        (Layout::Legacy, SignedEntry::V1(entry)) => {
+            let mut annotations = log_annotations(entry, String::new(), credential);
             annotations.insert(
                 cosign::PREDICATE_TYPE_ANNOTATION.to_owned(),
                 statement.predicate_type.clone(),
@@ -297,14 +296,17 @@ async fn sign_statement(
                 registry,
                 subject,
                 cosign::ATTESTATION_SUFFIX,
-                envelope_json.into_bytes(),
+                dsse::to_json(&attestation.envelope).into_bytes(),
                 cosign::DSSE_ENVELOPE_MEDIA_TYPE,
                 annotations,
             )
             .await?
         }
-        Layout::Bundle => {
-            let bundle = Bundle::for_dsse_envelope(envelope, credential.material(), &entry)?;
+        // The bundle format (a v2 entry is never in the legacy layout: [`check_layout`]).
+        _ => {
+            let bundle = attestation
+                .bundle(credential.material())
+                .map_err(SignError::from)?;
             attach_referrer(
                 registry,
                 subject,
@@ -316,7 +318,7 @@ async fn sign_statement(
     };
     Ok(Signed {
         digest: subject.digest().to_owned(),
-        entry,
+        entry: attestation.entry,
         stored_at,
     })
 }
@@ -538,8 +540,11 @@ async fn read_bundle(registry: &Registry, referrer: &Reference) -> Result<Bundle
 pub struct Policy<'a> {
     /// Who must have signed: a key, or a certified identity.
     pub signer: SignerPolicy<'a>,
-    /// The logs whose entries count.
+    /// The Rekor v1 logs whose entries count.
     pub logs: &'a [TrustedLog],
+    /// The Rekor v2 logs whose entries count and the timestamp authorities that give them
+    /// their time (from the trusted root; none: v2 bundles are refused).
+    pub v2: Option<&'a RekorV2Trust>,
     /// When set, legacy signatures' entries are fetched from this log and their inclusion proof
     /// checked too (the legacy annotation carries only the SET).
     pub rekor: Option<&'a RekorClient>,
@@ -827,39 +832,14 @@ async fn verify_attestation_layer(
     let (bundle, body) = verified_rekor_bundle(descriptor, policy).await?;
     let key = layer_signer_key(descriptor, &bundle, policy)?;
     dsse::verify_envelope(&body, &envelope, &key).map_err(|e| e.to_string())?;
-    statement_of(&envelope)
+    dsse::statement_of(&envelope)
 }
 
-/// A bundle (§4): its log entry verified offline (SET, checkpoint, inclusion proof), its DSSE
-/// envelope signed by the key and recorded by that entry; returns its statement.
+/// A bundle (§4): its log entry verified offline (Rekor v1: SET, checkpoint, inclusion proof;
+/// Rekor v2: RFC 3161 timestamp, checkpoint, inclusion proof), its DSSE envelope signed by the
+/// policy's signer and recorded by that entry ([`dsse::verify_bundle`]); returns its statement.
 fn verify_bundle(bundle: &Bundle, policy: &Policy<'_>) -> Result<Statement, String> {
-    let entry = bundle.log_entry().map_err(|e| e.to_string())?;
-    verify::verify_log_entry(&entry, policy.logs).map_err(|e| e.to_string())?;
-    let envelope = bundle.dsse_envelope.as_ref().ok_or(
-        "the bundle holds a message signature, not the DSSE envelope cosign writes for images",
-    )?;
-    let certificate = match bundle.signer() {
-        BundleSigner::Certificate(der) => Some(der),
-        BundleSigner::PublicKey => None,
-    };
-    let (key, _) = policy
-        .signer
-        .signer_key(certificate, entry.entry.integrated_time)
-        .map_err(|e| e.to_string())?;
-    let body = entry.body().map_err(|e| e.to_string())?;
-    dsse::verify_envelope(&body, envelope, &key).map_err(|e| e.to_string())?;
-    statement_of(envelope)
-}
-
-fn statement_of(envelope: &DsseEnvelope) -> Result<Statement, String> {
-    if envelope.payload_type != IN_TOTO_PAYLOAD_TYPE {
-        return Err(format!(
-            "the envelope's payload type is {:?}, not an in-toto statement",
-            envelope.payload_type
-        ));
-    }
-    serde_json::from_slice(&envelope.payload)
-        .map_err(|e| format!("the payload is not an in-toto statement: {e}"))
+    dsse::verify_bundle(bundle, &policy.signer, policy.logs, policy.v2).map(|v| v.statement)
 }
 
 /// The statement is about this digest and of this predicate type.

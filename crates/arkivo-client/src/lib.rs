@@ -25,7 +25,10 @@
 //!   identity policy; [`trust::certificate_trust`] reads the CAs.
 //!
 //! Container images: [`oci`] (registry access), [`cosign`] (cosign's storage layouts as
-//! values), [`dsse`] (DSSE envelopes) and [`image`] (sign, attest and verify images).
+//! values), [`dsse`] (DSSE envelopes and the verification of DSSE bundles) and [`image`] (sign,
+//! attest and verify images). [`signing`] (who signs, which log records it; in-toto statements
+//! signed and recorded) and [`rekor_v2`] (a signature timestamped and recorded in a Rekor v2
+//! log) serve the image and blob commands alike.
 //!
 //! [`commands`] implements the `arkivo` subcommands on top, one module each (and documents
 //! their exit codes); [`cli`] lists them;
@@ -46,6 +49,8 @@ pub mod keys;
 pub mod monitor;
 pub mod oci;
 pub mod rekor;
+pub mod rekor_v2;
+pub mod signing;
 pub mod trust;
 pub mod verify;
 

@@ -26,12 +26,12 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::bundle::TransparencyLogEntry;
+use super::bundle::{Bundle, TransparencyLogEntry};
 use super::rekor::{LogEntry, RekorBundle};
-use super::trust::{TrustedCheckpointKey, TrustedLog};
+use super::trust::{RekorV2Trust, TrustedCheckpointKey, TrustedLog};
 use arkivo_core::checkpoint::{self, Checkpoint, CheckpointError};
 use arkivo_core::entries::pki::{HashAlg, PublicKey};
-use arkivo_core::entries::{dsse, hashedrekord, v2};
+use arkivo_core::entries::{self, Kind, dsse, hashedrekord, intoto, v2};
 use arkivo_core::merkle::{self, Hash, MerkleError};
 use arkivo_core::note::Ed25519Verifier;
 use arkivo_core::tsa::{self, TrustedTsa, VerifiedTimestamp};
@@ -76,6 +76,11 @@ pub enum VerifyError {
          bundle needs a timestamp over the signature from a timestamp authority of the trusted root)"
     )]
     Timestamp(String),
+    #[error(
+        "a Rekor v2 entry is verified with a --trusted-root that lists its log's checkpoint key \
+         (PKIX_ED25519) and a timestamp authority"
+    )]
+    NoRekorV2Trust,
 }
 
 /// What a verified entry was verified against.
@@ -490,11 +495,19 @@ pub fn verify_v2_entry(
     })
 }
 
-/// Checks a `dsse` body against a DSSE envelope with one signature (what a bundle or an
-/// attestation carries): the body records the payload's SHA-256 and this signature with the
-/// public key `key`, and the signature verifies over the PAE (rekor-v1-api.md §6.2–6.3, the
-/// checks sigstore-js makes). The envelope hash is not compared: envelopes are re-serialised
-/// between signer and verifier.
+/// Checks a log entry body against one signature of a DSSE envelope (what a bundle or an
+/// attestation carries) by the public key `key`, in whichever kind records DSSE:
+///
+/// - `dsse` v0.0.1 (rekor-v1-api.md §6.3) and `intoto` v0.0.1/v0.0.2 (§6a.2, §6a.3): the body
+///   records the payload's SHA-256 and the key, with this signature (`dsse`, `intoto` v0.0.2;
+///   v0.0.1 records only the key) and the payload type (`intoto` v0.0.2). The envelope hash is
+///   not compared: envelopes are re-serialised between signer and verifier (the checks
+///   sigstore-js makes);
+/// - `hashedrekord` v0.0.2 (Rekor v2; sigstore-services.md §6: how cosign ≥ 3.1, sigstore-go
+///   and sigstore-python record DSSE): the digest is SHA-256 of the pre-authentication
+///   encoding, with this signature and key;
+///
+/// and the signature verifies over the PAE (DSSE v1 protocol).
 ///
 /// # Errors
 ///
@@ -507,27 +520,115 @@ pub fn verify_dsse(
     key: &PublicKey,
 ) -> Result<(), VerifyError> {
     use sha2::{Digest as _, Sha256};
-    let b = dsse::parse_body(body).map_err(|e| VerifyError::Body(e.to_string()))?;
-    if b.payload_hash != hex::encode(Sha256::digest(payload)) {
+    let body_error = |e: arkivo_core::entries::EntryError| VerifyError::Body(e.to_string());
+    let pae = dsse::pae(payload_type, payload);
+    let pae_hash: [u8; 32] = Sha256::digest(&pae).into();
+    let (payload_hash, recorded) = match entries::kind_of_body(body).map_err(body_error)? {
+        (Kind::HashedRekord, v2::API_VERSION) => {
+            return verify_hashedrekord_v2(body, HashAlg::Sha256, &pae_hash, signature, key);
+        }
+        (Kind::Dsse, "0.0.1") => {
+            let b = dsse::parse_body(body).map_err(body_error)?;
+            let recorded = b.signatures.into_iter().map(|(s, v)| (Some(s), v));
+            (b.payload_hash, recorded.collect())
+        }
+        (Kind::Intoto, _) => {
+            let b = intoto::parse_body(body).map_err(body_error)?;
+            if let Some(t) = b.payload_type.as_deref().filter(|t| *t != payload_type) {
+                return Err(VerifyError::Body(format!(
+                    "the entry records payload type {t:?}, the envelope {payload_type:?}"
+                )));
+            }
+            (b.payload_hash, b.signatures)
+        }
+        (kind, version) => {
+            return Err(VerifyError::Body(format!(
+                "a {} v{version} entry does not record a DSSE envelope",
+                kind.as_str()
+            )));
+        }
+    };
+    if payload_hash != hex::encode(Sha256::digest(payload)) {
         return Err(VerifyError::Body(
             "the entry records another payload (payload hash mismatch)".into(),
         ));
     }
     let sig_b64 = B64.encode(signature);
-    let recorded = b
-        .signatures
+    let (_, verifier) = recorded
         .iter()
-        .find(|(s, _)| *s == sig_b64)
+        .find(|(s, _)| s.as_ref().is_none_or(|s| *s == sig_b64))
         .ok_or_else(|| VerifyError::Body("the entry records another signature".into()))?;
-    if recorded.1.key().spki_der() != key.spki_der() {
+    if verifier.key().spki_der() != key.spki_der() {
         return Err(VerifyError::Body(
             "the entry was signed with another key than the given public key".into(),
         ));
     }
-    let pae = dsse::pae(payload_type, payload);
-    let pae_hash: [u8; 32] = Sha256::digest(&pae).into();
     key.verify_dsse(&pae, HashAlg::Sha256, &pae_hash, signature)
         .map_err(VerifyError::Signature)
+}
+
+/// What a bundle's transparency log entry was verified against, and so when the signature
+/// existed.
+#[derive(Clone, Debug)]
+pub enum VerifiedTlog {
+    /// Rekor v1: SET, checkpoint and inclusion proof; the entry rebuilt from the bundle.
+    V1 {
+        entry: Box<LogEntry>,
+        verified: VerifiedEntry,
+    },
+    /// Rekor v2: an RFC 3161 timestamp over the signature, the checkpoint and inclusion proof
+    /// at its time (`time`, its genTime).
+    V2 {
+        verified: VerifiedV2Entry,
+        timestamp: VerifiedTimestamp,
+        time: i64,
+    },
+}
+
+impl VerifiedTlog {
+    /// When the signature existed (Unix seconds): the SET-signed integrated time (v1), the
+    /// timestamp's genTime (v2). A certificate must have been valid then.
+    pub fn time(&self) -> i64 {
+        match self {
+            VerifiedTlog::V1 { entry, .. } => entry.entry.integrated_time,
+            VerifiedTlog::V2 { time, .. } => *time,
+        }
+    }
+}
+
+/// Verifies the one transparency log entry of `bundle`, whose signature is `signature`: a
+/// Rekor v1 entry with `logs` ([`verify_log_entry`]), a Rekor v2 entry with `v2` (the first
+/// RFC 3161 timestamp that verifies over the signature, [`verify_timestamps`], then
+/// [`verify_v2_entry`] at its time). Does not look at what the body says.
+///
+/// # Errors
+///
+/// The first [`VerifyError`] met; [`VerifyError::NoRekorV2Trust`] for a v2 entry without `v2`.
+pub fn verify_bundle_tlog(
+    bundle: &Bundle,
+    signature: &[u8],
+    logs: &[TrustedLog],
+    v2: Option<&RekorV2Trust>,
+) -> Result<VerifiedTlog, VerifyError> {
+    let tlog = bundle.tlog_entry().map_err(|e| malformed(e.to_string()))?;
+    if !tlog.is_rekor_v2() {
+        let entry = tlog.to_log_entry().map_err(|e| malformed(e.to_string()))?;
+        let verified = verify_log_entry(&entry, logs)?;
+        return Ok(VerifiedTlog::V1 {
+            entry: Box::new(entry),
+            verified,
+        });
+    }
+    let trust = v2.ok_or(VerifyError::NoRekorV2Trust)?;
+    let timestamp = verify_timestamps(bundle.rfc3161_timestamps(), signature, &trust.tsas)?;
+    let time = i64::try_from(timestamp.gen_time)
+        .map_err(|_| malformed("the timestamp's genTime is out of range"))?;
+    let verified = verify_v2_entry(tlog, &trust.logs, time)?;
+    Ok(VerifiedTlog::V2 {
+        verified,
+        timestamp,
+        time,
+    })
 }
 
 /// Verifies that checkpoint `new` extends checkpoint `old` (same origin; RFC 6962 consistency

@@ -2,7 +2,10 @@
 //! a certificate) recorded in the log as a hashedrekord entry and written as a Sigstore bundle,
 //! and its offline verification. With `--rekor-api-version 2` the entry is a Rekor v2 one and
 //! the bundle also carries an RFC 3161 timestamp of the signature, which gives it its time.
+//! `arkivo attest-blob` and `arkivo verify-blob-attestation` do the same for an in-toto statement
+//! about the file in a DSSE envelope ([`crate::signing::attest`], [`crate::dsse::verify_bundle`]).
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
 
@@ -12,20 +15,18 @@ use sha2::Digest as _;
 
 use super::checkpoints::{check_extends, tree_checkpoint};
 use super::{
-    Failure, LogTrust, Output, Report, Signer, SignerFlags, Signers, log_out_of_spec, no_trust,
-    read_file,
+    Failure, LogTrust, Output, Report, Signer, SignerFlags, Signers, entry_report, log_out_of_spec,
+    no_trust, read_file, read_predicate, record_failure, sign_failure,
 };
 use crate::bundle::{Bundle, BundleSigner};
+use crate::cosign::Statement;
+use crate::dsse;
 use crate::identity::VerifiedCertificate;
 use crate::keys;
 use crate::rekor::RekorClient;
-use crate::{trust, verify};
+use crate::signing::{self, Signing};
+use crate::{rekor_v2, trust, verify};
 use arkivo_core::entries::pki::HashAlg;
-use arkivo_core::entries::v2;
-use arkivo_core::tsa;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use rand_core::RngCore as _;
 
 /// Files at least this large are hashed with a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
@@ -61,6 +62,44 @@ pub struct VerifyBlobArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
     /// The file to verify.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AttestBlobArgs {
+    #[command(flatten)]
+    pub signer: Signer,
+    /// The predicate: a JSON file (SLSA provenance, an SBOM, a scan report, ...).
+    #[arg(long)]
+    pub predicate: PathBuf,
+    /// Predicate type: as `attest --type` (slsaprovenance1, vuln, custom, ...) or a URI.
+    #[arg(long = "type", default_value = "custom")]
+    pub predicate_type: String,
+    /// Where to write the Sigstore bundle (v0.3 JSON, a DSSE envelope).
+    #[arg(long)]
+    pub bundle: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// The file the statement is about: its subject (the file name and SHA-256).
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyBlobAttestationArgs {
+    #[command(flatten)]
+    pub signer: SignerFlags,
+    /// The Sigstore bundle of the attestation: a DSSE envelope holding an in-toto statement.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// The predicate type the statement must have: a name as `attest --type` takes
+    /// (slsaprovenance1, vuln, custom, ...) or a URI. Any when absent.
+    #[arg(long = "type")]
+    pub predicate_type: Option<String>,
+    #[command(flatten)]
+    pub trust: LogTrust,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// The artifact the statement must be about: its SHA-256 is among the subjects' digests.
     pub file: PathBuf,
 }
 
@@ -163,52 +202,19 @@ async fn sign_blob_v2(args: &SignBlobArgs) -> Result<Report, Failure> {
     let digest = digest_file(&args.file, alg)?;
     let signature = key.sign_digest(&digest)?;
 
-    let imprint = HashAlg::Sha256.digest(&signature);
-    let mut nonce = [0u8; 8];
-    rand_core::OsRng.fill_bytes(&mut nonce);
-    let request = tsa::request(HashAlg::Sha256, &imprint, &nonce).expect("a SHA-256 imprint");
     let url = args.signer.timestamp_url(&client);
-    let response = client.timestamp(&url, request).await?;
-    let timestamp = tsa::verify_response(
-        &response,
-        HashAlg::Sha256,
-        &imprint,
-        Some(&tsa::request_nonce(&nonce)),
-        &trust.tsas,
+    let recorded = rekor_v2::record(
+        &client,
+        &url,
+        &trust,
+        &digest,
+        &signature,
+        signer.verifier_v2(),
     )
-    .map_err(|e| {
-        Failure::Log(format!(
-            "the timestamp authority's answer ({url}): {e}; no bundle written"
-        ))
-    })?;
-    let gen_time = i64::try_from(timestamp.gen_time)
-        .map_err(|_| Failure::Log("the timestamp's genTime is out of range".into()))?;
-
-    let request = json!({"hashedRekordRequestV002": {
-        "digest": B64.encode(&digest),
-        "signature": {"content": B64.encode(&signature), "verifier": signer.verifier_v2()},
-    }});
-    let sent = v2::canonicalize_request(request.to_string().as_bytes())
-        .map_err(|e| Failure::Input(format!("the entry to record: {e}")))?;
-    let entry = client
-        .create_entry_v2(&request)
-        .await
-        .map_err(|e| match e.is_log_failure() {
-            true => Failure::Log(e.to_string()),
-            false => Failure::Input(format!("the log refused the entry: {e}")),
-        })?;
-    // As for v1: the entry must be the one sent, and its checkpoint and proof must hold
-    // (at the timestamp's time) before the bundle is written.
-    if entry.canonicalized_body != sent.body {
-        return Err(Failure::Log(
-            "the log returned another entry than the one sent; no bundle written".into(),
-        ));
-    }
-    let verified = verify::verify_v2_entry(&entry, &trust.logs, gen_time).map_err(|e| {
-        Failure::Log(format!(
-            "the log's answer does not verify: {e}; no bundle written"
-        ))
-    })?;
+    .await
+    .map_err(|e| record_failure(e, "no bundle written"))?;
+    let (timestamp, verified) = (recorded.timestamp, recorded.verified);
+    let entry = recorded.entry;
     let log_index = entry.log_index;
     let bundle = Bundle::for_message_signature_v2(
         alg,
@@ -216,7 +222,7 @@ async fn sign_blob_v2(args: &SignBlobArgs) -> Result<Report, Failure> {
         &signature,
         signer.material(),
         entry,
-        response,
+        recorded.timestamp_response,
     );
     std::fs::write(&args.bundle, bundle.to_json())
         .map_err(|e| Failure::Input(format!("writing {}: {e}", args.bundle.display())))?;
@@ -282,7 +288,7 @@ pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
         .map_err(|e| Failure::Verification(e.to_string()))?;
     verify::verify_hashedrekord(&tlog.canonicalized_body, alg, &digest, signature, &key)?;
 
-    let signed_by = signed_by(args, certified.as_ref());
+    let signed_by = signed_by(&args.signer, certified.as_ref());
     let mut text = format!(
         "verified {} ({}:{})\n  signature: OK with {}\n  log entry: index {}, integrated at {} (Unix), log ID {}\n  \
          SET: OK; inclusion proof: OK in the signed checkpoint of tree size {} (root {})\n",
@@ -343,7 +349,7 @@ pub async fn verify_blob(args: &VerifyBlobArgs) -> Result<Report, Failure> {
 }
 
 /// Who signed, for the report: the certificate's identity and CA, or the key file.
-fn signed_by(args: &VerifyBlobArgs, certified: Option<&VerifiedCertificate>) -> String {
+fn signed_by(flags: &SignerFlags, certified: Option<&VerifiedCertificate>) -> String {
     match certified {
         Some(c) => format!(
             "the certificate of {} from {} (CA {}; valid {} to {}{})",
@@ -352,14 +358,13 @@ fn signed_by(args: &VerifyBlobArgs, certified: Option<&VerifiedCertificate>) -> 
             c.ca,
             c.not_before,
             c.not_after,
-            if args.signer.insecure_ignore_sct {
+            if flags.insecure_ignore_sct {
                 "; SCT not checked: --insecure-ignore-sct"
             } else {
                 ""
             }
         ),
-        None => args
-            .signer
+        None => flags
             .key
             .as_ref()
             .map(|p| p.display().to_string())
@@ -370,6 +375,23 @@ fn signed_by(args: &VerifyBlobArgs, certified: Option<&VerifiedCertificate>) -> 
 fn certificate_json(c: &VerifiedCertificate) -> serde_json::Value {
     json!({"subjects": c.subjects, "issuer": c.issuer, "ca": c.ca,
         "notBefore": c.not_before, "notAfter": c.not_after, "sctChecked": false})
+}
+
+/// The Rekor v2 logs and timestamp authorities of `--trusted-root`, which a Rekor v2 bundle
+/// is verified with.
+fn v2_trust(trust: &LogTrust) -> Result<trust::RekorV2Trust, Failure> {
+    let path = trust.trusted_root.as_ref().ok_or_else(|| {
+        Failure::Input(
+            "a Rekor v2 bundle is verified with --trusted-root: its log's Ed25519 checkpoint key \
+             and the timestamp authorities whose timestamps give the entry its time (--log-key \
+             names Rekor v1 keys)"
+                .into(),
+        )
+    })?;
+    Ok(trust::rekor_v2_trust(
+        &read_file(path, "the trusted root")?,
+        &path.display().to_string(),
+    )?)
 }
 
 /// `verify-blob` of a Rekor v2 bundle: with the trusted root's timestamp authorities, the time
@@ -383,14 +405,6 @@ fn verify_blob_v2(
     certificate: Option<&[u8]>,
     digest: &[u8],
 ) -> Result<Report, Failure> {
-    let path = args.trust.trusted_root.as_ref().ok_or_else(|| {
-        Failure::Input(
-            "a Rekor v2 bundle is verified with --trusted-root: its log's Ed25519 checkpoint key \
-             and the timestamp authorities whose timestamps give the entry its time (--log-key \
-             names Rekor v1 keys)"
-                .into(),
-        )
-    })?;
     if args.rekor_url.is_some() {
         return Err(Failure::Input(
             "--rekor-url checks a Rekor v1 log's consistency; a Rekor v2 log is followed \
@@ -398,18 +412,19 @@ fn verify_blob_v2(
                 .into(),
         ));
     }
-    let trust = trust::rekor_v2_trust(
-        &read_file(path, "the trusted root")?,
-        &path.display().to_string(),
-    )?;
+    let trust = v2_trust(&args.trust)?;
     let (alg, _, signature) = bundle
         .message_signature()
         .expect("verify_blob read the message signature");
     let tlog = bundle.tlog_entry().expect("verify_blob read the entry");
-    let timestamp = verify::verify_timestamps(bundle.rfc3161_timestamps(), signature, &trust.tsas)?;
-    let time = i64::try_from(timestamp.gen_time)
-        .map_err(|_| Failure::Verification("the timestamp's genTime is out of range".into()))?;
-    let verified = verify::verify_v2_entry(tlog, &trust.logs, time)?;
+    let verify::VerifiedTlog::V2 {
+        verified,
+        timestamp,
+        time,
+    } = verify::verify_bundle_tlog(bundle, signature, &[], Some(&trust))?
+    else {
+        return Err(Failure::Verification("not a Rekor v2 entry".into()));
+    };
     // No integrated time: the certificate must have been valid when the TSA saw the signature.
     let (key, certified) = signers
         .policy()
@@ -423,7 +438,7 @@ fn verify_blob_v2(
         args.file.display(),
         alg.name(),
         hex::encode(digest),
-        signed_by(args, certified.as_ref()),
+        signed_by(&args.signer, certified.as_ref()),
         timestamp.gen_time,
         timestamp.policy,
         tlog.log_index,
@@ -445,5 +460,168 @@ fn verify_blob_v2(
     if let Some(c) = &certified {
         report["certificate"] = certificate_json(c);
     }
+    Ok(Report { text, json: report })
+}
+
+/// `attest-blob` (cosign's name): an in-toto statement of the predicate about the file, signed
+/// in a DSSE envelope and recorded ([`crate::signing::attest`]: Rekor v1 `dsse`, or Rekor v2
+/// with a timestamp), written as a Sigstore bundle once the log's answer verified.
+pub async fn attest_blob(args: &AttestBlobArgs) -> Result<Report, Failure> {
+    let predicate_type =
+        crate::cosign::predicate_type(&args.predicate_type).map_err(Failure::Input)?;
+    let predicate = read_predicate(&args.predicate)?;
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(digest_file(&args.file, HashAlg::Sha256)?)
+    );
+    let name = args
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let statement = Statement::new(&name, &digest, &BTreeMap::new(), predicate_type, predicate);
+    let (credential, rekor, trusted) = args.signer.open_any().await?;
+    let signing = Signing {
+        credential: &credential,
+        rekor: &rekor,
+        log: trusted.log(),
+    };
+    let attestation = signing::attest(&signing, &statement)
+        .await
+        .map_err(|e| sign_failure(e, "no bundle written"))?;
+    let bundle = attestation
+        .bundle(credential.material())
+        .map_err(|e| sign_failure(e.into(), "no bundle written"))?;
+    std::fs::write(&args.bundle, bundle.to_json())
+        .map_err(|e| Failure::Input(format!("writing {}: {e}", args.bundle.display())))?;
+    let mut json = json!({
+        "ok": true,
+        "file": args.file,
+        "digest": digest,
+        "predicateType": predicate_type,
+        "bundle": args.bundle,
+    });
+    let recorded = entry_report(&rekor, &attestation.entry, &mut json);
+    Ok(Report {
+        text: format!(
+            "attested {} ({digest}): {predicate_type}\n{recorded}bundle written to {}\n",
+            args.file.display(),
+            args.bundle.display()
+        ),
+        json,
+    })
+}
+
+/// `verify-blob-attestation` (cosign's name): a DSSE bundle verified offline
+/// ([`dsse::verify_bundle`]: the log entry — Rekor v1 `dsse` or `intoto` with SET, checkpoint
+/// and inclusion proof, or Rekor v2 with its RFC 3161 timestamp, checkpoint and inclusion
+/// proof —, the signer at the time it gives, the envelope's signature over the PAE and the
+/// entry against it), then its in-toto statement against the artifact (a subject with the
+/// file's SHA-256, in-toto ResourceDescriptor `digest`) and the predicate type.
+pub async fn verify_blob_attestation(args: &VerifyBlobAttestationArgs) -> Result<Report, Failure> {
+    let predicate_type = args
+        .predicate_type
+        .as_deref()
+        .map(crate::cosign::predicate_type)
+        .transpose()
+        .map_err(Failure::Input)?;
+    let signers = args.signer.load(&args.trust)?;
+    let in_bundle = |e: String| Failure::Input(format!("{}: {e}", args.bundle.display()));
+    let bundle = Bundle::from_json(&read_file(&args.bundle, "the bundle")?)
+        .map_err(|e| in_bundle(e.to_string()))?;
+    if bundle.dsse_envelope.is_none() {
+        return Err(in_bundle(
+            "a message signature, not an attestation (DSSE envelope): verify it with verify-blob"
+                .into(),
+        ));
+    }
+    let v2 = bundle
+        .tlog_entry()
+        .map_err(|e| in_bundle(e.to_string()))?
+        .is_rekor_v2();
+    let (logs, v2) = match v2 {
+        true => (Vec::new(), Some(v2_trust(&args.trust)?)),
+        false => (args.trust.load()?.ok_or_else(no_trust)?, None),
+    };
+    let verified = dsse::verify_bundle(&bundle, &signers.policy(), &logs, v2.as_ref())
+        .map_err(Failure::Verification)?;
+    let statement = &verified.statement;
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(digest_file(&args.file, HashAlg::Sha256)?)
+    );
+    if statement.subject_for(&digest).is_none() {
+        let subjects: Vec<String> = statement
+            .subject
+            .iter()
+            .map(|s| format!("{} {:?}", s.name, s.digest))
+            .collect();
+        return Err(Failure::Verification(format!(
+            "the statement is not about {} ({digest}): its subjects are {}",
+            args.file.display(),
+            subjects.join(", ")
+        )));
+    }
+    if let Some(t) = predicate_type.filter(|t| *t != statement.predicate_type) {
+        return Err(Failure::Verification(format!(
+            "the statement's predicate type is {:?}, not {t:?}",
+            statement.predicate_type
+        )));
+    }
+    let mut report = json!({
+        "ok": true,
+        "verified": true,
+        "file": args.file,
+        "digest": digest,
+        "predicateType": statement.predicate_type,
+        "statement": statement,
+    });
+    let logged = match &verified.tlog {
+        verify::VerifiedTlog::V1 { entry, verified } => {
+            let e = &entry.entry;
+            report["logIndex"] = json!(e.log_index);
+            report["integratedTime"] = json!(e.integrated_time);
+            report["logID"] = json!(hex::encode(verified.log_id));
+            format!(
+                "  log entry: index {}, integrated at {} (Unix), log ID {}\n  \
+                 SET: OK; inclusion proof: OK in the signed checkpoint of tree size {}\n",
+                e.log_index,
+                e.integrated_time,
+                hex::encode(verified.log_id),
+                verified.checkpoint.size
+            )
+        }
+        verify::VerifiedTlog::V2 {
+            verified,
+            timestamp,
+            ..
+        } => {
+            let index = bundle.tlog_entry().map_or(0, |t| t.log_index);
+            report["rekorApiVersion"] = json!(2);
+            report["logIndex"] = json!(index);
+            report["logID"] = json!(hex::encode(verified.key_id));
+            report["timestamp"] =
+                json!({"genTime": timestamp.gen_time, "policy": timestamp.policy});
+            format!(
+                "  timestamp: OK, RFC 3161 genTime {} (Unix), policy {}\n  \
+                 log entry: Rekor v2, index {index}, log ID {}\n  \
+                 inclusion proof: OK in the signed checkpoint of tree size {}\n",
+                timestamp.gen_time,
+                timestamp.policy,
+                hex::encode(verified.key_id),
+                verified.checkpoint.size
+            )
+        }
+    };
+    if let Some(c) = &verified.certificate {
+        report["certificate"] = certificate_json(c);
+    }
+    let text = format!(
+        "verified the attestation of {} ({digest})\n  statement: predicate type {}\n  \
+         signature: OK (DSSE, over the PAE) with {}\n{logged}",
+        args.file.display(),
+        statement.predicate_type,
+        signed_by(&args.signer, verified.certificate.as_ref()),
+    );
     Ok(Report { text, json: report })
 }

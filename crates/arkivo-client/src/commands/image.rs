@@ -6,20 +6,22 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::{Failure, LogTrust, Output, Report, Signer, SignerFlags, no_trust, read_file};
+use super::{
+    Failure, LogTrust, Output, Report, Signer, SignerFlags, entry_report, no_trust, read_predicate,
+    sign_failure,
+};
 use crate::cosign;
-use crate::image::{self, ImageError, Layout, Policy, Signed, Signing, Verified};
+use crate::image::{self, ImageError, Layout, Policy, Signed, Verified};
 use crate::oci::{self, OciError, Registry, RegistryOptions};
 use crate::rekor::RekorClient;
+use crate::signing::Signing;
 
 impl From<ImageError> for Failure {
     fn from(e: ImageError) -> Failure {
         match e {
-            ImageError::Log(e) => e.into(),
+            ImageError::Sign(e) => sign_failure(e, "nothing pushed to the registry"),
             ImageError::Registry(OciError::Registry { .. }) => Failure::Log(e.to_string()),
             ImageError::Registry(_) => Failure::Input(e.to_string()),
-            ImageError::Bundle(_) => Failure::Log(format!("the log's answer is not usable: {e}")),
-            ImageError::Answer(_) => Failure::Log(e.to_string()),
             ImageError::Layout { .. }
             | ImageError::NothingFound { .. }
             | ImageError::NothingVerified { .. } => Failure::Verification(e.to_string()),
@@ -148,36 +150,30 @@ fn layout(new_bundle_format: bool) -> Layout {
 }
 
 fn signed_report(what: &str, image: &str, rekor: &RekorClient, signed: &Signed) -> Report {
-    let e = &signed.entry.entry;
+    let mut json = json!({
+        "ok": true,
+        "image": image,
+        "digest": signed.digest,
+        "storedAt": signed.stored_at,
+    });
+    let recorded = entry_report(rekor, &signed.entry, &mut json);
     Report {
         text: format!(
-            "{what} {image} ({})\nrecorded in {} at log index {} (entry {})\nstored at {}\n",
-            signed.digest,
-            rekor.url(),
-            e.log_index,
-            signed.entry.uuid,
-            signed.stored_at
+            "{what} {image} ({})\n{recorded}stored at {}\n",
+            signed.digest, signed.stored_at
         ),
-        json: json!({
-            "ok": true,
-            "image": image,
-            "digest": signed.digest,
-            "logIndex": e.log_index,
-            "uuid": signed.entry.uuid,
-            "integratedTime": e.integrated_time,
-            "storedAt": signed.stored_at,
-        }),
+        json,
     }
 }
 
 pub async fn sign(args: &SignArgs) -> Result<Report, Failure> {
     let annotations = cosign::parse_annotations(&args.annotations).map_err(Failure::Input)?;
-    let (credential, rekor, logs) = args.signer.open().await?;
+    let (credential, rekor, trusted) = args.signer.open_any().await?;
     let (registry, image) = args.registry.connect(&args.image).await?;
     let signing = Signing {
         credential: &credential,
         rekor: &rekor,
-        logs: &logs,
+        log: trusted.log(),
     };
     let signed = image::sign(
         &registry,
@@ -192,19 +188,13 @@ pub async fn sign(args: &SignArgs) -> Result<Report, Failure> {
 
 pub async fn attest(args: &AttestArgs) -> Result<Report, Failure> {
     let predicate_type = cosign::predicate_type(&args.predicate_type).map_err(Failure::Input)?;
-    let predicate: Value = serde_json::from_slice(&read_file(&args.predicate, "the predicate")?)
-        .map_err(|e| {
-            Failure::Input(format!(
-                "the predicate {} is not JSON: {e}",
-                args.predicate.display()
-            ))
-        })?;
-    let (credential, rekor, logs) = args.signer.open().await?;
+    let predicate = read_predicate(&args.predicate)?;
+    let (credential, rekor, trusted) = args.signer.open_any().await?;
     let (registry, image) = args.registry.connect(&args.image).await?;
     let signing = Signing {
         credential: &credential,
         rekor: &rekor,
-        logs: &logs,
+        log: trusted.log(),
     };
     let signed = image::attest(
         &registry,
@@ -224,6 +214,7 @@ async fn with_policy<T>(
     check: impl AsyncFnOnce(&Registry, &oci_client::Reference, &Policy<'_>) -> Result<T, ImageError>,
 ) -> Result<T, Failure> {
     let logs = common.trust.load()?.ok_or_else(no_trust)?;
+    let v2 = common.trust.rekor_v2()?;
     let signers = common.signer.load(&common.trust)?;
     let rekor = common
         .rekor_url
@@ -234,6 +225,7 @@ async fn with_policy<T>(
     let policy = Policy {
         signer: signers.policy(),
         logs: &logs,
+        v2: v2.as_ref(),
         rekor: rekor.as_ref(),
     };
     Ok(check(&registry, &image, &policy).await?)
@@ -244,7 +236,8 @@ fn checks_text(common: &ImageVerifyCommon, what: &str) -> String {
     let log_check = if common.rekor_url.is_some() {
         "verified offline (SET), and online for legacy signatures (inclusion proof)"
     } else {
-        "verified offline (SET; for bundles also the checkpoint and inclusion proof)"
+        "verified offline (Rekor v1: SET, for bundles also the checkpoint and inclusion \
+         proof; Rekor v2 bundles: the RFC 3161 timestamp, checkpoint and inclusion proof)"
     };
     format!(
         "Verification for {} --\nThe following checks were performed on each of these {what}s:\n  \

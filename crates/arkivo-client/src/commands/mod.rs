@@ -1,4 +1,5 @@
-//! The client's commands, one module each: [`keygen`], [`blob`] (`sign-blob`, `verify-blob`),
+//! The client's commands, one module each: [`keygen`], [`blob`] (`sign-blob`, `verify-blob`,
+//! `attest-blob`, `verify-blob-attestation`),
 //! [`log`] (`log info|get|search|proof`), [`trust_root`] and [`image`] (`sign`, `verify`,
 //! `attest`, `verify-attestation`); [`checkpoints`] follows a log's checkpoints for them and for
 //! the monitor. What they share is here: failures and their exit codes, output, reading files.
@@ -32,6 +33,8 @@ use crate::fulcio::{self, Credential};
 use crate::identity::{IdentityPolicy, Matcher, SignerPolicy};
 use crate::keys::{self, SigningKey};
 use crate::rekor::{ClientError, RekorClient};
+use crate::rekor_v2::RecordError;
+use crate::signing::{SignError, SignedEntry, SigningLog};
 use crate::trust::{self, CertificateTrust, RekorV2Trust, TrustedLog};
 use crate::verify::VerifyError;
 use arkivo_core::ca::identity::oid;
@@ -75,6 +78,29 @@ impl From<ClientError> for Failure {
         } else {
             Failure::Input(e.to_string())
         }
+    }
+}
+
+/// A signature not signed and recorded; `nothing` says what was not made of it.
+pub(crate) fn sign_failure(e: SignError, nothing: &str) -> Failure {
+    match e {
+        SignError::Log(e) => e.into(),
+        SignError::Answer(e) => Failure::Log(format!("{e}; {nothing}")),
+        SignError::RekorV2(e) => record_failure(e, nothing),
+        e @ SignError::Bundle(_) => Failure::Log(format!("the log's answer is not usable: {e}")),
+        SignError::Unsupported(m) => Failure::Input(m),
+    }
+}
+
+/// A signature not recorded in a Rekor v2 log; `nothing` says what was not made of it.
+pub(crate) fn record_failure(e: RecordError, nothing: &str) -> Failure {
+    match e {
+        RecordError::Timestamp(ref c) | RecordError::Entry(ref c) if c.is_log_failure() => {
+            Failure::Log(format!("{e}; {nothing}"))
+        }
+        RecordError::Entry(c) => Failure::Input(format!("the log refused the entry: {c}")),
+        e @ (RecordError::Timestamp(_) | RecordError::Request(_)) => Failure::Input(e.to_string()),
+        RecordError::Answer(m) => Failure::Log(format!("{m}; {nothing}")),
     }
 }
 
@@ -142,12 +168,6 @@ impl Signer {
     /// the write token with new entries, and the logs its answers must verify with
     /// ([`crate::verify::verify_answer`]).
     pub(crate) async fn open(&self) -> Result<(Credential, RekorClient, Vec<TrustedLog>), Failure> {
-        if self.rekor_api_version != 1 {
-            return Err(Failure::Input(
-                "sign and attest record in a Rekor v1 log: --rekor-api-version 2 is for sign-blob"
-                    .into(),
-            ));
-        }
         let client = self.write_token.client(&self.rekor)?;
         let credential = self.credential(&client).await?;
         let (logs, _) = logs_or_served(&client, &self.trust, None).await?;
@@ -194,12 +214,81 @@ impl Signer {
         }
     }
 
+    /// [`Signer::open`] or [`Signer::open_v2`], as `--rekor-api-version` says.
+    pub(crate) async fn open_any(&self) -> Result<(Credential, RekorClient, Trusted), Failure> {
+        if self.rekor_api_version == 2 {
+            let (credential, rekor, trust) = self.open_v2().await?;
+            let url = self.timestamp_url(&rekor);
+            return Ok((credential, rekor, Trusted::V2(trust, url)));
+        }
+        let (credential, rekor, logs) = self.open().await?;
+        Ok((credential, rekor, Trusted::V1(logs)))
+    }
+
     /// Where the signature of a Rekor v2 entry is timestamped.
     pub(crate) fn timestamp_url(&self, client: &RekorClient) -> String {
         self.timestamp_server_url
             .clone()
             .unwrap_or_else(|| format!("{}/api/v1/timestamp", client.url()))
     }
+}
+
+/// What a signing command's log answers must verify with: its Rekor v1 logs, or (with
+/// `--rekor-api-version 2`) its v2 logs and timestamp authorities, and the TSA's URL.
+pub(crate) enum Trusted {
+    V1(Vec<TrustedLog>),
+    V2(RekorV2Trust, String),
+}
+
+impl Trusted {
+    pub(crate) fn log(&self) -> SigningLog<'_> {
+        match self {
+            Trusted::V1(logs) => SigningLog::V1(logs),
+            Trusted::V2(trust, url) => SigningLog::V2 {
+                trust,
+                timestamp_url: url,
+            },
+        }
+    }
+}
+
+/// The report lines (ending in a newline) and JSON members (added to `json`) of the log entry
+/// a signing command made.
+pub(crate) fn entry_report(rekor: &RekorClient, entry: &SignedEntry, json: &mut Value) -> String {
+    match entry {
+        SignedEntry::V1(entry) => {
+            let e = &entry.entry;
+            json["logIndex"] = json!(e.log_index);
+            json["uuid"] = json!(entry.uuid);
+            json["integratedTime"] = json!(e.integrated_time);
+            format!(
+                "recorded in {} at log index {} (entry {})\n",
+                rekor.url(),
+                e.log_index,
+                entry.uuid
+            )
+        }
+        SignedEntry::V2(r) => {
+            let log_id = hex::encode(r.verified.key_id);
+            json["rekorApiVersion"] = json!(2);
+            json["logIndex"] = json!(r.entry.log_index);
+            json["logID"] = json!(log_id);
+            json["timestamp"] =
+                json!({"genTime": r.timestamp.gen_time, "policy": r.timestamp.policy});
+            format!(
+                "timestamped at {} (Unix)\nrecorded in {} (Rekor v2, log {log_id}) at log index {}\n",
+                r.timestamp.gen_time,
+                rekor.url(),
+                r.entry.log_index
+            )
+        }
+    }
+}
+
+/// An attestation's predicate: a JSON file.
+pub(crate) fn read_predicate(path: &Path) -> Result<Value, Failure> {
+    serde_json::from_slice(&read_file(path, "the predicate")?)
+        .map_err(|e| Failure::Input(format!("the predicate {} is not JSON: {e}", path.display())))
 }
 
 /// Who a verification accepts as signer: `--key`, or (keyless) a certificate from a CA of the
@@ -452,6 +541,18 @@ impl LogTrust {
             )?));
         }
         Ok(None)
+    }
+}
+
+impl LogTrust {
+    /// The Rekor v2 logs and timestamp authorities of `--trusted-root`; `None` without one or
+    /// when it lists none (a Rekor v2 entry is then refused, naming what it needs).
+    pub(crate) fn rekor_v2(&self) -> Result<Option<RekorV2Trust>, Failure> {
+        let Some(path) = &self.trusted_root else {
+            return Ok(None);
+        };
+        let json = read_file(path, "the trusted root")?;
+        Ok(trust::rekor_v2_trust(&json, &path.display().to_string()).ok())
     }
 }
 

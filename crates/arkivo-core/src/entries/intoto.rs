@@ -394,10 +394,23 @@ fn build_v002(
     (jcs::to_vec(&body), keys)
 }
 
-/// Re-reads a stored intoto body: what the builders make of its fields (for the caller to
-/// compare with the stored bytes) and the index keys they determine. No signature verification;
-/// the in-toto statement's keys cannot be re-derived (the payload is not stored).
-pub(crate) fn reparse_body(body: &Value) -> Result<(Vec<u8>, Vec<String>), EntryError> {
+/// The fields of a stored intoto body (§6a.2, §6a.3), as [`fields`] reads them.
+enum Fields {
+    V001 {
+        hash: String,
+        payload_hash: String,
+        verifier: Verifier,
+    },
+    V002 {
+        payload_type: String,
+        signatures: Vec<SignatureV002>,
+        hash: String,
+        payload_hash: String,
+    },
+}
+
+/// Reads the fields of a stored intoto body. No signature verification.
+fn fields(body: &Value) -> Result<Fields, EntryError> {
     let bad = |what: &str| EntryError::invalid(format!("stored intoto body: {what}"));
     let spec = body["spec"].as_object().ok_or_else(|| bad("no spec"))?;
     let content = get_obj(spec, "content", "content")?.ok_or_else(|| bad("no content"))?;
@@ -417,7 +430,11 @@ pub(crate) fn reparse_body(body: &Value) -> Result<(Vec<u8>, Vec<String>), Entry
     match body["apiVersion"].as_str() {
         Some("0.0.1") => {
             let (_, verifier) = pem(get_str(spec, "publicKey", "publicKey")?)?;
-            Ok(build_v001(&hash, &payload_hash, &verifier))
+            Ok(Fields::V001 {
+                hash,
+                payload_hash,
+                verifier,
+            })
         }
         Some("0.0.2") => {
             let env = &content.get("envelope").ok_or_else(|| bad("no envelope"))?;
@@ -445,8 +462,82 @@ pub(crate) fn reparse_body(body: &Value) -> Result<(Vec<u8>, Vec<String>), Entry
                     sig,
                 });
             }
-            Ok(build_v002(payload_type, &signatures, &hash, &payload_hash))
+            Ok(Fields::V002 {
+                payload_type: payload_type.to_owned(),
+                signatures,
+                hash,
+                payload_hash,
+            })
         }
         _ => Err(bad("apiVersion is neither 0.0.1 nor 0.0.2")),
     }
+}
+
+/// Re-reads a stored intoto body: what the builders make of its fields (for the caller to
+/// compare with the stored bytes) and the index keys they determine. No signature verification;
+/// the in-toto statement's keys cannot be re-derived (the payload is not stored).
+pub(crate) fn reparse_body(body: &Value) -> Result<(Vec<u8>, Vec<String>), EntryError> {
+    Ok(match fields(body)? {
+        Fields::V001 {
+            hash,
+            payload_hash,
+            verifier,
+        } => build_v001(&hash, &payload_hash, &verifier),
+        Fields::V002 {
+            payload_type,
+            signatures,
+            hash,
+            payload_hash,
+        } => build_v002(&payload_type, &signatures, &hash, &payload_hash),
+    })
+}
+
+/// What a stored intoto body records of its envelope, for a verifier to compare with the
+/// envelope it holds (the envelope itself is not stored).
+#[derive(Clone, Debug)]
+pub struct IntotoBody {
+    /// Lower-case hex SHA-256 of the decoded payload.
+    pub payload_hash: String,
+    /// v0.0.2: the envelope's payload type (v0.0.1 does not record it).
+    pub payload_type: Option<String>,
+    /// The keys that verified the envelope: v0.0.2 each signature (its standard base64
+    /// string) with its key; v0.0.1 the one key, with no signature recorded.
+    pub signatures: Vec<(Option<String>, Verifier)>,
+}
+
+/// Reads a stored canonical `intoto` body (v0.0.1 or v0.0.2). Neither the canonical form nor
+/// the signatures are checked.
+///
+/// # Errors
+///
+/// [`EntryError::Invalid`] naming the missing or malformed field.
+pub fn parse_body(body: &[u8]) -> Result<IntotoBody, EntryError> {
+    let value = super::parse_json(body)?;
+    if value.get("kind").and_then(Value::as_str) != Some("intoto") {
+        return Err(EntryError::invalid("the body is not an intoto entry"));
+    }
+    Ok(match fields(&value)? {
+        Fields::V001 {
+            payload_hash,
+            verifier,
+            ..
+        } => IntotoBody {
+            payload_hash,
+            payload_type: None,
+            signatures: vec![(None, verifier)],
+        },
+        Fields::V002 {
+            payload_type,
+            signatures,
+            payload_hash,
+            ..
+        } => IntotoBody {
+            payload_hash,
+            payload_type: Some(payload_type),
+            signatures: signatures
+                .into_iter()
+                .map(|s| (Some(s.sig), s.verifier))
+                .collect(),
+        },
+    })
 }
