@@ -179,7 +179,7 @@ fn opening_refuses_another_format_version() {
         let db = rocksdb::DB::open_cf(
             &rocksdb::Options::default(),
             dir.path().join("db"),
-            ["meta", "entries", "hashes", "by_leaf", "search"],
+            ["meta", "entries", "hashes", "by_leaf", "search", "sets"],
         )
         .unwrap();
         let cf = db.cf_handle("meta").unwrap();
@@ -191,6 +191,121 @@ fn opening_refuses_another_format_version() {
     }
     let err = format!("{:#}", datadir::open(&p, None, false).err().unwrap());
     assert!(err.contains("format version 99"), "{err}");
+}
+
+/// A data directory written before SETs were stored (no `sets` column family, entries without
+/// one) opens, serves its entries with a SET that verifies and is the same on every read and
+/// after a restart (RFC 6979, signed at read time), takes new entries whose SETs are stored, and
+/// passes `verify-log`.
+#[test]
+fn a_log_written_before_sets_were_stored_opens_and_serves_stable_sets() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let host = format!("127.0.0.1:{port}");
+    let signer = common::EntrySigner::new();
+    let (keys, log_id) = {
+        let opened = datadir::open(&paths(dir.path()), Some(&host), true).unwrap();
+        let active = opened.active();
+        let mut border = RightBorder::empty();
+        let mut hashes = Vec::new();
+        let entries: Vec<NewEntry> = (0..3u8)
+            .map(|n| {
+                let proposed = serde_json::to_vec(&signer.hashedrekord(&[n])).unwrap();
+                let e = arkivo_core::entries::canonicalize_bytes(&proposed).unwrap();
+                hashes.extend(border.append(e.leaf_hash));
+                NewEntry {
+                    body: e.body,
+                    leaf_hash: e.leaf_hash,
+                    index_keys: e.index_keys,
+                }
+            })
+            .collect();
+        let (checkpoint_v1, checkpoint_c2sp) = active.identity.sign_checkpoints(3, &border.root());
+        let time = active.identity.meta.created;
+        active
+            .store
+            .commit(&CommitBatch {
+                first_index: 0,
+                integrated_time: time,
+                entries: &entries,
+                sets: &[],
+                hashes: &hashes,
+                head: &TreeHead {
+                    size: 3,
+                    root: border.root(),
+                    timestamp: time,
+                    checkpoint_v1,
+                    checkpoint_c2sp,
+                },
+            })
+            .unwrap();
+        let keys = active.identity.keys.ecdsa_verifying_key().to_owned();
+        (keys, active.identity.keys.log_id_hex())
+    };
+    // What the older arkivo left: the five column families of format version 1, no `sets`.
+    {
+        let mut db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path().join("db"),
+            ["meta", "entries", "hashes", "by_leaf", "search", "sets"],
+        )
+        .unwrap();
+        db.drop_cf("sets").unwrap();
+    }
+    let set_at = |server: &common::TestServer, index: u64| {
+        let j: serde_json::Value =
+            serde_json::from_slice(&server.get(&format!("/api/v1/log/entries?logIndex={index}")))
+                .unwrap();
+        let (_, e) = j.as_object().unwrap().iter().next().unwrap();
+        let set = e["verification"]["signedEntryTimestamp"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(arkivo_core::signer::verify_set(
+            &keys,
+            e["body"].as_str().unwrap(),
+            e["integratedTime"].as_i64().unwrap(),
+            &log_id,
+            index,
+            &base64::engine::general_purpose::STANDARD
+                .decode(&set)
+                .unwrap()
+        ));
+        set
+    };
+    let mut server = common::TestServer::start_in(dir.path(), port, &[]);
+    let old: Vec<String> = (0..3).map(|i| set_at(&server, i)).collect();
+    assert_eq!(set_at(&server, 1), old[1]);
+    server.signal("TERM");
+    let server = common::TestServer::start_in(dir.path(), port, &[]);
+    for (i, set) in (0..).zip(&old) {
+        assert_eq!(&set_at(&server, i), set, "entry {i} after a restart");
+    }
+    // A new entry: its SET is stored, so the 201's is the one read back.
+    let created: serde_json::Value = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let res = common::post_request(
+                &reqwest::Client::new(),
+                &server.base_url(),
+                &signer.hashedrekord(b"new"),
+            )
+            .await;
+            assert_eq!(res.status(), 201);
+            res.json().await.unwrap()
+        });
+    let (_, e) = created.as_object().unwrap().iter().next().unwrap();
+    assert_eq!(e["logIndex"], 3);
+    assert_eq!(
+        e["verification"]["signedEntryTimestamp"].as_str().unwrap(),
+        set_at(&server, 3)
+    );
+    drop(server);
+    let (ok, out, err) = common::arkivo(&["verify-log", "--data-dir", common::path(dir.path())]);
+    assert!(ok && out.contains("4 entries"), "{out}{err}");
 }
 
 /// Logs written before NUL was refused in index keys may hold rows of keys such as `"v\0"`,
@@ -228,6 +343,7 @@ fn rows_of_keys_with_a_nul_do_not_break_searches() {
             first_index: 0,
             integrated_time: 1,
             entries: &entries,
+            sets: &[],
             hashes: &hashes,
             head: &head,
         })

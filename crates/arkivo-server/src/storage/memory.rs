@@ -31,6 +31,7 @@ struct Rows {
     meta: Option<Vec<u8>>,
     head: Option<Vec<u8>>,
     entries: BTreeMap<u64, Vec<u8>>,
+    sets: BTreeMap<u64, Vec<u8>>,
     hashes: BTreeMap<u64, Hash>,
     by_leaf: BTreeMap<Hash, u64>,
     search: BTreeMap<Vec<u8>, ()>,
@@ -61,6 +62,17 @@ impl MemoryStore {
             .unwrap_or_else(|p| p.into_inner())
             .entries
             .len()
+    }
+}
+
+impl Rows {
+    fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StorageError> {
+        let Some(v) = self.entries.get(&index) else {
+            return Ok(None);
+        };
+        let mut entry = codec::decode_entry(index, v)?;
+        entry.set = self.sets.get(&index).cloned();
+        Ok(Some(entry))
     }
 }
 
@@ -108,22 +120,15 @@ impl LogStore for MemoryStore {
     }
 
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StorageError> {
-        let rows = self.rows()?;
-        rows.entries
-            .get(&index)
-            .map(|v| codec::decode_entry(index, v))
-            .transpose()
+        self.rows()?.entry(index)
     }
 
     fn entries(&self, range: Range<u64>) -> Result<Vec<StoredEntry>, StorageError> {
         let rows = self.rows()?;
         range
             .map(|index| {
-                let v = rows
-                    .entries
-                    .get(&index)
-                    .ok_or_else(|| StorageError::Corrupt(format!("entry {index} is missing")))?;
-                codec::decode_entry(index, v)
+                rows.entry(index)?
+                    .ok_or_else(|| StorageError::Corrupt(format!("entry {index} is missing")))
             })
             .collect()
     }
@@ -173,6 +178,8 @@ impl LogStore for MemoryStore {
                 rows.search.insert(codec::search_row(key, index), ());
             }
         }
+        rows.sets
+            .extend((b.first_index..).zip(b.sets.iter().cloned()));
         rows.hashes.extend(b.hashes.iter().copied());
         rows.head = Some(codec::encode_head(b.head));
         if fail {
