@@ -20,6 +20,7 @@ pub mod api;
 pub mod auth;
 #[cfg(feature = "rocksdb")]
 pub mod backup;
+pub mod bulk;
 pub mod ca;
 #[cfg(feature = "rocksdb")]
 pub mod cli;
