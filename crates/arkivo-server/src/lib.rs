@@ -20,6 +20,7 @@ pub mod api;
 pub mod auth;
 #[cfg(feature = "rocksdb")]
 pub mod backup;
+#[cfg(feature = "rocksdb")]
 pub mod bulk;
 pub mod ca;
 #[cfg(feature = "rocksdb")]
