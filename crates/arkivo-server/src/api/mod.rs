@@ -6,7 +6,7 @@
 //! signing) on the blocking pool so the async threads keep serving, and reach storage only
 //! through [`LogStore`] reads and the sequencer handle.
 
-mod cache;
+pub mod cache;
 mod error;
 mod explorer;
 mod fulcio;
