@@ -79,6 +79,59 @@ fn upper_levels_in_memory_answer_as_the_store() {
     ));
 }
 
+/// What an inclusion proof costs the store, counted on the memory store: one `read_hashes` call
+/// of all its stored hashes (~log2 n of them, 17 here, 24 at 10^7) from the store alone; one
+/// call of at most 8 — the levels below 8, inside the entry's own 256-record subtree — once the
+/// upper levels are in memory ([`UpperLevels`]).
+#[test]
+fn an_inclusion_proof_is_one_store_read_of_at_most_eight_hashes() {
+    use arkivo_server::storage::memory::MemoryStore;
+    use std::sync::atomic::Ordering;
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let mut border = RightBorder::empty();
+    // 2^16 + 512 records: a full subtree of level 16 and a right edge of whole tiles.
+    for batch in 0..33u64 {
+        let bodies: Vec<String> = (0..2048).map(|i| format!("entry {batch}/{i}")).collect();
+        store
+            .commit(&Batch::append(&mut border, &bodies, 1000).commit())
+            .unwrap();
+    }
+    let size = border.size();
+    assert_eq!(size, 65536 + 2048);
+    let count = || {
+        (
+            store.hash_reads.calls.load(Ordering::SeqCst),
+            store.hash_reads.hashes.load(Ordering::SeqCst),
+        )
+    };
+    let before = count();
+    let proof = merkle::inclusion_proof(size, 12345, &StoreHashes(store.as_ref())).unwrap();
+    let after = count();
+    assert_eq!(proof.len(), 17);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 17));
+
+    let upper = UpperLevels::new(store.clone());
+    // The first proof of each tile reads its upper-level siblings once.
+    for first in (0..size).step_by(256) {
+        merkle::inclusion_proof(size, first, &StoreHashes(&upper)).unwrap();
+    }
+    for index in (0..size)
+        .step_by(4099)
+        .chain([0, 255, 12345, 65535, 65536, size - 1])
+    {
+        let before = count();
+        let proof = merkle::inclusion_proof(size, index, &StoreHashes(&upper)).unwrap();
+        let after = count();
+        assert!(proof.len() >= 12);
+        assert_eq!(after.0 - before.0, 1, "one read for the proof of {index}");
+        assert!(
+            after.1 - before.1 <= 8,
+            "{} stored hashes read for the proof of {index}",
+            after.1 - before.1
+        );
+    }
+}
+
 #[test]
 fn commits_survive_reopening_and_serve_proofs() {
     let dir = tempfile::tempdir().unwrap();

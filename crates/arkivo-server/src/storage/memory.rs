@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::codec;
 use super::{CommitBatch, LogMeta, LogStore, StorageError, StoredEntry, TreeHead};
@@ -41,6 +41,16 @@ struct Rows {
 pub struct MemoryStore {
     rows: Mutex<Rows>,
     pub faults: Faults,
+    /// What `read_hashes` was asked so far: what a proof costs the store, counted by tests so
+    /// that it cannot grow unnoticed.
+    pub hash_reads: HashReads,
+}
+
+/// Counts of [`LogStore::read_hashes`] calls and of the stored hashes they asked for.
+#[derive(Debug, Default)]
+pub struct HashReads {
+    pub calls: AtomicU64,
+    pub hashes: AtomicU64,
 }
 
 impl MemoryStore {
@@ -107,6 +117,10 @@ impl LogStore for MemoryStore {
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StorageError> {
+        self.hash_reads.calls.fetch_add(1, Ordering::Relaxed);
+        self.hash_reads
+            .hashes
+            .fetch_add(indexes.len() as u64, Ordering::Relaxed);
         let rows = self.rows()?;
         indexes
             .iter()
