@@ -5,11 +5,19 @@
 # after the restart, peak resident memory and disk bytes against the canonical bodies' bytes.
 # The build signs its entries while it runs (--stream: 10^7 pre-signed entries would not fit in
 # memory); the measured writes after the restart are pre-signed.
+# With --bulk, the log is built without HTTP instead: the load generator prints the entries and
+# `arkivo bulk-load` appends them through the same validation and sequencer in commits of 50,000,
+# then `arkivo verify-log` checks the result (how 10^7 and 10^8 logs are built).
 # With a DIR, the log is kept there, and a log already built there is measured again without
 # being rebuilt (so a long build can run apart from the measurements).
-#   benches/scale.sh 1000000 [DIR]
+#   benches/scale.sh [--bulk] 1000000 [DIR]
 set -euo pipefail
-n=${1:?usage: benches/scale.sh ENTRIES [DIR]}
+bulk=false
+if [[ ${1:-} == --bulk ]]; then
+  bulk=true
+  shift
+fi
+n=${1:?usage: benches/scale.sh [--bulk] ENTRIES [DIR]}
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/arkivo-target}"
 cargo build --release --bins --examples --quiet
@@ -24,7 +32,11 @@ else
   trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$dir"' EXIT
 fi
 
-if [[ ! -d $dir/data ]]; then
+if [[ ! -d $dir/data ]] && $bulk; then
+  "$bin/examples/loadgen" --mode print --count "$n" |
+    "$bin/arkivo" bulk-load --data-dir "$dir/data" --hostname "127.0.0.1:$port" -
+  "$bin/arkivo" verify-log --data-dir "$dir/data"
+elif [[ ! -d $dir/data ]]; then
   "$bin/arkivo" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" 2>/dev/null &
   until curl -s -o /dev/null "$url/readyz"; do sleep 0.05; done
   echo "build: $("$bin/examples/loadgen" --url "$url" --count "$n" --stream --seconds 1000000 --connections 128 2>/dev/null)"

@@ -60,6 +60,7 @@ fn commits(
                     first_index: first,
                     integrated_time: 1,
                     entries: &entries,
+                    sets: &[],
                     hashes: &hashes,
                     head: &head,
                 })

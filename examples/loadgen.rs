@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release --example loadgen -- [--url URL]
-//!     [--mode write|read-index|read-proof|read-info|read-tile|timestamp|certificate]
+//!     [--mode write|read-index|read-proof|read-info|read-tile|timestamp|certificate|print]
 //!     [--connections 64] [--seconds 10] [--count N] [--stream] [--rate R] [--report-every S]
 //!     [--server-pid PID] [--max-batch N] [--max-batch-age-ms N] [--ceiling]
 //! ```
@@ -23,6 +23,9 @@
 //! (`POST /api/v2/signingCert`: ID token checked, proof of possession, precertificate logged in
 //! the CT log and committed, SCT embedded); it starts its own server trusting a test OIDC issuer
 //! of its own (tests/common/oidc.rs), whose ID token (valid 5 minutes) every request presents.
+//!
+//! `print` starts no server: it writes `--count` write-mode entries to standard output, one per
+//! line, for `arkivo bulk-load -` (a log of 10^7 entries without HTTP: benches/scale.sh --bulk).
 //!
 //! For runs too long to pre-sign (a log of 10^7 entries, a 30-minute soak), `--stream` signs
 //! entries on two background threads while the run goes on: that costs the server CPU, so
@@ -202,6 +205,33 @@ impl EntryMaker {
         )
         .into_bytes()
     }
+}
+
+/// Writes `count` entries to standard output, one per line, signed on every core a chunk at a
+/// time (so that 10^7 of them never sit in memory at once).
+fn print_entries(count: usize) {
+    use rayon::prelude::*;
+    use std::io::Write;
+    const CHUNK: usize = 65_536;
+    let maker = EntryMaker::new();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for start in (0..count).step_by(CHUNK) {
+        let chunk: Vec<Vec<u8>> = (start..count.min(start + CHUNK))
+            .into_par_iter()
+            .map(|i| maker.entry(i))
+            .collect();
+        for entry in chunk {
+            // A closed pipe (the loader failed) ends the run; it reports why.
+            if out
+                .write_all(&entry)
+                .and_then(|()| out.write_all(b"\n"))
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+    out.flush().ok();
 }
 
 /// Where the bodies of writes come from.
@@ -516,6 +546,9 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let args = parse_args();
+    if args.mode == "print" {
+        return print_entries(args.count.expect("--mode print needs --count"));
+    }
     let issuer = (args.mode == "certificate").then(|| {
         assert!(
             args.url.is_none(),

@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 
 use arkivo_core::merkle::{self, Hash};
 use arkivo_core::wire::{ConsistencyProof, LogInfo};
-use common::router::{api, check_log_entry};
+use arkivo_server::storage::LogStore;
+use common::router::{Answer, api, api_on, check_log_entry};
 
 /// A signer with a fresh P-256 key, as cosign makes them.
 struct Signer {
@@ -208,6 +209,138 @@ async fn entries_are_found_by_index_uuid_and_retrieve() {
             422,
             "more than max allowed 10 entries in request".to_owned()
         )
+    );
+}
+
+/// The SET of the one entry of a LogEntry answer (`{"<id>": {...}}`).
+fn set_of(a: &Answer) -> String {
+    let j = a.json();
+    let (_, e) = j.as_object().unwrap().iter().next().unwrap();
+    e["verification"]["signedEntryTimestamp"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The SET is signed once, when the entry is written, and stored with it: the 201 and every
+/// later read (by index, by UUID, retrieve; after a restart too) return the same bytes, which
+/// verify over the §4 payload.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_set_is_stored_and_every_read_returns_the_201s_bytes() {
+    let api = api();
+    let signer = Signer::new();
+    let mut created = Vec::new();
+    for n in 0..3u8 {
+        let a = api
+            .post("/api/v1/log/entries", &signer.hashedrekord(&[n]))
+            .await;
+        a.assert_status(StatusCode::CREATED);
+        let (id, index, _) = check_log_entry(&api, &a);
+        let stored = api.store.entry(index).unwrap().unwrap().set.unwrap();
+        assert_eq!(B64.decode(set_of(&a)).unwrap(), stored);
+        created.push((id, index, set_of(&a)));
+    }
+    let restarted = api_on(api.store.clone(), api.identity.clone());
+    for server in [&api, &api, &restarted] {
+        for (id, index, set) in &created {
+            for uri in [
+                format!("/api/v1/log/entries?logIndex={index}"),
+                format!("/api/v1/log/entries/{id}"),
+                format!("/api/v1/log/entries/{}", &id[16..]),
+            ] {
+                let a = server.get(&uri).await;
+                a.assert_status(StatusCode::OK);
+                check_log_entry(server, &a);
+                assert_eq!(&set_of(&a), set, "{uri}");
+            }
+            let a = server
+                .post(
+                    "/api/v1/log/entries/retrieve",
+                    &serde_json::json!({"entryUUIDs": [id]}),
+                )
+                .await;
+            a.assert_status(StatusCode::OK);
+            let got = &a.json()[0][id]["verification"]["signedEntryTimestamp"];
+            assert_eq!(got.as_str(), Some(set.as_str()));
+        }
+    }
+}
+
+/// An entry written before SETs were stored (its row has none) is served with a SET signed at
+/// read time with an RFC 6979 nonce: it verifies, and every read — after a restart, with an
+/// empty cache, too — returns the same bytes. Entries written after it get stored ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_without_a_stored_set_gets_the_same_set_every_time() {
+    use arkivo_core::merkle::RightBorder;
+    use arkivo_server::storage::{CommitBatch, NewEntry, TreeHead};
+    use std::sync::Arc;
+    let store = Arc::new(arkivo_server::storage::memory::MemoryStore::new());
+    let identity = Arc::new(
+        arkivo_server::log::create_log(
+            store.as_ref(),
+            "127.0.0.1:3000",
+            arkivo_core::signer::LogKeys::generate(),
+        )
+        .unwrap(),
+    );
+    // The batch as the sequencer wrote it before SETs were stored: no SET rows.
+    let signer = Signer::new();
+    let proposed = serde_json::to_vec(&signer.hashedrekord(b"old")).unwrap();
+    let e = arkivo_core::entries::canonicalize_bytes(&proposed).unwrap();
+    let mut border = RightBorder::empty();
+    let hashes = border.append(e.leaf_hash);
+    let (checkpoint_v1, checkpoint_c2sp) = identity.sign_checkpoints(1, &border.root());
+    let head = TreeHead {
+        size: 1,
+        root: border.root(),
+        timestamp: identity.meta.created,
+        checkpoint_v1,
+        checkpoint_c2sp,
+    };
+    store
+        .commit(&CommitBatch {
+            first_index: 0,
+            integrated_time: head.timestamp,
+            entries: &[NewEntry {
+                body: e.body,
+                leaf_hash: e.leaf_hash,
+                index_keys: e.index_keys,
+            }],
+            sets: &[],
+            hashes: &hashes,
+            head: &head,
+        })
+        .unwrap();
+    assert_eq!(store.entry(0).unwrap().unwrap().set, None);
+
+    let api = api_on(store.clone(), identity.clone());
+    let first = api.get("/api/v1/log/entries?logIndex=0").await;
+    first.assert_status(StatusCode::OK);
+    check_log_entry(&api, &first);
+    let set = set_of(&first);
+    assert_eq!(
+        set_of(&api.get("/api/v1/log/entries?logIndex=0").await),
+        set
+    );
+    let restarted = api_on(store.clone(), identity.clone());
+    let again = restarted.get("/api/v1/log/entries?logIndex=0").await;
+    check_log_entry(&restarted, &again);
+    assert_eq!(set_of(&again), set, "after a restart");
+    assert_eq!(
+        store.entry(0).unwrap().unwrap().set,
+        None,
+        "reads write nothing"
+    );
+
+    let a = restarted
+        .post("/api/v1/log/entries", &signer.hashedrekord(b"new"))
+        .await;
+    a.assert_status(StatusCode::CREATED);
+    let (_, index, _) = check_log_entry(&restarted, &a);
+    assert_eq!(index, 1);
+    assert_eq!(
+        store.entry(1).unwrap().unwrap().set,
+        Some(B64.decode(set_of(&a)).unwrap())
     );
 }
 

@@ -79,6 +79,59 @@ fn upper_levels_in_memory_answer_as_the_store() {
     ));
 }
 
+/// What an inclusion proof costs the store, counted on the memory store: one `read_hashes` call
+/// of all its stored hashes (~log2 n of them, 17 here, 24 at 10^7) from the store alone; one
+/// call of at most 8 — the levels below 8, inside the entry's own 256-record subtree — once the
+/// upper levels are in memory ([`UpperLevels`]).
+#[test]
+fn an_inclusion_proof_is_one_store_read_of_at_most_eight_hashes() {
+    use arkivo_server::storage::memory::MemoryStore;
+    use std::sync::atomic::Ordering;
+    let store = std::sync::Arc::new(MemoryStore::new());
+    let mut border = RightBorder::empty();
+    // 2^16 + 512 records: a full subtree of level 16 and a right edge of whole tiles.
+    for batch in 0..33u64 {
+        let bodies: Vec<String> = (0..2048).map(|i| format!("entry {batch}/{i}")).collect();
+        store
+            .commit(&Batch::append(&mut border, &bodies, 1000).commit())
+            .unwrap();
+    }
+    let size = border.size();
+    assert_eq!(size, 65536 + 2048);
+    let count = || {
+        (
+            store.hash_reads.calls.load(Ordering::SeqCst),
+            store.hash_reads.hashes.load(Ordering::SeqCst),
+        )
+    };
+    let before = count();
+    let proof = merkle::inclusion_proof(size, 12345, &StoreHashes(store.as_ref())).unwrap();
+    let after = count();
+    assert_eq!(proof.len(), 17);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (1, 17));
+
+    let upper = UpperLevels::new(store.clone());
+    // The first proof of each tile reads its upper-level siblings once.
+    for first in (0..size).step_by(256) {
+        merkle::inclusion_proof(size, first, &StoreHashes(&upper)).unwrap();
+    }
+    for index in (0..size)
+        .step_by(4099)
+        .chain([0, 255, 12345, 65535, 65536, size - 1])
+    {
+        let before = count();
+        let proof = merkle::inclusion_proof(size, index, &StoreHashes(&upper)).unwrap();
+        let after = count();
+        assert!(proof.len() >= 12);
+        assert_eq!(after.0 - before.0, 1, "one read for the proof of {index}");
+        assert!(
+            after.1 - before.1 <= 8,
+            "{} stored hashes read for the proof of {index}",
+            after.1 - before.1
+        );
+    }
+}
+
 #[test]
 fn commits_survive_reopening_and_serve_proofs() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,7 +232,7 @@ fn opening_refuses_another_format_version() {
         let db = rocksdb::DB::open_cf(
             &rocksdb::Options::default(),
             dir.path().join("db"),
-            ["meta", "entries", "hashes", "by_leaf", "search"],
+            ["meta", "entries", "hashes", "by_leaf", "search", "sets"],
         )
         .unwrap();
         let cf = db.cf_handle("meta").unwrap();
@@ -191,6 +244,121 @@ fn opening_refuses_another_format_version() {
     }
     let err = format!("{:#}", datadir::open(&p, None, false).err().unwrap());
     assert!(err.contains("format version 99"), "{err}");
+}
+
+/// A data directory written before SETs were stored (no `sets` column family, entries without
+/// one) opens, serves its entries with a SET that verifies and is the same on every read and
+/// after a restart (RFC 6979, signed at read time), takes new entries whose SETs are stored, and
+/// passes `verify-log`.
+#[test]
+fn a_log_written_before_sets_were_stored_opens_and_serves_stable_sets() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let host = format!("127.0.0.1:{port}");
+    let signer = common::EntrySigner::new();
+    let (keys, log_id) = {
+        let opened = datadir::open(&paths(dir.path()), Some(&host), true).unwrap();
+        let active = opened.active();
+        let mut border = RightBorder::empty();
+        let mut hashes = Vec::new();
+        let entries: Vec<NewEntry> = (0..3u8)
+            .map(|n| {
+                let proposed = serde_json::to_vec(&signer.hashedrekord(&[n])).unwrap();
+                let e = arkivo_core::entries::canonicalize_bytes(&proposed).unwrap();
+                hashes.extend(border.append(e.leaf_hash));
+                NewEntry {
+                    body: e.body,
+                    leaf_hash: e.leaf_hash,
+                    index_keys: e.index_keys,
+                }
+            })
+            .collect();
+        let (checkpoint_v1, checkpoint_c2sp) = active.identity.sign_checkpoints(3, &border.root());
+        let time = active.identity.meta.created;
+        active
+            .store
+            .commit(&CommitBatch {
+                first_index: 0,
+                integrated_time: time,
+                entries: &entries,
+                sets: &[],
+                hashes: &hashes,
+                head: &TreeHead {
+                    size: 3,
+                    root: border.root(),
+                    timestamp: time,
+                    checkpoint_v1,
+                    checkpoint_c2sp,
+                },
+            })
+            .unwrap();
+        let keys = active.identity.keys.ecdsa_verifying_key().to_owned();
+        (keys, active.identity.keys.log_id_hex())
+    };
+    // What the older arkivo left: the five column families of format version 1, no `sets`.
+    {
+        let mut db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path().join("db"),
+            ["meta", "entries", "hashes", "by_leaf", "search", "sets"],
+        )
+        .unwrap();
+        db.drop_cf("sets").unwrap();
+    }
+    let set_at = |server: &common::TestServer, index: u64| {
+        let j: serde_json::Value =
+            serde_json::from_slice(&server.get(&format!("/api/v1/log/entries?logIndex={index}")))
+                .unwrap();
+        let (_, e) = j.as_object().unwrap().iter().next().unwrap();
+        let set = e["verification"]["signedEntryTimestamp"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(arkivo_core::signer::verify_set(
+            &keys,
+            e["body"].as_str().unwrap(),
+            e["integratedTime"].as_i64().unwrap(),
+            &log_id,
+            index,
+            &base64::engine::general_purpose::STANDARD
+                .decode(&set)
+                .unwrap()
+        ));
+        set
+    };
+    let mut server = common::TestServer::start_in(dir.path(), port, &[]);
+    let old: Vec<String> = (0..3).map(|i| set_at(&server, i)).collect();
+    assert_eq!(set_at(&server, 1), old[1]);
+    server.signal("TERM");
+    let server = common::TestServer::start_in(dir.path(), port, &[]);
+    for (i, set) in (0..).zip(&old) {
+        assert_eq!(&set_at(&server, i), set, "entry {i} after a restart");
+    }
+    // A new entry: its SET is stored, so the 201's is the one read back.
+    let created: serde_json::Value = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let res = common::post_request(
+                &reqwest::Client::new(),
+                &server.base_url(),
+                &signer.hashedrekord(b"new"),
+            )
+            .await;
+            assert_eq!(res.status(), 201);
+            res.json().await.unwrap()
+        });
+    let (_, e) = created.as_object().unwrap().iter().next().unwrap();
+    assert_eq!(e["logIndex"], 3);
+    assert_eq!(
+        e["verification"]["signedEntryTimestamp"].as_str().unwrap(),
+        set_at(&server, 3)
+    );
+    drop(server);
+    let (ok, out, err) = common::arkivo(&["verify-log", "--data-dir", common::path(dir.path())]);
+    assert!(ok && out.contains("4 entries"), "{out}{err}");
 }
 
 /// Logs written before NUL was refused in index keys may hold rows of keys such as `"v\0"`,
@@ -228,6 +396,7 @@ fn rows_of_keys_with_a_nul_do_not_break_searches() {
             first_index: 0,
             integrated_time: 1,
             entries: &entries,
+            sets: &[],
             hashes: &hashes,
             head: &head,
         })

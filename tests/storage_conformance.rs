@@ -49,7 +49,11 @@ fn conformance(store: &dyn LogStore) {
         let bodies: Vec<String> = (0..(batch * 7 + 1))
             .map(|i| format!("entry {batch}/{i}"))
             .collect();
-        let b = Batch::append(&mut border, &bodies, 1000 + batch as i64);
+        let mut b = Batch::append(&mut border, &bodies, 1000 + batch as i64);
+        if batch == 3 {
+            // A batch without SETs, as a CT log's.
+            b.sets.clear();
+        }
         store.commit(&b.commit()).unwrap();
         assert_eq!(store.head().unwrap(), b.head);
         heads.push(b.head);
@@ -87,6 +91,21 @@ fn conformance(store: &dyn LogStore) {
         1009
     );
     assert!(store.entry(size).unwrap().is_none());
+    // Each entry's SET as committed with it; none for the batch committed without.
+    let without: std::ops::Range<u64> = (1 + 8 + 15)..(1 + 8 + 15 + 22);
+    for i in [
+        0,
+        without.start - 1,
+        without.start,
+        without.end - 1,
+        without.end,
+        size - 1,
+    ] {
+        let e = store.entry(i).unwrap().unwrap();
+        let expected = (!without.contains(&i))
+            .then(|| format!("set of {}", String::from_utf8(e.body.clone()).unwrap()).into_bytes());
+        assert_eq!(e.set, expected, "entry {i}");
+    }
     let leaves: Vec<Hash> = [3, 0, 9]
         .iter()
         .map(|&i| merkle::record_hash(&store.entry(i).unwrap().unwrap().body))

@@ -30,6 +30,12 @@ pub fn api() -> Api {
     let store = Arc::new(MemoryStore::new());
     let identity =
         Arc::new(create_log(store.as_ref(), "127.0.0.1:3000", LogKeys::generate()).unwrap());
+    api_on(store, identity)
+}
+
+/// A server over a log already in `store`: a new sequencer and server state, as after a
+/// restart.
+pub fn api_on(store: Arc<MemoryStore>, identity: Arc<LogIdentity>) -> Api {
     let active = Shard {
         store: store.clone(),
         identity: identity.clone(),

@@ -8,6 +8,8 @@ pub struct Batch {
     pub first_index: u64,
     pub time: i64,
     pub entries: Vec<NewEntry>,
+    /// A stand-in SET per entry (`set of <body>`); clear it for a batch without (a CT log's).
+    pub sets: Vec<Vec<u8>>,
     pub hashes: Vec<(u64, Hash)>,
     pub head: TreeHead,
 }
@@ -36,10 +38,15 @@ impl Batch {
             checkpoint_v1: format!("v1 {}", border.size()),
             checkpoint_c2sp: format!("c2sp {}", border.size()),
         };
+        let sets = bodies
+            .iter()
+            .map(|b| format!("set of {b}").into_bytes())
+            .collect();
         Batch {
             first_index,
             time,
             entries,
+            sets,
             hashes,
             head,
         }
@@ -50,6 +57,7 @@ impl Batch {
             first_index: self.first_index,
             integrated_time: self.time,
             entries: &self.entries,
+            sets: &self.sets,
             hashes: &self.hashes,
             head: &self.head,
         }

@@ -217,6 +217,34 @@ impl LogKeys {
         ))
     }
 
+    /// ECDSA P-256 over SHA-256 of `message`, ASN.1 DER, with the nonce derived from the key and
+    /// the message (RFC 6979 §3.2): the same message gives the same bytes every time. Through the
+    /// RustCrypto key, slower than [`Self::ecdsa_sign`]; for what must not change between two
+    /// answers but was not stored.
+    pub fn ecdsa_sign_deterministic(&self, message: &[u8]) -> Vec<u8> {
+        let signature: p256::ecdsa::Signature =
+            p256::ecdsa::signature::Signer::sign(&self.ecdsa, message);
+        signature.to_der().as_bytes().to_vec()
+    }
+
+    /// The SET of an entry written before SETs were stored: as [`Self::sign_set`], but with an
+    /// RFC 6979 nonce, so that every read of the entry (after a restart too) returns the same
+    /// bytes, as a stored SET would be.
+    pub fn sign_set_deterministic(
+        &self,
+        body_b64: &str,
+        integrated_time: i64,
+        log_id_hex: &str,
+        log_index: u64,
+    ) -> Vec<u8> {
+        self.ecdsa_sign_deterministic(&set_payload(
+            body_b64,
+            integrated_time,
+            log_id_hex,
+            log_index,
+        ))
+    }
+
     /// Pure Ed25519 over `message`.
     pub fn ed25519_sign(&self, message: &[u8]) -> [u8; 64] {
         self.ed25519.sign(message).to_bytes()
@@ -329,6 +357,43 @@ mod tests {
             9,
             &set
         ));
+    }
+
+    /// RFC 6979 A.2.5, P-256 with SHA-256: the deterministic nonce gives the published (r, s).
+    #[test]
+    fn deterministic_signatures_match_rfc6979_vectors() {
+        let x = hex::decode("C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721")
+            .unwrap();
+        let k = LogKeys::from_keys(
+            p256::ecdsa::SigningKey::from_slice(&x).unwrap(),
+            ed25519_dalek::SigningKey::from_bytes(&[5; 32]),
+        )
+        .unwrap();
+        for (message, r, s) in [
+            (
+                "sample",
+                "EFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716",
+                "F7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8",
+            ),
+            (
+                "test",
+                "F1ABB023518351CD71D881567B1EA663ED3EFCF6C5132B354F28D3B0B7D38367",
+                "019F4113742A2B14BD25926B49C649155F267E60D3814B4C0CC84250E46F0083",
+            ),
+        ] {
+            let der = k.ecdsa_sign_deterministic(message.as_bytes());
+            let sig = p256::ecdsa::Signature::from_der(&der).unwrap();
+            assert_eq!(hex::encode_upper(sig.r().to_bytes()), r, "{message}");
+            assert_eq!(hex::encode_upper(sig.s().to_bytes()), s, "{message}");
+            assert_eq!(k.ecdsa_sign_deterministic(message.as_bytes()), der);
+        }
+        let id = k.log_id_hex();
+        let set = k.sign_set_deterministic("Ym9keQ==", 5, &id, 9);
+        assert_eq!(set, k.sign_set_deterministic("Ym9keQ==", 5, &id, 9));
+        let vk = k.ecdsa_verifying_key();
+        assert!(verify_set(vk, "Ym9keQ==", 5, &id, 9, &set));
+        assert!(!verify_set(vk, "Ym9keQ==", 5, &id, 10, &set));
+        assert_ne!(set, k.sign_set_deterministic("Ym9keQ==", 5, &id, 10));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The server's commands: `serve`, `init`, `verify-log`, `token`, `witness`, `backup`,
-//! `restore` and `shard`, with their flags (each overrides the config file).
+//! The server's commands: `serve`, `init`, `verify-log`, `bulk-load`, `token`, `witness`,
+//! `backup`, `restore` and `shard`, with their flags (each overrides the config file).
 
 use std::path::PathBuf;
 
@@ -21,6 +21,11 @@ pub enum ServerCommand {
     /// Check a log's consistency (an fsck): recompute every leaf and tree hash from the stored
     /// entries, check the indexes and the signed checkpoints. Exits non-zero on the first problem.
     VerifyLog(ServerArgs),
+    /// Append entries from a file (one proposed entry, the JSON of POST /api/v1/log/entries, per
+    /// line; `-` reads standard input) without HTTP, through the same validation and sequencer
+    /// as the API, in large commits; creates the log in an empty data directory. Not while the
+    /// log is served.
+    BulkLoad(BulkLoadArgs),
     /// Write tokens for `serve --write-tokens`.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -199,6 +204,17 @@ pub struct RotateArgs {
     /// the active tree's.
     #[arg(long)]
     pub new_key: bool,
+    #[command(flatten)]
+    pub log: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BulkLoadArgs {
+    /// The file of entries, one JSON object per line; `-` for standard input.
+    pub entries: PathBuf,
+    /// Entries per commit (one atomic, synced write each).
+    #[arg(long, default_value_t = 50_000)]
+    pub batch: usize,
     #[command(flatten)]
     pub log: ServerArgs,
 }
@@ -525,6 +541,25 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                     report.entries, report.stored_hashes, report.root
                 );
             }
+            Ok(())
+        }
+        ServerCommand::BulkLoad(args) => {
+            let config = args.log.resolve()?;
+            let loaded = if args.entries.as_os_str() == "-" {
+                crate::bulk::load(&config, std::io::stdin().lock(), args.batch)?
+            } else {
+                let file = std::fs::File::open(&args.entries)
+                    .with_context(|| format!("opening {}", args.entries.display()))?;
+                crate::bulk::load(&config, std::io::BufReader::new(file), args.batch)?
+            };
+            let seconds = loaded.elapsed.as_secs_f64();
+            println!(
+                "appended {} entries ({} already in the log) in {seconds:.1} s: {:.0} entries/s;                  tree size {}",
+                loaded.appended,
+                loaded.duplicates,
+                loaded.appended as f64 / seconds,
+                loaded.tree_size
+            );
             Ok(())
         }
         ServerCommand::Shard(ShardCommand::Rotate(args)) => {

@@ -21,6 +21,8 @@ pub mod api;
 pub mod auth;
 #[cfg(feature = "rocksdb")]
 pub mod backup;
+#[cfg(feature = "rocksdb")]
+pub mod bulk;
 pub mod ca;
 #[cfg(feature = "rocksdb")]
 pub mod cli;

@@ -156,6 +156,8 @@ pub struct Sequenced {
     pub index: u64,
     /// When the entry's batch was integrated (Unix seconds).
     pub integrated_time: i64,
+    /// Its SET as stored with it (a Rekor log's entry; none for a CT log's leaf).
+    pub set: Option<Vec<u8>>,
     /// The view right after the entry's batch: its active shard holds the entry and its head
     /// includes it.
     pub view: Arc<View>,
@@ -712,6 +714,7 @@ impl Sequencer {
             outcomes.push(Outcome::Appended(index));
         }
 
+        let mut sets = Vec::new();
         let view = if fresh.is_empty() {
             old_view.clone()
         } else {
@@ -721,6 +724,7 @@ impl Sequencer {
             let timestamp = crate::log::unix_now()
                 .max(old_head.timestamp)
                 .max(active.identity().meta.created);
+            sets = signed_entry_timestamps(active, old_head.size, timestamp, &fresh);
             let (checkpoint_v1, checkpoint_c2sp) = active
                 .identity()
                 .sign_checkpoints(border.size(), &border.root());
@@ -735,6 +739,7 @@ impl Sequencer {
                 first_index: old_head.size,
                 integrated_time: timestamp,
                 entries: &fresh,
+                sets: &sets,
                 hashes: &hashes,
                 head: &head,
             };
@@ -768,11 +773,14 @@ impl Sequencer {
             view
         };
         let tree_id = view.active.tree_id();
+        // Appended entries come in index order, as their SETs do.
+        let mut sets = sets.into_iter();
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let answer = match outcome {
                 Outcome::Appended(index) => Ok(Sequenced {
                     index,
                     integrated_time: view.active.head.timestamp,
+                    set: sets.next(),
                     view: view.clone(),
                 }),
                 Outcome::Duplicate(index) => Err(SequenceError::Duplicate { index, tree_id }),
@@ -781,6 +789,40 @@ impl Sequencer {
             drop(reply.send(answer));
         }
     }
+}
+
+/// The SETs of a Rekor log's batch `fresh`, whose first entry gets index `first_index` of the
+/// active shard, integrated at `integrated_time` (rekor-v1-api.md §4: the SET signs the virtual
+/// index, §9). None for a CT log, whose leaves have none.
+///
+/// Signed here once, stored with the entries in their commit, and served as is by the 201 and
+/// every read, so that two reads of an entry return the same bytes. The 201 signed one per entry before, so this moves
+/// work rather than adding it; the batch is signed across the CPU worker threads, so the single
+/// writer does not wait for one core to sign it all.
+fn signed_entry_timestamps(
+    active: &ShardView,
+    first_index: u64,
+    integrated_time: i64,
+    fresh: &[NewEntry],
+) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    use rayon::prelude::*;
+    let identity = active.identity();
+    if identity.kind != LogKind::Rekor {
+        return Vec::new();
+    }
+    let log_id = identity.keys.log_id_hex();
+    let first = active.offset + first_index;
+    fresh
+        .par_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let body = base64::engine::general_purpose::STANDARD.encode(&e.body);
+            identity
+                .keys
+                .sign_set(&body, integrated_time, &log_id, first + i as u64)
+        })
+        .collect()
 }
 
 /// Re-reads the newest leaf's inclusion proof from storage and verifies it against the new

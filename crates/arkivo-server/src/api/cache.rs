@@ -57,7 +57,12 @@ pub async fn conditional(req: Request, next: Next) -> Response {
 
 /// Whether the preconditions of a request with headers `conditions` fail for a representation
 /// tagged `etag` and last modified at `last_modified` (§13.2.2 steps 3 and 4 for GET and HEAD).
-fn not_modified(conditions: &HeaderMap, etag: &str, last_modified: Option<&HeaderValue>) -> bool {
+/// Public for the fuzz target `conditional_request`: the header values come from clients.
+pub fn not_modified(
+    conditions: &HeaderMap,
+    etag: &str,
+    last_modified: Option<&HeaderValue>,
+) -> bool {
     if let Some(if_none_match) = conditions.get(header::IF_NONE_MATCH) {
         // §13.1.2: "*" or a list of entity tags compared weakly (a W/ prefix is ignored).
         let Ok(list) = if_none_match.to_str() else {

@@ -6,7 +6,7 @@
 //! signing) on the blocking pool so the async threads keep serving, and reach storage only
 //! through [`LogStore`] reads and the sequencer handle.
 
-pub(crate) mod cache;
+pub mod cache;
 mod error;
 mod explorer;
 mod fulcio;
@@ -71,10 +71,10 @@ pub struct AppState {
     pub cosignatures: Arc<Cosignatures>,
     /// One thread per core for the CPU-bound work of requests (verification, proofs, signing).
     cpu: Arc<rayon::ThreadPool>,
-    /// Signed entry timestamps by virtual log index. A SET covers only what never changes for
+    /// Signed entry timestamps, by virtual log index, of entries written before SETs were
+    /// stored ([`AppState::signed_entry_timestamp`]). A SET covers only what never changes for
     /// an index (body, integrated time, the shard's log ID, the virtual index), so it can be
-    /// served again instead of signed again (rekor-v1-api.md §4: "caching is fine"); signing
-    /// was 14 µs of every read.
+    /// served again instead of signed again (rekor-v1-api.md §4: "caching is fine").
     sets: Arc<quick_cache::sync::Cache<u64, Arc<[u8]>>>,
     /// The TUF repository served under `/tuf/` (none: 404 there).
     tuf: Option<Arc<crate::tuf::Repository>>,
@@ -130,8 +130,11 @@ impl AppState {
         self.sequencer.published().view()
     }
 
-    /// The SET of the entry at virtual index `virtual_index` of `shard`, from the cache or
-    /// freshly signed with the shard's key.
+    /// The SET of an entry written before SETs were stored with entries, at virtual index
+    /// `virtual_index` of `shard`: from the cache, or signed with the shard's key. The nonce is
+    /// derived from the key and the payload (RFC 6979), so every read of the entry, after a
+    /// restart too, returns the same bytes — as for an entry whose SET is stored. Data written
+    /// before is thus served without a migration that would sign its whole history at start-up.
     fn signed_entry_timestamp(
         &self,
         shard: &LogIdentity,
@@ -145,7 +148,7 @@ impl AppState {
         }
         let set: Arc<[u8]> = shard
             .keys
-            .sign_set(body_b64, integrated_time, log_id_hex, virtual_index)
+            .sign_set_deterministic(body_b64, integrated_time, log_id_hex, virtual_index)
             .into();
         self.sets.insert(virtual_index, set.clone());
         set

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use super::{ApiError, AppState, Written, body_bytes, entry_error, json_line, no_cache};
 use crate::sequencer::{ShardView, View};
-use crate::storage::{StoreHashes, query};
+use crate::storage::{StoreHashes, StoredEntry, query};
 use arkivo_core::entries;
 use arkivo_core::limits::{
     MAX_QUERY_BODY_BYTES, MAX_RETRIEVE_ITEMS, MAX_RETRIEVE_VERIFICATIONS, MAX_SEARCH_RESULTS,
@@ -29,16 +29,17 @@ type Params = Query<Vec<(String, String)>>;
 
 /// Builds the `{"<entry ID>": {...}}` answer for the entry at `index` of `shard`, with an
 /// inclusion proof against the shard's head and a SET (§4): the top-level `logIndex` (and the
-/// SET's) is the virtual index, the proof's the index in the shard (§2, §9). Blocking: reads
-/// hashes, signs.
+/// SET's) is the virtual index, the proof's the index in the shard (§2, §9). The SET is the one
+/// stored with the entry; only an entry written before SETs were stored gets one signed here.
+/// Blocking: reads hashes.
 fn log_entry(
     st: &AppState,
     shard: &ShardView,
     index: u64,
-    body: &[u8],
-    integrated_time: i64,
+    entry: &StoredEntry,
 ) -> Result<(String, Vec<u8>), ApiError> {
     let (identity, head) = (shard.identity(), &shard.head);
+    let (body, integrated_time) = (&entry.body, entry.integrated_time);
     let leaf = merkle::record_hash(body);
     let id = identity.entry_id(&leaf);
     let proof = merkle::inclusion_proof(head.size, index, &StoreHashes(shard.store()))
@@ -46,8 +47,16 @@ fn log_entry(
     let body_b64 = B64.encode(body);
     let log_id = identity.keys.log_id_hex();
     let virtual_index = shard.offset + index;
-    let set =
-        st.signed_entry_timestamp(identity, virtual_index, &body_b64, integrated_time, &log_id);
+    let set = match &entry.set {
+        Some(set) => B64.encode(set),
+        None => B64.encode(st.signed_entry_timestamp(
+            identity,
+            virtual_index,
+            &body_b64,
+            integrated_time,
+            &log_id,
+        )),
+    };
     let entry: LogEntry = BTreeMap::from([(
         id.clone(),
         LogEntryBody {
@@ -63,7 +72,7 @@ fn log_entry(
                     root_hash: head.root.to_hex(),
                     tree_size: head.size,
                 },
-                signed_entry_timestamp: B64.encode(&set),
+                signed_entry_timestamp: set,
             },
         },
     )]);
@@ -89,7 +98,7 @@ fn stored_log_entry(
                 shard.tree_id()
             ))
         })?;
-    log_entry(st, shard, index, &entry.body, entry.integrated_time).map(Some)
+    log_entry(st, shard, index, &entry).map(Some)
 }
 
 /// The entry at virtual index `virtual_index`, whichever shard holds it (§9).
@@ -119,13 +128,12 @@ pub async fn create_entry(
             let (id, json) = st
                 .cpu(move || {
                     let s = sequenced;
-                    log_entry(
-                        &st2,
-                        &s.view.active,
-                        s.index,
-                        &entry.body,
-                        s.integrated_time,
-                    )
+                    let stored = StoredEntry {
+                        body: entry.body,
+                        integrated_time: s.integrated_time,
+                        set: s.set,
+                    };
+                    log_entry(&st2, &s.view.active, s.index, &stored)
                 })
                 .await?;
             let mut res = json_line(StatusCode::CREATED, json);

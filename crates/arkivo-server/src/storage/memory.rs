@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::codec;
 use super::{CommitBatch, LogMeta, LogStore, StorageError, StoredEntry, TreeHead};
@@ -31,6 +31,7 @@ struct Rows {
     meta: Option<Vec<u8>>,
     head: Option<Vec<u8>>,
     entries: BTreeMap<u64, Vec<u8>>,
+    sets: BTreeMap<u64, Vec<u8>>,
     hashes: BTreeMap<u64, Hash>,
     by_leaf: BTreeMap<Hash, u64>,
     search: BTreeMap<Vec<u8>, ()>,
@@ -40,6 +41,16 @@ struct Rows {
 pub struct MemoryStore {
     rows: Mutex<Rows>,
     pub faults: Faults,
+    /// What `read_hashes` was asked so far: what a proof costs the store, counted by tests so
+    /// that it cannot grow unnoticed.
+    pub hash_reads: HashReads,
+}
+
+/// Counts of [`LogStore::read_hashes`] calls and of the stored hashes they asked for.
+#[derive(Debug, Default)]
+pub struct HashReads {
+    pub calls: AtomicU64,
+    pub hashes: AtomicU64,
 }
 
 impl MemoryStore {
@@ -61,6 +72,17 @@ impl MemoryStore {
             .unwrap_or_else(|p| p.into_inner())
             .entries
             .len()
+    }
+}
+
+impl Rows {
+    fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StorageError> {
+        let Some(v) = self.entries.get(&index) else {
+            return Ok(None);
+        };
+        let mut entry = codec::decode_entry(index, v)?;
+        entry.set = self.sets.get(&index).cloned();
+        Ok(Some(entry))
     }
 }
 
@@ -95,6 +117,10 @@ impl LogStore for MemoryStore {
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StorageError> {
+        self.hash_reads.calls.fetch_add(1, Ordering::Relaxed);
+        self.hash_reads
+            .hashes
+            .fetch_add(indexes.len() as u64, Ordering::Relaxed);
         let rows = self.rows()?;
         indexes
             .iter()
@@ -108,22 +134,15 @@ impl LogStore for MemoryStore {
     }
 
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StorageError> {
-        let rows = self.rows()?;
-        rows.entries
-            .get(&index)
-            .map(|v| codec::decode_entry(index, v))
-            .transpose()
+        self.rows()?.entry(index)
     }
 
     fn entries(&self, range: Range<u64>) -> Result<Vec<StoredEntry>, StorageError> {
         let rows = self.rows()?;
         range
             .map(|index| {
-                let v = rows
-                    .entries
-                    .get(&index)
-                    .ok_or_else(|| StorageError::Corrupt(format!("entry {index} is missing")))?;
-                codec::decode_entry(index, v)
+                rows.entry(index)?
+                    .ok_or_else(|| StorageError::Corrupt(format!("entry {index} is missing")))
             })
             .collect()
     }
@@ -173,6 +192,8 @@ impl LogStore for MemoryStore {
                 rows.search.insert(codec::search_row(key, index), ());
             }
         }
+        rows.sets
+            .extend((b.first_index..).zip(b.sets.iter().cloned()));
         rows.hashes.extend(b.hashes.iter().copied());
         rows.head = Some(codec::encode_head(b.head));
         if fail {

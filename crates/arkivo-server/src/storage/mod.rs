@@ -71,11 +71,16 @@ pub struct StoreMemory {
     pub block_cache: u64,
 }
 
-/// One entry as stored: its canonical body (the Merkle leaf) and when it was integrated.
+/// One entry as stored: its canonical body (the Merkle leaf), when it was integrated, and the
+/// SET signed for it when it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredEntry {
     pub body: Vec<u8>,
     pub integrated_time: i64,
+    /// The signed entry timestamp (rekor-v1-api.md §4, DER), signed once by the sequencer and
+    /// served as is by every read. `None` for an entry written before SETs were
+    /// stored, and for a CT log's leaves (which have none).
+    pub set: Option<Vec<u8>>,
 }
 
 /// One entry to append in a batch.
@@ -93,6 +98,8 @@ pub struct CommitBatch<'a> {
     pub first_index: u64,
     pub integrated_time: i64,
     pub entries: &'a [NewEntry],
+    /// The SET of each of `entries`, in order — or none at all (a CT log's leaves have none).
+    pub sets: &'a [Vec<u8>],
     /// Newly completed stored hashes (`merkle::RightBorder::append` output).
     pub hashes: &'a [(u64, Hash)],
     /// The head after the batch, with its signed checkpoints.
@@ -199,6 +206,7 @@ pub(crate) mod codec {
         v
     }
 
+    /// The entry row; its SET is a row of its own (read with it, `set` is filled in after).
     pub fn decode_entry(index: u64, v: &[u8]) -> Result<StoredEntry, StorageError> {
         let (time, body) = v
             .split_first_chunk::<8>()
@@ -206,6 +214,7 @@ pub(crate) mod codec {
         Ok(StoredEntry {
             body: body.to_vec(),
             integrated_time: i64::from_be_bytes(*time),
+            set: None,
         })
     }
 

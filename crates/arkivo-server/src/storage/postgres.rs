@@ -8,7 +8,7 @@
 //! | `arkivo_schema` | the schema version this database was brought to |
 //! | `arkivo_meta` | the log's [`LogMeta`] (the same JSON as RocksDB's `meta` row) |
 //! | `arkivo_head` | one row: the leader's epoch, the newest committed head, the published head |
-//! | `arkivo_entries` | log index → integrated time, canonical body; the leaf hash, unique |
+//! | `arkivo_entries` | log index → integrated time, canonical body, SET (null before schema 2); the leaf hash, unique |
 //! | `arkivo_hashes` | stored-hash index → 32-byte hash |
 //! | `arkivo_search` | (index key, log index) |
 //!
@@ -48,9 +48,10 @@ use super::{CommitBatch, FORMAT_VERSION, LogMeta, LogStore, StorageError, Stored
 use arkivo_core::merkle::Hash;
 
 /// The newest schema this arkivo knows; [`MIGRATIONS`]`[v]` brings a database from `v` to `v + 1`.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = ["
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    "
     CREATE TABLE arkivo_meta (
         id boolean PRIMARY KEY DEFAULT true CHECK (id),
         meta bytea NOT NULL
@@ -79,7 +80,13 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = ["
         idx bigint NOT NULL,
         PRIMARY KEY (key, idx)
     );
-"];
+",
+    "
+    -- The SET signed when the entry was written (rekor-v1-api.md §4); null for the entries
+    -- written before, which are served with one signed at read time.
+    ALTER TABLE arkivo_entries ADD COLUMN signed_entry_timestamp bytea;
+",
+];
 
 /// Advisory lock keys, in the two-key form `pg_advisory_lock(class, id)`: the class is "arkv".
 const LOCK_CLASS: i32 = i32::from_be_bytes(*b"arkv");
@@ -614,13 +621,15 @@ impl LogStore for PgStore {
         Ok(self
             .read()?
             .query_opt(
-                "SELECT integrated_time, body FROM arkivo_entries WHERE idx = $1",
+                "SELECT integrated_time, body, signed_entry_timestamp FROM arkivo_entries \
+                 WHERE idx = $1",
                 &[&to_sql(index)?],
             )
             .map_err(db_error)?
             .map(|row| StoredEntry {
                 integrated_time: row.get(0),
                 body: row.get(1),
+                set: row.get(2),
             }))
     }
 
@@ -628,7 +637,7 @@ impl LogStore for PgStore {
         let rows = self
             .read()?
             .query(
-                "SELECT idx, integrated_time, body FROM arkivo_entries \
+                "SELECT idx, integrated_time, body, signed_entry_timestamp FROM arkivo_entries \
                  WHERE idx >= $1 AND idx < $2 ORDER BY idx",
                 &[&to_sql(range.start)?, &to_sql(range.end)?],
             )
@@ -643,6 +652,7 @@ impl LogStore for PgStore {
                 Ok(StoredEntry {
                     integrated_time: row.get(1),
                     body: row.get(2),
+                    set: row.get(3),
                 })
             })
             .collect()
@@ -721,6 +731,7 @@ impl LogStore for PgStore {
                 search_indexes.push(index);
             }
         }
+        let sets: Vec<&[u8]> = b.sets.iter().map(Vec::as_slice).collect();
         let hash_indexes = b
             .hashes
             .iter()
@@ -740,11 +751,14 @@ impl LogStore for PgStore {
             if owned == 0 {
                 return Ok(true);
             }
+            // unnest pads the shorter arrays with nulls: no SETs (a CT log's leaves), null ones.
             tx.execute(
-                "INSERT INTO arkivo_entries (idx, leaf_hash, integrated_time, body) \
-                 SELECT idx, leaf_hash, $3, body FROM unnest($1::bigint[], $2::bytea[], $4::bytea[]) \
-                 AS t(idx, leaf_hash, body)",
-                &[&indexes, &leaves, &b.integrated_time, &bodies],
+                "INSERT INTO arkivo_entries (idx, leaf_hash, integrated_time, body, \
+                 signed_entry_timestamp) \
+                 SELECT idx, leaf_hash, $3, body, signed FROM \
+                 unnest($1::bigint[], $2::bytea[], $4::bytea[], $5::bytea[]) \
+                 AS t(idx, leaf_hash, body, signed)",
+                &[&indexes, &leaves, &b.integrated_time, &bodies, &sets],
             )?;
             tx.execute(
                 "INSERT INTO arkivo_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])",

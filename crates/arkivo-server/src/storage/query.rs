@@ -116,6 +116,7 @@ mod tests {
                 first_index: 0,
                 integrated_time: 0,
                 entries: &entries,
+                sets: &[],
                 hashes: &[],
                 head: &head,
             })

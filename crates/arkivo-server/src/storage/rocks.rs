@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | `meta` | `"meta"`, `"head"` | [`LogMeta`], [`TreeHead`] (JSON) |
 //! | `entries` | log index (u64 BE) | integrated time (i64 BE) ‖ canonical body |
+//! | `sets` | log index (u64 BE) | the entry's SET (DER); none for entries written before |
 //! | `hashes` | stored-hash index (u64 BE) | 32-byte hash |
 //! | `by_leaf` | leaf hash (32 bytes) | log index (u64 BE) |
 //! | `search` | index key ‖ 0x00 ‖ log index (u64 BE), read from the end | empty |
@@ -31,7 +32,14 @@ const CF_ENTRIES: &str = "entries";
 const CF_HASHES: &str = "hashes";
 const CF_BY_LEAF: &str = "by_leaf";
 const CF_SEARCH: &str = "search";
-const COLUMN_FAMILIES: [&str; 5] = [CF_META, CF_ENTRIES, CF_HASHES, CF_BY_LEAF, CF_SEARCH];
+/// Added after format version 1 was in use: a database written before gets it, empty, when it
+/// is opened (`create_missing_column_families`), and its entries are served with a SET signed
+/// at read time (see `api::AppState::signed_entry_timestamp`). The format version is unchanged:
+/// every row of version 1 reads as before.
+const CF_SETS: &str = "sets";
+const COLUMN_FAMILIES: [&str; 6] = [
+    CF_META, CF_ENTRIES, CF_HASHES, CF_BY_LEAF, CF_SEARCH, CF_SETS,
+];
 
 /// RocksDB's block cache, shared by every column family. Proofs read the hashes of large, old
 /// subtrees again and again; 64 MiB keeps them hot while keeping resident memory well under the
@@ -90,7 +98,8 @@ impl RocksStore {
             if name == CF_ENTRIES {
                 cf.set_compression_type(DBCompressionType::Lz4);
             } else {
-                // Hashes and leaf hashes are random bytes: compression would only cost CPU.
+                // Hashes, leaf hashes and signatures are random bytes: compression would only cost
+                // CPU.
                 cf.set_compression_type(DBCompressionType::None);
             }
             ColumnFamilyDescriptor::new(name, cf)
@@ -249,25 +258,38 @@ impl LogStore for RocksStore {
     }
 
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StorageError> {
-        self.db
-            .get_pinned_cf(self.cf(CF_ENTRIES), codec::index_key(index))
+        let key = codec::index_key(index);
+        let Some(v) = self
+            .db
+            .get_pinned_cf(self.cf(CF_ENTRIES), key)
             .map_err(storage_error)?
-            .map(|v| codec::decode_entry(index, &v))
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        let mut entry = codec::decode_entry(index, &v)?;
+        entry.set = self
+            .db
+            .get_cf(self.cf(CF_SETS), key)
+            .map_err(storage_error)?;
+        Ok(Some(entry))
     }
 
     fn entries(&self, range: Range<u64>) -> Result<Vec<StoredEntry>, StorageError> {
         let keys: Vec<[u8; 8]> = range.clone().map(codec::index_key).collect();
         // Big-endian keys of an ascending range are sorted, which lets RocksDB skip sorting.
+        let sets = self.db.batched_multi_get_cf(self.cf(CF_SETS), &keys, true);
         self.db
             .batched_multi_get_cf(self.cf(CF_ENTRIES), &keys, true)
             .into_iter()
+            .zip(sets)
             .zip(range)
-            .map(|(r, index)| {
+            .map(|((r, set), index)| {
                 let v = r
                     .map_err(storage_error)?
                     .ok_or_else(|| StorageError::Corrupt(format!("entry {index} is missing")))?;
-                codec::decode_entry(index, &v)
+                let mut entry = codec::decode_entry(index, &v)?;
+                entry.set = set.map_err(storage_error)?.map(|s| s.to_vec());
+                Ok(entry)
             })
             .collect()
     }
@@ -319,8 +341,9 @@ impl LogStore for RocksStore {
     }
 
     fn commit(&self, b: &CommitBatch<'_>) -> Result<(), StorageError> {
-        let (entries, hashes, by_leaf, search, meta) = (
+        let (entries, sets, hashes, by_leaf, search, meta) = (
             self.cf(CF_ENTRIES),
+            self.cf(CF_SETS),
             self.cf(CF_HASHES),
             self.cf(CF_BY_LEAF),
             self.cf(CF_SEARCH),
@@ -337,6 +360,9 @@ impl LogStore for RocksStore {
             for key in &e.index_keys {
                 batch.put_cf(search, codec::search_row(key, index), []);
             }
+        }
+        for (index, set) in (b.first_index..).zip(b.sets) {
+            batch.put_cf(sets, codec::index_key(index), set);
         }
         for (i, h) in b.hashes {
             batch.put_cf(hashes, codec::index_key(*i), h.as_bytes());
