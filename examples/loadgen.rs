@@ -35,9 +35,10 @@
 //! connection whose request meets a 503 (a follower) or a connection error (a frontend down)
 //! sends the same entry to the next one, after a short pause, until it is answered otherwise or
 //! the run ends; its latency counts from the first attempt. `--record FILE` writes one JSON line
-//! per 201: when it was answered (`atMs`, Unix milliseconds), the entry's UUID, `logIndex`, and
-//! the inclusion proof's `treeSize`, `rootHash` and `checkpoint` — every checkpoint the run saw,
-//! for a test to check against the final tree.
+//! per 201 as it comes (so the file is complete up to when the run is stopped, however): when it
+//! was answered (`atMs`, Unix milliseconds), the entry's UUID, `logIndex`, and the inclusion
+//! proof's `treeSize`, `rootHash` and `checkpoint` — every checkpoint the run saw, for a test to
+//! check against the final tree.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -331,8 +332,6 @@ struct Outcome {
     answered_ms: Vec<u32>,
     statuses: BTreeMap<u16, usize>,
     errors: usize,
-    /// What `--record` writes: one line per 201.
-    records: Vec<serde_json::Value>,
 }
 
 impl Outcome {
@@ -343,7 +342,6 @@ impl Outcome {
             *self.statuses.entry(k).or_default() += v;
         }
         self.errors += o.errors;
-        self.records.extend(o.records);
     }
 }
 
@@ -357,8 +355,28 @@ struct Run {
     rate: Option<f64>,
     /// The tree size read modes pick indexes and sizes below.
     size: u64,
-    /// Whether 201 answers are kept for `--record`.
-    record: bool,
+    /// The `--record` file, written a line at a time.
+    record: Option<std::sync::Mutex<std::fs::File>>,
+}
+
+impl Run {
+    /// Appends the `--record` line of a 201 answer; false if the answer was not an entry.
+    fn record(&self, answer: &[u8]) -> bool {
+        use std::io::Write;
+        let Some(file) = &self.record else {
+            return true;
+        };
+        let Some(record) = record_of(answer) else {
+            return false;
+        };
+        // One write per line, so a run stopped by a signal leaves whole lines.
+        let line = format!("{record}\n");
+        file.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_all(line.as_bytes())
+            .expect("writing the --record file");
+        true
+    }
 }
 
 /// The `--record` line of a 201 answer to a Rekor v1 write: `{"<uuid>": {"logIndex", …}}`.
@@ -433,11 +451,8 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
                                             .unwrap_or(u32::MAX),
                                     );
                                     *o.statuses.entry(status).or_default() += 1;
-                                    if status == 201 && run.record {
-                                        match record_of(&answer) {
-                                            Some(line) => o.records.push(line),
-                                            None => o.errors += 1,
-                                        }
+                                    if status == 201 && !run.record(&answer) {
+                                        o.errors += 1;
                                     }
                                 }
                                 None => o.errors += 1,
@@ -479,13 +494,9 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
                     Ok(res) => {
                         let status = res.status().as_u16();
                         let answer = res.bytes().await;
-                        let ok = answer.is_ok();
-                        if status == 201 && run.record {
-                            match answer.as_deref().ok().and_then(record_of) {
-                                Some(line) => o.records.push(line),
-                                None => o.errors += 1,
-                            }
-                        }
+                        let ok = answer
+                            .as_deref()
+                            .is_ok_and(|a| status != 201 || run.record(a));
                         let now = tokio::time::Instant::now();
                         o.latencies_us
                             .push(u32::try_from((now - due).as_micros()).unwrap_or(u32::MAX));
@@ -666,7 +677,7 @@ async fn main() {
                 seconds: 3600,
                 rate: None,
                 size: 0,
-                record: false,
+                record: None,
             };
             let (o, _) = drive(Arc::new(fill), Arc::new(Bodies::presigned(args.fill))).await;
             assert_eq!(
@@ -697,7 +708,11 @@ async fn main() {
         seconds: args.seconds,
         rate: args.rate,
         size,
-        record: args.record.is_some(),
+        record: args.record.as_ref().map(|path| {
+            let file = std::fs::File::create(path)
+                .unwrap_or_else(|e| panic!("creating --record {}: {e}", path.display()));
+            std::sync::Mutex::new(file)
+        }),
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let memory = match (args.report_every, server_pid) {
@@ -711,15 +726,6 @@ async fn main() {
         for line in intervals(&o, every, args.seconds, &memory) {
             println!("{line}");
         }
-    }
-    if let Some(path) = &args.record {
-        let mut lines = String::new();
-        for record in &o.records {
-            lines.push_str(&record.to_string());
-            lines.push('\n');
-        }
-        std::fs::write(path, lines)
-            .unwrap_or_else(|e| panic!("writing --record {}: {e}", path.display()));
     }
     let ceiling = if args.ceiling { verify_ceiling() } else { None };
     o.latencies_us.sort_unstable();
