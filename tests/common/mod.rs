@@ -106,6 +106,20 @@ impl TestServer {
         TestServer::spawn_subcommand("serve", "/readyz", data_dir, port, &args, envs)
     }
 
+    /// Starts `arkivo serve --data-dir <data_dir> --listen 127.0.0.1:<port> <args>` — no
+    /// `--hostname` of its own: frontends of one log share its name — without waiting;
+    /// [`TestServer::wait_ready_at`] waits for it.
+    pub fn spawn_frontend(data_dir: &Path, port: u16, args: &[&str]) -> TestServer {
+        TestServer::spawn_subcommand("serve", "/readyz", data_dir, port, args, &[])
+    }
+
+    /// Waits (as [`TestServer::wait_ready`]) until `path` answers 200, e.g.
+    /// `/readyz?role=reader` on a frontend that does not lead.
+    pub fn wait_ready_at(&mut self, path: &'static str) {
+        self.ready_path = path;
+        self.wait_ready();
+    }
+
     /// Starts `arkivo witness` on `data_dir` (created on first start) and waits until it answers
     /// `GET /` (its vkey).
     pub fn witness(data_dir: &Path, port: u16, extra_args: &[&str]) -> TestServer {

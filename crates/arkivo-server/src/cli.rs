@@ -202,6 +202,21 @@ pub struct ServerArgs {
     /// Data directory [default: ./arkivo-data].
     #[arg(long, env = "ARKIVO_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the log is stored: a postgres:// URL (PostgreSQL with synchronous standbys;
+    /// several frontends may serve one database) [default: RocksDB in the data directory].
+    #[arg(long, env = "ARKIVO_STORAGE", value_name = "URL")]
+    pub storage: Option<String>,
+    /// File whose first line is the PostgreSQL password [default: from the URL].
+    #[arg(long, env = "ARKIVO_STORAGE_PASSWORD_FILE")]
+    pub storage_password_file: Option<PathBuf>,
+    /// PEM CA certificates for the PostgreSQL server's TLS certificate (sslmode=require)
+    /// [default: the system's roots].
+    #[arg(long, env = "ARKIVO_STORAGE_CA_FILE")]
+    pub storage_ca_file: Option<PathBuf>,
+    /// Run on PostgreSQL without a synchronous standby (a failover can lose acknowledged
+    /// entries) [default: refused].
+    #[arg(long)]
+    pub storage_allow_async: bool,
     /// Listen address [default: 127.0.0.1:3000].
     #[arg(long, env = "ARKIVO_LISTEN")]
     pub listen: Option<String>,
@@ -318,6 +333,17 @@ impl ServerArgs {
         if let Some(v) = &self.listen {
             c.listen.clone_from(v);
         }
+        if self.storage.is_some() {
+            c.storage.clone_from(&self.storage);
+        }
+        if self.storage_password_file.is_some() {
+            c.storage_password_file
+                .clone_from(&self.storage_password_file);
+        }
+        if self.storage_ca_file.is_some() {
+            c.storage_ca_file.clone_from(&self.storage_ca_file);
+        }
+        c.storage_allow_async |= self.storage_allow_async;
         if self.hostname.is_some() {
             c.hostname.clone_from(&self.hostname);
         }
@@ -402,6 +428,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
         }
         ServerCommand::VerifyLog(args) => {
             let config = args.resolve()?;
+            rocksdb_only(&config, "verify-log")?;
             let opened = datadir::open(&log_paths(&config), None, false)?;
             for shard in &opened.shards {
                 let tree_id = shard.identity.meta.tree_id;
@@ -438,6 +465,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
         }
         ServerCommand::Shard(ShardCommand::Rotate(args)) => {
             let config = args.log.resolve()?;
+            rocksdb_only(&config, "shard rotate")?;
             let paths = log_paths(&config);
             let rotation = match crate::backup::ask_rotate(&paths.data_dir, args.new_key)? {
                 Some(rotation) => rotation,
@@ -477,6 +505,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
         ServerCommand::Tuf(command) => run_tuf(command),
         ServerCommand::Backup(args) => {
             let config = args.log.resolve()?;
+            rocksdb_only(&config, "backup")?;
             let paths = log_paths(&config);
             // The server resolves the path, so it must not depend on our working directory.
             let to = std::path::absolute(&args.to)
@@ -504,6 +533,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
         }
         ServerCommand::Restore(args) => {
             let config = args.log.resolve()?;
+            rocksdb_only(&config, "restore")?;
             let snapshot = crate::backup::restore(&args.from, &log_paths(&config))?;
             println!(
                 "restored tree size {} (root hash {}) into {}",
@@ -515,6 +545,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
         }
         ServerCommand::Init(args) => {
             let config = args.resolve()?;
+            rocksdb_only(&config, "init")?;
             let opened = open_log(&config, true)?;
             if !opened.created {
                 anyhow::bail!(
@@ -525,6 +556,17 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Refuses a command that works on the data directory's RocksDB log when the log is stored
+/// in PostgreSQL, whose backups, restores and checks are the database's (docs/operations.md).
+fn rocksdb_only(config: &Config, command: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.storage.is_none(),
+        "`arkivo {command}` works on a log stored in the data directory, not on one stored in \
+         PostgreSQL (storage is set)"
+    );
+    Ok(())
 }
 
 fn run_tuf(command: TufCommand) -> anyhow::Result<()> {

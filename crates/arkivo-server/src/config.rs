@@ -18,6 +18,21 @@ use arkivo_core::ca::identity::IssuerType;
 pub struct Config {
     /// Directory holding the log database (`db/`) and, by default, its keys (`keys/`).
     pub data_dir: PathBuf,
+    /// Where the log's entries, hashes and heads are stored: unset, the RocksDB database in
+    /// `data_dir`; a `postgres://` URL (or libpq `key=value` string), a PostgreSQL database
+    /// with synchronous standbys, which several frontends may serve (docs/operations.md
+    /// "PostgreSQL"). The data directory then still holds the keys and the rest of the local
+    /// state. Its password (if any) is never logged; prefer `storage_password_file`.
+    pub storage: Option<String>,
+    /// A file whose first line is the PostgreSQL password (mode 0600 advised), instead of one
+    /// in the `storage` URL.
+    pub storage_password_file: Option<PathBuf>,
+    /// PEM CA certificates to verify the PostgreSQL server's certificate with (with
+    /// `sslmode=require` in the URL), instead of the system's roots.
+    pub storage_ca_file: Option<PathBuf>,
+    /// Run on a PostgreSQL database without a synchronous standby: acknowledged entries can
+    /// then be lost in a failover. Refused at start unless set; warned about when set.
+    pub storage_allow_async: bool,
     /// Address to listen on.
     pub listen: String,
     /// Name of the log in its checkpoints, fixed when the log is created. Defaults to the listen
@@ -204,6 +219,10 @@ impl Default for Config {
         let seq = SequencerConfig::default();
         Config {
             data_dir: PathBuf::from("./arkivo-data"),
+            storage: None,
+            storage_password_file: None,
+            storage_ca_file: None,
+            storage_allow_async: false,
             listen: "127.0.0.1:3000".into(),
             hostname: None,
             public_url: None,
@@ -252,6 +271,24 @@ impl Config {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.max_batch >= 1, "max_batch must be at least 1");
+        if let Some(url) = &self.storage {
+            anyhow::ensure!(
+                url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.contains('='),
+                "storage must be a postgres:// URL or a libpq key=value string (unset: RocksDB \
+                 in data_dir), not {:?}",
+                redact_url(url)
+            );
+        } else {
+            anyhow::ensure!(
+                self.storage_password_file.is_none()
+                    && self.storage_ca_file.is_none()
+                    && !self.storage_allow_async,
+                "storage_password_file, storage_ca_file and storage_allow_async need storage \
+                 (a postgres:// URL)"
+            );
+        }
         anyhow::ensure!(
             self.tls_cert_file.is_some() == self.tls_key_file.is_some(),
             "tls_cert_file and tls_key_file go together: set both or neither"
@@ -374,6 +411,47 @@ impl Config {
             format!("https://{hostname}")
         }
     }
+}
+
+/// A storage URL as it may be logged: its password replaced by `***` (URL or `password=`).
+pub fn redact_url(url: &str) -> String {
+    if let Ok(mut parsed) = reqwest::Url::parse(url) {
+        if parsed.password().is_some() {
+            // Setting a password fails only on URLs that cannot have one.
+            let _ = parsed.set_password(Some("***"));
+        }
+        let query: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" { "***".into() } else { v };
+                (k.into_owned(), v.into_owned())
+            })
+            .collect();
+        if !query.is_empty() {
+            parsed.query_pairs_mut().clear().extend_pairs(query);
+        }
+        return parsed.to_string();
+    }
+    // libpq `key=value` pairs, separated by spaces; a quoted value may hold spaces.
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(at) = rest.find("password") {
+        out.push_str(&rest[..at]);
+        let after = rest[at + "password".len()..].trim_start();
+        let Some(value) = after.strip_prefix('=') else {
+            out.push_str("password");
+            rest = &rest[at + "password".len()..];
+            continue;
+        };
+        out.push_str("password=***");
+        let value = value.trim_start();
+        rest = match value.strip_prefix('\'') {
+            Some(quoted) => quoted.find('\'').map_or("", |end| &quoted[end + 1..]),
+            None => value.find(' ').map_or("", |end| &value[end..]),
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Every setting of `arkivo witness`: defaults, overridden by a TOML file (`--config`), extended

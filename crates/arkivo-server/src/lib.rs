@@ -29,6 +29,8 @@ pub mod ct;
 pub mod datadir;
 pub mod fsck;
 pub mod keyfile;
+#[cfg(feature = "rocksdb")]
+pub mod leader;
 pub mod log;
 pub mod logging;
 pub mod metrics;

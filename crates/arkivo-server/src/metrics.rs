@@ -41,6 +41,12 @@ pub const HTTP_REQUEST_SECONDS: &str = "arkivo_http_request_duration_seconds";
 /// Requests to witnesses for cosignatures, by `witness` and `outcome`.
 pub const WITNESS_REQUESTS: &str = "arkivo_witness_requests_total";
 
+/// 1 on the frontend that sequences a PostgreSQL-stored log, 0 on the others.
+pub const STORAGE_LEADER: &str = "arkivo_storage_leader";
+/// 1 when the PostgreSQL store's commits wait for a synchronous standby; 0 when it runs without
+/// one (`storage_allow_async`: a failover can lose acknowledged entries).
+pub const STORAGE_SYNCHRONOUS_STANDBY: &str = "arkivo_storage_synchronous_standby";
+
 /// The `route` label of requests that matched no route (a 404): one value for all of them.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
@@ -122,6 +128,15 @@ fn describe() {
         Unit::Seconds,
         "Time to answer an HTTP request, by route template."
     );
+    describe_gauge!(
+        STORAGE_LEADER,
+        "1 on the frontend that sequences a PostgreSQL-stored log, 0 on the others."
+    );
+    describe_gauge!(
+        STORAGE_SYNCHRONOUS_STANDBY,
+        "1 when PostgreSQL commits wait for a synchronous standby; 0 when a failover can lose \
+         acknowledged entries."
+    );
     describe_counter!(
         WITNESS_REQUESTS,
         "Requests to witnesses for cosignatures, by witness and outcome."
@@ -154,6 +169,14 @@ pub fn entry_sequenced(latency: Duration) {
 /// The CA issued a certificate.
 pub fn certificate_issued() {
     metrics::counter!(CERTIFICATES_ISSUED).increment(1);
+}
+
+pub fn set_leader(leading: bool) {
+    metrics::gauge!(STORAGE_LEADER).set(f64::from(u8::from(leading)));
+}
+
+pub fn set_storage_synchronous(synchronous: bool) {
+    metrics::gauge!(STORAGE_SYNCHRONOUS_STANDBY).set(f64::from(u8::from(synchronous)));
 }
 
 pub fn set_tree_size(size: u64) {

@@ -172,6 +172,10 @@ pub enum SequenceError {
     /// Writes are stopped after a storage failure, or the server is shutting down (503).
     #[error("writes are stopped: {0}")]
     Stopped(String),
+    /// Another frontend sequences this log (PostgreSQL storage): 503 with a short
+    /// `Retry-After`, for the load balancer to send the write to the leader.
+    #[error("this frontend does not take writes: {0}")]
+    NotLeader(String),
     /// The disk is full (507).
     #[error("the log's storage is full: {0}")]
     NoSpace(String),
@@ -206,6 +210,11 @@ enum Job {
         create: CreateShard,
         reply: oneshot::Sender<Result<Arc<View>, String>>,
     },
+    Reload {
+        head: Option<TreeHead>,
+        not_leading: Option<String>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
 }
 
 /// State shared between the sequencer and the readers.
@@ -214,6 +223,9 @@ pub struct Published {
     /// for the next head instead of polling; reads are the same lock-and-clone either way.
     view: watch::Sender<Arc<View>>,
     stopped: RwLock<Option<String>>,
+    /// Why this frontend does not sequence, when another one does (PostgreSQL storage: the
+    /// leadership loop of `crate::leader` sets it); `None` on a frontend that writes.
+    not_leading: RwLock<Option<String>>,
     /// Called with the view of a new shard before it is published (the TUF repository).
     before_rotation: RwLock<Option<BeforeRotation>>,
 }
@@ -252,6 +264,14 @@ impl Published {
     /// Why writes are stopped, if they are.
     pub fn stopped(&self) -> Option<String> {
         self.stopped
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Why this frontend does not take writes because another one leads, if so.
+    pub fn not_leading(&self) -> Option<String> {
+        self.not_leading
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -300,6 +320,9 @@ impl SequencerHandle {
 
     /// Queues a leaf and waits until it is durable (or refused).
     pub async fn submit_leaf(&self, leaf: Leaf) -> Result<Sequenced, SequenceError> {
+        if let Some(reason) = self.published.not_leading() {
+            return Err(SequenceError::NotLeader(reason));
+        }
         if let Some(reason) = self.published.stopped() {
             return Err(SequenceError::Stopped(reason));
         }
@@ -340,6 +363,33 @@ impl SequencerHandle {
             .blocking_recv()
             .unwrap_or_else(|_| Err("the sequencer ended before rotating".to_owned()))
     }
+
+    /// Between two batches: makes `head` (read again from the active shard's store, its right
+    /// border checked against its root) the published one, if given, and sets whether this
+    /// frontend sequences (`not_leading` is `None`) or another one does. Taking the lead clears
+    /// a stop after a failed commit: the new leader's head is the store's truth, as after a
+    /// restart. Blocks until done. For PostgreSQL storage, where frontends take turns leading.
+    ///
+    /// # Errors
+    ///
+    /// Why the head could not be read; the view is then unchanged.
+    pub fn reload(
+        &self,
+        head: Option<TreeHead>,
+        not_leading: Option<String>,
+    ) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.inbox
+            .send(Job::Reload {
+                head,
+                not_leading,
+                reply,
+            })
+            .map_err(|_| "the sequencer has shut down".to_owned())?;
+        answer
+            .blocking_recv()
+            .unwrap_or_else(|_| Err("the sequencer ended before reloading".to_owned()))
+    }
 }
 
 /// Starts the sequencer thread over an opened log: `active` takes the appends, `frozen` (oldest
@@ -348,6 +398,19 @@ impl SequencerHandle {
 pub fn start(
     active: Shard,
     frozen: Vec<Shard>,
+    config: SequencerConfig,
+) -> Result<(SequencerHandle, std::thread::JoinHandle<()>), StorageError> {
+    let head = active.store.head()?;
+    start_at(active, frozen, head, None, config)
+}
+
+/// [`start`] at a given head of the active shard (PostgreSQL: the published head, which may be
+/// behind the newest committed one), taking writes only if `not_leading` is `None`.
+pub fn start_at(
+    active: Shard,
+    frozen: Vec<Shard>,
+    head: TreeHead,
+    not_leading: Option<String>,
     config: SequencerConfig,
 ) -> Result<(SequencerHandle, std::thread::JoinHandle<()>), StorageError> {
     let mut offset = 0;
@@ -362,7 +425,6 @@ pub fn start(
         });
         offset += size;
     }
-    let head = active.store.head()?;
     let border = right_border(active.store.as_ref(), &head)?;
     if active.identity.kind == LogKind::Rekor {
         crate::metrics::set_tree_size(head.size);
@@ -378,6 +440,7 @@ pub fn start(
     let published = Arc::new(Published {
         view: watch::Sender::new(Arc::new(view)),
         stopped: RwLock::new(None),
+        not_leading: RwLock::new(not_leading),
         before_rotation: RwLock::new(None),
     });
     let (inbox, rx) = std::sync::mpsc::sync_channel(config.inbox_capacity);
@@ -434,6 +497,15 @@ impl Sequencer {
                     next = rx.recv().ok();
                     continue;
                 }
+                Job::Reload {
+                    head,
+                    not_leading,
+                    reply,
+                } => {
+                    drop(reply.send(self.reload(head, not_leading)));
+                    next = rx.recv().ok();
+                    continue;
+                }
             };
             let mut batch = vec![first];
             let deadline = Instant::now() + self.config.max_batch_age;
@@ -441,9 +513,9 @@ impl Sequencer {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(wait) {
                     Ok(Job::Entry(p)) => batch.push(p),
-                    // A rotation ends the batch: it is committed to the old shard first.
-                    Ok(rotate) => {
-                        next = Some(rotate);
+                    // A rotation (or reload) ends the batch: it is committed first.
+                    Ok(job) => {
+                        next = Some(job);
                         break;
                     }
                     Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
@@ -545,9 +617,50 @@ impl Sequencer {
         Ok(view)
     }
 
+    /// See [`SequencerHandle::reload`].
+    fn reload(
+        &mut self,
+        head: Option<TreeHead>,
+        not_leading: Option<String>,
+    ) -> Result<(), String> {
+        if let Some(head) = head {
+            let old = self.published.view();
+            let border =
+                right_border(old.active.store(), &head).map_err(|e| format!("reloading: {e}"))?;
+            if self.published.records_metrics() {
+                crate::metrics::set_tree_size(head.size);
+            }
+            self.border = border;
+            let view = Arc::new(View {
+                active: ShardView {
+                    head: Arc::new(head),
+                    ..old.active.clone()
+                },
+                frozen: old.frozen.clone(),
+            });
+            self.published.view.send_replace(view);
+        }
+        if not_leading.is_none() {
+            *self
+                .published
+                .stopped
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        *self
+            .published
+            .not_leading
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = not_leading;
+        Ok(())
+    }
+
     fn sequence(&mut self, batch: Vec<Pending>) {
         let (leaves, replies): (Vec<Leaf>, Vec<_>) =
             batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
+        if let Some(reason) = self.published.not_leading() {
+            return fail_all(replies, &SequenceError::NotLeader(reason));
+        }
         if let Some(reason) = self.published.stopped() {
             return fail_all(replies, &SequenceError::Stopped(reason));
         }

@@ -31,27 +31,30 @@ pub(crate) fn log_paths(config: &Config) -> LogPaths {
     )
 }
 
+/// The hostname of a new log when none is configured: its listen address (docs/design.md
+/// "Defaults").
+pub(crate) fn default_hostname(config: &Config) -> anyhow::Result<String> {
+    // The name is forever, and 0.0.0.0 (as in a container) names no host clients reach.
+    if config
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.ip().is_unspecified())
+    {
+        anyhow::bail!(
+            "a new log needs a hostname when listening on {}: set hostname (--hostname, \
+             ARKIVO_HOSTNAME) to the name clients reach it by, e.g. rekor.example.internal",
+            config.listen
+        );
+    }
+    Ok(config.listen.clone())
+}
+
 pub(crate) fn open_log(config: &Config, create: bool) -> anyhow::Result<datadir::OpenedLog> {
     let paths = log_paths(config);
     let is_new = !paths.db().exists() && datadir::read_manifest(&paths.data_dir)?.is_none();
-    // A new log is named by its listen address unless told otherwise (docs/design.md "Defaults").
     let hostname = match (&config.hostname, is_new) {
         (Some(h), _) => Some(h.clone()),
-        (None, true) => {
-            // The name is forever, and 0.0.0.0 (as in a container) names no host clients reach.
-            if config
-                .listen
-                .parse::<std::net::SocketAddr>()
-                .is_ok_and(|a| a.ip().is_unspecified())
-            {
-                anyhow::bail!(
-                    "a new log needs a hostname when listening on {}: set hostname (--hostname, \
-                     ARKIVO_HOSTNAME) to the name clients reach it by, e.g. rekor.example.internal",
-                    config.listen
-                );
-            }
-            Some(config.listen.clone())
-        }
+        (None, true) => Some(default_hostname(config)?),
         (None, false) => None,
     };
     let opened = datadir::open(&paths, hostname.as_deref(), create)?;
@@ -72,6 +75,26 @@ pub(crate) fn open_log(config: &Config, create: bool) -> anyhow::Result<datadir:
             id.meta.origin
         );
     }
+    announce_keys(id);
+    Ok(opened)
+}
+
+/// Opens the log stored in PostgreSQL (`config.storage`), creating it in an empty database.
+fn open_pg_log(config: &Config) -> anyhow::Result<crate::leader::OpenedPg> {
+    let opened = crate::leader::open(config, &log_paths(config))?;
+    let id = &opened.identity;
+    if opened.created {
+        notice!(
+            "created a new log in the database: tree ID {}, hostname {}",
+            id.meta.tree_id,
+            id.meta.hostname
+        );
+    }
+    announce_keys(id);
+    Ok(opened)
+}
+
+fn announce_keys(id: &crate::log::LogIdentity) {
     notice!(
         "log ID {}\nlog public key (ECDSA P-256; checkpoints and SETs):\n{}",
         id.keys.log_id_hex(),
@@ -83,7 +106,14 @@ pub(crate) fn open_log(config: &Config, create: bool) -> anyhow::Result<datadir:
         "C2SP checkpoint verifier key (Ed25519; /checkpoint): {}",
         id.keys.ed25519_verifier(&id.meta.origin).vkey()
     );
-    Ok(opened)
+}
+
+/// Where the served log is stored.
+enum Stored {
+    /// RocksDB in the data directory: every shard, for the admin socket and the metrics.
+    Disk(datadir::OpenedLog),
+    /// PostgreSQL, with the loop that takes turns leading with the other frontends.
+    Pg(Arc<crate::leader::Leadership>),
 }
 
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
@@ -102,15 +132,56 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         _ => None,
     };
     crate::metrics::install();
-    let opened = open_log(&config, true)?;
-    let (frozen, active) = opened.shards.split_at(opened.shards.len() - 1);
-    let (sequencer, thread) = crate::sequencer::start(
-        active[0].shard(),
-        frozen.iter().map(datadir::OpenedShard::shard).collect(),
-        config.sequencer(),
-    )
-    .context("starting the sequencer")?;
-    let public_url = config.public_url_for(&opened.active().identity.meta.hostname);
+    let (stored, identity, sequencer, thread, leading) = match &config.storage {
+        None => {
+            let opened = open_log(&config, true)?;
+            let (frozen, active) = opened.shards.split_at(opened.shards.len() - 1);
+            let (sequencer, thread) = crate::sequencer::start(
+                active[0].shard(),
+                frozen.iter().map(datadir::OpenedShard::shard).collect(),
+                config.sequencer(),
+            )
+            .context("starting the sequencer")?;
+            let identity = opened.active().identity.clone();
+            (Stored::Disk(opened), identity, sequencer, thread, None)
+        }
+        Some(_) => {
+            // PostgreSQL's client blocks (on a runtime of its own): never on an async thread.
+            let pg_config = config.clone();
+            let (opened, sequencer, thread) = tokio::task::spawn_blocking(move || {
+                let opened = open_pg_log(&pg_config)?;
+                let shard = crate::sequencer::Shard {
+                    store: opened.store.clone(),
+                    identity: opened.identity.clone(),
+                };
+                // A follower until its leadership loop takes the lead.
+                let (sequencer, thread) = crate::sequencer::start_at(
+                    shard,
+                    Vec::new(),
+                    opened.head.clone(),
+                    Some(crate::leader::FOLLOWING.to_owned()),
+                    pg_config.sequencer(),
+                )
+                .context("starting the sequencer")?;
+                anyhow::Ok((opened, sequencer, thread))
+            })
+            .await
+            .context("opening the log's storage")??;
+            crate::metrics::set_leader(false);
+            let (leadership, leading) =
+                crate::leader::Leadership::start(opened.store.clone(), sequencer.clone())?;
+            let identity = opened.identity.clone();
+            (
+                Stored::Pg(leadership),
+                identity,
+                sequencer,
+                thread,
+                Some(leading),
+            )
+        }
+    };
+    let hostname = identity.meta.hostname.clone();
+    let public_url = config.public_url_for(&hostname);
     let tree_size = sequencer.published().head().size;
     let cosignatures = Arc::new(Cosignatures::new(
         sequencer.published().clone(),
@@ -142,7 +213,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             .tsa_key_file
             .as_deref()
             .zip(config.tsa_cert_chain_file.as_deref()),
-        &opened.active().identity.meta.hostname,
+        &hostname,
         &config.tsa_policy,
         crate::api::unix_now(),
     )?;
@@ -166,14 +237,13 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .with_cosignatures(cosignatures)
         .with_tsa(tsa)
         .with_replaced_tsas(replaced_tsas);
+    if let Stored::Pg(leadership) = &stored {
+        state = state.with_storage_contact(leadership.contact());
+    }
     let mut ct_thread = None;
     let mut ct_store = None;
     if !config.ca.oidc_issuers.is_empty() {
-        let signer = crate::ca::open_signer(
-            &config.ca,
-            &config.data_dir,
-            &opened.active().identity.meta.hostname,
-        )?;
+        let signer = crate::ca::open_signer(&config.ca, &config.data_dir, &hostname)?;
         for issuer in &config.ca.oidc_issuers {
             notice!(
                 "CA: certificates for ID tokens of {} ({}, audience {})",
@@ -182,13 +252,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
                 issuer.client_id
             );
         }
-        let (ct, store, thread) = crate::ct::CtLog::open(
-            &config.data_dir,
-            &opened.active().identity.meta.hostname,
-            &signer,
-            config.sequencer(),
-        )
-        .context("opening the CT log")?;
+        let (ct, store, thread) =
+            crate::ct::CtLog::open(&config.data_dir, &hostname, &signer, config.sequencer())
+                .context("opening the CT log")?;
         ct_thread = Some(thread);
         ct_store = Some(store);
         state = state.with_ca(crate::ca::CertificateAuthority::new(
@@ -272,25 +338,38 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     // Started last, so that nothing is left behind when starting fails.
-    let shards = Arc::new(std::sync::Mutex::new(crate::backup::DiskShards {
-        ct: ct_store,
-        ..crate::backup::DiskShards::new(&opened)
-    }));
-    let admin = crate::backup::serve_admin(shards.clone(), log_paths(&config), tuf, trust)
-        .inspect_err(|e| {
-            tracing::warn!(
-                "no admin socket, so `arkivo backup` and `arkivo shard rotate` need the server \
-                 stopped: {e:#}"
-            );
-        })
-        .ok();
-    let metrics = tokio::spawn(crate::metrics::keep_up(Arc::new(move || {
-        // Not while a backup or rotation holds the shards: the next round measures.
-        match shards.try_lock() {
-            Ok(shards) => shards.usage().map(Some),
-            Err(_) => Ok(None),
+    let (admin, metrics) = match &stored {
+        Stored::Disk(opened) => {
+            let shards = Arc::new(std::sync::Mutex::new(crate::backup::DiskShards {
+                ct: ct_store,
+                ..crate::backup::DiskShards::new(opened)
+            }));
+            let admin = crate::backup::serve_admin(shards.clone(), log_paths(&config), tuf, trust)
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        "no admin socket, so `arkivo backup` and `arkivo shard rotate` need the \
+                         server stopped: {e:#}"
+                    );
+                })
+                .ok();
+            let metrics = tokio::spawn(crate::metrics::keep_up(Arc::new(move || {
+                // Not while a backup or rotation holds the shards: the next round measures.
+                match shards.try_lock() {
+                    Ok(shards) => shards.usage().map(Some),
+                    Err(_) => Ok(None),
+                }
+            })));
+            (admin, metrics)
         }
-    })));
+        // Backups and the database's size are PostgreSQL's business (docs/operations.md).
+        Stored::Pg(_) => {
+            // What the admin socket would hold: the state holds a sequencer handle, which
+            // must be gone for the sequencer to end.
+            drop((tuf, trust, ct_store));
+            let metrics = tokio::spawn(crate::metrics::keep_up(Arc::new(|| Ok(None))));
+            (None, metrics)
+        }
+    };
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     let trimming = tokio::spawn(trim_malloc_arenas());
     notice!("serving {public_url} on {addr} (tree size {tree_size})");
@@ -318,9 +397,19 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     trimming.abort();
-    // Every handle is gone with the server: the sequencer drains its inbox and ends.
-    drop(sequencer);
-    drop(opened);
+    if let (Stored::Pg(leadership), Some(leading)) = (&stored, leading) {
+        // Its thread holds a sequencer handle; it gives up the lead as it ends.
+        leadership.stop();
+        tokio::task::spawn_blocking(move || leading.join())
+            .await
+            .context("waiting for the leadership loop")?
+            .map_err(|_| anyhow::anyhow!("the leadership thread panicked"))?;
+    }
+    // Every handle is gone with the server: the sequencer drains its inbox and ends. Dropped
+    // off the async threads: PostgreSQL's client closes its sessions blocking.
+    tokio::task::spawn_blocking(move || drop((sequencer, stored, published, identity)))
+        .await
+        .context("closing the log")?;
     tokio::task::spawn_blocking(move || thread.join())
         .await
         .context("waiting for the sequencer")?

@@ -87,6 +87,9 @@ pub struct AppState {
     /// The TSAs `tsa` replaced (its key changed), oldest first, each valid until it was
     /// replaced: still in the trusted root, so that their timestamps verify.
     replaced_tsas: Arc<Vec<arkivo_core::wire::CertificateAuthority>>,
+    /// On a PostgreSQL-stored log: when the database last answered this frontend's leadership
+    /// loop (Unix milliseconds), which keeps its view of the log current.
+    storage_contact: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// SETs kept in memory: about 100 bytes each, so about 10 MB.
@@ -118,6 +121,7 @@ impl AppState {
             tsa: None,
             explorer: true,
             replaced_tsas: Arc::default(),
+            storage_contact: None,
         }
     }
 
@@ -209,6 +213,14 @@ impl AppState {
         tsas: Vec<arkivo_core::wire::CertificateAuthority>,
     ) -> Self {
         self.replaced_tsas = Arc::new(tsas);
+        self
+    }
+
+    /// Reads are ready (`/readyz?role=reader`) only while `contact` (Unix milliseconds) is
+    /// recent: see [`READER_STALE_AFTER`].
+    #[must_use]
+    pub fn with_storage_contact(mut self, contact: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        self.storage_contact = Some(contact);
         self
     }
 
@@ -344,6 +356,8 @@ impl From<SequenceError> for ApiError {
             SequenceError::Duplicate { .. } => (StatusCode::CONFLICT, None),
             SequenceError::Pushback => (StatusCode::SERVICE_UNAVAILABLE, Some(1)),
             SequenceError::Stopped(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(30)),
+            // The leader changes within about a second of a failover.
+            SequenceError::NotLeader(_) => (StatusCode::SERVICE_UNAVAILABLE, Some(1)),
             SequenceError::NoSpace(_) => (StatusCode::INSUFFICIENT_STORAGE, None),
         };
         ApiError {
@@ -698,9 +712,24 @@ impl hyper::body::Body for MinRateBody {
     }
 }
 
-/// Ready only while the sequencer can commit and a request would not be refused for want of a
-/// slot (an orchestrator then sends clients elsewhere).
-async fn readyz(axum::extract::State(st): axum::extract::State<AppState>) -> Response {
+/// How long a PostgreSQL frontend may go without reaching the database before it stops calling
+/// itself ready to read: its view of the log may be that old.
+pub const READER_STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `role=reader`: readiness to serve reads only.
+#[derive(serde::Deserialize)]
+struct ReadyQuery {
+    role: Option<String>,
+}
+
+/// `/readyz`: ready only while this frontend takes writes — the sequencer can commit, and on
+/// PostgreSQL this frontend leads — and a request would not be refused for want of a slot (an
+/// orchestrator then sends clients elsewhere). `/readyz?role=reader`: ready to serve reads,
+/// which any frontend is while its view of the log is current (docs/operations.md).
+async fn readyz(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<ReadyQuery>,
+) -> Response {
     let not_ready = |reason: String| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -708,11 +737,37 @@ async fn readyz(axum::extract::State(st): axum::extract::State<AppState>) -> Res
         )
             .into_response()
     };
-    if let Some(reason) = st.sequencer.published().stopped() {
-        return not_ready(reason.to_string());
-    }
     if st.in_flight.exhausted() {
         return not_ready("handling its limit of requests in flight".into());
+    }
+    match query.role.as_deref() {
+        None | Some("writer") => {}
+        Some("reader") => {
+            if let Some(contact) = &st.storage_contact {
+                let last = contact.load(std::sync::atomic::Ordering::Relaxed);
+                let since = crate::log::unix_now_ms().saturating_sub(last);
+                if u128::from(since) > READER_STALE_AFTER.as_millis() {
+                    return not_ready(format!(
+                        "the database has not answered for {} s, so reads may be stale",
+                        since / 1000
+                    ));
+                }
+            }
+            return "ready\n".into_response();
+        }
+        Some(other) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("role must be writer or reader, not {other:?}"),
+            )
+            .into_response();
+        }
+    }
+    if let Some(reason) = st.sequencer.published().not_leading() {
+        return not_ready(reason);
+    }
+    if let Some(reason) = st.sequencer.published().stopped() {
+        return not_ready(reason.to_string());
     }
     "ready\n".into_response()
 }

@@ -131,6 +131,8 @@ pub struct PgStore {
     /// Reads: any thread, concurrently.
     pool: r2d2::Pool<Manager>,
     writer: Mutex<Writer>,
+    /// Whether commits wait for a synchronous standby (`false` only when allowed not to).
+    synchronous: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -214,7 +216,7 @@ impl PgStore {
             leader_lock: None,
         };
         migrate(&mut writer.client)?;
-        check_replication(&mut writer.client, options.allow_no_sync_standby)?;
+        let synchronous = check_replication(&mut writer.client, options.allow_no_sync_standby)?;
         let mut read_config = config.clone();
         read_config.application_name("arkivo reader");
         let pool = r2d2::Pool::builder()
@@ -231,6 +233,7 @@ impl PgStore {
             tls,
             pool,
             writer: Mutex::new(writer),
+            synchronous,
         };
         if let Some(meta) = store.meta()?
             && meta.format_version != FORMAT_VERSION
@@ -297,6 +300,42 @@ impl PgStore {
     /// The epoch this store leads at, if it leads.
     pub fn epoch(&self) -> Option<i64> {
         self.writer().epoch
+    }
+
+    /// Whether this store still leads: its lock's session answers, and the head row still has
+    /// its epoch. Steps down (releasing the lock) when not.
+    pub fn check_lead(&self) -> Result<bool, StorageError> {
+        let mut w = self.writer();
+        let Some(epoch) = w.epoch else {
+            return Ok(false);
+        };
+        let Some(session) = w.leader_lock.as_mut() else {
+            w.step_down();
+            return Ok(false);
+        };
+        match session.query_one("SELECT epoch FROM arkivo_head", &[]) {
+            Ok(row) if row.get::<_, i64>(0) == epoch => Ok(true),
+            Ok(_) => {
+                w.step_down();
+                Ok(false)
+            }
+            Err(e) => {
+                w.step_down();
+                Err(db_error(e))
+            }
+        }
+    }
+
+    /// Stops writing and releases the leader lock (to another frontend, or to this one's next
+    /// [`PgStore::try_lead`], which reloads the head).
+    pub fn step_down(&self) {
+        self.writer().step_down();
+    }
+
+    /// Whether commits wait for a synchronous standby: `false` only on a database without one
+    /// that [`PgOptions::allow_no_sync_standby`] let this store open.
+    pub fn synchronous(&self) -> bool {
+        self.synchronous
     }
 
     /// Publishes the newest acknowledged head, in a transaction of its own (a batch publishes
@@ -409,21 +448,22 @@ fn migrate(client: &mut Client) -> Result<(), StorageError> {
     tx.commit().map_err(db_error)
 }
 
-/// Refuses a database whose commits would not wait for a standby, unless told otherwise.
-fn check_replication(client: &mut Client, allow_without: bool) -> Result<(), StorageError> {
+/// Refuses a database whose commits would not wait for a standby, unless told otherwise;
+/// whether they wait. (`synchronous_commit` is the writer's own: always `on`.)
+fn check_replication(client: &mut Client, allow_without: bool) -> Result<bool, StorageError> {
     let names: String = client
         .query_one("SELECT current_setting('synchronous_standby_names')", &[])
         .map_err(db_error)?
         .get(0);
     if !names.trim().is_empty() {
-        return Ok(());
+        return Ok(true);
     }
     if allow_without {
         tracing::warn!(
             "PostgreSQL has no synchronous standby (synchronous_standby_names is empty): entries \
              are acknowledged when the primary alone has them, and a failover can lose them"
         );
-        return Ok(());
+        return Ok(false);
     }
     Err(StorageError::Incompatible(
         "PostgreSQL has no synchronous standby (synchronous_standby_names is empty), so an \

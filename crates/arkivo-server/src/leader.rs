@@ -1,0 +1,273 @@
+//! `arkivo serve` on PostgreSQL: several frontends serve one log, exactly one of them sequences.
+//!
+//! Each frontend opens the store ([`open`]) and runs [`Leadership`]'s loop beside its sequencer.
+//! A few times a second the loop either
+//! - *leads*: it checks that it still holds the leader lock and that the head row still has its
+//!   epoch (else it steps down), and publishes the newest acknowledged head when no batch
+//!   followed it (`PgStore::publish`); or
+//! - *follows*: it tries to take the lock (`PgStore::try_lead`: a session-level advisory lock,
+//!   then a bumped epoch). Taken, it reloads the committed head — acknowledged by the epoch
+//!   bump's own commit — into the sequencer and takes writes. Not taken, it reloads the
+//!   published head when it grew, so that reads, checkpoints and tiles follow the leader.
+//!
+//! A batch that is fenced, or whose commit's outcome is unknown, fails its writers with 503
+//! (never acknowledged: docs/design.md "Storage") and makes the store step down, which the loop
+//! notices in its next round. Writes to a follower get 503 with `Retry-After: 1` rather than
+//! being forwarded: each acknowledgment is then made by the frontend the client talks to, whose
+//! commit it waited for (docs/operations.md "PostgreSQL").
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::config::{Config, redact_url};
+use crate::datadir::LogPaths;
+use crate::log::{LogIdentity, LogKind};
+use crate::logging::notice;
+use crate::sequencer::SequencerHandle;
+use crate::storage::postgres::{PgOptions, PgStore};
+use crate::storage::{LogStore, TreeHead};
+
+/// How often a follower tries to take the lead and reloads the published head, and a leader
+/// checks its lock: a takeover follows a leader's death within about this (plus the epoch bump).
+pub const ROUND: Duration = Duration::from_millis(200);
+
+/// Why a frontend does not take writes while another one leads (or none yet).
+pub const FOLLOWING: &str = "another frontend sequences the log (this one follows it)";
+
+/// The log as a frontend opened it from PostgreSQL.
+pub struct OpenedPg {
+    pub store: Arc<PgStore>,
+    pub identity: Arc<LogIdentity>,
+    /// The published head: what this frontend serves until it leads.
+    pub head: TreeHead,
+    pub created: bool,
+}
+
+/// Opens (or, in an empty database, creates) the log stored in `config.storage`, with the key
+/// files of `paths`, and checks that they are the log's.
+pub fn open(config: &Config, paths: &LogPaths) -> anyhow::Result<OpenedPg> {
+    let url = config.storage.as_deref().context("no storage URL")?;
+    let shown = redact_url(url);
+    notice!("storage: PostgreSQL at {shown}");
+    let options = PgOptions {
+        url: url.to_owned(),
+        password_file: config.storage_password_file.clone(),
+        ca_file: config.storage_ca_file.clone(),
+        allow_no_sync_standby: config.storage_allow_async,
+    };
+    let store = Arc::new(
+        PgStore::open(&options).with_context(|| format!("opening the log's storage at {shown}"))?,
+    );
+    if !store.synchronous() {
+        tracing::warn!(
+            "RUNNING WITHOUT A SYNCHRONOUS STANDBY (storage_allow_async): an entry is \
+             acknowledged once the primary alone has it, and a failover can lose it \
+             (arkivo_storage_synchronous_standby is 0)"
+        );
+    }
+    crate::metrics::set_storage_synchronous(store.synchronous());
+    std::fs::create_dir_all(&paths.data_dir)
+        .with_context(|| format!("creating {}", paths.data_dir.display()))?;
+    let keys = crate::datadir::create_keys(&paths.keys(None))?;
+    // Whoever leads creates the log; the others wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (identity, created) = loop {
+        if let Some(meta) = store.meta()? {
+            let kind = LogKind::Rekor;
+            break (LogIdentity { meta, keys, kind }, false);
+        }
+        if store.try_lead()? {
+            let hostname = match &config.hostname {
+                Some(h) => h.clone(),
+                None => crate::serve::default_hostname(config)?,
+            };
+            crate::datadir::validate_hostname(&hostname)?;
+            break (
+                crate::log::create_log(store.as_ref(), &hostname, keys)?,
+                true,
+            );
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("the database holds no log yet, and the frontend that leads did not create one");
+        }
+        std::thread::sleep(ROUND);
+    };
+    let (meta, keys) = (&identity.meta, &identity.keys);
+    if keys.log_id() != meta.log_id {
+        bail!(
+            "the ECDSA log key in {} is not this log's: the database records log ID {} (tree \
+             {}), the key has log ID {}; every frontend must sign with the log's keys; refusing \
+             to start",
+            paths.ecdsa_key.display(),
+            hex::encode(meta.log_id),
+            meta.tree_id,
+            keys.log_id_hex()
+        );
+    }
+    let head = store
+        .published()?
+        .context("the database holds a log but no published tree head")?;
+    // The database keeps no Ed25519 key, but every head it holds carries a C2SP checkpoint
+    // signed by it (tiles-checkpoints-witnesses.md §2).
+    let verifier = keys.ed25519_verifier(&meta.origin);
+    if arkivo_core::note::open(head.checkpoint_c2sp.as_bytes(), &[&verifier]).is_err() {
+        bail!(
+            "the Ed25519 checkpoint key in {} (verifier key {}) is not this log's: it did not \
+             sign the log's checkpoint in the database; every frontend must sign with the \
+             log's keys; refusing to start",
+            paths.ed25519_key.display(),
+            verifier.vkey()
+        );
+    }
+    if let Some(h) = &config.hostname
+        && *h != meta.hostname
+    {
+        bail!(
+            "this log was created with hostname {:?}, which names it in every checkpoint and \
+             cannot change; drop --hostname {h:?} (serving under another URL is fine)",
+            meta.hostname
+        );
+    }
+    Ok(OpenedPg {
+        store,
+        identity: Arc::new(identity),
+        head,
+        created,
+    })
+}
+
+/// The loop that takes, keeps and gives up the lead (see the module doc).
+pub struct Leadership {
+    store: Arc<PgStore>,
+    /// Unix milliseconds of the last round that reached the database (`/readyz?role=reader`).
+    contact: Arc<AtomicU64>,
+    stop: AtomicBool,
+}
+
+impl Leadership {
+    /// Starts the loop on its own thread (the store's client blocks).
+    pub fn start(
+        store: Arc<PgStore>,
+        sequencer: SequencerHandle,
+    ) -> anyhow::Result<(Arc<Leadership>, std::thread::JoinHandle<()>)> {
+        let leadership = Arc::new(Leadership {
+            store,
+            contact: Arc::new(AtomicU64::new(crate::log::unix_now_ms())),
+            stop: AtomicBool::new(false),
+        });
+        let running = leadership.clone();
+        let thread = std::thread::Builder::new()
+            .name("arkivo-leadership".into())
+            .spawn(move || running.run(&sequencer))
+            .context("starting the leadership thread")?;
+        Ok((leadership, thread))
+    }
+
+    /// Ends the loop (its thread then drops its sequencer handle) and gives up the lead.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// When the database last answered a round (Unix milliseconds): readers may trust the
+    /// frontend's view of the log that recent.
+    pub fn contact(&self) -> Arc<AtomicU64> {
+        self.contact.clone()
+    }
+
+    fn run(&self, sequencer: &SequencerHandle) {
+        let mut state = State {
+            leading: false,
+            published: 0,
+            error: None,
+        };
+        while !self.stop.load(Ordering::Relaxed) {
+            match self.round(sequencer, &mut state) {
+                Ok(()) => {
+                    self.contact
+                        .store(crate::log::unix_now_ms(), Ordering::Relaxed);
+                    if state.error.take().is_some() {
+                        notice!("the database answers again");
+                    }
+                }
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    if state.error.as_ref() != Some(&e) {
+                        tracing::warn!(error = %e, "leadership round");
+                    }
+                    state.error = Some(e);
+                }
+            }
+            std::thread::sleep(ROUND);
+        }
+        self.store.step_down();
+    }
+
+    fn round(&self, sequencer: &SequencerHandle, state: &mut State) -> anyhow::Result<()> {
+        let published = sequencer.published();
+        if state.leading {
+            let lost = if published.stopped().is_some() {
+                // A commit failed or was fenced: the store stepped down already (or, after a
+                // failed self-check, does so now).
+                Some("a commit failed".to_owned())
+            } else {
+                match self.store.check_lead() {
+                    Ok(true) => None,
+                    Ok(false) => Some("another frontend took the lead".to_owned()),
+                    Err(e) => Some(format!("the leader lock's session failed: {e}")),
+                }
+            };
+            let Some(why) = lost else {
+                let size = published.head().size;
+                if size > state.published {
+                    self.store.publish()?;
+                    state.published = size;
+                }
+                return Ok(());
+            };
+            self.store.step_down();
+            state.leading = false;
+            crate::metrics::set_leader(false);
+            tracing::error!("stepped down ({why}): this frontend no longer takes writes");
+            sequencer
+                .reload(None, Some(FOLLOWING.to_owned()))
+                .map_err(anyhow::Error::msg)?;
+        }
+        if self.store.try_lead()? {
+            // Committed before the epoch bump, so acknowledged by its commit.
+            let head = self.store.head()?;
+            if let Err(e) = sequencer.reload(Some(head.clone()), None) {
+                self.store.step_down();
+                bail!("taking the lead: {e}");
+            }
+            self.store.publish()?;
+            state.leading = true;
+            state.published = head.size;
+            crate::metrics::set_leader(true);
+            notice!(
+                "this frontend leads: it sequences the log from tree size {}",
+                head.size
+            );
+            return Ok(());
+        }
+        if let Some(head) = self.store.published()?
+            && head.size > published.head().size
+        {
+            sequencer
+                .reload(Some(head), Some(FOLLOWING.to_owned()))
+                .map_err(anyhow::Error::msg)?;
+        }
+        Ok(())
+    }
+}
+
+struct State {
+    /// Whether the sequencer was told to take writes.
+    leading: bool,
+    /// The size of the head this leader last published.
+    published: u64,
+    /// The last round's error, logged once.
+    error: Option<String>,
+}
