@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use arkivo_server::storage::postgres::PgOptions;
 
@@ -51,7 +51,9 @@ pub enum Rejoin {
 pub struct Failover {
     pub old_primary: usize,
     pub new_primary: usize,
-    /// From the SIGKILL until the promoted node accepted writes.
+    /// When the old primary's last process was gone.
+    pub killed_at: SystemTime,
+    /// From then until the promoted node accepted writes.
     pub promoted_after: Duration,
     pub rejoin: Rejoin,
 }
@@ -286,8 +288,8 @@ impl Cluster {
     /// (a lost machine) or when the rewind fails. Returns once every standby streams again.
     pub fn fail_over(&mut self, lose_data: bool) -> Failover {
         let old = self.primary;
-        let killed = Instant::now();
         self.nodes[old].kill();
+        let (killed, killed_at) = (Instant::now(), SystemTime::now());
         let new = self.promote_most_advanced(old);
         let promoted_after = killed.elapsed();
         let new_port = self.nodes[new].port;
@@ -320,6 +322,7 @@ impl Cluster {
         Failover {
             old_primary: old,
             new_primary: new,
+            killed_at,
             promoted_after,
             rejoin,
         }
