@@ -1,10 +1,10 @@
 //! Load generator for Arkivo (issue 4): not a subcommand, so no user runs it by accident.
 //!
 //! ```text
-//! cargo run --release --example loadgen -- [--url URL]
+//! cargo run --release --example loadgen -- [--url URL]...
 //!     [--mode write|read-index|read-proof|read-info|read-tile|timestamp|certificate|print]
 //!     [--connections 64] [--seconds 10] [--count N] [--stream] [--rate R] [--report-every S]
-//!     [--server-pid PID] [--max-batch N] [--max-batch-age-ms N] [--ceiling]
+//!     [--server-pid PID] [--max-batch N] [--max-batch-age-ms N] [--ceiling] [--record FILE]
 //! ```
 //!
 //! Without `--url` it starts `arkivo serve` itself on a fresh log in a temporary directory (with
@@ -33,6 +33,15 @@
 //! a second in all (latency counted from each request's scheduled time, so a stalled server
 //! cannot hide its queue), and `--report-every S` adds a line per S seconds with that
 //! interval's rate and latencies and, with `--server-pid`, the server's resident memory.
+//!
+//! Several `--url`s are frontends of one log (PostgreSQL storage): writes go to the first, and a
+//! connection whose request meets a 503 (a follower) or a connection error (a frontend down)
+//! sends the same entry to the next one, after a short pause, until it is answered otherwise or
+//! the run ends; its latency counts from the first attempt. `--record FILE` writes one JSON line
+//! per 201 as it comes (so the file is complete up to when the run is stopped, however): when it
+//! was answered (`atMs`, Unix milliseconds), the entry's UUID, `logIndex`, and the inclusion
+//! proof's `treeSize`, `rootHash` and `checkpoint` — every checkpoint the run saw, for a test to
+//! check against the final tree.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -63,7 +72,7 @@ fn unix_now() -> i64 {
 }
 
 struct Args {
-    url: Option<String>,
+    urls: Vec<String>,
     mode: String,
     connections: usize,
     seconds: u64,
@@ -75,11 +84,12 @@ struct Args {
     rate: Option<f64>,
     report_every: Option<u64>,
     server_pid: Option<u32>,
+    record: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> Args {
     let mut a = Args {
-        url: None,
+        urls: vec![],
         mode: "write".into(),
         connections: 64,
         seconds: 10,
@@ -91,12 +101,13 @@ fn parse_args() -> Args {
         rate: None,
         report_every: None,
         server_pid: None,
+        record: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
-            "--url" => a.url = Some(value()),
+            "--url" => a.urls.push(value().trim_end_matches('/').to_owned()),
             "--mode" => a.mode = value(),
             "--connections" => a.connections = value().parse().expect("--connections"),
             "--seconds" => a.seconds = value().parse().expect("--seconds"),
@@ -111,6 +122,7 @@ fn parse_args() -> Args {
             "--rate" => a.rate = Some(value().parse().expect("--rate")),
             "--report-every" => a.report_every = Some(value().parse().expect("--report-every")),
             "--server-pid" => a.server_pid = Some(value().parse().expect("--server-pid")),
+            "--record" => a.record = Some(value().into()),
             "--bench" => {} // passed by `cargo bench`; ignored
             other => panic!("unknown flag {other}"),
         }
@@ -364,7 +376,8 @@ impl Outcome {
 }
 
 struct Run {
-    base: String,
+    /// The frontends; all but read modes use the first, writes fail over to the others.
+    bases: Vec<String>,
     mode: String,
     connections: usize,
     seconds: u64,
@@ -372,6 +385,47 @@ struct Run {
     rate: Option<f64>,
     /// The tree size read modes pick indexes and sizes below.
     size: u64,
+    /// The `--record` file, written a line at a time.
+    record: Option<std::sync::Mutex<std::fs::File>>,
+}
+
+impl Run {
+    /// Appends the `--record` line of a 201 answer; false if the answer was not an entry.
+    fn record(&self, answer: &[u8]) -> bool {
+        use std::io::Write;
+        let Some(file) = &self.record else {
+            return true;
+        };
+        let Some(record) = record_of(answer) else {
+            return false;
+        };
+        // One write per line, so a run stopped by a signal leaves whole lines.
+        let line = format!("{record}\n");
+        file.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_all(line.as_bytes())
+            .expect("writing the --record file");
+        true
+    }
+}
+
+/// The `--record` line of a 201 answer to a Rekor v1 write: `{"<uuid>": {"logIndex", …}}`.
+fn record_of(body: &[u8]) -> Option<serde_json::Value> {
+    let answer: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let (uuid, entry) = answer.as_object()?.iter().next()?;
+    let proof = &entry["verification"]["inclusionProof"];
+    let at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    Some(serde_json::json!({
+        "atMs": at_ms,
+        "uuid": uuid,
+        "logIndex": entry["logIndex"],
+        "treeSize": proof["treeSize"],
+        "rootHash": proof["rootHash"],
+        "checkpoint": proof["checkpoint"],
+    }))
 }
 
 async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
@@ -389,8 +443,10 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
             (client.clone(), run.clone(), bodies.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut o = Outcome::default();
-            let base = &run.base;
+            // The frontend this connection writes to; the next one after a 503 or an error.
+            let mut frontend = 0;
             loop {
+                let base = &run.bases[frontend];
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 // Open loop: the nth request is due at start + n/rate, whatever came before,
                 // and its latency counts from then.
@@ -410,6 +466,29 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
                         let Some(body) = bodies.get(n).await else {
                             break;
                         };
+                        if run.bases.len() > 1 {
+                            let (status, answer) =
+                                write_with_failover(&client, &run, &mut frontend, body, deadline)
+                                    .await;
+                            let now = tokio::time::Instant::now();
+                            match status {
+                                Some(status) => {
+                                    o.latencies_us.push(
+                                        u32::try_from((now - due).as_micros()).unwrap_or(u32::MAX),
+                                    );
+                                    o.answered_ms.push(
+                                        u32::try_from((now - start).as_millis())
+                                            .unwrap_or(u32::MAX),
+                                    );
+                                    *o.statuses.entry(status).or_default() += 1;
+                                    if status == 201 && !run.record(&answer) {
+                                        o.errors += 1;
+                                    }
+                                }
+                                None => o.errors += 1,
+                            }
+                            continue;
+                        }
                         client
                             .post(format!("{base}/api/v1/log/entries"))
                             .header("content-type", "application/json")
@@ -444,7 +523,10 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
                 match req.send().await {
                     Ok(res) => {
                         let status = res.status().as_u16();
-                        let ok = res.bytes().await.is_ok();
+                        let answer = res.bytes().await;
+                        let ok = answer
+                            .as_deref()
+                            .is_ok_and(|a| status != 201 || run.record(a));
                         let now = tokio::time::Instant::now();
                         o.latencies_us
                             .push(u32::try_from((now - due).as_micros()).unwrap_or(u32::MAX));
@@ -466,6 +548,36 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
         all.merge(t.await.unwrap());
     }
     (all, start.elapsed())
+}
+
+/// Sends one entry to the frontends, starting at `frontend`, moving on to the next after a 503
+/// or a connection error, until another answer comes or the run's deadline passes (`None`).
+async fn write_with_failover(
+    client: &reqwest::Client,
+    run: &Run,
+    frontend: &mut usize,
+    body: Vec<u8>,
+    deadline: tokio::time::Instant,
+) -> (Option<u16>, Vec<u8>) {
+    while tokio::time::Instant::now() < deadline {
+        let sent = client
+            .post(format!("{}/api/v1/log/entries", run.bases[*frontend]))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        if let Ok(res) = sent {
+            let status = res.status().as_u16();
+            if status != 503
+                && let Ok(answer) = res.bytes().await
+            {
+                return (Some(status), answer.to_vec());
+            }
+        }
+        *frontend = (*frontend + 1) % run.bases.len();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (None, Vec::new())
 }
 
 /// Resident memory of process `pid`, in MiB.
@@ -551,22 +663,23 @@ async fn main() {
     }
     let issuer = (args.mode == "certificate").then(|| {
         assert!(
-            args.url.is_none(),
+            args.urls.is_empty(),
             "--mode certificate starts its own server (one that trusts its OIDC issuer)"
         );
         oidc::TestIssuer::start(false)
     });
-    let (server, base) = match &args.url {
-        Some(u) => (None, u.trim_end_matches('/').to_owned()),
+    let (server, bases) = match args.urls.first() {
+        Some(_) => (None, args.urls.clone()),
         None => {
             let mut server_args = args.server_args.clone();
             if let Some(issuer) = &issuer {
                 server_args.extend(["--oidc-issuer".to_owned(), issuer.url("loadgen")]);
             }
             let (s, b) = start_server(&server_args);
-            (Some(s), b)
+            (Some(s), vec![b])
         }
     };
+    let base = bases[0].clone();
     let server_pid = args.server_pid.or(server.as_ref().map(|s| s.child.id()));
     let ok_status = if matches!(args.mode.as_str(), "write" | "certificate") {
         201
@@ -588,15 +701,16 @@ async fn main() {
     } else if args.mode == "timestamp" {
         Bodies::None
     } else {
-        if args.url.is_none() {
+        if args.urls.is_empty() {
             eprintln!("filling the log with {} entries...", args.fill);
             let fill = Run {
-                base: base.clone(),
+                bases: bases.clone(),
                 mode: "write".into(),
                 connections: 64,
                 seconds: 3600,
                 rate: None,
                 size: 0,
+                record: None,
             };
             let (o, _) = drive(Arc::new(fill), Arc::new(Bodies::presigned(args.fill))).await;
             assert_eq!(
@@ -621,12 +735,17 @@ async fn main() {
         Bodies::None
     };
     let run = Run {
-        base: base.clone(),
+        bases,
         mode: args.mode.clone(),
         connections: args.connections,
         seconds: args.seconds,
         rate: args.rate,
         size,
+        record: args.record.as_ref().map(|path| {
+            let file = std::fs::File::create(path)
+                .unwrap_or_else(|e| panic!("creating --record {}: {e}", path.display()));
+            std::sync::Mutex::new(file)
+        }),
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let memory = match (args.report_every, server_pid) {

@@ -905,3 +905,145 @@ async fn tuf_mirror_files_point_at_the_served_repository() {
         trusted_root
     );
 }
+
+/// `deploy/postgres/`: on the database side a synchronous standby is required (Patroni's strict
+/// synchronous mode, CloudNativePG's quorum with `dataDurability: required`); the frontends'
+/// configs are valid server configs whose `storage` reaches the primary (every Patroni node with
+/// `target_session_attrs=read-write`, or the operator's `-rw` Service, user and database); the
+/// Deployment mounts the files the config names from the Secrets that hold them, probes
+/// write-readiness, and its systemd drop-in verifies with the unit.
+#[test]
+fn postgres_examples_agree_with_the_server_and_each_other() {
+    // Patroni.
+    let patroni = &yaml_documents("postgres/patroni/patroni.yml")[0];
+    let dcs = &patroni["bootstrap"]["dcs"];
+    assert_eq!(dcs["synchronous_mode"], true);
+    assert_eq!(dcs["synchronous_mode_strict"], true);
+    assert_eq!(dcs["postgresql"]["use_pg_rewind"], true);
+    let config: Config = toml::from_str(&read("postgres/patroni/arkivo.toml")).unwrap();
+    config.validate().unwrap();
+    let storage = config.storage.as_deref().unwrap();
+    assert!(
+        storage.contains("target_session_attrs=read-write"),
+        "{storage}"
+    );
+    // Every node (the etcd members run beside them) is listed at PostgreSQL's port.
+    let port = port_of(str_of(&patroni["postgresql"]["connect_address"]));
+    for etcd in patroni["etcd3"]["hosts"].as_array().unwrap() {
+        let host = str_of(etcd).rsplit_once(':').unwrap().0;
+        assert!(
+            storage.contains(&format!("{host}:{port}")),
+            "{host}: {storage}"
+        );
+    }
+    assert!(
+        storage.contains(str_of(&patroni["postgresql"]["connect_address"])),
+        "{storage}"
+    );
+
+    // The drop-in verifies with the unit, and hands over the password file the config lacks.
+    let dropin = read("postgres/patroni/arkivo-postgres.conf");
+    assert!(config.storage_password_file.is_none());
+    assert!(dropin.contains("Environment=ARKIVO_STORAGE_PASSWORD_FILE=%d/"));
+    let dir = tempfile::tempdir().unwrap();
+    let exec = unit_settings()
+        .into_iter()
+        .find(|(k, _)| k == "ExecStart")
+        .unwrap()
+        .1;
+    let binary = exec.split(' ').next().unwrap();
+    let unit = dir.path().join("arkivo.service");
+    std::fs::write(
+        &unit,
+        read("arkivo.service").replace(binary, env!("CARGO_BIN_EXE_arkivo")),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("arkivo.service.d")).unwrap();
+    std::fs::write(dir.path().join("arkivo.service.d/postgres.conf"), &dropin).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        // Drop-ins are found along the unit path.
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", dir.path().display()))
+        .output()
+        .expect("systemd-analyze (Debian package systemd; scripts/setup installs it)");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // CloudNativePG.
+    let database = yaml_documents("postgres/cloudnativepg/cluster.yaml");
+    let cluster = of_kind(&database, "Cluster");
+    let spec = &cluster["spec"];
+    assert_eq!(spec["instances"], 3);
+    let sync = &spec["postgresql"]["synchronous"];
+    assert_eq!(sync["method"], "any");
+    assert_eq!(sync["number"], 1);
+    assert_eq!(sync["dataDurability"], "required");
+    let initdb = &spec["bootstrap"]["initdb"];
+    let name = str_of(&cluster["metadata"]["name"]);
+    let app_secret = str_of(&initdb["secret"]["name"]);
+    assert_eq!(of_kind(&database, "Secret")["metadata"]["name"], app_secret);
+
+    let docs = yaml_documents("postgres/cloudnativepg/arkivo.yaml");
+    let config: Config =
+        toml::from_str(str_of(&of_kind(&docs, "ConfigMap")["data"]["arkivo.toml"])).unwrap();
+    config.validate().unwrap();
+    let storage = config.storage.as_deref().unwrap();
+    let want = format!(
+        "postgres://{}@{name}-rw:5432/{}?",
+        str_of(&initdb["owner"]),
+        str_of(&initdb["database"])
+    );
+    assert!(storage.starts_with(&want), "{storage} is not {want}…");
+    let deployment = of_kind(&docs, "Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_restricted(container);
+    assert_restricted(&pod["initContainers"][0]);
+    let volume = |name: &str| {
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no volume {name}"))
+    };
+    // Each file the config names is in the volume mounted there, from the right Secret.
+    for (file, volume_name, secret) in [
+        (
+            &config.storage_password_file,
+            "db-password",
+            app_secret.to_owned(),
+        ),
+        (&config.storage_ca_file, "db-ca", format!("{name}-ca")),
+    ] {
+        let file = file.as_ref().unwrap();
+        assert_eq!(
+            file.parent().unwrap(),
+            Path::new(mount(container, volume_name))
+        );
+        let v = &volume(volume_name)["secret"];
+        assert_eq!(v["secretName"], secret.as_str());
+        let item = file.file_name().unwrap().to_str().unwrap();
+        assert!(
+            v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["path"] == item)
+        );
+    }
+    for key in [&config.ecdsa_key_file, &config.ed25519_key_file] {
+        let key = key.as_ref().unwrap();
+        assert_eq!(key.parent().unwrap(), Path::new(mount(container, "keys")));
+    }
+    assert_eq!(
+        Path::new(mount(container, "data")),
+        config.data_dir.as_path()
+    );
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arkivo_core::merkle::RightBorder;
 use arkivo_server::storage::postgres::{PgOptions, PgStore};
 use arkivo_server::storage::{FORMAT_VERSION, LogMeta, LogStore, StorageError};
-use common::pg::Cluster;
+use common::pg::{Cluster, Rejoin};
 use common::storage::{Batch, empty_head};
 
 fn meta() -> LogMeta {
@@ -236,4 +236,57 @@ fn unreplicated_commits_are_never_acknowledged_nor_published() {
     let (_, published) = head_row(&mut client);
     assert_eq!(published, 8, "nothing unreplicated is published");
     assert_eq!(b.published().unwrap(), Some(second.head.clone()));
+}
+
+#[test]
+fn failovers_keep_every_acknowledged_batch() {
+    let mut cluster = Cluster::start(2);
+    // Every node listed: the store finds whichever is primary.
+    let options = PgOptions {
+        url: cluster.multi_host_url(),
+        ..PgOptions::default()
+    };
+    let mut border = RightBorder::empty();
+    let mut store = PgStore::open(&options).unwrap();
+    assert!(store.try_lead().unwrap());
+    store.create(&meta(), &empty_head()).unwrap();
+    for (cycle, lose_data) in [(0, false), (1, true), (2, false)] {
+        let acknowledged = Batch::append(&mut border, &bodies(cycle, 5), 1000 + cycle as i64);
+        store.commit(&acknowledged.commit()).unwrap();
+
+        let failover = cluster.fail_over(lose_data);
+        assert_ne!(failover.new_primary, failover.old_primary);
+        if lose_data {
+            assert_eq!(failover.rejoin, Rejoin::Rebuilt);
+        } else {
+            assert_eq!(failover.rejoin, Rejoin::Rewound, "{failover:?}");
+        }
+
+        // The old leader's sessions died with the primary: its next batch fails, writes
+        // nothing, and it steps down.
+        let lost = Batch::append(&mut border.clone(), &bodies(100 + cycle, 3), 2000);
+        assert!(store.commit(&lost.commit()).is_err());
+        assert_eq!(store.epoch(), None);
+
+        // A new leader finds the promoted node and, on it, the acknowledged head.
+        store = PgStore::open(&options).unwrap();
+        assert!(store.try_lead().unwrap());
+        assert_eq!(store.head().unwrap(), acknowledged.head);
+        assert_eq!(store.epoch(), Some(2 + cycle as i64));
+    }
+    let last = Batch::append(&mut border, &bodies(9, 4), 3000);
+    store.commit(&last.commit()).unwrap();
+    store.publish().unwrap();
+
+    // Every node holds the same rows once the standbys have replayed the primary's WAL.
+    cluster.wait_caught_up();
+    let digests = cluster.log_digests();
+    assert!(
+        digests[0].1.starts_with("19 entries, max index 18"),
+        "{digests:?}"
+    );
+    assert!(
+        digests.iter().all(|(_, d)| *d == digests[0].1),
+        "{digests:?}"
+    );
 }

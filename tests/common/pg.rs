@@ -1,6 +1,10 @@
 //! PostgreSQL clusters for tests: a primary and streaming standbys on free loopback ports, made
-//! with `initdb` and `pg_basebackup -R` under a temporary directory, stopped when dropped. They
+//! with `initdb` and `pg_basebackup` under a temporary directory, stopped when dropped. They
 //! never touch a PostgreSQL server already running on the machine.
+//!
+//! A cluster can also fail over the way an operator (or Patroni) would: SIGKILL the primary,
+//! promote the most advanced standby, repoint the other standbys, and bring the old primary back
+//! as a standby, rewound with `pg_rewind` or rebuilt from a fresh base backup.
 //!
 //! The server binaries come from `ARKIVO_PG_BIN`, or the newest `/usr/lib/postgresql/*/bin`
 //! (Debian's `postgresql` package; scripts/setup installs it). A missing one fails the test. As
@@ -8,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use arkivo_server::storage::postgres::PgOptions;
 
@@ -16,18 +20,42 @@ use arkivo_server::storage::postgres::PgOptions;
 const USER: &str = "arkivo";
 
 pub struct Cluster {
-    /// The primary first, then the standbys.
+    /// Node 0 is the first primary; [`Cluster::primary`] is the current one.
     pub nodes: Vec<Node>,
+    primary: usize,
     dir: tempfile::TempDir,
 }
 
 pub struct Node {
-    /// The standby's `cluster_name`, which is its `application_name` on the primary.
+    /// The node's `cluster_name`, which is its `application_name` on the primary it streams from.
     pub name: String,
     pub port: u16,
     data: PathBuf,
     log: PathBuf,
+    /// The postmaster, the leader of its own process group (its backends are in it too).
     process: Option<Child>,
+}
+
+/// How a failed primary came back as a standby.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejoin {
+    /// `pg_rewind` undid what it had written past the new primary's timeline fork.
+    Rewound,
+    /// Its data was deleted and copied again from the new primary (a lost machine, or a rewind
+    /// that failed).
+    Rebuilt,
+}
+
+/// What one [`Cluster::fail_over`] did.
+#[derive(Debug)]
+pub struct Failover {
+    pub old_primary: usize,
+    pub new_primary: usize,
+    /// When the old primary's last process was gone.
+    pub killed_at: SystemTime,
+    /// From then until the promoted node accepted writes.
+    pub promoted_after: Duration,
+    pub rejoin: Rejoin,
 }
 
 /// The directory of `initdb`, `pg_ctl`, `postgres` and `pg_basebackup`.
@@ -90,17 +118,44 @@ fn program(name: &str) -> Command {
     }
 }
 
-fn run(mut command: Command, what: &str) {
+/// Runs `command`; its output, or `Err` with what it printed.
+fn try_run(mut command: Command, what: &str) -> Result<String, String> {
     let out = command
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed: {}{}",
+    let text = format!(
+        "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{what} failed: {text}"))
+    }
+}
+
+fn run(command: Command, what: &str) {
+    if let Err(e) = try_run(command, what) {
+        panic!("{e}");
+    }
+}
+
+/// Writes a file PostgreSQL (running as `postgres`) may later rewrite or remove.
+fn write_owned(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    if running_as_root() {
+        let (uid, gid) = postgres_ids();
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    }
+}
+
+fn connect(port: u16) -> Result<postgres::Client, postgres::Error> {
+    postgres::Client::connect(
+        &format!("host=127.0.0.1 port={port} user={USER} dbname=postgres connect_timeout=5"),
+        postgres::NoTls,
+    )
 }
 
 impl Cluster {
@@ -112,10 +167,11 @@ impl Cluster {
             let (uid, gid) = postgres_ids();
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
         }
-        let names: Vec<String> = (1..=standbys).map(|i| format!("standby{i}")).collect();
-        let mut primary = Node::new(dir.path(), "primary");
+        let mut nodes: Vec<Node> = (0..=standbys)
+            .map(|i| Node::new(dir.path(), &format!("node{i}")))
+            .collect();
         let mut initdb = program("initdb");
-        initdb.arg("-D").arg(&primary.data).args([
+        initdb.arg("-D").arg(&nodes[0].data).args([
             "-U",
             USER,
             "--auth=trust",
@@ -123,46 +179,52 @@ impl Cluster {
             "--no-instructions",
         ]);
         run(initdb, "initdb");
-        let sync = if names.is_empty() {
+        // Every node gets this file (base backups and rewinds copy it), so it holds what all
+        // share; what differs per node is on its command line, and its role in
+        // postgresql.auto.conf and standby.signal. Every node's name is in the synchronous
+        // list: whichever is primary waits for one of the others, with no change at promotion
+        // (a primary is never its own standby, so its name in the list is inert).
+        let sync = if standbys == 0 {
             String::new()
         } else {
+            let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
             format!("ANY 1 ({})", names.join(", "))
         };
-        primary.configure(
-            dir.path(),
-            &format!(
-                "wal_level = replica\nmax_wal_senders = 10\nsynchronous_commit = on\n\
-                 synchronous_standby_names = '{sync}'\n"
-            ),
+        let conf = format!(
+            "\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+             wal_level = replica\nmax_wal_senders = 10\nhot_standby = on\n\
+             synchronous_commit = on\nsynchronous_standby_names = '{sync}'\n\
+             # pg_rewind needs the hint-bit changes in the WAL (or data checksums).\n\
+             wal_log_hints = on\n\
+             # Enough WAL kept for a rewound node to catch up without a replication slot.\n\
+             wal_keep_size = '256MB'\nmax_wal_size = '256MB'\n",
+            dir.path().display()
         );
-        primary.start();
-        let mut nodes = vec![primary];
-        for name in names {
-            let mut standby = Node::new(dir.path(), &name);
-            let mut basebackup = program("pg_basebackup");
-            basebackup
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &nodes[0].port.to_string(),
-                    "-U",
-                    USER,
-                    "-D",
-                ])
-                .arg(&standby.data)
-                .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"]);
-            run(basebackup, "pg_basebackup");
-            standby.configure(dir.path(), "");
+        let path = nodes[0].data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&conf);
+        write_owned(&path, &text);
+        nodes[0].start();
+        let primary_port = nodes[0].port;
+        for standby in &mut nodes[1..] {
+            standby.base_backup(primary_port);
             standby.start();
-            nodes.push(standby);
         }
-        let cluster = Cluster { nodes, dir };
+        let cluster = Cluster {
+            nodes,
+            primary: 0,
+            dir,
+        };
         cluster.wait_streaming(standbys);
         cluster
     }
 
-    /// A connection string to node `i` (0: the primary).
+    /// The index of the current primary.
+    pub fn primary(&self) -> usize {
+        self.primary
+    }
+
+    /// A connection string to node `i`.
     pub fn url(&self, i: usize) -> String {
         format!(
             "host=127.0.0.1 port={} user={USER} dbname=postgres",
@@ -170,17 +232,31 @@ impl Cluster {
         )
     }
 
-    /// Store options for the primary.
+    /// A URL listing every node, which connects to whichever accepts writes: what a frontend is
+    /// given, so that it finds the primary after a failover.
+    pub fn multi_host_url(&self) -> String {
+        let hosts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        format!(
+            "postgres://{USER}@{}/postgres?target_session_attrs=read-write",
+            hosts.join(",")
+        )
+    }
+
+    /// Store options for the current primary.
     pub fn options(&self) -> PgOptions {
         PgOptions {
-            url: self.url(0),
+            url: self.url(self.primary),
             ..PgOptions::default()
         }
     }
 
     /// A plain session on the primary, to look at or disturb what a store does.
     pub fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url(0), postgres::NoTls).unwrap()
+        connect(self.nodes[self.primary].port).unwrap()
     }
 
     /// Waits until `n` standbys stream from the primary.
@@ -206,6 +282,140 @@ impl Cluster {
         }
     }
 
+    /// SIGKILLs the primary (the postmaster and its backends, as a machine failure would),
+    /// promotes the standby that received the most WAL, repoints the other standbys at it, and
+    /// brings the old primary back as a standby: rewound, or rebuilt from scratch when `lose_data`
+    /// (a lost machine) or when the rewind fails. Returns once every standby streams again.
+    pub fn fail_over(&mut self, lose_data: bool) -> Failover {
+        let old = self.primary;
+        self.nodes[old].kill();
+        let (killed, killed_at) = (Instant::now(), SystemTime::now());
+        let new = self.promote_most_advanced(old);
+        let promoted_after = killed.elapsed();
+        let new_port = self.nodes[new].port;
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            if i != old && i != new {
+                node.follow(new_port);
+                // primary_conninfo is reloadable: the WAL receiver restarts on the new primary
+                // and follows its timeline (recovery_target_timeline = 'latest', the default).
+                connect(node.port)
+                    .unwrap()
+                    .execute("SELECT pg_reload_conf()", &[])
+                    .unwrap();
+            }
+        }
+        let rejoin = if lose_data {
+            self.nodes[old].rebuild(new_port);
+            Rejoin::Rebuilt
+        } else {
+            match self.nodes[old].rewind(new_port) {
+                Ok(()) => Rejoin::Rewound,
+                Err(e) => {
+                    eprintln!("{e}; rebuilding {} instead", self.nodes[old].name);
+                    self.nodes[old].rebuild(new_port);
+                    Rejoin::Rebuilt
+                }
+            }
+        };
+        self.nodes[old].start();
+        self.wait_streaming(self.nodes.len() - 1);
+        Failover {
+            old_primary: old,
+            new_primary: new,
+            killed_at,
+            promoted_after,
+            rejoin,
+        }
+    }
+
+    /// Promotes the running standby with the most WAL received (replayed, on a tie), and makes
+    /// it the primary once it accepts writes.
+    fn promote_most_advanced(&mut self, failed: usize) -> usize {
+        let lsn_of = |port: u16| -> (i64, i64) {
+            let row = connect(port)
+                .unwrap()
+                .query_one(
+                    "SELECT coalesce(pg_last_wal_receive_lsn() - '0/0', 0)::bigint, \
+                     coalesce(pg_last_wal_replay_lsn() - '0/0', 0)::bigint",
+                    &[],
+                )
+                .unwrap();
+            (row.get(0), row.get(1))
+        };
+        let new = (0..self.nodes.len())
+            .filter(|&i| i != failed)
+            .max_by_key(|&i| lsn_of(self.nodes[i].port))
+            .expect("a standby to promote");
+        let mut client = connect(self.nodes[new].port).unwrap();
+        let promoted: bool = client
+            .query_one("SELECT pg_promote(true, 60)", &[])
+            .unwrap()
+            .get(0);
+        assert!(promoted, "{} was not promoted", self.nodes[new].name);
+        // The end-of-recovery checkpoint runs in the background after a promotion; pg_rewind
+        // reads the source's timeline from its control file, so it must be written first.
+        client.batch_execute("CHECKPOINT").unwrap();
+        self.primary = new;
+        new
+    }
+
+    /// Waits until every standby has replayed all the primary has written.
+    pub fn wait_caught_up(&self) {
+        let target: i64 = self
+            .client()
+            .query_one("SELECT (pg_current_wal_lsn() - '0/0')::bigint", &[])
+            .unwrap()
+            .get(0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for (i, node) in self.nodes.iter().enumerate() {
+            if i == self.primary {
+                continue;
+            }
+            let mut client = connect(node.port).unwrap();
+            loop {
+                let replayed: i64 = client
+                    .query_one(
+                        "SELECT coalesce(pg_last_wal_replay_lsn() - '0/0', 0)::bigint",
+                        &[],
+                    )
+                    .unwrap()
+                    .get(0);
+                if replayed >= target {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{} did not catch up", node.name);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// Each node's log rows, summarised: entry count, highest index, an MD5 over every entry
+    /// (index, leaf hash, time, body) and over the stored hashes, and the head row. Equal on
+    /// nodes holding the same log.
+    pub fn log_digests(&self) -> Vec<(String, String)> {
+        self.nodes
+            .iter()
+            .map(|node| {
+                let row = connect(node.port)
+                    .unwrap()
+                    .query_one(
+                        "SELECT format('%s entries, max index %s, entries %s, hashes %s, head %s/%s', \
+                         (SELECT count(*) FROM arkivo_entries), \
+                         (SELECT max(idx) FROM arkivo_entries), \
+                         (SELECT md5(string_agg(idx || ':' || encode(leaf_hash, 'hex') || ':' \
+                             || integrated_time || ':' || md5(body), ',' ORDER BY idx)) \
+                          FROM arkivo_entries), \
+                         (SELECT md5(string_agg(idx || ':' || encode(hash, 'hex'), ',' ORDER BY idx)) \
+                          FROM arkivo_hashes), \
+                         (SELECT size FROM arkivo_head), (SELECT published_size FROM arkivo_head))",
+                        &[],
+                    )
+                    .unwrap();
+                (node.name.clone(), row.get(0))
+            })
+            .collect()
+    }
+
     /// The temporary directory the nodes live in.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -223,25 +433,57 @@ impl Node {
         }
     }
 
-    fn configure(&self, root: &Path, extra: &str) {
-        use std::io::Write;
-        let mut conf = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.data.join("postgresql.conf"))
-            .unwrap();
-        write!(
-            conf,
-            "\nlisten_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\n\
-             cluster_name = '{}'\n{extra}",
-            self.port,
-            root.display(),
-            self.name
-        )
-        .unwrap();
+    /// Makes this (stopped) node a standby of the primary on `primary_port`, replacing any role
+    /// it had: `standby.signal` and `primary_conninfo` (what `pg_basebackup -R` writes).
+    fn follow(&self, primary_port: u16) {
+        write_owned(&self.data.join("standby.signal"), "");
+        write_owned(
+            &self.data.join("postgresql.auto.conf"),
+            &format!("primary_conninfo = 'host=127.0.0.1 port={primary_port} user={USER}'\n"),
+        );
+    }
+
+    /// A fresh copy of the primary on `primary_port`, as a standby of it.
+    fn base_backup(&self, primary_port: u16) {
+        let mut basebackup = program("pg_basebackup");
+        basebackup
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary_port.to_string(),
+                "-U",
+                USER,
+                "-D",
+            ])
+            .arg(&self.data)
+            .args(["-X", "stream", "-c", "fast", "--no-sync"]);
+        run(basebackup, "pg_basebackup");
+        self.follow(primary_port);
+    }
+
+    /// Deletes the (stopped) node's data and copies it again from the primary.
+    fn rebuild(&self, primary_port: u16) {
+        std::fs::remove_dir_all(&self.data).unwrap();
+        self.base_backup(primary_port);
+    }
+
+    /// Rewinds the (stopped) node to where the primary on `primary_port` forked its timeline,
+    /// and makes it a standby of it. pg_rewind first finishes the crash recovery of a node that
+    /// was killed.
+    fn rewind(&self, primary_port: u16) -> Result<(), String> {
+        let mut rewind = program("pg_rewind");
+        rewind.arg("--target-pgdata").arg(&self.data).arg(format!(
+            "--source-server=host=127.0.0.1 port={primary_port} user={USER} dbname=postgres"
+        ));
+        try_run(rewind, "pg_rewind")?;
+        self.follow(primary_port);
+        Ok(())
     }
 
     /// Starts the node and waits until it accepts connections.
     pub fn start(&mut self) {
+        use std::os::unix::process::CommandExt;
         assert!(self.process.is_none(), "{} is already running", self.name);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -249,7 +491,13 @@ impl Node {
             .open(&self.log)
             .unwrap();
         let mut postgres = program("postgres");
-        postgres.arg("-D").arg(&self.data);
+        postgres
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-c", &format!("port={}", self.port)])
+            .args(["-c", &format!("cluster_name={}", self.name)])
+            // Its own process group, so that a kill takes the backends with the postmaster.
+            .process_group(0);
         let child = postgres
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -276,6 +524,30 @@ impl Node {
         }
     }
 
+    /// SIGKILLs the postmaster and every backend of the node (its process group), as a power
+    /// loss would end them, and waits until they are gone.
+    pub fn kill(&mut self) {
+        let mut child = self.process.take().expect("the node is running");
+        let group = format!("-{}", child.id());
+        let killed = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status()
+            .expect("running kill");
+        assert!(killed.success(), "kill -KILL {group} failed");
+        child.wait().unwrap();
+        // The backends notice their postmaster's death only now and then: wait until none is
+        // left, so that the data directory is free for pg_rewind.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while group_alive(child.id()) {
+            assert!(
+                Instant::now() < deadline,
+                "{} left processes behind",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops the node at once, as a crash would (`pg_ctl stop -m immediate`).
     pub fn stop(&mut self) {
         let Some(mut child) = self.process.take() else {
@@ -292,6 +564,18 @@ impl Node {
         }
         drop(child.wait());
     }
+}
+
+/// Whether any process of group `pgid` is still running (zombies, which hold nothing, aside).
+fn group_alive(pgid: u32) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|d| {
+        let stat = std::fs::read_to_string(d.path().join("stat")).unwrap_or_default();
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after its ')'.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+        fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+    })
 }
 
 impl Drop for Cluster {
