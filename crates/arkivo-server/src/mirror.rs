@@ -401,6 +401,8 @@ impl Mirror {
                     integrated_time: now,
                     entries: &entries,
                     hashes: &hashes,
+                    // A mirror cannot sign the log's SETs (it has no log key).
+                    sets: &[],
                     head: &head,
                 })
             })

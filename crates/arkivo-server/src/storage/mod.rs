@@ -98,7 +98,8 @@ pub struct CommitBatch<'a> {
     pub first_index: u64,
     pub integrated_time: i64,
     pub entries: &'a [NewEntry],
-    /// The SET of each of `entries`, in order — or none at all (a CT log's leaves have none).
+    /// The SET of each of `entries`, in order — or none at all (a CT log's leaves and a mirror's
+    /// entries have none: a mirror has no log key).
     pub sets: &'a [Vec<u8>],
     /// Newly completed stored hashes (`merkle::RightBorder::append` output).
     pub hashes: &'a [(u64, Hash)],
