@@ -286,7 +286,7 @@ async fn backup_and_restore_cover_the_ct_log_and_the_tuf_repository() {
         let db = rocksdb::DB::open_cf(
             &rocksdb::Options::default(),
             restored.join("ct").join("db"),
-            ["meta", "entries", "hashes", "by_leaf", "search"],
+            ["meta", "entries", "hashes", "by_leaf", "search", "sets"],
         )
         .unwrap();
         let cf = db.cf_handle("entries").unwrap();

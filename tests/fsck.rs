@@ -9,7 +9,7 @@ use std::process::Command;
 /// A named way to damage a log, and what verify-log must say about it.
 type Damage = (&'static str, Box<dyn FnOnce(&rocksdb::DB)>, &'static str);
 
-const CFS: [&str; 5] = ["meta", "entries", "hashes", "by_leaf", "search"];
+const CFS: [&str; 6] = ["meta", "entries", "hashes", "by_leaf", "search", "sets"];
 
 fn verify_log(data: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_arkivo"))

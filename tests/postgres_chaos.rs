@@ -513,11 +513,11 @@ fn write_throughput() {
         ];
         let mut server = TestServer::spawn_frontend(dir.path(), port, &args);
         server.wait_ready();
-        // Entries for up to 8,000 writes a second, signed before the clock starts.
+        // Entries for up to 20,000 writes a second, signed before the clock starts.
         let out = Command::new(loadgen_path())
             .args(["--url", &server.base_url(), "--connections", connections])
             .args(["--seconds", &seconds.to_string()])
-            .args(["--count", &(seconds * 8000).to_string()])
+            .args(["--count", &(seconds * 20000).to_string()])
             .stderr(Stdio::null())
             .output()
             .unwrap();
