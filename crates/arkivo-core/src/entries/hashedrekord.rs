@@ -159,8 +159,7 @@ fn build(alg: &str, value: &str, sig: &[u8], verifier: &Verifier) -> (Vec<u8>, V
             ]),
         ),
     ]);
-    let mut keys = vec![verifier.pem_sha256_hex(), verifier.spki_index_key()];
-    keys.extend(verifier.subjects().iter().cloned());
+    let mut keys = verifier.index_keys();
     keys.push(format!("{alg}:{value}"));
     (jcs::to_vec(&body), keys)
 }

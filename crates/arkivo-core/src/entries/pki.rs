@@ -567,6 +567,15 @@ impl Verifier {
         &self.subjects
     }
 
+    /// The search-index keys an entry gets for its signer (§10.1), whatever its kind: SHA-256 of
+    /// the canonical PEM, the key itself ([`Verifier::spki_index_key`]), then the certificate's
+    /// subjects.
+    pub fn index_keys(&self) -> Vec<String> {
+        let mut keys = vec![self.pem_sha256_hex(), self.spki_index_key()];
+        keys.extend(self.subjects.iter().cloned());
+        keys
+    }
+
     /// The certificates, leaf first (none for a bare key).
     pub fn certificates(&self) -> &[Certificate] {
         &self.certs

@@ -191,8 +191,7 @@ fn build(sha256_hex: &str, sig: &[u8], verifier: &Verifier) -> (Vec<u8>, Vec<Str
     ]);
     // Upstream's IndexKeys: the canonical PEM's SHA-256, the certificate's subjects and
     // `sha256:<hex>`; plus the key itself, as for every kind (§10.1).
-    let mut keys = vec![verifier.pem_sha256_hex(), verifier.spki_index_key()];
-    keys.extend(verifier.subjects().iter().cloned());
+    let mut keys = verifier.index_keys();
     keys.push(format!("sha256:{sha256_hex}"));
     (jcs::to_vec(&body), keys)
 }

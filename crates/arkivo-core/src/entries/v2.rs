@@ -98,7 +98,7 @@ fn hashedrekord(hr: &HashedRekordRequestV002) -> Result<CanonicalEntry, EntryErr
         .map_err(|e| what(format!("verifying signature: {e}")))?;
 
     let mut keys = vec![format!("{}:{}", alg.name(), hex::encode(&hr.digest))];
-    keys.extend(verifier_keys(&verifier));
+    keys.extend(verifier.index_keys());
     let entry = Entry {
         kind: Kind::HashedRekord.as_str().into(),
         api_version: API_VERSION.into(),
@@ -209,7 +209,7 @@ fn dsse(ds: &DsseRequestV002) -> Result<CanonicalEntry, EntryError> {
                 "could not verify envelope: no signature verifies with verifier {i}"
             )));
         }
-        keys.extend(verifier_keys(verifier));
+        keys.extend(verifier.index_keys());
     }
     if !pending.is_empty() {
         return Err(what(
@@ -355,14 +355,6 @@ fn hash_algorithm(alg: HashAlg) -> HashAlgorithm {
     }
 }
 
-/// The search-index keys of a verifier, the same as for Rekor v1 entries (rekor-v1-api.md
-/// §10.1): SHA-256 of its canonical PEM, and the certificate's subject alternative names.
-fn verifier_keys(v: &Verifier) -> Vec<String> {
-    let mut keys = vec![v.pem_sha256_hex(), v.spki_index_key()];
-    keys.extend(v.subjects().iter().cloned());
-    keys
-}
-
 /// §6.3: proto3 JSON (defaults omitted, as protojson writes it), then RFC 8785.
 fn canonical_bytes(entry: &Entry) -> Vec<u8> {
     let value = serde_json::to_value(entry).expect("generated messages always serialize");
@@ -462,11 +454,11 @@ pub(crate) fn reparse_body(body: &[u8]) -> Result<(Vec<u8>, Vec<String>), EntryE
         Some(spec::Spec::HashedRekordV002(hr)) if entry.kind == Kind::HashedRekord.as_str() => {
             let (alg, digest, signature) = hashedrekord_parts(hr).map_err(bad)?;
             keys.push(format!("{}:{}", alg.name(), hex::encode(digest)));
-            keys.extend(verifier_keys(&verifier_of(signature)?));
+            keys.extend(verifier_of(signature)?.index_keys());
         }
         Some(spec::Spec::DsseV002(ds)) if entry.kind == Kind::Dsse.as_str() => {
             for s in &ds.signatures {
-                keys.extend(verifier_keys(&verifier_of(s)?));
+                keys.extend(verifier_of(s)?.index_keys());
             }
             let hash = ds
                 .payload_hash
