@@ -12,9 +12,11 @@
 //! entries (ECDSA P-256, cosign's default; `--count` of them, to build a log of a given size)
 //! before the clock starts, then drives the server with
 //! `--connections` keep-alive connections for `--seconds`. It reports accepted entries per
-//! second, latency p50/p95/p99/max and every non-201 answer by status. `--ceiling` also measures
-//! the machine's raw ECDSA P-256 verification rate in the same run (two `openssl speed
-//! ecdsap256` processes side by side, verify/s summed) and reports the ratio.
+//! second, latency p50/p95/p99/max, every non-201 answer by status and, when it knows the
+//! server's process (its own, or `--server-pid`), the server's CPU time per accepted answer.
+//! `--ceiling` also measures the machine's raw ECDSA P-256 verification rate in the same run (two
+//! `openssl speed -seconds 3 ecdsap256` processes side by side, verify/s summed) and reports the
+//! ratio.
 //! Read modes fill the log first (unless `--url` is given) and then fetch entries by index
 //! (with an inclusion proof), consistency proofs, log info, or full level-0 hash tiles (what a
 //! tile client reads, and what a cache in front of the log keeps: benches/read-cache.sh).
@@ -337,7 +339,7 @@ fn signing_cert_request(issuer: &oidc::TestIssuer) -> Vec<u8> {
 fn verify_ceiling() -> Option<f64> {
     let run = || {
         Command::new("openssl")
-            .args(["speed", "-seconds", "5", "ecdsap256"])
+            .args(["speed", "-seconds", "3", "ecdsap256"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -580,6 +582,16 @@ async fn write_with_failover(
     (None, Vec::new())
 }
 
+/// CPU time (user and system, all threads) process `pid` has used, in microseconds: fields 14
+/// and 15 of `/proc/PID/stat`, in clock ticks of the kernel's fixed `USER_HZ` (100 on Linux).
+fn cpu_us(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count from the `)` that closes it.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10_000)
+}
+
 /// Resident memory of process `pid`, in MiB.
 fn resident_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -752,7 +764,11 @@ async fn main() {
         (Some(every), Some(pid)) => Some(sample_memory(pid, every, stop.clone())),
         _ => None,
     };
+    let cpu_before = server_pid.and_then(cpu_us);
     let (mut o, elapsed) = drive(Arc::new(run), Arc::new(bodies)).await;
+    let cpu_used = cpu_before
+        .zip(server_pid.and_then(cpu_us))
+        .map(|(a, b)| b - a);
     stop.store(true, Ordering::Relaxed);
     let memory = memory.map(|m| m.join().unwrap()).unwrap_or_default();
     if let Some(every) = args.report_every {
@@ -786,6 +802,10 @@ async fn main() {
         "otherStatuses": others,
         "transportErrors": o.errors,
         "serverRssMiB": server_pid.and_then(resident_mib),
+        // Less sensitive to other work on the machine than the rate: what an answer costs.
+        "serverCpuUsPerOk": cpu_used
+            .filter(|_| ok > 0)
+            .map(|us| (us as f64 / ok as f64 * 10.0).round() / 10.0),
         "verifyCeilingPerSecond": ceiling,
         "ratioToCeiling": ceiling.map(|c| (rate / c * 1000.0).round() / 1000.0),
     });

@@ -132,6 +132,11 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         _ => None,
     };
     crate::metrics::install();
+    // The CPU pool of the requests and of the sequencer's SET signing (`AppState::cpu`), named
+    // for profiles. Already built only if something ran on it first (never in `serve`).
+    let _ = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("arkivo-cpu-{i}"))
+        .build_global();
     let (stored, identity, sequencer, thread, leading) = match &config.storage {
         None => {
             let opened = open_log(&config, true)?;
