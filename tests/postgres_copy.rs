@@ -322,3 +322,43 @@ fn an_interrupted_copy_continues_and_other_targets_are_refused() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("holds another log"), "{}", run.stderr);
 }
+
+/// The copy rate of docs/performance.md: a log of `ARKIVO_COPY_ENTRIES` (default 10^5)
+/// bulk-loaded entries copied into a primary with a synchronous standby.
+///   cargo test --release -p arkivo --test postgres_copy -- --ignored copy_rate --nocapture
+#[test]
+#[ignore = "a measurement: minutes, and about 1 KB of disk per entry"]
+fn copy_rate() {
+    let total: u64 = std::env::var("ARKIVO_COPY_ENTRIES").map_or(100_000, |n| n.parse().unwrap());
+    let cluster = Cluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let signer = EntrySigner::new();
+    let file = dir.path().join("entries.jsonl");
+    let lines: String = (0..total)
+        .map(|n| format!("{}\n", signer.hashedrekord(&n.to_be_bytes())))
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let data = dir.path().join("data");
+    let run = run_arkivo(
+        None,
+        &[
+            "bulk-load",
+            path(&file),
+            "--data-dir",
+            path(&data),
+            "--hostname",
+            "h.example",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    println!("{}", run.stdout.trim());
+    let started = Instant::now();
+    let run = copy(&data, &cluster.url(0), &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    println!("{}", run.stdout.trim());
+    println!(
+        "copy and verification: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
