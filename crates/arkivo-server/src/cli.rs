@@ -1,5 +1,5 @@
 //! The server's commands: `serve`, `init`, `verify-log`, `bulk-load`, `token`, `witness`,
-//! `backup`, `restore` and `shard`, with their flags (each overrides the config file).
+//! `backup`, `restore`, `shard` and `storage`, with their flags (each overrides the config file).
 
 use std::path::PathBuf;
 
@@ -46,6 +46,9 @@ pub enum ServerCommand {
     /// Manage the log's shards (trees).
     #[command(subcommand)]
     Shard(ShardCommand),
+    /// Move the log between stores.
+    #[command(subcommand)]
+    Storage(StorageCommand),
     /// The log's TUF repository (served under /tuf/): export it, and make, sign and install new
     /// root versions (docs/tuf.md).
     #[command(subcommand)]
@@ -204,6 +207,29 @@ pub struct RotateArgs {
     /// the active tree's.
     #[arg(long)]
     pub new_key: bool,
+    #[command(flatten)]
+    pub log: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Copy the log of the data directory (RocksDB, not served) into a PostgreSQL database —
+    /// an empty one, or one an interrupted copy left, which is continued — then verify the copy:
+    /// the same tree head and checkpoints, every entry, and verify-log's checks. The
+    /// --storage-password-file, --storage-ca-file and --storage-allow-async flags apply to the
+    /// database.
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The PostgreSQL database to copy the log into (a postgres:// URL or libpq string, as
+    /// --storage of `serve`).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Most entries per transaction.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: usize,
     #[command(flatten)]
     pub log: ServerArgs,
 }
@@ -598,6 +624,32 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                 rotation.origin,
                 rotation.checkpoint_vkey,
                 rotation.public_key
+            );
+            Ok(())
+        }
+        ServerCommand::Storage(StorageCommand::Copy(args)) => {
+            let config = args.log.resolve()?;
+            anyhow::ensure!(
+                config.storage.is_none(),
+                "`arkivo storage copy` copies the log of the data directory: give the database \
+                 to copy into with --to, not storage (--storage, ARKIVO_STORAGE)"
+            );
+            let copied = crate::copy::copy(&config, &args.to, args.batch)?;
+            let seconds = copied.elapsed.as_secs_f64();
+            println!(
+                "copied {} entries (indexes {}..{}) in {} transactions in {seconds:.1} s: {:.0} \
+                 entries/s",
+                copied.entries,
+                copied.resumed_at,
+                copied.verified.entries,
+                copied.transactions,
+                copied.entries as f64 / seconds.max(1e-9)
+            );
+            println!(
+                "verified: the database's tree head is the data directory's (size {}, root {:?}, \
+                 both checkpoints byte for byte), so is every entry (body, integrated time, SET), \
+                 and verify-log's checks pass ({} stored hashes)",
+                copied.verified.entries, copied.verified.root, copied.verified.stored_hashes
             );
             Ok(())
         }

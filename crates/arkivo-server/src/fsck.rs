@@ -42,11 +42,11 @@ pub fn verify_log(
         let end = (start + CHUNK).min(size);
         let mut leaves = Vec::new();
         let mut expected = Vec::new();
-        for i in start..end {
-            let e = store
-                .entry(i)
-                .map_err(|e| format!("reading entry {i}: {e}"))?
-                .ok_or_else(|| format!("entry {i} is missing (tree size {size})"))?;
+        // One multi-read per chunk (a query on PostgreSQL, not one per entry).
+        let chunk = store
+            .entries(start..end)
+            .map_err(|e| format!("reading entries {start}..{end} (tree size {size}): {e}"))?;
+        for (i, e) in (start..).zip(chunk) {
             if e.integrated_time < last_time {
                 return Err(format!(
                     "entry {i} was integrated at {}, before entry {} ({last_time})",

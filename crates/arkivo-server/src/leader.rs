@@ -94,7 +94,7 @@ pub fn open(config: &Config, paths: &LogPaths) -> anyhow::Result<OpenedPg> {
 }
 
 /// Connects to the database of `config.storage` (its URL is shown with the password redacted).
-fn connect(config: &Config) -> anyhow::Result<Arc<PgStore>> {
+pub(crate) fn connect(config: &Config) -> anyhow::Result<Arc<PgStore>> {
     let url = config.storage.as_deref().context("no storage URL")?;
     let shown = redact_url(url);
     notice!("storage: PostgreSQL at {shown}");

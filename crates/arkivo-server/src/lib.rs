@@ -27,6 +27,8 @@ pub mod ca;
 #[cfg(feature = "rocksdb")]
 pub mod cli;
 pub mod config;
+#[cfg(feature = "rocksdb")]
+pub mod copy;
 pub mod ct;
 #[cfg(feature = "rocksdb")]
 pub mod datadir;

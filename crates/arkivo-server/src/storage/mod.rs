@@ -200,6 +200,13 @@ pub(crate) mod codec {
         Some(u64::from_be_bytes(index))
     }
 
+    /// The index key and log index of any search row ([`search_row`]): the row's last 8 bytes
+    /// are the index, the NUL before them ends the key. `None` for a row of another shape.
+    pub fn split_search_row(row: &[u8]) -> Option<(&[u8], u64)> {
+        let (key, index) = row.split_last_chunk::<8>()?;
+        Some((key.strip_suffix(&[0])?, u64::from_be_bytes(*index)))
+    }
+
     pub fn entry_value(body: &[u8], integrated_time: i64) -> Vec<u8> {
         let mut v = Vec::with_capacity(8 + body.len());
         v.extend_from_slice(&integrated_time.to_be_bytes());

@@ -12,6 +12,7 @@
 //! Opening reads only `meta`; the sequencer then reads the right border (O(log n) hashes), so
 //! start-up time does not grow with the log.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -118,6 +119,29 @@ impl RocksStore {
             )));
         }
         Ok(store)
+    }
+
+    /// The search keys (rekor-v1-api.md §10) of the entries at the log indexes of `range`, as
+    /// stored: one scan of every search row, since they are sorted by key (`arkivo storage copy`
+    /// reads them this way, a window of indexes at a time; the keys of an in-toto statement
+    /// cannot be derived again from the stored body).
+    pub fn search_keys(
+        &self,
+        range: Range<u64>,
+    ) -> Result<HashMap<u64, Vec<String>>, StorageError> {
+        let mut keys: HashMap<u64, Vec<String>> = HashMap::new();
+        for item in self.db.iterator_cf(self.cf(CF_SEARCH), IteratorMode::Start) {
+            let (row, _) = item.map_err(storage_error)?;
+            let (key, index) = codec::split_search_row(&row)
+                .ok_or_else(|| StorageError::Corrupt(format!("search row {row:02x?}")))?;
+            if range.contains(&index) {
+                let key = String::from_utf8(key.to_vec()).map_err(|_| {
+                    StorageError::Corrupt(format!("search key of entry {index} is not UTF-8"))
+                })?;
+                keys.entry(index).or_default().push(key);
+            }
+        }
+        Ok(keys)
     }
 
     /// Memory RocksDB holds now, by use.

@@ -1,0 +1,364 @@
+//! `arkivo storage copy`: a log written by a real `arkivo serve` on RocksDB (through HTTP, with
+//! entries from before SETs were stored) copied into a real PostgreSQL cluster (a primary and
+//! a synchronous standby, tests/common/pg.rs), then served from it by `arkivo serve --storage`
+//! byte for byte as before; an interrupted copy continued; and the targets it must refuse.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arkivo_core::merkle::RightBorder;
+use arkivo_server::datadir::{self, LogPaths};
+use arkivo_server::storage::{CommitBatch, LogStore, NewEntry, TreeHead};
+use common::pg::Cluster;
+use common::{EntrySigner, TestServer, free_port, path, run_arkivo};
+use serde_json::Value;
+
+/// POSTs a v1 proposed entry: the status and the answer.
+fn post(server: &TestServer, entry: &Value) -> (u16, Value) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let res =
+                common::post_request(&reqwest::Client::new(), &server.base_url(), entry).await;
+            let status = res.status().as_u16();
+            (status, res.json().await.unwrap_or(Value::Null))
+        })
+}
+
+/// The log index of a 201 answer.
+fn index_of(answer: &Value) -> u64 {
+    answer.as_object().unwrap().values().next().unwrap()["logIndex"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Creates the log in `dir` named `host` and commits two entries the way the sequencer did
+/// before SETs were stored: no SET rows (tests/storage.rs has the whole story).
+fn old_format_log(dir: &Path, host: &str, signer: &EntrySigner) {
+    let opened = datadir::open(&LogPaths::new(dir, None, None), Some(host), true).unwrap();
+    let active = opened.active();
+    let mut border = RightBorder::empty();
+    let mut hashes = Vec::new();
+    let entries: Vec<NewEntry> = (0..2u8)
+        .map(|n| {
+            let proposed = serde_json::to_vec(&signer.hashedrekord(&[b'o', n])).unwrap();
+            let e = arkivo_core::entries::canonicalize_bytes(&proposed).unwrap();
+            hashes.extend(border.append(e.leaf_hash));
+            NewEntry {
+                body: e.body,
+                leaf_hash: e.leaf_hash,
+                index_keys: e.index_keys,
+            }
+        })
+        .collect();
+    let (checkpoint_v1, checkpoint_c2sp) = active.identity.sign_checkpoints(2, &border.root());
+    let time = active.identity.meta.created;
+    active
+        .store
+        .commit(&CommitBatch {
+            first_index: 0,
+            integrated_time: time,
+            entries: &entries,
+            sets: &[],
+            hashes: &hashes,
+            head: &TreeHead {
+                size: 2,
+                root: border.root(),
+                timestamp: time,
+                checkpoint_v1,
+                checkpoint_c2sp,
+            },
+        })
+        .unwrap();
+    assert_eq!(active.store.entry(0).unwrap().unwrap().set, None);
+}
+
+/// Everything a client reads of a log of `size` entries: each v1 entry (SET, integrated time,
+/// inclusion proof with its checkpoint), the log info, a consistency proof, the C2SP
+/// checkpoint, and the level-0 and entry tiles.
+fn reads(server: &TestServer, size: u64) -> Vec<(String, Vec<u8>)> {
+    let mut paths: Vec<String> = (0..size)
+        .map(|i| format!("/api/v1/log/entries?logIndex={i}"))
+        .collect();
+    paths.extend([
+        "/api/v1/log".to_owned(),
+        format!("/api/v1/log/proof?firstSize=1&lastSize={size}"),
+        "/checkpoint".to_owned(),
+        format!("/tile/0/000.p/{size}"),
+        format!("/tile/entries/000.p/{size}"),
+    ]);
+    paths
+        .into_iter()
+        .map(|p| {
+            let body = server.get(&p);
+            (p, body)
+        })
+        .collect()
+}
+
+fn copy(dir: &Path, url: &str, extra: &[&str]) -> common::Run {
+    let args = [
+        &["storage", "copy", "--data-dir", path(dir), "--to", url][..],
+        extra,
+    ]
+    .concat();
+    run_arkivo(None, &args, &[])
+}
+
+fn verify_log(dir: &Path, url: &str) -> common::Run {
+    run_arkivo(
+        None,
+        &["verify-log", "--data-dir", path(dir), "--storage", url],
+        &[],
+    )
+}
+
+#[test]
+fn a_copied_log_serves_the_same_bytes_from_postgres_and_continues() {
+    let cluster = Cluster::start(1);
+    let url = cluster.url(0);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let host = format!("127.0.0.1:{port}");
+    let signer = EntrySigner::new();
+    old_format_log(dir.path(), &host, &signer);
+
+    let server = TestServer::start_in(dir.path(), port, &[]);
+    for n in 0..3u8 {
+        assert_eq!(post(&server, &signer.hashedrekord(&[b'n', n])).0, 201);
+    }
+    for digest in ["11", "22"] {
+        let (status, answer) = post(&server, &signer.dsse_of_digest(&digest.repeat(32)));
+        assert_eq!(status, 201, "{answer}");
+    }
+    let size = 7;
+    let before = reads(&server, size);
+    drop(server);
+
+    let run = copy(dir.path(), &url, &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("copied 7 entries (indexes 0..7)") && run.stdout.contains("verified"),
+        "{}",
+        run.stdout
+    );
+    // SETs as stored: none for the old entries, the very bytes for the others.
+    let mut db = cluster.client();
+    let sets: Vec<Option<Vec<u8>>> = db
+        .query(
+            "SELECT signed_entry_timestamp FROM arkivo_entries ORDER BY idx",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(sets.iter().filter(|s| s.is_none()).count(), 2);
+    // The in-toto statement's subject digest is searchable: its row came from the source.
+    let found: i64 = db
+        .query_one(
+            "SELECT count(*) FROM arkivo_search WHERE key = $1",
+            &[&format!("sha256:{}", "11".repeat(32)).as_bytes()],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(found, 1);
+
+    // The same data directory's keys (and TSA, CA) serve the copy.
+    let mut frontend = TestServer::spawn_frontend(dir.path(), free_port(), &["--storage", &url]);
+    frontend.wait_ready();
+    for ((p, want), (_, got)) in before.iter().zip(reads(&frontend, size)) {
+        assert!(
+            *want == got,
+            "{p} differs:\n{}\n{}",
+            String::from_utf8_lossy(want),
+            String::from_utf8_lossy(&got)
+        );
+    }
+    let (status, answer) = post(&frontend, &signer.hashedrekord(b"after the move"));
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(index_of(&answer), size);
+    drop(frontend);
+
+    let run = verify_log(dir.path(), &url);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("ok: tree"), "{}", run.stdout);
+
+    // A body changed in the database is found.
+    db.execute(
+        "UPDATE arkivo_entries SET body = body || ' ' WHERE idx = 4",
+        &[],
+    )
+    .unwrap();
+    let run = verify_log(dir.path(), &url);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(run.stderr.contains("entry 4"), "{}", run.stderr);
+}
+
+#[test]
+fn an_interrupted_copy_continues_and_other_targets_are_refused() {
+    let cluster = Cluster::start(1);
+    let url = cluster.url(0);
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let host = format!("127.0.0.1:{port}");
+    let signer = EntrySigner::new();
+    let total = 3000u64;
+    let lines: String = (0..total)
+        .map(|n| format!("{}\n", signer.hashedrekord(&n.to_be_bytes())))
+        .collect();
+    let file = dir.path().join("entries.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    let data = dir.path().join("data");
+    let run = run_arkivo(
+        None,
+        &[
+            "bulk-load",
+            path(&file),
+            "--batch",
+            "1000",
+            "--data-dir",
+            path(&data),
+            "--hostname",
+            &host,
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // Killed mid-way: the database keeps a signed prefix.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_arkivo"))
+        .args([
+            "storage",
+            "copy",
+            "--data-dir",
+            path(&data),
+            "--to",
+            &url,
+            "--batch",
+            "5",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut db = cluster.client();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let copied = |db: &mut postgres::Client| {
+        db.query_one("SELECT size FROM arkivo_head", &[])
+            .map_or(0, |row| row.get::<_, i64>(0))
+    };
+    while copied(&mut db) < 100 {
+        assert!(Instant::now() < deadline, "the copy did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let prefix = copied(&mut db);
+    assert!((100..total as i64).contains(&prefix), "{prefix}");
+
+    let run = copy(&data, &url, &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(&format!(
+            "copied {} entries (indexes {prefix}..{total})",
+            total - prefix as u64
+        )),
+        "{}",
+        run.stdout
+    );
+    // Again: nothing left to copy, and the copy verifies.
+    let run = copy(&data, &url, &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("copied 0 entries"), "{}", run.stdout);
+    let run = verify_log(&data, &url);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+
+    // A served source is refused; meanwhile it takes an entry the database does not have.
+    let server = TestServer::start_in(&data, port, &[]);
+    let run = copy(&data, &url, &[]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("is being served"), "{}", run.stderr);
+    let (status, answer) = post(&server, &signer.hashedrekord(b"only in RocksDB"));
+    assert_eq!(status, 201, "{answer}");
+    drop(server);
+
+    // The database takes another entry at the same index: the two logs diverge.
+    let mut frontend = TestServer::spawn_frontend(&data, free_port(), &["--storage", &url]);
+    frontend.wait_ready();
+    let (status, answer) = post(&frontend, &signer.hashedrekord(b"only in PostgreSQL"));
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(index_of(&answer), total);
+    // While a frontend serves the database, it is refused too.
+    let run = copy(&data, &url, &[]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("a frontend serves"), "{}", run.stderr);
+    drop(frontend);
+    let run = copy(&data, &url, &[]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("diverges"), "{}", run.stderr);
+
+    // Another log is refused.
+    let other = dir.path().join("other");
+    let run = run_arkivo(
+        None,
+        &[
+            "init",
+            "--data-dir",
+            path(&other),
+            "--hostname",
+            "other.example",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = copy(&other, &url, &[]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("holds another log"), "{}", run.stderr);
+}
+
+/// The copy rate of docs/performance.md: a log of `ARKIVO_COPY_ENTRIES` (default 10^5)
+/// bulk-loaded entries copied into a primary with a synchronous standby.
+///   cargo test --release -p arkivo --test postgres_copy -- --ignored copy_rate --nocapture
+#[test]
+#[ignore = "a measurement: minutes, and about 1 KB of disk per entry"]
+fn copy_rate() {
+    let total: u64 = std::env::var("ARKIVO_COPY_ENTRIES").map_or(100_000, |n| n.parse().unwrap());
+    let cluster = Cluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let signer = EntrySigner::new();
+    let file = dir.path().join("entries.jsonl");
+    let lines: String = (0..total)
+        .map(|n| format!("{}\n", signer.hashedrekord(&n.to_be_bytes())))
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let data = dir.path().join("data");
+    let run = run_arkivo(
+        None,
+        &[
+            "bulk-load",
+            path(&file),
+            "--data-dir",
+            path(&data),
+            "--hostname",
+            "h.example",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    println!("{}", run.stdout.trim());
+    let started = Instant::now();
+    let run = copy(&data, &cluster.url(0), &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    println!("{}", run.stdout.trim());
+    println!(
+        "copy and verification: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
