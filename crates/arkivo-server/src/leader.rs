@@ -215,6 +215,7 @@ impl Leadership {
         let mut state = State {
             leading: false,
             published: 0,
+            seen: 0,
             error: None,
         };
         while !self.stop.load(Ordering::Relaxed) {
@@ -254,11 +255,16 @@ impl Leadership {
                 }
             };
             let Some(why) = lost else {
+                // While batches follow each other, each publishes its predecessor's head in its
+                // own transaction; a transaction of the loop's own would only hold the writer
+                // between two of them. So the newest head is published here once the log
+                // stayed idle a round (no batch followed it).
                 let size = published.head().size;
-                if size > state.published {
+                if size > state.published && size == state.seen {
                     self.store.publish()?;
                     state.published = size;
                 }
+                state.seen = size;
                 return Ok(());
             };
             self.store.step_down();
@@ -279,6 +285,7 @@ impl Leadership {
             self.store.publish()?;
             state.leading = true;
             state.published = head.size;
+            state.seen = head.size;
             crate::metrics::set_leader(true);
             notice!(
                 "this frontend leads: it sequences the log from tree size {}",
@@ -302,6 +309,8 @@ struct State {
     leading: bool,
     /// The size of the head this leader last published.
     published: u64,
+    /// The head size the previous round saw: when it did not grow since, no batch followed.
+    seen: u64,
     /// The last round's error, logged once.
     error: Option<String>,
 }

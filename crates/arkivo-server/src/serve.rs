@@ -155,8 +155,12 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             let pg_config = config.clone();
             let (opened, sequencer, thread) = tokio::task::spawn_blocking(move || {
                 let opened = open_pg_log(&pg_config)?;
+                // The upper tree levels in memory, as for RocksDB: every inclusion proof reads
+                // some, each a query otherwise.
                 let shard = crate::sequencer::Shard {
-                    store: opened.store.clone(),
+                    store: Arc::new(crate::storage::upper::UpperLevels::new(
+                        opened.store.clone(),
+                    )),
                     identity: opened.identity.clone(),
                 };
                 // A follower until its leadership loop takes the lead.

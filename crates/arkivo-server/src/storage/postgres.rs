@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use postgres::config::TargetSessionAttrs;
 use postgres::error::{DbError, Severity, SqlState};
+use postgres::types::Type;
 use postgres::{Client, Config};
 use r2d2_postgres::{PostgresConnectionManager, r2d2};
 use rustls_pki_types::CertificateDer;
@@ -93,6 +94,10 @@ const LOCK_CLASS: i32 = i32::from_be_bytes(*b"arkv");
 const LOCK_MIGRATION: i32 = 1;
 const LOCK_LEADER: i32 = 2;
 
+/// Hashes kept in [`PgStore`]'s `recent`: about two per entry, so those of the last ~64,000
+/// entries (the left siblings of a new entry's proof up to level 15); ~6 MB.
+const RECENT_HASHES: usize = 1 << 17;
+
 /// Session settings of the writer: a commit must wait for the standby (never `local`/`off`,
 /// whatever the role's or database's default), and nothing may time it out.
 const WRITER_OPTIONS: &str = "-c synchronous_commit=on -c statement_timeout=0 \
@@ -138,6 +143,11 @@ pub struct PgStore {
     /// Reads: any thread, concurrently.
     pool: r2d2::Pool<Manager>,
     writer: Mutex<Writer>,
+    /// The hashes this store's acknowledged commits stored, the newest [`RECENT_HASHES`] of
+    /// them: the 201 of each entry of a batch reads its inclusion proof, whose hashes below
+    /// level 16 or so lie in the last few batches, so those proofs cost no query each. A stored
+    /// hash never changes once acknowledged, so one kept here is never stale.
+    recent: quick_cache::sync::Cache<u64, Hash>,
     /// Whether commits wait for a synchronous standby (`false` only when allowed not to).
     synchronous: bool,
 }
@@ -240,6 +250,7 @@ impl PgStore {
             tls,
             pool,
             writer: Mutex::new(writer),
+            recent: quick_cache::sync::Cache::new(RECENT_HASHES),
             synchronous,
         };
         if let Some(meta) = store.meta()?
@@ -592,6 +603,9 @@ impl LogStore for PgStore {
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StorageError> {
+        if let Some(hashes) = indexes.iter().map(|i| self.recent.get(i)).collect() {
+            return Ok(hashes);
+        }
         let keys = indexes
             .iter()
             .map(|&i| to_sql(i))
@@ -740,34 +754,51 @@ impl LogStore for PgStore {
         let hashes: Vec<&[u8]> = b.hashes.iter().map(|(_, h)| &h.as_bytes()[..]).collect();
         let fenced_out = w.transaction(|tx| {
             // First statement: the fence. Another leader's epoch, or another size, and the
-            // batch writes nothing.
-            let owned = tx.execute(
+            // batch writes nothing. Typed statements (here and below) are parsed, bound and run
+            // in one round trip each, instead of a prepare's round trip before each.
+            let owned = tx.execute_typed(
                 "UPDATE arkivo_head SET size = $1, head = $2, \
                  published_size = greatest(published_size, $3), \
                  published_head = CASE WHEN $3 > published_size THEN $4 ELSE published_head END \
                  WHERE epoch = $5 AND size = $6",
-                &[&size, &head_row, &published_size, &published_row, &epoch, &old_size],
+                &[
+                    (&size, Type::INT8),
+                    (&head_row, Type::BYTEA),
+                    (&published_size, Type::INT8),
+                    (&published_row, Type::BYTEA),
+                    (&epoch, Type::INT8),
+                    (&old_size, Type::INT8),
+                ],
             )?;
             if owned == 0 {
                 return Ok(true);
             }
-            // unnest pads the shorter arrays with nulls: no SETs (a CT log's leaves), null ones.
-            tx.execute(
-                "INSERT INTO arkivo_entries (idx, leaf_hash, integrated_time, body, \
-                 signed_entry_timestamp) \
-                 SELECT idx, leaf_hash, $3, body, signed FROM \
-                 unnest($1::bigint[], $2::bytea[], $4::bytea[], $5::bytea[]) \
-                 AS t(idx, leaf_hash, body, signed)",
-                &[&indexes, &leaves, &b.integrated_time, &bodies, &sets],
-            )?;
-            tx.execute(
-                "INSERT INTO arkivo_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
-                &[&hash_indexes, &hashes],
-            )?;
-            tx.execute(
-                "INSERT INTO arkivo_search (key, idx) SELECT * FROM unnest($1::bytea[], $2::bigint[]) \
-                 ON CONFLICT DO NOTHING",
-                &[&search_keys, &search_indexes],
+            // The rows, in one statement: data-modifying WITH queries each run to completion
+            // whether or not the main query reads them. unnest pads the shorter arrays with
+            // nulls: no SETs (a CT log's leaves), null ones.
+            tx.execute_typed(
+                "WITH entries AS (\
+                   INSERT INTO arkivo_entries (idx, leaf_hash, integrated_time, body, \
+                   signed_entry_timestamp) \
+                   SELECT idx, leaf_hash, $3, body, signed FROM \
+                   unnest($1::bigint[], $2::bytea[], $4::bytea[], $5::bytea[]) \
+                   AS t(idx, leaf_hash, body, signed)), \
+                 hashes AS (\
+                   INSERT INTO arkivo_hashes (idx, hash) \
+                   SELECT * FROM unnest($6::bigint[], $7::bytea[])) \
+                 INSERT INTO arkivo_search (key, idx) \
+                 SELECT * FROM unnest($8::bytea[], $9::bigint[]) ON CONFLICT DO NOTHING",
+                &[
+                    (&indexes, Type::INT8_ARRAY),
+                    (&leaves, Type::BYTEA_ARRAY),
+                    (&b.integrated_time, Type::INT8),
+                    (&bodies, Type::BYTEA_ARRAY),
+                    (&sets, Type::BYTEA_ARRAY),
+                    (&hash_indexes, Type::INT8_ARRAY),
+                    (&hashes, Type::BYTEA_ARRAY),
+                    (&search_keys, Type::BYTEA_ARRAY),
+                    (&search_indexes, Type::INT8_ARRAY),
+                ],
             )?;
             Ok(false)
         })?;
@@ -777,6 +808,9 @@ impl LogStore for PgStore {
             return Err(fenced(epoch));
         }
         w.acknowledged = Some(b.head.clone());
+        for (index, hash) in b.hashes {
+            self.recent.insert(*index, *hash);
+        }
         Ok(())
     }
 }
