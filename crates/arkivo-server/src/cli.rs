@@ -188,6 +188,11 @@ pub struct MirrorArgs {
     /// Milliseconds between two polls of the log's checkpoint.
     #[arg(long, env = "ARKIVO_MIRROR_POLL_MS", default_value_t = 1000)]
     pub poll_ms: u64,
+    /// The log's Rekor v1 public key (ECDSA P-256, PEM, as its /api/v1/log/publicKey serves
+    /// it): the mirror then also copies each entry's integrated time and SET and the log's v1
+    /// checkpoints, verified with this key, and serves the Rekor v1 reads of what it holds.
+    #[arg(long, env = "ARKIVO_MIRROR_LOG_KEY", value_name = "FILE")]
+    pub log_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -478,6 +483,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                 listen: args.listen,
                 name: args.name,
                 poll_interval: std::time::Duration::from_millis(args.poll_ms.max(1)),
+                log_key: args.log_key,
             };
             tokio::runtime::Runtime::new()
                 .context("starting the async runtime")?
