@@ -527,7 +527,7 @@ async fn a_mirror_answers_the_logs_v1_reads_byte_for_byte() {
     // The log gone, the mirror restarted: the same answers, from its own store.
     log.kill();
     mirror.kill();
-    let mirror = args(&mirror_dir, mirror_port, &proxy.base_url());
+    let mut mirror = args(&mirror_dir, mirror_port, &proxy.base_url());
     wait_v1_size(&mirror, size).await;
     let after = read_all(&mirror.base_url(), &reads).await;
     for (((path, _), ours), theirs) in reads.iter().zip(&after).zip(&from_log) {
@@ -545,4 +545,67 @@ async fn a_mirror_answers_the_logs_v1_reads_byte_for_byte() {
             "{path}"
         );
     }
+
+    // verify-log on the mirror's data directory: clean, then a damaged SET and a damaged stored
+    // hash (a tile's content) are each found.
+    mirror.kill();
+    let verify = || {
+        common::arkivo(&[
+            "verify-log",
+            "--data-dir",
+            common::path(&mirror_dir),
+            "--vkey",
+            &log_key.vkey(),
+            "--log-key",
+            &key_file,
+        ])
+    };
+    let (ok, out, err) = verify();
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!("{size} entries")) && out.contains("every SET verify"),
+        "{out}"
+    );
+    damage_store(&mirror_dir, size / 2, |set, _| set[10] ^= 1);
+    let (ok, out, err) = verify();
+    assert!(!ok, "{out}");
+    assert!(err.contains(&format!("SET of entry {}", size / 2)), "{err}");
+    damage_store(&mirror_dir, size / 2, |set, _| set[10] ^= 1);
+    assert!(verify().0);
+    let node = merkle::stored_hash_index(0, 5);
+    damage_store(&mirror_dir, size / 2, |_, hashes| {
+        hashes.push((node, Hash([7; 32])))
+    });
+    let (ok, out, err) = verify();
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains(&format!("stored hash {node} (level 0, node 5)")),
+        "{err}"
+    );
+}
+
+/// Rewrites the mirror's entry `index` through the store's own commit (whatever its row format):
+/// `damage` changes its SET and adds stored hashes to overwrite.
+fn damage_store(dir: &Path, index: u64, damage: impl FnOnce(&mut Vec<u8>, &mut Vec<(u64, Hash)>)) {
+    use arkivo_server::storage::{CommitBatch, LogStore, NewEntry, rocks::RocksStore};
+    let store = RocksStore::open(&dir.join("db")).unwrap();
+    let head = store.head().unwrap();
+    let entry = store.entry(index).unwrap().unwrap();
+    let mut set = entry.set.unwrap();
+    let mut hashes = Vec::new();
+    damage(&mut set, &mut hashes);
+    store
+        .commit(&CommitBatch {
+            first_index: index,
+            integrated_time: entry.integrated_time,
+            entries: &[NewEntry {
+                leaf_hash: merkle::record_hash(&entry.body),
+                body: entry.body,
+                index_keys: Vec::new(),
+            }],
+            sets: &[set],
+            hashes: &hashes,
+            head: &head,
+        })
+        .unwrap();
 }

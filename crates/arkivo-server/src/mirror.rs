@@ -805,6 +805,136 @@ impl Mirror {
     }
 }
 
+/// `arkivo verify-log --vkey … [--log-key …]` on a mirror's data directory (not while the mirror
+/// runs): every entry's leaf hash, the leaf index and every stored hash (what the tiles are
+/// made of) re-derived as the log's own `verify-log` does; the tree's root that of the stored
+/// next entry; the mirror checkpoint signed by the log's key and cosigned by the mirror's, with
+/// the root of the stored tree at its size. With the log's v1 key, also every entry's SET
+/// (rekor-v1-api.md §4) and the stored v1 checkpoint (its signature and root). Returns the
+/// report line.
+///
+/// # Errors
+/// The first problem, by name.
+pub fn verify(
+    data_dir: &std::path::Path,
+    vkey: &str,
+    log_key: Option<&std::path::Path>,
+) -> anyhow::Result<String> {
+    let log = match note::parse_vkey(vkey).with_context(|| format!("--vkey {vkey:?}"))? {
+        VKey::Ed25519(v) => v,
+        VKey::Cosignature(_) => anyhow::bail!("--vkey must be the log's Ed25519 checkpoint key"),
+    };
+    let key_file = data_dir.join(KEY_FILE);
+    ensure!(
+        key_file.exists(),
+        "{} is not a mirror's data directory (no {KEY_FILE})",
+        data_dir.display()
+    );
+    let v1 = log_key.map(V1Log::read).transpose()?;
+    let store = RocksStore::open(&data_dir.join("db")).with_context(|| {
+        format!(
+            "opening the mirror database in {} (is the mirror running?)",
+            data_dir.display()
+        )
+    })?;
+    let meta = store
+        .meta()?
+        .context("the mirror's database holds no log")?;
+    ensure!(
+        meta.origin == log.name() && meta.log_id == log.key_hash(),
+        "the mirror in {} copies the log {:?} with another key, not {vkey}",
+        data_dir.display(),
+        meta.origin
+    );
+    let cosigner = Cosigner::new(
+        &meta.hostname,
+        crate::witness::server::read_or_make_key(&key_file)?,
+        0,
+    )?
+    .verifier();
+    let head = store.head()?;
+    let (border, stored_hashes) = crate::fsck::verify_tree(
+        &store,
+        head.size,
+        |i, e| {
+            if let Some(v1) = &v1 {
+                let set = e
+                    .set
+                    .as_deref()
+                    .ok_or_else(|| format!("entry {i} has no SET"))?;
+                if !arkivo_core::signer::verify_set(
+                    &v1.key,
+                    &B64.encode(&e.body),
+                    e.integrated_time,
+                    &v1.log_id_hex,
+                    i,
+                    set,
+                ) {
+                    return Err(format!(
+                        "the stored SET of entry {i} does not verify with the log's key"
+                    ));
+                }
+            }
+            Ok(merkle::record_hash(&e.body))
+        },
+        |_| {},
+    )
+    .map_err(anyhow::Error::msg)?;
+    ensure!(
+        border.root() == head.root,
+        "the stored next entry says root {} for size {}; the entries give {}",
+        head.root.to_hex(),
+        head.size,
+        border.root().to_hex()
+    );
+    let reader = StoreHashes(&store);
+    let mut report = format!(
+        "ok: mirror of {}: {} entries, {stored_hashes} stored hashes, root {}",
+        log.name(),
+        head.size,
+        head.root.to_hex()
+    );
+    if !head.checkpoint_c2sp.is_empty() {
+        let opened = checkpoint::open_c2sp(
+            &head.checkpoint_c2sp,
+            &log,
+            &[&cosigner as &dyn NoteVerifier],
+        )
+        .context("the stored mirror checkpoint does not verify with the log's key")?;
+        ensure!(
+            opened.note.is_signed_by(cosigner.name(), cosigner.key_id()),
+            "the stored mirror checkpoint lacks the mirror's cosignature"
+        );
+        let cp = opened.checkpoint;
+        ensure!(
+            cp.size <= head.size && merkle::tree_hash(cp.size, &reader)? == cp.root,
+            "the stored mirror checkpoint (size {}, root {}) is not the stored tree's",
+            cp.size,
+            cp.root.to_hex()
+        );
+        report.push_str(&format!("; mirror checkpoint of size {} verifies", cp.size));
+    }
+    if let Some(v1) = &v1 {
+        if !head.checkpoint_v1.is_empty() {
+            let h = v1
+                .open_checkpoint(&head.checkpoint_v1)
+                .context("the stored v1 checkpoint does not verify with the log's key")?;
+            let cp = h.checkpoint;
+            ensure!(
+                cp.size <= head.size && merkle::tree_hash(cp.size, &reader)? == cp.root,
+                "the stored v1 checkpoint (size {}, root {}) is not the stored tree's",
+                cp.size,
+                cp.root.to_hex()
+            );
+            report.push_str(&format!(
+                "; v1 checkpoint of size {} and every SET verify",
+                cp.size
+            ));
+        }
+    }
+    Ok(report)
+}
+
 /// The body of a 200 answer to `GET url`, refused past [`MAX_FETCH_BYTES`]: a log (or anyone on
 /// the path) cannot make the mirror hold more.
 async fn fetch_url(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
