@@ -943,7 +943,7 @@ async fn fetch_url(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>>
 
 /// The body of a 200 answer to `request` (to `url`), refused past [`MAX_FETCH_BYTES`].
 async fn fetch_request(request: reqwest::RequestBuilder, url: &str) -> anyhow::Result<Vec<u8>> {
-    let mut res = request.send().await.with_context(|| format!("{url}"))?;
+    let mut res = request.send().await.with_context(|| url.to_owned())?;
     ensure!(res.status() == StatusCode::OK, "{url}: {}", res.status());
     let mut body = Vec::new();
     while let Some(chunk) = res.chunk().await.with_context(|| format!("GET {url}"))? {
