@@ -347,36 +347,37 @@ mod tests {
                 set: set.clone()
             })
         );
-        let mut bad = Vec::new();
-        bad.push(answer(
-            &id,
-            LogEntryBody {
-                integrated_time: time + 1,
-                ..good.clone()
-            },
-        ));
-        bad.push(answer(
-            &id,
-            LogEntryBody {
-                log_index: index + 1,
-                ..good.clone()
-            },
-        ));
-        bad.push(answer(
-            &id,
-            LogEntryBody {
-                body: B64.encode(b"other"),
-                ..good.clone()
-            },
-        ));
-        bad.push(answer(
-            &id,
-            LogEntryBody {
-                log_id: "00".repeat(32),
-                ..good.clone()
-            },
-        ));
-        bad.push(answer(&id.replace(&id[70..72], "zz"), good.clone()));
+        let mut bad = vec![
+            answer(
+                &id,
+                LogEntryBody {
+                    integrated_time: time + 1,
+                    ..good.clone()
+                },
+            ),
+            answer(
+                &id,
+                LogEntryBody {
+                    log_index: index + 1,
+                    ..good.clone()
+                },
+            ),
+            answer(
+                &id,
+                LogEntryBody {
+                    body: B64.encode(b"other"),
+                    ..good.clone()
+                },
+            ),
+            answer(
+                &id,
+                LogEntryBody {
+                    log_id: "00".repeat(32),
+                    ..good.clone()
+                },
+            ),
+            answer(&id.replace(&id[70..72], "zz"), good.clone()),
+        ];
         let mut flipped = set.clone();
         *flipped.last_mut().unwrap() ^= 1;
         let mut e = good.clone();

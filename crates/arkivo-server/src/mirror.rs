@@ -493,15 +493,15 @@ impl Mirror {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if let Some(served) = &served {
-            if served.tree_id != v1.tree_id {
-                return Err(RoundError::Failed(anyhow::anyhow!(
-                    "the log's v1 checkpoint is of tree {}, the mirror's of tree {}: the log \
-                     started a new tree, which this mirror does not follow",
-                    v1.tree_id,
-                    served.tree_id
-                )));
-            }
+        if let Some(served) = &served
+            && served.tree_id != v1.tree_id
+        {
+            return Err(RoundError::Failed(anyhow::anyhow!(
+                "the log's v1 checkpoint is of tree {}, the mirror's of tree {}: the log \
+                 started a new tree, which this mirror does not follow",
+                v1.tree_id,
+                served.tree_id
+            )));
         }
         if size <= served.map_or(0, |s| s.checkpoint.size) || size > held.size() {
             return Ok(());
@@ -914,23 +914,23 @@ pub fn verify(
         );
         report.push_str(&format!("; mirror checkpoint of size {} verifies", cp.size));
     }
-    if let Some(v1) = &v1 {
-        if !head.checkpoint_v1.is_empty() {
-            let h = v1
-                .open_checkpoint(&head.checkpoint_v1)
-                .context("the stored v1 checkpoint does not verify with the log's key")?;
-            let cp = h.checkpoint;
-            ensure!(
-                cp.size <= head.size && merkle::tree_hash(cp.size, &reader)? == cp.root,
-                "the stored v1 checkpoint (size {}, root {}) is not the stored tree's",
-                cp.size,
-                cp.root.to_hex()
-            );
-            report.push_str(&format!(
-                "; v1 checkpoint of size {} and every SET verify",
-                cp.size
-            ));
-        }
+    if let Some(v1) = &v1
+        && !head.checkpoint_v1.is_empty()
+    {
+        let h = v1
+            .open_checkpoint(&head.checkpoint_v1)
+            .context("the stored v1 checkpoint does not verify with the log's key")?;
+        let cp = h.checkpoint;
+        ensure!(
+            cp.size <= head.size && merkle::tree_hash(cp.size, &reader)? == cp.root,
+            "the stored v1 checkpoint (size {}, root {}) is not the stored tree's",
+            cp.size,
+            cp.root.to_hex()
+        );
+        report.push_str(&format!(
+            "; v1 checkpoint of size {} and every SET verify",
+            cp.size
+        ));
     }
     Ok(report)
 }
