@@ -2,7 +2,10 @@
 # Mirror figures of docs/performance.md: builds a log of N entries through the real write path
 # with the load generator, then starts `arkivo mirror` on an empty data directory and times its
 # catch-up (entries/s, from its start to its checkpoint reaching N); then writes at RATE entries/s
-# for SECONDS while sampling the lag (the log's tree size minus the mirror's, once a second).
+# for SECONDS while sampling the lag (the log's tree size minus the mirror's, once a second);
+# then the Rekor v1 read rate (entries by index, with inclusion proofs) from the mirror and from
+# the log, 10 s each. The mirror runs with --log-key, so it also copies each entry's integrated
+# time and SET (read from the log's v1 API) and the log's v1 checkpoints.
 #   benches/mirror.sh [N=200000] [RATE=1000] [SECONDS=30]
 set -euo pipefail
 n=${1:-200000}
@@ -26,9 +29,10 @@ echo "build: $("$bin/examples/loadgen" --url "$url" --count "$n" --stream --seco
 size() { curl -s "$1/checkpoint" | sed -n 2p; }
 echo "log size: $(size "$url")"
 
+curl -s "$url/api/v1/log/publicKey" >"$dir/log-key.pem"
 start=$(date +%s.%N)
 "$bin/arkivo" mirror --log "$url" --vkey "$vkey" --data-dir "$dir/mirror" \
-  --listen "127.0.0.1:$mport" --poll-ms 100 2>"$dir/mirror.err" &
+  --listen "127.0.0.1:$mport" --poll-ms 100 --log-key "$dir/log-key.pem" 2>"$dir/mirror.err" &
 until [[ "$(size "$murl" 2>/dev/null)" == "$(size "$url")" ]]; do sleep 0.05; done
 elapsed=$(echo "$(date +%s.%N) - $start" | bc)
 echo "catch-up: $n entries in $elapsed s: $(echo "$n / $elapsed" | bc) entries/s"
@@ -47,3 +51,7 @@ echo "load: $(cat "$dir/load.out")"
 printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {
   printf "lag (entries, sampled each second, %d samples): median %d, p95 %d, max %d\n",
     NR, a[int((NR+1)/2)], a[int(NR*0.95+0.5)], a[NR]}'
+for where in "$murl" "$url"; do
+  echo "v1 reads by index from $([[ $where == "$murl" ]] && echo mirror || echo log):" \
+    "$("$bin/examples/loadgen" --url "$where" --mode read-index --seconds 10 --connections 32 2>/dev/null)"
+done

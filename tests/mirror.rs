@@ -345,3 +345,267 @@ async fn assert_fork_alerted(
     assert_eq!(kept, *held);
     assert_eq!(status(mirror).await["size"].as_u64(), Some(held.size));
 }
+
+/// The log's Rekor v1 key as PEM in `dir`, for `--log-key`.
+fn log_key_file(dir: &Path, keys: &LogKeyFiles) -> String {
+    let path = dir.join("log-key.pem");
+    std::fs::write(&path, keys.keys.ecdsa_public_pem()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// Waits until the mirror serves v1 reads at a tree of `size` entries.
+async fn wait_v1_size(mirror: &TestServer, size: u64) {
+    let deadline = Instant::now() + CATCH_UP_TIMEOUT;
+    while status(mirror).await["v1Size"].as_u64() != Some(size) {
+        assert!(
+            Instant::now() < deadline,
+            "the mirror did not reach v1 size {size}: {}\n{}",
+            status(mirror).await,
+            mirror.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn post_bytes(url: &str, json: &serde_json::Value) -> (u16, Vec<u8>) {
+    let res = reqwest::Client::new()
+        .post(url)
+        .json(json)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.bytes().await.unwrap().to_vec())
+}
+
+/// The v1 reads a client makes of an entry and of the log, by path (and body for POSTs).
+fn v1_reads(acked: &[common::Acked], size: u64) -> Vec<(String, Option<serde_json::Value>)> {
+    let mut reads = vec![
+        ("/api/v1/log".to_owned(), None),
+        ("/api/v1/log/publicKey".to_owned(), None),
+        (
+            format!("/api/v1/log/proof?firstSize=3&lastSize={size}"),
+            None,
+        ),
+        (format!("/api/v1/log/proof?lastSize={}", size - 1), None),
+    ];
+    for a in acked.iter().step_by(23).chain(acked.last()) {
+        reads.push((format!("/api/v1/log/entries?logIndex={}", a.index), None));
+        reads.push((format!("/api/v1/log/entries/{}", a.id), None));
+        reads.push((format!("/api/v1/log/entries/{}", &a.id[16..]), None));
+    }
+    let some: Vec<&common::Acked> = acked.iter().step_by(31).take(4).collect();
+    reads.push((
+        "/api/v1/log/entries/retrieve".to_owned(),
+        Some(serde_json::json!({
+            "entryUUIDs": [some[0].id, &some[1].id[16..]],
+            "logIndexes": [some[2].index, some[3].index, size + 5],
+        })),
+    ));
+    reads
+}
+
+async fn read_all(
+    base: &str,
+    reads: &[(String, Option<serde_json::Value>)],
+) -> Vec<(u16, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (path, body) in reads {
+        let url = format!("{base}{path}");
+        out.push(match body {
+            None => get_bytes(&url).await,
+            Some(json) => post_bytes(&url, json).await,
+        });
+    }
+    out
+}
+
+/// A mirror started with the log's v1 key copies each entry's integrated time and SET and the
+/// log's v1 checkpoint, verified (a SET damaged on the way is refused and nothing stored), and
+/// answers the Rekor v1 reads byte for byte as the log does — also after the log is gone and the
+/// mirror restarted. The client's offline verification accepts its answers with the log's key.
+/// Entries beyond its v1 checkpoint are 404 naming the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mirror_answers_the_logs_v1_reads_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = LogKeyFiles::new();
+    let port = free_port();
+    let log_key = keys.verifier(port);
+    let mut log = start_log(&dir.path().join("log"), port, &keys, "");
+    let damage = Arc::new(AtomicBool::new(false));
+    let flip = damage.clone();
+    let proxy = Proxy::start(&log.base_url(), move |path, body| {
+        if !flip.load(Ordering::Relaxed) || !path.starts_with("/api/v1/log/entries/retrieve") {
+            return None;
+        }
+        let mut answer: Vec<serde_json::Value> = serde_json::from_slice(body).ok()?;
+        let entry = answer.first_mut()?.as_object_mut()?.values_mut().next()?;
+        common::proxy::ENTRY_TAMPERS[0].1(entry);
+        Some(serde_json::to_vec(&answer).unwrap())
+    });
+    let writers = Writers::start(&log.base_url(), "v1", 4);
+    writers.wait_for(300).await;
+    let mut acked = writers.stop().await;
+    acked.sort_by_key(|a| a.index);
+    let size = checkpoint(&log.base_url(), &log_key, None).await.size;
+
+    let key_file = log_key_file(dir.path(), &keys);
+    let (mirror_dir, mirror_port) = (dir.path().join("mirror"), free_port());
+    let args = |dir: &Path, port: u16, url: &str| {
+        TestServer::mirror(
+            dir,
+            port,
+            &[
+                "--log",
+                url,
+                "--vkey",
+                &log_key.vkey(),
+                "--name",
+                "mirror.test/m1",
+                "--poll-ms",
+                "50",
+                "--log-key",
+                &key_file,
+            ],
+        )
+    };
+    // Before anything is copied, the v1 reads wait.
+    damage.store(true, Ordering::Relaxed);
+    let mut mirror = args(&mirror_dir, mirror_port, &proxy.base_url());
+    let deadline = Instant::now() + CATCH_UP_TIMEOUT;
+    let refused = loop {
+        let s = status(&mirror).await;
+        if s["lastError"].as_str().is_some_and(|e| e.contains("SET")) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(refused["size"].as_u64(), Some(0), "{refused}");
+    assert_eq!(refused["fork"], serde_json::Value::Null, "{refused}");
+    let (code, body) = get_bytes(&format!("{}/api/v1/log", mirror.base_url())).await;
+    assert_eq!(code, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains(&proxy.base_url()));
+    damage.store(false, Ordering::Relaxed);
+    wait_v1_size(&mirror, size).await;
+
+    let reads = v1_reads(&acked, size);
+    let from_log = read_all(&log.base_url(), &reads).await;
+    for (((path, _), ours), theirs) in reads
+        .iter()
+        .zip(read_all(&mirror.base_url(), &reads).await)
+        .zip(&from_log)
+    {
+        assert_eq!(theirs.0, 200, "{path}");
+        assert_eq!(
+            (ours.0, String::from_utf8_lossy(&ours.1)),
+            (theirs.0, String::from_utf8_lossy(&theirs.1)),
+            "{path}"
+        );
+    }
+
+    // The client's offline verification (log key, SET, checkpoint, inclusion proof) accepts the
+    // mirror's answers.
+    let trusted = arkivo_client::trust::TrustedLog::from_public_key_pem(
+        &keys.keys.ecdsa_public_pem(),
+        "the log key",
+    )
+    .unwrap();
+    for a in acked.iter().step_by(50) {
+        let (code, body) = get_bytes(&format!(
+            "{}/api/v1/log/entries?logIndex={}",
+            mirror.base_url(),
+            a.index
+        ))
+        .await;
+        assert_eq!(code, 200);
+        let map: arkivo_core::wire::LogEntry = serde_json::from_slice(&body).unwrap();
+        let entry = arkivo_client::rekor::LogEntry::from_map(map).unwrap();
+        assert_eq!(entry.uuid, a.id);
+        arkivo_client::verify::verify_log_entry(&entry, std::slice::from_ref(&trusted)).unwrap();
+    }
+
+    // The log gone, the mirror restarted: the same answers, from its own store.
+    log.kill();
+    mirror.kill();
+    let mut mirror = args(&mirror_dir, mirror_port, &proxy.base_url());
+    wait_v1_size(&mirror, size).await;
+    let after = read_all(&mirror.base_url(), &reads).await;
+    for (((path, _), ours), theirs) in reads.iter().zip(&after).zip(&from_log) {
+        assert_eq!(ours, theirs, "{path}");
+    }
+    // Not held (beyond its v1 checkpoint, or a leaf it does not have): 404 naming the log.
+    for path in [
+        format!("/api/v1/log/entries?logIndex={size}"),
+        format!("/api/v1/log/entries/{}", "ab".repeat(32)),
+    ] {
+        let (code, body) = get_bytes(&format!("{}{path}", mirror.base_url())).await;
+        assert_eq!(code, 404, "{path}");
+        assert!(
+            String::from_utf8_lossy(&body).contains(&proxy.base_url()),
+            "{path}"
+        );
+    }
+
+    // verify-log on the mirror's data directory: clean, then a damaged SET and a damaged stored
+    // hash (a tile's content) are each found.
+    mirror.kill();
+    let verify = || {
+        common::arkivo(&[
+            "verify-log",
+            "--data-dir",
+            common::path(&mirror_dir),
+            "--vkey",
+            &log_key.vkey(),
+            "--log-key",
+            &key_file,
+        ])
+    };
+    let (ok, out, err) = verify();
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!("{size} entries")) && out.contains("every SET verify"),
+        "{out}"
+    );
+    damage_store(&mirror_dir, size / 2, |set, _| set[10] ^= 1);
+    let (ok, out, err) = verify();
+    assert!(!ok, "{out}");
+    assert!(err.contains(&format!("SET of entry {}", size / 2)), "{err}");
+    damage_store(&mirror_dir, size / 2, |set, _| set[10] ^= 1);
+    assert!(verify().0);
+    let node = merkle::stored_hash_index(0, 5);
+    damage_store(&mirror_dir, size / 2, |_, hashes| {
+        hashes.push((node, Hash([7; 32])))
+    });
+    let (ok, out, err) = verify();
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains(&format!("stored hash {node} (level 0, node 5)")),
+        "{err}"
+    );
+}
+
+/// Rewrites the mirror's entry `index` through the store's own commit (whatever its row format):
+/// `damage` changes its SET and adds stored hashes to overwrite.
+fn damage_store(dir: &Path, index: u64, damage: impl FnOnce(&mut Vec<u8>, &mut Vec<(u64, Hash)>)) {
+    use arkivo_server::storage::{CommitBatch, LogStore, NewEntry, rocks::RocksStore};
+    let store = RocksStore::open(&dir.join("db")).unwrap();
+    let head = store.head().unwrap();
+    let entry = store.entry(index).unwrap().unwrap();
+    let mut set = entry.set.unwrap();
+    let mut hashes = Vec::new();
+    damage(&mut set, &mut hashes);
+    store
+        .commit(&CommitBatch {
+            first_index: index,
+            integrated_time: entry.integrated_time,
+            entries: &[NewEntry {
+                leaf_hash: merkle::record_hash(&entry.body),
+                body: entry.body,
+                index_keys: Vec::new(),
+            }],
+            sets: &[set],
+            hashes: &hashes,
+            head: &head,
+        })
+        .unwrap();
+}

@@ -11,12 +11,90 @@
 //! than `r` proves that the log forked. Anything else is data that does not verify, refused
 //! without blaming the log.
 //!
+//! A mirror that also serves the log's Rekor v1 reads needs what the tiles do not carry: each
+//! entry's integrated time and signed entry timestamp (SET), read from the log's v1 API and
+//! checked by [`verify_v1_entry`] against the entry the mirror verified in its tiles.
+//!
 //! Bytes and sizes in, values out: no I/O.
 
 use std::cell::RefCell;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+
 use crate::merkle::{self, Hash, HashReader, MerkleError};
+use crate::signer::{self, EcdsaVerifyingKey};
 use crate::tiles::{self, TILE_HEIGHT, TILE_WIDTH, Tile};
+use crate::wire::LogEntry;
+
+/// What a mirror stores of a log's v1 answer for one entry, besides the body it has from the
+/// tiles: when the log integrated it, and the log's SET over it (rekor-v1-api.md §4, DER).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct V1Entry {
+    pub integrated_time: i64,
+    pub set: Vec<u8>,
+}
+
+/// Checks the log's v1 answer `entry` (`{"<entry ID>": {...}}`, §4) for its entry `index`, whose
+/// canonical `body` the mirror verified in the log's tiles against a signed checkpoint: the
+/// answer is for that index, carries exactly that body (as the standard base64 the SET signs,
+/// so that the mirror re-serves the same bytes), names the leaf in its entry ID and the log by
+/// the key's log ID, and its SET verifies with the log's ECDSA key over
+/// `{body, integratedTime, logID, logIndex}` (§4). Returns what the mirror stores; the answer's
+/// inclusion proof and checkpoint are the log's current ones and are not kept.
+///
+/// # Errors
+/// A message naming the first check that failed.
+pub fn verify_v1_entry(
+    key: &EcdsaVerifyingKey,
+    index: u64,
+    body: &[u8],
+    entry: &LogEntry,
+) -> Result<V1Entry, String> {
+    let mut members = entry.iter();
+    let (Some((id, e)), None) = (members.next(), members.next()) else {
+        return Err(format!(
+            "the answer for entry {index} has {} members, not one",
+            entry.len()
+        ));
+    };
+    if e.log_index != index {
+        return Err(format!(
+            "asked for entry {index}, the log answered entry {}",
+            e.log_index
+        ));
+    }
+    if e.body != B64.encode(body) {
+        return Err(format!(
+            "the log's v1 body of entry {index} is not the entry in its tiles"
+        ));
+    }
+    let leaf = merkle::record_hash(body).to_hex();
+    if id.len() != 80 || id[16..] != leaf {
+        return Err(format!(
+            "the entry ID {id:?} of entry {index} does not name its leaf hash {leaf}"
+        ));
+    }
+    let log_id = hex::encode(signer::ecdsa_log_id(key));
+    if e.log_id != log_id {
+        return Err(format!(
+            "entry {index} names log {}, not the log's key {log_id}",
+            e.log_id
+        ));
+    }
+    let set = B64
+        .decode(&e.verification.signed_entry_timestamp)
+        .map_err(|_| format!("the SET of entry {index} is not base64"))?;
+    if !signer::verify_set(key, &e.body, e.integrated_time, &log_id, index, &set) {
+        return Err(format!(
+            "the SET of entry {index} does not verify with the log's key"
+        ));
+    }
+    Ok(V1Entry {
+        integrated_time: e.integrated_time,
+        set,
+    })
+}
 
 /// The hash tiles of the tree of `new_size` records that hold every stored hash the consistency
 /// proof from `old_size` to `new_size` reads (tlog-tiles §4.8), each at its width in that tree
@@ -231,6 +309,93 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A v1 answer signed with real keys verifies; each member mutated does not.
+    #[test]
+    fn v1_entries_verify_and_mutations_do_not() {
+        use crate::wire::{InclusionProof, LogEntryBody, Verification};
+        let keys = crate::signer::LogKeys::generate();
+        let key = *keys.ecdsa_verifying_key();
+        let body = br#"{"kind":"test"}"#.to_vec();
+        let (index, time) = (7u64, 1_700_000_000i64);
+        let body_b64 = B64.encode(&body);
+        let log_id = keys.log_id_hex();
+        let set = keys.ecdsa_sign(&signer::set_payload(&body_b64, time, &log_id, index));
+        let id = format!("{:016x}{}", 42, merkle::record_hash(&body).to_hex());
+        let answer = |id: &str, e: LogEntryBody| LogEntry::from([(id.to_owned(), e)]);
+        let good = LogEntryBody {
+            body: body_b64,
+            integrated_time: time,
+            log_id,
+            log_index: index,
+            verification: Verification {
+                inclusion_proof: InclusionProof {
+                    checkpoint: String::new(),
+                    hashes: vec![],
+                    log_index: index,
+                    root_hash: String::new(),
+                    tree_size: 8,
+                },
+                signed_entry_timestamp: B64.encode(&set),
+            },
+        };
+        assert_eq!(
+            verify_v1_entry(&key, index, &body, &answer(&id, good.clone())),
+            Ok(V1Entry {
+                integrated_time: time,
+                set: set.clone()
+            })
+        );
+        let mut bad = vec![
+            answer(
+                &id,
+                LogEntryBody {
+                    integrated_time: time + 1,
+                    ..good.clone()
+                },
+            ),
+            answer(
+                &id,
+                LogEntryBody {
+                    log_index: index + 1,
+                    ..good.clone()
+                },
+            ),
+            answer(
+                &id,
+                LogEntryBody {
+                    body: B64.encode(b"other"),
+                    ..good.clone()
+                },
+            ),
+            answer(
+                &id,
+                LogEntryBody {
+                    log_id: "00".repeat(32),
+                    ..good.clone()
+                },
+            ),
+            answer(&id.replace(&id[70..72], "zz"), good.clone()),
+        ];
+        let mut flipped = set.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        let mut e = good.clone();
+        e.verification.signed_entry_timestamp = B64.encode(&flipped);
+        bad.push(answer(&id, e));
+        let mut two = answer(&id, good.clone());
+        two.insert("0".repeat(80), good.clone());
+        bad.push(two);
+        for (i, a) in bad.iter().enumerate() {
+            assert!(
+                verify_v1_entry(&key, index, &body, a).is_err(),
+                "mutation {i}"
+            );
+        }
+        // The right answer for another body, or another key, does not verify either.
+        assert!(verify_v1_entry(&key, index, b"x", &answer(&id, good.clone())).is_err());
+        let other = *crate::signer::LogKeys::generate().ecdsa_verifying_key();
+        assert!(verify_v1_entry(&other, index, &body, &answer(&id, good)).is_err());
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub enum ServerCommand {
     Init(ServerArgs),
     /// Check a log's consistency (an fsck): recompute every leaf and tree hash from the stored
     /// entries, check the indexes and the signed checkpoints. Exits non-zero on the first problem.
-    VerifyLog(ServerArgs),
+    /// On a mirror's data directory (with --vkey), checks the mirror's copy the same way against
+    /// the log's keys, and its checkpoints.
+    VerifyLog(VerifyLogArgs),
     /// Append entries from a file (one proposed entry, the JSON of POST /api/v1/log/entries, per
     /// line; `-` reads standard input) without HTTP, through the same validation and sequencer
     /// as the API, in large commits; creates the log in an empty data directory. Not while the
@@ -191,6 +193,26 @@ pub struct MirrorArgs {
     /// Milliseconds between two polls of the log's checkpoint.
     #[arg(long, env = "ARKIVO_MIRROR_POLL_MS", default_value_t = 1000)]
     pub poll_ms: u64,
+    /// The log's Rekor v1 public key (ECDSA P-256, PEM, as its /api/v1/log/publicKey serves
+    /// it): the mirror then also copies each entry's integrated time and SET and the log's v1
+    /// checkpoints, verified with this key, and serves the Rekor v1 reads of what it holds.
+    #[arg(long, env = "ARKIVO_MIRROR_LOG_KEY", value_name = "FILE")]
+    pub log_key: Option<PathBuf>,
+}
+
+/// Flags of `arkivo verify-log`.
+#[derive(Debug, Args)]
+pub struct VerifyLogArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The data directory is a mirror's (`arkivo mirror`): the vkey of the log's Ed25519
+    /// checkpoint key, as given to the mirror.
+    #[arg(long)]
+    pub vkey: Option<String>,
+    /// With --vkey: the log's Rekor v1 public key (PEM, as given to the mirror's --log-key), to
+    /// check every stored SET and the stored v1 checkpoint.
+    #[arg(long, value_name = "FILE", requires = "vkey")]
+    pub log_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -504,6 +526,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                 listen: args.listen,
                 name: args.name,
                 poll_interval: std::time::Duration::from_millis(args.poll_ms.max(1)),
+                log_key: args.log_key,
             };
             tokio::runtime::Runtime::new()
                 .context("starting the async runtime")?
@@ -516,7 +539,18 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ServerCommand::VerifyLog(args) => {
-            let config = args.resolve()?;
+            let config = args.server.resolve()?;
+            if let Some(vkey) = &args.vkey {
+                let report = crate::mirror::verify(&config.data_dir, vkey, args.log_key.as_deref())
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "the mirror in {} is inconsistent: {e:#}",
+                            config.data_dir.display()
+                        )
+                    })?;
+                println!("{report}");
+                return Ok(());
+            }
             // Each tree's own store: the checks read every stored hash, never a cached one.
             let shards: Vec<crate::sequencer::Shard> = match &config.storage {
                 None => datadir::open(&log_paths(&config), None, false)?

@@ -6,7 +6,7 @@
 //! inconsistency is reported by name; nothing is written.
 
 use crate::log::{LogIdentity, LogKind};
-use crate::storage::LogStore;
+use crate::storage::{LogStore, StoredEntry};
 use arkivo_core::checkpoint;
 use arkivo_core::ct::{Rfc6962NoteVerifier, TileLeaf, parse_leaf_index};
 use arkivo_core::entries;
@@ -28,69 +28,24 @@ pub struct Report {
 pub fn verify_log(
     store: &dyn LogStore,
     identity: &LogIdentity,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<Report, String> {
     let head = store
         .head()
         .map_err(|e| format!("reading the tree head: {e}"))?;
     let size = head.size;
-    let mut border = RightBorder::empty();
-    let mut last_time = i64::MIN;
-    let mut stored_hashes = 0;
-    let mut start = 0;
-    while start < size {
-        let end = (start + CHUNK).min(size);
-        let mut leaves = Vec::new();
-        let mut expected = Vec::new();
-        // One multi-read per chunk (a query on PostgreSQL, not one per entry).
-        let chunk = store
-            .entries(start..end)
-            .map_err(|e| format!("reading entries {start}..{end} (tree size {size}): {e}"))?;
-        for (i, e) in (start..).zip(chunk) {
-            if e.integrated_time < last_time {
-                return Err(format!(
-                    "entry {i} was integrated at {}, before entry {} ({last_time})",
-                    e.integrated_time,
-                    i - 1
-                ));
+    let (border, stored_hashes) = verify_tree(
+        store,
+        size,
+        |i, e| match identity.kind {
+            LogKind::Rekor => {
+                check_search_rows(store, i, &e.body)?;
+                Ok(merkle::record_hash(&e.body))
             }
-            last_time = e.integrated_time;
-            let leaf = match identity.kind {
-                LogKind::Rekor => {
-                    check_search_rows(store, i, &e.body)?;
-                    merkle::record_hash(&e.body)
-                }
-                LogKind::StaticCt => ct_leaf_hash(i, &e.body)?,
-            };
-            leaves.push(leaf);
-            expected.extend(border.append(leaf));
-        }
-        let indexes = store
-            .indexes_of(&leaves)
-            .map_err(|e| format!("reading the leaf index: {e}"))?;
-        for (i, (leaf, index)) in (start..).zip(leaves.iter().zip(indexes)) {
-            if index != Some(i) {
-                return Err(format!(
-                    "the leaf index maps entry {i}'s leaf hash {leaf:?} to {index:?}"
-                ));
-            }
-        }
-        let at: Vec<u64> = expected.iter().map(|(i, _)| *i).collect();
-        let stored = store
-            .read_hashes(&at)
-            .map_err(|e| format!("reading stored hashes of entries {start}..{end}: {e}"))?;
-        for ((index, want), got) in expected.iter().zip(stored) {
-            if got != *want {
-                let (level, n) = merkle::split_stored_hash_index(*index);
-                return Err(format!(
-                    "stored hash {index} (level {level}, node {n}) is {got:?}; the entries give {want:?}"
-                ));
-            }
-        }
-        stored_hashes += at.len() as u64;
-        start = end;
-        progress(end);
-    }
+            LogKind::StaticCt => ct_leaf_hash(i, &e.body),
+        },
+        progress,
+    )?;
     if border.root() != head.root {
         return Err(format!(
             "the tree head says root {:?} for size {size}; the entries give {:?}",
@@ -210,4 +165,68 @@ fn verify_ct_checkpoint(
         }
     }
     Ok(())
+}
+
+/// Checks the entries `[0, size)` of `store`: `leaf` checks each (`i`, entry) and gives its leaf
+/// hash; integrated times never go back; the leaf index maps each leaf hash to its entry; every
+/// stored hash (the tiles' contents) is the one the leaves give. Returns the tree of the leaves
+/// and how many stored hashes were checked; the caller compares its root with what it trusts.
+pub fn verify_tree(
+    store: &dyn LogStore,
+    size: u64,
+    mut leaf: impl FnMut(u64, &StoredEntry) -> Result<merkle::Hash, String>,
+    mut progress: impl FnMut(u64),
+) -> Result<(RightBorder, u64), String> {
+    let mut border = RightBorder::empty();
+    let mut last_time = i64::MIN;
+    let mut stored_hashes = 0;
+    let mut start = 0;
+    while start < size {
+        let end = (start + CHUNK).min(size);
+        let mut leaves = Vec::new();
+        let mut expected = Vec::new();
+        // One multi-read per chunk (a query on PostgreSQL, not one per entry).
+        let chunk = store
+            .entries(start..end)
+            .map_err(|e| format!("reading entries {start}..{end} (tree size {size}): {e}"))?;
+        for (i, e) in (start..).zip(chunk) {
+            if e.integrated_time < last_time {
+                return Err(format!(
+                    "entry {i} was integrated at {}, before entry {} ({last_time})",
+                    e.integrated_time,
+                    i - 1
+                ));
+            }
+            last_time = e.integrated_time;
+            let hash = leaf(i, &e)?;
+            leaves.push(hash);
+            expected.extend(border.append(hash));
+        }
+        let indexes = store
+            .indexes_of(&leaves)
+            .map_err(|e| format!("reading the leaf index: {e}"))?;
+        for (i, (leaf, index)) in (start..).zip(leaves.iter().zip(indexes)) {
+            if index != Some(i) {
+                return Err(format!(
+                    "the leaf index maps entry {i}'s leaf hash {leaf:?} to {index:?}"
+                ));
+            }
+        }
+        let at: Vec<u64> = expected.iter().map(|(i, _)| *i).collect();
+        let stored = store
+            .read_hashes(&at)
+            .map_err(|e| format!("reading stored hashes of entries {start}..{end}: {e}"))?;
+        for ((index, want), got) in expected.iter().zip(stored) {
+            if got != *want {
+                let (level, n) = merkle::split_stored_hash_index(*index);
+                return Err(format!(
+                    "stored hash {index} (level {level}, node {n}) is {got:?}; the entries give {want:?}"
+                ));
+            }
+        }
+        stored_hashes += at.len() as u64;
+        start = end;
+        progress(end);
+    }
+    Ok((border, stored_hashes))
 }

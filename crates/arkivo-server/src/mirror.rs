@@ -23,29 +23,58 @@
 //!    mirror checkpoint until all entries are durably committed").
 //!
 //! A crash anywhere leaves a verified prefix: the next start resumes from the stored next entry.
+//!
+//! Rekor v1 reads (with `--log-key`, the log's ECDSA key): an entry's v1 answer needs its
+//! integrated time and SET and a v1 checkpoint, none of which is in the tiles. Each round reads
+//! the log's v1 checkpoint (`GET /api/v1/log`) before its C2SP one, so it falls within what the
+//! round copies; each chunk's entries are read with `POST /api/v1/log/entries/retrieve` beside
+//! their bundles and checked by [`arkivo_core::mirror::verify_v1_entry`] (body equal to the
+//! bundle's, SET valid under the log's key) before the chunk is committed, with its entries'
+//! integrated times and SETs, one batch per run of equal integrated time (as the log wrote
+//! them). The v1 checkpoint is stored once its root equals the mirror's own tree at its size.
+//! The mirror then answers the v1 reads of the entries below that size, byte for byte as the
+//! log did at that size, also when the log is gone.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use axum::Router;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use tokio::task::JoinSet;
 
-use crate::api::{ApiError, cache, tiles as tile_api};
-use crate::log::{LogKind, new_tree_id, unix_now};
+use crate::api::v1::{EntryRef, int_param, parse_entry_uuid, required};
+use crate::api::{
+    ApiError, body_bytes, cache, entry_error, json_line, no_cache, tiles as tile_api,
+};
+use crate::log::{LogKind, entry_id, new_tree_id, unix_now};
 use crate::logging::notice;
 use crate::storage::rocks::RocksStore;
 use crate::storage::{CommitBatch, LogMeta, LogStore, NewEntry, StoreHashes, TreeHead};
 use arkivo_core::checkpoint::{self, Checkpoint};
-use arkivo_core::limits::HEADER_READ_TIMEOUT;
-use arkivo_core::merkle::{self, RightBorder};
-use arkivo_core::mirror::{Consistency, classify, consistency_proof_tiles};
+use arkivo_core::entries;
+use arkivo_core::limits::{
+    HEADER_READ_TIMEOUT, MAX_QUERY_BODY_BYTES, MAX_RETRIEVE_ITEMS, MAX_RETRIEVE_VERIFICATIONS,
+};
+use arkivo_core::merkle::{self, Hash, RightBorder};
+use arkivo_core::mirror::{
+    Consistency, V1Entry, classify, consistency_proof_tiles, verify_v1_entry,
+};
 use arkivo_core::note::{self, Cosigner, Ed25519Verifier, NoteVerifier, VKey};
+use arkivo_core::signer::EcdsaVerifyingKey;
 use arkivo_core::tiles::{self, TILE_WIDTH, Tile, TilePath, TileSet};
+use arkivo_core::wire::{
+    ConsistencyProof, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchLogQuery,
+    Verification, to_json_line,
+};
 
 /// The mirror's cosigning key's file under the data directory.
 const KEY_FILE: &str = "keys/mirror-ed25519.pem";
@@ -76,6 +105,80 @@ pub struct MirrorConfig {
     pub name: Option<String>,
     /// Time between two polls of the log's checkpoint.
     pub poll_interval: Duration,
+    /// The log's Rekor v1 ECDSA public key (PEM): with it the mirror also copies what the v1
+    /// reads need and serves them.
+    pub log_key: Option<std::path::PathBuf>,
+}
+
+/// The log's Rekor v1 key, which signs its SETs and v1 checkpoints.
+struct V1Log {
+    key: EcdsaVerifyingKey,
+    /// As given (served at `/api/v1/log/publicKey`, as the log serves it).
+    pem: String,
+    /// Hex SHA-256 of the key's SubjectPublicKeyInfo: the `logID` of every answer.
+    log_id_hex: String,
+}
+
+impl V1Log {
+    fn read(path: &std::path::Path) -> anyhow::Result<V1Log> {
+        use p256::pkcs8::DecodePublicKey;
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --log-key {}", path.display()))?;
+        let key = EcdsaVerifyingKey::from_public_key_pem(&pem).with_context(|| {
+            format!(
+                "--log-key {} is not an ECDSA P-256 public key in PEM (the log's \
+                 /api/v1/log/publicKey)",
+                path.display()
+            )
+        })?;
+        Ok(V1Log {
+            log_id_hex: hex::encode(arkivo_core::signer::ecdsa_log_id(&key)),
+            key,
+            pem,
+        })
+    }
+
+    /// Verifies a v1 checkpoint of the log (rekor-v1-api.md §8.2): one signature, by this key,
+    /// named by the log's hostname, with the origin `<hostname> - <treeID>`.
+    fn open_checkpoint(&self, note: &str) -> anyhow::Result<V1Head> {
+        let parsed = note::parse(note.as_bytes())?;
+        let hostname = parsed
+            .signatures
+            .first()
+            .map(|s| s.name.clone())
+            .context("the v1 checkpoint has no signature")?;
+        let checkpoint = checkpoint::verify_v1(note, &self.key, &hostname)?;
+        let tree_id = checkpoint
+            .v1_tree_id()
+            .and_then(|id| id.parse::<i64>().ok())
+            .filter(|&id| id > 0)
+            .context("the v1 checkpoint's origin names no tree ID")?;
+        Ok(V1Head {
+            note: note.to_owned(),
+            checkpoint,
+            tree_id,
+        })
+    }
+}
+
+/// The log's v1 checkpoint the mirror serves its v1 reads at: verified, and with the root of
+/// the mirror's own tree at its size.
+#[derive(Clone, Debug)]
+struct V1Head {
+    note: String,
+    checkpoint: Checkpoint,
+    tree_id: i64,
+}
+
+/// Entries of one chunk that the log integrated at one time: committed as one batch.
+struct Run {
+    first_index: u64,
+    integrated_time: i64,
+    entries: Vec<NewEntry>,
+    sets: Vec<Vec<u8>>,
+    hashes: Vec<(u64, Hash)>,
+    /// The tree after the run.
+    border: RightBorder,
 }
 
 /// What `/mirror/status` shows.
@@ -101,6 +204,10 @@ pub struct Mirror {
     /// and 0 before the first copy.
     served: RwLock<(String, u64)>,
     status: RwLock<Status>,
+    /// The log's v1 key, when the mirror serves v1 reads.
+    v1: Option<Arc<V1Log>>,
+    /// The v1 checkpoint served; none before the first is stored.
+    v1_head: RwLock<Option<V1Head>>,
 }
 
 /// Why a round stopped.
@@ -192,6 +299,25 @@ impl Mirror {
         };
         let head = store.head()?;
         let served_size = served_size(&head.checkpoint_c2sp)?;
+        let v1 = config.log_key.as_deref().map(V1Log::read).transpose()?;
+        let v1_head = match &v1 {
+            Some(v1) if !head.checkpoint_v1.is_empty() => Some(
+                v1.open_checkpoint(&head.checkpoint_v1)
+                    .context("the stored v1 checkpoint does not verify with --log-key")?,
+            ),
+            _ => None,
+        };
+        if v1.is_some() && head.size > 0 {
+            // Every entry copied with --log-key has its SET; a run without it leaves its last
+            // entry without one, so checking the last finds any gap.
+            let last = store.entry(head.size - 1)?;
+            ensure!(
+                last.is_some_and(|e| e.set.is_some()),
+                "this mirror copied entries without --log-key, so it lacks their integrated \
+                 times and SETs; serve v1 reads from a mirror started with --log-key on a new \
+                 data directory"
+            );
+        }
         crate::metrics::install();
         metrics::gauge!(crate::metrics::MIRROR_TREE_SIZE).set(served_size as f64);
         metrics::gauge!(crate::metrics::MIRROR_FORKED).set(0.0);
@@ -206,6 +332,8 @@ impl Mirror {
                 .context("making the HTTP client")?,
             served: RwLock::new((head.checkpoint_c2sp, served_size)),
             status: RwLock::new(Status::default()),
+            v1: v1.map(Arc::new),
+            v1_head: RwLock::new(v1_head),
         })
     }
 
@@ -258,6 +386,12 @@ impl Mirror {
 
     /// One round: the log's checkpoint, checked and, when it is new, copied.
     async fn round(&self, held: &mut RightBorder) -> Result<(), RoundError> {
+        // The v1 checkpoint first: the C2SP one read after it is at least as large, so this
+        // round copies everything the v1 one covers.
+        let v1_head = match &self.v1 {
+            Some(v1) => Some(self.fetch_v1_head(v1).await?),
+            None => None,
+        };
         let note = self.fetch_text("checkpoint").await?;
         let opened = checkpoint::open_c2sp(&note, &self.log, &[])
             .map_err(|e| anyhow::anyhow!("the log's checkpoint does not verify: {e}"))?;
@@ -323,6 +457,89 @@ impl Mirror {
             self.copy(held, &cp, opened.note.text(), &note, &mut set)
                 .await?;
         }
+        if let Some(v1_head) = v1_head {
+            self.store_v1_head(held, v1_head).await?;
+        }
+        Ok(())
+    }
+
+    /// The log's v1 checkpoint (`GET /api/v1/log`, rekor-v1-api.md §3.5), verified.
+    async fn fetch_v1_head(&self, v1: &V1Log) -> anyhow::Result<V1Head> {
+        let info: LogInfo = serde_json::from_slice(&self.fetch("api/v1/log").await?)
+            .context("the log's /api/v1/log")?;
+        ensure!(
+            info.inactive_shards.is_none(),
+            "the log has frozen shards; a mirror serves the v1 reads of a log's active tree only, \
+             and mirrors a log with one tree"
+        );
+        let head = v1
+            .open_checkpoint(&info.signed_tree_head)
+            .context("the log's v1 checkpoint does not verify with --log-key")?;
+        ensure!(
+            info.tree_id == head.tree_id.to_string(),
+            "the log's /api/v1/log says tree {} but its checkpoint tree {}",
+            info.tree_id,
+            head.tree_id
+        );
+        Ok(head)
+    }
+
+    /// Stores and serves the log's v1 checkpoint `v1` when it is newer than the served one and
+    /// within the mirror's tree, whose root at that size it must have: another root is a fork.
+    async fn store_v1_head(&self, held: &RightBorder, v1: V1Head) -> Result<(), RoundError> {
+        let size = v1.checkpoint.size;
+        let served = self
+            .v1_head
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(served) = &served
+            && served.tree_id != v1.tree_id
+        {
+            return Err(RoundError::Failed(anyhow::anyhow!(
+                "the log's v1 checkpoint is of tree {}, the mirror's of tree {}: the log \
+                 started a new tree, which this mirror does not follow",
+                v1.tree_id,
+                served.tree_id
+            )));
+        }
+        if size <= served.map_or(0, |s| s.checkpoint.size) || size > held.size() {
+            return Ok(());
+        }
+        let ours = if size == held.size() {
+            held.root()
+        } else {
+            merkle::tree_hash(size, &StoreHashes(self.store.as_ref()))
+                .map_err(anyhow::Error::from)?
+        };
+        if ours != v1.checkpoint.root {
+            return Err(RoundError::Fork(format!(
+                "the log's v1 checkpoint signs root {} for tree size {size}, but the tree this \
+                 mirror holds (verified against its C2SP checkpoints) has root {} at that size; \
+                 the log's v1 checkpoint:\n{}",
+                v1.checkpoint.root.to_hex(),
+                ours.to_hex(),
+                v1.note
+            )));
+        }
+        let store = self.store.clone();
+        let note = v1.note.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut head = store.head()?;
+            head.checkpoint_v1 = note;
+            store.commit(&CommitBatch {
+                first_index: head.size,
+                integrated_time: head.timestamp,
+                entries: &[],
+                sets: &[],
+                hashes: &[],
+                head: &head,
+            })
+        })
+        .await
+        .context("the commit task panicked")?
+        .map_err(anyhow::Error::from)?;
+        *self.v1_head.write().unwrap_or_else(|p| p.into_inner()) = Some(v1);
         Ok(())
     }
 
@@ -343,16 +560,40 @@ impl Mirror {
             let next = border.size();
             let end = n.min((next / width + CHUNK_BUNDLES) * width);
             let bodies = self.fetch_entries(next, end, n).await?;
-            let mut entries = Vec::with_capacity(bodies.len());
-            let mut hashes = Vec::new();
-            for body in bodies {
+            let v1_entries = match &self.v1 {
+                Some(v1) => Some(self.fetch_v1_entries(v1, next, &bodies).await?),
+                None => None,
+            };
+            let now = unix_now();
+            let mut runs: Vec<Run> = Vec::new();
+            for (i, body) in (next..).zip(bodies) {
+                let (time, set) = match &v1_entries {
+                    Some(v1) => {
+                        let e = &v1[usize::try_from(i - next).unwrap_or(usize::MAX)];
+                        (e.integrated_time, Some(e.set.clone()))
+                    }
+                    None => (now, None),
+                };
+                if runs.last().is_none_or(|r| r.integrated_time != time) {
+                    runs.push(Run {
+                        first_index: i,
+                        integrated_time: time,
+                        entries: Vec::new(),
+                        sets: Vec::new(),
+                        hashes: Vec::new(),
+                        border: border.clone(),
+                    });
+                }
+                let run = runs.last_mut().expect("a run was pushed");
                 let leaf_hash = merkle::record_hash(&body);
-                hashes.extend(border.append(leaf_hash));
-                entries.push(NewEntry {
+                run.hashes.extend(run.border.append(leaf_hash));
+                border = run.border.clone();
+                run.entries.push(NewEntry {
                     body,
                     leaf_hash,
                     index_keys: Vec::new(),
                 });
+                run.sets.extend(set);
             }
             if end < n {
                 self.fetch_proof_tiles(set, end, n).await?;
@@ -372,49 +613,123 @@ impl Mirror {
                      {n}: with the mirror's tree they do not hash to its root"
                 );
             }
-            let now = unix_now();
-            let served_note = if end == n {
-                let line = arkivo_core::witness::cosign(
-                    &self.cosigner,
-                    u64::try_from(now).unwrap_or(0),
-                    text,
-                )?;
-                format!("{note}{line}")
-            } else {
-                self.served
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0
-                    .clone()
-            };
-            let head = TreeHead {
-                size: end,
-                root: border.root(),
-                timestamp: now,
-                checkpoint_v1: String::new(),
-                checkpoint_c2sp: served_note.clone(),
-            };
-            let store = self.store.clone();
-            tokio::task::spawn_blocking(move || {
-                store.commit(&CommitBatch {
-                    first_index: next,
-                    integrated_time: now,
-                    entries: &entries,
-                    hashes: &hashes,
-                    // A mirror cannot sign the log's SETs (it has no log key).
-                    sets: &[],
-                    head: &head,
+            let last = runs.len().saturating_sub(1);
+            for (k, run) in runs.into_iter().enumerate() {
+                let served_note = if end == n && k == last {
+                    let line = arkivo_core::witness::cosign(
+                        &self.cosigner,
+                        u64::try_from(unix_now()).unwrap_or(0),
+                        text,
+                    )?;
+                    format!("{note}{line}")
+                } else {
+                    self.served
+                        .read()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                        .clone()
+                };
+                let head = TreeHead {
+                    size: run.border.size(),
+                    root: run.border.root(),
+                    timestamp: run.integrated_time,
+                    checkpoint_v1: self
+                        .v1_head
+                        .read()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_ref()
+                        .map(|h| h.note.clone())
+                        .unwrap_or_default(),
+                    checkpoint_c2sp: served_note.clone(),
+                };
+                let store = self.store.clone();
+                let Run {
+                    first_index,
+                    integrated_time,
+                    entries,
+                    sets,
+                    hashes,
+                    border: after,
+                } = run;
+                tokio::task::spawn_blocking(move || {
+                    store.commit(&CommitBatch {
+                        first_index,
+                        integrated_time,
+                        entries: &entries,
+                        hashes: &hashes,
+                        // The log's SETs, verified; none without --log-key (a mirror cannot
+                        // sign them: it has no log key).
+                        sets: &sets,
+                        head: &head,
+                    })
                 })
-            })
-            .await
-            .context("the commit task panicked")??;
-            *held = border.clone();
+                .await
+                .context("the commit task panicked")??;
+                *held = after;
+                if end == n && k == last {
+                    *self.served.write().unwrap_or_else(|p| p.into_inner()) = (served_note, n);
+                    metrics::gauge!(crate::metrics::MIRROR_TREE_SIZE).set(n as f64);
+                }
+            }
             if end == n {
-                *self.served.write().unwrap_or_else(|p| p.into_inner()) = (served_note, n);
-                metrics::gauge!(crate::metrics::MIRROR_TREE_SIZE).set(n as f64);
                 return Ok(());
             }
         }
+    }
+
+    /// The log's integrated times and SETs of its entries `[first, first + bodies.len())`, read
+    /// with `POST /api/v1/log/entries/retrieve` ([`MAX_RETRIEVE_ITEMS`] indexes a request,
+    /// [`FETCHES_IN_FLIGHT`] requests at a time), each checked against its body from the tiles
+    /// and the log's key ([`verify_v1_entry`]).
+    async fn fetch_v1_entries(
+        &self,
+        v1: &Arc<V1Log>,
+        first: u64,
+        bodies: &[Vec<u8>],
+    ) -> anyhow::Result<Vec<V1Entry>> {
+        let url = format!("{}/api/v1/log/entries/retrieve", self.log_url);
+        let mut jobs = JoinSet::new();
+        let mut out: Vec<Option<V1Entry>> = vec![None; bodies.len()];
+        let mut store = |got: Vec<(usize, V1Entry)>| {
+            for (slot, e) in got {
+                out[slot] = Some(e);
+            }
+        };
+        for (group, chunk) in bodies.chunks(MAX_RETRIEVE_ITEMS).enumerate() {
+            if jobs.len() >= FETCHES_IN_FLIGHT {
+                store(jobs.join_next().await.expect("jobs are running")??);
+            }
+            let start = group * MAX_RETRIEVE_ITEMS;
+            let indexes: Vec<u64> = (first + start as u64..).take(chunk.len()).collect();
+            let (http, url, v1, chunk) =
+                (self.http.clone(), url.clone(), v1.clone(), chunk.to_vec());
+            jobs.spawn(async move {
+                let query = serde_json::json!({ "logIndexes": indexes });
+                let data = fetch_request(http.post(&url).json(&query), &url).await?;
+                tokio::task::spawn_blocking(move || {
+                    let answers: Vec<LogEntry> = serde_json::from_slice(&data)
+                        .with_context(|| format!("the log's answer to POST {url}"))?;
+                    ensure!(
+                        answers.len() == indexes.len(),
+                        "the log answered {} of the entries {indexes:?}",
+                        answers.len()
+                    );
+                    // Upstream answers in the order of the indexes asked for (§3.4).
+                    let mut got = Vec::with_capacity(answers.len());
+                    for (k, answer) in answers.iter().enumerate() {
+                        let e = verify_v1_entry(&v1.key, indexes[k], &chunk[k], answer)
+                            .map_err(|e| anyhow::anyhow!("the log's v1 answer: {e}"))?;
+                        got.push((start + k, e));
+                    }
+                    Ok(got)
+                })
+                .await?
+            });
+        }
+        while let Some(done) = jobs.join_next().await {
+            store(done??);
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// Adds to `set` the log's hash tiles (of its tree of `new` records) that hold the
@@ -490,19 +805,146 @@ impl Mirror {
     }
 }
 
+/// `arkivo verify-log --vkey … [--log-key …]` on a mirror's data directory (not while the mirror
+/// runs): every entry's leaf hash, the leaf index and every stored hash (what the tiles are
+/// made of) re-derived as the log's own `verify-log` does; the tree's root that of the stored
+/// next entry; the mirror checkpoint signed by the log's key and cosigned by the mirror's, with
+/// the root of the stored tree at its size. With the log's v1 key, also every entry's SET
+/// (rekor-v1-api.md §4) and the stored v1 checkpoint (its signature and root). Returns the
+/// report line.
+///
+/// # Errors
+/// The first problem, by name.
+pub fn verify(
+    data_dir: &std::path::Path,
+    vkey: &str,
+    log_key: Option<&std::path::Path>,
+) -> anyhow::Result<String> {
+    let log = match note::parse_vkey(vkey).with_context(|| format!("--vkey {vkey:?}"))? {
+        VKey::Ed25519(v) => v,
+        VKey::Cosignature(_) => anyhow::bail!("--vkey must be the log's Ed25519 checkpoint key"),
+    };
+    let key_file = data_dir.join(KEY_FILE);
+    ensure!(
+        key_file.exists(),
+        "{} is not a mirror's data directory (no {KEY_FILE})",
+        data_dir.display()
+    );
+    let v1 = log_key.map(V1Log::read).transpose()?;
+    let store = RocksStore::open(&data_dir.join("db")).with_context(|| {
+        format!(
+            "opening the mirror database in {} (is the mirror running?)",
+            data_dir.display()
+        )
+    })?;
+    let meta = store
+        .meta()?
+        .context("the mirror's database holds no log")?;
+    ensure!(
+        meta.origin == log.name() && meta.log_id == log.key_hash(),
+        "the mirror in {} copies the log {:?} with another key, not {vkey}",
+        data_dir.display(),
+        meta.origin
+    );
+    let cosigner = Cosigner::new(
+        &meta.hostname,
+        crate::witness::server::read_or_make_key(&key_file)?,
+        0,
+    )?
+    .verifier();
+    let head = store.head()?;
+    let (border, stored_hashes) = crate::fsck::verify_tree(
+        &store,
+        head.size,
+        |i, e| {
+            if let Some(v1) = &v1 {
+                let set = e
+                    .set
+                    .as_deref()
+                    .ok_or_else(|| format!("entry {i} has no SET"))?;
+                if !arkivo_core::signer::verify_set(
+                    &v1.key,
+                    &B64.encode(&e.body),
+                    e.integrated_time,
+                    &v1.log_id_hex,
+                    i,
+                    set,
+                ) {
+                    return Err(format!(
+                        "the stored SET of entry {i} does not verify with the log's key"
+                    ));
+                }
+            }
+            Ok(merkle::record_hash(&e.body))
+        },
+        |_| {},
+    )
+    .map_err(anyhow::Error::msg)?;
+    ensure!(
+        border.root() == head.root,
+        "the stored next entry says root {} for size {}; the entries give {}",
+        head.root.to_hex(),
+        head.size,
+        border.root().to_hex()
+    );
+    let reader = StoreHashes(&store);
+    let mut report = format!(
+        "ok: mirror of {}: {} entries, {stored_hashes} stored hashes, root {}",
+        log.name(),
+        head.size,
+        head.root.to_hex()
+    );
+    if !head.checkpoint_c2sp.is_empty() {
+        let opened = checkpoint::open_c2sp(
+            &head.checkpoint_c2sp,
+            &log,
+            &[&cosigner as &dyn NoteVerifier],
+        )
+        .context("the stored mirror checkpoint does not verify with the log's key")?;
+        ensure!(
+            opened.note.is_signed_by(cosigner.name(), cosigner.key_id()),
+            "the stored mirror checkpoint lacks the mirror's cosignature"
+        );
+        let cp = opened.checkpoint;
+        ensure!(
+            cp.size <= head.size && merkle::tree_hash(cp.size, &reader)? == cp.root,
+            "the stored mirror checkpoint (size {}, root {}) is not the stored tree's",
+            cp.size,
+            cp.root.to_hex()
+        );
+        report.push_str(&format!("; mirror checkpoint of size {} verifies", cp.size));
+    }
+    if let Some(v1) = &v1
+        && !head.checkpoint_v1.is_empty()
+    {
+        let h = v1
+            .open_checkpoint(&head.checkpoint_v1)
+            .context("the stored v1 checkpoint does not verify with the log's key")?;
+        let cp = h.checkpoint;
+        ensure!(
+            cp.size <= head.size && merkle::tree_hash(cp.size, &reader)? == cp.root,
+            "the stored v1 checkpoint (size {}, root {}) is not the stored tree's",
+            cp.size,
+            cp.root.to_hex()
+        );
+        report.push_str(&format!(
+            "; v1 checkpoint of size {} and every SET verify",
+            cp.size
+        ));
+    }
+    Ok(report)
+}
+
 /// The body of a 200 answer to `GET url`, refused past [`MAX_FETCH_BYTES`]: a log (or anyone on
 /// the path) cannot make the mirror hold more.
 async fn fetch_url(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
-    let mut res = http
-        .get(url)
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?;
-    ensure!(
-        res.status() == StatusCode::OK,
-        "GET {url}: {}",
-        res.status()
-    );
+    fetch_request(http.get(url), url).await
+}
+
+/// The body of a 200 answer to `request` (to `url`), refused past [`MAX_FETCH_BYTES`].
+async fn fetch_request(request: reqwest::RequestBuilder, url: &str) -> anyhow::Result<Vec<u8>> {
+    let mut res = request.send().await.with_context(|| url.to_owned())?;
+    ensure!(res.status() == StatusCode::OK, "{url}: {}", res.status());
     let mut body = Vec::new();
     while let Some(chunk) = res.chunk().await.with_context(|| format!("GET {url}"))? {
         ensure!(
@@ -542,6 +984,23 @@ pub fn router(mirror: Arc<Mirror>) -> Router {
         .route(
             "/",
             get(|State(m): State<Arc<Mirror>>| async move { format!("{}\n", m.vkey()) }),
+        )
+        .route("/api/v1/log", get(v1_log_info).fallback(refuse))
+        .route("/api/v1/log/publicKey", get(v1_public_key).fallback(refuse))
+        .route("/api/v1/log/proof", get(v1_log_proof).fallback(refuse))
+        .route(
+            "/api/v1/log/entries",
+            get(v1_entry_by_index).fallback(refuse),
+        )
+        .route(
+            "/api/v1/log/entries/{uuid}",
+            get(v1_entry_by_uuid).fallback(refuse),
+        )
+        .route(
+            "/api/v1/log/entries/retrieve",
+            post(v1_retrieve)
+                .fallback(refuse)
+                .layer(DefaultBodyLimit::max(MAX_QUERY_BODY_BYTES)),
         )
         .route("/mirror/status", get(status))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -591,6 +1050,284 @@ async fn serve_tile(State(m): State<Arc<Mirror>>, uri: Uri) -> Response {
     served.await.unwrap_or_else(tile_api::no_store)
 }
 
+/// The v1 key and checkpoint the v1 reads are served with: 501 for a mirror started without
+/// `--log-key` (it has only the tiles), 503 before its first v1 checkpoint is stored.
+fn v1_served(m: &Mirror) -> Result<(Arc<V1Log>, V1Head), ApiError> {
+    let Some(v1) = &m.v1 else {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!(
+                "this mirror of the log {} serves its tiles (/checkpoint, /tile/...), not the \
+                 Rekor API (it was started without the log's --log-key): ask the log at {}",
+                m.log.name(),
+                m.log_url
+            ),
+        ));
+    };
+    let head = m.v1_head.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let head = head.ok_or_else(|| ApiError {
+        retry_after: Some(1),
+        ..ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "this mirror has not verified a v1 checkpoint of the log yet: ask the log at {}",
+                m.log_url
+            ),
+        )
+    })?;
+    Ok((v1.clone(), head))
+}
+
+/// An entry this mirror does not hold at its v1 checkpoint: 404, as the log answers for an
+/// entry it does not have — the mirror is the log as of that checkpoint — naming the log, which
+/// may have it by now.
+fn v1_not_held(m: &Mirror, head: &V1Head) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "this mirror holds the log's entries below {} (its v1 checkpoint); a newer entry may \
+             be in the log at {}",
+            head.checkpoint.size, m.log_url
+        ),
+    )
+}
+
+/// The v1 answer for the entry at `index` (below the v1 checkpoint), as the log serves it
+/// (rekor-v1-api.md §4): the stored body, integrated time and SET, an inclusion proof from the
+/// mirror's hashes against the v1 checkpoint. Blocking: reads the store.
+fn v1_entry(
+    store: &RocksStore,
+    v1: &V1Log,
+    head: &V1Head,
+    index: u64,
+) -> Result<Vec<u8>, ApiError> {
+    let size = head.checkpoint.size;
+    let stored = store
+        .entry(index)
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(|| ApiError::internal(&format!("entry {index} is missing below {size}")))?;
+    let set = stored
+        .set
+        .ok_or_else(|| ApiError::internal(&format!("entry {index} has no stored SET")))?;
+    let leaf = merkle::record_hash(&stored.body);
+    let proof = merkle::inclusion_proof(size, index, &StoreHashes(store))
+        .map_err(|e| ApiError::internal(&e))?;
+    let entry: LogEntry = BTreeMap::from([(
+        entry_id(head.tree_id, &leaf),
+        LogEntryBody {
+            body: B64.encode(&stored.body),
+            integrated_time: stored.integrated_time,
+            log_id: v1.log_id_hex.clone(),
+            log_index: index,
+            verification: Verification {
+                inclusion_proof: InclusionProof {
+                    checkpoint: head.note.clone(),
+                    hashes: proof.iter().map(Hash::to_hex).collect(),
+                    log_index: index,
+                    root_hash: head.checkpoint.root.to_hex(),
+                    tree_size: size,
+                },
+                signed_entry_timestamp: B64.encode(set),
+            },
+        },
+    )]);
+    Ok(to_json_line(&entry))
+}
+
+/// The index of what `entry` names, if the mirror holds it below its v1 checkpoint. Blocking.
+fn v1_lookup(store: &RocksStore, head: &V1Head, entry: &EntryRef) -> Result<Option<u64>, ApiError> {
+    let leaf = match entry {
+        EntryRef::InTree(tree_id, _) if *tree_id != head.tree_id => return Ok(None),
+        EntryRef::InTree(_, leaf) | EntryRef::Leaf(leaf) => leaf,
+    };
+    let index = store
+        .indexes_of(std::slice::from_ref(leaf))
+        .map_err(|e| ApiError::internal(&e))?
+        .pop()
+        .flatten();
+    Ok(index.filter(|&i| i < head.checkpoint.size))
+}
+
+/// Runs a blocking read of the mirror's store.
+async fn blocking<T: Send + 'static>(
+    m: &Mirror,
+    f: impl FnOnce(&RocksStore) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = m.store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+}
+
+/// `GET /api/v1/log` (rekor-v1-api.md §3.5) at the mirror's v1 checkpoint.
+async fn v1_log_info(State(m): State<Arc<Mirror>>) -> Result<Response, ApiError> {
+    let (_, head) = v1_served(&m)?;
+    let info = LogInfo {
+        inactive_shards: None,
+        root_hash: head.checkpoint.root.to_hex(),
+        signed_tree_head: head.note.clone(),
+        tree_id: head.tree_id.to_string(),
+        tree_size: head.checkpoint.size,
+    };
+    Ok(no_cache(json_line(StatusCode::OK, to_json_line(&info))))
+}
+
+/// `GET /api/v1/log/publicKey` (§3.6): the log's key, as given with `--log-key`.
+async fn v1_public_key(State(m): State<Arc<Mirror>>) -> Result<Response, ApiError> {
+    let (v1, _) = v1_served(&m)?;
+    let res = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-pem-file"),
+        )],
+        v1.pem.clone(),
+    )
+        .into_response();
+    Ok(no_cache(res))
+}
+
+/// `GET /api/v1/log/proof?firstSize=&lastSize=` (§3.7), within the mirror's v1 checkpoint.
+async fn v1_log_proof(
+    State(m): State<Arc<Mirror>>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let (_, head) = v1_served(&m)?;
+    let first = int_param(&params, "firstSize", 1)?.unwrap_or(1);
+    let last = int_param(&params, "lastSize", 1)?.ok_or_else(|| required("lastSize"))?;
+    if first > last {
+        return Err(ApiError::bad_request(format!(
+            "firstSize({first}) must be less than lastSize({last})"
+        )));
+    }
+    let (first, last) = (first.unsigned_abs(), last.unsigned_abs());
+    if last > head.checkpoint.size {
+        return Err(ApiError::bad_request(format!(
+            "the tree size requested({last}) was greater than what is currently observable({}); \
+             this mirror holds the log up to its v1 checkpoint, the log is at {}",
+            head.checkpoint.size, m.log_url
+        )));
+    }
+    let json = blocking(&m, move |store| {
+        let reader = StoreHashes(store);
+        let proof = if first == last {
+            Vec::new()
+        } else {
+            merkle::consistency_proof(first, last, &reader).map_err(|e| ApiError::internal(&e))?
+        };
+        let root = merkle::tree_hash(last, &reader).map_err(|e| ApiError::internal(&e))?;
+        Ok(to_json_line(&ConsistencyProof {
+            hashes: proof.iter().map(Hash::to_hex).collect(),
+            root_hash: root.to_hex(),
+        }))
+    })
+    .await?;
+    Ok(no_cache(json_line(StatusCode::OK, json)))
+}
+
+/// `GET /api/v1/log/entries?logIndex=` (§3.2).
+async fn v1_entry_by_index(
+    State(m): State<Arc<Mirror>>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let (v1, head) = v1_served(&m)?;
+    let index = int_param(&params, "logIndex", 0)?.ok_or_else(|| required("logIndex"))?;
+    let index = index.unsigned_abs();
+    if index >= head.checkpoint.size {
+        return Err(v1_not_held(&m, &head));
+    }
+    let json = blocking(&m, move |store| v1_entry(store, &v1, &head, index)).await?;
+    Ok(no_cache(json_line(StatusCode::OK, json)))
+}
+
+/// `GET /api/v1/log/entries/{entryUUID}` (§3.3).
+async fn v1_entry_by_uuid(
+    State(m): State<Arc<Mirror>>,
+    Path(uuid): Path<String>,
+) -> Result<Response, ApiError> {
+    let (v1, head) = v1_served(&m)?;
+    let Some(entry) = parse_entry_uuid(&uuid, "entryUUID in path")? else {
+        return Err(v1_not_held(&m, &head));
+    };
+    let head2 = head.clone();
+    let json = blocking(&m, move |store| match v1_lookup(store, &head2, &entry)? {
+        Some(index) => v1_entry(store, &v1, &head2, index).map(Some),
+        None => Ok(None),
+    })
+    .await?;
+    match json {
+        Some(json) => Ok(no_cache(json_line(StatusCode::OK, json))),
+        None => Err(v1_not_held(&m, &head)),
+    }
+}
+
+/// `POST /api/v1/log/entries/retrieve` (§3.4): the entries the mirror holds, in upstream's
+/// order, as an array; `[]` when none.
+async fn v1_retrieve(
+    State(m): State<Arc<Mirror>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (v1, head) = v1_served(&m)?;
+    let body = body_bytes(body, MAX_QUERY_BODY_BYTES)?;
+    let query: SearchLogQuery = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!("parsing entry body from \"\" failed, because {e}"))
+    })?;
+    let uuids = query.entry_uuids.unwrap_or_default();
+    let indexes = query.log_indexes.unwrap_or_default();
+    let proposed = query.entries.unwrap_or_default();
+    if uuids.len() + indexes.len() + proposed.len() > MAX_RETRIEVE_ITEMS {
+        return Err(ApiError::validation(
+            422,
+            format!("more than max allowed {MAX_RETRIEVE_ITEMS} entries in request"),
+        ));
+    }
+    let mut wanted = Vec::new();
+    // Upstream's order: full entry IDs first, then bare UUIDs and proposed entries, then indexes.
+    let (full, bare): (Vec<_>, Vec<_>) = uuids.iter().enumerate().partition(|(_, u)| u.len() == 80);
+    for (i, uuid) in full.into_iter().chain(bare) {
+        wanted.extend(parse_entry_uuid(uuid, &format!("entryUUIDs.{i} in body"))?);
+    }
+    for (i, index) in indexes.iter().enumerate() {
+        if *index < 0 {
+            return Err(ApiError::validation(
+                609,
+                format!("logIndexes.{i} in body should be greater than or equal to 0"),
+            ));
+        }
+    }
+    let items = blocking(&m, move |store| {
+        let mut budget = entries::VerifyBudget::new(MAX_RETRIEVE_VERIFICATIONS);
+        for p in &proposed {
+            let e = entries::canonicalize_within(p, &mut budget).map_err(|e| entry_error(&e))?;
+            wanted.push(EntryRef::Leaf(e.leaf_hash));
+        }
+        let mut found: Vec<u64> = Vec::new();
+        for entry in &wanted {
+            found.extend(v1_lookup(store, &head, entry)?);
+        }
+        found.extend(
+            indexes
+                .iter()
+                .map(|i| i.unsigned_abs())
+                .filter(|&i| i < head.checkpoint.size),
+        );
+        found
+            .into_iter()
+            .map(|i| v1_entry(store, &v1, &head, i))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await?;
+    // Each item is one compact JSON object + "\n"; the array joins them without the newlines.
+    let mut out = Vec::from(*b"[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item.strip_suffix(b"\n").unwrap_or(item));
+    }
+    out.extend_from_slice(b"]\n");
+    Ok(json_line(StatusCode::OK, out))
+}
+
 /// `GET /mirror/status`: the served tree, the log's, and a fork or the last failure.
 async fn status(State(m): State<Arc<Mirror>>) -> Response {
     let status = m.status.read().unwrap_or_else(|p| p.into_inner()).clone();
@@ -599,6 +1336,7 @@ async fn status(State(m): State<Arc<Mirror>>) -> Response {
         "origin": m.log.name(),
         "log": m.log_url,
         "size": size,
+        "v1Size": m.v1_head.read().unwrap_or_else(|p| p.into_inner()).as_ref().map(|h| h.checkpoint.size),
         "logSize": status.log_size,
         "fork": status.fork,
         "lastError": status.last_error,
@@ -623,8 +1361,9 @@ async fn refuse(State(m): State<Arc<Mirror>>, method: Method, uri: Uri) -> ApiEr
         return ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             format!(
-                "this mirror of the log {} serves its tiles (/checkpoint, /tile/...), not the \
-                 Rekor API: ask the log at {}",
+                "this mirror of the log {} serves its tiles (/checkpoint, /tile/...) and, with \
+                 the log's --log-key, the Rekor v1 entry, log and proof reads; not this: ask the \
+                 log at {}",
                 m.log.name(),
                 m.log_url
             ),

@@ -15,7 +15,7 @@ pub mod server;
 pub(crate) mod tiles;
 mod tsa;
 mod tuf;
-mod v1;
+pub(crate) mod v1;
 mod v2;
 
 use std::sync::Arc;
@@ -359,7 +359,7 @@ enum Written {
 }
 
 /// An invalid entry: its status and the error body's code (rekor-v1-api.md §3.1).
-fn entry_error(e: &EntryError) -> ApiError {
+pub(crate) fn entry_error(e: &EntryError) -> ApiError {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     ApiError {
         code: e.code(),
@@ -388,7 +388,10 @@ impl From<SequenceError> for ApiError {
 
 /// The body read by the route's extractor, whose limit is `limit`; 413 over it, 408 when it came
 /// too slowly ([`MinRateBody`]), 400 otherwise.
-fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) fn body_bytes(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     body.map_err(|r| {
         let mut source: Option<&dyn std::error::Error> = Some(&r);
         while let Some(e) = source {
@@ -799,7 +802,7 @@ pub fn unix_now() -> u64 {
 }
 
 /// The `NoCache` headers upstream puts on its GET routes (§1.5).
-fn no_cache(mut res: Response) -> Response {
+pub(crate) fn no_cache(mut res: Response) -> Response {
     let h = res.headers_mut();
     h.insert(
         header::CACHE_CONTROL,
@@ -815,7 +818,7 @@ fn no_cache(mut res: Response) -> Response {
 }
 
 /// A JSON answer in upstream's byte layout (compact, one trailing newline).
-fn json_line(status: StatusCode, body: Vec<u8>) -> Response {
+pub(crate) fn json_line(status: StatusCode, body: Vec<u8>) -> Response {
     (
         status,
         [(

@@ -161,7 +161,11 @@ fn header_value(s: &str) -> Result<HeaderValue, ApiError> {
 }
 
 /// One integer query parameter with go-openapi's validation errors (§1.4 (b)).
-fn int_param(params: &[(String, String)], name: &str, min: i64) -> Result<Option<i64>, ApiError> {
+pub(crate) fn int_param(
+    params: &[(String, String)],
+    name: &str,
+    min: i64,
+) -> Result<Option<i64>, ApiError> {
     let Some((_, raw)) = params.iter().find(|(k, _)| k == name) else {
         return Ok(None);
     };
@@ -180,7 +184,7 @@ fn int_param(params: &[(String, String)], name: &str, min: i64) -> Result<Option
     Ok(Some(v))
 }
 
-fn required(name: &str) -> ApiError {
+pub(crate) fn required(name: &str) -> ApiError {
     ApiError::validation(602, format!("{name} in query is required"))
 }
 
@@ -201,7 +205,7 @@ pub async fn get_entry_by_index(
 const UUID_PATTERN: &str = "^([0-9a-fA-F]{64}|[0-9a-fA-F]{80})$";
 
 /// What an entry UUID names (§2, §3.3).
-enum EntryRef {
+pub(crate) enum EntryRef {
     /// A 64-hex UUID: the leaf, in whichever shards hold it.
     Leaf(Hash),
     /// An 80-hex entry ID: the leaf in the shard of this tree ID.
@@ -210,7 +214,7 @@ enum EntryRef {
 
 /// Parses a 64-hex UUID or an 80-hex entry ID. `Ok(None)` for a well-formed ID whose tree part
 /// is 0 or not an int64, which names no shard.
-fn parse_entry_uuid(uuid: &str, what: &str) -> Result<Option<EntryRef>, ApiError> {
+pub(crate) fn parse_entry_uuid(uuid: &str, what: &str) -> Result<Option<EntryRef>, ApiError> {
     let pattern_error =
         || ApiError::validation(605, format!("{what} should match '{UUID_PATTERN}'"));
     if !uuid.bytes().all(|b| b.is_ascii_hexdigit()) {
