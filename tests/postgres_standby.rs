@@ -392,7 +392,7 @@ fn counter(metrics: &str, series: &str) -> f64 {
                 .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
         })
         .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
+        .fold(0.0, |sum, v| sum + v)
 }
 
 /// One value of a query on node `i` (the synchronous client runs outside the async runtime).

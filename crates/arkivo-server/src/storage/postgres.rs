@@ -149,7 +149,7 @@ pub struct PgStore {
     /// Reads on the primary: any thread, concurrently.
     pool: r2d2::Pool<Manager>,
     /// Reads of rows on a standby, when [`PgOptions::read_url`] names one.
-    standby: Option<r2d2::Pool<Manager>>,
+    standby: Option<r2d2::Pool<StandbyManager>>,
     /// The largest tree size this store has handed out (a head it read, committed or created):
     /// the frontend may serve rows below it, so a standby serves a read only once it holds
     /// them all.
@@ -287,7 +287,10 @@ impl PgStore {
                 .connection_timeout(STANDBY_CONNECT_TIMEOUT)
                 .error_handler(Box::new(StandbyErrors))
                 // Unchecked: a standby that is down at start is no reason not to serve.
-                .build_unchecked(PostgresConnectionManager::new(config, tls.clone()))
+                .build_unchecked(StandbyManager(PostgresConnectionManager::new(
+                    config,
+                    tls.clone(),
+                )))
         });
         let store = PgStore {
             config,
@@ -497,7 +500,7 @@ const STANDBY_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// `read` on a session of the standby, or `None` when the standby has not yet replayed the head
 /// of size `needed`; an error when it cannot be reached or fails.
 fn read_on_standby<T>(
-    standby: &r2d2::Pool<Manager>,
+    standby: &r2d2::Pool<StandbyManager>,
     needed: u64,
     read: impl Fn(&mut Client) -> Result<T, postgres::Error>,
 ) -> Result<Option<T>, String> {
@@ -507,22 +510,58 @@ fn read_on_standby<T>(
         return Err("no session on the standby".into());
     }
     let mut session = standby.get().map_err(|e| e.to_string())?;
-    // The simple protocol: one round trip. The head row's size is the committed head's: every
-    // row below it is in the standby's snapshot (see PgStore::read_rows).
-    let rows = session
-        .simple_query("SELECT size FROM arkivo_head")
-        .map_err(|e| e.to_string())?;
-    let size = rows
-        .iter()
-        .find_map(|m| match m {
-            postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse::<u64>().ok(),
-            _ => None,
-        })
-        .ok_or("the standby has no head row")?;
-    if size < needed {
-        return Ok(None);
+    // A session that once saw a head of this size still sees every row below it: no need to
+    // ask again until the frontend serves a larger tree.
+    if session.replayed < needed {
+        // The simple protocol: one round trip. The head row's size is the committed head's:
+        // every row below it is in the standby's snapshot (see PgStore::read_rows).
+        let rows = session
+            .client
+            .simple_query("SELECT size FROM arkivo_head")
+            .map_err(|e| e.to_string())?;
+        session.replayed = rows
+            .iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse::<u64>().ok(),
+                _ => None,
+            })
+            .ok_or("the standby has no head row")?;
+        if session.replayed < needed {
+            return Ok(None);
+        }
     }
-    read(&mut session).map(Some).map_err(|e| e.to_string())
+    read(&mut session.client)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// A session on the standby, and the largest head size it has seen there.
+struct StandbySession {
+    client: Client,
+    replayed: u64,
+}
+
+/// The standby's sessions: the primary's kind, each with what it has seen replayed.
+struct StandbyManager(Manager);
+
+impl r2d2::ManageConnection for StandbyManager {
+    type Connection = StandbySession;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<StandbySession, postgres::Error> {
+        Ok(StandbySession {
+            client: self.0.connect()?,
+            replayed: 0,
+        })
+    }
+
+    fn is_valid(&self, session: &mut StandbySession) -> Result<(), postgres::Error> {
+        self.0.is_valid(&mut session.client)
+    }
+
+    fn has_broken(&self, session: &mut StandbySession) -> bool {
+        self.0.has_broken(&mut session.client)
+    }
 }
 
 /// The standby pool's connection errors, at debug level: while the standby is down the pool
