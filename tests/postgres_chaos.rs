@@ -19,7 +19,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -45,23 +45,6 @@ fn cycles() -> usize {
 
 fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-/// The load generator next to this test's binary (target/release/deps/…).
-fn loadgen_path() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/loadgen");
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with cargo build --release --examples",
-        path.display()
-    );
-    path
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -275,7 +258,7 @@ fn failovers_of_frontends_and_databases_lose_no_acknowledged_entry() {
     let record_path = work.path().join("record.jsonl");
     // Enough entries for the run's longest duration at the rate, signed before it starts.
     let seconds = 400;
-    let mut loadgen: Child = Command::new(loadgen_path())
+    let mut loadgen: Child = Command::new(common::loadgen_path())
         .args(frontends.urls().iter().flat_map(|u| ["--url", u]))
         .args(["--connections", "16", "--rate", &RATE.to_string()])
         .args(["--seconds", &seconds.to_string()])
@@ -534,7 +517,7 @@ fn write_throughput() {
         let mut server = TestServer::spawn_frontend(dir.path(), port, &args);
         server.wait_ready();
         // Entries for up to 20,000 writes a second, signed before the clock starts.
-        let out = Command::new(loadgen_path())
+        let out = Command::new(common::loadgen_path())
             .args(["--url", &server.base_url(), "--connections", connections])
             .args(["--seconds", &seconds.to_string()])
             .args(["--count", &(seconds * 20000).to_string()])

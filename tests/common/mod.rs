@@ -42,6 +42,23 @@ pub struct TestServer {
 }
 
 /// A port nobody listens on right now (bind 127.0.0.1:0, read the port, drop the listener).
+/// The load generator (`examples/loadgen.rs`) next to the test's binary (target/release/deps/…).
+pub fn loadgen_path() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/loadgen");
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with cargo build --release --examples",
+        path.display()
+    );
+    path
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

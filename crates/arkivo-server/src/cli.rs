@@ -315,6 +315,10 @@ pub struct ServerArgs {
     /// entries) [default: refused].
     #[arg(long)]
     pub storage_allow_async: bool,
+    /// A hot standby of the PostgreSQL database to read entries, proofs, tiles and search
+    /// from; reads it cannot answer yet go to the primary [default: read from the primary].
+    #[arg(long, env = "ARKIVO_STORAGE_READ_URL", value_name = "URL")]
+    pub storage_read_url: Option<String>,
     /// Listen address [default: 127.0.0.1:3000].
     #[arg(long, env = "ARKIVO_LISTEN")]
     pub listen: Option<String>,
@@ -442,6 +446,9 @@ impl ServerArgs {
             c.storage_ca_file.clone_from(&self.storage_ca_file);
         }
         c.storage_allow_async |= self.storage_allow_async;
+        if self.storage_read_url.is_some() {
+            c.storage_read_url.clone_from(&self.storage_read_url);
+        }
         if self.hostname.is_some() {
             c.hostname.clone_from(&self.hostname);
         }

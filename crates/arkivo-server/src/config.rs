@@ -33,6 +33,14 @@ pub struct Config {
     /// Run on a PostgreSQL database without a synchronous standby: acknowledged entries can
     /// then be lost in a failover. Refused at start unless set; warned about when set.
     pub storage_allow_async: bool,
+    /// Where to read the log's rows (entries, proof and tile hashes, search) from instead of the
+    /// primary: a hot standby of the `storage` database, as a `postgres://` URL or libpq string
+    /// (several hosts with `target_session_attrs=prefer-standby` or `standby`), with the same
+    /// `storage_password_file` and `storage_ca_file`. The head and every write stay on
+    /// `storage`. A read the standby cannot answer yet (it lags behind what this frontend
+    /// serves) or at all (it is down) goes to the primary (docs/operations.md "Reads from
+    /// standbys"). Its password (if any) is never logged.
+    pub storage_read_url: Option<String>,
     /// Address to listen on.
     pub listen: String,
     /// Name of the log in its checkpoints, fixed when the log is created. Defaults to the listen
@@ -223,6 +231,7 @@ impl Default for Config {
             storage_password_file: None,
             storage_ca_file: None,
             storage_allow_async: false,
+            storage_read_url: None,
             listen: "127.0.0.1:3000".into(),
             hostname: None,
             public_url: None,
@@ -271,11 +280,12 @@ impl Config {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.max_batch >= 1, "max_batch must be at least 1");
+        let is_pg = |url: &str| {
+            url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains('=')
+        };
         if let Some(url) = &self.storage {
             anyhow::ensure!(
-                url.starts_with("postgres://")
-                    || url.starts_with("postgresql://")
-                    || url.contains('='),
+                is_pg(url),
                 "storage must be a postgres:// URL or a libpq key=value string (unset: RocksDB \
                  in data_dir), not {:?}",
                 redact_url(url)
@@ -284,9 +294,17 @@ impl Config {
             anyhow::ensure!(
                 self.storage_password_file.is_none()
                     && self.storage_ca_file.is_none()
-                    && !self.storage_allow_async,
-                "storage_password_file, storage_ca_file and storage_allow_async need storage \
-                 (a postgres:// URL)"
+                    && !self.storage_allow_async
+                    && self.storage_read_url.is_none(),
+                "storage_password_file, storage_ca_file, storage_allow_async and \
+                 storage_read_url need storage (a postgres:// URL)"
+            );
+        }
+        if let Some(url) = &self.storage_read_url {
+            anyhow::ensure!(
+                is_pg(url),
+                "storage_read_url must be a postgres:// URL or a libpq key=value string, not {:?}",
+                redact_url(url)
             );
         }
         anyhow::ensure!(
@@ -493,7 +511,7 @@ impl WitnessConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{Config, redact_url};
 
     #[test]
     fn storage_urls_are_logged_without_their_password() {
@@ -522,5 +540,25 @@ mod tests {
         ] {
             assert_eq!(redact_url(url), shown, "{url}");
         }
+    }
+    #[test]
+    fn a_read_url_needs_storage_and_is_shown_without_its_password() {
+        let mut config = Config {
+            storage_read_url: Some("postgres://arkivo:s3cret@replica/log".into()),
+            ..Config::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("storage_read_url need storage"), "{err}");
+        config.storage = Some("postgres://arkivo@primary/log".into());
+        config.validate().unwrap();
+        config.storage_read_url = Some("replica.example:5432 s3cret".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("storage_read_url must be a postgres:// URL"),
+            "{err}"
+        );
+        config.storage_read_url = Some("https://arkivo:s3cret@replica/log".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }

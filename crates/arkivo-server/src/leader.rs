@@ -98,11 +98,18 @@ pub(crate) fn connect(config: &Config) -> anyhow::Result<Arc<PgStore>> {
     let url = config.storage.as_deref().context("no storage URL")?;
     let shown = redact_url(url);
     notice!("storage: PostgreSQL at {shown}");
+    if let Some(read_url) = &config.storage_read_url {
+        notice!(
+            "storage reads: PostgreSQL standby at {} (the primary when it lags or is down)",
+            redact_url(read_url)
+        );
+    }
     let options = PgOptions {
         url: url.to_owned(),
         password_file: config.storage_password_file.clone(),
         ca_file: config.storage_ca_file.clone(),
         allow_no_sync_standby: config.storage_allow_async,
+        read_url: config.storage_read_url.clone(),
     };
     Ok(Arc::new(PgStore::open(&options).with_context(|| {
         format!("opening the log's storage at {shown}")

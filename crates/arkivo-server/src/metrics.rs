@@ -52,6 +52,11 @@ pub const STORAGE_LEADER: &str = "arkivo_storage_leader";
 /// 1 when the PostgreSQL store's commits wait for a synchronous standby; 0 when it runs without
 /// one (`storage_allow_async`: a failover can lose acknowledged entries).
 pub const STORAGE_SYNCHRONOUS_STANDBY: &str = "arkivo_storage_synchronous_standby";
+/// Reads of rows a PostgreSQL frontend served from its standby (`storage_read_url`).
+pub const STORAGE_STANDBY_READS: &str = "arkivo_storage_standby_reads_total";
+/// Reads of rows that went to the primary although a standby is configured, by `reason`:
+/// `standby_behind` (it had not replayed the served tree yet) or `standby_unavailable`.
+pub const STORAGE_READ_FALLBACKS: &str = "arkivo_storage_read_fallbacks_total";
 
 /// The `route` label of requests that matched no route (a 404): one value for all of them.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -158,6 +163,15 @@ fn describe() {
          acknowledged entries."
     );
     describe_counter!(
+        STORAGE_STANDBY_READS,
+        "Reads of rows served from the PostgreSQL standby (storage_read_url)."
+    );
+    describe_counter!(
+        STORAGE_READ_FALLBACKS,
+        "Reads of rows sent to the PostgreSQL primary instead of the standby, by reason \
+         (standby_behind, standby_unavailable)."
+    );
+    describe_counter!(
         WITNESS_REQUESTS,
         "Requests to witnesses for cosignatures, by witness and outcome."
     );
@@ -197,6 +211,14 @@ pub fn set_leader(leading: bool) {
 
 pub fn set_storage_synchronous(synchronous: bool) {
     metrics::gauge!(STORAGE_SYNCHRONOUS_STANDBY).set(f64::from(u8::from(synchronous)));
+}
+
+pub fn standby_read() {
+    metrics::counter!(STORAGE_STANDBY_READS).increment(1);
+}
+
+pub fn read_fallback(reason: &'static str) {
+    metrics::counter!(STORAGE_READ_FALLBACKS, "reason" => reason).increment(1);
 }
 
 pub fn set_tree_size(size: u64) {

@@ -26,11 +26,19 @@
 //!   session, and an epoch in `arkivo_head` that each new leader bumps. Every batch's first
 //!   statement updates the head row `WHERE epoch = <mine> AND size = <old size>`: a frontend that
 //!   lost the lock (its session died, the primary failed over) writes nothing and steps down.
+//!
+//! Reads of rows (entries, stored hashes, search rows, leaf lookups) may go to a hot standby
+//! ([`PgOptions::read_url`]); the head, the published head and the log's identity are always
+//! read from the primary. A standby replays the primary's commits in order and may lag, so a
+//! read goes there only when the standby's own head row shows that it replayed every row below
+//! the largest tree size this store has handed out ([`PgStore::read_rows`]); otherwise, or when
+//! the standby does not answer, it goes to the primary (docs/design.md "Reads from standbys").
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -117,6 +125,9 @@ pub struct PgOptions {
     /// Run without a synchronous standby: commits are then acknowledged when the primary alone
     /// has them, and a failover can lose acknowledged entries.
     pub allow_no_sync_standby: bool,
+    /// Where to read rows from instead of the primary: a hot standby's URL (or several hosts
+    /// with `target_session_attrs=prefer-standby`), with the same password file and CA file.
+    pub read_url: Option<String>,
 }
 
 /// Warnings the server sent on the writer's session (its notice callback collects them).
@@ -140,8 +151,14 @@ struct Writer {
 pub struct PgStore {
     config: Config,
     tls: MakeRustlsConnect,
-    /// Reads: any thread, concurrently.
+    /// Reads on the primary: any thread, concurrently.
     pool: r2d2::Pool<Manager>,
+    /// Reads of rows on a standby, when [`PgOptions::read_url`] names one.
+    standby: Option<r2d2::Pool<StandbyManager>>,
+    /// The largest tree size this store has handed out (a head it read, committed or created):
+    /// the frontend may serve rows below it, so a standby serves a read only once it holds
+    /// them all.
+    served_size: AtomicU64,
     writer: Mutex<Writer>,
     /// The hashes this store's acknowledged commits stored, the newest [`RECENT_HASHES`] of
     /// them: the 201 of each entry of a batch reads its inclusion proof, whose hashes below
@@ -158,6 +175,7 @@ impl std::fmt::Debug for PgStore {
         f.debug_struct("PgStore")
             .field("hosts", &self.config.get_hosts())
             .field("dbname", &self.config.get_dbname())
+            .field("standby", &self.standby.is_some())
             .finish()
     }
 }
@@ -177,6 +195,18 @@ fn to_sql(n: u64) -> Result<i64, StorageError> {
 
 fn from_sql(what: &str, n: i64) -> Result<u64, StorageError> {
     u64::try_from(n).map_err(|_| StorageError::Corrupt(format!("{what} is negative: {n}")))
+}
+
+/// A connection string, with the password of the password file if there is one.
+fn parse_config(url: &str, password: Option<&str>) -> Result<Config, StorageError> {
+    // The parse error names the bad parameter, never the password.
+    let mut config = Config::from_str(url)
+        .map_err(|e| StorageError::Io(format!("the PostgreSQL connection string: {e}")))?;
+    if let Some(password) = password {
+        config.password(password);
+    }
+    config.connect_timeout(Duration::from_secs(10));
+    Ok(config)
 }
 
 fn tls(options: &PgOptions) -> Result<MakeRustlsConnect, StorageError> {
@@ -213,16 +243,21 @@ impl PgStore {
     /// commits wait for a synchronous standby. The store serves reads; it writes only after
     /// [`PgStore::try_lead`].
     pub fn open(options: &PgOptions) -> Result<Self, StorageError> {
-        // The parse error names the bad parameter, never the password.
-        let mut config = Config::from_str(&options.url)
-            .map_err(|e| StorageError::Io(format!("the PostgreSQL connection string: {e}")))?;
-        if let Some(path) = &options.password_file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                StorageError::Io(format!("reading the password file {}: {e}", path.display()))
-            })?;
-            config.password(text.lines().next().unwrap_or_default());
-        }
-        config.connect_timeout(Duration::from_secs(10));
+        let password = match &options.password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    StorageError::Io(format!("reading the password file {}: {e}", path.display()))
+                })?;
+                Some(text.lines().next().unwrap_or_default().to_owned())
+            }
+            None => None,
+        };
+        let config = parse_config(&options.url, password.as_deref())?;
+        let standby_config = options
+            .read_url
+            .as_deref()
+            .map(|url| parse_config(url, password.as_deref()))
+            .transpose()?;
         let tls = tls(options)?;
         let (client, warnings) = connect_writer(&config, &tls)?;
         let mut writer = Writer {
@@ -245,10 +280,34 @@ impl PgStore {
             .connection_timeout(Duration::from_secs(10))
             .build(PostgresConnectionManager::new(read_config, tls.clone()))
             .map_err(|e| StorageError::Io(format!("connecting to PostgreSQL: {e}")))?;
+        let standby = standby_config.map(|mut config| {
+            // A standby cut off without a reset (a dropped network path) fails a read within
+            // the timeout rather than the kernel's retransmission minutes.
+            config
+                .application_name("arkivo standby reader")
+                .connect_timeout(STANDBY_CONNECT_TIMEOUT)
+                .tcp_user_timeout(STANDBY_CONNECT_TIMEOUT);
+            r2d2::Pool::builder()
+                .max_size(8)
+                // One session kept open: while the standby is down, the pool keeps trying to
+                // open it in the background (at most every STANDBY_CONNECT_TIMEOUT / 2), and
+                // reads go to the primary without waiting.
+                .min_idle(Some(1))
+                .test_on_check_out(false)
+                .connection_timeout(STANDBY_CONNECT_TIMEOUT)
+                .error_handler(Box::new(StandbyErrors))
+                // Unchecked: a standby that is down at start is no reason not to serve.
+                .build_unchecked(StandbyManager(PostgresConnectionManager::new(
+                    config,
+                    tls.clone(),
+                )))
+        });
         let store = PgStore {
             config,
             tls,
             pool,
+            standby,
+            served_size: AtomicU64::new(0),
             writer: Mutex::new(writer),
             recent: quick_cache::sync::Cache::new(RECENT_HASHES),
             synchronous,
@@ -309,6 +368,9 @@ impl PgStore {
             // Gives the lock back for another frontend.
             w.step_down();
         })?;
+        if let Some(head) = &head {
+            self.served(head.size);
+        }
         w.acknowledged = head;
         w.epoch = Some(epoch);
         tracing::info!(epoch, "leading: this frontend sequences the log");
@@ -376,24 +438,152 @@ impl PgStore {
     }
 
     /// The published head: what readers may serve (entries, proofs and tiles below its size).
+    /// Always read from the primary.
     pub fn published(&self) -> Result<Option<TreeHead>, StorageError> {
-        self.read()?
+        let head = self
+            .read()?
             .query_one("SELECT published_head FROM arkivo_head", &[])
             .map_err(db_error)?
             .get::<_, Option<Vec<u8>>>(0)
             .as_deref()
             .map(codec::decode_head)
-            .transpose()
+            .transpose()?;
+        if let Some(head) = &head {
+            self.served(head.size);
+        }
+        Ok(head)
     }
 
     fn writer(&self) -> MutexGuard<'_, Writer> {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A session on the primary.
     fn read(&self) -> Result<r2d2::PooledConnection<Manager>, StorageError> {
         self.pool
             .get()
             .map_err(|e| StorageError::Io(format!("connecting to PostgreSQL: {e}")))
+    }
+
+    /// Records that the frontend may now serve rows below `size`. Called before the head is
+    /// returned, so before anything below it can be asked for.
+    fn served(&self, size: u64) {
+        self.served_size.fetch_max(size, Ordering::SeqCst);
+    }
+
+    /// Runs a read of rows on the standby when it holds every row below the largest size this
+    /// store handed out, else on the primary.
+    ///
+    /// Why that is enough: every row is written in the same transaction as the head row that
+    /// covers it (`commit`, `create`), a standby replays transactions in commit order, and rows
+    /// are never changed or deleted. So once a session on the standby has seen a head of size
+    /// `s`, every row below `s` is there for the rest of that session, exactly as on the
+    /// primary: an entry, a stored hash of any tree up to `s`, every search row of the entries
+    /// below `s`. Rows at or above the served size may be missing on the standby, but nobody
+    /// may serve them yet (callers read only below a published size, as on the primary).
+    fn read_rows<T>(
+        &self,
+        read: impl Fn(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StorageError> {
+        if let Some(standby) = &self.standby {
+            let needed = self.served_size.load(Ordering::SeqCst);
+            match read_on_standby(standby, needed, &read) {
+                Ok(Some(value)) => {
+                    crate::metrics::standby_read();
+                    return Ok(value);
+                }
+                Ok(None) => crate::metrics::read_fallback("standby_behind"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "reading from the standby");
+                    crate::metrics::read_fallback("standby_unavailable");
+                }
+            }
+        }
+        read(&mut *self.read()?).map_err(db_error)
+    }
+}
+
+/// How long a read waits for a session on the standby (or for the standby to acknowledge what
+/// was sent to it) before it goes to the primary, and twice the longest pause between the
+/// pool's attempts to reach a standby that is down.
+const STANDBY_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `read` on a session of the standby, or `None` when the standby has not yet replayed the head
+/// of size `needed`; an error when it cannot be reached or fails.
+fn read_on_standby<T>(
+    standby: &r2d2::Pool<StandbyManager>,
+    needed: u64,
+    read: impl Fn(&mut Client) -> Result<T, postgres::Error>,
+) -> Result<Option<T>, String> {
+    // No session at all: the standby is down (the pool keeps trying in the background). Waiting
+    // for one would delay every read by the connect timeout.
+    if standby.state().connections == 0 {
+        return Err("no session on the standby".into());
+    }
+    let mut session = standby.get().map_err(|e| e.to_string())?;
+    // A session that once saw a head of this size still sees every row below it: no need to
+    // ask again until the frontend serves a larger tree.
+    if session.replayed < needed {
+        // The simple protocol: one round trip. The head row's size is the committed head's:
+        // every row below it is in the standby's snapshot (see PgStore::read_rows).
+        let rows = session
+            .client
+            .simple_query("SELECT size FROM arkivo_head")
+            .map_err(|e| e.to_string())?;
+        session.replayed = rows
+            .iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse::<u64>().ok(),
+                _ => None,
+            })
+            .ok_or("the standby has no head row")?;
+        if session.replayed < needed {
+            return Ok(None);
+        }
+    }
+    read(&mut session.client)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+/// A session on the standby, and the largest head size it has seen there.
+struct StandbySession {
+    client: Client,
+    replayed: u64,
+}
+
+/// The standby's sessions: the primary's kind, each with what it has seen replayed.
+struct StandbyManager(Manager);
+
+impl r2d2::ManageConnection for StandbyManager {
+    type Connection = StandbySession;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<StandbySession, postgres::Error> {
+        Ok(StandbySession {
+            client: self.0.connect()?,
+            replayed: 0,
+        })
+    }
+
+    fn is_valid(&self, session: &mut StandbySession) -> Result<(), postgres::Error> {
+        self.0.is_valid(&mut session.client)
+    }
+
+    fn has_broken(&self, session: &mut StandbySession) -> bool {
+        self.0.has_broken(&mut session.client)
+    }
+}
+
+/// The standby pool's connection errors, at debug level: while the standby is down the pool
+/// retries every second or so, and each read that goes to the primary instead is counted in
+/// `arkivo_storage_read_fallbacks_total`.
+#[derive(Debug)]
+struct StandbyErrors;
+
+impl r2d2::HandleError<postgres::Error> for StandbyErrors {
+    fn handle_error(&self, error: postgres::Error) {
+        tracing::debug!(error = %error, "connecting to the standby");
     }
 }
 
@@ -585,6 +775,7 @@ impl LogStore for PgStore {
             )),
             (_, 0) => Err(fenced(epoch)),
             _ => {
+                self.served(head.size);
                 w.acknowledged = Some(head.clone());
                 Ok(())
             }
@@ -597,9 +788,11 @@ impl LogStore for PgStore {
             .query_one("SELECT head FROM arkivo_head", &[])
             .map_err(db_error)?;
         let head: Option<&[u8]> = row.get(0);
-        codec::decode_head(
+        let head = codec::decode_head(
             head.ok_or_else(|| StorageError::Corrupt("the tree head is missing".into()))?,
-        )
+        )?;
+        self.served(head.size);
+        Ok(head)
     }
 
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StorageError> {
@@ -611,12 +804,12 @@ impl LogStore for PgStore {
             .map(|&i| to_sql(i))
             .collect::<Result<Vec<_>, _>>()?;
         let found: HashMap<i64, Vec<u8>> = self
-            .read()?
-            .query(
-                "SELECT idx, hash FROM arkivo_hashes WHERE idx = ANY($1)",
-                &[&keys],
-            )
-            .map_err(db_error)?
+            .read_rows(|c| {
+                c.query(
+                    "SELECT idx, hash FROM arkivo_hashes WHERE idx = ANY($1)",
+                    &[&keys],
+                )
+            })?
             .into_iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
@@ -632,14 +825,15 @@ impl LogStore for PgStore {
     }
 
     fn entry(&self, index: u64) -> Result<Option<StoredEntry>, StorageError> {
+        let index = to_sql(index)?;
         Ok(self
-            .read()?
-            .query_opt(
-                "SELECT integrated_time, body, signed_entry_timestamp FROM arkivo_entries \
-                 WHERE idx = $1",
-                &[&to_sql(index)?],
-            )
-            .map_err(db_error)?
+            .read_rows(|c| {
+                c.query_opt(
+                    "SELECT integrated_time, body, signed_entry_timestamp FROM arkivo_entries \
+                     WHERE idx = $1",
+                    &[&index],
+                )
+            })?
             .map(|row| StoredEntry {
                 integrated_time: row.get(0),
                 body: row.get(1),
@@ -648,14 +842,14 @@ impl LogStore for PgStore {
     }
 
     fn entries(&self, range: Range<u64>) -> Result<Vec<StoredEntry>, StorageError> {
-        let rows = self
-            .read()?
-            .query(
+        let (start, end) = (to_sql(range.start)?, to_sql(range.end)?);
+        let rows = self.read_rows(|c| {
+            c.query(
                 "SELECT idx, integrated_time, body, signed_entry_timestamp FROM arkivo_entries \
                  WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-                &[&to_sql(range.start)?, &to_sql(range.end)?],
+                &[&start, &end],
             )
-            .map_err(db_error)?;
+        })?;
         let mut rows = rows.into_iter();
         range
             .map(|index| {
@@ -675,12 +869,12 @@ impl LogStore for PgStore {
     fn indexes_of(&self, leaves: &[Hash]) -> Result<Vec<Option<u64>>, StorageError> {
         let keys: Vec<&[u8]> = leaves.iter().map(|l| &l.as_bytes()[..]).collect();
         let found: HashMap<Vec<u8>, i64> = self
-            .read()?
-            .query(
-                "SELECT leaf_hash, idx FROM arkivo_entries WHERE leaf_hash = ANY($1)",
-                &[&keys],
-            )
-            .map_err(db_error)?
+            .read_rows(|c| {
+                c.query(
+                    "SELECT leaf_hash, idx FROM arkivo_entries WHERE leaf_hash = ANY($1)",
+                    &[&keys],
+                )
+            })?
             .into_iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
@@ -698,26 +892,27 @@ impl LogStore for PgStore {
         // Callers pass a tree size or a found index as `below`, and "all" as `limit`.
         let below = i64::try_from(below).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read()?
-            .query(
+        self.read_rows(|c| {
+            c.query(
                 "SELECT idx FROM arkivo_search WHERE key = $1 AND idx < $2 \
                  ORDER BY idx DESC LIMIT $3",
                 &[&key.as_bytes(), &below, &limit],
             )
-            .map_err(db_error)?
-            .into_iter()
-            .map(|row| from_sql("search index", row.get(0)))
-            .collect()
+        })?
+        .into_iter()
+        .map(|row| from_sql("search index", row.get(0)))
+        .collect()
     }
 
     fn search_row_exists(&self, key: &str, index: u64) -> Result<bool, StorageError> {
+        let index = to_sql(index)?;
         Ok(self
-            .read()?
-            .query_opt(
-                "SELECT 1 FROM arkivo_search WHERE key = $1 AND idx = $2",
-                &[&key.as_bytes(), &to_sql(index)?],
-            )
-            .map_err(db_error)?
+            .read_rows(|c| {
+                c.query_opt(
+                    "SELECT 1 FROM arkivo_search WHERE key = $1 AND idx = $2",
+                    &[&key.as_bytes(), &index],
+                )
+            })?
             .is_some())
     }
 
@@ -807,6 +1002,7 @@ impl LogStore for PgStore {
             w.step_down();
             return Err(fenced(epoch));
         }
+        self.served(b.head.size);
         w.acknowledged = Some(b.head.clone());
         for (index, hash) in b.hashes {
             self.recent.insert(*index, *hash);
