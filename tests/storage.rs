@@ -366,7 +366,7 @@ fn rewrite_as_format_1(dir: &std::path::Path, with_sets: bool) {
     )
     .unwrap();
     let entries = db.cf_handle("entries").unwrap();
-    let rows: Vec<(Box<[u8]>, Box<[u8]>)> = db
+    let rows: Vec<_> = db
         .iterator_cf(entries, rocksdb::IteratorMode::Start)
         .map(Result::unwrap)
         .collect();
