@@ -119,8 +119,10 @@ async fn verify_log_passes_a_clean_log_and_names_every_damage() {
             "leaf index points elsewhere",
             Box::new(|db| {
                 let entries = db.cf_handle("entries").unwrap();
-                let body = db.get_cf(entries, key(3)).unwrap().unwrap();
-                let leaf = arkivo_core::merkle::record_hash(&body[8..]);
+                let row = db.get_cf(entries, key(3)).unwrap().unwrap();
+                // 0x02 ‖ integrated time (8) ‖ SET length (u16 BE) ‖ SET ‖ body.
+                let set_len = usize::from(u16::from_be_bytes([row[9], row[10]]));
+                let leaf = arkivo_core::merkle::record_hash(&row[11 + set_len..]);
                 db.put_cf(db.cf_handle("by_leaf").unwrap(), leaf.as_bytes(), key(4))
                     .unwrap();
             }),

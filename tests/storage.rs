@@ -10,7 +10,7 @@ use arkivo_server::datadir::{self, LogPaths};
 use arkivo_server::storage::rocks::RocksStore;
 use arkivo_server::storage::upper::UpperLevels;
 use arkivo_server::storage::{
-    CommitBatch, LogStore, NewEntry, StorageError, StoreHashes, TreeHead,
+    CommitBatch, FORMAT_VERSION, LogStore, NewEntry, StorageError, StoreHashes, TreeHead,
 };
 use common::storage::Batch;
 
@@ -297,15 +297,7 @@ fn a_log_written_before_sets_were_stored_opens_and_serves_stable_sets() {
         (keys, active.identity.keys.log_id_hex())
     };
     // What the older arkivo left: the five column families of format version 1, no `sets`.
-    {
-        let mut db = rocksdb::DB::open_cf(
-            &rocksdb::Options::default(),
-            dir.path().join("db"),
-            ["meta", "entries", "hashes", "by_leaf", "search", "sets"],
-        )
-        .unwrap();
-        db.drop_cf("sets").unwrap();
-    }
+    rewrite_as_format_1(dir.path(), false);
     let set_at = |server: &common::TestServer, index: u64| {
         let j: serde_json::Value =
             serde_json::from_slice(&server.get(&format!("/api/v1/log/entries?logIndex={index}")))
@@ -357,6 +349,111 @@ fn a_log_written_before_sets_were_stored_opens_and_serves_stable_sets() {
         set_at(&server, 3)
     );
     drop(server);
+    assert_eq!(stored_format_version(dir.path()), FORMAT_VERSION);
+    let (ok, out, err) = common::arkivo(&["verify-log", "--data-dir", common::path(dir.path())]);
+    assert!(ok && out.contains("4 entries"), "{out}{err}");
+}
+
+/// Turns the log of a data directory into what an arkivo of format version 1 wrote: entry rows
+/// of integrated time (i64 BE) ‖ canonical body, with their SETs in the `sets` column family
+/// (`with_sets`, as the version that stored SETs did) or none at all (as the one before it did,
+/// which had no `sets` column family either).
+fn rewrite_as_format_1(dir: &std::path::Path, with_sets: bool) {
+    let mut db = rocksdb::DB::open_cf(
+        &rocksdb::Options::default(),
+        dir.join("db"),
+        ["meta", "entries", "hashes", "by_leaf", "search", "sets"],
+    )
+    .unwrap();
+    let entries = db.cf_handle("entries").unwrap();
+    let rows: Vec<_> = db
+        .iterator_cf(entries, rocksdb::IteratorMode::Start)
+        .map(Result::unwrap)
+        .collect();
+    assert!(!rows.is_empty());
+    for (key, row) in rows {
+        // Format version 2: 0x02 ‖ time ‖ SET length (u16 BE) ‖ SET ‖ body.
+        assert_eq!(row[0], 2, "a row of format version 2");
+        let set_len = usize::from(u16::from_be_bytes([row[9], row[10]]));
+        let (set, body) = row[11..].split_at(set_len);
+        db.put_cf(entries, &key, [&row[1..9], body].concat())
+            .unwrap();
+        if with_sets && set_len > 0 {
+            db.put_cf(db.cf_handle("sets").unwrap(), &key, set).unwrap();
+        }
+    }
+    let meta = db.cf_handle("meta").unwrap();
+    let mut j: serde_json::Value =
+        serde_json::from_slice(&db.get_cf(meta, b"meta").unwrap().unwrap()).unwrap();
+    j["formatVersion"] = 1.into();
+    db.put_cf(meta, b"meta", serde_json::to_vec(&j).unwrap())
+        .unwrap();
+    if !with_sets {
+        db.drop_cf("sets").unwrap();
+    }
+}
+
+fn stored_format_version(dir: &std::path::Path) -> u32 {
+    let store = RocksStore::open(&dir.join("db")).unwrap();
+    store.meta().unwrap().unwrap().format_version
+}
+
+/// A data directory written by the arkivo that stored SETs in a column family of their own
+/// (format version 1) opens, serves each entry with the SET stored when it was written (its
+/// ECDSA nonce was random, so a SET signed again could not be the same), keeps format version 1
+/// until it is written to, then records version 2 with the first new entry, whose SET is in its
+/// own row; `verify-log` passes, and an arkivo of version 1 would now refuse the data.
+#[test]
+fn a_log_of_format_version_1_with_stored_sets_opens_and_serves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let signer = common::EntrySigner::new();
+    let post = |server: &common::TestServer, artifact: &[u8]| -> serde_json::Value {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let res = common::post_request(
+                    &reqwest::Client::new(),
+                    &server.base_url(),
+                    &signer.hashedrekord(artifact),
+                )
+                .await;
+                assert_eq!(res.status(), 201);
+                res.json().await.unwrap()
+            })
+    };
+    let set_of = |answer: &serde_json::Value| -> String {
+        let (_, e) = answer.as_object().unwrap().iter().next().unwrap();
+        e["verification"]["signedEntryTimestamp"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let read = |server: &common::TestServer, index: u64| -> serde_json::Value {
+        serde_json::from_slice(&server.get(&format!("/api/v1/log/entries?logIndex={index}")))
+            .unwrap()
+    };
+    let written: Vec<String> = {
+        let server = common::TestServer::start_in(dir.path(), port, &[]);
+        (0..3u8).map(|n| set_of(&post(&server, &[n]))).collect()
+    };
+    rewrite_as_format_1(dir.path(), true);
+    assert_eq!(
+        stored_format_version(dir.path()),
+        1,
+        "opening writes nothing"
+    );
+    let server = common::TestServer::start_in(dir.path(), port, &[]);
+    for (i, set) in (0..).zip(&written) {
+        assert_eq!(&set_of(&read(&server, i)), set, "entry {i}");
+    }
+    let fourth = set_of(&post(&server, b"new"));
+    assert_eq!(set_of(&read(&server, 3)), fourth);
+    assert_eq!(set_of(&read(&server, 0)), written[0]);
+    drop(server);
+    assert_eq!(stored_format_version(dir.path()), FORMAT_VERSION);
     let (ok, out, err) = common::arkivo(&["verify-log", "--data-dir", common::path(dir.path())]);
     assert!(ok && out.contains("4 entries"), "{out}{err}");
 }

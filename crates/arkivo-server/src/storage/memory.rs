@@ -31,7 +31,6 @@ struct Rows {
     meta: Option<Vec<u8>>,
     head: Option<Vec<u8>>,
     entries: BTreeMap<u64, Vec<u8>>,
-    sets: BTreeMap<u64, Vec<u8>>,
     hashes: BTreeMap<u64, Hash>,
     by_leaf: BTreeMap<Hash, u64>,
     search: BTreeMap<Vec<u8>, ()>,
@@ -80,9 +79,8 @@ impl Rows {
         let Some(v) = self.entries.get(&index) else {
             return Ok(None);
         };
-        let mut entry = codec::decode_entry(index, v)?;
-        entry.set = self.sets.get(&index).cloned();
-        Ok(Some(entry))
+        // Every row here is written by this version: none reads as one of version 1.
+        Ok(Some(codec::decode_entry(index, v)?.0))
     }
 }
 
@@ -184,16 +182,15 @@ impl LogStore for MemoryStore {
             return Err(self.injected());
         }
         let mut rows = self.rows()?;
-        for (index, e) in (b.first_index..).zip(b.entries) {
+        for (i, (index, e)) in (b.first_index..).zip(b.entries).enumerate() {
+            let set = b.sets.get(i).map(Vec::as_slice);
             rows.entries
-                .insert(index, codec::entry_value(&e.body, b.integrated_time));
+                .insert(index, codec::entry_value(&e.body, b.integrated_time, set));
             rows.by_leaf.insert(e.leaf_hash, index);
             for key in &e.index_keys {
                 rows.search.insert(codec::search_row(key, index), ());
             }
         }
-        rows.sets
-            .extend((b.first_index..).zip(b.sets.iter().cloned()));
         rows.hashes.extend(b.hashes.iter().copied());
         rows.head = Some(codec::encode_head(b.head));
         if fail {

@@ -29,7 +29,18 @@ use arkivo_core::merkle::{Hash, HashReader, MerkleError};
 
 /// Version of the on-disk layout. Opening data written with another version is refused with a
 /// clear message, never silently misread (compare electrs' `Config { format }` check).
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// Version 2 puts an entry's SET in the entry's own RocksDB row ([`codec::entry_value`]); its
+/// rows tell themselves from those of version 1, which still read, so a store of version 1
+/// opens as it is (PostgreSQL's tables did not change) and RocksDB records version 2 with the
+/// first commit that writes a row of it: from then on an arkivo of version 1 refuses the data
+/// instead of misreading those rows.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// Whether a store holding data of format `version` can be opened by this arkivo.
+pub fn readable_format(version: u32) -> bool {
+    (1..=FORMAT_VERSION).contains(&version)
+}
 
 /// A log's identity, written once at creation and never changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,23 +218,50 @@ pub(crate) mod codec {
         Some((key.strip_suffix(&[0])?, u64::from_be_bytes(*index)))
     }
 
-    pub fn entry_value(body: &[u8], integrated_time: i64) -> Vec<u8> {
-        let mut v = Vec::with_capacity(8 + body.len());
+    /// The first byte of an entry row of format version 2. A row of version 1 starts with the
+    /// integrated time's first big-endian byte instead, 0x00 for every time before the year 10^9
+    /// (0xff for a negative one), so the two never read as each other.
+    const ENTRY_ROW_V2: u8 = 2;
+
+    /// An entry row: 0x02 ‖ integrated time (i64 BE) ‖ SET length (u16 BE, 0 for none) ‖ SET
+    /// (DER) ‖ canonical body. The SET lives in the entry's row so that reading an entry is one
+    /// store read.
+    pub fn entry_value(body: &[u8], integrated_time: i64, set: Option<&[u8]>) -> Vec<u8> {
+        let set = set.unwrap_or_default();
+        let set_len = u16::try_from(set.len()).expect("a SET is an ECDSA signature of < 200 bytes");
+        let mut v = Vec::with_capacity(11 + set.len() + body.len());
+        v.push(ENTRY_ROW_V2);
         v.extend_from_slice(&integrated_time.to_be_bytes());
+        v.extend_from_slice(&set_len.to_be_bytes());
+        v.extend_from_slice(set);
         v.extend_from_slice(body);
         v
     }
 
-    /// The entry row; its SET is a row of its own (read with it, `set` is filled in after).
-    pub fn decode_entry(index: u64, v: &[u8]) -> Result<StoredEntry, StorageError> {
-        let (time, body) = v
-            .split_first_chunk::<8>()
-            .ok_or_else(|| StorageError::Corrupt(format!("entry {index} is truncated")))?;
-        Ok(StoredEntry {
+    /// An entry row of either format, and whether it is of version 1: integrated time (i64 BE)
+    /// ‖ canonical body, whose SET, if it has one, is a row of its own in RocksDB's `sets`
+    /// column family (the caller reads it there).
+    pub fn decode_entry(index: u64, v: &[u8]) -> Result<(StoredEntry, bool), StorageError> {
+        let truncated = || StorageError::Corrupt(format!("entry {index} is truncated"));
+        if let Some((&ENTRY_ROW_V2, rest)) = v.split_first() {
+            let (time, rest) = rest.split_first_chunk::<8>().ok_or_else(truncated)?;
+            let (set_len, rest) = rest.split_first_chunk::<2>().ok_or_else(truncated)?;
+            let set_len = usize::from(u16::from_be_bytes(*set_len));
+            let (set, body) = rest.split_at_checked(set_len).ok_or_else(truncated)?;
+            let entry = StoredEntry {
+                body: body.to_vec(),
+                integrated_time: i64::from_be_bytes(*time),
+                set: (set_len > 0).then(|| set.to_vec()),
+            };
+            return Ok((entry, false));
+        }
+        let (time, body) = v.split_first_chunk::<8>().ok_or_else(truncated)?;
+        let entry = StoredEntry {
             body: body.to_vec(),
             integrated_time: i64::from_be_bytes(*time),
             set: None,
-        })
+        };
+        Ok((entry, true))
     }
 
     pub fn decode_u64(what: &str, v: &[u8]) -> Result<u64, StorageError> {
@@ -291,5 +329,49 @@ pub(crate) mod codec {
             checkpoint_v1: s("checkpointV1")?,
             checkpoint_c2sp: s("checkpointC2sp")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::codec::{decode_entry, entry_value};
+
+    #[test]
+    fn entry_rows_of_both_formats_read_back() {
+        let set = vec![0x30; 71];
+        for (set, time, body) in [
+            (Some(set.as_slice()), 1_765_000_000, b"{\"a\":1}".as_slice()),
+            (None, 0, b"".as_slice()),
+            (Some(&[7u8; 255][..]), -1, b"\x02\x00\x00".as_slice()),
+        ] {
+            let (e, version_1) = decode_entry(5, &entry_value(body, time, set)).unwrap();
+            assert!(!version_1);
+            assert_eq!(
+                (e.body.as_slice(), e.integrated_time, e.set.as_deref()),
+                (body, time, set)
+            );
+        }
+        // Rows of format version 1: integrated time ‖ body, whatever the body starts with.
+        for time in [0i64, 1_765_000_000, (1 << 56) - 1, -1] {
+            let row = [&time.to_be_bytes()[..], b"\x02body"].concat();
+            let (e, version_1) = decode_entry(5, &row).unwrap();
+            assert!(version_1, "{time}");
+            assert_eq!(
+                (e.body.as_slice(), e.integrated_time),
+                (&b"\x02body"[..], time)
+            );
+            assert_eq!(e.set, None);
+        }
+    }
+
+    #[test]
+    fn truncated_entry_rows_are_corrupt() {
+        let row = entry_value(b"body", 1, Some(&[1; 70]));
+        // Cut within the time, the SET's length or the SET (a cut in the body is not detectable).
+        for len in [1, 8, 10, 11, 80] {
+            let err = decode_entry(9, &row[..len]).unwrap_err().to_string();
+            assert!(err.contains("entry 9 is truncated"), "{len}: {err}");
+        }
+        assert!(decode_entry(9, &[0; 7]).is_err());
     }
 }

@@ -53,7 +53,10 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use tokio_rustls::rustls;
 
 use super::codec;
-use super::{CommitBatch, FORMAT_VERSION, LogMeta, LogStore, StorageError, StoredEntry, TreeHead};
+use super::{
+    CommitBatch, FORMAT_VERSION, LogMeta, LogStore, StorageError, StoredEntry, TreeHead,
+    readable_format,
+};
 use arkivo_core::merkle::Hash;
 
 /// The newest schema this arkivo knows; [`MIGRATIONS`]`[v]` brings a database from `v` to `v + 1`.
@@ -313,11 +316,11 @@ impl PgStore {
             synchronous,
         };
         if let Some(meta) = store.meta()?
-            && meta.format_version != FORMAT_VERSION
+            && !readable_format(meta.format_version)
         {
             return Err(StorageError::Incompatible(format!(
                 "the database holds a log of format version {}, but this arkivo reads format \
-                 version {FORMAT_VERSION}; it was not modified",
+                 versions 1 to {FORMAT_VERSION}; it was not modified",
                 meta.format_version
             )));
         }

@@ -3,8 +3,8 @@
 //! | column family | key | value |
 //! | --- | --- | --- |
 //! | `meta` | `"meta"`, `"head"` | [`LogMeta`], [`TreeHead`] (JSON) |
-//! | `entries` | log index (u64 BE) | integrated time (i64 BE) ‖ canonical body |
-//! | `sets` | log index (u64 BE) | the entry's SET (DER); none for entries written before |
+//! | `entries` | log index (u64 BE) | 0x02 ‖ integrated time (i64 BE) ‖ SET length (u16 BE) ‖ SET (DER) ‖ canonical body |
+//! | `sets` | log index (u64 BE) | the SET (DER) of an entry row of format version 1; no longer written |
 //! | `hashes` | stored-hash index (u64 BE) | 32-byte hash |
 //! | `by_leaf` | leaf hash (32 bytes) | log index (u64 BE) |
 //! | `search` | index key ‖ 0x00 ‖ log index (u64 BE), read from the end | empty |
@@ -21,10 +21,12 @@ use rocksdb::{
     DBCompressionType, Direction, FlushOptions, IteratorMode, Options, WriteBatch, WriteOptions,
 };
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use super::codec;
 use super::{
     CommitBatch, FORMAT_VERSION, LogMeta, LogStore, StorageError, StoreMemory, StoredEntry,
-    TreeHead,
+    TreeHead, readable_format,
 };
 use arkivo_core::merkle::Hash;
 
@@ -33,10 +35,11 @@ const CF_ENTRIES: &str = "entries";
 const CF_HASHES: &str = "hashes";
 const CF_BY_LEAF: &str = "by_leaf";
 const CF_SEARCH: &str = "search";
-/// Added after format version 1 was in use: a database written before gets it, empty, when it
+/// The SETs of entry rows of format version 1, written by the arkivo that stored SETs before
+/// they moved into the entry's row (format version 2, `codec::entry_value`); read only for a
+/// row of version 1. A database written before SETs were stored at all gets it, empty, when it
 /// is opened (`create_missing_column_families`), and its entries are served with a SET signed
-/// at read time (see `api::AppState::signed_entry_timestamp`). The format version is unchanged:
-/// every row of version 1 reads as before.
+/// at read time (see `api::AppState::signed_entry_timestamp`).
 const CF_SETS: &str = "sets";
 const COLUMN_FAMILIES: [&str; 6] = [
     CF_META, CF_ENTRIES, CF_HASHES, CF_BY_LEAF, CF_SEARCH, CF_SETS,
@@ -62,6 +65,9 @@ const KEY_HEAD: &[u8] = b"head";
 pub struct RocksStore {
     db: DB,
     cache: Cache,
+    /// The stored format version is older than [`FORMAT_VERSION`]: the next commit, the first
+    /// to write rows of this version, records it in the same atomic batch.
+    record_format: AtomicBool,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -106,17 +112,23 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(name, cf)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(storage_error)?;
-        let store = RocksStore { db, cache };
-        if let Some(meta) = store.meta()?
-            && meta.format_version != FORMAT_VERSION
-        {
-            return Err(StorageError::Incompatible(format!(
-                "{} holds a log of format version {}, but this arkivo reads format version {}; \
-                 it was not modified",
-                path.display(),
-                meta.format_version,
-                FORMAT_VERSION
-            )));
+        let store = RocksStore {
+            db,
+            cache,
+            record_format: AtomicBool::new(false),
+        };
+        if let Some(meta) = store.meta()? {
+            if !readable_format(meta.format_version) {
+                return Err(StorageError::Incompatible(format!(
+                    "{} holds a log of format version {}, but this arkivo reads format versions \
+                     1 to {FORMAT_VERSION}; it was not modified",
+                    path.display(),
+                    meta.format_version,
+                )));
+            }
+            store
+                .record_format
+                .store(meta.format_version < FORMAT_VERSION, Ordering::Relaxed);
         }
         Ok(store)
     }
@@ -290,32 +302,45 @@ impl LogStore for RocksStore {
         else {
             return Ok(None);
         };
-        let mut entry = codec::decode_entry(index, &v)?;
-        entry.set = self
-            .db
-            .get_cf(self.cf(CF_SETS), key)
-            .map_err(storage_error)?;
+        let (mut entry, version_1) = codec::decode_entry(index, &v)?;
+        if version_1 {
+            entry.set = self
+                .db
+                .get_cf(self.cf(CF_SETS), key)
+                .map_err(storage_error)?;
+        }
         Ok(Some(entry))
     }
 
     fn entries(&self, range: Range<u64>) -> Result<Vec<StoredEntry>, StorageError> {
         let keys: Vec<[u8; 8]> = range.clone().map(codec::index_key).collect();
         // Big-endian keys of an ascending range are sorted, which lets RocksDB skip sorting.
-        let sets = self.db.batched_multi_get_cf(self.cf(CF_SETS), &keys, true);
-        self.db
+        let mut entries = Vec::with_capacity(keys.len());
+        let mut version_1 = Vec::new();
+        for (r, (index, key)) in self
+            .db
             .batched_multi_get_cf(self.cf(CF_ENTRIES), &keys, true)
             .into_iter()
-            .zip(sets)
-            .zip(range)
-            .map(|((r, set), index)| {
-                let v = r
-                    .map_err(storage_error)?
-                    .ok_or_else(|| StorageError::Corrupt(format!("entry {index} is missing")))?;
-                let mut entry = codec::decode_entry(index, &v)?;
-                entry.set = set.map_err(storage_error)?.map(|s| s.to_vec());
-                Ok(entry)
-            })
-            .collect()
+            .zip(range.zip(&keys))
+        {
+            let v = r
+                .map_err(storage_error)?
+                .ok_or_else(|| StorageError::Corrupt(format!("entry {index} is missing")))?;
+            let (entry, old) = codec::decode_entry(index, &v)?;
+            if old {
+                version_1.push((entries.len(), key));
+            }
+            entries.push(entry);
+        }
+        // Rows of format version 1 have their SETs in a column family of their own.
+        let old_keys: Vec<&[u8; 8]> = version_1.iter().map(|(_, k)| *k).collect();
+        let sets = self
+            .db
+            .batched_multi_get_cf(self.cf(CF_SETS), old_keys, true);
+        for ((position, _), set) in version_1.into_iter().zip(sets) {
+            entries[position].set = set.map_err(storage_error)?.map(|s| s.to_vec());
+        }
+        Ok(entries)
     }
 
     fn indexes_of(&self, leaves: &[Hash]) -> Result<Vec<Option<u64>>, StorageError> {
@@ -365,33 +390,42 @@ impl LogStore for RocksStore {
     }
 
     fn commit(&self, b: &CommitBatch<'_>) -> Result<(), StorageError> {
-        let (entries, sets, hashes, by_leaf, search, meta) = (
+        let (entries, hashes, by_leaf, search, meta) = (
             self.cf(CF_ENTRIES),
-            self.cf(CF_SETS),
             self.cf(CF_HASHES),
             self.cf(CF_BY_LEAF),
             self.cf(CF_SEARCH),
             self.cf(CF_META),
         );
         let mut batch = WriteBatch::default();
-        for (index, e) in (b.first_index..).zip(b.entries) {
+        let record_format = self.record_format.load(Ordering::Relaxed);
+        if record_format {
+            let mut m = self
+                .meta()?
+                .ok_or_else(|| StorageError::Corrupt("the log metadata is missing".into()))?;
+            m.format_version = FORMAT_VERSION;
+            batch.put_cf(meta, KEY_META, codec::encode_meta(&m));
+        }
+        for (i, (index, e)) in (b.first_index..).zip(b.entries).enumerate() {
+            let set = b.sets.get(i).map(Vec::as_slice);
             batch.put_cf(
                 entries,
                 codec::index_key(index),
-                codec::entry_value(&e.body, b.integrated_time),
+                codec::entry_value(&e.body, b.integrated_time, set),
             );
             batch.put_cf(by_leaf, e.leaf_hash.as_bytes(), codec::index_key(index));
             for key in &e.index_keys {
                 batch.put_cf(search, codec::search_row(key, index), []);
             }
         }
-        for (index, set) in (b.first_index..).zip(b.sets) {
-            batch.put_cf(sets, codec::index_key(index), set);
-        }
         for (i, h) in b.hashes {
             batch.put_cf(hashes, codec::index_key(*i), h.as_bytes());
         }
         batch.put_cf(meta, KEY_HEAD, codec::encode_head(b.head));
-        self.write_synced(batch)
+        self.write_synced(batch)?;
+        if record_format {
+            self.record_format.store(false, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
