@@ -9,9 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arkivo_core::merkle::RightBorder;
 use arkivo_server::datadir::{self, LogPaths};
-use arkivo_server::storage::{CommitBatch, LogStore, NewEntry, TreeHead};
+use arkivo_server::storage::LogStore;
 use common::pg::Cluster;
 use common::{EntrySigner, TestServer, free_port, path, run_arkivo};
 use serde_json::Value;
@@ -42,39 +41,7 @@ fn index_of(answer: &Value) -> u64 {
 fn old_format_log(dir: &Path, host: &str, signer: &EntrySigner) {
     let opened = datadir::open(&LogPaths::new(dir, None, None), Some(host), true).unwrap();
     let active = opened.active();
-    let mut border = RightBorder::empty();
-    let mut hashes = Vec::new();
-    let entries: Vec<NewEntry> = (0..2u8)
-        .map(|n| {
-            let proposed = serde_json::to_vec(&signer.hashedrekord(&[b'o', n])).unwrap();
-            let e = arkivo_core::entries::canonicalize_bytes(&proposed).unwrap();
-            hashes.extend(border.append(e.leaf_hash));
-            NewEntry {
-                body: e.body,
-                leaf_hash: e.leaf_hash,
-                index_keys: e.index_keys,
-            }
-        })
-        .collect();
-    let (checkpoint_v1, checkpoint_c2sp) = active.identity.sign_checkpoints(2, &border.root());
-    let time = active.identity.meta.created;
-    active
-        .store
-        .commit(&CommitBatch {
-            first_index: 0,
-            integrated_time: time,
-            entries: &entries,
-            sets: &[],
-            hashes: &hashes,
-            head: &TreeHead {
-                size: 2,
-                root: border.root(),
-                timestamp: time,
-                checkpoint_v1,
-                checkpoint_c2sp,
-            },
-        })
-        .unwrap();
+    common::storage::commit_first_batch_without_sets(active, signer, &[b"o\x00", b"o\x01"]);
     assert_eq!(active.store.entry(0).unwrap().unwrap().set, None);
 }
 

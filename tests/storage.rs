@@ -260,39 +260,11 @@ fn a_log_written_before_sets_were_stored_opens_and_serves_stable_sets() {
     let (keys, log_id) = {
         let opened = datadir::open(&paths(dir.path()), Some(&host), true).unwrap();
         let active = opened.active();
-        let mut border = RightBorder::empty();
-        let mut hashes = Vec::new();
-        let entries: Vec<NewEntry> = (0..3u8)
-            .map(|n| {
-                let proposed = serde_json::to_vec(&signer.hashedrekord(&[n])).unwrap();
-                let e = arkivo_core::entries::canonicalize_bytes(&proposed).unwrap();
-                hashes.extend(border.append(e.leaf_hash));
-                NewEntry {
-                    body: e.body,
-                    leaf_hash: e.leaf_hash,
-                    index_keys: e.index_keys,
-                }
-            })
-            .collect();
-        let (checkpoint_v1, checkpoint_c2sp) = active.identity.sign_checkpoints(3, &border.root());
-        let time = active.identity.meta.created;
-        active
-            .store
-            .commit(&CommitBatch {
-                first_index: 0,
-                integrated_time: time,
-                entries: &entries,
-                sets: &[],
-                hashes: &hashes,
-                head: &TreeHead {
-                    size: 3,
-                    root: border.root(),
-                    timestamp: time,
-                    checkpoint_v1,
-                    checkpoint_c2sp,
-                },
-            })
-            .unwrap();
+        common::storage::commit_first_batch_without_sets(
+            active,
+            &signer,
+            &[b"\x00", b"\x01", b"\x02"],
+        );
         let keys = active.identity.keys.ecdsa_verifying_key().to_owned();
         (keys, active.identity.keys.log_id_hex())
     };

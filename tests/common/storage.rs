@@ -1,7 +1,10 @@
 //! Batches for storage tests, appended the way the sequencer appends them (minus signing).
 
 use arkivo_core::merkle::{self, Hash, RightBorder};
-use arkivo_server::storage::{CommitBatch, NewEntry, TreeHead};
+use arkivo_server::datadir::OpenedShard;
+use arkivo_server::storage::{CommitBatch, LogStore, NewEntry, TreeHead};
+
+use super::EntrySigner;
 
 /// One batch: its entries, the stored hashes they complete, and the head after it.
 pub struct Batch {
@@ -73,4 +76,49 @@ pub fn empty_head() -> TreeHead {
         checkpoint_v1: "v1 0".into(),
         checkpoint_c2sp: "c2sp 0".into(),
     }
+}
+
+/// Commits, as the empty log's first batch, one `hashedrekord` entry signed by `signer` per
+/// payload, the way the sequencer did before SETs were stored: at the log's creation time, with
+/// its checkpoints signed, and no SETs.
+pub fn commit_first_batch_without_sets(
+    shard: &OpenedShard,
+    signer: &EntrySigner,
+    payloads: &[&[u8]],
+) {
+    let mut border = RightBorder::empty();
+    let mut hashes = Vec::new();
+    let entries: Vec<NewEntry> = payloads
+        .iter()
+        .map(|payload| {
+            let proposed = serde_json::to_vec(&signer.hashedrekord(payload)).unwrap();
+            let e = arkivo_core::entries::canonicalize_bytes(&proposed).unwrap();
+            hashes.extend(border.append(e.leaf_hash));
+            NewEntry {
+                body: e.body,
+                leaf_hash: e.leaf_hash,
+                index_keys: e.index_keys,
+            }
+        })
+        .collect();
+    let size = border.size();
+    let (checkpoint_v1, checkpoint_c2sp) = shard.identity.sign_checkpoints(size, &border.root());
+    let time = shard.identity.meta.created;
+    shard
+        .store
+        .commit(&CommitBatch {
+            first_index: 0,
+            integrated_time: time,
+            entries: &entries,
+            sets: &[],
+            hashes: &hashes,
+            head: &TreeHead {
+                size,
+                root: border.root(),
+                timestamp: time,
+                checkpoint_v1,
+                checkpoint_c2sp,
+            },
+        })
+        .unwrap();
 }

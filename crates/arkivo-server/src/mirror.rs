@@ -51,9 +51,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use tokio::task::JoinSet;
 
-use crate::api::v1::{EntryRef, int_param, parse_entry_uuid, required};
+use crate::api::v1::{EntryRef, Retrieve, int_param, parse_entry_uuid, parse_retrieve, required};
 use crate::api::{
-    ApiError, body_bytes, cache, entry_error, json_line, no_cache, tiles as tile_api,
+    ApiError, body_bytes, cache, entry_error, json_array_line, json_line, no_cache,
+    tiles as tile_api,
 };
 use crate::log::{LogKind, entry_id, new_tree_id, unix_now};
 use crate::logging::notice;
@@ -72,8 +73,7 @@ use arkivo_core::note::{self, Cosigner, Ed25519Verifier, NoteVerifier, VKey};
 use arkivo_core::signer::EcdsaVerifyingKey;
 use arkivo_core::tiles::{self, TILE_WIDTH, Tile, TilePath, TileSet};
 use arkivo_core::wire::{
-    ConsistencyProof, InclusionProof, LogEntry, LogEntryBody, LogInfo, SearchLogQuery,
-    Verification, to_json_line,
+    ConsistencyProof, InclusionProof, LogEntry, LogEntryBody, LogInfo, Verification, to_json_line,
 };
 
 /// The mirror's cosigning key's file under the data directory.
@@ -1267,33 +1267,11 @@ async fn v1_retrieve(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (v1, head) = v1_served(&m)?;
-    let body = body_bytes(body, MAX_QUERY_BODY_BYTES)?;
-    let query: SearchLogQuery = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!("parsing entry body from \"\" failed, because {e}"))
-    })?;
-    let uuids = query.entry_uuids.unwrap_or_default();
-    let indexes = query.log_indexes.unwrap_or_default();
-    let proposed = query.entries.unwrap_or_default();
-    if uuids.len() + indexes.len() + proposed.len() > MAX_RETRIEVE_ITEMS {
-        return Err(ApiError::validation(
-            422,
-            format!("more than max allowed {MAX_RETRIEVE_ITEMS} entries in request"),
-        ));
-    }
-    let mut wanted = Vec::new();
-    // Upstream's order: full entry IDs first, then bare UUIDs and proposed entries, then indexes.
-    let (full, bare): (Vec<_>, Vec<_>) = uuids.iter().enumerate().partition(|(_, u)| u.len() == 80);
-    for (i, uuid) in full.into_iter().chain(bare) {
-        wanted.extend(parse_entry_uuid(uuid, &format!("entryUUIDs.{i} in body"))?);
-    }
-    for (i, index) in indexes.iter().enumerate() {
-        if *index < 0 {
-            return Err(ApiError::validation(
-                609,
-                format!("logIndexes.{i} in body should be greater than or equal to 0"),
-            ));
-        }
-    }
+    let Retrieve {
+        mut wanted,
+        proposed,
+        indexes,
+    } = parse_retrieve(&body_bytes(body, MAX_QUERY_BODY_BYTES)?)?;
     let items = blocking(&m, move |store| {
         let mut budget = entries::VerifyBudget::new(MAX_RETRIEVE_VERIFICATIONS);
         for p in &proposed {
@@ -1304,28 +1282,14 @@ async fn v1_retrieve(
         for entry in &wanted {
             found.extend(v1_lookup(store, &head, entry)?);
         }
-        found.extend(
-            indexes
-                .iter()
-                .map(|i| i.unsigned_abs())
-                .filter(|&i| i < head.checkpoint.size),
-        );
+        found.extend(indexes.into_iter().filter(|&i| i < head.checkpoint.size));
         found
             .into_iter()
             .map(|i| v1_entry(store, &v1, &head, i))
             .collect::<Result<Vec<_>, _>>()
     })
     .await?;
-    // Each item is one compact JSON object + "\n"; the array joins them without the newlines.
-    let mut out = Vec::from(*b"[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(item.strip_suffix(b"\n").unwrap_or(item));
-    }
-    out.extend_from_slice(b"]\n");
-    Ok(json_line(StatusCode::OK, out))
+    Ok(json_array_line(&items))
 }
 
 /// `GET /mirror/status`: the served tree, the log's, and a fork or the last failure.

@@ -818,6 +818,20 @@ pub(crate) fn no_cache(mut res: Response) -> Response {
 }
 
 /// A JSON answer in upstream's byte layout (compact, one trailing newline).
+/// A 200 whose body is one line: the JSON array of `items`, each a compact JSON object and "\n"
+/// as [`json_line`] answers one (the retrieve endpoint's shape, rekor-v1-api.md §3.4).
+pub(crate) fn json_array_line(items: &[Vec<u8>]) -> Response {
+    let mut out = Vec::from(*b"[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item.strip_suffix(b"\n").unwrap_or(item));
+    }
+    out.extend_from_slice(b"]\n");
+    json_line(StatusCode::OK, out)
+}
+
 pub(crate) fn json_line(status: StatusCode, body: Vec<u8>) -> Response {
     (
         status,

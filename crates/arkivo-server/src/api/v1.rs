@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use super::{ApiError, AppState, Written, body_bytes, entry_error, json_line, no_cache};
+use super::{
+    ApiError, AppState, Written, body_bytes, entry_error, json_array_line, json_line, no_cache,
+};
 use crate::sequencer::{ShardView, View};
 use crate::storage::{StoreHashes, StoredEntry, query};
 use arkivo_core::entries;
@@ -294,14 +296,20 @@ pub async fn get_entry_by_uuid(
     }
 }
 
-/// `POST /api/v1/log/entries/retrieve` (§3.4): found entries as an array of one-key maps,
-/// nothing found → `[]`, never 404.
-pub async fn retrieve_entries(
-    State(st): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body_bytes(body, MAX_QUERY_BODY_BYTES)?;
-    let query: SearchLogQuery = serde_json::from_slice(&body).map_err(|e| {
+/// A `POST /api/v1/log/entries/retrieve` body (§3.4), checked as upstream checks it.
+pub(crate) struct Retrieve {
+    /// The entry IDs asked for, in upstream's answer order: full entry IDs, then bare UUIDs.
+    pub wanted: Vec<EntryRef>,
+    /// The proposed entries, still to be validated (signatures included).
+    pub proposed: Vec<serde_json::Value>,
+    /// The log indexes asked for.
+    pub indexes: Vec<u64>,
+}
+
+/// Parses and checks a retrieve body: at most [`MAX_RETRIEVE_ITEMS`] items per field and in
+/// all, well-formed entry IDs, indexes ≥ 0 — with upstream's codes and messages.
+pub(crate) fn parse_retrieve(body: &[u8]) -> Result<Retrieve, ApiError> {
+    let query: SearchLogQuery = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!("parsing entry body from \"\" failed, because {e}"))
     })?;
     let uuids = query.entry_uuids.unwrap_or_default();
@@ -341,6 +349,24 @@ pub async fn retrieve_entries(
             ));
         }
     }
+    Ok(Retrieve {
+        wanted,
+        proposed,
+        indexes: indexes.iter().map(|i| i.unsigned_abs()).collect(),
+    })
+}
+
+/// `POST /api/v1/log/entries/retrieve` (§3.4): found entries as an array of one-key maps,
+/// nothing found → `[]`, never 404.
+pub async fn retrieve_entries(
+    State(st): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Retrieve {
+        mut wanted,
+        proposed,
+        indexes,
+    } = parse_retrieve(&body_bytes(body, MAX_QUERY_BODY_BYTES)?)?;
     let st2 = st.clone();
     let view = st.view();
     let items = st
@@ -362,7 +388,6 @@ pub async fn retrieve_entries(
                 );
             }
             for &index in &indexes {
-                let index = u64::try_from(index).map_err(|e| ApiError::internal(&e))?;
                 if let Some((_, json)) = entry_at(&st2, &view, index)? {
                     items.push(json);
                 }
@@ -370,16 +395,7 @@ pub async fn retrieve_entries(
             Ok(items)
         })
         .await?;
-    // Each item is one compact JSON object + "\n"; the array joins them without the newlines.
-    let mut out = Vec::from(*b"[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(item.strip_suffix(b"\n").unwrap_or(item));
-    }
-    out.extend_from_slice(b"]\n");
-    Ok(json_line(StatusCode::OK, out))
+    Ok(json_array_line(&items))
 }
 
 /// `GET /api/v1/log` (§3.5): the active shard, and the frozen ones with their final
