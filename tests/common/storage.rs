@@ -102,7 +102,6 @@ pub fn commit_first_batch_without_sets(
         })
         .collect();
     let size = border.size();
-    let (checkpoint_v1, checkpoint_c2sp) = shard.identity.sign_checkpoints(size, &border.root());
     let time = shard.identity.meta.created;
     shard
         .store
@@ -112,13 +111,7 @@ pub fn commit_first_batch_without_sets(
             entries: &entries,
             sets: &[],
             hashes: &hashes,
-            head: &TreeHead {
-                size,
-                root: border.root(),
-                timestamp: time,
-                checkpoint_v1,
-                checkpoint_c2sp,
-            },
+            head: &shard.identity.signed_head(size, border.root(), time),
         })
         .unwrap();
 }

@@ -88,7 +88,7 @@ pub fn copy(config: &Config, to: &str, batch: usize) -> anyhow::Result<Copied> {
             let empty = if head.size == 0 {
                 head.clone()
             } else {
-                signed_head(identity, 0, merkle::empty_root(), 0)
+                identity.signed_head(0, merkle::empty_root(), 0)
             };
             target.create(&identity.meta, &empty)?;
         }
@@ -267,7 +267,7 @@ fn commit_run(
         );
         source_head.clone()
     } else {
-        signed_head(identity, border.size(), border.root(), integrated_time)
+        identity.signed_head(border.size(), border.root(), integrated_time)
     };
     target.commit(&CommitBatch {
         first_index,
@@ -278,23 +278,6 @@ fn commit_run(
         head: &head,
     })?;
     Ok(())
-}
-
-/// A head of the copy's own, with both checkpoints signed by the log's keys.
-fn signed_head(
-    identity: &crate::log::LogIdentity,
-    size: u64,
-    root: merkle::Hash,
-    timestamp: i64,
-) -> TreeHead {
-    let (checkpoint_v1, checkpoint_c2sp) = identity.sign_checkpoints(size, &root);
-    TreeHead {
-        size,
-        root,
-        timestamp,
-        checkpoint_v1,
-        checkpoint_c2sp,
-    }
 }
 
 /// The copy is the source: the same head (size, root, time, both checkpoints' bytes), committed

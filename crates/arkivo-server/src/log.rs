@@ -35,6 +35,19 @@ impl LogIdentity {
         entry_id(self.meta.tree_id, leaf)
     }
 
+    /// The tree head of `size` entries with root `root`, stamped `timestamp`, with both
+    /// checkpoints signed ([`Self::sign_checkpoints`]).
+    pub fn signed_head(&self, size: u64, root: Hash, timestamp: i64) -> TreeHead {
+        let (checkpoint_v1, checkpoint_c2sp) = self.sign_checkpoints(size, &root);
+        TreeHead {
+            size,
+            root,
+            timestamp,
+            checkpoint_v1,
+            checkpoint_c2sp,
+        }
+    }
+
     /// Signs both checkpoints of a tree head: the Rekor v1 one (ECDSA P-256, one signature line
     /// named by the hostname) and the C2SP one (Ed25519, named by the origin). A CT log has no
     /// Rekor v1 checkpoint (an empty one); its C2SP checkpoint is static-ct-api's, timestamped
@@ -104,15 +117,7 @@ pub fn create_log_with_id(
         created: unix_now(),
     };
     let identity = LogIdentity { meta, keys, kind };
-    let root = merkle::empty_root();
-    let (checkpoint_v1, checkpoint_c2sp) = identity.sign_checkpoints(0, &root);
-    let head = TreeHead {
-        size: 0,
-        root,
-        timestamp: 0,
-        checkpoint_v1,
-        checkpoint_c2sp,
-    };
+    let head = identity.signed_head(0, merkle::empty_root(), 0);
     store.create(&identity.meta, &head)?;
     Ok(identity)
 }

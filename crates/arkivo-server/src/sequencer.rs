@@ -725,16 +725,9 @@ impl Sequencer {
                 .max(old_head.timestamp)
                 .max(active.identity().meta.created);
             sets = signed_entry_timestamps(active, old_head.size, timestamp, &fresh);
-            let (checkpoint_v1, checkpoint_c2sp) = active
+            let head = active
                 .identity()
-                .sign_checkpoints(border.size(), &border.root());
-            let head = TreeHead {
-                size: border.size(),
-                root: border.root(),
-                timestamp,
-                checkpoint_v1,
-                checkpoint_c2sp,
-            };
+                .signed_head(border.size(), border.root(), timestamp);
             let commit = CommitBatch {
                 first_index: old_head.size,
                 integrated_time: timestamp,
