@@ -11,7 +11,9 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::TestServer;
-use common::oidc::{Alg, TestIssuer, request_cert};
+use common::oidc::{
+    Alg, TestIssuer, chain, embedded_scts, pem_to_der, request_cert, tbs_without_scts,
+};
 use der::{Decode, Encode};
 use serde_json::{Value, json};
 use x509_cert::Certificate;
@@ -41,21 +43,6 @@ fn config(dir: &Path, issuer: &TestIssuer) -> std::path::PathBuf {
     let path = dir.join("arkivo.toml");
     std::fs::write(&path, toml).unwrap();
     path
-}
-
-fn pem_to_der(pem: &str) -> Vec<u8> {
-    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    B64.decode(body).unwrap()
-}
-
-/// The chain of a 201 answer, DER, leaf first.
-fn chain(answer: &Value) -> Vec<Vec<u8>> {
-    answer["signedCertificateEmbeddedSct"]["chain"]["certificates"]
-        .as_array()
-        .expect("a chain")
-        .iter()
-        .map(|c| pem_to_der(c.as_str().unwrap()))
-        .collect()
 }
 
 /// Fulcio's extension `1.3.6.1.4.1.57264.1.<arc>` of `cert`, decoded: raw for `.1`–`.6`,
@@ -461,46 +448,6 @@ async fn csr_with_bearer_token_trust_bundle_configuration_and_trusted_root() {
     assert!(server.data_dir().join("keys/ca-root-p256.pem").exists());
 }
 
-/// One embedded SCT: log ID, timestamp, extensions, DER signature.
-type EmbeddedSct = (Vec<u8>, u64, Vec<u8>, Vec<u8>);
-
-/// The SCTs embedded in `cert` (RFC 6962 §3.3), read byte by byte here rather than with
-/// arkivo-core's parser.
-fn embedded_scts(cert: &Certificate) -> Vec<EmbeddedSct> {
-    let ext = cert
-        .tbs_certificate
-        .extensions
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find(|e| e.extn_id.to_string() == "1.3.6.1.4.1.11129.2.4.2")
-        .expect("an SCT list extension");
-    assert!(!ext.critical);
-    let list = der::asn1::OctetString::from_der(ext.extn_value.as_bytes()).unwrap();
-    let bytes = list.as_bytes();
-    let u = |b: &[u8]| b.iter().fold(0usize, |n, &x| (n << 8) | usize::from(x));
-    assert_eq!(u(&bytes[..2]), bytes.len() - 2, "the list's length");
-    let mut rest = &bytes[2..];
-    let mut scts = Vec::new();
-    while !rest.is_empty() {
-        let len = u(&rest[..2]);
-        let sct = &rest[2..2 + len];
-        rest = &rest[2 + len..];
-        assert_eq!(sct[0], 0, "SCT version v1");
-        let ext_len = u(&sct[41..43]);
-        let after = &sct[43 + ext_len..];
-        assert_eq!(after[..2], [4, 3], "SHA-256, ECDSA");
-        assert_eq!(u(&after[2..4]), after.len() - 4, "the signature's length");
-        scts.push((
-            sct[1..33].to_vec(),
-            u64::from_be_bytes(sct[33..41].try_into().unwrap()),
-            sct[43..43 + ext_len].to_vec(),
-            after[4..].to_vec(),
-        ));
-    }
-    scts
-}
-
 /// `openssl dgst -sha256 -verify` of `signature` over `data` with the key in `key.pem`.
 fn openssl_verifies(dir: &Path, data: &[u8], signature: &[u8]) -> bool {
     std::fs::write(dir.join("signed.bin"), data).unwrap();
@@ -578,11 +525,7 @@ async fn every_certificate_is_in_the_ct_log_and_its_sct_verifies_with_openssl() 
         let index = u64::from_be_bytes([&[0; 3], &extensions[3..]].concat().try_into().unwrap());
 
         // RFC 6962 §3.2: the TBSCertificate without the SCT list, and the issuer's key hash.
-        let mut tbs = cert.tbs_certificate.clone();
-        if let Some(exts) = &mut tbs.extensions {
-            exts.retain(|e| e.extn_id.to_string() != "1.3.6.1.4.1.11129.2.4.2");
-        }
-        let tbs = tbs.to_der().unwrap();
+        let tbs = tbs_without_scts(&cert);
         let intermediate = Certificate::from_der(&ders[1]).unwrap();
         let issuer_key_hash = Sha256::digest(
             intermediate
@@ -621,17 +564,8 @@ async fn every_certificate_is_in_the_ct_log_and_its_sct_verifies_with_openssl() 
     assert_eq!((cp.origin.as_str(), cp.size), (origin.as_str(), 3));
 
     let verify = |args: &[String]| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tiles/verify_tiles.py");
-        let out = std::process::Command::new("python3")
-            .arg(script)
-            .arg(format!("{base}/ct"))
-            .arg("--static-ct")
-            .args(args)
-            .output()
-            .expect("running python3 tests/tiles/verify_tiles.py");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.success(), text)
+        let all = [&["--static-ct".to_owned()], args].concat();
+        common::verify_tiles_py(&format!("{base}/ct"), &all)
     };
     let args: Vec<String> = included
         .iter()

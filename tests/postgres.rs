@@ -1,6 +1,7 @@
 //! The PostgreSQL store's own guarantees, on real clusters started by the tests (a primary and
 //! streaming standbys under a temporary directory): the schema and replication checks at open,
-//! the epoch fence between two leaders, and the replication guard — a commit is acknowledged,
+//! the epoch fence between two leaders (of the log, and of the CA's CT log in its own schema),
+//! and the replication guard — a commit is acknowledged,
 //! and a head published, only once a synchronous standby has it.
 
 mod common;
@@ -8,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use arkivo_core::merkle::RightBorder;
-use arkivo_server::storage::postgres::{PgOptions, PgStore};
+use arkivo_server::storage::postgres::{Namespace, PgOptions, PgStore};
 use arkivo_server::storage::{FORMAT_VERSION, LogMeta, LogStore, StorageError};
 use common::pg::{Cluster, Rejoin};
 use common::storage::{Batch, empty_head};
@@ -30,7 +31,12 @@ fn bodies(batch: usize, n: usize) -> Vec<String> {
 
 /// A leading store on a new log.
 fn leader(cluster: &Cluster) -> PgStore {
-    let store = PgStore::open(&cluster.options()).unwrap();
+    leader_of(cluster, Namespace::Log)
+}
+
+/// A leading store on a new tree of `namespace`.
+fn leader_of(cluster: &Cluster, namespace: Namespace) -> PgStore {
+    let store = PgStore::open(&options_of(cluster, namespace)).unwrap();
     assert!(store.try_lead().unwrap());
     store.create(&meta(), &empty_head()).unwrap();
     store
@@ -109,18 +115,43 @@ fn opening_refuses_a_newer_schema_and_a_database_without_a_synchronous_standby()
     assert!(!err.contains("sekrit"), "{err}");
 }
 
+fn options_of(cluster: &Cluster, namespace: Namespace) -> PgOptions {
+    PgOptions {
+        namespace,
+        ..cluster.options()
+    }
+}
+
 #[test]
 fn a_fenced_leader_writes_nothing_and_steps_down() {
+    fenced_leader(Namespace::Log, 2);
+}
+
+/// The CA's CT log (the schema `arkivo_ct`) is fenced the same way, by a lock and an epoch of its
+/// own: held while another store leads the log, and writing none of the log's rows.
+#[test]
+fn a_fenced_ct_log_leader_writes_nothing_and_steps_down() {
+    fenced_leader(Namespace::CtLog, 3);
+}
+
+/// Two stores of `namespace`, whose leader lock is advisory lock `(arkv, lock)`: A leads, loses
+/// its lock's session, B takes over, A's next batch is fenced.
+fn fenced_leader(namespace: Namespace, lock: u32) {
     let cluster = Cluster::start(1);
     let mut client = cluster.client();
-    let a = leader(&cluster);
+    let log = (namespace != Namespace::Log).then(|| leader(&cluster));
+    let a = leader_of(&cluster, namespace);
+    if namespace == Namespace::CtLog {
+        // The test's own session reads the CT log's tables from now on.
+        client.batch_execute("SET search_path = arkivo_ct").unwrap();
+    }
     assert_eq!(a.epoch(), Some(1));
     let mut border = RightBorder::empty();
     let first = Batch::append(&mut border, &bodies(0, 5), 1000);
     a.commit(&first.commit()).unwrap();
 
     // While A holds the lock, B cannot lead.
-    let b = PgStore::open(&cluster.options()).unwrap();
+    let b = PgStore::open(&options_of(&cluster, namespace)).unwrap();
     assert!(!b.try_lead().unwrap());
     assert_eq!(b.epoch(), None);
 
@@ -129,8 +160,8 @@ fn a_fenced_leader_writes_nothing_and_steps_down() {
     let killed: bool = client
         .query_one(
             "SELECT pg_terminate_backend(pid) FROM pg_locks \
-             WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND objid = 2",
-            &[],
+             WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND objid = $1",
+            &[&postgres::types::Oid::from(lock)],
         )
         .unwrap()
         .get(0);
@@ -161,6 +192,16 @@ fn a_fenced_leader_writes_nothing_and_steps_down() {
     b.commit(&next.commit()).unwrap();
     assert_eq!(entry_rows(&mut client), 9);
     assert_eq!(b.head().unwrap(), next.head);
+    if let Some(log) = log {
+        // The log's own tables and lead were never touched.
+        let rows: i64 = client
+            .query_one("SELECT count(*) FROM public.arkivo_entries", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, 0);
+        assert_eq!(log.epoch(), Some(1));
+        assert!(log.check_lead().unwrap());
+    }
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! `arkivo serve --storage postgres://…` as real processes on real PostgreSQL clusters (a
 //! primary and a synchronous standby, started by tests/common/pg.rs): writes through the v1 API
 //! (the `arkivo` client signs and verifies) and the v2 API, a restart, two frontends of which
-//! exactly one leads and the other takes over when the leader is killed, and the refusals at
-//! start (other keys, no synchronous standby).
+//! exactly one leads and the other takes over when the leader is killed, the same for the CA and
+//! its CT log (one CT tree in the database, sequenced by the leader; certificates issued before
+//! and after a takeover are all in it, and a keyless signature made before still verifies), and
+//! the refusals at start (other keys, no synchronous standby).
 
 mod common;
 
@@ -13,6 +15,9 @@ use arkivo_core::checkpoint;
 use arkivo_core::merkle::{self, Hash};
 use arkivo_core::proto::rekor_v1::TransparencyLogEntry;
 use arkivo_core::signer::LogKeys;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::oidc::{Alg, TestIssuer, chain, ct_entry, post_cert_request};
 use common::pg::Cluster;
 use common::{EntrySigner, TestServer, free_port, path, refused_start, run_arkivo};
 use serde_json::Value;
@@ -363,6 +368,276 @@ async fn failover(cluster: Cluster) {
     .await;
     let (code, _, _) = post_v1(&base_a, &EntrySigner::new().hashedrekord(b"to a")).await;
     assert_eq!(code, 503);
+}
+
+/// Copies the files of `from` into `to` (made if absent), keeping their modes.
+fn copy_files(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for file in std::fs::read_dir(from).unwrap() {
+        let file = file.unwrap();
+        if file.file_type().unwrap().is_file() {
+            std::fs::copy(file.path(), to.join(file.file_name())).unwrap();
+        }
+    }
+}
+
+/// A certificate for `email` from the CA at `base`: the status, `Retry-After`, and the answer.
+async fn sign_cert(base: &str, issuer: &TestIssuer, email: &str) -> (u16, Option<String>, Value) {
+    let token = issuer.token(
+        Alg::Es256,
+        "email",
+        serde_json::json!({"email": email, "email_verified": true}),
+    );
+    let res = post_cert_request(base, &token, email).await;
+    let status = res.status().as_u16();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry, res.json().await.unwrap_or(Value::Null))
+}
+
+/// The CT log's checkpoint at `base`, verified with its RFC 6962 note signature (the key the
+/// trusted root lists, DER SPKI): its text and size.
+async fn ct_checkpoint(base: &str, spki: &[u8], origin: &str) -> (String, u64) {
+    let text = get(base, "/ct/checkpoint").await.text().await.unwrap();
+    let key =
+        <p256::ecdsa::VerifyingKey as p256::pkcs8::DecodePublicKey>::from_public_key_der(spki)
+            .unwrap();
+    let verifier = arkivo_core::ct::Rfc6962NoteVerifier::new(origin, key);
+    let opened = arkivo_core::note::open(text.as_bytes(), &[&verifier]).unwrap();
+    let cp = checkpoint::Checkpoint::parse(opened.text()).unwrap();
+    assert_eq!(cp.origin, origin);
+    (text, cp.size)
+}
+
+#[test]
+fn the_ca_and_its_ct_log_are_one_across_frontends_and_survive_a_takeover() {
+    on_cluster(1, ct_failover);
+}
+
+async fn ct_failover(cluster: Cluster) {
+    let issuer = TestIssuer::start(false);
+    let issuer_url = issuer.url("email");
+    let url = cluster.url(0);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (port_a, port_b) = (free_port(), free_port());
+    // Both named as one, as behind a load balancer (here: the first frontend's address, which
+    // the checkpoints name and verify-blob checks against the log's URL).
+    let name = format!("127.0.0.1:{port_a}");
+    let origin = format!("{name}/ct");
+    let args = [
+        "--storage",
+        url.as_str(),
+        "--hostname",
+        &name,
+        "--oidc-issuer",
+        &issuer_url,
+    ];
+    let mut a = TestServer::spawn_frontend(dir_a.path(), port_a, &args);
+    a.wait_ready();
+    // Another CT key (a frontend that made its own) is refused, naming the file.
+    let other = tempfile::tempdir().unwrap();
+    copy_files(&dir_a.path().join("keys"), &other.path().join("keys"));
+    let mut refused = vec!["--data-dir", path(other.path()), "--listen", "127.0.0.1:0"];
+    refused.extend(args);
+    let err = refused_start(&refused);
+    assert!(
+        err.contains("the ECDSA CT log key in") && err.contains("is not this CT log's"),
+        "{err}"
+    );
+    // The second frontend has the same key files: the log's, the TSA's, the CA's, the CT log's.
+    copy_files(&dir_a.path().join("keys"), &dir_b.path().join("keys"));
+    std::fs::copy(
+        dir_a.path().join("ca-chain.pem"),
+        dir_b.path().join("ca-chain.pem"),
+    )
+    .unwrap();
+    copy_files(&dir_a.path().join("ct/keys"), &dir_b.path().join("ct/keys"));
+    let mut b = TestServer::spawn_frontend(dir_b.path(), port_b, &args);
+    b.wait_ready_at("/readyz?role=reader");
+    let (base_a, base_b) = (a.base_url(), b.base_url());
+
+    // Both serve the same trusted root: one CA, one CT log.
+    let root_a: Value = get(&base_a, "/api/v1/log/trustedRoot")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let root_b: Value = get(&base_b, "/api/v1/log/trustedRoot")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for kind in ["certificateAuthorities", "ctlogs", "tlogs"] {
+        assert_eq!(root_a[kind], root_b[kind], "{kind}");
+    }
+    let spki = B64
+        .decode(
+            root_a["ctlogs"][0]["publicKey"]["rawBytes"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+
+    // The follower's CA refuses as its log does: the load balancer sends it to the leader.
+    let (code, retry, body) = sign_cert(&base_b, &issuer, "b@example.org").await;
+    assert_eq!((code, retry.as_deref()), (503, Some("1")), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not take writes"),
+        "{body}"
+    );
+
+    let mut entries = Vec::new();
+    for i in 0..2 {
+        let (code, _, answer) = sign_cert(&base_a, &issuer, &format!("user{i}@example.org")).await;
+        assert_eq!(code, 201, "{answer}");
+        entries.push(ct_entry(&chain(&answer)[0]));
+    }
+    // A keyless signature through the leader (its certificate is the CT log's third entry).
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let file = w.join("artifact");
+    std::fs::write(&file, b"signed keyless before the takeover").unwrap();
+    let bundle = w.join("artifact.bundle");
+    const EMAIL: &str = "alice@example.org";
+    let token = issuer.token(
+        Alg::Es256,
+        "email",
+        serde_json::json!({"email": EMAIL, "email_verified": true}),
+    );
+    let signed = run_arkivo(
+        None,
+        &[
+            "sign-blob",
+            "--identity-token",
+            &token,
+            "--rekor-url",
+            &base_a,
+            "--bundle",
+            path(&bundle),
+            path(&file),
+        ],
+        &[],
+    );
+    assert_eq!(signed.code, 0, "{}\n{}", signed.stdout, signed.stderr);
+    let b_json: Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    let leaf = B64
+        .decode(
+            b_json["verificationMaterial"]["certificate"]["rawBytes"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    entries.push(ct_entry(&leaf));
+
+    // The follower serves the leader's CT tree.
+    until(
+        "the follower sees the leader's CT log",
+        Duration::from_secs(5),
+        || async { ct_checkpoint(&base_b, &spki, &origin).await.1 == 3 },
+    )
+    .await;
+    let (before, _) = ct_checkpoint(&base_b, &spki, &origin).await;
+    std::fs::write(w.join("before.checkpoint"), &before).unwrap();
+
+    // The leader dies; the other frontend takes over the log and the CT log, and issues more.
+    a.kill();
+    until(
+        "the follower takes over",
+        Duration::from_secs(10),
+        || async { status(&base_b, "/readyz").await == 200 },
+    )
+    .await;
+    for i in 2..4 {
+        let email = format!("user{i}@example.org");
+        let (code, _, answer) = until_issued(&base_b, &issuer, &email).await;
+        assert_eq!(code, 201, "{answer}");
+        entries.push(ct_entry(&chain(&answer)[0]));
+    }
+    let indexes: Vec<&str> = entries
+        .iter()
+        .map(|e| e.split(':').next().unwrap())
+        .collect();
+    assert_eq!(indexes, ["0", "1", "2", "3", "4"], "{entries:?}");
+    let (_, size) = ct_checkpoint(&base_b, &spki, &origin).await;
+    assert_eq!(size, 5);
+
+    // Consistent: the old leader's checkpoint's root is recomputed from the new leader's tiles
+    // of that size, by the independent client; and every certificate handed out, before and
+    // after the takeover, is in the final tree at its SCT's index (inclusion proofs).
+    let ct_url = format!("{base_b}/ct");
+    let old = [
+        "--static-ct".to_owned(),
+        "--checkpoint".to_owned(),
+        path(&w.join("before.checkpoint")).to_owned(),
+    ];
+    let (ok, out) = common::verify_tiles_py(&ct_url, &old);
+    assert!(ok, "{out}");
+    let mut all = vec!["--static-ct".to_owned()];
+    for e in &entries {
+        all.extend(["--entry".to_owned(), e.clone()]);
+    }
+    let (ok, out) = common::verify_tiles_py(&ct_url, &all);
+    assert!(ok, "{out}");
+
+    // The keyless signature made before the takeover verifies with the new leader's trusted
+    // root, its SCT included.
+    let root: Value = get(&base_b, "/api/v1/log/trustedRoot")
+        .await
+        .json()
+        .await
+        .unwrap();
+    std::fs::write(w.join("root.json"), root.to_string()).unwrap();
+    let verified = run_arkivo(
+        None,
+        &[
+            "verify-blob",
+            "--bundle",
+            path(&bundle),
+            "--trusted-root",
+            path(&w.join("root.json")),
+            "--certificate-identity",
+            EMAIL,
+            "--certificate-oidc-issuer",
+            &issuer_url,
+            path(&file),
+        ],
+        &[],
+    );
+    assert_eq!(verified.code, 0, "{}\n{}", verified.stdout, verified.stderr);
+
+    // The old leader, restarted, follows: its CA refuses, and it serves the new CT tree.
+    let mut a = TestServer::spawn_frontend(dir_a.path(), port_a, &args);
+    a.wait_ready_at("/readyz?role=reader");
+    let (code, _, _) = sign_cert(&base_a, &issuer, "a@example.org").await;
+    assert_eq!(code, 503);
+    until(
+        "the restarted frontend serves the CT log",
+        Duration::from_secs(5),
+        || async { ct_checkpoint(&base_a, &spki, &origin).await.1 == 5 },
+    )
+    .await;
+}
+
+/// A certificate from the CA at `base`, retried while it answers 503 (a leader that has just
+/// taken over leads the CT log from its next round).
+async fn until_issued(
+    base: &str,
+    issuer: &TestIssuer,
+    email: &str,
+) -> (u16, Option<String>, Value) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = sign_cert(base, issuer, email).await;
+        if answer.0 != 503 || Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[test]

@@ -38,6 +38,7 @@ use arkivo_server::log::create_log;
 use arkivo_server::sequencer::{self, SequencerConfig};
 use arkivo_server::storage::memory::MemoryStore;
 use arkivo_server::storage::{LogStore, NewEntry};
+use common::verify_tiles_py;
 
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tiles");
 
@@ -453,24 +454,6 @@ async fn verified_checkpoint(client: &reqwest::Client, server: &common::TestServ
     let text = String::from_utf8(res.body).unwrap();
     let vkey = note::parse_vkey(&printed_vkey(server)).unwrap();
     checkpoint::verify_c2sp(&text, vkey.verifier(), &[]).unwrap()
-}
-
-fn verify_tiles_py(base: &str, args: &[String]) -> (bool, String) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tiles/verify_tiles.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(base)
-        .args(args)
-        .output()
-        .expect("running python3 tests/tiles/verify_tiles.py");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread")]

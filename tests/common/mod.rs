@@ -989,3 +989,23 @@ pub fn start_log(data_dir: &Path, port: u16, keys: &LogKeyFiles, toml: &str) -> 
         ],
     )
 }
+
+/// Runs the independent tile client tests/tiles/verify_tiles.py on the log at `base` with
+/// `args`: whether it passed, and what it printed.
+pub fn verify_tiles_py(base: &str, args: &[String]) -> (bool, String) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tiles/verify_tiles.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(base)
+        .args(args)
+        .output()
+        .expect("running python3 tests/tiles/verify_tiles.py");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use der::{Decode, Encode};
 use p256::ecdsa::signature::Signer;
 use p256::pkcs8::EncodePublicKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
+use x509_cert::Certificate;
 
 pub struct TestIssuer {
     pub base: String,
@@ -166,18 +168,102 @@ pub fn key_and_proof(challenge: &str) -> (String, String) {
 /// Asks the CA at `base` for a certificate of a fresh key with the ID token `token`, proving
 /// possession over `challenge`: the status and the JSON answer.
 pub async fn request_cert(base: &str, token: &str, challenge: &str) -> (u16, Value) {
+    let res = post_cert_request(base, token, challenge).await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// [`request_cert`]'s request, answered.
+pub async fn post_cert_request(base: &str, token: &str, challenge: &str) -> reqwest::Response {
     let (pem, proof) = key_and_proof(challenge);
     let body = json!({
         "credentials": {"oidcIdentityToken": token},
         "publicKeyRequest": {"publicKey": {"algorithm": "ECDSA", "content": pem},
                              "proofOfPossession": proof},
     });
-    let res = reqwest::Client::new()
+    reqwest::Client::new()
         .post(format!("{base}/api/v2/signingCert"))
         .json(&body)
         .send()
         .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+        .unwrap()
+}
+
+/// A PEM block's DER.
+pub fn pem_to_der(pem: &str) -> Vec<u8> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    B64.decode(body).unwrap()
+}
+
+/// The chain of a 201 answer, DER, leaf first.
+pub fn chain(answer: &Value) -> Vec<Vec<u8>> {
+    answer["signedCertificateEmbeddedSct"]["chain"]["certificates"]
+        .as_array()
+        .expect("a chain")
+        .iter()
+        .map(|c| pem_to_der(c.as_str().unwrap()))
+        .collect()
+}
+
+/// One embedded SCT: log ID, timestamp, extensions, DER signature.
+pub type EmbeddedSct = (Vec<u8>, u64, Vec<u8>, Vec<u8>);
+
+/// The SCTs embedded in `cert` (RFC 6962 §3.3), read byte by byte here rather than with
+/// arkivo-core's parser.
+pub fn embedded_scts(cert: &Certificate) -> Vec<EmbeddedSct> {
+    let ext = cert
+        .tbs_certificate
+        .extensions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.extn_id.to_string() == "1.3.6.1.4.1.11129.2.4.2")
+        .expect("an SCT list extension");
+    assert!(!ext.critical);
+    let list = der::asn1::OctetString::from_der(ext.extn_value.as_bytes()).unwrap();
+    let bytes = list.as_bytes();
+    let u = |b: &[u8]| b.iter().fold(0usize, |n, &x| (n << 8) | usize::from(x));
+    assert_eq!(u(&bytes[..2]), bytes.len() - 2, "the list's length");
+    let mut rest = &bytes[2..];
+    let mut scts = Vec::new();
+    while !rest.is_empty() {
+        let len = u(&rest[..2]);
+        let sct = &rest[2..2 + len];
+        rest = &rest[2 + len..];
+        assert_eq!(sct[0], 0, "SCT version v1");
+        let ext_len = u(&sct[41..43]);
+        let after = &sct[43 + ext_len..];
+        assert_eq!(after[..2], [4, 3], "SHA-256, ECDSA");
+        assert_eq!(u(&after[2..4]), after.len() - 4, "the signature's length");
+        scts.push((
+            sct[1..33].to_vec(),
+            u64::from_be_bytes(sct[33..41].try_into().unwrap()),
+            sct[43..43 + ext_len].to_vec(),
+            after[4..].to_vec(),
+        ));
+    }
+    scts
+}
+
+/// The TBSCertificate of `cert` without its SCT list: what its precertificate's CT log entry
+/// holds (RFC 6962 §3.2).
+pub fn tbs_without_scts(cert: &Certificate) -> Vec<u8> {
+    let mut tbs = cert.tbs_certificate.clone();
+    if let Some(exts) = &mut tbs.extensions {
+        exts.retain(|e| e.extn_id.to_string() != "1.3.6.1.4.1.11129.2.4.2");
+    }
+    tbs.to_der().unwrap()
+}
+
+/// The CT log entry of the certificate `der`, as tests/tiles/verify_tiles.py's `--entry` takes
+/// it: the leaf index its SCT's `leaf_index` extension names (c2sp.org/static-ct-api), and the
+/// base64 TBSCertificate.
+pub fn ct_entry(der: &[u8]) -> String {
+    let cert = Certificate::from_der(der).unwrap();
+    let scts = embedded_scts(&cert);
+    assert_eq!(scts.len(), 1);
+    let extensions = &scts[0].2;
+    assert_eq!(extensions[..3], [0, 0, 5], "a leaf_index extension");
+    let index = u64::from_be_bytes([&[0; 3], &extensions[3..]].concat().try_into().unwrap());
+    format!("{index}:{}", B64.encode(tbs_without_scts(&cert)))
 }

@@ -74,7 +74,7 @@ pub fn copy(config: &Config, to: &str, batch: usize) -> anyhow::Result<Copied> {
         storage: Some(to.to_owned()),
         ..config.clone()
     };
-    let target = crate::leader::connect(&target_config)?;
+    let target = crate::leader::connect(&target_config, crate::storage::postgres::Namespace::Log)?;
     let shown = redact_url(to);
     ensure!(
         target.try_lead()?,

@@ -2,7 +2,8 @@
 //! CA issues is first logged as a precertificate here, and issued with the log's SCT embedded
 //! (RFC 6962 §3.1–3.3). Monitors read it as a C2SP static-ct-api log under `/ct/`.
 //!
-//! It is a second tree beside the Rekor log, in its own store (`<data>/ct/db`) with its own keys
+//! It is a second tree beside the Rekor log, in its own store (`<data>/ct/db`, or the schema
+//! `arkivo_ct` of the log's PostgreSQL database: [`crate::leader::open_ct`]) with its own keys
 //! (`<data>/ct/keys/`, made on first start, mode 0600) and origin (`<hostname>/ct`), appended to
 //! by a sequencer of its own — the same code as the Rekor log's, so the same guarantee: an SCT
 //! is signed only once its leaf's batch is committed (synced), so every certificate handed out
@@ -17,6 +18,12 @@ use arkivo_core::ct::{Sct, SignedCertificateTimestampList, TileLeaf, leaf_index_
 
 /// The CT log's directory in the data directory.
 pub const CT_DIR: &str = "ct";
+
+/// The CT log's key files in the data directory `data_dir` (`ct/keys/`), wherever its tree is
+/// stored.
+pub fn key_paths(data_dir: &std::path::Path) -> crate::datadir::KeyPaths {
+    crate::datadir::KeyPaths::in_dir(&data_dir.join(CT_DIR).join("keys"))
+}
 
 /// The CT log: its sequencer, and the issuers its leaves name.
 #[derive(Debug)]
@@ -42,14 +49,13 @@ impl CtLog {
         std::sync::Arc<crate::storage::rocks::RocksStore>,
         std::thread::JoinHandle<()>,
     )> {
-        use crate::datadir::{KeyPaths, check_log, create_keys, open_store};
+        use crate::datadir::{check_log, create_keys, open_store};
         use crate::log::{LogKind, create_log_with_id, new_tree_id};
         use crate::storage::LogStore;
-        use sha2::{Digest, Sha256};
         use std::sync::Arc;
 
         let dir = data_dir.join(CT_DIR);
-        let keys = KeyPaths::in_dir(&dir.join("keys"));
+        let keys = key_paths(data_dir);
         let store = open_store(&dir.join("db"))?;
         let identity = match store.meta()? {
             Some(meta) => check_log(data_dir, meta, &keys, LogKind::StaticCt)?,
@@ -73,12 +79,7 @@ impl CtLog {
             identity: Arc::new(identity),
         };
         let (sequencer, thread) = crate::sequencer::start(shard, Vec::new(), config)?;
-        let issuers = ca
-            .chain()
-            .iter()
-            .map(|der| (Sha256::digest(der).into(), der.clone()))
-            .collect();
-        Ok((CtLog { sequencer, issuers }, store, thread))
+        Ok((CtLog::new(sequencer, ca), store, thread))
     }
 }
 
@@ -88,7 +89,7 @@ impl CtLog {
 pub fn open_unserved(
     data_dir: &std::path::Path,
 ) -> anyhow::Result<Option<(crate::storage::rocks::RocksStore, crate::log::LogIdentity)>> {
-    use crate::datadir::{KeyPaths, check_log, open_store};
+    use crate::datadir::{check_log, open_store};
     use crate::storage::LogStore;
     use anyhow::Context;
     let dir = data_dir.join(CT_DIR);
@@ -102,13 +103,24 @@ pub fn open_unserved(
     let identity = check_log(
         data_dir,
         meta,
-        &KeyPaths::in_dir(&dir.join("keys")),
+        &key_paths(data_dir),
         crate::log::LogKind::StaticCt,
     )?;
     Ok(Some((store, identity)))
 }
 
 impl CtLog {
+    /// The CT log whose leaves `sequencer` appends, naming `ca`'s chain as their issuers.
+    pub fn new(sequencer: SequencerHandle, ca: &IssuingCa) -> CtLog {
+        use sha2::{Digest, Sha256};
+        let issuers = ca
+            .chain()
+            .iter()
+            .map(|der| (Sha256::digest(der).into(), der.clone()))
+            .collect();
+        CtLog { sequencer, issuers }
+    }
+
     /// The log's state as readers see it.
     pub fn sequencer(&self) -> &SequencerHandle {
         &self.sequencer

@@ -15,6 +15,12 @@
 //! notices in its next round. Writes to a follower get 503 with `Retry-After: 1` rather than
 //! being forwarded: each acknowledgment is then made by the frontend the client talks to, whose
 //! commit it waited for (docs/operations.md "PostgreSQL").
+//!
+//! The CA's CT log, when there is one, is a second tree in the database ([`open_ct`]) that the
+//! same loop leads: only while it leads the log, so that the frontend the load balancer sends
+//! writes to (its `/readyz` is 200) is the one that logs precertificates, and two frontends
+//! never append to two CT trees under one origin. Its own epoch fences a stale leader exactly
+//! as the log's does.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,11 +29,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::config::{Config, redact_url};
-use crate::datadir::LogPaths;
+use crate::datadir::{KeyPaths, LogPaths};
 use crate::log::{LogIdentity, LogKind};
 use crate::logging::notice;
 use crate::sequencer::SequencerHandle;
-use crate::storage::postgres::{PgOptions, PgStore};
+use crate::storage::postgres::{Namespace, PgOptions, PgStore};
 use crate::storage::{LogStore, TreeHead};
 
 /// How often a follower tries to take the lead and reloads the published head, and a leader
@@ -49,42 +55,109 @@ pub struct OpenedPg {
 /// Opens (or, in an empty database, creates) the log stored in `config.storage`, with the key
 /// files of `paths`, and checks that they are the log's.
 pub fn open(config: &Config, paths: &LogPaths) -> anyhow::Result<OpenedPg> {
-    let store = connect(config)?;
-    if !store.synchronous() {
-        tracing::warn!(
-            "RUNNING WITHOUT A SYNCHRONOUS STANDBY (storage_allow_async): an entry is \
-             acknowledged once the primary alone has it, and a failover can lose it \
-             (arkivo_storage_synchronous_standby is 0)"
-        );
-    }
-    crate::metrics::set_storage_synchronous(store.synchronous());
     std::fs::create_dir_all(&paths.data_dir)
         .with_context(|| format!("creating {}", paths.data_dir.display()))?;
-    let keys = crate::datadir::create_keys(&paths.keys(None))?;
-    // Whoever leads creates the log; the others wait for it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let (identity, created) = loop {
-        if let Some(meta) = store.meta()? {
-            let kind = LogKind::Rekor;
-            break (LogIdentity { meta, keys, kind }, false);
-        }
-        if store.try_lead()? {
+    open_tree(
+        config,
+        Namespace::Log,
+        &paths.keys(None),
+        LogKind::Rekor,
+        |store, keys| {
             let hostname = match &config.hostname {
                 Some(h) => h.clone(),
                 None => crate::serve::default_hostname(config)?,
             };
             crate::datadir::validate_hostname(&hostname)?;
-            break (
-                crate::log::create_log(store.as_ref(), &hostname, keys)?,
-                true,
+            Ok(crate::log::create_log(store, &hostname, keys)?)
+        },
+    )
+}
+
+/// Opens (or creates) the CA's CT log stored beside the log of `hostname`, under the origin
+/// `<hostname>/ct` as on disk, with the key files of `keys` (made on first start): every
+/// frontend must have the same ones, which are checked against the database's. Refused when the
+/// data directory `data_dir` holds a CT log of its own (a log moved from RocksDB): a second
+/// tree under the same origin and key would be a fork of it. Returned following: only the log's
+/// leader leads it ([`Leadership`]).
+pub fn open_ct(
+    config: &Config,
+    data_dir: &std::path::Path,
+    keys: &KeyPaths,
+    hostname: &str,
+) -> anyhow::Result<OpenedPg> {
+    let on_disk = data_dir.join(crate::ct::CT_DIR).join("db");
+    if let Some(dir) = keys.ecdsa.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let opened = open_tree(
+        config,
+        Namespace::CtLog,
+        keys,
+        LogKind::StaticCt,
+        |store, keys| {
+            if on_disk.exists() {
+                bail!(
+                    "the data directory holds a CT log in {} and the database none: a new CT \
+                     log in the database, under the same origin and key, would fork it for \
+                     every monitor; `arkivo storage copy` moves the log, not its CT log; \
+                     refusing to start",
+                    on_disk.display()
+                );
+            }
+            let origin = format!("{hostname}/{}", crate::ct::CT_DIR);
+            let identity = crate::log::create_log_with_id(
+                store,
+                crate::log::new_tree_id(),
+                hostname,
+                &origin,
+                keys,
+                LogKind::StaticCt,
+            )?;
+            notice!("made the CT log {origin} in the database");
+            Ok(identity)
+        },
+    )?;
+    // Whoever created it led it for that: from now on, the log's leader leads it.
+    opened.store.step_down();
+    Ok(opened)
+}
+
+/// Opens the tree of `namespace`, creating it with `create` (given the store, leading it, and
+/// the keys) in an empty database, and checks that the key files `key_paths` are its.
+fn open_tree(
+    config: &Config,
+    namespace: Namespace,
+    key_paths: &KeyPaths,
+    kind: LogKind,
+    create: impl Fn(&PgStore, arkivo_core::signer::LogKeys) -> anyhow::Result<LogIdentity>,
+) -> anyhow::Result<OpenedPg> {
+    let store = connect(config, namespace)?;
+    if namespace == Namespace::Log {
+        if !store.synchronous() {
+            tracing::warn!(
+                "RUNNING WITHOUT A SYNCHRONOUS STANDBY (storage_allow_async): an entry is \
+                 acknowledged once the primary alone has it, and a failover can lose it \
+                 (arkivo_storage_synchronous_standby is 0)"
             );
+        }
+        crate::metrics::set_storage_synchronous(store.synchronous());
+    }
+    let keys = crate::datadir::create_keys(key_paths)?;
+    // Whoever leads creates the tree; the others wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (identity, created) = loop {
+        if let Some(meta) = store.meta()? {
+            break (LogIdentity { meta, keys, kind }, false);
+        }
+        if store.try_lead()? {
+            break (create(&store, keys)?, true);
         }
         if std::time::Instant::now() > deadline {
             bail!("the database holds no log yet, and the frontend that leads did not create one");
         }
         std::thread::sleep(ROUND);
     };
-    let head = check_identity(&store, &identity, config, paths)?;
+    let head = check_identity(&store, &identity, config, key_paths)?;
     Ok(OpenedPg {
         store,
         identity: Arc::new(identity),
@@ -93,12 +166,17 @@ pub fn open(config: &Config, paths: &LogPaths) -> anyhow::Result<OpenedPg> {
     })
 }
 
-/// Connects to the database of `config.storage` (its URL is shown with the password redacted).
-pub(crate) fn connect(config: &Config) -> anyhow::Result<Arc<PgStore>> {
+/// Connects to the tables of `namespace` in the database of `config.storage` (its URL is shown
+/// with the password redacted).
+pub(crate) fn connect(config: &Config, namespace: Namespace) -> anyhow::Result<Arc<PgStore>> {
     let url = config.storage.as_deref().context("no storage URL")?;
     let shown = redact_url(url);
-    notice!("storage: PostgreSQL at {shown}");
-    if let Some(read_url) = &config.storage_read_url {
+    if namespace == Namespace::Log {
+        notice!("storage: PostgreSQL at {shown}");
+    }
+    if let Some(read_url) = &config.storage_read_url
+        && namespace == Namespace::Log
+    {
         notice!(
             "storage reads: PostgreSQL standby at {} (the primary when it lags or is down)",
             redact_url(read_url)
@@ -110,29 +188,35 @@ pub(crate) fn connect(config: &Config) -> anyhow::Result<Arc<PgStore>> {
         ca_file: config.storage_ca_file.clone(),
         allow_no_sync_standby: config.storage_allow_async,
         read_url: config.storage_read_url.clone(),
+        namespace,
     };
     Ok(Arc::new(PgStore::open(&options).with_context(|| {
         format!("opening the log's storage at {shown}")
     })?))
 }
 
-/// Checks that `identity`'s keys are the ones of the log in `store`, and that a configured
-/// hostname is its; returns the published head.
+/// Checks that `identity`'s keys (from the files `paths`) are the ones of the tree in `store`,
+/// and that a configured hostname is its; returns the published head.
 fn check_identity(
     store: &PgStore,
     identity: &LogIdentity,
     config: &Config,
-    paths: &LogPaths,
+    paths: &KeyPaths,
 ) -> anyhow::Result<TreeHead> {
     let (meta, keys) = (&identity.meta, &identity.keys);
+    let what = match identity.kind {
+        LogKind::Rekor => "log",
+        LogKind::StaticCt => "CT log",
+    };
     if keys.log_id() != meta.log_id {
         bail!(
-            "the ECDSA log key in {} is not this log's: the database records log ID {} (tree \
-             {}), the key has log ID {}; every frontend must sign with the log's keys; refusing \
-             to start",
-            paths.ecdsa_key.display(),
+            "the ECDSA {what} key in {} is not this {what}'s: the database records log ID {} \
+             (tree {}, origin {}), the key has log ID {}; every frontend must sign with the \
+             {what}'s keys; refusing to start",
+            paths.ecdsa.display(),
             hex::encode(meta.log_id),
             meta.tree_id,
+            meta.origin,
             keys.log_id_hex()
         );
     }
@@ -144,10 +228,10 @@ fn check_identity(
     let verifier = keys.ed25519_verifier(&meta.origin);
     if arkivo_core::note::open(head.checkpoint_c2sp.as_bytes(), &[&verifier]).is_err() {
         bail!(
-            "the Ed25519 checkpoint key in {} (verifier key {}) is not this log's: it did not \
-             sign the log's checkpoint in the database; every frontend must sign with the \
-             log's keys; refusing to start",
-            paths.ed25519_key.display(),
+            "the Ed25519 checkpoint key in {} (verifier key {}) is not this {what}'s: it did \
+             not sign the {what}'s checkpoint in the database; every frontend must sign with \
+             the {what}'s keys; refusing to start",
+            paths.ed25519.display(),
             verifier.vkey()
         );
     }
@@ -166,7 +250,7 @@ fn check_identity(
 /// The log stored in PostgreSQL, for `arkivo verify-log`: never created, nor led.
 pub fn open_existing(config: &Config) -> anyhow::Result<(Arc<PgStore>, LogIdentity)> {
     let paths = crate::serve::log_paths(config);
-    let store = connect(config)?;
+    let store = connect(config, Namespace::Log)?;
     let meta = store
         .meta()?
         .context("the database holds no log: serve it once to create one")?;
@@ -176,38 +260,48 @@ pub fn open_existing(config: &Config) -> anyhow::Result<(Arc<PgStore>, LogIdenti
         keys,
         kind: LogKind::Rekor,
     };
-    check_identity(&store, &identity, config, &paths)?;
+    check_identity(&store, &identity, config, &paths.keys(None))?;
     Ok((store, identity))
 }
 
 /// The loop that takes, keeps and gives up the lead (see the module doc).
 pub struct Leadership {
-    store: Arc<PgStore>,
+    log: Arc<PgStore>,
+    ct: Option<Arc<PgStore>>,
     /// Unix milliseconds of the last round that reached the database (`/readyz?role=reader`).
     contact: Arc<AtomicU64>,
     stop: AtomicBool,
 }
 
+/// A tree stored in PostgreSQL and the sequencer that serves it.
+pub type Served = (Arc<PgStore>, SequencerHandle);
+
 impl Leadership {
-    /// Starts the loop on its own thread (the store's client blocks).
+    /// Starts the loop on its own thread (the store's client blocks), for the log and, when the
+    /// CA has one, its CT log.
     pub fn start(
-        store: Arc<PgStore>,
-        sequencer: SequencerHandle,
+        log: Served,
+        ct: Option<Served>,
     ) -> anyhow::Result<(Arc<Leadership>, std::thread::JoinHandle<()>)> {
         let leadership = Arc::new(Leadership {
-            store,
+            log: log.0.clone(),
+            ct: ct.as_ref().map(|(store, _)| store.clone()),
             contact: Arc::new(AtomicU64::new(crate::log::unix_now_ms())),
             stop: AtomicBool::new(false),
         });
         let running = leadership.clone();
         let thread = std::thread::Builder::new()
             .name("arkivo-leadership".into())
-            .spawn(move || running.run(&sequencer))
+            .spawn(move || {
+                let mut log = Tree::new(log, "the log");
+                let mut ct = ct.map(|ct| Tree::new(ct, "the CT log"));
+                running.run(&mut log, ct.as_mut());
+            })
             .context("starting the leadership thread")?;
         Ok((leadership, thread))
     }
 
-    /// Ends the loop (its thread then drops its sequencer handle) and gives up the lead.
+    /// Ends the loop (its thread then drops its sequencer handles) and gives up the lead.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
     }
@@ -218,39 +312,73 @@ impl Leadership {
         self.contact.clone()
     }
 
-    fn run(&self, sequencer: &SequencerHandle) {
-        let mut state = State {
-            leading: false,
-            published: 0,
-            seen: 0,
-            error: None,
-        };
+    fn run(&self, log: &mut Tree, mut ct: Option<&mut Tree>) {
+        let mut error = None;
         while !self.stop.load(Ordering::Relaxed) {
-            match self.round(sequencer, &mut state) {
+            let round = log.round(true).and_then(|()| {
+                crate::metrics::set_leader(log.leading);
+                // Led only while the log is: see the module doc.
+                let may_lead = log.leading;
+                ct.as_deref_mut().map_or(Ok(()), |ct| ct.round(may_lead))
+            });
+            match round {
                 Ok(()) => {
                     self.contact
                         .store(crate::log::unix_now_ms(), Ordering::Relaxed);
-                    if state.error.take().is_some() {
+                    if error.take().is_some() {
                         notice!("the database answers again");
                     }
                 }
                 Err(e) => {
                     let e = format!("{e:#}");
-                    if state.error.as_ref() != Some(&e) {
+                    if error.as_ref() != Some(&e) {
                         tracing::warn!(error = %e, "leadership round");
                     }
-                    state.error = Some(e);
+                    error = Some(e);
                 }
             }
             std::thread::sleep(ROUND);
         }
-        self.store.step_down();
+        for store in std::iter::once(&self.log).chain(&self.ct) {
+            store.step_down();
+        }
+    }
+}
+
+/// A tree the loop leads or follows, and what the loop knows of it.
+struct Tree {
+    store: Arc<PgStore>,
+    sequencer: SequencerHandle,
+    /// What the loop's messages call it.
+    name: &'static str,
+    /// Whether the sequencer was told to take writes.
+    leading: bool,
+    /// The size of the head this leader last published.
+    published: u64,
+    /// The head size the previous round saw: when it did not grow since, no batch followed.
+    seen: u64,
+}
+
+impl Tree {
+    fn new((store, sequencer): Served, name: &'static str) -> Tree {
+        Tree {
+            store,
+            sequencer,
+            name,
+            leading: false,
+            published: 0,
+            seen: 0,
+        }
     }
 
-    fn round(&self, sequencer: &SequencerHandle, state: &mut State) -> anyhow::Result<()> {
-        let published = sequencer.published();
-        if state.leading {
-            let lost = if published.stopped().is_some() {
+    /// Keeps, gives up or (when `may_lead`) takes the lead, and follows the published head
+    /// while not leading.
+    fn round(&mut self, may_lead: bool) -> anyhow::Result<()> {
+        let published = self.sequencer.published();
+        if self.leading {
+            let lost = if !may_lead {
+                Some("this frontend no longer leads the log".to_owned())
+            } else if published.stopped().is_some() {
                 // A commit failed or was fenced: the store stepped down already (or, after a
                 // failed self-check, does so now).
                 Some("a commit failed".to_owned())
@@ -267,35 +395,37 @@ impl Leadership {
                 // between two of them. So the newest head is published here once the log
                 // stayed idle a round (no batch followed it).
                 let size = published.head().size;
-                if size > state.published && size == state.seen {
+                if size > self.published && size == self.seen {
                     self.store.publish()?;
-                    state.published = size;
+                    self.published = size;
                 }
-                state.seen = size;
+                self.seen = size;
                 return Ok(());
             };
             self.store.step_down();
-            state.leading = false;
-            crate::metrics::set_leader(false);
-            tracing::error!("stepped down ({why}): this frontend no longer takes writes");
-            sequencer
+            self.leading = false;
+            tracing::error!(
+                "stepped down ({why}): this frontend no longer sequences {}",
+                self.name
+            );
+            self.sequencer
                 .reload(None, Some(FOLLOWING.to_owned()))
                 .map_err(anyhow::Error::msg)?;
         }
-        if self.store.try_lead()? {
+        if may_lead && self.store.try_lead()? {
             // Committed before the epoch bump, so acknowledged by its commit.
             let head = self.store.head()?;
-            if let Err(e) = sequencer.reload(Some(head.clone()), None) {
+            if let Err(e) = self.sequencer.reload(Some(head.clone()), None) {
                 self.store.step_down();
-                bail!("taking the lead: {e}");
+                bail!("taking the lead of {}: {e}", self.name);
             }
             self.store.publish()?;
-            state.leading = true;
-            state.published = head.size;
-            state.seen = head.size;
-            crate::metrics::set_leader(true);
+            self.leading = true;
+            self.published = head.size;
+            self.seen = head.size;
             notice!(
-                "this frontend leads: it sequences the log from tree size {}",
+                "this frontend leads: it sequences {} from tree size {}",
+                self.name,
                 head.size
             );
             return Ok(());
@@ -303,21 +433,10 @@ impl Leadership {
         if let Some(head) = self.store.published()?
             && head.size > published.head().size
         {
-            sequencer
+            self.sequencer
                 .reload(Some(head), Some(FOLLOWING.to_owned()))
                 .map_err(anyhow::Error::msg)?;
         }
         Ok(())
     }
-}
-
-struct State {
-    /// Whether the sequencer was told to take writes.
-    leading: bool,
-    /// The size of the head this leader last published.
-    published: u64,
-    /// The head size the previous round saw: when it did not grow since, no batch followed.
-    seen: u64,
-    /// The last round's error, logged once.
-    error: Option<String>,
 }

@@ -108,6 +108,33 @@ fn announce_keys(id: &crate::log::LogIdentity) {
     );
 }
 
+/// Starts the sequencer of a tree opened from PostgreSQL, as a follower until the leadership
+/// loop takes the lead.
+fn follow(
+    opened: &crate::leader::OpenedPg,
+    config: &Config,
+) -> anyhow::Result<(
+    crate::sequencer::SequencerHandle,
+    std::thread::JoinHandle<()>,
+)> {
+    // The upper tree levels in memory, as for RocksDB: every inclusion proof reads some, each a
+    // query otherwise.
+    let shard = crate::sequencer::Shard {
+        store: Arc::new(crate::storage::upper::UpperLevels::new(
+            opened.store.clone(),
+        )),
+        identity: opened.identity.clone(),
+    };
+    crate::sequencer::start_at(
+        shard,
+        Vec::new(),
+        opened.head.clone(),
+        Some(crate::leader::FOLLOWING.to_owned()),
+        config.sequencer(),
+    )
+    .context("starting the sequencer")
+}
+
 /// Where the served log is stored.
 enum Stored {
     /// RocksDB in the data directory: every shard, for the admin socket and the metrics.
@@ -137,7 +164,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = rayon::ThreadPoolBuilder::new()
         .thread_name(|i| format!("arkivo-cpu-{i}"))
         .build_global();
-    let (stored, identity, sequencer, thread, leading) = match &config.storage {
+    let (stored, identity, sequencer, thread, leading, mut pg_ct) = match &config.storage {
         None => {
             let opened = open_log(&config, true)?;
             let (frozen, active) = opened.shards.split_at(opened.shards.len() - 1);
@@ -148,37 +175,50 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             )
             .context("starting the sequencer")?;
             let identity = opened.active().identity.clone();
-            (Stored::Disk(opened), identity, sequencer, thread, None)
+            (
+                Stored::Disk(opened),
+                identity,
+                sequencer,
+                thread,
+                None,
+                None,
+            )
         }
         Some(_) => {
             // PostgreSQL's client blocks (on a runtime of its own): never on an async thread.
             let pg_config = config.clone();
-            let (opened, sequencer, thread) = tokio::task::spawn_blocking(move || {
+            let (opened, sequencer, thread, ct) = tokio::task::spawn_blocking(move || {
                 let opened = open_pg_log(&pg_config)?;
-                // The upper tree levels in memory, as for RocksDB: every inclusion proof reads
-                // some, each a query otherwise.
-                let shard = crate::sequencer::Shard {
-                    store: Arc::new(crate::storage::upper::UpperLevels::new(
-                        opened.store.clone(),
-                    )),
-                    identity: opened.identity.clone(),
+                let (sequencer, thread) = follow(&opened, &pg_config)?;
+                // The CA's CT log, beside the log in the database (docs/operations.md).
+                let ct = if pg_config.ca.oidc_issuers.is_empty() {
+                    None
+                } else {
+                    let ct = crate::leader::open_ct(
+                        &pg_config,
+                        &pg_config.data_dir,
+                        &crate::ct::key_paths(&pg_config.data_dir),
+                        &opened.identity.meta.hostname,
+                    )
+                    .context("opening the CT log")?;
+                    let (sequencer, thread) = follow(&ct, &pg_config)?;
+                    Some((ct.store, sequencer, thread))
                 };
-                // A follower until its leadership loop takes the lead.
-                let (sequencer, thread) = crate::sequencer::start_at(
-                    shard,
-                    Vec::new(),
-                    opened.head.clone(),
-                    Some(crate::leader::FOLLOWING.to_owned()),
-                    pg_config.sequencer(),
-                )
-                .context("starting the sequencer")?;
-                anyhow::Ok((opened, sequencer, thread))
+                anyhow::Ok((opened, sequencer, thread, ct))
             })
             .await
             .context("opening the log's storage")??;
             crate::metrics::set_leader(false);
-            let (leadership, leading) =
-                crate::leader::Leadership::start(opened.store.clone(), sequencer.clone())?;
+            let (ct_led, pg_ct) = match ct {
+                Some((store, sequencer, thread)) => {
+                    (Some((store, sequencer.clone())), Some((sequencer, thread)))
+                }
+                None => (None, None),
+            };
+            let (leadership, leading) = crate::leader::Leadership::start(
+                (opened.store.clone(), sequencer.clone()),
+                ct_led,
+            )?;
             let identity = opened.identity.clone();
             (
                 Stored::Pg(leadership),
@@ -186,6 +226,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
                 sequencer,
                 thread,
                 Some(leading),
+                pg_ct,
             )
         }
     };
@@ -261,11 +302,22 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
                 issuer.client_id
             );
         }
-        let (ct, store, thread) =
-            crate::ct::CtLog::open(&config.data_dir, &hostname, &signer, config.sequencer())
+        let (ct, thread) = match pg_ct.take() {
+            // In the database, opened with the log (its leadership loop leads both).
+            Some((sequencer, thread)) => (crate::ct::CtLog::new(sequencer, &signer), thread),
+            None => {
+                let (ct, store, thread) = crate::ct::CtLog::open(
+                    &config.data_dir,
+                    &hostname,
+                    &signer,
+                    config.sequencer(),
+                )
                 .context("opening the CT log")?;
+                ct_store = Some(store);
+                (ct, thread)
+            }
+        };
         ct_thread = Some(thread);
-        ct_store = Some(store);
         state = state.with_ca(crate::ca::CertificateAuthority::new(
             signer,
             ct,

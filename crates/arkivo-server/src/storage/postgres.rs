@@ -12,6 +12,11 @@
 //! | `arkivo_hashes` | stored-hash index → 32-byte hash |
 //! | `arkivo_search` | (index key, log index) |
 //!
+//! The CA's CT log (docs/keyless.md "The CT log") is a second tree in the same database: the
+//! same tables, with their own schema version, in the schema `arkivo_ct` ([`Namespace`]), so
+//! the same statements, versioning, fencing and replication guard serve it unchanged; only its
+//! leader lock is its own.
+//!
 //! Three PostgreSQL behaviours shape it:
 //! - A commit waits for its synchronous standby (`synchronous_commit = on`), and while it waits
 //!   it is invisible to other sessions. A wait that is cancelled or whose session is terminated
@@ -104,6 +109,36 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
 const LOCK_CLASS: i32 = i32::from_be_bytes(*b"arkv");
 const LOCK_MIGRATION: i32 = 1;
 const LOCK_LEADER: i32 = 2;
+const LOCK_CT_LEADER: i32 = 3;
+
+/// Which tree a store holds. Its sessions find its tables through their `search_path`, so every
+/// statement names them alike.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Namespace {
+    /// The log: its tables in the database's default schema (`public`).
+    #[default]
+    Log,
+    /// The CA's CT log: the same tables in the schema `arkivo_ct`, led under a lock of its own
+    /// (by the frontend that leads the log: `crate::leader`).
+    CtLog,
+}
+
+impl Namespace {
+    /// The schema holding the tables, when not the default one.
+    fn schema(self) -> Option<&'static str> {
+        match self {
+            Namespace::Log => None,
+            Namespace::CtLog => Some("arkivo_ct"),
+        }
+    }
+
+    fn leader_lock(self) -> i32 {
+        match self {
+            Namespace::Log => LOCK_LEADER,
+            Namespace::CtLog => LOCK_CT_LEADER,
+        }
+    }
+}
 
 /// Hashes kept in [`PgStore`]'s `recent`: about two per entry, so those of the last ~64,000
 /// entries (the left siblings of a new entry's proof up to level 15); ~6 MB.
@@ -131,6 +166,8 @@ pub struct PgOptions {
     /// Where to read rows from instead of the primary: a hot standby's URL (or several hosts
     /// with `target_session_attrs=prefer-standby`), with the same password file and CA file.
     pub read_url: Option<String>,
+    /// Which tree's tables the store reads and writes.
+    pub namespace: Namespace,
 }
 
 /// Warnings the server sent on the writer's session (its notice callback collects them).
@@ -170,6 +207,8 @@ pub struct PgStore {
     recent: quick_cache::sync::Cache<u64, Hash>,
     /// Whether commits wait for a synchronous standby (`false` only when allowed not to).
     synchronous: bool,
+    /// The advisory lock its leader holds ([`Namespace`]).
+    leader_lock: i32,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -255,11 +294,18 @@ impl PgStore {
             }
             None => None,
         };
-        let config = parse_config(&options.url, password.as_deref())?;
+        let in_namespace = |mut config: Config| {
+            if let Some(schema) = options.namespace.schema() {
+                let found = config.get_options().unwrap_or_default().to_owned();
+                config.options(&format!("{found} -c search_path={schema}"));
+            }
+            config
+        };
+        let config = in_namespace(parse_config(&options.url, password.as_deref())?);
         let standby_config = options
             .read_url
             .as_deref()
-            .map(|url| parse_config(url, password.as_deref()))
+            .map(|url| parse_config(url, password.as_deref()).map(in_namespace))
             .transpose()?;
         let tls = tls(options)?;
         let (client, warnings) = connect_writer(&config, &tls)?;
@@ -270,7 +316,7 @@ impl PgStore {
             acknowledged: None,
             leader_lock: None,
         };
-        migrate(&mut writer.client)?;
+        migrate(&mut writer.client, options.namespace)?;
         let synchronous = check_replication(&mut writer.client, options.allow_no_sync_standby)?;
         let mut read_config = config.clone();
         read_config.application_name("arkivo reader");
@@ -314,6 +360,7 @@ impl PgStore {
             writer: Mutex::new(writer),
             recent: quick_cache::sync::Cache::new(RECENT_HASHES),
             synchronous,
+            leader_lock: options.namespace.leader_lock(),
         };
         if let Some(meta) = store.meta()?
             && !readable_format(meta.format_version)
@@ -347,7 +394,7 @@ impl PgStore {
         let taken: bool = session
             .query_one(
                 "SELECT pg_try_advisory_lock($1, $2)",
-                &[&LOCK_CLASS, &LOCK_LEADER],
+                &[&LOCK_CLASS, &self.leader_lock],
             )
             .map_err(db_error)?
             .get(0);
@@ -617,14 +664,19 @@ fn connect_writer(
     Ok((client, warnings))
 }
 
-/// Applies the migrations this database lacks, one frontend at a time.
-fn migrate(client: &mut Client) -> Result<(), StorageError> {
+/// Applies the migrations `namespace`'s tables lack, one frontend at a time.
+fn migrate(client: &mut Client, namespace: Namespace) -> Result<(), StorageError> {
     let mut tx = client.transaction().map_err(db_error)?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, $2)",
         &[&LOCK_CLASS, &LOCK_MIGRATION],
     )
     .map_err(db_error)?;
+    if let Some(schema) = namespace.schema() {
+        // The session's search_path names it: its tables are made in it.
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .map_err(db_error)?;
+    }
     tx.batch_execute("CREATE TABLE IF NOT EXISTS arkivo_schema (version integer NOT NULL)")
         .map_err(db_error)?;
     let found: Option<i32> = tx
