@@ -800,6 +800,17 @@ mod tests {
         assert_eq!(Hash::from_slice(&[]), None);
     }
 
+    proptest::proptest! {
+        /// The fixed-buffer `to_hex` agrees with an independent lowercase encoding (the `hex`
+        /// crate's `char`-at-a-time one it replaced) and parses back, for any 32 bytes.
+        #[test]
+        fn to_hex_is_lowercase_hex(bytes: [u8; HASH_SIZE]) {
+            let h = Hash(bytes);
+            proptest::prop_assert_eq!(h.to_hex(), hex::encode(bytes));
+            proptest::prop_assert_eq!(Hash::from_hex(&h.to_hex()), Some(h));
+        }
+    }
+
     #[test]
     fn stored_hash_layout_first_slots() {
         // Appending records 0..=7 stores, in order: (level, n) =
