@@ -522,8 +522,7 @@ impl Conn {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(u16, Bytes), TransportError> {
-        match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(base, method, path, body)).await
-        {
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(base, method, path, body)).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => {
                 self.open = None;
@@ -652,7 +651,11 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
                             }
                             continue;
                         }
-                        (hyper::Method::POST, "/api/v1/log/entries".to_owned(), Some(body))
+                        (
+                            hyper::Method::POST,
+                            "/api/v1/log/entries".to_owned(),
+                            Some(body),
+                        )
                     }
                     "read-index" => (
                         hyper::Method::GET,
@@ -672,7 +675,11 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
                         let full_tiles = size / 256;
                         let tile = Tile::new(0, (n as u64 * 7919) % full_tiles, 256)
                             .expect("a level-0 tile of width 256");
-                        (hyper::Method::GET, format!("/{}", TilePath::Hashes(tile)), None)
+                        (
+                            hyper::Method::GET,
+                            format!("/{}", TilePath::Hashes(tile)),
+                            None,
+                        )
                     }
                     "timestamp" => (
                         hyper::Method::POST,

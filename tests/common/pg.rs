@@ -441,7 +441,10 @@ impl Cluster {
             let Some((pid, rest)) = stat.rsplit_once(')') else {
                 continue;
             };
-            let pid = pid.split_whitespace().next().and_then(|p| p.parse::<u64>().ok());
+            let pid = pid
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u64>().ok());
             let fields: Vec<&str> = rest.split_whitespace().collect();
             let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
             let (Some(parent), Some(user), Some(system)) = (number(1), number(11), number(12))
