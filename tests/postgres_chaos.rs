@@ -531,11 +531,16 @@ fn failovers_of_frontends_and_databases_lose_no_acknowledged_entry() {
             .collect()
     };
     let (frontend_gaps, database_gaps) = (gaps(&frontend_kills), gaps(&database_kills));
+    let mut kinds = BTreeMap::<String, usize>::new();
+    for e in &transport_errors {
+        let authority = e.url.trim_start_matches("http://");
+        *kinds.entry(e.error.replace(authority, "…")).or_default() += 1;
+    }
     eprintln!(
         "{cycles} cycles in {load_ended:?} (whole test {:?}); {} entries acknowledged, final \
          tree {size}, {} checkpoints seen ({} sizes) all consistent with it; old primaries: \
          {rejoins:?}; transport errors {} (all within a kill's window; per kill, frontend and \
-         primary alternating: {explained:?})\n{}\n{}",
+         primary alternating: {explained:?}; by kind: {kinds:?})\n{}\n{}",
         started.elapsed(),
         record.len(),
         seen.len(),
