@@ -985,7 +985,13 @@ impl LogStore for PgStore {
             )?;
             let mut rows = BinaryCopyInWriter::new(
                 entries,
-                &[Type::INT8, Type::BYTEA, Type::INT8, Type::BYTEA, Type::BYTEA],
+                &[
+                    Type::INT8,
+                    Type::BYTEA,
+                    Type::INT8,
+                    Type::BYTEA,
+                    Type::BYTEA,
+                ],
             );
             for (i, index) in indexes.iter().enumerate() {
                 // No SETs (a CT log's leaves): null ones.
