@@ -361,7 +361,8 @@ fn failovers_of_frontends_and_databases_lose_no_acknowledged_entry() {
     let root = hash(info["rootHash"].as_str().unwrap());
 
     let (record, transport_errors) = read_record(&record_path);
-    // Each transport error within a kill's window, counted per kill; none outside all of them.
+    // Each transport error within a kill's window, counted for the latest kill whose window holds
+    // it (a window's grace can reach past the next kill); none outside all of them.
     let grace = KILL_GRACE.as_millis() as u64;
     let mut explained = vec![0usize; kill_windows.len()];
     let unexplained: Vec<String> = transport_errors
@@ -369,7 +370,7 @@ fn failovers_of_frontends_and_databases_lose_no_acknowledged_entry() {
         .filter(|e| {
             let window = kill_windows
                 .iter()
-                .position(|&(_, from, to)| from <= e.at_ms + 1000 && e.at_ms <= to + grace);
+                .rposition(|&(_, from, to)| from <= e.at_ms + 1000 && e.at_ms <= to + grace);
             if let Some(w) = window {
                 explained[w] += 1;
             }
