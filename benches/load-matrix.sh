@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the load figures of docs/performance.md: write throughput and
 # latency against batch size and batch age, the same-run ratio to the machine's ECDSA P-256
-# verification ceiling, and read throughput. Each line is the load generator's JSON report.
+# verification ceiling, and read throughput. Each line is the load generator's JSON report; a
+# run with a transport error fails (status 1, the reason on stderr), and the script with it.
 #   benches/load-matrix.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

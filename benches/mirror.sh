@@ -25,7 +25,9 @@ trap 'kill $(jobs -p) 2>/dev/null; wait; rm -rf "$dir"' EXIT
 "$bin/arkivo" serve --data-dir "$dir/log" --listen "127.0.0.1:$port" 2>"$dir/log.err" &
 until curl -s -o /dev/null "$url/readyz"; do sleep 0.05; done
 vkey=$(sed -n 's/^C2SP checkpoint verifier key (Ed25519; \/checkpoint): //p' "$dir/log.err")
-echo "build: $("$bin/examples/loadgen" --url "$url" --count "$n" --stream --seconds 1000000 --connections 128 2>/dev/null)"
+# The load generator fails (status 1, its reason on stderr) on any transport error.
+build=$("$bin/examples/loadgen" --url "$url" --count "$n" --stream --seconds 1000000 --connections 128)
+echo "build: $build"
 size() { curl -s "$1/checkpoint" | sed -n 2p; }
 echo "log size: $(size "$url")"
 
@@ -39,7 +41,7 @@ echo "catch-up: $n entries in $elapsed s: $(echo "$n / $elapsed" | bc) entries/s
 echo "mirror disk bytes: $(du -sb "$dir/mirror" | cut -f1), log disk bytes: $(du -sb "$dir/log" | cut -f1)"
 
 "$bin/examples/loadgen" --url "$url" --stream --rate "$rate" --seconds "$seconds" \
-  --count $((rate * seconds)) --connections 64 >"$dir/load.out" 2>/dev/null &
+  --count $((rate * seconds)) --connections 64 >"$dir/load.out" &
 load=$!
 samples=()
 while kill -0 $load 2>/dev/null; do
@@ -47,11 +49,12 @@ while kill -0 $load 2>/dev/null; do
   [[ -n $l && -n $m ]] && samples+=($((l - m)))
   sleep 1
 done
+wait $load
 echo "load: $(cat "$dir/load.out")"
 printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {
   printf "lag (entries, sampled each second, %d samples): median %d, p95 %d, max %d\n",
     NR, a[int((NR+1)/2)], a[int(NR*0.95+0.5)], a[NR]}'
 for where in "$murl" "$url"; do
-  echo "v1 reads by index from $([[ $where == "$murl" ]] && echo mirror || echo log):" \
-    "$("$bin/examples/loadgen" --url "$where" --mode read-index --seconds 10 --connections 32 2>/dev/null)"
+  reads=$("$bin/examples/loadgen" --url "$where" --mode read-index --seconds 10 --connections 32)
+  echo "v1 reads by index from $([[ $where == "$murl" ]] && echo mirror || echo log): $reads"
 done

@@ -22,7 +22,9 @@ front="http://127.0.0.1:$front_port"
 
 "$bin/arkivo" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" 2>/dev/null &
 until curl -s -o /dev/null "$url/readyz"; do sleep 0.05; done
-echo "build: $("$bin/examples/loadgen" --url "$url" --count "$n" --seconds 1000000 --connections 128 2>/dev/null)"
+# The load generator fails (status 1, its reason on stderr) on any transport error.
+build=$("$bin/examples/loadgen" --url "$url" --count "$n" --seconds 1000000 --connections 128)
+echo "build: $build"
 
 sed -e "s#/var/cache/nginx/arkivo#$dir/cache#" -e "s#server 127.0.0.1:3000;#server 127.0.0.1:$port;#" \
   -e "s#listen 8080;#listen 127.0.0.1:$front_port;#" deploy/nginx.conf >"$dir/arkivo.conf"
@@ -47,7 +49,10 @@ CONF
 until curl -sf -o /dev/null "$front/api/v1/log"; do sleep 0.05; done
 
 tiles="$bin/examples/loadgen --mode read-tile --connections 64"
-echo "tiles from the log: $($tiles --url "$url" --seconds 8 2>/dev/null)"
+out=$($tiles --url "$url" --seconds 8)
+echo "tiles from the log: $out"
 $tiles --url "$front" --seconds 8 >/dev/null # fills the cache
-echo "tiles through nginx, cached: $($tiles --url "$front" --seconds 8 2>/dev/null)"
-echo "entries by index through nginx (not cached): $("$bin/examples/loadgen" --url "$front" --mode read-index --seconds 8 --connections 64 2>/dev/null)"
+out=$($tiles --url "$front" --seconds 8)
+echo "tiles through nginx, cached: $out"
+out=$("$bin/examples/loadgen" --url "$front" --mode read-index --seconds 8 --connections 64)
+echo "entries by index through nginx (not cached): $out"

@@ -39,7 +39,9 @@ if [[ ! -d $dir/data ]] && $bulk; then
 elif [[ ! -d $dir/data ]]; then
   "$bin/arkivo" serve --data-dir "$dir/data" --listen "127.0.0.1:$port" 2>/dev/null &
   until curl -s -o /dev/null "$url/readyz"; do sleep 0.05; done
-  echo "build: $("$bin/examples/loadgen" --url "$url" --count "$n" --stream --seconds 1000000 --connections 128 2>/dev/null)"
+  # The load generator fails (status 1, its reason on stderr) on any transport error.
+  build=$("$bin/examples/loadgen" --url "$url" --count "$n" --stream --seconds 1000000 --connections 128)
+  echo "build: $build"
   kill -TERM %1
   wait %1 || true
 fi
@@ -55,14 +57,16 @@ echo "canonical body bytes: $body"
 # the CPU the server gets, the CPU per read much less.
 cpu() { awk '{print $14 + $15}' "/proc/$(jobs -p %1)/stat"; }
 cpu0=$(cpu)
-reads=$("$bin/examples/loadgen" --url "$url" --mode read-index --seconds 8 --connections 64 2>/dev/null)
+reads=$("$bin/examples/loadgen" --url "$url" --mode read-index --seconds 8 --connections 64)
 cpu1=$(cpu)
 echo "reads: $reads"
 answered=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ok"])' "$reads")
 echo "server CPU per read: $(((cpu1 - cpu0) * 1000000 / $(getconf CLK_TCK) / answered)) us"
 # Proof latency without queueing: one connection, one request at a time.
-echo "read latency: $("$bin/examples/loadgen" --url "$url" --mode read-index --seconds 5 --connections 1 2>/dev/null)"
-echo "writes after restart: $("$bin/examples/loadgen" --url "$url" --count 100000 --seconds 1000000 --connections 128 2>/dev/null)"
+out=$("$bin/examples/loadgen" --url "$url" --mode read-index --seconds 5 --connections 1)
+echo "read latency: $out"
+out=$("$bin/examples/loadgen" --url "$url" --count 100000 --seconds 1000000 --connections 128)
+echo "writes after restart: $out"
 grep VmHWM "/proc/$(jobs -p %1)/status"
 size=$(curl -s "$url/api/v1/log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["treeSize"])')
 kill -TERM %1

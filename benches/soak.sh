@@ -25,7 +25,7 @@ while sleep 60; do
     split($1, a, "\""); m = m sprintf(" %s=%.0f", a[2], $2 / 1048576) } END { print t " rocksdb MiB:" m }'
 done &
 "$bin/examples/loadgen" --url "$url" --stream --count $((rate * seconds + rate)) --rate "$rate" \
-  --seconds "$seconds" --connections 64 --report-every 60 --server-pid "$(jobs -p %1)" 2>/dev/null
+  --seconds "$seconds" --connections 64 --report-every 60 --server-pid "$(jobs -p %1)"
 kill %2
 kill -TERM %1
 wait %1 || true

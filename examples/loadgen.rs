@@ -5,15 +5,20 @@
 //!     [--mode write|read-index|read-proof|read-info|read-tile|timestamp|certificate|print]
 //!     [--connections 64] [--seconds 10] [--count N] [--stream] [--rate R] [--report-every S]
 //!     [--server-pid PID] [--max-batch N] [--max-batch-age-ms N] [--ceiling] [--record FILE]
+//!     [--kills-expected]
 //! ```
 //!
 //! Without `--url` it starts `arkivo serve` itself on a fresh log in a temporary directory (with
 //! the given batch settings) and stops it afterwards. Write mode pre-signs unique hashedrekord
 //! entries (ECDSA P-256, cosign's default; `--count` of them, to build a log of a given size)
 //! before the clock starts, then drives the server with
-//! `--connections` keep-alive connections for `--seconds`. It reports accepted entries per
-//! second, latency p50/p95/p99/max, every non-201 answer by status and, when it knows the
-//! server's process (its own, or `--server-pid`), the server's CPU time per accepted answer.
+//! `--connections` keep-alive connections (exactly that many sockets, each task owning one) for
+//! `--seconds`. It reports accepted entries per second, latency p50/p95/p99/max, every non-201
+//! answer by status, transport errors (attempts without an HTTP answer), retries and requests
+//! left unanswered apart, and, when it knows the server's process (its own, or `--server-pid`),
+//! the server's CPU time per accepted answer. A run with any transport error, unanswered request
+//! or 201 without an entry exits with status 1 after its report (a benchmark figure measured
+//! while requests failed is not valid), unless `--kills-expected` says servers are being killed.
 //! `--ceiling` also measures the machine's raw ECDSA P-256 verification rate in the same run (two
 //! `openssl speed -seconds 3 ecdsap256` processes side by side, verify/s summed) and reports the
 //! ratio.
@@ -43,7 +48,8 @@
 //! per 201 as it comes (so the file is complete up to when the run is stopped, however): when it
 //! was answered (`atMs`, Unix milliseconds), the entry's UUID, `logIndex`, and the inclusion
 //! proof's `treeSize`, `rootHash` and `checkpoint` — every checkpoint the run saw, for a test to
-//! check against the final tree.
+//! check against the final tree — and one per transport error: `atMs`, the frontend's `url` and
+//! the `transportError`, for a test to check that a kill explains each.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -56,6 +62,8 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use http_body_util::Full;
 use sha2::{Digest, Sha256};
 
 /// The test OIDC issuer of the integration tests, for `--mode certificate`.
@@ -87,6 +95,7 @@ struct Args {
     report_every: Option<u64>,
     server_pid: Option<u32>,
     record: Option<std::path::PathBuf>,
+    kills_expected: bool,
 }
 
 fn parse_args() -> Args {
@@ -104,6 +113,7 @@ fn parse_args() -> Args {
         report_every: None,
         server_pid: None,
         record: None,
+        kills_expected: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -125,6 +135,7 @@ fn parse_args() -> Args {
             "--report-every" => a.report_every = Some(value().parse().expect("--report-every")),
             "--server-pid" => a.server_pid = Some(value().parse().expect("--server-pid")),
             "--record" => a.record = Some(value().into()),
+            "--kills-expected" => a.kills_expected = true,
             "--bench" => {} // passed by `cargo bench`; ignored
             other => panic!("unknown flag {other}"),
         }
@@ -363,7 +374,15 @@ struct Outcome {
     latencies_us: Vec<u32>,
     answered_ms: Vec<u32>,
     statuses: BTreeMap<u16, usize>,
-    errors: usize,
+    /// Attempts that got no HTTP answer (each counts, also when the entry was then sent again).
+    transport_errors: usize,
+    /// Attempts that sent an entry again, to the next frontend, after a 503 or a transport error.
+    retries: usize,
+    /// Requests never answered: their transport error ended them (one frontend), or the run
+    /// ended while they were still being retried.
+    unanswered: usize,
+    /// 201s whose body is not an entry.
+    bad_answers: usize,
 }
 
 impl Outcome {
@@ -373,7 +392,39 @@ impl Outcome {
         for (k, v) in o.statuses {
             *self.statuses.entry(k).or_default() += v;
         }
-        self.errors += o.errors;
+        self.transport_errors += o.transport_errors;
+        self.retries += o.retries;
+        self.unanswered += o.unanswered;
+        self.bad_answers += o.bad_answers;
+    }
+
+    /// Counts an answer to a request due at `due`, recording a 201.
+    fn answered(
+        &mut self,
+        run: &Run,
+        start: tokio::time::Instant,
+        due: tokio::time::Instant,
+        (status, answer): (u16, Bytes),
+    ) {
+        let now = tokio::time::Instant::now();
+        self.latencies_us
+            .push(u32::try_from((now - due).as_micros()).unwrap_or(u32::MAX));
+        self.answered_ms
+            .push(u32::try_from((now - start).as_millis()).unwrap_or(u32::MAX));
+        *self.statuses.entry(status).or_default() += 1;
+        if status == 201 && !run.record(&answer) {
+            self.bad_answers += 1;
+        }
+    }
+
+    /// Counts a transport error, and records it (with `--record`).
+    fn transport_error(&mut self, run: &Run, base: &str, e: TransportError) {
+        self.transport_errors += 1;
+        run.record_line(&serde_json::json!({
+            "atMs": unix_ms(),
+            "url": base,
+            "transportError": e.0,
+        }));
     }
 }
 
@@ -394,21 +445,37 @@ struct Run {
 impl Run {
     /// Appends the `--record` line of a 201 answer; false if the answer was not an entry.
     fn record(&self, answer: &[u8]) -> bool {
-        use std::io::Write;
-        let Some(file) = &self.record else {
+        if self.record.is_none() {
             return true;
-        };
+        }
         let Some(record) = record_of(answer) else {
             return false;
         };
+        self.record_line(&record);
+        true
+    }
+
+    /// Appends a line to the `--record` file, if there is one.
+    fn record_line(&self, line: &serde_json::Value) {
+        use std::io::Write;
+        let Some(file) = &self.record else {
+            return;
+        };
         // One write per line, so a run stopped by a signal leaves whole lines.
-        let line = format!("{record}\n");
+        let line = format!("{line}\n");
         file.lock()
             .unwrap_or_else(|p| p.into_inner())
             .write_all(line.as_bytes())
             .expect("writing the --record file");
-        true
     }
+}
+
+/// Now, in Unix milliseconds (the `atMs` of `--record` lines).
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis()
 }
 
 /// The `--record` line of a 201 answer to a Rekor v1 write: `{"<uuid>": {"logIndex", …}}`.
@@ -416,12 +483,8 @@ fn record_of(body: &[u8]) -> Option<serde_json::Value> {
     let answer: serde_json::Value = serde_json::from_slice(body).ok()?;
     let (uuid, entry) = answer.as_object()?.iter().next()?;
     let proof = &entry["verification"]["inclusionProof"];
-    let at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_millis();
     Some(serde_json::json!({
-        "atMs": at_ms,
+        "atMs": unix_ms(),
         "uuid": uuid,
         "logIndex": entry["logIndex"],
         "treeSize": proof["treeSize"],
@@ -430,25 +493,129 @@ fn record_of(body: &[u8]) -> Option<serde_json::Value> {
     }))
 }
 
+/// One connection of the load generator: opened on first use, kept alive across requests, and
+/// opened anew after a transport error (or a server's `Connection: close`). Each task owns one,
+/// so `--connections` is exactly how many sockets the server sees. A pooled client (reqwest's,
+/// hyper-util's legacy pool) is not: a request that finds no idle connection starts a new one
+/// and, when a busy one comes back first, keeps the new one too. At 512 connections — all the
+/// server lets one client address hold — those extra connections were refused and closed, the
+/// transport errors of the PostgreSQL benchmark at batch 1,024.
+#[derive(Default)]
+struct Conn {
+    /// The frontend it is open to, and its request sender.
+    open: Option<(String, hyper::client::conn::http1::SendRequest<Full<Bytes>>)>,
+}
+
+/// A request that got no HTTP answer: the connection could not be opened, broke, or the answer
+/// took longer than [`REQUEST_TIMEOUT`].
+struct TransportError(String);
+
+/// How long a request may take before it counts as a transport error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Conn {
+    /// Sends one request to `base` (`http://host:port`) and reads the whole answer.
+    async fn send(
+        &mut self,
+        base: &str,
+        method: hyper::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, Bytes), TransportError> {
+        match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(base, method, path, body)).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => {
+                self.open = None;
+                Err(TransportError(e))
+            }
+            Err(_) => {
+                self.open = None;
+                Err(TransportError(format!(
+                    "no answer within {REQUEST_TIMEOUT:?}"
+                )))
+            }
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        base: &str,
+        method: hyper::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, Bytes), String> {
+        use http_body_util::BodyExt;
+        let authority = base
+            .strip_prefix("http://")
+            .unwrap_or_else(|| panic!("the load generator speaks plain HTTP, not {base}"));
+        if self
+            .open
+            .as_ref()
+            .is_none_or(|(to, sender)| to != base || sender.is_closed())
+        {
+            self.open = None;
+            let stream = tokio::net::TcpStream::connect(authority)
+                .await
+                .map_err(|e| format!("connecting to {authority}: {e}"))?;
+            stream.set_nodelay(true).map_err(|e| e.to_string())?;
+            let (sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .map_err(|e| format!("HTTP handshake with {authority}: {e}"))?;
+            tokio::spawn(connection);
+            self.open = Some((base.to_owned(), sender));
+        }
+        let (_, sender) = self.open.as_mut().expect("opened above");
+        sender
+            .ready()
+            .await
+            .map_err(|e| format!("connection to {authority}: {e}"))?;
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, authority);
+        if body.is_some() {
+            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .expect("a valid request");
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("request to {authority}: {e}"))?;
+        let status = response.status().as_u16();
+        let close = response
+            .headers()
+            .get(hyper::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+        let answer = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("answer from {authority}: {e}"))?
+            .to_bytes();
+        if close {
+            self.open = None;
+        }
+        Ok((status, answer))
+    }
+}
+
 async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(run.connections)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
     let next = Arc::new(AtomicUsize::new(0));
     let start = tokio::time::Instant::now();
     let deadline = start + Duration::from_secs(run.seconds);
     let mut tasks = Vec::new();
     for _ in 0..run.connections {
-        let (client, run, bodies, next) =
-            (client.clone(), run.clone(), bodies.clone(), next.clone());
+        let (run, bodies, next) = (run.clone(), bodies.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut o = Outcome::default();
+            let mut conn = Conn::default();
             // The frontend this connection writes to; the next one after a 503 or an error.
             let mut frontend = 0;
             loop {
-                let base = &run.bases[frontend];
+                let base = run.bases[frontend].clone();
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 // Open loop: the nth request is due at start + n/rate, whatever came before,
                 // and its latency counts from then.
@@ -463,83 +630,75 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
                 }
                 tokio::time::sleep_until(due).await;
                 let size = run.size;
-                let req = match run.mode.as_str() {
+                let (method, path, body) = match run.mode.as_str() {
                     "write" => {
                         let Some(body) = bodies.get(n).await else {
                             break;
                         };
                         if run.bases.len() > 1 {
-                            let (status, answer) =
-                                write_with_failover(&client, &run, &mut frontend, body, deadline)
-                                    .await;
-                            let now = tokio::time::Instant::now();
-                            match status {
-                                Some(status) => {
-                                    o.latencies_us.push(
-                                        u32::try_from((now - due).as_micros()).unwrap_or(u32::MAX),
-                                    );
-                                    o.answered_ms.push(
-                                        u32::try_from((now - start).as_millis())
-                                            .unwrap_or(u32::MAX),
-                                    );
-                                    *o.statuses.entry(status).or_default() += 1;
-                                    if status == 201 && !run.record(&answer) {
-                                        o.errors += 1;
-                                    }
-                                }
-                                None => o.errors += 1,
+                            let answer = write_with_failover(
+                                &mut conn,
+                                &run,
+                                &mut frontend,
+                                body,
+                                deadline,
+                                &mut o,
+                            )
+                            .await;
+                            match answer {
+                                Some(answer) => o.answered(&run, start, due, answer),
+                                None => o.unanswered += 1,
                             }
                             continue;
                         }
-                        client
-                            .post(format!("{base}/api/v1/log/entries"))
-                            .header("content-type", "application/json")
-                            .body(body)
+                        (
+                            hyper::Method::POST,
+                            "/api/v1/log/entries".to_owned(),
+                            Some(body),
+                        )
                     }
-                    "read-index" => client.get(format!(
-                        "{base}/api/v1/log/entries?logIndex={}",
-                        (n as u64 * 7919) % size
-                    )),
+                    "read-index" => (
+                        hyper::Method::GET,
+                        format!("/api/v1/log/entries?logIndex={}", (n as u64 * 7919) % size),
+                        None,
+                    ),
                     "read-proof" => {
                         let first = 1 + (n as u64 * 7919) % (size - 1);
-                        client.get(format!(
-                            "{base}/api/v1/log/proof?firstSize={first}&lastSize={size}"
-                        ))
+                        (
+                            hyper::Method::GET,
+                            format!("/api/v1/log/proof?firstSize={first}&lastSize={size}"),
+                            None,
+                        )
                     }
-                    "read-info" => client.get(format!("{base}/api/v1/log")),
+                    "read-info" => (hyper::Method::GET, "/api/v1/log".to_owned(), None),
                     "read-tile" => {
                         let full_tiles = size / 256;
                         let tile = Tile::new(0, (n as u64 * 7919) % full_tiles, 256)
                             .expect("a level-0 tile of width 256");
-                        client.get(format!("{base}/{}", TilePath::Hashes(tile)))
+                        (
+                            hyper::Method::GET,
+                            format!("/{}", TilePath::Hashes(tile)),
+                            None,
+                        )
                     }
-                    "timestamp" => client
-                        .post(format!("{base}/api/v1/timestamp"))
-                        .json(&timestamp_request(n)),
-                    "certificate" => client
-                        .post(format!("{base}/api/v2/signingCert"))
-                        .header("content-type", "application/json")
-                        .body(bodies.get(n).await.expect("the same body")),
+                    "timestamp" => (
+                        hyper::Method::POST,
+                        "/api/v1/timestamp".to_owned(),
+                        Some(timestamp_request(n).to_string().into_bytes()),
+                    ),
+                    "certificate" => (
+                        hyper::Method::POST,
+                        "/api/v2/signingCert".to_owned(),
+                        Some(bodies.get(n).await.expect("the same body")),
+                    ),
                     other => panic!("unknown mode {other}"),
                 };
-                match req.send().await {
-                    Ok(res) => {
-                        let status = res.status().as_u16();
-                        let answer = res.bytes().await;
-                        let ok = answer
-                            .as_deref()
-                            .is_ok_and(|a| status != 201 || run.record(a));
-                        let now = tokio::time::Instant::now();
-                        o.latencies_us
-                            .push(u32::try_from((now - due).as_micros()).unwrap_or(u32::MAX));
-                        o.answered_ms
-                            .push(u32::try_from((now - start).as_millis()).unwrap_or(u32::MAX));
-                        *o.statuses.entry(status).or_default() += 1;
-                        if !ok {
-                            o.errors += 1;
-                        }
+                match conn.send(&base, method, &path, body).await {
+                    Ok(answer) => o.answered(&run, start, due, answer),
+                    Err(e) => {
+                        o.transport_error(&run, &base, e);
+                        o.unanswered += 1;
                     }
-                    Err(_) => o.errors += 1,
                 }
             }
             o
@@ -553,33 +712,40 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
 }
 
 /// Sends one entry to the frontends, starting at `frontend`, moving on to the next after a 503
-/// or a connection error, until another answer comes or the run's deadline passes (`None`).
+/// or a transport error (each further attempt a retry), until another answer comes or the run's
+/// deadline passes (`None`).
 async fn write_with_failover(
-    client: &reqwest::Client,
+    conn: &mut Conn,
     run: &Run,
     frontend: &mut usize,
     body: Vec<u8>,
     deadline: tokio::time::Instant,
-) -> (Option<u16>, Vec<u8>) {
+    o: &mut Outcome,
+) -> Option<(u16, Bytes)> {
+    let mut first = true;
     while tokio::time::Instant::now() < deadline {
-        let sent = client
-            .post(format!("{}/api/v1/log/entries", run.bases[*frontend]))
-            .header("content-type", "application/json")
-            .body(body.clone())
-            .send()
-            .await;
-        if let Ok(res) = sent {
-            let status = res.status().as_u16();
-            if status != 503
-                && let Ok(answer) = res.bytes().await
-            {
-                return (Some(status), answer.to_vec());
-            }
+        if !first {
+            o.retries += 1;
+        }
+        first = false;
+        let base = &run.bases[*frontend];
+        match conn
+            .send(
+                base,
+                hyper::Method::POST,
+                "/api/v1/log/entries",
+                Some(body.clone()),
+            )
+            .await
+        {
+            Ok((503, _)) => {}
+            Ok(answer) => return Some(answer),
+            Err(e) => o.transport_error(run, base, e),
         }
         *frontend = (*frontend + 1) % run.bases.len();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    (None, Vec::new())
+    None
 }
 
 /// CPU time (user and system, all threads) process `pid` has used, in microseconds: fields 14
@@ -800,7 +966,10 @@ async fn main() {
             "max": percentile(&o.latencies_us, 1.0),
         },
         "otherStatuses": others,
-        "transportErrors": o.errors,
+        "transportErrors": o.transport_errors,
+        "retries": o.retries,
+        "unanswered": o.unanswered,
+        "badAnswers": o.bad_answers,
         "serverRssMiB": server_pid.and_then(resident_mib),
         // Less sensitive to other work on the machine than the rate: what an answer costs.
         "serverCpuUsPerOk": cpu_used
@@ -810,4 +979,15 @@ async fn main() {
         "ratioToCeiling": ceiling.map(|c| (rate / c * 1000.0).round() / 1000.0),
     });
     println!("{report}");
+    // A figure measured while requests failed is no figure: unless servers are being killed,
+    // any failure fails the run (and the benchmark scripts with it).
+    let failed = o.transport_errors + o.unanswered + o.bad_answers;
+    if failed > 0 && !args.kills_expected {
+        eprintln!(
+            "loadgen: {} transport errors, {} requests unanswered, {} 201s without an entry, \
+             and no server was killed: this run is not a valid measurement",
+            o.transport_errors, o.unanswered, o.bad_answers
+        );
+        std::process::exit(1);
+    }
 }

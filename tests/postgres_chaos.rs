@@ -10,7 +10,11 @@
 //! - every checkpoint a client saw is signed by the log and consistent with the final tree;
 //! - all three nodes hold the same rows once caught up (count, highest index, digests of the
 //!   entries, the stored hashes and the head row);
-//! - `arkivo verify-log` on the database finds the tree, its head and checkpoints whole.
+//! - `arkivo verify-log` on the database finds the tree, its head and checkpoints whole;
+//! - every transport error the load generator met (a request without an HTTP answer) came while
+//!   a kill explains it: from a second before the kill until [`KILL_GRACE`] after the frontend
+//!   was back (a frontend kill) or writes resumed (a primary kill). A frontend that drops
+//!   connections while healthy fails the test.
 //!
 //! The write gap after each kind of kill (the longest time without a 201 across it) is printed. `ARKIVO_PG_CHAOS_CYCLES` sets the number
 //! of cycles (default 15). The load generator is `target/release/examples/loadgen`, built by
@@ -38,6 +42,10 @@ const HOSTNAME: &str = "chaos.arkivo.test";
 const RATE: u32 = 250;
 /// How long the load runs between two kills.
 const WRITE_FOR: Duration = Duration::from_millis(1500);
+/// How long after a kill's recovery a transport error still counts as the kill's: a request
+/// sent to the killed frontend or held by a dying connection may fail that much later (a
+/// connection pauses 20 ms between attempts; an attempt takes at most the batch's commit).
+const KILL_GRACE: Duration = Duration::from_secs(2);
 
 fn cycles() -> usize {
     std::env::var("ARKIVO_PG_CHAOS_CYCLES").map_or(15, |v| v.parse().expect("a number"))
@@ -160,7 +168,9 @@ fn wait_for_write(record: &Path, after_ms: u64) {
         let last = text
             .lines()
             .rev()
-            .find_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            // A 201's line, not a transport error's.
+            .find(|v| v.get("uuid").is_some())
             .and_then(|v| v["atMs"].as_u64());
         if last.is_some_and(|at| at > after_ms) {
             return;
@@ -181,16 +191,32 @@ struct Acknowledged {
     checkpoint: String,
 }
 
-/// The record, but for a last line cut short when the load generator was stopped.
-fn read_record(path: &Path) -> Vec<Acknowledged> {
+/// A request that got no HTTP answer, as the load generator recorded it.
+struct TransportError {
+    at_ms: u64,
+    url: String,
+    error: String,
+}
+
+/// The record, but for a last line cut short when the load generator was stopped: the 201s and
+/// the transport errors.
+fn read_record(path: &Path) -> (Vec<Acknowledged>, Vec<TransportError>) {
     let text = std::fs::read_to_string(path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    let mut out = Vec::new();
+    let (mut out, mut errors) = (Vec::new(), Vec::new());
     for (n, line) in lines.iter().enumerate() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             assert_eq!(n + 1, lines.len(), "line {n} of the record: {line}");
             continue;
         };
+        if let Some(error) = v["transportError"].as_str() {
+            errors.push(TransportError {
+                at_ms: v["atMs"].as_u64().unwrap(),
+                url: v["url"].as_str().unwrap().to_owned(),
+                error: error.to_owned(),
+            });
+            continue;
+        }
         out.push(Acknowledged {
             at_ms: v["atMs"].as_u64().unwrap(),
             uuid: v["uuid"].as_str().unwrap().to_owned(),
@@ -198,7 +224,7 @@ fn read_record(path: &Path) -> Vec<Acknowledged> {
             checkpoint: v["checkpoint"].as_str().unwrap().to_owned(),
         });
     }
-    out
+    (out, errors)
 }
 
 fn hash(hex_text: &str) -> Hash {
@@ -263,6 +289,7 @@ fn failovers_of_frontends_and_databases_lose_no_acknowledged_entry() {
         .args(["--connections", "16", "--rate", &RATE.to_string()])
         .args(["--seconds", &seconds.to_string()])
         .args(["--count", &(seconds * RATE).to_string()])
+        .arg("--kills-expected")
         .arg("--record")
         .arg(&record_path)
         .stdin(Stdio::null())
@@ -273,6 +300,9 @@ fn failovers_of_frontends_and_databases_lose_no_acknowledged_entry() {
 
     let (mut frontend_kills, mut database_kills) = (vec![], vec![]);
     let mut rejoins = BTreeMap::<String, usize>::new();
+    // When each kill happened and when it was over (the frontend back, writes resumed after the
+    // primary's): the windows in which transport errors are expected.
+    let mut kill_windows: Vec<(&str, u64, u64)> = vec![];
     for cycle in 0..cycles {
         let leader = frontends.wait_leader(&rt, Duration::from_secs(60));
         std::thread::sleep(WRITE_FOR);
@@ -280,6 +310,8 @@ fn failovers_of_frontends_and_databases_lose_no_acknowledged_entry() {
         frontend_kills.push(unix_ms(SystemTime::now()));
         wait_for_write(&record_path, *frontend_kills.last().unwrap());
         frontends.restart(leader);
+        let back = unix_ms(SystemTime::now());
+        kill_windows.push(("frontend", *frontend_kills.last().unwrap(), back));
 
         std::thread::sleep(WRITE_FOR);
         let failover = cluster.fail_over(cycle % 5 == 4);
@@ -289,6 +321,8 @@ fn failovers_of_frontends_and_databases_lose_no_acknowledged_entry() {
         }
         *rejoins.entry(format!("{:?}", failover.rejoin)).or_default() += 1;
         wait_for_write(&record_path, *database_kills.last().unwrap());
+        let resumed = unix_ms(SystemTime::now());
+        kill_windows.push(("primary", *database_kills.last().unwrap(), resumed));
         eprintln!(
             "cycle {cycle}: frontend {leader} killed; primary {} killed, {} promoted in {:?}, \
              old primary {:?}",
@@ -326,7 +360,30 @@ fn failovers_of_frontends_and_databases_lose_no_acknowledged_entry() {
     let size = info["treeSize"].as_u64().unwrap();
     let root = hash(info["rootHash"].as_str().unwrap());
 
-    let record = read_record(&record_path);
+    let (record, transport_errors) = read_record(&record_path);
+    // Each transport error within a kill's window, counted for the latest kill whose window holds
+    // it (a window's grace can reach past the next kill); none outside all of them.
+    let grace = KILL_GRACE.as_millis() as u64;
+    let mut explained = vec![0usize; kill_windows.len()];
+    let unexplained: Vec<String> = transport_errors
+        .iter()
+        .filter(|e| {
+            let window = kill_windows
+                .iter()
+                .rposition(|&(_, from, to)| from <= e.at_ms + 1000 && e.at_ms <= to + grace);
+            if let Some(w) = window {
+                explained[w] += 1;
+            }
+            window.is_none()
+        })
+        .map(|e| format!("at {} ms, {}: {}", e.at_ms, e.url, e.error))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "{} transport errors no kill explains (kills and recoveries: {kill_windows:?}):\n{}",
+        unexplained.len(),
+        unexplained.join("\n")
+    );
     assert!(
         record.len() as u64 > u64::from(RATE),
         "only {} entries acknowledged",
@@ -475,14 +532,21 @@ fn failovers_of_frontends_and_databases_lose_no_acknowledged_entry() {
             .collect()
     };
     let (frontend_gaps, database_gaps) = (gaps(&frontend_kills), gaps(&database_kills));
+    let mut kinds = BTreeMap::<String, usize>::new();
+    for e in &transport_errors {
+        let authority = e.url.trim_start_matches("http://");
+        *kinds.entry(e.error.replace(authority, "…")).or_default() += 1;
+    }
     eprintln!(
         "{cycles} cycles in {load_ended:?} (whole test {:?}); {} entries acknowledged, final \
          tree {size}, {} checkpoints seen ({} sizes) all consistent with it; old primaries: \
-         {rejoins:?}\n{}\n{}",
+         {rejoins:?}; transport errors {} (all within a kill's window; per kill, frontend and \
+         primary alternating: {explained:?}; by kind: {kinds:?})\n{}\n{}",
         started.elapsed(),
         record.len(),
         seen.len(),
         sizes.len(),
+        transport_errors.len(),
         summary("leading frontend SIGKILLed", &frontend_gaps),
         summary("primary SIGKILLed (failover done at once)", &database_gaps),
     );
@@ -493,7 +557,9 @@ fn failovers_of_frontends_and_databases_lose_no_acknowledged_entry() {
 /// 1,024. A batch takes what is waiting, so it fills only with as many requests in flight: 256
 /// connections, and 512 — all one client address may open (an eighth of the server's
 /// connections) — for 1,024, with the in-flight limit raised to let them all in. Prints the
-/// load generator's report of each run.
+/// load generator's report of each run (with the server's CPU per write) and what each write
+/// cost PostgreSQL: the CPU of every process of the three nodes, and WAL bytes on the primary,
+/// per acknowledged entry. A run with a transport error fails (no server is killed here).
 #[test]
 #[ignore = "a benchmark: run by benches/postgres.sh"]
 fn write_throughput() {
@@ -516,18 +582,38 @@ fn write_throughput() {
         ];
         let mut server = TestServer::spawn_frontend(dir.path(), port, &args);
         server.wait_ready();
-        // Entries for up to 20,000 writes a second, signed before the clock starts.
+        let (cpu_before, wal_before) = (cluster.cpu_us(), cluster.wal_bytes());
+        // Entries for up to 20,000 writes a second, signed before the clock starts (the
+        // PostgreSQL figures include the pre-signing's idle seconds: nothing else runs then).
         let out = Command::new(common::loadgen_path())
             .args(["--url", &server.base_url(), "--connections", connections])
+            .args(["--server-pid", &server.pid().to_string()])
             .args(["--seconds", &seconds.to_string()])
             .args(["--count", &(seconds * 20000).to_string()])
-            .stderr(Stdio::null())
             .output()
             .unwrap();
-        assert!(out.status.success(), "loadgen failed");
+        // Its report, and why it failed: a run with transport errors (no kill here) is no figure.
+        assert!(
+            out.status.success(),
+            "max_batch {batch}, {connections} connections: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (cpu_after, wal_after) = (cluster.cpu_us(), cluster.wal_bytes());
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let entries = report["ok"].as_u64().unwrap().max(1);
+        let per_entry = |total: u64| (total as f64 / entries as f64 * 10.0).round() / 10.0;
+        let by_node: Vec<f64> = cpu_before
+            .iter()
+            .zip(&cpu_after)
+            .map(|(b, a)| per_entry(a.saturating_sub(*b)))
+            .collect();
         println!(
-            "max_batch {batch}, {connections} connections: {}",
-            String::from_utf8_lossy(&out.stdout).trim()
+            "max_batch {batch}, {connections} connections: {}\n  postgres CPU µs per write: \
+             {} (primary, standbys: {by_node:?}); WAL bytes per entry: {}",
+            String::from_utf8_lossy(&out.stdout).trim(),
+            per_entry(cpu_after.iter().sum::<u64>() - cpu_before.iter().sum::<u64>()),
+            per_entry(wal_after - wal_before),
         );
         server.signal("TERM");
     }

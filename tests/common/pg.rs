@@ -420,6 +420,56 @@ impl Cluster {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// CPU time (user and system) each node's processes have used, in microseconds: the
+    /// postmaster and its children (backends, WAL writer, senders and receivers — each in a
+    /// session of its own, so not found by process group), from fields 14 and 15 of
+    /// `/proc/PID/stat` in clock ticks of `USER_HZ` (100 on Linux). Processes that have exited
+    /// no longer count.
+    pub fn cpu_us(&self) -> Vec<u64> {
+        let postmasters: Vec<Option<u64>> = self
+            .nodes
+            .iter()
+            .map(|n| n.process.as_ref().map(|p| u64::from(p.id())))
+            .collect();
+        let mut used = vec![0; postmasters.len()];
+        for dir in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(dir.path().join("stat")) else {
+                continue;
+            };
+            // The command name (field 2) may hold spaces: count from the `)` that closes it.
+            let Some((pid, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let pid = pid
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<u64>().ok());
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+            let (Some(parent), Some(user), Some(system)) = (number(1), number(11), number(12))
+            else {
+                continue;
+            };
+            if let Some(node) = postmasters
+                .iter()
+                .position(|p| p.is_some() && (*p == pid || *p == Some(parent)))
+            {
+                used[node] += (user + system) * 10_000;
+            }
+        }
+        used
+    }
+
+    /// The primary's current WAL position, in bytes.
+    pub fn wal_bytes(&self) -> u64 {
+        let lsn: i64 = self
+            .client()
+            .query_one("SELECT (pg_current_wal_lsn() - '0/0')::bigint", &[])
+            .unwrap()
+            .get(0);
+        lsn as u64
+    }
 }
 
 impl Node {

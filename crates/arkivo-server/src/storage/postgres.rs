@@ -47,6 +47,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::config::TargetSessionAttrs;
 use postgres::error::{DbError, Severity, SqlState};
 use postgres::types::Type;
@@ -990,12 +991,16 @@ impl LogStore for PgStore {
             indexes.push(index);
             leaves.push(&e.leaf_hash.as_bytes()[..]);
             bodies.push(&e.body[..]);
-            for key in &e.index_keys {
-                search_keys.push(key.as_bytes());
-                search_indexes.push(index);
-            }
+            // Each (key, index) once, so the rows go in as they are (COPY has no `ON CONFLICT`,
+            // which made each a speculative insertion anyway: an index probe first, and a
+            // confirm record in the WAL after). No other batch can hold this index's rows: the
+            // fence checked the size.
+            let mut keys: Vec<&[u8]> = e.index_keys.iter().map(|k| k.as_bytes()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            search_indexes.extend(std::iter::repeat_n(index, keys.len()));
+            search_keys.extend(keys);
         }
-        let sets: Vec<&[u8]> = b.sets.iter().map(Vec::as_slice).collect();
         let hash_indexes = b
             .hashes
             .iter()
@@ -1023,33 +1028,45 @@ impl LogStore for PgStore {
             if owned == 0 {
                 return Ok(true);
             }
-            // The rows, in one statement: data-modifying WITH queries each run to completion
-            // whether or not the main query reads them. unnest pads the shorter arrays with
-            // nulls: no SETs (a CT log's leaves), null ones.
-            tx.execute_typed(
-                "WITH entries AS (\
-                   INSERT INTO arkivo_entries (idx, leaf_hash, integrated_time, body, \
-                   signed_entry_timestamp) \
-                   SELECT idx, leaf_hash, $3, body, signed FROM \
-                   unnest($1::bigint[], $2::bytea[], $4::bytea[], $5::bytea[]) \
-                   AS t(idx, leaf_hash, body, signed)), \
-                 hashes AS (\
-                   INSERT INTO arkivo_hashes (idx, hash) \
-                   SELECT * FROM unnest($6::bigint[], $7::bytea[])) \
-                 INSERT INTO arkivo_search (key, idx) \
-                 SELECT * FROM unnest($8::bytea[], $9::bigint[]) ON CONFLICT DO NOTHING",
-                &[
-                    (&indexes, Type::INT8_ARRAY),
-                    (&leaves, Type::BYTEA_ARRAY),
-                    (&b.integrated_time, Type::INT8),
-                    (&bodies, Type::BYTEA_ARRAY),
-                    (&sets, Type::BYTEA_ARRAY),
-                    (&hash_indexes, Type::INT8_ARRAY),
-                    (&hashes, Type::BYTEA_ARRAY),
-                    (&search_keys, Type::BYTEA_ARRAY),
-                    (&search_indexes, Type::INT8_ARRAY),
-                ],
+            // The rows, by binary COPY: heap rows go in a page at a time (one WAL record per
+            // page, where `INSERT … SELECT FROM unnest(…)` wrote one per row), and no
+            // statement text is planned for them. Two round trips per table (prepare, copy).
+            let entries = tx.copy_in(
+                "COPY arkivo_entries (idx, leaf_hash, integrated_time, body, \
+                 signed_entry_timestamp) FROM STDIN (FORMAT binary)",
             )?;
+            let mut rows = BinaryCopyInWriter::new(
+                entries,
+                &[
+                    Type::INT8,
+                    Type::BYTEA,
+                    Type::INT8,
+                    Type::BYTEA,
+                    Type::BYTEA,
+                ],
+            );
+            for (i, index) in indexes.iter().enumerate() {
+                // No SETs (a CT log's leaves): null ones.
+                let set = b.sets.get(i).map(Vec::as_slice);
+                rows.write(&[index, &leaves[i], &b.integrated_time, &bodies[i], &set])?;
+            }
+            rows.finish()?;
+            let mut rows = BinaryCopyInWriter::new(
+                tx.copy_in("COPY arkivo_hashes (idx, hash) FROM STDIN (FORMAT binary)")?,
+                &[Type::INT8, Type::BYTEA],
+            );
+            for (index, hash) in hash_indexes.iter().zip(&hashes) {
+                rows.write(&[index, hash])?;
+            }
+            rows.finish()?;
+            let mut rows = BinaryCopyInWriter::new(
+                tx.copy_in("COPY arkivo_search (key, idx) FROM STDIN (FORMAT binary)")?,
+                &[Type::BYTEA, Type::INT8],
+            );
+            for (key, index) in search_keys.iter().zip(&search_indexes) {
+                rows.write(&[key, index])?;
+            }
+            rows.finish()?;
             Ok(false)
         })?;
         if fenced_out {
