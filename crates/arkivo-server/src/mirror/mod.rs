@@ -27,6 +27,7 @@
 //! With the log's v1 key (`--log-key`) the mirror also copies and serves the Rekor v1 reads:
 //! [`v1`].
 
+mod push;
 mod v1;
 
 use std::sync::{Arc, RwLock};
@@ -48,7 +49,9 @@ use crate::logging::notice;
 use crate::storage::rocks::RocksStore;
 use crate::storage::{CommitBatch, LogMeta, LogStore, NewEntry, StoreHashes, TreeHead};
 use arkivo_core::checkpoint::{self, Checkpoint};
-use arkivo_core::limits::{HEADER_READ_TIMEOUT, MAX_QUERY_BODY_BYTES, MAX_RETRIEVE_ITEMS};
+use arkivo_core::limits::{
+    HEADER_READ_TIMEOUT, MAX_ADD_CHECKPOINT_BYTES, MAX_QUERY_BODY_BYTES, MAX_RETRIEVE_ITEMS,
+};
 use arkivo_core::merkle::{self, Hash, RightBorder};
 use arkivo_core::mirror::{
     Consistency, V1Entry, classify, consistency_proof_tiles, verify_v1_entry,
@@ -93,6 +96,9 @@ pub struct MirrorConfig {
     /// The log's Rekor v1 ECDSA public key (PEM): with it the mirror also copies what the v1
     /// reads need and serves them.
     pub log_key: Option<std::path::PathBuf>,
+    /// Push mode (docs/mirror.md): take `add-checkpoint` and `add-entries` instead of following
+    /// the log.
+    pub push: bool,
 }
 
 /// Entries of one chunk that the log integrated at one time: committed as one batch.
@@ -133,6 +139,8 @@ pub struct Mirror {
     v1: Option<Arc<V1Log>>,
     /// The v1 checkpoint served; none before the first is stored.
     v1_head: RwLock<Option<V1Head>>,
+    /// Push mode's state; none in pull mode.
+    push: Option<push::Push>,
 }
 
 /// Why a round stopped.
@@ -224,6 +232,23 @@ impl Mirror {
         };
         let head = store.head()?;
         let served_size = served_size(&head.checkpoint_c2sp)?;
+        ensure!(
+            !(config.push && config.log_key.is_some()),
+            "--push takes the log's tiles only (add-entries carries no SETs): drop --log-key, \
+             or mirror the v1 reads in pull mode"
+        );
+        let push = if config.push {
+            Some(push::Push::open(
+                dir,
+                &store,
+                &log,
+                &head.checkpoint_c2sp,
+                served_size,
+            )?)
+        } else {
+            push::discard(dir)?;
+            None
+        };
         let v1 = config.log_key.as_deref().map(V1Log::read).transpose()?;
         let v1_head = match &v1 {
             Some(v1) if !head.checkpoint_v1.is_empty() => Some(
@@ -259,6 +284,7 @@ impl Mirror {
             status: RwLock::new(Status::default()),
             v1: v1.map(Arc::new),
             v1_head: RwLock::new(v1_head),
+            push,
         })
     }
 
@@ -903,7 +929,22 @@ pub fn router(mirror: Arc<Mirror>) -> Router {
         .route("/tile/{*path}", get(serve_tile))
         .route_layer(axum::middleware::from_fn(cache::conditional));
     let origin_hash = hex::encode(sha2::Sha256::digest(mirror.log.name().as_bytes()));
+    // Push mode's update endpoints, at the root: the submission prefix (tlog-mirror
+    // "Introduction"). add-entries streams its body, so it has no body limit.
+    let updates = if mirror.push.is_some() {
+        Router::new()
+            .route(
+                "/add-checkpoint",
+                post(push::add_checkpoint)
+                    .fallback(refuse)
+                    .layer(DefaultBodyLimit::max(MAX_ADD_CHECKPOINT_BYTES)),
+            )
+            .route("/add-entries", post(push::add_entries).fallback(refuse))
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(updates)
         .merge(tiles.clone())
         .nest(&format!("/{origin_hash}"), tiles)
         .route(
@@ -982,6 +1023,7 @@ async fn status(State(m): State<Arc<Mirror>>) -> Response {
     axum::Json(serde_json::json!({
         "origin": m.log.name(),
         "log": m.log_url,
+        "mode": if m.push.is_some() { "push" } else { "pull" },
         "size": size,
         "v1Size": m.v1_head.read().unwrap_or_else(|p| p.into_inner()).as_ref().map(|h| h.checkpoint.size),
         "logSize": status.log_size,
@@ -1041,10 +1083,14 @@ pub async fn run(
         mirror.log_url,
         listener.local_addr()?
     );
-    let follower = tokio::spawn(mirror.clone().follow(config.poll_interval));
+    // In push mode the senders are the only writers: nothing follows the log.
+    let follower =
+        (!config.push).then(|| tokio::spawn(mirror.clone().follow(config.poll_interval)));
     let app = crate::api::server::App::new(router(mirror));
     crate::api::server::serve(listener, app, None, HEADER_READ_TIMEOUT, shutdown).await;
-    follower.abort();
+    if let Some(follower) = follower {
+        follower.abort();
+    }
     notice!("shut down cleanly");
     Ok(())
 }
