@@ -689,6 +689,10 @@ async fn add_checkpoint(mirror: &str, old: u64, proof: &[Hash], note: &str) -> (
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
+/// What a test does to each package (by its subtree start) before it is encoded: its entries and
+/// its proof.
+type Damage<'a> = dyn Fn(u64, &mut Vec<Vec<u8>>, &mut Vec<Hash>) + 'a;
+
 /// An add-entries body (tlog-mirror "Request Body") for `[start, end)` of `view`'s log, proven
 /// against the checkpoint of size `end`; `packages` limits it to a prefix of the canonical
 /// sequence, `damage` may change each package's entries and proof before it is encoded.
@@ -698,7 +702,7 @@ fn entries_body(
     start: u64,
     end: u64,
     packages: usize,
-    damage: &dyn Fn(u64, &mut Vec<Vec<u8>>, &mut Vec<Hash>),
+    damage: &Damage<'_>,
 ) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend(u16::try_from(origin.len()).unwrap().to_be_bytes());
