@@ -24,7 +24,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
 use super::Mirror;
-use crate::api::v1::{EntryRef, Retrieve, int_param, parse_entry_uuid, parse_retrieve, required};
+use crate::api::v1::{
+    EntryRef, Retrieve, int_param, log_proof_json, parse_entry_uuid, parse_retrieve, proof_sizes,
+    required,
+};
 use crate::api::{ApiError, body_bytes, entry_error, json_array_line, json_line, no_cache};
 use crate::log::entry_id;
 use crate::storage::rocks::RocksStore;
@@ -36,7 +39,7 @@ use arkivo_core::merkle::{self, Hash};
 use arkivo_core::note::{self, NoteVerifier};
 use arkivo_core::signer::EcdsaVerifyingKey;
 use arkivo_core::wire::{
-    ConsistencyProof, InclusionProof, LogEntry, LogEntryBody, LogInfo, Verification, to_json_line,
+    InclusionProof, LogEntry, LogEntryBody, LogInfo, Verification, to_json_line,
 };
 
 /// The log's Rekor v1 key, which signs its SETs and v1 checkpoints.
@@ -243,31 +246,17 @@ pub(super) async fn v1_log_proof(
     let (_, head) = v1_served(&m)?;
     let first = int_param(&params, "firstSize", 1)?.unwrap_or(1);
     let last = int_param(&params, "lastSize", 1)?.ok_or_else(|| required("lastSize"))?;
-    if first > last {
-        return Err(ApiError::bad_request(format!(
-            "firstSize({first}) must be less than lastSize({last})"
-        )));
-    }
-    let (first, last) = (first.unsigned_abs(), last.unsigned_abs());
-    if last > head.checkpoint.size {
-        return Err(ApiError::bad_request(format!(
-            "the tree size requested({last}) was greater than what is currently observable({}); \
-             this mirror holds the log up to its v1 checkpoint, the log is at {}",
-            head.checkpoint.size, m.log_url
-        )));
-    }
+    let (first, last) = proof_sizes(
+        first,
+        last,
+        head.checkpoint.size,
+        &format!(
+            "; this mirror holds the log up to its v1 checkpoint, the log is at {}",
+            m.log_url
+        ),
+    )?;
     let json = blocking(&m, move |store| {
-        let reader = StoreHashes(store);
-        let proof = if first == last {
-            Vec::new()
-        } else {
-            merkle::consistency_proof(first, last, &reader).map_err(|e| ApiError::internal(&e))?
-        };
-        let root = merkle::tree_hash(last, &reader).map_err(|e| ApiError::internal(&e))?;
-        Ok(to_json_line(&ConsistencyProof {
-            hashes: proof.iter().map(Hash::to_hex).collect(),
-            root_hash: root.to_hex(),
-        }))
+        log_proof_json(first, last, &StoreHashes(store))
     })
     .await?;
     Ok(no_cache(json_line(StatusCode::OK, json)))
