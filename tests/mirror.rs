@@ -609,3 +609,371 @@ fn damage_store(dir: &Path, index: u64, damage: impl FnOnce(&mut Vec<u8>, &mut V
         })
         .unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Push mode: the test is the sender, speaking tlog-mirror's add-checkpoint and add-entries.
+// ---------------------------------------------------------------------------------------------
+
+fn start_push_mirror(dir: &Path, port: u16, log_url: &str, vkey: &str) -> TestServer {
+    TestServer::mirror(
+        dir,
+        port,
+        &[
+            "--log",
+            log_url,
+            "--vkey",
+            vkey,
+            "--name",
+            "mirror.test/m1",
+            "--push",
+        ],
+    )
+}
+
+/// What a sender reads from the log at one checkpoint: the note as signed, every hash tile
+/// (for proofs) and every entry.
+struct LogView {
+    note: String,
+    size: u64,
+    hashes: TileSet,
+    entries: Vec<Vec<u8>>,
+}
+
+async fn log_view(base: &str) -> LogView {
+    let (status, note) = get_bytes(&format!("{base}/checkpoint")).await;
+    assert_eq!(status, 200);
+    let note = String::from_utf8(note).unwrap();
+    let size = Checkpoint::parse(&note::parse(note.as_bytes()).unwrap().text)
+        .unwrap()
+        .size;
+    let mut hashes = TileSet::new();
+    let mut entries = Vec::new();
+    for (path, body) in all_tiles(base, size).await {
+        match TilePath::parse(&path).unwrap() {
+            TilePath::Hashes(tile) => hashes.insert(tile, &body).unwrap(),
+            TilePath::Entries(_) | TilePath::Data(_) => {
+                entries.extend(
+                    tiles::decode_entry_bundle(&body)
+                        .unwrap()
+                        .into_iter()
+                        .map(<[u8]>::to_vec),
+                );
+            }
+        }
+    }
+    assert_eq!(entries.len() as u64, size);
+    LogView {
+        note,
+        size,
+        hashes,
+        entries,
+    }
+}
+
+/// `POST /add-checkpoint` (tlog-witness §3.2 wire format): status and body.
+async fn add_checkpoint(mirror: &str, old: u64, proof: &[Hash], note: &str) -> (u16, String) {
+    use base64::Engine;
+    let mut body = format!("old {old}\n");
+    for h in proof {
+        body.push_str(&base64::engine::general_purpose::STANDARD.encode(h.as_bytes()));
+        body.push('\n');
+    }
+    body.push('\n');
+    body.push_str(note);
+    let res = reqwest::Client::new()
+        .post(format!("{mirror}/add-checkpoint"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// What a test does to each package (by its subtree start) before it is encoded: its entries and
+/// its proof.
+type Damage<'a> = dyn Fn(u64, &mut Vec<Vec<u8>>, &mut Vec<Hash>) + 'a;
+
+/// An add-entries body (tlog-mirror "Request Body") for `[start, end)` of `view`'s log, proven
+/// against the checkpoint of size `end`; `packages` limits it to a prefix of the canonical
+/// sequence, `damage` may change each package's entries and proof before it is encoded.
+fn entries_body(
+    origin: &str,
+    view: &LogView,
+    start: u64,
+    end: u64,
+    packages: usize,
+    damage: &Damage<'_>,
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend(u16::try_from(origin.len()).unwrap().to_be_bytes());
+    body.extend(origin.as_bytes());
+    body.extend(start.to_be_bytes());
+    body.extend(end.to_be_bytes());
+    body.extend(0u16.to_be_bytes());
+    let mut subtree_start = start / 256 * 256;
+    for _ in 0..packages {
+        if subtree_start >= end {
+            break;
+        }
+        let (from, to) = (start.max(subtree_start), end.min(subtree_start + 256));
+        let mut entries = view.entries[from as usize..to as usize].to_vec();
+        let mut proof =
+            merkle::subtree_consistency_proof(subtree_start, to, end, &view.hashes).unwrap();
+        damage(subtree_start, &mut entries, &mut proof);
+        for e in &entries {
+            body.extend(u16::try_from(e.len()).unwrap().to_be_bytes());
+            body.extend(e);
+        }
+        body.push(u8::try_from(proof.len()).unwrap());
+        for h in &proof {
+            body.extend(h.as_bytes());
+        }
+        subtree_start += 256;
+    }
+    body
+}
+
+/// `POST /add-entries`: status, `Content-Type`, body.
+async fn add_entries(mirror: &str, body: Vec<u8>, gzip: bool) -> (u16, String, String) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{mirror}/add-entries"))
+        .header("content-type", "application/octet-stream");
+    let body = if gzip {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&body).unwrap();
+        req = req.header("content-encoding", "gzip");
+        gz.finish().unwrap()
+    } else {
+        body
+    };
+    let res = req.body(body).send().await.unwrap();
+    let status = res.status().as_u16();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, ct, res.text().await.unwrap())
+}
+
+fn no_damage(_: u64, _: &mut Vec<Vec<u8>>, _: &mut Vec<Hash>) {}
+
+/// The mirror's `/checkpoint` as served (the raw note).
+async fn served_note(mirror: &TestServer) -> (u16, String) {
+    let (status, body) = get_bytes(&format!("{}/checkpoint", mirror.base_url())).await;
+    (status, String::from_utf8(body).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mirror_in_push_mode_takes_the_log_from_a_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = LogKeyFiles::new();
+    let port = free_port();
+    let log_key = keys.verifier(port);
+    let origin = log_key.name().to_owned();
+    let mut log = start_log(&dir.path().join("log"), port, &keys, "");
+    let writers = Writers::start(&log.base_url(), "first", 4);
+    writers.wait_for(600).await;
+    writers.stop().await;
+    let first = log_view(&log.base_url()).await;
+    assert!(first.size > 512, "three packages at least");
+
+    let (mirror_dir, mirror_port) = (dir.path().join("mirror"), free_port());
+    let mut mirror = start_push_mirror(&mirror_dir, mirror_port, &log.base_url(), &log_key.vkey());
+    let m = mirror.base_url();
+    let mirror_verifier = mirror_key(&mirror).await;
+    assert_eq!(status(&mirror).await["mode"], "push");
+
+    // A sender without state learns the mirror's (tlog-mirror: upload_start = upload_end = 0).
+    let probe = entries_body(&origin, &first, 0, 0, 0, &no_damage);
+    let (code, ct, info) = add_entries(&m, probe, false).await;
+    assert_eq!(
+        (code, ct.as_str(), info.as_str()),
+        (409, "text/x.tlog.mirror-info", "0\n0\n\n")
+    );
+
+    // add-checkpoint refusals, as a witness's (tlog-witness §3.2).
+    let mut bad_sig = note::parse(first.note.as_bytes()).unwrap();
+    for sig in &mut bad_sig.signatures {
+        if sig.name == origin && sig.key_id == log_key.key_id() {
+            sig.signature[9] ^= 1;
+        }
+    }
+    let bad_sig = note::format(&bad_sig).unwrap();
+    assert_eq!(add_checkpoint(&m, 0, &[], &bad_sig).await.0, 403);
+    let text = note::parse(first.note.as_bytes()).unwrap().text;
+    let other_key = arkivo_core::signer::LogKeys::generate()
+        .ed25519_note_signer(&origin)
+        .unwrap();
+    let other = note::sign(&text, &[&other_key as &dyn note::NoteSigner]).unwrap();
+    let (code, why) = add_checkpoint(&m, 0, &[], &other).await;
+    assert_eq!(code, 403, "{why}");
+    let stranger = arkivo_core::signer::LogKeys::generate()
+        .ed25519_note_signer("other.log")
+        .unwrap();
+    let foreign = note::sign(
+        &text.replacen(&origin, "other.log", 1),
+        &[&stranger as &dyn note::NoteSigner],
+    )
+    .unwrap();
+    assert_eq!(add_checkpoint(&m, 0, &[], &foreign).await.0, 404);
+    let (code, size) = add_checkpoint(&m, 5, &[], &first.note).await;
+    assert_eq!((code, size.as_str()), (409, "0\n"));
+    assert_eq!(
+        add_checkpoint(&m, 0, &[Hash([1; 32])], &first.note).await.0,
+        422
+    );
+    // The first pending checkpoint: an empty answer, no cosignature yet.
+    assert_eq!(
+        add_checkpoint(&m, 0, &[], &first.note).await,
+        (200, String::new())
+    );
+    assert_eq!(served_note(&mirror).await.0, 404);
+
+    // add-entries refusals: nothing is stored.
+    let n = first.size;
+    let unknown = entries_body("other.log", &first, 0, n, 9, &no_damage);
+    assert_eq!(add_entries(&m, unknown, false).await.0, 404);
+    let not_pending = entries_body(&origin, &first, 0, n - 1, 9, &no_damage);
+    let (code, _, info) = add_entries(&m, not_pending, false).await;
+    assert_eq!((code, info), (409, format!("{n}\n0\n\n")));
+    let ahead = entries_body(&origin, &first, 256, n, 9, &no_damage);
+    assert_eq!(add_entries(&m, ahead, false).await.0, 409);
+    let flip_proof = |_: u64, _: &mut Vec<Vec<u8>>, p: &mut Vec<Hash>| p[0].0[3] ^= 1;
+    let (code, _, why) = add_entries(
+        &m,
+        entries_body(&origin, &first, 0, n, 9, &flip_proof),
+        false,
+    )
+    .await;
+    assert_eq!(code, 422, "{why}");
+    let changed = |_: u64, e: &mut Vec<Vec<u8>>, _: &mut Vec<Hash>| e[7].push(b' ');
+    let (code, _, why) =
+        add_entries(&m, entries_body(&origin, &first, 0, n, 9, &changed), false).await;
+    assert_eq!(code, 422, "{why}");
+    let mut truncated = entries_body(&origin, &first, 0, n, 1, &no_damage);
+    truncated.truncate(truncated.len() - 5);
+    assert_eq!(add_entries(&m, truncated, false).await.0, 400);
+    let s = status(&mirror).await;
+    assert_eq!(
+        (&s["size"], &s["fork"]),
+        (&0.into(), &serde_json::Value::Null),
+        "{s}"
+    );
+
+    // A prefix of one package: 202 with the next entry; the rest, gzip'd: 200 with the
+    // mirror's cosignature on the log's checkpoint, which is then the mirror checkpoint.
+    let (code, ct, info) = add_entries(
+        &m,
+        entries_body(&origin, &first, 0, n, 1, &no_damage),
+        false,
+    )
+    .await;
+    assert_eq!(
+        (code, ct.as_str(), info),
+        (202, "text/x.tlog.mirror-info", format!("{n}\n256\n\n"))
+    );
+    let (code, _, line) = add_entries(
+        &m,
+        entries_body(&origin, &first, 256, n, 9, &no_damage),
+        true,
+    )
+    .await;
+    assert_eq!(code, 200, "{line}");
+    let cosigned = format!("{}{line}", first.note);
+    let opened = checkpoint::open_c2sp(
+        &cosigned,
+        &log_key,
+        &[&mirror_verifier as &dyn NoteVerifier],
+    )
+    .unwrap();
+    assert!(
+        opened
+            .note
+            .is_signed_by(mirror_verifier.name(), mirror_verifier.key_id())
+    );
+    assert_eq!(served_note(&mirror).await, (200, cosigned.clone()));
+    assert_eq!(all_tiles(&m, n).await, all_tiles(&log.base_url(), n).await);
+    // Sent again: already held, the same answer.
+    let (code, _, again) = add_entries(
+        &m,
+        entries_body(&origin, &first, n - n % 256, n, 9, &no_damage),
+        false,
+    )
+    .await;
+    assert_eq!((code, again), (200, line.clone()));
+
+    // The log grows; a consistency proof moves the pending checkpoint.
+    let writers = Writers::start(&log.base_url(), "second", 4);
+    writers.wait_for(300).await;
+    writers.stop().await;
+    let second = log_view(&log.base_url()).await;
+    let proof = merkle::consistency_proof(n, second.size, &second.hashes).unwrap();
+    let mut bad = proof.clone();
+    bad[0].0[0] ^= 1;
+    assert_eq!(add_checkpoint(&m, n, &bad, &second.note).await.0, 422);
+    assert_eq!(
+        add_checkpoint(&m, n, &proof, &second.note).await,
+        (200, String::new())
+    );
+    // An old checkpoint: the pending one is larger now.
+    assert_eq!(
+        add_checkpoint(&m, second.size, &[], &first.note).await.0,
+        400
+    );
+    let (code, size) = add_checkpoint(&m, n, &[], &first.note).await;
+    assert_eq!((code, size), (409, format!("{}\n", second.size)));
+    let stale = entries_body(&origin, &first, n, n, 9, &no_damage);
+    let (code, _, info) = add_entries(&m, stale, false).await;
+    assert_eq!((code, info), (409, format!("{}\n{n}\n\n", second.size)));
+
+    // A fork: another instance of the log (same keys and origin) with other entries.
+    log.signal("TERM");
+    let fork = start_log(&dir.path().join("fork"), port, &keys, "");
+    let writers = Writers::start(&fork.base_url(), "fork", 8);
+    writers.wait_for(second.size as usize + 10).await;
+    writers.stop().await;
+    let forked = log_view(&fork.base_url()).await;
+    let fork_proof = merkle::consistency_proof(second.size, forked.size, &forked.hashes).unwrap();
+    let (code, why) = add_checkpoint(&m, second.size, &fork_proof, &forked.note).await;
+    assert_eq!(code, 422, "{why}");
+    // The proof leads to the fork's signed root from another root at the pending size: a fork
+    // (unprovable when that size is a power of two: the proof then omits the old root).
+    let s = status(&mirror).await;
+    if !second.size.is_power_of_two() {
+        assert!(s["fork"].as_str().unwrap().contains("forked"), "{s}");
+    }
+    // The fork's entries do not verify against the pending checkpoint.
+    let fork_entries = |from: u64, e: &mut Vec<Vec<u8>>, _: &mut Vec<Hash>| {
+        let at = usize::try_from(n.max(from)).unwrap();
+        *e = forked.entries[at..at + e.len()].to_vec();
+    };
+    let (code, _, why) = add_entries(
+        &m,
+        entries_body(&origin, &second, n, second.size, 9, &fork_entries),
+        false,
+    )
+    .await;
+    assert_eq!(code, 422, "{why}");
+    assert_eq!(served_note(&mirror).await, (200, cosigned.clone()));
+
+    // A restart keeps the mirror checkpoint and the pending one; the real log's entries then
+    // complete the copy.
+    mirror.kill();
+    let mirror = start_push_mirror(&mirror_dir, mirror_port, &fork.base_url(), &log_key.vkey());
+    assert_eq!(served_note(&mirror).await, (200, cosigned));
+    let (code, _, line) = add_entries(
+        &m,
+        entries_body(&origin, &second, n, second.size, 99, &no_damage),
+        true,
+    )
+    .await;
+    assert_eq!(code, 200, "{line}");
+    assert_eq!(
+        served_note(&mirror).await,
+        (200, format!("{}{line}", second.note))
+    );
+    let held = checkpoint(&m, &log_key, Some(&mirror_verifier)).await;
+    assert_eq!(held.size, second.size);
+}

@@ -112,6 +112,10 @@ pub enum MerkleError {
     /// [`RightBorder::from_stored`] was given the wrong number of hashes.
     #[error("right border of tree size {size} needs {want} hashes, got {got}")]
     WrongBorderSize { size: u64, want: usize, got: usize },
+    /// A range that is not a subtree of the tree (draft-ietf-plants-merkle-tree-certs-02 §4.1):
+    /// `start` not a multiple of `BIT_CEIL(end - start)`, or past the tree's end.
+    #[error("[{start}, {end}) is not a subtree of the tree of size {size}")]
+    InvalidSubtree { start: u64, end: u64, size: u64 },
     /// A [`HashReader`] broke its contract (release builds; debug builds assert instead).
     #[error("hash reader returned {got} hashes for {want} indexes")]
     WrongHashCount { want: usize, got: usize },
@@ -643,6 +647,173 @@ fn consistency_roots(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Subtrees (draft-ietf-plants-merkle-tree-certs-02 §4: what tlog-mirror's add-entries proves)
+// ---------------------------------------------------------------------------------------------
+
+/// Whether `[start, end)` is a subtree (draft-ietf-plants-merkle-tree-certs-02 §4.1): `start <=
+/// end` and `start` a multiple of `BIT_CEIL(end - start)` (for a length above 2^63 that
+/// power of two does not fit a `u64`, and only `start = 0` is a multiple of it).
+#[must_use]
+pub fn is_valid_subtree(start: u64, end: u64) -> bool {
+    if start > end {
+        return false;
+    }
+    match (end - start).checked_next_power_of_two() {
+        Some(ceil) => start & (ceil - 1) == 0,
+        None => start == 0,
+    }
+}
+
+fn check_subtree(start: u64, end: u64, tree_size: u64) -> Result<(), MerkleError> {
+    if !is_valid_subtree(start, end) || end > tree_size {
+        return Err(MerkleError::InvalidSubtree {
+            start,
+            end,
+            size: tree_size,
+        });
+    }
+    check_tree_size(tree_size)
+}
+
+/// The ranges whose MTHs make up `SUBTREE_PROOF(start, end, D[0:size])` (draft §4.4.1), in
+/// proof order. Needs a valid subtree with `start < end <= size`.
+///
+/// Unrolls `SUBTREE_SUBPROOF` top-down as [`consistency_ranges`] unrolls RFC 6962's `SUBPROOF`
+/// (which it generalizes: `start = 0` gives the same ranges). `[s, end)` is the subtree still
+/// to find inside the node `[lo, hi)`; `whole` is the flag `b`.
+fn subtree_consistency_ranges(start: u64, end: u64, size: u64) -> Vec<Range> {
+    let (mut s, mut lo, mut hi, mut whole) = (start, 0, size, true);
+    let mut out = Vec::new();
+    while (s, end) != (lo, hi) {
+        let mid = lo + split_point(hi - lo);
+        if end <= mid {
+            out.push((mid, hi));
+            hi = mid;
+        } else if mid <= s {
+            out.push((lo, mid));
+            lo = mid;
+        } else {
+            // s < mid < end, so s = lo: the subtree's left part is the node [lo, mid), whose
+            // hash the proof carries; its right part [mid, end) is proven from here on, and is
+            // not the subtree the verifier holds the hash of.
+            out.push((lo, mid));
+            lo = mid;
+            s = mid;
+            whole = false;
+        }
+    }
+    if !whole {
+        out.push((lo, hi));
+    }
+    out.reverse();
+    out
+}
+
+/// `SUBTREE_PROOF(start, end, D[0:tree_size])` (draft-ietf-plants-merkle-tree-certs-02 §4.4.1):
+/// proves the subtree `[start, end)` consistent with the tree of `tree_size` records. Empty for
+/// `start = end`; `PROOF(end, D_n)` for `start = 0`; `PATH(start, D_n)` for one record. Reads
+/// O(log n) stored hashes in one call.
+///
+/// # Errors
+/// [`MerkleError::InvalidSubtree`]; [`MerkleError::TreeTooLarge`]; reader failures.
+pub fn subtree_consistency_proof(
+    start: u64,
+    end: u64,
+    tree_size: u64,
+    r: &(impl HashReader + ?Sized),
+) -> Result<Vec<Hash>, MerkleError> {
+    check_subtree(start, end, tree_size)?;
+    if start == end {
+        return Ok(Vec::new());
+    }
+    range_hashes(&subtree_consistency_ranges(start, end, tree_size), r)
+}
+
+/// Checks that `proof` proves the subtree `[start, end)` with hash `subtree_hash` consistent
+/// with the tree of `tree_size` records with root `root`: the procedure of
+/// draft-ietf-plants-merkle-tree-certs-02 §4.4.3, step by step (`fn`, `sn`, `tn` are the
+/// positions of the subtree's first and last record and of the tree's last record at the
+/// current level). Any `u64` sizes are accepted; no storage is involved.
+///
+/// # Errors
+/// [`MerkleError::InvalidSubtree`]; [`MerkleError::TreeTooLarge`];
+/// [`MerkleError::WrongProofSize`] unless the proof has exactly the hashes
+/// [`subtree_consistency_proof`] gives; [`MerkleError::RootMismatch`].
+pub fn verify_subtree_consistency(
+    start: u64,
+    end: u64,
+    tree_size: u64,
+    proof: &[Hash],
+    subtree_hash: &Hash,
+    root: &Hash,
+) -> Result<(), MerkleError> {
+    check_subtree(start, end, tree_size)?;
+    let want = if start == end {
+        0
+    } else {
+        subtree_consistency_ranges(start, end, tree_size).len()
+    };
+    if proof.len() != want {
+        return Err(MerkleError::WrongProofSize {
+            got: proof.len(),
+            want,
+        });
+    }
+    if start == end {
+        // Step 2: the empty subtree, whose hash is that of the empty string.
+        return if *subtree_hash == empty_root() {
+            Ok(())
+        } else {
+            Err(MerkleError::RootMismatch)
+        };
+    }
+    let (mut f, mut s, mut t) = (start, end - 1, tree_size - 1);
+    let shift = |f: &mut u64, s: &mut u64, t: &mut u64| {
+        *f >>= 1;
+        *s >>= 1;
+        *t >>= 1;
+    };
+    if s == t {
+        while f != s {
+            shift(&mut f, &mut s, &mut t);
+        }
+    } else {
+        while f != s && s & 1 == 1 {
+            shift(&mut f, &mut s, &mut t);
+        }
+    }
+    let mut rest = proof.iter();
+    let (mut fr, mut sr) = if f == s {
+        (*subtree_hash, *subtree_hash)
+    } else {
+        let first = rest.next().ok_or(MerkleError::RootMismatch)?;
+        (*first, *first)
+    };
+    for c in rest {
+        if t == 0 {
+            return Err(MerkleError::RootMismatch);
+        }
+        if s & 1 == 1 || s == t {
+            if f < s {
+                fr = node_hash(c, &fr);
+            }
+            sr = node_hash(c, &sr);
+            // s = t > 0 here when s is even, so a set bit is reached.
+            while s & 1 == 0 {
+                shift(&mut f, &mut s, &mut t);
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        shift(&mut f, &mut s, &mut t);
+    }
+    if t != 0 || fr != *subtree_hash || sr != *root {
+        return Err(MerkleError::RootMismatch);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // Right border
 // ---------------------------------------------------------------------------------------------
 
@@ -912,6 +1083,143 @@ mod tests {
             v.pop();
             Ok(v)
         }
+    }
+
+    /// MTH over leaf hashes, straight from RFC 6962 §2.1: the independent reference.
+    fn mth(leaves: &[Hash]) -> Hash {
+        match leaves.len() {
+            0 => empty_root(),
+            1 => leaves[0],
+            n => {
+                let k = split_point(n as u64) as usize;
+                node_hash(&mth(&leaves[..k]), &mth(&leaves[k..]))
+            }
+        }
+    }
+
+    /// `SUBTREE_SUBPROOF` written as the draft's recursion over leaf hashes (§4.4.1).
+    fn subtree_subproof(start: usize, end: usize, d: &[Hash], b: bool) -> Vec<Hash> {
+        let n = d.len();
+        if start == 0 && end == n {
+            return if b { Vec::new() } else { vec![mth(d)] };
+        }
+        let k = split_point(n as u64) as usize;
+        if end <= k {
+            let mut p = subtree_subproof(start, end, &d[..k], b);
+            p.push(mth(&d[k..]));
+            p
+        } else if k <= start {
+            let mut p = subtree_subproof(start - k, end - k, &d[k..], b);
+            p.push(mth(&d[..k]));
+            p
+        } else {
+            let mut p = subtree_subproof(0, end - k, &d[k..], false);
+            p.push(mth(&d[..k]));
+            p
+        }
+    }
+
+    #[test]
+    fn subtree_proofs_of_every_subtree_of_small_trees() {
+        for n in 1..=40u64 {
+            let leaves: Vec<Hash> = (0..n).map(|i| record_hash(&i.to_le_bytes())).collect();
+            let stored = small_store(n);
+            let root = mth(&leaves);
+            for start in 0..=n {
+                for end in start..=n {
+                    let proof = subtree_consistency_proof(start, end, n, &stored);
+                    if !is_valid_subtree(start, end) {
+                        assert!(matches!(proof, Err(MerkleError::InvalidSubtree { .. })));
+                        continue;
+                    }
+                    let proof = proof.unwrap();
+                    let (s, e) = (start as usize, end as usize);
+                    let sub = mth(&leaves[s..e]);
+                    if start < end {
+                        assert_eq!(
+                            proof,
+                            subtree_subproof(s, e, &leaves, true),
+                            "[{s},{e}) of {n}"
+                        );
+                    }
+                    if start == 0 && end > 0 {
+                        assert_eq!(proof, consistency_proof(end, n, &stored).unwrap());
+                    }
+                    if end == start + 1 {
+                        assert_eq!(proof, inclusion_proof(n, start, &stored).unwrap());
+                    }
+                    verify_subtree_consistency(start, end, n, &proof, &sub, &root)
+                        .unwrap_or_else(|e| panic!("[{s},{e}) of {n}: {e}"));
+                    // Every mutation fails: each hash flipped, a hash dropped or added, another
+                    // subtree hash, another root. (Not another tree size: like RFC 9162's, the
+                    // proof does not authenticate the size, the signed checkpoint does.)
+                    for i in 0..proof.len() {
+                        let mut bad = proof.clone();
+                        bad[i].0[0] ^= 1;
+                        assert!(
+                            verify_subtree_consistency(start, end, n, &bad, &sub, &root).is_err()
+                        );
+                        let mut short = proof.clone();
+                        short.remove(i);
+                        assert!(
+                            verify_subtree_consistency(start, end, n, &short, &sub, &root).is_err()
+                        );
+                    }
+                    let mut long = proof.clone();
+                    long.push(root);
+                    assert!(verify_subtree_consistency(start, end, n, &long, &sub, &root).is_err());
+                    let mut other = sub;
+                    other.0[31] ^= 1;
+                    assert!(
+                        verify_subtree_consistency(start, end, n, &proof, &other, &root).is_err()
+                    );
+                    let mut other_root = root;
+                    other_root.0[31] ^= 1;
+                    if start < end {
+                        assert!(
+                            verify_subtree_consistency(start, end, n, &proof, &sub, &other_root)
+                                .is_err()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn subtree_proof_examples_of_the_draft() {
+        // §4.4.2: [4, 8) in a tree of 14 is MTH(D[0:4]), MTH(D[8:14]); [8, 13) is
+        // MTH({d[12]}), MTH({d[13]}), MTH(D[8:12]), MTH(D[0:8]).
+        let leaves: Vec<Hash> = (0..14u64).map(|i| record_hash(&i.to_le_bytes())).collect();
+        let stored = small_store(14);
+        assert_eq!(
+            subtree_consistency_proof(4, 8, 14, &stored).unwrap(),
+            vec![mth(&leaves[0..4]), mth(&leaves[8..14])]
+        );
+        assert_eq!(
+            subtree_consistency_proof(8, 13, 14, &stored).unwrap(),
+            vec![
+                leaves[12],
+                leaves[13],
+                mth(&leaves[8..12]),
+                mth(&leaves[0..8])
+            ]
+        );
+        assert!(!is_valid_subtree(7, 9));
+        assert!(is_valid_subtree(0, u64::MAX));
+        assert!(!is_valid_subtree(1, u64::MAX));
+        assert!(is_valid_subtree(1 << 63, u64::MAX));
+        assert!(is_valid_subtree(5, 5));
+        assert_eq!(
+            verify_subtree_consistency(0, 3, 2, &[], &leaves[0], &leaves[0]),
+            Err(MerkleError::InvalidSubtree {
+                start: 0,
+                end: 3,
+                size: 2
+            })
+        );
+        assert!(verify_subtree_consistency(3, 3, 9, &[], &empty_root(), &leaves[0]).is_ok());
+        assert!(verify_subtree_consistency(3, 3, 9, &[], &leaves[0], &leaves[0]).is_err());
     }
 
     fn small_store(n: u64) -> Vec<Hash> {

@@ -15,6 +15,11 @@
 //! entry's integrated time and signed entry timestamp (SET), read from the log's v1 API and
 //! checked by [`verify_v1_entry`] against the entry the mirror verified in its tiles.
 //!
+//! A mirror that is sent the log (tlog-mirror push mode, "add-entries") reads the request's
+//! header ([`AddEntriesHeader::parse`]) and then its canonical sequence of entry packages
+//! ([`entry_packages`], [`EntryPackage::parse`]), each authenticated by a subtree consistency
+//! proof against the pending checkpoint ([`EntryPackage::verify`]) before it is stored.
+//!
 //! Bytes and sizes in, values out: no I/O.
 
 use std::cell::RefCell;
@@ -221,11 +226,395 @@ pub fn classify(
     }
 }
 
+/// The `Content-Type` of add-entries' 409 and 202 answers (tlog-mirror "add-entries").
+pub const MIRROR_INFO_CONTENT_TYPE: &str = "text/x.tlog.mirror-info";
+
+/// Entries per package, aligned at its multiples (tlog-mirror: "aligned at multiples of 256",
+/// one entry bundle each, tlog-tiles §4.5).
+pub const PACKAGE_WIDTH: u64 = TILE_WIDTH as u64;
+
+/// The most hashes a package's subtree consistency proof may have (tlog-mirror: `num_hashes`
+/// "MUST be at most 63").
+pub const MAX_PACKAGE_PROOF_HASHES: usize = 63;
+
+/// Why an add-entries body does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("malformed add-entries request: {0}")]
+pub struct Malformed(pub String);
+
+/// The fixed part of an add-entries body (tlog-mirror "Request Body").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddEntriesHeader {
+    /// The log's origin line.
+    pub log_origin: String,
+    pub upload_start: u64,
+    /// The tree size of the pending checkpoint the packages are proven against.
+    pub upload_end: u64,
+    /// The mirror's opaque value from an earlier answer, or empty.
+    pub ticket: Vec<u8>,
+}
+
+/// Reads `n` bytes at `*at` and advances past them; `None` if `buf` ends first.
+fn take<'a>(buf: &'a [u8], at: &mut usize, n: usize) -> Option<&'a [u8]> {
+    let end = at.checked_add(n)?;
+    let got = buf.get(*at..end)?;
+    *at = end;
+    Some(got)
+}
+
+fn take_u16(buf: &[u8], at: &mut usize) -> Option<usize> {
+    take(buf, at, 2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+}
+
+fn take_u64(buf: &[u8], at: &mut usize) -> Option<u64> {
+    take(buf, at, 8).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
+}
+
+impl AddEntriesHeader {
+    /// Parses the header at the start of `buf` (the body read so far): `Ok(None)` while it is
+    /// incomplete, else the header and its length in bytes. A body streams in, so the header is
+    /// known (and its sizes checked) before the packages arrive.
+    ///
+    /// # Errors
+    /// [`Malformed`]: an origin that is not UTF-8; `upload_start > upload_end`.
+    pub fn parse(buf: &[u8]) -> Result<Option<(AddEntriesHeader, usize)>, Malformed> {
+        let mut at = 0;
+        let parsed = (|| {
+            let origin_len = take_u16(buf, &mut at)?;
+            let origin = take(buf, &mut at, origin_len)?;
+            let upload_start = take_u64(buf, &mut at)?;
+            let upload_end = take_u64(buf, &mut at)?;
+            let ticket_len = take_u16(buf, &mut at)?;
+            let ticket = take(buf, &mut at, ticket_len)?;
+            Some((origin, upload_start, upload_end, ticket))
+        })();
+        let Some((origin, upload_start, upload_end, ticket)) = parsed else {
+            return Ok(None);
+        };
+        let log_origin = std::str::from_utf8(origin)
+            .map_err(|_| Malformed("log_origin is not UTF-8".into()))?
+            .to_owned();
+        if upload_start > upload_end {
+            return Err(Malformed(format!(
+                "upload_start {upload_start} is past upload_end {upload_end}"
+            )));
+        }
+        Ok(Some((
+            AddEntriesHeader {
+                log_origin,
+                upload_start,
+                upload_end,
+                ticket: ticket.to_vec(),
+            },
+            at,
+        )))
+    }
+}
+
+/// One package of the canonical sequence: the entries `[start, end)`, proven as part of the
+/// subtree `[subtree_start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackageRange {
+    pub subtree_start: u64,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// The canonical sequence of entry packages of `[upload_start, upload_end)` (tlog-mirror
+/// "Request Body"): package `i` holds `[max(upload_start, rounded_start + 256 i),
+/// min(upload_end, rounded_start + 256 (i + 1)))`; empty when the two are equal.
+pub fn entry_packages(upload_start: u64, upload_end: u64) -> impl Iterator<Item = PackageRange> {
+    let rounded_start = upload_start - upload_start % PACKAGE_WIDTH;
+    let count = if upload_start >= upload_end {
+        0
+    } else {
+        upload_end.div_ceil(PACKAGE_WIDTH) - rounded_start / PACKAGE_WIDTH
+    };
+    (0..count).map(move |i| {
+        let subtree_start = rounded_start + i * PACKAGE_WIDTH;
+        PackageRange {
+            subtree_start,
+            start: upload_start.max(subtree_start),
+            end: upload_end.min(subtree_start + PACKAGE_WIDTH),
+        }
+    })
+}
+
+/// An entry package as received: its entries and its subtree consistency proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryPackage {
+    pub entries: Vec<Vec<u8>>,
+    pub proof: Vec<Hash>,
+}
+
+impl EntryPackage {
+    /// Parses the package of `range` at the start of `buf`: `Ok(None)` while it is incomplete,
+    /// else the package and its length in bytes.
+    ///
+    /// # Errors
+    /// [`Malformed`]: more than [`MAX_PACKAGE_PROOF_HASHES`] hashes.
+    pub fn parse(
+        buf: &[u8],
+        range: PackageRange,
+    ) -> Result<Option<(EntryPackage, usize)>, Malformed> {
+        let mut at = 0;
+        let count = usize::try_from(range.end - range.start).unwrap_or(usize::MAX);
+        let mut entries = Vec::with_capacity(count.min(TILE_WIDTH.into()));
+        for _ in 0..count {
+            let Some(len) = take_u16(buf, &mut at) else {
+                return Ok(None);
+            };
+            let Some(entry) = take(buf, &mut at, len) else {
+                return Ok(None);
+            };
+            entries.push(entry.to_vec());
+        }
+        let Some(&[num_hashes]) = take(buf, &mut at, 1) else {
+            return Ok(None);
+        };
+        let num_hashes = usize::from(num_hashes);
+        if num_hashes > MAX_PACKAGE_PROOF_HASHES {
+            return Err(Malformed(format!(
+                "the package of [{}, {}) has num_hashes {num_hashes}, more than \
+                 {MAX_PACKAGE_PROOF_HASHES}",
+                range.start, range.end
+            )));
+        }
+        let Some(hashes) = take(buf, &mut at, num_hashes * merkle::HASH_SIZE) else {
+            return Ok(None);
+        };
+        let proof = hashes
+            .chunks_exact(merkle::HASH_SIZE)
+            .map(|h| Hash::from_slice(h).expect("32 bytes"))
+            .collect();
+        Ok(Some((EntryPackage { entries, proof }, at)))
+    }
+
+    /// Authenticates the package of `range` (tlog-mirror "Processing"): the subtree hash of
+    /// `[subtree_start, end)` from `held` (the record hashes of `[subtree_start, start)`, which
+    /// the mirror already has) and the received entries, then its subtree consistency proof
+    /// against the pending checkpoint `(tree_size, root)`. Returns the entries' record hashes.
+    ///
+    /// # Errors
+    /// [`MerkleError`] when the proof does not verify.
+    pub fn verify(
+        &self,
+        range: PackageRange,
+        held: &[Hash],
+        tree_size: u64,
+        root: &Hash,
+    ) -> Result<Vec<Hash>, MerkleError> {
+        let leaves: Vec<Hash> = self
+            .entries
+            .iter()
+            .map(|e| merkle::record_hash(e))
+            .collect();
+        // The subtree is a tree of its own (draft-ietf-plants-merkle-tree-certs-02 §4.1).
+        let mut subtree = merkle::RightBorder::empty();
+        for leaf in held.iter().chain(&leaves) {
+            // Only the subtree's root is needed here; the mirror stores the hashes of its own
+            // tree when it commits the entries.
+            let _ = subtree.append(*leaf);
+        }
+        merkle::verify_subtree_consistency(
+            range.subtree_start,
+            range.end,
+            tree_size,
+            &self.proof,
+            &subtree.root(),
+            root,
+        )?;
+        Ok(leaves)
+    }
+}
+
+/// The body of add-entries' 409 and 202 answers (tlog-mirror "Processing"): a valid pending
+/// checkpoint's tree size, the next entry, the ticket in base64, each on its own line.
+pub fn mirror_info_body(pending_size: u64, next_entry: u64, ticket: &[u8]) -> String {
+    format!("{pending_size}\n{next_entry}\n{}\n", B64.encode(ticket))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::merkle::RightBorder;
     use crate::tiles::{TilePath, TileSet, encode_tile};
+
+    /// An add-entries body as a sender writes it (tlog-mirror "Request Body"), for the
+    /// entries `records[upload_start..upload_end]` of the tree of `records.len()` records.
+    fn add_entries_body(records: &[Vec<u8>], upload_start: u64, upload_end: u64) -> Vec<u8> {
+        let stored = stored_of(records);
+        let mut body = Vec::new();
+        body.extend(3u16.to_be_bytes());
+        body.extend(b"log");
+        body.extend(upload_start.to_be_bytes());
+        body.extend(upload_end.to_be_bytes());
+        body.extend(1u16.to_be_bytes());
+        body.push(7);
+        for p in entry_packages(upload_start, upload_end) {
+            for r in &records[p.start as usize..p.end as usize] {
+                body.extend(u16::try_from(r.len()).unwrap().to_be_bytes());
+                body.extend(r);
+            }
+            let proof =
+                merkle::subtree_consistency_proof(p.subtree_start, p.end, upload_end, &stored)
+                    .unwrap();
+            body.push(u8::try_from(proof.len()).unwrap());
+            for h in proof {
+                body.extend(h.as_bytes());
+            }
+        }
+        body
+    }
+
+    fn stored_of(records: &[Vec<u8>]) -> Vec<Hash> {
+        let mut border = RightBorder::empty();
+        let mut stored = Vec::new();
+        for r in records {
+            stored.extend(
+                border
+                    .append(merkle::record_hash(r))
+                    .into_iter()
+                    .map(|(_, h)| h),
+            );
+        }
+        stored
+    }
+
+    #[test]
+    fn the_canonical_sequence_of_packages() {
+        assert_eq!(entry_packages(5, 5).count(), 0);
+        assert_eq!(entry_packages(0, 0).count(), 0);
+        let p: Vec<_> = entry_packages(300, 1000)
+            .map(|p| (p.subtree_start, p.start, p.end))
+            .collect();
+        assert_eq!(p, [(256, 300, 512), (512, 512, 768), (768, 768, 1000)]);
+        let p: Vec<_> = entry_packages(0, 256)
+            .map(|p| (p.subtree_start, p.start, p.end))
+            .collect();
+        assert_eq!(p, [(0, 0, 256)]);
+        let p: Vec<_> = entry_packages(10, 20)
+            .map(|p| (p.subtree_start, p.start, p.end))
+            .collect();
+        assert_eq!(p, [(0, 10, 20)]);
+        for (a, b) in [(0, 1), (255, 257), (256, 513), (1, u64::from(u16::MAX) * 3)] {
+            let all: Vec<_> = entry_packages(a, b).collect();
+            assert_eq!(all.first().unwrap().start, a);
+            assert_eq!(all.last().unwrap().end, b);
+            for w in all.windows(2) {
+                assert_eq!(w[0].end, w[1].start);
+                assert_eq!(w[1].subtree_start, w[1].start);
+            }
+            for p in &all {
+                assert!(merkle::is_valid_subtree(p.subtree_start, p.end));
+            }
+        }
+    }
+
+    /// Reads a whole body as a mirror does: the header, then each package in turn, each
+    /// verified with the held record hashes before it.
+    fn receive(body: &[u8], records: &[Vec<u8>], next: u64, root: &Hash) -> Result<u64, String> {
+        let (h, mut at) = AddEntriesHeader::parse(body).unwrap().unwrap();
+        assert_eq!(
+            (h.log_origin.as_str(), h.ticket.as_slice()),
+            ("log", &[7u8][..])
+        );
+        let mut held: Vec<Hash> = records[..next as usize]
+            .iter()
+            .map(|r| merkle::record_hash(r))
+            .collect();
+        for p in entry_packages(h.upload_start, h.upload_end) {
+            let (package, len) = EntryPackage::parse(&body[at..], p)
+                .map_err(|e| e.to_string())?
+                .ok_or("truncated")?;
+            at += len;
+            let before = &held[p.subtree_start as usize..p.start as usize];
+            let leaves = package
+                .verify(p, before, h.upload_end, root)
+                .map_err(|e| e.to_string())?;
+            held.truncate(p.start as usize);
+            held.extend(leaves);
+        }
+        assert_eq!(at, body.len());
+        Ok(held.len() as u64)
+    }
+
+    #[test]
+    fn add_entries_bodies_verify_and_mutations_do_not() {
+        let records: Vec<Vec<u8>> = (0..700u32)
+            .map(|i| format!("entry {i}").into_bytes())
+            .collect();
+        let root = merkle::tree_hash(700, &stored_of(&records)).unwrap();
+        for (start, end, next) in [
+            (0, 700, 0),
+            (300, 700, 300),
+            (300, 700, 512),
+            (256, 700, 400),
+            (699, 700, 699),
+        ] {
+            let body = add_entries_body(&records, start, end);
+            assert_eq!(receive(&body, &records, next, &root), Ok(end));
+            // Every prefix of the body is incomplete, never an error.
+            for cut in (0..body.len()).step_by(97) {
+                let (h, at) = match AddEntriesHeader::parse(&body[..cut]).unwrap() {
+                    Some(x) => x,
+                    None => continue,
+                };
+                let first = entry_packages(h.upload_start, h.upload_end).next().unwrap();
+                let whole = EntryPackage::parse(&body[at..], first).unwrap().unwrap().1;
+                if cut < at + whole {
+                    assert_eq!(EntryPackage::parse(&body[at..cut], first), Ok(None));
+                }
+            }
+        }
+        // A changed entry, a changed proof hash, another root: 422's cases.
+        let body = add_entries_body(&records, 0, 700);
+        let (_, at) = AddEntriesHeader::parse(&body).unwrap().unwrap();
+        let mut bad = body.clone();
+        bad[at + 2] ^= 1;
+        assert!(receive(&bad, &records, 0, &root).is_err());
+        let mut bad = body.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(receive(&bad, &records, 0, &root).is_err());
+        let mut other = root;
+        other.0[0] ^= 1;
+        assert!(receive(&body, &records, 0, &other).is_err());
+        // The entries of another tree of the same size (a fork) do not verify.
+        let mut forked = records.clone();
+        forked[650] = b"forked".to_vec();
+        assert!(receive(&add_entries_body(&forked, 0, 700), &records, 0, &root).is_err());
+    }
+
+    #[test]
+    fn malformed_add_entries_parts() {
+        let mut h = vec![0, 1, 0xff];
+        h.extend(0u64.to_be_bytes());
+        h.extend(0u64.to_be_bytes());
+        h.extend([0, 0]);
+        assert!(AddEntriesHeader::parse(&h).is_err());
+        let mut h = vec![0, 1, b'l'];
+        h.extend(5u64.to_be_bytes());
+        h.extend(4u64.to_be_bytes());
+        h.extend([0, 0]);
+        assert!(AddEntriesHeader::parse(&h).is_err());
+        assert_eq!(AddEntriesHeader::parse(&h[..h.len() - 1]), Ok(None));
+        let range = PackageRange {
+            subtree_start: 0,
+            start: 0,
+            end: 1,
+        };
+        assert!(EntryPackage::parse(&[0, 0, 64], range).is_err());
+        let mut p = vec![0, 1, b'x', 63];
+        p.extend([0; 63 * 32]);
+        let (package, len) = EntryPackage::parse(&p, range).unwrap().unwrap();
+        assert_eq!(
+            (package.entries, package.proof.len(), len),
+            (vec![b"x".to_vec()], 63, p.len())
+        );
+        assert_eq!(mirror_info_body(10, 4, b""), "10\n4\n\n");
+        assert_eq!(mirror_info_body(10, 4, b"\x01"), "10\n4\nAQ==\n");
+    }
 
     /// A tree of `n` records `i.to_be_bytes()`, and every stored hash as the tiles of it.
     fn tree(n: u64, salt: u8) -> (RightBorder, Vec<(u64, Hash)>) {

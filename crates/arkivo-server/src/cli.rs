@@ -198,6 +198,10 @@ pub struct MirrorArgs {
     /// checkpoints, verified with this key, and serves the Rekor v1 reads of what it holds.
     #[arg(long, env = "ARKIVO_MIRROR_LOG_KEY", value_name = "FILE")]
     pub log_key: Option<PathBuf>,
+    /// Push mode: take the log's checkpoints and entries at POST /add-checkpoint and
+    /// /add-entries (c2sp.org/tlog-mirror) instead of following the log.
+    #[arg(long, env = "ARKIVO_MIRROR_PUSH")]
+    pub push: bool,
 }
 
 /// Flags of `arkivo verify-log`.
@@ -534,6 +538,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                 name: args.name,
                 poll_interval: std::time::Duration::from_millis(args.poll_ms.max(1)),
                 log_key: args.log_key,
+                push: args.push,
             };
             tokio::runtime::Runtime::new()
                 .context("starting the async runtime")?

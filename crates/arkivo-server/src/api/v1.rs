@@ -478,35 +478,54 @@ pub async fn log_proof(
     let shard = shard_param(&st.view(), &params, |raw| {
         ApiError::bad_request(format!("no log range found for tree ID {raw}"))
     })?;
+    let (first, last) = proof_sizes(first, last, shard.head.size, "")?;
+    let json = st
+        .cpu(move || log_proof_json(first, last, &StoreHashes(shard.store())))
+        .await?;
+    Ok(no_cache(json_line(StatusCode::OK, json)))
+}
+
+/// The sizes of a `GET /api/v1/log/proof` (§3.7), checked as upstream does, after its
+/// parameters parsed: `firstSize <= lastSize`, and `lastSize` within the `observable` tree
+/// (whose refusal ends with `beyond`, which may say where a larger tree is).
+pub(crate) fn proof_sizes(
+    first: i64,
+    last: i64,
+    observable: u64,
+    beyond: &str,
+) -> Result<(u64, u64), ApiError> {
     if first > last {
         return Err(ApiError::bad_request(format!(
             "firstSize({first}) must be less than lastSize({last})"
         )));
     }
     let (first, last) = (first.unsigned_abs(), last.unsigned_abs());
-    if last > shard.head.size {
+    if last > observable {
         return Err(ApiError::bad_request(format!(
-            "the tree size requested({last}) was greater than what is currently observable({})",
-            shard.head.size
+            "the tree size requested({last}) was greater than what is currently \
+             observable({observable}){beyond}"
         )));
     }
-    let json = st
-        .cpu(move || {
-            let reader = StoreHashes(shard.store());
-            let proof = if first == last {
-                Vec::new()
-            } else {
-                merkle::consistency_proof(first, last, &reader)
-                    .map_err(|e| ApiError::internal(&e))?
-            };
-            let root = merkle::tree_hash(last, &reader).map_err(|e| ApiError::internal(&e))?;
-            Ok(to_json_line(&ConsistencyProof {
-                hashes: proof.iter().map(Hash::to_hex).collect(),
-                root_hash: root.to_hex(),
-            }))
-        })
-        .await?;
-    Ok(no_cache(json_line(StatusCode::OK, json)))
+    Ok((first, last))
+}
+
+/// The answer to `GET /api/v1/log/proof` for sizes [`proof_sizes`] accepted: the consistency
+/// proof (empty for equal sizes) and the root at `last`. Blocking: reads the store.
+pub(crate) fn log_proof_json(
+    first: u64,
+    last: u64,
+    reader: &impl merkle::HashReader,
+) -> Result<Vec<u8>, ApiError> {
+    let proof = if first == last {
+        Vec::new()
+    } else {
+        merkle::consistency_proof(first, last, reader).map_err(|e| ApiError::internal(&e))?
+    };
+    let root = merkle::tree_hash(last, reader).map_err(|e| ApiError::internal(&e))?;
+    Ok(to_json_line(&ConsistencyProof {
+        hashes: proof.iter().map(Hash::to_hex).collect(),
+        root_hash: root.to_hex(),
+    }))
 }
 
 /// `POST /api/v1/index/retrieve` (§3.8, semantics §10.2): matching entry IDs.

@@ -235,7 +235,7 @@ async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Bytes) -> Res
 
 /// The answer to a refusal (§3.2): its status code; a 409 carries the latest cosigned size as
 /// `text/x.tlog.size`, the others say why in plain text.
-fn refusal_response(refusal: &Refusal) -> Response {
+pub(crate) fn refusal_response(refusal: &Refusal) -> Response {
     let status =
         StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match refusal {
