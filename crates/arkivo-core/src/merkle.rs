@@ -48,7 +48,7 @@ impl Hash {
     /// Lowercase hex, the form Rekor's JSON API uses.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        hex_string(&self.0)
     }
 
     /// The hash held in `b`, or `None` unless `b` is exactly [`HASH_SIZE`] bytes long.
@@ -64,6 +64,16 @@ impl Hash {
         hex::decode_to_slice(s, &mut out).ok()?;
         Some(Hash(out))
     }
+}
+
+/// Lowercase hex of 32 bytes through a fixed buffer: `hex::encode` builds its `String` one
+/// `char` at a time, which was 7% of the server's CPU per read by index (an answer holds 20-odd
+/// hashes, the entry ID and the log ID in hex).
+#[must_use]
+pub fn hex_string(bytes: &[u8; HASH_SIZE]) -> String {
+    let mut out = [0u8; 2 * HASH_SIZE];
+    hex::encode_to_slice(bytes, &mut out).expect("the buffer holds two digits per byte");
+    String::from_utf8(out.to_vec()).expect("hex digits are ASCII")
 }
 
 /// Prints lowercase hex, so that test failures compare with Rekor's JSON at a glance.

@@ -165,7 +165,7 @@ impl LogKeys {
 
     /// The log ID in lowercase hex, as Rekor v1 responses and the SET carry it.
     pub fn log_id_hex(&self) -> String {
-        hex::encode(self.log_id)
+        crate::merkle::hex_string(&self.log_id)
     }
 
     /// The v1 checkpoint key hint: the log ID's first 4 bytes (rekor-v1-api.md §8.1).
