@@ -628,7 +628,12 @@ async fn drive(run: Arc<Run>, bodies: Arc<Bodies>) -> (Outcome, Duration) {
                 if due >= deadline || tokio::time::Instant::now() >= deadline {
                     break;
                 }
-                tokio::time::sleep_until(due).await;
+                // Only an open loop waits: tokio's timer rounds a deadline up to its next
+                // millisecond tick, so `sleep_until(now)` would add about a millisecond to every
+                // closed-loop request (measured: one reader's p50 1.44 ms, 0.07 ms without it).
+                if run.rate.is_some() {
+                    tokio::time::sleep_until(due).await;
+                }
                 let size = run.size;
                 let (method, path, body) = match run.mode.as_str() {
                     "write" => {
