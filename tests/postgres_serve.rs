@@ -475,12 +475,16 @@ async fn tuf_failover(cluster: Cluster) {
     )
     .await;
     let before = timestamp_version(&base_b).await;
-    until(
+    let published = until(
         "the new leader publishes a new timestamp",
         Duration::from_secs(10),
         || async { timestamp_version(&base_b).await > before },
     )
     .await;
+    println!(
+        "the new leader re-signed the timestamp (version {before} before) {} ms after taking over",
+        published.as_millis()
+    );
     let after = refresh(w, &format!("{base_b}/tuf"), None).unwrap();
     assert!(after["timestamp"].as_u64().unwrap() > seen, "{after}");
     assert_eq!(after["root"], 1);
@@ -867,11 +871,25 @@ async fn refusals(cluster: Cluster) {
         "{err}"
     );
     // Commands for logs in the data directory refuse PostgreSQL storage.
-    let run = run_arkivo(None, &["init", "--data-dir", d, "--storage", &url], &[]);
-    assert_ne!(run.code, 0);
-    assert!(
-        run.stderr.contains("not on one stored in PostgreSQL"),
-        "{}",
-        run.stderr
-    );
+    // So does installing a TUF root version: the repository is the database's.
+    for command in [
+        &["init", "--data-dir", d, "--storage", &url][..],
+        &[
+            "tuf",
+            "install-root",
+            "2.root.json",
+            "--data-dir",
+            d,
+            "--storage",
+            &url,
+        ],
+    ] {
+        let run = run_arkivo(None, command, &[]);
+        assert_ne!(run.code, 0);
+        assert!(
+            run.stderr.contains("not on one stored in PostgreSQL"),
+            "{}",
+            run.stderr
+        );
+    }
 }
