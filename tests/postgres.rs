@@ -1,6 +1,7 @@
 //! The PostgreSQL store's own guarantees, on real clusters started by the tests (a primary and
 //! streaming standbys under a temporary directory): the schema and replication checks at open,
-//! the epoch fence between two leaders (of the log, and of the CA's CT log in its own schema),
+//! the epoch fence between two leaders (of the log, and of the CA's CT log in its own schema, and
+//! of the TUF repository's files),
 //! and the replication guard — a commit is acknowledged,
 //! and a head published, only once a synchronous standby has it.
 
@@ -134,6 +135,73 @@ fn a_fenced_ct_log_leader_writes_nothing_and_steps_down() {
     fenced_leader(Namespace::CtLog, 3);
 }
 
+/// Ends the session holding advisory lock `(arkv, lock)` (a network partition of that one
+/// session, say), and lets `b` take the lead.
+fn take_over(client: &mut postgres::Client, lock: u32, b: &PgStore) {
+    let killed: bool = client
+        .query_one(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks \
+             WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND objid = $1",
+            &[&postgres::types::Oid::from(lock)],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.try_lead().unwrap() {
+        assert!(Instant::now() < deadline, "B never got the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The TUF repository's files are replaced as a set, by the leader only: a follower's publish
+/// and a stale leader's (fenced by the epoch, like a batch) write nothing.
+#[test]
+fn only_the_leader_publishes_the_tuf_files_and_a_fenced_one_writes_nothing() {
+    let cluster = Cluster::start(1);
+    let mut client = cluster.client();
+    let a = leader(&cluster);
+    assert_eq!(a.tuf_files().unwrap(), (0, Vec::new()));
+    let first: [(&str, &[u8]); 2] = [("1.root.json", b"root"), ("timestamp.json", b"t1")];
+    assert_eq!(a.publish_tuf(&first).unwrap(), 1);
+    let second: [(&str, &[u8]); 2] = [("1.root.json", b"root"), ("2.snapshot.json", b"s2")];
+    assert_eq!(a.publish_tuf(&second).unwrap(), 2);
+    let expected = |files: &[(&str, &[u8])]| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<_> = files
+            .iter()
+            .map(|(p, c)| (p.to_string(), c.to_vec()))
+            .collect();
+        v.sort();
+        v
+    };
+    let stored = |store: &PgStore| {
+        let (generation, mut files) = store.tuf_files().unwrap();
+        files.sort();
+        (generation, files)
+    };
+    // The set replaced: the first's timestamp is gone.
+    assert_eq!(stored(&a), (2, expected(&second)));
+
+    let b = PgStore::open(&options_of(&cluster, Namespace::Log)).unwrap();
+    let forged: [(&str, &[u8]); 1] = [("timestamp.json", b"forged")];
+    assert!(matches!(
+        b.publish_tuf(&forged),
+        Err(StorageError::Fenced(_))
+    ));
+    take_over(&mut client, 2, &b);
+    let err = a.publish_tuf(&forged).unwrap_err();
+    assert!(matches!(err, StorageError::Fenced(_)), "{err}");
+    assert_eq!(a.epoch(), None, "A stepped down");
+    assert_eq!(b.tuf_generation().unwrap(), 2);
+    assert_eq!(
+        stored(&b),
+        (2, expected(&second)),
+        "the fenced publish wrote nothing"
+    );
+    assert_eq!(b.publish_tuf(&first).unwrap(), 3);
+    assert_eq!(stored(&b), (3, expected(&first)));
+}
+
 /// Two stores of `namespace`, whose leader lock is advisory lock `(arkv, lock)`: A leads, loses
 /// its lock's session, B takes over, A's next batch is fenced.
 fn fenced_leader(namespace: Namespace, lock: u32) {
@@ -157,20 +225,7 @@ fn fenced_leader(namespace: Namespace, lock: u32) {
 
     // A's lock session dies (a network partition of that one session, say); B takes over at
     // epoch 2. A still believes it leads, and its next batch meets the fence.
-    let killed: bool = client
-        .query_one(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks \
-             WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND objid = $1",
-            &[&postgres::types::Oid::from(lock)],
-        )
-        .unwrap()
-        .get(0);
-    assert!(killed);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !b.try_lead().unwrap() {
-        assert!(Instant::now() < deadline, "B never got the lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    take_over(&mut client, lock, &b);
     assert_eq!(b.epoch(), Some(2));
     assert_eq!(a.epoch(), Some(1), "A has not noticed yet");
 

@@ -3,8 +3,10 @@
 //! (the `arkivo` client signs and verifies) and the v2 API, a restart, two frontends of which
 //! exactly one leads and the other takes over when the leader is killed, the same for the CA and
 //! its CT log (one CT tree in the database, sequenced by the leader; certificates issued before
-//! and after a takeover are all in it, and a keyless signature made before still verifies), and
-//! the refusals at start (other keys, no synchronous standby).
+//! and after a takeover are all in it, and a keyless signature made before still verifies), the
+//! TUF repository (one in the database: python-tuf refreshes from either frontend, before and
+//! after a takeover, and a frontend with other TUF keys is refused), and the refusals at start
+//! (other keys, no synchronous standby).
 
 mod common;
 
@@ -19,6 +21,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::oidc::{Alg, TestIssuer, chain, ct_entry, post_cert_request};
 use common::pg::Cluster;
+use common::tuf::refresh;
 use common::{EntrySigner, TestServer, free_port, path, refused_start, run_arkivo};
 use serde_json::Value;
 
@@ -265,12 +268,16 @@ async fn failover(cluster: Cluster) {
     let name = "log.arkivo.test";
     let mut a = frontend(&cluster, dir_a.path(), port_a, name);
     a.wait_ready();
-    // The second frontend signs with the same key files.
+    // The second frontend signs with the same key files, the log's and the TUF repository's.
     std::fs::create_dir(dir_b.path().join("keys")).unwrap();
     for key in ["log-ecdsa-p256.pem", "log-ed25519.pem"] {
         let to = dir_b.path().join("keys").join(key);
         std::fs::copy(dir_a.path().join("keys").join(key), to).unwrap();
     }
+    copy_files(
+        &dir_a.path().join("tuf/keys"),
+        &dir_b.path().join("tuf/keys"),
+    );
     let mut b = frontend(&cluster, dir_b.path(), port_b, name);
     b.wait_ready_at("/readyz?role=reader");
     let (base_a, base_b) = (a.base_url(), b.base_url());
@@ -381,6 +388,147 @@ fn copy_files(from: &Path, to: &Path) {
     }
 }
 
+/// The version of the timestamp a frontend serves.
+async fn timestamp_version(base: &str) -> u64 {
+    let timestamp: Value = get(base, "/tuf/timestamp.json").await.json().await.unwrap();
+    timestamp["signed"]["version"].as_u64().unwrap()
+}
+
+#[test]
+fn the_tuf_repository_is_one_across_frontends_and_its_versions_grow_across_a_takeover() {
+    on_cluster(1, tuf_failover);
+}
+
+async fn tuf_failover(cluster: Cluster) {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (port_a, port_b) = (free_port(), free_port());
+    let name = "log.arkivo.test";
+    let url = cluster.url(0);
+    // A timestamp re-signed every few seconds: publications while the client refreshes, and
+    // one by the new leader soon after it takes over.
+    let config = dir_a.path().join("arkivo.toml");
+    std::fs::write(&config, "tuf_timestamp_expiry_secs = 4\n").unwrap();
+    let args = [
+        "--storage",
+        &url,
+        "--hostname",
+        name,
+        "--config",
+        path(&config),
+    ];
+    let mut a = TestServer::spawn_frontend(dir_a.path(), port_a, &args);
+    a.wait_ready();
+    // The second frontend has the same key files, the log's and the TUF repository's.
+    copy_files(&dir_a.path().join("keys"), &dir_b.path().join("keys"));
+    copy_files(
+        &dir_a.path().join("tuf/keys"),
+        &dir_b.path().join("tuf/keys"),
+    );
+    let mut b = TestServer::spawn_frontend(dir_b.path(), port_b, &args);
+    b.wait_ready_at("/readyz?role=reader");
+    let (base_a, base_b) = (a.base_url(), b.base_url());
+
+    // Both serve the database's files: the same root, the same timestamp.
+    for file in ["1.root.json", "root.json", "timestamp.json"] {
+        until(
+            &format!("both frontends serve the same {file}"),
+            Duration::from_secs(5),
+            || async {
+                let p = format!("/tuf/{file}");
+                let (x, y) = (get(&base_a, &p).await, get(&base_b, &p).await);
+                x.status() == 200 && x.bytes().await.unwrap() == y.bytes().await.unwrap()
+            },
+        )
+        .await;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let root = get(&base_a, "/tuf/1.root.json")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(w.join("root.json"), &root).unwrap();
+
+    // A client behind a load balancer, alternating between the frontends while the leader
+    // re-signs: never a rollback, never a bad signature.
+    let mut seen = 0;
+    for i in 0..10 {
+        let base = if i % 2 == 0 { &base_a } else { &base_b };
+        let bootstrap = (i == 0).then(|| w.join("root.json"));
+        let trusted = refresh(w, &format!("{base}/tuf"), bootstrap.as_deref())
+            .unwrap_or_else(|e| panic!("refresh {i} from {base}: {e}"));
+        let version = trusted["timestamp"].as_u64().unwrap();
+        assert!(version >= seen, "timestamp version {version} after {seen}");
+        seen = version;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    println!("timestamp version {seen} after 10 refreshes alternating between two frontends");
+    assert!(seen > 1, "the leader re-signed the timestamp meanwhile");
+
+    // The leader dies; the new one publishes from the database's versions, not from its own.
+    a.kill();
+    until(
+        "the follower takes over",
+        Duration::from_secs(10),
+        || async { status(&base_b, "/readyz").await == 200 },
+    )
+    .await;
+    let before = timestamp_version(&base_b).await;
+    let published = until(
+        "the new leader publishes a new timestamp",
+        Duration::from_secs(10),
+        || async { timestamp_version(&base_b).await > before },
+    )
+    .await;
+    println!(
+        "the new leader re-signed the timestamp (version {before} before) {} ms after taking over",
+        published.as_millis()
+    );
+    let after = refresh(w, &format!("{base_b}/tuf"), None).unwrap();
+    assert!(after["timestamp"].as_u64().unwrap() > seen, "{after}");
+    assert_eq!(after["root"], 1);
+    // The old leader, restarted, follows and serves the new leader's versions.
+    let mut a = TestServer::spawn_frontend(dir_a.path(), port_a, &args);
+    a.wait_ready_at("/readyz?role=reader");
+    let again = refresh(w, &format!("{base_a}/tuf"), None).unwrap();
+    assert!(
+        again["timestamp"].as_u64().unwrap() >= after["timestamp"].as_u64().unwrap(),
+        "{again} after {after}"
+    );
+    // A client bootstrapping now, from either, gets the same.
+    let fresh = tempfile::tempdir().unwrap();
+    let root = Some(w.join("root.json"));
+    refresh(fresh.path(), &format!("{base_a}/tuf"), root.as_deref()).unwrap();
+    refresh(fresh.path(), &format!("{base_b}/tuf"), None).unwrap();
+
+    // A frontend with another TUF key (the log's keys, but a targets key of its own) is
+    // refused, naming the file.
+    let other = tempfile::tempdir().unwrap();
+    copy_files(&dir_a.path().join("keys"), &other.path().join("keys"));
+    let keys = other.path().join("tuf/keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let targets = keys.join("targets.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out", path(&targets)])
+        .status()
+        .expect("running openssl");
+    assert!(made.success());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&targets, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = path(other.path());
+    let mut refused = vec!["--data-dir", o, "--listen", "127.0.0.1:0"];
+    refused.extend(args);
+    let err = refused_start(&refused);
+    assert!(
+        err.contains("the TUF key file")
+            && err.contains("targets.pem is not one of the repository's"),
+        "{err}"
+    );
+    // Nothing it did reached the clients.
+    refresh(w, &format!("{base_b}/tuf"), None).unwrap();
+}
+
 /// A certificate for `email` from the CA at `base`: the status, `Retry-After`, and the answer.
 async fn sign_cert(base: &str, issuer: &TestIssuer, email: &str) -> (u16, Option<String>, Value) {
     let token = issuer.token(
@@ -446,8 +594,13 @@ async fn ct_failover(cluster: Cluster) {
         err.contains("the ECDSA CT log key in") && err.contains("is not this CT log's"),
         "{err}"
     );
-    // The second frontend has the same key files: the log's, the TSA's, the CA's, the CT log's.
+    // The second frontend has the same key files: the log's, the TSA's, the CA's, the CT
+    // log's, the TUF repository's.
     copy_files(&dir_a.path().join("keys"), &dir_b.path().join("keys"));
+    copy_files(
+        &dir_a.path().join("tuf/keys"),
+        &dir_b.path().join("tuf/keys"),
+    );
     std::fs::copy(
         dir_a.path().join("ca-chain.pem"),
         dir_b.path().join("ca-chain.pem"),
@@ -718,11 +871,25 @@ async fn refusals(cluster: Cluster) {
         "{err}"
     );
     // Commands for logs in the data directory refuse PostgreSQL storage.
-    let run = run_arkivo(None, &["init", "--data-dir", d, "--storage", &url], &[]);
-    assert_ne!(run.code, 0);
-    assert!(
-        run.stderr.contains("not on one stored in PostgreSQL"),
-        "{}",
-        run.stderr
-    );
+    // So does installing a TUF root version: the repository is the database's.
+    for command in [
+        &["init", "--data-dir", d, "--storage", &url][..],
+        &[
+            "tuf",
+            "install-root",
+            "2.root.json",
+            "--data-dir",
+            d,
+            "--storage",
+            &url,
+        ],
+    ] {
+        let run = run_arkivo(None, command, &[]);
+        assert_ne!(run.code, 0);
+        assert!(
+            run.stderr.contains("not on one stored in PostgreSQL"),
+            "{}",
+            run.stderr
+        );
+    }
 }

@@ -835,6 +835,9 @@ fn run_tuf(command: TufCommand) -> anyhow::Result<()> {
         }
         TufCommand::InstallRoot { file, log } => {
             let config = log.resolve()?;
+            // On PostgreSQL the repository is the database's: a root put into one frontend's
+            // data directory would be replaced by the database's at its next start.
+            rocksdb_only(&config, "tuf install-root")?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let version = match crate::backup::ask_install_root(&config.data_dir, &bytes)? {

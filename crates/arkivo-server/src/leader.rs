@@ -301,6 +301,11 @@ impl Leadership {
         Ok((leadership, thread))
     }
 
+    /// The log's store: its leader also publishes the TUF repository there ([`crate::tuf`]).
+    pub fn log_store(&self) -> Arc<PgStore> {
+        self.log.clone()
+    }
+
     /// Ends the loop (its thread then drops its sequencer handles) and gives up the lead.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);

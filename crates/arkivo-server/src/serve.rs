@@ -333,6 +333,11 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
             &config.data_dir,
             config.tuf(),
             crate::tuf::targets(&trust, &sequencer.published().view()),
+            match &stored {
+                // One repository for all frontends, in the database.
+                Stored::Pg(leadership) => Some(leadership.log_store()),
+                Stored::Disk(_) => None,
+            },
         )
         .await
         .context("opening the TUF repository")?,

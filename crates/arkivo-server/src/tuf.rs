@@ -14,6 +14,13 @@
 //!
 //! Each publish adds versioned files; once the new timestamp is in place the ones no client can
 //! still need are removed ([`prunable`]): every root version stays.
+//!
+//! On PostgreSQL (several frontends, one leader: [`crate::leader`]) the repository is one for all
+//! frontends: the leader publishes its files as a set into the database
+//! ([`PgStore::publish_tuf`]) and every frontend serves the database's set, re-read when its
+//! generation changes. The data directory keeps the leader's working copy: a frontend that takes
+//! the lead first brings it to the database's files (same versions, same keys — its key files
+//! are checked against the database's root), so versions only grow across takeovers.
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU64;
@@ -37,6 +44,8 @@ use tough::schema::{
     Timestamp,
 };
 use tough::sign::Sign;
+
+use crate::storage::postgres::{PgStore, TufFiles};
 
 /// The target holding the trusted root, as Sigstore's TUF repositories name it.
 pub const TRUSTED_ROOT_TARGET: &str = "trusted_root.json";
@@ -254,6 +263,43 @@ struct State {
     targets: Option<Signed<Targets>>,
     snapshot: Option<Signed<Snapshot>>,
     timestamp: Option<Signed<Timestamp>>,
+    /// On PostgreSQL: the leader epoch at which the repository was last brought to the
+    /// database's ([`Repository::publish`] does so once per epoch, before signing).
+    adopted: Option<i64>,
+}
+
+impl State {
+    /// What the online roles last signed among `files`, under `root`.
+    fn read(
+        files: &BTreeMap<String, Bytes>,
+        root: Signed<Root>,
+        keys: Vec<RoleKey>,
+    ) -> anyhow::Result<State> {
+        let current = |name: &str| files.get(name).map(|b| b.as_ref());
+        let timestamp = current("timestamp.json")
+            .map(|b| parse::<Timestamp>(b, "timestamp.json"))
+            .transpose()?;
+        let snapshot = timestamp
+            .as_ref()
+            .and_then(|t| t.signed.meta.get("snapshot.json"))
+            .map(|m| format!("{}.snapshot.json", m.version))
+            .and_then(|name| current(&name).map(|b| parse::<Snapshot>(b, &name)))
+            .transpose()?;
+        let targets = snapshot
+            .as_ref()
+            .and_then(|s| s.signed.meta.get("targets.json"))
+            .map(|m| format!("{}.targets.json", m.version))
+            .and_then(|name| current(&name).map(|b| parse::<Targets>(b, &name)))
+            .transpose()?;
+        Ok(State {
+            keys: boxed(keys),
+            root,
+            targets,
+            snapshot,
+            timestamp,
+            adopted: None,
+        })
+    }
 }
 
 /// The repository of one data directory.
@@ -262,7 +308,12 @@ pub struct Repository {
     keys_dir: PathBuf,
     settings: TufSettings,
     state: tokio::sync::Mutex<State>,
+    /// The files of the data directory.
     files: RwLock<Files>,
+    /// On PostgreSQL: the log's store, into which the leader publishes the files.
+    shared: Option<Arc<PgStore>>,
+    /// On PostgreSQL: the files served, the database's, with their generation.
+    served: RwLock<(i64, Files)>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -354,14 +405,25 @@ pub fn write_files(dir: &Path, files: &[(String, Bytes)]) -> anyhow::Result<()> 
 
 impl Repository {
     /// Opens the repository of `data_dir`, making it (keys and a first root version) when there
-    /// is none, and publishes `targets` ([`Repository::publish`]).
+    /// is none, and publishes `targets` ([`Repository::publish`]). With `shared`, the log's
+    /// store on PostgreSQL, the data directory is first brought to the database's repository
+    /// when it holds one ([`adopt`]).
     pub async fn open(
         data_dir: &Path,
         settings: TufSettings,
         content: Vec<(String, Vec<u8>)>,
+        shared: Option<Arc<PgStore>>,
     ) -> anyhow::Result<Repository> {
         let dir = repository_dir(data_dir);
         let mut files = read_files(&dir)?;
+        let mut served = (0, Files::default());
+        if let Some(store) = &shared
+            && let Some((generation, database)) = database_files(store).await?
+        {
+            adopt(&dir, &keys_dir(data_dir), &files, &database).await?;
+            files = (*database).clone();
+            served = (generation, database);
+        }
         let root = match latest_root(&files) {
             Some((v, bytes)) => parse::<Root>(bytes, &format!("{v}.root.json"))?,
             None => {
@@ -381,34 +443,16 @@ impl Repository {
         };
         // What the online roles signed last ([`Repository::publish`] signs again what no longer
         // verifies under the newest root).
-        let current = |name: &str| files.get(name).map(|b| b.as_ref());
-        let timestamp = current("timestamp.json")
-            .map(|b| parse::<Timestamp>(b, "timestamp.json"))
-            .transpose()?;
-        let snapshot = timestamp
-            .as_ref()
-            .and_then(|t| t.signed.meta.get("snapshot.json"))
-            .map(|m| format!("{}.snapshot.json", m.version))
-            .and_then(|name| current(&name).map(|b| parse::<Snapshot>(b, &name)))
-            .transpose()?;
-        let targets = snapshot
-            .as_ref()
-            .and_then(|s| s.signed.meta.get("targets.json"))
-            .map(|m| format!("{}.targets.json", m.version))
-            .and_then(|name| current(&name).map(|b| parse::<Targets>(b, &name)))
-            .transpose()?;
+        let keys = read_keys(&keys_dir(data_dir))?;
+        let state = State::read(&files, root, keys.into_iter().map(|(_, k)| k).collect())?;
         let repository = Repository {
             keys_dir: keys_dir(data_dir),
             dir,
             settings,
-            state: tokio::sync::Mutex::new(State {
-                keys: boxed(read_keys(&keys_dir(data_dir))?),
-                root,
-                targets,
-                snapshot,
-                timestamp,
-            }),
+            state: tokio::sync::Mutex::new(state),
             files: RwLock::new(Arc::new(files)),
+            shared,
+            served: RwLock::new(served),
         };
         repository.publish(content).await?;
         // Also what a crash in the middle of a prune, or a smaller `keep_versions`, left.
@@ -418,17 +462,80 @@ impl Repository {
         Ok(repository)
     }
 
-    /// The files served under `/tuf/`, by path.
+    /// The files of the data directory, by path: those served under `/tuf/` but on
+    /// PostgreSQL ([`Repository::served_files`]).
     pub fn files(&self) -> Files {
         self.files.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The files served under `/tuf/`, by path. On PostgreSQL, the database's: re-read when
+    /// their generation changed, so that every frontend serves the same versions (a client
+    /// behind a load balancer would refuse an older timestamp as a rollback, TUF §5.4.3). When
+    /// the database does not answer, those read last.
+    pub async fn served_files(&self) -> Files {
+        let Some(store) = &self.shared else {
+            return self.files();
+        };
+        let known = self.served.read().unwrap_or_else(|p| p.into_inner()).0;
+        let store = store.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            if store.tuf_generation()? == known {
+                return Ok(None);
+            }
+            store.tuf_files().map(Some)
+        })
+        .await;
+        match read {
+            Ok(Ok(Some((generation, files)))) => {
+                let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
+                if generation > served.0 {
+                    *served = (generation, to_files(files));
+                }
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "reading the TUF repository's generation"),
+            Err(e) => tracing::warn!(error = %e, "reading the TUF repository's generation"),
+        }
+        self.served
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone()
     }
 
     /// Makes `targets` (name, content) the repository's targets. When they differ from the
     /// current ones (or the current metadata is past half its lifetime), signs new targets,
     /// snapshot and timestamp versions and writes them — targets first, timestamp last — before
     /// returning: a client that refreshes after this returns gets them.
+    ///
+    /// On PostgreSQL only the leader publishes, into the database; the first time at an epoch
+    /// after bringing the repository to the database's ([`adopt`]).
     pub async fn publish(&self, targets: Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
         let mut state = self.state.lock().await;
+        // On PostgreSQL, whether the database lacks the repository (none published yet).
+        let mut unshared = false;
+        if let Some(store) = &self.shared {
+            let s = store.clone();
+            let Some(epoch) = tokio::task::spawn_blocking(move || s.epoch()).await? else {
+                return Ok(());
+            };
+            if state.adopted != Some(epoch) {
+                match database_files(store).await? {
+                    Some((generation, database)) => {
+                        let (root, keys) =
+                            adopt(&self.dir, &self.keys_dir, &self.files(), &database)
+                                .await
+                                .context("taking the lead of the TUF repository")?;
+                        *state = State::read(&database, root, keys)?;
+                        *self.files.write().unwrap_or_else(|p| p.into_inner()) = database.clone();
+                        *self.served.write().unwrap_or_else(|p| p.into_inner()) =
+                            (generation, database);
+                    }
+                    None => unshared = true,
+                }
+                state.adopted = Some(epoch);
+            }
+        }
         let now = now();
         let mut next = state.clone();
         let mut written: Vec<(String, Bytes)> = Vec::new();
@@ -542,7 +649,7 @@ impl Repository {
             ));
             next.timestamp = Some(signed.signed().clone());
         }
-        if written.is_empty() {
+        if written.is_empty() && !unshared {
             return Ok(());
         }
         let dir = self.dir.clone();
@@ -563,6 +670,22 @@ impl Repository {
         // Only now that the new timestamp is in place: until then clients are led to the files
         // of the versions before.
         self.prune(&state).await;
+        if let Some(store) = &self.shared {
+            // The set after the prune, in one transaction: every frontend goes from the
+            // previous set to this one at once.
+            let (files, s) = (self.files(), store.clone());
+            let shared = files.clone();
+            let generation = tokio::task::spawn_blocking(move || {
+                let set: Vec<(&str, &[u8])> = shared
+                    .iter()
+                    .map(|(p, c)| (p.as_str(), c.as_ref()))
+                    .collect();
+                s.publish_tuf(&set)
+            })
+            .await?
+            .context("publishing the TUF repository in the database")?;
+            *self.served.write().unwrap_or_else(|p| p.into_inner()) = (generation, files);
+        }
         Ok(())
     }
 
@@ -753,8 +876,8 @@ pub fn role_name(role: RoleType) -> &'static str {
     }
 }
 
-/// Every key file (`*.pem`) in the keys directory.
-fn read_keys(dir: &Path) -> anyhow::Result<Vec<RoleKey>> {
+/// Every key file (`*.pem`) in the keys directory, with its path.
+fn read_keys(dir: &Path) -> anyhow::Result<Vec<(PathBuf, RoleKey)>> {
     let mut keys = Vec::new();
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -764,10 +887,97 @@ fn read_keys(dir: &Path) -> anyhow::Result<Vec<RoleKey>> {
     for entry in entries {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "pem") {
-            keys.push(RoleKey::read(&path)?);
+            let key = RoleKey::read(&path)?;
+            keys.push((path, key));
         }
     }
     Ok(keys)
+}
+
+/// Checks that `keys` hold, for each online role, as many of the keys `root` lists for it as its
+/// threshold.
+fn check_online_keys(root: &Root, keys: &[RoleKey], dir: &Path) -> anyhow::Result<()> {
+    for role in [RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp] {
+        let listed = root.keys(role).filter_map(|k| k.key_id().ok());
+        let have = listed
+            .filter(|id| {
+                keys.iter()
+                    .any(|k| k.tuf_key().key_id().ok().as_ref() == Some(id))
+            })
+            .count();
+        let threshold = root.roles.get(&role).map_or(1, |r| r.threshold.get());
+        ensure!(
+            have as u64 >= threshold,
+            "root version {} lists {} keys for the {} role that are not in {}",
+            root.version,
+            threshold.saturating_sub(have as u64),
+            role_name(role),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The database's repository and its generation; `None` before the first publish.
+async fn database_files(store: &Arc<PgStore>) -> anyhow::Result<Option<(i64, Files)>> {
+    let s = store.clone();
+    let (generation, files) = tokio::task::spawn_blocking(move || s.tuf_files())
+        .await?
+        .context("reading the TUF repository from the database")?;
+    Ok((generation > 0).then(|| (generation, to_files(files))))
+}
+
+fn to_files(files: TufFiles) -> Files {
+    Arc::new(
+        files
+            .into_iter()
+            .map(|(path, content)| (path, Bytes::from(content)))
+            .collect(),
+    )
+}
+
+/// Brings the repository directory `dir`, holding `local`, to the database's files `database`,
+/// after checking that the key files of `keys_dir` are the repository's: each one listed by the
+/// database's newest root, and those of each online role enough to sign for it. Returns that
+/// root and the keys.
+async fn adopt(
+    dir: &Path,
+    keys_dir: &Path,
+    local: &BTreeMap<String, Bytes>,
+    database: &Files,
+) -> anyhow::Result<(Signed<Root>, Vec<RoleKey>)> {
+    let (v, bytes) = latest_root(database).context("the database's TUF repository has no root")?;
+    let root = parse::<Root>(bytes, &format!("{v}.root.json"))?;
+    let mut keys = Vec::new();
+    for (path, key) in read_keys(keys_dir)? {
+        ensure!(
+            root.signed.keys.contains_key(&key.tuf_key().key_id()?),
+            "the TUF key file {} is not one of the repository's: root version {v} in the \
+             database lists no such key; every frontend must have the TUF key files of the \
+             frontend that made the repository",
+            path.display()
+        );
+        keys.push(key);
+    }
+    check_online_keys(&root.signed, &keys, keys_dir).context(
+        "every frontend must have the TUF key files of the frontend that made the repository",
+    )?;
+    let (dir, stale) = (
+        dir.to_path_buf(),
+        local
+            .keys()
+            .filter(|name| !database.contains_key(*name))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let files = write_order((**database).clone());
+    tokio::task::spawn_blocking(move || {
+        write_files(&dir, &files)?;
+        remove_files(&dir, &stale)
+    })
+    .await?
+    .context("bringing the TUF repository to the database's")?;
+    Ok((root, keys))
 }
 
 /// Checks that `new` may follow `trusted` as a client updating its root checks it (TUF §5.3.4,
@@ -813,25 +1023,12 @@ impl Repository {
         {
             let mut state = self.state.lock().await;
             check_root_update(&state.root, &new)?;
-            let keys = read_keys(&self.keys_dir)?;
-            for role in [RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp] {
-                let listed = new.signed.keys(role).filter_map(|k| k.key_id().ok());
-                let have = listed
-                    .filter(|id| {
-                        keys.iter()
-                            .any(|k| k.tuf_key().key_id().ok().as_ref() == Some(id))
-                    })
-                    .count();
-                let threshold = new.signed.roles.get(&role).map_or(1, |r| r.threshold.get());
-                ensure!(
-                    have as u64 >= threshold,
-                    "the new root lists {} keys for the {} role that are not in {}: put them \
-                     there before installing it",
-                    threshold.saturating_sub(have as u64),
-                    role_name(role),
-                    self.keys_dir.display()
-                );
-            }
+            let keys: Vec<RoleKey> = read_keys(&self.keys_dir)?
+                .into_iter()
+                .map(|(_, k)| k)
+                .collect();
+            check_online_keys(&new.signed, &keys, &self.keys_dir)
+                .context("the new root: put its online keys there before installing it")?;
             let v = new.signed.version.get();
             let bytes = Bytes::copy_from_slice(bytes);
             let written = vec![
@@ -1013,8 +1210,13 @@ pub fn targets(
 }
 
 /// Re-signs the metadata past half its lifetime, every [`TufSettings::check_interval`].
+/// On PostgreSQL also every second at most, so that a frontend taking the lead publishes soon.
 pub async fn keep_fresh(repository: Arc<Repository>, api: crate::api::AppState) {
-    let mut every = tokio::time::interval(repository.settings.check_interval());
+    let mut interval = repository.settings.check_interval();
+    if repository.shared.is_some() {
+        interval = interval.min(Duration::from_secs(1));
+    }
+    let mut every = tokio::time::interval(interval);
     every.tick().await;
     loop {
         every.tick().await;

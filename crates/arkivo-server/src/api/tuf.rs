@@ -16,7 +16,11 @@ use super::{ApiError, AppState};
 /// encoded one names nothing (404), as does anything that is not a file of the repository.
 pub async fn file(State(st): State<AppState>, uri: Uri) -> Response {
     let path = uri.path().strip_prefix("/tuf/").unwrap_or_default();
-    let Some(bytes) = st.tuf.as_ref().and_then(|r| r.files().get(path).cloned()) else {
+    let files = match &st.tuf {
+        Some(repository) => Some(repository.served_files().await),
+        None => None,
+    };
+    let Some(bytes) = files.and_then(|f| f.get(path).cloned()) else {
         return ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no file {path:.100} in the TUF repository"),

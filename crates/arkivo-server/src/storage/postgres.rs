@@ -11,11 +11,13 @@
 //! | `arkivo_entries` | log index → integrated time, canonical body, SET (null before schema 2); the leaf hash, unique |
 //! | `arkivo_hashes` | stored-hash index → 32-byte hash |
 //! | `arkivo_search` | (index key, log index) |
+//! | `arkivo_tuf` | path under `/tuf/` → the TUF repository's file, as the leader last published it |
 //!
 //! The CA's CT log (docs/keyless.md "The CT log") is a second tree in the same database: the
 //! same tables, with their own schema version, in the schema `arkivo_ct` ([`Namespace`]), so
 //! the same statements, versioning, fencing and replication guard serve it unchanged; only its
-//! leader lock is its own.
+//! leader lock is its own. (Its schema gets the `arkivo_tuf` table too, from the one list of
+//! migrations, and leaves it empty: the log's leader publishes the TUF repository.)
 //!
 //! Three PostgreSQL behaviours shape it:
 //! - A commit waits for its synchronous standby (`synchronous_commit = on`), and while it waits
@@ -66,7 +68,7 @@ use super::{
 use arkivo_core::merkle::Hash;
 
 /// The newest schema this arkivo knows; [`MIGRATIONS`]`[v]` brings a database from `v` to `v + 1`.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     "
@@ -104,6 +106,15 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     -- written before, which are served with one signed at read time.
     ALTER TABLE arkivo_entries ADD COLUMN signed_entry_timestamp bytea;
 ",
+    "
+    -- The TUF repository (docs/tuf.md): its files as served, replaced as a set by the leader in
+    -- one transaction that bumps tuf_generation, which tells the frontends to re-read them.
+    ALTER TABLE arkivo_head ADD COLUMN tuf_generation bigint NOT NULL DEFAULT 0;
+    CREATE TABLE arkivo_tuf (
+        path text PRIMARY KEY,
+        content bytea NOT NULL
+    );
+",
 ];
 
 /// Advisory lock keys, in the two-key form `pg_advisory_lock(class, id)`: the class is "arkv".
@@ -111,6 +122,9 @@ const LOCK_CLASS: i32 = i32::from_be_bytes(*b"arkv");
 const LOCK_MIGRATION: i32 = 1;
 const LOCK_LEADER: i32 = 2;
 const LOCK_CT_LEADER: i32 = 3;
+
+/// The TUF repository's files in the database: (path under `/tuf/`, content).
+pub type TufFiles = Vec<(String, Vec<u8>)>;
 
 /// Which tree a store holds. Its sessions find its tables through their `search_path`, so every
 /// statement names them alike.
@@ -486,6 +500,67 @@ impl PgStore {
             )
         })?;
         Ok(())
+    }
+
+    /// The generation of the TUF repository's files in the database: 0 before the first
+    /// [`PgStore::publish_tuf`], then one more with each. Read from the primary.
+    pub fn tuf_generation(&self) -> Result<i64, StorageError> {
+        Ok(self
+            .read()?
+            .query_one("SELECT tuf_generation FROM arkivo_head", &[])
+            .map_err(db_error)?
+            .get(0))
+    }
+
+    /// The TUF repository's files and their generation, read in one statement, so from one
+    /// snapshot. Read from the primary.
+    pub fn tuf_files(&self) -> Result<(i64, TufFiles), StorageError> {
+        let rows = self
+            .read()?
+            .query(
+                "SELECT h.tuf_generation, t.path, t.content \
+                 FROM arkivo_head h LEFT JOIN arkivo_tuf t ON true",
+                &[],
+            )
+            .map_err(db_error)?;
+        let generation = rows.first().map_or(0, |row| row.get(0));
+        let files = rows
+            .iter()
+            // No file: one row of nulls beside the generation (the left join).
+            .filter_map(|row| Some((row.get::<_, Option<String>>(1)?, row.get(2))))
+            .collect();
+        Ok((generation, files))
+    }
+
+    /// Replaces the TUF repository's files with `files` (path, content), in one transaction
+    /// fenced like a batch by this leader's epoch; returns their generation.
+    pub fn publish_tuf(&self, files: &[(&str, &[u8])]) -> Result<i64, StorageError> {
+        let mut w = self.writer();
+        let epoch = w.leading()?;
+        let paths: Vec<&str> = files.iter().map(|(p, _)| *p).collect();
+        let contents: Vec<&[u8]> = files.iter().map(|(_, c)| *c).collect();
+        let generation = w.transaction(|tx| {
+            // First statement: the fence.
+            let Some(row) = tx.query_opt(
+                "UPDATE arkivo_head SET tuf_generation = tuf_generation + 1 WHERE epoch = $1 \
+                 RETURNING tuf_generation",
+                &[&epoch],
+            )?
+            else {
+                return Ok(None);
+            };
+            tx.execute("DELETE FROM arkivo_tuf", &[])?;
+            tx.execute(
+                "INSERT INTO arkivo_tuf (path, content) \
+                 SELECT * FROM unnest($1::text[], $2::bytea[])",
+                &[&paths, &contents],
+            )?;
+            Ok(Some(row.get::<_, i64>(0)))
+        })?;
+        generation.ok_or_else(|| {
+            w.step_down();
+            fenced(epoch)
+        })
     }
 
     /// The published head: what readers may serve (entries, proofs and tiles below its size).
