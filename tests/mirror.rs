@@ -29,21 +29,16 @@ use common::{LogKeyFiles, TestServer, Writers, free_port, start_log};
 /// How long a mirror may take to reach a size.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// A mirror of the log at `log_url` named `mirror.test/m1`, in pull mode (`mode` is the flag
+/// and value that set it: polling every 50 ms) or push mode (`--push`).
+fn start_mirror_in(dir: &Path, port: u16, log_url: &str, vkey: &str, mode: &[&str]) -> TestServer {
+    let mut args = vec!["--log", log_url, "--vkey", vkey, "--name", "mirror.test/m1"];
+    args.extend_from_slice(mode);
+    TestServer::mirror(dir, port, &args)
+}
+
 fn start_mirror(dir: &Path, port: u16, log_url: &str, vkey: &str) -> TestServer {
-    TestServer::mirror(
-        dir,
-        port,
-        &[
-            "--log",
-            log_url,
-            "--vkey",
-            vkey,
-            "--name",
-            "mirror.test/m1",
-            "--poll-ms",
-            "50",
-        ],
-    )
+    start_mirror_in(dir, port, log_url, vkey, &["--poll-ms", "50"])
 }
 
 async fn get_bytes(url: &str) -> (u16, Vec<u8>) {
@@ -615,19 +610,7 @@ fn damage_store(dir: &Path, index: u64, damage: impl FnOnce(&mut Vec<u8>, &mut V
 // ---------------------------------------------------------------------------------------------
 
 fn start_push_mirror(dir: &Path, port: u16, log_url: &str, vkey: &str) -> TestServer {
-    TestServer::mirror(
-        dir,
-        port,
-        &[
-            "--log",
-            log_url,
-            "--vkey",
-            vkey,
-            "--name",
-            "mirror.test/m1",
-            "--push",
-        ],
-    )
+    start_mirror_in(dir, port, log_url, vkey, &["--push"])
 }
 
 /// What a sender reads from the log at one checkpoint: the note as signed, every hash tile

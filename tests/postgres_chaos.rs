@@ -32,7 +32,7 @@ use arkivo_core::merkle::{self, Hash};
 use arkivo_core::signer::LogKeys;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::pg::{Cluster, Rejoin};
+use common::pg::{Cluster, Rejoin, share_key_files};
 use common::{TestServer, free_port};
 use serde_json::Value;
 
@@ -83,12 +83,7 @@ impl Frontends {
         let first = f.spawn(0);
         f.servers.push(first);
         f.servers[0].wait_ready();
-        let keys = f.dirs[1].path().join("keys");
-        std::fs::create_dir(&keys).unwrap();
-        for key in ["log-ecdsa-p256.pem", "log-ed25519.pem"] {
-            let from = f.dirs[0].path().join("keys").join(key);
-            std::fs::copy(from, keys.join(key)).unwrap();
-        }
+        share_key_files(f.dirs[0].path(), f.dirs[1].path());
         let mut second = f.spawn(1);
         second.wait_ready_at("/readyz?role=reader");
         f.servers.push(second);

@@ -20,7 +20,7 @@ use arkivo_core::signer::LogKeys;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::oidc::{Alg, TestIssuer, chain, ct_entry, post_cert_request};
-use common::pg::Cluster;
+use common::pg::{Cluster, copy_files, share_key_files};
 use common::tuf::refresh;
 use common::{EntrySigner, TestServer, free_port, path, refused_start, run_arkivo};
 use serde_json::Value;
@@ -269,15 +269,7 @@ async fn failover(cluster: Cluster) {
     let mut a = frontend(&cluster, dir_a.path(), port_a, name);
     a.wait_ready();
     // The second frontend signs with the same key files, the log's and the TUF repository's.
-    std::fs::create_dir(dir_b.path().join("keys")).unwrap();
-    for key in ["log-ecdsa-p256.pem", "log-ed25519.pem"] {
-        let to = dir_b.path().join("keys").join(key);
-        std::fs::copy(dir_a.path().join("keys").join(key), to).unwrap();
-    }
-    copy_files(
-        &dir_a.path().join("tuf/keys"),
-        &dir_b.path().join("tuf/keys"),
-    );
+    share_key_files(dir_a.path(), dir_b.path());
     let mut b = frontend(&cluster, dir_b.path(), port_b, name);
     b.wait_ready_at("/readyz?role=reader");
     let (base_a, base_b) = (a.base_url(), b.base_url());
@@ -377,17 +369,6 @@ async fn failover(cluster: Cluster) {
     assert_eq!(code, 503);
 }
 
-/// Copies the files of `from` into `to` (made if absent), keeping their modes.
-fn copy_files(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for file in std::fs::read_dir(from).unwrap() {
-        let file = file.unwrap();
-        if file.file_type().unwrap().is_file() {
-            std::fs::copy(file.path(), to.join(file.file_name())).unwrap();
-        }
-    }
-}
-
 /// The version of the timestamp a frontend serves.
 async fn timestamp_version(base: &str) -> u64 {
     let timestamp: Value = get(base, "/tuf/timestamp.json").await.json().await.unwrap();
@@ -419,11 +400,7 @@ async fn tuf_failover(cluster: Cluster) {
     let mut a = TestServer::spawn_frontend(dir_a.path(), port_a, &args);
     a.wait_ready();
     // The second frontend has the same key files, the log's and the TUF repository's.
-    copy_files(&dir_a.path().join("keys"), &dir_b.path().join("keys"));
-    copy_files(
-        &dir_a.path().join("tuf/keys"),
-        &dir_b.path().join("tuf/keys"),
-    );
+    share_key_files(dir_a.path(), dir_b.path());
     let mut b = TestServer::spawn_frontend(dir_b.path(), port_b, &args);
     b.wait_ready_at("/readyz?role=reader");
     let (base_a, base_b) = (a.base_url(), b.base_url());
@@ -595,12 +572,8 @@ async fn ct_failover(cluster: Cluster) {
         "{err}"
     );
     // The second frontend has the same key files: the log's, the TSA's, the CA's, the CT
-    // log's, the TUF repository's.
-    copy_files(&dir_a.path().join("keys"), &dir_b.path().join("keys"));
-    copy_files(
-        &dir_a.path().join("tuf/keys"),
-        &dir_b.path().join("tuf/keys"),
-    );
+    // log's (below), the TUF repository's.
+    share_key_files(dir_a.path(), dir_b.path());
     std::fs::copy(
         dir_a.path().join("ca-chain.pem"),
         dir_b.path().join("ca-chain.pem"),

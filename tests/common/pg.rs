@@ -635,3 +635,24 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// Gives a frontend the key files of the frontend in `from`, as an operator mounts the same
+/// secrets on each: every file of `keys/` (the log's two keys; the TSA's and the CA's when it
+/// has them) and of `tuf/keys/` (the TUF repository's, which a frontend must share to publish).
+pub fn share_key_files(from: &Path, to: &Path) {
+    for dir in ["keys", "tuf/keys"] {
+        copy_files(&from.join(dir), &to.join(dir));
+    }
+}
+
+/// Copies the files (not the directories) of `from` into `to`, made if missing, keeping their
+/// modes: a key file readable by others is refused.
+pub fn copy_files(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for file in std::fs::read_dir(from).unwrap() {
+        let file = file.unwrap();
+        if file.file_type().unwrap().is_file() {
+            std::fs::copy(file.path(), to.join(file.file_name())).unwrap();
+        }
+    }
+}

@@ -478,14 +478,7 @@ impl Mirror {
         tokio::task::spawn_blocking(move || {
             let mut head = store.head()?;
             head.checkpoint_v1 = note;
-            store.commit(&CommitBatch {
-                first_index: head.size,
-                integrated_time: head.timestamp,
-                entries: &[],
-                sets: &[],
-                hashes: &[],
-                head: &head,
-            })
+            store.commit_head(&head)
         })
         .await
         .context("the commit task panicked")?

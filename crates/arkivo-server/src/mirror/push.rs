@@ -514,14 +514,7 @@ fn finish(m: &Mirror, push: &Push, pending: &Witnessed) -> anyhow::Result<Finish
     let note = format!("{}{line}", note::format(&parsed)?);
     let mut head = m.store.head()?;
     head.checkpoint_c2sp = note.clone();
-    m.store.commit(&CommitBatch {
-        first_index: head.size,
-        integrated_time: head.timestamp,
-        entries: &[],
-        sets: &[],
-        hashes: &[],
-        head: &head,
-    })?;
+    m.store.commit_head(&head)?;
     *served = (note, pending.size);
     metrics::gauge!(crate::metrics::MIRROR_TREE_SIZE).set(pending.size as f64);
     Ok(Finish::Cosigned(line))

@@ -161,6 +161,18 @@ pub trait LogStore: Send + Sync + 'static {
     fn search_row_exists(&self, key: &str, index: u64) -> Result<bool, StorageError>;
     /// Appends one batch atomically and durably (see the module doc).
     fn commit(&self, batch: &CommitBatch<'_>) -> Result<(), StorageError>;
+    /// Replaces the head of the same tree (another checkpoint for it): an empty batch, as
+    /// atomic and durable as any.
+    fn commit_head(&self, head: &TreeHead) -> Result<(), StorageError> {
+        self.commit(&CommitBatch {
+            first_index: head.size,
+            integrated_time: head.timestamp,
+            entries: &[],
+            sets: &[],
+            hashes: &[],
+            head,
+        })
+    }
 }
 
 /// Adapts a store to the Merkle core's read seam.
