@@ -21,6 +21,7 @@ pub const CT_DIR: &str = "ct";
 
 /// The CT log's key files in the data directory `data_dir` (`ct/keys/`), wherever its tree is
 /// stored.
+#[cfg(feature = "rocksdb")]
 pub fn key_paths(data_dir: &std::path::Path) -> crate::datadir::KeyPaths {
     crate::datadir::KeyPaths::in_dir(&data_dir.join(CT_DIR).join("keys"))
 }
