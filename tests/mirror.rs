@@ -251,8 +251,8 @@ async fn a_mirror_refuses_damaged_tiles_and_a_forked_log() {
 
     let writers = Writers::start(&log.base_url(), "first", 4);
     writers.wait_for(20).await;
-    writers.stop().await;
-    let first = checkpoint(&log.base_url(), &log_key, None).await;
+    let mut acknowledged = writers.stop().await.len();
+    let first = published(&log, &log_key, acknowledged).await;
     let (mirror_dir, mirror_port) = (dir.path().join("mirror"), free_port());
     let mirror = start_mirror(&mirror_dir, mirror_port, &proxy.base_url(), &log_key.vkey());
     let mirror_verifier = mirror_key(&mirror).await;
@@ -262,8 +262,8 @@ async fn a_mirror_refuses_damaged_tiles_and_a_forked_log() {
     damage.store(true, Ordering::Relaxed);
     let writers = Writers::start(&log.base_url(), "second", 4);
     writers.wait_for(300).await;
-    writers.stop().await;
-    let second = checkpoint(&log.base_url(), &log_key, None).await;
+    acknowledged += writers.stop().await.len();
+    let second = published(&log, &log_key, acknowledged).await;
     let deadline = Instant::now() + CATCH_UP_TIMEOUT;
     let refused = loop {
         let s = status(&mirror).await;
@@ -309,6 +309,24 @@ async fn a_mirror_refuses_damaged_tiles_and_a_forked_log() {
 }
 
 /// Waits for the mirror's fork alert; returns it.
+/// The log's checkpoint once it covers all `acknowledged` entries: it is published after the
+/// writes are answered, so one read right after they stop may still show a smaller tree.
+async fn published(log: &TestServer, log_key: &Ed25519Verifier, acknowledged: usize) -> Checkpoint {
+    let deadline = Instant::now() + CATCH_UP_TIMEOUT;
+    loop {
+        let cp = checkpoint(&log.base_url(), log_key, None).await;
+        if cp.size == acknowledged as u64 {
+            return cp;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "checkpoint {} of {acknowledged}",
+            cp.size
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn wait_fork(mirror: &TestServer) -> String {
     let deadline = Instant::now() + CATCH_UP_TIMEOUT;
     loop {
