@@ -832,6 +832,16 @@ pub fn verify(
         border.root().to_hex()
     );
     let reader = StoreHashes(&store);
+    // A stored checkpoint (the mirror's or the v1 one) must be of the stored tree.
+    let of_stored_tree = |cp: &Checkpoint, which: &str| -> anyhow::Result<()> {
+        ensure!(
+            cp.size <= head.size && merkle::tree_hash(cp.size, &reader)? == cp.root,
+            "the stored {which} checkpoint (size {}, root {}) is not the stored tree's",
+            cp.size,
+            cp.root.to_hex()
+        );
+        Ok(())
+    };
     let mut report = format!(
         "ok: mirror of {}: {} entries, {stored_hashes} stored hashes, root {}",
         log.name(),
@@ -850,12 +860,7 @@ pub fn verify(
             "the stored mirror checkpoint lacks the mirror's cosignature"
         );
         let cp = opened.checkpoint;
-        ensure!(
-            cp.size <= head.size && merkle::tree_hash(cp.size, &reader)? == cp.root,
-            "the stored mirror checkpoint (size {}, root {}) is not the stored tree's",
-            cp.size,
-            cp.root.to_hex()
-        );
+        of_stored_tree(&cp, "mirror")?;
         report.push_str(&format!("; mirror checkpoint of size {} verifies", cp.size));
     }
     if let Some(v1) = &v1
@@ -865,12 +870,7 @@ pub fn verify(
             .open_checkpoint(&head.checkpoint_v1)
             .context("the stored v1 checkpoint does not verify with the log's key")?;
         let cp = h.checkpoint;
-        ensure!(
-            cp.size <= head.size && merkle::tree_hash(cp.size, &reader)? == cp.root,
-            "the stored v1 checkpoint (size {}, root {}) is not the stored tree's",
-            cp.size,
-            cp.root.to_hex()
-        );
+        of_stored_tree(&cp, "v1")?;
         report.push_str(&format!(
             "; v1 checkpoint of size {} and every SET verify",
             cp.size
