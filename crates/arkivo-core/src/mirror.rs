@@ -335,7 +335,8 @@ pub fn entry_packages(upload_start: u64, upload_end: u64) -> impl Iterator<Item 
         PackageRange {
             subtree_start,
             start: upload_start.max(subtree_start),
-            end: upload_end.min(subtree_start + PACKAGE_WIDTH),
+            // Saturating: the last package of a range ending near u64::MAX would overflow.
+            end: upload_end.min(subtree_start.saturating_add(PACKAGE_WIDTH)),
         }
     })
 }
@@ -497,7 +498,15 @@ mod tests {
             .map(|p| (p.subtree_start, p.start, p.end))
             .collect();
         assert_eq!(p, [(0, 10, 20)]);
-        for (a, b) in [(0, 1), (255, 257), (256, 513), (1, u64::from(u16::MAX) * 3)] {
+        // The last at the very top of u64 (found by the fuzz target): no package end overflows.
+        for (a, b) in [
+            (0, 1),
+            (255, 257),
+            (256, 513),
+            (1, u64::from(u16::MAX) * 3),
+            (u64::MAX - 64, u64::MAX),
+            (u64::MAX - 300, u64::MAX),
+        ] {
             let all: Vec<_> = entry_packages(a, b).collect();
             assert_eq!(all.first().unwrap().start, a);
             assert_eq!(all.last().unwrap().end, b);
