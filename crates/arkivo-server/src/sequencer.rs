@@ -322,30 +322,37 @@ impl SequencerHandle {
 
     /// Queues a leaf and waits until it is durable (or refused).
     pub async fn submit_leaf(&self, leaf: Leaf) -> Result<Sequenced, SequenceError> {
+        let (reply, answer) = oneshot::channel();
+        self.submit_then(leaf, move |result| drop(reply.send(result)));
+        answer.await.expect("a Reply always answers")
+    }
+
+    /// Queues a leaf; `then` is called exactly once with its outcome: at once if it is refused
+    /// before being queued, else on the sequencer's thread after its batch (so it must only
+    /// hand the outcome on). Not async: a CPU worker that validated an entry queues it itself,
+    /// and its answer can be rendered on a CPU worker too, without a round trip through an
+    /// async thread in between (each such hand-off is a thread wake-up per write).
+    pub fn submit_then(&self, leaf: Leaf, then: impl FnOnce(Answer) + Send + 'static) {
+        let queued = Instant::now();
+        let published = self.published.clone();
+        let reply = Reply(Some(Box::new(move |result| {
+            if result.is_ok() && published.records_metrics() {
+                crate::metrics::entry_sequenced(queued.elapsed());
+            }
+            then(result);
+        })));
         if let Some(reason) = self.published.not_leading() {
-            return Err(SequenceError::NotLeader(reason));
+            return reply.send(Err(SequenceError::NotLeader(reason)));
         }
         if let Some(reason) = self.published.stopped() {
-            return Err(SequenceError::Stopped(reason));
+            return reply.send(Err(SequenceError::Stopped(reason)));
         }
-        let (reply, answer) = oneshot::channel();
-        let queued = Instant::now();
         match self.inbox.try_send(Job::Entry(Pending { leaf, reply })) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(SequenceError::Pushback),
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(SequenceError::Stopped("the sequencer has shut down".into()));
-            }
+            Err(TrySendError::Full(Job::Entry(p))) => p.reply.send(Err(SequenceError::Pushback)),
+            // Dropping the job answers it (`Reply`'s drop): the sequencer has shut down.
+            Err(_) => {}
         }
-        let result = answer.await.unwrap_or_else(|_| {
-            Err(SequenceError::Stopped(
-                "the sequencer ended before answering".into(),
-            ))
-        });
-        if result.is_ok() && self.published.records_metrics() {
-            crate::metrics::entry_sequenced(queued.elapsed());
-        }
-        result
     }
 
     /// Freezes the active shard and makes the one `create` makes active, between two batches:
@@ -779,7 +786,7 @@ impl Sequencer {
                 Outcome::Duplicate(index) => Err(SequenceError::Duplicate { index, tree_id }),
             };
             // A waiter that went away (client disconnected) is no error: the entry is durable.
-            drop(reply.send(answer));
+            reply.send(answer);
         }
     }
 }
@@ -828,10 +835,34 @@ fn check(store: &dyn LogStore, head: &TreeHead, last_leaf: &Hash) -> Result<(), 
         .map_err(|e| StorageError::Corrupt(format!("post-commit self-check: {e}")))
 }
 
-type Reply = oneshot::Sender<Result<Sequenced, SequenceError>>;
+/// Where a queued leaf's outcome goes: called exactly once. One dropped unanswered (the
+/// sequencer's thread ended, or a batch was abandoned) answers that writes are stopped, so no
+/// waiter is left hanging and none mistakes it for another failure.
+struct Reply(Option<Box<dyn FnOnce(Answer) + Send>>);
+
+/// What a queued leaf's waiter is told.
+type Answer = Result<Sequenced, SequenceError>;
+
+impl Reply {
+    fn send(mut self, result: Answer) {
+        if let Some(then) = self.0.take() {
+            then(result);
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(then) = self.0.take() {
+            then(Err(SequenceError::Stopped(
+                "the sequencer ended before answering".into(),
+            )));
+        }
+    }
+}
 
 fn fail_all(replies: Vec<Reply>, err: &SequenceError) {
     for reply in replies {
-        drop(reply.send(Err(err.clone())));
+        reply.send(Err(err.clone()));
     }
 }

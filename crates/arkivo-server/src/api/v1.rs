@@ -124,20 +124,18 @@ pub async fn create_entry(
     State(st): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    match st.write(body, entries::canonicalize_bytes).await? {
-        Written::Appended { entry, sequenced } => {
-            let st2 = st.clone();
-            let (id, json) = st
-                .cpu(move || {
-                    let s = sequenced;
-                    let stored = StoredEntry {
-                        body: entry.body,
-                        integrated_time: s.integrated_time,
-                        set: s.set,
-                    };
-                    log_entry(&st2, &s.view.active, s.index, &stored)
-                })
-                .await?;
+    let rendered = st
+        .write(body, entries::canonicalize_bytes, |st, entry, s| {
+            let stored = StoredEntry {
+                body: entry.body,
+                integrated_time: s.integrated_time,
+                set: s.set,
+            };
+            log_entry(st, &s.view.active, s.index, &stored)
+        })
+        .await?;
+    match rendered {
+        Written::Appended((id, json)) => {
             let mut res = json_line(StatusCode::CREATED, json);
             let h = res.headers_mut();
             // ETag is the bare entry ID, no quotes: sigstore-go looks the entry up by it.

@@ -25,13 +25,13 @@ pub async fn create_entry(
     State(st): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    match st.write(body, v2::canonicalize_request).await? {
-        Written::Appended { entry, sequenced } => {
-            let json = st
-                .cpu(move || transparency_log_entry(&entry, &sequenced))
-                .await?;
-            Ok(json_line(StatusCode::CREATED, json))
-        }
+    let rendered = st
+        .write(body, v2::canonicalize_request, |_, entry, s| {
+            transparency_log_entry(&entry, &s)
+        })
+        .await?;
+    match rendered {
+        Written::Appended(json) => Ok(json_line(StatusCode::CREATED, json)),
         Written::Duplicate { index, .. } => Err(ApiError {
             log_index: Some(index),
             ..ApiError::new(
