@@ -1023,6 +1023,23 @@ async fn refusals(cluster: Cluster) {
         "{err}"
     );
 
+    // The TUF commands read the database's repository: none before a frontend served the log.
+    for command in [
+        &["tuf", "export", "out"][..],
+        &["tuf", "new-root", "--out", "2.json"],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--data-dir", d, "--storage", &url, "--storage-allow-async"]);
+        let run = run_arkivo(Some(data.path()), &args, &[]);
+        assert_ne!(run.code, 0);
+        assert!(
+            run.stderr
+                .contains("no TUF repository in the database: serve the log once"),
+            "{}",
+            run.stderr
+        );
+    }
+
     // Allowed explicitly, it starts, and says so loudly, in the log and in /metrics.
     let port = free_port();
     let async_args = [

@@ -694,7 +694,7 @@ impl Repository {
         );
         // Only now that the new timestamp is in place: until then clients are led to the files
         // of the versions before.
-        self.prune(&state).await;
+        self.prune(state).await;
         if let Some(store) = &self.shared {
             // The set after the prune, in one transaction: every frontend goes from the
             // previous set to this one at once.
