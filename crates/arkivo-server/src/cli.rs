@@ -61,7 +61,8 @@ pub enum ServerCommand {
 #[derive(Debug, Subcommand)]
 pub enum TufCommand {
     /// Write the repository, as served under /tuf/, into a directory (for a file:// mirror, a
-    /// web server or a bucket); run it again after each change to keep the copy current.
+    /// web server or a bucket); run it again after each change to keep the copy current. With
+    /// the log in PostgreSQL, the database's repository (no frontend needed).
     Export(TufExportArgs),
     /// Make an Ed25519 key for a TUF role: the private key into FILE (mode 0600), the public
     /// key (for new-root) on standard output.
@@ -70,7 +71,7 @@ pub enum TufCommand {
         file: PathBuf,
     },
     /// Write the next root version, unsigned, with the changes asked for (none: the same keys,
-    /// a new expiry).
+    /// a new expiry); with the log in PostgreSQL, after the database's newest root.
     NewRoot(Box<NewRootArgs>),
     /// Add signatures to a root version (where the root keys are kept).
     SignRoot {
@@ -82,7 +83,9 @@ pub enum TufCommand {
         keys: Vec<PathBuf>,
     },
     /// Put a signed root version in place (through the running server, or directly); refused
-    /// unless clients that trust the current version would accept it.
+    /// unless clients that trust the current version would accept it. With the log in
+    /// PostgreSQL, through the frontend of --data-dir if it leads, or with no frontend running
+    /// into the database (docs/tuf.md).
     InstallRoot {
         /// The signed root version.
         file: PathBuf,
