@@ -679,6 +679,8 @@ async fn tuf_commands(cluster: Cluster) {
     let fresh = w.join("fresh");
     let taken = refresh(&fresh, &format!("{base_b}/tuf"), Some(&w.join("root.json"))).unwrap();
     assert_eq!(taken["root"], 2, "{taken}");
+    // Its TUF loop (every second) has taken the lead of the repository meanwhile, without error.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         !b.stderr().contains("taking the lead of the TUF repository"),
         "{}",

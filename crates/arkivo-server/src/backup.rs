@@ -469,7 +469,8 @@ fn bind_private(socket: &Path) -> anyhow::Result<tokio::net::UnixListener> {
 }
 
 /// Listens on the admin socket of `paths.data_dir`. Call with the log open: RocksDB's lock
-/// then guarantees that a socket file already there was left by a server that died.
+/// then guarantees that a socket file already there was left by a server that died (on
+/// PostgreSQL, each frontend has a data directory of its own).
 ///
 /// `shards` is `None` for a log stored in PostgreSQL, whose backups are the database's: its
 /// frontends answer only `POST /tuf/root` (installed by the leader only,
