@@ -5,8 +5,9 @@
 //! its CT log (one CT tree in the database, sequenced by the leader; certificates issued before
 //! and after a takeover are all in it, and a keyless signature made before still verifies), the
 //! TUF repository (one in the database: python-tuf refreshes from either frontend, before and
-//! after a takeover, and a frontend with other TUF keys is refused), and the refusals at start
-//! (other keys, no synchronous standby).
+//! after a takeover, and a frontend with other TUF keys is refused), the `arkivo tuf` commands on
+//! it (export, a root rotation through the leader and with no frontend running), and the
+//! refusals at start (other keys, no synchronous standby).
 
 mod common;
 
@@ -506,6 +507,238 @@ async fn tuf_failover(cluster: Cluster) {
     refresh(w, &format!("{base_b}/tuf"), None).unwrap();
 }
 
+/// Every file of a repository directory (metadata and `targets/`), by path under `/tuf/`.
+fn repository_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for sub in ["", "targets"] {
+        for file in std::fs::read_dir(dir.join(sub)).unwrap() {
+            let file = file.unwrap();
+            if file.file_type().unwrap().is_file() {
+                let name = file.file_name().to_string_lossy().into_owned();
+                let name = if sub.is_empty() {
+                    name
+                } else {
+                    format!("{sub}/{name}")
+                };
+                files.push((name, std::fs::read(file.path()).unwrap()));
+            }
+        }
+    }
+    files
+}
+
+/// `arkivo tuf export` from the database, with a data directory of its own (no frontend): each
+/// file as every frontend of `bases` serves it.
+async fn export_is_served(w: &Path, url: &str, bases: &[&str]) -> usize {
+    let (elsewhere, out) = (w.join("elsewhere"), w.join("export"));
+    let _ = std::fs::remove_dir_all(&out);
+    let args = [
+        "tuf",
+        "export",
+        path(&out),
+        "--data-dir",
+        path(&elsewhere),
+        "--storage",
+        url,
+    ];
+    let run = run_arkivo(Some(w), &args, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let files = repository_files(&out);
+    for name in ["1.root.json", "root.json", "timestamp.json"] {
+        assert!(files.iter().any(|(n, _)| n == name), "{name} exported");
+    }
+    for (name, content) in &files {
+        for base in bases {
+            let served = get(base, &format!("/tuf/{name}")).await;
+            assert_eq!(served.status(), 200, "{base}/tuf/{name}");
+            assert_eq!(
+                &served.bytes().await.unwrap()[..],
+                content,
+                "{base}/tuf/{name}"
+            );
+        }
+    }
+    files.len()
+}
+
+#[test]
+fn the_tuf_commands_work_on_the_database_and_a_root_rotation_reaches_it_once() {
+    on_cluster(1, tuf_commands);
+}
+
+/// `arkivo tuf export`, `new-root` and `install-root` on PostgreSQL: the export and the next
+/// root are the database's; a root version goes in through the leader's admin socket (a
+/// follower refuses, so does anything with another frontend leading, and a root the clients
+/// would refuse), or with no frontend running straight into the database, and the next leader
+/// signs the rest. python-tuf, trusting root version 1, follows both rotations from either
+/// frontend, also after a SIGKILL of the leader.
+async fn tuf_commands(cluster: Cluster) {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (port_a, port_b) = (free_port(), free_port());
+    let url = cluster.url(0);
+    let args = ["--storage", &url, "--hostname", "log.arkivo.test"];
+    let mut a = TestServer::spawn_frontend(dir_a.path(), port_a, &args);
+    a.wait_ready();
+    share_key_files(dir_a.path(), dir_b.path());
+    let mut b = TestServer::spawn_frontend(dir_b.path(), port_b, &args);
+    b.wait_ready_at("/readyz?role=reader");
+    let (base_a, base_b) = (a.base_url(), b.base_url());
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let exported = export_is_served(w, &url, &[&base_a, &base_b]).await;
+    println!("tuf export from the database: {exported} files, as both frontends serve them");
+
+    let arkivo = |args: &[&str]| {
+        let run = run_arkivo(Some(w), args, &[]);
+        assert_eq!(run.code, 0, "arkivo {}: {}", args.join(" "), run.stderr);
+        run.stdout
+    };
+    // A data directory of its own: the commands read the database, not a frontend's copy.
+    let elsewhere = w.join("elsewhere");
+    let install = |data_dir: &Path, file: &str| {
+        let args = [
+            "tuf",
+            "install-root",
+            file,
+            "--data-dir",
+            path(data_dir),
+            "--storage",
+            &url,
+        ];
+        run_arkivo(Some(w), &args, &[])
+    };
+    let refused = |data_dir: &Path, file: &str, message: &str| {
+        let run = install(data_dir, file);
+        assert_ne!(run.code, 0, "{file} installed: {}", run.stdout);
+        assert!(run.stderr.contains(message), "{}", run.stderr);
+    };
+    let root1 = get(&base_a, "/tuf/1.root.json")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(w.join("root.json"), &root1).unwrap();
+    let client = w.join("client");
+    let before = refresh(
+        &client,
+        &format!("{base_a}/tuf"),
+        Some(&w.join("root.json")),
+    )
+    .unwrap();
+    assert_eq!(before["root"], 1);
+
+    // Root version 2: a new root key, kept offline.
+    let offline = w.join("offline");
+    std::fs::create_dir_all(&offline).unwrap();
+    let root_1 = dir_a.path().join("tuf/keys/root-1.pem");
+    let root_2 = offline.join("root-2.pem");
+    let root2_pub = arkivo(&["tuf", "new-key", path(&root_2)]);
+    std::fs::write(w.join("root-2.pub"), root2_pub).unwrap();
+    let e = path(&elsewhere);
+    let new_root = |out: &str, changes: &[&str]| {
+        let mut args = vec!["tuf", "new-root", "--out", out, "--data-dir", e];
+        args.extend(["--storage", &url]);
+        args.extend(changes);
+        arkivo(&args);
+    };
+    new_root("2.root.json", &["--root-key", "root-2.pub"]);
+    std::fs::copy(w.join("2.root.json"), w.join("new-only.json")).unwrap();
+    arkivo(&["tuf", "sign-root", "new-only.json", "--key", path(&root_2)]);
+    let both = ["--key", path(&root_1), "--key", path(&root_2)];
+    arkivo(&[&["tuf", "sign-root", "2.root.json"][..], &both[..]].concat());
+    // The follower does not sign: it says where to go.
+    refused(dir_b.path(), "2.root.json", "does not lead the log");
+    // Nor does anything else while a frontend leads.
+    refused(&elsewhere, "2.root.json", "another frontend leads the log");
+    // A root the clients of version 1 would refuse: signed by the new key only.
+    refused(dir_a.path(), "new-only.json", "root version 1");
+    let run = install(dir_a.path(), "2.root.json");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("root version 2 is in place"),
+        "{}",
+        run.stdout
+    );
+    // Exactly once: it is no longer the next version.
+    refused(dir_a.path(), "2.root.json", "not the next one");
+    for base in [&base_b, &base_a] {
+        let after = refresh(&client, &format!("{base}/tuf"), None).unwrap();
+        assert_eq!(after["root"], 2, "{base}: {after}");
+    }
+    export_is_served(w, &url, &[&base_a, &base_b]).await;
+
+    // The leader dies: the follower takes the lead with root version 2 (its root-1.pem, which
+    // version 2 no longer lists, may stay) and clients get it from there.
+    a.kill();
+    until(
+        "the follower takes over",
+        Duration::from_secs(10),
+        || async { status(&base_b, "/readyz").await == 200 },
+    )
+    .await;
+    let fresh = w.join("fresh");
+    let taken = refresh(&fresh, &format!("{base_b}/tuf"), Some(&w.join("root.json"))).unwrap();
+    assert_eq!(taken["root"], 2, "{taken}");
+    // Its TUF loop (every second) has taken the lead of the repository meanwhile, without error.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !b.stderr().contains("taking the lead of the TUF repository"),
+        "{}",
+        b.stderr()
+    );
+
+    // Root version 3, with a new timestamp key, with no frontend running: into the database;
+    // the next leader signs the rest with the new key.
+    b.kill();
+    let timestamp_3 = dir_b.path().join("tuf/keys/timestamp-3.pem");
+    let ts_pub = arkivo(&["tuf", "new-key", path(&timestamp_3)]);
+    std::fs::write(w.join("timestamp-3.pub"), ts_pub).unwrap();
+    // Every frontend gets the new online key (keeping its mode 0600).
+    std::fs::copy(&timestamp_3, dir_a.path().join("tuf/keys/timestamp-3.pem")).unwrap();
+    new_root("3.root.json", &["--timestamp-key", "timestamp-3.pub"]);
+    std::fs::copy(w.join("3.root.json"), w.join("old-key.json")).unwrap();
+    arkivo(&["tuf", "sign-root", "old-key.json", "--key", path(&root_1)]);
+    arkivo(&["tuf", "sign-root", "3.root.json", "--key", path(&root_2)]);
+    // Signed by a key version 2 no longer lists: refused.
+    refused(&elsewhere, "old-key.json", "root version 2");
+    let run = install(&elsewhere, "3.root.json");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("root version 3 is in place"),
+        "{}",
+        run.stdout
+    );
+    refused(&elsewhere, "3.root.json", "not the next one");
+    let mut b = TestServer::spawn_frontend(dir_b.path(), port_b, &args);
+    b.wait_ready();
+    let mut a = TestServer::spawn_frontend(dir_a.path(), port_a, &args);
+    a.wait_ready_at("/readyz?role=reader");
+    // python-tuf accepts the timestamp only once signed by the new key (TUF §5.4.2).
+    for base in [&base_a, &base_b] {
+        until(
+            "the new leader signs the timestamp with root version 3's key",
+            Duration::from_secs(10),
+            || async {
+                refresh(&client, &format!("{base}/tuf"), None)
+                    .is_ok_and(|trusted| trusted["root"] == 3)
+            },
+        )
+        .await;
+    }
+    let root3: Value = get(&base_a, "/tuf/3.root.json").await.json().await.unwrap();
+    let timestamp: Value = get(&base_a, "/tuf/timestamp.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        timestamp["signatures"][0]["keyid"], root3["signed"]["roles"]["timestamp"]["keyids"][0],
+        "the timestamp is signed with the new key"
+    );
+    export_is_served(w, &url, &[&base_a, &base_b]).await;
+    drop((a, b));
+}
+
 /// A certificate for `email` from the CA at `base`: the status, `Retry-After`, and the answer.
 async fn sign_cert(base: &str, issuer: &TestIssuer, email: &str) -> (u16, Option<String>, Value) {
     let token = issuer.token(
@@ -792,6 +1025,23 @@ async fn refusals(cluster: Cluster) {
         "{err}"
     );
 
+    // The TUF commands read the database's repository: none before a frontend served the log.
+    for command in [
+        &["tuf", "export", "out"][..],
+        &["tuf", "new-root", "--out", "2.json"],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--data-dir", d, "--storage", &url, "--storage-allow-async"]);
+        let run = run_arkivo(Some(data.path()), &args, &[]);
+        assert_ne!(run.code, 0);
+        assert!(
+            run.stderr
+                .contains("no TUF repository in the database: serve the log once"),
+            "{}",
+            run.stderr
+        );
+    }
+
     // Allowed explicitly, it starts, and says so loudly, in the log and in /metrics.
     let port = free_port();
     let async_args = [
@@ -844,25 +1094,11 @@ async fn refusals(cluster: Cluster) {
         "{err}"
     );
     // Commands for logs in the data directory refuse PostgreSQL storage.
-    // So does installing a TUF root version: the repository is the database's.
-    for command in [
-        &["init", "--data-dir", d, "--storage", &url][..],
-        &[
-            "tuf",
-            "install-root",
-            "2.root.json",
-            "--data-dir",
-            d,
-            "--storage",
-            &url,
-        ],
-    ] {
-        let run = run_arkivo(None, command, &[]);
-        assert_ne!(run.code, 0);
-        assert!(
-            run.stderr.contains("not on one stored in PostgreSQL"),
-            "{}",
-            run.stderr
-        );
-    }
+    let run = run_arkivo(None, &["init", "--data-dir", d, "--storage", &url], &[]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("not on one stored in PostgreSQL"),
+        "{}",
+        run.stderr
+    );
 }

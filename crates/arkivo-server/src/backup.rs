@@ -405,7 +405,12 @@ struct Admin {
     shards: Arc<Mutex<DiskShards>>,
     paths: LogPaths,
     sequencer: SequencerHandle,
-    /// The TUF repository, and what its targets are made from.
+    /// The TUF repository, backed up with the log.
+    tuf: Arc<crate::tuf::Repository>,
+}
+
+/// What `POST /tuf/root` needs: the TUF repository, and what its targets are made from.
+struct TufAdmin {
     tuf: Arc<crate::tuf::Repository>,
     trust: crate::api::AppState,
 }
@@ -464,9 +469,14 @@ fn bind_private(socket: &Path) -> anyhow::Result<tokio::net::UnixListener> {
 }
 
 /// Listens on the admin socket of `paths.data_dir`. Call with the log open: RocksDB's lock
-/// then guarantees that a socket file already there was left by a server that died.
+/// then guarantees that a socket file already there was left by a server that died (on
+/// PostgreSQL, each frontend has a data directory of its own).
+///
+/// `shards` is `None` for a log stored in PostgreSQL, whose backups are the database's: its
+/// frontends answer only `POST /tuf/root` (installed by the leader only,
+/// [`crate::tuf::Repository::install_root`]).
 pub fn serve_admin(
-    shards: Arc<Mutex<DiskShards>>,
+    shards: Option<Arc<Mutex<DiskShards>>>,
     paths: LogPaths,
     tuf: Arc<crate::tuf::Repository>,
     trust: crate::api::AppState,
@@ -478,17 +488,25 @@ pub fn serve_admin(
         Err(e) => return Err(e).with_context(|| format!("removing {}", socket.display())),
     }
     let listener = bind_private(&socket)?;
-    let app = axum::Router::new()
-        .route("/backup", axum::routing::post(backup_handler))
-        .route("/rotate", axum::routing::post(rotate_handler))
+    let mut app = axum::Router::new()
         .route("/tuf/root", axum::routing::post(install_root_handler))
-        .with_state(Arc::new(Admin {
-            shards,
-            paths,
-            sequencer: trust.sequencer.clone(),
-            tuf,
-            trust,
+        .with_state(Arc::new(TufAdmin {
+            tuf: tuf.clone(),
+            trust: trust.clone(),
         }));
+    if let Some(shards) = shards {
+        app = app.merge(
+            axum::Router::new()
+                .route("/backup", axum::routing::post(backup_handler))
+                .route("/rotate", axum::routing::post(rotate_handler))
+                .with_state(Arc::new(Admin {
+                    shards,
+                    paths,
+                    sequencer: trust.sequencer.clone(),
+                    tuf,
+                })),
+        );
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let shutdown = async {
@@ -548,10 +566,10 @@ async fn backup_handler(
 
 /// `arkivo tuf install-root`: the body is the signed root version.
 async fn install_root_handler(
-    State(admin): State<Arc<Admin>>,
+    State(admin): State<Arc<TufAdmin>>,
     body: axum::body::Bytes,
 ) -> Response {
-    let targets = crate::tuf::targets(&admin.trust, &admin.sequencer.published().view());
+    let targets = crate::tuf::targets(&admin.trust, &admin.trust.sequencer.published().view());
     match admin.tuf.install_root(&body, targets).await {
         Ok(version) => Json(version).into_response(),
         Err(e) => ApiError::bad_request(format!("{e:#}")).into_response(),

@@ -10,6 +10,7 @@ use crate::config::{Config, WitnessConfig};
 use crate::datadir;
 use crate::logging::notice;
 use crate::serve::{log_paths, open_log, open_unserved, serve, shutdown_signal};
+use crate::storage::postgres::Namespace;
 
 /// The server's commands, a part of `arkivo`'s.
 #[derive(Debug, Subcommand)]
@@ -60,7 +61,8 @@ pub enum ServerCommand {
 #[derive(Debug, Subcommand)]
 pub enum TufCommand {
     /// Write the repository, as served under /tuf/, into a directory (for a file:// mirror, a
-    /// web server or a bucket); run it again after each change to keep the copy current.
+    /// web server or a bucket); run it again after each change to keep the copy current. With
+    /// the log in PostgreSQL, the database's repository (no frontend needed).
     Export(TufExportArgs),
     /// Make an Ed25519 key for a TUF role: the private key into FILE (mode 0600), the public
     /// key (for new-root) on standard output.
@@ -69,7 +71,7 @@ pub enum TufCommand {
         file: PathBuf,
     },
     /// Write the next root version, unsigned, with the changes asked for (none: the same keys,
-    /// a new expiry).
+    /// a new expiry); with the log in PostgreSQL, after the database's newest root.
     NewRoot(Box<NewRootArgs>),
     /// Add signatures to a root version (where the root keys are kept).
     SignRoot {
@@ -81,7 +83,9 @@ pub enum TufCommand {
         keys: Vec<PathBuf>,
     },
     /// Put a signed root version in place (through the running server, or directly); refused
-    /// unless clients that trust the current version would accept it.
+    /// unless clients that trust the current version would accept it. With the log in
+    /// PostgreSQL, through the frontend of --data-dir if it leads, or with no frontend running
+    /// into the database (docs/tuf.md).
     InstallRoot {
         /// The signed root version.
         file: PathBuf,
@@ -772,13 +776,7 @@ fn run_tuf(command: TufCommand) -> anyhow::Result<()> {
     match command {
         TufCommand::Export(args) => {
             let config = args.log.resolve()?;
-            let files = tuf::read_files(&tuf::repository_dir(&config.data_dir))?;
-            anyhow::ensure!(
-                !files.is_empty(),
-                "no TUF repository in {}: serve the log once",
-                config.data_dir.display()
-            );
-            let ordered = tuf::write_order(files);
+            let ordered = tuf::write_order(repository_files(&config)?);
             tuf::write_files(&args.dir, &ordered)?;
             println!("wrote {} files into {}", ordered.len(), args.dir.display());
             Ok(())
@@ -791,7 +789,7 @@ fn run_tuf(command: TufCommand) -> anyhow::Result<()> {
         }
         TufCommand::NewRoot(args) => {
             let config = args.log.resolve()?;
-            let current = tuf::current_root(&tuf::repository_dir(&config.data_dir))?;
+            let current = tuf::current_root(&repository_files(&config)?)?;
             let mut changes = tuf::RootChanges {
                 root_keys: args
                     .root_keys
@@ -835,17 +833,51 @@ fn run_tuf(command: TufCommand) -> anyhow::Result<()> {
         }
         TufCommand::InstallRoot { file, log } => {
             let config = log.resolve()?;
-            // On PostgreSQL the repository is the database's: a root put into one frontend's
-            // data directory would be replaced by the database's at its next start.
-            rocksdb_only(&config, "tuf install-root")?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            // The frontend of this data directory installs it when one runs (on PostgreSQL only
+            // if it leads: only the leader signs, docs/tuf.md); with none running, it goes into
+            // the data directory, or on PostgreSQL into the database under the leader lock,
+            // and the next start (the next leader) signs the rest.
             let version = match crate::backup::ask_install_root(&config.data_dir, &bytes)? {
                 Some(v) => v,
+                None if config.storage.is_some() => {
+                    let store = crate::leader::connect(&config, Namespace::Log)?;
+                    tuf::install_root_in_database(&store, &tuf::keys_dir(&config.data_dir), &bytes)?
+                }
                 None => tuf::install_root_unserved(&config.data_dir, &bytes)?,
             };
             println!("root version {version} is in place");
             Ok(())
         }
     }
+}
+
+/// The TUF repository's files as served: on PostgreSQL the database's (the data directory's
+/// copy is current only on the leader), else the data directory's.
+fn repository_files(
+    config: &Config,
+) -> anyhow::Result<std::collections::BTreeMap<String, axum::body::Bytes>> {
+    let files = match config.storage {
+        Some(_) => {
+            let store = crate::leader::connect(config, Namespace::Log)?;
+            store
+                .tuf_files()
+                .context("reading the TUF repository from the database")?
+                .1
+                .into_iter()
+                .map(|(path, content)| (path, content.into()))
+                .collect()
+        }
+        None => crate::tuf::read_files(&crate::tuf::repository_dir(&config.data_dir))?,
+    };
+    let origin = match config.storage {
+        Some(_) => "the database".to_owned(),
+        None => config.data_dir.display().to_string(),
+    };
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no TUF repository in {origin}: serve the log once"
+    );
+    Ok(files)
 }

@@ -410,14 +410,19 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
                 ct: ct_store,
                 ..crate::backup::DiskShards::new(opened)
             }));
-            let admin = crate::backup::serve_admin(shards.clone(), log_paths(&config), tuf, trust)
-                .inspect_err(|e| {
-                    tracing::warn!(
-                        "no admin socket, so `arkivo backup` and `arkivo shard rotate` need the \
+            let admin = crate::backup::serve_admin(
+                Some(shards.clone()),
+                log_paths(&config),
+                tuf,
+                trust,
+            )
+            .inspect_err(|e| {
+                tracing::warn!(
+                    "no admin socket, so `arkivo backup` and `arkivo shard rotate` need the \
                          server stopped: {e:#}"
-                    );
-                })
-                .ok();
+                );
+            })
+            .ok();
             let metrics = tokio::spawn(crate::metrics::keep_up(Arc::new(move || {
                 // Not while a backup or rotation holds the shards: the next round measures.
                 match shards.try_lock() {
@@ -429,11 +434,18 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         }
         // Backups and the database's size are PostgreSQL's business (docs/operations.md).
         Stored::Pg(_) => {
-            // What the admin socket would hold: the state holds a sequencer handle, which
-            // must be gone for the sequencer to end.
-            drop((tuf, trust, ct_store));
+            drop(ct_store);
+            // Only for `arkivo tuf install-root`, which the leader answers.
+            let admin = crate::backup::serve_admin(None, log_paths(&config), tuf, trust)
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        "no admin socket, so `arkivo tuf install-root` needs every frontend \
+                         stopped: {e:#}"
+                    );
+                })
+                .ok();
             let metrics = tokio::spawn(crate::metrics::keep_up(Arc::new(|| Ok(None))));
-            (None, metrics)
+            (admin, metrics)
         }
     };
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

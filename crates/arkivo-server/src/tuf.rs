@@ -20,7 +20,10 @@
 //! ([`PgStore::publish_tuf`]) and every frontend serves the database's set, re-read when its
 //! generation changes. The data directory keeps the leader's working copy: a frontend that takes
 //! the lead first brings it to the database's files (same versions, same keys — its key files
-//! are checked against the database's root), so versions only grow across takeovers.
+//! are checked against the database's root), so versions only grow across takeovers. There
+//! `arkivo tuf export` and `arkivo tuf new-root` read the database's files, and a root version
+//! is installed by the leader ([`Repository::install_root`]) or, with no frontend running, into
+//! the database under the leader lock ([`install_root_in_database`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU64;
@@ -512,28 +515,50 @@ impl Repository {
     /// after bringing the repository to the database's ([`adopt`]).
     pub async fn publish(&self, targets: Vec<(String, Vec<u8>)>) -> anyhow::Result<()> {
         let mut state = self.state.lock().await;
-        // On PostgreSQL, whether the database lacks the repository (none published yet).
-        let mut unshared = false;
+        self.publish_locked(&mut state, targets, false).await
+    }
+
+    /// On PostgreSQL: whether this frontend leads (`None`: it does not). The first time at an
+    /// epoch it first brings the repository to the database's ([`adopt`]), and answers whether
+    /// the database lacks the repository (none published yet).
+    async fn lead(&self, store: &Arc<PgStore>, state: &mut State) -> anyhow::Result<Option<bool>> {
+        let s = store.clone();
+        let Some(epoch) = tokio::task::spawn_blocking(move || s.epoch()).await? else {
+            return Ok(None);
+        };
+        if state.adopted == Some(epoch) {
+            return Ok(Some(false));
+        }
+        let unshared = match database_files(store).await? {
+            Some((generation, database)) => {
+                let (root, keys) = adopt(&self.dir, &self.keys_dir, &self.files(), &database)
+                    .await
+                    .context("taking the lead of the TUF repository")?;
+                *state = State::read(&database, root, keys)?;
+                *self.files.write().unwrap_or_else(|p| p.into_inner()) = database.clone();
+                *self.served.write().unwrap_or_else(|p| p.into_inner()) = (generation, database);
+                false
+            }
+            None => true,
+        };
+        state.adopted = Some(epoch);
+        Ok(Some(unshared))
+    }
+
+    /// [`Repository::publish`] with the state lock held; with `share`, the files go into the
+    /// database even when nothing was signed anew.
+    async fn publish_locked(
+        &self,
+        state: &mut State,
+        targets: Vec<(String, Vec<u8>)>,
+        share: bool,
+    ) -> anyhow::Result<()> {
+        // Whether the files must go into the database even when nothing is signed anew.
+        let mut unshared = share;
         if let Some(store) = &self.shared {
-            let s = store.clone();
-            let Some(epoch) = tokio::task::spawn_blocking(move || s.epoch()).await? else {
-                return Ok(());
-            };
-            if state.adopted != Some(epoch) {
-                match database_files(store).await? {
-                    Some((generation, database)) => {
-                        let (root, keys) =
-                            adopt(&self.dir, &self.keys_dir, &self.files(), &database)
-                                .await
-                                .context("taking the lead of the TUF repository")?;
-                        *state = State::read(&database, root, keys)?;
-                        *self.files.write().unwrap_or_else(|p| p.into_inner()) = database.clone();
-                        *self.served.write().unwrap_or_else(|p| p.into_inner()) =
-                            (generation, database);
-                    }
-                    None => unshared = true,
-                }
-                state.adopted = Some(epoch);
+            match self.lead(store, state).await? {
+                Some(lacking) => unshared |= lacking,
+                None => return Ok(()),
             }
         }
         let now = now();
@@ -669,7 +694,7 @@ impl Repository {
         );
         // Only now that the new timestamp is in place: until then clients are led to the files
         // of the versions before.
-        self.prune(&state).await;
+        self.prune(state).await;
         if let Some(store) = &self.shared {
             // The set after the prune, in one transaction: every frontend goes from the
             // previous set to this one at once.
@@ -936,24 +961,28 @@ fn to_files(files: TufFiles) -> Files {
     )
 }
 
-/// Brings the repository directory `dir`, holding `local`, to the database's files `database`,
-/// after checking that the key files of `keys_dir` are the repository's: each one listed by the
-/// database's newest root, and those of each online role enough to sign for it. Returns that
-/// root and the keys.
-async fn adopt(
-    dir: &Path,
+/// Checks that the key files of `keys_dir` are those of the repository `files`: each one listed
+/// by one of its root versions (a key a root rotation retired may stay until it is deleted), and
+/// those of each online role of its newest root enough to sign for it. Returns that root and the
+/// keys.
+fn check_key_files(
     keys_dir: &Path,
-    local: &BTreeMap<String, Bytes>,
-    database: &Files,
+    files: &BTreeMap<String, Bytes>,
 ) -> anyhow::Result<(Signed<Root>, Vec<RoleKey>)> {
-    let (v, bytes) = latest_root(database).context("the database's TUF repository has no root")?;
+    let (v, bytes) = latest_root(files).context("the database's TUF repository has no root")?;
     let root = parse::<Root>(bytes, &format!("{v}.root.json"))?;
+    let mut listed = std::collections::HashSet::new();
+    for (name, bytes) in files {
+        if name.ends_with(".root.json") {
+            listed.extend(parse::<Root>(bytes, name)?.signed.keys.into_keys());
+        }
+    }
     let mut keys = Vec::new();
     for (path, key) in read_keys(keys_dir)? {
         ensure!(
-            root.signed.keys.contains_key(&key.tuf_key().key_id()?),
-            "the TUF key file {} is not one of the repository's: root version {v} in the \
-             database lists no such key; every frontend must have the TUF key files of the \
+            listed.contains(&key.tuf_key().key_id()?),
+            "the TUF key file {} is not one of the repository's: no root version in the \
+             database lists such a key; every frontend must have the TUF key files of the \
              frontend that made the repository",
             path.display()
         );
@@ -962,6 +991,19 @@ async fn adopt(
     check_online_keys(&root.signed, &keys, keys_dir).context(
         "every frontend must have the TUF key files of the frontend that made the repository",
     )?;
+    Ok((root, keys))
+}
+
+/// Brings the repository directory `dir`, holding `local`, to the database's files `database`,
+/// after checking that the key files of `keys_dir` are the repository's ([`check_key_files`]).
+/// Returns the database's newest root and the keys.
+async fn adopt(
+    dir: &Path,
+    keys_dir: &Path,
+    local: &BTreeMap<String, Bytes>,
+    database: &Files,
+) -> anyhow::Result<(Signed<Root>, Vec<RoleKey>)> {
+    let (root, keys) = check_key_files(keys_dir, database)?;
     let (dir, stale) = (
         dir.to_path_buf(),
         local
@@ -1010,52 +1052,135 @@ pub fn check_root_update(trusted: &Signed<Root>, new: &Signed<Root>) -> anyhow::
 }
 
 impl Repository {
-    /// Puts in place a root version signed elsewhere (`arkivo tuf root install`), after
+    /// Puts in place a root version signed elsewhere (`arkivo tuf install-root`), after
     /// [`check_root_update`] against the current one; re-reads the keys directory (a new
     /// online key is put there first) and signs again, with `content` as the targets, the
     /// metadata that no longer verifies. Returns the new root version.
+    ///
+    /// On PostgreSQL only the leader installs: the root goes into the database with the rest of
+    /// the files, in one publication fenced by its epoch, so it reaches the database once, and
+    /// at the newest versions (a follower's state may be behind the database's). Its key files
+    /// are checked as a frontend taking the lead checks them ([`check_key_files`]).
     pub async fn install_root(
         &self,
         bytes: &[u8],
         content: Vec<(String, Vec<u8>)>,
     ) -> anyhow::Result<u64> {
         let new: Signed<Root> = parse(bytes, "the new root")?;
-        {
-            let mut state = self.state.lock().await;
-            check_root_update(&state.root, &new)?;
+        let mut state = self.state.lock().await;
+        if let Some(store) = &self.shared {
+            ensure!(
+                self.lead(store, &mut state).await?.is_some(),
+                "this frontend does not lead the log, and only the leader signs the TUF \
+                 repository: run `arkivo tuf install-root` with the data directory of the \
+                 frontend that leads (its /readyz answers 200), or with every frontend stopped"
+            );
+        }
+        check_root_update(&state.root, &new)?;
+        let v = new.signed.version.get();
+        let bytes = Bytes::copy_from_slice(bytes);
+        let written = vec![
+            (format!("{v}.root.json"), bytes.clone()),
+            ("root.json".to_owned(), bytes),
+        ];
+        let keys = if self.shared.is_some() {
+            let mut files = (*self.files()).clone();
+            files.extend(written.clone());
+            check_key_files(&self.keys_dir, &files)
+                .context("the new root: put its online keys there before installing it")?
+                .1
+        } else {
             let keys: Vec<RoleKey> = read_keys(&self.keys_dir)?
                 .into_iter()
                 .map(|(_, k)| k)
                 .collect();
             check_online_keys(&new.signed, &keys, &self.keys_dir)
                 .context("the new root: put its online keys there before installing it")?;
-            let v = new.signed.version.get();
-            let bytes = Bytes::copy_from_slice(bytes);
-            let written = vec![
-                (format!("{v}.root.json"), bytes.clone()),
-                ("root.json".to_owned(), bytes),
-            ];
-            let dir = self.dir.clone();
-            let files = written.clone();
-            tokio::task::spawn_blocking(move || write_files(&dir, &files))
-                .await
-                .context("writing the TUF repository")??;
-            let mut served = (*self.files()).clone();
-            served.extend(written);
-            *self.files.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
-            state.root = new;
-            state.keys = boxed(keys);
+            keys
+        };
+        let dir = self.dir.clone();
+        let files = written.clone();
+        tokio::task::spawn_blocking(move || write_files(&dir, &files))
+            .await
+            .context("writing the TUF repository")??;
+        let mut served = (*self.files()).clone();
+        served.extend(written);
+        *self.files.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
+        state.root = new;
+        state.keys = boxed(keys);
+        self.publish_locked(&mut state, content, true).await?;
+        // Published only while leading: the lead lost meanwhile leaves the database without
+        // the root (the working copy is brought back to the database's at the next lead).
+        if self.shared.is_some() {
+            let root = format!("{v}.root.json");
+            let served = self.served.read().unwrap_or_else(|p| p.into_inner());
+            ensure!(
+                served.1.contains_key(&root),
+                "this frontend stopped leading the log while installing root version {v}: it \
+                 is not in the database; run `arkivo tuf install-root` again"
+            );
         }
-        self.publish(content).await?;
-        Ok(self.state.lock().await.root.signed.version.get())
+        Ok(state.root.signed.version.get())
     }
 }
 
-/// The current root of a repository directory.
-pub fn current_root(dir: &Path) -> anyhow::Result<Signed<Root>> {
-    let files = read_files(dir)?;
-    let (v, bytes) = latest_root(&files)
-        .with_context(|| format!("no TUF repository in {}: serve the log once", dir.display()))?;
+/// Puts a root version in place in the database while no frontend leads (`arkivo tuf
+/// install-root` on PostgreSQL with no frontend answering on the data directory's admin
+/// socket): under the leader lock, so no frontend publishes meanwhile, the database's files
+/// with the root added, fenced by the epoch taken ([`check_root_update`] first against the
+/// database's newest root). The next leader brings its working copy to these files and signs
+/// again what no longer verifies under the new root ([`Repository::publish`]). The TUF key
+/// files of `keys_dir`, if any (run on a frontend's machine), are checked as that leader will
+/// check its own.
+pub fn install_root_in_database(
+    store: &PgStore,
+    keys_dir: &Path,
+    bytes: &[u8],
+) -> anyhow::Result<u64> {
+    let new: Signed<Root> = parse(bytes, "the new root")?;
+    ensure!(
+        store.try_lead()?,
+        "another frontend leads the log, and only the leader signs the TUF repository: run \
+         `arkivo tuf install-root` with the data directory of the frontend that leads (its \
+         admin socket takes the root), or with every frontend stopped"
+    );
+    let installed = (|| -> anyhow::Result<u64> {
+        let (generation, files) = store.tuf_files()?;
+        ensure!(
+            generation > 0,
+            "the database holds no TUF repository yet: serve the log once"
+        );
+        let mut files = files
+            .into_iter()
+            .map(|(path, content)| (path, Bytes::from(content)))
+            .collect::<BTreeMap<_, _>>();
+        let current = current_root(&files)?;
+        check_root_update(&current, &new)?;
+        let v = new.signed.version.get();
+        let bytes = Bytes::copy_from_slice(bytes);
+        files.insert(format!("{v}.root.json"), bytes.clone());
+        files.insert("root.json".to_owned(), bytes);
+        if !read_keys(keys_dir)?.is_empty() {
+            check_key_files(keys_dir, &files)
+                .context("the new root: put its online keys there before installing it")?;
+        }
+        let set: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_ref()))
+            .collect();
+        store
+            .publish_tuf(&set)
+            .context("publishing the root in the database")?;
+        Ok(v)
+    })();
+    // The lock goes back for the frontends; the next leader signs the rest.
+    store.step_down();
+    installed
+}
+
+/// The current root of a repository's `files`.
+pub fn current_root(files: &BTreeMap<String, Bytes>) -> anyhow::Result<Signed<Root>> {
+    let (v, bytes) = latest_root(files).context("the TUF repository has no root")?;
     parse(bytes, &format!("{v}.root.json"))
 }
 
@@ -1178,7 +1303,13 @@ pub fn write_order(files: BTreeMap<String, Bytes>) -> Vec<(String, Bytes)> {
 pub fn install_root_unserved(data_dir: &Path, bytes: &[u8]) -> anyhow::Result<u64> {
     let dir = repository_dir(data_dir);
     let new: Signed<Root> = parse(bytes, "the new root")?;
-    check_root_update(&current_root(&dir)?, &new)?;
+    let files = read_files(&dir)?;
+    ensure!(
+        !files.is_empty(),
+        "no TUF repository in {}: serve the log once",
+        dir.display()
+    );
+    check_root_update(&current_root(&files)?, &new)?;
     let v = new.signed.version.get();
     let bytes = Bytes::copy_from_slice(bytes);
     write_files(
