@@ -17,10 +17,10 @@
 //!    mirror stops following and keeps serving what it had;
 //! 3. fetch the entry bundles of `[c, n)` in chunks; append their leaf hashes to the right
 //!    border and prove the chunk's root consistent with the signed root `n` (from hash tiles)
-//!    before committing the chunk's entries, hashes and next entry as one synced batch; the
-//!    last chunk's root must be the signed root itself, and its batch also carries the new
-//!    mirror checkpoint with the mirror's cosignature (tlog-mirror: "MUST NOT sign or update its
-//!    mirror checkpoint until all entries are durably committed").
+//!    before committing the chunk's entries (with their search rows), hashes and next entry as
+//!    one synced batch; the last chunk's root must be the signed root itself, and its batch
+//!    also carries the new mirror checkpoint with the mirror's cosignature (tlog-mirror: "MUST
+//!    NOT sign or update its mirror checkpoint until all entries are durably committed").
 //!
 //! A crash anywhere leaves a verified prefix: the next start resumes from the stored next entry.
 //!

@@ -9,7 +9,8 @@
 //! integrated times and SETs, one batch per run of equal integrated time (as the log wrote
 //! them). The v1 checkpoint is stored once its root equals the mirror's own tree at its size.
 //! The mirror then answers the v1 reads of the entries below that size, byte for byte as the
-//! log did at that size, also when the log is gone.
+//! log did at that size, also when the log is gone; searches too, with the log's search code
+//! over the rows the mirror stored with each entry.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
