@@ -390,9 +390,12 @@ async fn post_bytes(url: &str, json: &serde_json::Value) -> (u16, Vec<u8>) {
     (res.status().as_u16(), res.bytes().await.unwrap().to_vec())
 }
 
-/// The v1 reads a client makes of an entry and of the log, by path (and body for POSTs).
-fn v1_reads(acked: &[common::Acked], size: u64) -> Vec<(String, Option<serde_json::Value>)> {
-    let mut reads = vec![
+/// A read: its path, its body for a POST, the status the log answers it with.
+type Read = (String, Option<serde_json::Value>, u16);
+
+/// The v1 reads a client makes of an entry and of the log (all answered 200).
+fn v1_reads(acked: &[common::Acked], size: u64) -> Vec<Read> {
+    let mut reads: Vec<(String, Option<serde_json::Value>)> = vec![
         ("/api/v1/log".to_owned(), None),
         ("/api/v1/log/publicKey".to_owned(), None),
         (
@@ -414,15 +417,80 @@ fn v1_reads(acked: &[common::Acked], size: u64) -> Vec<(String, Option<serde_jso
             "logIndexes": [some[2].index, some[3].index, size + 5],
         })),
     ));
-    reads
+    reads.into_iter().map(|(p, b)| (p, b, 200)).collect()
 }
 
-async fn read_all(
-    base: &str,
-    reads: &[(String, Option<serde_json::Value>)],
-) -> Vec<(u16, Vec<u8>)> {
+/// The searches a client makes (rekor-v1-api.md §3.8, §10.2) for the entries of `key` (PEM),
+/// of its certificate `cert` (PEM, with the email address `email`) and of the artifact whose
+/// SHA-256 is `hash` (hex): each term alone, in the forms the log takes, `and`/`or`; then
+/// queries the log refuses (the mirror must refuse them with the log's error body).
+fn searches(key: &str, cert: &str, email: &str, hash: &str) -> Vec<Read> {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let key = serde_json::json!({"format": "x509", "content": b64(key)});
+    let cert = serde_json::json!({"format": "x509", "content": b64(cert)});
+    let ok = [
+        serde_json::json!({"hash": hash}),
+        serde_json::json!({"hash": format!("sha256:{}", hash.to_uppercase())}),
+        serde_json::json!({"publicKey": key}),
+        serde_json::json!({"publicKey": cert}),
+        serde_json::json!({"email": email}),
+        serde_json::json!({"email": email.to_uppercase()}),
+        serde_json::json!({"publicKey": key, "hash": hash, "operator": "and"}),
+        serde_json::json!({"email": email, "hash": hash, "operator": "and"}),
+        serde_json::json!({"publicKey": key, "email": email, "operator": "or"}),
+        serde_json::json!({"publicKey": key, "hash": hash}),
+        serde_json::json!({}),
+    ];
+    let bad = [
+        (serde_json::json!({"hash": "sha256:zz"}), 422),
+        (serde_json::json!({"email": "nobody"}), 422),
+        (serde_json::json!({"operator": "xor"}), 422),
+        (
+            serde_json::json!({"publicKey": {"format": "pgp", "content": b64("x")}}),
+            400,
+        ),
+        (
+            serde_json::json!({"publicKey": {"format": "x509", "content": b64("no key")}}),
+            400,
+        ),
+        (serde_json::json!("not a query"), 400),
+    ];
+    let path = "/api/v1/index/retrieve".to_owned();
+    ok.into_iter()
+        .map(|q| (q, 200))
+        .chain(bad)
+        .map(|(q, status)| (path.clone(), Some(q), status))
+        .collect()
+}
+
+/// Posts an entry of `artifact` signed with the key of the test certificate that names
+/// `alice@example.com`, the certificate as its public key: a search by email finds it.
+async fn post_certificate_entry(base: &str, artifact: &[u8]) -> (String, String) {
+    use base64::Engine;
+    use p256::pkcs8::DecodePrivateKey;
+    let fixture = |name: &str| {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/entries/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let (cert, key) = (fixture("selfsigned.pem"), fixture("selfsigned.key"));
+    let signer =
+        common::EntrySigner::with_key(p256::ecdsa::SigningKey::from_pkcs8_pem(&key).unwrap());
+    let mut entry = signer.hashedrekord(artifact);
+    entry["spec"]["signature"]["publicKey"]["content"] = base64::engine::general_purpose::STANDARD
+        .encode(&cert)
+        .into();
+    let res = common::post_request(&reqwest::Client::new(), base, &entry).await;
+    assert_eq!(res.status(), 201);
+    (cert, signer.pem().to_owned())
+}
+
+async fn read_all(base: &str, reads: &[Read]) -> Vec<(u16, Vec<u8>)> {
     let mut out = Vec::new();
-    for (path, body) in reads {
+    for (path, body, _) in reads {
         let url = format!("{base}{path}");
         out.push(match body {
             None => get_bytes(&url).await,
@@ -436,7 +504,10 @@ async fn read_all(
 /// log's v1 checkpoint, verified (a SET damaged on the way is refused and nothing stored), and
 /// answers the Rekor v1 reads byte for byte as the log does — also after the log is gone and the
 /// mirror restarted. The client's offline verification accepts its answers with the log's key.
-/// Entries beyond its v1 checkpoint are 404 naming the log.
+/// Entries beyond its v1 checkpoint are 404 naming the log. It answers the log's searches (by
+/// artifact hash, key, certificate, email; bad queries) byte for byte too, from the search rows
+/// it stored with each entry; a data directory without them (an older mirror's) is indexed at
+/// start, and `verify-log` finds a missing row.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mirror_answers_the_logs_v1_reads_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
@@ -457,9 +528,23 @@ async fn a_mirror_answers_the_logs_v1_reads_byte_for_byte() {
     });
     let writers = Writers::start(&log.base_url(), "v1", 4);
     writers.wait_for(300).await;
+    // Among them, entries of one more key: one of them of an artifact also signed with a
+    // certificate of another key, which names an email address.
+    let mine = common::EntrySigner::new();
+    let client = reqwest::Client::new();
+    for i in 0..3 {
+        common::post_entry(
+            &client,
+            &log.base_url(),
+            &mine,
+            format!("mine {i}").as_bytes(),
+        )
+        .await;
+    }
+    let (cert, cert_key) = post_certificate_entry(&log.base_url(), b"mine 1").await;
     let mut acked = writers.stop().await;
     acked.sort_by_key(|a| a.index);
-    let size = checkpoint(&log.base_url(), &log_key, None).await.size;
+    let size = published(&log, &log_key, acked.len() + 4).await.size;
 
     let key_file = log_key_file(dir.path(), &keys);
     let (mirror_dir, mirror_port) = (dir.path().join("mirror"), free_port());
@@ -501,14 +586,31 @@ async fn a_mirror_answers_the_logs_v1_reads_byte_for_byte() {
     damage.store(false, Ordering::Relaxed);
     wait_v1_size(&mirror, size).await;
 
-    let reads = v1_reads(&acked, size);
+    use sha2::Digest;
+    let mut reads = v1_reads(&acked, size);
+    let hash = hex::encode(sha2::Sha256::digest(b"mine 1"));
+    reads.extend(searches(mine.pem(), &cert, "alice@example.com", &hash));
+    reads.extend(searches(&cert_key, &cert, "alice@example.com", &hash));
     let from_log = read_all(&log.base_url(), &reads).await;
-    for (((path, _), ours), theirs) in reads
+    let found = |answer: &(u16, Vec<u8>)| {
+        serde_json::from_slice::<Vec<String>>(&answer.1).map_or(0, |ids| ids.len())
+    };
+    // The searches find what they should in the log: the key's three entries, the artifact's
+    // two, the certificate's one.
+    let counts: Vec<usize> = from_log[reads.len() - 34..].iter().map(found).collect();
+    assert_eq!(
+        counts,
+        [2, 2, 3, 1, 1, 1, 1, 1, 4, 4, 0, 0, 0, 0, 0, 0, 0]
+            .into_iter()
+            .chain([2, 2, 1, 1, 1, 1, 1, 1, 1, 2, 0, 0, 0, 0, 0, 0, 0])
+            .collect::<Vec<_>>()
+    );
+    for (((path, body, status), ours), theirs) in reads
         .iter()
         .zip(read_all(&mirror.base_url(), &reads).await)
         .zip(&from_log)
     {
-        assert_eq!(theirs.0, 200, "{path}");
+        assert_eq!(theirs.0, *status, "{path} {body:?}");
         assert_eq!(
             (ours.0, String::from_utf8_lossy(&ours.1)),
             (theirs.0, String::from_utf8_lossy(&theirs.1)),
@@ -543,8 +645,8 @@ async fn a_mirror_answers_the_logs_v1_reads_byte_for_byte() {
     let mut mirror = args(&mirror_dir, mirror_port, &proxy.base_url());
     wait_v1_size(&mirror, size).await;
     let after = read_all(&mirror.base_url(), &reads).await;
-    for (((path, _), ours), theirs) in reads.iter().zip(&after).zip(&from_log) {
-        assert_eq!(ours, theirs, "{path}");
+    for (((path, body, _), ours), theirs) in reads.iter().zip(&after).zip(&from_log) {
+        assert_eq!(ours, theirs, "{path} {body:?}");
     }
     // Not held (beyond its v1 checkpoint, or a leaf it does not have): 404 naming the log.
     for path in [
@@ -579,6 +681,47 @@ async fn a_mirror_answers_the_logs_v1_reads_byte_for_byte() {
         out.contains(&format!("{size} entries")) && out.contains("every SET verify"),
         "{out}"
     );
+
+    // A data directory of a mirror that stored no search rows (as before they were stored):
+    // verify-log names the missing row; the mirror indexes every entry at start, then answers
+    // the searches as the log did.
+    {
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            mirror_dir.join("db"),
+            ["meta", "entries", "hashes", "by_leaf", "search", "sets"],
+        )
+        .unwrap();
+        let cf = db.cf_handle("search").unwrap();
+        let rows: Vec<Box<[u8]>> = db
+            .iterator_cf(cf, rocksdb::IteratorMode::Start)
+            .map(|r| r.unwrap().0)
+            .collect();
+        assert!(rows.len() as u64 >= 2 * size, "{} rows", rows.len());
+        for row in rows {
+            db.delete_cf(cf, row).unwrap();
+        }
+    }
+    let (ok, out, err) = verify();
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("entry 0 is missing from the search index"),
+        "{err}"
+    );
+    let mut mirror = args(&mirror_dir, mirror_port, &proxy.base_url());
+    assert!(
+        mirror
+            .stderr()
+            .contains(&format!("indexing its {size} entries")),
+        "{}",
+        mirror.stderr()
+    );
+    let after = read_all(&mirror.base_url(), &reads).await;
+    for (((path, body, _), ours), theirs) in reads.iter().zip(&after).zip(&from_log) {
+        assert_eq!(ours, theirs, "{path} {body:?}");
+    }
+    mirror.kill();
+    assert!(verify().0);
     damage_store(&mirror_dir, size / 2, |set, _| set[10] ^= 1);
     let (ok, out, err) = verify();
     assert!(!ok, "{out}");
@@ -962,7 +1105,7 @@ async fn a_mirror_in_push_mode_takes_the_log_from_a_sender() {
     // A restart keeps the mirror checkpoint and the pending one; the real log's entries then
     // complete the copy.
     mirror.kill();
-    let mirror = start_push_mirror(&mirror_dir, mirror_port, &fork.base_url(), &log_key.vkey());
+    let mut mirror = start_push_mirror(&mirror_dir, mirror_port, &fork.base_url(), &log_key.vkey());
     assert_eq!(served_note(&mirror).await, (200, cosigned));
     let (code, _, line) = add_entries(
         &m,
@@ -977,4 +1120,15 @@ async fn a_mirror_in_push_mode_takes_the_log_from_a_sender() {
     );
     let held = checkpoint(&m, &log_key, Some(&mirror_verifier)).await;
     assert_eq!(held.size, second.size);
+
+    // Each entry was stored with its search rows, as in pull mode.
+    mirror.kill();
+    let (ok, out, err) = common::arkivo(&[
+        "verify-log",
+        "--data-dir",
+        common::path(&mirror_dir),
+        "--vkey",
+        &log_key.vkey(),
+    ]);
+    assert!(ok, "{out}{err}");
 }

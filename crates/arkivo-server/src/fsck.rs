@@ -106,8 +106,9 @@ pub fn verify_log(
     })
 }
 
-/// Each search key of the Rekor entry `body`, at index `i`, has its row.
-fn check_search_rows(store: &dyn LogStore, i: u64, body: &[u8]) -> Result<(), String> {
+/// Each search key of the Rekor entry `body`, at index `i`, has its row (also of a mirror's
+/// copy: `arkivo verify-log --vkey`).
+pub(crate) fn check_search_rows(store: &dyn LogStore, i: u64, body: &[u8]) -> Result<(), String> {
     let keys = entries::index_keys_of_body(body)
         .map_err(|err| format!("entry {i} has a body that is not a valid entry: {err}"))?;
     for key in keys {

@@ -14,7 +14,7 @@ use super::{
     ApiError, AppState, Written, body_bytes, entry_error, json_array_line, json_line, no_cache,
 };
 use crate::sequencer::{ShardView, View};
-use crate::storage::{StoreHashes, StoredEntry, query};
+use crate::storage::{LogStore, StoreHashes, StoredEntry, query};
 use arkivo_core::entries;
 use arkivo_core::limits::{
     MAX_QUERY_BODY_BYTES, MAX_RETRIEVE_ITEMS, MAX_RETRIEVE_VERIFICATIONS, MAX_SEARCH_RESULTS,
@@ -531,6 +531,34 @@ pub async fn search_index(
     State(st): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let clauses = parse_search(body)?;
+    let view = st.view();
+    let answer = st
+        .cpu(move || {
+            // Newest first: the newest shard first, each answering the whole query over its own
+            // entries, until one more than the cap was found (which says the answer is cut).
+            let mut ids = Vec::new();
+            for shard in view.newest_first() {
+                // Rows beyond the shard's published head belong to a batch being committed.
+                search_store(shard.store(), &clauses, shard.head.size, &mut ids, |leaf| {
+                    shard.identity().entry_id(leaf)
+                })?;
+                if ids.len() > MAX_SEARCH_RESULTS {
+                    break;
+                }
+            }
+            Ok(search_answer(ids))
+        })
+        .await?;
+    Ok(search_response(answer))
+}
+
+/// A search query's body (§3.8) → its clauses, each a disjunction of the index keys that
+/// record one term, to be met all (`"operator": "and"`) or, folded into one clause, any.
+/// The errors are upstream's (status, code, message).
+pub(crate) fn parse_search(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Vec<Vec<String>>, ApiError> {
     let body = body_bytes(body, MAX_QUERY_BODY_BYTES)?;
     let q: SearchIndex = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!("parsing query body from \"\" failed, because {e}"))
@@ -545,7 +573,6 @@ pub async fn search_index(
             ));
         }
     };
-    // Each term is a clause: a disjunction of the index keys that record it.
     let mut clauses: Vec<Vec<String>> = Vec::new();
     if let Some(hash) = &q.hash {
         clauses.push(vec![hash_key(hash)?]);
@@ -568,42 +595,48 @@ pub async fn search_index(
     if !and {
         clauses = vec![clauses.concat()];
     }
-    let view = st.view();
-    let (json, cut) = st
-        .cpu(move || {
-            // Newest first: the newest shard first, each answering the whole query over its own
-            // entries, until one more than the cap was found (which says the answer is cut).
-            let mut ids = Vec::new();
-            for shard in view.newest_first() {
-                let store = shard.store();
-                let wanted = MAX_SEARCH_RESULTS + 1 - ids.len();
-                // Rows beyond the shard's published head belong to a batch being committed.
-                let found = query::newest_matches(store, &clauses, shard.head.size, wanted)
-                    .map_err(|e| ApiError::internal(&e))?;
-                for i in found {
-                    let e = store
-                        .entry(i)
-                        .map_err(|e| ApiError::internal(&e))?
-                        .ok_or_else(|| {
-                            ApiError::internal(&format!("indexed entry {i} is missing"))
-                        })?;
-                    ids.push(shard.identity().entry_id(&merkle::record_hash(&e.body)));
-                }
-                if ids.len() > MAX_SEARCH_RESULTS {
-                    break;
-                }
-            }
-            let cut = ids.len() > MAX_SEARCH_RESULTS;
-            ids.truncate(MAX_SEARCH_RESULTS);
-            Ok((to_json_line(&ids), cut))
-        })
-        .await?;
+    Ok(clauses)
+}
+
+/// Appends to `ids` the entry IDs (`entry_id` of the leaf) of the newest entries of `store`
+/// below `size` that match `clauses`, until `ids` holds one more than [`MAX_SEARCH_RESULTS`].
+/// Blocking: reads the store. Shared by the log (per shard) and a mirror (below its v1
+/// checkpoint), so that both answer alike.
+pub(crate) fn search_store<S: LogStore + ?Sized>(
+    store: &S,
+    clauses: &[Vec<String>],
+    size: u64,
+    ids: &mut Vec<String>,
+    entry_id: impl Fn(&Hash) -> String,
+) -> Result<(), ApiError> {
+    let wanted = (MAX_SEARCH_RESULTS + 1).saturating_sub(ids.len());
+    let found =
+        query::newest_matches(store, clauses, size, wanted).map_err(|e| ApiError::internal(&e))?;
+    for i in found {
+        let e = store
+            .entry(i)
+            .map_err(|e| ApiError::internal(&e))?
+            .ok_or_else(|| ApiError::internal(&format!("indexed entry {i} is missing")))?;
+        ids.push(entry_id(&merkle::record_hash(&e.body)));
+    }
+    Ok(())
+}
+
+/// The JSON of the newest [`MAX_SEARCH_RESULTS`] of `ids`, and whether more were found.
+pub(crate) fn search_answer(mut ids: Vec<String>) -> (Vec<u8>, bool) {
+    let cut = ids.len() > MAX_SEARCH_RESULTS;
+    ids.truncate(MAX_SEARCH_RESULTS);
+    (to_json_line(&ids), cut)
+}
+
+/// The 200 answer of [`search_answer`], with [`SEARCH_TRUNCATED`] when it was cut.
+pub(crate) fn search_response((json, cut): (Vec<u8>, bool)) -> Response {
     let mut res = json_line(StatusCode::OK, json);
     if cut {
         res.headers_mut()
             .insert(SEARCH_TRUNCATED, HeaderValue::from(MAX_SEARCH_RESULTS));
     }
-    Ok(res)
+    res
 }
 
 /// Set on a search answer that holds only the newest [`MAX_SEARCH_RESULTS`] of its matches

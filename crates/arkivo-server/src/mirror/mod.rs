@@ -17,10 +17,10 @@
 //!    mirror stops following and keeps serving what it had;
 //! 3. fetch the entry bundles of `[c, n)` in chunks; append their leaf hashes to the right
 //!    border and prove the chunk's root consistent with the signed root `n` (from hash tiles)
-//!    before committing the chunk's entries, hashes and next entry as one synced batch; the
-//!    last chunk's root must be the signed root itself, and its batch also carries the new
-//!    mirror checkpoint with the mirror's cosignature (tlog-mirror: "MUST NOT sign or update its
-//!    mirror checkpoint until all entries are durably committed").
+//!    before committing the chunk's entries (with their search rows), hashes and next entry as
+//!    one synced batch; the last chunk's root must be the signed root itself, and its batch
+//!    also carries the new mirror checkpoint with the mirror's cosignature (tlog-mirror: "MUST
+//!    NOT sign or update its mirror checkpoint until all entries are durably committed").
 //!
 //! A crash anywhere leaves a verified prefix: the next start resumes from the stored next entry.
 //!
@@ -61,7 +61,7 @@ use arkivo_core::tiles::{self, TILE_WIDTH, Tile, TilePath, TileSet};
 use arkivo_core::wire::{LogEntry, LogInfo};
 use v1::{
     V1Head, V1Log, v1_entry_by_index, v1_entry_by_uuid, v1_log_info, v1_log_proof, v1_public_key,
-    v1_retrieve,
+    v1_retrieve, v1_search,
 };
 
 /// The mirror's cosigning key's file under the data directory.
@@ -231,6 +231,7 @@ impl Mirror {
             }
         };
         let head = store.head()?;
+        backfill_search_rows(&store, head.size)?;
         let served_size = served_size(&head.checkpoint_c2sp)?;
         ensure!(
             !(config.push && config.log_key.is_some()),
@@ -503,14 +504,14 @@ impl Mirror {
         loop {
             let next = border.size();
             let end = n.min((next / width + CHUNK_BUNDLES) * width);
-            let bodies = self.fetch_entries(next, end, n).await?;
+            let new_entries = self.fetch_entries(next, end, n).await?;
             let v1_entries = match &self.v1 {
-                Some(v1) => Some(self.fetch_v1_entries(v1, next, &bodies).await?),
+                Some(v1) => Some(self.fetch_v1_entries(v1, next, &new_entries).await?),
                 None => None,
             };
             let now = unix_now();
             let mut runs: Vec<Run> = Vec::new();
-            for (i, body) in (next..).zip(bodies) {
+            for (i, entry) in (next..).zip(new_entries) {
                 let (time, set) = match &v1_entries {
                     Some(v1) => {
                         let e = &v1[usize::try_from(i - next).unwrap_or(usize::MAX)];
@@ -529,14 +530,9 @@ impl Mirror {
                     });
                 }
                 let run = runs.last_mut().expect("a run was pushed");
-                let leaf_hash = merkle::record_hash(&body);
-                run.hashes.extend(run.border.append(leaf_hash));
+                run.hashes.extend(run.border.append(entry.leaf_hash));
                 border = run.border.clone();
-                run.entries.push(NewEntry {
-                    body,
-                    leaf_hash,
-                    index_keys: Vec::new(),
-                });
+                run.entries.push(entry);
                 run.sets.extend(set);
             }
             if end < n {
@@ -629,24 +625,24 @@ impl Mirror {
         &self,
         v1: &Arc<V1Log>,
         first: u64,
-        bodies: &[Vec<u8>],
+        entries: &[NewEntry],
     ) -> anyhow::Result<Vec<V1Entry>> {
         let url = format!("{}/api/v1/log/entries/retrieve", self.log_url);
         let mut jobs = JoinSet::new();
-        let mut out: Vec<Option<V1Entry>> = vec![None; bodies.len()];
+        let mut out: Vec<Option<V1Entry>> = vec![None; entries.len()];
         let mut store = |got: Vec<(usize, V1Entry)>| {
             for (slot, e) in got {
                 out[slot] = Some(e);
             }
         };
-        for (group, chunk) in bodies.chunks(MAX_RETRIEVE_ITEMS).enumerate() {
+        for (group, chunk) in entries.chunks(MAX_RETRIEVE_ITEMS).enumerate() {
             if jobs.len() >= FETCHES_IN_FLIGHT {
                 store(jobs.join_next().await.expect("jobs are running")??);
             }
             let start = group * MAX_RETRIEVE_ITEMS;
             let indexes: Vec<u64> = (first + start as u64..).take(chunk.len()).collect();
-            let (http, url, v1, chunk) =
-                (self.http.clone(), url.clone(), v1.clone(), chunk.to_vec());
+            let bodies: Vec<Vec<u8>> = chunk.iter().map(|e| e.body.clone()).collect();
+            let (http, url, v1) = (self.http.clone(), url.clone(), v1.clone());
             jobs.spawn(async move {
                 let query = serde_json::json!({ "logIndexes": indexes });
                 let data = fetch_request(http.post(&url).json(&query), &url).await?;
@@ -661,7 +657,7 @@ impl Mirror {
                     // Upstream answers in the order of the indexes asked for (§3.4).
                     let mut got = Vec::with_capacity(answers.len());
                     for (k, answer) in answers.iter().enumerate() {
-                        let e = verify_v1_entry(&v1.key, indexes[k], &chunk[k], answer)
+                        let e = verify_v1_entry(&v1.key, indexes[k], &bodies[k], answer)
                             .map_err(|e| anyhow::anyhow!("the log's v1 answer: {e}"))?;
                         got.push((start + k, e));
                     }
@@ -692,12 +688,14 @@ impl Mirror {
         Ok(())
     }
 
-    /// The bodies of the log's entries `[from, to)`, from its entry bundles of the tree of
-    /// `size` records (§4.5), fetched [`FETCHES_IN_FLIGHT`] at a time.
-    async fn fetch_entries(&self, from: u64, to: u64, size: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+    /// The log's entries `[from, to)`, from its entry bundles of the tree of `size` records
+    /// (§4.5), fetched [`FETCHES_IN_FLIGHT`] at a time, each with its leaf hash and search keys
+    /// ([`search_keys`]), derived as its bundle arrives, beside the other fetches: the chunk is
+    /// verified against the signed root before any of it is stored.
+    async fn fetch_entries(&self, from: u64, to: u64, size: u64) -> anyhow::Result<Vec<NewEntry>> {
         let width = u64::from(TILE_WIDTH);
         let mut jobs = JoinSet::new();
-        let mut bundles: Vec<Option<Vec<Vec<u8>>>> = Vec::new();
+        let mut bundles: Vec<Option<Vec<NewEntry>>> = Vec::new();
         for (slot, index) in (from / width..to.div_ceil(width)).enumerate() {
             let bundle_width = (size - index * width).min(width);
             let tile = Tile::new(0, index, u16::try_from(bundle_width).unwrap_or(TILE_WIDTH))?;
@@ -718,9 +716,20 @@ impl Mirror {
                         "the log's {path} holds {} entries, not {bundle_width}",
                         entries.len()
                     );
-                    Ok::<Vec<Vec<u8>>, anyhow::Error>(
-                        entries.into_iter().map(<[u8]>::to_vec).collect(),
-                    )
+                    let bodies: Vec<Vec<u8>> = entries.into_iter().map(<[u8]>::to_vec).collect();
+                    tokio::task::spawn_blocking(move || {
+                        (index * width..)
+                            .zip(bodies)
+                            .map(|(i, body)| {
+                                Ok(NewEntry {
+                                    leaf_hash: merkle::record_hash(&body),
+                                    index_keys: search_keys(i, &body)?,
+                                    body,
+                                })
+                            })
+                            .collect::<anyhow::Result<Vec<NewEntry>>>()
+                    })
+                    .await?
                 };
                 (slot, got.await)
             });
@@ -750,8 +759,8 @@ impl Mirror {
 }
 
 /// `arkivo verify-log --vkey … [--log-key …]` on a mirror's data directory (not while the mirror
-/// runs): every entry's leaf hash, the leaf index and every stored hash (what the tiles are
-/// made of) re-derived as the log's own `verify-log` does; the tree's root that of the stored
+/// runs): every entry's leaf hash, the leaf index, its search rows and every stored hash (what
+/// the tiles are made of) re-derived as the log's own `verify-log` does; the tree's root that of the stored
 /// next entry; the mirror checkpoint signed by the log's key and cosigned by the mirror's, with
 /// the root of the stored tree at its size. With the log's v1 key, also every entry's SET
 /// (rekor-v1-api.md §4) and the stored v1 checkpoint (its signature and root). Returns the
@@ -801,6 +810,7 @@ pub fn verify(
         &store,
         head.size,
         |i, e| {
+            crate::fsck::check_search_rows(&store, i, &e.body)?;
             if let Some(v1) = &v1 {
                 let set = e
                     .set
@@ -843,7 +853,8 @@ pub fn verify(
         Ok(())
     };
     let mut report = format!(
-        "ok: mirror of {}: {} entries, {stored_hashes} stored hashes, root {}",
+        "ok: mirror of {}: {} entries with their search rows, {stored_hashes} stored hashes, \
+         root {}",
         log.name(),
         head.size,
         head.root.to_hex()
@@ -912,6 +923,70 @@ fn served_size(note: &str) -> anyhow::Result<u64> {
         .size)
 }
 
+/// The search keys (rekor-v1-api.md §10.1) of the log's entry `index`, derived from its
+/// canonical body as the log derived them when it accepted it
+/// ([`arkivo_core::entries::index_keys_of_body`]), stored with the entry in the same commit so
+/// that the mirror answers the log's searches. Every entry a log accepted re-derives its keys
+/// (the log's own `verify-log` requires it); one that does not is of a kind this mirror does not
+/// know, and copying it without its keys would make searches silently miss it, so it is refused
+/// by name and nothing of its chunk is stored.
+fn search_keys(index: u64, body: &[u8]) -> anyhow::Result<Vec<String>> {
+    arkivo_core::entries::index_keys_of_body(body).map_err(|e| {
+        anyhow::anyhow!(
+            "the log's entry {index} is not a Rekor entry this mirror can index for searches \
+             ({e}); an arkivo that knows its kind can copy it"
+        )
+    })
+}
+
+/// Entries read, indexed and written per batch by [`backfill_search_rows`].
+const BACKFILL_CHUNK: u64 = 4096;
+
+/// Gives the entries of a data directory made before the mirror stored search rows their rows,
+/// once, at start, before anything is served. Backfilled rather than refused: the rows derive
+/// from the stored bodies alone ([`search_keys`]), so an upgraded mirror answers searches
+/// completely after a short pause (docs/mirror.md gives the rate) instead of needing a copy of
+/// the whole log into a new data directory; and it never answers a search from part of the
+/// rows, since it serves only once they are all written.
+///
+/// Every mirror that stores rows writes an entry's rows in the commit of the entry, and this
+/// writes them from the first entry up, so the last entry lacks its rows exactly when some
+/// entry does: an interrupted backfill starts again (rewriting rows is harmless).
+fn backfill_search_rows(store: &RocksStore, size: u64) -> anyhow::Result<()> {
+    let Some(last) = size.checked_sub(1) else {
+        return Ok(());
+    };
+    let body = store
+        .entry(last)?
+        .with_context(|| format!("the stored entry {last} is missing"))?
+        .body;
+    let mut indexed = true;
+    for key in search_keys(last, &body)? {
+        indexed &= store.search_row_exists(&key, last)?;
+    }
+    if indexed {
+        return Ok(());
+    }
+    notice!(
+        "this data directory was made by a mirror that kept no search index: indexing its \
+         {size} entries for searches (once, before serving)"
+    );
+    let started = std::time::Instant::now();
+    for first in (0..size).step_by(usize::try_from(BACKFILL_CHUNK).unwrap_or(usize::MAX)) {
+        let end = size.min(first + BACKFILL_CHUNK);
+        let keys = (first..)
+            .zip(store.entries(first..end)?)
+            .map(|(i, e)| search_keys(i, &e.body))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        store.add_search_rows(first, &keys)?;
+    }
+    notice!(
+        "indexed {size} entries for searches in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// The mirror's routes: the tlog-tiles read API at the root and under `/<origin hash>`
 /// (tlog-mirror "Introduction": the monitoring prefix followed by the hex SHA-256 of the log's
 /// origin), its vkey at `/`, `/mirror/status`, `/metrics`, and a clear refusal of everything else.
@@ -958,6 +1033,12 @@ pub fn router(mirror: Arc<Mirror>) -> Router {
         .route(
             "/api/v1/log/entries/retrieve",
             post(v1_retrieve)
+                .fallback(refuse)
+                .layer(DefaultBodyLimit::max(MAX_QUERY_BODY_BYTES)),
+        )
+        .route(
+            "/api/v1/index/retrieve",
+            post(v1_search)
                 .fallback(refuse)
                 .layer(DefaultBodyLimit::max(MAX_QUERY_BODY_BYTES)),
         )
@@ -1044,7 +1125,7 @@ async fn refuse(State(m): State<Arc<Mirror>>, method: Method, uri: Uri) -> ApiEr
             StatusCode::NOT_IMPLEMENTED,
             format!(
                 "this mirror of the log {} serves its tiles (/checkpoint, /tile/...) and, with \
-                 the log's --log-key, the Rekor v1 entry, log and proof reads; not this: ask the \
+                 the log's --log-key, the Rekor v1 entry, log, proof and search reads; not this: ask the \
                  log at {}",
                 m.log.name(),
                 m.log_url

@@ -367,16 +367,7 @@ pub(super) async fn add_entries(
         .await;
         match stored {
             Ok(Ok(Ok(()))) => saved += 1,
-            Ok(Ok(Err(e))) => {
-                return refuse(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!(
-                        "the entry package of [{}, {}) does not verify against the pending \
-                         checkpoint of size {}: {e}",
-                        range.start, range.end, pending.size
-                    ),
-                );
-            }
+            Ok(Ok(Err(why))) => return refuse(StatusCode::UNPROCESSABLE_ENTITY, why),
             Ok(Err(e)) => return ApiError::internal(&format!("{e:#}")).into_response(),
             Err(e) => return ApiError::internal(&e).into_response(),
         }
@@ -401,14 +392,15 @@ pub(super) async fn add_entries(
 
 /// Verifies one package against the pending checkpoint and commits the entries of it the mirror
 /// does not hold yet (tlog-mirror "Processing": "the mirror MUST skip saving that entry"). The
-/// outer error is the store's; the inner one a package that does not verify. Blocking.
+/// outer error is the store's; the inner one says why the package is refused (it does not
+/// verify, or holds an entry whose search keys cannot be derived). Blocking.
 fn commit_package(
     m: &Mirror,
     push: &Push,
     range: PackageRange,
     package: &EntryPackage,
     pending: &Witnessed,
-) -> anyhow::Result<Result<(), merkle::MerkleError>> {
+) -> anyhow::Result<Result<(), String>> {
     let mut held = push.lock_held();
     let next = held.size();
     ensure!(
@@ -428,7 +420,13 @@ fn commit_package(
     };
     let leaves = match package.verify(range, &before, pending.size, &pending.root) {
         Ok(leaves) => leaves,
-        Err(e) => return Ok(Err(e)),
+        Err(e) => {
+            return Ok(Err(format!(
+                "the entry package of [{}, {}) does not verify against the pending checkpoint \
+                 of size {}: {e}",
+                range.start, range.end, pending.size
+            )));
+        }
     };
     let skip = usize::try_from(next - range.start).unwrap_or(usize::MAX);
     if skip >= leaves.len() {
@@ -437,12 +435,16 @@ fn commit_package(
     let mut border = held.clone();
     let mut hashes = Vec::new();
     let mut entries = Vec::new();
-    for (body, leaf_hash) in package.entries.iter().zip(leaves).skip(skip) {
+    for ((i, body), leaf_hash) in (range.start..).zip(&package.entries).zip(leaves).skip(skip) {
         hashes.extend(border.append(leaf_hash));
+        let index_keys = match super::search_keys(i, body) {
+            Ok(keys) => keys,
+            Err(e) => return Ok(Err(format!("{e:#}"))),
+        };
         entries.push(NewEntry {
             body: body.clone(),
             leaf_hash,
-            index_keys: Vec::new(),
+            index_keys,
         });
     }
     let now = unix_now();

@@ -9,7 +9,8 @@
 //! integrated times and SETs, one batch per run of equal integrated time (as the log wrote
 //! them). The v1 checkpoint is stored once its root equals the mirror's own tree at its size.
 //! The mirror then answers the v1 reads of the entries below that size, byte for byte as the
-//! log did at that size, also when the log is gone.
+//! log did at that size, also when the log is gone; searches too, with the log's search code
+//! over the rows the mirror stored with each entry.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,8 +26,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use super::Mirror;
 use crate::api::v1::{
-    EntryRef, Retrieve, int_param, log_proof_json, parse_entry_uuid, parse_retrieve, proof_sizes,
-    required,
+    EntryRef, Retrieve, int_param, log_proof_json, parse_entry_uuid, parse_retrieve, parse_search,
+    proof_sizes, required, search_answer, search_response, search_store,
 };
 use crate::api::{ApiError, body_bytes, entry_error, json_array_line, json_line, no_cache};
 use crate::log::entry_id;
@@ -328,4 +329,24 @@ pub(super) async fn v1_retrieve(
     })
     .await?;
     Ok(json_array_line(&items))
+}
+
+/// `POST /api/v1/index/retrieve` (§3.8, semantics §10.2): the log's search (its own code, over
+/// the search rows the mirror stored with each entry), over the entries below the v1
+/// checkpoint, so the answer is the log's at that tree size.
+pub(super) async fn v1_search(
+    State(m): State<Arc<Mirror>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (_, head) = v1_served(&m)?;
+    let clauses = parse_search(body)?;
+    let answer = blocking(&m, move |store| {
+        let mut ids = Vec::new();
+        search_store(store, &clauses, head.checkpoint.size, &mut ids, |leaf| {
+            entry_id(head.tree_id, leaf)
+        })?;
+        Ok(search_answer(ids))
+    })
+    .await?;
+    Ok(search_response(answer))
 }

@@ -156,6 +156,20 @@ impl RocksStore {
         Ok(keys)
     }
 
+    /// Adds search rows (rekor-v1-api.md §10): `keys[k]` are the keys of the entry at
+    /// `first + k`. One synced batch; rows that exist are written again, unchanged. For a
+    /// mirror's data directory made before it stored search rows.
+    pub fn add_search_rows(&self, first: u64, keys: &[Vec<String>]) -> Result<(), StorageError> {
+        let search = self.cf(CF_SEARCH);
+        let mut batch = WriteBatch::default();
+        for (index, keys) in (first..).zip(keys) {
+            for key in keys {
+                batch.put_cf(search, codec::search_row(key, index), []);
+            }
+        }
+        self.write_synced(batch)
+    }
+
     /// Memory RocksDB holds now, by use.
     pub fn memory(&self) -> Result<StoreMemory, StorageError> {
         let stats = rocksdb::perf::get_memory_usage_stats(Some(&[&self.db]), Some(&[&self.cache]))
