@@ -99,8 +99,8 @@ pub fn open_ct(
                 bail!(
                     "the data directory holds a CT log in {} and the database none: a new CT \
                      log in the database, under the same origin and key, would fork it for \
-                     every monitor; `arkivo storage copy` moves the log, not its CT log; \
-                     refusing to start",
+                     every monitor: move it with the log (`arkivo storage copy`, which copies \
+                     both) first; refusing to start",
                     on_disk.display()
                 );
             }
@@ -247,21 +247,25 @@ fn check_identity(
     Ok(head)
 }
 
-/// The log stored in PostgreSQL, for `arkivo verify-log`: never created, nor led.
-pub fn open_existing(config: &Config) -> anyhow::Result<(Arc<PgStore>, LogIdentity)> {
-    let paths = crate::serve::log_paths(config);
-    let store = connect(config, Namespace::Log)?;
-    let meta = store
-        .meta()?
-        .context("the database holds no log: serve it once to create one")?;
-    let keys = crate::datadir::read_keys(&paths.keys(None))?;
-    let identity = LogIdentity {
-        meta,
-        keys,
-        kind: LogKind::Rekor,
+/// The tree of `namespace` stored in PostgreSQL, for `arkivo verify-log`: never created, nor
+/// led, and read with the data directory's key files for it, checked against it. `None` when the
+/// database holds no such tree.
+pub fn open_existing(
+    config: &Config,
+    namespace: Namespace,
+) -> anyhow::Result<Option<(Arc<PgStore>, LogIdentity)>> {
+    let (key_paths, kind) = match namespace {
+        Namespace::Log => (crate::serve::log_paths(config).keys(None), LogKind::Rekor),
+        Namespace::CtLog => (crate::ct::key_paths(&config.data_dir), LogKind::StaticCt),
     };
-    check_identity(&store, &identity, config, &paths.keys(None))?;
-    Ok((store, identity))
+    let store = connect(config, namespace)?;
+    let Some(meta) = store.meta()? else {
+        return Ok(None);
+    };
+    let keys = crate::datadir::read_keys(&key_paths)?;
+    let identity = LogIdentity { meta, keys, kind };
+    check_identity(&store, &identity, config, &key_paths)?;
+    Ok(Some((store, identity)))
 }
 
 /// The loop that takes, keeps and gives up the lead (see the module doc).
