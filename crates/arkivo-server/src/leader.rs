@@ -76,8 +76,9 @@ pub fn open(config: &Config, paths: &LogPaths) -> anyhow::Result<OpenedPg> {
 /// Opens (or creates) the CA's CT log stored beside the log of `hostname`, under the origin
 /// `<hostname>/ct` as on disk, with the key files of `keys` (made on first start): every
 /// frontend must have the same ones, which are checked against the database's. Refused when the
-/// data directory `data_dir` holds a CT log of its own (a log moved from RocksDB): a second
-/// tree under the same origin and key would be a fork of it. Returned following: only the log's
+/// data directory `data_dir` holds a CT log of its own and the database none (a log moved from
+/// RocksDB without it, or not yet: [`crate::copy`] moves it after the log): a second tree under
+/// the same origin and key would be a fork of it. Returned following: only the log's
 /// leader leads it ([`Leadership`]).
 pub fn open_ct(
     config: &Config,
