@@ -702,7 +702,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
             print_copied("log", &copied.log, "both checkpoints");
             match &copied.ct {
                 Some(ct) => print_copied("CT log", ct, "its checkpoint"),
-                None => println!("CT log: none in the data directory (the CA issued nothing)"),
+                None => println!("CT log: none in the data directory (no CA was served from it)"),
             }
             Ok(())
         }
