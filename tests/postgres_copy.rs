@@ -381,6 +381,25 @@ fn the_ct_log_of_a_ca_is_copied_with_the_log_and_continues_in_postgres() {
     assert_eq!(post(&server, &signer.hashedrekord(b"two")).0, 201);
     let ct_checkpoint = server.get("/ct/checkpoint");
     drop(server);
+    // Meanwhile the database's CT log is a part of the data directory's: a frontend with the
+    // CA refuses to continue it.
+    let frontend_port = free_port();
+    let listen = format!("127.0.0.1:{frontend_port}");
+    let err = common::refused_start(&[
+        "--data-dir",
+        path(dir.path()),
+        "--listen",
+        &listen,
+        "--storage",
+        &url,
+        "--oidc-issuer",
+        &issuer_url,
+    ]);
+    assert!(
+        err.contains("the CT log in the database (2 entries) does not hold the one in")
+            && err.contains("run `arkivo storage copy` again"),
+        "{err}"
+    );
     let run = copy(dir.path(), &url, &["--batch", "1"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     for line in [
@@ -403,7 +422,7 @@ fn the_ct_log_of_a_ca_is_copied_with_the_log_and_continues_in_postgres() {
     // The database serves the CT log as it was, and its next certificate follows it.
     let mut frontend = TestServer::spawn_frontend(
         dir.path(),
-        free_port(),
+        frontend_port,
         &["--storage", &url, "--oidc-issuer", &issuer_url],
     );
     frontend.wait_ready();
