@@ -29,8 +29,10 @@
 //!   the CT log.
 //! - Interrupted during the CT log, the database holds the whole log and a prefix of the CT log:
 //!   the next run finds the log complete (nothing copied, verified again) and continues the CT
-//!   log from its prefix, checked as the log's is. As for a prefix of the log, frontends must
-//!   not be started on it before a run has ended well (docs/operations.md).
+//!   log from its prefix, checked as the log's is. A frontend with the CA refuses to start on
+//!   it meanwhile ([`crate::leader::open_ct`]: the database's CT log does not hold the data
+//!   directory's); one without the CA must not be started on a prefix of the log before a run
+//!   has ended well (docs/operations.md).
 //! - Each run verifies both trees whole, so a run that ends well is the proof of the copy, however
 //!   many runs it took.
 
