@@ -1,7 +1,9 @@
 //! `arkivo storage copy`: a log written by a real `arkivo serve` on RocksDB (through HTTP, with
 //! entries from before SETs were stored) copied into a real PostgreSQL cluster (a primary and
 //! a synchronous standby, tests/common/pg.rs), then served from it by `arkivo serve --storage`
-//! byte for byte as before; an interrupted copy continued; and the targets it must refuse.
+//! byte for byte as before; an interrupted copy continued; and the targets it must refuse. The
+//! CA's CT log, with the certificates a real CA issued, is copied beside the log and continues
+//! in the database.
 
 mod common;
 
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use arkivo_server::datadir::{self, LogPaths};
 use arkivo_server::storage::LogStore;
+use common::oidc::{Alg, TestIssuer, chain, ct_entry, post_cert_request};
 use common::pg::Cluster;
 use common::{EntrySigner, TestServer, free_port, path, run_arkivo};
 use serde_json::Value;
@@ -227,6 +230,21 @@ fn an_interrupted_copy_continues_and_other_targets_are_refused() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    // Its last commit may still complete after the kill: the prefix is known once its
+    // sessions are gone.
+    while db
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' \
+             AND datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(Instant::now() < deadline, "the killed copy's session stays");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let prefix = copied(&mut db);
     assert!((100..total as i64).contains(&prefix), "{prefix}");
 
@@ -288,6 +306,175 @@ fn an_interrupted_copy_continues_and_other_targets_are_refused() {
     let run = copy(&other, &url, &[]);
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("holds another log"), "{}", run.stderr);
+}
+
+/// A certificate for `email` from the CA of `server`: its CT log entry (the leaf index its SCT
+/// names, and its TBSCertificate). Retried while it answers 503: a frontend on PostgreSQL
+/// leads the CT log from the round after it took the log's lead (its `/readyz` is 200 then).
+fn certificate(server: &TestServer, issuer: &TestIssuer, email: &str) -> String {
+    let token = issuer.token(
+        Alg::Es256,
+        "email",
+        serde_json::json!({"email": email, "email_verified": true}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (status, answer) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            loop {
+                let res = post_cert_request(&server.base_url(), &token, email).await;
+                let status = res.status().as_u16();
+                let answer = res.json::<Value>().await.unwrap_or(Value::Null);
+                if status != 503 || Instant::now() > deadline {
+                    return (status, answer);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+    assert_eq!(status, 201, "{answer}");
+    ct_entry(&chain(&answer)[0])
+}
+
+/// The leaf indexes of CT log entries.
+fn leaf_indexes(entries: &[String]) -> Vec<&str> {
+    entries
+        .iter()
+        .map(|e| e.split(':').next().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_ct_log_of_a_ca_is_copied_with_the_log_and_continues_in_postgres() {
+    let cluster = Cluster::start(1);
+    let url = cluster.url(0);
+    let issuer = TestIssuer::start(false);
+    let issuer_url = issuer.url("email");
+    let ca = ["--oidc-issuer", issuer_url.as_str()];
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let signer = EntrySigner::new();
+
+    // A RocksDB server whose CA issued two certificates, copied.
+    let server = TestServer::start_in(dir.path(), port, &ca);
+    let mut entries = vec![
+        certificate(&server, &issuer, "a@example.org"),
+        certificate(&server, &issuer, "b@example.org"),
+    ];
+    assert_eq!(post(&server, &signer.hashedrekord(b"one")).0, 201);
+    drop(server);
+    let run = copy(dir.path(), &url, &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for line in [
+        "log: copied 1 entries (indexes 0..1)",
+        "CT log: copied 2 entries (indexes 0..2)",
+        "CT log: verified",
+    ] {
+        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
+    }
+
+    // Served on RocksDB again (the move not done yet), it issues one more: the next copy
+    // continues both trees where the database ends.
+    let server = TestServer::start_in(dir.path(), port, &ca);
+    entries.push(certificate(&server, &issuer, "c@example.org"));
+    assert_eq!(post(&server, &signer.hashedrekord(b"two")).0, 201);
+    let ct_checkpoint = server.get("/ct/checkpoint");
+    drop(server);
+    // Meanwhile the database's CT log is a part of the data directory's: a frontend with the
+    // CA refuses to continue it.
+    let frontend_port = free_port();
+    let listen = format!("127.0.0.1:{frontend_port}");
+    let err = common::refused_start(&[
+        "--data-dir",
+        path(dir.path()),
+        "--listen",
+        &listen,
+        "--storage",
+        &url,
+        "--oidc-issuer",
+        &issuer_url,
+    ]);
+    assert!(
+        err.contains("the CT log in the database (2 entries) does not hold the one in")
+            && err.contains("run `arkivo storage copy` again"),
+        "{err}"
+    );
+    let run = copy(dir.path(), &url, &["--batch", "1"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for line in [
+        "log: copied 1 entries (indexes 1..2)",
+        "CT log: copied 1 entries (indexes 2..3) in 1 transactions",
+    ] {
+        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
+    }
+    // A rerun has nothing left to copy, and verifies both again.
+    let run = copy(dir.path(), &url, &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for line in [
+        "log: copied 0 entries (indexes 2..2)",
+        "CT log: copied 0 entries (indexes 3..3)",
+        "CT log: verified",
+    ] {
+        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
+    }
+
+    // The database serves the CT log as it was, and its next certificate follows it.
+    let mut frontend = TestServer::spawn_frontend(
+        dir.path(),
+        frontend_port,
+        &["--storage", &url, "--oidc-issuer", &issuer_url],
+    );
+    frontend.wait_ready();
+    assert_eq!(frontend.get("/ct/checkpoint"), ct_checkpoint);
+    entries.push(certificate(&frontend, &issuer, "d@example.org"));
+    assert_eq!(leaf_indexes(&entries), ["0", "1", "2", "3"], "{entries:?}");
+    // Every certificate is in the database's tree at its SCT's index, by the independent
+    // client reading its tiles.
+    let mut args = vec!["--static-ct".to_owned()];
+    for e in &entries {
+        args.extend(["--entry".to_owned(), e.clone()]);
+    }
+    let (ok, out) = common::verify_tiles_py(&format!("{}/ct", frontend.base_url()), &args);
+    assert!(ok, "{out}");
+    drop(frontend);
+
+    let run = verify_log(dir.path(), &url);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("ok: CT log: 4 entries"),
+        "{}",
+        run.stdout
+    );
+
+    // The data directory's CT log, served again, issues its own certificate at index 3: the
+    // two CT logs diverge, and the copy refuses, naming the CT log.
+    let server = TestServer::start_in(dir.path(), port, &ca);
+    let forked = certificate(&server, &issuer, "e@example.org");
+    assert_eq!(leaf_indexes(&[forked]), ["3"]);
+    drop(server);
+    let run = copy(dir.path(), &url, &[]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("the CT log in the database") && run.stderr.contains("diverges"),
+        "{}",
+        run.stderr
+    );
+
+    // A CT leaf changed in the database is found, and named.
+    let mut db = cluster.client();
+    db.execute(
+        "UPDATE arkivo_ct.arkivo_entries SET body = body || '\\x00'::bytea WHERE idx = 1",
+        &[],
+    )
+    .unwrap();
+    let run = verify_log(dir.path(), &url);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("the CT log in the database") && run.stderr.contains("CT entry 1"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// The copy rate of docs/performance.md: a log of `ARKIVO_COPY_ENTRIES` (default 10^5)

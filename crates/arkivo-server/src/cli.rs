@@ -243,9 +243,10 @@ pub struct RotateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum StorageCommand {
-    /// Copy the log of the data directory (RocksDB, not served) into a PostgreSQL database —
-    /// an empty one, or one an interrupted copy left, which is continued — then verify the copy:
-    /// the same tree head and checkpoints, every entry, and verify-log's checks. The
+    /// Copy the log of the data directory (RocksDB, not served), and its CA's CT log if it has
+    /// one, into a PostgreSQL database — an empty one, or one an interrupted copy left, which is
+    /// continued — then verify each copy: the same tree head and checkpoints, every entry, and
+    /// verify-log's checks. The
     /// --storage-password-file, --storage-ca-file and --storage-allow-async flags apply to the
     /// database.
     Copy(CopyArgs),
@@ -567,22 +568,47 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                 println!("{report}");
                 return Ok(());
             }
-            // Each tree's own store: the checks read every stored hash, never a cached one.
-            let shards: Vec<crate::sequencer::Shard> = match &config.storage {
-                None => datadir::open(&log_paths(&config), None, false)?
-                    .shards
-                    .into_iter()
-                    .map(|s| crate::sequencer::Shard {
-                        store: s.store,
-                        identity: s.identity,
-                    })
-                    .collect(),
+            use crate::storage::postgres::Namespace;
+            // Each tree's own store: the checks read every stored hash, never a cached one. The
+            // CA's CT log is where the log is: in the data directory, or in the database.
+            let place = match &config.storage {
+                None => config.data_dir.display().to_string(),
+                Some(url) => format!("the database {}", crate::config::redact_url(url)),
+            };
+            let (shards, ct): (Vec<crate::sequencer::Shard>, _) = match &config.storage {
+                None => (
+                    datadir::open(&log_paths(&config), None, false)?
+                        .shards
+                        .into_iter()
+                        .map(|s| crate::sequencer::Shard {
+                            store: s.store,
+                            identity: s.identity,
+                        })
+                        .collect(),
+                    crate::ct::open_unserved(&config.data_dir)?.map(
+                        |(store, identity)| -> (std::sync::Arc<dyn crate::storage::LogStore>, _) {
+                            (std::sync::Arc::new(store), identity)
+                        },
+                    ),
+                ),
                 Some(_) => {
-                    let (store, identity) = crate::leader::open_existing(&config)?;
-                    vec![crate::sequencer::Shard {
+                    let (store, identity) = crate::leader::open_existing(&config, Namespace::Log)?
+                        .context("the database holds no log: serve it once to create one")?;
+                    // Asked first: opening a store of the CT log would make its tables.
+                    let ct = if store.has_namespace(Namespace::CtLog)? {
+                        crate::leader::open_existing(&config, Namespace::CtLog)
+                            .context("opening the CT log in the database")?
+                            .map(|(store, identity)| -> (std::sync::Arc<dyn crate::storage::LogStore>, _) {
+                                (store, identity)
+                            })
+                    } else {
+                        None
+                    };
+                    let log = crate::sequencer::Shard {
                         store,
                         identity: std::sync::Arc::new(identity),
-                    }]
+                    };
+                    (vec![log], ct)
                 }
             };
             for shard in &shards {
@@ -593,10 +619,6 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                     }
                 })
                 .map_err(|e| {
-                    let place = match &config.storage {
-                        None => config.data_dir.display().to_string(),
-                        Some(url) => format!("the database {}", crate::config::redact_url(url)),
-                    };
                     anyhow::anyhow!("tree {tree_id} of the log in {place} is inconsistent: {e}")
                 })?;
                 println!(
@@ -605,13 +627,9 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                     report.entries, report.stored_hashes, report.root
                 );
             }
-            if let Some((store, identity)) = crate::ct::open_unserved(&config.data_dir)? {
-                let report = crate::fsck::verify_log(&store, &identity, |_| {}).map_err(|e| {
-                    anyhow::anyhow!(
-                        "the CT log in {} is inconsistent: {e}",
-                        config.data_dir.display()
-                    )
-                })?;
+            if let Some((store, identity)) = ct {
+                let report = crate::fsck::verify_log(store.as_ref(), &identity, |_| {})
+                    .map_err(|e| anyhow::anyhow!("the CT log in {place} is inconsistent: {e}"))?;
                 println!(
                     "ok: CT log: {} entries, {} stored hashes, root {:?}; its checkpoint verifies",
                     report.entries, report.stored_hashes, report.root
@@ -685,22 +703,11 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                  to copy into with --to, not storage (--storage, ARKIVO_STORAGE)"
             );
             let copied = crate::copy::copy(&config, &args.to, args.batch)?;
-            let seconds = copied.elapsed.as_secs_f64();
-            println!(
-                "copied {} entries (indexes {}..{}) in {} transactions in {seconds:.1} s: {:.0} \
-                 entries/s",
-                copied.entries,
-                copied.resumed_at,
-                copied.verified.entries,
-                copied.transactions,
-                copied.entries as f64 / seconds.max(1e-9)
-            );
-            println!(
-                "verified: the database's tree head is the data directory's (size {}, root {:?}, \
-                 both checkpoints byte for byte), so is every entry (body, integrated time, SET), \
-                 and verify-log's checks pass ({} stored hashes)",
-                copied.verified.entries, copied.verified.root, copied.verified.stored_hashes
-            );
+            print_copied("log", &copied.log, "both checkpoints");
+            match &copied.ct {
+                Some(ct) => print_copied("CT log", ct, "its checkpoint"),
+                None => println!("CT log: none in the data directory (no CA was served from it)"),
+            }
             Ok(())
         }
         ServerCommand::Tuf(command) => run_tuf(command),
@@ -757,6 +764,26 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// What `arkivo storage copy` did to one tree (`name`, whose head carries `checkpoints`).
+fn print_copied(name: &str, copied: &crate::copy::TreeCopied, checkpoints: &str) {
+    let seconds = copied.elapsed.as_secs_f64();
+    println!(
+        "{name}: copied {} entries (indexes {}..{}) in {} transactions in {seconds:.1} s: {:.0} \
+         entries/s",
+        copied.entries,
+        copied.resumed_at,
+        copied.verified.entries,
+        copied.transactions,
+        copied.entries as f64 / seconds.max(1e-9)
+    );
+    println!(
+        "{name}: verified: the database's tree head is the data directory's (size {}, root \
+         {:?}, {checkpoints} byte for byte), so is every entry (body, integrated time, SET), and \
+         verify-log's checks pass ({} stored hashes)",
+        copied.verified.entries, copied.verified.root, copied.verified.stored_hashes
+    );
 }
 
 /// Refuses a command that works on the data directory's RocksDB log when the log is stored

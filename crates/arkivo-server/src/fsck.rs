@@ -37,12 +37,11 @@ pub fn verify_log(
     let (border, stored_hashes) = verify_tree(
         store,
         size,
-        |i, e| match identity.kind {
-            LogKind::Rekor => {
+        |i, e| {
+            if identity.kind == LogKind::Rekor {
                 check_search_rows(store, i, &e.body)?;
-                Ok(merkle::record_hash(&e.body))
             }
-            LogKind::StaticCt => ct_leaf_hash(i, &e.body),
+            leaf_hash(identity.kind, i, &e.body)
         },
         progress,
     )?;
@@ -124,6 +123,19 @@ pub(crate) fn check_search_rows(store: &dyn LogStore, i: u64, body: &[u8]) -> Re
         }
     }
     Ok(())
+}
+
+/// The Merkle leaf hash of the entry `i`, whose stored body is `body`, of a log of `kind`: a
+/// Rekor entry's body is its leaf (RFC 6962 §2.1), a CT log's holds its leaf's `TileLeaf`.
+///
+/// # Errors
+///
+/// A CT log's body that is not its entry's `TileLeaf` (named).
+pub fn leaf_hash(kind: LogKind, i: u64, body: &[u8]) -> Result<merkle::Hash, String> {
+    match kind {
+        LogKind::Rekor => Ok(merkle::record_hash(body)),
+        LogKind::StaticCt => ct_leaf_hash(i, body),
+    }
 }
 
 /// The Merkle leaf hash of the CT log's entry `i`: one `TileLeaf` whose `leaf_index` extension

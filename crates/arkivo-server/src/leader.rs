@@ -76,8 +76,9 @@ pub fn open(config: &Config, paths: &LogPaths) -> anyhow::Result<OpenedPg> {
 /// Opens (or creates) the CA's CT log stored beside the log of `hostname`, under the origin
 /// `<hostname>/ct` as on disk, with the key files of `keys` (made on first start): every
 /// frontend must have the same ones, which are checked against the database's. Refused when the
-/// data directory `data_dir` holds a CT log of its own (a log moved from RocksDB): a second
-/// tree under the same origin and key would be a fork of it. Returned following: only the log's
+/// data directory `data_dir` holds a CT log of its own that the database's does not hold (none
+/// in the database, or part of it: a copy that did not end, [`crate::copy`]): a second tree, or
+/// a shorter one continued, under the same origin and key would be a fork of it. Returned following: only the log's
 /// leader leads it ([`Leadership`]).
 pub fn open_ct(
     config: &Config,
@@ -99,8 +100,8 @@ pub fn open_ct(
                 bail!(
                     "the data directory holds a CT log in {} and the database none: a new CT \
                      log in the database, under the same origin and key, would fork it for \
-                     every monitor; `arkivo storage copy` moves the log, not its CT log; \
-                     refusing to start",
+                     every monitor: move it with the log (`arkivo storage copy`, which copies \
+                     both) first; refusing to start",
                     on_disk.display()
                 );
             }
@@ -119,7 +120,40 @@ pub fn open_ct(
     )?;
     // Whoever created it led it for that: from now on, the log's leader leads it.
     opened.store.step_down();
+    check_holds_disk_ct(&opened, data_dir)?;
     Ok(opened)
+}
+
+/// Refuses a database whose CT log does not hold the data directory's CT log, if it has one, as
+/// a prefix: a copy cut short (`arkivo storage copy` moves the CT log after the log, so an
+/// interrupted run can leave the whole log and part of the CT log), or a CT log the data
+/// directory's went on from after it was copied. Appending to it would fork the CT log that
+/// SCTs were already handed out from.
+fn check_holds_disk_ct(opened: &OpenedPg, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let Some((disk, _)) = crate::ct::open_unserved(data_dir)? else {
+        return Ok(());
+    };
+    let (copied, held) = (disk.head()?, &opened.head);
+    let holds = copied.size <= held.size
+        && arkivo_core::merkle::tree_hash(
+            copied.size,
+            &crate::storage::StoreHashes(opened.store.as_ref()),
+        )
+        .context("the database's CT log's root")?
+            == copied.root;
+    if !holds {
+        bail!(
+            "the CT log in the database ({} entries) does not hold the one in {} ({} entries, \
+             root {}): a copy that did not end (run `arkivo storage copy` again), or a CT log \
+             the data directory's went on from; serving it would fork the CT log; refusing to \
+             start",
+            held.size,
+            data_dir.join(crate::ct::CT_DIR).display(),
+            copied.size,
+            copied.root.to_hex()
+        );
+    }
+    Ok(())
 }
 
 /// Opens the tree of `namespace`, creating it with `create` (given the store, leading it, and
@@ -247,21 +281,25 @@ fn check_identity(
     Ok(head)
 }
 
-/// The log stored in PostgreSQL, for `arkivo verify-log`: never created, nor led.
-pub fn open_existing(config: &Config) -> anyhow::Result<(Arc<PgStore>, LogIdentity)> {
-    let paths = crate::serve::log_paths(config);
-    let store = connect(config, Namespace::Log)?;
-    let meta = store
-        .meta()?
-        .context("the database holds no log: serve it once to create one")?;
-    let keys = crate::datadir::read_keys(&paths.keys(None))?;
-    let identity = LogIdentity {
-        meta,
-        keys,
-        kind: LogKind::Rekor,
+/// The tree of `namespace` stored in PostgreSQL, for `arkivo verify-log`: never created, nor
+/// led, and read with the data directory's key files for it, checked against it. `None` when the
+/// database holds no such tree.
+pub fn open_existing(
+    config: &Config,
+    namespace: Namespace,
+) -> anyhow::Result<Option<(Arc<PgStore>, LogIdentity)>> {
+    let (key_paths, kind) = match namespace {
+        Namespace::Log => (crate::serve::log_paths(config).keys(None), LogKind::Rekor),
+        Namespace::CtLog => (crate::ct::key_paths(&config.data_dir), LogKind::StaticCt),
     };
-    check_identity(&store, &identity, config, &paths.keys(None))?;
-    Ok((store, identity))
+    let store = connect(config, namespace)?;
+    let Some(meta) = store.meta()? else {
+        return Ok(None);
+    };
+    let keys = crate::datadir::read_keys(&key_paths)?;
+    let identity = LogIdentity { meta, keys, kind };
+    check_identity(&store, &identity, config, &key_paths)?;
+    Ok(Some((store, identity)))
 }
 
 /// The loop that takes, keeps and gives up the lead (see the module doc).

@@ -563,6 +563,20 @@ impl PgStore {
         })
     }
 
+    /// Whether the database has the tables of `namespace` (made by the first store opened in
+    /// it), asked without making them.
+    pub fn has_namespace(&self, namespace: Namespace) -> Result<bool, StorageError> {
+        let table = match namespace.schema() {
+            Some(schema) => format!("{schema}.arkivo_meta"),
+            None => "arkivo_meta".to_owned(),
+        };
+        Ok(self
+            .read()?
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+            .map_err(db_error)?
+            .get(0))
+    }
+
     /// The published head: what readers may serve (entries, proofs and tiles below its size).
     /// Always read from the primary.
     pub fn published(&self) -> Result<Option<TreeHead>, StorageError> {
