@@ -648,7 +648,8 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
             };
             let seconds = loaded.elapsed.as_secs_f64();
             println!(
-                "appended {} entries ({} already in the log) in {seconds:.1} s: {:.0} entries/s;                  tree size {}",
+                "appended {} entries ({} already in the log) in {seconds:.1} s: {:.0} entries/s; \
+                 tree size {}",
                 loaded.appended,
                 loaded.duplicates,
                 loaded.appended as f64 / seconds,
