@@ -110,6 +110,23 @@ fn a_copied_log_serves_the_same_bytes_from_postgres_and_continues() {
     let before = reads(&server, size);
     drop(server);
 
+    // Served on the database before the copy, the data directory's keys would start a second
+    // log under the same log ID: refused before anything is created, so the copy below finds
+    // the database empty.
+    let listen = format!("127.0.0.1:{}", free_port());
+    let refused = common::refused_start(&[
+        "--data-dir",
+        path(dir.path()),
+        "--storage",
+        &url,
+        "--listen",
+        &listen,
+    ]);
+    assert!(
+        refused.contains("holds a log (RocksDB) and the database none"),
+        "{refused}"
+    );
+
     let run = copy(dir.path(), &url, &[]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(

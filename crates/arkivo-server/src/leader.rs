@@ -63,6 +63,22 @@ pub fn open(config: &Config, paths: &LogPaths) -> anyhow::Result<OpenedPg> {
         &paths.keys(None),
         LogKind::Rekor,
         |store, keys| {
+            // The data directory's keys sign whatever RocksDB log or CT log it holds: a new
+            // log in the database under them would be a second tree under the same log ID and
+            // origin — a fork for every client and monitor that saw the first. Checked before
+            // anything is created, so a frontend started before the copy leaves the database
+            // empty for it.
+            if paths.db().exists() || crate::datadir::read_manifest(&paths.data_dir)?.is_some() {
+                bail!(
+                    "the data directory {} holds a log (RocksDB) and the database none: a new \
+                     log in the database, signed with the same keys, would fork it; move it \
+                     first (`arkivo storage copy --to …`, which copies the log and the CA's CT \
+                     log), or give this frontend a new data directory for a new log; refusing \
+                     to start",
+                    paths.data_dir.display()
+                );
+            }
+            refuse_disk_ct(&paths.data_dir)?;
             let hostname = match &config.hostname {
                 Some(h) => h.clone(),
                 None => crate::serve::default_hostname(config)?,
@@ -86,7 +102,6 @@ pub fn open_ct(
     keys: &KeyPaths,
     hostname: &str,
 ) -> anyhow::Result<OpenedPg> {
-    let on_disk = data_dir.join(crate::ct::CT_DIR).join("db");
     if let Some(dir) = keys.ecdsa.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -96,15 +111,7 @@ pub fn open_ct(
         keys,
         LogKind::StaticCt,
         |store, keys| {
-            if on_disk.exists() {
-                bail!(
-                    "the data directory holds a CT log in {} and the database none: a new CT \
-                     log in the database, under the same origin and key, would fork it for \
-                     every monitor: move it with the log (`arkivo storage copy`, which copies \
-                     both) first; refusing to start",
-                    on_disk.display()
-                );
-            }
+            refuse_disk_ct(data_dir)?;
             let origin = format!("{hostname}/{}", crate::ct::CT_DIR);
             let identity = crate::log::create_log_with_id(
                 store,
@@ -122,6 +129,22 @@ pub fn open_ct(
     opened.store.step_down();
     check_holds_disk_ct(&opened, data_dir)?;
     Ok(opened)
+}
+
+/// Refuses to make a CT log in the database while the data directory holds one in RocksDB: a
+/// new one under the same origin and key would fork it for every monitor.
+fn refuse_disk_ct(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let on_disk = data_dir.join(crate::ct::CT_DIR).join("db");
+    if on_disk.exists() {
+        bail!(
+            "the data directory holds a CT log in {} and the database none: a new CT log in \
+             the database, under the same origin and key, would fork it for every monitor: \
+             move it with the log (`arkivo storage copy`, which copies both) first; refusing \
+             to start",
+            on_disk.display()
+        );
+    }
+    Ok(())
 }
 
 /// Refuses a database whose CT log does not hold the data directory's CT log, if it has one, as
