@@ -677,14 +677,7 @@ impl Repository {
         if written.is_empty() && !unshared {
             return Ok(());
         }
-        let dir = self.dir.clone();
-        let files = written.clone();
-        tokio::task::spawn_blocking(move || write_files(&dir, &files))
-            .await
-            .context("writing the TUF repository")??;
-        let mut served = (*self.files()).clone();
-        served.extend(written);
-        *self.files.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
+        self.write_and_serve(written).await?;
         *state = next;
         tracing::info!(
             targets = state.targets.as_ref().map(|t| t.signed.version.get()),
@@ -1052,6 +1045,20 @@ pub fn check_root_update(trusted: &Signed<Root>, new: &Signed<Root>) -> anyhow::
 }
 
 impl Repository {
+    /// Writes `written` into the working copy and serves it from then on (beside the files
+    /// already served, replacing those of the same names).
+    async fn write_and_serve(&self, written: Vec<(String, Bytes)>) -> anyhow::Result<()> {
+        let dir = self.dir.clone();
+        let files = written.clone();
+        tokio::task::spawn_blocking(move || write_files(&dir, &files))
+            .await
+            .context("writing the TUF repository")??;
+        let mut served = (*self.files()).clone();
+        served.extend(written);
+        *self.files.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
+        Ok(())
+    }
+
     /// Puts in place a root version signed elsewhere (`arkivo tuf install-root`), after
     /// [`check_root_update`] against the current one; re-reads the keys directory (a new
     /// online key is put there first) and signs again, with `content` as the targets, the
@@ -1098,14 +1105,7 @@ impl Repository {
                 .context("the new root: put its online keys there before installing it")?;
             keys
         };
-        let dir = self.dir.clone();
-        let files = written.clone();
-        tokio::task::spawn_blocking(move || write_files(&dir, &files))
-            .await
-            .context("writing the TUF repository")??;
-        let mut served = (*self.files()).clone();
-        served.extend(written);
-        *self.files.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(served);
+        self.write_and_serve(written).await?;
         state.root = new;
         state.keys = boxed(keys);
         self.publish_locked(&mut state, content, true).await?;
