@@ -75,7 +75,8 @@ pub fn verify_v1_entry(
         ));
     }
     let leaf = merkle::record_hash(body).to_hex();
-    if id.len() != 80 || id[16..] != leaf {
+    // `get`, not an index: the ID is the log's bytes, and need not be ASCII.
+    if id.len() != 80 || id.get(16..) != Some(leaf.as_str()) {
         return Err(format!(
             "the entry ID {id:?} of entry {index} does not name its leaf hash {leaf}"
         ));
@@ -775,6 +776,8 @@ mod tests {
                 },
             ),
             answer(&id.replace(&id[70..72], "zz"), good.clone()),
+            // 80 bytes with a two-byte character across byte 16 (found by the fuzz target).
+            answer(&format!("{}Ξ{}", &id[..15], &id[17..]), good.clone()),
         ];
         let mut flipped = set.clone();
         *flipped.last_mut().unwrap() ^= 1;
