@@ -5,8 +5,14 @@
 import { ecdsaDerToRaw, pemBlock } from './der.js';
 import { concat, sha256 } from './merkle.js';
 
-const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 export const toB64 = (bytes) => btoa(String.fromCharCode(...bytes));
+// Strict, as the server's own note parser is: atob ignores the unused bits of the last
+// character, so a changed signature line could otherwise decode to the same bytes.
+const b64 = (s) => {
+  const bytes = Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+  if (toB64(bytes) !== s) throw new Error(`not canonical base64: ${s.slice(0, 60)}`);
+  return bytes;
+};
 
 /** A signed note → {text (what signatures cover), signatures: [{name, keyID, sig}]}; throws on
  * a malformed one (signed-note §Format). */
