@@ -431,16 +431,9 @@ impl Repository {
             Some((v, bytes)) => parse::<Root>(bytes, &format!("{v}.root.json"))?,
             None => {
                 let root = create(data_dir, &settings).await?;
-                let bytes = Bytes::from(root.buffer().clone());
-                write_files(
-                    &dir,
-                    &[
-                        ("1.root.json".to_owned(), bytes.clone()),
-                        ("root.json".to_owned(), bytes.clone()),
-                    ],
-                )?;
-                files.insert("1.root.json".to_owned(), bytes.clone());
-                files.insert("root.json".to_owned(), bytes);
+                let written = root_files(1, Bytes::from(root.buffer().clone()));
+                write_files(&dir, &written)?;
+                files.extend(written);
                 root.signed().clone()
             }
         };
@@ -575,10 +568,8 @@ impl Repository {
             if let Ok(signed) = sign(root, &next.root.signed, &next.keys).await
                 && next.root.signed.verify_role(signed.signed()).is_ok()
             {
-                let v = signed.signed().signed.version;
-                let bytes = Bytes::from(signed.buffer().clone());
-                written.push((format!("{v}.root.json"), bytes.clone()));
-                written.push(("root.json".to_owned(), bytes));
+                let v = signed.signed().signed.version.get();
+                written.extend(root_files(v, Bytes::from(signed.buffer().clone())));
                 next.root = signed.signed().clone();
             }
         }
@@ -1085,11 +1076,7 @@ impl Repository {
         }
         check_root_update(&state.root, &new)?;
         let v = new.signed.version.get();
-        let bytes = Bytes::copy_from_slice(bytes);
-        let written = vec![
-            (format!("{v}.root.json"), bytes.clone()),
-            ("root.json".to_owned(), bytes),
-        ];
+        let written = root_files(v, Bytes::copy_from_slice(bytes)).to_vec();
         let keys = if self.shared.is_some() {
             let mut files = (*self.files()).clone();
             files.extend(written.clone());
@@ -1157,9 +1144,7 @@ pub fn install_root_in_database(
         let current = current_root(&files)?;
         check_root_update(&current, &new)?;
         let v = new.signed.version.get();
-        let bytes = Bytes::copy_from_slice(bytes);
-        files.insert(format!("{v}.root.json"), bytes.clone());
-        files.insert("root.json".to_owned(), bytes);
+        files.extend(root_files(v, Bytes::copy_from_slice(bytes)));
         if !read_keys(keys_dir)?.is_empty() {
             check_key_files(keys_dir, &files)
                 .context("the new root: put its online keys there before installing it")?;
@@ -1176,6 +1161,15 @@ pub fn install_root_in_database(
     // The lock goes back for the frontends; the next leader signs the rest.
     store.step_down();
     installed
+}
+
+/// The files a root version `v` is kept as (TUF specification, "Update the root role": clients
+/// fetch `VERSION.root.json` one version after another; `root.json` is the newest one).
+fn root_files(v: u64, bytes: Bytes) -> [(String, Bytes); 2] {
+    [
+        (format!("{v}.root.json"), bytes.clone()),
+        ("root.json".to_owned(), bytes),
+    ]
 }
 
 /// The current root of a repository's `files`.
@@ -1311,14 +1305,7 @@ pub fn install_root_unserved(data_dir: &Path, bytes: &[u8]) -> anyhow::Result<u6
     );
     check_root_update(&current_root(&files)?, &new)?;
     let v = new.signed.version.get();
-    let bytes = Bytes::copy_from_slice(bytes);
-    write_files(
-        &dir,
-        &[
-            (format!("{v}.root.json"), bytes.clone()),
-            ("root.json".to_owned(), bytes),
-        ],
-    )?;
+    write_files(&dir, &root_files(v, Bytes::copy_from_slice(bytes)))?;
     Ok(v)
 }
 
