@@ -2,6 +2,7 @@
 //! `backup`, `restore`, `shard` and `storage`, with their flags (each overrides the config file).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -10,6 +11,7 @@ use crate::config::{Config, WitnessConfig};
 use crate::datadir;
 use crate::logging::notice;
 use crate::serve::{log_paths, open_log, open_unserved, serve, shutdown_signal};
+use crate::storage::LogStore;
 use crate::storage::postgres::Namespace;
 
 /// The server's commands, a part of `arkivo`'s.
@@ -568,7 +570,6 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                 println!("{report}");
                 return Ok(());
             }
-            use crate::storage::postgres::Namespace;
             // Each tree's own store: the checks read every stored hash, never a cached one. The
             // CA's CT log is where the log is: in the data directory, or in the database.
             let place = match &config.storage {
@@ -585,11 +586,8 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                             identity: s.identity,
                         })
                         .collect(),
-                    crate::ct::open_unserved(&config.data_dir)?.map(
-                        |(store, identity)| -> (std::sync::Arc<dyn crate::storage::LogStore>, _) {
-                            (std::sync::Arc::new(store), identity)
-                        },
-                    ),
+                    crate::ct::open_unserved(&config.data_dir)?
+                        .map(|(store, identity)| (Arc::new(store) as Arc<dyn LogStore>, identity)),
                 ),
                 Some(_) => {
                     let (store, identity) = crate::leader::open_existing(&config, Namespace::Log)?
@@ -598,15 +596,13 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                     let ct = if store.has_namespace(Namespace::CtLog)? {
                         crate::leader::open_existing(&config, Namespace::CtLog)
                             .context("opening the CT log in the database")?
-                            .map(|(store, identity)| -> (std::sync::Arc<dyn crate::storage::LogStore>, _) {
-                                (store, identity)
-                            })
+                            .map(|(store, identity)| (store as Arc<dyn LogStore>, identity))
                     } else {
                         None
                     };
                     let log = crate::sequencer::Shard {
                         store,
-                        identity: std::sync::Arc::new(identity),
+                        identity: Arc::new(identity),
                     };
                     (vec![log], ct)
                 }
@@ -666,7 +662,7 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                 None => {
                     let opened = open_unserved(&paths)?;
                     let active = opened.active();
-                    let size = crate::storage::LogStore::head(active.store.as_ref())?.size;
+                    let size = LogStore::head(active.store.as_ref())?.size;
                     crate::shards::check_rotatable(active.identity.meta.tree_id, size)
                         .map_err(anyhow::Error::msg)?;
                     let (shard, _) = datadir::create_shard(
@@ -725,11 +721,11 @@ pub fn run(command: ServerCommand) -> anyhow::Result<()> {
                     let opened = open_unserved(&paths)?;
                     let shards = crate::backup::DiskShards {
                         ct: crate::ct::open_unserved(&paths.data_dir)?
-                            .map(|(store, _)| std::sync::Arc::new(store)),
+                            .map(|(store, _)| Arc::new(store)),
                         ..crate::backup::DiskShards::new(&opened)
                     };
                     let tuf = crate::tuf::read_files(&crate::tuf::repository_dir(&paths.data_dir))?;
-                    crate::backup::backup(&shards, &paths, &std::sync::Arc::new(tuf), &to)?
+                    crate::backup::backup(&shards, &paths, &Arc::new(tuf), &to)?
                 }
             };
             println!(
@@ -886,22 +882,22 @@ fn run_tuf(command: TufCommand) -> anyhow::Result<()> {
 fn repository_files(
     config: &Config,
 ) -> anyhow::Result<std::collections::BTreeMap<String, axum::body::Bytes>> {
-    let files = match config.storage {
+    let (files, origin) = match config.storage {
         Some(_) => {
             let store = crate::leader::connect(config, Namespace::Log)?;
-            store
+            let files = store
                 .tuf_files()
                 .context("reading the TUF repository from the database")?
                 .1
                 .into_iter()
                 .map(|(path, content)| (path, content.into()))
-                .collect()
+                .collect();
+            (files, "the database".to_owned())
         }
-        None => crate::tuf::read_files(&crate::tuf::repository_dir(&config.data_dir))?,
-    };
-    let origin = match config.storage {
-        Some(_) => "the database".to_owned(),
-        None => config.data_dir.display().to_string(),
+        None => (
+            crate::tuf::read_files(&crate::tuf::repository_dir(&config.data_dir))?,
+            config.data_dir.display().to_string(),
+        ),
     };
     anyhow::ensure!(
         !files.is_empty(),
