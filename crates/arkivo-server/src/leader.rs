@@ -94,8 +94,8 @@ pub fn open(config: &Config, paths: &LogPaths) -> anyhow::Result<OpenedPg> {
 /// frontend must have the same ones, which are checked against the database's. Refused when the
 /// data directory `data_dir` holds a CT log of its own that the database's does not hold (none
 /// in the database, or part of it: a copy that did not end, [`crate::copy`]): a second tree, or
-/// a shorter one continued, under the same origin and key would be a fork of it. Returned following: only the log's
-/// leader leads it ([`Leadership`]).
+/// a shorter one continued, under the same origin and key would be a fork of it. Returned
+/// following: only the log's leader leads it ([`Leadership`]).
 pub fn open_ct(
     config: &Config,
     data_dir: &std::path::Path,

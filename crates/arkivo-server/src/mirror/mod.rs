@@ -760,11 +760,11 @@ impl Mirror {
 
 /// `arkivo verify-log --vkey … [--log-key …]` on a mirror's data directory (not while the mirror
 /// runs): every entry's leaf hash, the leaf index, its search rows and every stored hash (what
-/// the tiles are made of) re-derived as the log's own `verify-log` does; the tree's root that of the stored
-/// next entry; the mirror checkpoint signed by the log's key and cosigned by the mirror's, with
-/// the root of the stored tree at its size. With the log's v1 key, also every entry's SET
-/// (rekor-v1-api.md §4) and the stored v1 checkpoint (its signature and root). Returns the
-/// report line.
+/// the tiles are made of) re-derived as the log's own `verify-log` does; the tree's root that of
+/// the stored next entry; the mirror checkpoint signed by the log's key and cosigned by the
+/// mirror's, with the root of the stored tree at its size. With the log's v1 key, also every
+/// entry's SET (rekor-v1-api.md §4) and the stored v1 checkpoint (its signature and root).
+/// Returns the report line.
 ///
 /// # Errors
 /// The first problem, by name.
@@ -1125,8 +1125,8 @@ async fn refuse(State(m): State<Arc<Mirror>>, method: Method, uri: Uri) -> ApiEr
             StatusCode::NOT_IMPLEMENTED,
             format!(
                 "this mirror of the log {} serves its tiles (/checkpoint, /tile/...) and, with \
-                 the log's --log-key, the Rekor v1 entry, log, proof and search reads; not this: ask the \
-                 log at {}",
+                 the log's --log-key, the Rekor v1 entry, log, proof and search reads; not this: \
+                 ask the log at {}",
                 m.log.name(),
                 m.log_url
             ),
