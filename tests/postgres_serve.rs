@@ -38,6 +38,21 @@ fn frontend(cluster: &Cluster, data_dir: &Path, port: u16, hostname: &str) -> Te
     TestServer::spawn_frontend(data_dir, port, &["--storage", &url, "--hostname", hostname])
 }
 
+/// A frontend with `args` on `dirs.0` that creates the log and leads, then one on `dirs.1`, with
+/// the first one's key files (the log's and the TUF repository's), that follows.
+fn leader_and_follower(
+    dirs: (&Path, &Path),
+    ports: (u16, u16),
+    args: &[&str],
+) -> (TestServer, TestServer) {
+    let mut a = TestServer::spawn_frontend(dirs.0, ports.0, args);
+    a.wait_ready();
+    share_key_files(dirs.0, dirs.1);
+    let mut b = TestServer::spawn_frontend(dirs.1, ports.1, args);
+    b.wait_ready_at("/readyz?role=reader");
+    (a, b)
+}
+
 async fn get(base: &str, p: &str) -> reqwest::Response {
     reqwest::get(format!("{base}{p}")).await.unwrap()
 }
@@ -267,12 +282,12 @@ async fn failover(cluster: Cluster) {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (port_a, port_b) = (free_port(), free_port());
     let name = "log.arkivo.test";
-    let mut a = frontend(&cluster, dir_a.path(), port_a, name);
-    a.wait_ready();
-    // The second frontend signs with the same key files, the log's and the TUF repository's.
-    share_key_files(dir_a.path(), dir_b.path());
-    let mut b = frontend(&cluster, dir_b.path(), port_b, name);
-    b.wait_ready_at("/readyz?role=reader");
+    let url = cluster.url(0);
+    let (mut a, b) = leader_and_follower(
+        (dir_a.path(), dir_b.path()),
+        (port_a, port_b),
+        &["--storage", &url, "--hostname", name],
+    );
     let (base_a, base_b) = (a.base_url(), b.base_url());
     let keys = log_keys(dir_a.path());
 
@@ -398,12 +413,7 @@ async fn tuf_failover(cluster: Cluster) {
         "--config",
         path(&config),
     ];
-    let mut a = TestServer::spawn_frontend(dir_a.path(), port_a, &args);
-    a.wait_ready();
-    // The second frontend has the same key files, the log's and the TUF repository's.
-    share_key_files(dir_a.path(), dir_b.path());
-    let mut b = TestServer::spawn_frontend(dir_b.path(), port_b, &args);
-    b.wait_ready_at("/readyz?role=reader");
+    let (mut a, b) = leader_and_follower((dir_a.path(), dir_b.path()), (port_a, port_b), &args);
     let (base_a, base_b) = (a.base_url(), b.base_url());
 
     // Both serve the database's files: the same root, the same timestamp.
@@ -577,11 +587,7 @@ async fn tuf_commands(cluster: Cluster) {
     let (port_a, port_b) = (free_port(), free_port());
     let url = cluster.url(0);
     let args = ["--storage", &url, "--hostname", "log.arkivo.test"];
-    let mut a = TestServer::spawn_frontend(dir_a.path(), port_a, &args);
-    a.wait_ready();
-    share_key_files(dir_a.path(), dir_b.path());
-    let mut b = TestServer::spawn_frontend(dir_b.path(), port_b, &args);
-    b.wait_ready_at("/readyz?role=reader");
+    let (mut a, mut b) = leader_and_follower((dir_a.path(), dir_b.path()), (port_a, port_b), &args);
     let (base_a, base_b) = (a.base_url(), b.base_url());
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
