@@ -80,6 +80,15 @@ fn copy(dir: &Path, url: &str, extra: &[&str]) -> common::Run {
     run_arkivo(None, &args, &[])
 }
 
+/// Runs the copy with `extra` flags, which must succeed and print each of `lines`.
+fn copied(dir: &Path, url: &str, extra: &[&str], lines: &[&str]) {
+    let run = copy(dir, url, extra);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for line in lines {
+        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
+    }
+}
+
 fn verify_log(dir: &Path, url: &str) -> common::Run {
     run_arkivo(
         None,
@@ -381,15 +390,16 @@ fn the_ct_log_of_a_ca_is_copied_with_the_log_and_continues_in_postgres() {
     ];
     assert_eq!(post(&server, &signer.hashedrekord(b"one")).0, 201);
     drop(server);
-    let run = copy(dir.path(), &url, &[]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    for line in [
-        "log: copied 1 entries (indexes 0..1)",
-        "CT log: copied 2 entries (indexes 0..2)",
-        "CT log: verified",
-    ] {
-        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
-    }
+    copied(
+        dir.path(),
+        &url,
+        &[],
+        &[
+            "log: copied 1 entries (indexes 0..1)",
+            "CT log: copied 2 entries (indexes 0..2)",
+            "CT log: verified",
+        ],
+    );
 
     // Served on RocksDB again (the move not done yet), it issues one more: the next copy
     // continues both trees where the database ends.
@@ -417,24 +427,26 @@ fn the_ct_log_of_a_ca_is_copied_with_the_log_and_continues_in_postgres() {
             && err.contains("run `arkivo storage copy` again"),
         "{err}"
     );
-    let run = copy(dir.path(), &url, &["--batch", "1"]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    for line in [
-        "log: copied 1 entries (indexes 1..2)",
-        "CT log: copied 1 entries (indexes 2..3) in 1 transactions",
-    ] {
-        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
-    }
+    copied(
+        dir.path(),
+        &url,
+        &["--batch", "1"],
+        &[
+            "log: copied 1 entries (indexes 1..2)",
+            "CT log: copied 1 entries (indexes 2..3) in 1 transactions",
+        ],
+    );
     // A rerun has nothing left to copy, and verifies both again.
-    let run = copy(dir.path(), &url, &[]);
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    for line in [
-        "log: copied 0 entries (indexes 2..2)",
-        "CT log: copied 0 entries (indexes 3..3)",
-        "CT log: verified",
-    ] {
-        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
-    }
+    copied(
+        dir.path(),
+        &url,
+        &[],
+        &[
+            "log: copied 0 entries (indexes 2..2)",
+            "CT log: copied 0 entries (indexes 3..3)",
+            "CT log: verified",
+        ],
+    );
 
     // The database serves the CT log as it was, and its next certificate follows it.
     let mut frontend = TestServer::spawn_frontend(
